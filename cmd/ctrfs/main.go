@@ -1,0 +1,33 @@
+// Command ctrfs mounts the control filesystem over this host's LXC
+// containers; see README.md and shared/SPEC.md.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"ctrfs/ops"
+)
+
+const usage = `usage:
+  ctrfs serve [flags]   mount the control tree and serve it until SIGINT/SIGTERM
+  ctrfs help            this text; 'ctrfs serve --help' lists the flags
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "serve":
+		os.Exit(serve(os.Args[2:]))
+	case "lxc-helper": // internal: see ops.Config.HelperPath
+		os.Exit(ops.HelperMain(os.Args[2:]))
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "ctrfs: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// prepareMountPoint creates the directory, refuses one that is mounted and
+// alive, and detaches a stale FUSE mount left by a daemon that was killed
+// (its directory answers ENOTCONN).
+func prepareMountPoint(dir string, log *slog.Logger) error {
+	_, statErr := os.Stat(dir)
+	if errors.Is(statErr, syscall.ENOTCONN) {
+		log.Warn("detaching stale mount left by a dead daemon", "mount", dir)
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			return fmt.Errorf("detach stale mount %s: %w", dir, err)
+		}
+		_, statErr = os.Stat(dir)
+	}
+	if os.IsNotExist(statErr) {
+		return os.MkdirAll(dir, 0o755)
+	}
+	if statErr != nil {
+		return fmt.Errorf("mount point %s: %w", dir, statErr)
+	}
+	mounted, err := isMountPoint(dir)
+	if err != nil {
+		return err
+	}
+	if mounted {
+		return fmt.Errorf("%s is already mounted (another ctrfs?); unmount it or choose another --mount", dir)
+	}
+	return nil
+}
+
+// isMountPoint looks the directory up in /proc/self/mountinfo.
+func isMountPoint(dir string) (bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMountPath(fields[4]) == dir {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountPath(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
+				b.WriteByte(c)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

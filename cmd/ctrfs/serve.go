@@ -1,0 +1,122 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+
+	"ctrfs/fs"
+	"ctrfs/ops"
+)
+
+type serveFlags struct {
+	mount, lxcpath, store, name string
+	bridge, subnet, logLevel    string
+}
+
+func parseServeFlags(args []string) (*serveFlags, error) {
+	host, _ := os.Hostname()
+	f := &serveFlags{}
+	set := flag.NewFlagSet("serve", flag.ContinueOnError)
+	set.StringVar(&f.mount, "mount", "/mnt/ctrfs", "directory to mount the control tree on (created if missing)")
+	set.StringVar(&f.lxcpath, "lxcpath", "/var/lib/lxc", "LXC path whose containers the tree shows")
+	set.StringVar(&f.store, "store", "/var/lib/ctrfs", "directory for saved state, snapshots and logs")
+	set.StringVar(&f.name, "name", host, "this host's name in the tree, in events and in the cluster")
+	set.StringVar(&f.bridge, "bridge", "ctrfsbr0", "bridge for new containers (created if missing)")
+	set.StringVar(&f.subnet, "subnet", "10.87.0.0/16", "IPv4 subnet of the bridge; the bridge takes its first address, containers get static ones")
+	set.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	set.Usage = func() {
+		fmt.Fprintln(set.Output(), "usage: ctrfs serve [flags]\n\nMounts the control tree and serves it in the foreground; SIGINT or SIGTERM\nunmounts it and exits 0.\n\nflags:")
+		set.PrintDefaults()
+	}
+	if err := set.Parse(args); err != nil {
+		return nil, err
+	}
+	if set.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", set.Arg(0))
+	}
+	if err := ops.ValidateName(f.name); err != nil {
+		return nil, fmt.Errorf("--name: %w", err)
+	}
+	return f, nil
+}
+
+func serve(args []string) int {
+	f, err := parseServeFlags(args)
+	if err == flag.ErrHelp {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ctrfs serve:", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "ctrfs serve: --log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := run(f, log); err != nil {
+		log.Error("ctrfs stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func run(f *serveFlags, log *slog.Logger) error {
+	subnet, err := netip.ParsePrefix(f.subnet)
+	if err != nil {
+		return fmt.Errorf("--subnet: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	mountDir, err := filepath.Abs(f.mount)
+	if err != nil {
+		return err
+	}
+	if err := prepareMountPoint(mountDir, log); err != nil {
+		return err
+	}
+	events := ops.NewEventBus()
+	m, err := ops.NewManager(ops.Config{
+		Host: f.name, LXCPath: f.lxcpath, StoreDir: f.store,
+		Network:    ops.Network{Bridge: f.bridge, Subnet: subnet},
+		HelperPath: self,
+	}, events, log)
+	if err != nil {
+		return err
+	}
+	server, err := gofs.Mount(mountDir, fs.NewRoot(m), fs.Options())
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", mountDir, err)
+	}
+	log.Info("ctrfs serving", "mount", mountDir, "host", f.name, "lxcpath", f.lxcpath, "store", f.store)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		log.Info("unmounting", "signal", sig.String())
+		events.Close() // releases blocked readers of `events`
+		if err := server.Unmount(); err != nil {
+			// Something still holds the mount (a shell cd'ed into it):
+			// detach it so that the daemon can still exit cleanly.
+			log.Warn("unmount busy; detaching lazily", "err", err)
+			if err := syscall.Unmount(mountDir, syscall.MNT_DETACH); err != nil {
+				log.Error("lazy unmount failed", "err", err)
+			}
+		}
+	}()
+	server.Wait()
+	log.Info("unmounted", "mount", mountDir)
+	return nil
+}

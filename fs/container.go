@@ -1,0 +1,112 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"ctrfs/ops"
+)
+
+// containerDir is containers/NAME. Its name changes when the container is
+// renamed, so the files under it ask it for the name on every operation.
+type containerDir struct {
+	gofs.Inode
+	m *ops.Manager
+
+	mu   sync.Mutex
+	name string
+}
+
+var (
+	_ gofs.NodeLookuper  = (*containerDir)(nil)
+	_ gofs.NodeReaddirer = (*containerDir)(nil)
+	_ gofs.NodeGetattrer = (*containerDir)(nil)
+)
+
+func (c *containerDir) Name() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
+
+func (c *containerDir) setName(n string) {
+	c.mu.Lock()
+	c.name = n
+	c.mu.Unlock()
+}
+
+// run carries out one ctl line.
+func (c *containerDir) run(line string) error {
+	cmd, err := ops.ParseCommand(line)
+	if err != nil {
+		c.m.RecordFailure(c.Name(), line, err)
+		return err
+	}
+	return c.m.Run(c.Name(), cmd)
+}
+
+var containerEntries = []fuse.DirEntry{
+	{Name: "ctl", Mode: syscall.S_IFREG},
+	{Name: "status", Mode: syscall.S_IFREG},
+	{Name: "info", Mode: syscall.S_IFREG},
+	{Name: "config", Mode: syscall.S_IFREG},
+	{Name: "error", Mode: syscall.S_IFREG},
+	{Name: "log", Mode: syscall.S_IFREG},
+}
+
+func (c *containerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if !c.m.Exists(c.Name()) {
+		return syscall.ENOENT
+	}
+	out.Mode = syscall.S_IFDIR | 0o755
+	return 0
+}
+
+func (c *containerDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	if !c.m.Exists(c.Name()) {
+		return nil, syscall.ENOENT
+	}
+	return gofs.NewListDirStream(containerEntries), 0
+}
+
+func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if !c.m.Exists(c.Name()) {
+		return nil, syscall.ENOENT
+	}
+	if ch := c.GetChild(name); ch != nil {
+		return ch, 0
+	}
+	var node gofs.InodeEmbedder
+	switch name {
+	case "ctl":
+		node = &ctlFile{c: c}
+	case "config":
+		node = &configFile{c: c}
+	case "status":
+		node = newGenFile(func() ([]byte, error) {
+			st, err := c.m.Status(c.Name())
+			return []byte(st + "\n"), err
+		})
+	case "info":
+		node = newGenFile(func() ([]byte, error) {
+			kv, err := c.m.Info(c.Name())
+			return ops.FormatInfo(kv), err
+		})
+	case "error":
+		node = newGenFile(func() ([]byte, error) {
+			if e := c.m.LastError(c.Name()); e != "" {
+				return []byte(e + "\n"), nil
+			}
+			return nil, nil
+		})
+	case "log":
+		node = newGenFile(func() ([]byte, error) { return c.m.Log(c.Name()), nil })
+	default:
+		return nil, syscall.ENOENT
+	}
+	return c.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+}

@@ -1,0 +1,118 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"ctrfs/ops"
+)
+
+// containersDir lists this host's containers: it is both containers/ and
+// hosts/THIS-HOST/ (the latter without the hosts link).
+type containersDir struct {
+	gofs.Inode
+	m         *ops.Manager
+	hostsLink bool
+}
+
+var (
+	_ gofs.NodeLookuper  = (*containersDir)(nil)
+	_ gofs.NodeReaddirer = (*containersDir)(nil)
+	_ gofs.NodeMkdirer   = (*containersDir)(nil)
+	_ gofs.NodeRmdirer   = (*containersDir)(nil)
+	_ gofs.NodeRenamer   = (*containersDir)(nil)
+)
+
+const hostsLinkName = "hosts"
+
+// renameNoReplace is RENAME_NOREPLACE of renameat2(2): fine, the target is
+// checked anyway; RENAME_EXCHANGE and RENAME_WHITEOUT are refused.
+const renameNoReplace = 1
+
+func (d *containersDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	names, err := d.m.List()
+	if err != nil {
+		return nil, errno(err)
+	}
+	var entries []fuse.DirEntry
+	if d.hostsLink {
+		entries = append(entries, fuse.DirEntry{Name: hostsLinkName, Mode: syscall.S_IFLNK})
+	}
+	for _, n := range names {
+		entries = append(entries, fuse.DirEntry{Name: n, Mode: syscall.S_IFDIR})
+	}
+	return gofs.NewListDirStream(entries), 0
+}
+
+func (d *containersDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if d.hostsLink && name == hostsLinkName {
+		if ch := d.GetChild(name); ch != nil {
+			return ch, 0
+		}
+		link := &gofs.MemSymlink{Data: []byte("../hosts")}
+		return d.NewInode(ctx, link, gofs.StableAttr{Mode: syscall.S_IFLNK}), 0
+	}
+	if !d.m.Exists(name) {
+		return nil, syscall.ENOENT
+	}
+	return d.containerInode(ctx, name), 0
+}
+
+// containerInode reuses the inode the tree already has for the name, so
+// that open files and the kernel's view stay attached to one node.
+func (d *containersDir) containerInode(ctx context.Context, name string) *gofs.Inode {
+	if ch := d.GetChild(name); ch != nil {
+		if c, ok := ch.Operations().(*containerDir); ok && c.Name() == name {
+			return ch
+		}
+	}
+	return d.NewInode(ctx, &containerDir{m: d.m, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+}
+
+func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if d.hostsLink && name == hostsLinkName {
+		return nil, syscall.EEXIST
+	}
+	if err := d.m.Create(name); err != nil {
+		return nil, errno(err)
+	}
+	return d.containerInode(ctx, name), 0
+}
+
+func (d *containersDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if d.hostsLink && name == hostsLinkName {
+		return syscall.ENOTDIR
+	}
+	return errno(d.m.Destroy(name))
+}
+
+// Rename within this host renames the container. Moves elsewhere in the tree
+// are refused with EINVAL, never EXDEV, so that mv does not fall back to
+// copying a container's files.
+func (d *containersDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if flags&^uint32(renameNoReplace) != 0 {
+		return syscall.EINVAL
+	}
+	if d.hostsLink && name == hostsLinkName {
+		return syscall.EPERM
+	}
+	target, ok := newParent.(*containersDir)
+	if !ok || target.m != d.m {
+		return syscall.EINVAL
+	}
+	if target.hostsLink && newName == hostsLinkName {
+		return syscall.EEXIST
+	}
+	if err := d.m.Rename(name, newName); err != nil {
+		return errno(err)
+	}
+	if ch := d.GetChild(name); ch != nil {
+		if c, ok := ch.Operations().(*containerDir); ok {
+			c.setName(newName)
+		}
+	}
+	return 0
+}

@@ -1,0 +1,79 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// genFile is a read-only file whose content is generated when it is opened
+// (and when its size is asked for). Reads are direct I/O: the kernel must not
+// cache what changes with every container operation.
+type genFile struct {
+	gofs.Inode
+	content func() ([]byte, error)
+}
+
+var (
+	_ gofs.NodeOpener    = (*genFile)(nil)
+	_ gofs.NodeGetattrer = (*genFile)(nil)
+)
+
+func newGenFile(content func() ([]byte, error)) *genFile { return &genFile{content: content} }
+
+func staticFile(s string) *genFile {
+	return newGenFile(func() ([]byte, error) { return []byte(s), nil })
+}
+
+func (f *genFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	out.Mode = syscall.S_IFREG | 0o444
+	if h, ok := fh.(*bytesHandle); ok {
+		out.Size = uint64(len(h.data))
+		return 0
+	}
+	data, err := f.content()
+	if err != nil {
+		return errno(err)
+	}
+	out.Size = uint64(len(data))
+	return 0
+}
+
+func (f *genFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
+		return nil, 0, syscall.EACCES
+	}
+	data, err := f.content()
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	return &bytesHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// bytesHandle serves reads from a snapshot of the content taken at open.
+type bytesHandle struct {
+	mu   sync.Mutex
+	data []byte
+}
+
+var _ gofs.FileReader = (*bytesHandle)(nil)
+
+func (h *bytesHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return fuse.ReadResultData(slice(h.data, off, len(dest))), 0
+}
+
+func slice(data []byte, off int64, n int) []byte {
+	if off >= int64(len(data)) {
+		return nil
+	}
+	end := off + int64(n)
+	if end > int64(len(data)) {
+		end = int64(len(data))
+	}
+	return data[off:end]
+}

@@ -1,0 +1,31 @@
+package fs
+
+const readme = `ctrfs: LXC containers as directories
+
+  host                this host's name
+  events              one line per operation, from the moment you open it:
+                      TIME HOST CONTAINER WHAT RESULT SECONDS
+  containers/NAME/    one directory per container
+    ctl               write one command; the write returns when it is done
+    status            RUNNING | STOPPED | FROZEN
+    info              key: value lines
+    config            the LXC config (writable while STOPPED)
+    error             why the last command failed (empty after a success)
+    log               the LXC/CRIU log of the last start, checkpoint or restore
+    state/            saved state after stop-stateful: CRIU's image files, and ps
+    snapshots/NAME/   snapshots: info, and state/ for stateful ones
+  containers/hosts -> ../hosts
+  hosts/HOST/         this host and its peers; mv a container there to migrate it
+
+Commands for ctl:
+  start | stop | stop-stateful | restart | freeze | unfreeze
+  snapshot NAME [--stateful] | restore NAME | move HOST
+
+Also: mkdir containers/NAME (create), rmdir containers/NAME (destroy a
+stopped container), mv containers/A containers/B (rename a stopped one).
+
+Errors: EINVAL bad command or name, ENOENT no such thing, EEXIST name taken,
+EBUSY another operation is under way or the state does not allow it,
+EOPNOTSUPP the target host cannot take it, EHOSTUNREACH the peer does not
+answer, EIO the operation failed (see error and log).
+`

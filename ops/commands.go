@@ -1,0 +1,83 @@
+package ops
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Command is one parsed line written to `ctl`.
+type Command struct {
+	Verb     string
+	Arg      string // snapshot name, or host for move
+	Stateful bool   // snapshot --stateful
+}
+
+func (c Command) String() string {
+	s := c.Verb
+	if c.Arg != "" {
+		s += " " + c.Arg
+	}
+	if c.Stateful {
+		s += " --stateful"
+	}
+	return s
+}
+
+// CtlHelp is what reading `ctl` shows.
+const CtlHelp = `start
+stop
+stop-stateful
+restart
+freeze
+unfreeze
+snapshot NAME [--stateful]
+restore NAME
+move HOST
+`
+
+// ParseCommand parses one ctl line. A trailing newline is fine; words are
+// separated by spaces.
+func ParseCommand(line string) (Command, error) {
+	words := strings.Fields(line)
+	if len(words) == 0 {
+		return Command{}, newError(ErrInvalid, "empty command; read ctl for the list", nil)
+	}
+	cmd := Command{Verb: words[0]}
+	args := words[1:]
+	wrongArgs := func(usage string) (Command, error) {
+		return Command{}, newError(ErrInvalid, fmt.Sprintf("bad arguments %q; usage: %s", strings.Join(args, " "), usage), nil)
+	}
+	switch cmd.Verb {
+	case "start", "stop", "stop-stateful", "restart", "freeze", "unfreeze":
+		if len(args) != 0 {
+			return wrongArgs(cmd.Verb)
+		}
+	case "snapshot":
+		if len(args) == 2 && args[1] == "--stateful" {
+			cmd.Stateful = true
+			args = args[:1]
+		}
+		if len(args) != 1 {
+			return wrongArgs("snapshot NAME [--stateful]")
+		}
+		cmd.Arg = args[0]
+	case "restore":
+		if len(args) != 1 {
+			return wrongArgs("restore NAME")
+		}
+		cmd.Arg = args[0]
+	case "move":
+		if len(args) != 1 {
+			return wrongArgs("move HOST")
+		}
+		cmd.Arg = args[0]
+	default:
+		return Command{}, newError(ErrInvalid, fmt.Sprintf("unknown command %q; read ctl for the list", cmd.Verb), nil)
+	}
+	if cmd.Arg != "" {
+		if err := ValidateName(cmd.Arg); err != nil {
+			return Command{}, err
+		}
+	}
+	return cmd, nil
+}

@@ -1,0 +1,265 @@
+package ops
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	lxc "github.com/lxc/go-lxc"
+)
+
+// Create makes a container from the default template. It is built under a
+// hidden name and renamed into place, so a half-made container never shows.
+func (m *Manager) Create(name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	return m.run(operation{name: name, what: "create", fn: func(*opContext) error {
+		dir := filepath.Join(m.cfg.LXCPath, name)
+		if _, err := os.Lstat(dir); err == nil {
+			return newError(ErrExists, fmt.Sprintf("container %q exists", name), nil)
+		}
+		addr, err := m.cfg.Network.AllocateAddress(m.cfg.LXCPath, m.cfg.Host, name)
+		if err != nil {
+			return newError(ErrFailed, "create "+name, err)
+		}
+		tmp := filepath.Join(m.cfg.LXCPath, "."+name+".creating")
+		os.RemoveAll(tmp)
+		if err := writeRootfs(filepath.Join(tmp, "rootfs")); err != nil {
+			os.RemoveAll(tmp)
+			return newError(ErrFailed, "create "+name, err)
+		}
+		conf := templateConfig(name, filepath.Join(dir, "rootfs"), m.cfg.Network, addr,
+			MACAddress(m.cfg.Host, name), time.Now())
+		if err := os.WriteFile(filepath.Join(tmp, "config"), conf, 0o644); err != nil {
+			os.RemoveAll(tmp)
+			return newError(ErrFailed, "create "+name, err)
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			os.RemoveAll(tmp)
+			return newError(ErrFailed, "create "+name, err)
+		}
+		return nil
+	}})
+}
+
+// Destroy removes a stopped container with everything ctrfs keeps of it.
+func (m *Manager) Destroy(name string) error {
+	if !m.Exists(name) {
+		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
+	}
+	err := m.run(operation{name: name, what: "destroy", fn: func(*opContext) error {
+		c, err := m.container(name)
+		if err != nil {
+			return err
+		}
+		defer c.Release()
+		if _, err := m.requireStatus(c, "destroy", "STOPPED"); err != nil {
+			return err
+		}
+		if err := c.Destroy(); err != nil {
+			return newError(ErrFailed, "destroy "+name, err)
+		}
+		return m.dropStoreData(name)
+	}})
+	if err == nil {
+		m.forget(name)
+	}
+	return err
+}
+
+// Rename renames a stopped container, with what ctrfs keeps of it.
+func (m *Manager) Rename(oldName, newName string) error {
+	if err := ValidateName(newName); err != nil {
+		return err
+	}
+	if !m.Exists(oldName) {
+		return newError(ErrNotFound, fmt.Sprintf("no container %q", oldName), nil)
+	}
+	if oldName == newName {
+		return nil
+	}
+	// The new name is locked too, so that a create cannot race the rename.
+	releaseNew, err := m.acquire(newName, "rename")
+	if err != nil {
+		return err
+	}
+	defer releaseNew()
+	err = m.run(operation{name: oldName, what: "rename", fn: func(*opContext) error {
+		if m.Exists(newName) {
+			return newError(ErrExists, fmt.Sprintf("container %q exists", newName), nil)
+		}
+		c, err := m.container(oldName)
+		if err != nil {
+			return err
+		}
+		defer c.Release()
+		if _, err := m.requireStatus(c, "rename", "STOPPED"); err != nil {
+			return err
+		}
+		if err := c.Rename(newName); err != nil {
+			return newError(ErrFailed, fmt.Sprintf("rename %s to %s", oldName, newName), err)
+		}
+		return m.renameStoreData(oldName, newName)
+	}})
+	if err == nil {
+		m.renameRecord(oldName, newName)
+	}
+	return err
+}
+
+// Config is the container's LXC config file.
+func (m *Manager) Config(name string) ([]byte, error) {
+	if !m.Exists(name) {
+		return nil, newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
+	}
+	b, err := os.ReadFile(m.configPath(name))
+	if err != nil {
+		return nil, newError(ErrFailed, "read config of "+name, err)
+	}
+	return b, nil
+}
+
+// CheckConfigWritable fails unless the container is stopped.
+func (m *Manager) CheckConfigWritable(name string) error {
+	st, err := m.Status(name)
+	if err != nil {
+		return err
+	}
+	if st != "STOPPED" {
+		return newError(ErrBusy, fmt.Sprintf("config of %s is writable only while STOPPED (it is %s)", name, st), nil)
+	}
+	return nil
+}
+
+// SetConfig replaces the LXC config of a stopped container. LXC must be
+// able to load it; otherwise the old one stays.
+func (m *Manager) SetConfig(name string, data []byte) error {
+	return m.run(operation{name: name, what: "config", fn: func(*opContext) error {
+		if err := m.CheckConfigWritable(name); err != nil {
+			return err
+		}
+		path := m.configPath(name)
+		tmp := path + ".ctrfs-new"
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			return newError(ErrFailed, "write config of "+name, err)
+		}
+		if err := checkConfig(name, tmp); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			os.Remove(tmp)
+			return newError(ErrFailed, "write config of "+name, err)
+		}
+		return nil
+	}})
+}
+
+// checkConfig loads a config file into a scratch container handle; LXC
+// rejects unknown keys and bad values there.
+func checkConfig(name, path string) error {
+	c, err := lxc.NewContainer(name, os.TempDir())
+	if err != nil {
+		return newError(ErrFailed, "check config", err)
+	}
+	defer c.Release()
+	c.ClearConfig()
+	if err := c.LoadConfigFile(path); err != nil {
+		return newError(ErrInvalid, "LXC cannot load the new config; it was not changed", nil)
+	}
+	return nil
+}
+
+// Info is the `info` file of a container, in SPEC.md's order.
+func (m *Manager) Info(name string) ([]KeyValue, error) {
+	c, err := m.container(name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Release()
+	st := statusOf(c)
+	kv := []KeyValue{{"name", name}, {"status", st}}
+	pid, ipv4, ipv6, mem := "", "", "", ""
+	if st != "STOPPED" {
+		pid = fmt.Sprint(c.InitPid())
+		if a, err := c.IPv4Addresses(); err == nil {
+			ipv4 = strings.Join(a, " ")
+		}
+		if a, err := c.IPv6Addresses(); err == nil {
+			ipv6 = strings.Join(a, " ")
+		}
+		if b, err := c.MemoryUsage(); err == nil {
+			mem = fmt.Sprint(int64(b))
+		}
+	}
+	if ipv4 == "" {
+		ipv4 = configuredAddress(m.configPath(name))
+	}
+	kv = append(kv, KeyValue{"pid", pid}, KeyValue{"ipv4", ipv4}, KeyValue{"ipv6", ipv6},
+		KeyValue{"memory", mem}, KeyValue{"created", m.created(name).UTC().Format(time.RFC3339)})
+	kv = append(kv, m.storeInfo(name)...)
+	m.mu.Lock()
+	r := m.recordOf(name)
+	kv = append(kv, KeyValue{"last-op", r.lastOp})
+	secs := ""
+	if r.lastOp != "" {
+		secs = fmt.Sprintf("%.3f", r.lastOpDur.Seconds())
+	}
+	kv = append(kv, KeyValue{"last-op-seconds", secs})
+	kv = append(kv, r.extra...)
+	m.mu.Unlock()
+	return kv, nil
+}
+
+// FormatInfo renders `key: value` lines.
+func FormatInfo(kv []KeyValue) []byte {
+	var b bytes.Buffer
+	for _, p := range kv {
+		fmt.Fprintf(&b, "%s: %s\n", p.Key, p.Value)
+	}
+	return b.Bytes()
+}
+
+// created reads the creation time that the template writes into the config;
+// for containers made outside ctrfs, the config's modification time.
+func (m *Manager) created(name string) time.Time {
+	path := m.configPath(name)
+	if f, err := os.Open(path); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), createdComment); ok {
+				if t, err := time.Parse(time.RFC3339, strings.TrimSpace(v)); err == nil {
+					return t
+				}
+			}
+		}
+	}
+	if fi, err := os.Stat(path); err == nil {
+		return fi.ModTime()
+	}
+	return time.Time{}
+}
+
+// configuredAddress is the static address in a config, shown while stopped.
+func configuredAddress(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok && strings.TrimSpace(k) == "lxc.net.0.ipv4.address" {
+			a, _, _ := strings.Cut(strings.TrimSpace(v), "/")
+			return a
+		}
+	}
+	return ""
+}

@@ -1,0 +1,39 @@
+package ops
+
+import "errors"
+
+// Error kinds. fs/ maps each to the errno of SPEC.md; everything else
+// returned by ops is wrapped so that errors.Is finds one of these.
+var (
+	ErrInvalid     = errors.New("invalid")              // EINVAL
+	ErrNotFound    = errors.New("not found")            // ENOENT
+	ErrExists      = errors.New("already exists")       // EEXIST
+	ErrBusy        = errors.New("busy")                 // EBUSY
+	ErrUnsupported = errors.New("not supported")        // EOPNOTSUPP
+	ErrUnreachable = errors.New("host unreachable")     // EHOSTUNREACH
+	ErrFailed      = errors.New("operation failed")     // EIO
+	ErrDenied      = errors.New("operation not allowed") // EPERM
+)
+
+// kindError carries a readable message for the `error` file and a kind for
+// the errno; the message never repeats the kind's own text.
+type kindError struct {
+	kind error
+	msg  string
+	err  error
+}
+
+func (e *kindError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *kindError) Is(target error) bool { return target == e.kind }
+func (e *kindError) Unwrap() error        { return e.err }
+
+// errorf builds an error of the given kind; cause may be nil.
+func newError(kind error, msg string, cause error) error {
+	return &kindError{kind: kind, msg: msg, err: cause}
+}

@@ -1,0 +1,180 @@
+package ops
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	lxc "github.com/lxc/go-lxc"
+)
+
+// shutdownTimeout is how long a clean stop waits for init before killing.
+const shutdownTimeout = 10 * time.Second
+
+// Run carries out one ctl command on a container.
+func (m *Manager) Run(name string, cmd Command) error {
+	var fn func(*opContext) error
+	switch cmd.Verb {
+	case "start":
+		fn = func(oc *opContext) error { return m.start(oc, name) }
+	case "stop":
+		fn = func(oc *opContext) error { return m.stop(name) }
+	case "restart":
+		fn = func(oc *opContext) error {
+			if err := m.stop(name); err != nil {
+				return err
+			}
+			return m.start(oc, name)
+		}
+	case "freeze":
+		fn = func(oc *opContext) error { return m.freeze(name) }
+	case "unfreeze":
+		fn = func(oc *opContext) error { return m.unfreeze(name) }
+	default:
+		fn = func(*opContext) error {
+			return newError(ErrUnsupported, fmt.Sprintf("%q is not available on this host yet", cmd.Verb), nil)
+		}
+	}
+	if !m.Exists(name) {
+		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
+	}
+	return m.run(operation{name: name, what: cmd.Verb, fn: fn})
+}
+
+// requireStatus fails with ErrBusy unless the container is in one of want.
+func (m *Manager) requireStatus(c *lxc.Container, verb string, want ...string) (string, error) {
+	st := statusOf(c)
+	for _, w := range want {
+		if st == w {
+			return st, nil
+		}
+	}
+	return st, newError(ErrBusy, fmt.Sprintf("cannot %s %s: it is %s", verb, c.Name(), st), nil)
+}
+
+func (m *Manager) start(oc *opContext, name string) error {
+	c, err := m.container(name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if _, err := m.requireStatus(c, "start", "STOPPED"); err != nil {
+		return err
+	}
+	if err := m.cfg.Network.EnsureBridge(); err != nil {
+		return newError(ErrFailed, "start "+name, err)
+	}
+	return m.runHelper(oc, "start", name)
+}
+
+func (m *Manager) stop(name string) error {
+	c, err := m.container(name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	st := statusOf(c)
+	if st == "STOPPED" {
+		return nil
+	}
+	if st == "FROZEN" {
+		// A frozen init cannot take the halt signal.
+		if err := c.Unfreeze(); err != nil {
+			return newError(ErrFailed, "unfreeze "+name+" before stopping", err)
+		}
+	}
+	if err := c.Shutdown(shutdownTimeout); err != nil && c.Running() {
+		if err := c.Stop(); err != nil {
+			return newError(ErrFailed, "stop "+name, err)
+		}
+	}
+	if !c.Wait(lxc.STOPPED, shutdownTimeout) {
+		return newError(ErrFailed, fmt.Sprintf("stop %s: still %s after %s", name, statusOf(c), shutdownTimeout), nil)
+	}
+	return nil
+}
+
+func (m *Manager) freeze(name string) error {
+	c, err := m.container(name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if _, err := m.requireStatus(c, "freeze", "RUNNING"); err != nil {
+		return err
+	}
+	if err := c.Freeze(); err != nil {
+		return newError(ErrFailed, "freeze "+name, err)
+	}
+	return nil
+}
+
+func (m *Manager) unfreeze(name string) error {
+	c, err := m.container(name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if _, err := m.requireStatus(c, "unfreeze", "FROZEN"); err != nil {
+		return err
+	}
+	if err := c.Unfreeze(); err != nil {
+		return newError(ErrFailed, "unfreeze "+name, err)
+	}
+	return nil
+}
+
+// runHelper runs `ctrfs lxc-helper VERB LXCPATH NAME LOGFILE ARGS…` and
+// keeps the LXC log it wrote. Its output goes to a file, not a pipe: the
+// container's monitor outlives the helper and would hold a pipe open.
+func (m *Manager) runHelper(oc *opContext, verb, name string, args ...string) error {
+	logFile := filepath.Join(m.cfg.StoreDir, "logs", name+"."+verb+".log")
+	os.Remove(logFile)
+	errFile, err := os.CreateTemp("", "ctrfs-helper-*")
+	if err != nil {
+		return newError(ErrFailed, verb+" "+name, err)
+	}
+	defer os.Remove(errFile.Name())
+	defer errFile.Close()
+
+	cmd := exec.Command(m.cfg.HelperPath, append([]string{"lxc-helper", verb, m.cfg.LXCPath, name, logFile}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, errFile, errFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	runErr := cmd.Run()
+
+	logData, _ := os.ReadFile(logFile)
+	oc.setLog(logData)
+	if runErr == nil {
+		return nil
+	}
+	msg, _ := os.ReadFile(errFile.Name())
+	reason := strings.TrimSpace(string(msg))
+	if e := lastErrorLine(logData); e != "" {
+		reason += " (" + e + ")"
+	}
+	if reason == "" {
+		reason = runErr.Error()
+	}
+	return newError(ErrFailed, fmt.Sprintf("%s %s failed: %s", verb, name, reason), nil)
+}
+
+// lastErrorLine picks the last ERROR message of an LXC log, which usually
+// says why the whole operation failed.
+func lastErrorLine(log []byte) string {
+	var last string
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, " ERROR "); i >= 0 {
+			last = strings.TrimSpace(line[i+len(" ERROR "):])
+		}
+	}
+	return last
+}

@@ -1,0 +1,262 @@
+// Package ops carries out operations on this host's LXC containers: create,
+// destroy, rename, the ctl commands, and (with images/) checkpoints. It knows
+// nothing of FUSE; every error it returns wraps one of the kinds in errors.go.
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	lxc "github.com/lxc/go-lxc"
+)
+
+// Config says where this host keeps its containers and how it runs them.
+type Config struct {
+	Host     string  // this host's name, as shown in events and hosts/
+	LXCPath  string  // the LXC path whose containers ctrfs shows
+	StoreDir string  // checkpoint images, logs and other ctrfs state
+	Network  Network // bridge and subnet of the default template
+	// HelperPath is the ctrfs binary, run as `HelperPath lxc-helper …` for
+	// LXC calls that leave a monitor process behind (start, restore): the
+	// monitor must not be a fork of the daemon (it would inherit its threads'
+	// state, its fds and its process group, and die with a Ctrl-C to it).
+	HelperPath string
+}
+
+// Manager carries out operations on the containers of one LXC path. It
+// allows one operation per container at a time; operations on different
+// containers run in parallel.
+type Manager struct {
+	cfg    Config
+	events *EventBus
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	busy    map[string]string // container -> operation under way
+	records map[string]*record
+}
+
+// record is what the container's `error`, `log` and `info` files report
+// about the last operation.
+type record struct {
+	lastErr   string
+	log       []byte
+	lastOp    string
+	lastOpDur time.Duration
+	extra     []KeyValue // phase timings of the last operation
+}
+
+type KeyValue struct{ Key, Value string }
+
+func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error) {
+	for _, d := range []string{cfg.LXCPath, filepath.Join(cfg.StoreDir, "logs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("prepare %s: %w", d, err)
+		}
+	}
+	if err := cfg.Network.EnsureBridge(); err != nil {
+		return nil, err
+	}
+	return &Manager{cfg: cfg, events: events, log: log,
+		busy: map[string]string{}, records: map[string]*record{}}, nil
+}
+
+func (m *Manager) Host() string       { return m.cfg.Host }
+func (m *Manager) Events() *EventBus  { return m.events }
+func (m *Manager) LXCPath() string    { return m.cfg.LXCPath }
+func (m *Manager) configPath(name string) string {
+	return filepath.Join(m.cfg.LXCPath, name, "config")
+}
+
+// List returns the containers of the LXC path, made by ctrfs or not.
+func (m *Manager) List() ([]string, error) {
+	entries, err := os.ReadDir(m.cfg.LXCPath)
+	if err != nil {
+		return nil, newError(ErrFailed, "list "+m.cfg.LXCPath, err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() || ValidateName(e.Name()) != nil {
+			continue // also skips ".NAME.creating" of a create under way
+		}
+		if _, err := os.Stat(m.configPath(e.Name())); err == nil {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Exists says whether the container is defined.
+func (m *Manager) Exists(name string) bool {
+	if ValidateName(name) != nil {
+		return false
+	}
+	_, err := os.Stat(m.configPath(name))
+	return err == nil
+}
+
+// container opens the go-lxc handle of an existing container; the caller
+// releases it.
+func (m *Manager) container(name string) (*lxc.Container, error) {
+	if !m.Exists(name) {
+		return nil, newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
+	}
+	c, err := lxc.NewContainer(name, m.cfg.LXCPath)
+	if err != nil {
+		return nil, newError(ErrFailed, "open container "+name, err)
+	}
+	return c, nil
+}
+
+// Status is RUNNING, STOPPED or FROZEN. LXC's passing states are reported as
+// the state the container is still in, so scripts only ever see three words.
+func (m *Manager) Status(name string) (string, error) {
+	c, err := m.container(name)
+	if err != nil {
+		return "", err
+	}
+	defer c.Release()
+	return statusOf(c), nil
+}
+
+func statusOf(c *lxc.Container) string {
+	switch c.State() {
+	case lxc.RUNNING, lxc.THAWED, lxc.FREEZING, lxc.STOPPING, lxc.ABORTING:
+		return "RUNNING"
+	case lxc.FROZEN:
+		return "FROZEN"
+	default:
+		return "STOPPED"
+	}
+}
+
+// acquire takes the container's operation lock, or fails with ErrBusy
+// naming the operation under way.
+func (m *Manager) acquire(name, op string) (release func(), err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.busy[name]; ok {
+		return nil, newError(ErrBusy, fmt.Sprintf("%s: %s is under way", name, cur), nil)
+	}
+	m.busy[name] = op
+	return func() {
+		m.mu.Lock()
+		delete(m.busy, name)
+		m.mu.Unlock()
+	}, nil
+}
+
+func (m *Manager) recordOf(name string) *record {
+	r, ok := m.records[name]
+	if !ok {
+		r = &record{}
+		m.records[name] = r
+	}
+	return r
+}
+
+// LastError is the `error` file: the last failure's message, or empty.
+func (m *Manager) LastError(name string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.recordOf(name).lastErr
+}
+
+// Log is the `log` file: the LXC/CRIU log of the last operation that had one.
+func (m *Manager) Log(name string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.recordOf(name).log
+}
+
+// operation is what run needs to know about one operation.
+type operation struct {
+	name string // container whose lock and record it uses
+	what string // as shown in events and last-op
+	fn   func(*opContext) error
+}
+
+// opContext collects what an operation reports besides its error.
+type opContext struct {
+	log    []byte
+	hasLog bool
+	extra  []KeyValue
+}
+
+func (o *opContext) setLog(b []byte) { o.log, o.hasLog = b, true }
+
+// run executes op under the container's lock and reports it: the record
+// behind `error`, `log` and `info`, an event, and a log line.
+func (m *Manager) run(op operation) error {
+	release, err := m.acquire(op.name, op.what)
+	if err != nil {
+		m.finish(op, &opContext{}, 0, err)
+		return err
+	}
+	defer release()
+	start := time.Now()
+	oc := &opContext{}
+	err = op.fn(oc)
+	m.finish(op, oc, time.Since(start), err)
+	return err
+}
+
+func (m *Manager) finish(op operation, oc *opContext, d time.Duration, err error) {
+	result := "ok"
+	m.mu.Lock()
+	r := m.recordOf(op.name)
+	if err != nil {
+		result = "failed"
+		r.lastErr = err.Error()
+	} else {
+		r.lastErr = ""
+	}
+	if oc.hasLog {
+		r.log = oc.log
+	}
+	if !errors.Is(err, ErrBusy) || d > 0 {
+		r.lastOp, r.lastOpDur, r.extra = op.what, d, oc.extra
+	}
+	m.mu.Unlock()
+	if err != nil {
+		m.log.Warn("operation failed", "container", op.name, "op", op.what, "err", err)
+	} else {
+		m.log.Info("operation done", "container", op.name, "op", op.what, "seconds", d.Seconds())
+	}
+	m.events.Publish(Event{Time: time.Now(), Host: m.cfg.Host, Container: op.name,
+		What: op.what, Result: result, Seconds: d.Seconds()})
+}
+
+// forget drops what is recorded about a container that is gone.
+func (m *Manager) forget(name string) {
+	m.mu.Lock()
+	delete(m.records, name)
+	m.mu.Unlock()
+}
+
+func (m *Manager) renameRecord(oldName, newName string) {
+	m.mu.Lock()
+	if r, ok := m.records[oldName]; ok {
+		m.records[newName] = r
+		delete(m.records, oldName)
+	}
+	m.mu.Unlock()
+}
+
+// RecordFailure reports a command that failed before it could run (a line
+// that does not parse), so that `error` and `events` show it like any other.
+func (m *Manager) RecordFailure(name, line string, err error) {
+	what := "ctl"
+	if f := strings.Fields(line); len(f) > 0 && len(f[0]) <= 32 {
+		what = f[0]
+	}
+	m.finish(operation{name: name, what: what}, &opContext{}, 0, err)
+}

@@ -1,0 +1,100 @@
+package images
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// staleTemp is how old a temporary file must be before GC treats it as left
+// over from a crash; younger ones may belong to a write in progress, which
+// runs outside s.mu.
+const staleTemp = time.Hour
+
+// pinLocked protects a chunk from GC before the manifest that will name it is
+// saved. It must be taken before checking whether the chunk exists, otherwise
+// GC could delete an existing copy after the check.
+func (s *Store) pinLocked(hash string) { s.pins[hash]++ }
+
+func (s *Store) unpinHashesLocked(hashes []string) {
+	for _, h := range hashes {
+		if s.pins[h]--; s.pins[h] <= 0 {
+			delete(s.pins, h)
+		}
+	}
+}
+
+func (s *Store) unpinLocked(m *Manifest) {
+	if hashes, ok := s.held[m]; ok {
+		delete(s.held, m)
+		s.unpinHashesLocked(hashes)
+	}
+}
+
+// Release ends the GC protection ImportDir gave m's chunks, for a manifest
+// that will not be saved. It does nothing for other manifests.
+func (s *Store) Release(m *Manifest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unpinLocked(m)
+}
+
+// GC deletes every chunk that no saved manifest names and no unsaved import
+// still holds, plus temporary files left by a crash, and returns the bytes
+// freed. If any manifest cannot be read it deletes nothing: sweeping with an
+// incomplete mark would destroy chunks of a live checkpoint. Saves, deletes
+// and imports wait while GC runs.
+func (s *Store) GC() (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	live := map[string]bool{}
+	for h := range s.pins {
+		live[h] = true
+	}
+	err := s.walkManifests(func(key, path string) error {
+		m, err := s.loadPath(path, key)
+		if err != nil {
+			return err
+		}
+		for _, h := range m.hashes() {
+			live[h] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("images: gc: not sweeping: %w", err)
+	}
+
+	var freed int64
+	cutoff := time.Now().Add(-staleTemp)
+	for i := 0; i < 256; i++ {
+		dir := filepath.Join(s.dir, "chunks", fmt.Sprintf("%02x", i))
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return freed, err
+		}
+		for _, e := range entries {
+			name := e.Name()
+			temp := strings.HasPrefix(name, ".tmp-")
+			if !temp && (!validHash(name) || live[name]) {
+				continue // live, or not ours to delete
+			}
+			info, err := e.Info()
+			if err != nil {
+				continue // already gone
+			}
+			if temp && info.ModTime().After(cutoff) {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return freed, err
+			}
+			s.cache.remove(name)
+			freed += info.Size()
+		}
+	}
+	return freed, nil
+}

@@ -1,0 +1,205 @@
+package images
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// validKey accepts slash-separated components of letters, digits and
+// "._-+@", none starting with "." (so no "..", and no clash with temporary
+// files) and none ending in ".json" (so key "a" stored as a.json never clashes
+// with the directory of key "a.json/b").
+func validKey(key string) error {
+	if key == "" {
+		return errors.New("images: empty key")
+	}
+	for _, part := range strings.Split(key, "/") {
+		ok := part != "" && part[0] != '.' && len(part) <= 200 && !strings.HasSuffix(part, ".json")
+		for _, c := range part {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-+@", c)) {
+				ok = false
+			}
+		}
+		if !ok {
+			return fmt.Errorf("images: invalid key %q", key)
+		}
+	}
+	return nil
+}
+
+func (s *Store) manifestRoot() string { return filepath.Join(s.dir, "manifests") }
+
+func (s *Store) manifestPath(key string) string {
+	return filepath.Join(s.manifestRoot(), filepath.FromSlash(key)+".json")
+}
+
+// Save stores m under key, replacing any manifest already there. It fails,
+// wrapping ErrCorrupt, if a chunk of m is missing, so a saved manifest always
+// points at chunks that exist. Saving a manifest from ImportDir ends the GC
+// protection ImportDir gave its chunks: the saved manifest now holds them.
+func (s *Store) Save(key string, m *Manifest) error {
+	if err := validKey(key); err != nil {
+		return err
+	}
+	if err := m.validate(); err != nil {
+		return err
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range m.Files {
+		for _, c := range f.Chunks {
+			if _, err := os.Stat(s.chunkPath(c.Hash)); err != nil {
+				return &chunkError{file: f.Name, hash: c.Hash, reason: "missing", err: err}
+			}
+		}
+	}
+	path := s.manifestPath(key)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := writeAtomic(path, data); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	s.unpinLocked(m)
+	return nil
+}
+
+// Load returns the manifest saved under key. If there is none the error
+// wraps fs.ErrNotExist.
+func (s *Store) Load(key string) (*Manifest, error) {
+	if err := validKey(key); err != nil {
+		return nil, err
+	}
+	return s.loadPath(s.manifestPath(key), key)
+}
+
+func (s *Store) loadPath(path, key string) (*Manifest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
+	}
+	m := new(Manifest)
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", key, err)
+	}
+	return m, nil
+}
+
+// Delete removes the manifest saved under key. Its chunks stay until GC.
+// If there is none the error wraps fs.ErrNotExist.
+func (s *Store) Delete(key string) error {
+	if err := validKey(key); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	path := s.manifestPath(key)
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("images: manifest %s: %w", key, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	s.pruneLocked(filepath.Dir(path))
+	return nil
+}
+
+// Rename moves a manifest to a new key. It fails with an error wrapping
+// fs.ErrExist rather than replace a manifest already saved under newKey.
+func (s *Store) Rename(oldKey, newKey string) error {
+	if err := validKey(oldKey); err != nil {
+		return err
+	}
+	if err := validKey(newKey); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	oldPath, newPath := s.manifestPath(oldKey), s.manifestPath(newKey)
+	if _, err := os.Stat(oldPath); err != nil {
+		return fmt.Errorf("images: manifest %s: %w", oldKey, err)
+	}
+	if _, err := os.Stat(newPath); err == nil {
+		return fmt.Errorf("images: manifest %s: %w", newKey, fs.ErrExist)
+	}
+	if err := os.MkdirAll(filepath.Dir(newPath), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(oldPath, newPath); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(newPath)); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(oldPath)); err != nil {
+		return err
+	}
+	s.pruneLocked(filepath.Dir(oldPath))
+	return nil
+}
+
+// pruneLocked removes directories left empty by Delete or Rename so Keys
+// does not walk an ever-growing tree. It runs under s.mu so it cannot race
+// Save creating a directory.
+func (s *Store) pruneLocked(dir string) {
+	root := s.manifestRoot()
+	for dir != root && strings.HasPrefix(dir, root+string(filepath.Separator)) {
+		if os.Remove(dir) != nil { // not empty
+			return
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+// Keys returns the sorted keys that start with prefix, e.g. "snapshots/c1/".
+func (s *Store) Keys(prefix string) ([]string, error) {
+	var keys []string
+	err := s.walkManifests(func(key, path string) error {
+		if strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	sort.Strings(keys)
+	return keys, err
+}
+
+// walkManifests calls fn for every saved manifest.
+func (s *Store) walkManifests(fn func(key, path string) error) error {
+	root := s.manifestRoot()
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") && path != root {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return nil
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		return fn(filepath.ToSlash(strings.TrimSuffix(rel, ".json")), path)
+	})
+}

@@ -1,0 +1,119 @@
+package images
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// manifestVersion lets a host refuse a manifest from a newer ctrfs whose
+// format it does not understand, instead of misreading it.
+const manifestVersion = 1
+
+// Manifest lists the files of one image directory. It names chunks only by
+// content hash, so it can be sent to another host that fetches the chunks it
+// lacks.
+type Manifest struct {
+	Version int       `json:"version"`
+	Files   []File    `json:"files"`
+	Created time.Time `json:"created"`
+}
+
+// File is one image file: its bytes are the concatenation of its chunks.
+type File struct {
+	Name   string  `json:"name"`
+	Size   int64   `json:"size"`
+	Mode   uint32  `json:"mode"` // permission bits
+	Chunks []Chunk `json:"chunks"`
+}
+
+// Chunk names a stored chunk by the SHA-256 of its uncompressed content.
+type Chunk struct {
+	Hash string `json:"hash"`
+	Size int64  `json:"size"` // uncompressed length
+}
+
+// Size returns the logical (uncompressed) size of all files.
+func (m *Manifest) Size() int64 {
+	var n int64
+	for _, f := range m.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// File returns the file called name.
+func (m *Manifest) File(name string) (File, bool) {
+	for _, f := range m.Files {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return File{}, false
+}
+
+// hashes returns the distinct chunk hashes, in first-use order.
+func (m *Manifest) hashes() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range m.Files {
+		for _, c := range f.Chunks {
+			if !seen[c.Hash] {
+				seen[c.Hash] = true
+				out = append(out, c.Hash)
+			}
+		}
+	}
+	return out
+}
+
+// validate rejects manifests that would make Export write outside its
+// directory or make readers index past a chunk, since manifests may come
+// from other hosts.
+func (m *Manifest) validate() error {
+	if m.Version != manifestVersion {
+		return fmt.Errorf("images: unsupported manifest version %d", m.Version)
+	}
+	names := map[string]bool{}
+	for _, f := range m.Files {
+		if !validFileName(f.Name) {
+			return fmt.Errorf("images: invalid file name %q in manifest", f.Name)
+		}
+		if names[f.Name] {
+			return fmt.Errorf("images: file %q listed twice in manifest", f.Name)
+		}
+		names[f.Name] = true
+		var sum int64
+		for _, c := range f.Chunks {
+			if !validHash(c.Hash) || c.Size <= 0 || c.Size > maxDecoded {
+				return fmt.Errorf("images: %s: invalid chunk %q size %d in manifest", f.Name, c.Hash, c.Size)
+			}
+			sum += c.Size
+		}
+		if sum != f.Size {
+			return fmt.Errorf("images: %s: size %d but chunks add up to %d", f.Name, f.Size, sum)
+		}
+	}
+	return nil
+}
+
+func validFileName(name string) bool {
+	return name != "" && name != "." && name != ".." &&
+		!strings.ContainsAny(name, "/\x00") && len(name) <= 255
+}
+
+// StoredSize returns the compressed bytes of the distinct chunks m uses,
+// counting chunks shared with other manifests in full.
+func (s *Store) StoredSize(m *Manifest) int64 {
+	var n int64
+	for _, h := range m.hashes() {
+		if !validHash(h) {
+			continue
+		}
+		if fi, err := os.Stat(s.chunkPath(h)); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}

@@ -1,0 +1,279 @@
+// Package images keeps CRIU image directories in a compressed,
+// content-addressed, deduplicated store and reads them back with every byte
+// checked.
+//
+// Layout under the store directory:
+//
+//	chunks/ab/<sha256>        a zstd-compressed chunk, named by the SHA-256 of its uncompressed bytes
+//	manifests/<key>.json      a Manifest: which chunks make up which file
+//
+// Every file is written to a temporary name and renamed into place, chunks
+// before the manifests that name them, so a crash leaves at worst chunks that
+// nothing references; GC removes them. Only one Store per directory may be
+// open in a process that saves manifests or runs GC, because the protection of
+// chunks that are imported but not yet saved lives in that Store's memory.
+package images
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// ErrCorrupt is wrapped by every error caused by a chunk that is missing,
+// cannot be decompressed, or whose content does not match its name.
+var ErrCorrupt = errors.New("corrupt chunk")
+
+// maxDecoded bounds what one chunk may decompress to, so a hostile chunk
+// received from a peer cannot exhaust memory. It is far above maxChunk to
+// leave room for a future chunker.
+const maxDecoded = 8 << 20
+
+// Store is a chunk store plus named manifests. Its methods are safe for
+// concurrent use.
+type Store struct {
+	dir   string
+	enc   *zstd.Encoder
+	dec   *zstd.Decoder
+	cache *lru
+
+	// mu orders manifest changes against GC: GC holds it for its whole
+	// mark and sweep, so it sees every saved manifest and every pin.
+	mu   sync.Mutex
+	pins map[string]int         // chunk hash -> imports that still need it
+	held map[*Manifest][]string // hashes pinned on behalf of an unsaved manifest
+}
+
+// Open opens the store in dir, creating it if needed.
+func Open(dir string) (*Store, error) {
+	chunks := filepath.Join(dir, "chunks")
+	// All 256 fan-out directories exist from the start so chunk writers
+	// never race each other or GC over creating them.
+	for i := 0; i < 256; i++ {
+		if err := os.MkdirAll(filepath.Join(chunks, fmt.Sprintf("%02x", i)), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "manifests"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := syncDir(chunks); err != nil {
+		return nil, err
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, err
+	}
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		// The SHA-256 check on read already covers what the CRC would.
+		zstd.WithEncoderCRC(false))
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderMaxMemory(maxDecoded))
+	if err != nil {
+		return nil, err
+	}
+	return &Store{
+		dir:   dir,
+		enc:   enc,
+		dec:   dec,
+		cache: newLRU(32),
+		pins:  map[string]int{},
+		held:  map[*Manifest][]string{},
+	}, nil
+}
+
+// Close releases the compressor and decompressor. The Store must not be
+// used afterwards.
+func (s *Store) Close() error {
+	s.dec.Close()
+	return s.enc.Close()
+}
+
+// Dir returns the directory the store lives in.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) chunkPath(hash string) string {
+	return filepath.Join(s.dir, "chunks", hash[:2], hash)
+}
+
+func validHash(hash string) bool {
+	if len(hash) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range hash {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func hashOf(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// Has reports whether the chunk is present. It does not verify it, so it is
+// cheap enough to ask for every chunk of a manifest before a transfer.
+func (s *Store) Has(hash string) bool {
+	if !validHash(hash) {
+		return false
+	}
+	_, err := os.Stat(s.chunkPath(hash))
+	return err == nil
+}
+
+// chunkError names the file and chunk a corruption was found in, so an
+// operator knows which checkpoint file is damaged.
+type chunkError struct {
+	file   string // empty when the chunk was read on its own
+	hash   string
+	reason string
+	err    error // underlying cause, e.g. fs.ErrNotExist; may be nil
+}
+
+func (e *chunkError) Error() string {
+	msg := fmt.Sprintf("chunk %s: %s", shortHash(e.hash), e.reason)
+	if e.file != "" {
+		msg = e.file + ": " + msg
+	}
+	return msg
+}
+
+func (e *chunkError) Is(target error) bool { return target == ErrCorrupt }
+func (e *chunkError) Unwrap() error        { return e.err }
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}
+
+// inFile attributes a chunk error to a file; other errors get the file name
+// as a prefix.
+func inFile(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *chunkError
+	if errors.As(err, &ce) {
+		if ce.file == "" {
+			c := *ce
+			c.file = name
+			return &c
+		}
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// decode decompresses a stored chunk and checks it against its name.
+func (s *Store) decode(hash string, comp []byte) ([]byte, error) {
+	data, err := s.dec.DecodeAll(comp, nil)
+	if err != nil {
+		return nil, &chunkError{hash: hash, reason: "cannot decompress: " + err.Error()}
+	}
+	if hashOf(data) != hash {
+		return nil, &chunkError{hash: hash, reason: "checksum mismatch"}
+	}
+	return data, nil
+}
+
+// readRaw returns the compressed bytes of a chunk as stored.
+func (s *Store) readRaw(hash string) ([]byte, error) {
+	if !validHash(hash) {
+		return nil, &chunkError{hash: hash, reason: "invalid chunk name"}
+	}
+	comp, err := os.ReadFile(s.chunkPath(hash))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &chunkError{hash: hash, reason: "missing", err: err}
+	}
+	return comp, err
+}
+
+// load returns a chunk's verified content, bypassing the cache so that
+// Verify really reads the disk.
+func (s *Store) load(hash string) ([]byte, error) {
+	comp, err := s.readRaw(hash)
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(hash, comp)
+}
+
+// get is load through the cache. Only verified content enters the cache, and
+// callers must not modify the returned slice.
+func (s *Store) get(hash string) ([]byte, error) {
+	if data, ok := s.cache.get(hash); ok {
+		return data, nil
+	}
+	data, err := s.load(hash)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.add(hash, data)
+	return data, nil
+}
+
+// ReadChunk returns a chunk's compressed bytes, as WriteChunk on another
+// store accepts them. They are verified first so corruption is not spread.
+func (s *Store) ReadChunk(hash string) ([]byte, error) {
+	comp, err := s.readRaw(hash)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.decode(hash, comp); err != nil {
+		return nil, err
+	}
+	return comp, nil
+}
+
+// WriteChunk stores compressed bytes received from another store after
+// checking that they decompress to content matching hash. The chunk is not
+// protected from GC until a manifest naming it is saved; Save refuses a
+// manifest whose chunks were collected in between, so a transfer that loses
+// that race must resend.
+func (s *Store) WriteChunk(hash string, compressed []byte) error {
+	if !validHash(hash) {
+		return fmt.Errorf("images: invalid chunk name %q", hash)
+	}
+	if s.Has(hash) {
+		return nil
+	}
+	if _, err := s.decode(hash, compressed); err != nil {
+		return err
+	}
+	path := s.chunkPath(hash)
+	if err := writeAtomic(path, compressed); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// putChunk stores data unless a chunk with its hash already exists, and
+// returns the number of compressed bytes it added. The caller must have
+// pinned hash so GC cannot remove an existing copy between the check and the
+// manifest save. The directory is not synced; see ImportDir.
+func (s *Store) putChunk(hash string, data []byte) (int64, error) {
+	path := s.chunkPath(hash)
+	if _, err := os.Stat(path); err == nil {
+		return 0, nil
+	}
+	comp := s.enc.EncodeAll(data, make([]byte, 0, len(data)/2))
+	if err := writeAtomic(path, comp); err != nil {
+		return 0, err
+	}
+	return int64(len(comp)), nil
+}

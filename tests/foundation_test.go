@@ -1,0 +1,286 @@
+package tests
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestLifecycle: create, start (the service answers), freeze and back,
+// restart (a cold start counts from 1 again), stop, destroy.
+func TestLifecycle(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	if got := d.Read("containers", "hosts", "dakara", "..", "..", "host"); got != "dakara" {
+		t.Fatalf("host = %q", got)
+	}
+	d.MustSh("mkdir containers/c1")
+	if st := d.Read("containers/c1/status"); st != "STOPPED" {
+		t.Fatalf("new container status %q, want STOPPED", st)
+	}
+	d.MustSh("echo start > containers/c1/ctl")
+	if st := d.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("status after start %q", st)
+	}
+	info := d.Info("c1")
+	for _, k := range []string{"name", "status", "pid", "ipv4", "ipv6", "memory", "created", "snapshots", "stateful", "last-op", "last-op-seconds"} {
+		if _, ok := info[k]; !ok {
+			t.Errorf("info lacks %q:\n%v", k, info)
+		}
+	}
+	if info["last-op"] != "start" || info["pid"] == "" {
+		t.Errorf("info after start: %v", info)
+	}
+	ip := info["ipv4"]
+	first := Count(t, ip)
+	time.Sleep(time.Second)
+	if second := Count(t, ip); second <= first {
+		t.Fatalf("counter does not count: %d then %d", first, second)
+	}
+	// The same container is reachable through hosts/THIS-HOST/.
+	if st := d.Read("hosts/dakara/c1/status"); st != "RUNNING" {
+		t.Fatalf("hosts/dakara/c1/status = %q", st)
+	}
+
+	d.MustSh("echo freeze > containers/c1/ctl")
+	if st := d.Read("containers/c1/status"); st != "FROZEN" {
+		t.Fatalf("status after freeze %q", st)
+	}
+	d.MustSh("echo unfreeze > containers/c1/ctl")
+	if st := d.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("status after unfreeze %q", st)
+	}
+	before := Count(t, ip)
+	d.MustSh("echo restart > containers/c1/ctl")
+	if after := Count(t, ip); after >= before {
+		t.Fatalf("restart kept the in-memory count (%d then %d): not a real restart", before, after)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+	if st := d.Read("containers/c1/status"); st != "STOPPED" {
+		t.Fatalf("status after stop %q", st)
+	}
+	if e := d.Read("containers/c1/error"); e != "" {
+		t.Fatalf("error after successes: %q", e)
+	}
+	d.MustSh("rmdir containers/c1")
+	if out := d.MustSh("ls containers"); strings.Contains(out, "c1") {
+		t.Fatalf("c1 still listed after rmdir: %q", out)
+	}
+	if _, err := os.Stat(d.LXCPath + "/c1"); !os.IsNotExist(err) {
+		t.Fatalf("c1 still in the LXC path: %v", err)
+	}
+}
+
+// TestErrors: every refusal has SPEC.md's errno, a readable `error`, and
+// leaves the container as it was.
+func TestErrors(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	d.CreateRunning("c1")
+
+	d.ShFails("echo bogus > containers/c1/ctl", "Invalid argument")
+	if e := d.Read("containers/c1/error"); !strings.Contains(e, `unknown command "bogus"`) {
+		t.Fatalf("error after unknown command: %q", e)
+	}
+	d.ShFails("echo 'start now' > containers/c1/ctl", "Invalid argument")
+	d.ShFails("echo 'snapshot ../x' > containers/c1/ctl", "Invalid argument")
+	d.ShFails("echo start > containers/c1/ctl", "Device or resource busy")
+	if e := d.Read("containers/c1/error"); !strings.Contains(e, "RUNNING") {
+		t.Fatalf("error after start of a running container: %q", e)
+	}
+	d.ShFails("rmdir containers/c1", "Device or resource busy")
+	d.ShFails("mv containers/c1 containers/c2", "Device or resource busy")
+	d.ShFails("echo 'lxc.bogus = 1' >> containers/c1/config", "Device or resource busy")
+	d.ShFails("echo unfreeze > containers/c1/ctl", "Device or resource busy")
+	for _, bad := range []string{"bad..name", ".hidden", "-dash", "with space", strings.Repeat("x", 64)} {
+		d.ShFails("mkdir 'containers/"+bad+"'", "Invalid argument")
+	}
+	d.ShFails("mkdir containers/c1", "File exists")
+	d.ShFails("echo start > containers/nosuch/ctl", "No such file")
+	if st := d.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("refusals changed the container: %s", st)
+	}
+	// A success clears `error`.
+	d.MustSh("echo freeze > containers/c1/ctl; echo unfreeze > containers/c1/ctl")
+	if e := d.Read("containers/c1/error"); e != "" {
+		t.Fatalf("error after success: %q", e)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}
+
+// TestBusyAndParallel: a second command on a container whose command is
+// under way is EBUSY; a command on another container goes ahead.
+func TestBusyAndParallel(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	d.CreateRunning("c1")
+	d.CreateRunning("c2")
+
+	stop := exec.Command("bash", "-c", "echo stop > containers/c1/ctl")
+	stop.Dir = d.Mount
+	if err := stop.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The clean stop of the template takes about two seconds: long enough
+	// to find it under way.
+	waitFor(t, "stop of c1 under way", func() bool { return d.Info("c1")["status"] == "RUNNING" })
+	time.Sleep(300 * time.Millisecond)
+	_, busyErr := d.Sh("echo freeze > containers/c1/ctl")
+	_, otherErr := d.Sh("echo freeze > containers/c2/ctl")
+	if err := stop.Wait(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if busyErr == nil || !strings.Contains(busyErr.Error(), "Device or resource busy") {
+		t.Fatalf("freeze during stop: %v; want EBUSY", busyErr)
+	}
+	if otherErr != nil {
+		t.Fatalf("command on another container blocked by c1's: %v", otherErr)
+	}
+	if st := d.Read("containers/c2/status"); st != "FROZEN" {
+		t.Fatalf("c2 = %s", st)
+	}
+	d.MustSh("echo stop > containers/c2/ctl")
+}
+
+// TestRenameAndConfig: mv renames a stopped container, which still starts;
+// config is writable while stopped and LXC must be able to load it.
+func TestRenameAndConfig(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	d.MustSh("mkdir containers/a containers/taken")
+	d.ShFails("mv containers/a containers/taken", "File exists")
+	d.MustSh("cd containers && mv a b")
+	if out := d.MustSh("ls containers"); strings.Contains(out, "a\n") || !strings.Contains(out, "b\n") {
+		t.Fatalf("after mv a b: %q", out)
+	}
+	d.MustSh("echo 'lxc.environment = CTRFS_TEST=1' >> containers/b/config")
+	if conf := d.Read("containers/b/config"); !strings.Contains(conf, "CTRFS_TEST=1") {
+		t.Fatalf("config write lost:\n%s", conf)
+	}
+	d.ShFails("cp /dev/null containers/b/config.new; printf 'lxc.no.such.key = 1\\n' | cat > containers/b/config", "Invalid argument")
+	if conf := d.Read("containers/b/config"); !strings.Contains(conf, "CTRFS_TEST=1") {
+		t.Fatalf("rejected config replaced the old one:\n%s", conf)
+	}
+	d.MustSh("echo start > containers/b/ctl")
+	Count(t, d.Info("b")["ipv4"])
+	d.MustSh("echo stop > containers/b/ctl")
+}
+
+// TestExternalContainers: containers made and destroyed with LXC's own
+// tools in the same LXC path come and go in the tree.
+func TestExternalContainers(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	out, err := exec.Command("lxc-create", "-P", d.LXCPath, "-n", "ext", "-t", "busybox").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lxc-create: %v\n%s", err, out)
+	}
+	if ls := d.MustSh("ls containers"); !strings.Contains(ls, "ext") {
+		t.Fatalf("ext not listed: %q", ls)
+	}
+	if st := d.Read("containers/ext/status"); st != "STOPPED" {
+		t.Fatalf("ext status %q", st)
+	}
+	if out, err := exec.Command("lxc-destroy", "-P", d.LXCPath, "-n", "ext").CombinedOutput(); err != nil {
+		t.Fatalf("lxc-destroy: %v\n%s", err, out)
+	}
+	if ls := d.MustSh("ls containers"); strings.Contains(ls, "ext") {
+		t.Fatalf("ext still listed: %q", ls)
+	}
+	if _, err := os.Stat(d.Path("containers/ext/status")); !os.IsNotExist(err) {
+		t.Fatalf("ext/status after destroy: %v", err)
+	}
+}
+
+// TestEvents: every command appends TIME HOST CONTAINER WHAT RESULT SECONDS.
+func TestEvents(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	f, err := os.Open(d.Path("events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	d.MustSh("mkdir containers/e1")
+	d.Sh("echo bogus > containers/e1/ctl")
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ dakara e1 create ok \d+\.\d\d$`),
+		regexp.MustCompile(`^\S+Z dakara e1 bogus failed \d+\.\d\d$`),
+	}
+	for _, re := range want {
+		select {
+		case l := <-lines:
+			if !re.MatchString(l) {
+				t.Fatalf("event %q does not match %s", l, re)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no event matching %s", re)
+		}
+	}
+}
+
+// TestDaemonMount: SIGTERM unmounts and exits 0; a second daemon on a live
+// mount is refused; a stale mount of a killed daemon is recovered.
+func TestDaemonMount(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	// A reader blocked on events must not keep the daemon from stopping.
+	reader := exec.Command("cat", d.Path("events"))
+	if err := reader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Process.Kill()
+
+	second := exec.Command(ctrfsBin, "serve", "--mount", d.Mount, "--lxcpath", d.LXCPath,
+		"--store", d.Store, "--name", "other", "--bridge", testBridge, "--subnet", testSubnet)
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already mounted") {
+		t.Fatalf("second daemon on a live mount: %v\n%s", err, out)
+	}
+
+	d.Kill()
+	if _, err := os.Stat(d.Path("host")); !errorIs(err, syscall.ENOTCONN) {
+		t.Fatalf("after SIGKILL the mount should be stale (ENOTCONN), got %v", err)
+	}
+	d.Start() // must recover the stale mount
+	if err := d.Stop(); err != nil {
+		t.Fatalf("SIGTERM: daemon exit: %v", err)
+	}
+	if isMounted(d.Mount) {
+		t.Fatalf("%s still mounted after SIGTERM", d.Mount)
+	}
+	if !strings.Contains(d.Log(), "stale mount") {
+		t.Errorf("log does not mention the stale mount:\n%s", d.Log())
+	}
+}
+
+func errorIs(err error, target syscall.Errno) bool {
+	for err != nil {
+		if e, ok := err.(syscall.Errno); ok {
+			return e == target
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,279 @@
+// Package tests drives real ctrfs daemons through real mounts with real
+// shell commands, against real LXC containers (and, for checkpoints, real
+// CRIU). It needs root and what `make deps` installs.
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The tests' own bridge and subnet, apart from the demo's.
+const (
+	testBridge = "ctrfst0"
+	testSubnet = "10.89.0.0/16"
+)
+
+var ctrfsBin string
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "tests/: end-to-end tests need root (they mount FUSE and run LXC)")
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "ctrfs-bin-")
+	if err != nil {
+		panic(err)
+	}
+	ctrfsBin = filepath.Join(dir, "ctrfs")
+	build := exec.Command("go", "build", "-o", ctrfsBin, "../cmd/ctrfs")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build ctrfs:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Daemon is one `ctrfs serve` with its own mount, LXC path and store.
+type Daemon struct {
+	t                           *testing.T
+	Name, Mount, LXCPath, Store string
+	args                        []string
+	cmd                         *exec.Cmd
+	logPath                     string
+	exited                      chan error
+}
+
+// StartDaemon starts a daemon in a fresh temporary directory and registers
+// its cleanup: containers stopped and destroyed, daemon stopped, mount gone.
+func StartDaemon(t *testing.T, name string, extra ...string) *Daemon {
+	t.Helper()
+	base := t.TempDir()
+	d := &Daemon{t: t, Name: name,
+		Mount:   filepath.Join(base, "mnt"),
+		LXCPath: filepath.Join(base, "lxc"),
+		Store:   filepath.Join(base, "store"),
+		logPath: filepath.Join(base, "daemon.log"),
+	}
+	d.args = append([]string{"serve", "--mount", d.Mount, "--lxcpath", d.LXCPath, "--store", d.Store,
+		"--name", name, "--bridge", testBridge, "--subnet", testSubnet, "--log-level", "debug"}, extra...)
+	t.Cleanup(d.cleanup)
+	d.Start()
+	return d
+}
+
+// Start (re)starts the daemon process on the same directories.
+func (d *Daemon) Start() {
+	d.t.Helper()
+	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.cmd = exec.Command(ctrfsBin, d.args...)
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	logf.Close()
+	d.exited = make(chan error, 1)
+	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(d.cmd, d.exited)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(d.Mount, "host")); err == nil && strings.TrimSpace(string(b)) == d.Name {
+			return
+		}
+		select {
+		case err := <-d.exited:
+			d.exited <- err
+			d.t.Fatalf("daemon %s exited before mounting: %v\n%s", d.Name, err, d.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("daemon %s did not mount within 15s\n%s", d.Name, d.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop sends SIGTERM and waits; the daemon must exit 0.
+func (d *Daemon) Stop() error {
+	if d.cmd == nil {
+		return nil
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.exited:
+		d.cmd = nil
+		return err
+	case <-time.After(20 * time.Second):
+		d.Kill()
+		return fmt.Errorf("daemon %s ignored SIGTERM for 20s", d.Name)
+	}
+}
+
+// Kill kills the daemon with SIGKILL, leaving its mount stale.
+func (d *Daemon) Kill() {
+	if d.cmd == nil {
+		return
+	}
+	d.cmd.Process.Kill()
+	<-d.exited
+	d.cmd = nil
+}
+
+func (d *Daemon) Log() string {
+	b, _ := os.ReadFile(d.logPath)
+	return string(b)
+}
+
+func (d *Daemon) cleanup() {
+	if err := d.Stop(); err != nil {
+		d.t.Errorf("stopping daemon %s: %v", d.Name, err)
+	}
+	if d.t.Failed() {
+		d.t.Logf("daemon %s log:\n%s", d.Name, d.Log())
+	}
+	syscall.Unmount(d.Mount, syscall.MNT_DETACH) // only if a test left it stale
+	entries, _ := os.ReadDir(d.LXCPath)
+	for _, e := range entries {
+		exec.Command("lxc-stop", "-P", d.LXCPath, "-n", e.Name(), "-k").Run()
+		exec.Command("lxc-destroy", "-P", d.LXCPath, "-n", e.Name(), "-f").Run()
+	}
+}
+
+// Path is a path inside the mount.
+func (d *Daemon) Path(parts ...string) string {
+	return filepath.Join(append([]string{d.Mount}, parts...)...)
+}
+
+// Sh runs a bash script in the mount; it returns stdout and the error
+// (with stderr) of a non-zero exit.
+func (d *Daemon) Sh(script string) (string, error) {
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = d.Mount
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%q: %v: %s", script, err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
+
+// MustSh is Sh that fails the test on a non-zero exit.
+func (d *Daemon) MustSh(script string) string {
+	d.t.Helper()
+	out, err := d.Sh(script)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return out
+}
+
+// ShFails runs a script that must fail with the given message in its stderr
+// (strerror of the expected errno, as the shell prints it).
+func (d *Daemon) ShFails(script, wantErr string) {
+	d.t.Helper()
+	_, err := d.Sh(script)
+	if err == nil {
+		d.t.Fatalf("%q succeeded; want failure %q", script, wantErr)
+	}
+	if !strings.Contains(err.Error(), wantErr) {
+		d.t.Fatalf("%q: got %v; want %q", script, err, wantErr)
+	}
+}
+
+// Read returns a file of the mount, trimmed.
+func (d *Daemon) Read(parts ...string) string {
+	d.t.Helper()
+	b, err := os.ReadFile(d.Path(parts...))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Info parses containers/NAME/info.
+func (d *Daemon) Info(name string) map[string]string {
+	d.t.Helper()
+	return parseKV(d.Read("containers", name, "info"))
+}
+
+func parseKV(s string) map[string]string {
+	kv := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
+			kv[k] = strings.TrimSpace(v)
+		}
+	}
+	return kv
+}
+
+// Create makes and starts a container of the default template, and waits
+// until its counter service answers.
+func (d *Daemon) CreateRunning(name string) (ip string) {
+	d.t.Helper()
+	d.MustSh("mkdir containers/" + name + " && echo start > containers/" + name + "/ctl")
+	ip = d.Info(name)["ipv4"]
+	if ip == "" {
+		d.t.Fatalf("container %s has no ipv4 in info", name)
+	}
+	Count(d.t, ip)
+	return ip
+}
+
+// Count asks the default template's service for its count, retrying for up
+// to 15 s while the service comes up.
+func Count(t *testing.T, ip string) int {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		n, err := tryCount(ip)
+		if err == nil {
+			return n
+		}
+		lastErr = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("counter service on %s:8080 does not answer: %v", ip, lastErr)
+	return 0
+}
+
+func tryCount(ip string) (int, error) {
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "8080"), time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("read: %v (got %q)", err, line)
+	}
+	return strconv.Atoi(strings.TrimSpace(line))
+}
+
+// isMounted reports whether dir is a mount point.
+func isMounted(dir string) bool {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}

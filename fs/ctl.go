@@ -83,7 +83,15 @@ func (f *configFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.
 func (f *configFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if sz, ok := in.GetSize(); ok {
 		h, isOurs := fh.(*configHandle)
-		if !isOurs || !h.writable {
+		if !isOurs {
+			// The kernel truncates for open(O_TRUNC) without naming the
+			// handle; that open already started from an empty buffer.
+			if err := f.c.m.CheckConfigWritable(f.c.Name()); err != nil {
+				return errno(err)
+			}
+			return f.Getattr(ctx, nil, out)
+		}
+		if !h.writable {
 			return syscall.EACCES
 		}
 		h.mu.Lock()

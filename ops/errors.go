@@ -5,13 +5,13 @@ import "errors"
 // Error kinds. fs/ maps each to the errno of SPEC.md; everything else
 // returned by ops is wrapped so that errors.Is finds one of these.
 var (
-	ErrInvalid     = errors.New("invalid")              // EINVAL
-	ErrNotFound    = errors.New("not found")            // ENOENT
-	ErrExists      = errors.New("already exists")       // EEXIST
-	ErrBusy        = errors.New("busy")                 // EBUSY
-	ErrUnsupported = errors.New("not supported")        // EOPNOTSUPP
-	ErrUnreachable = errors.New("host unreachable")     // EHOSTUNREACH
-	ErrFailed      = errors.New("operation failed")     // EIO
+	ErrInvalid     = errors.New("invalid")               // EINVAL
+	ErrNotFound    = errors.New("not found")             // ENOENT
+	ErrExists      = errors.New("already exists")        // EEXIST
+	ErrBusy        = errors.New("busy")                  // EBUSY
+	ErrUnsupported = errors.New("not supported")         // EOPNOTSUPP
+	ErrUnreachable = errors.New("host unreachable")      // EHOSTUNREACH
+	ErrFailed      = errors.New("operation failed")      // EIO
 	ErrDenied      = errors.New("operation not allowed") // EPERM
 )
 

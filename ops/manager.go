@@ -68,9 +68,9 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 		busy: map[string]string{}, records: map[string]*record{}}, nil
 }
 
-func (m *Manager) Host() string       { return m.cfg.Host }
-func (m *Manager) Events() *EventBus  { return m.events }
-func (m *Manager) LXCPath() string    { return m.cfg.LXCPath }
+func (m *Manager) Host() string      { return m.cfg.Host }
+func (m *Manager) Events() *EventBus { return m.events }
+func (m *Manager) LXCPath() string   { return m.cfg.LXCPath }
 func (m *Manager) configPath(name string) string {
 	return filepath.Join(m.cfg.LXCPath, name, "config")
 }

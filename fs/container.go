@@ -70,12 +70,19 @@ func (c *containerDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Err
 	if !c.m.Exists(c.Name()) {
 		return nil, syscall.ENOENT
 	}
-	return gofs.NewListDirStream(containerEntries), 0
+	entries := containerEntries
+	if c.m.HasState(c.Name()) {
+		entries = append(entries[:len(entries):len(entries)], fuse.DirEntry{Name: "state", Mode: syscall.S_IFDIR})
+	}
+	return gofs.NewListDirStream(entries), 0
 }
 
 func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	if !c.m.Exists(c.Name()) {
 		return nil, syscall.ENOENT
+	}
+	if name == "state" {
+		return c.lookupState(ctx)
 	}
 	if ch := c.GetChild(name); ch != nil {
 		return ch, 0
@@ -109,4 +116,16 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 		return nil, syscall.ENOENT
 	}
 	return c.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+}
+
+// lookupState finds state/, which exists only while there is saved state.
+func (c *containerDir) lookupState(ctx context.Context) (*gofs.Inode, syscall.Errno) {
+	if !c.m.HasState(c.Name()) {
+		return nil, syscall.ENOENT
+	}
+	if ch := c.GetChild("state"); ch != nil {
+		return ch, 0
+	}
+	dir := &imageDir{source: func() (*ops.ImageSet, error) { return c.m.SavedState(c.Name()) }}
+	return c.NewInode(ctx, dir, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }

@@ -1,6 +1,8 @@
 package images
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -135,15 +137,18 @@ func (imp *importer) file(path string) (File, error) {
 		return File{}, err
 	}
 	f := File{Name: filepath.Base(path), Mode: uint32(info.Mode().Perm())}
+	whole := sha256.New()
 	c := newChunker(fd)
 	for !imp.failed.Load() {
 		data, err := c.next()
 		if err == io.EOF {
+			f.SHA256 = hex.EncodeToString(whole.Sum(nil))
 			return f, nil
 		}
 		if err != nil {
 			return File{}, err
 		}
+		whole.Write(data)
 		h := hashOf(data)
 		f.Chunks = append(f.Chunks, Chunk{Hash: h, Size: int64(len(data))})
 		f.Size += int64(len(data))

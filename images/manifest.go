@@ -22,9 +22,12 @@ type Manifest struct {
 
 // File is one image file: its bytes are the concatenation of its chunks.
 type File struct {
-	Name   string  `json:"name"`
-	Size   int64   `json:"size"`
-	Mode   uint32  `json:"mode"` // permission bits
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	Mode uint32 `json:"mode"` // permission bits
+	// SHA256 is of the whole file as it was imported: an end-to-end check
+	// that tools outside ctrfs (sha256sum) can compare against.
+	SHA256 string  `json:"sha256,omitempty"`
 	Chunks []Chunk `json:"chunks"`
 }
 

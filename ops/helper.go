@@ -32,6 +32,12 @@ func HelperMain(args []string) int {
 		if err == nil && !c.Wait(lxc.RUNNING, 30*time.Second) {
 			err = fmt.Errorf("not running 30s after start")
 		}
+	case "checkpoint":
+		if len(rest) != 1 {
+			err = fmt.Errorf("checkpoint takes the image directory")
+			break
+		}
+		err = c.Checkpoint(lxc.CheckpointOptions{Directory: rest[0], Stop: true})
 	case "restore":
 		if len(rest) != 1 {
 			err = fmt.Errorf("restore takes the image directory")
@@ -46,4 +52,32 @@ func HelperMain(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// restoreContainer restores from CRIU images in dir. CRIU's mount-v2 engine
+// fails on the template's read-only bind mounts, so the restore (and only
+// the restore: dump rejects the option) runs in mntns-compat-mode, through a
+// config file that CRIU reads from CRIU_CONFIG_FILE.
+func restoreContainer(c *lxc.Container, dir string) error {
+	conf, err := os.CreateTemp("", "ctrfs-criu-*.conf")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(conf.Name())
+	if _, err := conf.WriteString("mntns-compat-mode\n"); err != nil {
+		return err
+	}
+	if err := conf.Close(); err != nil {
+		return err
+	}
+	if err := os.Setenv("CRIU_CONFIG_FILE", conf.Name()); err != nil {
+		return err
+	}
+	if err := c.Restore(lxc.RestoreOptions{Directory: dir}); err != nil {
+		return err
+	}
+	if !c.Wait(lxc.RUNNING, 30*time.Second) {
+		return fmt.Errorf("not running 30s after restore")
+	}
+	return nil
 }

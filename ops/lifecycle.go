@@ -24,10 +24,20 @@ func (m *Manager) Run(name string, cmd Command) error {
 	case "start":
 		fn = func(oc *opContext) error { return m.start(oc, name) }
 	case "stop":
-		fn = func(oc *opContext) error { return m.stop(name) }
+		fn = func(oc *opContext) error {
+			if err := m.stop(name); err != nil {
+				return err
+			}
+			return m.dropState(name)
+		}
+	case "stop-stateful":
+		fn = func(oc *opContext) error { return m.stopStateful(oc, name) }
 	case "restart":
 		fn = func(oc *opContext) error {
 			if err := m.stop(name); err != nil {
+				return err
+			}
+			if err := m.dropState(name); err != nil {
 				return err
 			}
 			return m.start(oc, name)
@@ -69,6 +79,9 @@ func (m *Manager) start(oc *opContext, name string) error {
 	}
 	if err := m.cfg.Network.EnsureBridge(); err != nil {
 		return newError(ErrFailed, "start "+name, err)
+	}
+	if m.HasState(name) {
+		return m.startFromState(oc, name)
 	}
 	return m.runHelper(oc, "start", name)
 }

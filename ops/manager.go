@@ -15,6 +15,8 @@ import (
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
+
+	"ctrfs/images"
 )
 
 // Config says where this host keeps its containers and how it runs them.
@@ -37,6 +39,8 @@ type Manager struct {
 	cfg    Config
 	events *EventBus
 	log    *slog.Logger
+	images *images.Store // saved state and stateful snapshots
+	gc     gcState
 
 	mu      sync.Mutex
 	busy    map[string]string // container -> operation under way
@@ -64,8 +68,14 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	if err := cfg.Network.EnsureBridge(); err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, events: events, log: log,
-		busy: map[string]string{}, records: map[string]*record{}}, nil
+	store, err := images.Open(filepath.Join(cfg.StoreDir, "images"))
+	if err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	m := &Manager{cfg: cfg, events: events, log: log, images: store,
+		busy: map[string]string{}, records: map[string]*record{}}
+	m.recoverStaging()
+	return m, nil
 }
 
 func (m *Manager) Host() string      { return m.cfg.Host }

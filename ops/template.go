@@ -59,7 +59,8 @@ func writeRootfs(dir string) error {
 			return err
 		}
 	}
-	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o1777); err != nil {
+	// os.FileMode has its own sticky bit: a plain 0o1777 would drop it.
+	if err := os.Chmod(filepath.Join(dir, "tmp"), os.ModeSticky|0o777); err != nil {
 		return err
 	}
 	bb := filepath.Join(dir, "bin/busybox")

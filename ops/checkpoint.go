@@ -1,0 +1,263 @@
+package ops
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"ctrfs/images"
+)
+
+// stopStateful checkpoints a running container with CRIU, which stops it,
+// and keeps the images in the store as its saved state.
+//
+// The phases, and what a failure in each leaves behind:
+//   - dump: CRIU writes the images into a staging directory. If it fails,
+//     CRIU resumes the processes and the container is still RUNNING.
+//   - store: the images go into the image store. The container is stopped
+//     by now and the staging directory is its only copy, so if storing
+//     fails it is restored from there; if even that fails the directory is
+//     kept and the error says where.
+func (m *Manager) stopStateful(oc *opContext, name string) error {
+	c, err := m.container(name)
+	if err != nil {
+		return err
+	}
+	_, err = m.requireStatus(c, "stop-stateful", "RUNNING")
+	c.Release()
+	if err != nil {
+		return err
+	}
+	dir, err := m.stagingDir(name, "dump")
+	if err != nil {
+		return newError(ErrFailed, "prepare checkpoint of "+name, err)
+	}
+
+	t0 := time.Now()
+	dumpErr := m.runHelper(oc, "checkpoint", name, dir)
+	oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+	if dumpErr != nil {
+		os.RemoveAll(dir)
+		return m.dumpFailed(name, dumpErr, oc.log)
+	}
+	dumpTime := time.Since(t0)
+	oc.extra = append(oc.extra, dumpStats(dir)...)
+
+	t1 := time.Now()
+	storeErr := m.saveImages(stateKey(name), dir)
+	if storeErr != nil {
+		return m.recoverFromStaging(name, dir, storeErr)
+	}
+	os.RemoveAll(dir)
+	oc.extra = append(oc.extra, seconds("dump-seconds", dumpTime), seconds("store-seconds", time.Since(t1)))
+	return nil
+}
+
+// saveImages imports an image directory into the store under key.
+func (m *Manager) saveImages(key, dir string) error {
+	mf, _, err := m.images.ImportDir(dir)
+	if err != nil {
+		return err
+	}
+	if err := m.images.Save(key, mf); err != nil {
+		m.images.Release(mf)
+		return err
+	}
+	return nil
+}
+
+// dumpFailed words a failed dump; CRIU's own last error says most.
+func (m *Manager) dumpFailed(name string, err error, log []byte) error {
+	msg := fmt.Sprintf("checkpoint of %s failed", name)
+	if e := lastCRIUError(log); e != "" {
+		msg += ": " + e
+	}
+	if st, serr := m.Status(name); serr == nil {
+		msg += "; " + name + " is " + st
+	}
+	return newError(ErrFailed, msg, err)
+}
+
+// recoverFromStaging brings back a container whose checkpoint could not be
+// stored, from the images still in the staging directory.
+func (m *Manager) recoverFromStaging(name, dir string, storeErr error) error {
+	roc := &opContext{}
+	if err := m.runHelper(roc, "restore", name, dir); err != nil {
+		return newError(ErrFailed, fmt.Sprintf(
+			"checkpoint of %s could not be stored (%v) and restoring it failed (%v); its images are kept in %s",
+			name, storeErr, err, dir), nil)
+	}
+	os.RemoveAll(dir)
+	return newError(ErrFailed, fmt.Sprintf(
+		"checkpoint of %s could not be stored (%v); it was restored and is RUNNING", name, storeErr), nil)
+}
+
+// startFromState restores a stopped container from its saved state and,
+// once it runs, drops the state. A damaged image or a failed restore keeps
+// the state and leaves the container STOPPED, so start can be retried.
+func (m *Manager) startFromState(oc *opContext, name string) error {
+	set, err := m.SavedState(name)
+	if err != nil {
+		return err
+	}
+	dir, err := m.stagingDir(name, "restore")
+	if err != nil {
+		return newError(ErrFailed, "prepare restore of "+name, err)
+	}
+	defer os.RemoveAll(dir)
+
+	t0 := time.Now()
+	// Export reads every chunk and checks it against its hash before CRIU
+	// sees a byte of it.
+	if err := m.images.Export(set.manifest, dir); err != nil {
+		if errors.Is(err, images.ErrCorrupt) {
+			return newError(ErrFailed, fmt.Sprintf(
+				"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, err), nil)
+		}
+		return newError(ErrFailed, "unpack saved state of "+name, err)
+	}
+	exportTime := time.Since(t0)
+
+	t1 := time.Now()
+	restoreErr := m.runHelper(oc, "restore", name, dir)
+	oc.setLog(criuLog(filepath.Join(dir, "restore.log"), oc.log))
+	if restoreErr != nil {
+		msg := fmt.Sprintf("restore of %s failed", name)
+		if e := lastCRIUError(oc.log); e != "" {
+			msg += ": " + e
+		}
+		return newError(ErrFailed, msg+"; its saved state is kept", restoreErr)
+	}
+	oc.extra = append(oc.extra, restoreStats(dir)...)
+	oc.extra = append(oc.extra, seconds("unpack-seconds", exportTime), seconds("criu-restore-seconds", time.Since(t1)))
+	return m.dropState(name)
+}
+
+// recoverStaging deals with staging directories left by a daemon that
+// died mid-operation. A finished dump of a container that is now stopped
+// without saved state is that container's only state: it is stored as its
+// saved state. Anything else in staging is a copy and is removed.
+func (m *Manager) recoverStaging() {
+	root := filepath.Join(m.cfg.StoreDir, "staging")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if name, ok := stagedDumpOf(e.Name()); ok && m.Exists(name) && !m.HasState(name) && completeDump(dir) {
+			if st, err := m.Status(name); err == nil && st == "STOPPED" {
+				if err := m.saveImages(stateKey(name), dir); err != nil {
+					m.log.Error("cannot store the checkpoint left in staging; keeping it", "dir", dir, "err", err)
+					continue
+				}
+				m.log.Warn("stored a checkpoint left in staging by an interrupted stop-stateful", "container", name)
+			}
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+// stagedDumpOf parses "dump-NAME-RANDOM" as made by stagingDir.
+func stagedDumpOf(dirName string) (string, bool) {
+	rest, ok := strings.CutPrefix(dirName, "dump-")
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndex(rest, "-")
+	if i <= 0 {
+		return "", false
+	}
+	return rest[:i], true
+}
+
+// completeDump: CRIU writes stats-dump last, after a successful dump.
+func completeDump(dir string) bool {
+	for _, f := range []string{"inventory.img", "pstree.img", "stats-dump"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// criuLog is the `log` of a checkpoint or restore: CRIU's log, then LXC's.
+func criuLog(criuLogPath string, lxcLog []byte) []byte {
+	var b bytes.Buffer
+	if data, err := os.ReadFile(criuLogPath); err == nil {
+		fmt.Fprintf(&b, "=== CRIU %s ===\n", filepath.Base(criuLogPath))
+		b.Write(data)
+	}
+	if len(lxcLog) > 0 {
+		b.WriteString("=== LXC ===\n")
+		b.Write(lxcLog)
+	}
+	return b.Bytes()
+}
+
+// lastCRIUError picks the last "Error (file:line): message" of a CRIU log.
+func lastCRIUError(log []byte) string {
+	var last string
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, "Error ("); i >= 0 && !harmlessCRIUError(line) {
+			msg := line[i:]
+			if j := strings.Index(msg, "): "); j >= 0 {
+				msg = msg[j+3:]
+			}
+			last = strings.TrimSpace(msg)
+		}
+	}
+	return last
+}
+
+// harmlessCRIUError: errors CRIU logs on every run on these machines
+// (see ENVIRONMENT.md), which never explain a failure.
+func harmlessCRIUError(line string) bool {
+	return strings.Contains(line, "RLIMIT_NOFILE")
+}
+
+func seconds(key string, d time.Duration) KeyValue {
+	return KeyValue{key, fmt.Sprintf("%.3f", d.Seconds())}
+}
+
+func micros(key string, us uint32) KeyValue {
+	return seconds(key, time.Duration(us)*time.Microsecond)
+}
+
+// dumpStats reads CRIU's stats-dump image: how long the processes were
+// frozen and how long dumping and writing their memory took.
+func dumpStats(dir string) []KeyValue {
+	st, err := images.Stats(os.DirFS(dir), "stats-dump")
+	if err != nil || st.GetDump() == nil {
+		return nil
+	}
+	s := st.GetDump()
+	return []KeyValue{
+		micros("criu-frozen-seconds", s.GetFrozenTime()),
+		micros("criu-memdump-seconds", s.GetMemdumpTime()),
+		micros("criu-memwrite-seconds", s.GetMemwriteTime()),
+		{"criu-pages-written", fmt.Sprint(s.GetPagesWritten())},
+	}
+}
+
+// restoreStats reads CRIU's stats-restore image.
+func restoreStats(dir string) []KeyValue {
+	st, err := images.Stats(os.DirFS(dir), "stats-restore")
+	if err != nil || st.GetRestore() == nil {
+		return nil
+	}
+	s := st.GetRestore()
+	return []KeyValue{
+		micros("criu-restore-time-seconds", s.GetRestoreTime()),
+		micros("criu-forking-seconds", s.GetForkingTime()),
+		{"criu-pages-restored", fmt.Sprint(s.GetPagesRestored())},
+	}
+}

@@ -1,0 +1,212 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"ctrfs/images"
+)
+
+// Keys of the image store. Saved state of a container lives under
+// state/NAME; stateful snapshots under snapshots/NAME/SNAPSHOT.
+func stateKey(name string) string { return "state/" + name }
+
+func snapshotPrefix(name string) string { return "snapshots/" + name + "/" }
+
+// stagingDir makes a directory for CRIU images on their way into or out of
+// the store. It is on the store's file system, so nothing is copied across
+// devices, and it is removed by the caller.
+func (m *Manager) stagingDir(name, purpose string) (string, error) {
+	root := filepath.Join(m.cfg.StoreDir, "staging")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(root, purpose+"-"+name+"-")
+}
+
+// HasState says whether the container has saved state (after stop-stateful).
+func (m *Manager) HasState(name string) bool {
+	_, err := m.images.Load(stateKey(name))
+	return err == nil
+}
+
+// ImageFile is one CRIU image file of saved state, as the state/ directory
+// lists it.
+type ImageFile struct {
+	Name string
+	Size int64 // uncompressed
+}
+
+// ImageSet is one stored set of CRIU images (saved state, or a stateful
+// snapshot's), readable file by file without unpacking it.
+type ImageSet struct {
+	store    *images.Store
+	manifest *images.Manifest
+}
+
+// SavedState returns the container's saved state; ErrNotFound if it has none.
+func (m *Manager) SavedState(name string) (*ImageSet, error) {
+	mf, err := m.images.Load(stateKey(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, newError(ErrNotFound, name+" has no saved state", nil)
+	}
+	if err != nil {
+		return nil, newError(ErrFailed, "load saved state of "+name, err)
+	}
+	return &ImageSet{store: m.images, manifest: mf}, nil
+}
+
+// Created is when the images were stored.
+func (s *ImageSet) Created() time.Time { return s.manifest.Created }
+
+// Files lists the image files in CRIU's order of names.
+func (s *ImageSet) Files() []ImageFile {
+	out := make([]ImageFile, 0, len(s.manifest.Files))
+	for _, f := range s.manifest.Files {
+		out = append(out, ImageFile{Name: f.Name, Size: f.Size})
+	}
+	return out
+}
+
+// Open returns a random-access reader of one file: a read at an offset
+// decompresses only the chunks it touches, each checked against its hash.
+func (s *ImageSet) Open(name string) (io.ReaderAt, int64, error) {
+	f, ok := s.manifest.File(name)
+	if !ok {
+		return nil, 0, newError(ErrNotFound, "no image file "+name, nil)
+	}
+	r := s.store.Open(f)
+	return readerAt{r}, r.Size(), nil
+}
+
+// readerAt turns the store's corruption errors into ErrFailed (EIO).
+type readerAt struct{ r io.ReaderAt }
+
+func (ra readerAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := ra.r.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		err = newError(ErrFailed, "read image", err)
+	}
+	return n, err
+}
+
+// PS is the process tree of the images, decoded with go-criu's crit:
+// one `PID PPID COMMAND` line per process under a header.
+func (s *ImageSet) PS() ([]byte, error) {
+	procs, err := images.ProcessTree(s.store.FS(s.manifest))
+	if err != nil {
+		return nil, newError(ErrFailed, "decode process tree", err)
+	}
+	return images.FormatPS(procs), nil
+}
+
+// StoredBytes is what the set takes in the store, compressed, counting
+// chunks it shares with other sets.
+func (s *ImageSet) StoredBytes() int64 {
+	return s.store.StoredSize(s.manifest)
+}
+
+// storeInfo is the part of `info` about what the store keeps of a container.
+func (m *Manager) storeInfo(name string) []KeyValue {
+	snaps, _ := m.images.Keys(snapshotPrefix(name))
+	kv := []KeyValue{{"snapshots", fmt.Sprint(len(snaps))}}
+	st, err := m.SavedState(name)
+	if err != nil {
+		return append(kv, KeyValue{"stateful", "no"})
+	}
+	return append(kv, KeyValue{"stateful", "yes"},
+		KeyValue{"state-raw-bytes", fmt.Sprint(st.manifest.Size())},
+		KeyValue{"state-stored-bytes", fmt.Sprint(st.StoredBytes())})
+}
+
+// dropState deletes saved state, if any, and frees its chunks.
+func (m *Manager) dropState(name string) error {
+	err := m.images.Delete(stateKey(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return newError(ErrFailed, "drop saved state of "+name, err)
+	}
+	m.collectGarbage()
+	return nil
+}
+
+// dropStoreData deletes everything the store keeps of a destroyed container.
+func (m *Manager) dropStoreData(name string) error {
+	keys, err := m.images.Keys(snapshotPrefix(name))
+	if err != nil {
+		return newError(ErrFailed, "list snapshots of "+name, err)
+	}
+	for _, k := range append(keys, stateKey(name)) {
+		if err := m.images.Delete(k); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return newError(ErrFailed, "delete "+k, err)
+		}
+	}
+	m.collectGarbage()
+	return nil
+}
+
+// renameStoreData moves saved state and snapshots to the container's new name.
+func (m *Manager) renameStoreData(oldName, newName string) error {
+	keys, err := m.images.Keys(snapshotPrefix(oldName))
+	if err != nil {
+		return newError(ErrFailed, "list snapshots of "+oldName, err)
+	}
+	keys = append(keys, stateKey(oldName))
+	for _, k := range keys {
+		nk := stateKey(newName)
+		if strings.HasPrefix(k, snapshotPrefix(oldName)) {
+			nk = snapshotPrefix(newName) + strings.TrimPrefix(k, snapshotPrefix(oldName))
+		}
+		if err := m.images.Rename(k, nk); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return newError(ErrFailed, fmt.Sprintf("move %s to %s", k, nk), err)
+		}
+	}
+	return nil
+}
+
+// gcState serialises garbage collection, which runs in the background so
+// that it never adds to an operation's downtime.
+type gcState struct {
+	mu      sync.Mutex
+	pending bool
+	running bool
+}
+
+// collectGarbage frees chunks that no saved manifest uses any more. Calls
+// made while a collection runs fold into one more run after it.
+func (m *Manager) collectGarbage() {
+	m.gc.mu.Lock()
+	if m.gc.running {
+		m.gc.pending = true
+		m.gc.mu.Unlock()
+		return
+	}
+	m.gc.running = true
+	m.gc.mu.Unlock()
+	go func() {
+		for {
+			if freed, err := m.images.GC(); err != nil {
+				m.log.Warn("image store garbage collection failed", "err", err)
+			} else if freed > 0 {
+				m.log.Debug("image store garbage collected", "bytes", freed)
+			}
+			m.gc.mu.Lock()
+			if !m.gc.pending {
+				m.gc.running = false
+				m.gc.mu.Unlock()
+				return
+			}
+			m.gc.pending = false
+			m.gc.mu.Unlock()
+		}
+	}()
+}

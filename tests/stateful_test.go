@@ -1,0 +1,305 @@
+package tests
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// storedManifest is the part of the store's manifest format the tests
+// check against: it holds the sizes and SHA-256 sums of the files as CRIU
+// wrote them, taken when ctrfs read them out of CRIU's directory.
+type storedManifest struct {
+	Files []struct {
+		Name   string `json:"name"`
+		Size   int64  `json:"size"`
+		SHA256 string `json:"sha256"`
+		Chunks []struct {
+			Hash string `json:"hash"`
+			Size int64  `json:"size"`
+		} `json:"chunks"`
+	} `json:"files"`
+}
+
+func (d *Daemon) manifest(key string) storedManifest {
+	d.t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.Store, "images", "manifests", key+".json"))
+	if err != nil {
+		d.t.Fatalf("manifest %s: %v", key, err)
+	}
+	var m storedManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		d.t.Fatal(err)
+	}
+	return m
+}
+
+// TestStatefulStopStart: the counter's in-memory count survives
+// stop-stateful / start, across a restart of the daemon; state/ shows
+// CRIU's files byte for byte, and its process tree.
+func TestStatefulStopStart(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	ip := d.CreateRunning("c1")
+	time.Sleep(2 * time.Second)
+	before := Count(t, ip)
+
+	d.MustSh("echo stop-stateful > containers/c1/ctl")
+	if st := d.Read("containers/c1/status"); st != "STOPPED" {
+		t.Fatalf("status after stop-stateful: %s", st)
+	}
+	if e := d.Read("containers/c1/error"); e != "" {
+		t.Fatalf("error after a successful stop-stateful: %q", e)
+	}
+	info := d.Info("c1")
+	if info["stateful"] != "yes" || info["last-op"] != "stop-stateful" || info["criu-frozen-seconds"] == "" {
+		t.Fatalf("info after stop-stateful:\n%v", info)
+	}
+	if !strings.Contains(d.Read("containers/c1/log"), "dump.log") {
+		t.Errorf("log does not hold CRIU's dump log")
+	}
+
+	// The listing is exactly what CRIU wrote, plus ps.
+	ls := strings.Fields(d.MustSh("ls containers/c1/state"))
+	for _, want := range []string{"inventory.img", "pstree.img", "ps", "dump.log"} {
+		if !contains(ls, want) {
+			t.Errorf("state/ lacks %s: %v", want, ls)
+		}
+	}
+	if !anyPrefix(ls, "pages-") || !anyPrefix(ls, "core-") {
+		t.Errorf("state/ lacks pages-*.img or core-*.img: %v", ls)
+	}
+	m := d.manifest("state/c1")
+	var names []string
+	for _, f := range m.Files {
+		names = append(names, f.Name)
+	}
+	names = append(names, "ps")
+	sort.Strings(names)
+	if strings.Join(names, " ") != strings.Join(ls, " ") {
+		t.Errorf("state/ lists %v, CRIU wrote %v", ls, names)
+	}
+
+	// Every file reads back as CRIU's bytes: sizes from stat, content
+	// against the checksums taken from CRIU's directory, whole and at
+	// offsets (dd), through the mount.
+	sums := d.MustSh("cd containers/c1/state && sha256sum * | grep -v ' ps$'")
+	sizes := d.MustSh("cd containers/c1/state && stat -c '%n %s' *")
+	var pages string
+	for _, f := range m.Files {
+		if !strings.Contains(sums, f.SHA256+"  "+f.Name+"\n") {
+			t.Errorf("%s: sha256 through the mount differs from CRIU's %s", f.Name, f.SHA256)
+		}
+		if !strings.Contains(sizes, fmt.Sprintf("%s %d\n", f.Name, f.Size)) {
+			t.Errorf("%s: size through the mount is not %d:\n%s", f.Name, f.Size, sizes)
+		}
+		if strings.HasPrefix(f.Name, "pages-") && (pages == "" || f.Size > fileSize(m, pages)) {
+			pages = f.Name
+		}
+	}
+	whole, err := os.ReadFile(d.Path("containers/c1/state", pages))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int{0, 1, 4095, len(whole) / 3, len(whole) - 7} {
+		n := min(10000, len(whole)-off)
+		out := d.MustSh(fmt.Sprintf("dd if=containers/c1/state/%s iflag=skip_bytes,count_bytes skip=%d count=%d status=none | sha256sum", pages, off, n))
+		sum := sha256.Sum256(whole[off : off+n])
+		if !strings.HasPrefix(out, hex.EncodeToString(sum[:])) {
+			t.Errorf("%s: read of %d bytes at %d differs from the whole file", pages, n, off)
+		}
+	}
+	if ps := d.Read("containers/c1/state/ps"); !strings.Contains(ps, "counter") || !strings.HasPrefix(ps, "PID") {
+		t.Errorf("state/ps does not list the counter:\n%s", ps)
+	}
+	if err := os.WriteFile(d.Path("containers/c1/state/inventory.img"), []byte("x"), 0); err == nil {
+		t.Errorf("state/ is writable")
+	}
+
+	// Saved state is on disk: a new daemon finds it.
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	if got := d.Info("c1")["stateful"]; got != "yes" {
+		t.Fatalf("after a daemon restart stateful = %q", got)
+	}
+
+	d.MustSh("echo start > containers/c1/ctl")
+	if st := d.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("status after start: %s", st)
+	}
+	after := Count(t, ip)
+	if after < before {
+		t.Fatalf("count went from %d to %d: the processes were not restored", before, after)
+	}
+	info = d.Info("c1")
+	if info["stateful"] != "no" || info["criu-restore-time-seconds"] == "" {
+		t.Errorf("info after restore:\n%v", info)
+	}
+	if _, err := os.Stat(d.Path("containers/c1/state")); !os.IsNotExist(err) {
+		t.Errorf("state/ after restore: %v", err)
+	}
+	if !strings.Contains(d.Read("containers/c1/log"), "restore.log") {
+		t.Errorf("log does not hold CRIU's restore log")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if later := Count(t, ip); later <= after {
+		t.Fatalf("the restored counter does not count: %d then %d", after, later)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}
+
+// TestStatefulCorruptImage: a damaged chunk makes start fail with EIO and a
+// message naming the file; the state stays for inspection; stop drops it
+// and a cold start works.
+func TestStatefulCorruptImage(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	d.CreateRunning("c1")
+	d.MustSh("echo stop-stateful > containers/c1/ctl")
+
+	m := d.manifest("state/c1")
+	var victim string
+	var hash string
+	for _, f := range m.Files {
+		if strings.HasPrefix(f.Name, "pages-") && len(f.Chunks) > 0 {
+			victim, hash = f.Name, f.Chunks[len(f.Chunks)/2].Hash
+			break
+		}
+	}
+	if victim == "" {
+		t.Fatal("no pages image with chunks in the manifest")
+	}
+	chunk := filepath.Join(d.Store, "images", "chunks", hash[:2], hash)
+	b, err := os.ReadFile(chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(b) / 2; i < len(b)/2+8 && i < len(b); i++ {
+		b[i] ^= 0xff
+	}
+	if err := os.WriteFile(chunk, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	d.ShFails("echo start > containers/c1/ctl", "Input/output error")
+	if e := d.Read("containers/c1/error"); !strings.Contains(e, victim) {
+		t.Errorf("error does not name %s: %q", victim, e)
+	}
+	if st := d.Read("containers/c1/status"); st != "STOPPED" {
+		t.Fatalf("status after a failed restore: %s", st)
+	}
+	if d.Info("c1")["stateful"] != "yes" {
+		t.Fatal("the saved state was dropped by a failed restore")
+	}
+	d.ShFails("cat containers/c1/state/"+victim+" > /dev/null", "Input/output error")
+	// A second try fails the same way: nothing was consumed.
+	d.ShFails("echo start > containers/c1/ctl", "Input/output error")
+
+	d.MustSh("echo stop > containers/c1/ctl")
+	if d.Info("c1")["stateful"] != "no" {
+		t.Fatal("stop did not drop the saved state")
+	}
+	d.MustSh("echo start > containers/c1/ctl")
+	if n := Count(t, d.Info("c1")["ipv4"]); n > 20 {
+		t.Errorf("a cold start after dropping the state counts from %d", n)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}
+
+// TestStatefulDumpFailure: when CRIU cannot dump (here a process of the
+// container is already ptraced, so CRIU cannot seize it), the write fails
+// with EIO, the container keeps running, and log holds CRIU's dump log.
+func TestStatefulDumpFailure(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	ip := d.CreateRunning("c1")
+	pid, err := strconv.Atoi(d.Info("c1")["pid"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	detach := seize(t, pid)
+	d.ShFails("echo stop-stateful > containers/c1/ctl", "Input/output error")
+	detach()
+
+	if st := d.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("status after a failed dump: %s", st)
+	}
+	if e := d.Read("containers/c1/error"); !strings.Contains(e, "checkpoint of c1 failed") {
+		t.Errorf("error after a failed dump: %q", e)
+	}
+	if log := d.Read("containers/c1/log"); !strings.Contains(log, "dump.log") || !strings.Contains(log, "Error") {
+		t.Errorf("log lacks CRIU's dump log:\n%s", log)
+	}
+	if d.Info("c1")["stateful"] != "no" {
+		t.Error("a failed dump left saved state")
+	}
+	before := Count(t, ip)
+	time.Sleep(500 * time.Millisecond)
+	if after := Count(t, ip); after <= before {
+		t.Fatalf("counter stopped after a failed dump: %d then %d", before, after)
+	}
+	// Nothing is stuck: the next checkpoint works.
+	d.MustSh("echo stop-stateful > containers/c1/ctl && echo start > containers/c1/ctl")
+	if n := Count(t, ip); n < before {
+		t.Fatalf("count %d after a good checkpoint, was %d", n, before)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}
+
+// seize makes this test the ptrace tracer of pid without stopping it. The
+// tracer is a locked OS thread; detach ends that thread, which detaches.
+func seize(t *testing.T, pid int) (detach func()) {
+	t.Helper()
+	const ptraceSeize = 0x4206
+	ready, done := make(chan error), make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_PTRACE, ptraceSeize, uintptr(pid), 0, 0, 0, 0)
+		if errno != 0 {
+			ready <- errno
+			return
+		}
+		ready <- nil
+		<-done
+	}()
+	if err := <-ready; err != nil {
+		t.Fatalf("ptrace seize %d: %v", pid, err)
+	}
+	return func() { close(done); time.Sleep(200 * time.Millisecond) }
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func anyPrefix(list []string, prefix string) bool {
+	for _, x := range list {
+		if strings.HasPrefix(x, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func fileSize(m storedManifest, name string) int64 {
+	for _, f := range m.Files {
+		if f.Name == name {
+			return f.Size
+		}
+	}
+	return 0
+}

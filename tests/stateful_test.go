@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -302,4 +303,75 @@ func fileSize(m storedManifest, name string) int64 {
 		}
 	}
 	return 0
+}
+
+// TestStatefulStoreFull: when the dump succeeds but the store cannot take
+// the images (its disk is full), the container is restored from the staging
+// copy and keeps running with its state; the write fails with EIO.
+func TestStatefulStoreFull(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	chunks := filepath.Join(d.Store, "images", "chunks")
+	if err := os.MkdirAll(chunks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4k", "ctrfs-test-full", chunks).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tiny tmpfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { syscall.Unmount(chunks, syscall.MNT_DETACH) })
+	d.Start()
+
+	ip := d.CreateRunning("c1")
+	time.Sleep(time.Second)
+	before := Count(t, ip)
+	d.ShFails("echo stop-stateful > containers/c1/ctl", "Input/output error")
+	if e := d.Read("containers/c1/error"); !strings.Contains(e, "could not be stored") || !strings.Contains(e, "RUNNING") {
+		t.Errorf("error: %q", e)
+	}
+	if st := d.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("status after a store failure: %s", st)
+	}
+	if after := Count(t, ip); after < before {
+		t.Fatalf("count went from %d to %d: restored from the wrong place", before, after)
+	}
+	if d.Info("c1")["stateful"] != "no" {
+		t.Error("saved state left after a store failure")
+	}
+	if left, _ := os.ReadDir(filepath.Join(d.Store, "staging")); len(left) != 0 {
+		t.Errorf("staging left behind: %v", left)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}
+
+// TestStatefulInterruptedCheckpoint: a finished dump left in staging by a
+// daemon that died before storing it becomes the container's saved state
+// when the next daemon starts.
+func TestStatefulInterruptedCheckpoint(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	ip := d.CreateRunning("c1")
+	time.Sleep(time.Second)
+	before := Count(t, ip)
+	d.Kill()
+	syscall.Unmount(d.Mount, syscall.MNT_DETACH)
+
+	// What a daemon killed between dump and store leaves behind.
+	staged := filepath.Join(d.Store, "staging", "dump-c1-123456")
+	if err := os.MkdirAll(staged, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("lxc-checkpoint", "-P", d.LXCPath, "-n", "c1", "-s", "-D", staged).CombinedOutput()
+	if err != nil {
+		t.Fatalf("lxc-checkpoint: %v\n%s", err, out)
+	}
+	d.Start()
+	if d.Info("c1")["stateful"] != "yes" {
+		t.Fatalf("the interrupted checkpoint was not recovered:\n%s", d.Log())
+	}
+	d.MustSh("echo start > containers/c1/ctl")
+	if after := Count(t, ip); after < before {
+		t.Fatalf("count went from %d to %d", before, after)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
 }

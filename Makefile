@@ -42,7 +42,7 @@ demo-stop:
 
 # Checkpoint/restore benchmark: raw lxc-checkpoint against ctrfs.
 bench: deps
-	@scripts/bench.sh
+	@scripts/bench.sh $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

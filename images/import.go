@@ -1,8 +1,6 @@
 package images
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +33,7 @@ func (s *Store) ImportDir(dir string) (*Manifest, ImportStats, error) {
 	imp := &importer{s: s, seen: map[string]bool{}}
 	imp.start()
 	m := &Manifest{Version: manifestVersion, Created: time.Now().UTC()}
+	var files []pendingFile
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
 			continue
@@ -44,10 +43,16 @@ func (s *Store) ImportDir(dir string) (*Manifest, ImportStats, error) {
 			imp.fail(fmt.Errorf("%s: %w", e.Name(), err)) // keeps a worker's earlier error
 			break
 		}
-		m.Files = append(m.Files, f)
+		files = append(files, f)
 	}
 	if err := imp.finish(); err != nil {
 		return nil, ImportStats{}, fmt.Errorf("images: import %s: %w", dir, err)
+	}
+	for _, f := range files { // the workers have filled in every hash
+		for _, c := range f.chunks {
+			f.Chunks = append(f.Chunks, *c)
+		}
+		m.Files = append(m.Files, f.File)
 	}
 	s.mu.Lock()
 	s.held[m] = imp.pinned
@@ -65,35 +70,41 @@ func (s *Store) ImportDir(dir string) (*Manifest, ImportStats, error) {
 	return m, st, nil
 }
 
-// importer chunks and hashes files in the calling goroutine and hands each
-// chunk not seen before in this import to workers that compress and write
-// it, because compression is the slow part and parallelises per chunk.
+// importer cuts files into chunks in the calling goroutine and hands every
+// chunk to workers that hash it and, unless this import or the store has it
+// already, compress and write it: hashing and compression are the slow
+// parts, and both parallelise per chunk.
 type importer struct {
-	s      *Store
-	seen   map[string]bool
-	pinned []string
-	jobs   chan job
-	wg     sync.WaitGroup
+	s    *Store
+	jobs chan job
+	wg   sync.WaitGroup
 
 	errOnce sync.Once
 	err     error
 	failed  atomic.Bool
 
 	mu        sync.Mutex
-	dirty     map[string]bool // chunk directories that got a new entry
+	seen      map[string]bool
+	pinned    []string
+	dirty     bool // some chunk was written
 	stored    atomic.Int64
 	newChunks atomic.Int64
 }
 
 type job struct {
-	hash string
-	data []byte
+	chunk *Chunk // the worker fills in Hash
+	data  []byte
+}
+
+// pendingFile is a File whose chunk hashes the workers are still computing.
+type pendingFile struct {
+	File
+	chunks []*Chunk
 }
 
 func (imp *importer) start() {
 	n := runtime.GOMAXPROCS(0)
-	imp.jobs = make(chan job, n)
-	imp.dirty = map[string]bool{}
+	imp.jobs = make(chan job, 2*n)
 	for i := 0; i < n; i++ {
 		imp.wg.Add(1)
 		go imp.worker()
@@ -106,7 +117,22 @@ func (imp *importer) worker() {
 		if imp.failed.Load() {
 			continue
 		}
-		n, err := imp.s.putChunk(j.hash, j.data)
+		h := hashOf(j.data)
+		j.chunk.Hash = h
+		imp.mu.Lock()
+		dup := imp.seen[h]
+		if !dup {
+			imp.seen[h] = true
+			imp.pinned = append(imp.pinned, h)
+		}
+		imp.mu.Unlock()
+		if dup {
+			continue
+		}
+		imp.s.mu.Lock()
+		imp.s.pinLocked(h)
+		imp.s.mu.Unlock()
+		n, err := imp.s.putChunk(h, j.data)
 		if err != nil {
 			imp.fail(err)
 			continue
@@ -115,7 +141,7 @@ func (imp *importer) worker() {
 			imp.stored.Add(n)
 			imp.newChunks.Add(1)
 			imp.mu.Lock()
-			imp.dirty[filepath.Dir(imp.s.chunkPath(j.hash))] = true
+			imp.dirty = true
 			imp.mu.Unlock()
 		}
 	}
@@ -126,60 +152,44 @@ func (imp *importer) fail(err error) {
 	imp.failed.Store(true)
 }
 
-func (imp *importer) file(path string) (File, error) {
+func (imp *importer) file(path string) (pendingFile, error) {
 	fd, err := os.Open(path)
 	if err != nil {
-		return File{}, err
+		return pendingFile{}, err
 	}
 	defer fd.Close()
 	info, err := fd.Stat()
 	if err != nil {
-		return File{}, err
+		return pendingFile{}, err
 	}
-	f := File{Name: filepath.Base(path), Mode: uint32(info.Mode().Perm())}
-	whole := sha256.New()
+	f := pendingFile{File: File{Name: filepath.Base(path), Mode: uint32(info.Mode().Perm())}}
 	c := newChunker(fd)
 	for !imp.failed.Load() {
 		data, err := c.next()
 		if err == io.EOF {
-			f.SHA256 = hex.EncodeToString(whole.Sum(nil))
 			return f, nil
 		}
 		if err != nil {
-			return File{}, err
+			return pendingFile{}, err
 		}
-		whole.Write(data)
-		h := hashOf(data)
-		f.Chunks = append(f.Chunks, Chunk{Hash: h, Size: int64(len(data))})
-		f.Size += int64(len(data))
-		if imp.seen[h] {
-			continue
-		}
-		imp.seen[h] = true
-		imp.s.mu.Lock()
-		imp.s.pinLocked(h)
-		imp.s.mu.Unlock()
-		imp.pinned = append(imp.pinned, h)
-		imp.jobs <- job{h, append([]byte(nil), data...)}
+		ch := &Chunk{Size: int64(len(data))}
+		f.chunks = append(f.chunks, ch)
+		f.Size += ch.Size
+		imp.jobs <- job{ch, append([]byte(nil), data...)}
 	}
-	return File{}, errAborted
+	return pendingFile{}, errAborted
 }
 
 var errAborted = errors.New("aborted")
 
-// finish waits for the workers. If all went well it makes the new chunks'
-// directory entries durable, so that a manifest saved afterwards cannot
+// finish waits for the workers. If all went well it makes the new chunks
+// and their directory entries durable, so that a manifest saved afterwards cannot
 // survive a power loss that its chunks do not; otherwise it drops the pins.
 func (imp *importer) finish() error {
 	close(imp.jobs)
 	imp.wg.Wait()
-	if imp.err == nil {
-		for dir := range imp.dirty {
-			if err := syncDir(dir); err != nil {
-				imp.err = err
-				break
-			}
-		}
+	if imp.err == nil && imp.dirty {
+		imp.err = syncFS(imp.s.dir)
 	}
 	if imp.err != nil {
 		imp.s.mu.Lock()

@@ -18,16 +18,16 @@ type Manifest struct {
 	Version int       `json:"version"`
 	Files   []File    `json:"files"`
 	Created time.Time `json:"created"`
+	// Meta is the owner's description of what the files are (a snapshot's
+	// kind, say), so that the manifest alone describes them to a peer.
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // File is one image file: its bytes are the concatenation of its chunks.
 type File struct {
-	Name string `json:"name"`
-	Size int64  `json:"size"`
-	Mode uint32 `json:"mode"` // permission bits
-	// SHA256 is of the whole file as it was imported: an end-to-end check
-	// that tools outside ctrfs (sha256sum) can compare against.
-	SHA256 string  `json:"sha256,omitempty"`
+	Name   string  `json:"name"`
+	Size   int64   `json:"size"`
+	Mode   uint32  `json:"mode"` // permission bits
 	Chunks []Chunk `json:"chunks"`
 }
 

@@ -265,14 +265,14 @@ func (s *Store) WriteChunk(hash string, compressed []byte) error {
 // putChunk stores data unless a chunk with its hash already exists, and
 // returns the number of compressed bytes it added. The caller must have
 // pinned hash so GC cannot remove an existing copy between the check and the
-// manifest save. The directory is not synced; see ImportDir.
+// manifest save. Nothing is synced here; see importer.finish.
 func (s *Store) putChunk(hash string, data []byte) (int64, error) {
 	path := s.chunkPath(hash)
 	if _, err := os.Stat(path); err == nil {
 		return 0, nil
 	}
 	comp := s.enc.EncodeAll(data, make([]byte, 0, len(data)/2))
-	if err := writeAtomic(path, comp); err != nil {
+	if err := writeRenamed(path, comp, false); err != nil {
 		return 0, err
 	}
 	return int64(len(comp)), nil

@@ -119,7 +119,7 @@ func TestDedupSameDir(t *testing.T) {
 // shifts when a process maps new memory; only chunks near the change may be
 // new.
 func TestDedupShiftedInsert(t *testing.T) {
-	const size, insert = 4 << 20, 64 << 10
+	const size, insert = 16 << 20, 64 << 10
 	orig := randBytes(20, size)
 	changed := append(append(append([]byte(nil), orig[:size/2]...), randBytes(21, insert)...), orig[size/2:]...)
 

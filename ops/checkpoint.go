@@ -33,7 +33,7 @@ func (m *Manager) stopStateful(oc *opContext, name string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := m.stagingDir(name, "dump")
+	dir, err := m.stagingDir(name, "dump", m.imagesSizeHint(name))
 	if err != nil {
 		return newError(ErrFailed, "prepare checkpoint of "+name, err)
 	}
@@ -105,7 +105,7 @@ func (m *Manager) startFromState(oc *opContext, name string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := m.stagingDir(name, "restore")
+	dir, err := m.stagingDir(name, "restore", set.manifest.Size())
 	if err != nil {
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}
@@ -143,7 +143,14 @@ func (m *Manager) startFromState(oc *opContext, name string) error {
 // without saved state is that container's only state: it is stored as its
 // saved state. Anything else in staging is a copy and is removed.
 func (m *Manager) recoverStaging() {
-	root := filepath.Join(m.cfg.StoreDir, "staging")
+	for _, root := range []string{m.diskStaging(), m.memoryStaging()} {
+		if root != "" {
+			m.recoverStagingIn(root)
+		}
+	}
+}
+
+func (m *Manager) recoverStagingIn(root string) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return

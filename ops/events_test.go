@@ -163,8 +163,7 @@ func TestEventBusNextBlocksUntilPublish(t *testing.T) {
 // A reader that does not keep up loses the oldest events; Publish never waits
 // for it.
 func TestEventBusSlowSubscriberLosesOldest(t *testing.T) {
-	b := NewEventBus()
-	defer b.Close()
+	b := NewEventBus() // not closed at the end: a stuck Publish would hold its lock
 	slow := b.Subscribe()
 	const extra = 10
 	total := subscriptionBuffer + extra
@@ -180,6 +179,7 @@ func TestEventBusSlowSubscriberLosesOldest(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Publish blocked on a subscriber that does not read")
 	}
+	defer b.Close()
 	for i := extra; i < total; i++ {
 		if e := next(t, slow); e != ev(i) {
 			t.Fatalf("event %d: got %+v (the %d oldest should be gone, the rest in order)", i, e, extra)
@@ -190,13 +190,18 @@ func TestEventBusSlowSubscriberLosesOldest(t *testing.T) {
 
 // A stalled subscriber does not hold back another one.
 func TestEventBusSlowSubscriberDoesNotAffectOthers(t *testing.T) {
-	b := NewEventBus()
-	defer b.Close()
-	_ = b.Subscribe() // never read
+	b := NewEventBus() // not closed at the end: a stuck Publish would hold its lock
+	_ = b.Subscribe()  // never read
 	fast := b.Subscribe()
 	total := 3 * subscriptionBuffer
 	for i := 0; i < total; i++ {
-		b.Publish(ev(i))
+		done := make(chan struct{})
+		go func() { b.Publish(ev(i)); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Publish of event %d blocked on a subscriber that does not read", i)
+		}
 		if e := next(t, fast); e != ev(i) {
 			t.Fatalf("fast subscriber, event %d: got %+v", i, e)
 		}
@@ -248,7 +253,7 @@ func TestSubscriptionClose(t *testing.T) {
 	s := b.Subscribe()
 	other := b.Subscribe()
 	s.Close()
-	s.Close() // idempotent
+	s.Close()        // idempotent
 	b.Publish(ev(1)) // must not send on s's closed channel
 	if _, ok := s.Next(context.Background()); ok {
 		t.Error("Next on a closed subscription returned ok=true")

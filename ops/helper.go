@@ -38,6 +38,12 @@ func HelperMain(args []string) int {
 			break
 		}
 		err = c.Checkpoint(lxc.CheckpointOptions{Directory: rest[0], Stop: true})
+	case "checkpoint-running":
+		if len(rest) != 1 {
+			err = fmt.Errorf("checkpoint-running takes the image directory")
+			break
+		}
+		err = c.Checkpoint(lxc.CheckpointOptions{Directory: rest[0], Stop: false})
 	case "restore":
 		if len(rest) != 1 {
 			err = fmt.Errorf("restore takes the image directory")

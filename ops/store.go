@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"ctrfs/images"
@@ -20,15 +23,61 @@ func stateKey(name string) string { return "state/" + name }
 
 func snapshotPrefix(name string) string { return "snapshots/" + name + "/" }
 
-// stagingDir makes a directory for CRIU images on their way into or out of
-// the store. It is on the store's file system, so nothing is copied across
-// devices, and it is removed by the caller.
-func (m *Manager) stagingDir(name, purpose string) (string, error) {
-	root := filepath.Join(m.cfg.StoreDir, "staging")
+// stagingDir makes a directory for CRIU images of about size bytes on
+// their way into or out of the store; the caller removes it. It is in
+// memory (tmpfs) when that has room for twice the images: CRIU writes and
+// reads there at memory speed, and the sync that makes the stored chunks
+// durable does not also flush the raw images to disk. Otherwise it is under
+// the store.
+func (m *Manager) stagingDir(name, purpose string, size int64) (string, error) {
+	root := m.diskStaging()
+	if fast := m.memoryStaging(); fast != "" && roomFor(filepath.Dir(fast), 2*size) {
+		root = fast
+	}
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return "", err
 	}
 	return os.MkdirTemp(root, purpose+"-"+name+"-")
+}
+
+func (m *Manager) diskStaging() string { return filepath.Join(m.cfg.StoreDir, "staging") }
+
+// memoryStaging is this daemon's own staging directory on /dev/shm (named
+// after the store, since several daemons may share the machine), or "" if
+// /dev/shm is not a tmpfs.
+func (m *Manager) memoryStaging() string {
+	var st syscall.Statfs_t
+	if syscall.Statfs("/dev/shm", &st) != nil || st.Type != tmpfsMagic {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(m.cfg.StoreDir))
+	return filepath.Join("/dev/shm", "ctrfs-staging-"+hex.EncodeToString(sum[:6]))
+}
+
+const tmpfsMagic = 0x01021994
+
+func roomFor(dir string, bytes int64) bool {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return false
+	}
+	return int64(st.Bavail)*st.Bsize >= bytes
+}
+
+// imagesSizeHint guesses the size of a container's CRIU images from its
+// memory use, plus room for everything else CRIU writes.
+func (m *Manager) imagesSizeHint(name string) int64 {
+	const extra = 64 << 20
+	c, err := m.container(name)
+	if err != nil {
+		return extra
+	}
+	defer c.Release()
+	mem, err := c.MemoryUsage()
+	if err != nil {
+		return 1 << 30 // unknown: only a roomy tmpfs will do
+	}
+	return int64(mem) + extra
 }
 
 // HasState says whether the container has saved state (after stop-stateful).

@@ -56,6 +56,7 @@ var containerEntries = []fuse.DirEntry{
 	{Name: "config", Mode: syscall.S_IFREG},
 	{Name: "error", Mode: syscall.S_IFREG},
 	{Name: "log", Mode: syscall.S_IFREG},
+	{Name: "snapshots", Mode: syscall.S_IFDIR},
 }
 
 func (c *containerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -112,6 +113,8 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 		})
 	case "log":
 		node = newGenFile(func() ([]byte, error) { return c.m.Log(c.Name()), nil })
+	case "snapshots":
+		return c.NewInode(ctx, &snapshotsDir{c: c}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 	default:
 		return nil, syscall.ENOENT
 	}

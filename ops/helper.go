@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
@@ -39,11 +40,11 @@ func HelperMain(args []string) int {
 		}
 		err = c.Checkpoint(lxc.CheckpointOptions{Directory: rest[0], Stop: true})
 	case "checkpoint-running":
-		if len(rest) != 1 {
-			err = fmt.Errorf("checkpoint-running takes the image directory")
+		if len(rest) != 3 {
+			err = fmt.Errorf("checkpoint-running takes the image directory, the rootfs and its archive")
 			break
 		}
-		err = c.Checkpoint(lxc.CheckpointOptions{Directory: rest[0], Stop: false})
+		err = checkpointRunning(c, rest[0], rest[1], rest[2])
 	case "restore":
 		if len(rest) != 1 {
 			err = fmt.Errorf("restore takes the image directory")
@@ -60,23 +61,96 @@ func HelperMain(args []string) int {
 	return 0
 }
 
+// archiveHook is a CRIU action script that archives the rootfs after a dump
+// while the processes are still frozen, so that the archive holds the files
+// as the dumped processes last saw them.
+const archiveHook = `#!/bin/sh
+[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0
+exec "$CTRFS_HELPER" archive-rootfs "$CTRFS_ROOTFS" "$CTRFS_ARCHIVE"
+`
+
+// checkpointRunning dumps the container's processes into dir and leaves
+// them running; CRIU's post-dump hook archives the rootfs meanwhile.
+func checkpointRunning(c *lxc.Container, dir, rootfs, archive string) error {
+	hook, err := writeTemp("ctrfs-archive-hook-*", archiveHook, 0o700)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(hook)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	conf, err := criuConfig("action-script " + hook)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(conf)
+	for k, v := range map[string]string{"CRIU_CONFIG_FILE": conf, "CTRFS_HELPER": self,
+		"CTRFS_ROOTFS": rootfs, "CTRFS_ARCHIVE": archive} {
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	if err := c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: false}); err != nil {
+		return err
+	}
+	if _, err := os.Stat(archive); err != nil {
+		return fmt.Errorf("the rootfs was not archived during the dump: %w", err)
+	}
+	return nil
+}
+
+// criuConfig writes a CRIU config file (read through CRIU_CONFIG_FILE, since
+// LXC has no option for what ctrfs needs) and returns its path.
+func criuConfig(lines ...string) (string, error) {
+	return writeTemp("ctrfs-criu-*.conf", strings.Join(lines, "\n")+"\n", 0o600)
+}
+
+func writeTemp(pattern, content string, mode os.FileMode) (string, error) {
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(content)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// ArchiveRootfsMain is `ctrfs archive-rootfs ROOTFS ARCHIVE`, which CRIU's
+// post-dump hook runs during a stateful snapshot.
+func ArchiveRootfsMain(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: ctrfs archive-rootfs ROOTFS ARCHIVE")
+		return 2
+	}
+	if err := archiveRootfs(args[0], args[1]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
 // restoreContainer restores from CRIU images in dir. CRIU's mount-v2 engine
 // fails on the template's read-only bind mounts, so the restore (and only
 // the restore: dump rejects the option) runs in mntns-compat-mode, through a
 // config file that CRIU reads from CRIU_CONFIG_FILE.
 func restoreContainer(c *lxc.Container, dir string) error {
-	conf, err := os.CreateTemp("", "ctrfs-criu-*.conf")
+	conf, err := criuConfig("mntns-compat-mode")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(conf.Name())
-	if _, err := conf.WriteString("mntns-compat-mode\n"); err != nil {
-		return err
-	}
-	if err := conf.Close(); err != nil {
-		return err
-	}
-	if err := os.Setenv("CRIU_CONFIG_FILE", conf.Name()); err != nil {
+	defer os.Remove(conf)
+	if err := os.Setenv("CRIU_CONFIG_FILE", conf); err != nil {
 		return err
 	}
 	if err := c.Restore(lxc.RestoreOptions{Directory: dir}); err != nil {

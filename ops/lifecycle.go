@@ -46,6 +46,10 @@ func (m *Manager) Run(name string, cmd Command) error {
 		fn = func(oc *opContext) error { return m.freeze(name) }
 	case "unfreeze":
 		fn = func(oc *opContext) error { return m.unfreeze(name) }
+	case "snapshot":
+		fn = func(oc *opContext) error { return m.snapshot(oc, name, cmd.Arg, cmd.Stateful) }
+	case "restore":
+		fn = func(oc *opContext) error { return m.restoreSnapshot(oc, name, cmd.Arg) }
 	default:
 		fn = func(*opContext) error {
 			return newError(ErrUnsupported, fmt.Sprintf("%q is not available on this host yet", cmd.Verb), nil)
@@ -86,7 +90,13 @@ func (m *Manager) start(oc *opContext, name string) error {
 	return m.runHelper(oc, "start", name)
 }
 
-func (m *Manager) stop(name string) error {
+func (m *Manager) stop(name string) error { return m.halt(name, true) }
+
+// kill stops a container without a clean shutdown, for when its processes
+// and files are about to be replaced anyway (restore of a snapshot).
+func (m *Manager) kill(name string) error { return m.halt(name, false) }
+
+func (m *Manager) halt(name string, clean bool) error {
 	c, err := m.container(name)
 	if err != nil {
 		return err
@@ -102,7 +112,11 @@ func (m *Manager) stop(name string) error {
 			return newError(ErrFailed, "unfreeze "+name+" before stopping", err)
 		}
 	}
-	if err := c.Shutdown(shutdownTimeout); err != nil && c.Running() {
+	if !clean {
+		if err := c.Stop(); err != nil {
+			return newError(ErrFailed, "stop "+name, err)
+		}
+	} else if err := c.Shutdown(shutdownTimeout); err != nil && c.Running() {
 		if err := c.Stop(); err != nil {
 			return newError(ErrFailed, "stop "+name, err)
 		}

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The stateful stop/start benchmark (`make bench`): builds ctrfs, ctrfs-bench
-# and the memhog workload, starts a private ctrfs daemon on temporary
-# directories, runs cmd/ctrfs-bench against it and always tears everything
-# down again: the daemon it started (by pid), its mount, the containers under
-# its LXC path, the bridge if this script brought it into being, the files.
+# The stateful stop/start and snapshot benchmark (`make bench`): builds
+# ctrfs, ctrfs-bench and the memhog workload, starts a private ctrfs daemon on
+# temporary directories, runs cmd/ctrfs-bench against it and always tears
+# everything down again: the daemon it started (by pid), its mount, the
+# containers under its LXC path, the bridge if this script brought it into
+# being, the files. ctrfs-bench deletes the snapshots it takes itself.
 #
-# Arguments go to ctrfs-bench, e.g. scripts/bench.sh --runs 3 --raw-only.
+# Arguments go to ctrfs-bench, e.g. scripts/bench.sh --runs 3 --raw-only, or
+# --snapshots 0 to skip the snapshot part.
 # Environment: BENCH_DIR (parent of the temporary directory, default
 # /var/tmp: on disk, not tmpfs), BENCH_KEEP_WORK=1 keeps the directory.
 set -euo pipefail
@@ -92,4 +94,4 @@ for _ in $(seq 1 150); do
 done
 [ -e "$mnt/README" ] || { echo "bench: $mnt not mounted after 15s" >&2; exit 1; }
 
-bin/ctrfs-bench --mount "$mnt" --lxcpath "$lxcpath" --memhog bin/memhog --dumpdir "$work/raw" "$@"
+bin/ctrfs-bench --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --memhog bin/memhog --dumpdir "$work/raw" "$@"

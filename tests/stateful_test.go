@@ -90,35 +90,7 @@ func TestStatefulStopStart(t *testing.T) {
 		t.Errorf("state/ lists %v, CRIU wrote %v", ls, names)
 	}
 
-	// Every file reads back as CRIU's bytes: sizes from stat, and content
-	// against the SHA-256 of each chunk, which ctrfs computed from CRIU's
-	// files as it stored them (the store's own names for the chunks).
-	sizes := d.MustSh("cd containers/c1/state && stat -c '%n %s' *")
-	var pages string
-	for _, f := range m.Files {
-		if !strings.Contains(sizes, fmt.Sprintf("%s %d\n", f.Name, f.Size)) {
-			t.Errorf("%s: size through the mount is not %d:\n%s", f.Name, f.Size, sizes)
-		}
-		content, err := os.ReadFile(d.Path("containers/c1/state", f.Name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		off := 0
-		for _, c := range f.Chunks {
-			end := min(off+int(c.Size), len(content))
-			sum := sha256.Sum256(content[off:end])
-			if hex.EncodeToString(sum[:]) != c.Hash {
-				t.Errorf("%s: bytes %d-%d through the mount differ from what CRIU wrote", f.Name, off, end)
-			}
-			off = end
-		}
-		if off != len(content) || int64(len(content)) != f.Size {
-			t.Errorf("%s: read %d bytes, CRIU wrote %d", f.Name, len(content), f.Size)
-		}
-		if strings.HasPrefix(f.Name, "pages-") && (pages == "" || f.Size > fileSize(m, pages)) {
-			pages = f.Name
-		}
-	}
+	pages := d.checkImageFiles("containers/c1/state", m)
 	whole, err := os.ReadFile(d.Path("containers/c1/state", pages))
 	if err != nil {
 		t.Fatal(err)
@@ -288,6 +260,42 @@ func seize(t *testing.T, pid int) (detach func()) {
 		t.Fatalf("ptrace seize %d: %v", pid, err)
 	}
 	return func() { close(done); time.Sleep(200 * time.Millisecond) }
+}
+
+// checkImageFiles checks that every file of manifest m reads back through
+// dir of the mount as the bytes CRIU wrote, and returns the largest
+// pages-*.img.
+func (d *Daemon) checkImageFiles(dir string, m storedManifest) (pages string) {
+	d.t.Helper()
+	// Every file reads back as CRIU's bytes: sizes from stat, and content
+	// against the SHA-256 of each chunk, which ctrfs computed from CRIU's
+	// files as it stored them (the store's own names for the chunks).
+	sizes := d.MustSh("cd " + dir + " && stat -c '%n %s' *")
+	for _, f := range m.Files {
+		if !strings.Contains(sizes, fmt.Sprintf("%s %d\n", f.Name, f.Size)) {
+			d.t.Errorf("%s: size through the mount is not %d:\n%s", f.Name, f.Size, sizes)
+		}
+		content, err := os.ReadFile(d.Path(dir, f.Name))
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		off := 0
+		for _, c := range f.Chunks {
+			end := min(off+int(c.Size), len(content))
+			sum := sha256.Sum256(content[off:end])
+			if hex.EncodeToString(sum[:]) != c.Hash {
+				d.t.Errorf("%s: bytes %d-%d through the mount differ from what CRIU wrote", f.Name, off, end)
+			}
+			off = end
+		}
+		if off != len(content) || int64(len(content)) != f.Size {
+			d.t.Errorf("%s: read %d bytes, CRIU wrote %d", f.Name, len(content), f.Size)
+		}
+		if strings.HasPrefix(f.Name, "pages-") && (pages == "" || f.Size > fileSize(m, pages)) {
+			pages = f.Name
+		}
+	}
+	return pages
 }
 
 func contains(list []string, s string) bool {

@@ -11,13 +11,30 @@
 // rename) and never held open, so that nothing it does gets in the way of a
 // checkpoint:
 //
-//	ready  written once the memory is filled: pid, mib, sum (CRC-32C of the
-//	       whole region), fill-seconds
-//	sum    rewritten every --interval: pid, seq (counts up), sum (computed
-//	       afresh from the memory)
+//	ready    written once the memory is filled: pid, mib, sum (CRC-32C of
+//	         the whole region), fill-seconds
+//	sum      rewritten every --interval and after each rewrite: pid, seq
+//	         (counts up), gen (rewrites so far), sum (computed afresh from
+//	         the memory)
+//	rewrite  written after each rewrite (below): pid, gen, sum (of the whole
+//	         region after the rewrite), bytes, pattern
 //
 // A process that survived a checkpoint and restore keeps its pid, its sum
-// stays equal to the one in `ready`, and seq keeps counting up.
+// stays equal to the one in `ready` (or in `rewrite`, after a rewrite), and
+// seq keeps counting up.
+//
+// SIGUSR1 makes it rewrite --rewrite-percent of the region with fresh
+// pseudo-random bytes (never seen before, so nothing in a store can share
+// them), recompute the checksum, write the sum file and then the rewrite
+// file. Which pages, --rewrite-pattern:
+//
+//	contiguous  one contiguous run at the start of the region, the same run
+//	            every time: a hot working set, the realistic case (default)
+//	scattered   every Nth page across the whole region: the worst case for a
+//	            store that shares chunks larger than a page
+//
+// Rewrites and checksums run on one goroutine, so a sum file never mixes
+// memory from before and after a rewrite.
 //
 // Build it static: CGO_ENABLED=0 go build -o memhog ./bench/memhog
 package main
@@ -29,6 +46,7 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"syscall"
@@ -37,9 +55,11 @@ import (
 
 func main() {
 	mib := flag.Int("mib", 256, "MiB of anonymous memory to dirty and hold")
-	dir := flag.String("dir", "/var/lib/memhog", "directory for the ready and sum files")
+	dir := flag.String("dir", "/var/lib/memhog", "directory for the ready, sum and rewrite files")
 	interval := flag.Duration("interval", 5*time.Second, "how often to recompute the checksum and rewrite the sum file (0: never)")
 	seed := flag.Uint64("seed", 1, "seed of the random half")
+	rewritePct := flag.Float64("rewrite-percent", 5, "percent of the region that SIGUSR1 rewrites")
+	pattern := flag.String("rewrite-pattern", "contiguous", "which pages SIGUSR1 rewrites: contiguous or scattered")
 	flag.Parse()
 
 	// One P: the program is a sleeping region of pages, and a quiet
@@ -49,11 +69,22 @@ func main() {
 	if *mib <= 0 {
 		fail(fmt.Errorf("--mib must be positive"))
 	}
+	if *rewritePct <= 0 || *rewritePct > 100 {
+		fail(fmt.Errorf("--rewrite-percent must be in (0, 100]"))
+	}
+	if *pattern != "contiguous" && *pattern != "scattered" {
+		fail(fmt.Errorf("--rewrite-pattern must be contiguous or scattered, not %q", *pattern))
+	}
+	// Before anything is written: a SIGUSR1 that arrives while the region
+	// is still being filled waits for the loop instead of killing us.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		fail(err)
 	}
 	os.Remove(filepath.Join(*dir, "ready"))
 	os.Remove(filepath.Join(*dir, "sum"))
+	os.Remove(filepath.Join(*dir, "rewrite"))
 
 	start := time.Now()
 	size := *mib << 20
@@ -70,16 +101,72 @@ func main() {
 		fail(err)
 	}
 
-	for seq := 1; ; seq++ {
-		if *interval <= 0 {
-			select {}
-		}
-		time.Sleep(*interval)
+	var tick <-chan time.Time
+	if *interval > 0 {
+		t := time.NewTicker(*interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	// The rewrites' bytes come from a generator of their own, seeded apart
+	// from the fill's, so no rewrite repeats the fill or an earlier rewrite.
+	rw := rand.New(rand.NewPCG(*seed^0x5bd1e995, *seed+0x2545f4914f6cdd1d))
+	seq, gen := 0, 0
+	writeSum := func() {
+		seq++
 		// Reading every page proves the memory is still there and intact.
-		if err := writeFile(*dir, "sum", fmt.Sprintf("pid: %d\nseq: %d\nsum: %08x\n", pid, seq, checksum(mem))); err != nil {
+		sum = checksum(mem)
+		if err := writeFile(*dir, "sum", fmt.Sprintf("pid: %d\nseq: %d\ngen: %d\nsum: %08x\n", pid, seq, gen, sum)); err != nil {
 			fmt.Fprintln(os.Stderr, "memhog:", err)
 		}
+	}
+	for {
+		select {
+		case <-tick:
+			writeSum()
+		case <-usr1:
+			n := rewrite(mem, *pattern, *rewritePct, rw)
+			gen++
+			writeSum()
+			if err := writeFile(*dir, "rewrite", fmt.Sprintf("pid: %d\ngen: %d\nsum: %08x\nbytes: %d\npattern: %s\n",
+				pid, gen, sum, n, *pattern)); err != nil {
+				fmt.Fprintln(os.Stderr, "memhog:", err)
+			}
+		}
 		runtime.KeepAlive(mem)
+	}
+}
+
+// rewrite overwrites pct percent of mem, rounded to whole pages, with fresh
+// pseudo-random bytes and returns how many bytes it rewrote. contiguous:
+// one run from the start of the region (inside the random half, so the
+// memory compresses as before), the same run every time. scattered: one
+// page in every 100/pct, across both halves.
+func rewrite(mem []byte, pattern string, pct float64, rng *rand.Rand) int {
+	const page = 4096
+	pages := len(mem) / page
+	want := int(float64(pages)*pct/100 + 0.5)
+	if want < 1 {
+		want = 1
+	}
+	if pattern == "contiguous" {
+		randomize(mem[:want*page], rng)
+		return want * page
+	}
+	stride := pages / want
+	for i := 0; i < want; i++ {
+		p := i * stride
+		randomize(mem[p*page:(p+1)*page], rng)
+	}
+	return want * page
+}
+
+func randomize(b []byte, rng *rand.Rand) {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
+	}
+	for ; i < len(b); i++ {
+		b[i] = byte(rng.Uint32())
 	}
 }
 
@@ -87,14 +174,7 @@ func main() {
 func fill(mem []byte, seed uint64) {
 	half := len(mem) / 2
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	rnd := mem[:half]
-	i := 0
-	for ; i+8 <= len(rnd); i += 8 {
-		binary.LittleEndian.PutUint64(rnd[i:], rng.Uint64())
-	}
-	for ; i < len(rnd); i++ {
-		rnd[i] = byte(rng.Uint32())
-	}
+	randomize(mem[:half], rng)
 
 	// Repetitive text: one paragraph over and over. Its length is not a
 	// divisor of the page size, so pages differ from their neighbours as

@@ -6,6 +6,12 @@
 // and that memhog's memory came back intact, and prints a table of the
 // medians, the time ratio and the bytes each side stored.
 //
+// Then it measures stateful snapshots (snapshots.go): the time of `snapshot
+// NAME --stateful` against raw `lxc-checkpoint` without -s (the container
+// keeps running), the store bytes that 1 and N snapshots cost with the
+// container idle and with a part of its memory rewritten between them, and
+// the time of `restore NAME`, and prints a second table.
+//
 // It needs root and a running ctrfs mount (scripts/bench.sh starts a private
 // one). It makes no timed assertions: it reports whether the targets are met
 // and exits non-zero only when something fails.
@@ -41,6 +47,11 @@ type config struct {
 	runs, mib                             int
 	interval                              time.Duration
 	rawOnly, keep                         bool
+
+	store          string  // the daemon's --store, for `du -sb STORE/images/chunks`
+	snapshots      int     // snapshots per series; 0 skips the snapshot benchmark
+	rewritePct     float64 // of memhog's memory, rewritten between snapshots
+	rewritePattern string  // contiguous | scattered (see bench/memhog)
 }
 
 func main() {
@@ -55,10 +66,15 @@ func main() {
 	flag.DurationVar(&cfg.interval, "check-interval", 2*time.Second, "how often memhog re-checksums its memory (the check after each restore waits for one)")
 	flag.BoolVar(&cfg.rawOnly, "raw-only", false, "time only raw lxc-checkpoint, skip ctrfs")
 	flag.BoolVar(&cfg.keep, "keep", false, "leave the container (running) at the end instead of destroying it")
+	flag.StringVar(&cfg.store, "store", "", "the daemon's --store directory: snapshot storage is measured as the growth of du -sb STORE/images/chunks (without it, only from the snapshots' info)")
+	flag.IntVar(&cfg.snapshots, "snapshots", 10, "stateful snapshots per series (idle, and with memory rewritten between them); 0 skips the snapshot benchmark")
+	flag.Float64Var(&cfg.rewritePct, "rewrite-percent", 5, "percent of memhog's memory rewritten between the snapshots of the second series")
+	flag.StringVar(&cfg.rewritePattern, "rewrite-pattern", "contiguous", "which pages are rewritten: contiguous (one hot run, the realistic working set) or scattered (one page in every 100/percent)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: ctrfs-bench [flags]\n\n"+
 			"Times raw lxc-checkpoint against ctrfs stop-stateful/start on one container\n"+
-			"holding --mib MiB of dirtied memory, alternating, and prints a table.\n\nflags:\n")
+			"holding --mib MiB of dirtied memory, alternating, and prints a table; then\n"+
+			"times and sizes stateful snapshots and their restore, and prints a second.\n\nflags:\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -66,8 +82,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ctrfs-bench: unexpected argument %q\n", flag.Arg(0))
 		os.Exit(2)
 	}
-	if cfg.runs < 1 || cfg.mib < 2 || cfg.interval <= 0 {
-		fmt.Fprintln(os.Stderr, "ctrfs-bench: --runs must be >= 1, --mib >= 2, --check-interval > 0")
+	if cfg.runs < 1 || cfg.mib < 2 || cfg.interval <= 0 || cfg.snapshots < 0 ||
+		cfg.rewritePct <= 0 || cfg.rewritePct > 100 ||
+		(cfg.rewritePattern != "contiguous" && cfg.rewritePattern != "scattered") {
+		fmt.Fprintln(os.Stderr, "ctrfs-bench: --runs must be >= 1, --mib >= 2, --check-interval > 0, --snapshots >= 0,\n"+
+			"--rewrite-percent in (0, 100], --rewrite-pattern contiguous or scattered")
 		os.Exit(2)
 	}
 	if cfg.memhog == "" {
@@ -95,14 +114,18 @@ func (s sample) total() time.Duration { return s.dump + s.restore }
 
 // bench is one run of the benchmark against one container.
 type bench struct {
-	cfg        *config
-	ctr        string // MOUNT/containers/NAME
-	rootfs     string
-	work       string // temporary files: CRIU config, command logs
-	criuConf   string
+	cfg      *config
+	ctr      string // MOUNT/containers/NAME
+	rootfs   string
+	work     string // temporary files: CRIU config, command logs
+	criuConf string
+	// memhog's pid in the container, and the checksum its memory must
+	// have: the one in `ready`, then the one after the last rewrite, or
+	// the one a restored snapshot was taken with.
 	readyPid   string
 	readySum   string
 	interrupts chan os.Signal
+	snaps      map[string]bool // snapshots this run took and has not deleted
 }
 
 func run(cfg *config) error {
@@ -126,7 +149,7 @@ func run(cfg *config) error {
 	}
 	defer os.RemoveAll(work)
 	b := &bench{cfg: cfg, ctr: filepath.Join(cfg.mount, "containers", cfg.name), work: work,
-		interrupts: make(chan os.Signal, 1)}
+		interrupts: make(chan os.Signal, 1), snaps: map[string]bool{}}
 	// Stop between steps on ^C and clean up, rather than dying in the middle
 	// of a checkpoint. The tools run in their own session and do not see it.
 	signal.Notify(b.interrupts, syscall.SIGINT, syscall.SIGTERM)
@@ -171,6 +194,17 @@ func run(cfg *config) error {
 		progress(s)
 	}
 	report(os.Stdout, cfg, samples)
+
+	if cfg.snapshots > 0 {
+		// Snapshots this run took go at the end, even with --keep and
+		// after a failure; runs after destroy (deferred earlier).
+		defer b.deleteSnapshots()
+		res, err := b.snapshotBench(samples)
+		if err != nil {
+			return fmt.Errorf("snapshots: %w", err)
+		}
+		reportSnapshots(os.Stdout, cfg, res)
+	}
 	if cfg.keep {
 		fmt.Printf("\n--keep: container %s left running\n", b.ctr)
 	}
@@ -219,7 +253,8 @@ func (b *bench) setup() (created bool, err error) {
 	if err := installFile(cfg.memhog, filepath.Join(b.rootfs, "bin/memhog"), 0o755); err != nil {
 		return true, fmt.Errorf("copy memhog into the container: %w", err)
 	}
-	line := fmt.Sprintf("::respawn:/bin/memhog --mib %d --dir /var/lib/memhog --interval %s", cfg.mib, cfg.interval)
+	line := fmt.Sprintf("::respawn:/bin/memhog --mib %d --dir /var/lib/memhog --interval %s --rewrite-percent %g --rewrite-pattern %s",
+		cfg.mib, cfg.interval, cfg.rewritePct, cfg.rewritePattern)
 	if err := setInittabLine(filepath.Join(b.rootfs, "etc/inittab"), "/bin/memhog", line); err != nil {
 		return true, err
 	}

@@ -24,6 +24,8 @@ func main() {
 		os.Exit(serve(os.Args[2:]))
 	case "lxc-helper": // internal: see ops.Config.HelperPath
 		os.Exit(ops.HelperMain(os.Args[2:]))
+	case "archive-rootfs": // internal: CRIU's hook during a stateful snapshot
+		os.Exit(ops.ArchiveRootfsMain(os.Args[2:]))
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

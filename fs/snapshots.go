@@ -1,0 +1,138 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"ctrfs/ops"
+)
+
+// snapshotsDir is containers/NAME/snapshots: one directory per snapshot;
+// mkdir takes a stateless snapshot and rmdir deletes one.
+type snapshotsDir struct {
+	gofs.Inode
+	c *containerDir
+}
+
+var (
+	_ gofs.NodeLookuper  = (*snapshotsDir)(nil)
+	_ gofs.NodeReaddirer = (*snapshotsDir)(nil)
+	_ gofs.NodeGetattrer = (*snapshotsDir)(nil)
+	_ gofs.NodeMkdirer   = (*snapshotsDir)(nil)
+	_ gofs.NodeRmdirer   = (*snapshotsDir)(nil)
+)
+
+func (d *snapshotsDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if !d.c.m.Exists(d.c.Name()) {
+		return syscall.ENOENT
+	}
+	out.Mode = syscall.S_IFDIR | 0o755
+	return 0
+}
+
+func (d *snapshotsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	names, err := d.c.m.Snapshots(d.c.Name())
+	if err != nil {
+		return nil, errno(err)
+	}
+	entries := make([]fuse.DirEntry, 0, len(names))
+	for _, n := range names {
+		entries = append(entries, fuse.DirEntry{Name: n, Mode: syscall.S_IFDIR})
+	}
+	return gofs.NewListDirStream(entries), 0
+}
+
+func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if _, err := d.c.m.Snapshot(d.c.Name(), name); err != nil {
+		return nil, errno(err)
+	}
+	return d.snapshotInode(ctx, name), 0
+}
+
+func (d *snapshotsDir) snapshotInode(ctx context.Context, name string) *gofs.Inode {
+	if ch := d.GetChild(name); ch != nil {
+		return ch
+	}
+	return d.NewInode(ctx, &snapshotDir{c: d.c, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+}
+
+func (d *snapshotsDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if err := ops.ValidateName(name); err != nil {
+		return nil, errno(err)
+	}
+	if err := d.c.m.TakeSnapshot(d.c.Name(), name, false); err != nil {
+		return nil, errno(err)
+	}
+	return d.snapshotInode(ctx, name), 0
+}
+
+func (d *snapshotsDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return errno(d.c.m.DeleteSnapshot(d.c.Name(), name))
+}
+
+// snapshotDir is snapshots/SNAP: `info`, and `state/` if it is stateful.
+type snapshotDir struct {
+	gofs.Inode
+	c    *containerDir
+	name string
+}
+
+var (
+	_ gofs.NodeLookuper  = (*snapshotDir)(nil)
+	_ gofs.NodeReaddirer = (*snapshotDir)(nil)
+	_ gofs.NodeGetattrer = (*snapshotDir)(nil)
+)
+
+func (d *snapshotDir) snapshot() (*ops.Snapshot, error) {
+	return d.c.m.Snapshot(d.c.Name(), d.name)
+}
+
+func (d *snapshotDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	s, err := d.snapshot()
+	if err != nil {
+		return errno(err)
+	}
+	out.Mode = syscall.S_IFDIR | 0o555
+	out.SetTimes(nil, &s.Taken, &s.Taken)
+	return 0
+}
+
+func (d *snapshotDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	s, err := d.snapshot()
+	if err != nil {
+		return nil, errno(err)
+	}
+	entries := []fuse.DirEntry{{Name: "info", Mode: syscall.S_IFREG}}
+	if s.Stateful {
+		entries = append(entries, fuse.DirEntry{Name: "state", Mode: syscall.S_IFDIR})
+	}
+	return gofs.NewListDirStream(entries), 0
+}
+
+func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	s, err := d.snapshot()
+	if err != nil {
+		return nil, errno(err)
+	}
+	if name == "state" && !s.Stateful || name != "state" && name != "info" {
+		return nil, syscall.ENOENT
+	}
+	if ch := d.GetChild(name); ch != nil {
+		return ch, 0
+	}
+	if name == "info" {
+		info := newGenFile(func() ([]byte, error) {
+			s, err := d.snapshot()
+			if err != nil {
+				return nil, err
+			}
+			return ops.FormatInfo(s.Info()), nil
+		})
+		return d.NewInode(ctx, info, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+	}
+	state := &imageDir{source: func() (*ops.ImageSet, error) { return d.c.m.SnapshotState(d.c.Name(), d.name) }}
+	return d.NewInode(ctx, state, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+}

@@ -1,0 +1,198 @@
+package ops
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	lxc "github.com/lxc/go-lxc"
+)
+
+// A rootfs is rolled back by unpacking the snapshot beside it and swapping
+// the two with renames; these suffixes name the directories on the way, so
+// that a daemon that died during a swap can finish or undo it.
+const (
+	rootfsIncoming = ".ctrfs-incoming"
+	rootfsOutgoing = ".ctrfs-outgoing"
+)
+
+// rootfsOf is the directory of a container's rootfs. Snapshots archive
+// directories; other storage backends are not supported.
+func rootfsOf(c *lxc.Container) (string, error) {
+	items := c.ConfigItem("lxc.rootfs.path")
+	path := ""
+	if len(items) > 0 {
+		path = strings.TrimSpace(items[0])
+	}
+	path = strings.TrimPrefix(path, "dir:")
+	if path == "" || !filepath.IsAbs(path) {
+		return "", newError(ErrUnsupported, fmt.Sprintf("%s: rootfs %q is not a directory that ctrfs can snapshot", c.Name(), path), nil)
+	}
+	return path, nil
+}
+
+// tarFlags keep owners as numbers (the container's ids mean nothing on the
+// host) and extended attributes (file capabilities).
+var tarFlags = []string{"--numeric-owner", "--xattrs", "--xattrs-include=*", "--one-file-system"}
+
+// archiveRootfs writes the rootfs as a tar archive. Names are sorted so that
+// two archives of much the same tree are much the same bytes, which the
+// store's content-defined chunks then share.
+func archiveRootfs(rootfs, archive string) error {
+	args := append([]string{"--create", "--sort=name", "--file", archive, "--directory", rootfs}, tarFlags...)
+	return runTar(append(args, ".")...)
+}
+
+func unpackRootfs(archive, dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	args := append([]string{"--extract", "--same-permissions", "--file", archive, "--directory", dir}, tarFlags...)
+	return runTar(args...)
+}
+
+func runTar(args ...string) error {
+	out, err := exec.Command("tar", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("tar: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// swapRootfs puts rootfs+rootfsIncoming in the place of rootfs and removes
+// the old tree.
+func swapRootfs(rootfs string) error {
+	out := rootfs + rootfsOutgoing
+	if err := os.RemoveAll(out); err != nil {
+		return err
+	}
+	if err := os.Rename(rootfs, out); err != nil {
+		return err
+	}
+	if err := os.Rename(rootfs+rootfsIncoming, rootfs); err != nil {
+		os.Rename(out, rootfs)
+		return err
+	}
+	return os.RemoveAll(out)
+}
+
+// recoverRootfsSwaps runs recoverRootfs for every container.
+func (m *Manager) recoverRootfsSwaps() {
+	names, err := m.List()
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		c, err := m.container(name)
+		if err != nil {
+			continue
+		}
+		rootfs, err := rootfsOf(c)
+		c.Release()
+		if err != nil {
+			continue
+		}
+		if err := recoverRootfs(rootfs); err != nil {
+			m.log.Error("cannot recover the rootfs of an interrupted restore", "container", name, "err", err)
+		}
+	}
+}
+
+// recoverRootfs finishes what a swap interrupted by a crash left: with no
+// rootfs in place the old one is put back (the restore did not happen),
+// and leftovers of either side are removed.
+func recoverRootfs(rootfs string) error {
+	out := rootfs + rootfsOutgoing
+	if _, err := os.Lstat(out); err == nil {
+		if _, err := os.Lstat(rootfs); errors.Is(err, fs.ErrNotExist) {
+			if err := os.Rename(out, rootfs); err != nil {
+				return err
+			}
+		} else if err := os.RemoveAll(out); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(rootfs + rootfsIncoming)
+}
+
+// snapshotConfigFor is the snapshot's config made fit for the container as
+// it is now: its name and rootfs path may have changed since (rename), so
+// those lines are taken from the current config.
+func snapshotConfigFor(snapshotPath, currentPath string) ([]byte, error) {
+	snap, err := os.ReadFile(snapshotPath)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := os.ReadFile(currentPath)
+	if err != nil {
+		return nil, err
+	}
+	keep := map[string]string{}
+	for _, key := range []string{"lxc.rootfs.path", "lxc.uts.name"} {
+		if line, ok := configLine(cur, key); ok {
+			keep[key] = line
+		}
+	}
+	var b bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(snap))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if key := configKey(line); keep[key] != "" {
+			line = keep[key]
+			delete(keep, key)
+		}
+		b.WriteString(line + "\n")
+	}
+	for _, line := range keep { // keys the snapshot's config lacked
+		b.WriteString(line + "\n")
+	}
+	return b.Bytes(), sc.Err()
+}
+
+func configKey(line string) string {
+	k, _, ok := strings.Cut(line, "=")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(k)
+}
+
+func configLine(config []byte, key string) (string, bool) {
+	for _, line := range strings.Split(string(config), "\n") {
+		if configKey(line) == key {
+			return line, true
+		}
+	}
+	return "", false
+}
+
+// writeFileAtomic replaces path, so that a crash leaves the old file or the
+// new one, never half of one.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".ctrfs-new"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,301 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"ctrfs/images"
+)
+
+// A snapshot is one manifest in the store under snapshots/NAME/SNAPSHOT:
+// the rootfs as a tar archive, the LXC config, and for a stateful snapshot
+// the CRIU images beside them. One manifest per snapshot makes taking one
+// atomic (it exists once the manifest is saved, and a crash before leaves
+// only chunks that GC frees) and makes a snapshot self-contained, so it can
+// be sent to another host as it is.
+const (
+	snapshotRootfs = "ctrfs-rootfs.tar" // CRIU never names an image like this
+	snapshotConfig = "ctrfs-config"
+)
+
+// Meta keys of a snapshot's manifest.
+const (
+	metaKind   = "kind"   // stateful | stateless
+	metaStored = "stored" // compressed bytes the snapshot added to the store
+)
+
+func snapshotKey(name, snap string) string { return snapshotPrefix(name) + snap }
+
+// Snapshot describes one snapshot, as its `info` file shows it.
+type Snapshot struct {
+	Name     string
+	Taken    time.Time
+	Stateful bool
+	Size     int64 // logical bytes: rootfs archive, config and images
+	Stored   int64 // compressed bytes that were new to the store when taken
+}
+
+// Info is the snapshot's `info` file, in SPEC.md's order.
+func (s *Snapshot) Info() []KeyValue {
+	kind := "stateless"
+	if s.Stateful {
+		kind = "stateful"
+	}
+	return []KeyValue{
+		{"taken", s.Taken.UTC().Format(time.RFC3339)},
+		{"kind", kind},
+		{"size", fmt.Sprint(s.Size)},
+		{"stored", fmt.Sprint(s.Stored)},
+	}
+}
+
+func snapshotOf(snap string, mf *images.Manifest) *Snapshot {
+	stored, _ := strconv.ParseInt(mf.Meta[metaStored], 10, 64)
+	return &Snapshot{Name: snap, Taken: mf.Created, Stateful: mf.Meta[metaKind] == "stateful",
+		Size: mf.Size(), Stored: stored}
+}
+
+// Snapshots lists the container's snapshots by name.
+func (m *Manager) Snapshots(name string) ([]string, error) {
+	keys, err := m.images.Keys(snapshotPrefix(name))
+	if err != nil {
+		return nil, newError(ErrFailed, "list snapshots of "+name, err)
+	}
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, strings.TrimPrefix(k, snapshotPrefix(name)))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Snapshot returns one snapshot; ErrNotFound if there is none by that name.
+func (m *Manager) Snapshot(name, snap string) (*Snapshot, error) {
+	mf, err := m.loadSnapshot(name, snap)
+	if err != nil {
+		return nil, err
+	}
+	return snapshotOf(snap, mf), nil
+}
+
+// SnapshotState is the CRIU images of a stateful snapshot, browsable like
+// saved state; ErrNotFound for a stateless one.
+func (m *Manager) SnapshotState(name, snap string) (*ImageSet, error) {
+	mf, err := m.loadSnapshot(name, snap)
+	if err != nil {
+		return nil, err
+	}
+	if mf.Meta[metaKind] != "stateful" {
+		return nil, newError(ErrNotFound, fmt.Sprintf("snapshot %s of %s is stateless", snap, name), nil)
+	}
+	state := *mf
+	state.Files = nil
+	for _, f := range mf.Files {
+		if f.Name != snapshotRootfs && f.Name != snapshotConfig {
+			state.Files = append(state.Files, f)
+		}
+	}
+	return &ImageSet{store: m.images, manifest: &state}, nil
+}
+
+func (m *Manager) loadSnapshot(name, snap string) (*images.Manifest, error) {
+	if err := ValidateName(snap); err != nil {
+		return nil, err
+	}
+	mf, err := m.images.Load(snapshotKey(name, snap))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
+	}
+	if err != nil {
+		return nil, newError(ErrFailed, fmt.Sprintf("load snapshot %s of %s", snap, name), err)
+	}
+	return mf, nil
+}
+
+// TakeSnapshot is `snapshot SNAP [--stateful]` (and, stateless, mkdir in
+// snapshots/).
+func (m *Manager) TakeSnapshot(name, snap string, stateful bool) error {
+	return m.Run(name, Command{Verb: "snapshot", Arg: snap, Stateful: stateful})
+}
+
+// RestoreSnapshot is `restore SNAP`.
+func (m *Manager) RestoreSnapshot(name, snap string) error {
+	return m.Run(name, Command{Verb: "restore", Arg: snap})
+}
+
+// DeleteSnapshot is rmdir of snapshots/SNAP: the manifest goes, and GC frees
+// the chunks no other snapshot or saved state uses.
+func (m *Manager) DeleteSnapshot(name, snap string) error {
+	if err := ValidateName(snap); err != nil {
+		return err
+	}
+	if !m.Exists(name) {
+		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
+	}
+	return m.run(operation{name: name, what: "delete-snapshot", fn: func(*opContext) error {
+		err := m.images.Delete(snapshotKey(name, snap))
+		if errors.Is(err, fs.ErrNotExist) {
+			return newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
+		}
+		if err != nil {
+			return newError(ErrFailed, fmt.Sprintf("delete snapshot %s of %s", snap, name), err)
+		}
+		m.collectGarbage()
+		return nil
+	}})
+}
+
+// snapshot takes a snapshot into a staging directory and then into the
+// store. A stateful one is a CRIU dump that leaves the container running;
+// the rootfs is archived by CRIU's post-dump hook while the processes are
+// still frozen, so files and memory are of the same instant.
+func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) error {
+	if _, err := m.images.Load(snapshotKey(name, snap)); err == nil {
+		return newError(ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), nil)
+	}
+	c, err := m.container(name)
+	if err != nil {
+		return err
+	}
+	rootfs, err := rootfsOf(c)
+	if err == nil && stateful {
+		_, err = m.requireStatus(c, "take a stateful snapshot of", "RUNNING")
+	}
+	c.Release()
+	if err != nil {
+		return err
+	}
+	hint := int64(64 << 20)
+	if stateful {
+		hint = m.imagesSizeHint(name)
+	}
+	dir, err := m.stagingDir(name, "snapshot", hint)
+	if err != nil {
+		return newError(ErrFailed, "prepare snapshot of "+name, err)
+	}
+	defer os.RemoveAll(dir)
+
+	t0 := time.Now()
+	archive := filepath.Join(dir, snapshotRootfs)
+	if stateful {
+		err = m.runHelper(oc, "checkpoint-running", name, dir, rootfs, archive)
+		oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+		if err != nil {
+			return m.dumpFailed(name, err, oc.log)
+		}
+		oc.extra = append(oc.extra, dumpStats(dir)...)
+	} else if err := archiveRootfs(rootfs, archive); err != nil {
+		return newError(ErrFailed, "archive rootfs of "+name, err)
+	}
+	if err := copyFile(m.configPath(name), filepath.Join(dir, snapshotConfig), 0o644); err != nil {
+		return newError(ErrFailed, "copy config of "+name, err)
+	}
+	dumpTime := time.Since(t0)
+
+	t1 := time.Now()
+	mf, st, err := m.images.ImportDir(dir)
+	if err != nil {
+		return newError(ErrFailed, "store snapshot of "+name, err)
+	}
+	kind := "stateless"
+	if stateful {
+		kind = "stateful"
+	}
+	mf.Meta = map[string]string{metaKind: kind, metaStored: fmt.Sprint(st.StoredBytes)}
+	if err := m.images.Save(snapshotKey(name, snap), mf); err != nil {
+		m.images.Release(mf)
+		return newError(ErrFailed, "store snapshot of "+name, err)
+	}
+	oc.extra = append(oc.extra, seconds("dump-seconds", dumpTime), seconds("store-seconds", time.Since(t1)))
+	return nil
+}
+
+// restoreSnapshot rolls the rootfs and config back to a snapshot. Every
+// step that can fail on a bad snapshot (reading and checking its chunks,
+// unpacking the rootfs) happens before the container is touched; then the
+// container is stopped, its rootfs swapped by two renames, its config
+// replaced, and it is restored from the snapshot's images (stateful) or
+// started again if it was running (stateless).
+func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
+	mf, err := m.loadSnapshot(name, snap)
+	if err != nil {
+		return err
+	}
+	c, err := m.container(name)
+	if err != nil {
+		return err
+	}
+	rootfs, err := rootfsOf(c)
+	wasRunning := statusOf(c) != "STOPPED"
+	c.Release()
+	if err != nil {
+		return err
+	}
+
+	t0 := time.Now()
+	dir, err := m.stagingDir(name, "restore", mf.Size())
+	if err != nil {
+		return newError(ErrFailed, "prepare restore of "+name, err)
+	}
+	defer os.RemoveAll(dir)
+	if err := m.images.Export(mf, dir); err != nil {
+		if errors.Is(err, images.ErrCorrupt) {
+			return newError(ErrFailed, fmt.Sprintf("snapshot %s of %s is damaged: %v; %s is unchanged", snap, name, err, name), nil)
+		}
+		return newError(ErrFailed, fmt.Sprintf("unpack snapshot %s of %s", snap, name), err)
+	}
+	incoming := rootfs + rootfsIncoming
+	if err := unpackRootfs(filepath.Join(dir, snapshotRootfs), incoming); err != nil {
+		os.RemoveAll(incoming)
+		return newError(ErrFailed, fmt.Sprintf("unpack rootfs of snapshot %s of %s", snap, name), err)
+	}
+	config, err := snapshotConfigFor(filepath.Join(dir, snapshotConfig), m.configPath(name))
+	if err != nil {
+		os.RemoveAll(incoming)
+		return newError(ErrFailed, fmt.Sprintf("read config of snapshot %s of %s", snap, name), err)
+	}
+	unpackTime := time.Since(t0)
+
+	if err := m.kill(name); err != nil {
+		os.RemoveAll(incoming)
+		return err
+	}
+	if err := m.dropState(name); err != nil {
+		os.RemoveAll(incoming)
+		return err
+	}
+	if err := swapRootfs(rootfs); err != nil {
+		return newError(ErrFailed, "roll back rootfs of "+name, err)
+	}
+	if err := writeFileAtomic(m.configPath(name), config); err != nil {
+		return newError(ErrFailed, "roll back config of "+name, err)
+	}
+	oc.extra = append(oc.extra, seconds("unpack-seconds", unpackTime))
+
+	if mf.Meta[metaKind] == "stateful" {
+		t1 := time.Now()
+		err := m.runHelper(oc, "restore", name, dir)
+		oc.setLog(criuLog(filepath.Join(dir, "restore.log"), oc.log))
+		if err != nil {
+			msg := fmt.Sprintf("restore of snapshot %s of %s failed", snap, name)
+			if e := lastCRIUError(oc.log); e != "" {
+				msg += ": " + e
+			}
+			return newError(ErrFailed, msg+"; its rootfs and config are rolled back and it is STOPPED", err)
+		}
+		oc.extra = append(oc.extra, restoreStats(dir)...)
+		oc.extra = append(oc.extra, seconds("criu-restore-seconds", time.Since(t1)))
+		return nil
+	}
+	if wasRunning {
+		return m.start(oc, name)
+	}
+	return nil
+}

@@ -421,3 +421,64 @@ func (d *Daemon) waitForHelpers() {
 		return true
 	})
 }
+
+// TestSnapshotCorruptAndRename: a damaged snapshot fails to restore with
+// EIO and leaves the container as it was; snapshots follow a renamed
+// container and restore into it under its new name.
+func TestSnapshotCorruptAndRename(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	d.CreateRunning("c1")
+	d.MustSh("mkdir containers/c1/snapshots/good")
+	if err := os.WriteFile(d.rootfs("c1", "root", "marker"), []byte("marker"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.MustSh("mkdir containers/c1/snapshots/bad")
+
+	shared := map[string]bool{}
+	for _, f := range d.manifest("snapshots/c1/good").Files {
+		for _, c := range f.Chunks {
+			shared[c.Hash] = true
+		}
+	}
+	var victim string
+	for _, f := range d.manifest("snapshots/c1/bad").Files {
+		for _, c := range f.Chunks {
+			if !shared[c.Hash] {
+				victim = c.Hash
+			}
+		}
+	}
+	if victim == "" {
+		t.Fatal("the second snapshot has no chunk of its own")
+	}
+	chunk := filepath.Join(d.Store, "images", "chunks", victim[:2], victim)
+	if err := os.WriteFile(chunk, []byte("not zstd at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(d.rootfs("c1", "root", "marker")); err != nil {
+		t.Fatal(err)
+	}
+	d.ShFails("echo 'restore bad' > containers/c1/ctl", "Input/output error")
+	if e := d.Read("containers/c1/error"); !strings.Contains(e, "damaged") || !strings.Contains(e, "bad") {
+		t.Errorf("error of a damaged snapshot: %q", e)
+	}
+	if st := d.Read("containers/c1/status"); st != "RUNNING" {
+		t.Errorf("a failed restore left the container %s", st)
+	}
+	if exists(d.rootfs("c1", "root", "marker")) {
+		t.Error("a failed restore changed the rootfs")
+	}
+
+	d.MustSh("echo stop > containers/c1/ctl && mv containers/c1 containers/c2")
+	if ls := strings.Fields(d.MustSh("ls containers/c2/snapshots")); strings.Join(ls, " ") != "bad good" {
+		t.Fatalf("snapshots after rename: %v", ls)
+	}
+	d.MustSh("echo 'restore good' > containers/c2/ctl")
+	config := d.Read("containers/c2/config")
+	if !strings.Contains(config, "lxc.uts.name = c2") || !strings.Contains(config, "/c2/rootfs") {
+		t.Errorf("the restored config does not name c2:\n%s", config)
+	}
+	d.MustSh("echo start > containers/c2/ctl")
+	Count(t, d.Info("c2")["ipv4"])
+	d.MustSh("echo stop > containers/c2/ctl")
+}

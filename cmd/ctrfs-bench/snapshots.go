@@ -115,6 +115,16 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 	// The stop/start rounds dropped their saved state; the daemon collects
 	// its chunks in the background.
 	base := b.settleStore(-1)
+	fmt.Println("TEST base", base)
+	for j := 0; j < 2; j++ {
+		old := b.readySum
+		seq := b.lastSeq()
+		if err := b.rewriteMemhog(); err != nil {
+			return nil, err
+		}
+		s, err := b.checkMemhog(seq)
+		fmt.Println("TEST rewrite", old, "->", b.readySum, s, err, readKV(filepath.Join(b.memhogDir(), "rewrite")))
+	}
 
 	// 1. Time, alternating.
 	for i := 1; i <= cfg.runs; i++ {

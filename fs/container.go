@@ -15,7 +15,8 @@ import (
 // renamed, so the files under it ask it for the name on every operation.
 type containerDir struct {
 	gofs.Inode
-	m *ops.Manager
+	m  *ops.Manager
+	cl Cluster
 
 	mu   sync.Mutex
 	name string
@@ -45,6 +46,9 @@ func (c *containerDir) run(line string) error {
 	if err != nil {
 		c.m.RecordFailure(c.Name(), line, err)
 		return err
+	}
+	if cmd.Verb == "move" {
+		return c.cl.Migrate(c.Name(), cmd.Arg)
 	}
 	return c.m.Run(c.Name(), cmd)
 }

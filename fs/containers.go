@@ -15,6 +15,7 @@ import (
 type containersDir struct {
 	gofs.Inode
 	m         *ops.Manager
+	cl        Cluster
 	hostsLink bool
 }
 
@@ -69,7 +70,7 @@ func (d *containersDir) containerInode(ctx context.Context, name string) *gofs.I
 			return ch
 		}
 	}
-	return d.NewInode(ctx, &containerDir{m: d.m, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+	return d.NewInode(ctx, &containerDir{m: d.m, cl: d.cl, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
 func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -98,6 +99,13 @@ func (d *containersDir) Rename(ctx context.Context, name string, newParent gofs.
 	}
 	if d.hostsLink && name == hostsLinkName {
 		return syscall.EPERM
+	}
+	if peer, ok := newParent.(*peerDir); ok {
+		// Into hosts/PEER/: migrate, under the same name.
+		if newName != name {
+			return syscall.EINVAL
+		}
+		return errno(d.cl.Migrate(name, peer.host))
 	}
 	target, ok := newParent.(*containersDir)
 	if !ok || target.m != d.m {

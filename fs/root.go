@@ -11,18 +11,30 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"ctrfs/cluster"
 	"ctrfs/ops"
 )
 
 // Root is the mount's top directory.
 type Root struct {
 	gofs.Inode
-	m *ops.Manager
+	m  *ops.Manager
+	cl Cluster
+}
+
+// Cluster is what the tree needs of cluster/: the peers, their
+// containers, and moving containers between hosts.
+type Cluster interface {
+	Peers() []cluster.Peer
+	Peer(name string) (cluster.Peer, bool)
+	PeerContainers(host string) ([]cluster.ContainerSummary, error)
+	Migrate(name, host string) error
+	Pull(name, from string) error
 }
 
 var _ gofs.NodeOnAdder = (*Root)(nil)
 
-func NewRoot(m *ops.Manager) *Root { return &Root{m: m} }
+func NewRoot(m *ops.Manager, cl Cluster) *Root { return &Root{m: m, cl: cl} }
 
 func (r *Root) OnAdd(ctx context.Context) {
 	add := func(name string, node gofs.InodeEmbedder, mode uint32) {
@@ -31,8 +43,8 @@ func (r *Root) OnAdd(ctx context.Context) {
 	add("README", staticFile(readme), syscall.S_IFREG)
 	add("host", staticFile(r.m.Host()+"\n"), syscall.S_IFREG)
 	add("events", &eventsFile{bus: r.m.Events()}, syscall.S_IFREG)
-	add("containers", &containersDir{m: r.m, hostsLink: true}, syscall.S_IFDIR)
-	add("hosts", &hostsDir{m: r.m}, syscall.S_IFDIR)
+	add("containers", &containersDir{m: r.m, cl: r.cl, hostsLink: true}, syscall.S_IFDIR)
+	add("hosts", &hostsDir{m: r.m, cl: r.cl}, syscall.S_IFDIR)
 }
 
 // Options are the mount options: nothing is cached by the kernel, because

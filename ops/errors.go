@@ -37,3 +37,13 @@ func (e *kindError) Unwrap() error        { return e.err }
 func newError(kind error, msg string, cause error) error {
 	return &kindError{kind: kind, msg: msg, err: cause}
 }
+
+// NewError makes an error of one of the kinds above, for errors that arrive
+// from another host.
+func NewError(kind error, msg string) error { return newError(kind, msg, nil) }
+
+// Kinds are the error kinds by the names they travel under between hosts.
+var Kinds = map[string]error{
+	"invalid": ErrInvalid, "notfound": ErrNotFound, "exists": ErrExists, "busy": ErrBusy,
+	"unsupported": ErrUnsupported, "unreachable": ErrUnreachable, "failed": ErrFailed, "denied": ErrDenied,
+}

@@ -272,3 +272,6 @@ func (m *Manager) RecordFailure(name, line string, err error) {
 	}
 	m.finish(operation{name: name, what: what}, &opContext{}, 0, err)
 }
+
+// LXCVersion is the version of liblxc.
+func (m *Manager) LXCVersion() string { return lxc.Version() }

@@ -50,6 +50,7 @@ func TestMain(m *testing.M) {
 type Daemon struct {
 	t                           *testing.T
 	Name, Mount, LXCPath, Store string
+	Env                         []string // added to the daemon's environment
 	args                        []string
 	cmd                         *exec.Cmd
 	logPath                     string
@@ -59,6 +60,15 @@ type Daemon struct {
 // StartDaemon starts a daemon in a fresh temporary directory and registers
 // its cleanup: containers stopped and destroyed, daemon stopped, mount gone.
 func StartDaemon(t *testing.T, name string, extra ...string) *Daemon {
+	t.Helper()
+	d := NewDaemon(t, name, extra...)
+	d.Start()
+	return d
+}
+
+// NewDaemon prepares a daemon like StartDaemon without starting it, so
+// that the test can set Env first.
+func NewDaemon(t *testing.T, name string, extra ...string) *Daemon {
 	t.Helper()
 	base := t.TempDir()
 	d := &Daemon{t: t, Name: name,
@@ -70,7 +80,6 @@ func StartDaemon(t *testing.T, name string, extra ...string) *Daemon {
 	d.args = append([]string{"serve", "--mount", d.Mount, "--lxcpath", d.LXCPath, "--store", d.Store,
 		"--name", name, "--bridge", testBridge, "--subnet", testSubnet, "--log-level", "debug"}, extra...)
 	t.Cleanup(d.cleanup)
-	d.Start()
 	return d
 }
 
@@ -83,6 +92,7 @@ func (d *Daemon) Start() {
 	}
 	d.cmd = exec.Command(ctrfsBin, d.args...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.Env = append(os.Environ(), d.Env...)
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}

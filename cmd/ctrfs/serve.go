@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -8,10 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 
+	"ctrfs/cluster"
 	"ctrfs/fs"
 	"ctrfs/ops"
 )
@@ -19,6 +22,8 @@ import (
 type serveFlags struct {
 	mount, lxcpath, store, name string
 	bridge, subnet, logLevel    string
+	bind, join, secretFile      string
+	migratePort                 int
 }
 
 func parseServeFlags(args []string) (*serveFlags, error) {
@@ -31,6 +36,10 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	set.StringVar(&f.name, "name", host, "this host's name in the tree, in events and in the cluster")
 	set.StringVar(&f.bridge, "bridge", "ctrfsbr0", "bridge for new containers (created if missing)")
 	set.StringVar(&f.subnet, "subnet", "10.87.0.0/16", "IPv4 subnet of the bridge; the bridge takes its first address, containers get static ones")
+	set.StringVar(&f.bind, "bind", "", "gossip address ADDR:PORT of this host in the cluster (needs --secret-file; empty: run alone)")
+	set.StringVar(&f.join, "join", "", "gossip addresses ADDR:PORT[,…] of hosts to join (retried until they answer)")
+	set.StringVar(&f.secretFile, "secret-file", "", "file holding the cluster's shared secret; it keys gossip encryption and authenticates migrations (none: run alone)")
+	set.IntVar(&f.migratePort, "migrate-port", 0, "TCP port of the migration endpoint, on the --bind address (0: the gossip port + 1)")
 	set.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	set.Usage = func() {
 		fmt.Fprintln(set.Output(), "usage: ctrfs serve [flags]\n\nMounts the control tree and serves it in the foreground; SIGINT or SIGTERM\nunmounts it and exits 0.\n\nflags:")
@@ -95,7 +104,11 @@ func run(f *serveFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	server, err := gofs.Mount(mountDir, fs.NewRoot(m), fs.Options())
+	cl, err := startCluster(f, m, log)
+	if err != nil {
+		return err
+	}
+	server, err := gofs.Mount(mountDir, fs.NewRoot(m, cl), fs.Options())
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mountDir, err)
 	}
@@ -106,6 +119,7 @@ func run(f *serveFlags, log *slog.Logger) error {
 	go func() {
 		sig := <-sigs
 		log.Info("unmounting", "signal", sig.String())
+		cl.Close()     // peers see this host leave at once
 		events.Close() // releases blocked readers of `events`
 		if err := server.Unmount(); err != nil {
 			// Something still holds the mount (a shell cd'ed into it):
@@ -119,4 +133,35 @@ func run(f *serveFlags, log *slog.Logger) error {
 	server.Wait()
 	log.Info("unmounted", "mount", mountDir)
 	return nil
+}
+
+func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Cluster, error) {
+	var secret []byte
+	if f.secretFile != "" {
+		b, err := os.ReadFile(f.secretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--secret-file: %w", err)
+		}
+		if secret = bytes.TrimSpace(b); len(secret) == 0 {
+			return nil, fmt.Errorf("--secret-file %s is empty", f.secretFile)
+		}
+	}
+	var join []string
+	for _, a := range strings.Split(f.join, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			join = append(join, a)
+		}
+	}
+	if f.bind == "" && len(secret) > 0 {
+		return nil, fmt.Errorf("--secret-file needs --bind")
+	}
+	cl, err := cluster.Start(cluster.Config{Host: f.name, Bind: f.bind, Join: join, Secret: secret,
+		MigratePort: f.migratePort, StoreDir: f.store, Log: log}, m)
+	if err != nil {
+		return nil, err
+	}
+	if len(secret) > 0 {
+		log.Info("cluster: joined", "bind", f.bind, "endpoint", cl.Facts().Endpoint)
+	}
+	return cl, nil
 }

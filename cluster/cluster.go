@@ -1,0 +1,200 @@
+// Package cluster finds the other hosts (hashicorp/memberlist) and moves
+// containers between them: the migration protocol, on top of ops/ for the
+// steps on each host and images/ for the chunks that travel.
+package cluster
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/rpc"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"ctrfs/ops"
+)
+
+// Config is this host's part in the cluster.
+type Config struct {
+	Host        string
+	Bind        string   // gossip address host:port; "" runs alone
+	Join        []string // gossip addresses of hosts to join
+	Secret      []byte   // shared secret; nil runs alone
+	MigratePort int      // migration endpoint port; 0 is the gossip port + 1
+	StoreDir    string   // for the journals of migrations under way
+	Log         *slog.Logger
+}
+
+// Cluster is this host's view of the others and its migration endpoint.
+type Cluster struct {
+	cfg     Config
+	m       *ops.Manager
+	facts   Facts
+	members *membership // nil when alone
+	tls     *tls.Config
+	ln      net.Listener
+
+	mu       sync.Mutex
+	sessions map[string]*session
+}
+
+// Start joins the cluster and opens the migration endpoint. Without a
+// secret or a bind address the host runs alone: hosts/ lists only itself.
+func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
+	c := &Cluster{cfg: cfg, m: m, sessions: map[string]*session{}}
+	c.facts = LocalFacts(cfg.Host, "", m.LXCVersion())
+	if len(cfg.Secret) == 0 || cfg.Bind == "" {
+		if len(cfg.Join) > 0 {
+			return nil, fmt.Errorf("--join needs --secret-file and --bind: without a secret a host runs alone")
+		}
+		return c, nil
+	}
+	host, portStr, err := net.SplitHostPort(cfg.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("--bind %q: %w", cfg.Bind, err)
+	}
+	port := cfg.MigratePort
+	if port == 0 {
+		p, err := strconv.Atoi(portStr)
+		if err != nil {
+			return nil, fmt.Errorf("--bind %q: bad port", cfg.Bind)
+		}
+		port = p + 1
+	}
+	if c.tls, err = tlsConfig(cfg.Secret); err != nil {
+		return nil, err
+	}
+	c.facts.Endpoint = net.JoinHostPort(host, strconv.Itoa(port))
+	if err := c.listen(); err != nil {
+		return nil, err
+	}
+	c.recoverIncoming()
+	if c.members, err = startMembership(cfg.Host, cfg.Bind, cfg.Join, cfg.Secret, c.facts, cfg.Log); err != nil {
+		c.ln.Close()
+		return nil, err
+	}
+	c.recoverOutgoing()
+	return c, nil
+}
+
+func (c *Cluster) listen() error {
+	ln, err := tls.Listen("tcp", c.facts.Endpoint, c.tls)
+	if err != nil {
+		return fmt.Errorf("migration endpoint: %w", err)
+	}
+	c.ln = ln
+	srv := rpc.NewServer()
+	if err := srv.RegisterName("Host", &Service{c: c}); err != nil {
+		return err
+	}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				// The handshake is where a peer without the secret is
+				// refused; do it before serving anything.
+				if err := conn.(*tls.Conn).Handshake(); err != nil {
+					c.cfg.Log.Warn("cluster: refused a connection", "from", conn.RemoteAddr(), "err", err)
+					conn.Close()
+					return
+				}
+				srv.ServeConn(conn)
+			}()
+		}
+	}()
+	return nil
+}
+
+// Close leaves the cluster and closes the endpoint.
+func (c *Cluster) Close() {
+	if c.members != nil {
+		c.members.leave()
+	}
+	if c.ln != nil {
+		c.ln.Close()
+	}
+}
+
+// Facts are this host's.
+func (c *Cluster) Facts() Facts { return c.facts }
+
+// Peers are the other hosts, by name.
+func (c *Cluster) Peers() []Peer {
+	if c.members == nil {
+		return nil
+	}
+	return c.members.peers()
+}
+
+// Peer finds another host by name.
+func (c *Cluster) Peer(name string) (Peer, bool) {
+	for _, p := range c.Peers() {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}
+
+// connect dials a peer by name: ENOENT if there is no such host,
+// EHOSTUNREACH if it does not answer.
+func (c *Cluster) connect(host string) (*rpc.Client, Peer, error) {
+	p, ok := c.Peer(host)
+	if !ok {
+		return nil, p, ops.NewError(ops.ErrNotFound, fmt.Sprintf("no host %q in the cluster", host))
+	}
+	if p.Status == "dead" {
+		return nil, p, ops.NewError(ops.ErrUnreachable, fmt.Sprintf("host %s is dead", host))
+	}
+	client, err := dial(p.Meta.Endpoint, c.tls)
+	return client, p, err
+}
+
+// ContainerSummary is one container of a peer, as hosts/PEER/NAME shows it.
+type ContainerSummary struct {
+	Name   string
+	Status string
+	Info   []byte
+}
+
+// PeerContainers lists a peer's containers, asking the peer.
+func (c *Cluster) PeerContainers(host string) ([]ContainerSummary, error) {
+	client, _, err := c.connect(host)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	var out []ContainerSummary
+	return out, callError(host, client.Call("Host.List", true, &out))
+}
+
+// Pull asks a peer to move one of its containers here.
+func (c *Cluster) Pull(name, from string) error {
+	client, _, err := c.connect(from)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	return callError(from, client.Call("Host.Pull", PullArgs{Name: name, To: c.cfg.Host}, new(bool)))
+}
+
+func (c *Cluster) stateDir(kind string) string {
+	return filepath.Join(c.cfg.StoreDir, "cluster", kind)
+}
+
+func writeJSONFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

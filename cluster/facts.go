@@ -1,0 +1,139 @@
+package cluster
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Facts are what a host must know about another before it sends it a
+// container: CRIU restores only on the same architecture, with the CPU
+// features the processes may use, and with a kernel and CRIU that
+// understand the images.
+type Facts struct {
+	Host     string
+	Endpoint string // migration endpoint, host:port
+	Arch     string
+	Kernel   string
+	CRIU     string
+	LXC      string
+	CPUFlags []string // sorted
+}
+
+// LocalFacts describes this machine.
+func LocalFacts(host, endpoint, lxcVersion string) Facts {
+	f := Facts{Host: host, Endpoint: endpoint, Arch: runtime.GOARCH, LXC: lxcVersion, CRIU: criuVersion()}
+	var uts unix.Utsname
+	if unix.Uname(&uts) == nil {
+		f.Kernel = unix.ByteSliceToString(uts.Release[:])
+	}
+	f.CPUFlags = cpuFlags()
+	return f
+}
+
+func criuVersion() string {
+	out, err := exec.Command("criu", "--version").Output()
+	if err != nil {
+		return ""
+	}
+	if m := regexp.MustCompile(`Version:\s*(\S+)`).FindSubmatch(out); m != nil {
+		return string(m[1])
+	}
+	return ""
+}
+
+// cpuFlags are the first CPU's feature flags from /proc/cpuinfo.
+func cpuFlags() []string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		k = strings.TrimSpace(k)
+		if ok && (k == "flags" || k == "Features") {
+			flags := strings.Fields(v)
+			sort.Strings(flags)
+			return flags
+		}
+	}
+	return nil
+}
+
+// CPUDigest names the set of CPU flags in a few bytes: node metadata is
+// limited to 512 bytes, so peers gossip the digest and fetch the full list
+// from the endpoint when they need it.
+func (f Facts) CPUDigest() string {
+	sum := sha256.Sum256([]byte(strings.Join(f.CPUFlags, " ")))
+	return hex.EncodeToString(sum[:8])
+}
+
+// CanTake says why a host with facts target cannot restore a container
+// checkpointed on a host with facts source, or nil if it can.
+func CanTake(source, target Facts) error {
+	if source.Arch != target.Arch {
+		return fmt.Errorf("%s is %s, %s is %s", target.Host, target.Arch, source.Host, source.Arch)
+	}
+	have := map[string]bool{}
+	for _, f := range target.CPUFlags {
+		have[f] = true
+	}
+	var missing []string
+	for _, f := range source.CPUFlags {
+		if !have[f] {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s lacks CPU features of %s: %s", target.Host, source.Host, strings.Join(missing, " "))
+	}
+	if compareVersions(target.Kernel, source.Kernel) < 0 {
+		return fmt.Errorf("%s runs kernel %s, older than %s's %s", target.Host, target.Kernel, source.Host, source.Kernel)
+	}
+	if compareVersions(target.CRIU, source.CRIU) < 0 {
+		return fmt.Errorf("%s has CRIU %q, older than %s's %s", target.Host, target.CRIU, source.Host, source.CRIU)
+	}
+	return nil
+}
+
+// compareVersions compares the leading dotted numbers of two versions
+// ("6.18.44-fc-v782" is 6.18.44).
+func compareVersions(a, b string) int {
+	pa, pb := versionParts(a), versionParts(b)
+	for i := 0; i < len(pa) || i < len(pb); i++ {
+		var x, y int
+		if i < len(pa) {
+			x = pa[i]
+		}
+		if i < len(pb) {
+			y = pb[i]
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func versionParts(v string) []int {
+	m := regexp.MustCompile(`^\d+(\.\d+)*`).FindString(v)
+	var out []int
+	for _, p := range strings.Split(m, ".") {
+		if n, err := strconv.Atoi(p); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,179 @@
+package cluster
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"ctrfs/ops"
+)
+
+// nodeMeta is what a host gossips about itself; it must fit memberlist's
+// 512 bytes, so the CPU flags travel as a digest.
+type nodeMeta struct {
+	Endpoint string `json:"ep"`
+	Arch     string `json:"arch"`
+	Kernel   string `json:"kernel"`
+	CRIU     string `json:"criu"`
+	LXC      string `json:"lxc"`
+	CPU      string `json:"cpu"`
+}
+
+// Peer is another host as the cluster sees it.
+type Peer struct {
+	Name    string
+	Address string // gossip address
+	Status  string // alive, suspect, dead
+	Meta    nodeMeta
+}
+
+// Info is the peer's `info` file.
+func (p Peer) Info() []ops.KeyValue {
+	return []ops.KeyValue{
+		{Key: "address", Value: p.Address}, {Key: "status", Value: p.Status},
+		{Key: "endpoint", Value: p.Meta.Endpoint}, {Key: "arch", Value: p.Meta.Arch},
+		{Key: "kernel", Value: p.Meta.Kernel}, {Key: "criu", Value: p.Meta.CRIU},
+		{Key: "lxc", Value: p.Meta.LXC}, {Key: "cpu-features", Value: p.Meta.CPU},
+	}
+}
+
+// membership is this host's memberlist.
+type membership struct {
+	ml   *memberlist.Memberlist
+	meta []byte
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	pending []string // join addresses not reached yet
+	stop    chan struct{}
+}
+
+// gossipKey turns the shared secret into memberlist's AES-256 key.
+func gossipKey(secret []byte) []byte {
+	sum := sha256.Sum256(append([]byte("ctrfs gossip\x00"), secret...))
+	return sum[:]
+}
+
+func startMembership(name, bind string, join []string, secret []byte, facts Facts, log *slog.Logger) (*membership, error) {
+	host, portStr, err := net.SplitHostPort(bind)
+	if err != nil {
+		return nil, fmt.Errorf("--bind %q: %w", bind, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("--bind %q: bad port", bind)
+	}
+	meta, err := json.Marshal(nodeMeta{Endpoint: facts.Endpoint, Arch: facts.Arch, Kernel: facts.Kernel,
+		CRIU: facts.CRIU, LXC: facts.LXC, CPU: facts.CPUDigest()})
+	if err != nil {
+		return nil, err
+	}
+	if len(meta) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
+	}
+	m := &membership{meta: meta, log: log, pending: join, stop: make(chan struct{})}
+
+	// The local profile: peers are on one network, so failures are
+	// detected within seconds.
+	cfg := memberlist.DefaultLocalConfig()
+	cfg.Name = name
+	cfg.BindAddr, cfg.BindPort = host, port
+	cfg.AdvertiseAddr, cfg.AdvertisePort = host, port
+	cfg.SecretKey = gossipKey(secret)
+	cfg.Delegate = m
+	cfg.Logger = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	m.ml, err = memberlist.Create(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", bind, err)
+	}
+	m.joinPending()
+	go m.keepJoining()
+	return m, nil
+}
+
+// keepJoining retries join addresses that did not answer, so that hosts can
+// start in any order.
+func (m *membership) keepJoining() {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.joinPending()
+		}
+	}
+}
+
+func (m *membership) joinPending() {
+	m.mu.Lock()
+	addrs := m.pending
+	m.mu.Unlock()
+	if len(addrs) == 0 {
+		return
+	}
+	var left []string
+	for _, a := range addrs {
+		if _, err := m.ml.Join([]string{a}); err != nil {
+			m.log.Debug("cluster: join failed; will retry", "addr", a, "err", err)
+			left = append(left, a)
+		}
+	}
+	m.mu.Lock()
+	m.pending = left
+	m.mu.Unlock()
+}
+
+// NodeMeta and the rest implement memberlist.Delegate.
+func (m *membership) NodeMeta(limit int) []byte              { return m.meta }
+func (m *membership) NotifyMsg([]byte)                       {}
+func (m *membership) GetBroadcasts(int, int) [][]byte        { return nil }
+func (m *membership) LocalState(join bool) []byte            { return nil }
+func (m *membership) MergeRemoteState(buf []byte, join bool) {}
+
+// peers are the other hosts memberlist knows, by name.
+func (m *membership) peers() []Peer {
+	var out []Peer
+	for _, n := range m.ml.Members() {
+		if n.Name == m.ml.LocalNode().Name {
+			continue
+		}
+		p := Peer{Name: n.Name, Address: n.Address(), Status: stateName(n.State)}
+		if err := json.Unmarshal(n.Meta, &p.Meta); err != nil {
+			m.log.Debug("cluster: peer with unreadable metadata", "peer", n.Name, "err", err)
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func stateName(s memberlist.NodeStateType) string {
+	switch s {
+	case memberlist.StateAlive:
+		return "alive"
+	case memberlist.StateSuspect:
+		return "suspect"
+	default:
+		return "dead"
+	}
+}
+
+// leave tells the others this host is going, so it disappears at once
+// instead of after failure detection.
+func (m *membership) leave() {
+	close(m.stop)
+	if err := m.ml.Leave(time.Second); err != nil {
+		m.log.Debug("cluster: leave", "err", err)
+	}
+	m.ml.Shutdown()
+}

@@ -1,0 +1,390 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/rpc"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"ctrfs/images"
+	"ctrfs/ops"
+)
+
+// Migrate moves a container to another host: live if it runs, cold if it
+// is stopped. Its phases, and what a failure in each leaves:
+//   - check: the target proves the secret and is compared with this host
+//     (EOPNOTSUPP if it cannot restore what this host dumps); the name is
+//     reserved there (EEXIST if taken). Nothing has moved.
+//   - precopy: rootfs, config, snapshots and saved state go while the
+//     container keeps running; only chunks the target lacks are sent.
+//   - freeze (live): stop-stateful, then the rootfs again and the state;
+//     again only what the target lacks. From here the container is down.
+//   - handover: the target creates the container and restores it, as a
+//     provisional copy.
+//   - commit: the target keeps it; this host removes its copy.
+//
+// Until commit this host's copy is the container: any failure before it
+// aborts the target's copy and restores this one, so the container ends
+// RUNNING on exactly one host. A journal on disk lets a restarted daemon
+// settle a migration it was killed in.
+func (c *Cluster) Migrate(name, host string) error {
+	return c.m.Move(name, "move", func(o *ops.Outgoing) error {
+		if host == c.cfg.Host {
+			return ops.NewError(ops.ErrInvalid, fmt.Sprintf("%s is already on %s", name, host))
+		}
+		if err := ops.ValidateName(host); err != nil {
+			return err
+		}
+		return c.moveOut(o, host)
+	})
+}
+
+// journal records a migration under way on the source.
+type journal struct {
+	Name     string `json:"name"`
+	Target   string `json:"target"`
+	Endpoint string `json:"endpoint"`
+	Token    string `json:"token"`
+	Live     bool   `json:"live"` // the container ran: it is restored here if the move fails
+}
+
+func (c *Cluster) journalPath(name string) string {
+	return filepath.Join(c.stateDir("outgoing"), name+".json")
+}
+
+func (c *Cluster) writeJournal(j journal) error {
+	data, _ := json.Marshal(j)
+	return writeJSONFile(c.journalPath(j.Name), data)
+}
+
+// migration is one container leaving, with its connection to the target.
+type migration struct {
+	c      *Cluster
+	o      *ops.Outgoing
+	client *rpc.Client
+	peer   Peer
+	token  string
+	sent   int64 // compressed bytes sent
+}
+
+func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
+	start := time.Now()
+	client, peer, err := c.connect(host)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	mg := &migration{c: c, o: o, client: client, peer: peer}
+
+	// check
+	var facts Facts
+	if err := mg.call("Host.Facts", true, &facts); err != nil {
+		return err
+	}
+	if err := CanTake(c.facts, facts); err != nil {
+		return ops.NewError(ops.ErrUnsupported, fmt.Sprintf("%s cannot take %s: %v", host, o.Name(), err))
+	}
+	status, err := o.Status()
+	if err != nil {
+		return err
+	}
+	if status == "FROZEN" {
+		return ops.NewError(ops.ErrBusy, fmt.Sprintf("cannot move %s: it is FROZEN", o.Name()))
+	}
+	live := status == "RUNNING"
+	if err := mg.call("Host.Begin", BeginArgs{Name: o.Name(), Source: c.cfg.Host}, &mg.token); err != nil {
+		return err
+	}
+	j := journal{Name: o.Name(), Target: host, Endpoint: peer.Meta.Endpoint, Token: mg.token, Live: live}
+	if err := c.writeJournal(j); err != nil {
+		mg.abort()
+		return ops.NewError(ops.ErrFailed, "write migration journal: "+err.Error())
+	}
+	defer o.Forget()
+
+	// precopy
+	rootfs, items, err := mg.sendContainer()
+	if err != nil {
+		return mg.fail(j, err, false)
+	}
+	precopy := time.Since(start)
+
+	// freeze
+	var frozeAt time.Time
+	if live {
+		frozeAt = time.Now()
+		if err := o.Checkpoint(); err != nil {
+			mg.abort()
+			os.Remove(c.journalPath(j.Name))
+			return err // the container still runs here
+		}
+		if rootfs, items, err = mg.sendContainer(); err != nil {
+			return mg.fail(j, err, true)
+		}
+	}
+
+	// handover
+	if err := mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: rootfs, Items: items, Start: live}, new(bool)); err != nil {
+		return mg.fail(j, err, live)
+	}
+	downtime := time.Duration(0)
+	if live {
+		downtime = time.Since(frozeAt)
+	}
+
+	// commit
+	total := time.Since(start)
+	report := []ops.KeyValue{
+		{Key: "moved-from", Value: c.cfg.Host},
+		{Key: "move-mode", Value: map[bool]string{true: "live", false: "cold"}[live]},
+		{Key: "move-seconds", Value: fmt.Sprintf("%.3f", total.Seconds())},
+		{Key: "precopy-seconds", Value: fmt.Sprintf("%.3f", precopy.Seconds())},
+		{Key: "downtime-seconds", Value: fmt.Sprintf("%.3f", downtime.Seconds())},
+		{Key: "move-sent-bytes", Value: fmt.Sprint(mg.sent)},
+	}
+	if err := mg.call("Host.Commit", CommitArgs{Token: mg.token, Report: report}, new(bool)); err != nil {
+		if owner := c.settle(j); owner != ownerCommitted {
+			return mg.failed(err, live)
+		}
+	}
+	if err := o.Remove(); err != nil {
+		c.cfg.Log.Error("cluster: moved, but the local copy could not be removed", "container", j.Name, "err", err)
+	}
+	os.Remove(c.journalPath(j.Name))
+
+	o.Report("moved-to", host)
+	for _, kv := range report[1:] {
+		o.Report(kv.Key, kv.Value)
+	}
+	c.m.PublishEvent(j.Name, "move-downtime", "ok", downtime)
+	c.cfg.Log.Info("cluster: moved", "container", j.Name, "to", host, "live", live,
+		"seconds", total.Seconds(), "downtime", downtime.Seconds(), "sent", mg.sent)
+	return nil
+}
+
+func (mg *migration) call(method string, args, reply any) error {
+	return callError(mg.peer.Name, mg.client.Call(method, args, reply))
+}
+
+func (mg *migration) abort() {
+	mg.client.Call("Host.Abort", mg.token, new(bool))
+}
+
+// fail ends a migration that failed before commit: the target's copy is
+// aborted and, if the container ran, it is restored here.
+func (mg *migration) fail(j journal, err error, checkpointed bool) error {
+	mg.abort()
+	os.Remove(mg.c.journalPath(j.Name))
+	return mg.failed(err, checkpointed)
+}
+
+func (mg *migration) failed(err error, checkpointed bool) error {
+	msg := fmt.Sprintf("move of %s to %s failed: %v", mg.o.Name(), mg.peer.Name, err)
+	if checkpointed {
+		if rerr := mg.o.Resume(); rerr != nil {
+			return ops.NewError(ops.ErrFailed, msg+fmt.Sprintf("; restoring it here failed too (%v): it is STOPPED here with its saved state", rerr))
+		}
+		msg += "; it is RUNNING here again"
+	} else {
+		msg += "; it is still here"
+	}
+	if errors.Is(err, ops.ErrUnreachable) {
+		return ops.NewError(ops.ErrUnreachable, msg)
+	}
+	return ops.NewError(ops.ErrFailed, msg)
+}
+
+// sendContainer packs the rootfs and sends it with the saved state and
+// snapshots: the chunks the target lacks, then it has them all.
+func (mg *migration) sendContainer() (*images.Manifest, map[string]*images.Manifest, error) {
+	rootfs, err := mg.o.PackRootfs()
+	if err != nil {
+		return nil, nil, err
+	}
+	items, err := mg.o.Items()
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	var hashes []string
+	for _, mf := range append([]*images.Manifest{rootfs}, values(items)...) {
+		for _, h := range mf.Hashes() {
+			if !seen[h] {
+				seen[h] = true
+				hashes = append(hashes, h)
+			}
+		}
+	}
+	if err := mg.sendChunks(hashes); err != nil {
+		return nil, nil, err
+	}
+	return rootfs, items, nil
+}
+
+func values(m map[string]*images.Manifest) []*images.Manifest {
+	out := make([]*images.Manifest, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Chunks go in batches of about batchBytes, several batches in flight, so
+// that reading, the network and the target's writing overlap.
+const (
+	batchBytes = 8 << 20
+	inFlight   = 4
+)
+
+func (mg *migration) sendChunks(hashes []string) error {
+	var missing []string
+	if err := mg.call("Host.Missing", MissingArgs{Token: mg.token, Hashes: hashes}, &missing); err != nil {
+		return err
+	}
+	store := mg.o.Store()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		slots    = make(chan struct{}, inFlight)
+	)
+	send := func(batch []WireChunk) {
+		defer wg.Done()
+		defer func() { <-slots }()
+		var n int
+		err := mg.call("Host.Put", PutArgs{Token: mg.token, Chunks: batch}, &n)
+		mu.Lock()
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		mg.sent += int64(n)
+		mu.Unlock()
+	}
+	var batch []WireChunk
+	size := 0
+	for i, h := range missing {
+		data, err := store.ReadChunk(h)
+		if err != nil {
+			wg.Wait()
+			return ops.NewError(ops.ErrFailed, fmt.Sprintf("read chunk %s: %v", h, err))
+		}
+		batch = append(batch, WireChunk{Hash: h, Data: data})
+		size += len(data)
+		if size >= batchBytes || i == len(missing)-1 {
+			slots <- struct{}{}
+			mu.Lock()
+			failed := firstErr != nil
+			mu.Unlock()
+			if failed {
+				<-slots
+				break
+			}
+			wg.Add(1)
+			go send(batch)
+			batch, size = nil, 0
+		}
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// settle finds out from the target who owns a container whose migration
+// was interrupted after handover, retrying for as long as the target's
+// lease on a provisional copy: a target that stays unreachable that long
+// has dropped its copy (or will, when its daemon starts). It returns the
+// owner; a provisional copy is committed, since it is running there.
+func (c *Cluster) settle(j journal) string {
+	deadline := time.Now().Add(commitLease + 5*time.Second)
+	for {
+		owner, err := c.askOwner(j)
+		if err == nil {
+			if owner == ownerProvisional {
+				if err := c.callEndpoint(j.Endpoint, "Host.Commit", CommitArgs{Token: j.Token}, new(bool)); err == nil {
+					return ownerCommitted
+				}
+				continue
+			}
+			return owner
+		}
+		if time.Now().After(deadline) {
+			return ownerNone
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func (c *Cluster) askOwner(j journal) (string, error) {
+	var owner string
+	err := c.callEndpoint(j.Endpoint, "Host.Owner", OwnerArgs{Name: j.Name, Token: j.Token}, &owner)
+	return owner, err
+}
+
+func (c *Cluster) callEndpoint(endpoint, method string, args, reply any) error {
+	client, err := dial(endpoint, c.tls)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	return callError(endpoint, client.Call(method, args, reply))
+}
+
+// recoverOutgoing settles the migrations a killed daemon left, each in the
+// background under the container's lock: if the target owns the
+// container the copy here is removed, otherwise the target's is aborted
+// and the container is restored here if it ran.
+func (c *Cluster) recoverOutgoing() {
+	entries, _ := os.ReadDir(c.stateDir("outgoing"))
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || ops.ValidateName(name) != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(c.stateDir("outgoing"), e.Name()))
+		var j journal
+		if err == nil {
+			err = json.Unmarshal(data, &j)
+		}
+		if err != nil || j.Name != name {
+			c.cfg.Log.Error("cluster: unreadable migration journal", "file", e.Name(), "err", err)
+			continue
+		}
+		release, err := c.m.Lock(name, "move")
+		if err != nil {
+			continue
+		}
+		go func() {
+			defer release()
+			c.recoverMove(j)
+		}()
+	}
+}
+
+func (c *Cluster) recoverMove(j journal) {
+	owner := c.settle(j)
+	log := c.cfg.Log.With("container", j.Name, "target", j.Target)
+	if owner == ownerCommitted {
+		log.Warn("cluster: an interrupted move had finished on the target; removing the copy here")
+		if err := c.m.Remove(j.Name); err != nil {
+			log.Error("cluster: cannot remove the moved container's copy here", "err", err)
+			return
+		}
+	} else {
+		if owner == ownerPending {
+			c.callEndpoint(j.Endpoint, "Host.Abort", j.Token, new(bool))
+		}
+		log.Warn("cluster: an interrupted move did not finish; the container stays here")
+		if j.Live {
+			if err := c.m.StartLocked(j.Name); err != nil {
+				log.Error("cluster: cannot restore the container after an interrupted move", "err", err)
+				return
+			}
+		}
+	}
+	os.Remove(c.journalPath(j.Name))
+	c.m.PublishEvent(j.Name, "move-recovered", owner, 0)
+}

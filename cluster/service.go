@@ -1,0 +1,329 @@
+package cluster
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"ctrfs/images"
+	"ctrfs/ops"
+)
+
+// The target's side of a migration is a session: Begin reserves the name,
+// Missing and Put bring the chunks, Install creates the container (and
+// restores it, for a live migration) as a provisional copy, and Commit
+// makes it this host's. A provisional copy is removed on Abort, when the
+// source goes quiet for longer than a lease, and when this daemon starts
+// and finds one left by a crash: until the source commits, the source's copy
+// is the container.
+const (
+	sessionIdle = 60 * time.Second // before Install, between calls
+	commitLease = 15 * time.Second // after Install, until Commit
+)
+
+type session struct {
+	// mu is held through Install, so that Owner, Abort, Commit and the
+	// lease wait for an install under way instead of racing it.
+	mu                  sync.Mutex
+	token, name, source string
+	started             time.Time
+	in                  *ops.Incoming
+	installed           bool
+	timer               *time.Timer
+}
+
+// Service is the RPC service of the migration endpoint.
+type Service struct{ c *Cluster }
+
+// WireChunk is one chunk as stored: zstd-compressed, named by the SHA-256
+// of its content, which the receiver checks.
+type WireChunk struct {
+	Hash string
+	Data []byte
+}
+
+type BeginArgs struct{ Name, Source string }
+type MissingArgs struct {
+	Token  string
+	Hashes []string
+}
+type PutArgs struct {
+	Token  string
+	Chunks []WireChunk
+}
+type InstallArgs struct {
+	Token  string
+	Rootfs *images.Manifest
+	Items  map[string]*images.Manifest
+	Start  bool // restore from the saved state among Items
+}
+type OwnerArgs struct{ Name, Token string }
+
+// CommitArgs carry the source's figures of the move, for the container's
+// `info` here.
+type CommitArgs struct {
+	Token  string
+	Report []ops.KeyValue
+}
+type PullArgs struct{ Name, To string }
+
+// Owner answers.
+const (
+	ownerNone        = "none"        // no such session and no container
+	ownerPending     = "pending"     // a session, nothing installed yet
+	ownerProvisional = "provisional" // installed, not committed
+	ownerCommitted   = "committed"   // the container is this host's
+)
+
+func (s *Service) Facts(_ bool, out *Facts) error {
+	*out = s.c.facts
+	return nil
+}
+
+func (s *Service) List(_ bool, out *[]ContainerSummary) error {
+	names, err := s.c.m.List()
+	if err != nil {
+		return wireError(err)
+	}
+	for _, n := range names {
+		st, err := s.c.m.Status(n)
+		if err != nil {
+			continue
+		}
+		kv, _ := s.c.m.Info(n)
+		*out = append(*out, ContainerSummary{Name: n, Status: st, Info: ops.FormatInfo(kv)})
+	}
+	return nil
+}
+
+func (s *Service) Begin(a BeginArgs, token *string) error {
+	in, err := s.c.m.Receive(a.Name)
+	if err != nil {
+		return wireError(err)
+	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	sess := &session{token: hex.EncodeToString(b), name: a.Name, source: a.Source, started: time.Now(), in: in}
+	s.c.mu.Lock()
+	s.c.sessions[sess.token] = sess
+	sess.timer = time.AfterFunc(sessionIdle, func() { s.c.expire(sess.token) })
+	s.c.mu.Unlock()
+	s.c.cfg.Log.Info("cluster: receiving a container", "container", a.Name, "from", a.Source)
+	*token = sess.token
+	return nil
+}
+
+// session finds a session and extends its lease.
+func (c *Cluster) session(token string) (*session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sess, ok := c.sessions[token]
+	if !ok {
+		return nil, ops.NewError(ops.ErrFailed, "no such migration session (it expired or was aborted)")
+	}
+	if sess.installed {
+		sess.timer.Reset(commitLease)
+	} else {
+		sess.timer.Reset(sessionIdle)
+	}
+	return sess, nil
+}
+
+func (s *Service) Missing(a MissingArgs, out *[]string) error {
+	sess, err := s.c.session(a.Token)
+	if err != nil {
+		return wireError(err)
+	}
+	*out = sess.in.Chunks().Missing(a.Hashes)
+	return nil
+}
+
+func (s *Service) Put(a PutArgs, out *int) error {
+	sess, err := s.c.session(a.Token)
+	if err != nil {
+		return wireError(err)
+	}
+	for _, ch := range a.Chunks {
+		if err := sess.in.Chunks().Put(ch.Hash, ch.Data); err != nil {
+			return wireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("store chunk %s: %v", ch.Hash, err)))
+		}
+		*out += len(ch.Data)
+	}
+	return nil
+}
+
+func (s *Service) Install(a InstallArgs, out *bool) error {
+	sess, err := s.c.session(a.Token)
+	if err != nil {
+		return wireError(err)
+	}
+	if a.Rootfs == nil {
+		return wireError(ops.NewError(ops.ErrInvalid, "install without a rootfs"))
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if err := s.c.markIncoming(sess); err != nil {
+		return wireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))
+	}
+	err = sess.in.Install(a.Rootfs, a.Items)
+	if err == nil && a.Start {
+		var log []byte
+		if log, err = sess.in.Start(); err != nil {
+			s.c.cfg.Log.Warn("cluster: restore of an incoming container failed", "container", sess.name, "log", lastLines(log, 5))
+		}
+	}
+	if err != nil {
+		s.c.dropLocked(sess)
+		return wireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("%s could not take %s: %v", s.c.cfg.Host, sess.name, err)))
+	}
+	s.c.mu.Lock()
+	sess.installed = true
+	sess.timer.Reset(commitLease)
+	s.c.mu.Unlock()
+	*out = true
+	return nil
+}
+
+func (s *Service) Commit(a CommitArgs, out *bool) error {
+	s.c.mu.Lock()
+	sess, ok := s.c.sessions[a.Token]
+	s.c.mu.Unlock()
+	if ok {
+		sess.mu.Lock()
+		sess.mu.Unlock()
+	}
+	s.c.mu.Lock()
+	sess, ok = s.c.sessions[a.Token]
+	if ok && sess.installed {
+		delete(s.c.sessions, a.Token)
+		sess.timer.Stop()
+	}
+	s.c.mu.Unlock()
+	if !ok || !sess.installed {
+		return wireError(ops.NewError(ops.ErrFailed, "nothing to commit (the session expired or was aborted)"))
+	}
+	os.Remove(s.c.incomingMarker(sess.name))
+	sess.in.Close()
+	s.c.m.RecordReceived(sess.name, time.Since(sess.started), a.Report)
+	s.c.cfg.Log.Info("cluster: received a container", "container", sess.name, "from", sess.source)
+	*out = true
+	return nil
+}
+
+func (s *Service) Abort(token string, out *bool) error {
+	s.c.mu.Lock()
+	sess, ok := s.c.sessions[token]
+	s.c.mu.Unlock()
+	if ok {
+		s.c.drop(sess)
+	}
+	*out = true
+	return nil
+}
+
+func (s *Service) Owner(a OwnerArgs, out *string) error {
+	s.c.mu.Lock()
+	sess, ok := s.c.sessions[a.Token]
+	s.c.mu.Unlock()
+	if ok {
+		sess.mu.Lock() // an install under way decides the answer
+		sess.mu.Unlock()
+	}
+	switch {
+	case ok && sess.installed:
+		*out = ownerProvisional
+	case ok:
+		*out = ownerPending
+	case s.c.m.Exists(a.Name) && !exists(s.c.incomingMarker(a.Name)):
+		*out = ownerCommitted
+	default:
+		*out = ownerNone
+	}
+	return nil
+}
+
+func (s *Service) Pull(a PullArgs, out *bool) error {
+	*out = true
+	return wireError(s.c.Migrate(a.Name, a.To))
+}
+
+// expire ends a session whose source went quiet.
+func (c *Cluster) expire(token string) {
+	c.mu.Lock()
+	sess, ok := c.sessions[token]
+	c.mu.Unlock()
+	if ok {
+		c.cfg.Log.Warn("cluster: migration session expired; removing what arrived", "container", sess.name, "from", sess.source)
+		c.drop(sess)
+	}
+}
+
+// drop removes a session and whatever it installed.
+func (c *Cluster) drop(sess *session) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	c.dropLocked(sess)
+}
+
+// dropLocked is drop for a caller holding sess.mu.
+func (c *Cluster) dropLocked(sess *session) {
+	c.mu.Lock()
+	if c.sessions[sess.token] != sess {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.sessions, sess.token)
+	sess.timer.Stop()
+	c.mu.Unlock()
+	if err := sess.in.Discard(); err != nil {
+		c.cfg.Log.Error("cluster: cannot remove a provisional container", "container", sess.name, "err", err)
+	}
+	sess.in.Close()
+	os.Remove(c.incomingMarker(sess.name))
+}
+
+func (c *Cluster) incomingMarker(name string) string {
+	return filepath.Join(c.stateDir("incoming"), name+".json")
+}
+
+func (c *Cluster) markIncoming(sess *session) error {
+	data, _ := json.Marshal(map[string]string{"source": sess.source, "token": sess.token})
+	return writeJSONFile(c.incomingMarker(sess.name), data)
+}
+
+// recoverIncoming removes provisional containers that a crash left: their
+// sources still hold the container.
+func (c *Cluster) recoverIncoming() {
+	entries, _ := os.ReadDir(c.stateDir("incoming"))
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || ops.ValidateName(name) != nil {
+			continue
+		}
+		c.cfg.Log.Warn("cluster: removing a container whose migration here was not committed", "container", name)
+		if err := c.m.Remove(name); err != nil {
+			c.cfg.Log.Error("cluster: cannot remove an uncommitted container", "container", name, "err", err)
+			continue
+		}
+		os.Remove(filepath.Join(c.stateDir("incoming"), e.Name()))
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

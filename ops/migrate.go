@@ -1,0 +1,311 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"ctrfs/images"
+)
+
+// Migration is driven by cluster/, which speaks to the other host; these
+// are the steps on this host's side. The outgoing side works under the
+// container's lock as one operation ("move"); the incoming side holds the
+// lock of the name it receives until the migration is committed or undone.
+
+// movingKey holds the rootfs archive and config of a container on its way
+// out, saved so that its chunks are safe from GC while they are sent.
+func movingKey(name string) string { return "moving/" + name }
+
+// Outgoing is a container leaving this host.
+type Outgoing struct {
+	m    *Manager
+	name string
+	oc   *opContext
+}
+
+// Move runs fn as operation `what` under the container's lock; the
+// operation's record, event and `error` are the migration's.
+func (m *Manager) Move(name, what string, fn func(*Outgoing) error) error {
+	if !m.Exists(name) {
+		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
+	}
+	return m.run(operation{name: name, what: what, fn: func(oc *opContext) error {
+		return fn(&Outgoing{m: m, name: name, oc: oc})
+	}})
+}
+
+func (o *Outgoing) Name() string           { return o.name }
+func (o *Outgoing) Store() *images.Store   { return o.m.images }
+func (o *Outgoing) Report(key, val string) { o.oc.extra = append(o.oc.extra, KeyValue{key, val}) }
+func (o *Outgoing) Status() (string, error) {
+	return o.m.Status(o.name)
+}
+
+// PackRootfs archives the rootfs and config into the store.
+func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
+	c, err := o.m.container(o.name)
+	if err != nil {
+		return nil, err
+	}
+	rootfs, err := rootfsOf(c)
+	c.Release()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := o.m.stagingDir(o.name, "pack", 64<<20)
+	if err != nil {
+		return nil, newError(ErrFailed, "prepare move of "+o.name, err)
+	}
+	defer os.RemoveAll(dir)
+	if err := archiveRootfs(rootfs, filepath.Join(dir, snapshotRootfs)); err != nil {
+		return nil, newError(ErrFailed, "archive rootfs of "+o.name, err)
+	}
+	if err := copyFile(o.m.configPath(o.name), filepath.Join(dir, snapshotConfig), 0o644); err != nil {
+		return nil, newError(ErrFailed, "copy config of "+o.name, err)
+	}
+	mf, _, err := o.m.images.ImportDir(dir)
+	if err != nil {
+		return nil, newError(ErrFailed, "store rootfs of "+o.name, err)
+	}
+	if err := o.m.images.Save(movingKey(o.name), mf); err != nil {
+		o.m.images.Release(mf)
+		return nil, newError(ErrFailed, "store rootfs of "+o.name, err)
+	}
+	return mf, nil
+}
+
+// Items are the saved state and snapshots that travel with the container,
+// by their names relative to it: "state" and "snapshots/SNAP".
+func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
+	out := map[string]*images.Manifest{}
+	snaps, err := o.m.Snapshots(o.name)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range snaps {
+		mf, err := o.m.loadSnapshot(o.name, s)
+		if err != nil {
+			return nil, err
+		}
+		out["snapshots/"+s] = mf
+	}
+	mf, err := o.m.images.Load(stateKey(o.name))
+	if err == nil {
+		out["state"] = mf
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, newError(ErrFailed, "load saved state of "+o.name, err)
+	}
+	return out, nil
+}
+
+// Checkpoint is stop-stateful: from here the container is stopped and its
+// processes are saved state, which travels like any other.
+func (o *Outgoing) Checkpoint() error { return o.m.stopStateful(o.oc, o.name) }
+
+// Resume brings the container back here after a migration that failed
+// after Checkpoint.
+func (o *Outgoing) Resume() error {
+	if !o.m.HasState(o.name) {
+		return nil
+	}
+	roc := &opContext{}
+	if err := o.m.startFromState(roc, o.name); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Forget drops the rootfs archive made for the move.
+func (o *Outgoing) Forget() {
+	if err := o.m.images.Delete(movingKey(o.name)); err == nil {
+		o.m.collectGarbage()
+	}
+}
+
+// Remove deletes the container here once the other host owns it.
+func (o *Outgoing) Remove() error { return o.m.Remove(o.name) }
+
+// RecordReceived reports a container that arrived from another host: its
+// `info` shows the move (last-op receive, with the source's figures) and
+// `events` gets a line.
+func (m *Manager) RecordReceived(name string, d time.Duration, report []KeyValue) {
+	m.finish(operation{name: name, what: "receive"}, &opContext{extra: report}, d, nil)
+}
+
+// PublishEvent adds a line to `events` about a container, besides the one
+// every operation writes.
+func (m *Manager) PublishEvent(name, what, result string, d time.Duration) {
+	m.events.Publish(Event{Time: time.Now(), Host: m.cfg.Host, Container: name,
+		What: what, Result: result, Seconds: d.Seconds()})
+}
+
+// Incoming is a container arriving on this host. It holds the name's lock
+// until Close.
+type Incoming struct {
+	m       *Manager
+	name    string
+	release func()
+	chunks  *images.Incoming
+	keys    []string // manifests saved so far, removed by Discard
+	created bool
+}
+
+// Receive reserves name for a container arriving from another host.
+func (m *Manager) Receive(name string) (*Incoming, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	release, err := m.acquire(name, "receive")
+	if err != nil {
+		return nil, err
+	}
+	if m.Exists(name) {
+		release()
+		return nil, newError(ErrExists, fmt.Sprintf("%s has a container %q", m.cfg.Host, name), nil)
+	}
+	return &Incoming{m: m, name: name, release: release, chunks: m.images.Incoming()}, nil
+}
+
+// Chunks is where the container's chunks arrive.
+func (in *Incoming) Chunks() *images.Incoming { return in.chunks }
+
+// Install saves the items (see Outgoing.Items) and creates the container
+// from the rootfs archive and config of rootfs.
+func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Manifest) error {
+	if err := in.chunks.Sync(); err != nil {
+		return newError(ErrFailed, "store received chunks", err)
+	}
+	for item, mf := range items {
+		key, err := itemKey(in.name, item)
+		if err != nil {
+			return err
+		}
+		if err := in.m.images.Save(key, mf); err != nil {
+			return newError(ErrFailed, "save "+key, err)
+		}
+		in.keys = append(in.keys, key)
+	}
+	dir, err := in.m.stagingDir(in.name, "receive", rootfs.Size())
+	if err != nil {
+		return newError(ErrFailed, "prepare "+in.name, err)
+	}
+	defer os.RemoveAll(dir)
+	if err := in.m.images.Export(rootfs, dir); err != nil {
+		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
+	}
+	final := filepath.Join(in.m.cfg.LXCPath, in.name)
+	tmp := filepath.Join(in.m.cfg.LXCPath, "."+in.name+".creating")
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return newError(ErrFailed, "create "+in.name, err)
+	}
+	if err := unpackRootfs(filepath.Join(dir, snapshotRootfs), filepath.Join(tmp, "rootfs")); err != nil {
+		os.RemoveAll(tmp)
+		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
+	}
+	config, err := os.ReadFile(filepath.Join(dir, snapshotConfig))
+	if err == nil {
+		config = setConfigLine(config, "lxc.rootfs.path", "dir:"+filepath.Join(final, "rootfs"))
+		err = os.WriteFile(filepath.Join(tmp, "config"), config, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return newError(ErrFailed, "create "+in.name, err)
+	}
+	in.created = true
+	return nil
+}
+
+func itemKey(name, item string) (string, error) {
+	if item == "state" {
+		return stateKey(name), nil
+	}
+	if snap, ok := strings.CutPrefix(item, "snapshots/"); ok && ValidateName(snap) == nil {
+		return snapshotKey(name, snap), nil
+	}
+	return "", newError(ErrInvalid, fmt.Sprintf("unknown item %q in a migration", item), nil)
+}
+
+// Start restores the container from the saved state it arrived with.
+func (in *Incoming) Start() (restoreLog []byte, err error) {
+	oc := &opContext{}
+	err = in.m.start(oc, in.name)
+	return oc.log, err
+}
+
+// Discard removes whatever arrived: the container (stopped first) and the
+// manifests saved for it.
+func (in *Incoming) Discard() error {
+	var firstErr error
+	if in.created {
+		if err := in.m.Remove(in.name); err != nil {
+			firstErr = err
+		}
+	}
+	for _, k := range in.keys {
+		in.m.images.Delete(k)
+	}
+	in.m.collectGarbage()
+	return firstErr
+}
+
+// Close releases the name and the chunks' protection from GC.
+func (in *Incoming) Close() {
+	in.chunks.Close()
+	in.release()
+}
+
+// Remove kills and destroys a container with everything the store keeps of
+// it, without taking its lock: for cleaning up after a migration, whose
+// caller holds the lock or knows nobody else can.
+func (m *Manager) Remove(name string) error {
+	if m.Exists(name) {
+		if err := m.kill(name); err != nil {
+			return err
+		}
+		c, err := m.container(name)
+		if err != nil {
+			return err
+		}
+		err = c.Destroy()
+		c.Release()
+		if err != nil {
+			return newError(ErrFailed, "destroy "+name, err)
+		}
+	}
+	m.images.Delete(movingKey(name))
+	return m.dropStoreData(name)
+}
+
+// Lock takes the container's lock for work outside an operation (settling
+// a migration that a crash interrupted).
+func (m *Manager) Lock(name, what string) (release func(), err error) {
+	return m.acquire(name, what)
+}
+
+// StartLocked restores or starts a container whose lock the caller holds.
+func (m *Manager) StartLocked(name string) error {
+	if st, err := m.Status(name); err != nil || st != "STOPPED" {
+		return err
+	}
+	return m.start(&opContext{}, name)
+}
+
+func setConfigLine(config []byte, key, value string) []byte {
+	lines := strings.Split(string(config), "\n")
+	for i, line := range lines {
+		if configKey(line) == key {
+			lines[i] = key + " = " + value
+			return []byte(strings.Join(lines, "\n"))
+		}
+	}
+	return append(config, []byte(key+" = "+value+"\n")...)
+}

@@ -1,0 +1,408 @@
+package tests
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Cluster tests run several daemons on 127.0.0.x addresses of lo.
+
+var nextPort atomic.Int32
+
+func init() { nextPort.Store(7960) }
+
+// Peer is a daemon in a cluster, with its gossip address.
+type Peer struct {
+	*Daemon
+	Addr string
+}
+
+// startPeer starts a daemon that gossips on ip with secret, joining join
+// (if not empty); env is added to its environment.
+func startPeer(t *testing.T, name, ip, secret, join string, env ...string) *Peer {
+	t.Helper()
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("%s:%d", ip, nextPort.Add(2))
+	args := []string{"--bind", addr, "--secret-file", secretFile}
+	if join != "" {
+		args = append(args, "--join", join)
+	}
+	d := NewDaemon(t, name, args...)
+	d.Env = env
+	d.Start()
+	return &Peer{Daemon: d, Addr: addr}
+}
+
+func (d *Daemon) hosts() []string {
+	out, _ := d.Sh("ls hosts")
+	hosts := strings.Fields(out)
+	sort.Strings(hosts)
+	return hosts
+}
+
+func waitLong(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (d *Daemon) waitHosts(want ...string) {
+	d.t.Helper()
+	sort.Strings(want)
+	waitLong(d.t, fmt.Sprintf("hosts/ of %s to be %v", d.Name, want), 20*time.Second, func() bool {
+		return strings.Join(d.hosts(), " ") == strings.Join(want, " ")
+	})
+}
+
+func (d *Daemon) has(name string) bool {
+	return exists(filepath.Join(d.LXCPath, name, "config"))
+}
+
+// TestClusterMembership: hosts/ follows peers joining, leaving and dying;
+// a host with another secret never shows; hosts/PEER shows its info and
+// containers.
+func TestClusterMembership(t *testing.T) {
+	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
+	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
+	c := startPeer(t, "abydos", "127.0.0.4", "not the secret", a.Addr)
+	a.waitHosts("dakara", "tollana")
+	b.waitHosts("dakara", "tollana")
+
+	info := parseKV(a.Read("hosts/tollana/info"))
+	for _, k := range []string{"arch", "kernel", "criu", "lxc", "cpu-features", "endpoint"} {
+		if info[k] == "" {
+			t.Errorf("hosts/tollana/info lacks %s:\n%v", k, info)
+		}
+	}
+	if info["status"] != "alive" || !strings.HasPrefix(info["address"], "127.0.0.3:") {
+		t.Errorf("hosts/tollana/info: %v", info)
+	}
+
+	b.MustSh("mkdir containers/c9")
+	if ls := strings.Fields(a.MustSh("ls hosts/tollana")); !contains(ls, "c9") || !contains(ls, "info") {
+		t.Errorf("hosts/tollana lists %v", ls)
+	}
+	if st := a.Read("hosts/tollana/c9/status"); st != "STOPPED" {
+		t.Errorf("hosts/tollana/c9/status: %q", st)
+	}
+	if parseKV(a.Read("hosts/tollana/c9/info"))["name"] != "c9" {
+		t.Errorf("hosts/tollana/c9/info is not c9's")
+	}
+	a.ShFails("cat hosts/tollana/nothere/status", "No such file or directory")
+
+	// The host with the wrong secret never joins.
+	time.Sleep(2 * time.Second)
+	if h := c.hosts(); strings.Join(h, " ") != "abydos" {
+		t.Errorf("a host with another secret sees %v", h)
+	}
+	if h := a.hosts(); contains(h, "abydos") {
+		t.Errorf("a host with another secret joined: %v", h)
+	}
+
+	// Leaving, coming back, dying.
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	a.waitHosts("dakara")
+	b.Start()
+	a.waitHosts("dakara", "tollana")
+	b.Kill()
+	waitLong(t, "the killed host to disappear or show dead", 30*time.Second, func() bool {
+		if !contains(a.hosts(), "tollana") {
+			return true
+		}
+		out, _ := a.Sh("cat hosts/tollana/info")
+		return parseKV(out)["status"] == "dead"
+	})
+	b.Start() // for cleanup through its mount
+	b.MustSh("rmdir containers/c9")
+}
+
+// eventsReader collects the `events` of a daemon from now on.
+type eventsReader struct {
+	cmd  *exec.Cmd
+	path string
+}
+
+func (d *Daemon) readEvents() *eventsReader {
+	d.t.Helper()
+	path := filepath.Join(d.t.TempDir(), "events")
+	cmd := d.Background("exec cat events > " + path)
+	d.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return &eventsReader{cmd: cmd, path: path}
+}
+
+func (e *eventsReader) waitFor(t *testing.T, substr string) {
+	t.Helper()
+	waitFor(t, "event "+substr, func() bool {
+		b, _ := os.ReadFile(e.path)
+		return strings.Contains(string(b), substr)
+	})
+}
+
+// TestLiveMigration: mv of a running container to a peer keeps its IP and
+// its count; pull brings it back; a stopped one moves cold with its files,
+// saved state and snapshots.
+func TestLiveMigration(t *testing.T) {
+	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
+	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
+	a.waitHosts("dakara", "tollana")
+
+	ip := a.CreateRunning("c1")
+	a.MustSh("echo 'snapshot s1 --stateful' > containers/c1/ctl")
+	time.Sleep(time.Second)
+	events := a.readEvents()
+	before := Count(t, ip)
+
+	a.MustSh("mv containers/c1 hosts/tollana/")
+	if a.has("c1") {
+		t.Fatal("c1 is still on the source after the move")
+	}
+	if st := b.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("c1 on the target is %s", st)
+	}
+	after := Count(t, ip)
+	if after < before {
+		t.Fatalf("count went from %d to %d: the processes did not move", before, after)
+	}
+	info := b.Info("c1")
+	if info["ipv4"] != ip || info["last-op"] != "receive" || info["move-mode"] != "live" || info["downtime-seconds"] == "" {
+		t.Errorf("info on the target:\n%v", info)
+	}
+	t.Logf("live move: %s s, downtime %s s, %s bytes sent", info["move-seconds"], info["downtime-seconds"], info["move-sent-bytes"])
+	events.waitFor(t, "dakara c1 move ok")
+	events.waitFor(t, "dakara c1 move-downtime ok")
+	if ls := strings.Fields(b.MustSh("ls containers/c1/snapshots")); strings.Join(ls, " ") != "s1" {
+		t.Errorf("snapshots on the target: %v", ls)
+	}
+	if ls := strings.Fields(a.MustSh("ls hosts/tollana")); !contains(ls, "c1") {
+		t.Errorf("hosts/tollana on the source lists %v", ls)
+	}
+
+	// Pull it back, then push it from inside containers/.
+	a.MustSh("mv hosts/tollana/c1 containers/")
+	if st := a.Read("containers/c1/status"); st != "RUNNING" || b.has("c1") {
+		t.Fatalf("after the pull c1 is %s here, still on the peer: %v", st, b.has("c1"))
+	}
+	pulled := Count(t, ip)
+	if pulled < after {
+		t.Fatalf("count went from %d to %d over the pull", after, pulled)
+	}
+	a.MustSh("cd containers && mv c1 hosts/tollana/")
+	if st := b.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("c1 on the target is %s", st)
+	}
+
+	// Cold: stopped with saved state, and a file in the rootfs.
+	if err := os.WriteFile(b.rootfs("c1", "root", "travels"), []byte("yes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	last := Count(t, ip)
+	b.MustSh("echo stop-stateful > containers/c1/ctl")
+	b.MustSh("echo 'move dakara' > containers/c1/ctl")
+	if st := a.Read("containers/c1/status"); st != "STOPPED" || a.Info("c1")["stateful"] != "yes" {
+		t.Fatalf("after a cold move: %s, info %v", st, a.Info("c1"))
+	}
+	if b, err := os.ReadFile(a.rootfs("c1", "root", "travels")); err != nil || string(b) != "yes" {
+		t.Errorf("a file of the rootfs did not travel: %q %v", b, err)
+	}
+	if a.Info("c1")["move-mode"] != "cold" {
+		t.Errorf("move-mode: %v", a.Info("c1"))
+	}
+	a.MustSh("echo start > containers/c1/ctl")
+	if n := Count(t, ip); n < last {
+		t.Fatalf("count went from %d to %d over stop-stateful, cold move and start", last, n)
+	}
+	a.MustSh("echo 'restore s1' > containers/c1/ctl")
+	Count(t, ip)
+	a.MustSh("echo stop > containers/c1/ctl")
+}
+
+// fakeCRIU puts a `criu` first in PATH that wraps the real one: with
+// version set it claims that version; with failRestore it fails restores.
+func fakeCRIU(t *testing.T, version string, failRestore bool) string {
+	t.Helper()
+	real, err := exec.LookPath("criu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	script := "#!/bin/sh\n"
+	if version != "" {
+		script += fmt.Sprintf("[ \"$1\" = --version ] && { echo 'Version: %s'; exit 0; }\n", version)
+	}
+	if failRestore {
+		script += "for a in \"$@\"; do [ \"$a\" = restore ] && { echo 'injected restore failure' >&2; exit 1; }; done\n"
+	}
+	script += "exec " + real + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return "PATH=" + dir + ":" + os.Getenv("PATH")
+}
+
+// TestMigrationRefused: an unknown host, a taken name and a target that
+// cannot restore what this host dumps are refused before anything moves; a
+// restore that fails on the target leaves the container running here.
+func TestMigrationRefused(t *testing.T) {
+	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
+	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr, fakeCRIU(t, "", true))
+	c := startPeer(t, "abydos", "127.0.0.4", "s3cret", a.Addr, fakeCRIU(t, "3.0", false))
+	a.waitHosts("abydos", "dakara", "tollana")
+	ip := a.CreateRunning("c1")
+
+	a.ShFails("echo 'move nohost' > containers/c1/ctl", "No such file or directory")
+	a.ShFails("mv containers/c1 hosts/nohost/", "No such file or directory")
+
+	b.MustSh("mkdir containers/c1")
+	a.ShFails("echo 'move tollana' > containers/c1/ctl", "File exists")
+	b.MustSh("rmdir containers/c1")
+
+	a.ShFails("echo 'move abydos' > containers/c1/ctl", "Operation not supported")
+	if e := a.Read("containers/c1/error"); !strings.Contains(e, "CRIU") {
+		t.Errorf("error of an incompatible target: %q", e)
+	}
+	if c.has("c1") {
+		t.Error("the incompatible target got the container")
+	}
+
+	before := Count(t, ip)
+	a.ShFails("mv containers/c1 hosts/tollana/", "Input/output error")
+	if e := a.Read("containers/c1/error"); !strings.Contains(e, "RUNNING here") {
+		t.Errorf("error of a failed restore on the target: %q", e)
+	}
+	if st := a.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("after a failed restore on the target c1 is %s here", st)
+	}
+	if n := Count(t, ip); n < before {
+		t.Fatalf("count went from %d to %d", before, n)
+	}
+	if b.has("c1") {
+		t.Error("the target kept a container it could not restore")
+	}
+	a.MustSh("echo stop > containers/c1/ctl")
+}
+
+// fillRootfs puts mib MiB of random bytes in the container's rootfs, so
+// that moving it takes long enough to be interrupted.
+func (d *Daemon) fillRootfs(name string, mib int) {
+	d.t.Helper()
+	f, err := os.Create(d.rootfs(name, "root", "ballast"))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.CopyN(f, rand.Reader, int64(mib)<<20); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// chunkCount counts the chunks in a daemon's store.
+func (d *Daemon) chunkCount() int { return len(d.chunks()) }
+
+// TestMigrationTargetKilled: the target dies during the transfer; the
+// container keeps running on the source, and a later move succeeds.
+func TestMigrationTargetKilled(t *testing.T) {
+	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
+	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
+	a.waitHosts("dakara", "tollana")
+	ip := a.CreateRunning("c1")
+	a.fillRootfs("c1", 256)
+	before := Count(t, ip)
+
+	move := a.Background("echo 'move tollana' > containers/c1/ctl")
+	start := b.chunkCount()
+	waitLong(t, "chunks to arrive on the target", 60*time.Second, func() bool { return b.chunkCount() > start+20 })
+	b.Kill()
+	if err := move.Wait(); err == nil {
+		t.Fatal("the move succeeded although the target died")
+	}
+	if st := a.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("c1 is %s on the source after the target died", st)
+	}
+	if n := Count(t, ip); n < before {
+		t.Fatalf("count went from %d to %d", before, n)
+	}
+	t.Logf("error: %s", a.Read("containers/c1/error"))
+
+	b.Start()
+	if b.has("c1") {
+		t.Fatal("the restarted target has a copy of c1")
+	}
+	a.waitHosts("dakara", "tollana")
+	a.MustSh("echo 'move tollana' > containers/c1/ctl")
+	if st := b.Read("containers/c1/status"); st != "RUNNING" || a.has("c1") {
+		t.Fatalf("second move: %s on the target, still on the source: %v", st, a.has("c1"))
+	}
+	Count(t, ip)
+	b.MustSh("echo stop > containers/c1/ctl")
+}
+
+// TestMigrationSourceKilled: the source daemon dies during the transfer,
+// and again during the handover; on its restart it settles with the target
+// and the container runs on exactly one host.
+func TestMigrationSourceKilled(t *testing.T) {
+	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
+	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
+	a.waitHosts("dakara", "tollana")
+	ip := a.CreateRunning("c1")
+	a.fillRootfs("c1", 256)
+
+	runningOnce := func(when string) (onA bool) {
+		t.Helper()
+		var statusA, statusB string
+		waitLong(t, "the container to run on exactly one host "+when, 60*time.Second, func() bool {
+			statusA, statusB = "", ""
+			if a.has("c1") {
+				statusA, _ = a.Sh("cat containers/c1/status")
+			}
+			if b.has("c1") {
+				statusB, _ = b.Sh("cat containers/c1/status")
+			}
+			ra, rb := strings.TrimSpace(statusA) == "RUNNING", strings.TrimSpace(statusB) == "RUNNING"
+			return ra != rb && (!a.has("c1") || !b.has("c1"))
+		})
+		Count(t, ip)
+		return a.has("c1")
+	}
+
+	// During the transfer: the move cannot have finished.
+	move := a.Background("echo 'move tollana' > containers/c1/ctl")
+	start := b.chunkCount()
+	waitLong(t, "chunks to arrive on the target", 60*time.Second, func() bool { return b.chunkCount() > start+20 })
+	a.Kill()
+	move.Wait()
+	a.Start()
+	if !runningOnce("after the source died during the transfer") {
+		t.Fatal("the container moved although the source died before the handover")
+	}
+
+	// During the handover: the container is checkpointed here and being
+	// restored there; either side may end up with it.
+	move = a.Background("echo 'move tollana' > containers/c1/ctl")
+	waitLong(t, "the target to create the container", 90*time.Second, func() bool {
+		return exists(filepath.Join(b.LXCPath, ".c1.creating")) || b.has("c1")
+	})
+	a.Kill()
+	move.Wait()
+	a.Start()
+	onA := runningOnce("after the source died during the handover")
+	t.Logf("after the source died during the handover, c1 runs on %s", map[bool]string{true: "the source", false: "the target"}[onA])
+}

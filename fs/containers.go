@@ -107,6 +107,10 @@ func (d *containersDir) Rename(ctx context.Context, name string, newParent gofs.
 		}
 		return errno(d.cl.Migrate(name, peer.host))
 	}
+	if _, ok := newParent.(*hostsDir); ok {
+		// hosts/NAME that does not exist (mv c1 hosts/nohost/).
+		return syscall.ENOENT
+	}
 	target, ok := newParent.(*containersDir)
 	if !ok || target.m != d.m {
 		return syscall.EINVAL

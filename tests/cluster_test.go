@@ -390,6 +390,7 @@ func TestMigrationSourceKilled(t *testing.T) {
 	a.Kill()
 	move.Wait()
 	a.Start()
+	a.waitHosts("dakara", "tollana")
 	if !runningOnce("after the source died during the transfer") {
 		t.Fatal("the container moved although the source died before the handover")
 	}

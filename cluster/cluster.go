@@ -86,10 +86,6 @@ func (c *Cluster) listen() error {
 		return fmt.Errorf("migration endpoint: %w", err)
 	}
 	c.ln = ln
-	srv := rpc.NewServer()
-	if err := srv.RegisterName("Host", &Service{c: c}); err != nil {
-		return err
-	}
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -104,7 +100,15 @@ func (c *Cluster) listen() error {
 					conn.Close()
 					return
 				}
+				svc := &Service{c: c}
+				srv := rpc.NewServer()
+				if err := srv.RegisterName("Host", svc); err != nil {
+					c.cfg.Log.Error("cluster: rpc", "err", err)
+					conn.Close()
+					return
+				}
 				srv.ServeConn(conn)
+				svc.connectionClosed()
 			}()
 		}
 	}()

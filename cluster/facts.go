@@ -81,7 +81,7 @@ func (f Facts) CPUDigest() string {
 // checkpointed on a host with facts source, or nil if it can.
 func CanTake(source, target Facts) error {
 	if source.Arch != target.Arch {
-		return fmt.Errorf("%s is %s, %s is %s", target.Host, target.Arch, source.Host, source.Arch)
+		return fmt.Errorf("architecture: %s is %s, %s is %s", target.Host, target.Arch, source.Host, source.Arch)
 	}
 	have := map[string]bool{}
 	for _, f := range target.CPUFlags {

@@ -129,7 +129,12 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 	}
 
 	// handover
-	if err := mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: rootfs, Items: items, Start: live}, new(bool)); err != nil {
+	err = mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: rootfs, Items: items, Start: live}, new(bool))
+	if errors.Is(err, ops.ErrUnreachable) {
+		// The connection broke: the target may have finished installing.
+		return mg.unknownOutcome(j, err, live)
+	}
+	if err != nil {
 		return mg.fail(j, err, live)
 	}
 	downtime := time.Duration(0)
@@ -148,8 +153,8 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		{Key: "move-sent-bytes", Value: fmt.Sprint(mg.sent)},
 	}
 	if err := mg.call("Host.Commit", CommitArgs{Token: mg.token, Report: report}, new(bool)); err != nil {
-		if owner := c.settle(j); owner != ownerCommitted {
-			return mg.failed(err, live)
+		if err := mg.unknownOutcome(j, err, live); err != nil {
+			return err
 		}
 	}
 	if err := o.Remove(); err != nil {
@@ -171,14 +176,41 @@ func (mg *migration) call(method string, args, reply any) error {
 	return callError(mg.peer.Name, mg.client.Call(method, args, reply))
 }
 
+// abort drops the target's session. If the connection is broken it keeps
+// trying on new ones in the background for as long as the target would
+// keep the session, so that the name is free there again soon.
 func (mg *migration) abort() {
-	mg.client.Call("Host.Abort", mg.token, new(bool))
+	if mg.client.Call("Host.Abort", mg.token, new(bool)) == nil {
+		return
+	}
+	endpoint, token := mg.peer.Meta.Endpoint, mg.token
+	go func() {
+		for deadline := time.Now().Add(sessionIdle); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+			if mg.c.callEndpoint(endpoint, "Host.Abort", token, new(bool)) == nil {
+				return
+			}
+		}
+	}()
 }
 
 // fail ends a migration that failed before commit: the target's copy is
 // aborted and, if the container ran, it is restored here.
 func (mg *migration) fail(j journal, err error, checkpointed bool) error {
 	mg.abort()
+	os.Remove(mg.c.journalPath(j.Name))
+	return mg.failed(err, checkpointed)
+}
+
+// unknownOutcome settles a handover whose answer was lost: nil if the
+// target owns the container now (the caller removes the copy here), else
+// the container is restored here.
+func (mg *migration) unknownOutcome(j journal, err error, checkpointed bool) error {
+	switch mg.c.settle(j) {
+	case ownerCommitted:
+		return nil
+	case ownerPending:
+		mg.abort()
+	}
 	os.Remove(mg.c.journalPath(j.Name))
 	return mg.failed(err, checkpointed)
 }
@@ -233,6 +265,9 @@ func values(m map[string]*images.Manifest) []*images.Manifest {
 	}
 	return out
 }
+
+// installSlack bounds how long an install on the target takes.
+const installSlack = 30 * time.Second
 
 // Chunks go in batches of about batchBytes, several batches in flight, so
 // that reading, the network and the target's writing overlap.
@@ -299,7 +334,9 @@ func (mg *migration) sendChunks(hashes []string) error {
 // has dropped its copy (or will, when its daemon starts). It returns the
 // owner; a provisional copy is committed, since it is running there.
 func (c *Cluster) settle(j journal) string {
-	deadline := time.Now().Add(commitLease + 5*time.Second)
+	// The target's lease runs from the end of its install, which may
+	// still be under way: allow for it.
+	deadline := time.Now().Add(commitLease + installSlack)
 	for {
 		owner, err := c.askOwner(j)
 		if err == nil {

@@ -23,7 +23,7 @@ import (
 // and finds one left by a crash: until the source commits, the source's copy
 // is the container.
 const (
-	sessionIdle = 60 * time.Second // before Install, between calls
+	sessionIdle = 30 * time.Second // before Install, between calls
 	commitLease = 15 * time.Second // after Install, until Commit
 )
 
@@ -38,8 +38,32 @@ type session struct {
 	timer               *time.Timer
 }
 
-// Service is the RPC service of the migration endpoint.
-type Service struct{ c *Cluster }
+// Service is the RPC service of the migration endpoint, one per
+// connection.
+type Service struct {
+	c *Cluster
+
+	mu    sync.Mutex
+	begun []*session
+}
+
+// connectionClosed drops the sessions begun on the connection that have
+// nothing installed: their source is gone or gave up, and the name should
+// not stay reserved until the lease ends. Installed copies wait for their
+// source to reconnect and settle, or for the lease.
+func (s *Service) connectionClosed() {
+	s.mu.Lock()
+	begun := s.begun
+	s.mu.Unlock()
+	for _, sess := range begun {
+		sess.mu.Lock()
+		installed := sess.installed
+		sess.mu.Unlock()
+		if !installed {
+			s.c.drop(sess)
+		}
+	}
+}
 
 // WireChunk is one chunk as stored: zstd-compressed, named by the SHA-256
 // of its content, which the receiver checks.
@@ -114,6 +138,9 @@ func (s *Service) Begin(a BeginArgs, token *string) error {
 	s.c.sessions[sess.token] = sess
 	sess.timer = time.AfterFunc(sessionIdle, func() { s.c.expire(sess.token) })
 	s.c.mu.Unlock()
+	s.mu.Lock()
+	s.begun = append(s.begun, sess)
+	s.mu.Unlock()
 	s.c.cfg.Log.Info("cluster: receiving a container", "container", a.Name, "from", a.Source)
 	*token = sess.token
 	return nil

@@ -407,3 +407,51 @@ func TestMigrationSourceKilled(t *testing.T) {
 	onA := runningOnce("after the source died during the handover")
 	t.Logf("after the source died during the handover, c1 runs on %s", map[bool]string{true: "the source", false: "the target"}[onA])
 }
+
+// TestMigrationConnectionCut: the connection to the target is cut during
+// the transfer; the container keeps running on the source, the target
+// frees the name, and the move succeeds once the network is back.
+func TestMigrationConnectionCut(t *testing.T) {
+	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
+	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
+	a.waitHosts("dakara", "tollana")
+	ip := a.CreateRunning("c1")
+	a.fillRootfs("c1", 256)
+	before := Count(t, ip)
+	endpoint := parseKV(a.Read("hosts/tollana/info"))["endpoint"]
+	_, port, _ := strings.Cut(endpoint, ":")
+	rule := []string{"OUTPUT", "-p", "tcp", "-d", "127.0.0.3", "--dport", port, "-j", "REJECT", "--reject-with", "tcp-reset"}
+	uncut := func() { exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() }
+	t.Cleanup(uncut)
+
+	move := a.Background("echo 'move tollana' > containers/c1/ctl")
+	start := b.chunkCount()
+	waitLong(t, "chunks to arrive on the target", 60*time.Second, func() bool { return b.chunkCount() > start+20 })
+	if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables: %v: %s", err, out)
+	}
+	if err := move.Wait(); err == nil {
+		t.Fatal("the move succeeded through a cut connection")
+	}
+	if st := a.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("c1 is %s on the source after the cut", st)
+	}
+	if n := Count(t, ip); n < before {
+		t.Fatalf("count went from %d to %d", before, n)
+	}
+	if b.has("c1") {
+		t.Fatal("the target has a copy of c1")
+	}
+	t.Logf("error: %s", a.Read("containers/c1/error"))
+
+	uncut()
+	waitLong(t, "the move to succeed with the network back", 40*time.Second, func() bool {
+		_, err := a.Sh("echo 'move tollana' > containers/c1/ctl")
+		return err == nil
+	})
+	if st := b.Read("containers/c1/status"); st != "RUNNING" || a.has("c1") {
+		t.Fatalf("after the move: %s on the target, still on the source: %v", st, a.has("c1"))
+	}
+	Count(t, ip)
+	b.MustSh("echo stop > containers/c1/ctl")
+}

@@ -72,7 +72,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 		return nil, err
 	}
 	c.recoverIncoming()
-	if c.members, err = startMembership(cfg.Host, cfg.Bind, cfg.Join, cfg.Secret, c.facts, cfg.Log); err != nil {
+	if c.members, err = startMembership(cfg.Host, cfg.Bind, cfg.Join, filepath.Join(c.stateDir("gossip"), "peers"), cfg.Secret, c.facts, cfg.Log); err != nil {
 		c.ln.Close()
 		return nil, err
 	}
@@ -192,7 +192,8 @@ func (c *Cluster) stateDir(kind string) string {
 	return filepath.Join(c.cfg.StoreDir, "cluster", kind)
 }
 
-func writeJSONFile(path string, data []byte) error {
+// writeStateFile replaces a small state file by a rename.
+func writeStateFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +53,8 @@ type membership struct {
 	meta []byte
 	log  *slog.Logger
 
+	peersFile string
+
 	mu      sync.Mutex
 	pending []string // join addresses not reached yet
 	stop    chan struct{}
@@ -62,7 +66,10 @@ func gossipKey(secret []byte) []byte {
 	return sum[:]
 }
 
-func startMembership(name, bind string, join []string, secret []byte, facts Facts, log *slog.Logger) (*membership, error) {
+// startMembership joins the cluster through join and the peers known at the
+// last run (kept in peersFile), so that a restarted host finds the cluster
+// again even if it was started without --join.
+func startMembership(name, bind string, join []string, peersFile string, secret []byte, facts Facts, log *slog.Logger) (*membership, error) {
 	host, portStr, err := net.SplitHostPort(bind)
 	if err != nil {
 		return nil, fmt.Errorf("--bind %q: %w", bind, err)
@@ -79,7 +86,11 @@ func startMembership(name, bind string, join []string, secret []byte, facts Fact
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	m := &membership{meta: meta, log: log, pending: join, stop: make(chan struct{})}
+	m := &membership{meta: meta, log: log, peersFile: peersFile, stop: make(chan struct{})}
+	m.pending = append(m.pending, join...)
+	if b, err := os.ReadFile(peersFile); err == nil {
+		m.pending = append(m.pending, strings.Fields(string(b))...)
+	}
 
 	// The local profile: peers are on one network, so failures are
 	// detected within seconds.
@@ -110,6 +121,7 @@ func (m *membership) keepJoining() {
 			return
 		case <-t.C:
 			m.joinPending()
+			m.savePeers()
 		}
 	}
 }
@@ -131,6 +143,26 @@ func (m *membership) joinPending() {
 	m.mu.Lock()
 	m.pending = left
 	m.mu.Unlock()
+}
+
+// savePeers keeps the gossip addresses of the live peers for the next start.
+func (m *membership) savePeers() {
+	var addrs []string
+	for _, p := range m.peers() {
+		if p.Status != "dead" {
+			addrs = append(addrs, p.Address)
+		}
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	data := []byte(strings.Join(addrs, "\n") + "\n")
+	if old, err := os.ReadFile(m.peersFile); err == nil && string(old) == string(data) {
+		return
+	}
+	if err := writeStateFile(m.peersFile, data); err != nil {
+		m.log.Debug("cluster: cannot save the peers", "err", err)
+	}
 }
 
 // NodeMeta and the rest implement memberlist.Delegate.

@@ -59,7 +59,7 @@ func (c *Cluster) journalPath(name string) string {
 
 func (c *Cluster) writeJournal(j journal) error {
 	data, _ := json.Marshal(j)
-	return writeJSONFile(c.journalPath(j.Name), data)
+	return writeStateFile(c.journalPath(j.Name), data)
 }
 
 // migration is one container leaving, with its connection to the target.

@@ -321,7 +321,7 @@ func (c *Cluster) incomingMarker(name string) string {
 
 func (c *Cluster) markIncoming(sess *session) error {
 	data, _ := json.Marshal(map[string]string{"source": sess.source, "token": sess.token})
-	return writeJSONFile(c.incomingMarker(sess.name), data)
+	return writeStateFile(c.incomingMarker(sess.name), data)
 }
 
 // recoverIncoming removes provisional containers that a crash left: their

@@ -22,7 +22,10 @@ Commands for ctl:
   snapshot NAME [--stateful] | restore NAME | move HOST
 
 Also: mkdir containers/NAME (create), rmdir containers/NAME (destroy a
-stopped container), mv containers/A containers/B (rename a stopped one).
+stopped container), mv containers/A containers/B (rename a stopped one),
+mkdir/rmdir containers/NAME/snapshots/SNAP (stateless snapshot / delete),
+mv containers/NAME hosts/PEER/ (migrate: live if running, cold if stopped),
+mv hosts/PEER/NAME containers/ (pull it here).
 
 Errors: EINVAL bad command or name, ENOENT no such thing, EEXIST name taken,
 EBUSY another operation is under way or the state does not allow it,

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# The stateful stop/start and snapshot benchmark (`make bench`): builds
-# ctrfs, ctrfs-bench and the memhog workload, starts a private ctrfs daemon on
-# temporary directories, runs cmd/ctrfs-bench against it and always tears
-# everything down again: the daemon it started (by pid), its mount, the
-# containers under its LXC path, the bridge if this script brought it into
-# being, the files. ctrfs-bench deletes the snapshots it takes itself.
+# The stateful stop/start, snapshot and migration benchmark (`make bench`):
+# builds ctrfs, ctrfs-bench and the memhog workload, starts two private ctrfs
+# daemons on temporary directories, clustered on 127.0.0.2 and 127.0.0.3 with
+# a secret of their own (`bench` runs the first two parts, `bench-peer` is
+# the other host of the migration part), runs cmd/ctrfs-bench against them
+# and always tears everything down again: the daemons it started (by pid),
+# their mounts, the containers under their LXC paths, the bridge if this
+# script brought it into being, the files. ctrfs-bench deletes the snapshots
+# and containers it makes itself.
 #
-# Arguments go to ctrfs-bench, e.g. scripts/bench.sh --runs 3 --raw-only, or
-# --snapshots 0 to skip the snapshot part.
+# Arguments go to ctrfs-bench, e.g. scripts/bench.sh --runs 3 --raw-only,
+# --snapshots 0 to skip the snapshot part, --only migrate for the migration
+# part alone.
 # Environment: BENCH_DIR (parent of the temporary directory, default
-# /var/tmp: on disk, not tmpfs), BENCH_KEEP_WORK=1 keeps the directory.
+# /var/tmp: on disk, not tmpfs), BENCH_KEEP_WORK=1 keeps the directory,
+# BENCH_PORT (first gossip port to try, default 7990; the migration endpoint
+# is the next one).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,41 +38,62 @@ CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/memhog ./bench/memhog
 
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/ctrfs-bench.XXXXXX")
 mnt=$work/mnt lxcpath=$work/lxc store=$work/store
-mkdir -p "$mnt" "$lxcpath" "$store" "$work/raw"
+peer_mnt=$work/peer/mnt peer_lxcpath=$work/peer/lxc peer_store=$work/peer/store
+mkdir -p "$mnt" "$lxcpath" "$store" "$work/raw" "$peer_mnt" "$peer_lxcpath" "$peer_store"
 
 bridge_existed=0
 ip link show "$bridge" >/dev/null 2>&1 && bridge_existed=1
 
-daemon_pid=
+daemon_pid= peer_pid=
+
+# stop_daemon PID: SIGTERM (the daemon unmounts and leaves the cluster),
+# SIGKILL after 20s. Only the pids this script started come here.
+stop_daemon() {
+  local pid=$1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid"
+  for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "bench: daemon $pid ignored SIGTERM for 20s; killing it" >&2
+    kill -KILL "$pid"
+  fi
+  wait "$pid" 2>/dev/null
+}
+
+# stop_containers LXCPATH: containers outlive the daemon; stop whatever
+# still runs under our path (the directory itself goes with $work).
+stop_containers() {
+  local path=$1 c
+  [ -d "$path" ] || return 0
+  for c in $(lxc-ls -P "$path" --running 2>/dev/null); do
+    echo "bench: stopping leftover container $c under $path" >&2
+    lxc-stop -P "$path" -n "$c" -k
+  done
+}
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   set +e
-  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-    kill -TERM "$daemon_pid"
-    for _ in $(seq 1 200); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$daemon_pid" 2>/dev/null; then
-      echo "bench: daemon $daemon_pid ignored SIGTERM for 20s; killing it" >&2
-      kill -KILL "$daemon_pid"
+  stop_daemon "$peer_pid"
+  stop_daemon "$daemon_pid"
+  for m in "$peer_mnt" "$mnt"; do
+    if mountpoint -q "$m"; then
+      umount -l "$m"
     fi
-    wait "$daemon_pid" 2>/dev/null
-  fi
-  if mountpoint -q "$mnt"; then
-    umount -l "$mnt"
-  fi
-  # Containers outlive the daemon: stop whatever still runs under our path.
-  if [ -d "$lxcpath" ]; then
-    for c in $(lxc-ls -P "$lxcpath" --running 2>/dev/null); do
-      echo "bench: stopping leftover container $c" >&2
-      lxc-stop -P "$lxcpath" -n "$c" -k
-    done
-  fi
+  done
+  stop_containers "$peer_lxcpath"
+  stop_containers "$lxcpath"
   if [ "$bridge_existed" = 0 ] && ip link show "$bridge" >/dev/null 2>&1; then
     ip link del "$bridge"
   fi
-  if [ "$rc" != 0 ] && [ -s "$work/daemon.log" ]; then
-    echo "bench: last lines of the daemon's log:" >&2
-    tail -n 20 "$work/daemon.log" >&2
+  if [ "$rc" != 0 ]; then
+    for log in "$work/daemon.log" "$work/peer/daemon.log"; do
+      if [ -s "$log" ]; then
+        echo "bench: last lines of $log:" >&2
+        tail -n 20 "$log" >&2
+      fi
+    done
   fi
   if [ "${BENCH_KEEP_WORK:-0}" = 1 ]; then
     echo "bench: kept $work" >&2
@@ -81,17 +108,50 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# In its own session, so that ^C reaches only the bench (which then cleans
-# up through the mount) and the daemon stops when cleanup says so.
+# The two hosts of the migration part gossip on 127.0.0.2 and 127.0.0.3
+# (lo), migration endpoints on the gossip port + 1. A port whose gossip or
+# migration port is taken on either address is skipped.
+port_busy() {
+  local p=$1
+  ss -Htuln 2>/dev/null | awk '{print $5}' |
+    grep -Eq "^(127\.0\.0\.[23]|0\.0\.0\.0|\*|\[::\]):($p|$((p + 1)))$"
+}
+port=${BENCH_PORT:-7990}
+for _ in $(seq 1 20); do
+  port_busy "$port" || break
+  port=$((port + 2))
+done
+if port_busy "$port"; then
+  echo "bench: no free gossip port pair from ${BENCH_PORT:-7990} on" >&2
+  exit 1
+fi
+(umask 077; head -c 32 /dev/urandom | base64 >"$work/secret")
+
+# Each daemon in its own session, so that ^C reaches only the bench (which
+# then cleans up through the mounts) and the daemons stop when cleanup says so.
 setsid bin/ctrfs serve --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --name bench \
-  --bridge "$bridge" --subnet "$subnet" >"$work/daemon.log" 2>&1 &
+  --bridge "$bridge" --subnet "$subnet" \
+  --bind "127.0.0.2:$port" --secret-file "$work/secret" >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 
-for _ in $(seq 1 150); do
-  [ -e "$mnt/README" ] && break
-  kill -0 "$daemon_pid" 2>/dev/null || { echo "bench: the daemon exited before mounting" >&2; exit 1; }
-  sleep 0.1
-done
-[ -e "$mnt/README" ] || { echo "bench: $mnt not mounted after 15s" >&2; exit 1; }
+wait_mounted() {
+  local m=$1 pid=$2
+  for _ in $(seq 1 150); do
+    [ -e "$m/README" ] && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "bench: the daemon for $m exited before mounting" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "bench: $m not mounted after 15s" >&2
+  exit 1
+}
+# The first daemon makes the bridge; the second only after it exists.
+wait_mounted "$mnt" "$daemon_pid"
 
-bin/ctrfs-bench --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --memhog bin/memhog --dumpdir "$work/raw" "$@"
+setsid bin/ctrfs serve --mount "$peer_mnt" --lxcpath "$peer_lxcpath" --store "$peer_store" --name bench-peer \
+  --bridge "$bridge" --subnet "$subnet" \
+  --bind "127.0.0.3:$port" --join "127.0.0.2:$port" --secret-file "$work/secret" >"$work/peer/daemon.log" 2>&1 &
+peer_pid=$!
+wait_mounted "$peer_mnt" "$peer_pid"
+
+bin/ctrfs-bench --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --memhog bin/memhog --dumpdir "$work/raw" \
+  --peer-mount "$peer_mnt" --peer-lxcpath "$peer_lxcpath" --peer-store "$peer_store" "$@"

@@ -12,9 +12,15 @@
 // container idle and with a part of its memory rewritten between them, and
 // the time of `restore NAME`, and prints a second table.
 //
-// It needs root and a running ctrfs mount (scripts/bench.sh starts a private
-// one). It makes no timed assertions: it reports whether the targets are met
-// and exits non-zero only when something fails.
+// Then, given a second host's mount (--peer-mount), it measures migration
+// (migrate.go): live migration (`move PEER`) against stop-and-copy
+// (`stop-stateful`, a cold `move PEER`, `start` there) of a container whose
+// memhog rewrites its memory steadily, with the downtime measured from
+// outside by polling the container's TCP service, and prints a third table.
+//
+// It needs root and a running ctrfs mount (scripts/bench.sh starts two
+// private ones). It makes no timed assertions: it reports whether the
+// targets are met and exits non-zero only when something fails.
 package main
 
 import (
@@ -52,7 +58,19 @@ type config struct {
 	snapshots      int     // snapshots per series; 0 skips the snapshot benchmark
 	rewritePct     float64 // of memhog's memory, rewritten between snapshots
 	rewritePattern string  // contiguous | scattered (see bench/memhog)
+
+	parts         map[string]bool // of partNames: the parts to run
+	peerMount     string          // a second host's mount, for the migration part
+	peerLxcpath   string          // its LXC path
+	rewriteRate   float64         // MiB/s memhog rewrites steadily in the migration part
+	probeInterval time.Duration   // between connections to the container's service
+	// memhogRate is the --rewrite-rate of the container's memhog: 0 for
+	// the stop/start and snapshot parts, rewriteRate for migration.
+	memhogRate float64
 }
+
+// partNames are the parts of the benchmark, in the order they run.
+var partNames = []string{"stopstart", "snapshots", "migrate"}
 
 func main() {
 	cfg := config{}
@@ -70,11 +88,18 @@ func main() {
 	flag.IntVar(&cfg.snapshots, "snapshots", 10, "stateful snapshots per series (idle, and with memory rewritten between them); 0 skips the snapshot benchmark")
 	flag.Float64Var(&cfg.rewritePct, "rewrite-percent", 5, "percent of memhog's memory rewritten between the snapshots of the second series")
 	flag.StringVar(&cfg.rewritePattern, "rewrite-pattern", "contiguous", "which pages are rewritten: contiguous (one hot run, the realistic working set) or scattered (one page in every 100/percent)")
+	only := flag.String("only", "", "run only these parts, comma-separated: "+strings.Join(partNames, ", ")+" (default: all)")
+	flag.StringVar(&cfg.peerMount, "peer-mount", "", "the ctrfs mount of a second host in the same cluster, for the migration part (none: the part is skipped)")
+	flag.StringVar(&cfg.peerLxcpath, "peer-lxcpath", "", "the LXC path that the second host's daemon serves")
+	flag.Float64Var(&cfg.rewriteRate, "rewrite-rate", 20, "MiB/s of memory that memhog rewrites steadily during the migration part")
+	flag.DurationVar(&cfg.probeInterval, "probe-interval", 10*time.Millisecond, "how often the migration part connects to the container's service on port 8080")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: ctrfs-bench [flags]\n\n"+
 			"Times raw lxc-checkpoint against ctrfs stop-stateful/start on one container\n"+
 			"holding --mib MiB of dirtied memory, alternating, and prints a table; then\n"+
-			"times and sizes stateful snapshots and their restore, and prints a second.\n\nflags:\n")
+			"times and sizes stateful snapshots and their restore, and prints a second;\n"+
+			"then, with --peer-mount, times live migration against stop-and-copy to the\n"+
+			"peer and back, with the downtime seen by a client, and prints a third.\n\nflags:\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -84,10 +109,29 @@ func main() {
 	}
 	if cfg.runs < 1 || cfg.mib < 2 || cfg.interval <= 0 || cfg.snapshots < 0 ||
 		cfg.rewritePct <= 0 || cfg.rewritePct > 100 ||
-		(cfg.rewritePattern != "contiguous" && cfg.rewritePattern != "scattered") {
+		(cfg.rewritePattern != "contiguous" && cfg.rewritePattern != "scattered") ||
+		cfg.rewriteRate <= 0 || cfg.probeInterval <= 0 {
 		fmt.Fprintln(os.Stderr, "ctrfs-bench: --runs must be >= 1, --mib >= 2, --check-interval > 0, --snapshots >= 0,\n"+
-			"--rewrite-percent in (0, 100], --rewrite-pattern contiguous or scattered")
+			"--rewrite-percent in (0, 100], --rewrite-pattern contiguous or scattered,\n"+
+			"--rewrite-rate > 0, --probe-interval > 0")
 		os.Exit(2)
+	}
+	cfg.parts = map[string]bool{}
+	for _, p := range partNames {
+		cfg.parts[p] = *only == ""
+	}
+	for _, p := range strings.Split(*only, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, ok := cfg.parts[p]; !ok {
+			fmt.Fprintf(os.Stderr, "ctrfs-bench: --only: unknown part %q (the parts: %s)\n", p, strings.Join(partNames, ", "))
+			os.Exit(2)
+		}
+		cfg.parts[p] = true
+	}
+	if cfg.snapshots == 0 {
+		cfg.parts["snapshots"] = false
 	}
 	if cfg.memhog == "" {
 		if self, err := os.Executable(); err == nil {
@@ -148,24 +192,50 @@ func run(cfg *config) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	b := &bench{cfg: cfg, ctr: filepath.Join(cfg.mount, "containers", cfg.name), work: work,
-		interrupts: make(chan os.Signal, 1), snaps: map[string]bool{}}
 	// Stop between steps on ^C and clean up, rather than dying in the middle
 	// of a checkpoint. The tools run in their own session and do not see it.
-	signal.Notify(b.interrupts, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(b.interrupts)
+	interrupts := make(chan os.Signal, 1)
+	signal.Notify(interrupts, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(interrupts)
 
+	fmt.Printf("ctrfs-bench: criu %s, lxc %s, kernel %s\n", toolVersion("criu"), toolVersion("lxc-checkpoint"), kernel())
+	if cfg.parts["stopstart"] || cfg.parts["snapshots"] {
+		if err := runCheckpoint(newBench(cfg, work, interrupts)); err != nil {
+			return err
+		}
+	}
+	if cfg.parts["migrate"] {
+		switch {
+		case cfg.rawOnly:
+			fmt.Println("\nctrfs-bench: migration: skipped (--raw-only: it has no raw side)")
+		case cfg.peerMount == "":
+			fmt.Println("\nctrfs-bench: migration: skipped (no --peer-mount; scripts/bench.sh starts a peer)")
+		default:
+			if err := runMigration(cfg, work, interrupts); err != nil {
+				return fmt.Errorf("migration: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func newBench(cfg *config, work string, interrupts chan os.Signal) *bench {
+	return &bench{cfg: cfg, ctr: filepath.Join(cfg.mount, "containers", cfg.name), work: work,
+		criuConf: filepath.Join(work, "criu-restore.conf"), interrupts: interrupts, snaps: map[string]bool{}}
+}
+
+// runCheckpoint runs the stop/start and snapshot parts on one container.
+func runCheckpoint(b *bench) error {
+	cfg := b.cfg
 	// CRIU's mount-v2 cannot restore the template's read-only bind mounts;
 	// mntns-compat-mode can, and is accepted at restore only (see
 	// shared/ENVIRONMENT.md), so only the raw restore gets this file.
-	b.criuConf = filepath.Join(work, "criu-restore.conf")
 	if err := os.WriteFile(b.criuConf, []byte("mntns-compat-mode\n"), 0o644); err != nil {
 		return err
 	}
 
 	fmt.Printf("ctrfs-bench: container %q on %s, memhog holding %d MiB (half random, half text), %d round(s)%s\n",
 		cfg.name, cfg.mount, cfg.mib, cfg.runs, map[bool]string{true: ", raw only", false: ", alternating raw and ctrfs"}[cfg.rawOnly])
-	fmt.Printf("ctrfs-bench: criu %s, lxc %s, kernel %s\n", toolVersion("criu"), toolVersion("lxc-checkpoint"), kernel())
 
 	created, err := b.setup()
 	if created && !cfg.keep {
@@ -176,7 +246,7 @@ func run(cfg *config) error {
 	}
 
 	var samples []sample
-	for i := 1; i <= cfg.runs; i++ {
+	for i := 1; i <= cfg.runs && cfg.parts["stopstart"]; i++ {
 		s, err := b.rawRound(i)
 		if err != nil {
 			return fmt.Errorf("round %d, raw: %w", i, err)
@@ -193,9 +263,11 @@ func run(cfg *config) error {
 		samples = append(samples, s)
 		progress(s)
 	}
-	report(os.Stdout, cfg, samples)
+	if cfg.parts["stopstart"] {
+		report(os.Stdout, cfg, samples)
+	}
 
-	if cfg.snapshots > 0 {
+	if cfg.parts["snapshots"] {
 		// Snapshots this run took go at the end, even with --keep and
 		// after a failure; runs after destroy (deferred earlier).
 		defer b.deleteSnapshots()
@@ -255,6 +327,9 @@ func (b *bench) setup() (created bool, err error) {
 	}
 	line := fmt.Sprintf("::respawn:/bin/memhog --mib %d --dir /var/lib/memhog --interval %s --rewrite-percent %g --rewrite-pattern %s",
 		cfg.mib, cfg.interval, cfg.rewritePct, cfg.rewritePattern)
+	if cfg.memhogRate > 0 {
+		line += fmt.Sprintf(" --rewrite-rate %g", cfg.memhogRate)
+	}
 	if err := setInittabLine(filepath.Join(b.rootfs, "etc/inittab"), "/bin/memhog", line); err != nil {
 		return true, err
 	}
@@ -262,7 +337,7 @@ func (b *bench) setup() (created bool, err error) {
 		return true, err
 	}
 
-	fmt.Printf("ctrfs-bench: starting %s and waiting for memhog to fill %d MiB\n", cfg.name, cfg.mib)
+	fmt.Printf("ctrfs-bench: starting %s on %s and waiting for memhog to fill %d MiB\n", cfg.name, cfg.mount, cfg.mib)
 	if err := b.ctl("start"); err != nil {
 		return true, err
 	}
@@ -398,7 +473,9 @@ func (b *bench) ctrfsRound(i int) (sample, error) {
 }
 
 // checkMemhog waits for memhog to rewrite its sum file past seq, and checks
-// that it is the same process with the same memory as when it was ready.
+// that it is the same process with the same memory as when it was ready:
+// every block holds what memhog last wrote there (bad-blocks 0) and, unless
+// it rewrites its memory steadily, the checksum is the expected one.
 func (b *bench) checkMemhog(seq int) (string, error) {
 	deadline := time.Now().Add(3*b.cfg.interval + 15*time.Second)
 	for {
@@ -407,7 +484,10 @@ func (b *bench) checkMemhog(seq int) (string, error) {
 			if kv["pid"] != b.readyPid {
 				return "", fmt.Errorf("memhog is a new process (pid %s, was %s): the restored one died and init respawned it", kv["pid"], b.readyPid)
 			}
-			if kv["sum"] != b.readySum {
+			if kv["bad-blocks"] != "0" {
+				return "", fmt.Errorf("memhog's memory is damaged: %s blocks of 64 KiB differ from what it wrote there (sum file %v)", kv["bad-blocks"], kv)
+			}
+			if b.cfg.memhogRate == 0 && kv["sum"] != b.readySum {
 				return "", fmt.Errorf("memhog's memory changed: checksum %s, was %s", kv["sum"], b.readySum)
 			}
 			return kv["sum"], nil

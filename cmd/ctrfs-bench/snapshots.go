@@ -537,8 +537,8 @@ func reportSnapshots(w io.Writer, cfg *config, r *snapResults) {
 	if len(warm) > 0 {
 		fmt.Fprintf(w, "%-56s %9.3f\n", fmt.Sprintf("ctrfs snapshot --stateful, idle 2..%d (previous kept)", len(r.idle)), median(warm))
 	}
-	fmt.Fprintf(w, "%-56s %9.3f\n", "raw lxc-checkpoint -r, from stopped (table above)", r.rawRestore)
-	fmt.Fprintf(w, "%-56s %9.3f\n", "ctrfs start from saved state (table above)", r.ctrfsStart)
+	fmt.Fprintf(w, "%-56s %9s\n", "raw lxc-checkpoint -r, from stopped (table above)", secondsOrNA(r.rawRestore))
+	fmt.Fprintf(w, "%-56s %9s\n", "ctrfs start from saved state (table above)", secondsOrNA(r.ctrfsStart))
 	fmt.Fprintf(w, "%-56s %9.3f\n", "ctrfs restore NAME, stateful, from running", median(rest))
 
 	fmt.Fprintf(w, "\n%-30s %22s %22s %9s\n", "stored bytes", "1 snapshot", fmt.Sprintf("%d snapshots", cfg.snapshots), fmt.Sprintf("%d/1", cfg.snapshots))
@@ -606,4 +606,12 @@ func blankNA(blank bool, n int64) string {
 		return ""
 	}
 	return bytesOrNA(n)
+}
+
+// secondsOrNA formats a median that may be missing (0: its part did not run).
+func secondsOrNA(v float64) string {
+	if v <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3f", v)
 }

@@ -161,9 +161,7 @@ func (e *eventsReader) waitFor(t *testing.T, substr string) {
 // its count; pull brings it back; a stopped one moves cold with its files,
 // saved state and snapshots.
 func TestLiveMigration(t *testing.T) {
-	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
-	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
-	a.waitHosts("dakara", "tollana")
+	a, b := twoHosts(t)
 
 	ip := a.CreateRunning("c1")
 	a.MustSh("echo 'snapshot s1 --stateful' > containers/c1/ctl")
@@ -288,15 +286,7 @@ func TestMigrationRefused(t *testing.T) {
 	if e := a.Read("containers/c1/error"); !strings.Contains(e, "RUNNING here") {
 		t.Errorf("error of a failed restore on the target: %q", e)
 	}
-	if st := a.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("after a failed restore on the target c1 is %s here", st)
-	}
-	if n := Count(t, ip); n < before {
-		t.Fatalf("count went from %d to %d", before, n)
-	}
-	if b.has("c1") {
-		t.Error("the target kept a container it could not restore")
-	}
+	stillHere(t, a, b, ip, before)
 	a.MustSh("echo stop > containers/c1/ctl")
 }
 
@@ -314,33 +304,66 @@ func (d *Daemon) fillRootfs(name string, mib int) {
 	}
 }
 
+// stillHere checks that a move that failed left c1 running on a with its
+// count, and no copy on b.
+func stillHere(t *testing.T, a, b *Peer, ip string, before int) {
+	t.Helper()
+	if st := a.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("c1 is %s on the source after the failed move", st)
+	}
+	if n := Count(t, ip); n < before {
+		t.Fatalf("count went from %d to %d", before, n)
+	}
+	if b.has("c1") {
+		t.Fatal("the target has a copy of c1")
+	}
+	t.Logf("error: %s", a.Read("containers/c1/error"))
+}
+
+// moveUntilChunksArrive starts moving c1 from a to b in the background and
+// returns once chunks are arriving on b.
+func moveUntilChunksArrive(t *testing.T, a, b *Peer) *exec.Cmd {
+	t.Helper()
+	move := a.Background("echo 'move tollana' > containers/c1/ctl")
+	start := b.chunkCount()
+	waitLong(t, "chunks to arrive on the target", 60*time.Second, func() bool { return b.chunkCount() > start+20 })
+	return move
+}
+
+// twoHosts starts dakara and tollana in one cluster.
+func twoHosts(t *testing.T) (a, b *Peer) {
+	t.Helper()
+	a = startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
+	b = startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
+	a.waitHosts("dakara", "tollana")
+	return a, b
+}
+
+// bigContainer makes c1 running on a with 256 MiB of ballast in its rootfs,
+// so that moving it takes long enough to be interrupted; it returns its
+// address and count.
+func bigContainer(t *testing.T, a *Peer) (ip string, count int) {
+	t.Helper()
+	ip = a.CreateRunning("c1")
+	a.fillRootfs("c1", 256)
+	return ip, Count(t, ip)
+}
+
 // chunkCount counts the chunks in a daemon's store.
 func (d *Daemon) chunkCount() int { return len(d.chunks()) }
 
 // TestMigrationTargetKilled: the target dies during the transfer; the
 // container keeps running on the source, and a later move succeeds.
 func TestMigrationTargetKilled(t *testing.T) {
-	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
-	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
-	a.waitHosts("dakara", "tollana")
-	ip := a.CreateRunning("c1")
-	a.fillRootfs("c1", 256)
-	before := Count(t, ip)
+	a, b := twoHosts(t)
+	ip, before := bigContainer(t, a)
 
-	move := a.Background("echo 'move tollana' > containers/c1/ctl")
-	start := b.chunkCount()
-	waitLong(t, "chunks to arrive on the target", 60*time.Second, func() bool { return b.chunkCount() > start+20 })
+	move := moveUntilChunksArrive(t, a, b)
 	b.Kill()
 	if err := move.Wait(); err == nil {
 		t.Fatal("the move succeeded although the target died")
 	}
-	if st := a.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 is %s on the source after the target died", st)
-	}
-	if n := Count(t, ip); n < before {
-		t.Fatalf("count went from %d to %d", before, n)
-	}
-	t.Logf("error: %s", a.Read("containers/c1/error"))
+	stillHere(t, a, b, ip, before)
 
 	b.Start()
 	if b.has("c1") {
@@ -359,11 +382,8 @@ func TestMigrationTargetKilled(t *testing.T) {
 // and again during the handover; on its restart it settles with the target
 // and the container runs on exactly one host.
 func TestMigrationSourceKilled(t *testing.T) {
-	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
-	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
-	a.waitHosts("dakara", "tollana")
-	ip := a.CreateRunning("c1")
-	a.fillRootfs("c1", 256)
+	a, b := twoHosts(t)
+	ip, _ := bigContainer(t, a)
 
 	runningOnce := func(when string) (onA bool) {
 		t.Helper()
@@ -384,9 +404,7 @@ func TestMigrationSourceKilled(t *testing.T) {
 	}
 
 	// During the transfer: the move cannot have finished.
-	move := a.Background("echo 'move tollana' > containers/c1/ctl")
-	start := b.chunkCount()
-	waitLong(t, "chunks to arrive on the target", 60*time.Second, func() bool { return b.chunkCount() > start+20 })
+	move := moveUntilChunksArrive(t, a, b)
 	a.Kill()
 	move.Wait()
 	a.Start()
@@ -412,37 +430,22 @@ func TestMigrationSourceKilled(t *testing.T) {
 // the transfer; the container keeps running on the source, the target
 // frees the name, and the move succeeds once the network is back.
 func TestMigrationConnectionCut(t *testing.T) {
-	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
-	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
-	a.waitHosts("dakara", "tollana")
-	ip := a.CreateRunning("c1")
-	a.fillRootfs("c1", 256)
-	before := Count(t, ip)
+	a, b := twoHosts(t)
+	ip, before := bigContainer(t, a)
 	endpoint := parseKV(a.Read("hosts/tollana/info"))["endpoint"]
 	_, port, _ := strings.Cut(endpoint, ":")
 	rule := []string{"OUTPUT", "-p", "tcp", "-d", "127.0.0.3", "--dport", port, "-j", "REJECT", "--reject-with", "tcp-reset"}
 	uncut := func() { exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() }
 	t.Cleanup(uncut)
 
-	move := a.Background("echo 'move tollana' > containers/c1/ctl")
-	start := b.chunkCount()
-	waitLong(t, "chunks to arrive on the target", 60*time.Second, func() bool { return b.chunkCount() > start+20 })
+	move := moveUntilChunksArrive(t, a, b)
 	if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
 		t.Fatalf("iptables: %v: %s", err, out)
 	}
 	if err := move.Wait(); err == nil {
 		t.Fatal("the move succeeded through a cut connection")
 	}
-	if st := a.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 is %s on the source after the cut", st)
-	}
-	if n := Count(t, ip); n < before {
-		t.Fatalf("count went from %d to %d", before, n)
-	}
-	if b.has("c1") {
-		t.Fatal("the target has a copy of c1")
-	}
-	t.Logf("error: %s", a.Read("containers/c1/error"))
+	stillHere(t, a, b, ip, before)
 
 	uncut()
 	waitLong(t, "the move to succeed with the network back", 40*time.Second, func() bool {

@@ -26,6 +26,11 @@ type Outgoing struct {
 	m    *Manager
 	name string
 	oc   *opContext
+
+	// After the first PackRootfs: tar's listed-incremental state, and the
+	// whole-tree archive, so that later packs archive only the changes.
+	tarState string
+	base     images.File
 }
 
 // Move runs fn as operation `what` under the container's lock; the
@@ -46,7 +51,10 @@ func (o *Outgoing) Status() (string, error) {
 	return o.m.Status(o.name)
 }
 
-// PackRootfs archives the rootfs and config into the store.
+// PackRootfs archives the rootfs and config into the store. The first call
+// archives the whole tree; later ones only what changed since, so that the
+// pack made while the container is down takes time in proportion to the
+// changes, not to the tree.
 func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	c, err := o.m.container(o.name)
 	if err != nil {
@@ -62,7 +70,22 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 		return nil, newError(ErrFailed, "prepare move of "+o.name, err)
 	}
 	defer os.RemoveAll(dir)
-	if err := archiveRootfs(rootfs, filepath.Join(dir, snapshotRootfs)); err != nil {
+	first := o.tarState == ""
+	if first {
+		stateDir, err := os.MkdirTemp("", "ctrfs-tar-state-")
+		if err != nil {
+			return nil, newError(ErrFailed, "prepare move of "+o.name, err)
+		}
+		o.tarState = filepath.Join(stateDir, "level0")
+		err = archiveRootfsSince(rootfs, filepath.Join(dir, snapshotRootfs), o.tarState)
+	} else {
+		// A copy, so that every later pack has the changes since the first.
+		since := o.tarState + ".next"
+		if err = copyFile(o.tarState, since, 0o600); err == nil {
+			err = archiveRootfsSince(rootfs, filepath.Join(dir, rootfsChanges), since)
+		}
+	}
+	if err != nil {
 		return nil, newError(ErrFailed, "archive rootfs of "+o.name, err)
 	}
 	if err := copyFile(o.m.configPath(o.name), filepath.Join(dir, snapshotConfig), 0o644); err != nil {
@@ -71,6 +94,13 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	mf, _, err := o.m.images.ImportDir(dir)
 	if err != nil {
 		return nil, newError(ErrFailed, "store rootfs of "+o.name, err)
+	}
+	if first {
+		o.base, _ = mf.File(snapshotRootfs)
+	} else {
+		// The saved manifest of the first pack holds the base's chunks
+		// until this one replaces it.
+		mf.Files = append([]images.File{o.base}, mf.Files...)
 	}
 	if err := o.m.images.Save(movingKey(o.name), mf); err != nil {
 		o.m.images.Release(mf)
@@ -122,6 +152,9 @@ func (o *Outgoing) Resume() error {
 
 // Forget drops the rootfs archive made for the move.
 func (o *Outgoing) Forget() {
+	if o.tarState != "" {
+		os.RemoveAll(filepath.Dir(o.tarState))
+	}
 	if err := o.m.images.Delete(movingKey(o.name)); err == nil {
 		o.m.collectGarbage()
 	}
@@ -204,7 +237,11 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return newError(ErrFailed, "create "+in.name, err)
 	}
-	if err := unpackRootfs(filepath.Join(dir, snapshotRootfs), filepath.Join(tmp, "rootfs")); err != nil {
+	archives := []string{filepath.Join(dir, snapshotRootfs)}
+	if _, ok := rootfs.File(rootfsChanges); ok {
+		archives = append(archives, filepath.Join(dir, rootfsChanges))
+	}
+	if err := unpackRootfs(filepath.Join(tmp, "rootfs"), archives...); err != nil {
 		os.RemoveAll(tmp)
 		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
 	}

@@ -45,19 +45,40 @@ var tarFlags = []string{"--numeric-owner", "--xattrs", "--xattrs-include=*", "--
 // two archives of much the same tree are much the same bytes, which the
 // store's content-defined chunks then share.
 func archiveRootfs(rootfs, archive string) error {
+	return archiveRootfsSince(rootfs, archive, "")
+}
+
+// archiveRootfsSince is archiveRootfs in GNU tar's listed-incremental
+// format if state is not "": with a new state file the archive holds the
+// whole tree, with the state of an earlier archive only what changed since
+// (and which files are gone), and tar updates the state.
+func archiveRootfsSince(rootfs, archive, state string) error {
 	args := append([]string{"--create", "--sort=name", "--file", archive, "--directory", rootfs}, tarFlags...)
+	if state != "" {
+		args = append(args, "--listed-incremental="+state)
+	}
 	return runTar(append(args, ".")...)
 }
 
-func unpackRootfs(archive, dir string) error {
+// unpackRootfs makes dir from one archive, or from a listed-incremental
+// archive and the incremental ones after it, in order.
+func unpackRootfs(dir string, archives ...string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
-	args := append([]string{"--extract", "--same-permissions", "--file", archive, "--directory", dir}, tarFlags...)
-	return runTar(args...)
+	for _, archive := range archives {
+		args := append([]string{"--extract", "--same-permissions", "--file", archive, "--directory", dir}, tarFlags...)
+		if len(archives) > 1 {
+			args = append(args, "--listed-incremental=/dev/null")
+		}
+		if err := runTar(args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runTar(args ...string) error {

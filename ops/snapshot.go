@@ -23,6 +23,9 @@ import (
 const (
 	snapshotRootfs = "ctrfs-rootfs.tar" // CRIU never names an image like this
 	snapshotConfig = "ctrfs-config"
+	// A container on its way to another host also has the changes to its
+	// rootfs since ctrfs-rootfs.tar, made while it was stopped.
+	rootfsChanges = "ctrfs-rootfs-changes.tar"
 )
 
 // Meta keys of a snapshot's manifest.
@@ -252,7 +255,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 		return newError(ErrFailed, fmt.Sprintf("unpack snapshot %s of %s", snap, name), err)
 	}
 	incoming := rootfs + rootfsIncoming
-	if err := unpackRootfs(filepath.Join(dir, snapshotRootfs), incoming); err != nil {
+	if err := unpackRootfs(incoming, filepath.Join(dir, snapshotRootfs)); err != nil {
 		os.RemoveAll(incoming)
 		return newError(ErrFailed, fmt.Sprintf("unpack rootfs of snapshot %s of %s", snap, name), err)
 	}

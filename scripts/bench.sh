@@ -154,4 +154,4 @@ peer_pid=$!
 wait_mounted "$peer_mnt" "$peer_pid"
 
 bin/ctrfs-bench --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --memhog bin/memhog --dumpdir "$work/raw" \
-  --peer-mount "$peer_mnt" --peer-lxcpath "$peer_lxcpath" --peer-store "$peer_store" "$@"
+  --peer-mount "$peer_mnt" --peer-lxcpath "$peer_lxcpath" "$@"

@@ -1,0 +1,631 @@
+package main
+
+// The migration benchmark (issue 5), on two hosts of one cluster: the
+// bench's daemon (--mount) and a peer (--peer-mount). One container, whose
+// memhog holds --mib MiB and rewrites --rewrite-rate MiB/s of it steadily,
+// is moved back and forth by two methods, --runs times each:
+//
+//	live           `move PEER` written to ctl of the running container: ctrfs
+//	               copies rootfs, snapshots and saved state while it runs,
+//	               then checkpoints it (stop-stateful), sends what changed and
+//	               restores it on the target.
+//	stop-and-copy  `stop-stateful`, then `move PEER` (a cold move of the
+//	               stopped container with its saved state), then `start`
+//	               written to ctl on the target.
+//
+// Odd rounds move it live from the bench's host to the peer and bring it
+// back by stop-and-copy; even rounds do stop-and-copy first and live second,
+// so each method runs in both directions and in both orders.
+//
+// Downtime is measured from outside: a prober connects to the container's
+// counter service (port 8080 of the default template) every
+// --probe-interval and records when each answer arrives; the downtime of a
+// move is the longest gap between answers from the last one before the move
+// began to the first one after it finished. ctrfs's own figure is printed
+// beside it: downtime-seconds in the target's info (from the start of the
+// checkpoint until the target finished restoring) for a live move, the
+// operations' own seconds added up for stop-and-copy.
+//
+// After every move the container must be RUNNING on the target and gone
+// from the source, with the same IPv4 address; its counter must have
+// continued (the answers after the move are not below the last before it);
+// and memhog must be the same process with intact memory. Its memory
+// changes all the time, so no fixed checksum can be compared; instead: the
+// same pid, its `ready` file unchanged, its sum file's seq and rate-gen
+// continuing past where they were when the move began (a respawned memhog
+// starts them again from 1) and bad-blocks 0 (every 64 KiB block holds what
+// memhog last wrote there).
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The issue's targets: a live migration's downtime at most 300 ms, and at
+// most a quarter of stop-and-copy's.
+const (
+	targetDowntime      = 300 * time.Millisecond
+	targetDowntimeRatio = 0.25
+)
+
+const (
+	modeLive     = "live"
+	modeStopCopy = "stop-and-copy"
+)
+
+// migHost is one host of the migration part, with the container as that
+// host's mount shows it.
+type migHost struct {
+	name string // MOUNT/host
+	b    *bench
+}
+
+// step is one command of a move and how long its write took.
+type step struct {
+	what string
+	took time.Duration
+}
+
+// migSample is one move.
+type migSample struct {
+	run      int
+	mode     string
+	from, to string
+	total    time.Duration // all of the move's commands
+	steps    []step
+	gap      time.Duration // the longest gap between answers of the service
+	failed   int           // connections that failed or went unanswered meanwhile
+	ctrfs    float64       // ctrfs's own downtime figure; -1 unknown
+	precopy  float64       // precopy-seconds; -1 unknown
+	sent     int64         // move-sent-bytes; -1 unknown
+	// The counter's last answer before the move and the highest soon
+	// after it; memhog's rate-gen when the move began and after it.
+	countBefore, countAfter int
+	genBefore, genAfter     int
+}
+
+type migBench struct {
+	cfg    *config // the migration container's (name, memhog's rate)
+	hosts  [2]*migHost
+	at     int // the host that has the container
+	ip     string
+	ready  string // memhog's `ready` file as it was after setup
+	probe  *prober
+	dirty  string // what CRIU says about dirty-memory tracking
+	rounds []migSample
+}
+
+func runMigration(cfg *config, work string, interrupts chan os.Signal) error {
+	if cfg.peerLxcpath == "" {
+		return errors.New("--peer-mount needs --peer-lxcpath (the peer daemon's LXC path)")
+	}
+	if _, err := os.Stat(filepath.Join(cfg.peerMount, "containers")); err != nil {
+		return fmt.Errorf("no ctrfs mount at --peer-mount %s: %w", cfg.peerMount, err)
+	}
+	mcfg := *cfg
+	mcfg.name = cfg.name + "-mig"
+	mcfg.memhogRate = cfg.rewriteRate
+	mcfg.store = ""
+	pcfg := mcfg
+	pcfg.mount, pcfg.lxcpath = cfg.peerMount, cfg.peerLxcpath
+	m := &migBench{cfg: &mcfg, hosts: [2]*migHost{
+		{b: newBench(&mcfg, work, interrupts)},
+		{b: newBench(&pcfg, work, interrupts)},
+	}}
+	for _, h := range m.hosts {
+		data, err := os.ReadFile(filepath.Join(h.b.cfg.mount, "host"))
+		if err != nil {
+			return err
+		}
+		h.name = strings.TrimSpace(string(data))
+	}
+	if m.hosts[0].name == m.hosts[1].name {
+		return fmt.Errorf("--mount and --peer-mount are the same host %q", m.hosts[0].name)
+	}
+	m.dirty = dirtyTracking()
+	fmt.Printf("\nctrfs-bench: migration between %s (%s) and %s (%s): container %q, memhog holding %d MiB and rewriting %g MiB/s, %d round(s) of live and stop-and-copy\n",
+		m.hosts[0].name, cfg.mount, m.hosts[1].name, cfg.peerMount, mcfg.name, cfg.mib, cfg.rewriteRate, cfg.runs)
+	fmt.Printf("ctrfs-bench: CRIU dirty-memory tracking: %s\n", m.dirty)
+	if err := m.waitCluster(30 * time.Second); err != nil {
+		return err
+	}
+	if _, err := os.Stat(m.hosts[1].b.ctr); err == nil {
+		return fmt.Errorf("%s already has a container %q: pick another --name", m.hosts[1].name, mcfg.name)
+	}
+
+	a := m.hosts[0].b
+	created, err := a.setup()
+	if created && !cfg.keep {
+		// Wherever it ended up: a failed move leaves it on one host.
+		defer func() {
+			for _, h := range m.hosts {
+				h.b.destroy()
+			}
+		}()
+	}
+	if err != nil {
+		return err
+	}
+	m.hosts[1].b.readyPid, m.hosts[1].b.readySum = a.readyPid, a.readySum
+	ready, err := os.ReadFile(filepath.Join(a.memhogDir(), "ready"))
+	if err != nil {
+		return err
+	}
+	m.ready = string(ready)
+	if m.ip = a.info()["ipv4"]; m.ip == "" {
+		return fmt.Errorf("%s has no ipv4 in its info", a.ctr)
+	}
+
+	m.probe = startProber(net.JoinHostPort(m.ip, "8080"), cfg.probeInterval)
+	defer m.probe.close()
+	if _, err := m.probe.waitAnswer(time.Now(), 15*time.Second); err != nil {
+		return fmt.Errorf("the counter service of %s: %w", mcfg.name, err)
+	}
+	// A few seconds of steady state: the counter well past what a
+	// restarted one would show, memhog rewriting.
+	time.Sleep(3 * time.Second)
+
+	for i := 1; i <= cfg.runs; i++ {
+		modes := []string{modeLive, modeStopCopy}
+		if i%2 == 0 {
+			modes[0], modes[1] = modes[1], modes[0]
+		}
+		for _, mode := range modes {
+			s, err := m.move(i, mode)
+			if err != nil {
+				return fmt.Errorf("round %d, %s %s -> %s: %w", i, mode, s.from, s.to, err)
+			}
+			m.rounds = append(m.rounds, s)
+			fmt.Fprintf(os.Stderr, "ctrfs-bench: round %d %-13s %s -> %s: %.3fs, downtime %.3fs (client, %d connections failed), %s (ctrfs); counter %d -> %d, memhog rate-gen %d -> %d, intact\n",
+				i, mode, s.from, s.to, s.total.Seconds(), s.gap.Seconds(), s.failed, secondsOrUnknown(s.ctrfs),
+				s.countBefore, s.countAfter, s.genBefore, s.genAfter)
+		}
+	}
+	m.report(os.Stdout)
+	if cfg.keep {
+		fmt.Printf("\n--keep: container %s left running\n", m.hosts[m.at].b.ctr)
+	}
+	return nil
+}
+
+// waitCluster waits until each host lists the other under hosts/ as alive.
+func (m *migBench) waitCluster(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok := true
+		for i, h := range m.hosts {
+			peer := m.hosts[1-i].name
+			if readKV(filepath.Join(h.b.cfg.mount, "hosts", peer, "info"))["status"] != "alive" {
+				ok = false
+			}
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s and %s do not see each other as alive under hosts/ after %s (same --secret-file? --join?)",
+				m.hosts[0].name, m.hosts[1].name, timeout)
+		}
+		if err := m.hosts[0].b.checkInterrupt(); err != nil {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// move moves the container from where it is to the other host by mode,
+// times it, measures the downtime and checks the container on the target.
+func (m *migBench) move(run int, mode string) (migSample, error) {
+	src, dst := m.hosts[m.at], m.hosts[1-m.at]
+	s := migSample{run: run, mode: mode, from: src.name, to: dst.name, ctrfs: -1, precopy: -1, sent: -1}
+	if err := src.b.checkInterrupt(); err != nil {
+		return s, err
+	}
+	// Start from steady state: the service answers now.
+	if _, err := m.probe.waitAnswer(time.Now(), 10*time.Second); err != nil {
+		return s, fmt.Errorf("before the move: %w", err)
+	}
+	mark := readKV(filepath.Join(src.b.memhogDir(), "sum"))
+	seq0, _ := strconv.Atoi(mark["seq"])
+	s.genBefore, _ = strconv.Atoi(mark["rate-gen"])
+
+	var info map[string]string
+	run1 := func(h *migHost, cmd string) error {
+		t := time.Now()
+		err := h.b.ctl(cmd)
+		s.steps = append(s.steps, step{what: strings.Fields(cmd)[0], took: time.Since(t)})
+		if err != nil {
+			// The container's log: CRIU's, of the checkpoint or restore.
+			return fmt.Errorf("%w%s", err, logTail(filepath.Join(h.b.ctr, "log")))
+		}
+		return nil
+	}
+	t0 := time.Now()
+	switch mode {
+	case modeLive:
+		if err := run1(src, "move "+dst.name); err != nil {
+			return s, err
+		}
+		info = dst.b.info()
+	case modeStopCopy:
+		if err := run1(src, "stop-stateful"); err != nil {
+			return s, err
+		}
+		stopSecs := parseFloat(src.b.info()["last-op-seconds"])
+		if err := run1(src, "move "+dst.name); err != nil {
+			return s, err
+		}
+		info = dst.b.info()
+		if err := run1(dst, "start"); err != nil {
+			return s, err
+		}
+		startInfo := dst.b.info()
+		if startInfo["last-op"] == "start" && stopSecs >= 0 && parseFloat(info["move-seconds"]) >= 0 && parseFloat(startInfo["last-op-seconds"]) >= 0 {
+			s.ctrfs = stopSecs + parseFloat(info["move-seconds"]) + parseFloat(startInfo["last-op-seconds"])
+		}
+	}
+	t1 := time.Now()
+	s.total = t1.Sub(t0)
+	m.at = 1 - m.at
+
+	// The first answer after the move ends the downtime.
+	back, err := m.probe.waitAnswer(t1, 30*time.Second)
+	if err != nil {
+		return s, fmt.Errorf("after the move: %w", err)
+	}
+	var ok bool
+	if s.gap, s.countBefore, s.failed, ok = m.probe.gap(t0, back.at); !ok {
+		return s, errors.New("the prober had no answer from before the move")
+	}
+
+	wantMode := map[string]string{modeLive: "live", modeStopCopy: "cold"}[mode]
+	if info["move-mode"] != wantMode {
+		return s, fmt.Errorf("%s's info after the move has move-mode %q, want %s (info: %v)", dst.name, info["move-mode"], wantMode, info)
+	}
+	if mode == modeLive {
+		s.ctrfs = parseFloat(info["downtime-seconds"])
+	}
+	s.precopy = parseFloat(info["precopy-seconds"])
+	if n, err := strconv.ParseInt(info["move-sent-bytes"], 10, 64); err == nil {
+		s.sent = n
+	}
+
+	// Where it is and how.
+	if st, err := dst.b.status(); err != nil || st != "RUNNING" {
+		return s, fmt.Errorf("the container is %q on %s after the move, not RUNNING (%v)", st, dst.name, err)
+	}
+	if _, err := os.Stat(src.b.ctr); !errors.Is(err, fs.ErrNotExist) {
+		return s, fmt.Errorf("the container is still on %s after the move (%v)", src.name, err)
+	}
+	if ip := dst.b.info()["ipv4"]; ip != m.ip {
+		return s, fmt.Errorf("the container's ipv4 on %s is %q, was %s", dst.name, ip, m.ip)
+	}
+	dst.b.rootfs = rootfsOf(dst.b.cfg.lxcpath, dst.b.cfg.name)
+	if err := m.checkMemhog(dst, seq0, &s); err != nil {
+		return s, err
+	}
+	// By now the service has answered for a while from the target.
+	s.countAfter = m.probe.maxCount(back.at, time.Now())
+	if s.countAfter < s.countBefore {
+		return s, fmt.Errorf("the counter went from %d before the move to at most %d after it: the container started afresh instead of being restored",
+			s.countBefore, s.countAfter)
+	}
+	return s, nil
+}
+
+// checkMemhog checks that memhog on the target is the process that ran on
+// the source, with intact memory, rewriting on from where it was: it waits
+// for a sum file written after the move (seq past the one the target's copy
+// of the rootfs has, which is at least seq0).
+func (m *migBench) checkMemhog(h *migHost, seq0 int, s *migSample) error {
+	dir := h.b.memhogDir()
+	ready, err := os.ReadFile(filepath.Join(dir, "ready"))
+	if err != nil || string(ready) != m.ready {
+		return fmt.Errorf("memhog's ready file changed (a new memhog filled its memory): %q, was %q (%v)", ready, m.ready, err)
+	}
+	first := readKV(filepath.Join(dir, "sum"))
+	seq1, err := strconv.Atoi(first["seq"])
+	if err != nil || seq1 < seq0 {
+		return fmt.Errorf("memhog's sum file is at seq %q, it was at %d before the move: memhog started again (%v)", first["seq"], seq0, first)
+	}
+	gen1, _ := strconv.Atoi(first["rate-gen"])
+	deadline := time.Now().Add(3*h.b.cfg.interval + 15*time.Second)
+	for {
+		kv := readKV(filepath.Join(dir, "sum"))
+		seq, err := strconv.Atoi(kv["seq"])
+		switch {
+		case err != nil || seq < seq1:
+			return fmt.Errorf("memhog's sum file went from seq %d to %q: memhog started again (%v)", seq1, kv["seq"], kv)
+		case seq > seq1:
+			gen, _ := strconv.Atoi(kv["rate-gen"])
+			switch {
+			case kv["pid"] != h.b.readyPid:
+				return fmt.Errorf("memhog is a new process (pid %s, was %s): the restored one died and init respawned it", kv["pid"], h.b.readyPid)
+			case kv["bad-blocks"] != "0":
+				return fmt.Errorf("memhog's memory is damaged: %s blocks of 64 KiB differ from what it wrote there (%v)", kv["bad-blocks"], kv)
+			case gen < gen1 || gen <= s.genBefore:
+				return fmt.Errorf("memhog's rate-gen is %d after the move, it was %d before and %d at the checkpoint: it did not rewrite on from where it was", gen, s.genBefore, gen1)
+			}
+			s.genAfter = gen
+			return nil
+		}
+		if time.Now().After(deadline) {
+			st, _ := h.b.status()
+			return fmt.Errorf("memhog did not re-checksum its memory on %s within %s (container %s, last sum file %v)",
+				h.name, 3*h.b.cfg.interval+15*time.Second, st, kv)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// report prints every move, the medians per method, the ratios and the
+// targets.
+func (m *migBench) report(w io.Writer) {
+	cfg := m.cfg
+	fmt.Fprintf(w, "\nmigration, %d MiB memhog rewriting %g MiB/s, %d round(s); downtime (client): longest gap between answers of the container's service, polled every %s\n\n",
+		cfg.mib, cfg.rewriteRate, cfg.runs, cfg.probeInterval)
+	fmt.Fprintf(w, "%-4s %-13s %-24s %8s %9s %9s %9s %14s  %s\n",
+		"run", "method", "from -> to", "total s", "down s", "ctrfs s", "precopy", "sent bytes", "steps (s)")
+	for _, s := range m.rounds {
+		var steps []string
+		for _, st := range s.steps {
+			steps = append(steps, fmt.Sprintf("%s %.3f", st.what, st.took.Seconds()))
+		}
+		fmt.Fprintf(w, "%-4d %-13s %-24s %8.3f %9.3f %9s %9s %14s  %s\n", s.run, s.mode, s.from+" -> "+s.to,
+			s.total.Seconds(), s.gap.Seconds(), secondsOrUnknown(s.ctrfs), secondsOrUnknown(s.precopy), bytesOrNA(s.sent),
+			strings.Join(steps, " + "))
+	}
+	fmt.Fprintln(w, "(down s: seen by a client; ctrfs s: live, the target's downtime-seconds, from the start of the checkpoint")
+	fmt.Fprintln(w, " until the target finished restoring; stop-and-copy, the stop-stateful, move and start operations' own seconds added up)")
+
+	type med struct{ total, gap, ctrfs float64 }
+	meds := map[string]med{}
+	fmt.Fprintf(w, "\n%-15s %9s %20s %17s %22s\n", "median", "total s", "downtime s (client)", "downtime s (ctrfs)", "sent bytes")
+	for _, mode := range []string{modeLive, modeStopCopy} {
+		var t, g, c []float64
+		var sent []int64
+		ctrfsKnown, sentKnown := true, true
+		for _, s := range m.rounds {
+			if s.mode != mode {
+				continue
+			}
+			t, g, c = append(t, s.total.Seconds()), append(g, s.gap.Seconds()), append(c, s.ctrfs)
+			sent = append(sent, s.sent)
+			ctrfsKnown = ctrfsKnown && s.ctrfs >= 0
+			sentKnown = sentKnown && s.sent >= 0
+		}
+		md := med{total: median(t), gap: median(g), ctrfs: -1}
+		if ctrfsKnown {
+			md.ctrfs = median(c)
+		}
+		sentMed := int64(-1)
+		if sentKnown {
+			sentMed = medianInt(sent)
+		}
+		meds[mode] = md
+		fmt.Fprintf(w, "%-15s %9.3f %20.3f %17s %22s\n", mode, md.total, md.gap, secondsOrUnknown(md.ctrfs), bytesMiB(sentMed))
+	}
+
+	live, sc := meds[modeLive], meds[modeStopCopy]
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "live/stop-and-copy total time:            %.3fx\n", live.total/sc.total)
+	ratio := live.gap / sc.gap
+	fmt.Fprintf(w, "live/stop-and-copy downtime (client):     %.3fx    target <= %.2fx    %s\n", ratio, targetDowntimeRatio, met(ratio <= targetDowntimeRatio))
+	if live.ctrfs >= 0 && sc.ctrfs > 0 {
+		fmt.Fprintf(w, "live/stop-and-copy downtime (ctrfs):      %.3fx\n", live.ctrfs/sc.ctrfs)
+	}
+	fmt.Fprintf(w, "live downtime (client):                   %.3f s   target <= %.3f s   %s\n", live.gap, targetDowntime.Seconds(), met(live.gap <= targetDowntime.Seconds()))
+	if live.ctrfs >= 0 {
+		fmt.Fprintf(w, "live downtime (ctrfs downtime-seconds):   %.3f s   target <= %.3f s   %s\n", live.ctrfs, targetDowntime.Seconds(), met(live.ctrfs <= targetDowntime.Seconds()))
+	}
+	fmt.Fprintf(w, "issue 5 target (live downtime <= %.0f ms and <= %.2f of stop-and-copy's, client): %s\n",
+		targetDowntime.Seconds()*1000, targetDowntimeRatio, met(live.gap <= targetDowntime.Seconds() && ratio <= targetDowntimeRatio))
+	fmt.Fprintf(w, "(CRIU dirty-memory tracking: %s)\n", m.dirty)
+}
+
+// dirtyTracking is what `criu check --feature mem_dirty_track` says: without
+// it CRIU cannot pre-dump, and a live migration has to dump all memory
+// after the container is frozen.
+func dirtyTracking() string {
+	out, err := exec.Command("criu", "check", "--feature", "mem_dirty_track").CombinedOutput()
+	if err == nil {
+		return "on (criu check --feature mem_dirty_track passes): pre-dump is possible"
+	}
+	msg := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "Dirty tracking") {
+			msg = ": " + strings.TrimSpace(l[strings.Index(l, "Dirty tracking"):])
+		}
+	}
+	return "OFF (criu check --feature mem_dirty_track fails" + msg + "): no pre-dump, a live move dumps all memory after the freeze"
+}
+
+func parseFloat(s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+func secondsOrUnknown(v float64) string {
+	if v < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+// answer is one answer of the counter service: when it arrived and the
+// count it gave.
+type answer struct {
+	at    time.Time
+	count int
+}
+
+// prober connects to a TCP service every interval, several connections in
+// flight at most, and records the answers.
+type prober struct {
+	addr     string
+	interval time.Duration
+	stop     chan struct{}
+	done     chan struct{}
+
+	mu       sync.Mutex
+	answers  []answer    // in the order they arrived
+	failures []time.Time // connections that failed or went unanswered
+}
+
+// Connections in flight at most, and how long each may take: a connection
+// to a container that is down waits for its timeout, so that several
+// overlap and a new attempt still goes out about every interval.
+const (
+	probeSlots       = 16
+	probeDialTimeout = 150 * time.Millisecond
+	probeReadTimeout = time.Second
+)
+
+func startProber(addr string, interval time.Duration) *prober {
+	p := &prober{addr: addr, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+	go p.loop()
+	return p
+}
+
+func (p *prober) loop() {
+	defer close(p.done)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, probeSlots)
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			continue // all in flight
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			p.try()
+		}()
+	}
+}
+
+func (p *prober) try() {
+	n, err := func() (int, error) {
+		conn, err := net.DialTimeout("tcp", p.addr, probeDialTimeout)
+		if err != nil {
+			return 0, err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(probeReadTimeout))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		return strconv.Atoi(strings.TrimSpace(line))
+	}()
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.failures = append(p.failures, now)
+		return
+	}
+	p.answers = append(p.answers, answer{at: now, count: n})
+}
+
+func (p *prober) close() {
+	close(p.stop)
+	<-p.done
+}
+
+// sorted is a copy of the answers in the order they arrived.
+func (p *prober) sorted() []answer {
+	p.mu.Lock()
+	a := append([]answer(nil), p.answers...)
+	p.mu.Unlock()
+	sort.Slice(a, func(i, j int) bool { return a[i].at.Before(a[j].at) })
+	return a
+}
+
+// waitAnswer waits for the first answer that arrives at or after since.
+func (p *prober) waitAnswer(since time.Time, timeout time.Duration) (answer, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, a := range p.sorted() {
+			if !a.at.Before(since) {
+				return a, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			p.mu.Lock()
+			nf := 0
+			for _, f := range p.failures {
+				if !f.Before(since) {
+					nf++
+				}
+			}
+			p.mu.Unlock()
+			return answer{}, fmt.Errorf("the service at %s did not answer within %s (%d connections failed)", p.addr, timeout, nf)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// gap is the longest time between two answers from the last one before
+// start to the first one at or after end, the last count before start, and
+// how many connections failed in between.
+func (p *prober) gap(start, end time.Time) (gap time.Duration, countBefore, failed int, ok bool) {
+	a := p.sorted()
+	first := -1
+	for i := range a {
+		if !a[i].at.After(start) {
+			first = i
+		}
+	}
+	if first < 0 {
+		return 0, 0, 0, false
+	}
+	countBefore = a[first].count
+	for i := first + 1; i < len(a) && a[i-1].at.Before(end); i++ {
+		gap = max(gap, a[i].at.Sub(a[i-1].at))
+	}
+	p.mu.Lock()
+	for _, f := range p.failures {
+		if f.After(a[first].at) && !f.After(end) {
+			failed++
+		}
+	}
+	p.mu.Unlock()
+	return gap, countBefore, failed, true
+}
+
+// maxCount is the highest count answered in [from, to].
+func (p *prober) maxCount(from, to time.Time) int {
+	n := -1
+	for _, a := range p.sorted() {
+		if !a.at.Before(from) && !a.at.After(to) {
+			n = max(n, a.count)
+		}
+	}
+	return n
+}

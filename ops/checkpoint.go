@@ -39,8 +39,7 @@ func (m *Manager) stopStateful(oc *opContext, name string) error {
 	}
 
 	t0 := time.Now()
-	dumpErr := m.runHelper(oc, "checkpoint", name, dir)
-	oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+	dumpErr := m.dump(oc, "checkpoint", name, dir)
 	if dumpErr != nil {
 		os.RemoveAll(dir)
 		return m.dumpFailed(name, dumpErr, oc.log)
@@ -55,6 +54,54 @@ func (m *Manager) stopStateful(oc *opContext, name string) error {
 	}
 	os.RemoveAll(dir)
 	oc.extra = append(oc.extra, seconds("dump-seconds", dumpTime), seconds("store-seconds", time.Since(t1)))
+	return nil
+}
+
+// dumpAttempts bounds the tries of a dump that failed because CRIU could
+// not seize a task in time. That is transient: BusyBox's `nc -e`, for one,
+// waits uninterruptibly in vfork() until its child execs, and a child that
+// CRIU stopped first never does; a moment later the same dump succeeds.
+const dumpAttempts = 5
+
+// dump runs a checkpoint helper verb into dir, trying again while CRIU
+// fails to freeze a container that is still running; the `log` is the
+// last attempt's.
+func (m *Manager) dump(oc *opContext, verb, name, dir string, args ...string) error {
+	for attempt := 1; ; attempt++ {
+		err := m.runHelper(oc, verb, name, append([]string{dir}, args...)...)
+		oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+		if err == nil || attempt == dumpAttempts || !freezeTimedOut(oc.log) {
+			return err
+		}
+		if st, serr := m.Status(name); serr != nil || st != "RUNNING" {
+			return err
+		}
+		m.log.Warn("CRIU could not freeze the container in time; trying again",
+			"container", name, "attempt", attempt, "reason", lastCRIUError(oc.log))
+		if err := emptyDir(dir); err != nil {
+			return newError(ErrFailed, "clear the images of a failed dump", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// freezeTimedOut says whether a dump log shows CRIU giving up on seizing
+// the tasks.
+func freezeTimedOut(log []byte) bool {
+	return bytes.Contains(log, []byte("Unseizable non-zombie")) ||
+		bytes.Contains(log, []byte("Timeout reached. Try to interrupt"))
+}
+
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -38,7 +38,7 @@ func HelperMain(args []string) int {
 			err = fmt.Errorf("checkpoint takes the image directory")
 			break
 		}
-		err = c.Checkpoint(lxc.CheckpointOptions{Directory: rest[0], Stop: true})
+		err = checkpoint(c, rest[0])
 	case "checkpoint-running":
 		if len(rest) != 3 {
 			err = fmt.Errorf("checkpoint-running takes the image directory, the rootfs and its archive")
@@ -69,6 +69,25 @@ const archiveHook = `#!/bin/sh
 exec "$CTRFS_HELPER" archive-rootfs "$CTRFS_ROOTFS" "$CTRFS_ARCHIVE"
 `
 
+// freezeTimeout is CRIU's --timeout for freezing and seizing the tasks
+// (10 s by default). A dump that cannot seize a task in time fails and is
+// tried again (see Manager.dump), so a shorter timeout makes each failed
+// attempt stall the container for less.
+const freezeTimeout = "timeout 4"
+
+// checkpoint dumps the container into dir and stops it.
+func checkpoint(c *lxc.Container, dir string) error {
+	conf, err := criuConfig(freezeTimeout)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(conf)
+	if err := os.Setenv("CRIU_CONFIG_FILE", conf); err != nil {
+		return err
+	}
+	return c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: true})
+}
+
 // checkpointRunning dumps the container's processes into dir and leaves
 // them running; CRIU's post-dump hook archives the rootfs meanwhile.
 func checkpointRunning(c *lxc.Container, dir, rootfs, archive string) error {
@@ -81,7 +100,7 @@ func checkpointRunning(c *lxc.Container, dir, rootfs, archive string) error {
 	if err != nil {
 		return err
 	}
-	conf, err := criuConfig("action-script " + hook)
+	conf, err := criuConfig("action-script "+hook, freezeTimeout)
 	if err != nil {
 		return err
 	}

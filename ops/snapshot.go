@@ -188,8 +188,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	t0 := time.Now()
 	archive := filepath.Join(dir, snapshotRootfs)
 	if stateful {
-		err = m.runHelper(oc, "checkpoint-running", name, dir, rootfs, archive)
-		oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+		err = m.dump(oc, "checkpoint-running", name, dir, rootfs, archive)
 		if err != nil {
 			return m.dumpFailed(name, err, oc.log)
 		}

@@ -395,3 +395,45 @@ func TestStatefulInterruptedCheckpoint(t *testing.T) {
 	}
 	d.MustSh("echo stop > containers/c1/ctl")
 }
+
+// TestStatefulUnderLoad: checkpoints succeed while clients hammer the
+// container's service. BusyBox's `nc -e` then often sits in vfork() with a
+// child CRIU has already stopped, and CRIU cannot seize it in time; ctrfs
+// tries the dump again, and the container is never left frozen or down.
+func TestStatefulUnderLoad(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	ip := d.CreateRunning("c1")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for i := 0; i < 8; i++ {
+				go tryCount(ip)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+
+	last := 0
+	for i := 0; i < 2; i++ {
+		d.MustSh("echo stop-stateful > containers/c1/ctl")
+		d.MustSh("echo start > containers/c1/ctl")
+		n := Count(t, ip)
+		if n < last {
+			t.Fatalf("round %d: count went from %d to %d", i, last, n)
+		}
+		last = n
+		d.MustSh("echo 'snapshot s" + strconv.Itoa(i) + " --stateful' > containers/c1/ctl")
+	}
+	if retries := strings.Count(d.Log(), "trying again"); retries > 0 {
+		t.Logf("%d dumps were tried again after CRIU could not freeze the container", retries)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}

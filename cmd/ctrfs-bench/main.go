@@ -79,7 +79,7 @@ func main() {
 	flag.StringVar(&cfg.name, "name", "bench", "name of the benchmark container (created through the mount)")
 	flag.StringVar(&cfg.memhog, "memhog", "", "the static memhog binary (default: memhog next to this program)")
 	flag.StringVar(&cfg.dumpDir, "dumpdir", "", "where raw lxc-checkpoint images go (default: $TMPDIR); put it on the same disk as the ctrfs store")
-	flag.IntVar(&cfg.runs, "runs", 5, "rounds; each round times raw, then ctrfs")
+	flag.IntVar(&cfg.runs, "runs", 3, "rounds of each part: raw then ctrfs stop/start; raw then ctrfs live dump, and restores, of snapshots; live and stop-and-copy moves")
 	flag.IntVar(&cfg.mib, "mib", 256, "MiB of dirtied anonymous memory that memhog holds")
 	flag.DurationVar(&cfg.interval, "check-interval", 2*time.Second, "how often memhog re-checksums its memory (the check after each restore waits for one)")
 	flag.BoolVar(&cfg.rawOnly, "raw-only", false, "time only raw lxc-checkpoint, skip ctrfs")

@@ -70,6 +70,7 @@ type migration struct {
 	peer   Peer
 	token  string
 	sent   int64 // compressed bytes sent
+	rounds int   // memory precopy rounds
 }
 
 func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
@@ -109,6 +110,9 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 
 	// precopy
 	rootfs, items, err := mg.sendContainer()
+	if err == nil && live {
+		err = mg.precopyMemory()
+	}
 	if err != nil {
 		return mg.fail(j, err, false)
 	}
@@ -149,6 +153,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		{Key: "move-mode", Value: map[bool]string{true: "live", false: "cold"}[live]},
 		{Key: "move-seconds", Value: fmt.Sprintf("%.3f", total.Seconds())},
 		{Key: "precopy-seconds", Value: fmt.Sprintf("%.3f", precopy.Seconds())},
+		{Key: "precopy-rounds", Value: fmt.Sprint(mg.rounds)},
 		{Key: "downtime-seconds", Value: fmt.Sprintf("%.3f", downtime.Seconds())},
 		{Key: "move-sent-bytes", Value: fmt.Sprint(mg.sent)},
 	}
@@ -229,6 +234,38 @@ func (mg *migration) failed(err error, checkpointed bool) error {
 		return ops.NewError(ops.ErrUnreachable, msg)
 	}
 	return ops.NewError(ops.ErrFailed, msg)
+}
+
+// Memory precopy: rounds of dumps that leave the container running, each
+// sending the chunks the target lacks, until what a round adds stops
+// shrinking by much or is small; then the final dump sends little.
+const (
+	maxPrecopyRounds = 4
+	precopyEnough    = 8 << 20 // compressed bytes a round may add and still be the last
+)
+
+func (mg *migration) precopyMemory() error {
+	prev := int64(-1)
+	for round := 1; round <= maxPrecopyRounds; round++ {
+		mf, release, err := mg.o.PrecopyMemory()
+		if err != nil {
+			return err
+		}
+		before := mg.sent
+		mg.rounds = round
+		err = mg.sendChunks(mf.Hashes())
+		release()
+		if err != nil {
+			return err
+		}
+		added := mg.sent - before
+		mg.c.cfg.Log.Debug("cluster: memory precopy", "container", mg.o.Name(), "round", round, "sent", added)
+		if added <= precopyEnough || (prev >= 0 && added*10 > prev*9) {
+			break
+		}
+		prev = added
+	}
+	return nil
 }
 
 // sendContainer packs the rootfs and sends it with the saved state and

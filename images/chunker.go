@@ -25,18 +25,45 @@ const (
 	avgChunk = 256 << 10
 	maxChunk = 1 << 20
 
-	// The gear hash's high bits depend on the most recent 64 bytes and its
-	// low bits only on the last few, so the masks test high bits. 20 bits
-	// before the average and 16 after is FastCDC's normalisation level 2
-	// around 2^18.
-	maskStrict = uint64(1<<20-1) << (64 - 20)
-	maskLoose  = uint64(1<<16-1) << (64 - 16)
+	// Files smaller than smallFile are cut finer.
+	smallFile = 4 << 20
 )
+
+// chunkParams are one set of FastCDC bounds and masks. The gear hash's high
+// bits depend on the most recent 64 bytes and its low bits only on the last
+// few, so the masks test high bits: two bits more than the average's before
+// it and two fewer after is FastCDC's normalisation level 2.
+type chunkParams struct {
+	min, avg, max         int
+	maskStrict, maskLoose uint64
+}
+
+func highBits(n int) uint64 { return uint64(1<<n-1) << (64 - n) }
+
+var (
+	// bigChunks: about 256 KiB, for the large pages-*.img.
+	bigChunks = chunkParams{min: minChunk, avg: avgChunk, max: maxChunk,
+		maskStrict: highBits(20), maskLoose: highBits(16)}
+	// smallChunks: about 16 KiB, for the small images that change on
+	// every checkpoint of even an idle container (pages of its busy
+	// processes, cores), so that a snapshot adds the changed pages and
+	// not a whole 256 KiB chunk around them. Small files are few, so the
+	// extra files cost little.
+	smallChunks = chunkParams{min: 4 << 10, avg: 16 << 10, max: 64 << 10,
+		maskStrict: highBits(16), maskLoose: highBits(12)}
+)
+
+// paramsFor picks the chunk sizes for a file of size bytes.
+func paramsFor(size int64) chunkParams {
+	if size < smallFile {
+		return smallChunks
+	}
+	return bigChunks
+}
 
 // Why chunks this large: every chunk is a file, and creating a file costs
 // a few hundred microseconds on the ext4 of these machines, so 64 KiB chunks
 // made storing 256 MiB of images take longer than CRIU took to dump it.
-// Dedup across checkpoints of an idle container is as good with 256 KiB.
 
 // gear maps each byte to a random 64-bit value. It is generated from a fixed
 // seed with splitmix64 rather than stored as a literal so it is short to read
@@ -54,27 +81,27 @@ var gear = func() (t [256]uint64) {
 }()
 
 // cutPoint returns the length of the first chunk of data. Passing fewer than
-// maxChunk bytes means data is the end of the stream.
-func cutPoint(data []byte) int {
+// p.max bytes means data is the end of the stream.
+func cutPoint(data []byte, p chunkParams) int {
 	n := len(data)
-	if n <= minChunk {
+	if n <= p.min {
 		return n
 	}
-	if n > maxChunk {
-		n = maxChunk
+	if n > p.max {
+		n = p.max
 	}
-	normal := min(avgChunk, n)
+	normal := min(p.avg, n)
 	var h uint64
-	i := minChunk
+	i := p.min
 	for ; i < normal; i++ {
 		h = h<<1 + gear[data[i]]
-		if h&maskStrict == 0 {
+		if h&p.maskStrict == 0 {
 			return i + 1
 		}
 	}
 	for ; i < n; i++ {
 		h = h<<1 + gear[data[i]]
-		if h&maskLoose == 0 {
+		if h&p.maskLoose == 0 {
 			return i + 1
 		}
 	}
@@ -83,21 +110,22 @@ func cutPoint(data []byte) int {
 
 // chunker splits a stream into content-defined chunks.
 type chunker struct {
+	p          chunkParams
 	r          io.Reader
 	buf        []byte
 	start, end int
 	eof        bool
 }
 
-func newChunker(r io.Reader) *chunker {
-	return &chunker{r: r, buf: make([]byte, 2*maxChunk)}
+func newChunker(r io.Reader, p chunkParams) *chunker {
+	return &chunker{p: p, r: r, buf: make([]byte, 2*p.max)}
 }
 
 // next returns the next chunk, or io.EOF after the last one. The slice is only
 // valid until the following call.
 func (c *chunker) next() ([]byte, error) {
-	if c.end-c.start < maxChunk && !c.eof {
-		// Keep a full maxChunk window available so that cutPoint sees
+	if c.end-c.start < c.p.max && !c.eof {
+		// Keep a full p.max window available so that cutPoint sees
 		// the same bytes however the reader splits its reads.
 		c.end = copy(c.buf, c.buf[c.start:c.end])
 		c.start = 0
@@ -117,7 +145,7 @@ func (c *chunker) next() ([]byte, error) {
 		return nil, io.EOF
 	}
 	data := c.buf[c.start:c.end]
-	n := cutPoint(data)
+	n := cutPoint(data, c.p)
 	c.start += n
 	return data[:n], nil
 }

@@ -2,14 +2,19 @@ package images
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"testing"
 	"testing/iotest"
 )
 
 func chunkSizes(t *testing.T, r io.Reader) (sizes []int, joined []byte) {
+	return chunkSizesWith(t, r, bigChunks)
+}
+
+func chunkSizesWith(t *testing.T, r io.Reader, p chunkParams) (sizes []int, joined []byte) {
 	t.Helper()
-	c := newChunker(r)
+	c := newChunker(r, p)
 	for {
 		data, err := c.next()
 		if err == io.EOF {
@@ -24,18 +29,20 @@ func chunkSizes(t *testing.T, r io.Reader) (sizes []int, joined []byte) {
 }
 
 func TestChunkerBoundsAndAverage(t *testing.T) {
-	data := randBytes(7, 32<<20)
-	sizes, joined := chunkSizes(t, bytes.NewReader(data))
-	sameBytes(t, "reassembled", joined, data)
-	for i, n := range sizes[:len(sizes)-1] {
-		if n < minChunk || n > maxChunk {
-			t.Fatalf("chunk %d has size %d, outside [%d, %d]", i, n, minChunk, maxChunk)
+	for _, p := range []chunkParams{bigChunks, smallChunks} {
+		data := randBytes(7, 128*p.avg)
+		sizes, joined := chunkSizesWith(t, bytes.NewReader(data), p)
+		sameBytes(t, "reassembled", joined, data)
+		for i, n := range sizes[:len(sizes)-1] {
+			if n < p.min || n > p.max {
+				t.Fatalf("chunk %d has size %d, outside [%d, %d]", i, n, p.min, p.max)
+			}
 		}
-	}
-	avg := len(data) / len(sizes)
-	t.Logf("%d chunks, average %d bytes", len(sizes), avg)
-	if avg < avgChunk*3/4 || avg > avgChunk*3/2 {
-		t.Fatalf("average chunk %d, want about %d", avg, avgChunk)
+		avg := len(data) / len(sizes)
+		t.Logf("%d chunks, average %d bytes", len(sizes), avg)
+		if avg < p.avg*3/4 || avg > p.avg*3/2 {
+			t.Fatalf("average chunk %d, want about %d", avg, p.avg)
+		}
 	}
 }
 
@@ -72,6 +79,10 @@ func TestChunkerStable(t *testing.T) {
 		if sizes[i] != want[i] {
 			t.Fatalf("chunk sizes %v, want %v", sizes, want)
 		}
+	}
+	sizes, _ = chunkSizesWith(t, bytes.NewReader(randBytes(1, 64<<10)), smallChunks)
+	if fmt.Sprint(sizes) != "[19123 5252 16622 24539]" {
+		t.Fatalf("small chunk sizes %v, want [19123 5252 16622 24539]", sizes)
 	}
 }
 

@@ -38,13 +38,16 @@ func HelperMain(args []string) int {
 			err = fmt.Errorf("checkpoint takes the image directory")
 			break
 		}
-		err = checkpoint(c, rest[0])
+		err = checkpoint(c, rest[0], true)
 	case "checkpoint-running":
-		if len(rest) != 3 {
-			err = fmt.Errorf("checkpoint-running takes the image directory, the rootfs and its archive")
-			break
+		switch len(rest) {
+		case 1:
+			err = checkpoint(c, rest[0], false)
+		case 3:
+			err = checkpointWithRootfs(c, rest[0], rest[1], rest[2])
+		default:
+			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs and its archive")
 		}
-		err = checkpointRunning(c, rest[0], rest[1], rest[2])
 	case "restore":
 		if len(rest) != 1 {
 			err = fmt.Errorf("restore takes the image directory")
@@ -75,9 +78,10 @@ exec "$CTRFS_HELPER" archive-rootfs "$CTRFS_ROOTFS" "$CTRFS_ARCHIVE"
 // attempt stall the container for less.
 const freezeTimeout = "timeout 4"
 
-// checkpoint dumps the container into dir and stops it.
-func checkpoint(c *lxc.Container, dir string) error {
-	conf, err := criuConfig(freezeTimeout)
+// checkpoint dumps the container into dir, and stops it or leaves it
+// running; config are extra lines of CRIU configuration.
+func checkpoint(c *lxc.Container, dir string, stop bool, config ...string) error {
+	conf, err := criuConfig(append(config, freezeTimeout)...)
 	if err != nil {
 		return err
 	}
@@ -85,12 +89,12 @@ func checkpoint(c *lxc.Container, dir string) error {
 	if err := os.Setenv("CRIU_CONFIG_FILE", conf); err != nil {
 		return err
 	}
-	return c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: true})
+	return c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
 }
 
-// checkpointRunning dumps the container's processes into dir and leaves
+// checkpointWithRootfs dumps the container's processes into dir and leaves
 // them running; CRIU's post-dump hook archives the rootfs meanwhile.
-func checkpointRunning(c *lxc.Container, dir, rootfs, archive string) error {
+func checkpointWithRootfs(c *lxc.Container, dir, rootfs, archive string) error {
 	hook, err := writeTemp("ctrfs-archive-hook-*", archiveHook, 0o700)
 	if err != nil {
 		return err
@@ -100,18 +104,12 @@ func checkpointRunning(c *lxc.Container, dir, rootfs, archive string) error {
 	if err != nil {
 		return err
 	}
-	conf, err := criuConfig("action-script "+hook, freezeTimeout)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(conf)
-	for k, v := range map[string]string{"CRIU_CONFIG_FILE": conf, "CTRFS_HELPER": self,
-		"CTRFS_ROOTFS": rootfs, "CTRFS_ARCHIVE": archive} {
+	for k, v := range map[string]string{"CTRFS_HELPER": self, "CTRFS_ROOTFS": rootfs, "CTRFS_ARCHIVE": archive} {
 		if err := os.Setenv(k, v); err != nil {
 			return err
 		}
 	}
-	if err := c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: false}); err != nil {
+	if err := checkpoint(c, dir, false, "action-script "+hook); err != nil {
 		return err
 	}
 	if _, err := os.Stat(archive); err != nil {

@@ -133,6 +133,30 @@ func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 	return out, nil
 }
 
+// PrecopyMemory dumps the running container's processes without stopping
+// it and puts the images in the store, so that their chunks can be sent
+// ahead of the final dump: chunks that are still the same then need not be
+// sent while the container is down. CRIU's own pre-dump would send only
+// dirtied pages, but it needs the kernel's soft-dirty tracking, which is
+// not everywhere; content addressing finds what changed without it. The
+// caller calls release when the chunks are sent.
+func (o *Outgoing) PrecopyMemory() (mf *images.Manifest, release func(), err error) {
+	dir, err := o.m.stagingDir(o.name, "precopy", o.m.imagesSizeHint(o.name))
+	if err != nil {
+		return nil, nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
+	}
+	defer os.RemoveAll(dir)
+	oc := &opContext{}
+	if err := o.m.dump(oc, "checkpoint-running", o.name, dir); err != nil {
+		return nil, nil, o.m.dumpFailed(o.name, err, oc.log)
+	}
+	mf, _, err = o.m.images.ImportDir(dir)
+	if err != nil {
+		return nil, nil, newError(ErrFailed, "store precopy of "+o.name, err)
+	}
+	return mf, func() { o.m.images.Release(mf) }, nil
+}
+
 // Checkpoint is stop-stateful: from here the container is stopped and its
 // processes are saved state, which travels like any other.
 func (o *Outgoing) Checkpoint() error { return o.m.stopStateful(o.oc, o.name) }

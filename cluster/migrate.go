@@ -240,7 +240,7 @@ func (mg *migration) failed(err error, checkpointed bool) error {
 // sending the chunks the target lacks, until what a round adds stops
 // shrinking by much or is small; then the final dump sends little.
 const (
-	maxPrecopyRounds = 4
+	maxPrecopyRounds = 2
 	precopyEnough    = 8 << 20 // compressed bytes a round may add and still be the last
 )
 

@@ -262,7 +262,7 @@ func (m *migBench) move(run int, mode string) (migSample, error) {
 
 // retryable says whether a failed command of a move is CRIU's freeze
 // timeout, with the container still RUNNING on the source and not on the
-// target: the dump gave up after its 10 s timeout because a task could
+// target: the dump gave up after its freeze timeout because a task could
 // not be seized (compel's "Unseizable non-zombie ... state D"). Seen here
 // when the default template's `nc -ll -e` listener is inside vfork() for a
 // connection while CRIU seizes the tree: its vfork child is stopped before
@@ -483,9 +483,9 @@ func (m *migBench) report(w io.Writer) {
 	}
 	fmt.Fprintln(w, "(down s: seen by a client; ctrfs s: live, the target's downtime-seconds, from the start of the checkpoint")
 	fmt.Fprintln(w, " until the target finished restoring; stop-and-copy, the stop-stateful, move and start operations' own seconds added up;")
-	fmt.Fprintln(w, " retried: attempts before this one whose checkpoint failed because CRIU could not freeze the container within its")
-	fmt.Fprintln(w, " 10 s timeout (the template's nc was inside vfork() for a probe connection); they left it running where it was,")
-	fmt.Fprintln(w, " and their times, including the ~10 s the container stood frozen, are not in the figures)")
+	fmt.Fprintln(w, " retried: moves that failed although ctrfs retries dumps that CRIU could not freeze in time (the template's nc")
+	fmt.Fprintln(w, " inside vfork() for a probe connection); they left it running where it was, and their times are not in the figures;")
+	fmt.Fprintln(w, " dumps that ctrfs itself tried again are inside the figures)")
 	if retried > 0 {
 		fmt.Fprintf(w, "checkpoints that failed that way: %d of %d attempts\n", retried, moves)
 	}

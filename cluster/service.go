@@ -235,6 +235,9 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	if !ok || !sess.installed {
 		return wireError(ops.NewError(ops.ErrFailed, "nothing to commit (the session expired or was aborted)"))
 	}
+	if err := sess.in.Commit(); err != nil {
+		s.c.cfg.Log.Error("cluster: cannot unfreeze a received container", "container", sess.name, "err", err)
+	}
 	os.Remove(s.c.incomingMarker(sess.name))
 	sess.in.Close()
 	s.c.m.RecordReceived(sess.name, time.Since(sess.started), a.Report)

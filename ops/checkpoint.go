@@ -148,6 +148,12 @@ func (m *Manager) recoverFromStaging(name, dir string, storeErr error) error {
 // once it runs, drops the state. A damaged image or a failed restore keeps
 // the state and leaves the container STOPPED, so start can be retried.
 func (m *Manager) startFromState(oc *opContext, name string) error {
+	return m.restoreState(oc, name, "restore")
+}
+
+// restoreState is startFromState with the helper verb that restores:
+// "restore", or "restore-frozen" for a container that must not run yet.
+func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 	set, err := m.SavedState(name)
 	if err != nil {
 		return err
@@ -171,7 +177,7 @@ func (m *Manager) startFromState(oc *opContext, name string) error {
 	exportTime := time.Since(t0)
 
 	t1 := time.Now()
-	restoreErr := m.runHelper(oc, "restore", name, dir)
+	restoreErr := m.runHelper(oc, verb, name, dir)
 	oc.setLog(criuLog(filepath.Join(dir, "restore.log"), oc.log))
 	if restoreErr != nil {
 		msg := fmt.Sprintf("restore of %s failed", name)

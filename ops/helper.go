@@ -48,12 +48,17 @@ func HelperMain(args []string) int {
 		default:
 			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs and its archive")
 		}
-	case "restore":
+	case "restore", "restore-frozen":
 		if len(rest) != 1 {
-			err = fmt.Errorf("restore takes the image directory")
+			err = fmt.Errorf("%s takes the image directory", verb)
 			break
 		}
 		err = restoreContainer(c, rest[0])
+		if err == nil && verb == "restore-frozen" {
+			// Here, not in the daemon, so that a daemon that dies
+			// meanwhile cannot leave it running.
+			err = c.Freeze()
+		}
 	default:
 		err = fmt.Errorf("unknown helper verb %q", verb)
 	}

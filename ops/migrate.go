@@ -210,6 +210,7 @@ type Incoming struct {
 	chunks  *images.Incoming
 	keys    []string // manifests saved so far, removed by Discard
 	created bool
+	frozen  bool // restored, and frozen until Commit
 }
 
 // Receive reserves name for a container arriving from another host.
@@ -296,10 +297,30 @@ func itemKey(name, item string) (string, error) {
 }
 
 // Start restores the container from the saved state it arrived with.
+//
+// The container is then frozen until Commit: until the source commits, its
+// copy is the container, and if this daemon dies before the commit the copy
+// here must not run beside it (it is removed when the daemon starts).
+// Freezing costs the move milliseconds; the source commits at once.
 func (in *Incoming) Start() (restoreLog []byte, err error) {
 	oc := &opContext{}
-	err = in.m.start(oc, in.name)
-	return oc.log, err
+	if err := in.m.cfg.Network.EnsureBridge(); err != nil {
+		return nil, newError(ErrFailed, "start "+in.name, err)
+	}
+	if err = in.m.restoreState(oc, in.name, "restore-frozen"); err != nil {
+		return oc.log, err
+	}
+	in.frozen = true
+	return oc.log, nil
+}
+
+// Commit makes the container this host's: a frozen one runs.
+func (in *Incoming) Commit() error {
+	if !in.frozen {
+		return nil
+	}
+	in.frozen = false
+	return in.m.unfreeze(in.name)
 }
 
 // Discard removes whatever arrived: the container (stopped first) and the

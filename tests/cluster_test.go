@@ -352,8 +352,9 @@ func bigContainer(t *testing.T, a *Peer) (ip string, count int) {
 // chunkCount counts the chunks in a daemon's store.
 func (d *Daemon) chunkCount() int { return len(d.chunks()) }
 
-// TestMigrationTargetKilled: the target dies during the transfer; the
-// container keeps running on the source, and a later move succeeds.
+// TestMigrationTargetKilled: the target dies during the transfer, then
+// during the handover; the container keeps running on the source, the
+// target's copy never runs, and a later move succeeds.
 func TestMigrationTargetKilled(t *testing.T) {
 	a, b := twoHosts(t)
 	ip, before := bigContainer(t, a)
@@ -364,10 +365,33 @@ func TestMigrationTargetKilled(t *testing.T) {
 		t.Fatal("the move succeeded although the target died")
 	}
 	stillHere(t, a, b, ip, before)
-
 	b.Start()
 	if b.has("c1") {
 		t.Fatal("the restarted target has a copy of c1")
+	}
+	a.waitHosts("dakara", "tollana")
+
+	// Killed during the handover, once it has created the container and
+	// may be restoring it: its copy must never run beside the source's,
+	// which the source restores once the target's lease is over.
+	move = a.Background("echo 'move tollana' > containers/c1/ctl")
+	waitLong(t, "the target to create the container", 90*time.Second, func() bool { return b.has("c1") })
+	b.Kill()
+	if err := move.Wait(); err == nil {
+		t.Fatal("the move succeeded although the target died before the commit")
+	}
+	if st := a.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("c1 is %s on the source after the target died in the handover", st)
+	}
+	out, _ := exec.Command("lxc-info", "-P", b.LXCPath, "-n", "c1", "-sH").CombinedOutput()
+	if strings.TrimSpace(string(out)) == "RUNNING" {
+		t.Fatal("the dead target's copy of c1 runs beside the source's")
+	}
+	t.Logf("the dead target's copy is %q; error: %s", strings.TrimSpace(string(out)), a.Read("containers/c1/error"))
+	Count(t, ip)
+	b.Start()
+	if b.has("c1") {
+		t.Fatal("the restarted target kept its uncommitted copy of c1")
 	}
 	a.waitHosts("dakara", "tollana")
 	a.MustSh("echo 'move tollana' > containers/c1/ctl")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -290,4 +291,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestKilledDaemonLeavesNoLiveMount: the helpers and the LXC monitors they
+// fork must not inherit /dev/fuse, or a killed daemon's mount hangs instead
+// of failing, and the next daemon cannot recover it.
+func TestKilledDaemonLeavesNoLiveMount(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	d.CreateRunning("c1")
+	// A restore is where LXC's monitor kept every descriptor it got.
+	d.MustSh("echo stop-stateful > containers/c1/ctl && echo start > containers/c1/ctl")
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		cmdline := strings.ReplaceAll(string(b), "\x00", " ")
+		if !strings.Contains(cmdline, d.LXCPath) || strings.Contains(cmdline, " serve ") {
+			continue
+		}
+		fds, _ := filepath.Glob(filepath.Join(filepath.Dir(p), "fd", "*"))
+		for _, fd := range fds {
+			if target, _ := os.Readlink(fd); target == "/dev/fuse" {
+				t.Fatalf("%q holds /dev/fuse", cmdline)
+			}
+		}
+	}
+	d.Kill()
+	out, err := exec.Command("timeout", "5", "stat", d.Path("host")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not connected") {
+		t.Errorf("stat on a killed daemon's mount: %v: %s", err, out)
+	}
+	d.Start()
+	d.MustSh("echo stop > containers/c1/ctl")
 }

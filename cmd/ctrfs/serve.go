@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"golang.org/x/sys/unix"
 
 	"ctrfs/cluster"
 	"ctrfs/fs"
@@ -112,6 +114,10 @@ func run(f *serveFlags, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mountDir, err)
 	}
+	if err := closeFUSEOnExec(); err != nil {
+		server.Unmount()
+		return err
+	}
 	log.Info("ctrfs serving", "mount", mountDir, "host", f.name, "lxcpath", f.lxcpath, "store", f.store)
 
 	sigs := make(chan os.Signal, 1)
@@ -164,4 +170,30 @@ func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Clu
 		log.Info("cluster: joined", "bind", f.bind, "endpoint", cl.Facts().Endpoint)
 	}
 	return cl, nil
+}
+
+// closeFUSEOnExec marks the /dev/fuse descriptor close-on-exec. go-fuse
+// opens it without O_CLOEXEC, so the helpers ctrfs runs inherited it, and
+// with them the monitors LXC forks for containers, which outlive the
+// daemon: a killed daemon's mount then hung instead of failing with
+// ENOTCONN, and the next daemon could not recover it.
+func closeFUSEOnExec() error {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil || target != "/dev/fuse" {
+			continue
+		}
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+			return fmt.Errorf("mark /dev/fuse close-on-exec: %w", err)
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ func (m *Manager) stopStateful(oc *opContext, name string) error {
 // not seize a task in time. That is transient: BusyBox's `nc -e`, for one,
 // waits uninterruptibly in vfork() until its child execs, and a child that
 // CRIU stopped first never does; a moment later the same dump succeeds.
-const dumpAttempts = 5
+const dumpAttempts = 8
 
 // dump runs a checkpoint helper verb into dir, trying again while CRIU
 // fails to freeze a container that is still running; the `log` is the
@@ -85,12 +86,15 @@ func (m *Manager) dump(oc *opContext, verb, name, dir string, args ...string) er
 	}
 }
 
-// freezeTimedOut says whether a dump log shows CRIU giving up on seizing
-// the tasks.
+// freezeTimedOut says whether a dump log shows CRIU giving up on a task
+// that stayed in uninterruptible sleep (state D) while it seized the tree:
+// transient, unlike a task it may not seize at all (traced by another
+// process, say), which fails the same way in another state.
 func freezeTimedOut(log []byte) bool {
-	return bytes.Contains(log, []byte("Unseizable non-zombie")) ||
-		bytes.Contains(log, []byte("Timeout reached. Try to interrupt"))
+	return unseizableInD.Match(log)
 }
+
+var unseizableInD = regexp.MustCompile(`Unseizable non-zombie \d+ found, state D`)
 
 func emptyDir(dir string) error {
 	entries, err := os.ReadDir(dir)

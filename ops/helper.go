@@ -81,7 +81,7 @@ exec "$CTRFS_HELPER" archive-rootfs "$CTRFS_ROOTFS" "$CTRFS_ARCHIVE"
 // (10 s by default). A dump that cannot seize a task in time fails and is
 // tried again (see Manager.dump), so a shorter timeout makes each failed
 // attempt stall the container for less.
-const freezeTimeout = "timeout 4"
+const freezeTimeout = "timeout 3"
 
 // checkpoint dumps the container into dir, and stops it or leaves it
 // running; config are extra lines of CRIU configuration.

@@ -59,6 +59,8 @@ func HelperMain(args []string) int {
 			// meanwhile cannot leave it running.
 			err = c.Freeze()
 		}
+	case "announce":
+		err = announce(c)
 	default:
 		err = fmt.Errorf("unknown helper verb %q", verb)
 	}
@@ -180,6 +182,29 @@ func restoreContainer(c *lxc.Container, dir string) error {
 	}
 	if !c.Wait(lxc.RUNNING, 30*time.Second) {
 		return fmt.Errorf("not running 30s after restore")
+	}
+	return nil
+}
+
+// announce has the container send a gratuitous ARP for each of its IPv4
+// addresses, with the BusyBox of its rootfs (as the default template has),
+// so that bridges and switches learn where its MAC address is now: after a
+// migration, or after the source takes a container back from a target whose
+// copy had already appeared on the network.
+func announce(c *lxc.Container) error {
+	addrs, err := c.IPv4Addresses()
+	if err != nil {
+		return err
+	}
+	var errs []string
+	for _, addr := range addrs {
+		_, err := c.RunCommand([]string{"/bin/busybox", "arping", "-U", "-c", "1", "-I", "eth0", addr}, lxc.DefaultAttachOptions)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", addr, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("arping %s", strings.Join(errs, "; "))
 	}
 	return nil
 }

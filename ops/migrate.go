@@ -171,6 +171,7 @@ func (o *Outgoing) Resume() error {
 	if err := o.m.startFromState(roc, o.name); err != nil {
 		return err
 	}
+	o.m.Announce(o.name)
 	return nil
 }
 
@@ -192,6 +193,17 @@ func (o *Outgoing) Remove() error { return o.m.Remove(o.name) }
 // `events` gets a line.
 func (m *Manager) RecordReceived(name string, d time.Duration, report []KeyValue) {
 	m.finish(operation{name: name, what: "receive"}, &opContext{extra: report}, d, nil)
+}
+
+// Announce has a running container tell the network where it is now (a
+// gratuitous ARP), in the background: best effort, and the container
+// already runs.
+func (m *Manager) Announce(name string) {
+	go func() {
+		if err := m.runHelper(&opContext{}, "announce", name); err != nil {
+			m.log.Debug("announce failed", "container", name, "err", err)
+		}
+	}()
 }
 
 // PublishEvent adds a line to `events` about a container, besides the one
@@ -320,7 +332,11 @@ func (in *Incoming) Commit() error {
 		return nil
 	}
 	in.frozen = false
-	return in.m.unfreeze(in.name)
+	if err := in.m.unfreeze(in.name); err != nil {
+		return err
+	}
+	in.m.Announce(in.name)
+	return nil
 }
 
 // Discard removes whatever arrived: the container (stopped first) and the
@@ -378,7 +394,11 @@ func (m *Manager) StartLocked(name string) error {
 	if st, err := m.Status(name); err != nil || st != "STOPPED" {
 		return err
 	}
-	return m.start(&opContext{}, name)
+	if err := m.start(&opContext{}, name); err != nil {
+		return err
+	}
+	m.Announce(name)
+	return nil
 }
 
 func setConfigLine(config []byte, key, value string) []byte {

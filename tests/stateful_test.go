@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -240,26 +241,57 @@ func TestStatefulDumpFailure(t *testing.T) {
 	d.MustSh("echo stop > containers/c1/ctl")
 }
 
-// seize makes this test the ptrace tracer of pid without stopping it. The
-// tracer is a locked OS thread; detach ends that thread, which detaches.
+// seize makes this test the ptrace tracer of pid without stopping it, from
+// a locked OS thread; detach detaches from that same thread (ptrace is per
+// thread, and a goroutine locked to the main thread never ends it).
 func seize(t *testing.T, pid int) (detach func()) {
 	t.Helper()
-	const ptraceSeize = 0x4206
-	ready, done := make(chan error), make(chan struct{})
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		_, _, errno := syscall.RawSyscall6(syscall.SYS_PTRACE, ptraceSeize, uintptr(pid), 0, 0, 0, 0)
+	const (
+		ptraceSeize     = 0x4206
+		ptraceInterrupt = 0x4207
+	)
+	ptrace := func(req int) error {
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_PTRACE, uintptr(req), uintptr(pid), 0, 0, 0, 0)
 		if errno != 0 {
-			ready <- errno
+			return errno
+		}
+		return nil
+	}
+	ready, done, detached := make(chan error), make(chan struct{}), make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := ptrace(ptraceSeize); err != nil {
+			ready <- err
 			return
 		}
 		ready <- nil
 		<-done
+		// PTRACE_DETACH needs the tracee stopped: interrupt, wait, detach.
+		err := ptrace(ptraceInterrupt)
+		if err == nil {
+			var ws syscall.WaitStatus
+			_, err = syscall.Wait4(pid, &ws, syscall.WALL, nil)
+		}
+		if err == nil {
+			err = ptrace(syscall.PTRACE_DETACH)
+		}
+		detached <- err
 	}()
 	if err := <-ready; err != nil {
 		t.Fatalf("ptrace seize %d: %v", pid, err)
 	}
-	return func() { close(done); time.Sleep(200 * time.Millisecond) }
+	var once sync.Once
+	detach = func() {
+		once.Do(func() {
+			close(done)
+			if err := <-detached; err != nil {
+				t.Errorf("ptrace detach %d: %v", pid, err)
+			}
+		})
+	}
+	t.Cleanup(detach) // also when the test fails before detaching
+	return detach
 }
 
 // checkImageFiles checks that every file of manifest m reads back through

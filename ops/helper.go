@@ -57,7 +57,7 @@ func HelperMain(args []string) int {
 		if err == nil && verb == "restore-frozen" {
 			// Here, not in the daemon, so that a daemon that dies
 			// meanwhile cannot leave it running.
-			err = c.Freeze()
+			err = freezeWithin(c, freezeLimit)
 		}
 	case "announce":
 		err = announce(c)
@@ -207,4 +207,29 @@ func announce(c *lxc.Container) error {
 		return fmt.Errorf("arping %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// freezeLimit bounds a freeze: LXC waits for the freezer without a limit,
+// and a task in uninterruptible sleep (BusyBox nc in vfork() again) can
+// keep a container FREEZING for good.
+const freezeLimit = 10 * time.Second
+
+// freezeWithin freezes the container, or thaws it and fails if it is not
+// frozen within d. LXC's call cannot be cancelled; the helper exits soon
+// after, which ends it.
+func freezeWithin(c *lxc.Container, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- c.Freeze() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+	}
+	// c is locked by the call under way; thaw through another handle.
+	other, err := lxc.NewContainer(c.Name(), c.ConfigPath())
+	if err == nil {
+		other.Unfreeze()
+		other.Release()
+	}
+	return fmt.Errorf("%s did not freeze within %s (a task in uninterruptible sleep?)", c.Name(), d)
 }

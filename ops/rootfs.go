@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	lxc "github.com/lxc/go-lxc"
 )
@@ -54,10 +56,52 @@ func archiveRootfs(rootfs, archive string) error {
 // (and which files are gone), and tar updates the state.
 func archiveRootfsSince(rootfs, archive, state string) error {
 	args := append([]string{"--create", "--sort=name", "--file", archive, "--directory", rootfs}, tarFlags...)
+	fresh := false
 	if state != "" {
 		args = append(args, "--listed-incremental="+state)
+		_, err := os.Stat(state)
+		fresh = errors.Is(err, fs.ErrNotExist)
 	}
-	return runTar(append(args, ".")...)
+	if err := runTar(append(args, ".")...); err != nil {
+		return err
+	}
+	if fresh {
+		return backdateTarState(state, 2*time.Second)
+	}
+	return nil
+}
+
+// backdateTarState moves the time a listed-incremental state records for
+// its archive back by d. tar takes files modified after that time as
+// changed, and the kernel stamps files with a clock coarser than tar's: a
+// file written just after the archive began can carry an earlier time and
+// be missed. An earlier time only makes the next archive take a few more
+// files.
+func backdateTarState(path string, d time.Duration) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	// "GNU tar-1.34-2\n" then the seconds and nanoseconds, each ending in NUL.
+	header, rest, ok := bytes.Cut(data, []byte("\n"))
+	if !ok {
+		return fmt.Errorf("tar state %s: no header", path)
+	}
+	fields := bytes.SplitN(rest, []byte{0}, 3)
+	if len(fields) != 3 {
+		return fmt.Errorf("tar state %s: no time", path)
+	}
+	sec, err1 := strconv.ParseInt(string(fields[0]), 10, 64)
+	nsec, err2 := strconv.ParseInt(string(fields[1]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("tar state %s: bad time %q %q", path, fields[0], fields[1])
+	}
+	t := time.Unix(sec, nsec).Add(-d)
+	var b bytes.Buffer
+	b.Write(header)
+	fmt.Fprintf(&b, "\n%d\x00%d\x00", t.Unix(), t.Nanosecond())
+	b.Write(fields[2])
+	return os.WriteFile(path, b.Bytes(), 0o600)
 }
 
 // unpackRootfs makes dir from one archive, or from a listed-incremental

@@ -58,6 +58,7 @@ type membership struct {
 	mu      sync.Mutex
 	pending []string // join addresses not reached yet
 	stop    chan struct{}
+	joined  chan struct{} // a peer joined: save the peers now
 }
 
 // gossipKey turns the shared secret into memberlist's AES-256 key.
@@ -86,7 +87,8 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	m := &membership{meta: meta, log: log, peersFile: peersFile, stop: make(chan struct{})}
+	m := &membership{meta: meta, log: log, peersFile: peersFile,
+		stop: make(chan struct{}), joined: make(chan struct{}, 1)}
 	m.pending = append(m.pending, join...)
 	if b, err := os.ReadFile(peersFile); err == nil {
 		m.pending = append(m.pending, strings.Fields(string(b))...)
@@ -100,6 +102,7 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	cfg.AdvertiseAddr, cfg.AdvertisePort = host, port
 	cfg.SecretKey = gossipKey(secret)
 	cfg.Delegate = m
+	cfg.Events = m
 	cfg.Logger = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	m.ml, err = memberlist.Create(cfg)
 	if err != nil {
@@ -111,7 +114,8 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 }
 
 // keepJoining retries join addresses that did not answer, so that hosts can
-// start in any order.
+// start in any order, and saves the peers as soon as one joins: a host
+// killed a moment after it met its peers must still find them again.
 func (m *membership) keepJoining() {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
@@ -119,6 +123,8 @@ func (m *membership) keepJoining() {
 		select {
 		case <-m.stop:
 			return
+		case <-m.joined:
+			m.savePeers()
 		case <-t.C:
 			m.joinPending()
 			m.savePeers()
@@ -171,6 +177,17 @@ func (m *membership) NotifyMsg([]byte)                       {}
 func (m *membership) GetBroadcasts(int, int) [][]byte        { return nil }
 func (m *membership) LocalState(join bool) []byte            { return nil }
 func (m *membership) MergeRemoteState(buf []byte, join bool) {}
+
+// NotifyJoin and the rest implement memberlist.EventDelegate. memberlist
+// calls them holding its own lock, so they only wake keepJoining.
+func (m *membership) NotifyJoin(*memberlist.Node) {
+	select {
+	case m.joined <- struct{}{}:
+	default: // a save is pending already
+	}
+}
+func (m *membership) NotifyLeave(*memberlist.Node)  {}
+func (m *membership) NotifyUpdate(*memberlist.Node) {}
 
 // peers are the other hosts memberlist knows, by name.
 func (m *membership) peers() []Peer {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"ctrfs/ops"
@@ -144,6 +145,25 @@ func (c *Cluster) Peer(name string) (Peer, bool) {
 		}
 	}
 	return Peer{}, false
+}
+
+// PeerInfo is hosts/PEER/info: what gossip says, and the full list of CPU
+// features, which does not fit in gossip, asked of the peer itself
+// ("unknown" while it does not answer).
+func (c *Cluster) PeerInfo(host string) ([]ops.KeyValue, error) {
+	p, ok := c.Peer(host)
+	if !ok {
+		return nil, ops.NewError(ops.ErrNotFound, fmt.Sprintf("no host %q in the cluster", host))
+	}
+	features := "unknown"
+	if client, _, err := c.connect(host); err == nil {
+		var f Facts
+		if client.Call("Host.Facts", true, &f) == nil {
+			features = strings.Join(f.CPUFlags, " ")
+		}
+		client.Close()
+	}
+	return append(p.Info(), ops.KeyValue{Key: "cpu-features", Value: features}), nil
 }
 
 // connect dials a peer by name: ENOENT if there is no such host,

@@ -37,13 +37,14 @@ type Peer struct {
 	Meta    nodeMeta
 }
 
-// Info is the peer's `info` file.
+// Info is what gossip says of the peer, for its `info` file; the CPU
+// features travel only as a digest (see Cluster.PeerInfo).
 func (p Peer) Info() []ops.KeyValue {
 	return []ops.KeyValue{
 		{Key: "address", Value: p.Address}, {Key: "status", Value: p.Status},
 		{Key: "endpoint", Value: p.Meta.Endpoint}, {Key: "arch", Value: p.Meta.Arch},
 		{Key: "kernel", Value: p.Meta.Kernel}, {Key: "criu", Value: p.Meta.CRIU},
-		{Key: "lxc", Value: p.Meta.LXC}, {Key: "cpu-features", Value: p.Meta.CPU},
+		{Key: "lxc", Value: p.Meta.LXC}, {Key: "cpu-digest", Value: p.Meta.CPU},
 	}
 }
 

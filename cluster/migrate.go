@@ -146,7 +146,8 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		downtime = time.Since(frozeAt)
 	}
 
-	// commit
+	// commit: the report is what the target's info shows; the target adds
+	// the time its commit (the unfreeze) takes, and so does this host below.
 	total := time.Since(start)
 	report := []ops.KeyValue{
 		{Key: "moved-from", Value: c.cfg.Host},
@@ -154,13 +155,22 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		{Key: "move-seconds", Value: fmt.Sprintf("%.3f", total.Seconds())},
 		{Key: "precopy-seconds", Value: fmt.Sprintf("%.3f", precopy.Seconds())},
 		{Key: "precopy-rounds", Value: fmt.Sprint(mg.rounds)},
+		{Key: "precopy-frozen-seconds", Value: fmt.Sprintf("%.3f", o.PrecopyFrozen.Seconds())},
 		{Key: "downtime-seconds", Value: fmt.Sprintf("%.3f", downtime.Seconds())},
 		{Key: "move-sent-bytes", Value: fmt.Sprint(mg.sent)},
 	}
+	committing := time.Now()
 	if err := mg.call("Host.Commit", CommitArgs{Token: mg.token, Report: report}, new(bool)); err != nil {
 		if err := mg.unknownOutcome(j, err, live); err != nil {
 			return err
 		}
+	}
+	commit := time.Since(committing)
+	total += commit
+	addSeconds(report, commit, "move-seconds")
+	if live {
+		downtime += commit
+		addSeconds(report, commit, "downtime-seconds")
 	}
 	if err := o.Remove(); err != nil {
 		c.cfg.Log.Error("cluster: moved, but the local copy could not be removed", "container", j.Name, "err", err)
@@ -438,13 +448,18 @@ func (c *Cluster) recoverOutgoing() {
 	}
 }
 
+// recoverMove settles a move that this daemon was killed in. Its event is
+// "move-recovered" with the usual ok or failed; the log says which host
+// kept the container.
 func (c *Cluster) recoverMove(j journal) {
 	owner := c.settle(j)
-	log := c.cfg.Log.With("container", j.Name, "target", j.Target)
+	log := c.cfg.Log.With("container", j.Name, "target", j.Target, "owner", owner)
+	failed := func() { c.m.PublishEvent(j.Name, "move-recovered", "failed", 0) }
 	if owner == ownerCommitted {
 		log.Warn("cluster: an interrupted move had finished on the target; removing the copy here")
 		if err := c.m.Remove(j.Name); err != nil {
 			log.Error("cluster: cannot remove the moved container's copy here", "err", err)
+			failed()
 			return
 		}
 	} else {
@@ -455,10 +470,11 @@ func (c *Cluster) recoverMove(j journal) {
 		if j.Live {
 			if err := c.m.StartLocked(j.Name); err != nil {
 				log.Error("cluster: cannot restore the container after an interrupted move", "err", err)
+				failed()
 				return
 			}
 		}
 	}
 	os.Remove(c.journalPath(j.Name))
-	c.m.PublishEvent(j.Name, "move-recovered", owner, 0)
+	c.m.PublishEvent(j.Name, "move-recovered", "ok", 0)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -218,6 +220,7 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 }
 
 func (s *Service) Commit(a CommitArgs, out *bool) error {
+	received := time.Now()
 	s.c.mu.Lock()
 	sess, ok := s.c.sessions[a.Token]
 	s.c.mu.Unlock()
@@ -237,6 +240,13 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	}
 	if err := sess.in.Commit(); err != nil {
 		s.c.cfg.Log.Error("cluster: cannot unfreeze a received container", "container", sess.name, "err", err)
+	}
+	// The source timed the move up to the handover; the container was
+	// down until the unfreeze just now too.
+	commit := time.Since(received)
+	addSeconds(a.Report, commit, "move-seconds")
+	if slices.Contains(a.Report, ops.KeyValue{Key: "move-mode", Value: "live"}) {
+		addSeconds(a.Report, commit, "downtime-seconds")
 	}
 	os.Remove(s.c.incomingMarker(sess.name))
 	sess.in.Close()
@@ -356,4 +366,16 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// addSeconds adds d to the values of keys in report, which are seconds.
+func addSeconds(report []ops.KeyValue, d time.Duration, keys ...string) {
+	for i, kv := range report {
+		if !slices.Contains(keys, kv.Key) {
+			continue
+		}
+		if v, err := strconv.ParseFloat(kv.Value, 64); err == nil {
+			report[i].Value = fmt.Sprintf("%.3f", v+d.Seconds())
+		}
+	}
 }

@@ -103,3 +103,20 @@ func callError(peer string, err error) error {
 	}
 	return ops.NewError(ops.ErrUnreachable, fmt.Sprintf("lost %s: %v", peer, err))
 }
+
+// Probe connects to a migration endpoint with the secret, as a migration
+// does, and asks the host for its facts: it fails if the host does not
+// answer or does not hold the same secret.
+func Probe(endpoint string, secret []byte) (Facts, error) {
+	conf, err := tlsConfig(secret)
+	if err != nil {
+		return Facts{}, err
+	}
+	client, err := dial(endpoint, conf)
+	if err != nil {
+		return Facts{}, err
+	}
+	defer client.Close()
+	var f Facts
+	return f, callError(endpoint, client.Call("Host.Facts", true, &f))
+}

@@ -35,8 +35,18 @@ func (f *ctlFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetA
 	return f.Getattr(ctx, fh, out)
 }
 
+// Open for writing fails with EBUSY while a command is under way. Writes
+// may run in parallel (FOPEN_PARALLEL_DIRECT_WRITES), so that one through
+// a descriptor opened earlier reaches ops and gets its EBUSY there instead
+// of queueing behind the inode lock.
 func (f *ctlFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	return &ctlHandle{f: f, bytesHandle: bytesHandle{data: []byte(ops.CtlHelp)}}, fuse.FOPEN_DIRECT_IO, 0
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
+		if err := f.c.m.CheckIdle(f.c.Name()); err != nil {
+			return nil, 0, errno(err)
+		}
+	}
+	h := &ctlHandle{f: f, bytesHandle: bytesHandle{data: []byte(ops.CtlHelp)}}
+	return h, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_PARALLEL_DIRECT_WRITES, 0
 }
 
 type ctlHandle struct {

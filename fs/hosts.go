@@ -102,19 +102,24 @@ func (d *peerDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	if name == "info" {
 		info := newGenFile(func() ([]byte, error) {
-			p, err := d.peer()
+			kv, err := d.cl.PeerInfo(d.host)
 			if err != nil {
 				return nil, err
 			}
-			return ops.FormatInfo(p.Info()), nil
+			return ops.FormatInfo(kv), nil
 		})
 		return d.NewInode(ctx, info, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
 	}
 	if _, err := d.container(name); err != nil {
 		return nil, errno(err)
 	}
+	// After `mv containers/c1 hosts/PEER/` the kernel has moved this
+	// host's node for c1 under here: only a peer container's node is
+	// reused.
 	if ch := d.GetChild(name); ch != nil {
-		return ch, 0
+		if _, ok := ch.Operations().(*peerContainerDir); ok {
+			return ch, 0
+		}
 	}
 	return d.NewInode(ctx, &peerContainerDir{peer: d, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }

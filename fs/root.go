@@ -27,6 +27,7 @@ type Root struct {
 type Cluster interface {
 	Peers() []cluster.Peer
 	Peer(name string) (cluster.Peer, bool)
+	PeerInfo(name string) ([]ops.KeyValue, error)
 	PeerContainers(host string) ([]cluster.ContainerSummary, error)
 	Migrate(name, host string) error
 	Pull(name, from string) error
@@ -57,6 +58,10 @@ func Options() *gofs.Options {
 			FsName:      "ctrfs",
 			Name:        "ctrfs",
 			AllowOther:  true,
+			// Other users may look (files are 0444, directories
+			// 0755) but only root may act: the kernel checks the
+			// modes, so a write to ctl or a mkdir is EACCES for them.
+			Options: []string{"default_permissions"},
 		},
 		EntryTimeout:    &zero,
 		AttrTimeout:     &zero,

@@ -80,6 +80,15 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	return m, nil
 }
 
+// Close releases what the manager holds outside the store: its staging
+// directory on /dev/shm, which is removed only if empty (a dump left there
+// is recovered at the next start).
+func (m *Manager) Close() {
+	if dir := m.memoryStaging(); dir != "" {
+		os.Remove(dir)
+	}
+}
+
 func (m *Manager) Host() string      { return m.cfg.Host }
 func (m *Manager) Events() *EventBus { return m.events }
 func (m *Manager) LXCPath() string   { return m.cfg.LXCPath }
@@ -164,6 +173,23 @@ func (m *Manager) acquire(name, op string) (release func(), err error) {
 		delete(m.busy, name)
 		m.mu.Unlock()
 	}, nil
+}
+
+// CheckIdle fails with ErrBusy, recorded like a refused command, while an
+// operation on the container is under way. fs/ asks it when ctl is opened
+// for writing: the kernel serialises `>`'s truncation behind the write
+// under way, so a second command would otherwise wait for the first
+// instead of failing.
+func (m *Manager) CheckIdle(name string) error {
+	m.mu.Lock()
+	cur, ok := m.busy[name]
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	err := newError(ErrBusy, fmt.Sprintf("%s: %s is under way", name, cur), nil)
+	m.finish(operation{name: name, what: "ctl"}, &opContext{}, 0, err)
+	return err
 }
 
 func (m *Manager) recordOf(name string) *record {

@@ -31,6 +31,11 @@ type Outgoing struct {
 	// whole-tree archive, so that later packs archive only the changes.
 	tarState string
 	base     images.File
+
+	// PrecopyFrozen adds up how long the precopy dumps kept the processes
+	// frozen (CRIU's own figure): short stalls, but the service does not
+	// answer during them.
+	PrecopyFrozen time.Duration
 }
 
 // Move runs fn as operation `what` under the container's lock; the
@@ -149,6 +154,9 @@ func (o *Outgoing) PrecopyMemory() (mf *images.Manifest, release func(), err err
 	oc := &opContext{}
 	if err := o.m.dump(oc, "checkpoint-running", o.name, dir); err != nil {
 		return nil, nil, o.m.dumpFailed(o.name, err, oc.log)
+	}
+	if st, err := images.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
+		o.PrecopyFrozen += time.Duration(st.GetDump().GetFrozenTime()) * time.Microsecond
 	}
 	mf, _, err = o.m.images.ImportDir(dir)
 	if err != nil {

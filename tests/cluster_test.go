@@ -94,6 +94,27 @@ func TestClusterMembership(t *testing.T) {
 	if info["status"] != "alive" || !strings.HasPrefix(info["address"], "127.0.0.3:") {
 		t.Errorf("hosts/tollana/info: %v", info)
 	}
+	// The full list of CPU features, which gossip carries only as a
+	// digest, comes from the peer.
+	if f := strings.Fields(info["cpu-features"]); len(f) < 5 || info["cpu-features"] == "unknown" {
+		t.Errorf("hosts/tollana/info cpu-features: %q", info["cpu-features"])
+	}
+
+	// The migration endpoint talks only to a peer with the secret.
+	probe := func(secret string) (string, error) {
+		file := filepath.Join(t.TempDir(), "secret")
+		if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(ctrfsBin, "probe", "--secret-file", file, info["endpoint"]).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := probe("not the secret"); err == nil || !strings.Contains(out, "secret") {
+		t.Errorf("the endpoint answered a peer with another secret: %v: %s", err, out)
+	}
+	if out, err := probe("s3cret"); err != nil || !strings.Contains(out, "host: tollana") {
+		t.Errorf("the endpoint refused a peer with the secret: %v: %s", err, out)
+	}
 
 	b.MustSh("mkdir containers/c9")
 	if ls := strings.Fields(a.MustSh("ls hosts/tollana")); !contains(ls, "c9") || !contains(ls, "info") {
@@ -192,6 +213,14 @@ func TestLiveMigration(t *testing.T) {
 	}
 	if ls := strings.Fields(a.MustSh("ls hosts/tollana")); !contains(ls, "c1") {
 		t.Errorf("hosts/tollana on the source lists %v", ls)
+	}
+	// The source's own node for c1 went under hosts/tollana/ with the mv;
+	// what is read there now is the peer's container.
+	if st := a.Read("hosts/tollana/c1/status"); st != "RUNNING" {
+		t.Errorf("hosts/tollana/c1/status on the source after the move: %q", st)
+	}
+	if frozen := info["precopy-frozen-seconds"]; frozen == "" {
+		t.Errorf("info on the target lacks precopy-frozen-seconds:\n%v", info)
 	}
 
 	// Pull it back, then push it from inside containers/.
@@ -304,6 +333,17 @@ func (d *Daemon) fillRootfs(name string, mib int) {
 	}
 }
 
+// countFrom checks that the service's count did not start again: the
+// processes kept their memory (a cold start begins from 1 again).
+func countFrom(t *testing.T, ip string, before int, when string) int {
+	t.Helper()
+	n := Count(t, ip)
+	if n < before {
+		t.Fatalf("count went from %d to %d %s: the processes lost their state", before, n, when)
+	}
+	return n
+}
+
 // stillHere checks that a move that failed left c1 running on a with its
 // count, and no copy on b.
 func stillHere(t *testing.T, a, b *Peer, ip string, before int) {
@@ -311,20 +351,31 @@ func stillHere(t *testing.T, a, b *Peer, ip string, before int) {
 	if st := a.Read("containers/c1/status"); st != "RUNNING" {
 		t.Fatalf("c1 is %s on the source after the failed move", st)
 	}
-	if n := Count(t, ip); n < before {
-		t.Fatalf("count went from %d to %d", before, n)
-	}
+	countFrom(t, ip, before, "over the failed move")
 	if b.has("c1") {
 		t.Fatal("the target has a copy of c1")
 	}
 	t.Logf("error: %s", a.Read("containers/c1/error"))
 }
 
+// backgroundMove is a move under way in a shell, whose stderr (the errno
+// as the shell words it) is kept.
+type backgroundMove struct {
+	*exec.Cmd
+	stderr string // file
+}
+
+func (m *backgroundMove) Stderr() string {
+	b, _ := os.ReadFile(m.stderr)
+	return string(b)
+}
+
 // moveUntilChunksArrive starts moving c1 from a to b in the background and
 // returns once chunks are arriving on b.
-func moveUntilChunksArrive(t *testing.T, a, b *Peer) *exec.Cmd {
+func moveUntilChunksArrive(t *testing.T, a, b *Peer) *backgroundMove {
 	t.Helper()
-	move := a.Background("echo 'move tollana' > containers/c1/ctl")
+	stderr := filepath.Join(t.TempDir(), "stderr")
+	move := &backgroundMove{a.Background("{ echo 'move tollana' > containers/c1/ctl; } 2>" + stderr), stderr}
 	start := b.chunkCount()
 	waitLong(t, "chunks to arrive on the target", 60*time.Second, func() bool { return b.chunkCount() > start+20 })
 	return move
@@ -364,6 +415,9 @@ func TestMigrationTargetKilled(t *testing.T) {
 	if err := move.Wait(); err == nil {
 		t.Fatal("the move succeeded although the target died")
 	}
+	if e := move.Stderr(); !strings.Contains(e, "No route to host") {
+		t.Errorf("a move whose target died: %q; want EHOSTUNREACH", e)
+	}
 	stillHere(t, a, b, ip, before)
 	b.Start()
 	if b.has("c1") {
@@ -374,7 +428,8 @@ func TestMigrationTargetKilled(t *testing.T) {
 	// Killed during the handover, once it has created the container and
 	// may be restoring it: its copy must never run beside the source's,
 	// which the source restores once the target's lease is over.
-	move = a.Background("echo 'move tollana' > containers/c1/ctl")
+	before = Count(t, ip)
+	move.Cmd = a.Background("echo 'move tollana' > containers/c1/ctl")
 	waitLong(t, "the target to create the container", 90*time.Second, func() bool { return b.has("c1") })
 	b.Kill()
 	if err := move.Wait(); err == nil {
@@ -388,7 +443,7 @@ func TestMigrationTargetKilled(t *testing.T) {
 		t.Fatal("the dead target's copy of c1 runs beside the source's")
 	}
 	t.Logf("the dead target's copy is %q; error: %s", strings.TrimSpace(string(out)), a.Read("containers/c1/error"))
-	Count(t, ip)
+	before = countFrom(t, ip, before, "over the move the target died in")
 	b.Start()
 	if b.has("c1") {
 		t.Fatal("the restarted target kept its uncommitted copy of c1")
@@ -398,7 +453,7 @@ func TestMigrationTargetKilled(t *testing.T) {
 	if st := b.Read("containers/c1/status"); st != "RUNNING" || a.has("c1") {
 		t.Fatalf("second move: %s on the target, still on the source: %v", st, a.has("c1"))
 	}
-	Count(t, ip)
+	countFrom(t, ip, before, "over the move after the target came back")
 	b.MustSh("echo stop > containers/c1/ctl")
 }
 
@@ -409,7 +464,7 @@ func TestMigrationSourceKilled(t *testing.T) {
 	a, b := twoHosts(t)
 	ip, _ := bigContainer(t, a)
 
-	runningOnce := func(when string) (onA bool) {
+	runningOnce := func(when string, before int) (onA bool) {
 		t.Helper()
 		var statusA, statusB string
 		waitLong(t, "the container to run on exactly one host "+when, 60*time.Second, func() bool {
@@ -423,30 +478,32 @@ func TestMigrationSourceKilled(t *testing.T) {
 			ra, rb := strings.TrimSpace(statusA) == "RUNNING", strings.TrimSpace(statusB) == "RUNNING"
 			return ra != rb && (!a.has("c1") || !b.has("c1"))
 		})
-		Count(t, ip)
+		countFrom(t, ip, before, when)
 		return a.has("c1")
 	}
 
 	// During the transfer: the move cannot have finished.
+	before := Count(t, ip)
 	move := moveUntilChunksArrive(t, a, b)
 	a.Kill()
 	move.Wait()
 	a.Start()
 	a.waitHosts("dakara", "tollana")
-	if !runningOnce("after the source died during the transfer") {
+	if !runningOnce("after the source died during the transfer", before) {
 		t.Fatal("the container moved although the source died before the handover")
 	}
 
 	// During the handover: the container is checkpointed here and being
 	// restored there; either side may end up with it.
-	move = a.Background("echo 'move tollana' > containers/c1/ctl")
+	before = Count(t, ip)
+	move.Cmd = a.Background("echo 'move tollana' > containers/c1/ctl")
 	waitLong(t, "the target to create the container", 90*time.Second, func() bool {
 		return exists(filepath.Join(b.LXCPath, ".c1.creating")) || b.has("c1")
 	})
 	a.Kill()
 	move.Wait()
 	a.Start()
-	onA := runningOnce("after the source died during the handover")
+	onA := runningOnce("after the source died during the handover", before)
 	t.Logf("after the source died during the handover, c1 runs on %s", map[bool]string{true: "the source", false: "the target"}[onA])
 }
 
@@ -468,6 +525,9 @@ func TestMigrationConnectionCut(t *testing.T) {
 	}
 	if err := move.Wait(); err == nil {
 		t.Fatal("the move succeeded through a cut connection")
+	}
+	if e := move.Stderr(); !strings.Contains(e, "No route to host") {
+		t.Errorf("a move through a cut connection: %q; want EHOSTUNREACH", e)
 	}
 	stillHere(t, a, b, ip, before)
 

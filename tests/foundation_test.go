@@ -96,6 +96,16 @@ func TestErrors(t *testing.T) {
 	d.ShFails("mv containers/c1 containers/c2", "Device or resource busy")
 	d.ShFails("echo 'lxc.bogus = 1' >> containers/c1/config", "Device or resource busy")
 	d.ShFails("echo unfreeze > containers/c1/ctl", "Device or resource busy")
+	// Another user may look but not act: the mount is shared with other
+	// users (allow_other) and the kernel checks the modes.
+	asNobody := func(cmd string) string { return "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c '" + cmd + "'" }
+	if out := d.MustSh(asNobody("cat containers/c1/status host")); !strings.HasPrefix(out, "RUNNING\n") {
+		t.Fatalf("another user reads %q", out)
+	}
+	d.ShFails(asNobody("echo stop > containers/c1/ctl"), "Permission denied")
+	d.ShFails(asNobody("mkdir containers/c9"), "Permission denied")
+	d.ShFails(asNobody("rmdir containers/c1"), "Permission denied")
+	d.ShFails(asNobody("echo lxc.bogus = 1 >> containers/c1/config"), "Permission denied")
 	for _, bad := range []string{"bad..name", ".hidden", "-dash", "with space", strings.Repeat("x", 64)} {
 		d.ShFails("mkdir 'containers/"+bad+"'", "Invalid argument")
 	}
@@ -119,25 +129,39 @@ func TestBusyAndParallel(t *testing.T) {
 	d.CreateRunning("c1")
 	d.CreateRunning("c2")
 
-	stop := exec.Command("bash", "-c", "echo stop > containers/c1/ctl")
-	stop.Dir = d.Mount
-	if err := stop.Start(); err != nil {
-		t.Fatal(err)
+	stop := d.Background("echo stop > containers/c1/ctl")
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop.Wait() }()
+	stillStopping := func(what string) {
+		t.Helper()
+		select {
+		case err := <-stopped:
+			t.Fatalf("c1's stop (%v) ended before %s: the commands did not overlap", err, what)
+		default:
+		}
 	}
 	// The clean stop of the template takes about two seconds: long enough
-	// to find it under way.
-	waitFor(t, "stop of c1 under way", func() bool { return d.Info("c1")["status"] == "RUNNING" })
+	// to find it under way. Both commands below must return while it is.
 	time.Sleep(300 * time.Millisecond)
 	_, busyErr := d.Sh("echo freeze > containers/c1/ctl")
+	stillStopping("the second command on c1 returned")
+	busyMsg := d.Read("containers/c1/error")
 	_, otherErr := d.Sh("echo freeze > containers/c2/ctl")
-	if err := stop.Wait(); err != nil {
+	stillStopping("the command on c2 returned")
+	if err := <-stopped; err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	if busyErr == nil || !strings.Contains(busyErr.Error(), "Device or resource busy") {
 		t.Fatalf("freeze during stop: %v; want EBUSY", busyErr)
 	}
+	if !strings.Contains(busyMsg, "stop is under way") {
+		t.Fatalf("error during stop: %q; want it to name the stop under way", busyMsg)
+	}
 	if otherErr != nil {
 		t.Fatalf("command on another container blocked by c1's: %v", otherErr)
+	}
+	if st := d.Read("containers/c1/status"); st != "STOPPED" {
+		t.Fatalf("c1 = %s after its stop", st)
 	}
 	if st := d.Read("containers/c2/status"); st != "FROZEN" {
 		t.Fatalf("c2 = %s", st)

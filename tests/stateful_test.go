@@ -417,10 +417,18 @@ func TestStatefulInterruptedCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lxc-checkpoint: %v\n%s", err, out)
 	}
+	// A copy of CRIU's own files, made without ctrfs, to compare state/ with.
+	raw := filepath.Join(t.TempDir(), "raw")
+	if out, err := exec.Command("cp", "-a", staged, raw).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
 	d.Start()
 	if d.Info("c1")["stateful"] != "yes" {
 		t.Fatalf("the interrupted checkpoint was not recovered:\n%s", d.Log())
 	}
+	// state/ lists exactly CRIU's files (and ps), byte for byte.
+	d.MustSh(`cd containers/c1/state && [ "$(ls | grep -vx ps)" = "$(ls ` + raw + `)" ] &&
+		for f in ` + raw + `/*; do cmp "$f" "$(basename "$f")" || exit 1; done`)
 	d.MustSh("echo start > containers/c1/ctl")
 	if after := Count(t, ip); after < before {
 		t.Fatalf("count went from %d to %d", before, after)
@@ -469,6 +477,74 @@ func TestStatefulUnderLoad(t *testing.T) {
 	}
 	if retries := strings.Count(d.Log(), "trying again"); retries > 0 {
 		t.Logf("%d dumps were tried again after CRIU could not freeze the container", retries)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}
+
+// TestStatefulRestoreFailure: when CRIU fails to restore, start fails with
+// EIO, `error` says why and `log` holds CRIU's restore log; the container
+// stays STOPPED with its saved state, and start works once CRIU does.
+func TestStatefulRestoreFailure(t *testing.T) {
+	fault := filepath.Join(t.TempDir(), "fail-restores")
+	real, err := exec.LookPath("criu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A criu in front of the real one: while the fault file exists, a
+	// restore fails the way CRIU does, with an error in its log.
+	wrapper := filepath.Join(t.TempDir(), "criu")
+	script := `#!/bin/sh
+if [ -e ` + fault + ` ]; then
+  for a in "$@"; do
+    [ "$a" = restore ] || continue
+    prev= dir=.
+    for b in "$@"; do
+      case "$prev" in -D|--images-dir) dir=$b;; esac
+      prev=$b
+    done
+    echo "(00.000001) Error (criu/cr-restore.c:1): injected restore failure" >> "$dir/restore.log"
+    exit 1
+  done
+fi
+exec ` + real + ` "$@"
+`
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDaemon(t, "dakara")
+	d.Env = []string{"PATH=" + filepath.Dir(wrapper) + ":" + os.Getenv("PATH")}
+	d.Start()
+	ip := d.CreateRunning("c1")
+	time.Sleep(time.Second)
+	before := Count(t, ip)
+	d.MustSh("echo stop-stateful > containers/c1/ctl")
+
+	if err := os.WriteFile(fault, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for try := 0; try < 2; try++ { // a failed start can be tried again
+		d.ShFails("echo start > containers/c1/ctl", "Input/output error")
+		if st := d.Read("containers/c1/status"); st != "STOPPED" {
+			t.Fatalf("status after a failed restore: %s", st)
+		}
+		if e := d.Read("containers/c1/error"); !strings.Contains(e, "injected restore failure") || !strings.Contains(e, "kept") {
+			t.Errorf("error after a failed restore: %q", e)
+		}
+		if log := d.Read("containers/c1/log"); !strings.Contains(log, "restore.log") || !strings.Contains(log, "injected restore failure") {
+			t.Errorf("log after a failed restore lacks CRIU's restore log:\n%s", log)
+		}
+		if d.Info("c1")["stateful"] != "yes" || !exists(d.Path("containers/c1/state/pstree.img")) {
+			t.Fatal("a failed restore dropped the saved state")
+		}
+	}
+
+	os.Remove(fault)
+	d.MustSh("echo start > containers/c1/ctl")
+	if after := Count(t, ip); after < before {
+		t.Fatalf("count went from %d to %d", before, after)
+	}
+	if d.Info("c1")["stateful"] != "no" {
+		t.Error("saved state kept after a successful restore")
 	}
 	d.MustSh("echo stop > containers/c1/ctl")
 }

@@ -11,6 +11,8 @@ import (
 
 const usage = `usage:
   ctrfs serve [flags]   mount the control tree and serve it until SIGINT/SIGTERM
+  ctrfs probe --secret-file FILE HOST:PORT
+                        check that a peer's migration endpoint answers and shares the secret
   ctrfs help            this text; 'ctrfs serve --help' lists the flags
 `
 
@@ -22,6 +24,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		os.Exit(serve(os.Args[2:]))
+	case "probe":
+		os.Exit(probe(os.Args[2:]))
 	case "lxc-helper": // internal: see ops.Config.HelperPath
 		os.Exit(ops.HelperMain(os.Args[2:]))
 	case "archive-rootfs": // internal: CRIU's hook during a stateful snapshot

@@ -137,6 +137,7 @@ func run(f *serveFlags, log *slog.Logger) error {
 		}
 	}()
 	server.Wait()
+	m.Close()
 	log.Info("unmounted", "mount", mountDir)
 	return nil
 }
@@ -144,12 +145,9 @@ func run(f *serveFlags, log *slog.Logger) error {
 func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Cluster, error) {
 	var secret []byte
 	if f.secretFile != "" {
-		b, err := os.ReadFile(f.secretFile)
-		if err != nil {
-			return nil, fmt.Errorf("--secret-file: %w", err)
-		}
-		if secret = bytes.TrimSpace(b); len(secret) == 0 {
-			return nil, fmt.Errorf("--secret-file %s is empty", f.secretFile)
+		var err error
+		if secret, err = readSecret(f.secretFile); err != nil {
+			return nil, err
 		}
 	}
 	var join []string
@@ -196,4 +194,18 @@ func closeFUSEOnExec() error {
 		}
 	}
 	return nil
+}
+
+// readSecret reads the cluster's shared secret; surrounding white space
+// (the newline of `echo secret > FILE`) is not part of it.
+func readSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	secret := bytes.TrimSpace(b)
+	if len(secret) == 0 {
+		return nil, fmt.Errorf("--secret-file %s is empty", path)
+	}
+	return secret, nil
 }

@@ -98,7 +98,9 @@ func TestErrors(t *testing.T) {
 	d.ShFails("echo unfreeze > containers/c1/ctl", "Device or resource busy")
 	// Another user may look but not act: the mount is shared with other
 	// users (allow_other) and the kernel checks the modes.
-	asNobody := func(cmd string) string { return "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c '" + cmd + "'" }
+	asNobody := func(cmd string) string {
+		return "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c '" + cmd + "'"
+	}
 	if out := d.MustSh(asNobody("cat containers/c1/status host")); !strings.HasPrefix(out, "RUNNING\n") {
 		t.Fatalf("another user reads %q", out)
 	}

@@ -35,9 +35,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if ! criu_ok; then
-  echo "deps: installing CRIU >= 4.2 from Debian unstable (pinned low)"
-  src=/etc/apt/sources.list.d/ctrfs-sid.sources
+# add_sid: Debian unstable as a source, pinned low (100) so that nothing
+# comes from it unless asked for by name with -t sid.
+add_sid() {
+  local src=/etc/apt/sources.list.d/ctrfs-sid.sources
   if [ ! -f "$src" ]; then
     base=/etc/apt/sources.list.d/debian.sources
     uri=http://deb.debian.org/debian
@@ -60,6 +61,11 @@ Pin-Priority: 100
 PIN
     updated=0
   fi
+}
+
+if ! criu_ok; then
+  echo "deps: installing CRIU >= 4.2 from Debian unstable (pinned low)"
+  add_sid
   apt_update
   apt-get install -y -qq --no-install-recommends -t sid criu
   criu_ok || { echo "deps: criu >= 4.2 still missing" >&2; exit 1; }
@@ -67,6 +73,19 @@ fi
 
 # FUSE needs its device node; LXC needs these kernel bits loaded when modular.
 [ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
-command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || {
-  echo "deps: installing golang from Debian"; apt_update; apt-get install -y -qq golang-go; }
+# Go >= 1.25 (go.mod): the machines here have it in /usr/local/go; bookworm's
+# golang-go is 1.19, so elsewhere it comes from unstable.
+go_ok() {
+  local go v
+  go=$(PATH=/usr/local/go/bin:$PATH command -v go) || return 1
+  v=$("$go" env GOVERSION 2>/dev/null | sed 's/^go//')
+  [ -n "$v" ] && [ "$(printf '%s\n1.25\n' "$v" | sort -V | head -n1)" = "1.25" ]
+}
+if ! go_ok; then
+  echo "deps: installing Go >= 1.25 from Debian unstable (pinned low)"
+  add_sid
+  apt_update
+  apt-get install -y -qq --no-install-recommends -t sid golang-go
+  go_ok || { echo "deps: Go >= 1.25 still missing" >&2; exit 1; }
+fi
 echo "deps: ok"

@@ -120,6 +120,11 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 
 	// freeze
 	var frozeAt time.Time
+	var phases []ops.KeyValue // how the downtime was spent
+	phaseDone := func(key string, since time.Time) time.Time {
+		phases = append(phases, seconds(key, time.Since(since)))
+		return time.Now()
+	}
 	if live {
 		frozeAt = time.Now()
 		if err := o.Checkpoint(); err != nil {
@@ -127,13 +132,17 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 			os.Remove(c.journalPath(j.Name))
 			return err // the container still runs here
 		}
+		t := phaseDone("freeze-checkpoint-seconds", frozeAt)
 		if rootfs, items, err = mg.sendContainer(); err != nil {
 			return mg.fail(j, err, true)
 		}
+		phaseDone("freeze-send-seconds", t)
 	}
 
 	// handover
+	handover := time.Now()
 	err = mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: rootfs, Items: items, Start: live}, new(bool))
+	phaseDone("handover-seconds", handover)
 	if errors.Is(err, ops.ErrUnreachable) {
 		// The connection broke: the target may have finished installing.
 		return mg.unknownOutcome(j, err, live)
@@ -159,6 +168,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		{Key: "downtime-seconds", Value: fmt.Sprintf("%.3f", downtime.Seconds())},
 		{Key: "move-sent-bytes", Value: fmt.Sprint(mg.sent)},
 	}
+	report = append(report, phases...)
 	committing := time.Now()
 	if err := mg.call("Host.Commit", CommitArgs{Token: mg.token, Report: report}, new(bool)); err != nil {
 		if err := mg.unknownOutcome(j, err, live); err != nil {

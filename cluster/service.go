@@ -38,6 +38,7 @@ type session struct {
 	in                  *ops.Incoming
 	installed           bool
 	timer               *time.Timer
+	phases              []ops.KeyValue // timings of Install, for the report
 }
 
 // Service is the RPC service of the migration endpoint, one per
@@ -200,12 +201,16 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 	if err := s.c.markIncoming(sess); err != nil {
 		return wireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))
 	}
+	t0 := time.Now()
 	err = sess.in.Install(a.Rootfs, a.Items)
+	sess.phases = []ops.KeyValue{seconds("target-install-seconds", time.Since(t0))}
 	if err == nil && a.Start {
+		t1 := time.Now()
 		var log []byte
 		if log, err = sess.in.Start(); err != nil {
 			s.c.cfg.Log.Warn("cluster: restore of an incoming container failed", "container", sess.name, "log", lastLines(log, 5))
 		}
+		sess.phases = append(sess.phases, seconds("target-restore-seconds", time.Since(t1)))
 	}
 	if err != nil {
 		s.c.dropLocked(sess)
@@ -248,6 +253,8 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	if slices.Contains(a.Report, ops.KeyValue{Key: "move-mode", Value: "live"}) {
 		addSeconds(a.Report, commit, "downtime-seconds")
 	}
+	a.Report = append(a.Report, sess.phases...)
+	a.Report = append(a.Report, seconds("target-commit-seconds", commit))
 	os.Remove(s.c.incomingMarker(sess.name))
 	sess.in.Close()
 	s.c.m.RecordReceived(sess.name, time.Since(sess.started), a.Report)
@@ -378,4 +385,8 @@ func addSeconds(report []ops.KeyValue, d time.Duration, keys ...string) {
 			report[i].Value = fmt.Sprintf("%.3f", v+d.Seconds())
 		}
 	}
+}
+
+func seconds(key string, d time.Duration) ops.KeyValue {
+	return ops.KeyValue{Key: key, Value: fmt.Sprintf("%.3f", d.Seconds())}
 }

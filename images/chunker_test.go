@@ -99,3 +99,63 @@ func TestChunkerSmallAndEmpty(t *testing.T) {
 		}
 	}
 }
+
+// Page images are cut between pages only, within the bounds, and a page
+// inserted or removed near the start changes only the chunks around it.
+func TestPageChunkerAlignsAndResyncs(t *testing.T) {
+	const pages = 16 << 20 / pageSize
+	data := randBytes(3, pages*pageSize)
+	sizes, joined := chunkSizesWith(t, bytes.NewReader(data), pageChunks)
+	sameBytes(t, "reassembled", joined, data)
+	for i, n := range sizes[:len(sizes)-1] {
+		if n%pageSize != 0 || n < pageChunks.min || n > pageChunks.max {
+			t.Fatalf("chunk %d has size %d: not whole pages within [%d, %d]", i, n, pageChunks.min, pageChunks.max)
+		}
+	}
+	t.Logf("%d chunks, average %d bytes", len(sizes), len(data)/len(sizes))
+
+	chunksOf := func(b []byte) map[string]bool {
+		set := map[string]bool{}
+		c := newChunker(bytes.NewReader(b), pageChunks)
+		for {
+			d, err := c.next()
+			if err == io.EOF {
+				return set
+			}
+			set[hashOf(d)] = true
+		}
+	}
+	before := chunksOf(data)
+	at := 100 * pageSize
+	inserted := append(append(append([]byte(nil), data[:at]...), randBytes(4, pageSize)...), data[at:]...)
+	removed := append(append([]byte(nil), data[:at]...), data[at+pageSize:]...)
+	for name, b := range map[string][]byte{"inserted": inserted, "removed": removed} {
+		after := chunksOf(b)
+		changed := 0
+		for h := range after {
+			if !before[h] {
+				changed++
+			}
+		}
+		if changed > 2 {
+			t.Errorf("a page %s changed %d of %d chunks; want at most 2", name, changed, len(after))
+		}
+	}
+}
+
+func TestParamsFor(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		size int64
+		want chunkParams
+	}{
+		{"pages-1.img", smallFile, pageChunks},
+		{"pages-1.img", smallFile - 1, smallChunks},
+		{"core-1.img", 1 << 10, smallChunks},
+		{"rootfs.tar", 1 << 30, bigChunks},
+	} {
+		if got := paramsFor(c.name, c.size); got != c.want {
+			t.Errorf("paramsFor(%q, %d) = %+v", c.name, c.size, got)
+		}
+	}
+}

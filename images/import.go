@@ -163,7 +163,7 @@ func (imp *importer) file(path string) (pendingFile, error) {
 		return pendingFile{}, err
 	}
 	f := pendingFile{File: File{Name: filepath.Base(path), Mode: uint32(info.Mode().Perm())}}
-	c := newChunker(fd, paramsFor(info.Size()))
+	c := newChunker(fd, paramsFor(info.Name(), info.Size()))
 	for !imp.failed.Load() {
 		data, err := c.next()
 		if err == io.EOF {

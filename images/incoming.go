@@ -49,7 +49,7 @@ func (in *Incoming) Put(hash string, compressed []byte) error {
 	if in.s.Has(hash) {
 		return nil
 	}
-	if _, err := in.s.decode(hash, compressed); err != nil {
+	if _, err := in.s.decodeStrict(hash, compressed); err != nil {
 		return err
 	}
 	if err := writeRenamed(in.s.chunkPath(hash), compressed, false); err != nil {

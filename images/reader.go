@@ -67,7 +67,9 @@ func (r *FileReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // Verify reads every chunk m uses from disk, bypassing the cache, and checks
-// it. The error wraps ErrCorrupt and names the first file found damaged.
+// it against its SHA-256 name: the full check, which also catches a chunk
+// file swapped for another (reads and exports check zstd's checksum). The
+// error wraps ErrCorrupt and names the first file found damaged.
 func (s *Store) Verify(m *Manifest) error {
 	checked := map[string]bool{}
 	for _, f := range m.Files {
@@ -75,7 +77,11 @@ func (s *Store) Verify(m *Manifest) error {
 			if checked[c.Hash] {
 				continue
 			}
-			data, err := s.load(c.Hash)
+			comp, err := s.readRaw(c.Hash)
+			var data []byte
+			if err == nil {
+				data, err = s.decodeStrict(c.Hash, comp)
+			}
 			if err == nil && int64(len(data)) != c.Size {
 				err = &chunkError{hash: c.Hash, reason: fmt.Sprintf("size %d, manifest says %d", len(data), c.Size)}
 			}

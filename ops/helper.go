@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -215,9 +216,30 @@ func announce(c *lxc.Container) error {
 const freezeLimit = 10 * time.Second
 
 // freezeWithin freezes the container, or thaws it and fails if it is not
-// frozen within d. LXC's call cannot be cancelled; the helper exits soon
-// after, which ends it.
+// frozen within d.
+//
+// With the cgroup v1 freezer it writes FROZEN and polls freezer.state
+// itself: LXC's own freeze looks again only once a second, which cost a
+// migration's handover a whole second whenever the tasks took a moment to
+// freeze. LXC's freeze then only records the state (its monitor keeps it;
+// it is not read back from the cgroup), finding the tasks frozen at once.
+// Elsewhere (cgroup2) LXC's call waits on cgroup.events, but it cannot be
+// cancelled; it runs in a goroutine, and the helper process it runs in
+// exits soon after, which ends it.
 func freezeWithin(c *lxc.Container, d time.Duration) error {
+	if c.SetCgroupItem("freezer.state", "FROZEN") == nil {
+		for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+			if st := c.CgroupItem("freezer.state"); len(st) > 0 && strings.TrimSpace(st[0]) == "FROZEN" {
+				if err := c.Freeze(); err != nil && !errors.Is(err, lxc.ErrAlreadyFrozen) {
+					c.SetCgroupItem("freezer.state", "THAWED")
+					return err
+				}
+				return nil
+			}
+		}
+		c.SetCgroupItem("freezer.state", "THAWED")
+		return fmt.Errorf("%s did not freeze within %s (a task in uninterruptible sleep?)", c.Name(), d)
+	}
 	done := make(chan error, 1)
 	go func() { done <- c.Freeze() }()
 	select {

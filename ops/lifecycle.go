@@ -136,7 +136,7 @@ func (m *Manager) freeze(name string) error {
 	if _, err := m.requireStatus(c, "freeze", "RUNNING"); err != nil {
 		return err
 	}
-	if err := c.Freeze(); err != nil {
+	if err := freezeWithin(c, freezeLimit); err != nil {
 		return newError(ErrFailed, "freeze "+name, err)
 	}
 	return nil

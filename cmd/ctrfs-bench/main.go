@@ -152,6 +152,7 @@ type sample struct {
 	rawBytes        int64
 	storedBytes     int64 // -1: not known
 	sumAfterRestore string
+	phases          []string // ctrfs: its own phase timings from info
 }
 
 func (s sample) total() time.Duration { return s.dump + s.restore }
@@ -439,6 +440,7 @@ func (b *bench) ctrfsRound(i int) (sample, error) {
 	s.dump = time.Since(t0)
 
 	info := b.info()
+	s.phases = phasesOf(info, "criu-frozen-seconds", "dump-seconds", "store-seconds")
 	raw, rawErr := strconv.ParseInt(info["state-raw-bytes"], 10, 64)
 	stored, storedErr := strconv.ParseInt(info["state-stored-bytes"], 10, 64)
 	if rawErr == nil {
@@ -465,6 +467,7 @@ func (b *bench) ctrfsRound(i int) (sample, error) {
 		return s, fmt.Errorf("after start: %w", err)
 	}
 	s.restore = time.Since(t1)
+	s.phases = append(s.phases, phasesOf(b.info(), "unpack-seconds", "criu-restore-seconds")...)
 	var err error
 	if s.sumAfterRestore, err = b.checkMemhog(seq); err != nil {
 		return s, fmt.Errorf("after start: %w", err)
@@ -665,6 +668,20 @@ func report(w io.Writer, cfg *config, samples []sample) {
 func progress(s sample) {
 	fmt.Fprintf(os.Stderr, "ctrfs-bench: round %d %-5s dump %.3fs restore %.3fs raw %s stored %s, memhog intact (%s)\n",
 		s.run, s.side, s.dump.Seconds(), s.restore.Seconds(), bytesMiB(s.rawBytes), bytesMiB(s.storedBytes), s.sumAfterRestore)
+	if len(s.phases) > 0 {
+		fmt.Fprintf(os.Stderr, "ctrfs-bench:   phases (s): %s\n", strings.Join(s.phases, " "))
+	}
+}
+
+// phasesOf picks the phase timings of the last operation out of info.
+func phasesOf(info map[string]string, keys ...string) []string {
+	var out []string
+	for _, k := range keys {
+		if v, ok := info[k]; ok {
+			out = append(out, strings.TrimSuffix(k, "-seconds")+"="+v)
+		}
+	}
+	return out
 }
 
 func met(ok bool) string {

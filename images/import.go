@@ -30,9 +30,7 @@ func (s *Store) ImportDir(dir string) (*Manifest, ImportStats, error) {
 	if err != nil {
 		return nil, ImportStats{}, err
 	}
-	imp := &importer{s: s, seen: map[string]bool{}}
-	imp.start()
-	m := &Manifest{Version: manifestVersion, Created: time.Now().UTC()}
+	imp := s.newImporter()
 	var files []pendingFile
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
@@ -45,18 +43,25 @@ func (s *Store) ImportDir(dir string) (*Manifest, ImportStats, error) {
 		}
 		files = append(files, f)
 	}
+	return imp.manifest(dir, files)
+}
+
+// manifest waits for the workers and describes files (in that order),
+// whose chunks stay pinned until the manifest is saved or released.
+func (imp *importer) manifest(dir string, files []pendingFile) (*Manifest, ImportStats, error) {
 	if err := imp.finish(); err != nil {
 		return nil, ImportStats{}, fmt.Errorf("images: import %s: %w", dir, err)
 	}
+	m := &Manifest{Version: manifestVersion, Created: time.Now().UTC()}
 	for _, f := range files { // the workers have filled in every hash
 		for _, c := range f.chunks {
 			f.Chunks = append(f.Chunks, *c)
 		}
 		m.Files = append(m.Files, f.File)
 	}
-	s.mu.Lock()
-	s.held[m] = imp.pinned
-	s.mu.Unlock()
+	imp.s.mu.Lock()
+	imp.s.held[m] = imp.pinned
+	imp.s.mu.Unlock()
 
 	st := ImportStats{
 		Files:        len(m.Files),
@@ -100,6 +105,12 @@ type job struct {
 type pendingFile struct {
 	File
 	chunks []*Chunk
+}
+
+func (s *Store) newImporter() *importer {
+	imp := &importer{s: s, seen: map[string]bool{}}
+	imp.start()
+	return imp
 }
 
 func (imp *importer) start() {
@@ -162,8 +173,13 @@ func (imp *importer) file(path string) (pendingFile, error) {
 	if err != nil {
 		return pendingFile{}, err
 	}
-	f := pendingFile{File: File{Name: filepath.Base(path), Mode: uint32(info.Mode().Perm())}}
-	c := newChunker(fd, paramsFor(info.Name(), info.Size()))
+	return imp.read(info.Name(), info.Mode(), fd, paramsFor(info.Name(), info.Size()))
+}
+
+// read cuts what r yields into chunks and hands them to the workers.
+func (imp *importer) read(name string, mode os.FileMode, r io.Reader, p chunkParams) (pendingFile, error) {
+	f := pendingFile{File: File{Name: name, Mode: uint32(mode.Perm())}}
+	c := newChunker(r, p)
 	for !imp.failed.Load() {
 		data, err := c.next()
 		if err == io.EOF {

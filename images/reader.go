@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // FileReader reads a stored file at any offset, decompressing only the
@@ -139,35 +140,57 @@ func (s *Store) exportFile(f File, dir string) (err error) {
 }
 
 // writeChunks writes f's content to w. It reads every chunk from disk, not
-// from the cache, so what is exported has been checked just now; and it
-// decompresses a window of chunks in parallel, because an export is on the
-// critical path of a restore.
-func (s *Store) writeChunks(w io.Writer, f File) error {
-	window := 2 * runtime.GOMAXPROCS(0)
-	data := make([][]byte, window)
-	errs := make([]error, window)
-	for base := 0; base < len(f.Chunks); base += window {
-		batch := f.Chunks[base:min(base+window, len(f.Chunks))]
-		var wg sync.WaitGroup
-		for i, c := range batch {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				data[i], errs[i] = s.load(c.Hash)
-				if errs[i] == nil && int64(len(data[i])) != c.Size {
-					errs[i] = &chunkError{hash: c.Hash, reason: fmt.Sprintf("size %d, manifest says %d", len(data[i]), c.Size)}
-				}
-			}()
-		}
-		wg.Wait()
-		for i := range batch {
-			if errs[i] != nil {
-				return inFile(f.Name, errs[i])
-			}
-			if _, err := w.Write(data[i]); err != nil {
-				return err
-			}
-		}
+// from the cache, so what is exported has been checked just now; and
+// workers decompress chunks and write each at its offset, one per CPU and
+// with no step in lockstep, because an export is on the critical path of
+// a restore.
+func (s *Store) writeChunks(w io.WriterAt, f File) error {
+	type piece struct {
+		c   Chunk
+		off int64
 	}
-	return nil
+	pieces := make(chan piece)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+		failed   atomic.Bool
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		failed.Store(true)
+	}
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range pieces {
+				if failed.Load() {
+					continue
+				}
+				data, err := s.load(p.c.Hash)
+				if err == nil && int64(len(data)) != p.c.Size {
+					err = &chunkError{hash: p.c.Hash, reason: fmt.Sprintf("size %d, manifest says %d", len(data), p.c.Size)}
+				}
+				if err != nil {
+					fail(inFile(f.Name, err))
+					continue
+				}
+				if _, err := w.WriteAt(data, p.off); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	var off int64
+	for _, c := range f.Chunks {
+		if failed.Load() {
+			break
+		}
+		pieces <- piece{c, off}
+		off += c.Size
+	}
+	close(pieces)
+	wg.Wait()
+	return firstErr
 }

@@ -40,21 +40,24 @@ func (m *Manager) stopStateful(oc *opContext, name string) error {
 	}
 
 	t0 := time.Now()
-	dumpErr := m.dump(oc, "checkpoint", name, dir)
+	d, dumpErr := m.dumpStored(oc, "checkpoint", name, dir)
 	if dumpErr != nil {
 		os.RemoveAll(dir)
 		return m.dumpFailed(name, dumpErr, oc.log)
 	}
-	dumpTime := time.Since(t0)
 	oc.extra = append(oc.extra, dumpStats(dir)...)
 
-	t1 := time.Now()
-	storeErr := m.saveImages(stateKey(name), dir)
+	storeErr := d.storeErr
+	if storeErr == nil {
+		if storeErr = m.images.Save(stateKey(name), d.manifest); storeErr != nil {
+			m.images.Release(d.manifest)
+		}
+	}
 	if storeErr != nil {
 		return m.recoverFromStaging(name, dir, storeErr)
 	}
 	os.RemoveAll(dir)
-	oc.extra = append(oc.extra, seconds("dump-seconds", dumpTime), seconds("store-seconds", time.Since(t1)))
+	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
 	return nil
 }
 
@@ -68,19 +71,51 @@ const dumpAttempts = 8
 // fails to freeze a container that is still running; the `log` is the
 // last attempt's.
 func (m *Manager) dump(oc *opContext, verb, name, dir string, args ...string) error {
+	_, err := m.runDump(oc, false, verb, name, dir, args...)
+	return err
+}
+
+// storedDump is a dump whose images went into the store as CRIU wrote
+// them (see images.GrowingImport).
+type storedDump struct {
+	manifest *images.Manifest // unsaved: Save or Release it
+	stats    images.ImportStats
+	storeErr error     // the dump succeeded but storing it did not
+	dumped   time.Time // when CRIU had finished
+}
+
+// dumpStored is dump with the images stored while CRIU writes them. The
+// error is the dump's; a failure to store is storedDump.storeErr.
+func (m *Manager) dumpStored(oc *opContext, verb, name, dir string, args ...string) (storedDump, error) {
+	return m.runDump(oc, true, verb, name, dir, args...)
+}
+
+func (m *Manager) runDump(oc *opContext, store bool, verb, name, dir string, args ...string) (storedDump, error) {
 	for attempt := 1; ; attempt++ {
+		var growing *images.GrowingImport
+		if store {
+			growing = m.images.StartGrowingImport(dir)
+		}
 		err := m.runHelper(oc, verb, name, append([]string{dir}, args...)...)
+		d := storedDump{dumped: time.Now()}
 		oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+		if growing != nil {
+			if err == nil {
+				d.manifest, d.stats, d.storeErr = growing.Finish()
+			} else {
+				growing.Cancel()
+			}
+		}
 		if err == nil || attempt == dumpAttempts || !freezeTimedOut(oc.log) {
-			return err
+			return d, err
 		}
 		if st, serr := m.Status(name); serr != nil || st != "RUNNING" {
-			return err
+			return d, err
 		}
 		m.log.Warn("CRIU could not freeze the container in time; trying again",
 			"container", name, "attempt", attempt, "reason", lastCRIUError(oc.log))
 		if err := emptyDir(dir); err != nil {
-			return newError(ErrFailed, "clear the images of a failed dump", err)
+			return d, newError(ErrFailed, "clear the images of a failed dump", err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

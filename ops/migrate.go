@@ -152,16 +152,17 @@ func (o *Outgoing) PrecopyMemory() (mf *images.Manifest, release func(), err err
 	}
 	defer os.RemoveAll(dir)
 	oc := &opContext{}
-	if err := o.m.dump(oc, "checkpoint-running", o.name, dir); err != nil {
+	d, err := o.m.dumpStored(oc, "checkpoint-running", o.name, dir)
+	if err != nil {
 		return nil, nil, o.m.dumpFailed(o.name, err, oc.log)
+	}
+	if d.storeErr != nil {
+		return nil, nil, newError(ErrFailed, "store precopy of "+o.name, d.storeErr)
 	}
 	if st, err := images.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
 		o.PrecopyFrozen += time.Duration(st.GetDump().GetFrozenTime()) * time.Microsecond
 	}
-	mf, _, err = o.m.images.ImportDir(dir)
-	if err != nil {
-		return nil, nil, newError(ErrFailed, "store precopy of "+o.name, err)
-	}
+	mf = d.manifest
 	return mf, func() { o.m.images.Release(mf) }, nil
 }
 

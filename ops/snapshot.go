@@ -186,26 +186,30 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	defer os.RemoveAll(dir)
 
 	t0 := time.Now()
+	if err := copyFile(m.configPath(name), filepath.Join(dir, snapshotConfig), 0o644); err != nil {
+		return newError(ErrFailed, "copy config of "+name, err)
+	}
 	archive := filepath.Join(dir, snapshotRootfs)
+	var d storedDump
 	if stateful {
-		err = m.dump(oc, "checkpoint-running", name, dir, rootfs, archive)
+		// The images are stored as CRIU writes them, the rootfs archive
+		// and the config with them once it is done.
+		d, err = m.dumpStored(oc, "checkpoint-running", name, dir, rootfs, archive)
 		if err != nil {
 			return m.dumpFailed(name, err, oc.log)
 		}
 		oc.extra = append(oc.extra, dumpStats(dir)...)
-	} else if err := archiveRootfs(rootfs, archive); err != nil {
-		return newError(ErrFailed, "archive rootfs of "+name, err)
+	} else {
+		if err := archiveRootfs(rootfs, archive); err != nil {
+			return newError(ErrFailed, "archive rootfs of "+name, err)
+		}
+		d.dumped = time.Now()
+		d.manifest, d.stats, d.storeErr = m.images.ImportDir(dir)
 	}
-	if err := copyFile(m.configPath(name), filepath.Join(dir, snapshotConfig), 0o644); err != nil {
-		return newError(ErrFailed, "copy config of "+name, err)
+	if d.storeErr != nil {
+		return newError(ErrFailed, "store snapshot of "+name, d.storeErr)
 	}
-	dumpTime := time.Since(t0)
-
-	t1 := time.Now()
-	mf, st, err := m.images.ImportDir(dir)
-	if err != nil {
-		return newError(ErrFailed, "store snapshot of "+name, err)
-	}
+	mf, st := d.manifest, d.stats
 	kind := "stateless"
 	if stateful {
 		kind = "stateful"
@@ -215,7 +219,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 		m.images.Release(mf)
 		return newError(ErrFailed, "store snapshot of "+name, err)
 	}
-	oc.extra = append(oc.extra, seconds("dump-seconds", dumpTime), seconds("store-seconds", time.Since(t1)))
+	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
 	return nil
 }
 

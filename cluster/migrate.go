@@ -133,6 +133,9 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 			return err // the container still runs here
 		}
 		t := phaseDone("freeze-checkpoint-seconds", frozeAt)
+		for _, k := range []string{"dump-seconds", "store-seconds"} {
+			phases = append(phases, ops.KeyValue{Key: "freeze-" + k, Value: o.Reported(k)})
+		}
 		if rootfs, items, err = mg.sendContainer(); err != nil {
 			return mg.fail(j, err, true)
 		}
@@ -267,15 +270,13 @@ const (
 func (mg *migration) precopyMemory() error {
 	prev := int64(-1)
 	for round := 1; round <= maxPrecopyRounds; round++ {
-		mf, release, err := mg.o.PrecopyMemory()
+		mf, err := mg.o.PrecopyMemory()
 		if err != nil {
 			return err
 		}
 		before := mg.sent
 		mg.rounds = round
-		err = mg.sendChunks(mf.Hashes())
-		release()
-		if err != nil {
+		if err := mg.sendChunks(mf.Hashes()); err != nil {
 			return err
 		}
 		added := mg.sent - before

@@ -57,9 +57,12 @@ type followedFile struct {
 }
 
 // StartGrowingImport begins importing dir, which must exist. If the
-// directory cannot be watched it imports everything at Finish.
-func (s *Store) StartGrowingImport(dir string) *GrowingImport {
-	g := &GrowingImport{s: s, dir: dir, imp: s.newImporter(), fd: -1,
+// directory cannot be watched it imports everything at Finish. ref, if not
+// nil, is an earlier import of much the same files (see Reference).
+func (s *Store) StartGrowingImport(dir string, ref *Reference) *GrowingImport {
+	imp := s.newImporter()
+	imp.ref = ref
+	g := &GrowingImport{s: s, dir: dir, imp: imp, fd: -1,
 		closed: map[string]bool{}, rewritten: map[string]bool{}, followed: map[string]followedFile{},
 		stopWatch: make(chan struct{}), watchDone: make(chan struct{}), followDone: make(chan struct{})}
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)

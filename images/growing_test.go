@@ -52,7 +52,7 @@ func sameManifest(t *testing.T, got, want *Manifest) {
 func TestGrowingImportMatchesImportDir(t *testing.T) {
 	s := newStore(t)
 	dir := t.TempDir()
-	g := s.StartGrowingImport(dir)
+	g := s.StartGrowingImport(dir, nil)
 	big := randBytes(11, 9<<20+4096*3)
 	small := randBytes(12, 300<<10)
 	writeSlowly(t, filepath.Join(dir, "pages-1.img"), big, 256<<10)
@@ -90,7 +90,7 @@ func TestGrowingImportMatchesImportDir(t *testing.T) {
 func TestGrowingImportRewrittenFile(t *testing.T) {
 	s := newStore(t)
 	dir := t.TempDir()
-	g := s.StartGrowingImport(dir)
+	g := s.StartGrowingImport(dir, nil)
 	path := filepath.Join(dir, "pages-1.img")
 	writeSlowly(t, path, randBytes(13, 5<<20), 512<<10)
 	time.Sleep(50 * time.Millisecond) // followed to its end
@@ -119,7 +119,7 @@ func TestGrowingImportRewrittenFile(t *testing.T) {
 func TestGrowingImportCancel(t *testing.T) {
 	s := newStore(t)
 	dir := t.TempDir()
-	g := s.StartGrowingImport(dir)
+	g := s.StartGrowingImport(dir, nil)
 	f, err := os.Create(filepath.Join(dir, "pages-1.img"))
 	if err != nil {
 		t.Fatal(err)
@@ -140,4 +140,42 @@ func TestGrowingImportCancel(t *testing.T) {
 	if pins != 0 {
 		t.Fatalf("%d chunks still pinned after Cancel", pins)
 	}
+}
+
+// With a reference (the dump before), unchanged chunks keep their hash
+// without being hashed, and the manifest is what a plain import gives.
+func TestGrowingImportWithReference(t *testing.T) {
+	s := newStore(t)
+	before := t.TempDir()
+	data := randBytes(15, 12<<20)
+	if err := os.WriteFile(filepath.Join(before, "pages-1.img"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refManifest, _, err := s.ImportDir(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(refManifest)
+
+	// The next dump: the same memory with 1 MiB rewritten in the middle.
+	changed := append([]byte(nil), data...)
+	copy(changed[6<<20:], randBytes(16, 1<<20))
+	dir := t.TempDir()
+	g := s.StartGrowingImport(dir, NewReference(before, refManifest))
+	writeSlowly(t, filepath.Join(dir, "pages-1.img"), changed, 1<<20)
+	got, st, err := g.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(got)
+	want, _, err := s.ImportDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(want)
+	sameManifest(t, got, want)
+	if st.Reused == 0 || st.Reused >= st.Chunks {
+		t.Errorf("%d of %d chunks reused from the reference; want most but not all", st.Reused, st.Chunks)
+	}
+	t.Logf("%d of %d chunks reused", st.Reused, st.Chunks)
 }

@@ -19,6 +19,7 @@ type ImportStats struct {
 	StoredBytes  int64 // compressed bytes of chunks that were not stored before
 	Chunks       int   // chunk references in the manifest
 	NewChunks    int   // chunks written by this import
+	Reused       int   // chunks found unchanged in the Reference, not hashed
 }
 
 // ImportDir stores every regular file directly inside dir (subdirectories
@@ -68,6 +69,7 @@ func (imp *importer) manifest(dir string, files []pendingFile) (*Manifest, Impor
 		LogicalBytes: m.Size(),
 		StoredBytes:  imp.stored.Load(),
 		NewChunks:    int(imp.newChunks.Load()),
+		Reused:       int(imp.reused.Load()),
 	}
 	for _, f := range m.Files {
 		st.Chunks += len(f.Chunks)
@@ -81,6 +83,7 @@ func (imp *importer) manifest(dir string, files []pendingFile) (*Manifest, Impor
 // parts, and both parallelise per chunk.
 type importer struct {
 	s    *Store
+	ref  *Reference // nil: hash every chunk
 	jobs chan job
 	wg   sync.WaitGroup
 
@@ -94,11 +97,13 @@ type importer struct {
 	dirty     bool // some chunk was written
 	stored    atomic.Int64
 	newChunks atomic.Int64
+	reused    atomic.Int64
 }
 
 type job struct {
 	chunk *Chunk // the worker fills in Hash
 	data  []byte
+	hash  string // known already (see Reference), or ""
 }
 
 // pendingFile is a File whose chunk hashes the workers are still computing.
@@ -128,7 +133,10 @@ func (imp *importer) worker() {
 		if imp.failed.Load() {
 			continue
 		}
-		h := hashOf(j.data)
+		h := j.hash
+		if h == "" {
+			h = hashOf(j.data)
+		}
 		j.chunk.Hash = h
 		imp.mu.Lock()
 		dup := imp.seen[h]
@@ -179,6 +187,8 @@ func (imp *importer) file(path string) (pendingFile, error) {
 // read cuts what r yields into chunks and hands them to the workers.
 func (imp *importer) read(name string, mode os.FileMode, r io.Reader, p chunkParams) (pendingFile, error) {
 	f := pendingFile{File: File{Name: name, Mode: uint32(mode.Perm())}}
+	ref := imp.ref.open(name)
+	defer ref.close()
 	c := newChunker(r, p)
 	for !imp.failed.Load() {
 		data, err := c.next()
@@ -189,9 +199,13 @@ func (imp *importer) read(name string, mode os.FileMode, r io.Reader, p chunkPar
 			return pendingFile{}, err
 		}
 		ch := &Chunk{Size: int64(len(data))}
+		known := ref.hashOf(f.Size, data)
+		if known != "" {
+			imp.reused.Add(1)
+		}
 		f.chunks = append(f.chunks, ch)
 		f.Size += ch.Size
-		imp.jobs <- job{ch, append([]byte(nil), data...)}
+		imp.jobs <- job{ch, append([]byte(nil), data...), known}
 	}
 	return pendingFile{}, errAborted
 }

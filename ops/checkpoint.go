@@ -24,7 +24,10 @@ import (
 //     by now and the staging directory is its only copy, so if storing
 //     fails it is restored from there; if even that fails the directory is
 //     kept and the error says where.
-func (m *Manager) stopStateful(oc *opContext, name string) error {
+//
+// ref, if not nil, is an earlier dump of the same container still on disk
+// (a migration's precopy): chunks unchanged since are not hashed again.
+func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference) error {
 	c, err := m.container(name)
 	if err != nil {
 		return err
@@ -40,7 +43,7 @@ func (m *Manager) stopStateful(oc *opContext, name string) error {
 	}
 
 	t0 := time.Now()
-	d, dumpErr := m.dumpStored(oc, "checkpoint", name, dir)
+	d, dumpErr := m.dumpStored(oc, ref, "checkpoint", name, dir)
 	if dumpErr != nil {
 		os.RemoveAll(dir)
 		return m.dumpFailed(name, dumpErr, oc.log)
@@ -71,7 +74,7 @@ const dumpAttempts = 8
 // fails to freeze a container that is still running; the `log` is the
 // last attempt's.
 func (m *Manager) dump(oc *opContext, verb, name, dir string, args ...string) error {
-	_, err := m.runDump(oc, false, verb, name, dir, args...)
+	_, err := m.runDump(oc, false, nil, verb, name, dir, args...)
 	return err
 }
 
@@ -86,15 +89,15 @@ type storedDump struct {
 
 // dumpStored is dump with the images stored while CRIU writes them. The
 // error is the dump's; a failure to store is storedDump.storeErr.
-func (m *Manager) dumpStored(oc *opContext, verb, name, dir string, args ...string) (storedDump, error) {
-	return m.runDump(oc, true, verb, name, dir, args...)
+func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
+	return m.runDump(oc, true, ref, verb, name, dir, args...)
 }
 
-func (m *Manager) runDump(oc *opContext, store bool, verb, name, dir string, args ...string) (storedDump, error) {
+func (m *Manager) runDump(oc *opContext, store bool, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
 	for attempt := 1; ; attempt++ {
 		var growing *images.GrowingImport
 		if store {
-			growing = m.images.StartGrowingImport(dir)
+			growing = m.images.StartGrowingImport(dir, ref)
 		}
 		err := m.runHelper(oc, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}

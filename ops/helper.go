@@ -237,8 +237,9 @@ func freezeWithin(c *lxc.Container, d time.Duration) error {
 				return nil
 			}
 		}
+		stuck := unfrozenTasks(c.CgroupItem("tasks"))
 		c.SetCgroupItem("freezer.state", "THAWED")
-		return fmt.Errorf("%s did not freeze within %s (a task in uninterruptible sleep?)", c.Name(), d)
+		return fmt.Errorf("%s did not freeze within %s; not frozen: %s", c.Name(), d, stuck)
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.Freeze() }()
@@ -254,4 +255,32 @@ func freezeWithin(c *lxc.Container, d time.Duration) error {
 		other.Release()
 	}
 	return fmt.Errorf("%s did not freeze within %s (a task in uninterruptible sleep?)", c.Name(), d)
+}
+
+// unfrozenTasks describes the tasks of a freezer cgroup that are not in
+// the freezer's trap: pid, command, state and where they wait.
+func unfrozenTasks(pids []string) string {
+	var out []string
+	for _, pid := range pids {
+		pid = strings.TrimSpace(pid)
+		wchan, _ := os.ReadFile("/proc/" + pid + "/wchan")
+		if w := string(wchan); strings.Contains(w, "refrigerator") || strings.Contains(w, "freezer") {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+		state := "?"
+		if stat, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil {
+			if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
+				state = string(stat[i+2])
+			}
+		}
+		out = append(out, fmt.Sprintf("%s (%s) %s in %s", pid, strings.TrimSpace(string(comm)), state, wchan))
+		if len(out) == 8 {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return "none found"
+	}
+	return strings.Join(out, ", ")
 }

@@ -31,7 +31,7 @@ func (m *Manager) Run(name string, cmd Command) error {
 			return m.dropState(name)
 		}
 	case "stop-stateful":
-		fn = func(oc *opContext) error { return m.stopStateful(oc, name) }
+		fn = func(oc *opContext) error { return m.stopStateful(oc, name, nil) }
 	case "restart":
 		fn = func(oc *opContext) error {
 			if err := m.stop(name); err != nil {

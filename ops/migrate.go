@@ -36,6 +36,11 @@ type Outgoing struct {
 	// frozen (CRIU's own figure): short stalls, but the service does not
 	// answer during them.
 	PrecopyFrozen time.Duration
+
+	// The last precopy dump, kept (files and held manifest) until Forget
+	// as the reference for the final one.
+	precopyDir string
+	precopy    *images.Manifest
 }
 
 // Move runs fn as operation `what` under the container's lock; the
@@ -52,6 +57,17 @@ func (m *Manager) Move(name, what string, fn func(*Outgoing) error) error {
 func (o *Outgoing) Name() string           { return o.name }
 func (o *Outgoing) Store() *images.Store   { return o.m.images }
 func (o *Outgoing) Report(key, val string) { o.oc.extra = append(o.oc.extra, KeyValue{key, val}) }
+
+// Reported is the last value reported under key (by the move, or by the
+// checkpoint it made), or "".
+func (o *Outgoing) Reported(key string) string {
+	for i := len(o.oc.extra) - 1; i >= 0; i-- {
+		if o.oc.extra[i].Key == key {
+			return o.oc.extra[i].Value
+		}
+	}
+	return ""
+}
 func (o *Outgoing) Status() (string, error) {
 	return o.m.Status(o.name)
 }
@@ -144,31 +160,51 @@ func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 // sent while the container is down. CRIU's own pre-dump would send only
 // dirtied pages, but it needs the kernel's soft-dirty tracking, which is
 // not everywhere; content addressing finds what changed without it. The
-// caller calls release when the chunks are sent.
-func (o *Outgoing) PrecopyMemory() (mf *images.Manifest, release func(), err error) {
+// dump stays on disk until Forget, or the next precopy, as the reference
+// of the final dump (see images.Reference).
+func (o *Outgoing) PrecopyMemory() (*images.Manifest, error) {
 	dir, err := o.m.stagingDir(o.name, "precopy", o.m.imagesSizeHint(o.name))
 	if err != nil {
-		return nil, nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
+		return nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
-	defer os.RemoveAll(dir)
 	oc := &opContext{}
-	d, err := o.m.dumpStored(oc, "checkpoint-running", o.name, dir)
-	if err != nil {
-		return nil, nil, o.m.dumpFailed(o.name, err, oc.log)
+	d, err := o.m.dumpStored(oc, o.reference(), "checkpoint-running", o.name, dir)
+	if err == nil && d.storeErr != nil {
+		err = newError(ErrFailed, "store precopy of "+o.name, d.storeErr)
+	} else if err != nil {
+		err = o.m.dumpFailed(o.name, err, oc.log)
 	}
-	if d.storeErr != nil {
-		return nil, nil, newError(ErrFailed, "store precopy of "+o.name, d.storeErr)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	if st, err := images.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
 		o.PrecopyFrozen += time.Duration(st.GetDump().GetFrozenTime()) * time.Microsecond
 	}
-	mf = d.manifest
-	return mf, func() { o.m.images.Release(mf) }, nil
+	o.dropPrecopy()
+	o.precopyDir, o.precopy = dir, d.manifest
+	return d.manifest, nil
+}
+
+// reference is the last precopy dump, or nil.
+func (o *Outgoing) reference() *images.Reference {
+	if o.precopy == nil {
+		return nil
+	}
+	return images.NewReference(o.precopyDir, o.precopy)
+}
+
+func (o *Outgoing) dropPrecopy() {
+	if o.precopy != nil {
+		o.m.images.Release(o.precopy)
+		os.RemoveAll(o.precopyDir)
+		o.precopy, o.precopyDir = nil, ""
+	}
 }
 
 // Checkpoint is stop-stateful: from here the container is stopped and its
 // processes are saved state, which travels like any other.
-func (o *Outgoing) Checkpoint() error { return o.m.stopStateful(o.oc, o.name) }
+func (o *Outgoing) Checkpoint() error { return o.m.stopStateful(o.oc, o.name, o.reference()) }
 
 // Resume brings the container back here after a migration that failed
 // after Checkpoint.
@@ -184,8 +220,10 @@ func (o *Outgoing) Resume() error {
 	return nil
 }
 
-// Forget drops the rootfs archive made for the move.
+// Forget drops what was made for the move: the last precopy dump and the
+// rootfs archive.
 func (o *Outgoing) Forget() {
+	o.dropPrecopy()
 	if o.tarState != "" {
 		os.RemoveAll(filepath.Dir(o.tarState))
 	}

@@ -194,7 +194,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	if stateful {
 		// The images are stored as CRIU writes them, the rootfs archive
 		// and the config with them once it is done.
-		d, err = m.dumpStored(oc, "checkpoint-running", name, dir, rootfs, archive)
+		d, err = m.dumpStored(oc, nil, "checkpoint-running", name, dir, rootfs, archive)
 		if err != nil {
 			return m.dumpFailed(name, err, oc.log)
 		}

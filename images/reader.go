@@ -164,11 +164,15 @@ func (s *Store) writeChunks(w io.WriterAt, f File) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var comp, data []byte // reused: see decodeInto
 			for p := range pieces {
 				if failed.Load() {
 					continue
 				}
-				data, err := s.load(p.c.Hash)
+				var err error
+				if comp, err = s.readRawInto(p.c.Hash, comp); err == nil {
+					data, err = s.decodeInto(p.c.Hash, comp, data)
+				}
 				if err == nil && int64(len(data)) != p.c.Size {
 					err = &chunkError{hash: p.c.Hash, reason: fmt.Sprintf("size %d, manifest says %d", len(data), p.c.Size)}
 				}

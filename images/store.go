@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -188,7 +189,14 @@ func inFile(name string, err error) error {
 // anything crossing between hosts, see decodeStrict) is checked against
 // its SHA-256 name.
 func (s *Store) decode(hash string, comp []byte) ([]byte, error) {
-	data, err := s.dec.DecodeAll(comp, nil)
+	return s.decodeInto(hash, comp, nil)
+}
+
+// decodeInto is decode that appends to dst[:0], for callers that reuse
+// buffers: an export decompresses a whole checkpoint, and leaving it all
+// to the garbage collector kept the daemon busy after the restore.
+func (s *Store) decodeInto(hash string, comp, dst []byte) ([]byte, error) {
+	data, err := s.dec.DecodeAll(comp, dst[:0])
 	if err != nil {
 		return nil, &chunkError{hash: hash, reason: "cannot decompress: " + err.Error()}
 	}
@@ -219,14 +227,34 @@ func checkName(hash string, data []byte) ([]byte, error) {
 
 // readRaw returns the compressed bytes of a chunk as stored.
 func (s *Store) readRaw(hash string) ([]byte, error) {
+	return s.readRawInto(hash, nil)
+}
+
+// readRawInto is readRaw into buf's space when it is large enough.
+func (s *Store) readRawInto(hash string, buf []byte) ([]byte, error) {
 	if !validHash(hash) {
 		return nil, &chunkError{hash: hash, reason: "invalid chunk name"}
 	}
-	comp, err := os.ReadFile(s.chunkPath(hash))
+	f, err := os.Open(s.chunkPath(hash))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &chunkError{hash: hash, reason: "missing", err: err}
 	}
-	return comp, err
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if int64(cap(buf)) < info.Size() {
+		buf = make([]byte, info.Size())
+	}
+	buf = buf[:info.Size()]
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // load returns a chunk's verified content, bypassing the cache so that

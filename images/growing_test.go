@@ -47,8 +47,26 @@ func sameManifest(t *testing.T, got, want *Manifest) {
 	}
 }
 
+// finishLikeImportDir finishes g and checks that its manifest is the one
+// ImportDir gives for dir now: the same files, cut at the same places.
+func finishLikeImportDir(t *testing.T, s *Store, g *GrowingImport, dir string) (*Manifest, ImportStats) {
+	t.Helper()
+	got, st, err := g.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Release(got) })
+	want, _, err := s.ImportDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Release(want) })
+	sameManifest(t, got, want)
+	return got, st
+}
+
 // A directory imported while it is written gives the manifest ImportDir
-// gives afterwards: the same files, cut at the same places.
+// gives afterwards.
 func TestGrowingImportMatchesImportDir(t *testing.T) {
 	s := newStore(t)
 	dir := t.TempDir()
@@ -60,20 +78,10 @@ func TestGrowingImportMatchesImportDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "core-1.img"), []byte("core"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := g.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(got)
+	got, _ := finishLikeImportDir(t, s, g, dir)
 	if len(g.followed) == 0 {
 		t.Error("nothing was imported while it was written")
 	}
-	want, _, err := s.ImportDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(want)
-	sameManifest(t, got, want)
 
 	f, ok := got.File("pages-1.img")
 	if !ok {
@@ -101,17 +109,7 @@ func TestGrowingImportRewrittenFile(t *testing.T) {
 	}
 	f.Write(changed)
 	f.Close()
-	got, _, err := g.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(got)
-	want, _, err := s.ImportDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(want)
-	sameManifest(t, got, want)
+	finishLikeImportDir(t, s, g, dir)
 }
 
 // Cancel while a file is still open for writing returns, and leaves no
@@ -163,17 +161,7 @@ func TestGrowingImportWithReference(t *testing.T) {
 	dir := t.TempDir()
 	g := s.StartGrowingImport(dir, NewReference(before, refManifest))
 	writeSlowly(t, filepath.Join(dir, "pages-1.img"), changed, 1<<20)
-	got, st, err := g.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(got)
-	want, _, err := s.ImportDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(want)
-	sameManifest(t, got, want)
+	_, st := finishLikeImportDir(t, s, g, dir)
 	if st.Reused == 0 || st.Reused >= st.Chunks {
 		t.Errorf("%d of %d chunks reused from the reference; want most but not all", st.Reused, st.Chunks)
 	}

@@ -70,14 +70,6 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 // CRIU stopped first never does; a moment later the same dump succeeds.
 const dumpAttempts = 8
 
-// dump runs a checkpoint helper verb into dir, trying again while CRIU
-// fails to freeze a container that is still running; the `log` is the
-// last attempt's.
-func (m *Manager) dump(oc *opContext, verb, name, dir string, args ...string) error {
-	_, err := m.runDump(oc, false, nil, verb, name, dir, args...)
-	return err
-}
-
 // storedDump is a dump whose images went into the store as CRIU wrote
 // them (see images.GrowingImport).
 type storedDump struct {
@@ -87,27 +79,21 @@ type storedDump struct {
 	dumped   time.Time // when CRIU had finished
 }
 
-// dumpStored is dump with the images stored while CRIU writes them. The
-// error is the dump's; a failure to store is storedDump.storeErr.
+// dumpStored runs a checkpoint helper verb into dir, trying again while
+// CRIU fails to freeze a container that is still running, and stores the
+// images while CRIU writes them; ref is passed to images.GrowingImport.
+// The error is the dump's (the `log` is the last attempt's); a failure to
+// store is storedDump.storeErr.
 func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
-	return m.runDump(oc, true, ref, verb, name, dir, args...)
-}
-
-func (m *Manager) runDump(oc *opContext, store bool, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
 	for attempt := 1; ; attempt++ {
-		var growing *images.GrowingImport
-		if store {
-			growing = m.images.StartGrowingImport(dir, ref)
-		}
+		growing := m.images.StartGrowingImport(dir, ref)
 		err := m.runHelper(oc, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}
 		oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
-		if growing != nil {
-			if err == nil {
-				d.manifest, d.stats, d.storeErr = growing.Finish()
-			} else {
-				growing.Cancel()
-			}
+		if err == nil {
+			d.manifest, d.stats, d.storeErr = growing.Finish()
+		} else {
+			growing.Cancel()
 		}
 		if err == nil || attempt == dumpAttempts || !freezeTimedOut(oc.log) {
 			return d, err

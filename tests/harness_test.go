@@ -41,7 +41,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build ctrfs:", err)
 		os.Exit(1)
 	}
+	// The daemons make the tests' bridge; it goes again if it was not there.
+	bridgeExisted := exec.Command("ip", "link", "show", testBridge).Run() == nil
 	code := m.Run()
+	if !bridgeExisted {
+		exec.Command("ip", "link", "del", testBridge).Run()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

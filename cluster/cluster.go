@@ -40,12 +40,13 @@ type Cluster struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+	cpuFlags map[string]string // CPU features by the digest gossip carries
 }
 
 // Start joins the cluster and opens the migration endpoint. Without a
 // secret or a bind address the host runs alone: hosts/ lists only itself.
 func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
-	c := &Cluster{cfg: cfg, m: m, sessions: map[string]*session{}}
+	c := &Cluster{cfg: cfg, m: m, sessions: map[string]*session{}, cpuFlags: map[string]string{}}
 	c.facts = LocalFacts(cfg.Host, "", m.LXCVersion())
 	if len(cfg.Secret) == 0 || cfg.Bind == "" {
 		if len(cfg.Join) > 0 {
@@ -148,20 +149,29 @@ func (c *Cluster) Peer(name string) (Peer, bool) {
 }
 
 // PeerInfo is hosts/PEER/info: what gossip says, and the full list of CPU
-// features, which does not fit in gossip, asked of the peer itself
-// ("unknown" while it does not answer).
+// features, which does not fit in gossip: asked of the peer the first time
+// its digest is seen, then kept by digest ("unknown" while no peer with
+// that digest has answered), so that reading info costs no round trip.
 func (c *Cluster) PeerInfo(host string) ([]ops.KeyValue, error) {
 	p, ok := c.Peer(host)
 	if !ok {
 		return nil, ops.NewError(ops.ErrNotFound, fmt.Sprintf("no host %q in the cluster", host))
 	}
-	features := "unknown"
-	if client, _, err := c.connect(host); err == nil {
-		var f Facts
-		if client.Call("Host.Facts", true, &f) == nil {
-			features = strings.Join(f.CPUFlags, " ")
+	c.mu.Lock()
+	features, known := c.cpuFlags[p.Meta.CPU]
+	c.mu.Unlock()
+	if !known {
+		features = "unknown"
+		if client, _, err := c.connect(host); err == nil {
+			var f Facts
+			if client.Call("Host.Facts", true, &f) == nil && f.CPUDigest() == p.Meta.CPU {
+				features = strings.Join(f.CPUFlags, " ")
+				c.mu.Lock()
+				c.cpuFlags[p.Meta.CPU] = features
+				c.mu.Unlock()
+			}
+			client.Close()
 		}
-		client.Close()
 	}
 	return append(p.Info(), ops.KeyValue{Key: "cpu-features", Value: features}), nil
 }

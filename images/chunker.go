@@ -83,10 +83,15 @@ func paramsFor(name string, size int64) chunkParams {
 	switch {
 	case size < smallFile:
 		return smallChunks
-	case strings.HasPrefix(name, "pages-") && strings.HasSuffix(name, ".img"):
+	case isPageImage(name):
 		return pageChunks
 	}
 	return bigChunks
+}
+
+// isPageImage says whether name is one of CRIU's pages-N.img.
+func isPageImage(name string) bool {
+	return strings.HasPrefix(name, "pages-") && strings.HasSuffix(name, ".img")
 }
 
 // Why chunks this large: every chunk is a file, and creating a file costs

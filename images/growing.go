@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +31,6 @@ import (
 // Start it before the writer, then call Finish once the writer succeeded,
 // or Cancel.
 type GrowingImport struct {
-	s   *Store
 	dir string
 	imp *importer
 	fd  int // inotify, -1 when following is off
@@ -62,7 +60,7 @@ type followedFile struct {
 func (s *Store) StartGrowingImport(dir string, ref *Reference) *GrowingImport {
 	imp := s.newImporter()
 	imp.ref = ref
-	g := &GrowingImport{s: s, dir: dir, imp: imp, fd: -1,
+	g := &GrowingImport{dir: dir, imp: imp, fd: -1,
 		closed: map[string]bool{}, rewritten: map[string]bool{}, followed: map[string]followedFile{},
 		stopWatch: make(chan struct{}), watchDone: make(chan struct{}), followDone: make(chan struct{})}
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
@@ -80,10 +78,6 @@ func (s *Store) StartGrowingImport(dir string, ref *Reference) *GrowingImport {
 	go g.watch()
 	go g.follow()
 	return g
-}
-
-func isPageImage(name string) bool {
-	return strings.HasPrefix(name, "pages-") && strings.HasSuffix(name, ".img")
 }
 
 // watch records what inotify says about the page images until stopped,

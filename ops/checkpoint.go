@@ -20,10 +20,11 @@ import (
 // The phases, and what a failure in each leaves behind:
 //   - dump: CRIU writes the images into a staging directory. If it fails,
 //     CRIU resumes the processes and the container is still RUNNING.
-//   - store: the images go into the image store. The container is stopped
-//     by now and the staging directory is its only copy, so if storing
-//     fails it is restored from there; if even that fails the directory is
-//     kept and the error says where.
+//   - store: the images go into the image store, the page images already
+//     while CRIU writes them (images.GrowingImport), the rest once it is
+//     done. The container is stopped by now and the staging directory is
+//     its only copy, so if storing fails it is restored from there; if even
+//     that fails the directory is kept and the error says where.
 //
 // ref, if not nil, is an earlier dump of the same container still on disk
 // (a migration's precopy): chunks unchanged since are not hashed again.

@@ -17,6 +17,16 @@ package main
 // back by stop-and-copy; even rounds do stop-and-copy first and live second,
 // so each method runs in both directions and in both orders.
 //
+// Each round ends with a third measurement that is not a move:
+//
+//	raw in place   `lxc-checkpoint -s` and `lxc-checkpoint -r` on the host
+//	               that has the container, without ctrfs: no copy, no store,
+//	               no network. A live move must dump all memory after the
+//	               freeze where CRIU cannot track dirty memory (see
+//	               dirtyTracking), so this is the least downtime any such
+//	               move can have on this machine: the floor the targets are
+//	               to be read against.
+//
 // Downtime is measured from outside: a prober connects to the container's
 // counter service (port 8080 of the default template) every
 // --probe-interval and records when each answer arrives; the downtime of a
@@ -61,8 +71,9 @@ const (
 )
 
 const (
-	modeLive     = "live"
-	modeStopCopy = "stop-and-copy"
+	modeLive       = "live"
+	modeStopCopy   = "stop-and-copy"
+	modeRawInPlace = "raw in place"
 )
 
 // migHost is one host of the migration part, with the container as that
@@ -186,7 +197,7 @@ func runMigration(cfg *config, work string, interrupts chan os.Signal) error {
 		if i%2 == 0 {
 			modes[0], modes[1] = modes[1], modes[0]
 		}
-		for _, mode := range modes {
+		for _, mode := range append(modes, modeRawInPlace) {
 			s, err := m.move(i, mode)
 			if err != nil {
 				return fmt.Errorf("round %d, %s %s -> %s: %w", i, mode, s.from, s.to, err)
@@ -276,6 +287,9 @@ func (m *migBench) retryable(src, dst *migHost, err error) bool {
 	if st, serr := src.b.status(); serr != nil || st != "RUNNING" {
 		return false
 	}
+	if src == dst { // raw in place
+		return true
+	}
 	_, serr := os.Stat(dst.b.ctr)
 	return errors.Is(serr, fs.ErrNotExist)
 }
@@ -303,6 +317,9 @@ func firstLine(s string) string {
 // move tries again.
 func (m *migBench) moveOnce(run int, mode string) (s migSample, retry bool, err error) {
 	src, dst := m.hosts[m.at], m.hosts[1-m.at]
+	if mode == modeRawInPlace {
+		dst = src
+	}
 	s = migSample{run: run, mode: mode, from: src.name, to: dst.name, ctrfs: -1, precopy: -1, sent: -1}
 	s, err = m.moveSteps(s, src, dst)
 	if err != nil && len(s.steps) > 0 && s.steps[len(s.steps)-1].failed {
@@ -359,10 +376,16 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 		if startInfo["last-op"] == "start" && stopSecs >= 0 && parseFloat(info["move-seconds"]) >= 0 && parseFloat(startInfo["last-op-seconds"]) >= 0 {
 			s.ctrfs = stopSecs + parseFloat(info["move-seconds"]) + parseFloat(startInfo["last-op-seconds"])
 		}
+	case modeRawInPlace:
+		if err := m.rawInPlace(src, &s); err != nil {
+			return s, err
+		}
 	}
 	t1 := time.Now()
 	s.total = t1.Sub(t0)
-	m.at = 1 - m.at
+	if src != dst {
+		m.at = 1 - m.at
+	}
 
 	// The first answer after the move ends the downtime.
 	back, err := m.probe.waitAnswer(t1, 30*time.Second)
@@ -375,7 +398,7 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 	}
 
 	wantMode := map[string]string{modeLive: "live", modeStopCopy: "cold"}[mode]
-	if info["move-mode"] != wantMode {
+	if mode != modeRawInPlace && info["move-mode"] != wantMode {
 		return s, fmt.Errorf("%s's info after the move has move-mode %q, want %s (info: %v)", dst.name, info["move-mode"], wantMode, info)
 	}
 	if mode == modeLive {
@@ -393,7 +416,7 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 	if st, err := dst.b.status(); err != nil || st != "RUNNING" {
 		return s, fmt.Errorf("the container is %q on %s after the move, not RUNNING (%v)", st, dst.name, err)
 	}
-	if _, err := os.Stat(src.b.ctr); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(src.b.ctr); src != dst && !errors.Is(err, fs.ErrNotExist) {
 		return s, fmt.Errorf("the container is still on %s after the move (%v)", src.name, err)
 	}
 	if ip := dst.b.info()["ipv4"]; ip != m.ip {
@@ -410,6 +433,47 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 			s.countBefore, s.countAfter)
 	}
 	return s, nil
+}
+
+// rawInPlace checkpoints the container with raw lxc-checkpoint and
+// restores it on the same host (see modeRawInPlace). A failed restore is
+// tried once more, so that the container is not left stopped.
+func (m *migBench) rawInPlace(h *migHost, s *migSample) error {
+	b := h.b
+	// The restore needs mntns-compat-mode (see runCheckpoint), which
+	// --only migrate has not written yet.
+	if err := os.WriteFile(b.criuConf, []byte("mntns-compat-mode\n"), 0o644); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(b.cfg.dumpDir, "ctrfs-bench-raw-in-place-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	base := []string{"-P", b.cfg.lxcpath, "-n", b.cfg.name, "-D", dir}
+	raw := func(what, logName string, env []string, flag, logFile string) error {
+		t := time.Now()
+		err := b.tool(fmt.Sprintf("%s-%d", logName, s.run), env, "lxc-checkpoint", append(base, flag)...)
+		s.steps = append(s.steps, step{what: what, took: time.Since(t), failed: err != nil})
+		if err != nil {
+			return fmt.Errorf("lxc-checkpoint %s: %w%s", flag, err, logTail(filepath.Join(dir, logFile)))
+		}
+		return nil
+	}
+	if err := raw("lxc-checkpoint-s", "in-place-dump", nil, "-s", "dump.log"); err != nil {
+		return err
+	}
+	if err := b.waitStatus("STOPPED"); err != nil {
+		return fmt.Errorf("after lxc-checkpoint -s: %w", err)
+	}
+	env := []string{"CRIU_CONFIG_FILE=" + b.criuConf}
+	err = raw("lxc-checkpoint-r", "in-place-restore", env, "-r", "restore.log")
+	if err != nil {
+		if again := raw("lxc-checkpoint-r", "in-place-restore-again", env, "-r", "restore.log"); again != nil {
+			return fmt.Errorf("%w; restoring again failed too: %v", err, again)
+		}
+	}
+	return b.waitStatus("RUNNING")
 }
 
 // checkMemhog checks that memhog on the target is the process that ran on
@@ -488,7 +552,8 @@ func (m *migBench) report(w io.Writer) {
 	fmt.Fprintln(w, " until the target finished restoring; stop-and-copy, the stop-stateful, move and start operations' own seconds added up;")
 	fmt.Fprintln(w, " retried: moves that failed although ctrfs retries dumps that CRIU could not freeze in time (the template's nc")
 	fmt.Fprintln(w, " inside vfork() for a probe connection); they left it running where it was, and their times are not in the figures;")
-	fmt.Fprintln(w, " dumps that ctrfs itself tried again are inside the figures)")
+	fmt.Fprintln(w, " dumps that ctrfs itself tried again are inside the figures; raw in place: no move, lxc-checkpoint -s and -r")
+	fmt.Fprintln(w, " on the host that has the container, the floor below)")
 	if retried > 0 {
 		fmt.Fprintf(w, "checkpoints that failed that way: %d of %d attempts\n", retried, moves)
 	}
@@ -496,7 +561,7 @@ func (m *migBench) report(w io.Writer) {
 	type med struct{ total, gap, ctrfs float64 }
 	meds := map[string]med{}
 	fmt.Fprintf(w, "\n%-15s %9s %20s %17s %22s\n", "median", "total s", "downtime s (client)", "downtime s (ctrfs)", "sent bytes")
-	for _, mode := range []string{modeLive, modeStopCopy} {
+	for _, mode := range []string{modeLive, modeStopCopy, modeRawInPlace} {
 		var t, g, c []float64
 		var sent []int64
 		ctrfsKnown, sentKnown := true, true
@@ -536,6 +601,10 @@ func (m *migBench) report(w io.Writer) {
 	fmt.Fprintf(w, "issue 5 target (live downtime <= %.0f ms and <= %.2f of stop-and-copy's, client): %s\n",
 		targetDowntime.Seconds()*1000, targetDowntimeRatio, met(live.gap <= targetDowntime.Seconds() && ratio <= targetDowntimeRatio))
 	fmt.Fprintf(w, "(CRIU dirty-memory tracking: %s)\n", m.dirty)
+	floor := meds[modeRawInPlace]
+	fmt.Fprintf(w, "\nfloor: raw lxc-checkpoint -s and -r in place, no ctrfs, no copy (client): %.3f s    (%.2fx the %.0f ms target)\n",
+		floor.gap, floor.gap/targetDowntime.Seconds(), targetDowntime.Seconds()*1000)
+	fmt.Fprintf(w, "live/floor downtime (client):             %.3fx    (what ctrfs's copying, storing and checks add to CRIU and LXC)\n", live.gap/floor.gap)
 }
 
 // dirtyTracking is what `criu check --feature mem_dirty_track` says: without

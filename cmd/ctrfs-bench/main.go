@@ -153,6 +153,10 @@ type sample struct {
 	storedBytes     int64 // -1: not known
 	sumAfterRestore string
 	phases          []string // ctrfs: its own phase timings from info
+	// ctrfs: seconds of its own work on the critical path, from info
+	// (-1 unknown): storing after CRIU had exited, unpacking before
+	// CRIU could restore.
+	storeTail, unpack float64
 }
 
 func (s sample) total() time.Duration { return s.dump + s.restore }
@@ -426,7 +430,7 @@ func (b *bench) rescue(cause error, dir string) error {
 // ctrfsRound times `stop-stateful` and `start` through ctl and reads the
 // state's sizes from info while it is saved.
 func (b *bench) ctrfsRound(i int) (sample, error) {
-	s := sample{run: i, side: "ctrfs", storedBytes: -1}
+	s := sample{run: i, side: "ctrfs", storedBytes: -1, storeTail: -1, unpack: -1}
 	if err := b.checkInterrupt(); err != nil {
 		return s, err
 	}
@@ -441,6 +445,7 @@ func (b *bench) ctrfsRound(i int) (sample, error) {
 
 	info := b.info()
 	s.phases = phasesOf(info, "criu-frozen-seconds", "dump-seconds", "store-seconds")
+	s.storeTail = parseFloat(info["store-seconds"])
 	raw, rawErr := strconv.ParseInt(info["state-raw-bytes"], 10, 64)
 	stored, storedErr := strconv.ParseInt(info["state-stored-bytes"], 10, 64)
 	if rawErr == nil {
@@ -467,7 +472,9 @@ func (b *bench) ctrfsRound(i int) (sample, error) {
 		return s, fmt.Errorf("after start: %w", err)
 	}
 	s.restore = time.Since(t1)
-	s.phases = append(s.phases, phasesOf(b.info(), "unpack-seconds", "criu-restore-seconds")...)
+	startInfo := b.info()
+	s.phases = append(s.phases, phasesOf(startInfo, "unpack-seconds", "criu-restore-seconds")...)
+	s.unpack = parseFloat(startInfo["unpack-seconds"])
 	var err error
 	if s.sumAfterRestore, err = b.checkMemhog(seq); err != nil {
 		return s, fmt.Errorf("after start: %w", err)
@@ -657,12 +664,36 @@ func report(w io.Writer, cfg *config, samples []sample) {
 	raw, ct := medians["raw"], medians["ctrfs"]
 	timeRatio := ct.total / raw.total
 	fmt.Fprintf(w, "ctrfs/raw total time:     %.3fx   target <= %.2fx   %s\n", timeRatio, targetTimeRatio, met(timeRatio <= targetTimeRatio))
+	if tail, unpack := medianKnown(samples, func(s sample) float64 { return s.storeTail }),
+		medianKnown(samples, func(s sample) float64 { return s.unpack }); tail >= 0 && unpack >= 0 {
+		fmt.Fprintf(w, "  of which ctrfs's own work between CRIU's steps: storing after the dump %.3f s, unpacking before the restore %.3f s;\n", tail, unpack)
+		fmt.Fprintf(w, "  the target leaves %.3f s (%.2f of raw) for all that ctrfs adds\n", (targetTimeRatio-1)*raw.total, targetTimeRatio-1)
+	}
 	if ct.stored < 0 {
 		fmt.Fprintf(w, "ctrfs stored / raw bytes: n/a     target <= %.2f    not measured (info has no state-stored-bytes)\n", targetBytesRatio)
 		return
 	}
 	bytesRatio := float64(ct.stored) / float64(raw.raw)
 	fmt.Fprintf(w, "ctrfs stored / raw bytes: %.3f    target <= %.2f    %s\n", bytesRatio, targetBytesRatio, met(bytesRatio <= targetBytesRatio))
+}
+
+// medianKnown is the median of what of reads from the ctrfs samples, -1 if
+// any of them lacks it.
+func medianKnown(samples []sample, of func(sample) float64) float64 {
+	var v []float64
+	for _, s := range samples {
+		if s.side != "ctrfs" {
+			continue
+		}
+		if of(s) < 0 {
+			return -1
+		}
+		v = append(v, of(s))
+	}
+	if len(v) == 0 {
+		return -1
+	}
+	return median(v)
 }
 
 func progress(s sample) {

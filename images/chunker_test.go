@@ -159,3 +159,56 @@ func TestParamsFor(t *testing.T) {
 		}
 	}
 }
+
+// The page chunker reads into the chunks' own buffers but must cut exactly
+// where the window chunker cuts with pageChunks, however its reads split.
+func TestPageChunkerCutsAsWindowChunker(t *testing.T) {
+	for _, size := range []int{0, 1, pageSize, pageChunks.min - 1, pageChunks.min + pageSize + 17,
+		pageChunks.max, pageChunks.max + 1, 24<<20 + 3*pageSize, 9<<20 + 100} {
+		data := randBytes(uint64(size)+5, size)
+		// Repetitive stretches too: runs of one page repeated, which cut
+		// the same way everywhere or nowhere.
+		if size > 8<<20 {
+			for i := 2 << 20; i < 6<<20; i += pageSize {
+				copy(data[i:i+pageSize], data[:pageSize])
+			}
+		}
+		want, _ := chunkSizesWith(t, bytes.NewReader(data), pageChunks)
+		for name, r := range map[string]io.Reader{
+			"whole": bytes.NewReader(data),
+			"half":  iotest.HalfReader(bytes.NewReader(data)),
+			"odd":   &oddReader{r: bytes.NewReader(data)},
+		} {
+			pc := newPageChunker(r)
+			var got []int
+			var joined []byte
+			for {
+				d, err := pc.next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, len(d))
+				joined = append(joined, d...)
+				putPageBuffer(d)
+			}
+			sameBytes(t, name, joined, data)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%d bytes, %s reads: page chunker cut %v, window chunker %v", size, name, got, want)
+			}
+		}
+	}
+}
+
+// oddReader returns reads of ever-changing odd sizes.
+type oddReader struct {
+	r io.Reader
+	n int
+}
+
+func (o *oddReader) Read(p []byte) (int, error) {
+	o.n = (o.n*7 + 4093) % 70001
+	return o.r.Read(p[:min(len(p), o.n+1)])
+}

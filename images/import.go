@@ -101,9 +101,10 @@ type importer struct {
 }
 
 type job struct {
-	chunk *Chunk // the worker fills in Hash
-	data  []byte
-	hash  string // known already (see Reference), or ""
+	chunk  *Chunk // the worker fills in Hash
+	data   []byte
+	pooled bool   // data is from pageBuffers: the worker puts it back
+	hash   string // known already (see Reference), or ""
 }
 
 // pendingFile is a File whose chunk hashes the workers are still computing.
@@ -130,39 +131,47 @@ func (imp *importer) start() {
 func (imp *importer) worker() {
 	defer imp.wg.Done()
 	for j := range imp.jobs {
-		if imp.failed.Load() {
-			continue
+		imp.do(j)
+		if j.pooled {
+			putPageBuffer(j.data)
 		}
-		h := j.hash
-		if h == "" {
-			h = hashOf(j.data)
-		}
-		j.chunk.Hash = h
+	}
+}
+
+// do hashes one chunk and stores it unless it is stored already.
+func (imp *importer) do(j job) {
+	if imp.failed.Load() {
+		return
+	}
+	h := j.hash
+	if h == "" {
+		h = hashOf(j.data)
+	}
+	j.chunk.Hash = h
+	imp.mu.Lock()
+	dup := imp.seen[h]
+	if !dup {
+		imp.seen[h] = true
+		imp.pinned = append(imp.pinned, h)
+	}
+	imp.mu.Unlock()
+	if dup {
+		return
+	}
+	imp.s.mu.Lock()
+	imp.s.pinLocked(h)
+	imp.s.mu.Unlock()
+	n, err := imp.s.putChunk(h, j.data)
+	if err != nil {
+		imp.fail(err)
+		return
+	}
+	if n > 0 {
+		imp.stored.Add(n)
+		imp.newChunks.Add(1)
 		imp.mu.Lock()
-		dup := imp.seen[h]
-		if !dup {
-			imp.seen[h] = true
-			imp.pinned = append(imp.pinned, h)
-		}
+		imp.dirty = true
 		imp.mu.Unlock()
-		if dup {
-			continue
-		}
-		imp.s.mu.Lock()
-		imp.s.pinLocked(h)
-		imp.s.mu.Unlock()
-		n, err := imp.s.putChunk(h, j.data)
-		if err != nil {
-			imp.fail(err)
-			continue
-		}
-		if n > 0 {
-			imp.stored.Add(n)
-			imp.newChunks.Add(1)
-			imp.mu.Lock()
-			imp.dirty = true
-			imp.mu.Unlock()
-		}
 	}
 }
 
@@ -189,9 +198,24 @@ func (imp *importer) read(name string, mode os.FileMode, r io.Reader, p chunkPar
 	f := pendingFile{File: File{Name: name, Mode: uint32(mode.Perm())}}
 	ref := imp.ref.open(name)
 	defer ref.close()
-	c := newChunker(r, p)
+	// The page chunker's chunks are the importer's to keep (and pool);
+	// the window chunker's are not, and are copied.
+	var next func() (data []byte, pooled bool, err error)
+	if p.pages {
+		pc := newPageChunker(r)
+		next = func() ([]byte, bool, error) {
+			data, err := pc.next()
+			return data, true, err
+		}
+	} else {
+		c := newChunker(r, p)
+		next = func() ([]byte, bool, error) {
+			data, err := c.next()
+			return append([]byte(nil), data...), false, err
+		}
+	}
 	for !imp.failed.Load() {
-		data, err := c.next()
+		data, pooled, err := next()
 		if err == io.EOF {
 			return f, nil
 		}
@@ -205,7 +229,7 @@ func (imp *importer) read(name string, mode os.FileMode, r io.Reader, p chunkPar
 		}
 		f.chunks = append(f.chunks, ch)
 		f.Size += ch.Size
-		imp.jobs <- job{ch, append([]byte(nil), data...), known}
+		imp.jobs <- job{chunk: ch, data: data, pooled: pooled, hash: known}
 	}
 	return pendingFile{}, errAborted
 }

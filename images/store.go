@@ -326,9 +326,20 @@ func (s *Store) putChunk(hash string, data []byte) (int64, error) {
 	if _, err := os.Stat(path); err == nil {
 		return 0, nil
 	}
-	comp := s.enc.EncodeAll(data, make([]byte, 0, len(data)/2))
-	if err := writeRenamed(path, comp, false); err != nil {
+	bp := compressBuffers.Get().(*[]byte)
+	comp := s.enc.EncodeAll(data, (*bp)[:0])
+	err := writeRenamed(path, comp, false)
+	*bp = comp[:0]
+	compressBuffers.Put(bp)
+	if err != nil {
 		return 0, err
 	}
 	return int64(len(comp)), nil
 }
+
+// compressBuffers recycles putChunk's buffers, for the reason pageBuffers
+// does; incompressible chunks grow a little in zstd's frame.
+var compressBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, pageChunks.max+pageChunks.max/64)
+	return &b
+}}

@@ -170,13 +170,7 @@ func (s *Store) writeChunks(w io.WriterAt, f File) error {
 					continue
 				}
 				var err error
-				if comp, err = s.readRawInto(p.c.Hash, comp); err == nil {
-					data, err = s.decodeInto(p.c.Hash, comp, data)
-				}
-				if err == nil && int64(len(data)) != p.c.Size {
-					err = &chunkError{hash: p.c.Hash, reason: fmt.Sprintf("size %d, manifest says %d", len(data), p.c.Size)}
-				}
-				if err != nil {
+				if comp, data, err = s.readChunk(p.c, comp, data); err != nil {
 					fail(inFile(f.Name, err))
 					continue
 				}
@@ -197,4 +191,22 @@ func (s *Store) writeChunks(w io.WriterAt, f File) error {
 	close(pieces)
 	wg.Wait()
 	return firstErr
+}
+
+// readChunk reads c from disk (not from the cache, so that it has been
+// checked just now) and decompresses it, reusing comp's and data's space;
+// it returns them for the next call.
+func (s *Store) readChunk(c Chunk, comp, data []byte) ([]byte, []byte, error) {
+	comp, err := s.readRawInto(c.Hash, comp)
+	if err != nil {
+		return comp, data, err
+	}
+	decoded, err := s.decodeInto(c.Hash, comp, data)
+	if err != nil {
+		return comp, data, err
+	}
+	if int64(len(decoded)) != c.Size {
+		return comp, decoded, &chunkError{hash: c.Hash, reason: fmt.Sprintf("size %d, manifest says %d", len(decoded), c.Size)}
+	}
+	return comp, decoded, nil
 }

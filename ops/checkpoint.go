@@ -3,7 +3,6 @@ package ops
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -187,27 +186,28 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := m.stagingDir(name, "restore", set.manifest.Size())
+	// The directory gets CRIU's socket, log and stats only.
+	dir, err := m.stagingDir(name, "restore", 1<<20)
 	if err != nil {
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}
 	defer os.RemoveAll(dir)
 
-	t0 := time.Now()
-	// Export reads every chunk and checks it against its hash before CRIU
-	// sees a byte of it.
-	if err := m.images.Export(set.manifest, dir); err != nil {
-		if errors.Is(err, images.ErrCorrupt) {
-			return newError(ErrFailed, fmt.Sprintf(
-				"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, err), nil)
-		}
-		return newError(ErrFailed, "unpack saved state of "+name, err)
+	// CRIU reads the images from the store as it restores (see
+	// images.ServeImages): every chunk is checked before CRIU gets a
+	// byte of it, and a damaged one ends the restore.
+	srv, err := m.images.ServeImages(set.manifest, dir)
+	if err != nil {
+		return newError(ErrFailed, "serve saved state of "+name, err)
 	}
-	exportTime := time.Since(t0)
-
 	t1 := time.Now()
-	restoreErr := m.runHelper(oc, verb, name, dir)
+	restoreErr := m.runHelper(oc, verb, name, dir, "stream")
+	damaged := srv.Close()
 	oc.setLog(criuLog(filepath.Join(dir, "restore.log"), oc.log))
+	if damaged != nil && restoreErr != nil {
+		return newError(ErrFailed, fmt.Sprintf(
+			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)
+	}
 	if restoreErr != nil {
 		msg := fmt.Sprintf("restore of %s failed", name)
 		if e := lastCRIUError(oc.log); e != "" {
@@ -216,7 +216,7 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 		return newError(ErrFailed, msg+"; its saved state is kept", restoreErr)
 	}
 	oc.extra = append(oc.extra, restoreStats(dir)...)
-	oc.extra = append(oc.extra, seconds("unpack-seconds", exportTime), seconds("criu-restore-seconds", time.Since(t1)))
+	oc.extra = append(oc.extra, seconds("criu-restore-seconds", time.Since(t1)))
 	return m.dropState(name)
 }
 

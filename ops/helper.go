@@ -50,11 +50,12 @@ func HelperMain(args []string) int {
 			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs and its archive")
 		}
 	case "restore", "restore-frozen":
-		if len(rest) != 1 {
-			err = fmt.Errorf("%s takes the image directory", verb)
+		stream := len(rest) == 2 && rest[1] == "stream"
+		if len(rest) != 1 && !stream {
+			err = fmt.Errorf("%s takes the image directory, and `stream` if the daemon serves the images there", verb)
 			break
 		}
-		err = restoreContainer(c, rest[0])
+		err = restoreContainer(c, rest[0], stream)
 		if err == nil && verb == "restore-frozen" {
 			// Here, not in the daemon, so that a daemon that dies
 			// meanwhile cannot leave it running.
@@ -169,8 +170,13 @@ func ArchiveRootfsMain(args []string) int {
 // fails on the template's read-only bind mounts, so the restore (and only
 // the restore: dump rejects the option) runs in mntns-compat-mode, through a
 // config file that CRIU reads from CRIU_CONFIG_FILE.
-func restoreContainer(c *lxc.Container, dir string) error {
-	conf, err := criuConfig("mntns-compat-mode")
+func restoreContainer(c *lxc.Container, dir string, stream bool) error {
+	lines := []string{"mntns-compat-mode"}
+	if stream {
+		// CRIU reads the images from the daemon (images.ServeImages).
+		lines = append(lines, "stream")
+	}
+	conf, err := criuConfig(lines...)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,165 @@
+package images
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	streamer "github.com/checkpoint-restore/go-criu/v7/crit/images/img-streamer"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+)
+
+// fakeCRIU speaks CRIU's side of the image streamer protocol.
+type fakeCRIU struct {
+	t    *testing.T
+	conn *net.UnixConn
+}
+
+func dialServer(t *testing.T, dir string) *fakeCRIU {
+	t.Helper()
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: filepath.Join(dir, StreamSocket), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeCRIU{t: t, conn: conn}
+}
+
+// open asks for an image as CRIU does: the read end of a pipe whose
+// write end the server got, or nil if the server has no such image.
+func (c *fakeCRIU) open(name string) *os.File {
+	c.t.Helper()
+	if err := writeMessage(c.conn, &streamer.ImgStreamerRequestEntry{Filename: proto.String(name)}); err != nil {
+		c.t.Fatal(err)
+	}
+	var reply streamer.ImgStreamerReplyEntry
+	if err := readMessage(c.conn, &reply); err != nil {
+		c.t.Fatal(err)
+	}
+	if !reply.GetExists() {
+		return nil
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, _, err := c.conn.WriteMsgUnix([]byte{0}, unix.UnixRights(p[1]), nil); err != nil {
+		c.t.Fatal(err)
+	}
+	unix.Close(p[1])
+	return os.NewFile(uintptr(p[0]), name)
+}
+
+func TestServeImagesAsCRIUReadsThem(t *testing.T) {
+	s := newStore(t)
+	src := t.TempDir()
+	pages := randBytes(11, 9<<20+3*pageSize) // several page chunks
+	writeFile(t, filepath.Join(src, "pages-1.img"), pages, 0o600)
+	writeFile(t, filepath.Join(src, "pagemap-1.img"), randBytes(12, 300<<10), 0o600)
+	m, _, err := s.ImportDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(m)
+
+	dir := t.TempDir()
+	srv, err := s.ServeImages(m, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	criu := dialServer(t, dir)
+	// CRIU holds a pagemap open while it reads its pages image: both
+	// must flow at once, with neither read to its end first.
+	pagemap := criu.open("pagemap-1.img")
+	head := make([]byte, 100)
+	if _, err := io.ReadFull(pagemap, head); err != nil {
+		t.Fatal(err)
+	}
+	pagesPipe := criu.open("pages-1.img")
+	first := make([]byte, 1<<20)
+	if _, err := io.ReadFull(pagesPipe, first); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(pagemap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(head)+len(rest) != 300<<10 {
+		t.Fatalf("pagemap-1.img: %d bytes, want %d", len(head)+len(rest), 300<<10)
+	}
+	more, err := io.ReadAll(pagesPipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "pages-1.img", append(first, more...), pages)
+	if f := criu.open("fdinfo-9.img"); f != nil {
+		t.Fatal("the server offered an image it does not have")
+	}
+	// CRIU stops reading an image once it has what it needs: the
+	// server's writes fail, which is no error of the restore.
+	again := criu.open("pages-1.img")
+	if _, err := io.ReadFull(again, first[:64<<10]); err != nil {
+		t.Fatal(err)
+	}
+	again.Close()
+	pagemap.Close()
+	pagesPipe.Close()
+	criu.conn.Close()
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := strings.Join(srv.Served(), " "); got != "pagemap-1.img pages-1.img pages-1.img" {
+		t.Fatalf("served %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, StreamSocket)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the socket outlived Close: %v", err)
+	}
+}
+
+// A damaged chunk: CRIU gets none of its bytes (the pipe ends before
+// it), and Close names the file.
+func TestServeImagesDamagedChunk(t *testing.T) {
+	s := newStore(t)
+	src := t.TempDir()
+	pages := randBytes(13, 9<<20)
+	writeFile(t, filepath.Join(src, "pages-1.img"), pages, 0o600)
+	m, _, err := s.ImportDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(m)
+	f, _ := m.File("pages-1.img")
+	victim := len(f.Chunks) / 2
+	var offset int64
+	for _, c := range f.Chunks[:victim] {
+		offset += c.Size
+	}
+	path := s.chunkPath(f.Chunks[victim].Hash)
+	comp, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp[len(comp)/2] ^= 0xff
+	writeFile(t, path, comp, 0o644)
+
+	dir := t.TempDir()
+	srv, err := s.ServeImages(m, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	criu := dialServer(t, dir)
+	got, _ := io.ReadAll(criu.open("pages-1.img"))
+	criu.conn.Close()
+	if int64(len(got)) > offset {
+		t.Fatalf("CRIU got %d bytes, past the damaged chunk at %d", len(got), offset)
+	}
+	sameBytes(t, "what came before the damage", got, pages[:len(got)])
+	err = srv.Close()
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "pages-1.img") {
+		t.Fatalf("Close: %v, want a damaged chunk of pages-1.img", err)
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
+	"golang.org/x/sys/unix"
 )
 
 // HelperMain is `ctrfs lxc-helper VERB LXCPATH NAME LOGFILE [ARGS…]`: the LXC
@@ -90,6 +92,13 @@ const freezeTimeout = "timeout 3"
 // checkpoint dumps the container into dir, and stops it or leaves it
 // running; config are extra lines of CRIU configuration.
 func checkpoint(c *lxc.Container, dir string, stop bool, config ...string) error {
+	// The daemon stores the images while CRIU writes them, on the same
+	// cores; CRIU keeps the container frozen meanwhile, so it goes first.
+	// (Not for restores: the restored container's monitor would inherit
+	// the priority for good.) Priority is per thread: LXC forks CRIU from
+	// this one.
+	runtime.LockOSThread()
+	unix.Setpriority(unix.PRIO_PROCESS, 0, -10)
 	conf, err := criuConfig(append(config, freezeTimeout)...)
 	if err != nil {
 		return err

@@ -186,8 +186,7 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 	if err != nil {
 		return err
 	}
-	// The directory gets CRIU's socket, log and stats only.
-	dir, err := m.stagingDir(name, "restore", 1<<20)
+	dir, err := m.streamDir()
 	if err != nil {
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}

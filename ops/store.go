@@ -40,6 +40,24 @@ func (m *Manager) stagingDir(name, purpose string, size int64) (string, error) {
 	return os.MkdirTemp(root, purpose+"-"+name+"-")
 }
 
+// streamDir makes the directory of a restore whose images the daemon
+// serves (images.ServeImages): it holds CRIU's socket, log and stats. A
+// socket's path must fit in sun_path (108 bytes), which a staging
+// directory named after a long container name does not.
+func (m *Manager) streamDir() (string, error) {
+	const room = len("/r-1234567890/") + len(images.StreamSocket)
+	for _, root := range []string{m.memoryStaging(), m.diskStaging(), os.TempDir()} {
+		if root == "" || len(root)+room >= 108 {
+			continue
+		}
+		if err := os.MkdirAll(root, 0o700); err != nil {
+			continue
+		}
+		return os.MkdirTemp(root, "r-")
+	}
+	return "", errors.New("no directory whose path leaves room for a socket")
+}
+
 func (m *Manager) diskStaging() string { return filepath.Join(m.cfg.StoreDir, "staging") }
 
 // memoryStaging is this daemon's own staging directory on /dev/shm (named

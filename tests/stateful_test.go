@@ -436,6 +436,25 @@ func TestStatefulInterruptedCheckpoint(t *testing.T) {
 	d.MustSh("echo stop > containers/c1/ctl")
 }
 
+// TestStatefulLongName: a container with the longest name allowed is
+// restored too. CRIU reads its images from a socket of the daemon's, and a
+// socket's path has room for 107 bytes only.
+func TestStatefulLongName(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	name := strings.Repeat("l", 63)
+	ip := d.CreateRunning(name)
+	before := Count(t, ip)
+	d.MustSh("echo stop-stateful > containers/" + name + "/ctl")
+	d.MustSh("echo start > containers/" + name + "/ctl")
+	if after := Count(t, ip); after < before {
+		t.Fatalf("count went from %d to %d: %s was not restored", before, after, name)
+	}
+	if op := d.Info(name)["last-op"]; op != "start" {
+		t.Fatalf("last-op %q", op)
+	}
+	d.MustSh("echo stop > containers/" + name + "/ctl")
+}
+
 // TestStatefulUnderLoad: checkpoints succeed while clients hammer the
 // container's service. BusyBox's `nc -e` then often sits in vfork() with a
 // child CRIU has already stopped, and CRIU cannot seize it in time; ctrfs

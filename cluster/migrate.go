@@ -133,7 +133,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 			return err // the container still runs here
 		}
 		t := phaseDone("freeze-checkpoint-seconds", frozeAt)
-		for _, k := range []string{"dump-seconds", "store-seconds"} {
+		for _, k := range []string{"criu-frozen-seconds", "dump-seconds", "store-seconds"} {
 			phases = append(phases, ops.KeyValue{Key: "freeze-" + k, Value: o.Reported(k)})
 		}
 		if rootfs, items, err = mg.sendContainer(); err != nil {

@@ -251,6 +251,31 @@ func (m *Manager) recoverStagingIn(root string) {
 	}
 }
 
+// dropStaleState drops the saved state of containers that run: a daemon
+// killed between a restore and the drop of the state it restored, or a
+// container started outside ctrfs, leaves state that no longer belongs to
+// the processes. Kept, a later start would bring back processes of the past
+// over a rootfs that has moved on.
+func (m *Manager) dropStaleState() {
+	names, err := m.List()
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		if !m.HasState(name) {
+			continue
+		}
+		if st, err := m.Status(name); err != nil || st == "STOPPED" {
+			continue
+		}
+		if err := m.dropState(name); err != nil {
+			m.log.Error("cannot drop the saved state of a running container", "container", name, "err", err)
+			continue
+		}
+		m.log.Warn("dropped the saved state of a container that runs", "container", name)
+	}
+}
+
 // stagedDumpOf parses "dump-NAME-RANDOM" as made by stagingDir.
 func stagedDumpOf(dirName string) (string, bool) {
 	rest, ok := strings.CutPrefix(dirName, "dump-")

@@ -75,6 +75,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m := &Manager{cfg: cfg, events: events, log: log, images: store,
 		busy: map[string]string{}, records: map[string]*record{}}
 	m.recoverStaging()
+	m.dropStaleState()
 	m.recoverRootfsSwaps()
 	m.collectGarbage() // chunks of imports that a crash cut short
 	return m, nil

@@ -436,6 +436,37 @@ func TestStatefulInterruptedCheckpoint(t *testing.T) {
 	d.MustSh("echo stop > containers/c1/ctl")
 }
 
+// TestStatefulStaleState: a container that runs while it has saved state
+// (started outside ctrfs, or restored by a daemon killed before it dropped
+// the state) loses that state when the daemon starts: a later start must
+// not bring back processes of the past.
+func TestStatefulStaleState(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	ip := d.CreateRunning("c1")
+	time.Sleep(6 * time.Second)
+	if n := Count(t, ip); n < 25 {
+		t.Fatalf("count %d after 6 s", n)
+	}
+	d.MustSh("echo stop-stateful > containers/c1/ctl")
+	d.Kill()
+	syscall.Unmount(d.Mount, syscall.MNT_DETACH)
+	if out, err := exec.Command("lxc-start", "-P", d.LXCPath, "-n", "c1").CombinedOutput(); err != nil {
+		t.Fatalf("lxc-start: %v\n%s", err, out)
+	}
+	d.Start()
+	if st := d.Info("c1")["stateful"]; st != "no" {
+		t.Fatalf("stateful: %s for a container that runs", st)
+	}
+	if out, err := exec.Command("lxc-stop", "-P", d.LXCPath, "-n", "c1", "-k").CombinedOutput(); err != nil {
+		t.Fatalf("lxc-stop: %v\n%s", err, out)
+	}
+	d.MustSh("echo start > containers/c1/ctl")
+	if n := Count(t, ip); n >= 25 {
+		t.Fatalf("count %d after start: the stale state was restored", n)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}
+
 // TestStatefulLongName: a container with the longest name allowed is
 // restored too. CRIU reads its images from a socket of the daemon's, and a
 // socket's path has room for 107 bytes only.

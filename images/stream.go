@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	streamer "github.com/checkpoint-restore/go-criu/v7/crit/images/img-streamer"
 	"golang.org/x/sys/unix"
@@ -47,8 +48,15 @@ type ImageServer struct {
 	err     error // the first damaged chunk: CRIU got none of its bytes
 	served  []string
 	conns   []*net.UnixConn
+	pipes   []*os.File
 	closing bool
+	grace   time.Duration // see closeGrace
 }
+
+// closeGrace is how long Close waits for images under way before it
+// closes their pipes: once CRIU has exited they fail at once, but a pipe
+// whose reader lives on (a process CRIU left) must not hang the daemon.
+const closeGrace = 5 * time.Second
 
 // ServeImages listens in dir for a CRIU restore with --stream and serves
 // it m's files until Close.
@@ -62,7 +70,7 @@ func (s *Store) ServeImages(m *Manifest, dir string) (*ImageServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("images: listen for CRIU: %w", err)
 	}
-	srv := &ImageServer{s: s, m: m, ln: ln}
+	srv := &ImageServer{s: s, m: m, ln: ln, grace: closeGrace}
 	srv.wg.Add(1)
 	go srv.accept()
 	return srv, nil
@@ -80,7 +88,21 @@ func (srv *ImageServer) Close() error {
 	}
 	srv.mu.Unlock()
 	srv.ln.Close()
-	srv.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		srv.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(srv.grace):
+		srv.mu.Lock()
+		for _, p := range srv.pipes {
+			p.Close()
+		}
+		srv.mu.Unlock()
+		<-done
+	}
 	return srv.err
 }
 
@@ -136,13 +158,12 @@ func (srv *ImageServer) serve(conn *net.UnixConn) {
 		}
 		srv.mu.Lock()
 		srv.served = append(srv.served, f.Name)
+		srv.pipes = append(srv.pipes, pipe)
 		srv.mu.Unlock()
 		srv.wg.Add(1)
 		go func() {
 			defer srv.wg.Done()
 			defer pipe.Close()
-			// A larger pipe: fewer wake-ups on both sides. Best effort.
-			unix.FcntlInt(pipe.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 			if err := srv.s.writeInOrder(pipe, f); err != nil && errors.Is(err, ErrCorrupt) {
 				srv.mu.Lock()
 				if srv.err == nil {
@@ -181,7 +202,8 @@ func writeMessage(w io.Writer, m proto.Message) error {
 	return err
 }
 
-// receiveFile takes the pipe CRIU sends for an image.
+// receiveFile takes the pipe CRIU sends for an image, non-blocking so
+// that Close can end a write under way.
 func receiveFile(conn *net.UnixConn, name string) (*os.File, error) {
 	oob := make([]byte, unix.CmsgSpace(4))
 	_, oobn, _, _, err := conn.ReadMsgUnix(make([]byte, 1), oob)
@@ -198,6 +220,12 @@ func receiveFile(conn *net.UnixConn, name string) (*os.File, error) {
 			unix.Close(fd)
 		}
 		return nil, fmt.Errorf("images: no pipe from CRIU for %s", name)
+	}
+	// A larger pipe: fewer wake-ups on both sides. Best effort.
+	unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, 1<<20)
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		return nil, err
 	}
 	return os.NewFile(uintptr(fds[0]), name), nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	streamer "github.com/checkpoint-restore/go-criu/v7/crit/images/img-streamer"
 	"golang.org/x/sys/unix"
@@ -161,5 +162,41 @@ func TestServeImagesDamagedChunk(t *testing.T) {
 	err = srv.Close()
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "pages-1.img") {
 		t.Fatalf("Close: %v, want a damaged chunk of pages-1.img", err)
+	}
+}
+
+// A reader that neither reads nor goes away (a process CRIU left behind
+// holding the pipe) does not keep Close waiting.
+func TestServeImagesCloseEndsStuckWrites(t *testing.T) {
+	s := newStore(t)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "pages-1.img"), randBytes(14, 9<<20), 0o600)
+	m, _, err := s.ImportDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(m)
+	dir := t.TempDir()
+	srv, err := s.ServeImages(m, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.grace = 100 * time.Millisecond
+	criu := dialServer(t, dir)
+	stuck := criu.open("pages-1.img")
+	defer stuck.Close()
+	if _, err := stuck.Read(make([]byte, 1)); err != nil { // the server writes
+		t.Fatal(err)
+	}
+	criu.conn.Close()
+	closed := make(chan error)
+	go func() { closed <- srv.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits for a reader that does not read")
 	}
 }

@@ -283,8 +283,9 @@ func (b *bench) series(label string, rewrite bool, base int64) ([]seriesPoint, e
 		}
 		p.idx = k
 		out = append(out, p)
-		fmt.Fprintf(os.Stderr, "ctrfs-bench: %-7s snapshot %2d %.3fs stored %s, store grown by %s\n",
-			label, k, p.took.Seconds(), bytesMiB(p.stored), bytesMiB(p.growth))
+		fmt.Fprintf(os.Stderr, "ctrfs-bench: %-7s snapshot %2d %.3fs stored %s, store grown by %s; CRIU (s): %s\n",
+			label, k, p.took.Seconds(), bytesMiB(p.stored), bytesMiB(p.growth),
+			strings.Join(phasesOf(b.info(), "criu-frozen-seconds", "criu-memdump-seconds", "criu-memwrite-seconds"), " "))
 	}
 	if _, err := b.checkMemhog(seq); err != nil {
 		return out, fmt.Errorf("after the %s series: %w", label, err)

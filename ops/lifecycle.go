@@ -163,7 +163,7 @@ func (m *Manager) unfreeze(name string) error {
 func (m *Manager) runHelper(oc *opContext, verb, name string, args ...string) error {
 	logFile := filepath.Join(m.cfg.StoreDir, "logs", name+"."+verb+".log")
 	os.Remove(logFile)
-	errFile, err := os.CreateTemp("", "ctrfs-helper-*")
+	errFile, err := os.CreateTemp(m.scratchDir(), "helper-*")
 	if err != nil {
 		return newError(ErrFailed, verb+" "+name, err)
 	}

@@ -60,7 +60,9 @@ type record struct {
 type KeyValue struct{ Key, Value string }
 
 func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error) {
-	for _, d := range []string{cfg.LXCPath, filepath.Join(cfg.StoreDir, "logs")} {
+	// Scratch files of a daemon that was killed are of no use now.
+	os.RemoveAll(scratchDir(cfg))
+	for _, d := range []string{cfg.LXCPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("prepare %s: %w", d, err)
 		}
@@ -89,6 +91,13 @@ func (m *Manager) Close() {
 		os.Remove(dir)
 	}
 }
+
+// scratchDir holds the daemon's temporary files (helpers' output, tar's
+// incremental state): under the store, so that what a killed daemon left
+// is removed when it starts again.
+func scratchDir(cfg Config) string { return filepath.Join(cfg.StoreDir, "tmp") }
+
+func (m *Manager) scratchDir() string { return scratchDir(m.cfg) }
 
 func (m *Manager) Host() string      { return m.cfg.Host }
 func (m *Manager) Events() *EventBus { return m.events }

@@ -93,7 +93,7 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	defer os.RemoveAll(dir)
 	first := o.tarState == ""
 	if first {
-		stateDir, err := os.MkdirTemp("", "ctrfs-tar-state-")
+		stateDir, err := os.MkdirTemp(o.m.scratchDir(), "tar-state-")
 		if err != nil {
 			return nil, newError(ErrFailed, "prepare move of "+o.name, err)
 		}

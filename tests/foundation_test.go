@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -321,7 +322,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestKilledDaemonLeavesNoLiveMount: the helpers and the LXC monitors they
 // fork must not inherit /dev/fuse, or a killed daemon's mount hangs instead
-// of failing, and the next daemon cannot recover it.
+// of failing, and the next daemon cannot recover it; nor does it leave
+// scratch files behind for good.
 func TestKilledDaemonLeavesNoLiveMount(t *testing.T) {
 	d := StartDaemon(t, "dakara")
 	d.CreateRunning("c1")
@@ -346,6 +348,15 @@ func TestKilledDaemonLeavesNoLiveMount(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "not connected") {
 		t.Errorf("stat on a killed daemon's mount: %v: %s", err, out)
 	}
+	// What a kill mid-operation leaves of the daemon's scratch files (a
+	// helper's output, tar's state of a move) goes when it starts again.
+	left := filepath.Join(d.Store, "tmp", "helper-123")
+	if err := os.WriteFile(left, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d.Start()
+	if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a killed daemon's scratch file outlived its restart: %v", err)
+	}
 	d.MustSh("echo stop > containers/c1/ctl")
 }

@@ -55,24 +55,33 @@ func (c *fakeCRIU) open(name string) *os.File {
 	return os.NewFile(uintptr(p[0]), name)
 }
 
-func TestServeImagesAsCRIUReadsThem(t *testing.T) {
+// serveFiles stores files and serves them as a restore's images, with a
+// fake CRIU connected.
+func serveFiles(t *testing.T, files map[string][]byte) (*Store, *Manifest, *ImageServer, *fakeCRIU) {
+	t.Helper()
 	s := newStore(t)
 	src := t.TempDir()
-	pages := randBytes(11, 9<<20+3*pageSize) // several page chunks
-	writeFile(t, filepath.Join(src, "pages-1.img"), pages, 0o600)
-	writeFile(t, filepath.Join(src, "pagemap-1.img"), randBytes(12, 300<<10), 0o600)
+	for name, data := range files {
+		writeFile(t, filepath.Join(src, name), data, 0o600)
+	}
 	m, _, err := s.ImportDir(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Release(m)
-
+	t.Cleanup(func() { s.Release(m) })
 	dir := t.TempDir()
 	srv, err := s.ServeImages(m, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	criu := dialServer(t, dir)
+	return s, m, srv, dialServer(t, dir)
+}
+
+func TestServeImagesAsCRIUReadsThem(t *testing.T) {
+	pages := randBytes(11, 9<<20+3*pageSize) // several page chunks
+	_, _, srv, criu := serveFiles(t, map[string][]byte{
+		"pages-1.img": pages, "pagemap-1.img": randBytes(12, 300<<10)})
+	dir := filepath.Dir(srv.ln.Addr().String())
 	// CRIU holds a pagemap open while it reads its pages image: both
 	// must flow at once, with neither read to its end first.
 	pagemap := criu.open("pagemap-1.img")
@@ -124,15 +133,8 @@ func TestServeImagesAsCRIUReadsThem(t *testing.T) {
 // A damaged chunk: CRIU gets none of its bytes (the pipe ends before
 // it), and Close names the file.
 func TestServeImagesDamagedChunk(t *testing.T) {
-	s := newStore(t)
-	src := t.TempDir()
 	pages := randBytes(13, 9<<20)
-	writeFile(t, filepath.Join(src, "pages-1.img"), pages, 0o600)
-	m, _, err := s.ImportDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(m)
+	s, m, srv, criu := serveFiles(t, map[string][]byte{"pages-1.img": pages})
 	f, _ := m.File("pages-1.img")
 	victim := len(f.Chunks) / 2
 	var offset int64
@@ -147,12 +149,6 @@ func TestServeImagesDamagedChunk(t *testing.T) {
 	comp[len(comp)/2] ^= 0xff
 	writeFile(t, path, comp, 0o644)
 
-	dir := t.TempDir()
-	srv, err := s.ServeImages(m, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	criu := dialServer(t, dir)
 	got, _ := io.ReadAll(criu.open("pages-1.img"))
 	criu.conn.Close()
 	if int64(len(got)) > offset {
@@ -168,21 +164,8 @@ func TestServeImagesDamagedChunk(t *testing.T) {
 // A reader that neither reads nor goes away (a process CRIU left behind
 // holding the pipe) does not keep Close waiting.
 func TestServeImagesCloseEndsStuckWrites(t *testing.T) {
-	s := newStore(t)
-	src := t.TempDir()
-	writeFile(t, filepath.Join(src, "pages-1.img"), randBytes(14, 9<<20), 0o600)
-	m, _, err := s.ImportDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(m)
-	dir := t.TempDir()
-	srv, err := s.ServeImages(m, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, srv, criu := serveFiles(t, map[string][]byte{"pages-1.img": randBytes(14, 9<<20)})
 	srv.grace = 100 * time.Millisecond
-	criu := dialServer(t, dir)
 	stuck := criu.open("pages-1.img")
 	defer stuck.Close()
 	if _, err := stuck.Read(make([]byte, 1)); err != nil { // the server writes

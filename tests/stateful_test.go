@@ -467,6 +467,39 @@ func TestStatefulStaleState(t *testing.T) {
 	d.MustSh("echo stop > containers/c1/ctl")
 }
 
+// TestStatefulDaemonKilledDuringStart: CRIU reads a start's images from
+// the daemon, so a daemon killed during the restore cuts it off. The
+// container then ends either restored (its saved state dropped when the
+// daemon starts again) or stopped with its saved state, from which it
+// starts: its processes are never lost.
+func TestStatefulDaemonKilledDuringStart(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	ip := d.CreateRunning("c1")
+	for _, delay := range []time.Duration{20 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond, 250 * time.Millisecond} {
+		before := Count(t, ip)
+		d.MustSh("echo stop-stateful > containers/c1/ctl")
+		write := d.Background("echo start > containers/c1/ctl")
+		time.Sleep(delay)
+		d.Kill()
+		write.Wait()
+		d.waitForHelpers()
+		d.Start()
+		info := d.Info("c1")
+		t.Logf("kill after %v: %s, stateful: %s", delay, info["status"], info["stateful"])
+		switch {
+		case info["status"] == "RUNNING" && info["stateful"] == "no":
+		case info["status"] == "STOPPED" && info["stateful"] == "yes":
+			d.MustSh("echo start > containers/c1/ctl")
+		default:
+			t.Fatalf("kill after %v: status %s, stateful %s", delay, info["status"], info["stateful"])
+		}
+		if after := Count(t, ip); after < before {
+			t.Fatalf("kill after %v: count went from %d to %d", delay, before, after)
+		}
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}
+
 // TestStatefulLongName: a container with the longest name allowed is
 // restored too. CRIU reads its images from a socket of the daemon's, and a
 // socket's path has room for 107 bytes only.

@@ -125,7 +125,7 @@ func cutPoint(data []byte, p chunkParams) int {
 	}
 	normal := min(p.avg, n)
 	if p.pages {
-		return pageCutPoint(data[:n], normal, p)
+		return pageCutPoint(data[:n], p)
 	}
 	var h uint64
 	i := p.min
@@ -145,18 +145,13 @@ func cutPoint(data []byte, p chunkParams) int {
 }
 
 // pageCutPoint is cutPoint for page images: the first page boundary from
-// p.min on where the page starting there has a CRC-32C matching the mask,
-// the strict one before normal. Chunks start on page boundaries, so these
-// are page boundaries of the file too.
-func pageCutPoint(data []byte, normal int, p chunkParams) int {
-	for i := p.min; i+pageSize <= len(data); i += pageSize {
-		mask := p.maskLoose
-		if i < normal {
-			mask = p.maskStrict
-		}
-		if uint64(crc32.Checksum(data[i:i+pageSize], castagnoli))&mask == 0 {
-			return i
-		}
+// p.min on where the page starting there has a CRC-32C matching the mask
+// (see pageCut), or the end of data. Chunks start on page boundaries, so
+// these are page boundaries of the file too.
+func pageCutPoint(data []byte, p chunkParams) int {
+	checked := 0
+	if cut, ok := pageCut(p, data, &checked); ok {
+		return cut
 	}
 	return len(data)
 }

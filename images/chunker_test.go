@@ -84,6 +84,11 @@ func TestChunkerStable(t *testing.T) {
 	if fmt.Sprint(sizes) != "[19123 5252 16622 24539]" {
 		t.Fatalf("small chunk sizes %v, want [19123 5252 16622 24539]", sizes)
 	}
+	const pageSizes = "[1318912 1343488 1146880 630784 1323008 647168 1454080 1159168 1052672 487424 1290240 1564672 1097728 1150976 1110016]"
+	sizes, _ = chunkSizesWith(t, bytes.NewReader(randBytes(1, 16<<20)), pageChunks)
+	if fmt.Sprint(sizes) != pageSizes {
+		t.Fatalf("page chunk sizes %v, want %s", sizes, pageSizes)
+	}
 }
 
 func TestChunkerSmallAndEmpty(t *testing.T) {

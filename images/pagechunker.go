@@ -53,7 +53,7 @@ func (c *pageChunker) next() ([]byte, error) {
 	}
 	checked := 0 // pages before it do not start the next chunk
 	for {
-		if cut, ok := pageCut(buf, &checked); ok {
+		if cut, ok := pageCut(pageChunks, buf, &checked); ok {
 			if cut < len(buf) {
 				c.pending = append(getPageBuffer(), buf[cut:]...)
 			}
@@ -76,12 +76,13 @@ func (c *pageChunker) next() ([]byte, error) {
 	}
 }
 
-// pageCut is pageCutPoint for a chunk that is still being read: the
-// offset of the first page from *checked on that starts the next chunk,
-// or the end of a full chunk; false if buf does not tell yet. It advances
-// *checked past the pages it looked at.
-func pageCut(buf []byte, checked *int) (int, bool) {
-	p := pageChunks
+// pageCut decides where a chunk of a page image ends, as far as buf (the
+// chunk's bytes read so far) tells: at the first page from *checked on,
+// and from p.min on, whose CRC-32C matches the mask (the strict one
+// before p.avg), or at p.max; false if buf does not tell yet. It advances
+// *checked past the pages it looked at, so that a chunk still being read
+// is never checked twice.
+func pageCut(p chunkParams, buf []byte, checked *int) (int, bool) {
 	i := max(*checked, p.min)
 	for ; i+pageSize <= len(buf); i += pageSize {
 		mask := p.maskLoose

@@ -46,7 +46,6 @@ type ImageServer struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	err     error // the first damaged chunk: CRIU got none of its bytes
-	served  []string
 	conns   []*net.UnixConn
 	pipes   []*os.File
 	closing bool
@@ -106,13 +105,6 @@ func (srv *ImageServer) Close() error {
 	return srv.err
 }
 
-// Served lists the images CRIU asked for and got, in the order it asked.
-func (srv *ImageServer) Served() []string {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	return append([]string(nil), srv.served...)
-}
-
 func (srv *ImageServer) accept() {
 	defer srv.wg.Done()
 	for {
@@ -157,7 +149,6 @@ func (srv *ImageServer) serve(conn *net.UnixConn) {
 			return
 		}
 		srv.mu.Lock()
-		srv.served = append(srv.served, f.Name)
 		srv.pipes = append(srv.pipes, pipe)
 		srv.mu.Unlock()
 		srv.wg.Add(1)

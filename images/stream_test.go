@@ -122,9 +122,6 @@ func TestServeImagesAsCRIUReadsThem(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if got := strings.Join(srv.Served(), " "); got != "pagemap-1.img pages-1.img pages-1.img" {
-		t.Fatalf("served %s", got)
-	}
 	if _, err := os.Stat(filepath.Join(dir, StreamSocket)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the socket outlived Close: %v", err)
 	}

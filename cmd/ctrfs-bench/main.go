@@ -233,10 +233,7 @@ func newBench(cfg *config, work string, interrupts chan os.Signal) *bench {
 // runCheckpoint runs the stop/start and snapshot parts on one container.
 func runCheckpoint(b *bench) error {
 	cfg := b.cfg
-	// CRIU's mount-v2 cannot restore the template's read-only bind mounts;
-	// mntns-compat-mode can, and is accepted at restore only (see
-	// shared/ENVIRONMENT.md), so only the raw restore gets this file.
-	if err := os.WriteFile(b.criuConf, []byte("mntns-compat-mode\n"), 0o644); err != nil {
+	if err := b.writeRestoreConfig(); err != nil {
 		return err
 	}
 
@@ -287,6 +284,14 @@ func runCheckpoint(b *bench) error {
 		fmt.Printf("\n--keep: container %s left running\n", b.ctr)
 	}
 	return nil
+}
+
+// writeRestoreConfig writes the CRIU config file of raw restores. CRIU's
+// mount-v2 cannot restore the template's read-only bind mounts;
+// mntns-compat-mode can, and is accepted at restore only (see
+// shared/ENVIRONMENT.md), so only the raw restore gets this file.
+func (b *bench) writeRestoreConfig() error {
+	return os.WriteFile(b.criuConf, []byte("mntns-compat-mode\n"), 0o644)
 }
 
 // checkInterrupt fails once ^C or SIGTERM has arrived.

@@ -440,9 +440,8 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 // tried once more, so that the container is not left stopped.
 func (m *migBench) rawInPlace(h *migHost, s *migSample) error {
 	b := h.b
-	// The restore needs mntns-compat-mode (see runCheckpoint), which
-	// --only migrate has not written yet.
-	if err := os.WriteFile(b.criuConf, []byte("mntns-compat-mode\n"), 0o644); err != nil {
+	// --only migrate has not written it yet.
+	if err := b.writeRestoreConfig(); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp(b.cfg.dumpDir, "ctrfs-bench-raw-in-place-")

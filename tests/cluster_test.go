@@ -18,7 +18,7 @@ import (
 
 var nextPort atomic.Int32
 
-func init() { nextPort.Store(7960) }
+func init() { nextPort.Store(int32(7960 + 200*testLane)) }
 
 // Peer is a daemon in a cluster, with its gossip address.
 type Peer struct {
@@ -79,9 +79,9 @@ func (d *Daemon) has(name string) bool {
 // a host with another secret never shows; hosts/PEER shows its info and
 // containers.
 func TestClusterMembership(t *testing.T) {
-	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
-	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
-	c := startPeer(t, "abydos", "127.0.0.4", "not the secret", a.Addr)
+	a := startPeer(t, "dakara", loopback(2), "s3cret", "")
+	b := startPeer(t, "tollana", loopback(3), "s3cret", a.Addr)
+	c := startPeer(t, "abydos", loopback(4), "not the secret", a.Addr)
 	a.waitHosts("dakara", "tollana")
 	b.waitHosts("dakara", "tollana")
 
@@ -91,7 +91,7 @@ func TestClusterMembership(t *testing.T) {
 			t.Errorf("hosts/tollana/info lacks %s:\n%v", k, info)
 		}
 	}
-	if info["status"] != "alive" || !strings.HasPrefix(info["address"], "127.0.0.3:") {
+	if info["status"] != "alive" || !strings.HasPrefix(info["address"], loopback(3)+":") {
 		t.Errorf("hosts/tollana/info: %v", info)
 	}
 	// The full list of CPU features, which gossip carries only as a
@@ -289,9 +289,9 @@ func fakeCRIU(t *testing.T, version string, failRestore bool) string {
 // cannot restore what this host dumps are refused before anything moves; a
 // restore that fails on the target leaves the container running here.
 func TestMigrationRefused(t *testing.T) {
-	a := startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
-	b := startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr, fakeCRIU(t, "", true))
-	c := startPeer(t, "abydos", "127.0.0.4", "s3cret", a.Addr, fakeCRIU(t, "3.0", false))
+	a := startPeer(t, "dakara", loopback(2), "s3cret", "")
+	b := startPeer(t, "tollana", loopback(3), "s3cret", a.Addr, fakeCRIU(t, "", true))
+	c := startPeer(t, "abydos", loopback(4), "s3cret", a.Addr, fakeCRIU(t, "3.0", false))
 	a.waitHosts("abydos", "dakara", "tollana")
 	ip := a.CreateRunning("c1")
 
@@ -384,8 +384,8 @@ func moveUntilChunksArrive(t *testing.T, a, b *Peer) *backgroundMove {
 // twoHosts starts dakara and tollana in one cluster.
 func twoHosts(t *testing.T) (a, b *Peer) {
 	t.Helper()
-	a = startPeer(t, "dakara", "127.0.0.2", "s3cret", "")
-	b = startPeer(t, "tollana", "127.0.0.3", "s3cret", a.Addr)
+	a = startPeer(t, "dakara", loopback(2), "s3cret", "")
+	b = startPeer(t, "tollana", loopback(3), "s3cret", a.Addr)
 	a.waitHosts("dakara", "tollana")
 	return a, b
 }
@@ -515,7 +515,7 @@ func TestMigrationConnectionCut(t *testing.T) {
 	ip, before := bigContainer(t, a)
 	endpoint := parseKV(a.Read("hosts/tollana/info"))["endpoint"]
 	_, port, _ := strings.Cut(endpoint, ":")
-	rule := []string{"OUTPUT", "-p", "tcp", "-d", "127.0.0.3", "--dport", port, "-j", "REJECT", "--reject-with", "tcp-reset"}
+	rule := []string{"OUTPUT", "-p", "tcp", "-d", loopback(3), "--dport", port, "-j", "REJECT", "--reject-with", "tcp-reset"}
 	uncut := func() { exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() }
 	t.Cleanup(uncut)
 

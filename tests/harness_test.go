@@ -17,11 +17,25 @@ import (
 	"time"
 )
 
-// The tests' own bridge and subnet, apart from the demo's.
-const (
-	testBridge = "ctrfst0"
-	testSubnet = "10.89.0.0/16"
+// The tests' own bridge and subnet, apart from the demo's. CTRFS_TEST_LANE
+// (1-9) gives a run its own bridge, subnet, loopback addresses and ports, so
+// that two runs on one machine (two developers' worktrees) do not collide.
+var (
+	testLane   = lane()
+	testBridge = fmt.Sprintf("ctrfst%d", testLane)
+	testSubnet = fmt.Sprintf("10.%d.0.0/16", 89+testLane)
 )
+
+func lane() int {
+	n, err := strconv.Atoi(os.Getenv("CTRFS_TEST_LANE"))
+	if err != nil || n < 0 || n > 9 {
+		return 0
+	}
+	return n
+}
+
+// loopback is 127.0.LANE.host: the address a test's daemon number host binds.
+func loopback(host int) string { return fmt.Sprintf("127.0.%d.%d", testLane, host) }
 
 var ctrfsBin string
 

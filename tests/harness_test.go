@@ -282,6 +282,20 @@ func Count(t *testing.T, ip string) int {
 	return 0
 }
 
+// CountsPast waits (up to a minute: the machine may be loaded) until the
+// counter on ip is past n, and fails the test if it never gets there: the
+// processes live and count, whatever their pace.
+func CountsPast(t *testing.T, ip string, n int, what string) int {
+	t.Helper()
+	var got int
+	waitLong(t, fmt.Sprintf("the counter to pass %d (%s)", n, what), time.Minute, func() bool {
+		c, err := tryCount(ip)
+		got = c
+		return err == nil && c > n
+	})
+	return got
+}
+
 func tryCount(ip string) (int, error) {
 	conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "8080"), time.Second)
 	if err != nil {

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -90,41 +91,53 @@ func (d *containersDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return errno(d.m.Destroy(name))
 }
 
-// Rename within this host renames the container. Moves elsewhere in the tree
-// are refused with EINVAL, never EXDEV, so that mv does not fall back to
-// copying a container's files.
+// Rename within this host renames the container; into hosts/PEER/ it
+// migrates it. Other moves are refused with EINVAL, never EXDEV, so that mv
+// does not fall back to copying a container's files. Every refusal is
+// recorded like a failed operation, so that the container's `error` says why.
 func (d *containersDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	if flags&^uint32(renameNoReplace) != 0 {
-		return syscall.EINVAL
-	}
 	if d.hostsLink && name == hostsLinkName {
 		return syscall.EPERM
+	}
+	what, err := d.rename(name, newParent, newName, flags)
+	if err != nil && what != "" {
+		d.m.RecordFailure(name, what, err)
+	}
+	return errno(err)
+}
+
+// rename does Rename. It names the operation ("rename" or "move") of a
+// refusal that it makes itself; the errors of ops' and cluster's own
+// operations are recorded already.
+func (d *containersDir) rename(name string, newParent gofs.InodeEmbedder, newName string, flags uint32) (refused string, err error) {
+	if flags&^uint32(renameNoReplace) != 0 {
+		return "rename", ops.NewError(ops.ErrInvalid, "a container cannot be exchanged with another or whited out (RENAME_EXCHANGE, RENAME_WHITEOUT)")
 	}
 	if peer, ok := newParent.(*peerDir); ok {
 		// Into hosts/PEER/: migrate, under the same name.
 		if newName != name {
-			return syscall.EINVAL
+			return "move", ops.NewError(ops.ErrInvalid, fmt.Sprintf("a container keeps its name when it moves: mv %s hosts/%s/ (rename it before or after)", name, peer.host))
 		}
-		return errno(d.cl.Migrate(name, peer.host))
+		return "", d.cl.Migrate(name, peer.host)
 	}
 	if _, ok := newParent.(*hostsDir); ok {
 		// hosts/NAME that does not exist (mv c1 hosts/nohost/).
-		return syscall.ENOENT
+		return "move", ops.NewError(ops.ErrNotFound, fmt.Sprintf("no host %q in the cluster", newName))
 	}
 	target, ok := newParent.(*containersDir)
 	if !ok || target.m != d.m {
-		return syscall.EINVAL
+		return "rename", ops.NewError(ops.ErrInvalid, fmt.Sprintf("%s can only be renamed in containers/ or moved into hosts/HOST/", name))
 	}
 	if target.hostsLink && newName == hostsLinkName {
-		return syscall.EEXIST
+		return "rename", ops.NewError(ops.ErrExists, fmt.Sprintf("%q is the link to hosts/, not a name for a container", hostsLinkName))
 	}
 	if err := d.m.Rename(name, newName); err != nil {
-		return errno(err)
+		return "", err
 	}
 	if ch := d.GetChild(name); ch != nil {
 		if c, ok := ch.Operations().(*containerDir); ok {
 			c.setName(newName)
 		}
 	}
-	return 0
+	return "", nil
 }

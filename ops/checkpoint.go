@@ -28,13 +28,7 @@ import (
 // ref, if not nil, is an earlier dump of the same container still on disk
 // (a migration's precopy): chunks unchanged since are not hashed again.
 func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference) error {
-	c, err := m.container(name)
-	if err != nil {
-		return err
-	}
-	_, err = m.requireStatus(c, "stop-stateful", "RUNNING")
-	c.Release()
-	if err != nil {
+	if err := m.requireStatusOf(name, "stop-stateful", "RUNNING"); err != nil {
 		return err
 	}
 	dir, err := m.stagingDir(name, "dump", m.imagesSizeHint(name))

@@ -23,6 +23,9 @@ func (m *Manager) Create(name string) error {
 		if _, err := os.Lstat(dir); err == nil {
 			return newError(ErrExists, fmt.Sprintf("container %q exists", name), nil)
 		}
+		if err := m.setAsideLeftovers(name); err != nil {
+			return err
+		}
 		addr, err := m.cfg.Network.AllocateAddress(m.cfg.LXCPath, m.cfg.Host, name)
 		if err != nil {
 			return newError(ErrFailed, "create "+name, err)
@@ -68,46 +71,6 @@ func (m *Manager) Destroy(name string) error {
 	}})
 	if err == nil {
 		m.forget(name)
-	}
-	return err
-}
-
-// Rename renames a stopped container, with what ctrfs keeps of it.
-func (m *Manager) Rename(oldName, newName string) error {
-	if err := ValidateName(newName); err != nil {
-		return err
-	}
-	if !m.Exists(oldName) {
-		return newError(ErrNotFound, fmt.Sprintf("no container %q", oldName), nil)
-	}
-	if oldName == newName {
-		return nil
-	}
-	// The new name is locked too, so that a create cannot race the rename.
-	releaseNew, err := m.acquire(newName, "rename")
-	if err != nil {
-		return err
-	}
-	defer releaseNew()
-	err = m.run(operation{name: oldName, what: "rename", fn: func(*opContext) error {
-		if m.Exists(newName) {
-			return newError(ErrExists, fmt.Sprintf("container %q exists", newName), nil)
-		}
-		c, err := m.container(oldName)
-		if err != nil {
-			return err
-		}
-		defer c.Release()
-		if _, err := m.requireStatus(c, "rename", "STOPPED"); err != nil {
-			return err
-		}
-		if err := c.Rename(newName); err != nil {
-			return newError(ErrFailed, fmt.Sprintf("rename %s to %s", oldName, newName), err)
-		}
-		return m.renameStoreData(oldName, newName)
-	}})
-	if err == nil {
-		m.renameRecord(oldName, newName)
 	}
 	return err
 }

@@ -72,6 +72,17 @@ func (m *Manager) requireStatus(c *lxc.Container, verb string, want ...string) (
 	return st, newError(ErrBusy, fmt.Sprintf("cannot %s %s: it is %s", verb, c.Name(), st), nil)
 }
 
+// requireStatusOf is requireStatus for a container by name.
+func (m *Manager) requireStatusOf(name, verb string, want ...string) error {
+	c, err := m.container(name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	_, err = m.requireStatus(c, verb, want...)
+	return err
+}
+
 func (m *Manager) start(oc *opContext, name string) error {
 	c, err := m.container(name)
 	if err != nil {

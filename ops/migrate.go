@@ -285,6 +285,10 @@ func (m *Manager) Receive(name string) (*Incoming, error) {
 		release()
 		return nil, newError(ErrExists, fmt.Sprintf("%s has a container %q", m.cfg.Host, name), nil)
 	}
+	if err := m.setAsideLeftovers(name); err != nil {
+		release()
+		return nil, err
+	}
 	return &Incoming{m: m, name: name, release: release, chunks: m.images.Incoming()}, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -218,25 +217,6 @@ func (m *Manager) dropStoreData(name string) error {
 		}
 	}
 	m.collectGarbage()
-	return nil
-}
-
-// renameStoreData moves saved state and snapshots to the container's new name.
-func (m *Manager) renameStoreData(oldName, newName string) error {
-	keys, err := m.images.Keys(snapshotPrefix(oldName))
-	if err != nil {
-		return newError(ErrFailed, "list snapshots of "+oldName, err)
-	}
-	keys = append(keys, stateKey(oldName))
-	for _, k := range keys {
-		nk := stateKey(newName)
-		if strings.HasPrefix(k, snapshotPrefix(oldName)) {
-			nk = snapshotPrefix(newName) + strings.TrimPrefix(k, snapshotPrefix(oldName))
-		}
-		if err := m.images.Rename(k, nk); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return newError(ErrFailed, fmt.Sprintf("move %s to %s", k, nk), err)
-		}
-	}
 	return nil
 }
 

@@ -1,0 +1,255 @@
+package ops
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// A rename must survive a crash at any point. LXC's own rename clones the
+// container (a copy of its rootfs) and then destroys the original, and a
+// crash in between leaves two containers with one address, or one with no
+// rootfs. ctrfs renames the container's directory instead (one rename(2)),
+// then points its config at the new path and moves its saved state and
+// snapshots. A journal written first names both names, and a daemon killed
+// at any step finishes the rename when it starts again: every step may run
+// twice.
+
+// renameJournal is a rename under way; Undo says it is being undone (it
+// failed, without a crash, after its first step).
+type renameJournal struct {
+	Old  string `json:"old"`
+	New  string `json:"new"`
+	Undo bool   `json:"undo,omitempty"`
+}
+
+func (m *Manager) renameJournalDir() string { return filepath.Join(m.cfg.StoreDir, "renames") }
+
+func (m *Manager) renameJournalPath(j renameJournal) string {
+	return filepath.Join(m.renameJournalDir(), j.Old+".json")
+}
+
+func (m *Manager) writeRenameJournal(j renameJournal) error {
+	if err := os.MkdirAll(m.renameJournalDir(), 0o700); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(j)
+	return writeFileAtomic(m.renameJournalPath(j), data)
+}
+
+// Rename renames a stopped container, with what ctrfs keeps of it. Every
+// refusal is the container's operation, so that `error` says why.
+func (m *Manager) Rename(oldName, newName string) error {
+	if !m.Exists(oldName) {
+		return newError(ErrNotFound, fmt.Sprintf("no container %q", oldName), nil)
+	}
+	err := m.run(operation{name: oldName, what: "rename", fn: func(*opContext) error {
+		if err := ValidateName(newName); err != nil {
+			return err
+		}
+		if oldName == newName {
+			return newError(ErrInvalid, fmt.Sprintf("%s is already on this host, %s: moving it into hosts/%s/ does nothing",
+				oldName, m.cfg.Host, m.cfg.Host), nil)
+		}
+		// The new name is locked too, so that a create cannot race the rename.
+		releaseNew, err := m.acquire(newName, "rename")
+		if err != nil {
+			return err
+		}
+		defer releaseNew()
+		if _, err := os.Lstat(filepath.Join(m.cfg.LXCPath, newName)); err == nil {
+			return newError(ErrExists, fmt.Sprintf("container %q exists", newName), nil)
+		}
+		if err := m.requireStatusOf(oldName, "rename", "STOPPED"); err != nil {
+			return err
+		}
+		if err := m.setAsideLeftovers(newName); err != nil {
+			return err
+		}
+		return m.renameJournaled(oldName, newName)
+	}})
+	if err == nil {
+		m.renameRecord(oldName, newName)
+	}
+	return err
+}
+
+// renameJournaled moves the container under the journal's protection. A
+// step that fails (without a crash) is undone the same way.
+func (m *Manager) renameJournaled(oldName, newName string) error {
+	j := renameJournal{Old: oldName, New: newName}
+	what := fmt.Sprintf("rename %s to %s", oldName, newName)
+	if err := m.writeRenameJournal(j); err != nil {
+		return newError(ErrFailed, what+": write its journal", err)
+	}
+	crashPoint("rename-journaled")
+	err := m.moveContainer(oldName, newName)
+	if err == nil {
+		crashPoint("rename-done")
+		os.Remove(m.renameJournalPath(j))
+		return nil
+	}
+	j.Undo = true
+	uerr := m.writeRenameJournal(j)
+	if uerr == nil {
+		uerr = m.moveContainer(newName, oldName)
+	}
+	if uerr != nil {
+		return newError(ErrFailed, fmt.Sprintf("%s: %v; undoing it failed too (%v): the daemon finishes undoing it when it starts again", what, err, uerr), nil)
+	}
+	os.Remove(m.renameJournalPath(j))
+	return newError(ErrFailed, what+"; it keeps its name", err)
+}
+
+// moveContainer puts everything of container `from` under the name `to`:
+// its LXC directory, the paths and hostname in its config, its saved state
+// and snapshots. Steps already done are skipped, so that it can finish a
+// move that a crash cut short.
+func (m *Manager) moveContainer(from, to string) error {
+	fromDir, toDir := filepath.Join(m.cfg.LXCPath, from), filepath.Join(m.cfg.LXCPath, to)
+	if _, err := os.Lstat(fromDir); err == nil {
+		if _, err := os.Lstat(toDir); err == nil {
+			return fmt.Errorf("both %s and %s exist", fromDir, toDir)
+		}
+		if err := os.Rename(fromDir, toDir); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	crashPoint("rename-moved")
+	if err := renameInConfig(filepath.Join(toDir, "config"), fromDir, toDir, to); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	crashPoint("rename-config")
+	items, err := m.storeItems(from)
+	if err != nil {
+		return err
+	}
+	for item, key := range items {
+		newKey, _ := itemKey(to, item)
+		if err := m.images.Rename(key, newKey); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("move %s to %s: %w", key, newKey, err)
+		}
+		crashPoint("rename-store")
+	}
+	return nil
+}
+
+// renameInConfig points a config at the container's new directory and
+// hostname. Paths outside the directory (a rootfs elsewhere) stay.
+func renameInConfig(path, fromDir, toDir, name string) error {
+	config, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(config), "\n")
+	for i, line := range lines {
+		key := configKey(line)
+		if key == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		_, value, _ := strings.Cut(line, "=")
+		value = strings.TrimSpace(value)
+		switch {
+		case key == "lxc.uts.name":
+			value = name
+		case strings.Contains(value, fromDir+"/"):
+			value = strings.ReplaceAll(value, fromDir+"/", toDir+"/")
+		case strings.HasSuffix(value, fromDir):
+			value = strings.TrimSuffix(value, fromDir) + toDir
+		default:
+			continue
+		}
+		lines[i] = key + " = " + value
+	}
+	updated := strings.Join(lines, "\n")
+	if updated == string(config) {
+		return nil
+	}
+	return writeFileAtomic(path, []byte(updated))
+}
+
+// recoverRenames finishes the renames (or their undoing) that a killed
+// daemon left, before anything else looks at the containers.
+func (m *Manager) recoverRenames() {
+	entries, _ := os.ReadDir(m.renameJournalDir())
+	for _, e := range entries {
+		path := filepath.Join(m.renameJournalDir(), e.Name())
+		if !strings.HasSuffix(e.Name(), ".json") {
+			os.Remove(path) // a journal that was being written
+			continue
+		}
+		var j renameJournal
+		data, err := os.ReadFile(path)
+		if err == nil {
+			err = json.Unmarshal(data, &j)
+		}
+		if err == nil && (ValidateName(j.Old) != nil || ValidateName(j.New) != nil) {
+			err = fmt.Errorf("names %q and %q", j.Old, j.New)
+		}
+		if err != nil {
+			m.log.Error("unreadable rename journal", "file", path, "err", err)
+			continue
+		}
+		from, to := j.Old, j.New
+		if j.Undo {
+			from, to = to, from
+		}
+		if err := m.moveContainer(from, to); err != nil {
+			m.log.Error("cannot finish a rename that the daemon was killed in; its journal is kept", "from", from, "to", to, "err", err)
+			continue
+		}
+		os.Remove(path)
+		m.log.Warn("finished a rename that the daemon was killed in", "from", from, "to", to)
+		m.PublishEvent(to, "rename-recovered", "ok", 0)
+	}
+}
+
+// storeItems are the keys of what the store keeps of a container, by item
+// (see itemKey): its saved state and snapshots.
+func (m *Manager) storeItems(name string) (map[string]string, error) {
+	keys, err := m.images.Keys(snapshotPrefix(name))
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots of %s: %w", name, err)
+	}
+	items := map[string]string{}
+	for _, k := range keys {
+		items["snapshots/"+strings.TrimPrefix(k, snapshotPrefix(name))] = k
+	}
+	if _, err := m.images.Load(stateKey(name)); err == nil {
+		items["state"] = stateKey(name)
+	}
+	return items, nil
+}
+
+// setAsideLeftovers moves what the store keeps under a name that has no
+// container out of the way of the container that takes the name (create,
+// rename, an arriving migration; the caller holds the name's lock):
+// without a container they can only be leftovers, of a daemon killed while
+// destroying one, or of a container destroyed with LXC's own tools. They go
+// to orphaned/NAME/TIME/ in the store, kept until deleted by hand.
+func (m *Manager) setAsideLeftovers(name string) error {
+	items, err := m.storeItems(name)
+	if err != nil {
+		return newError(ErrFailed, "look for leftovers of a container "+name, err)
+	}
+	m.images.Delete(movingKey(name)) // the archive of a move out that a crash cut short
+	if len(items) == 0 {
+		return nil
+	}
+	aside := "orphaned/" + name + "/" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	for item, key := range items {
+		if err := m.images.Rename(key, aside+"/"+item); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return newError(ErrFailed, fmt.Sprintf("set aside %s, left by an earlier container %s", key, name), err)
+		}
+	}
+	m.log.Warn("set aside the saved state and snapshots of an earlier container of the same name",
+		"container", name, "items", len(items), "key", aside)
+	return nil
+}

@@ -149,8 +149,11 @@ func TestInstall(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(copyDir, "ctrfs.service"), []byte(verifyCopy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if stdout, stderr, code := runProgram(t, []string{"MANPATH=" + root + "/usr/local/share/man"},
-		"systemd-analyze", "verify", filepath.Join(copyDir, "ctrfs.service")); code != 0 || stderr != "" {
+	// verify exits 0 after warnings (an unknown key is ignored): any line
+	// about the unit fails the test; lines about the host's units do not.
+	stdout, stderr, code := runProgram(t, []string{"MANPATH=" + root + "/usr/local/share/man"},
+		"systemd-analyze", "verify", filepath.Join(copyDir, "ctrfs.service"))
+	if code != 0 || strings.Contains(stderr, "ctrfs") {
 		t.Errorf("systemd-analyze verify: exit %d\n%s%s", code, stdout, stderr)
 	}
 

@@ -7,8 +7,19 @@ export GOFLAGS ?= -mod=mod
 GO      ?= go
 BIN     := bin/ctrfs
 SOURCES := $(shell find . -name '*.go' -not -path './.git/*') go.mod go.sum
+MANPAGES := docs/man/ctrfs.5 docs/man/ctrfs.8
+# `ctrfs version` prints it; a plain `go build` falls back to "devel".
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
-.PHONY: all deps build test unit e2e vet demo demo-stop bench clean
+# Where `make install` puts things; DESTDIR is prepended to each.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+SETTINGS   := $(SYSCONFDIR)/default/ctrfs
+
+.PHONY: all deps build test unit e2e vet demo demo-stop bench clean man install uninstall FORCE
 
 all: build
 
@@ -19,9 +30,44 @@ deps:
 
 build: $(BIN)
 
-$(BIN): $(SOURCES)
+$(BIN): $(SOURCES) bin/version
 	@mkdir -p bin
-	$(GO) build -o $@ ./cmd/ctrfs
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $@ ./cmd/ctrfs
+
+# Changes when VERSION does, so that a new commit rebuilds the binary.
+bin/version: FORCE
+	@mkdir -p bin
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+
+# The man pages ctrfs(5) and ctrfs(8), from docs/*.md.
+man: $(MANPAGES)
+
+docs/man/%: docs/%.md
+	@command -v go-md2man >/dev/null || { echo "go-md2man is missing: make deps installs it" >&2; exit 1; }
+	@mkdir -p docs/man
+	go-md2man -in $< -out $@
+
+# The binary, the systemd unit, its settings file and the man pages. The
+# settings file is not overwritten: it holds the operator's flags.
+install: build man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(dir $(SETTINGS))
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ctrfs
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/ctrfs.service \
+		> $(DESTDIR)$(UNITDIR)/ctrfs.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ctrfs.service
+	install -m 0644 docs/man/ctrfs.5 $(DESTDIR)$(MANDIR)/man5/ctrfs.5
+	install -m 0644 docs/man/ctrfs.8 $(DESTDIR)$(MANDIR)/man8/ctrfs.8
+	@if [ -e $(DESTDIR)$(SETTINGS) ]; then echo "keeping $(DESTDIR)$(SETTINGS)"; \
+	else install -m 0644 dist/ctrfs.default $(DESTDIR)$(SETTINGS); fi
+	@[ -n "$(DESTDIR)" ] || echo "then: systemctl daemon-reload && systemctl enable --now ctrfs"
+
+# Removes what install put there; the settings file only if unchanged.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ctrfs $(DESTDIR)$(UNITDIR)/ctrfs.service \
+		$(DESTDIR)$(MANDIR)/man5/ctrfs.5 $(DESTDIR)$(MANDIR)/man8/ctrfs.8
+	@if cmp -s dist/ctrfs.default $(DESTDIR)$(SETTINGS); then rm -f $(DESTDIR)$(SETTINGS); \
+	elif [ -e $(DESTDIR)$(SETTINGS) ]; then echo "keeping $(DESTDIR)$(SETTINGS): it has local changes"; fi
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
@@ -45,4 +91,4 @@ bench: deps
 	@scripts/bench.sh $(BENCH_FLAGS)
 
 clean:
-	rm -rf bin
+	rm -rf bin docs/man

@@ -7,7 +7,7 @@ import (
 	"ctrfs/ops"
 )
 
-// errno maps an ops error to the errno of SPEC.md's table.
+// errno maps an ops error to the errno of docs/ctrfs.5.md's table.
 func errno(err error) syscall.Errno {
 	switch {
 	case err == nil:

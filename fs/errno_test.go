@@ -12,7 +12,7 @@ import (
 	"ctrfs/ops"
 )
 
-// SPEC.md's errno table, kind by kind.
+// docs/ctrfs.5.md's errno table, kind by kind.
 var specErrno = []struct {
 	name string
 	kind error

@@ -31,4 +31,6 @@ Errors: EINVAL bad command or name, ENOENT no such thing, EEXIST name taken,
 EBUSY another operation is under way or the state does not allow it,
 EOPNOTSUPP the target host cannot take it, EHOSTUNREACH the peer does not
 answer, EIO the operation failed (see error and log).
+
+Everything in full: man 5 ctrfs (the tree), man 8 ctrfs (the daemon).
 `

@@ -1,4 +1,4 @@
-// Package fs is the FUSE tree of SPEC.md. It turns file operations into
+// Package fs is the FUSE tree of docs/ctrfs.5.md. It turns file operations into
 // calls on ops/ (and, for other hosts, cluster/) and maps their errors to
 // errno; it knows nothing of LXC or CRIU.
 package fs

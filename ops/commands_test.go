@@ -11,7 +11,7 @@ func TestParseCommandValid(t *testing.T) {
 		line string
 		want Command
 	}{
-		// Every verb of SPEC.md's ctl table.
+		// Every verb of docs/ctrfs.5.md's ctl table.
 		{"start", Command{Verb: "start"}},
 		{"stop", Command{Verb: "stop"}},
 		{"stop-stateful", Command{Verb: "stop-stateful"}},

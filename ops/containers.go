@@ -138,7 +138,7 @@ func checkConfig(name, path string) error {
 	return nil
 }
 
-// Info is the `info` file of a container, in SPEC.md's order.
+// Info is the `info` file of a container, in docs/ctrfs.5.md's order.
 func (m *Manager) Info(name string) ([]KeyValue, error) {
 	c, err := m.container(name)
 	if err != nil {

@@ -2,7 +2,7 @@ package ops
 
 import "errors"
 
-// Error kinds. fs/ maps each to the errno of SPEC.md; everything else
+// Error kinds. fs/ maps each to the errno of docs/ctrfs.5.md; everything else
 // returned by ops is wrapped so that errors.Is finds one of these.
 var (
 	ErrInvalid     = errors.New("invalid")               // EINVAL

@@ -49,7 +49,7 @@ func TestEventString(t *testing.T) {
 		e    Event
 		want string
 	}{
-		// SPEC.md's example line.
+		// docs/ctrfs.5.md's example line.
 		{Event{time.Date(2026, 11, 25, 2, 10, 0, 0, time.UTC), "dakara", "c1", "stop-stateful", "ok", 0.48},
 			"2026-11-25T02:10:00Z dakara c1 stop-stateful ok 0.48\n"},
 		// Local time is shown in UTC; sub-second time is cut.
@@ -69,7 +69,7 @@ func TestEventString(t *testing.T) {
 	}
 }
 
-// Every line has SPEC.md's six fields: TIME HOST CONTAINER WHAT RESULT SECONDS.
+// Every line has docs/ctrfs.5.md's six fields: TIME HOST CONTAINER WHAT RESULT SECONDS.
 func TestEventStringFields(t *testing.T) {
 	e := Event{Time: time.Now(), Host: "dakara", Container: "c1", What: "stop-stateful", Result: "ok", Seconds: 3.14159}
 	line := e.String()

@@ -311,4 +311,7 @@ func (m *Manager) RecordFailure(name, line string, err error) {
 }
 
 // LXCVersion is the version of liblxc.
-func (m *Manager) LXCVersion() string { return lxc.Version() }
+func (m *Manager) LXCVersion() string { return LXCVersion() }
+
+// LXCVersion is the version of liblxc, for `ctrfs version` too.
+func LXCVersion() string { return lxc.Version() }

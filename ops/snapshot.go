@@ -45,7 +45,7 @@ type Snapshot struct {
 	Stored   int64 // compressed bytes that were new to the store when taken
 }
 
-// Info is the snapshot's `info` file, in SPEC.md's order.
+// Info is the snapshot's `info` file, in docs/ctrfs.5.md's order.
 func (s *Snapshot) Info() []KeyValue {
 	kind := "stateless"
 	if s.Stateful {

@@ -74,7 +74,7 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-// TestErrors: every refusal has SPEC.md's errno, a readable `error`, and
+// TestErrors: every refusal has docs/ctrfs.5.md's errno, a readable `error`, and
 // leaves the container as it was.
 func TestErrors(t *testing.T) {
 	d := StartDaemon(t, "dakara")

@@ -70,6 +70,7 @@ type Daemon struct {
 	t                           *testing.T
 	Name, Mount, LXCPath, Store string
 	Env                         []string // added to the daemon's environment
+	Bin                         string   // the program run; ctrfsBin if empty
 	args                        []string
 	cmd                         *exec.Cmd
 	logPath                     string
@@ -109,7 +110,11 @@ func (d *Daemon) Start() {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.cmd = exec.Command(ctrfsBin, d.args...)
+	bin := d.Bin
+	if bin == "" {
+		bin = ctrfsBin
+	}
+	d.cmd = exec.Command(bin, d.args...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.Env = append(os.Environ(), d.Env...)
 	if err := d.cmd.Start(); err != nil {

@@ -40,7 +40,7 @@ func exists(path string) bool {
 
 // TestSnapshotStateless: mkdir and `snapshot NAME` take a snapshot of rootfs
 // and config; restore rolls both back and brings a running container back
-// running, a stopped one stopped; names and errors behave as SPEC.md says.
+// running, a stopped one stopped; names and errors behave as docs/ctrfs.5.md says.
 func TestSnapshotStateless(t *testing.T) {
 	d := StartDaemon(t, "dakara")
 	d.CreateRunning("c1")

@@ -1,5 +1,5 @@
 // Command ctrfs mounts the control filesystem over this host's LXC
-// containers; see README.md and shared/SPEC.md.
+// containers; see README.md, docs/ctrfs.8.md and docs/ctrfs.5.md.
 package main
 
 import (
@@ -13,6 +13,7 @@ const usage = `usage:
   ctrfs serve [flags]   mount the control tree and serve it until SIGINT/SIGTERM
   ctrfs probe --secret-file FILE HOST:PORT
                         check that a peer's migration endpoint answers and shares the secret
+  ctrfs version         the versions of ctrfs, CRIU and LXC
   ctrfs help            this text; 'ctrfs serve --help' lists the flags
 `
 
@@ -26,14 +27,20 @@ func main() {
 		os.Exit(serve(os.Args[2:]))
 	case "probe":
 		os.Exit(probe(os.Args[2:]))
+	case "version", "--version":
+		os.Exit(versions(os.Args[2:]))
 	case "lxc-helper": // internal: see ops.Config.HelperPath
 		os.Exit(ops.HelperMain(os.Args[2:]))
 	case "archive-rootfs": // internal: CRIU's hook during a stateful snapshot
 		os.Exit(ops.ArchiveRootfsMain(os.Args[2:]))
 	case "help", "-h", "--help":
+		if len(os.Args) > 2 {
+			fmt.Fprintf(os.Stderr, "ctrfs help: unexpected argument %q\n\n%s", os.Args[2], usage)
+			os.Exit(2)
+		}
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "ctrfs: unknown command %q\n%s", os.Args[1], usage)
+		fmt.Fprintf(os.Stderr, "ctrfs: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
 }

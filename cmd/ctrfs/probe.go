@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -13,21 +12,26 @@ import (
 // host's migration endpoint as a migration would, so that an operator can
 // tell a wrong secret or a closed port from a host that cannot take a
 // container, and prints what the host says of itself.
+const probeHead = `usage: ctrfs probe --secret-file FILE HOST:PORT
+
+Connects to a ctrfs migration endpoint (hosts/PEER/info: endpoint) with the
+secret, as a migration would, and prints the host's facts.
+`
+
 func probe(args []string) int {
-	fl := flag.NewFlagSet("probe", flag.ContinueOnError)
-	secretFile := fl.String("secret-file", "", "the cluster's shared secret (required)")
-	fl.Usage = func() {
-		fmt.Fprintf(fl.Output(), "usage: ctrfs probe --secret-file FILE HOST:PORT\n\n"+
-			"Connects to a ctrfs migration endpoint (hosts/PEER/info: endpoint) with the\n"+
-			"secret, as a migration would, and prints the host's facts.\n\nflags:\n")
-		fl.PrintDefaults()
+	fl := newFlagSet("probe")
+	secretFile := fl.String("secret-file", "", "read the cluster's shared secret from `FILE` (required)")
+	check := func(rest []string) error {
+		if *secretFile == "" {
+			return fmt.Errorf("--secret-file is required")
+		}
+		if len(rest) != 1 {
+			return fmt.Errorf("needs one HOST:PORT, got %d arguments", len(rest))
+		}
+		return nil
 	}
-	if err := fl.Parse(args); err != nil {
-		return 2
-	}
-	if *secretFile == "" || fl.NArg() != 1 {
-		fl.Usage()
-		return 2
+	if code, stop := parseFlags(fl, probeHead, args, check); stop {
+		return code
 	}
 	secret, err := readSecret(*secretFile)
 	if err != nil {

@@ -28,44 +28,39 @@ type serveFlags struct {
 	migratePort                 int
 }
 
-func parseServeFlags(args []string) (*serveFlags, error) {
+const serveHead = `usage: ctrfs serve [flags]
+
+Mounts the control tree and serves it in the foreground. SIGINT or SIGTERM
+unmounts it and exits 0; the containers keep running. Under systemd
+(Type=notify) it reports READY=1 once the tree answers. See ctrfs(8).
+`
+
+// serveFlagSet defines the flags of `ctrfs serve` into f; docs/ctrfs.8.md
+// must name every one (cmd/ctrfs/docs_test.go checks).
+func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	host, _ := os.Hostname()
-	f := &serveFlags{}
-	set := flag.NewFlagSet("serve", flag.ContinueOnError)
-	set.StringVar(&f.mount, "mount", "/mnt/ctrfs", "directory to mount the control tree on (created if missing)")
-	set.StringVar(&f.lxcpath, "lxcpath", "/var/lib/lxc", "LXC path whose containers the tree shows")
-	set.StringVar(&f.store, "store", "/var/lib/ctrfs", "directory for saved state, snapshots and logs")
-	set.StringVar(&f.name, "name", host, "this host's name in the tree, in events and in the cluster")
-	set.StringVar(&f.bridge, "bridge", "ctrfsbr0", "bridge for new containers (created if missing)")
-	set.StringVar(&f.subnet, "subnet", "10.87.0.0/16", "IPv4 subnet of the bridge; the bridge takes its first address, containers get static ones")
-	set.StringVar(&f.bind, "bind", "", "gossip address ADDR:PORT of this host in the cluster (needs --secret-file; empty: run alone)")
-	set.StringVar(&f.join, "join", "", "gossip addresses ADDR:PORT[,…] of hosts to join (retried until they answer)")
-	set.StringVar(&f.secretFile, "secret-file", "", "file holding the cluster's shared secret; it keys gossip encryption and authenticates migrations (none: run alone)")
-	set.IntVar(&f.migratePort, "migrate-port", 0, "TCP port of the migration endpoint, on the --bind address (0: the gossip port + 1)")
-	set.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
-	set.Usage = func() {
-		fmt.Fprintln(set.Output(), "usage: ctrfs serve [flags]\n\nMounts the control tree and serves it in the foreground; SIGINT or SIGTERM\nunmounts it and exits 0.\n\nflags:")
-		set.PrintDefaults()
-	}
-	if err := set.Parse(args); err != nil {
-		return nil, err
-	}
-	if set.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", set.Arg(0))
-	}
-	if err := ops.ValidateName(f.name); err != nil {
-		return nil, fmt.Errorf("--name: %w", err)
-	}
-	return f, nil
+	set := newFlagSet("serve")
+	set.StringVar(&f.mount, "mount", "/mnt/ctrfs", "mount the control tree on `DIR`, created if missing")
+	set.StringVar(&f.lxcpath, "lxcpath", "/var/lib/lxc", "show the containers of the LXC path `DIR`")
+	set.StringVar(&f.store, "store", "/var/lib/ctrfs", "keep saved state, snapshots and logs in `DIR`")
+	set.StringVar(&f.name, "name", host, "this host's `NAME` in the tree, in events and in the cluster")
+	set.StringVar(&f.bridge, "bridge", "ctrfsbr0", "attach new containers to `BRIDGE`, created if missing")
+	set.StringVar(&f.subnet, "subnet", "10.87.0.0/16", "the bridge's IPv4 `SUBNET`: the bridge takes its first address, containers get static ones")
+	set.StringVar(&f.bind, "bind", "", "gossip address `ADDR:PORT` of this host in the cluster (needs --secret-file; none: run alone)")
+	set.StringVar(&f.join, "join", "", "gossip addresses `ADDR:PORT[,...]` of hosts to join (retried until they answer)")
+	set.StringVar(&f.secretFile, "secret-file", "", "read the cluster's shared secret from `FILE`; it keys gossip encryption and authenticates migrations (none: run alone)")
+	set.IntVar(&f.migratePort, "migrate-port", 0, "TCP `PORT` of the migration endpoint, on the --bind address (0: the gossip port + 1)")
+	set.StringVar(&f.logLevel, "log-level", "info", "log at `LEVEL` on stderr: debug, info, warn or error")
+	return set
 }
 
 func serve(args []string) int {
-	f, err := parseServeFlags(args)
-	if err == flag.ErrHelp {
-		return 0
+	f := &serveFlags{}
+	if code, stop := parseFlags(serveFlagSet(f), serveHead, args, noArgs); stop {
+		return code
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ctrfs serve:", err)
+	if err := ops.ValidateName(f.name); err != nil {
+		fmt.Fprintln(os.Stderr, "ctrfs serve: --name:", err)
 		return 2
 	}
 	var level slog.Level
@@ -118,6 +113,10 @@ func run(f *serveFlags, log *slog.Logger) error {
 		server.Unmount()
 		return err
 	}
+	if err := notifyReady(mountDir, log); err != nil {
+		server.Unmount()
+		return err
+	}
 	log.Info("ctrfs serving", "mount", mountDir, "host", f.name, "lxcpath", f.lxcpath, "store", f.store)
 
 	sigs := make(chan os.Signal, 1)
@@ -125,6 +124,7 @@ func run(f *serveFlags, log *slog.Logger) error {
 	go func() {
 		sig := <-sigs
 		log.Info("unmounting", "signal", sig.String())
+		notifyStopping(log)
 		cl.Close()     // peers see this host leave at once
 		events.Close() // releases blocked readers of `events`
 		if err := server.Unmount(); err != nil {

@@ -23,8 +23,9 @@ SETTINGS   := $(SYSCONFDIR)/default/ctrfs
 
 all: build
 
-# Installs LXC, FUSE, busybox-static, CRIU >= 4.2 (from Debian unstable,
-# pinned low) and Go; skips whatever is already right.
+# Installs LXC, FUSE, busybox-static and the rest from the host's release,
+# CRIU >= 4.2 built from source for it (scripts/criu-deb.sh), and checks Go;
+# skips whatever is already right.
 deps:
 	@scripts/deps.sh
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"golang.org/x/sys/unix"
@@ -122,9 +125,15 @@ func run(f *serveFlags, log *slog.Logger) error {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	failed := make(chan error, 1) // what stopped the daemon, if not a signal
 	go func() {
-		sig := <-sigs
-		log.Info("unmounting", "signal", sig.String())
+		select {
+		case sig := <-sigs:
+			log.Info("unmounting", "signal", sig.String())
+		case err := <-cl.Failed():
+			log.Info("unmounting", "because", err.Error())
+			failed <- err
+		}
 		cl.Close()     // peers see this host leave at once
 		events.Close() // releases blocked readers of `events`
 		if err := server.Unmount(); err != nil {
@@ -139,7 +148,12 @@ func run(f *serveFlags, log *slog.Logger) error {
 	server.Wait()
 	m.Close()
 	log.Info("unmounted", "mount", mountDir)
-	return nil
+	select {
+	case err := <-failed:
+		return err
+	default:
+		return nil
+	}
 }
 
 func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Cluster, error) {
@@ -165,7 +179,7 @@ func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Clu
 		return nil, err
 	}
 	if len(secret) > 0 {
-		log.Info("cluster: joined", "bind", f.bind, "endpoint", cl.Facts().Endpoint)
+		log.Info("cluster: started", "bind", f.bind, "endpoint", cl.Facts().Endpoint)
 	}
 	return cl, nil
 }
@@ -196,16 +210,51 @@ func closeFUSEOnExec() error {
 	return nil
 }
 
-// readSecret reads the cluster's shared secret; surrounding white space
-// (the newline of `echo secret > FILE`) is not part of it.
+// readSecret reads the cluster's shared secret. It is refused if anyone
+// but its owner may read or write the file, or if it is shorter than
+// cluster.MinSecretLen: a weak or exposed secret opens the cluster (see
+// README, Cluster). A secret written as text loses its surrounding white
+// space (the newline of `echo secret > FILE`); random bytes are used as
+// they are, so that a newline among them is not cut off.
 func readSecret(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("--secret-file: %w", err)
 	}
-	secret := bytes.TrimSpace(b)
-	if len(secret) == 0 {
-		return nil, fmt.Errorf("--secret-file %s is empty", path)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("--secret-file %s: group or others may read or write it (mode %04o): run chmod 600 %s; a cluster secret must be its owner's alone (%s)",
+			path, perm, path, cluster.SecretHelp)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	secret := b
+	if isText(b) {
+		secret = bytes.TrimSpace(b)
+	}
+	if len(secret) < cluster.MinSecretLen {
+		return nil, fmt.Errorf("--secret-file %s holds a secret of %d bytes; it needs at least %d random bytes: %s",
+			path, len(secret), cluster.MinSecretLen, cluster.SecretHelp)
 	}
 	return secret, nil
+}
+
+// isText is true of printable UTF-8 (and white space), which random bytes
+// practically never are.
+func isText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if !unicode.IsPrint(r) && !unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
 }

@@ -185,8 +185,8 @@ func (m *membership) joinPending() {
 // this host's key, does not decrypt) or in none from one that did not
 // answer.
 func wrongSecret(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "No installed keys could decrypt") ||
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "no installed keys could decrypt") ||
 		strings.Contains(msg, "remote state is not encrypted")
 }
 

@@ -13,7 +13,7 @@ import (
 const MinSecretLen = 32
 
 // SecretHelp says how to make a secret, for the messages that refuse one.
-const SecretHelp = "make one with: head -c 32 /dev/urandom > FILE; chmod 600 FILE (and copy it to every host)"
+const SecretHelp = "make one with: head -c 32 /dev/urandom > FILE; chmod 600 FILE, and copy it to every host"
 
 // Each use of the secret gets its own key, derived with HKDF under its own
 // label: the gossip key and the migration key are independent, and neither

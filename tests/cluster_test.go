@@ -35,11 +35,14 @@ func newSecret(t *testing.T) string {
 	return string(b)
 }
 
-// secretFile writes secret to a file of the given mode.
+// secretFile writes secret to a file of the given mode (whatever the umask).
 func secretFile(t *testing.T, secret string, mode os.FileMode) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(file, []byte(secret), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, mode); err != nil {
 		t.Fatal(err)
 	}
 	return file

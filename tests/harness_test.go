@@ -105,22 +105,10 @@ func NewDaemon(t *testing.T, name string, extra ...string) *Daemon {
 // Start (re)starts the daemon process on the same directories.
 func (d *Daemon) Start() {
 	d.t.Helper()
-	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.cmd = exec.Command(ctrfsBin, d.args...)
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	d.cmd.Env = append(os.Environ(), d.Env...)
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatal(err)
-	}
-	logf.Close()
-	d.exited = make(chan error, 1)
-	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(d.cmd, d.exited)
+	d.launch()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if b, err := os.ReadFile(filepath.Join(d.Mount, "host")); err == nil && strings.TrimSpace(string(b)) == d.Name {
+		if d.mounted() {
 			return
 		}
 		select {
@@ -134,6 +122,30 @@ func (d *Daemon) Start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// mounted is true once the daemon serves its mount.
+func (d *Daemon) mounted() bool {
+	b, err := os.ReadFile(filepath.Join(d.Mount, "host"))
+	return err == nil && strings.TrimSpace(string(b)) == d.Name
+}
+
+// launch starts the daemon process, its output appended to its log.
+func (d *Daemon) launch() {
+	d.t.Helper()
+	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.cmd = exec.Command(ctrfsBin, d.args...)
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.Env = append(os.Environ(), d.Env...)
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	logf.Close()
+	d.exited = make(chan error, 1)
+	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(d.cmd, d.exited)
 }
 
 // Stop sends SIGTERM and waits; the daemon must exit 0.

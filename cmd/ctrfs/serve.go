@@ -227,7 +227,7 @@ func readSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("--secret-file: %w", err)
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("--secret-file %s: group or others may read or write it (mode %04o): run chmod 600 %s; a cluster secret must be its owner's alone (%s)",
+		return nil, fmt.Errorf("--secret-file %s: group or others may read or write it (mode %04o); a cluster secret must be its owner's alone: chmod 600 %s, or if others may have read it, %s",
 			path, perm, path, cluster.SecretHelp)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 64<<10))

@@ -4,7 +4,6 @@
 package cluster
 
 import (
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,7 +34,7 @@ type Cluster struct {
 	m       *ops.Manager
 	facts   Facts
 	members *membership // nil when alone
-	tls     *tls.Config
+	auth    *endpointAuth
 	ln      net.Listener
 
 	mu       sync.Mutex
@@ -66,7 +65,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 		}
 		port = p + 1
 	}
-	if c.tls, err = tlsConfig(cfg.Secret); err != nil {
+	if c.auth, err = newEndpointAuth(cfg.Secret); err != nil {
 		return nil, err
 	}
 	c.facts.Endpoint = net.JoinHostPort(host, strconv.Itoa(port))
@@ -83,37 +82,24 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 }
 
 func (c *Cluster) listen() error {
-	ln, err := tls.Listen("tcp", c.facts.Endpoint, c.tls)
+	ln, err := net.Listen("tcp", c.facts.Endpoint)
 	if err != nil {
 		return fmt.Errorf("migration endpoint: %w", err)
 	}
 	c.ln = ln
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				// The handshake is where a peer without the secret is
-				// refused; do it before serving anything.
-				if err := conn.(*tls.Conn).Handshake(); err != nil {
-					c.cfg.Log.Warn("cluster: refused a connection", "from", conn.RemoteAddr(), "err", err)
-					conn.Close()
-					return
-				}
-				svc := &Service{c: c}
-				srv := rpc.NewServer()
-				if err := srv.RegisterName("Host", svc); err != nil {
-					c.cfg.Log.Error("cluster: rpc", "err", err)
-					conn.Close()
-					return
-				}
-				srv.ServeConn(conn)
-				svc.connectionClosed()
-			}()
+	go c.auth.serve(ln, func(conn net.Conn) {
+		svc := &Service{c: c}
+		srv := rpc.NewServer()
+		if err := srv.RegisterName("Host", svc); err != nil {
+			c.cfg.Log.Error("cluster: rpc", "err", err)
+			conn.Close()
+			return
 		}
-	}()
+		srv.ServeConn(conn)
+		svc.connectionClosed()
+	}, func(from net.Addr, err error) {
+		c.cfg.Log.Warn("cluster: refused a connection to the migration endpoint", "from", from, "err", err)
+	})
 	return nil
 }
 
@@ -125,6 +111,15 @@ func (c *Cluster) Close() {
 	if c.ln != nil {
 		c.ln.Close()
 	}
+}
+
+// Failed delivers the error that ends this host's part in the cluster
+// after Start: it reached a cluster that has a host of its name already.
+func (c *Cluster) Failed() <-chan error {
+	if c.members == nil {
+		return nil
+	}
+	return c.members.nameTaken
 }
 
 // Facts are this host's.
@@ -186,7 +181,7 @@ func (c *Cluster) connect(host string) (*rpc.Client, Peer, error) {
 	if p.Status == "dead" {
 		return nil, p, ops.NewError(ops.ErrUnreachable, fmt.Sprintf("host %s is dead", host))
 	}
-	client, err := dial(p.Meta.Endpoint, c.tls)
+	client, err := dial(p.Meta.Endpoint, c.auth)
 	return client, p, err
 }
 

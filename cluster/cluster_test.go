@@ -1,8 +1,11 @@
 package cluster
 
 import (
+	"bytes"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/rpc"
 	"strings"
@@ -46,39 +49,42 @@ func TestCanTake(t *testing.T) {
 	}
 }
 
-// TestSecretAuthenticates: the endpoint serves a peer with the secret and
-// refuses one without it before any request.
-func TestSecretAuthenticates(t *testing.T) {
-	server, err := tlsConfig([]byte("right"))
+func randomSecret(t *testing.T) []byte {
+	b := make([]byte, MinSecretLen)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// endpoint serves the echo service as the daemon serves its own, behind
+// the secret's proofs; it returns the address and the requests served.
+func endpoint(t *testing.T, secret []byte) (string, chan bool) {
+	t.Helper()
+	a, err := newEndpointAuth(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", server)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	srv := rpc.NewServer()
 	served := make(chan bool, 4)
 	srv.RegisterName("Host", &echo{served})
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				if conn.(*tls.Conn).Handshake() != nil {
-					conn.Close()
-					return
-				}
-				srv.ServeConn(conn)
-			}()
-		}
-	}()
+	go a.serve(ln, func(c net.Conn) { srv.ServeConn(c) }, func(net.Addr, error) {})
+	return ln.Addr().String(), served
+}
 
-	good, _ := tlsConfig([]byte("right"))
-	client, err := dial(ln.Addr().String(), good)
+// TestSecretAuthenticates: the endpoint serves a peer with the secret and
+// refuses one without it before any request.
+func TestSecretAuthenticates(t *testing.T) {
+	secret := randomSecret(t)
+	addr, served := endpoint(t, secret)
+
+	good, _ := newEndpointAuth(secret)
+	client, err := dial(addr, good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +94,8 @@ func TestSecretAuthenticates(t *testing.T) {
 	}
 	client.Close()
 
-	bad, _ := tlsConfig([]byte("wrong"))
-	client, err = dial(ln.Addr().String(), bad)
+	bad, _ := newEndpointAuth(randomSecret(t))
+	client, err = dial(addr, bad)
 	if err == nil {
 		err = client.Call("Host.Echo", "hi", &out)
 		client.Close()
@@ -97,12 +103,15 @@ func TestSecretAuthenticates(t *testing.T) {
 	if err == nil {
 		t.Fatal("a peer without the secret was served")
 	}
+	if !errors.Is(err, ops.ErrUnreachable) || !strings.Contains(err.Error(), "secret") {
+		t.Errorf("a peer without the secret is told: %v", err)
+	}
 	if len(served) != 1 {
 		t.Fatalf("%d requests served; only the one with the secret should be", len(served))
 	}
 
 	// A plain TCP client gets nothing either.
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +121,83 @@ func TestSecretAuthenticates(t *testing.T) {
 	conn.Close()
 	if strings.Contains(string(buf[:n]), "hi") {
 		t.Fatal("plain TCP was answered")
+	}
+}
+
+// TestEndpointRevealsNothing: a client without the secret gets nothing
+// that depends on it, so nothing to test guesses against offline: the
+// certificate is random (two daemons with one secret show different ones;
+// a certificate derived from the secret would be the same), and all the
+// server sends after the handshake, to any proof but the right one, is one
+// byte that is the same whatever the server's secret.
+func TestEndpointRevealsNothing(t *testing.T) {
+	secret := randomSecret(t)
+	var certs [][]byte
+	var answers [][]byte
+	for _, s := range [][]byte{secret, secret, randomSecret(t)} {
+		addr, served := endpoint(t, s)
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, conn.ConnectionState().PeerCertificates[0].Raw)
+		// The server reads a whole proof before it writes anything, so
+		// what it sends until it closes is all it sends a stranger.
+		conn.Write(make([]byte, proofSize))
+		answer, _ := io.ReadAll(conn)
+		conn.Close()
+		answers = append(answers, answer)
+		if len(served) != 0 {
+			t.Fatal("a client without the secret was served")
+		}
+	}
+	if bytes.Equal(certs[0], certs[1]) {
+		t.Error("two daemons with the same secret show the same certificate: it is derived from the secret")
+	}
+	for i, a := range answers {
+		if !bytes.Equal(a, []byte{refused}) {
+			t.Errorf("server %d answered a wrong proof with %x, not the refusal byte alone", i, a)
+		}
+	}
+}
+
+// TestServerProvesTheSecret: a client with the secret does not take an
+// endpoint that accepts its proof without proving the secret in turn.
+func TestServerProvesTheSecret(t *testing.T) {
+	impostor, _ := newEndpointAuth(randomSecret(t))
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", impostor.server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		io.ReadFull(conn, make([]byte, proofSize))
+		conn.Write(append([]byte{accepted}, make([]byte, proofSize)...))
+		io.ReadAll(conn)
+	}()
+	a, _ := newEndpointAuth(randomSecret(t))
+	client, err := dial(ln.Addr().String(), a)
+	if err == nil {
+		client.Close()
+		t.Fatal("the client took an endpoint that did not prove the secret")
+	}
+	if !strings.Contains(err.Error(), "proof is wrong") {
+		t.Errorf("the client is told: %v", err)
+	}
+}
+
+// TestShortSecretRefused: the keys are not derived from a short secret.
+func TestShortSecretRefused(t *testing.T) {
+	if _, err := newEndpointAuth([]byte("s3cret")); err == nil || !strings.Contains(err.Error(), "head -c 32 /dev/urandom") {
+		t.Errorf("a 6-byte secret: %v", err)
+	}
+	if _, err := gossipKey(make([]byte, MinSecretLen-1)); err == nil {
+		t.Error("a gossip key from a 31-byte secret")
 	}
 }
 

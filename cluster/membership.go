@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -51,21 +51,19 @@ func (p Peer) Info() []ops.KeyValue {
 // membership is this host's memberlist.
 type membership struct {
 	ml   *memberlist.Memberlist
+	name string
 	meta []byte
 	log  *slog.Logger
 
 	peersFile string
 
-	mu      sync.Mutex
-	pending []string // join addresses not reached yet
-	stop    chan struct{}
-	joined  chan struct{} // a peer joined: save the peers now
-}
-
-// gossipKey turns the shared secret into memberlist's AES-256 key.
-func gossipKey(secret []byte) []byte {
-	sum := sha256.Sum256(append([]byte("ctrfs gossip\x00"), secret...))
-	return sum[:]
+	mu        sync.Mutex
+	pending   []string        // join addresses not reached yet
+	told      map[string]bool // join addresses whose wrong secret was logged
+	stop      chan struct{}
+	joined    chan struct{} // a peer joined: save the peers now
+	joining   atomic.Bool   // a Join of this host's is under way
+	nameTaken chan error    // this host joined a cluster that has its name
 }
 
 // startMembership joins the cluster through join and the peers known at the
@@ -88,8 +86,12 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	m := &membership{meta: meta, log: log, peersFile: peersFile,
-		stop: make(chan struct{}), joined: make(chan struct{}, 1)}
+	key, err := gossipKey(secret)
+	if err != nil {
+		return nil, err
+	}
+	m := &membership{name: name, meta: meta, log: log, peersFile: peersFile, told: map[string]bool{},
+		stop: make(chan struct{}), joined: make(chan struct{}, 1), nameTaken: make(chan error, 1)}
 	m.pending = append(m.pending, join...)
 	if b, err := os.ReadFile(peersFile); err == nil {
 		m.pending = append(m.pending, strings.Fields(string(b))...)
@@ -101,15 +103,22 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	cfg.Name = name
 	cfg.BindAddr, cfg.BindPort = host, port
 	cfg.AdvertiseAddr, cfg.AdvertisePort = host, port
-	cfg.SecretKey = gossipKey(secret)
+	cfg.SecretKey = key
 	cfg.Delegate = m
 	cfg.Events = m
+	cfg.Conflict = m
 	cfg.Logger = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	m.ml, err = memberlist.Create(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", bind, err)
 	}
 	m.joinPending()
+	select {
+	case err := <-m.nameTaken:
+		m.ml.Shutdown() // no Leave: that would say this name left, and it is the other host's
+		return nil, err
+	default:
+	}
 	go m.keepJoining()
 	return m, nil
 }
@@ -142,7 +151,27 @@ func (m *membership) joinPending() {
 	}
 	var left []string
 	for _, a := range addrs {
-		if _, err := m.ml.Join([]string{a}); err != nil {
+		m.joining.Store(true)
+		_, err := m.ml.Join([]string{a})
+		m.joining.Store(false)
+		if len(m.nameTaken) > 0 {
+			return // the daemon stops: see NotifyConflict
+		}
+		switch {
+		case err == nil:
+			m.log.Info("cluster: joined", "addr", a)
+		case wrongSecret(err):
+			// Logged once: the join is retried, as the peer at this
+			// address may yet be replaced by one of this cluster.
+			m.mu.Lock()
+			told := m.told[a]
+			m.told[a] = true
+			m.mu.Unlock()
+			if !told {
+				m.log.Error("cluster: join "+a+": no answer with this cluster secret (wrong --secret-file?); will retry", "err", err)
+			}
+			left = append(left, a)
+		default:
 			m.log.Debug("cluster: join failed; will retry", "addr", a, "err", err)
 			left = append(left, a)
 		}
@@ -150,6 +179,15 @@ func (m *membership) joinPending() {
 	m.mu.Lock()
 	m.pending = left
 	m.mu.Unlock()
+}
+
+// wrongSecret tells a peer that answered in another key (its error, in
+// this host's key, does not decrypt) or in none from one that did not
+// answer.
+func wrongSecret(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "no installed keys could decrypt") ||
+		strings.Contains(msg, "remote state is not encrypted")
 }
 
 // savePeers keeps the gossip addresses of the live peers for the next start.
@@ -187,7 +225,27 @@ func (m *membership) NotifyJoin(*memberlist.Node) {
 	default: // a save is pending already
 	}
 }
-func (m *membership) NotifyLeave(*memberlist.Node)  {}
+func (m *membership) NotifyLeave(*memberlist.Node) {}
+
+// NotifyConflict implements memberlist.ConflictDelegate: a host announced
+// itself under a name that a live host has, and memberlist refused it. If
+// the name is this host's and this host is the one joining, this host is
+// the newcomer and stops (Cluster.Failed); otherwise the newcomer was
+// refused here and the log says so.
+func (m *membership) NotifyConflict(existing, other *memberlist.Node) {
+	switch {
+	case existing.Name == m.name && m.joining.Load():
+		err := fmt.Errorf("a host named %s is in the cluster already, at %s: give this host another --name", existing.Name, other.Address())
+		select {
+		case m.nameTaken <- err:
+		default:
+		}
+	case existing.Name == m.name:
+		m.log.Error(fmt.Sprintf("cluster: refused a host at %s that joins as %s, this host's name: it must take another --name", other.Address(), other.Name))
+	default:
+		m.log.Error(fmt.Sprintf("cluster: refused a host at %s that joins as %s, the name of the host at %s: it must take another --name", other.Address(), other.Name, existing.Address()))
+	}
+}
 func (m *membership) NotifyUpdate(*memberlist.Node) {}
 
 // peers are the other hosts memberlist knows, by name.

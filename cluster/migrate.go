@@ -420,7 +420,7 @@ func (c *Cluster) askOwner(j journal) (string, error) {
 }
 
 func (c *Cluster) callEndpoint(endpoint, method string, args, reply any) error {
-	client, err := dial(endpoint, c.tls)
+	client, err := dial(endpoint, c.auth)
 	if err != nil {
 		return err
 	}

@@ -1,74 +1,24 @@
 package cluster
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"net/rpc"
 	"strings"
-	"time"
 
 	"ctrfs/ops"
 )
 
-// The migration endpoint speaks net/rpc over mutual TLS 1.3. Both sides
-// present a certificate whose key is derived from the shared secret and
-// accept only a peer presenting the same key: a peer proves it holds the
-// secret by completing the handshake, before a single request is read,
-// and everything after is encrypted.
-func tlsConfig(secret []byte) (*tls.Config, error) {
-	seed := sha256.Sum256(append([]byte("ctrfs migration\x00"), secret...))
-	key := ed25519.NewKeyFromSeed(seed[:])
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "ctrfs cluster"},
-		NotBefore:    time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
-		NotAfter:     time.Date(2199, 1, 1, 0, 0, 0, 0, time.UTC),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(nil, tmpl, tmpl, key.Public(), key)
+// The migration endpoint speaks net/rpc over TLS 1.3, after both sides
+// have proven they hold the cluster secret (auth.go): a peer without it
+// gets no request read, and everything after is encrypted.
+
+// dial connects to a peer's endpoint; both sides have proven the secret
+// when it returns.
+func dial(endpoint string, a *endpointAuth) (*rpc.Client, error) {
+	conn, err := a.dial(endpoint)
 	if err != nil {
 		return nil, err
-	}
-	want := key.Public().(ed25519.PublicKey)
-	verify := func(raw [][]byte, _ [][]*x509.Certificate) error {
-		if len(raw) == 0 {
-			return errors.New("peer sent no certificate")
-		}
-		cert, err := x509.ParseCertificate(raw[0])
-		if err != nil {
-			return err
-		}
-		if pub, ok := cert.PublicKey.(ed25519.PublicKey); !ok || !pub.Equal(want) {
-			return errors.New("peer does not hold the cluster secret")
-		}
-		return nil
-	}
-	return &tls.Config{
-		MinVersion:            tls.VersionTLS13,
-		Certificates:          []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		ClientAuth:            tls.RequireAnyClientCert,
-		InsecureSkipVerify:    true, // replaced by verify: the key is the identity
-		VerifyPeerCertificate: verify,
-	}, nil
-}
-
-const dialTimeout = 5 * time.Second
-
-// dial connects to a peer's endpoint; the handshake is complete (the peer
-// proved the secret) when it returns.
-func dial(endpoint string, conf *tls.Config) (*rpc.Client, error) {
-	d := &net.Dialer{Timeout: dialTimeout}
-	conn, err := tls.DialWithDialer(d, "tcp", endpoint, conf)
-	if err != nil {
-		return nil, ops.NewError(ops.ErrUnreachable, fmt.Sprintf("cannot reach %s: %v", endpoint, err))
 	}
 	return rpc.NewClient(conn), nil
 }
@@ -108,11 +58,11 @@ func callError(peer string, err error) error {
 // does, and asks the host for its facts: it fails if the host does not
 // answer or does not hold the same secret.
 func Probe(endpoint string, secret []byte) (Facts, error) {
-	conf, err := tlsConfig(secret)
+	a, err := newEndpointAuth(secret)
 	if err != nil {
 		return Facts{}, err
 	}
-	client, err := dial(endpoint, conf)
+	client, err := dial(endpoint, a)
 	if err != nil {
 		return Facts{}, err
 	}

@@ -26,23 +26,47 @@ type Peer struct {
 	Addr string
 }
 
+// newSecret is a cluster secret as an operator makes one: 32 random bytes.
+func newSecret(t *testing.T) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// secretFile writes secret to a file of the given mode (whatever the umask).
+func secretFile(t *testing.T, secret string, mode os.FileMode) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte(secret), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, mode); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // startPeer starts a daemon that gossips on ip with secret, joining join
 // (if not empty); env is added to its environment.
 func startPeer(t *testing.T, name, ip, secret, join string, env ...string) *Peer {
 	t.Helper()
-	secretFile := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p := newPeer(t, name, ip, secret, join)
+	p.Env = env
+	p.Start()
+	return p
+}
+
+// newPeer prepares startPeer's daemon without starting it.
+func newPeer(t *testing.T, name, ip, secret, join string) *Peer {
+	t.Helper()
 	addr := fmt.Sprintf("%s:%d", ip, nextPort.Add(2))
-	args := []string{"--bind", addr, "--secret-file", secretFile}
+	args := []string{"--bind", addr, "--secret-file", secretFile(t, secret, 0o600)}
 	if join != "" {
 		args = append(args, "--join", join)
 	}
-	d := NewDaemon(t, name, args...)
-	d.Env = env
-	d.Start()
-	return &Peer{Daemon: d, Addr: addr}
+	return &Peer{Daemon: NewDaemon(t, name, args...), Addr: addr}
 }
 
 func (d *Daemon) hosts() []string {
@@ -79,9 +103,10 @@ func (d *Daemon) has(name string) bool {
 // a host with another secret never shows; hosts/PEER shows its info and
 // containers.
 func TestClusterMembership(t *testing.T) {
-	a := startPeer(t, "dakara", loopback(2), "s3cret", "")
-	b := startPeer(t, "tollana", loopback(3), "s3cret", a.Addr)
-	c := startPeer(t, "abydos", loopback(4), "not the secret", a.Addr)
+	secret, other := newSecret(t), newSecret(t)
+	a := startPeer(t, "dakara", loopback(2), secret, "")
+	b := startPeer(t, "tollana", loopback(3), secret, a.Addr)
+	c := startPeer(t, "abydos", loopback(4), other, a.Addr)
 	a.waitHosts("dakara", "tollana")
 	b.waitHosts("dakara", "tollana")
 
@@ -102,17 +127,13 @@ func TestClusterMembership(t *testing.T) {
 
 	// The migration endpoint talks only to a peer with the secret.
 	probe := func(secret string) (string, error) {
-		file := filepath.Join(t.TempDir(), "secret")
-		if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command(ctrfsBin, "probe", "--secret-file", file, info["endpoint"]).CombinedOutput()
+		out, err := exec.Command(ctrfsBin, "probe", "--secret-file", secretFile(t, secret, 0o600), info["endpoint"]).CombinedOutput()
 		return string(out), err
 	}
-	if out, err := probe("not the secret"); err == nil || !strings.Contains(out, "secret") {
+	if out, err := probe(other); err == nil || !strings.Contains(out, "secret") {
 		t.Errorf("the endpoint answered a peer with another secret: %v: %s", err, out)
 	}
-	if out, err := probe("s3cret"); err != nil || !strings.Contains(out, "host: tollana") {
+	if out, err := probe(secret); err != nil || !strings.Contains(out, "host: tollana") {
 		t.Errorf("the endpoint refused a peer with the secret: %v: %s", err, out)
 	}
 
@@ -289,9 +310,10 @@ func fakeCRIU(t *testing.T, version string, failRestore bool) string {
 // cannot restore what this host dumps are refused before anything moves; a
 // restore that fails on the target leaves the container running here.
 func TestMigrationRefused(t *testing.T) {
-	a := startPeer(t, "dakara", loopback(2), "s3cret", "")
-	b := startPeer(t, "tollana", loopback(3), "s3cret", a.Addr, fakeCRIU(t, "", true))
-	c := startPeer(t, "abydos", loopback(4), "s3cret", a.Addr, fakeCRIU(t, "3.0", false))
+	secret := newSecret(t)
+	a := startPeer(t, "dakara", loopback(2), secret, "")
+	b := startPeer(t, "tollana", loopback(3), secret, a.Addr, fakeCRIU(t, "", true))
+	c := startPeer(t, "abydos", loopback(4), secret, a.Addr, fakeCRIU(t, "3.0", false))
 	a.waitHosts("abydos", "dakara", "tollana")
 	ip := a.CreateRunning("c1")
 
@@ -384,8 +406,9 @@ func moveUntilChunksArrive(t *testing.T, a, b *Peer) *backgroundMove {
 // twoHosts starts dakara and tollana in one cluster.
 func twoHosts(t *testing.T) (a, b *Peer) {
 	t.Helper()
-	a = startPeer(t, "dakara", loopback(2), "s3cret", "")
-	b = startPeer(t, "tollana", loopback(3), "s3cret", a.Addr)
+	secret := newSecret(t)
+	a = startPeer(t, "dakara", loopback(2), secret, "")
+	b = startPeer(t, "tollana", loopback(3), secret, a.Addr)
 	a.waitHosts("dakara", "tollana")
 	return a, b
 }

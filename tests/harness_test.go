@@ -106,6 +106,34 @@ func NewDaemon(t *testing.T, name string, extra ...string) *Daemon {
 // Start (re)starts the daemon process on the same directories.
 func (d *Daemon) Start() {
 	d.t.Helper()
+	d.launch()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if d.mounted() {
+			return
+		}
+		select {
+		case err := <-d.exited:
+			d.exited <- err
+			d.t.Fatalf("daemon %s exited before mounting: %v\n%s", d.Name, err, d.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("daemon %s did not mount within 15s\n%s", d.Name, d.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// mounted is true once the daemon serves its mount.
+func (d *Daemon) mounted() bool {
+	b, err := os.ReadFile(filepath.Join(d.Mount, "host"))
+	return err == nil && strings.TrimSpace(string(b)) == d.Name
+}
+
+// launch starts the daemon process, its output appended to its log.
+func (d *Daemon) launch() {
+	d.t.Helper()
 	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		d.t.Fatal(err)
@@ -123,22 +151,6 @@ func (d *Daemon) Start() {
 	logf.Close()
 	d.exited = make(chan error, 1)
 	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(d.cmd, d.exited)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if b, err := os.ReadFile(filepath.Join(d.Mount, "host")); err == nil && strings.TrimSpace(string(b)) == d.Name {
-			return
-		}
-		select {
-		case err := <-d.exited:
-			d.exited <- err
-			d.t.Fatalf("daemon %s exited before mounting: %v\n%s", d.Name, err, d.Log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("daemon %s did not mount within 15s\n%s", d.Name, d.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // Stop sends SIGTERM and waits; the daemon must exit 0.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -121,10 +120,16 @@ func run(f *serveFlags, log *slog.Logger) error {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	failed := make(chan error, 1) // what stopped the daemon, if not a signal
 	go func() {
-		sig := <-sigs
-		log.Info("unmounting", "signal", sig.String())
-		notifyStopping(log)
+		select {
+		case sig := <-sigs:
+			log.Info("unmounting", "signal", sig.String())
+			notifyStopping(log)
+		case err := <-cl.Failed():
+			log.Info("unmounting", "because", err.Error())
+			failed <- err
+		}
 		cl.Close()     // peers see this host leave at once
 		events.Close() // releases blocked readers of `events`
 		if err := server.Unmount(); err != nil {
@@ -139,7 +144,12 @@ func run(f *serveFlags, log *slog.Logger) error {
 	server.Wait()
 	m.Close()
 	log.Info("unmounted", "mount", mountDir)
-	return nil
+	select {
+	case err := <-failed:
+		return err
+	default:
+		return nil
+	}
 }
 
 func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Cluster, error) {
@@ -165,7 +175,7 @@ func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Clu
 		return nil, err
 	}
 	if len(secret) > 0 {
-		log.Info("cluster: joined", "bind", f.bind, "endpoint", cl.Facts().Endpoint)
+		log.Info("cluster: started", "bind", f.bind, "endpoint", cl.Facts().Endpoint)
 	}
 	return cl, nil
 }
@@ -194,18 +204,4 @@ func closeFUSEOnExec() error {
 		}
 	}
 	return nil
-}
-
-// readSecret reads the cluster's shared secret; surrounding white space
-// (the newline of `echo secret > FILE`) is not part of it.
-func readSecret(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--secret-file: %w", err)
-	}
-	secret := bytes.TrimSpace(b)
-	if len(secret) == 0 {
-		return nil, fmt.Errorf("--secret-file %s is empty", path)
-	}
-	return secret, nil
 }

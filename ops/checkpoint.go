@@ -57,6 +57,7 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 		}
 	}
 	if storeErr != nil {
+		m.freeFailedImport()
 		return m.recoverFromStaging(name, dir, storeErr)
 	}
 	os.RemoveAll(dir)

@@ -76,6 +76,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	}
 	m := &Manager{cfg: cfg, events: events, log: log, images: store,
 		busy: map[string]string{}, records: map[string]*record{}}
+	store.OnDamaged(m.manifestDamaged)
 	m.recoverStaging()
 	m.dropStaleState()
 	m.recoverRootfsSwaps()

@@ -98,10 +98,12 @@ func (m *Manager) imagesSizeHint(name string) int64 {
 	return int64(mem) + extra
 }
 
-// HasState says whether the container has saved state (after stop-stateful).
+// HasState says whether the container has saved state (after
+// stop-stateful), sound or not: saved state that cannot be read is still
+// there until `stop` discards it.
 func (m *Manager) HasState(name string) bool {
 	_, err := m.images.Load(stateKey(name))
-	return err == nil
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // ImageFile is one CRIU image file of saved state, as the state/ directory
@@ -123,6 +125,10 @@ func (m *Manager) SavedState(name string) (*ImageSet, error) {
 	mf, err := m.images.Load(stateKey(name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, newError(ErrNotFound, name+" has no saved state", nil)
+	}
+	if IsDamaged(err) {
+		return nil, newError(ErrFailed, fmt.Sprintf(
+			"saved state of %s cannot be restored (`stop` discards it)", name), err)
 	}
 	if err != nil {
 		return nil, newError(ErrFailed, "load saved state of "+name, err)
@@ -181,16 +187,24 @@ func (s *ImageSet) StoredBytes() int64 {
 }
 
 // storeInfo is the part of `info` about what the store keeps of a container.
+// stateful is yes, no, or damaged (saved state that start cannot restore
+// and only stop discards); damaged-manifests says where the damaged
+// manifests of its saved state and snapshots are kept.
 func (m *Manager) storeInfo(name string) []KeyValue {
-	snaps, _ := m.images.Keys(snapshotPrefix(name))
+	snaps, _ := m.Snapshots(name)
 	kv := []KeyValue{{"snapshots", fmt.Sprint(len(snaps))}}
 	st, err := m.SavedState(name)
-	if err != nil {
-		return append(kv, KeyValue{"stateful", "no"})
+	switch {
+	case err == nil:
+		kv = append(kv, KeyValue{"stateful", "yes"},
+			KeyValue{"state-raw-bytes", fmt.Sprint(st.manifest.Size())},
+			KeyValue{"state-stored-bytes", fmt.Sprint(st.StoredBytes())})
+	case errors.Is(err, ErrNotFound):
+		kv = append(kv, KeyValue{"stateful", "no"})
+	default:
+		kv = append(kv, KeyValue{"stateful", "damaged"})
 	}
-	return append(kv, KeyValue{"stateful", "yes"},
-		KeyValue{"state-raw-bytes", fmt.Sprint(st.manifest.Size())},
-		KeyValue{"state-stored-bytes", fmt.Sprint(st.StoredBytes())})
+	return append(kv, KeyValue{"damaged-manifests", strings.Join(m.damagedPaths(name), " ")})
 }
 
 // dropState deletes saved state, if any, and frees its chunks.
@@ -208,11 +222,15 @@ func (m *Manager) dropState(name string) error {
 
 // dropStoreData deletes everything the store keeps of a destroyed container.
 func (m *Manager) dropStoreData(name string) error {
-	keys, err := m.images.Keys(snapshotPrefix(name))
+	snaps, err := m.Snapshots(name)
 	if err != nil {
-		return newError(ErrFailed, "list snapshots of "+name, err)
+		return err
 	}
-	for _, k := range append(keys, stateKey(name)) {
+	keys := []string{stateKey(name)}
+	for _, s := range snaps {
+		keys = append(keys, snapshotKey(name, s))
+	}
+	for _, k := range keys {
 		if err := m.images.Delete(k); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return newError(ErrFailed, "delete "+k, err)
 		}
@@ -223,21 +241,32 @@ func (m *Manager) dropStoreData(name string) error {
 
 // renameStoreData moves saved state and snapshots to the container's new name.
 func (m *Manager) renameStoreData(oldName, newName string) error {
-	keys, err := m.images.Keys(snapshotPrefix(oldName))
+	snaps, err := m.Snapshots(oldName)
 	if err != nil {
-		return newError(ErrFailed, "list snapshots of "+oldName, err)
+		return err
 	}
-	keys = append(keys, stateKey(oldName))
-	for _, k := range keys {
-		nk := stateKey(newName)
-		if strings.HasPrefix(k, snapshotPrefix(oldName)) {
-			nk = snapshotPrefix(newName) + strings.TrimPrefix(k, snapshotPrefix(oldName))
-		}
+	keys := map[string]string{stateKey(oldName): stateKey(newName)}
+	for _, s := range snaps {
+		keys[snapshotKey(oldName, s)] = snapshotKey(newName, s)
+	}
+	for k, nk := range keys {
 		if err := m.images.Rename(k, nk); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return newError(ErrFailed, fmt.Sprintf("move %s to %s", k, nk), err)
 		}
 	}
 	return nil
+}
+
+// freeFailedImport frees the chunks of an import that failed before the
+// command returns, not at some later collection: after "no space left on
+// device" the next checkpoint must find the room it had before.
+func (m *Manager) freeFailedImport() {
+	freed, err := m.images.GC()
+	if err != nil {
+		m.log.Warn("cannot free the chunks of a failed import", "err", err)
+		return
+	}
+	m.log.Info("freed the chunks of a failed import", "bytes", freed)
 }
 
 // gcState serialises garbage collection, which runs in the background so

@@ -1,14 +1,10 @@
 package ops
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,57 +18,6 @@ import (
 func stateKey(name string) string { return "state/" + name }
 
 func snapshotPrefix(name string) string { return "snapshots/" + name + "/" }
-
-// stagingDir makes a directory for CRIU images of about size bytes on
-// their way into or out of the store; the caller removes it. It is in
-// memory (tmpfs) when that has room for twice the images: CRIU writes and
-// reads there at memory speed, and the sync that makes the stored chunks
-// durable does not also flush the raw images to disk. Otherwise it is under
-// the store.
-func (m *Manager) stagingDir(name, purpose string, size int64) (string, error) {
-	root := m.diskStaging()
-	if fast := m.memoryStaging(); fast != "" && roomFor(filepath.Dir(fast), 2*size) {
-		root = fast
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return "", err
-	}
-	return os.MkdirTemp(root, purpose+"-"+name+"-")
-}
-
-// streamDir makes the directory of a restore whose images the daemon
-// serves (images.ServeImages): it holds CRIU's socket, log and stats. A
-// socket's path must fit in sun_path (108 bytes), which a staging
-// directory named after a long container name does not.
-func (m *Manager) streamDir() (string, error) {
-	const room = len("/r-1234567890/") + len(images.StreamSocket)
-	for _, root := range []string{m.memoryStaging(), m.diskStaging(), os.TempDir()} {
-		if root == "" || len(root)+room >= 108 {
-			continue
-		}
-		if err := os.MkdirAll(root, 0o700); err != nil {
-			continue
-		}
-		return os.MkdirTemp(root, "r-")
-	}
-	return "", errors.New("no directory whose path leaves room for a socket")
-}
-
-func (m *Manager) diskStaging() string { return filepath.Join(m.cfg.StoreDir, "staging") }
-
-// memoryStaging is this daemon's own staging directory on /dev/shm (named
-// after the store, since several daemons may share the machine), or "" if
-// /dev/shm is not a tmpfs.
-func (m *Manager) memoryStaging() string {
-	var st syscall.Statfs_t
-	if syscall.Statfs("/dev/shm", &st) != nil || st.Type != tmpfsMagic {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(m.cfg.StoreDir))
-	return filepath.Join("/dev/shm", "ctrfs-staging-"+hex.EncodeToString(sum[:6]))
-}
-
-const tmpfsMagic = 0x01021994
 
 func roomFor(dir string, bytes int64) bool {
 	var st syscall.Statfs_t

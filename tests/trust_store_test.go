@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -272,29 +273,51 @@ func TestTrustStoreFullFreesChunks(t *testing.T) {
 	if err := os.MkdirAll(chunks, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// Room for some of a checkpoint's chunks, not for all.
-	mustRun(t, "mount", "-t", "tmpfs", "-o", "size=256k", "ctrfs-test-full", chunks)
+	mustRun(t, "mount", "-t", "tmpfs", "-o", "size=64m", "ctrfs-test-full", chunks)
 	t.Cleanup(func() { syscall.Unmount(chunks, syscall.MNT_DETACH) })
 	d.Start()
-	used := func() int64 {
+	statfs := func() (used, free int64) {
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(chunks, &st); err != nil {
 			t.Fatal(err)
 		}
-		return int64(st.Blocks-st.Bfree) * st.Bsize
+		return int64(st.Blocks-st.Bfree) * st.Bsize, int64(st.Bavail) * st.Bsize
+	}
+	const filler = "filler" // not a chunk name: GC leaves it alone
+	stored := func() int {
+		n := 0
+		for h := range d.chunks() {
+			if h != filler {
+				n++
+			}
+		}
+		return n
 	}
 
-	d.CreateRunning("c1")
-	empty := used()
+	// How much one checkpoint of c1 takes in the store.
+	ip := d.CreateRunning("c1")
+	d.MustSh("echo stop-stateful > containers/c1/ctl")
+	size, err := strconv.ParseInt(d.Info("c1")["state-stored-bytes"], 10, 64)
+	if err != nil || size < 16<<10 {
+		t.Fatalf("state-stored-bytes %d (%v)", size, err)
+	}
+	d.MustSh("echo start > containers/c1/ctl")
+	Count(t, ip)
+	waitFor(t, "the restored state's chunks to be freed", func() bool { return stored() == 0 })
+
+	// Room for half of the next one.
+	_, free := statfs()
+	mustRun(t, "fallocate", "-l", strconv.FormatInt(free-size/2, 10), filepath.Join(chunks, filler))
+	before, _ := statfs()
 	d.ShFails("echo stop-stateful > containers/c1/ctl", "Input/output error")
 	if e := d.Read("containers/c1/error"); !strings.Contains(e, "no space left on device") {
 		t.Fatalf("error: %q", e)
 	}
-	if n := len(d.chunks()); n != 0 {
+	if n := stored(); n != 0 {
 		t.Errorf("%d chunks of the failed checkpoint left in the store", n)
 	}
-	if u := used(); u != empty {
-		t.Errorf("the store uses %d bytes after the failed checkpoint, %d before", u, empty)
+	if after, _ := statfs(); after != before {
+		t.Errorf("the store uses %d bytes after the failed checkpoint, %d before", after, before)
 	}
 	if st := d.Read("containers/c1/status"); st != "RUNNING" {
 		t.Fatalf("status: %s", st)

@@ -46,7 +46,8 @@ func (d *snapshotsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Err
 }
 
 func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if _, err := d.c.m.Snapshot(d.c.Name(), name); err != nil {
+	// A damaged snapshot is still there, for rmdir to discard.
+	if _, err := d.c.m.Snapshot(d.c.Name(), name); err != nil && !ops.IsDamaged(err) {
 		return nil, errno(err)
 	}
 	return d.snapshotInode(ctx, name), 0
@@ -92,11 +93,13 @@ func (d *snapshotDir) snapshot() (*ops.Snapshot, error) {
 
 func (d *snapshotDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	s, err := d.snapshot()
-	if err != nil {
+	if err != nil && !ops.IsDamaged(err) {
 		return errno(err)
 	}
 	out.Mode = syscall.S_IFDIR | 0o555
-	out.SetTimes(nil, &s.Taken, &s.Taken)
+	if s != nil {
+		out.SetTimes(nil, &s.Taken, &s.Taken)
+	}
 	return 0
 }
 

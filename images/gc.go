@@ -1,6 +1,7 @@
 package images
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,19 +44,34 @@ func (s *Store) Release(m *Manifest) {
 
 // GC deletes every chunk that no saved manifest names and no unsaved import
 // still holds, plus temporary files left by a crash, and returns the bytes
-// freed. If any manifest cannot be read it deletes nothing: sweeping with an
-// incomplete mark would destroy chunks of a live checkpoint. Saves, deletes
-// and imports wait while GC runs.
+// freed. A damaged manifest is moved aside (see damaged.go) and the chunks
+// it names are kept. If any other manifest cannot be read it deletes
+// nothing: sweeping with an incomplete mark would destroy chunks of a live
+// checkpoint. Saves, deletes and imports wait while GC runs.
 func (s *Store) GC() (int64, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	freed, damaged, err := s.gcLocked()
+	s.mu.Unlock()
+	s.reportDamaged(damaged)
+	return freed, err
+}
 
+func (s *Store) gcLocked() (int64, []*DamagedError, error) {
 	live := map[string]bool{}
 	for h := range s.pins {
 		live[h] = true
 	}
+	var damaged []*DamagedError
 	err := s.walkManifests(func(key, path string) error {
 		m, err := s.loadPath(path, key)
+		if errors.Is(err, ErrDamaged) {
+			var de *DamagedError
+			m, de, err = s.quarantineLocked(key)
+			if de != nil {
+				damaged = append(damaged, de)
+				return nil
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -64,9 +80,18 @@ func (s *Store) GC() (int64, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, fmt.Errorf("images: gc: not sweeping: %w", err)
+	if err == nil {
+		err = s.markDamagedLocked(live)
 	}
+	if err != nil {
+		return 0, damaged, fmt.Errorf("images: gc: not sweeping: %w", err)
+	}
+	freed, err := s.sweepLocked(live)
+	return freed, damaged, err
+}
+
+// sweepLocked deletes the chunks not in live, and stale temporary files.
+func (s *Store) sweepLocked(live map[string]bool) (int64, error) {
 
 	var freed int64
 	cutoff := time.Now().Add(-staleTemp)

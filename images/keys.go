@@ -50,7 +50,13 @@ func (s *Store) Save(key string, m *Manifest) error {
 	if err := m.validate(); err != nil {
 		return err
 	}
-	data, err := json.Marshal(m)
+	sealed := *m
+	sum, err := sealed.checksum()
+	if err != nil {
+		return err
+	}
+	sealed.Checksum = sum
+	data, err := json.Marshal(&sealed)
 	if err != nil {
 		return err
 	}
@@ -78,12 +84,30 @@ func (s *Store) Save(key string, m *Manifest) error {
 }
 
 // Load returns the manifest saved under key. If there is none the error
-// wraps fs.ErrNotExist.
+// wraps fs.ErrNotExist. A damaged one is moved aside (see damaged.go) and
+// the error is a *DamagedError, as it is for every later Load of key
+// until Delete.
 func (s *Store) Load(key string) (*Manifest, error) {
 	if err := validKey(key); err != nil {
 		return nil, err
 	}
-	return s.loadPath(s.manifestPath(key), key)
+	m, err := s.loadPath(s.manifestPath(key), key)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if kept := s.keptDamaged(key); kept != nil {
+			return nil, kept
+		}
+	case errors.Is(err, ErrDamaged):
+		s.mu.Lock()
+		m, de, qerr := s.quarantineLocked(key)
+		s.mu.Unlock()
+		if de == nil {
+			return m, qerr
+		}
+		s.reportDamaged([]*DamagedError{de})
+		return nil, de
+	}
+	return m, err
 }
 
 func (s *Store) loadPath(path, key string) (*Manifest, error) {
@@ -91,37 +115,42 @@ func (s *Store) loadPath(path, key string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
 	}
-	m := new(Manifest)
-	if err := json.Unmarshal(data, m); err != nil {
-		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
-	}
-	if err := m.validate(); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", key, err)
-	}
-	return m, nil
+	return parseManifest(data, key)
 }
 
-// Delete removes the manifest saved under key. Its chunks stay until GC.
-// If there is none the error wraps fs.ErrNotExist.
+// Delete removes the manifest saved under key, and the damaged one kept
+// aside for it. Its chunks stay until GC. If there is neither the error
+// wraps fs.ErrNotExist.
 func (s *Store) Delete(key string) error {
 	if err := validKey(key); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	path := s.manifestPath(key)
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("images: manifest %s: %w", key, err)
+	found := false
+	for _, path := range []string{s.manifestPath(key), s.damagedPath(key)} {
+		err := os.Remove(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("images: manifest %s: %w", key, err)
+		}
+		found = true
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return err
+		}
+		s.pruneLocked(filepath.Dir(path))
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return err
+	if !found {
+		return fmt.Errorf("images: manifest %s: %w", key, fs.ErrNotExist)
 	}
-	s.pruneLocked(filepath.Dir(path))
 	return nil
 }
 
-// Rename moves a manifest to a new key. It fails with an error wrapping
-// fs.ErrExist rather than replace a manifest already saved under newKey.
+// Rename moves a manifest, or the damaged one kept aside, to a new key. It
+// fails with an error wrapping fs.ErrExist rather than replace a manifest
+// already saved under newKey.
 func (s *Store) Rename(oldKey, newKey string) error {
 	if err := validKey(oldKey); err != nil {
 		return err
@@ -131,7 +160,33 @@ func (s *Store) Rename(oldKey, newKey string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	oldPath, newPath := s.manifestPath(oldKey), s.manifestPath(newKey)
+	for _, path := range []string{s.manifestPath(newKey), s.damagedPath(newKey)} {
+		if _, err := os.Stat(path); err == nil {
+			return fmt.Errorf("images: manifest %s: %w", newKey, fs.ErrExist)
+		}
+	}
+	moved := false
+	for _, p := range [][2]string{
+		{s.manifestPath(oldKey), s.manifestPath(newKey)},
+		{s.damagedPath(oldKey), s.damagedPath(newKey)},
+	} {
+		err := s.renameLocked(p[0], p[1], oldKey, newKey)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		moved = true
+	}
+	if !moved {
+		return fmt.Errorf("images: manifest %s: %w", oldKey, fs.ErrNotExist)
+	}
+	return nil
+}
+
+// renameLocked moves one manifest file, a saved or a damaged one.
+func (s *Store) renameLocked(oldPath, newPath, oldKey, newKey string) error {
 	if _, err := os.Stat(oldPath); err != nil {
 		return fmt.Errorf("images: manifest %s: %w", oldKey, err)
 	}
@@ -159,6 +214,9 @@ func (s *Store) Rename(oldKey, newKey string) error {
 // Save creating a directory.
 func (s *Store) pruneLocked(dir string) {
 	root := s.manifestRoot()
+	if strings.HasPrefix(dir, s.damagedRoot()+string(filepath.Separator)) {
+		root = s.damagedRoot()
+	}
 	for dir != root && strings.HasPrefix(dir, root+string(filepath.Separator)) {
 		if os.Remove(dir) != nil { // not empty
 			return
@@ -182,7 +240,11 @@ func (s *Store) Keys(prefix string) ([]string, error) {
 
 // walkManifests calls fn for every saved manifest.
 func (s *Store) walkManifests(fn func(key, path string) error) error {
-	root := s.manifestRoot()
+	return walkJSON(s.manifestRoot(), fn)
+}
+
+// walkJSON calls fn for every KEY.json under root.
+func walkJSON(root string, fn func(key, path string) error) error {
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

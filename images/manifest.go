@@ -21,6 +21,10 @@ type Manifest struct {
 	// Meta is the owner's description of what the files are (a snapshot's
 	// kind, say), so that the manifest alone describes them to a peer.
 	Meta map[string]string `json:"meta,omitempty"`
+	// Checksum is the SHA-256 of the manifest's JSON without it (see
+	// parseManifest): a manifest damaged at rest is then told from one
+	// whose bytes merely parse. Manifests of older ctrfs have none.
+	Checksum string `json:"checksum,omitempty"`
 }
 
 // File is one image file: its bytes are the concatenation of its chunks.

@@ -6,6 +6,7 @@
 //
 //	chunks/ab/<sha256>        a zstd-compressed chunk, named by the SHA-256 of its uncompressed bytes
 //	manifests/<key>.json      a Manifest: which chunks make up which file
+//	damaged/<key>.json        a manifest found damaged, kept aside (see damaged.go)
 //
 // Every file is written to a temporary name and renamed into place, chunks
 // before the manifests that name them, so a crash leaves at worst chunks that
@@ -50,6 +51,8 @@ type Store struct {
 	mu   sync.Mutex
 	pins map[string]int         // chunk hash -> imports that still need it
 	held map[*Manifest][]string // hashes pinned on behalf of an unsaved manifest
+
+	onDamaged func(*DamagedError) // see OnDamaged
 }
 
 // Open opens the store in dir, creating it if needed.

@@ -51,6 +51,7 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 		}
 	}
 	if storeErr != nil {
+		m.freeFailedImport()
 		return m.recoverFromStaging(name, dir, storeErr)
 	}
 	os.RemoveAll(dir)
@@ -217,10 +218,14 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 // died mid-operation. A finished dump of a container that is now stopped
 // without saved state is that container's only state: it is stored as its
 // saved state. Anything else in staging is a copy and is removed.
+// Only directories that pass trustedStaging are read.
 func (m *Manager) recoverStaging() {
-	for _, root := range []string{m.diskStaging(), m.memoryStaging()} {
-		if root != "" {
+	for _, root := range m.leftStagingRoots() {
+		if m.trustedStaging(root) {
 			m.recoverStagingIn(root)
+			if root != m.diskStagingPath() {
+				os.Remove(root) // if empty: this run makes its own
+			}
 		}
 	}
 }
@@ -232,6 +237,9 @@ func (m *Manager) recoverStagingIn(root string) {
 	}
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
+		if !m.trustedStaging(dir) {
+			continue
+		}
 		if name, ok := stagedDumpOf(e.Name()); ok && m.Exists(name) && !m.HasState(name) && completeDump(dir) {
 			if st, err := m.Status(name); err == nil && st == "STOPPED" {
 				if err := m.saveImages(stateKey(name), dir); err != nil {

@@ -36,11 +36,12 @@ type Config struct {
 // allows one operation per container at a time; operations on different
 // containers run in parallel.
 type Manager struct {
-	cfg    Config
-	events *EventBus
-	log    *slog.Logger
-	images *images.Store // saved state and stateful snapshots
-	gc     gcState
+	cfg     Config
+	events  *EventBus
+	log     *slog.Logger
+	images  *images.Store // saved state and stateful snapshots
+	gc      gcState
+	staging staging
 
 	mu      sync.Mutex
 	busy    map[string]string // container -> operation under way
@@ -77,6 +78,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m := &Manager{cfg: cfg, events: events, log: log, images: store,
 		busy: map[string]string{}, records: map[string]*record{}}
 	m.recoverRenames()
+	store.OnDamaged(m.manifestDamaged)
 	m.recoverStaging()
 	m.dropStaleState()
 	m.recoverRootfsSwaps()
@@ -87,11 +89,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 // Close releases what the manager holds outside the store: its staging
 // directory on /dev/shm, which is removed only if empty (a dump left there
 // is recovered at the next start).
-func (m *Manager) Close() {
-	if dir := m.memoryStaging(); dir != "" {
-		os.Remove(dir)
-	}
-}
+func (m *Manager) Close() { m.closeStaging() }
 
 // scratchDir holds the daemon's temporary files (helpers' output, tar's
 // incremental state): under the store, so that what a killed daemon left

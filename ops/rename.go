@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -214,15 +215,21 @@ func (m *Manager) recoverRenames() {
 // storeItems are the keys of what the store keeps of a container, by item
 // (see itemKey): its saved state and snapshots.
 func (m *Manager) storeItems(name string) (map[string]string, error) {
-	keys, err := m.images.Keys(snapshotPrefix(name))
+	// Damaged manifests count: they travel with their container and are
+	// set aside with a name's leftovers like any other.
+	snaps, err := m.Snapshots(name)
 	if err != nil {
-		return nil, fmt.Errorf("list snapshots of %s: %w", name, err)
+		return nil, err
 	}
 	items := map[string]string{}
-	for _, k := range keys {
-		items["snapshots/"+strings.TrimPrefix(k, snapshotPrefix(name))] = k
+	for _, s := range snaps {
+		items["snapshots/"+s] = snapshotKey(name, s)
 	}
-	if _, err := m.images.Load(stateKey(name)); err == nil {
+	damaged, err := m.images.DamagedKeys(stateKey(name))
+	if err != nil {
+		return nil, fmt.Errorf("list damaged state of %s: %w", name, err)
+	}
+	if _, err := m.images.Load(stateKey(name)); err == nil || slices.Contains(damaged, stateKey(name)) {
 		items["state"] = stateKey(name)
 	}
 	return items, nil

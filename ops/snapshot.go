@@ -65,15 +65,25 @@ func snapshotOf(snap string, mf *images.Manifest) *Snapshot {
 		Size: mf.Size(), Stored: stored}
 }
 
-// Snapshots lists the container's snapshots by name.
+// Snapshots lists the container's snapshots by name, damaged ones too
+// (they stay until rmdir).
 func (m *Manager) Snapshots(name string) ([]string, error) {
 	keys, err := m.images.Keys(snapshotPrefix(name))
 	if err != nil {
 		return nil, newError(ErrFailed, "list snapshots of "+name, err)
 	}
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, strings.TrimPrefix(k, snapshotPrefix(name)))
+	damaged, err := m.images.DamagedKeys(snapshotPrefix(name))
+	if err != nil {
+		return nil, newError(ErrFailed, "list damaged snapshots of "+name, err)
+	}
+	seen := map[string]bool{}
+	out := make([]string, 0, len(keys)+len(damaged))
+	for _, k := range append(keys, damaged...) {
+		snap := strings.TrimPrefix(k, snapshotPrefix(name))
+		if !seen[snap] && !strings.Contains(snap, "/") {
+			seen[snap] = true
+			out = append(out, snap)
+		}
 	}
 	sort.Strings(out)
 	return out, nil
@@ -115,6 +125,10 @@ func (m *Manager) loadSnapshot(name, snap string) (*images.Manifest, error) {
 	mf, err := m.images.Load(snapshotKey(name, snap))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
+	}
+	if IsDamaged(err) {
+		return nil, newError(ErrFailed, fmt.Sprintf(
+			"snapshot %s of %s cannot be used (rmdir discards it)", snap, name), err)
 	}
 	if err != nil {
 		return nil, newError(ErrFailed, fmt.Sprintf("load snapshot %s of %s", snap, name), err)
@@ -160,8 +174,8 @@ func (m *Manager) DeleteSnapshot(name, snap string) error {
 // the rootfs is archived by CRIU's post-dump hook while the processes are
 // still frozen, so files and memory are of the same instant.
 func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) error {
-	if _, err := m.images.Load(snapshotKey(name, snap)); err == nil {
-		return newError(ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), nil)
+	if _, err := m.images.Load(snapshotKey(name, snap)); err == nil || IsDamaged(err) {
+		return newError(ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), err)
 	}
 	c, err := m.container(name)
 	if err != nil {
@@ -207,6 +221,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 		d.manifest, d.stats, d.storeErr = m.images.ImportDir(dir)
 	}
 	if d.storeErr != nil {
+		m.freeFailedImport()
 		return newError(ErrFailed, "store snapshot of "+name, d.storeErr)
 	}
 	mf, st := d.manifest, d.stats
@@ -217,6 +232,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	mf.Meta = map[string]string{metaKind: kind, metaStored: fmt.Sprint(st.StoredBytes)}
 	if err := m.images.Save(snapshotKey(name, snap), mf); err != nil {
 		m.images.Release(mf)
+		m.freeFailedImport()
 		return newError(ErrFailed, "store snapshot of "+name, err)
 	}
 	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))

@@ -1,14 +1,11 @@
 package ops
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,57 +18,6 @@ import (
 func stateKey(name string) string { return "state/" + name }
 
 func snapshotPrefix(name string) string { return "snapshots/" + name + "/" }
-
-// stagingDir makes a directory for CRIU images of about size bytes on
-// their way into or out of the store; the caller removes it. It is in
-// memory (tmpfs) when that has room for twice the images: CRIU writes and
-// reads there at memory speed, and the sync that makes the stored chunks
-// durable does not also flush the raw images to disk. Otherwise it is under
-// the store.
-func (m *Manager) stagingDir(name, purpose string, size int64) (string, error) {
-	root := m.diskStaging()
-	if fast := m.memoryStaging(); fast != "" && roomFor(filepath.Dir(fast), 2*size) {
-		root = fast
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return "", err
-	}
-	return os.MkdirTemp(root, purpose+"-"+name+"-")
-}
-
-// streamDir makes the directory of a restore whose images the daemon
-// serves (images.ServeImages): it holds CRIU's socket, log and stats. A
-// socket's path must fit in sun_path (108 bytes), which a staging
-// directory named after a long container name does not.
-func (m *Manager) streamDir() (string, error) {
-	const room = len("/r-1234567890/") + len(images.StreamSocket)
-	for _, root := range []string{m.memoryStaging(), m.diskStaging(), os.TempDir()} {
-		if root == "" || len(root)+room >= 108 {
-			continue
-		}
-		if err := os.MkdirAll(root, 0o700); err != nil {
-			continue
-		}
-		return os.MkdirTemp(root, "r-")
-	}
-	return "", errors.New("no directory whose path leaves room for a socket")
-}
-
-func (m *Manager) diskStaging() string { return filepath.Join(m.cfg.StoreDir, "staging") }
-
-// memoryStaging is this daemon's own staging directory on /dev/shm (named
-// after the store, since several daemons may share the machine), or "" if
-// /dev/shm is not a tmpfs.
-func (m *Manager) memoryStaging() string {
-	var st syscall.Statfs_t
-	if syscall.Statfs("/dev/shm", &st) != nil || st.Type != tmpfsMagic {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(m.cfg.StoreDir))
-	return filepath.Join("/dev/shm", "ctrfs-staging-"+hex.EncodeToString(sum[:6]))
-}
-
-const tmpfsMagic = 0x01021994
 
 func roomFor(dir string, bytes int64) bool {
 	var st syscall.Statfs_t
@@ -97,10 +43,12 @@ func (m *Manager) imagesSizeHint(name string) int64 {
 	return int64(mem) + extra
 }
 
-// HasState says whether the container has saved state (after stop-stateful).
+// HasState says whether the container has saved state (after
+// stop-stateful), sound or not: saved state that cannot be read is still
+// there until `stop` discards it.
 func (m *Manager) HasState(name string) bool {
 	_, err := m.images.Load(stateKey(name))
-	return err == nil
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // ImageFile is one CRIU image file of saved state, as the state/ directory
@@ -122,6 +70,10 @@ func (m *Manager) SavedState(name string) (*ImageSet, error) {
 	mf, err := m.images.Load(stateKey(name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, newError(ErrNotFound, name+" has no saved state", nil)
+	}
+	if IsDamaged(err) {
+		return nil, newError(ErrFailed, fmt.Sprintf(
+			"saved state of %s cannot be restored (`stop` discards it)", name), err)
 	}
 	if err != nil {
 		return nil, newError(ErrFailed, "load saved state of "+name, err)
@@ -180,16 +132,24 @@ func (s *ImageSet) StoredBytes() int64 {
 }
 
 // storeInfo is the part of `info` about what the store keeps of a container.
+// stateful is yes, no, or damaged (saved state that start cannot restore
+// and only stop discards); damaged-manifests says where the damaged
+// manifests of its saved state and snapshots are kept.
 func (m *Manager) storeInfo(name string) []KeyValue {
-	snaps, _ := m.images.Keys(snapshotPrefix(name))
+	snaps, _ := m.Snapshots(name)
 	kv := []KeyValue{{"snapshots", fmt.Sprint(len(snaps))}}
 	st, err := m.SavedState(name)
-	if err != nil {
-		return append(kv, KeyValue{"stateful", "no"})
+	switch {
+	case err == nil:
+		kv = append(kv, KeyValue{"stateful", "yes"},
+			KeyValue{"state-raw-bytes", fmt.Sprint(st.manifest.Size())},
+			KeyValue{"state-stored-bytes", fmt.Sprint(st.StoredBytes())})
+	case errors.Is(err, ErrNotFound):
+		kv = append(kv, KeyValue{"stateful", "no"})
+	default:
+		kv = append(kv, KeyValue{"stateful", "damaged"})
 	}
-	return append(kv, KeyValue{"stateful", "yes"},
-		KeyValue{"state-raw-bytes", fmt.Sprint(st.manifest.Size())},
-		KeyValue{"state-stored-bytes", fmt.Sprint(st.StoredBytes())})
+	return append(kv, KeyValue{"damaged-manifests", strings.Join(m.damagedPaths(name), " ")})
 }
 
 // dropState deletes saved state, if any, and frees its chunks.
@@ -207,17 +167,33 @@ func (m *Manager) dropState(name string) error {
 
 // dropStoreData deletes everything the store keeps of a destroyed container.
 func (m *Manager) dropStoreData(name string) error {
-	keys, err := m.images.Keys(snapshotPrefix(name))
+	snaps, err := m.Snapshots(name)
 	if err != nil {
-		return newError(ErrFailed, "list snapshots of "+name, err)
+		return err
 	}
-	for _, k := range append(keys, stateKey(name)) {
+	keys := []string{stateKey(name)}
+	for _, s := range snaps {
+		keys = append(keys, snapshotKey(name, s))
+	}
+	for _, k := range keys {
 		if err := m.images.Delete(k); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return newError(ErrFailed, "delete "+k, err)
 		}
 	}
 	m.collectGarbage()
 	return nil
+}
+
+// freeFailedImport frees the chunks of an import that failed before the
+// command returns, not at some later collection: after "no space left on
+// device" the next checkpoint must find the room it had before.
+func (m *Manager) freeFailedImport() {
+	freed, err := m.images.GC()
+	if err != nil {
+		m.log.Warn("cannot free the chunks of a failed import", "err", err)
+		return
+	}
+	m.log.Info("freed the chunks of a failed import", "bytes", freed)
 }
 
 // gcState serialises garbage collection, which runs in the background so

@@ -1,0 +1,190 @@
+package images
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// ErrDamaged is wrapped by the error of loading a manifest that cannot be
+// trusted: it does not parse, does not match its checksum, or describes
+// files that cannot be. A manifest that is merely absent is fs.ErrNotExist.
+var ErrDamaged = errors.New("damaged manifest")
+
+// A damaged manifest is moved aside, out of manifests/ into damaged/ under
+// the same key, so that GC can go on for everything else. It stays there,
+// and Load of its key keeps failing with a DamagedError, until Delete
+// discards it: saved state that cannot be read is still saved state, and
+// only the operator may throw it away. GC keeps every chunk whose name
+// appears in it, so that nothing a repair by hand might need is lost.
+func (s *Store) damagedRoot() string { return filepath.Join(s.dir, "damaged") }
+
+func (s *Store) damagedPath(key string) string {
+	return filepath.Join(s.damagedRoot(), filepath.FromSlash(key)+".json")
+}
+
+// DamagedError reports a damaged manifest and where it is kept.
+type DamagedError struct {
+	Key    string
+	From   string // where it was found
+	Path   string // where it is kept now
+	Reason string // what is wrong with it; "" if it was moved aside earlier
+}
+
+func (e *DamagedError) Error() string {
+	msg := "manifest " + e.From + " is damaged"
+	if e.Reason != "" {
+		msg += " (" + e.Reason + ")"
+	}
+	return msg + "; it is kept in " + e.Path
+}
+
+func (e *DamagedError) Is(target error) bool { return target == ErrDamaged }
+
+// damage is loadPath's error for a manifest it cannot trust.
+type damage struct{ key, reason string }
+
+func (e *damage) Error() string        { return "images: manifest " + e.key + ": " + e.reason }
+func (e *damage) Is(target error) bool { return target == ErrDamaged }
+
+// OnDamaged sets a function called (outside the store's lock) for every
+// manifest moved aside, by Load or by GC, so that the owner can report it.
+func (s *Store) OnDamaged(fn func(*DamagedError)) {
+	s.mu.Lock()
+	s.onDamaged = fn
+	s.mu.Unlock()
+}
+
+func (s *Store) reportDamaged(list []*DamagedError) {
+	s.mu.Lock()
+	fn := s.onDamaged
+	s.mu.Unlock()
+	if fn == nil {
+		return
+	}
+	for _, de := range list {
+		fn(de)
+	}
+}
+
+// quarantineLocked moves the manifest under key to damaged/ if it is still
+// damaged when read under s.mu (a Save may have replaced it since it was
+// read). It returns the manifest if it is sound after all, the
+// DamagedError if it was moved, or the error of reading it.
+func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
+	from := s.manifestPath(key)
+	m, err := s.loadPath(from, key)
+	var d *damage
+	if !errors.As(err, &d) {
+		return m, nil, err
+	}
+	to := s.damagedPath(key)
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return nil, nil, err
+	}
+	if err := os.Rename(from, to); err != nil {
+		return nil, nil, err
+	}
+	if err := syncDir(filepath.Dir(to)); err != nil {
+		return nil, nil, err
+	}
+	if err := syncDir(filepath.Dir(from)); err != nil {
+		return nil, nil, err
+	}
+	return nil, &DamagedError{Key: key, From: from, Path: to, Reason: d.reason}, nil
+}
+
+// keptDamaged is the error for a key whose manifest was moved aside
+// earlier, or nil if it has none.
+func (s *Store) keptDamaged(key string) error {
+	path := s.damagedPath(key)
+	if _, err := os.Lstat(path); err != nil {
+		return nil
+	}
+	return &DamagedError{Key: key, From: s.manifestPath(key), Path: path}
+}
+
+// DamagedKeys returns the sorted keys, starting with prefix, of the
+// damaged manifests kept aside.
+func (s *Store) DamagedKeys(prefix string) ([]string, error) {
+	var keys []string
+	err := walkJSON(s.damagedRoot(), func(key, path string) error {
+		if strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	sort.Strings(keys)
+	return keys, err
+}
+
+// DamagedPath is where the damaged manifest of key is kept.
+func (s *Store) DamagedPath(key string) string { return s.damagedPath(key) }
+
+// hashRun finds what looks like a chunk name, in a manifest that no longer
+// parses.
+var hashRun = regexp.MustCompile(`[0-9a-f]{64}`)
+
+// markDamagedLocked adds to live every chunk named in a damaged manifest.
+func (s *Store) markDamagedLocked(live map[string]bool) error {
+	err := walkJSON(s.damagedRoot(), func(key, path string) error {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, h := range hashRun.FindAll(data, -1) {
+			live[string(h)] = true
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// checksum is the SHA-256 of the manifest's JSON without its checksum.
+func (m *Manifest) checksum() (string, error) {
+	c := *m
+	c.Checksum = ""
+	data, err := json.Marshal(&c)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// parseManifest reads a stored manifest. One without a checksum is from a
+// ctrfs before checksums and is accepted if it is valid; one of a newer
+// version is refused without being called damaged, as it may be sound.
+func parseManifest(data []byte, key string) (*Manifest, error) {
+	m := new(Manifest)
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, &damage{key, "does not parse: " + err.Error()}
+	}
+	if m.Version > manifestVersion {
+		return nil, fmt.Errorf("images: manifest %s: unsupported manifest version %d", key, m.Version)
+	}
+	if m.Checksum != "" {
+		sum, err := m.checksum()
+		if err != nil || sum != m.Checksum {
+			return nil, &damage{key, "checksum mismatch"}
+		}
+	}
+	if err := m.validate(); err != nil {
+		return nil, &damage{key, strings.TrimPrefix(err.Error(), "images: ")}
+	}
+	return m, nil
+}

@@ -1,0 +1,197 @@
+package ops
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"ctrfs/images"
+)
+
+// Staging directories hold CRIU images on their way into or out of the
+// store, and the socket a streamed restore reads its images from. What is
+// in them becomes a container's processes (a dump left by a killed daemon
+// is stored as saved state at the next start), so only directories that
+// the daemon made itself and that no one else can write are used: each
+// root is created by the daemon (mkdtemp-style on /dev/shm, so no one can
+// have made it first), every directory is checked (owner, mode, not a
+// symlink) before anything in it is trusted, and each dump gets a fresh
+// directory of its own inside. A directory at a staging path that fails
+// the check is left alone and reported in the log.
+
+// staging is the daemon's memory staging root, made on first use.
+type staging struct {
+	mu     sync.Mutex
+	memory string
+}
+
+const (
+	shm        = "/dev/shm"
+	tmpfsMagic = 0x01021994
+)
+
+// ownDir checks that dir is a directory (not a symlink to one) that
+// belongs to the daemon's user and that no one else may enter or write.
+func ownDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symlink", dir)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	case !ok || int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s belongs to uid %d, not to the daemon's uid %d", dir, st.Uid, os.Geteuid())
+	case fi.Mode().Perm()&0o077 != 0:
+		return fmt.Errorf("%s has mode %04o; staging must be 0700", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// freshDir makes a new directory in parent, checked as ownDir.
+func freshDir(parent, pattern string) (string, error) {
+	dir, err := os.MkdirTemp(parent, pattern)
+	if err != nil {
+		return "", err
+	}
+	if err := ownDir(dir); err != nil {
+		os.Remove(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// stagingDir makes a fresh directory for CRIU images of about size bytes
+// on their way into or out of the store; the caller removes it. It is in
+// memory (tmpfs) when that has room for twice the images: CRIU writes and
+// reads there at memory speed, and the sync that makes the stored chunks
+// durable does not also flush the raw images to disk. Otherwise it is under
+// the store.
+func (m *Manager) stagingDir(name, purpose string, size int64) (string, error) {
+	root, err := m.memoryStaging()
+	if err != nil || root == "" || !roomFor(root, 2*size) {
+		if err != nil {
+			m.log.Warn("cannot stage in memory; staging on disk", "err", err)
+		}
+		if root, err = m.diskStaging(); err != nil {
+			return "", err
+		}
+	}
+	return freshDir(root, purpose+"-"+name+"-")
+}
+
+// streamDir makes the directory of a restore whose images the daemon
+// serves (images.ServeImages): it holds CRIU's socket, log and stats. A
+// socket's path must fit in sun_path (108 bytes), which a staging
+// directory named after a long container name does not.
+func (m *Manager) streamDir() (string, error) {
+	const room = len("/r-1234567890/") + len(images.StreamSocket)
+	var roots []string
+	if root, err := m.memoryStaging(); err == nil && root != "" {
+		roots = append(roots, root)
+	}
+	if root, err := m.diskStaging(); err == nil {
+		roots = append(roots, root)
+	}
+	for _, root := range roots {
+		if len(root)+room < 108 {
+			return freshDir(root, "r-")
+		}
+	}
+	// A fresh directory of its own in the system's temporary directory,
+	// which must be one whose entries others cannot rename (sticky).
+	tmp := os.TempDir()
+	if fi, err := os.Stat(tmp); err != nil || fi.Mode()&os.ModeSticky == 0 || len(tmp)+room+len("ctrfs-") >= 108 {
+		return "", errors.New("no directory whose path leaves room for a socket")
+	}
+	return freshDir(tmp, "ctrfs-r-")
+}
+
+// diskStaging is the staging root under the store, made by the daemon.
+func (m *Manager) diskStaging() (string, error) {
+	dir := m.diskStagingPath()
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	if err := ownDir(dir); err != nil {
+		m.log.Error("ignoring a staging directory that is not ctrfs's own", "dir", dir, "reason", err)
+		return "", fmt.Errorf("staging directory: %w", err)
+	}
+	return dir, nil
+}
+
+func (m *Manager) diskStagingPath() string { return filepath.Join(m.cfg.StoreDir, "staging") }
+
+// memoryStaging is this daemon's staging root on /dev/shm, made fresh by
+// the first daemon run that needs it, or "" if /dev/shm is not a tmpfs.
+func (m *Manager) memoryStaging() (string, error) {
+	var st syscall.Statfs_t
+	if syscall.Statfs(shm, &st) != nil || st.Type != tmpfsMagic {
+		return "", nil
+	}
+	m.staging.mu.Lock()
+	defer m.staging.mu.Unlock()
+	if m.staging.memory != "" && ownDir(m.staging.memory) == nil {
+		return m.staging.memory, nil
+	}
+	dir, err := freshDir(shm, m.memoryStagingName()+"-")
+	if err != nil {
+		return "", err
+	}
+	m.staging.memory = dir
+	return dir, nil
+}
+
+// memoryStagingName is the name of the memory staging root of this store
+// (several daemons may share the machine). Earlier daemons used it as it
+// is, a path anyone could make first; now a random suffix follows.
+func (m *Manager) memoryStagingName() string {
+	sum := sha256.Sum256([]byte(m.cfg.StoreDir))
+	return "ctrfs-staging-" + hex.EncodeToString(sum[:6])
+}
+
+// closeStaging removes the memory staging root if it is empty (a dump
+// left there is recovered at the next start).
+func (m *Manager) closeStaging() {
+	m.staging.mu.Lock()
+	defer m.staging.mu.Unlock()
+	if m.staging.memory != "" {
+		os.Remove(m.staging.memory)
+		m.staging.memory = ""
+	}
+}
+
+// leftStagingRoots are the staging roots a daemon of this store may have
+// left: the disk one, and on /dev/shm today's and the old fixed name.
+func (m *Manager) leftStagingRoots() []string {
+	roots := []string{m.diskStagingPath()}
+	entries, _ := os.ReadDir(shm)
+	name := m.memoryStagingName()
+	for _, e := range entries {
+		if e.Name() == name || strings.HasPrefix(e.Name(), name+"-") {
+			roots = append(roots, filepath.Join(shm, e.Name()))
+		}
+	}
+	return roots
+}
+
+// trustedStaging says whether a staging directory left by a daemon may be
+// read; it logs one that may not.
+func (m *Manager) trustedStaging(dir string) bool {
+	err := ownDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		m.log.Error("ignoring a staging directory that is not ctrfs's own: nothing in it is used",
+			"dir", dir, "reason", err)
+	}
+	return err == nil
+}

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -14,8 +15,11 @@ import (
 // hosts/THIS-HOST/ (the latter without the hosts link).
 type containersDir struct {
 	gofs.Inode
+	fixedEntries
 	m         *ops.Manager
 	cl        Cluster
+	guard     *removalGuard
+	mounted   time.Time
 	hostsLink bool
 }
 
@@ -25,6 +29,9 @@ var (
 	_ gofs.NodeMkdirer   = (*containersDir)(nil)
 	_ gofs.NodeRmdirer   = (*containersDir)(nil)
 	_ gofs.NodeRenamer   = (*containersDir)(nil)
+	_ gofs.NodeUnlinker  = (*containersDir)(nil)
+	_ gofs.NodeGetattrer = (*containersDir)(nil)
+	_ gofs.NodeSetattrer = (*containersDir)(nil)
 )
 
 const hostsLinkName = "hosts"
@@ -32,6 +39,16 @@ const hostsLinkName = "hosts"
 // renameNoReplace is RENAME_NOREPLACE of renameat2(2): fine, the target is
 // checked anyway; RENAME_EXCHANGE and RENAME_WHITEOUT are refused.
 const renameNoReplace = 1
+
+func (d *containersDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	out.Mode = syscall.S_IFDIR | modeDir
+	setTimes(out, d.mounted)
+	return 0
+}
+
+func (d *containersDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return refuseSetattr(ctx, d, fh, in, out)
+}
 
 func (d *containersDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	names, err := d.m.List()
@@ -54,6 +71,7 @@ func (d *containersDir) Lookup(ctx context.Context, name string, out *fuse.Entry
 			return ch, 0
 		}
 		link := &gofs.MemSymlink{Data: []byte("../hosts")}
+		link.Attr.SetTimes(&d.mounted, &d.mounted, &d.mounted)
 		return d.NewInode(ctx, link, gofs.StableAttr{Mode: syscall.S_IFLNK}), 0
 	}
 	if !d.m.Exists(name) {
@@ -70,7 +88,7 @@ func (d *containersDir) containerInode(ctx context.Context, name string) *gofs.I
 			return ch
 		}
 	}
-	return d.NewInode(ctx, &containerDir{m: d.m, cl: d.cl, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+	return d.NewInode(ctx, &containerDir{m: d.m, cl: d.cl, guard: d.guard, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
 func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -83,9 +101,14 @@ func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out
 	return d.containerInode(ctx, name), 0
 }
 
+// Rmdir destroys the container, unless the caller is a recursive removal
+// that its control files refused (removalGuard).
 func (d *containersDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if d.hostsLink && name == hostsLinkName {
 		return syscall.ENOTDIR
+	}
+	if e := d.guard.allowRmdir(ctx, name); e != 0 {
+		return e
 	}
 	return errno(d.m.Destroy(name))
 }

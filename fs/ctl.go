@@ -119,18 +119,25 @@ func (f *configFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 	if changesOwnerOrMode(in) {
 		return syscall.EPERM
 	}
-	if sz > maxConfig {
-		return syscall.EFBIG
-	}
 	if h, isOurs := fh.(*configHandle); isOurs {
 		if !h.writable {
 			return syscall.EACCES
 		}
 		h.mu.Lock()
-		h.data = resize(h.data, int(sz))
-		h.dirty = true
+		if sz > maxConfig {
+			h.tooBig = true
+		} else {
+			h.data = resize(h.data, int(sz))
+			h.dirty = true
+		}
 		h.mu.Unlock()
+		if sz > maxConfig {
+			return syscall.EFBIG
+		}
 		return f.Getattr(ctx, fh, out)
+	}
+	if sz > maxConfig {
+		return syscall.EFBIG
 	}
 	name := f.c.Name()
 	if err := f.c.m.CheckConfigWritable(name); err != nil {
@@ -191,6 +198,7 @@ type configHandle struct {
 	truncated bool // opened with O_TRUNC
 	dirty     bool // written or ftruncate'd since the last flush
 	applied   bool // a flush replaced (or tried to replace) the config
+	tooBig    bool // a write or ftruncate went past maxConfig: never applied
 }
 
 var (
@@ -200,13 +208,14 @@ var (
 )
 
 // Write collects the bytes; a write that would take the config past
-// maxConfig is EFBIG.
+// maxConfig is EFBIG, and then nothing of this descriptor is applied.
 func (h *configHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	if off < 0 || off > maxConfig || off+int64(len(data)) > maxConfig {
-		return 0, syscall.EFBIG
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if off < 0 || off > maxConfig || off+int64(len(data)) > maxConfig {
+		h.tooBig = true
+		return 0, syscall.EFBIG
+	}
 	if end := int(off) + len(data); end > len(h.data) {
 		h.data = resize(h.data, end)
 	}
@@ -218,6 +227,9 @@ func (h *configHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 func (h *configHandle) Flush(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.tooBig {
+		return syscall.EFBIG
+	}
 	if !h.writable || !h.dirty {
 		return 0
 	}
@@ -229,7 +241,7 @@ func (h *configHandle) Flush(ctx context.Context) syscall.Errno {
 func (h *configHandle) Release(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.writable && (h.dirty || h.truncated && !h.applied) {
+	if h.writable && !h.tooBig && (h.dirty || h.truncated && !h.applied) {
 		return h.apply()
 	}
 	return 0

@@ -113,8 +113,9 @@ func TestRemovalToolsKeepContainers(t *testing.T) {
 		"chown nobody containers/c1/info", "chown nobody containers/c1/snapshots/s1",
 		"touch -c -d 2020-01-01 containers/c1/status", "touch -c -d 2020-01-01 containers/c1",
 		"touch -c -d 2020-01-01 containers/c1/state/pstree.img",
-		"truncate -s 0 containers/c1/status", "truncate -s 0 containers/c1/state/pstree.img",
-		"truncate -s 5 containers/c1/ctl", "rm containers/c1/state/pstree.img",
+		truncatePath("containers/c1/status", 0), truncatePath("containers/c1/state/pstree.img", 0),
+		truncatePath("containers/c1/ctl", 0), "truncate -s 5 containers/c1/ctl",
+		"rm containers/c1/state/pstree.img",
 		"rm containers/c1/snapshots/s1/info", "rm containers/hosts", "rm README",
 	} {
 		d.ShFails(cmd, "Operation not permitted")
@@ -137,6 +138,12 @@ func TestRemovalToolsKeepContainers(t *testing.T) {
 		t.Fatalf("rmdir containers/c1 left it")
 	}
 	d.MustSh("echo stop > containers/c2/ctl")
+}
+
+// truncatePath is a command that calls truncate(2) on a path (coreutils'
+// truncate opens the file and calls ftruncate).
+func truncatePath(path string, size int) string {
+	return fmt.Sprintf(`perl -e 'truncate($ARGV[0], %d) or die "$!\n"' %s`, size, path)
 }
 
 // probeUser is a temporary unprivileged user; it is removed at cleanup.
@@ -261,18 +268,19 @@ func TestConfigWrites(t *testing.T) {
 
 	// ftruncate(2) of an open descriptor, and truncate(2) of the path.
 	cut := len(strings.Join(lines[:6], ""))
-	d.MustSh(fmt.Sprintf(`perl -e 'open(F, "+<", $ARGV[0]) or die $!; truncate(F, %d) or die $!; close(F) or die $!' containers/c1/config`, cut))
+	d.MustSh(fmt.Sprintf(`perl -e 'open(F, "+<", $ARGV[0]) or die $!; truncate(F, %d) or die $!; close(F) or die $!' containers/c1/config`, cut)) // ftruncate
 	expect("ftruncate", string(orig[:cut]))
 	d.MustSh("cat " + full + " > containers/c1/config")
 	cut = len(strings.Join(lines[:4], ""))
-	d.MustSh(fmt.Sprintf(`perl -e 'truncate($ARGV[0], %d) or die $!' containers/c1/config`, cut))
+	d.MustSh(truncatePath("containers/c1/config", cut))
 	expect("truncate", string(orig[:cut]))
 	d.MustSh("cat " + full + " > containers/c1/config")
 
 	// Past the limit: EFBIG, and the daemon keeps its memory.
 	d.ShFails("dd if=/dev/zero of=containers/c1/config bs=1 count=1 seek=1T conv=notrunc status=none", "File too large")
 	d.ShFails("truncate -s 2M containers/c1/config", "File too large")
-	d.ShFails(fmt.Sprintf(`perl -e 'truncate($ARGV[0], %d) or die $!' containers/c1/config`, 2<<20), "File too large")
+	d.ShFails(truncatePath("containers/c1/config", 2<<20), "File too large")
+	d.ShFails(`perl -e 'open(F, "+<", $ARGV[0]) or die $!; truncate(F, 2<<20) or die "$!\n"' containers/c1/config`, "File too large")
 	d.ShFails("head -c 1100000 /dev/zero | tr '\\0' '#' | cat > containers/c1/config", "File too large")
 	select {
 	case err := <-d.exited:

@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"syscall"
-	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -15,11 +14,10 @@ import (
 // hosts/THIS-HOST/ (the latter without the hosts link).
 type containersDir struct {
 	gofs.Inode
-	fixedEntries
+	staticDir
 	m         *ops.Manager
 	cl        Cluster
 	guard     *removalGuard
-	mounted   time.Time
 	hostsLink bool
 }
 
@@ -39,16 +37,6 @@ const hostsLinkName = "hosts"
 // renameNoReplace is RENAME_NOREPLACE of renameat2(2): fine, the target is
 // checked anyway; RENAME_EXCHANGE and RENAME_WHITEOUT are refused.
 const renameNoReplace = 1
-
-func (d *containersDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | modeDir
-	setTimes(out, d.mounted)
-	return 0
-}
-
-func (d *containersDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	return refuseSetattr(ctx, d, fh, in, out)
-}
 
 func (d *containersDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	names, err := d.m.List()

@@ -61,3 +61,21 @@ type fixedEntries struct{}
 
 func (fixedEntries) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EPERM }
 func (fixedEntries) Rmdir(ctx context.Context, name string) syscall.Errno  { return syscall.EPERM }
+
+// staticDir is embedded by the directories that last as long as the mount
+// (the root, containers/, hosts/, hosts/THIS-HOST/): their times are the
+// mount's, and their attributes and entries are fixed.
+type staticDir struct {
+	fixedEntries
+	mounted time.Time
+}
+
+func (d *staticDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	out.Mode = syscall.S_IFDIR | modeDir
+	setTimes(out, d.mounted)
+	return 0
+}
+
+func (d *staticDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return refuseSetattr(ctx, d, fh, in, out)
+}

@@ -15,7 +15,7 @@ import (
 // hostsDir is hosts/: this host, and the peers the cluster found.
 type hostsDir struct {
 	gofs.Inode
-	fixedEntries
+	staticDir
 	m    *ops.Manager
 	cl   Cluster
 	root *Root
@@ -28,16 +28,6 @@ var (
 	_ gofs.NodeSetattrer = (*hostsDir)(nil)
 	_ gofs.NodeRmdirer   = (*hostsDir)(nil)
 )
-
-func (d *hostsDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | modeDir
-	setTimes(out, d.root.mounted)
-	return 0
-}
-
-func (d *hostsDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	return refuseSetattr(ctx, d, fh, in, out)
-}
 
 func (d *hostsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	entries := []fuse.DirEntry{{Name: d.m.Host(), Mode: syscall.S_IFDIR}}

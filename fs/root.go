@@ -18,11 +18,10 @@ import (
 // Root is the mount's top directory.
 type Root struct {
 	gofs.Inode
-	fixedEntries
-	m       *ops.Manager
-	cl      Cluster
-	guard   *removalGuard
-	mounted time.Time // the times of what never changes
+	staticDir // mounted: the times of what never changes
+	m         *ops.Manager
+	cl        Cluster
+	guard     *removalGuard
 }
 
 // Cluster is what the tree needs of cluster/: the peers, their
@@ -44,17 +43,7 @@ var (
 )
 
 func NewRoot(m *ops.Manager, cl Cluster) *Root {
-	return &Root{m: m, cl: cl, guard: newRemovalGuard(), mounted: time.Now()}
-}
-
-func (r *Root) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | modeDir
-	setTimes(out, r.mounted)
-	return 0
-}
-
-func (r *Root) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	return refuseSetattr(ctx, r, fh, in, out)
+	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}}
 }
 
 func (r *Root) OnAdd(ctx context.Context) {
@@ -65,12 +54,12 @@ func (r *Root) OnAdd(ctx context.Context) {
 	add("host", staticFile(r.m.Host()+"\n", r.mounted), syscall.S_IFREG)
 	add("events", &eventsFile{bus: r.m.Events()}, syscall.S_IFREG)
 	add("containers", r.containers(true), syscall.S_IFDIR)
-	add("hosts", &hostsDir{m: r.m, cl: r.cl, root: r}, syscall.S_IFDIR)
+	add("hosts", &hostsDir{m: r.m, cl: r.cl, root: r, staticDir: r.staticDir}, syscall.S_IFDIR)
 }
 
 // containers is containers/ (with the hosts link) or hosts/THIS-HOST/.
 func (r *Root) containers(hostsLink bool) *containersDir {
-	return &containersDir{m: r.m, cl: r.cl, guard: r.guard, mounted: r.mounted, hostsLink: hostsLink}
+	return &containersDir{m: r.m, cl: r.cl, guard: r.guard, staticDir: r.staticDir, hostsLink: hostsLink}
 }
 
 // Options are the mount options: nothing is cached by the kernel, because

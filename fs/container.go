@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -15,8 +16,9 @@ import (
 // renamed, so the files under it ask it for the name on every operation.
 type containerDir struct {
 	gofs.Inode
-	m  *ops.Manager
-	cl Cluster
+	m     *ops.Manager
+	cl    Cluster
+	guard *removalGuard
 
 	mu   sync.Mutex
 	name string
@@ -26,6 +28,9 @@ var (
 	_ gofs.NodeLookuper  = (*containerDir)(nil)
 	_ gofs.NodeReaddirer = (*containerDir)(nil)
 	_ gofs.NodeGetattrer = (*containerDir)(nil)
+	_ gofs.NodeSetattrer = (*containerDir)(nil)
+	_ gofs.NodeUnlinker  = (*containerDir)(nil)
+	_ gofs.NodeRmdirer   = (*containerDir)(nil)
 )
 
 func (c *containerDir) Name() string {
@@ -67,8 +72,31 @@ func (c *containerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 	if !c.m.Exists(c.Name()) {
 		return syscall.ENOENT
 	}
-	out.Mode = syscall.S_IFDIR | 0o755
+	out.Mode = syscall.S_IFDIR | modeDir
+	setTimes(out, c.times().Changed)
 	return 0
+}
+
+func (c *containerDir) times() ops.Times { return c.m.Times(c.Name()) }
+
+func (c *containerDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return refuseSetattr(ctx, c, fh, in, out)
+}
+
+// Unlink is refused for every file of the container, and so is rmdir of
+// snapshots/ and state/; the refusal is remembered (removalGuard).
+func (c *containerDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	return c.refuseRemoval(ctx)
+}
+
+func (c *containerDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return c.refuseRemoval(ctx)
+}
+
+// refuseRemoval is the EPERM of a removal inside the container, which
+// pins it and its snapshots against the caller's rmdir.
+func (c *containerDir) refuseRemoval(ctx context.Context) syscall.Errno {
+	return c.guard.refuse(ctx, c.Name())
 }
 
 func (c *containerDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -102,21 +130,22 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 		node = newGenFile(func() ([]byte, error) {
 			st, err := c.m.Status(c.Name())
 			return []byte(st + "\n"), err
-		})
+		}).changed(func() time.Time { return c.times().Changed })
 	case "info":
 		node = newGenFile(func() ([]byte, error) {
 			kv, err := c.m.Info(c.Name())
 			return ops.FormatInfo(kv), err
-		})
+		}).changed(func() time.Time { return c.times().Changed })
 	case "error":
 		node = newGenFile(func() ([]byte, error) {
 			if e := c.m.LastError(c.Name()); e != "" {
 				return []byte(e + "\n"), nil
 			}
 			return nil, nil
-		})
+		}).changed(func() time.Time { return c.times().Error })
 	case "log":
-		node = newGenFile(func() ([]byte, error) { return c.m.Log(c.Name()), nil })
+		node = newGenFile(func() ([]byte, error) { return c.m.Log(c.Name()), nil }).
+			changed(func() time.Time { return c.times().Log }).private()
 	case "snapshots":
 		return c.NewInode(ctx, &snapshotsDir{c: c}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 	default:
@@ -133,6 +162,6 @@ func (c *containerDir) lookupState(ctx context.Context) (*gofs.Inode, syscall.Er
 	if ch := c.GetChild("state"); ch != nil {
 		return ch, 0
 	}
-	dir := &imageDir{source: func() (*ops.ImageSet, error) { return c.m.SavedState(c.Name()) }}
+	dir := &imageDir{c: c, source: func() (*ops.ImageSet, error) { return c.m.SavedState(c.Name()) }}
 	return c.NewInode(ctx, dir, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }

@@ -15,8 +15,10 @@ import (
 // hosts/THIS-HOST/ (the latter without the hosts link).
 type containersDir struct {
 	gofs.Inode
+	staticDir
 	m         *ops.Manager
 	cl        Cluster
+	guard     *removalGuard
 	hostsLink bool
 }
 
@@ -26,6 +28,9 @@ var (
 	_ gofs.NodeMkdirer   = (*containersDir)(nil)
 	_ gofs.NodeRmdirer   = (*containersDir)(nil)
 	_ gofs.NodeRenamer   = (*containersDir)(nil)
+	_ gofs.NodeUnlinker  = (*containersDir)(nil)
+	_ gofs.NodeGetattrer = (*containersDir)(nil)
+	_ gofs.NodeSetattrer = (*containersDir)(nil)
 )
 
 const hostsLinkName = "hosts"
@@ -55,6 +60,7 @@ func (d *containersDir) Lookup(ctx context.Context, name string, out *fuse.Entry
 			return ch, 0
 		}
 		link := &gofs.MemSymlink{Data: []byte("../hosts")}
+		link.Attr.SetTimes(&d.mounted, &d.mounted, &d.mounted)
 		return d.NewInode(ctx, link, gofs.StableAttr{Mode: syscall.S_IFLNK}), 0
 	}
 	if !d.m.Exists(name) {
@@ -71,7 +77,7 @@ func (d *containersDir) containerInode(ctx context.Context, name string) *gofs.I
 			return ch
 		}
 	}
-	return d.NewInode(ctx, &containerDir{m: d.m, cl: d.cl, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+	return d.NewInode(ctx, &containerDir{m: d.m, cl: d.cl, guard: d.guard, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
 func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -84,9 +90,14 @@ func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out
 	return d.containerInode(ctx, name), 0
 }
 
+// Rmdir destroys the container, unless the caller is a recursive removal
+// that its control files refused (removalGuard).
 func (d *containersDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if d.hostsLink && name == hostsLinkName {
 		return syscall.ENOTDIR
+	}
+	if e := d.guard.allowRmdir(ctx, name); e != 0 {
+		return e
 	}
 	return errno(d.m.Destroy(name))
 }

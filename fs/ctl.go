@@ -25,14 +25,24 @@ var (
 )
 
 func (f *ctlFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFREG | 0o644
+	out.Mode = syscall.S_IFREG | modeControl
 	out.Size = uint64(len(ops.CtlHelp))
+	setTimes(out, f.c.times().Changed) // the last command
 	return 0
 }
 
-// Setattr accepts the truncation that `>` asks for; there is nothing to cut.
+// Setattr accepts ftruncate(fd, 0) of a descriptor open for writing, which
+// is how some tools (dd) start writing a file: there is nothing to cut.
+// Any other truncation, chmod, chown or utimes is EPERM. (The O_TRUNC of
+// `echo start > ctl` comes with the open.)
 func (f *ctlFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	return f.Getattr(ctx, fh, out)
+	if sz, ok := in.GetSize(); ok {
+		if _, isOurs := fh.(*ctlHandle); !isOurs || sz != 0 || changesOwnerOrMode(in) {
+			return syscall.EPERM
+		}
+		return f.Getattr(ctx, fh, out)
+	}
+	return refuseSetattr(ctx, f, fh, in, out)
 }
 
 // Open for writing fails with EBUSY while a command is under way. Writes
@@ -76,10 +86,17 @@ var (
 	_ gofs.NodeSetattrer = (*configFile)(nil)
 )
 
+// maxConfig bounds a config: LXC configs are a few KiB, and a write far
+// past the end (dd seek=1T) must not make the daemon allocate up to it.
+const maxConfig = 1 << 20
+
 func (f *configFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFREG | 0o644
+	out.Mode = syscall.S_IFREG | modeSecret
+	setTimes(out, f.c.times().Config)
 	if h, ok := fh.(*configHandle); ok {
+		h.mu.Lock()
 		out.Size = uint64(len(h.data))
+		h.mu.Unlock()
 		return 0
 	}
 	data, err := f.c.m.Config(f.c.Name())
@@ -90,30 +107,61 @@ func (f *configFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.
 	return 0
 }
 
+// Setattr honours truncation: ftruncate(2) resizes what the descriptor will
+// write at close; truncate(2) of the path replaces the config at once (LXC
+// must accept it). Beyond maxConfig is EFBIG; chmod, chown and utimes are
+// EPERM.
 func (f *configFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if sz, ok := in.GetSize(); ok {
-		h, isOurs := fh.(*configHandle)
-		if !isOurs {
-			// The kernel truncates for open(O_TRUNC) without naming the
-			// handle; that open already started from an empty buffer.
-			if err := f.c.m.CheckConfigWritable(f.c.Name()); err != nil {
-				return errno(err)
-			}
-			return f.Getattr(ctx, nil, out)
-		}
+	sz, ok := in.GetSize()
+	if !ok {
+		return refuseSetattr(ctx, f, fh, in, out)
+	}
+	if changesOwnerOrMode(in) {
+		return syscall.EPERM
+	}
+	if h, isOurs := fh.(*configHandle); isOurs {
 		if !h.writable {
 			return syscall.EACCES
 		}
 		h.mu.Lock()
-		if int(sz) < len(h.data) {
-			h.data = h.data[:sz]
+		if sz > maxConfig {
+			h.tooBig = true
+		} else {
+			h.data = resize(h.data, int(sz))
+			h.dirty = true
 		}
-		h.dirty = true
 		h.mu.Unlock()
+		if sz > maxConfig {
+			return syscall.EFBIG
+		}
+		return f.Getattr(ctx, fh, out)
 	}
-	return f.Getattr(ctx, fh, out)
+	if sz > maxConfig {
+		return syscall.EFBIG
+	}
+	name := f.c.Name()
+	if err := f.c.m.CheckConfigWritable(name); err != nil {
+		return errno(err)
+	}
+	data, err := f.c.m.Config(name)
+	if err != nil {
+		return errno(err)
+	}
+	if err := f.c.m.SetConfig(name, resize(data, int(sz))); err != nil {
+		return errno(err)
+	}
+	return f.Getattr(ctx, nil, out)
 }
 
+// resize cuts data to n bytes or pads it with zeros, as truncate(2) does.
+func resize(data []byte, n int) []byte {
+	if n <= len(data) {
+		return data[:n]
+	}
+	return append(data, make([]byte, n-len(data))...)
+}
+
+// Open starts from the current config, or from nothing with O_TRUNC.
 func (f *configFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	name := f.c.Name()
 	h := &configHandle{f: f}
@@ -123,35 +171,53 @@ func (f *configFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 		}
 		h.writable = true
 	}
-	if flags&syscall.O_TRUNC == 0 {
-		data, err := f.c.m.Config(name)
-		if err != nil {
-			return nil, 0, errno(err)
-		}
-		h.data = data
-	} else {
-		h.dirty = true
+	if h.writable && flags&syscall.O_TRUNC != 0 {
+		h.truncated = true
+		return h, fuse.FOPEN_DIRECT_IO, 0
 	}
+	if flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EPERM
+	}
+	data, err := f.c.m.Config(name)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	h.data = data
 	return h, fuse.FOPEN_DIRECT_IO, 0
 }
 
+// configHandle collects what is written and replaces the config at close.
+// A shell's `>` closes the descriptor it opened once before the command
+// writes (after dup2 to stdout), so a truncation at open is not applied at
+// that flush: only once something was written, or at release if nothing
+// ever was (`: > config`).
 type configHandle struct {
 	bytesHandle
-	f        *configFile
-	writable bool
-	dirty    bool
+	f         *configFile
+	writable  bool
+	truncated bool // opened with O_TRUNC
+	dirty     bool // written or ftruncate'd since the last flush
+	applied   bool // a flush replaced (or tried to replace) the config
+	tooBig    bool // a write or ftruncate went past maxConfig: never applied
 }
 
 var (
-	_ gofs.FileWriter  = (*configHandle)(nil)
-	_ gofs.FileFlusher = (*configHandle)(nil)
+	_ gofs.FileWriter   = (*configHandle)(nil)
+	_ gofs.FileFlusher  = (*configHandle)(nil)
+	_ gofs.FileReleaser = (*configHandle)(nil)
 )
 
+// Write collects the bytes; a write that would take the config past
+// maxConfig is EFBIG, and then nothing of this descriptor is applied.
 func (h *configHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if off < 0 || off > maxConfig || off+int64(len(data)) > maxConfig {
+		h.tooBig = true
+		return 0, syscall.EFBIG
+	}
 	if end := int(off) + len(data); end > len(h.data) {
-		h.data = append(h.data, make([]byte, end-len(h.data))...)
+		h.data = resize(h.data, end)
 	}
 	copy(h.data[off:], data)
 	h.dirty = true
@@ -161,9 +227,28 @@ func (h *configHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 func (h *configHandle) Flush(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.tooBig {
+		return syscall.EFBIG
+	}
 	if !h.writable || !h.dirty {
 		return 0
 	}
-	h.dirty = false
+	return h.apply()
+}
+
+// Release applies a truncation at open that nothing was written after; its
+// error can only go to `error`: close has returned.
+func (h *configHandle) Release(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.writable && !h.tooBig && (h.dirty || h.truncated && !h.applied) {
+		return h.apply()
+	}
+	return 0
+}
+
+// apply replaces the config with what the handle holds. Called with mu held.
+func (h *configHandle) apply() syscall.Errno {
+	h.dirty, h.applied = false, true
 	return errno(h.f.c.m.SetConfig(h.f.c.Name(), append([]byte(nil), h.data...)))
 }

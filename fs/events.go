@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -21,16 +22,23 @@ type eventsFile struct {
 var (
 	_ gofs.NodeOpener    = (*eventsFile)(nil)
 	_ gofs.NodeGetattrer = (*eventsFile)(nil)
+	_ gofs.NodeSetattrer = (*eventsFile)(nil)
 )
 
+// Getattr: events are happening now.
 func (f *eventsFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFREG | 0o444
+	out.Mode = syscall.S_IFREG | modePublic
+	setTimes(out, time.Now())
 	return 0
 }
 
+func (f *eventsFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return refuseSetattr(ctx, f, fh, in, out)
+}
+
 func (f *eventsFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
-		return nil, 0, syscall.EACCES
+	if e := readOnlyOpen(flags); e != 0 {
+		return nil, 0, e
 	}
 	return &eventsHandle{sub: f.bus.Subscribe()}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NONSEEKABLE, 0
 }

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -14,13 +15,18 @@ import (
 // hostsDir is hosts/: this host, and the peers the cluster found.
 type hostsDir struct {
 	gofs.Inode
-	m  *ops.Manager
-	cl Cluster
+	staticDir
+	m    *ops.Manager
+	cl   Cluster
+	root *Root
 }
 
 var (
 	_ gofs.NodeLookuper  = (*hostsDir)(nil)
 	_ gofs.NodeReaddirer = (*hostsDir)(nil)
+	_ gofs.NodeGetattrer = (*hostsDir)(nil)
+	_ gofs.NodeSetattrer = (*hostsDir)(nil)
+	_ gofs.NodeRmdirer   = (*hostsDir)(nil)
 )
 
 func (d *hostsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -36,7 +42,7 @@ func (d *hostsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		if ch := d.GetChild(name); ch != nil {
 			return ch, 0
 		}
-		return d.NewInode(ctx, &containersDir{m: d.m, cl: d.cl}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+		return d.NewInode(ctx, d.root.containers(false), gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 	}
 	if _, ok := d.cl.Peer(name); !ok {
 		return nil, syscall.ENOENT
@@ -52,6 +58,7 @@ func (d *hostsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 // moving one out of it into containers/ pulls it here.
 type peerDir struct {
 	gofs.Inode
+	fixedEntries
 	m    *ops.Manager
 	cl   Cluster
 	host string
@@ -62,6 +69,9 @@ var (
 	_ gofs.NodeReaddirer = (*peerDir)(nil)
 	_ gofs.NodeGetattrer = (*peerDir)(nil)
 	_ gofs.NodeRenamer   = (*peerDir)(nil)
+	_ gofs.NodeSetattrer = (*peerDir)(nil)
+	_ gofs.NodeUnlinker  = (*peerDir)(nil)
+	_ gofs.NodeRmdirer   = (*peerDir)(nil)
 )
 
 func (d *peerDir) peer() (cluster.Peer, error) {
@@ -76,8 +86,13 @@ func (d *peerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 	if _, err := d.peer(); err != nil {
 		return errno(err)
 	}
-	out.Mode = syscall.S_IFDIR | 0o755
+	out.Mode = syscall.S_IFDIR | modeDir
+	setTimes(out, time.Now()) // read from the peer now
 	return 0
+}
+
+func (d *peerDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return refuseSetattr(ctx, d, fh, in, out)
 }
 
 func (d *peerDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -158,6 +173,7 @@ func (d *peerDir) Rename(ctx context.Context, name string, newParent gofs.InodeE
 // peerContainerDir is hosts/PEER/NAME: `status` and `info`, read-only.
 type peerContainerDir struct {
 	gofs.Inode
+	fixedEntries
 	peer *peerDir
 	name string
 }
@@ -166,14 +182,22 @@ var (
 	_ gofs.NodeLookuper  = (*peerContainerDir)(nil)
 	_ gofs.NodeReaddirer = (*peerContainerDir)(nil)
 	_ gofs.NodeGetattrer = (*peerContainerDir)(nil)
+	_ gofs.NodeSetattrer = (*peerContainerDir)(nil)
+	_ gofs.NodeUnlinker  = (*peerContainerDir)(nil)
+	_ gofs.NodeRmdirer   = (*peerContainerDir)(nil)
 )
 
 func (d *peerContainerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if _, err := d.peer.container(d.name); err != nil {
 		return errno(err)
 	}
-	out.Mode = syscall.S_IFDIR | 0o555
+	out.Mode = syscall.S_IFDIR | modeFixed
+	setTimes(out, time.Now()) // read from the peer now
 	return 0
+}
+
+func (d *peerContainerDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return refuseSetattr(ctx, d, fh, in, out)
 }
 
 func (d *peerContainerDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {

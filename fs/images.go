@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -18,6 +19,7 @@ import (
 // decoded from them.
 type imageDir struct {
 	gofs.Inode
+	c      *containerDir // whose memory it holds
 	source func() (*ops.ImageSet, error)
 }
 
@@ -29,15 +31,36 @@ var (
 	_ gofs.NodeLookuper  = (*imageDir)(nil)
 	_ gofs.NodeReaddirer = (*imageDir)(nil)
 	_ gofs.NodeGetattrer = (*imageDir)(nil)
+	_ gofs.NodeSetattrer = (*imageDir)(nil)
+	_ gofs.NodeUnlinker  = (*imageDir)(nil)
 )
 
 func (d *imageDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if _, err := d.source(); err != nil {
+	set, err := d.source()
+	if err != nil {
 		return errno(err)
 	}
-	out.Mode = syscall.S_IFDIR | 0o555
+	out.Mode = syscall.S_IFDIR | modeMemDir
 	out.Nlink = 2
+	setTimes(out, set.Created())
 	return 0
+}
+
+func (d *imageDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return refuseSetattr(ctx, d, fh, in, out)
+}
+
+// Unlink is refused: the images are the container's saved processes.
+func (d *imageDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	return d.c.refuseRemoval(ctx)
+}
+
+// created is when the images were saved; the zero time once they are gone.
+func (d *imageDir) created() time.Time {
+	if set, err := d.source(); err == nil {
+		return set.Created()
+	}
+	return time.Time{}
 }
 
 func (d *imageDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -67,7 +90,7 @@ func (d *imageDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 				return nil, err
 			}
 			return set.PS()
-		})
+		}).changed(d.created).private()
 	} else {
 		if _, _, err := set.Open(name); err != nil {
 			return nil, errno(err)
@@ -90,6 +113,7 @@ type imageFile struct {
 var (
 	_ gofs.NodeOpener    = (*imageFile)(nil)
 	_ gofs.NodeGetattrer = (*imageFile)(nil)
+	_ gofs.NodeSetattrer = (*imageFile)(nil)
 )
 
 func (f *imageFile) open() (io.ReaderAt, int64, error) {
@@ -99,8 +123,6 @@ func (f *imageFile) open() (io.ReaderAt, int64, error) {
 	}
 	return set.Open(f.name)
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func (f *imageFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	set, err := f.dir.source()
@@ -114,16 +136,20 @@ func (f *imageFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.A
 	if h, ok := fh.(*imageHandle); ok {
 		size = h.size
 	}
-	out.Mode = syscall.S_IFREG | 0o444
+	out.Mode = syscall.S_IFREG | modeMemory
 	out.Nlink = 1
 	out.Size = uint64(size)
-	out.SetTimes(nil, ptr(set.Created()), ptr(set.Created()))
+	setTimes(out, set.Created())
 	return 0
 }
 
+func (f *imageFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return refuseSetattr(ctx, f, fh, in, out)
+}
+
 func (f *imageFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
-		return nil, 0, syscall.EACCES
+	if e := readOnlyOpen(flags); e != 0 {
+		return nil, 0, e
 	}
 	r, size, err := f.open()
 	if err != nil {

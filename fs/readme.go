@@ -25,7 +25,10 @@ Also: mkdir containers/NAME (create), rmdir containers/NAME (destroy a
 stopped container), mv containers/A containers/B (rename a stopped one),
 mkdir/rmdir containers/NAME/snapshots/SNAP (stateless snapshot / delete),
 mv containers/NAME hosts/PEER/ (migrate: live if running, cold if stopped),
-mv hosts/PEER/NAME containers/ (pull it here).
+mv hosts/PEER/NAME containers/ (pull it here). Nothing else removes:
+unlink, chmod, chown, touch and truncation of control files are EPERM, so
+rm -r, find -delete or mv to another filesystem fail and destroy nothing.
+state/, config and log are root's alone.
 
 Errors: EINVAL bad command or name, ENOENT no such thing, EEXIST name taken,
 EBUSY another operation is under way or the state does not allow it,

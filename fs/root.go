@@ -18,8 +18,10 @@ import (
 // Root is the mount's top directory.
 type Root struct {
 	gofs.Inode
-	m  *ops.Manager
-	cl Cluster
+	staticDir // mounted: the times of what never changes
+	m         *ops.Manager
+	cl        Cluster
+	guard     *removalGuard
 }
 
 // Cluster is what the tree needs of cluster/: the peers, their
@@ -33,19 +35,31 @@ type Cluster interface {
 	Pull(name, from string) error
 }
 
-var _ gofs.NodeOnAdder = (*Root)(nil)
+var (
+	_ gofs.NodeOnAdder   = (*Root)(nil)
+	_ gofs.NodeGetattrer = (*Root)(nil)
+	_ gofs.NodeSetattrer = (*Root)(nil)
+	_ gofs.NodeUnlinker  = (*Root)(nil)
+)
 
-func NewRoot(m *ops.Manager, cl Cluster) *Root { return &Root{m: m, cl: cl} }
+func NewRoot(m *ops.Manager, cl Cluster) *Root {
+	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}}
+}
 
 func (r *Root) OnAdd(ctx context.Context) {
 	add := func(name string, node gofs.InodeEmbedder, mode uint32) {
 		r.AddChild(name, r.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: mode}), false)
 	}
-	add("README", staticFile(readme), syscall.S_IFREG)
-	add("host", staticFile(r.m.Host()+"\n"), syscall.S_IFREG)
+	add("README", staticFile(readme, r.mounted), syscall.S_IFREG)
+	add("host", staticFile(r.m.Host()+"\n", r.mounted), syscall.S_IFREG)
 	add("events", &eventsFile{bus: r.m.Events()}, syscall.S_IFREG)
-	add("containers", &containersDir{m: r.m, cl: r.cl, hostsLink: true}, syscall.S_IFDIR)
-	add("hosts", &hostsDir{m: r.m, cl: r.cl}, syscall.S_IFDIR)
+	add("containers", r.containers(true), syscall.S_IFDIR)
+	add("hosts", &hostsDir{m: r.m, cl: r.cl, root: r, staticDir: r.staticDir}, syscall.S_IFDIR)
+}
+
+// containers is containers/ (with the hosts link) or hosts/THIS-HOST/.
+func (r *Root) containers(hostsLink bool) *containersDir {
+	return &containersDir{m: r.m, cl: r.cl, guard: r.guard, staticDir: r.staticDir, hostsLink: hostsLink}
 }
 
 // Options are the mount options: nothing is cached by the kernel, because
@@ -58,10 +72,16 @@ func Options() *gofs.Options {
 			FsName:      "ctrfs",
 			Name:        "ctrfs",
 			AllowOther:  true,
-			// Other users may look (files are 0444, directories
-			// 0755) but only root may act: the kernel checks the
-			// modes, so a write to ctl or a mkdir is EACCES for them.
+			// Other users may look (at what is 0444 and 0755) but
+			// only root may act or read process memory and
+			// configs: the kernel checks the modes, so a write to
+			// ctl, a mkdir or a read of state/ is EACCES for them.
 			Options: []string{"default_permissions"},
+			// O_TRUNC comes with the open instead of as a setattr
+			// of its own: a truncate(2) or ftruncate(2) is then
+			// always meant, and control files can refuse it while
+			// `echo start > ctl` opens with O_TRUNC as it must.
+			ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
 		},
 		EntryTimeout:    &zero,
 		AttrTimeout:     &zero,

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -23,14 +24,25 @@ var (
 	_ gofs.NodeGetattrer = (*snapshotsDir)(nil)
 	_ gofs.NodeMkdirer   = (*snapshotsDir)(nil)
 	_ gofs.NodeRmdirer   = (*snapshotsDir)(nil)
+	_ gofs.NodeUnlinker  = (*snapshotsDir)(nil)
+	_ gofs.NodeSetattrer = (*snapshotsDir)(nil)
 )
 
 func (d *snapshotsDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if !d.c.m.Exists(d.c.Name()) {
 		return syscall.ENOENT
 	}
-	out.Mode = syscall.S_IFDIR | 0o755
+	out.Mode = syscall.S_IFDIR | modeDir
+	setTimes(out, d.c.times().Changed)
 	return 0
+}
+
+func (d *snapshotsDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return refuseSetattr(ctx, d, fh, in, out)
+}
+
+func (d *snapshotsDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	return d.c.refuseRemoval(ctx)
 }
 
 func (d *snapshotsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -70,7 +82,12 @@ func (d *snapshotsDir) Mkdir(ctx context.Context, name string, mode uint32, out 
 	return d.snapshotInode(ctx, name), 0
 }
 
+// Rmdir deletes the snapshot, unless the caller is a recursive removal
+// that the container's files refused (removalGuard).
 func (d *snapshotsDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if e := d.c.guard.allowRmdir(ctx, d.c.Name()); e != 0 {
+		return e
+	}
 	return errno(d.c.m.DeleteSnapshot(d.c.Name(), name))
 }
 
@@ -85,6 +102,9 @@ var (
 	_ gofs.NodeLookuper  = (*snapshotDir)(nil)
 	_ gofs.NodeReaddirer = (*snapshotDir)(nil)
 	_ gofs.NodeGetattrer = (*snapshotDir)(nil)
+	_ gofs.NodeSetattrer = (*snapshotDir)(nil)
+	_ gofs.NodeUnlinker  = (*snapshotDir)(nil)
+	_ gofs.NodeRmdirer   = (*snapshotDir)(nil)
 )
 
 func (d *snapshotDir) snapshot() (*ops.Snapshot, error) {
@@ -96,11 +116,33 @@ func (d *snapshotDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 	if err != nil && !ops.IsDamaged(err) {
 		return errno(err)
 	}
-	out.Mode = syscall.S_IFDIR | 0o555
-	if s != nil {
-		out.SetTimes(nil, &s.Taken, &s.Taken)
+	out.Mode = syscall.S_IFDIR | modeFixed
+	if s != nil { // nil when its manifest is damaged: it still lists
+		setTimes(out, s.Taken)
 	}
 	return 0
+}
+
+func (d *snapshotDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return refuseSetattr(ctx, d, fh, in, out)
+}
+
+// Unlink of info and rmdir of state/ are refused, and pin the snapshot
+// against the caller's rmdir (removalGuard).
+func (d *snapshotDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	return d.c.refuseRemoval(ctx)
+}
+
+func (d *snapshotDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return d.c.refuseRemoval(ctx)
+}
+
+// taken is when the snapshot was taken, for the times of what is in it.
+func (d *snapshotDir) taken() time.Time {
+	if s, err := d.snapshot(); err == nil {
+		return s.Taken
+	}
+	return time.Time{}
 }
 
 func (d *snapshotDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -133,9 +175,9 @@ func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 				return nil, err
 			}
 			return ops.FormatInfo(s.Info()), nil
-		})
+		}).changed(d.taken)
 		return d.NewInode(ctx, info, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
 	}
-	state := &imageDir{source: func() (*ops.ImageSet, error) { return d.c.m.SnapshotState(d.c.Name(), d.name) }}
+	state := &imageDir{c: d.c, source: func() (*ops.ImageSet, error) { return d.c.m.SnapshotState(d.c.Name(), d.name) }}
 	return d.NewInode(ctx, state, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }

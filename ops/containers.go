@@ -133,9 +133,38 @@ func checkConfig(name, path string) error {
 	defer c.Release()
 	c.ClearConfig()
 	if err := c.LoadConfigFile(path); err != nil {
-		return newError(ErrInvalid, "LXC cannot load the new config; it was not changed", nil)
+		msg := "LXC cannot load the new config"
+		if line := refusedLine(c, path); line != "" {
+			msg = "LXC refuses the new config at " + line
+		}
+		return newError(ErrInvalid, msg+"; it was not changed", nil)
 	}
 	return nil
+}
+
+// refusedLine replays a config that LXC would not load, one item at a
+// time on a cleared handle, to name the first line LXC refuses
+// (`line 3 (lxc.no.such.key = 1)`); LXC's own message goes to its log only.
+func refusedLine(c *lxc.Container, path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	c.ClearConfig()
+	for i, line := range strings.Split(string(data), "\n") {
+		text := strings.TrimSpace(line)
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(text, "=")
+		if !ok || c.SetConfigItem(strings.TrimSpace(key), strings.TrimSpace(value)) != nil {
+			if len(text) > 200 {
+				text = text[:200] + "…"
+			}
+			return fmt.Sprintf("line %d (%s)", i+1, text)
+		}
+	}
+	return ""
 }
 
 // Info is the `info` file of a container, in docs/ctrfs.5.md's order.

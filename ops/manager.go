@@ -56,6 +56,10 @@ type record struct {
 	lastOp    string
 	lastOpDur time.Duration
 	extra     []KeyValue // phase timings of the last operation
+
+	// When lastOp, lastErr and log last changed: the mtimes of the
+	// container's directory, status and info; of error; of log.
+	opAt, errAt, logAt time.Time
 }
 
 type KeyValue struct{ Key, Value string }
@@ -258,19 +262,22 @@ func (m *Manager) run(op operation) error {
 
 func (m *Manager) finish(op operation, oc *opContext, d time.Duration, err error) {
 	result := "ok"
+	now := time.Now()
 	m.mu.Lock()
 	r := m.recordOf(op.name)
+	lastErr := ""
 	if err != nil {
 		result = "failed"
-		r.lastErr = err.Error()
-	} else {
-		r.lastErr = ""
+		lastErr = err.Error()
+	}
+	if lastErr != r.lastErr {
+		r.lastErr, r.errAt = lastErr, now
 	}
 	if oc.hasLog {
-		r.log = oc.log
+		r.log, r.logAt = oc.log, now
 	}
 	if !errors.Is(err, ErrBusy) || d > 0 {
-		r.lastOp, r.lastOpDur, r.extra = op.what, d, oc.extra
+		r.lastOp, r.lastOpDur, r.extra, r.opAt = op.what, d, oc.extra, now
 	}
 	m.mu.Unlock()
 	if err != nil {
@@ -278,7 +285,7 @@ func (m *Manager) finish(op operation, oc *opContext, d time.Duration, err error
 	} else {
 		m.log.Info("operation done", "container", op.name, "op", op.what, "seconds", d.Seconds())
 	}
-	m.events.Publish(Event{Time: time.Now(), Host: m.cfg.Host, Container: op.name,
+	m.events.Publish(Event{Time: now, Host: m.cfg.Host, Container: op.name,
 		What: op.what, Result: result, Seconds: d.Seconds()})
 }
 

@@ -1,0 +1,47 @@
+package ops
+
+import (
+	"os"
+	"time"
+)
+
+// Times are when a container's files last changed, for the tree's mtimes.
+// What the daemon did is remembered until it exits; after a restart the
+// times fall back to the container's creation and its config's
+// modification.
+type Times struct {
+	Created time.Time // creation
+	Changed time.Time // the last operation (status, info, the directory)
+	Config  time.Time // the config file's last modification
+	Error   time.Time // `error` last changed
+	Log     time.Time // `log` last replaced
+}
+
+// Times reports the container's times; a time not known is its creation.
+func (m *Manager) Times(name string) Times {
+	t := Times{Created: m.created(name)}
+	if fi, err := os.Stat(m.configPath(name)); err == nil {
+		t.Config = fi.ModTime()
+	}
+	m.mu.Lock()
+	r := m.recordOf(name)
+	t.Changed, t.Error, t.Log = r.opAt, r.errAt, r.logAt
+	m.mu.Unlock()
+	t.Changed = latest(t.Created, t.Config, t.Changed)
+	t.Error = latest(t.Created, t.Error)
+	t.Log = latest(t.Created, t.Log)
+	if t.Config.IsZero() {
+		t.Config = t.Created
+	}
+	return t
+}
+
+func latest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if t.After(out) {
+			out = t
+		}
+	}
+	return out
+}

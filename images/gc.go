@@ -8,9 +8,12 @@ import (
 	"time"
 )
 
-// staleTemp is how old a temporary file must be before GC treats it as left
-// over from a crash; younger ones may belong to a write in progress, which
-// runs outside s.mu.
+// staleTemp is how old a temporary file of this process must be before GC
+// treats it as left over; younger ones may belong to a write in progress,
+// which runs outside s.mu. Those of other processes go at once (tempPrefix):
+// waiting an hour for them left a daemon restarted after a kill holding the
+// half-written chunk of the killed import, and the store never matched its
+// manifests.
 const staleTemp = time.Hour
 
 // pinLocked protects a chunk from GC before the manifest that will name it is
@@ -42,7 +45,7 @@ func (s *Store) Release(m *Manifest) {
 }
 
 // GC deletes every chunk that no saved manifest names and no unsaved import
-// still holds, plus temporary files left by a crash, and returns the bytes
+// still holds, plus temporary files left by a killed process, and returns the bytes
 // freed. If any manifest cannot be read it deletes nothing: sweeping with an
 // incomplete mark would destroy chunks of a live checkpoint. Saves, deletes
 // and imports wait while GC runs.
@@ -86,8 +89,8 @@ func (s *Store) GC() (int64, error) {
 			if err != nil {
 				continue // already gone
 			}
-			if temp && info.ModTime().After(cutoff) {
-				continue
+			if temp && strings.HasPrefix(name, tempPrefix) && info.ModTime().After(cutoff) {
+				continue // ours, and maybe still being written
 			}
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return freed, err

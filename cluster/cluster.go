@@ -109,7 +109,7 @@ func (c *Cluster) listen() error {
 					conn.Close()
 					return
 				}
-				srv.ServeConn(conn)
+				srv.ServeCodec(newServerCodec(conn))
 				svc.connectionClosed()
 			}()
 		}

@@ -70,7 +70,7 @@ func dial(endpoint string, conf *tls.Config) (*rpc.Client, error) {
 	if err != nil {
 		return nil, ops.NewError(ops.ErrUnreachable, fmt.Sprintf("cannot reach %s: %v", endpoint, err))
 	}
-	return rpc.NewClient(conn), nil
+	return rpc.NewClientWithCodec(newClientCodec(conn)), nil
 }
 
 // Errors cross the wire as "kind: message" so that the caller gets the

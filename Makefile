@@ -19,7 +19,7 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 SETTINGS   := $(SYSCONFDIR)/default/ctrfs
 
-.PHONY: all deps build test unit e2e vet demo demo-stop bench clean man install uninstall FORCE
+.PHONY: all deps build test unit e2e vet demo demo-stop bench clean man install uninstall soak fuzz FORCE
 
 all: build
 
@@ -78,6 +78,25 @@ vet:
 test: deps build vet
 	$(GO) test $$($(GO) list ./... | grep -v '/tests$$') -count=1 -timeout 5m
 	$(GO) test ./tests/ -count=1 -timeout 14m -v
+
+# Runs each fuzz target for FUZZTIME (`go test -fuzz` takes one target of
+# one package at a time). `make test` runs their seed corpora as unit tests.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./... | grep -v '/tests$$'); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME); \
+		done; \
+	done
+
+# Not in CI: SOAK_ROUNDS rounds of random operations on containers of two
+# daemons, with random SIGKILLs, checking after each round that no container
+# is lost or changed (tests/soak_test.go). SOAK_SEED=N replays a run.
+SOAK_ROUNDS ?= 20
+soak: deps build
+	SOAK_ROUNDS=$(SOAK_ROUNDS) SOAK_SEED=$(SOAK_SEED) SOAK_CONTAINERS=$(SOAK_CONTAINERS) \
+		$(GO) test -tags soak ./tests/ -run '^TestSoak$$' -count=1 -v -timeout 0
 
 # The main job: a daemon with default flags at /mnt/ctrfs, and a running demo
 # container. `make demo-stop` takes it down again.

@@ -95,7 +95,7 @@ func (c *Cluster) listen() error {
 			conn.Close()
 			return
 		}
-		srv.ServeConn(conn)
+		srv.ServeCodec(newServerCodec(conn))
 		svc.connectionClosed()
 	}, func(from net.Addr, err error) {
 		c.cfg.Log.Warn("cluster: refused a connection to the migration endpoint", "from", from, "err", err)

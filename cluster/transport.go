@@ -20,7 +20,7 @@ func dial(endpoint string, a *endpointAuth) (*rpc.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rpc.NewClient(conn), nil
+	return rpc.NewClientWithCodec(newClientCodec(conn)), nil
 }
 
 // Errors cross the wire as "kind: message" so that the caller gets the

@@ -1,23 +1,38 @@
 package images
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
 
+// tempPrefix starts the names of the temporary files this process writes:
+// ".tmp-", which no key or chunk name can start with, so readers and GC can
+// tell them apart, then a random token of the process. A temporary file
+// without the token was left by a process that died mid-write (one daemon
+// uses a store at a time), so GC removes it at once; one with the token may
+// be a write in progress, which runs outside s.mu.
+var tempPrefix = ".tmp-" + processToken() + "-"
+
+func processToken() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // writeAtomic makes data appear at path all at once or not at all: it is
-// written and fsynced under a temporary name in the same directory, then
-// renamed. Temporary names start with ".tmp-", which no key or chunk name
-// can, so readers and GC can tell them apart. The caller syncs the directory
-// when the rename itself must survive a power loss.
+// written and fsynced under a temporary name (tempPrefix) in the same
+// directory, then renamed. The caller syncs the directory when the rename
+// itself must survive a power loss.
 func writeAtomic(path string, data []byte) error { return writeRenamed(path, data, true) }
 
 // writeRenamed is writeAtomic with the fsync optional, for callers that make
 // many files durable at once with syncFS.
 func writeRenamed(path string, data []byte, sync bool) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	f, err := os.CreateTemp(filepath.Dir(path), tempPrefix+"*")
 	if err != nil {
 		return err
 	}

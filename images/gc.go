@@ -9,9 +9,12 @@ import (
 	"time"
 )
 
-// staleTemp is how old a temporary file must be before GC treats it as left
-// over from a crash; younger ones may belong to a write in progress, which
-// runs outside s.mu.
+// staleTemp is how old a temporary file of this process must be before GC
+// treats it as left over; younger ones may belong to a write in progress,
+// which runs outside s.mu. Those of other processes go at once (tempPrefix):
+// waiting an hour for them left a daemon restarted after a kill holding the
+// half-written chunk of the killed import, and the store never matched its
+// manifests.
 const staleTemp = time.Hour
 
 // pinLocked protects a chunk from GC before the manifest that will name it is
@@ -43,7 +46,7 @@ func (s *Store) Release(m *Manifest) {
 }
 
 // GC deletes every chunk that no saved manifest names and no unsaved import
-// still holds, plus temporary files left by a crash, and returns the bytes
+// still holds, plus temporary files left by a killed process, and returns the bytes
 // freed. A damaged manifest is moved aside (see damaged.go) and the chunks
 // it names are kept. If any other manifest cannot be read it deletes
 // nothing: sweeping with an incomplete mark would destroy chunks of a live
@@ -111,8 +114,8 @@ func (s *Store) sweepLocked(live map[string]bool) (int64, error) {
 			if err != nil {
 				continue // already gone
 			}
-			if temp && info.ModTime().After(cutoff) {
-				continue
+			if temp && strings.HasPrefix(name, tempPrefix) && info.ModTime().After(cutoff) {
+				continue // ours, and maybe still being written
 			}
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return freed, err

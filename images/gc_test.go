@@ -81,12 +81,18 @@ func TestGCKeepsUnsavedImport(t *testing.T) {
 	}
 }
 
+// GC keeps a young temporary file of this process, which may be a write in
+// progress, and removes an old one and any of another process: a daemon
+// restarted after a kill must not keep the killed import's half-written
+// chunk, however young.
 func TestGCStaleTemp(t *testing.T) {
 	s := newStore(t)
 	dir := filepath.Join(s.Dir(), "chunks", "00")
-	stale, fresh := filepath.Join(dir, ".tmp-stale"), filepath.Join(dir, ".tmp-fresh")
-	writeFile(t, stale, []byte("left by a crash"), 0o600)
+	stale, fresh := filepath.Join(dir, tempPrefix+"stale"), filepath.Join(dir, tempPrefix+"fresh")
+	killed := filepath.Join(dir, ".tmp-1234567890") // as an earlier process names them
+	writeFile(t, stale, []byte("left over"), 0o600)
 	writeFile(t, fresh, []byte("being written"), 0o600)
+	writeFile(t, killed, []byte("left by a killed daemon"), 0o600)
 	old := time.Now().Add(-2 * staleTemp)
 	os.Chtimes(stale, old, old)
 	if _, err := s.GC(); err != nil {
@@ -94,6 +100,9 @@ func TestGCStaleTemp(t *testing.T) {
 	}
 	if _, err := os.Stat(stale); err == nil {
 		t.Fatal("stale temp file kept")
+	}
+	if _, err := os.Stat(killed); err == nil {
+		t.Fatal("young temp file of another process kept")
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Fatal("fresh temp file removed")

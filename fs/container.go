@@ -60,6 +60,7 @@ var containerEntries = []fuse.DirEntry{
 	{Name: "config", Mode: syscall.S_IFREG},
 	{Name: "error", Mode: syscall.S_IFREG},
 	{Name: "log", Mode: syscall.S_IFREG},
+	{Name: "bugreport", Mode: syscall.S_IFREG},
 	{Name: "snapshots", Mode: syscall.S_IFDIR},
 }
 
@@ -117,6 +118,8 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 		})
 	case "log":
 		node = newGenFile(func() ([]byte, error) { return c.m.Log(c.Name()), nil })
+	case "bugreport":
+		node = &genFile{costly: true, content: func() ([]byte, error) { return c.cl.BugReport(c.Name()) }}
 	case "snapshots":
 		return c.NewInode(ctx, &snapshotsDir{c: c}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 	default:

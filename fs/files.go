@@ -15,6 +15,9 @@ import (
 type genFile struct {
 	gofs.Inode
 	content func() ([]byte, error)
+	// costly content is made only at open: a stat shows size 0, as /proc
+	// files do, and tools read such files to their end.
+	costly bool
 }
 
 var (
@@ -32,6 +35,9 @@ func (f *genFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 	out.Mode = syscall.S_IFREG | 0o444
 	if h, ok := fh.(*bytesHandle); ok {
 		out.Size = uint64(len(h.data))
+		return 0
+	}
+	if f.costly {
 		return 0
 	}
 	data, err := f.content()

@@ -31,6 +31,7 @@ type Cluster interface {
 	PeerContainers(host string) ([]cluster.ContainerSummary, error)
 	Migrate(name, host string) error
 	Pull(name, from string) error
+	BugReport(name string) ([]byte, error)
 }
 
 var _ gofs.NodeOnAdder = (*Root)(nil)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -25,6 +26,7 @@ type serveFlags struct {
 	mount, lxcpath, store, name string
 	bridge, subnet, logLevel    string
 	bind, join, secretFile      string
+	metrics                     string
 	migratePort                 int
 }
 
@@ -42,6 +44,7 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	set.StringVar(&f.join, "join", "", "gossip addresses ADDR:PORT[,…] of hosts to join (retried until they answer)")
 	set.StringVar(&f.secretFile, "secret-file", "", "file holding the cluster's shared secret; it keys gossip encryption and authenticates migrations (none: run alone)")
 	set.IntVar(&f.migratePort, "migrate-port", 0, "TCP port of the migration endpoint, on the --bind address (0: the gossip port + 1)")
+	set.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on ADDR:PORT at /metrics (empty: off)")
 	set.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	set.Usage = func() {
 		fmt.Fprintln(set.Output(), "usage: ctrfs serve [flags]\n\nMounts the control tree and serves it in the foreground; SIGINT or SIGTERM\nunmounts it and exits 0.\n\nflags:")
@@ -73,15 +76,20 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "ctrfs serve: --log-level:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(f, log); err != nil {
+	// The recent lines go into bug reports too (containers/NAME/bugreport).
+	ring := ops.NewLogRing(recentLogLines)
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, ring), &slog.HandlerOptions{Level: level}))
+	if err := run(f, log, ring); err != nil {
 		log.Error("ctrfs stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func run(f *serveFlags, log *slog.Logger) error {
+// recentLogLines is how many of the daemon's log lines a bug report holds.
+const recentLogLines = 2000
+
+func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 	subnet, err := netip.ParsePrefix(f.subnet)
 	if err != nil {
 		return fmt.Errorf("--subnet: %w", err)
@@ -101,7 +109,7 @@ func run(f *serveFlags, log *slog.Logger) error {
 	m, err := ops.NewManager(ops.Config{
 		Host: f.name, LXCPath: f.lxcpath, StoreDir: f.store,
 		Network:    ops.Network{Bridge: f.bridge, Subnet: subnet},
-		HelperPath: self,
+		HelperPath: self, RecentLog: ring,
 	}, events, log)
 	if err != nil {
 		return err
@@ -109,6 +117,15 @@ func run(f *serveFlags, log *slog.Logger) error {
 	cl, err := startCluster(f, m, log)
 	if err != nil {
 		return err
+	}
+	if f.metrics != "" {
+		srv, err := serveMetrics(f.metrics, m, cl, log)
+		if err != nil {
+			cl.Close()
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		defer srv.Close()
+		log.Info("metrics: serving", "addr", f.metrics)
 	}
 	server, err := gofs.Mount(mountDir, fs.NewRoot(m, cl), fs.Options())
 	if err != nil {

@@ -104,11 +104,23 @@ func (m *Manager) expandedConfig(name string) []byte {
 	}
 	defer c.Release()
 	keys := c.ConfigKeys()
+	// The network's keys are per interface: lxc.net.N.KEY (LXC answers
+	// an empty value past the last one; the bound is only a guard).
+	for i := 0; i < 64; i++ {
+		prefix := fmt.Sprintf("lxc.net.%d", i)
+		sub := c.ConfigKeys(prefix)
+		if strings.Join(c.ConfigItem(prefix+".type"), "") == "" {
+			break
+		}
+		for _, k := range sub {
+			keys = append(keys, prefix+"."+k)
+		}
+	}
 	sort.Strings(keys)
 	var b bytes.Buffer
 	for _, k := range keys {
 		for _, v := range c.ConfigItem(k) {
-			if v != "" {
+			if v != "" && k != "lxc.net" {
 				fmt.Fprintf(&b, "%s = %s\n", k, v)
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -95,13 +94,7 @@ func lastN(s string, n int) string {
 func TestBugReportFailedCheckpoint(t *testing.T) {
 	d := StartDaemon(t, "dakara")
 	d.CreateRunning("c1")
-	pid, err := strconv.Atoi(d.Info("c1")["pid"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	detach := seize(t, pid)
-	d.ShFails("echo stop-stateful > containers/c1/ctl", "Input/output error")
-	detach()
+	d.failCheckpoint("c1")
 
 	report := d.bugReport("c1")
 	checkReport(t, report, "", map[string]string{

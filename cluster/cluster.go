@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"ctrfs/ops"
 )
@@ -37,15 +38,18 @@ type Cluster struct {
 	auth    *endpointAuth
 	ln      net.Listener
 
-	mu       sync.Mutex
-	sessions map[string]*session
-	cpuFlags map[string]string // CPU features by the digest gossip carries
+	sentBytes atomic.Int64 // chunk bytes sent to peers, for metrics
+
+	mu        sync.Mutex
+	sessions  map[string]*session
+	lastMoves map[string]string // container -> target of its last move, for bug reports
+	cpuFlags  map[string]string // CPU features by the digest gossip carries
 }
 
 // Start joins the cluster and opens the migration endpoint. Without a
 // secret or a bind address the host runs alone: hosts/ lists only itself.
 func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
-	c := &Cluster{cfg: cfg, m: m, sessions: map[string]*session{}, cpuFlags: map[string]string{}}
+	c := &Cluster{cfg: cfg, m: m, sessions: map[string]*session{}, lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
 	c.facts = LocalFacts(cfg.Host, "", m.LXCVersion())
 	if len(cfg.Secret) == 0 || cfg.Bind == "" {
 		if len(cfg.Join) > 0 {
@@ -121,6 +125,10 @@ func (c *Cluster) Failed() <-chan error {
 	}
 	return c.members.nameTaken
 }
+
+// SentBytes is how many (compressed) chunk bytes this host has sent to
+// peers in migrations since it started.
+func (c *Cluster) SentBytes() int64 { return c.sentBytes.Load() }
 
 // Facts are this host's.
 func (c *Cluster) Facts() Facts { return c.facts }

@@ -33,6 +33,9 @@ import (
 // RUNNING on exactly one host. A journal on disk lets a restarted daemon
 // settle a migration it was killed in.
 func (c *Cluster) Migrate(name, host string) error {
+	c.mu.Lock()
+	c.lastMoves[name] = host
+	c.mu.Unlock()
 	return c.m.Move(name, "move", func(o *ops.Outgoing) error {
 		if host == c.cfg.Host {
 			return ops.NewError(ops.ErrInvalid, fmt.Sprintf("%s is already on %s", name, host))
@@ -71,6 +74,15 @@ type migration struct {
 	token  string
 	sent   int64 // compressed bytes sent
 	rounds int   // memory precopy rounds
+	start  time.Time
+}
+
+// phase starts a phase of the move: `info` shows it (ops.Outgoing.Phase)
+// and `events` gets a line `move-PHASE started SECONDS`, the seconds
+// since the move began.
+func (mg *migration) phase(name string) {
+	mg.o.Phase(name)
+	mg.c.m.PublishEvent(mg.o.Name(), "move-"+name, "started", time.Since(mg.start))
 }
 
 func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
@@ -80,9 +92,9 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		return err
 	}
 	defer client.Close()
-	mg := &migration{c: c, o: o, client: client, peer: peer}
+	mg := &migration{c: c, o: o, client: client, peer: peer, start: start}
 
-	// check
+	mg.phase("check")
 	var facts Facts
 	if err := mg.call("Host.Facts", true, &facts); err != nil {
 		return err
@@ -108,7 +120,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 	}
 	defer o.Forget()
 
-	// precopy
+	mg.phase("precopy")
 	rootfs, items, err := mg.sendContainer()
 	if err == nil && live {
 		err = mg.precopyMemory()
@@ -126,6 +138,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		return time.Now()
 	}
 	if live {
+		mg.phase("freeze")
 		frozeAt = time.Now()
 		if err := o.Checkpoint(); err != nil {
 			mg.abort()
@@ -142,7 +155,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		phaseDone("freeze-send-seconds", t)
 	}
 
-	// handover
+	mg.phase("handover")
 	handover := time.Now()
 	err = mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: rootfs, Items: items, Start: live}, new(bool))
 	phaseDone("handover-seconds", handover)
@@ -172,6 +185,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		{Key: "move-sent-bytes", Value: fmt.Sprint(mg.sent)},
 	}
 	report = append(report, phases...)
+	mg.phase("commit")
 	committing := time.Now()
 	if err := mg.call("Host.Commit", CommitArgs{Token: mg.token, Report: report}, new(bool)); err != nil {
 		if err := mg.unknownOutcome(j, err, live); err != nil {
@@ -340,6 +354,11 @@ func (mg *migration) sendChunks(hashes []string) error {
 		return err
 	}
 	store := mg.o.Store()
+	var expected int64
+	for _, h := range missing {
+		expected += store.ChunkSize(h)
+	}
+	mg.o.Sending(expected)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -357,6 +376,8 @@ func (mg *migration) sendChunks(hashes []string) error {
 		}
 		mg.sent += int64(n)
 		mu.Unlock()
+		mg.o.Sent(int64(n))
+		mg.c.sentBytes.Add(int64(n))
 	}
 	var batch []WireChunk
 	size := 0

@@ -202,11 +202,11 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 		return wireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))
 	}
 	t0 := time.Now()
+	var log []byte // the restore's, kept for the bug report if it fails
 	err = sess.in.Install(a.Rootfs, a.Items)
 	sess.phases = []ops.KeyValue{seconds("target-install-seconds", time.Since(t0))}
 	if err == nil && a.Start {
 		t1 := time.Now()
-		var log []byte
 		if log, err = sess.in.Start(); err != nil {
 			s.c.cfg.Log.Warn("cluster: restore of an incoming container failed", "container", sess.name, "log", lastLines(log, 5))
 		}
@@ -214,7 +214,9 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 	}
 	if err != nil {
 		s.c.dropLocked(sess)
-		return wireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("%s could not take %s: %v", s.c.cfg.Host, sess.name, err)))
+		err = ops.NewError(ops.ErrFailed, fmt.Sprintf("%s could not take %s: %v", s.c.cfg.Host, sess.name, err))
+		s.c.m.RecordReceiveFailed(sess.name, time.Since(t0), log, err)
+		return wireError(err)
 	}
 	s.c.mu.Lock()
 	sess.installed = true

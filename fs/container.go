@@ -65,6 +65,7 @@ var containerEntries = []fuse.DirEntry{
 	{Name: "config", Mode: syscall.S_IFREG},
 	{Name: "error", Mode: syscall.S_IFREG},
 	{Name: "log", Mode: syscall.S_IFREG},
+	{Name: "bugreport", Mode: syscall.S_IFREG},
 	{Name: "snapshots", Mode: syscall.S_IFDIR},
 }
 
@@ -146,6 +147,11 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 	case "log":
 		node = newGenFile(func() ([]byte, error) { return c.m.Log(c.Name()), nil }).
 			changed(func() time.Time { return c.times().Log }).private()
+	case "bugreport":
+		// Private: it holds the config, logs and mount tables.
+		report := newGenFile(func() ([]byte, error) { return c.cl.BugReport(c.Name()) }).private()
+		report.costly = true
+		node = report
 	case "snapshots":
 		return c.NewInode(ctx, &snapshotsDir{c: c}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 	default:

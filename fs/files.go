@@ -18,6 +18,9 @@ type genFile struct {
 	content func() ([]byte, error)
 	mode    uint32           // permission bits; modePublic unless set
 	mtime   func() time.Time // when the content last changed; now if nil
+	// costly content is made only at open: a stat shows size 0, as /proc
+	// files do, and tools read such files to their end.
+	costly bool
 }
 
 var (
@@ -55,6 +58,9 @@ func (f *genFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 	}
 	if h, ok := fh.(*bytesHandle); ok {
 		out.Size = uint64(len(h.data))
+		return 0
+	}
+	if f.costly {
 		return 0
 	}
 	data, err := f.content()

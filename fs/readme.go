@@ -8,10 +8,11 @@ const readme = `ctrfs: LXC containers as directories
   containers/NAME/    one directory per container
     ctl               write one command; the write returns when it is done
     status            RUNNING | STOPPED | FROZEN
-    info              key: value lines
+    info              key: value lines; while an operation runs: op, phase, progress
     config            the LXC config (writable while STOPPED)
     error             why the last command failed (empty after a success)
     log               the LXC/CRIU log of the last start, checkpoint or restore
+    bugreport         a tar.gz for a CRIU/LXC bug report (and the peer's, after a failed move)
     state/            saved state after stop-stateful: CRIU's image files, and ps
     snapshots/NAME/   snapshots: info, and state/ for stateful ones
   containers/hosts -> ../hosts

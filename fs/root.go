@@ -33,6 +33,7 @@ type Cluster interface {
 	PeerContainers(host string) ([]cluster.ContainerSummary, error)
 	Migrate(name, host string) error
 	Pull(name, from string) error
+	BugReport(name string) ([]byte, error)
 }
 
 var (

@@ -284,6 +284,19 @@ func (s *Store) get(hash string) ([]byte, error) {
 	return data, nil
 }
 
+// ChunkSize is the stored (compressed) size of a chunk, or 0 if it is not
+// here.
+func (s *Store) ChunkSize(hash string) int64 {
+	if !validHash(hash) {
+		return 0
+	}
+	fi, err := os.Stat(s.chunkPath(hash))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 // ReadChunk returns a chunk's compressed bytes, as WriteChunk on another
 // store accepts them. They are verified first so corruption is not spread
 // (the receiver checks them against their name).

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	streamer "github.com/checkpoint-restore/go-criu/v7/crit/images/img-streamer"
@@ -50,6 +51,22 @@ type ImageServer struct {
 	pipes   []*os.File
 	closing bool
 	grace   time.Duration // see closeGrace
+	served  atomic.Int64  // bytes written to CRIU so far
+}
+
+// Served is how many bytes of the images CRIU has been given so far.
+func (srv *ImageServer) Served() int64 { return srv.served.Load() }
+
+// countingWriter counts what goes through it into n.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // closeGrace is how long Close waits for images under way before it
@@ -155,7 +172,7 @@ func (srv *ImageServer) serve(conn *net.UnixConn) {
 		go func() {
 			defer srv.wg.Done()
 			defer pipe.Close()
-			if err := srv.s.writeInOrder(pipe, f); err != nil && errors.Is(err, ErrCorrupt) {
+			if err := srv.s.writeInOrder(countingWriter{pipe, &srv.served}, f); err != nil && errors.Is(err, ErrCorrupt) {
 				srv.mu.Lock()
 				if srv.err == nil {
 					srv.err = err

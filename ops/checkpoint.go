@@ -80,10 +80,13 @@ type storedDump struct {
 // The error is the dump's (the `log` is the last attempt's); a failure to
 // store is storedDump.storeErr.
 func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
+	hint := m.imagesSizeHint(name)
 	for attempt := 1; ; attempt++ {
 		growing := m.images.StartGrowingImport(dir, ref)
+		oc.progress.sample("dump", hint, func() int64 { return dirSize(dir) })
 		err := m.runHelper(oc, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}
+		oc.progress.setStep("store", 0)
 		oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
 		if err == nil {
 			d.manifest, d.stats, d.storeErr = growing.Finish()
@@ -195,6 +198,7 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 		return newError(ErrFailed, "serve saved state of "+name, err)
 	}
 	t1 := time.Now()
+	oc.progress.sample("restore", set.manifest.Size(), srv.Served)
 	restoreErr := m.runHelper(oc, verb, name, dir, "stream")
 	damaged := srv.Close()
 	oc.setLog(criuLog(filepath.Join(dir, "restore.log"), oc.log))

@@ -204,7 +204,11 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 	}
 	kv = append(kv, KeyValue{"last-op-seconds", secs})
 	kv = append(kv, r.extra...)
+	p := m.running[name]
 	m.mu.Unlock()
+	if p != nil {
+		kv = append(kv, p.keyValues()...)
+	}
 	return kv, nil
 }
 

@@ -30,6 +30,9 @@ type Config struct {
 	// monitor must not be a fork of the daemon (it would inherit its threads'
 	// state, its fds and its process group, and die with a Ctrl-C to it).
 	HelperPath string
+	// RecentLog keeps the daemon's last log lines for bug reports; nil
+	// keeps none.
+	RecentLog *LogRing
 }
 
 // Manager carries out operations on the containers of one LXC path. It
@@ -45,6 +48,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	busy    map[string]string // container -> operation under way
+	running map[string]*progress
 	records map[string]*record
 }
 
@@ -80,7 +84,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
 	m := &Manager{cfg: cfg, events: events, log: log, images: store,
-		busy: map[string]string{}, records: map[string]*record{}}
+		busy: map[string]string{}, running: map[string]*progress{}, records: map[string]*record{}}
 	m.recoverRenames()
 	store.OnDamaged(m.manifestDamaged)
 	m.recoverStaging()
@@ -237,9 +241,10 @@ type operation struct {
 
 // opContext collects what an operation reports besides its error.
 type opContext struct {
-	log    []byte
-	hasLog bool
-	extra  []KeyValue
+	log      []byte
+	hasLog   bool
+	extra    []KeyValue
+	progress *progress // nil outside run
 }
 
 func (o *opContext) setLog(b []byte) { o.log, o.hasLog = b, true }
@@ -254,8 +259,9 @@ func (m *Manager) run(op operation) error {
 	}
 	defer release()
 	start := time.Now()
-	oc := &opContext{}
+	oc := &opContext{progress: m.beginProgress(op.name, op.what)}
 	err = op.fn(oc)
+	m.endProgress(op.name, oc.progress)
 	m.finish(op, oc, time.Since(start), err)
 	return err
 }

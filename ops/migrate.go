@@ -91,6 +91,7 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 		return nil, newError(ErrFailed, "prepare move of "+o.name, err)
 	}
 	defer os.RemoveAll(dir)
+	o.oc.progress.sample("pack", 0, func() int64 { return dirSize(dir) })
 	first := o.tarState == ""
 	if first {
 		stateDir, err := os.MkdirTemp(o.m.scratchDir(), "tar-state-")
@@ -167,7 +168,7 @@ func (o *Outgoing) PrecopyMemory() (*images.Manifest, error) {
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
-	oc := &opContext{}
+	oc := &opContext{progress: o.oc.progress}
 	d, err := o.m.dumpStored(oc, o.reference(), "checkpoint-running", o.name, dir)
 	if err == nil && d.storeErr != nil {
 		err = newError(ErrFailed, "store precopy of "+o.name, d.storeErr)

@@ -214,10 +214,12 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 		}
 		oc.extra = append(oc.extra, dumpStats(dir)...)
 	} else {
+		oc.progress.sample("archive", 0, func() int64 { return dirSize(dir) })
 		if err := archiveRootfs(rootfs, archive); err != nil {
 			return newError(ErrFailed, "archive rootfs of "+name, err)
 		}
 		d.dumped = time.Now()
+		oc.progress.setStep("store", 0)
 		d.manifest, d.stats, d.storeErr = m.images.ImportDir(dir)
 	}
 	if d.storeErr != nil {
@@ -267,6 +269,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}
 	defer os.RemoveAll(dir)
+	oc.progress.sample("unpack", mf.Size(), func() int64 { return dirSize(dir) })
 	if err := m.images.Export(mf, dir); err != nil {
 		if errors.Is(err, images.ErrCorrupt) {
 			return newError(ErrFailed, fmt.Sprintf("snapshot %s of %s is damaged: %v; %s is unchanged", snap, name, err, name), nil)
@@ -301,6 +304,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	}
 	oc.extra = append(oc.extra, seconds("unpack-seconds", unpackTime))
 
+	oc.progress.setStep("restore", 0)
 	if mf.Meta[metaKind] == "stateful" {
 		t1 := time.Now()
 		err := m.runHelper(oc, "restore", name, dir)

@@ -233,3 +233,6 @@ func (m *Manager) collectGarbage() {
 		}
 	}()
 }
+
+// StoreUsage is what the image store holds, for metrics.
+func (m *Manager) StoreUsage() (images.Usage, error) { return m.images.Usage() }

@@ -205,13 +205,7 @@ func TestStatefulCorruptImage(t *testing.T) {
 func TestStatefulDumpFailure(t *testing.T) {
 	d := StartDaemon(t, "dakara")
 	ip := d.CreateRunning("c1")
-	pid, err := strconv.Atoi(d.Info("c1")["pid"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	detach := seize(t, pid)
-	d.ShFails("echo stop-stateful > containers/c1/ctl", "Input/output error")
-	detach()
+	d.failCheckpoint("c1")
 
 	if st := d.Read("containers/c1/status"); st != "RUNNING" {
 		t.Fatalf("status after a failed dump: %s", st)
@@ -233,6 +227,19 @@ func TestStatefulDumpFailure(t *testing.T) {
 		t.Fatalf("count %d after a good checkpoint, was %d", n, before)
 	}
 	d.MustSh("echo stop > containers/c1/ctl")
+}
+
+// failCheckpoint makes a stop-stateful of a running container fail in
+// CRIU: its init is ptraced by the test, so CRIU cannot seize it.
+func (d *Daemon) failCheckpoint(name string) {
+	d.t.Helper()
+	pid, err := strconv.Atoi(d.Info(name)["pid"])
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	detach := seize(d.t, pid)
+	d.ShFails("echo stop-stateful > containers/"+name+"/ctl", "Input/output error")
+	detach()
 }
 
 // seize makes this test the ptrace tracer of pid without stopping it, from

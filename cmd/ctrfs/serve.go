@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -24,6 +25,7 @@ type serveFlags struct {
 	mount, lxcpath, store, name string
 	bridge, subnet, logLevel    string
 	bind, join, secretFile      string
+	metrics                     string
 	migratePort                 int
 }
 
@@ -49,6 +51,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	set.StringVar(&f.join, "join", "", "gossip addresses `ADDR:PORT[,...]` of hosts to join (retried until they answer)")
 	set.StringVar(&f.secretFile, "secret-file", "", "read the cluster's shared secret from `FILE`; it keys gossip encryption and authenticates migrations (none: run alone)")
 	set.IntVar(&f.migratePort, "migrate-port", 0, "TCP `PORT` of the migration endpoint, on the --bind address (0: the gossip port + 1)")
+	set.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR:PORT` at /metrics (none: off)")
 	set.StringVar(&f.logLevel, "log-level", "info", "log at `LEVEL` on stderr: debug, info, warn or error")
 	return set
 }
@@ -67,15 +70,20 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "ctrfs serve: --log-level:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(f, log); err != nil {
+	// The recent lines go into bug reports too (containers/NAME/bugreport).
+	ring := ops.NewLogRing(recentLogLines)
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, ring), &slog.HandlerOptions{Level: level}))
+	if err := run(f, log, ring); err != nil {
 		log.Error("ctrfs stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func run(f *serveFlags, log *slog.Logger) error {
+// recentLogLines is how many of the daemon's log lines a bug report holds.
+const recentLogLines = 2000
+
+func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 	subnet, err := netip.ParsePrefix(f.subnet)
 	if err != nil {
 		return fmt.Errorf("--subnet: %w", err)
@@ -95,7 +103,7 @@ func run(f *serveFlags, log *slog.Logger) error {
 	m, err := ops.NewManager(ops.Config{
 		Host: f.name, LXCPath: f.lxcpath, StoreDir: f.store,
 		Network:    ops.Network{Bridge: f.bridge, Subnet: subnet},
-		HelperPath: self,
+		HelperPath: self, RecentLog: ring,
 	}, events, log)
 	if err != nil {
 		return err
@@ -103,6 +111,15 @@ func run(f *serveFlags, log *slog.Logger) error {
 	cl, err := startCluster(f, m, log)
 	if err != nil {
 		return err
+	}
+	if f.metrics != "" {
+		srv, err := serveMetrics(f.metrics, m, cl, log)
+		if err != nil {
+			cl.Close()
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		defer srv.Close()
+		log.Info("metrics: serving", "addr", f.metrics)
 	}
 	server, err := gofs.Mount(mountDir, fs.NewRoot(m, cl), fs.Options())
 	if err != nil {

@@ -1,0 +1,166 @@
+package ops
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// progress is what `info` shows of an operation under way: `op`, `phase`
+// and `progress` (bytes done of bytes expected). The operation updates it
+// without the manager's lock; `info` reads it without waiting for the
+// operation, whose lock it never takes.
+type progress struct {
+	op       string
+	done     atomic.Int64
+	expected atomic.Int64
+
+	mu    sync.Mutex
+	stage string // a move's phase (check, precopy, freeze, …), set by cluster/
+	step  string // what runs now: dump, store, restore, unpack, …
+	stop  func() // ends the sampler of the current step
+}
+
+// progressInterval is how often a sampled step (see sample) measures what
+// it has done: `info` is promised an update at least every second.
+const progressInterval = 250 * time.Millisecond
+
+func (p *progress) keyValues() []KeyValue {
+	p.mu.Lock()
+	phase := p.stage
+	if p.step != "" {
+		if phase != "" {
+			phase += "/"
+		}
+		phase += p.step
+	}
+	p.mu.Unlock()
+	done, expected := p.done.Load(), p.expected.Load()
+	if done > expected {
+		expected = done // an estimate fell short
+	}
+	return []KeyValue{{"op", p.op}, {"phase", phase}, {"progress", fmt.Sprintf("%d of %d", done, expected)}}
+}
+
+// setStage starts a phase of a move: the steps in it show under it.
+func (p *progress) setStage(stage string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.stage, p.step = stage, ""
+	p.mu.Unlock()
+	p.endSample()
+	p.done.Store(0)
+	p.expected.Store(0)
+}
+
+// setStep starts a step that expects about expected bytes.
+func (p *progress) setStep(step string, expected int64) {
+	if p == nil {
+		return
+	}
+	p.endSample()
+	p.mu.Lock()
+	p.step = step
+	p.mu.Unlock()
+	p.done.Store(0)
+	p.expected.Store(expected)
+}
+
+// sample starts a step whose bytes done are measured by measure every
+// progressInterval, until the next step or the end of the operation.
+func (p *progress) sample(step string, expected int64, measure func() int64) {
+	if p == nil {
+		return
+	}
+	p.setStep(step, expected)
+	quit := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				p.done.Store(measure())
+			}
+		}
+	}()
+	p.mu.Lock()
+	p.stop = func() { close(quit); <-stopped }
+	p.mu.Unlock()
+}
+
+func (p *progress) endSample() {
+	p.mu.Lock()
+	stop := p.stop
+	p.stop = nil
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// add counts bytes done in the current step, and expect more expected.
+func (p *progress) add(done int64) {
+	if p != nil {
+		p.done.Add(done)
+	}
+}
+
+func (p *progress) expect(more int64) {
+	if p != nil {
+		p.expected.Add(more)
+	}
+}
+
+// dirSize is the bytes of the files in dir (not below it): what CRIU has
+// written of a dump so far, or what an unpack has.
+func dirSize(dir string) int64 {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, e := range entries {
+		if fi, err := os.Lstat(filepath.Join(dir, e.Name())); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// beginProgress registers the progress of an operation on name.
+func (m *Manager) beginProgress(name, op string) *progress {
+	p := &progress{op: op}
+	m.mu.Lock()
+	m.running[name] = p
+	m.mu.Unlock()
+	return p
+}
+
+func (m *Manager) endProgress(name string, p *progress) {
+	p.endSample()
+	m.mu.Lock()
+	if m.running[name] == p {
+		delete(m.running, name)
+	}
+	m.mu.Unlock()
+}
+
+// Phase starts a phase of the move: `info` shows it as the phase, with
+// the steps of this host under it.
+func (o *Outgoing) Phase(phase string) { o.oc.progress.setStage(phase) }
+
+// Sending starts a transfer of expected bytes; Sent counts what went.
+func (o *Outgoing) Sending(expected int64) {
+	o.oc.progress.setStep("send", expected)
+}
+func (o *Outgoing) Sent(n int64) { o.oc.progress.add(n) }

@@ -1,0 +1,163 @@
+package tests
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// bugReport copies containers/NAME/bugreport out with cp, as an operator
+// would, lists it with `tar tzf` and returns its files by name.
+func (d *Daemon) bugReport(name string) map[string]string {
+	d.t.Helper()
+	out := filepath.Join(d.t.TempDir(), "report.tar.gz")
+	d.MustSh("cp containers/" + name + "/bugreport " + out)
+	listing := strings.Fields(d.MustSh("tar tzf " + out))
+	f, err := os.Open(out)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(gz)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		files[hdr.Name] = string(b)
+	}
+	if len(listing) != len(files) {
+		d.t.Fatalf("tar tzf lists %v; the archive holds %d files", listing, len(files))
+	}
+	return files
+}
+
+// checkReport checks that report has every file with what it must say,
+// and nothing secret: no image file, nothing of the store, no secret.
+func checkReport(t *testing.T, report map[string]string, prefix string, want map[string]string, secret string) {
+	t.Helper()
+	for file, says := range want {
+		got, ok := report[prefix+file]
+		if !ok {
+			t.Errorf("the report lacks %s%s; it has %v", prefix, file, keys(report))
+			continue
+		}
+		if !strings.Contains(got, says) {
+			t.Errorf("%s%s does not say %q:\n%s", prefix, file, says, lastN(got, 2000))
+		}
+	}
+	for name, content := range report {
+		if strings.HasSuffix(name, ".img") || strings.Contains(name, "/state/") {
+			t.Errorf("the report holds an image file %s", name)
+		}
+		if secret != "" && strings.Contains(content, secret) {
+			t.Errorf("%s holds the cluster's secret", name)
+		}
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func lastN(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// TestBugReportFailedCheckpoint: after a checkpoint that CRIU could not
+// do, bugreport holds the command and its error, info, the LXC config,
+// CRIU's dump log, the container's and the host's mounts, the kernel log,
+// the bridge, the versions and the daemon's log.
+func TestBugReportFailedCheckpoint(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	d.CreateRunning("c1")
+	d.failCheckpoint("c1")
+
+	report := d.bugReport("c1")
+	checkReport(t, report, "", map[string]string{
+		"command":             "checkpoint of c1 failed",
+		"info":                "status: RUNNING",
+		"lxc-config":          "lxc.rootfs.path = " + d.LXCPath,
+		"log":                 "dump.log",
+		"container-mountinfo": "/c1/rootfs / ",
+		"host-mountinfo":      d.Mount,
+		"uname":               "Linux",
+		"dmesg":               "",
+		"daemon.log":          "operation failed",
+		"bridge":              testBridge,
+		"versions":            "criu: Version: ",
+	}, "")
+	if !strings.Contains(report["lxc-config"], "lxc.net.0.link = "+testBridge) {
+		t.Errorf("lxc-config lacks the network:\n%s", report["lxc-config"])
+	}
+	if !strings.Contains(report["command"], "last-op: stop-stateful") {
+		t.Errorf("command:\n%s", report["command"])
+	}
+	for _, key := range []string{"ctrfs:", "lxc:", "kernel:"} {
+		if !strings.Contains(report["versions"], key) {
+			t.Errorf("versions lack %q:\n%s", key, report["versions"])
+		}
+	}
+	if strings.Contains(report["container-mountinfo"], "no such file") {
+		t.Errorf("container-mountinfo: %s", report["container-mountinfo"])
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}
+
+// TestBugReportFailedMove: after a move whose restore failed on the
+// target, bugreport holds the target's report too, under peer-HOST/,
+// fetched over the migration endpoint.
+func TestBugReportFailedMove(t *testing.T) {
+	a := startPeer(t, "dakara", loopback(2), "s3cret-bugreport", "")
+	b := startPeer(t, "tollana", loopback(3), "s3cret-bugreport", a.Addr, fakeCRIU(t, "", true))
+	a.waitHosts("dakara", "tollana")
+	a.CreateRunning("c1")
+	a.ShFails("mv containers/c1 hosts/tollana/", "Input/output error")
+
+	report := a.bugReport("c1")
+	checkReport(t, report, "", map[string]string{
+		"command":    "move of c1 to tollana failed",
+		"info":       "status: RUNNING",
+		"daemon.log": "operation failed",
+	}, "s3cret-bugreport")
+	checkReport(t, report, "peer-tollana/", map[string]string{
+		"command":        "tollana could not take c1",
+		"log":            "injected restore failure",
+		"uname":          "Linux",
+		"host-mountinfo": b.Mount,
+		"daemon.log":     "restore of an incoming container failed",
+		"bridge":         testBridge,
+		"versions":       "criu:",
+		"dmesg":          "",
+	}, "s3cret-bugreport")
+	if _, ok := report["peer-tollana/error"]; ok {
+		t.Errorf("the peer's report could not be had: %s", report["peer-tollana/error"])
+	}
+	if !strings.Contains(report["peer-tollana/command"], "host: tollana") {
+		t.Errorf("peer-tollana/command is not the target's:\n%s", report["peer-tollana/command"])
+	}
+	a.MustSh("echo stop > containers/c1/ctl")
+}

@@ -35,6 +35,16 @@ restore NAME
 move HOST
 `
 
+// KnownVerb tells whether w is the first word of one of CtlHelp's commands.
+func KnownVerb(w string) bool {
+	for _, line := range strings.Split(CtlHelp, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == w {
+			return true
+		}
+	}
+	return false
+}
+
 // ParseCommand parses one ctl line. A trailing newline is fine; words are
 // separated by spaces.
 func ParseCommand(line string) (Command, error) {

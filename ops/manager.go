@@ -314,8 +314,10 @@ func (m *Manager) renameRecord(oldName, newName string) {
 // RecordFailure reports a command that failed before it could run (a line
 // that does not parse), so that `error` and `events` show it like any other.
 func (m *Manager) RecordFailure(name, line string, err error) {
-	what := "ctl"
-	if f := strings.Fields(line); len(f) > 0 && len(f[0]) <= 32 {
+	// Only a known verb names the event: whatever else was written stays
+	// in `error`, not in every reader's events or in metrics' labels.
+	what := "unknown-command"
+	if f := strings.Fields(line); len(f) > 0 && KnownVerb(f[0]) {
 		what = f[0]
 	}
 	m.finish(operation{name: name, what: what}, &opContext{}, 0, err)

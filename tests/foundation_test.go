@@ -244,7 +244,7 @@ func TestEvents(t *testing.T) {
 	d.Sh("echo bogus > containers/e1/ctl")
 	want := []*regexp.Regexp{
 		regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ dakara e1 create ok \d+\.\d\d$`),
-		regexp.MustCompile(`^\S+Z dakara e1 bogus failed \d+\.\d\d$`),
+		regexp.MustCompile(`^\S+Z dakara e1 unknown-command failed \d+\.\d\d$`),
 	}
 	for _, re := range want {
 		select {

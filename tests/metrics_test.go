@@ -110,7 +110,7 @@ func TestMetrics(t *testing.T) {
 	waitFor(t, "the restore and the failure to be counted", func() bool {
 		after := scrape(t, url)
 		return metric(after, ops, "op", "start", "result", "ok") == 2 &&
-			metric(after, ops, "op", "bogus", "result", "failed") == 1 &&
+			metric(after, ops, "op", "unknown-command", "result", "failed") == 1 &&
 			metric(after, "ctrfs_containers", "status", "RUNNING") == 1
 	})
 	d.MustSh("echo stop > containers/c1/ctl")

@@ -20,7 +20,7 @@ func TestMoveProgress(t *testing.T) {
 	waitFor(t, "the events reader", func() bool {
 		a.ShFails("echo bogus > containers/c1/ctl", "Invalid argument")
 		b, _ := os.ReadFile(events.path)
-		return strings.Contains(string(b), "dakara c1 bogus failed")
+		return strings.Contains(string(b), "dakara c1 unknown-command failed")
 	})
 
 	move := a.Background("echo 'move tollana' > containers/c1/ctl")

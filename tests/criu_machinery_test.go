@@ -316,7 +316,7 @@ func TestAnnounceWithoutArping(t *testing.T) {
 
 // captureGratuitousARP waits on the bridge for an ARP packet whose sender
 // and target addresses are both ip.
-func captureGratuitousARP(bridge string, ip net.IP, ready chan<- struct{}, timeout time.Duration) error {
+func captureGratuitousARP(bridge string, ip net.IP, ready chan struct{}, timeout time.Duration) error {
 	defer func() {
 		select {
 		case <-ready:
@@ -367,4 +367,3 @@ func htons(v uint16) uint16 {
 	binary.BigEndian.PutUint16(b[:], v)
 	return binary.NativeEndian.Uint16(b[:])
 }
-

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -73,11 +74,28 @@ func (h *ctlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 	return uint32(len(data)), 0
 }
 
-// configFile is the LXC config; writable while the container is STOPPED.
-// Writes collect in the handle and replace the config at flush (close).
+// configFile is a text file of the container that root may edit: the
+// LXC config (writable while the container is STOPPED) and its CRIU
+// options (writable always). Writes collect in the handle and replace the
+// file at flush (close).
 type configFile struct {
 	gofs.Inode
-	c *containerDir
+	c        *containerDir
+	read     func(name string) ([]byte, error)
+	writable func(name string) error
+	write    func(name string, data []byte) error
+	mtime    func(ops.Times) time.Time
+}
+
+func newConfigFile(c *containerDir) *configFile {
+	return &configFile{c: c, read: c.m.Config, writable: c.m.CheckConfigWritable, write: c.m.SetConfig,
+		mtime: func(t ops.Times) time.Time { return t.Config }}
+}
+
+func newCriuFile(c *containerDir) *configFile {
+	always := func(string) error { return nil }
+	return &configFile{c: c, read: c.m.CriuOptions, writable: always, write: c.m.SetCriuOptions,
+		mtime: func(t ops.Times) time.Time { return t.Criu }}
 }
 
 var (
@@ -92,14 +110,14 @@ const maxConfig = 1 << 20
 
 func (f *configFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFREG | modeSecret
-	setTimes(out, f.c.times().Config)
+	setTimes(out, f.mtime(f.c.times()))
 	if h, ok := fh.(*configHandle); ok {
 		h.mu.Lock()
 		out.Size = uint64(len(h.data))
 		h.mu.Unlock()
 		return 0
 	}
-	data, err := f.c.m.Config(f.c.Name())
+	data, err := f.read(f.c.Name())
 	if err != nil {
 		return errno(err)
 	}
@@ -140,14 +158,14 @@ func (f *configFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 		return syscall.EFBIG
 	}
 	name := f.c.Name()
-	if err := f.c.m.CheckConfigWritable(name); err != nil {
+	if err := f.writable(name); err != nil {
 		return errno(err)
 	}
-	data, err := f.c.m.Config(name)
+	data, err := f.read(name)
 	if err != nil {
 		return errno(err)
 	}
-	if err := f.c.m.SetConfig(name, resize(data, int(sz))); err != nil {
+	if err := f.write(name, resize(data, int(sz))); err != nil {
 		return errno(err)
 	}
 	return f.Getattr(ctx, nil, out)
@@ -166,7 +184,7 @@ func (f *configFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	name := f.c.Name()
 	h := &configHandle{f: f}
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
-		if err := f.c.m.CheckConfigWritable(name); err != nil {
+		if err := f.writable(name); err != nil {
 			return nil, 0, errno(err)
 		}
 		h.writable = true
@@ -178,7 +196,7 @@ func (f *configFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EPERM
 	}
-	data, err := f.c.m.Config(name)
+	data, err := f.read(name)
 	if err != nil {
 		return nil, 0, errno(err)
 	}
@@ -250,5 +268,5 @@ func (h *configHandle) Release(ctx context.Context) syscall.Errno {
 // apply replaces the config with what the handle holds. Called with mu held.
 func (h *configHandle) apply() syscall.Errno {
 	h.dirty, h.applied = false, true
-	return errno(h.f.c.m.SetConfig(h.f.c.Name(), append([]byte(nil), h.data...)))
+	return errno(h.f.write(h.f.c.Name(), append([]byte(nil), h.data...)))
 }

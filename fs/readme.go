@@ -10,6 +10,7 @@ const readme = `ctrfs: LXC containers as directories
     status            RUNNING | STOPPED | FROZEN
     info              key: value lines; while an operation runs: op, phase, progress
     config            the LXC config (writable while STOPPED)
+    criu              extra CRIU options, one a line: OPTION, dump: OPTION, restore: OPTION
     error             why the last command failed (empty after a success)
     log               the LXC/CRIU log of the last start, checkpoint or restore
     bugreport         a tar.gz for a CRIU/LXC bug report (and the peer's, after a failed move)
@@ -21,6 +22,7 @@ const readme = `ctrfs: LXC containers as directories
 Commands for ctl:
   start | stop | stop-stateful | restart | freeze | unfreeze
   snapshot NAME [--stateful] | restore NAME | move HOST
+  check               would stop-stateful, snapshot --stateful and move work? (EOPNOTSUPP: see error)
 
 Also: mkdir containers/NAME (create), rmdir containers/NAME (destroy a
 stopped container), mv containers/A containers/B (rename a stopped one),

@@ -13,6 +13,7 @@ type Times struct {
 	Created time.Time // creation
 	Changed time.Time // the last operation (status, info, the directory)
 	Config  time.Time // the config file's last modification
+	Criu    time.Time // the CRIU options file's; creation if there is none
 	Error   time.Time // `error` last changed
 	Log     time.Time // `log` last replaced
 }
@@ -22,6 +23,10 @@ func (m *Manager) Times(name string) Times {
 	t := Times{Created: m.created(name)}
 	if fi, err := os.Stat(m.configPath(name)); err == nil {
 		t.Config = fi.ModTime()
+	}
+	t.Criu = t.Created
+	if fi, err := os.Stat(criuOptionsPath(m.cfg.LXCPath, name)); err == nil {
+		t.Criu = fi.ModTime()
 	}
 	m.mu.Lock()
 	r := m.recordOf(name)

@@ -6,10 +6,12 @@ const readme = `ctrfs: LXC containers as directories
   events              one line per operation, from the moment you open it:
                       TIME HOST CONTAINER WHAT RESULT SECONDS
   containers/NAME/    one directory per container
-    ctl               write one command; the write returns when it is done
+    ctl               write one command; the write returns when it is done;
+                      read it for the list of commands
     status            RUNNING | STOPPED | FROZEN
     info              key: value lines; while an operation runs: op, phase, progress
-    config            the LXC config (writable while STOPPED)
+    config            the LXC config (writable while STOPPED; applied at close
+                      if LXC loads it, else close fails with EINVAL)
     criu              extra CRIU options, one a line: OPTION, dump: OPTION, restore: OPTION
     error             why the last command failed (empty after a success)
     log               the LXC/CRIU log of the last start, checkpoint or restore
@@ -17,7 +19,8 @@ const readme = `ctrfs: LXC containers as directories
     state/            saved state after stop-stateful: CRIU's image files, and ps
     snapshots/NAME/   snapshots: info, and state/ for stateful ones
   containers/hosts -> ../hosts
-  hosts/HOST/         this host and its peers; mv a container there to migrate it
+  hosts/HOST/         this host and its peers (info, and their containers'
+                      status and info); mv a container there to migrate it
 
 Commands for ctl:
   start | stop | stop-stateful | restart | freeze | unfreeze
@@ -31,12 +34,15 @@ mv containers/NAME hosts/PEER/ (migrate: live if running, cold if stopped),
 mv hosts/PEER/NAME containers/ (pull it here). Nothing else removes:
 unlink, chmod, chown, touch and truncation of control files are EPERM, so
 rm -r, find -delete or mv to another filesystem fail and destroy nothing.
-state/, config and log are root's alone.
+Only root acts; config and criu (0600), log, bugreport and the files of
+state/ (0400) are root's alone to read.
 
-Errors: EINVAL bad command or name, ENOENT no such thing, EEXIST name taken,
-EBUSY another operation is under way or the state does not allow it,
-EOPNOTSUPP the target host cannot take it, EHOSTUNREACH the peer does not
-answer, EIO the operation failed (see error and log).
+Errors: EINVAL bad command, name or config, ENOENT no such thing, EEXIST
+name taken, EBUSY another operation is under way or the state does not
+allow it, EOPNOTSUPP the target host cannot take it (or check found
+blockers), EHOSTUNREACH the peer does not answer, EIO the operation failed
+(see error and log), EACCES not root, EPERM not a change the tree takes,
+EFBIG a config over 1 MiB.
 
 Everything in full: man 5 ctrfs (the tree), man 8 ctrfs (the daemon).
 `

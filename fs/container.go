@@ -70,6 +70,9 @@ var containerEntries = []fuse.DirEntry{
 	{Name: "snapshots", Mode: syscall.S_IFDIR},
 }
 
+// containerStateEntry is listed only while there is saved state.
+var containerStateEntry = fuse.DirEntry{Name: "state", Mode: syscall.S_IFDIR}
+
 func (c *containerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if !c.m.Exists(c.Name()) {
 		return syscall.ENOENT
@@ -107,7 +110,7 @@ func (c *containerDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Err
 	}
 	entries := containerEntries
 	if c.m.HasState(c.Name()) {
-		entries = append(entries[:len(entries):len(entries)], fuse.DirEntry{Name: "state", Mode: syscall.S_IFDIR})
+		entries = append(entries[:len(entries):len(entries)], containerStateEntry)
 	}
 	return gofs.NewListDirStream(entries), 0
 }

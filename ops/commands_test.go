@@ -194,7 +194,7 @@ func TestCtlHelpMatchesParser(t *testing.T) {
 			seen[c.Verb] = true
 		}
 	}
-	for _, verb := range []string{"start", "stop", "stop-stateful", "restart", "freeze", "unfreeze", "snapshot", "restore", "move"} {
+	for _, verb := range []string{"start", "stop", "stop-stateful", "restart", "freeze", "unfreeze", "snapshot", "restore", "move", "check"} {
 		if !seen[verb] {
 			t.Errorf("CtlHelp does not list %q", verb)
 		}

@@ -38,7 +38,7 @@ func (m *Manager) Create(name string) error {
 		}
 		conf := templateConfig(name, filepath.Join(dir, "rootfs"), m.cfg.Network, addr,
 			MACAddress(m.cfg.Host, name), time.Now())
-		if err := os.WriteFile(filepath.Join(tmp, "config"), conf, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(tmp, "config"), conf, 0o600); err != nil {
 			os.RemoveAll(tmp)
 			return newError(ErrFailed, "create "+name, err)
 		}
@@ -108,7 +108,8 @@ func (m *Manager) SetConfig(name string, data []byte) error {
 		}
 		path := m.configPath(name)
 		tmp := path + ".ctrfs-new"
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		os.Remove(tmp) // a leftover keeps its mode
+		if err := os.WriteFile(tmp, data, 0o600); err != nil { // may hold secrets
 			return newError(ErrFailed, "write config of "+name, err)
 		}
 		if err := checkConfig(name, tmp); err != nil {

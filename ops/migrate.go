@@ -110,10 +110,10 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	if err != nil {
 		return nil, newError(ErrFailed, "archive rootfs of "+o.name, err)
 	}
-	if err := copyFile(o.m.configPath(o.name), filepath.Join(dir, snapshotConfig), 0o644); err != nil {
+	if err := copyFile(o.m.configPath(o.name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
 		return nil, newError(ErrFailed, "copy config of "+o.name, err)
 	}
-	if err := copyFile(criuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, criuOptionsFile), 0o644); err != nil && !os.IsNotExist(err) {
+	if err := copyFile(criuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, criuOptionsFile), 0o600); err != nil && !os.IsNotExist(err) {
 		return nil, newError(ErrFailed, "copy CRIU options of "+o.name, err)
 	}
 	mf, _, err := o.m.images.ImportDir(dir)
@@ -340,10 +340,10 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 	config, err := os.ReadFile(filepath.Join(dir, snapshotConfig))
 	if err == nil {
 		config = setConfigLine(config, "lxc.rootfs.path", "dir:"+filepath.Join(final, "rootfs"))
-		err = os.WriteFile(filepath.Join(tmp, "config"), config, 0o644)
+		err = os.WriteFile(filepath.Join(tmp, "config"), config, 0o600)
 	}
 	if err == nil {
-		err = copyFile(filepath.Join(dir, criuOptionsFile), filepath.Join(tmp, criuOptionsFile), 0o644)
+		err = copyFile(filepath.Join(dir, criuOptionsFile), filepath.Join(tmp, criuOptionsFile), 0o600)
 		if os.IsNotExist(err) {
 			err = nil
 		}

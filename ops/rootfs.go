@@ -245,7 +245,10 @@ func configLine(config []byte, key string) (string, bool) {
 // new one, never half of one.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".ctrfs-new"
-	f, err := os.Create(tmp)
+	os.Remove(tmp) // a leftover keeps its mode; the new file must be 0600
+	// Root's alone: what it writes (configs, CRIU options, journals) may
+	// hold secrets, and the LXC path is readable by every user.
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}

@@ -200,7 +200,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	defer os.RemoveAll(dir)
 
 	t0 := time.Now()
-	if err := copyFile(m.configPath(name), filepath.Join(dir, snapshotConfig), 0o644); err != nil {
+	if err := copyFile(m.configPath(name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
 		return newError(ErrFailed, "copy config of "+name, err)
 	}
 	archive := filepath.Join(dir, snapshotRootfs)

@@ -197,6 +197,19 @@ func TestMemoryIsRootsAlone(t *testing.T) {
 			t.Errorf("another user reading %s: %v; want Permission denied", f, err)
 		}
 	}
+	// Nor around the mount: the LXC path is world-readable, so the config
+	// (and CRIU options) ctrfs writes there must be root's alone too.
+	d.MustSh("echo 'dump: tcp-established' > containers/c1/criu")
+	for _, f := range []string{"config", "ctrfs-criu.conf"} {
+		path := filepath.Join(d.LXCPath, "c1", f)
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s on disk is %v; want no access for group and others", path, fi.Mode())
+		}
+	}
 	for _, dir := range []string{"state", "snapshots/s1/state"} {
 		_, err := d.asUser(uid, "ls containers/c1/"+dir)
 		if err == nil || !strings.Contains(err.Error(), "Permission denied") {

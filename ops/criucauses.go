@@ -15,7 +15,7 @@ type knownCause struct {
 	text    string
 }
 
-// knownCauses, from shared/ENVIRONMENT.md (Debian systemd containers, LXC's
+// knownCauses, as found in CRIU's logs (Debian systemd containers, LXC's
 // busybox template, hosts without CAP_SYS_RESOURCE). The first that
 // matches a log explains a failure; `check` lists every one that matches.
 var knownCauses = []knownCause{

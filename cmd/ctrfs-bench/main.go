@@ -288,8 +288,8 @@ func runCheckpoint(b *bench) error {
 
 // writeRestoreConfig writes the CRIU config file of raw restores. CRIU's
 // mount-v2 cannot restore the template's read-only bind mounts;
-// mntns-compat-mode can, and is accepted at restore only (see
-// shared/ENVIRONMENT.md), so only the raw restore gets this file.
+// mntns-compat-mode can, and CRIU accepts it at restore only (a dump
+// refuses it), so only the raw restore gets this file.
 func (b *bench) writeRestoreConfig() error {
 	return os.WriteFile(b.criuConf, []byte("mntns-compat-mode\n"), 0o644)
 }

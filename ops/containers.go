@@ -108,7 +108,7 @@ func (m *Manager) SetConfig(name string, data []byte) error {
 		}
 		path := m.configPath(name)
 		tmp := path + ".ctrfs-new"
-		os.Remove(tmp) // a leftover keeps its mode
+		os.Remove(tmp)                                         // a leftover keeps its mode
 		if err := os.WriteFile(tmp, data, 0o600); err != nil { // may hold secrets
 			return newError(ErrFailed, "write config of "+name, err)
 		}

@@ -108,8 +108,9 @@ func (m *Manager) SetConfig(name string, data []byte) error {
 		}
 		path := m.configPath(name)
 		tmp := path + ".ctrfs-new"
-		os.Remove(tmp)                                         // a leftover keeps its mode
-		if err := os.WriteFile(tmp, data, 0o600); err != nil { // may hold secrets
+		// Root's alone: it may hold secrets, and a leftover would keep its mode.
+		os.Remove(tmp)
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
 			return newError(ErrFailed, "write config of "+name, err)
 		}
 		if err := checkConfig(name, tmp); err != nil {

@@ -131,8 +131,10 @@ func TestBugReportFailedCheckpoint(t *testing.T) {
 // target, bugreport holds the target's report too, under peer-HOST/,
 // fetched over the migration endpoint.
 func TestBugReportFailedMove(t *testing.T) {
-	a := startPeer(t, "dakara", loopback(2), "s3cret-bugreport", "")
-	b := startPeer(t, "tollana", loopback(3), "s3cret-bugreport", a.Addr, fakeCRIU(t, "", true))
+	// Printable, so that the search for it in the report means something.
+	const secret = "s3cret-bugreport-that-is-long-enough"
+	a := startPeer(t, "dakara", loopback(2), secret, "")
+	b := startPeer(t, "tollana", loopback(3), secret, a.Addr, fakeCRIU(t, "", true))
 	a.waitHosts("dakara", "tollana")
 	a.CreateRunning("c1")
 	a.ShFails("mv containers/c1 hosts/tollana/", "Input/output error")
@@ -142,7 +144,7 @@ func TestBugReportFailedMove(t *testing.T) {
 		"command":    "move of c1 to tollana failed",
 		"info":       "status: RUNNING",
 		"daemon.log": "operation failed",
-	}, "s3cret-bugreport")
+	}, secret)
 	checkReport(t, report, "peer-tollana/", map[string]string{
 		"command":        "tollana could not take c1",
 		"log":            "injected restore failure",
@@ -152,7 +154,7 @@ func TestBugReportFailedMove(t *testing.T) {
 		"bridge":         testBridge,
 		"versions":       "criu:",
 		"dmesg":          "",
-	}, "s3cret-bugreport")
+	}, secret)
 	if _, ok := report["peer-tollana/error"]; ok {
 		t.Errorf("the peer's report could not be had: %s", report["peer-tollana/error"])
 	}

@@ -30,6 +30,12 @@ type Config struct {
 	// monitor must not be a fork of the daemon (it would inherit its threads'
 	// state, its fds and its process group, and die with a Ctrl-C to it).
 	HelperPath string
+	// TemplateCache is where templates keep what they build once (the
+	// debian template's rootfs archive); STORE/templates if empty.
+	TemplateCache string
+	// DefaultTemplate is the template of `mkdir containers/NAME`;
+	// DefaultTemplateName if empty.
+	DefaultTemplate string
 }
 
 // Manager carries out operations on the containers of one LXC path. It
@@ -41,6 +47,10 @@ type Manager struct {
 	log    *slog.Logger
 	images *images.Store // saved state and stateful snapshots
 	gc     gcState
+
+	// createMu makes creates take addresses one at a time: an address
+	// counts as taken once the new config is written.
+	createMu sync.Mutex
 
 	mu      sync.Mutex
 	busy    map[string]string // container -> operation under way

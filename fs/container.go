@@ -58,6 +58,7 @@ var containerEntries = []fuse.DirEntry{
 	{Name: "status", Mode: syscall.S_IFREG},
 	{Name: "info", Mode: syscall.S_IFREG},
 	{Name: "config", Mode: syscall.S_IFREG},
+	{Name: "criu", Mode: syscall.S_IFREG},
 	{Name: "error", Mode: syscall.S_IFREG},
 	{Name: "log", Mode: syscall.S_IFREG},
 	{Name: "snapshots", Mode: syscall.S_IFDIR},
@@ -97,7 +98,9 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 	case "ctl":
 		node = &ctlFile{c: c}
 	case "config":
-		node = &configFile{c: c}
+		node = newConfigFile(c)
+	case "criu":
+		node = newCriuFile(c)
 	case "status":
 		node = newGenFile(func() ([]byte, error) {
 			st, err := c.m.Status(c.Name())

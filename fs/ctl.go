@@ -63,11 +63,25 @@ func (h *ctlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 	return uint32(len(data)), 0
 }
 
-// configFile is the LXC config; writable while the container is STOPPED.
-// Writes collect in the handle and replace the config at flush (close).
+// configFile is a text file of the container that root may edit: the
+// LXC config (writable while the container is STOPPED) and its CRIU
+// options (writable always). Writes collect in the handle and replace the
+// file at flush (close).
 type configFile struct {
 	gofs.Inode
-	c *containerDir
+	c        *containerDir
+	read     func(name string) ([]byte, error)
+	writable func(name string) error
+	write    func(name string, data []byte) error
+}
+
+func newConfigFile(c *containerDir) *configFile {
+	return &configFile{c: c, read: c.m.Config, writable: c.m.CheckConfigWritable, write: c.m.SetConfig}
+}
+
+func newCriuFile(c *containerDir) *configFile {
+	always := func(string) error { return nil }
+	return &configFile{c: c, read: c.m.CriuOptions, writable: always, write: c.m.SetCriuOptions}
 }
 
 var (
@@ -82,7 +96,7 @@ func (f *configFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.
 		out.Size = uint64(len(h.data))
 		return 0
 	}
-	data, err := f.c.m.Config(f.c.Name())
+	data, err := f.read(f.c.Name())
 	if err != nil {
 		return errno(err)
 	}
@@ -96,7 +110,7 @@ func (f *configFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 		if !isOurs {
 			// The kernel truncates for open(O_TRUNC) without naming the
 			// handle; that open already started from an empty buffer.
-			if err := f.c.m.CheckConfigWritable(f.c.Name()); err != nil {
+			if err := f.writable(f.c.Name()); err != nil {
 				return errno(err)
 			}
 			return f.Getattr(ctx, nil, out)
@@ -118,13 +132,13 @@ func (f *configFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	name := f.c.Name()
 	h := &configHandle{f: f}
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
-		if err := f.c.m.CheckConfigWritable(name); err != nil {
+		if err := f.writable(name); err != nil {
 			return nil, 0, errno(err)
 		}
 		h.writable = true
 	}
 	if flags&syscall.O_TRUNC == 0 {
-		data, err := f.c.m.Config(name)
+		data, err := f.read(name)
 		if err != nil {
 			return nil, 0, errno(err)
 		}
@@ -165,5 +179,5 @@ func (h *configHandle) Flush(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	h.dirty = false
-	return errno(h.f.c.m.SetConfig(h.f.c.Name(), append([]byte(nil), h.data...)))
+	return errno(h.f.write(h.f.c.Name(), append([]byte(nil), h.data...)))
 }

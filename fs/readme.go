@@ -12,6 +12,7 @@ const readme = `ctrfs: LXC containers as directories
     status            RUNNING | STOPPED | FROZEN
     info              key: value lines
     config            the LXC config (writable while STOPPED)
+    criu              extra CRIU options, one a line: OPTION, dump: OPTION, restore: OPTION
     error             why the last command failed (empty after a success)
     log               the LXC/CRIU log of the last start, checkpoint or restore
     state/            saved state after stop-stateful: CRIU's image files, and ps
@@ -22,6 +23,7 @@ const readme = `ctrfs: LXC containers as directories
 Commands for ctl:
   start | stop | stop-stateful | restart | freeze | unfreeze
   snapshot NAME [--stateful] | restore NAME | move HOST
+  check               would stop-stateful, snapshot --stateful and move work? (EOPNOTSUPP: see error)
 
 Also: mkdir containers/NAME (create from the default template), rmdir containers/NAME (destroy a
 stopped container), mv containers/A containers/B (rename a stopped one),

@@ -1,9 +1,9 @@
 package ops
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -96,7 +96,7 @@ func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, d
 			return d, err
 		}
 		m.log.Warn("CRIU could not freeze the container in time; trying again",
-			"container", name, "attempt", attempt, "reason", lastCRIUError(oc.log))
+			"container", name, "attempt", attempt, "reason", explainCRIU(oc.log))
 		if err := emptyDir(dir); err != nil {
 			return d, newError(ErrFailed, "clear the images of a failed dump", err)
 		}
@@ -140,11 +140,12 @@ func (m *Manager) saveImages(key, dir string) error {
 	return nil
 }
 
-// dumpFailed words a failed dump; CRIU's own last error says most.
+// dumpFailed words a failed dump: the cause of CRIU's error, if known.
 func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 	msg := fmt.Sprintf("checkpoint of %s failed", name)
-	if e := lastCRIUError(log); e != "" {
+	if e := explainCRIU(log); e != "" {
 		msg += ": " + e
+		err = nil // LXC's own words add nothing
 	}
 	if st, serr := m.Status(name); serr == nil {
 		msg += "; " + name + " is " + st
@@ -156,7 +157,7 @@ func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 // stored, from the images still in the staging directory.
 func (m *Manager) recoverFromStaging(name, dir string, storeErr error) error {
 	roc := &opContext{}
-	if err := m.runHelper(roc, "restore", name, dir); err != nil {
+	if _, err := m.criuRestore(roc, "restore", name, dir, nil); err != nil {
 		return newError(ErrFailed, fmt.Sprintf(
 			"checkpoint of %s could not be stored (%v) and restoring it failed (%v); its images are kept in %s",
 			name, storeErr, err, dir), nil)
@@ -186,27 +187,32 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 	}
 	defer os.RemoveAll(dir)
 
+	// The recorded cgroups are read from the directory by the restore's
+	// hook, not by CRIU.
+	if data, err := fs.ReadFile(m.images.FS(set.manifest), cgroupsFile); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, cgroupsFile), data, 0o644); err != nil {
+			return newError(ErrFailed, "prepare restore of "+name, err)
+		}
+	}
 	// CRIU reads the images from the store as it restores (see
 	// images.ServeImages): every chunk is checked before CRIU gets a
-	// byte of it, and a damaged one ends the restore.
-	srv, err := m.images.ServeImages(set.manifest, dir)
-	if err != nil {
-		return newError(ErrFailed, "serve saved state of "+name, err)
+	// byte of it, and a damaged one ends the restore. Each attempt (see
+	// criuRestore) is served anew.
+	serve := func(dir string) (func() error, error) {
+		srv, err := m.images.ServeImages(set.manifest, dir)
+		if err != nil {
+			return nil, err
+		}
+		return srv.Close, nil
 	}
 	t1 := time.Now()
-	restoreErr := m.runHelper(oc, verb, name, dir, "stream")
-	damaged := srv.Close()
-	oc.setLog(criuLog(filepath.Join(dir, "restore.log"), oc.log))
+	damaged, restoreErr := m.criuRestore(oc, verb, name, dir, serve)
 	if damaged != nil && restoreErr != nil {
 		return newError(ErrFailed, fmt.Sprintf(
 			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)
 	}
 	if restoreErr != nil {
-		msg := fmt.Sprintf("restore of %s failed", name)
-		if e := lastCRIUError(oc.log); e != "" {
-			msg += ": " + e
-		}
-		return newError(ErrFailed, msg+"; its saved state is kept", restoreErr)
+		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v; its saved state is kept", name, restoreErr), nil)
 	}
 	oc.extra = append(oc.extra, restoreStats(dir)...)
 	oc.extra = append(oc.extra, seconds("criu-restore-seconds", time.Since(t1)))
@@ -305,30 +311,6 @@ func criuLog(criuLogPath string, lxcLog []byte) []byte {
 		b.Write(lxcLog)
 	}
 	return b.Bytes()
-}
-
-// lastCRIUError picks the last "Error (file:line): message" of a CRIU log.
-func lastCRIUError(log []byte) string {
-	var last string
-	sc := bufio.NewScanner(bytes.NewReader(log))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if i := strings.Index(line, "Error ("); i >= 0 && !harmlessCRIUError(line) {
-			msg := line[i:]
-			if j := strings.Index(msg, "): "); j >= 0 {
-				msg = msg[j+3:]
-			}
-			last = strings.TrimSpace(msg)
-		}
-	}
-	return last
-}
-
-// harmlessCRIUError: errors CRIU logs on every run on these machines
-// (see ENVIRONMENT.md), which never explain a failure.
-func harmlessCRIUError(line string) bool {
-	return strings.Contains(line, "RLIMIT_NOFILE")
 }
 
 func seconds(key string, d time.Duration) KeyValue {

@@ -33,6 +33,7 @@ unfreeze
 snapshot NAME [--stateful]
 restore NAME
 move HOST
+check
 `
 
 // ParseCommand parses one ctl line. A trailing newline is fine; words are
@@ -48,7 +49,7 @@ func ParseCommand(line string) (Command, error) {
 		return Command{}, newError(ErrInvalid, fmt.Sprintf("bad arguments %q; usage: %s", strings.Join(args, " "), usage), nil)
 	}
 	switch cmd.Verb {
-	case "start", "stop", "stop-stateful", "restart", "freeze", "unfreeze":
+	case "start", "stop", "stop-stateful", "restart", "freeze", "unfreeze", "check":
 		if len(args) != 0 {
 			return wrongArgs(cmd.Verb)
 		}

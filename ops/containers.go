@@ -190,6 +190,7 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 	kv = append(kv, KeyValue{"pid", pid}, KeyValue{"ipv4", ipv4}, KeyValue{"ipv6", ipv6},
 		KeyValue{"memory", mem}, KeyValue{"created", m.created(name).UTC().Format(time.RFC3339)})
 	kv = append(kv, m.storeInfo(name)...)
+	mode := m.restoreMode(name)
 	m.mu.Lock()
 	r := m.recordOf(name)
 	kv = append(kv, KeyValue{"last-op", r.lastOp})
@@ -198,6 +199,7 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 		secs = fmt.Sprintf("%.3f", r.lastOpDur.Seconds())
 	}
 	kv = append(kv, KeyValue{"last-op-seconds", secs})
+	kv = append(kv, KeyValue{"restore-mode", mode})
 	kv = append(kv, r.extra...)
 	m.mu.Unlock()
 	return kv, nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -41,23 +43,23 @@ func HelperMain(args []string) int {
 			err = fmt.Errorf("checkpoint takes the image directory")
 			break
 		}
-		err = checkpoint(c, rest[0], true)
+		err = checkpoint(c, lxcpath, rest[0], true)
 	case "checkpoint-running":
 		switch len(rest) {
 		case 1:
-			err = checkpoint(c, rest[0], false)
+			err = checkpoint(c, lxcpath, rest[0], false)
 		case 3:
-			err = checkpointWithRootfs(c, rest[0], rest[1], rest[2])
+			err = checkpointWithRootfs(c, lxcpath, rest[0], rest[1], rest[2])
 		default:
 			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs and its archive")
 		}
 	case "restore", "restore-frozen":
-		stream := len(rest) == 2 && rest[1] == "stream"
-		if len(rest) != 1 && !stream {
-			err = fmt.Errorf("%s takes the image directory, and `stream` if the daemon serves the images there", verb)
+		var opts restoreOptions
+		opts, err = parseRestoreArgs(verb, rest)
+		if err != nil {
 			break
 		}
-		err = restoreContainer(c, rest[0], stream)
+		err = restoreContainer(c, lxcpath, opts)
 		if err == nil && verb == "restore-frozen" {
 			// Here, not in the daemon, so that a daemon that dies
 			// meanwhile cannot leave it running.
@@ -89,9 +91,15 @@ exec "$CTRFS_HELPER" archive-rootfs "$CTRFS_ROOTFS" "$CTRFS_ARCHIVE"
 // attempt stall the container for less.
 const freezeTimeout = "timeout 3"
 
+// criuVerbosity makes CRIU's log (the `log` file) tell what a bug report
+// needs; errors alone rarely say why.
+const criuVerbosity = "verbosity 4"
+
 // checkpoint dumps the container into dir, and stops it or leaves it
-// running; config are extra lines of CRIU configuration.
-func checkpoint(c *lxc.Container, dir string, stop bool, config ...string) error {
+// running; config are extra lines of CRIU configuration. The container's
+// own options (its criu file) come last, and its cgroups are recorded
+// beside the images (see recordCgroups).
+func checkpoint(c *lxc.Container, lxcpath, dir string, stop bool, config ...string) error {
 	// The daemon stores the images while CRIU writes them, on the same
 	// cores; CRIU keeps the container frozen meanwhile, so it goes first.
 	// (Not for restores: the restored container's monitor would inherit
@@ -99,7 +107,15 @@ func checkpoint(c *lxc.Container, dir string, stop bool, config ...string) error
 	// this one.
 	runtime.LockOSThread()
 	unix.Setpriority(unix.PRIO_PROCESS, 0, -10)
-	conf, err := criuConfig(append(config, freezeTimeout)...)
+	own, err := readCriuOptions(lxcpath, c.Name(), "dump")
+	if err != nil {
+		return err
+	}
+	if err := recordCgroups(c.InitPid(), dir); err != nil {
+		// The restore of most containers does without them.
+		fmt.Fprintf(os.Stderr, "cannot record the cgroups of %s: %v\n", c.Name(), err)
+	}
+	conf, err := criuConfig(append(append(config, freezeTimeout, criuVerbosity), own...)...)
 	if err != nil {
 		return err
 	}
@@ -112,28 +128,35 @@ func checkpoint(c *lxc.Container, dir string, stop bool, config ...string) error
 
 // checkpointWithRootfs dumps the container's processes into dir and leaves
 // them running; CRIU's post-dump hook archives the rootfs meanwhile.
-func checkpointWithRootfs(c *lxc.Container, dir, rootfs, archive string) error {
-	hook, err := writeTemp("ctrfs-archive-hook-*", archiveHook, 0o700)
+func checkpointWithRootfs(c *lxc.Container, lxcpath, dir, rootfs, archive string) error {
+	hook, err := actionScript(archiveHook, map[string]string{"CTRFS_ROOTFS": rootfs, "CTRFS_ARCHIVE": archive})
 	if err != nil {
 		return err
 	}
 	defer os.Remove(hook)
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	for k, v := range map[string]string{"CTRFS_HELPER": self, "CTRFS_ROOTFS": rootfs, "CTRFS_ARCHIVE": archive} {
-		if err := os.Setenv(k, v); err != nil {
-			return err
-		}
-	}
-	if err := checkpoint(c, dir, false, "action-script "+hook); err != nil {
+	if err := checkpoint(c, lxcpath, dir, false, "action-script "+hook); err != nil {
 		return err
 	}
 	if _, err := os.Stat(archive); err != nil {
 		return fmt.Errorf("the rootfs was not archived during the dump: %w", err)
 	}
 	return nil
+}
+
+// actionScript writes a CRIU action script that runs this binary, with env
+// set for it; the caller removes it.
+func actionScript(script string, env map[string]string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	env["CTRFS_HELPER"] = self
+	for k, v := range env {
+		if err := os.Setenv(k, v); err != nil {
+			return "", err
+		}
+	}
+	return writeTemp("ctrfs-hook-*", script, 0o700)
 }
 
 // criuConfig writes a CRIU config file (read through CRIU_CONFIG_FILE, since
@@ -175,17 +198,58 @@ func ArchiveRootfsMain(args []string) int {
 	return 0
 }
 
-// restoreContainer restores from CRIU images in dir. CRIU's mount-v2 engine
-// fails on the template's read-only bind mounts, so the restore (and only
-// the restore: dump rejects the option) runs in mntns-compat-mode, through a
-// config file that CRIU reads from CRIU_CONFIG_FILE.
-func restoreContainer(c *lxc.Container, dir string, stream bool) error {
-	lines := []string{"mntns-compat-mode"}
-	if stream {
-		// CRIU reads the images from the daemon (images.ServeImages).
+// restoreOptions are the arguments of the restore verbs: DIR, then
+// `stream` if the daemon serves the images there (images.ServeImages),
+// and `mntns-compat` for CRIU's older mount engine (see restoremode.go).
+type restoreOptions struct {
+	dir    string
+	stream bool
+	compat bool
+}
+
+func parseRestoreArgs(verb string, args []string) (restoreOptions, error) {
+	if len(args) == 0 {
+		return restoreOptions{}, fmt.Errorf("%s takes the image directory, then `stream` and `mntns-compat` as needed", verb)
+	}
+	o := restoreOptions{dir: args[0]}
+	for _, a := range args[1:] {
+		switch a {
+		case "stream":
+			o.stream = true
+		case modeCompat:
+			o.compat = true
+		default:
+			return o, fmt.Errorf("%s: unknown argument %q", verb, a)
+		}
+	}
+	return o, nil
+}
+
+// restoreContainer restores from CRIU images, with the options that LXC
+// has none for in a config file that CRIU reads from CRIU_CONFIG_FILE: the
+// mount engine, streaming, the hook that recreates recorded cgroups, and
+// the container's own options.
+func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error {
+	lines := []string{criuVerbosity}
+	if o.compat {
+		lines = append(lines, "mntns-compat-mode")
+	}
+	if o.stream {
 		lines = append(lines, "stream")
 	}
-	conf, err := criuConfig(lines...)
+	if cgroups := filepath.Join(o.dir, cgroupsFile); fileExists(cgroups) {
+		hook, err := actionScript(cgroupsHook, map[string]string{"CTRFS_CGROUPS": cgroups})
+		if err != nil {
+			return err
+		}
+		defer os.Remove(hook)
+		lines = append(lines, "action-script "+hook)
+	}
+	own, err := readCriuOptions(lxcpath, c.Name(), "restore")
+	if err != nil {
+		return err
+	}
+	conf, err := criuConfig(append(lines, own...)...)
 	if err != nil {
 		return err
 	}
@@ -193,7 +257,7 @@ func restoreContainer(c *lxc.Container, dir string, stream bool) error {
 	if err := os.Setenv("CRIU_CONFIG_FILE", conf); err != nil {
 		return err
 	}
-	if err := c.Restore(lxc.RestoreOptions{Directory: dir}); err != nil {
+	if err := c.Restore(lxc.RestoreOptions{Directory: o.dir}); err != nil {
 		return err
 	}
 	if !c.Wait(lxc.RUNNING, 30*time.Second) {
@@ -202,21 +266,32 @@ func restoreContainer(c *lxc.Container, dir string, stream bool) error {
 	return nil
 }
 
-// announce has the container send a gratuitous ARP for each of its IPv4
-// addresses, with the BusyBox of its rootfs (as the default template has),
-// so that bridges and switches learn where its MAC address is now: after a
-// migration, or after the source takes a container back from a target whose
-// copy had already appeared on the network.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// announce sends a gratuitous ARP for each of the container's IPv4
+// addresses, so that bridges and switches learn where its MAC address is
+// now: after a migration, or after the source takes a container back from
+// a target whose copy had already appeared on the network. The host's own
+// static BusyBox sends it from inside the container's network namespace:
+// the container's rootfs need not have an arping (a Debian one has not).
 func announce(c *lxc.Container) error {
 	addrs, err := c.IPv4Addresses()
 	if err != nil {
 		return err
 	}
+	pid := c.InitPid()
+	if pid <= 0 {
+		return fmt.Errorf("%s is not running", c.Name())
+	}
 	var errs []string
 	for _, addr := range addrs {
-		_, err := c.RunCommand([]string{"/bin/busybox", "arping", "-U", "-c", "1", "-I", "eth0", addr}, lxc.DefaultAttachOptions)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", addr, err))
+		cmd := exec.Command("nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", pid),
+			busyboxPath, "arping", "-U", "-c", "1", "-I", "eth0", addr)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v: %s", addr, err, strings.TrimSpace(string(out))))
 		}
 	}
 	if len(errs) > 0 {

@@ -50,6 +50,8 @@ func (m *Manager) Run(name string, cmd Command) error {
 		fn = func(oc *opContext) error { return m.snapshot(oc, name, cmd.Arg, cmd.Stateful) }
 	case "restore":
 		fn = func(oc *opContext) error { return m.restoreSnapshot(oc, name, cmd.Arg) }
+	case "check":
+		fn = func(oc *opContext) error { return m.check(oc, name) }
 	default:
 		fn = func(*opContext) error {
 			return newError(ErrUnsupported, fmt.Sprintf("%q is not available on this host yet", cmd.Verb), nil)

@@ -112,6 +112,9 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	if err := copyFile(o.m.configPath(o.name), filepath.Join(dir, snapshotConfig), 0o644); err != nil {
 		return nil, newError(ErrFailed, "copy config of "+o.name, err)
 	}
+	if err := copyFile(criuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, criuOptionsFile), 0o644); err != nil && !os.IsNotExist(err) {
+		return nil, newError(ErrFailed, "copy CRIU options of "+o.name, err)
+	}
 	mf, _, err := o.m.images.ImportDir(dir)
 	if err != nil {
 		return nil, newError(ErrFailed, "store rootfs of "+o.name, err)
@@ -337,6 +340,12 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 	if err == nil {
 		config = setConfigLine(config, "lxc.rootfs.path", "dir:"+filepath.Join(final, "rootfs"))
 		err = os.WriteFile(filepath.Join(tmp, "config"), config, 0o644)
+	}
+	if err == nil {
+		err = copyFile(filepath.Join(dir, criuOptionsFile), filepath.Join(tmp, criuOptionsFile), 0o644)
+		if os.IsNotExist(err) {
+			err = nil
+		}
 	}
 	if err == nil {
 		err = os.Rename(tmp, final)

@@ -287,14 +287,9 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 
 	if mf.Meta[metaKind] == "stateful" {
 		t1 := time.Now()
-		err := m.runHelper(oc, "restore", name, dir)
-		oc.setLog(criuLog(filepath.Join(dir, "restore.log"), oc.log))
-		if err != nil {
-			msg := fmt.Sprintf("restore of snapshot %s of %s failed", snap, name)
-			if e := lastCRIUError(oc.log); e != "" {
-				msg += ": " + e
-			}
-			return newError(ErrFailed, msg+"; its rootfs and config are rolled back and it is STOPPED", err)
+		if _, err := m.criuRestore(oc, "restore", name, dir, nil); err != nil {
+			return newError(ErrFailed, fmt.Sprintf("restore of snapshot %s of %s failed %v; its rootfs and config are rolled back and it is STOPPED",
+				snap, name, err), nil)
 		}
 		oc.extra = append(oc.extra, restoreStats(dir)...)
 		oc.extra = append(oc.extra, seconds("criu-restore-seconds", time.Since(t1)))

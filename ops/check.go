@@ -1,0 +1,148 @@
+package ops
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// check is the `check` command: would stop-stateful, snapshot --stateful
+// and a live move work? It dumps the running container into a scratch
+// directory, leaving it running (CRIU freezes it for as long as a stateful
+// snapshot does), reads CRIU's log for the known causes of failure, and
+// looks at the limits of this host that CRIU would meet; the images are
+// then discarded. ErrUnsupported lists every blocker with its fix.
+func (m *Manager) check(oc *opContext, name string) error {
+	if err := m.requireStatusOf(name, "check", "RUNNING"); err != nil {
+		return err
+	}
+	found := m.hostBlockers(name)
+	dir, err := m.stagingDir(name, "check", m.imagesSizeHint(name))
+	if err != nil {
+		return newError(ErrFailed, "prepare check of "+name, err)
+	}
+	defer os.RemoveAll(dir)
+	dumpErr := m.runHelper(oc, "checkpoint-running", name, dir)
+	oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+	if dumpErr != nil {
+		causes := blockers(oc.log)
+		if len(causes) == 0 {
+			causes = []string{"CRIU failed: " + explainCRIU(oc.log)}
+		}
+		for _, c := range causes {
+			if c == rlimitCause && len(found) > 0 {
+				continue // hostBlockers named the tasks
+			}
+			if !contains(found, c) {
+				found = append(found, c)
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	for i := range found {
+		found[i] = fmt.Sprintf("(%d) %s", i+1, found[i])
+	}
+	return newError(ErrUnsupported, fmt.Sprintf("%s cannot be checkpointed: %s", name, strings.Join(found, "; ")), nil)
+}
+
+// capSysResource is CAP_SYS_RESOURCE's bit in /proc/PID/status's masks.
+const capSysResource = 24
+
+// hostBlockers are this host's limits that the container meets: without
+// CAP_SYS_RESOURCE, CRIU (run as root) may not read the limits of a task
+// of another user, and the dump fails on the first such task.
+func (m *Manager) hostBlockers(name string) []string {
+	if hasCapability(os.Getpid(), capSysResource) {
+		return nil
+	}
+	c, err := m.container(name)
+	if err != nil {
+		return nil
+	}
+	pid := c.InitPid()
+	c.Release()
+	others := tasksNotRoot(pid)
+	if len(others) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("tasks of users other than root (%s) and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read their limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE",
+		strings.Join(others, ", "))}
+}
+
+// hasCapability reads the effective capabilities of a process.
+func hasCapability(pid, bit int) bool {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && mask&(1<<bit) != 0
+		}
+	}
+	return false
+}
+
+// tasksNotRoot lists the tasks of the container whose init is pid (those in
+// its PID namespace) that have a uid or gid other than 0, as "PID (COMM,
+// uid N)" with the PID as the container sees it, at most a few.
+func tasksNotRoot(pid int) []string {
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	if err != nil {
+		return nil
+	}
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if other, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p)); err != nil || other != ns {
+			continue
+		}
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		if err != nil {
+			continue
+		}
+		fields := statusFields(string(status))
+		if allZero(fields["Uid"]) && allZero(fields["Gid"]) {
+			continue
+		}
+		nspid := fields["NSpid"]
+		if f := strings.Fields(nspid); len(f) > 0 {
+			nspid = f[len(f)-1]
+		}
+		uid := strings.Fields(fields["Uid"] + " ?")[0]
+		out = append(out, fmt.Sprintf("%s (%s, uid %s)", nspid, fields["Name"], uid))
+		if len(out) == 5 {
+			out = append(out, "…")
+			break
+		}
+	}
+	return out
+}
+
+func statusFields(status string) map[string]string {
+	out := map[string]string{}
+	for _, l := range strings.Split(status, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+func allZero(ids string) bool {
+	for _, f := range strings.Fields(ids) {
+		if f != "0" {
+			return false
+		}
+	}
+	return true
+}

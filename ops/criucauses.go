@@ -1,0 +1,95 @@
+package ops
+
+import (
+	"bufio"
+	"bytes"
+	"regexp"
+	"strings"
+)
+
+// knownCause is a CRIU (or LXC) failure seen with real containers: a
+// pattern of its log, and what it means and how to fix it in an
+// operator's words. $1… in the text are the pattern's groups.
+type knownCause struct {
+	symptom *regexp.Regexp
+	text    string
+}
+
+// knownCauses, from shared/ENVIRONMENT.md (Debian systemd containers, LXC's
+// busybox template, hosts without CAP_SYS_RESOURCE). The first that
+// matches a log explains a failure; `check` lists every one that matches.
+var knownCauses = []knownCause{
+	{regexp.MustCompile(`Can't dump nested uts namespace`),
+		"a service runs in a UTS namespace of its own (systemd's ProtectHostname=yes, as systemd-logind has): CRIU cannot dump a nested UTS namespace; set ProtectHostname=no in a drop-in for it"},
+	{regexp.MustCompile(`FS mnt \.?(\S+) dev \S+ root \S+ unsupported`),
+		"the mount at $1 has a filesystem that CRIU does not dump (a ramfs, as systemd's LoadCredential= makes): write `enable-fs ramfs` (or the filesystem's type) into the container's criu file, or set LoadCredential= empty in a drop-in"},
+	{regexp.MustCompile(`Can't dump file \d+ of that type \[\d+\] \(anon anon_inode:bpf-prog\)`),
+		"a service has cgroup BPF programs attached (systemd's IPAddressDeny=, as journald and logind have): CRIU cannot dump them; set IPAddressDeny= and IPAddressAllow= empty in a drop-in"},
+	{regexp.MustCompile(`Can't get rlimit \d+: Operation not permitted`), rlimitCause},
+	{regexp.MustCompile(`Can't bind-mount at \S*/dev/ptmx: Not a directory`),
+		"a service has a private mount namespace (PrivateTmp=, ProtectSystem=, PrivateDevices=, …), which CRIU's mntns-compat-mode cannot restore: the mount-v2 restore failed too (see its error); turn mount sandboxing off in drop-ins"},
+	{regexp.MustCompile(`mnt-v2: Failed to move_mount from (\S+) to`),
+		"CRIU's mount-v2 cannot restore the read-only bind mount of $1 (ctrfs then tries mntns-compat-mode)"},
+	{regexp.MustCompile(`fsnotify: Unable to open \S*cgroup\.events`),
+		"a task (systemd) watches an empty cgroup that CRIU does not recreate, and the saved state has no record of the cgroups (ctrfs-cgroups) to make it from: stop the container cleanly and checkpoint it again"},
+	{regexp.MustCompile(`tty: Unable to find a master`),
+		"a task holds a terminal of the host (a getty on LXC's ttys or console): set lxc.tty.max = 0 and lxc.console.path = none in the config"},
+	{regexp.MustCompile(`apparmor LSM specified but apparmor not supported`),
+		"the config names an AppArmor profile and this kernel has no AppArmor: remove lxc.apparmor.profile from the config"},
+	{regexp.MustCompile(`Unseizable non-zombie (\d+) found, state (\S+)`),
+		"task $1 cannot be frozen (state $2): it is traced by a debugger (strace, gdb) or stuck in the kernel; detach the debugger, or try again"},
+	{regexp.MustCompile(`session leader of \S+ is outside of its pid namespace`),
+		"a task belongs to a session that began outside the container (a process left by lxc-attach): start it with setsid, or from the container's own init"},
+}
+
+// rlimitCause: see also hostBlockers, which names the tasks.
+const rlimitCause = "a task runs as a user other than root and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read its limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE"
+
+// criuNoise are error lines that CRIU logs on every run here, or after
+// the real error, and that never explain a failure.
+var criuNoise = regexp.MustCompile(`RLIMIT_NOFILE|cgroupd: recv req error|Restoring FAILED|Dumping FAILED|Dump core \(pid: \d+\) failed|Address already assigned|address already assigned`)
+
+// blockers are the known causes found in a log, each once, in table order.
+func blockers(log []byte) []string {
+	var out []string
+	for _, k := range knownCauses {
+		if m := k.symptom.FindSubmatchIndex(log); m != nil {
+			out = append(out, string(k.symptom.Expand(nil, []byte(k.text), log, m)))
+		}
+	}
+	return out
+}
+
+// explainCRIU says why a CRIU run failed: the known cause of the first
+// error line that has one, else the first error line that is not noise.
+func explainCRIU(log []byte) string {
+	var first string
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.Index(line, "Error (")
+		if i < 0 {
+			if !strings.Contains(line, " ERROR ") {
+				continue
+			}
+			i = strings.Index(line, " ERROR ")
+		}
+		for _, k := range knownCauses {
+			if m := k.symptom.FindStringSubmatchIndex(line); m != nil {
+				return string(k.symptom.ExpandString(nil, k.text, line, m))
+			}
+		}
+		if first == "" && !criuNoise.MatchString(line) && strings.Contains(line, "Error (") {
+			msg := line[i:]
+			if j := strings.Index(msg, "): "); j >= 0 {
+				msg = msg[j+3:]
+			}
+			first = strings.TrimSpace(msg)
+		}
+	}
+	if first == "" {
+		return lastErrorLine(log)
+	}
+	return first
+}

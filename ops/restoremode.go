@@ -1,0 +1,132 @@
+package ops
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// CRIU restores mounts with one of two engines, and which one a container
+// needs depends on its mounts: the default, mount-v2, fails on read-only
+// bind mounts of host directories (`move_mount … Invalid argument`), and
+// mntns-compat-mode fails on a systemd service's private mount namespace
+// (`Can't bind-mount at …/dev/ptmx`). So a restore tries the mode that
+// last worked for the container (mount-v2 if none did yet) and then the
+// other, and the config remembers the one that worked, so that it travels
+// with the container (moves, snapshots) and the next restore needs one try.
+const (
+	modeV2     = "mount-v2"
+	modeCompat = "mntns-compat"
+)
+
+// restoreModeComment is the config line that remembers the mode.
+const restoreModeComment = "# ctrfs.restore-mode ="
+
+// restoreMode is the remembered mode, or "".
+func (m *Manager) restoreMode(name string) string {
+	data, err := os.ReadFile(m.configPath(name))
+	if err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), restoreModeComment); ok {
+			if v = strings.TrimSpace(v); v == modeV2 || v == modeCompat {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// rememberRestoreMode writes the mode into the config (a comment: LXC
+// ignores it, and a running container's config is read only at its start).
+func (m *Manager) rememberRestoreMode(name, mode string) error {
+	path := m.configPath(name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if !strings.HasPrefix(l, restoreModeComment) {
+			out = append(out, l)
+		}
+	}
+	out = append(out, restoreModeComment+" "+mode)
+	return writeFileAtomic(path, []byte(strings.Join(out, "\n")+"\n"))
+}
+
+// restoreAttempts is the order in which to try the modes.
+func (m *Manager) restoreAttempts(name string) []string {
+	if m.restoreMode(name) == modeCompat {
+		return []string{modeCompat, modeV2}
+	}
+	return []string{modeV2, modeCompat}
+}
+
+// imageServing starts serving the images for one restore attempt in dir
+// and returns the function that stops it and reports a damaged image.
+type imageServing func(dir string) (stop func() error, err error)
+
+// criuRestore restores the container with the helper verb from the images
+// in dir, or served there by serve (nil: they are files in dir), trying
+// each mode of restoreAttempts while CRIU fails and the container is left
+// STOPPED. A damaged image ends it at once. The `log` holds every
+// attempt's logs, and `info` which modes were tried.
+func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, serve imageServing) (damaged, err error) {
+	var logs bytes.Buffer
+	var tried []string
+	var failures []string
+	defer func() {
+		oc.setLog(logs.Bytes())
+		oc.extra = append(oc.extra, KeyValue{"restore-attempts", strings.Join(tried, ", ")})
+	}()
+	for i, mode := range m.restoreAttempts(name) {
+		args := []string{dir}
+		var stop func() error
+		if serve != nil {
+			if stop, err = serve(dir); err != nil {
+				return nil, newError(ErrFailed, "serve saved state of "+name, err)
+			}
+			args = append(args, "stream")
+		}
+		if mode == modeCompat {
+			args = append(args, modeCompat)
+		}
+		aoc := &opContext{}
+		os.Remove(filepath.Join(dir, "restore.log"))
+		err = m.runHelper(aoc, verb, name, args...)
+		if stop != nil {
+			damaged = stop()
+		}
+		log := criuLog(filepath.Join(dir, "restore.log"), aoc.log)
+		result := "ok"
+		if err != nil {
+			result = "failed"
+		}
+		fmt.Fprintf(&logs, "=== restore with %s: %s ===\n", mode, result)
+		logs.Write(log)
+		tried = append(tried, mode+" "+result)
+		if err == nil {
+			if mode != m.restoreMode(name) {
+				if werr := m.rememberRestoreMode(name, mode); werr != nil {
+					m.log.Warn("cannot remember the restore mode", "container", name, "err", werr)
+				}
+			}
+			return nil, nil
+		}
+		failures = append(failures, fmt.Sprintf("with %s: %s", mode, explainCRIU(log)))
+		if damaged != nil || i == 1 {
+			break
+		}
+		if st, serr := m.Status(name); serr != nil || st != "STOPPED" {
+			break // not a clean failure: no second restore over it
+		}
+		m.log.Info("restore failed; trying CRIU's other mount engine", "container", name, "mode", mode)
+	}
+	return damaged, newError(ErrFailed, strings.Join(failures, "; "), nil)
+}

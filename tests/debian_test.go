@@ -43,10 +43,15 @@ func (d *Daemon) attach(name string, args ...string) (string, error) {
 
 // systemRunning waits for systemd in the container to finish its boot
 // (or its restore) and fails unless it says `running`: every unit up and
-// none failed.
+// none failed. Right after a start systemd may not take connections yet.
 func (d *Daemon) systemRunning(name string) {
 	d.t.Helper()
-	state, err := d.attach(name, "timeout", "120", "systemctl", "is-system-running", "--wait")
+	var state string
+	var err error
+	waitLong(d.t, "systemd in "+name+" to answer", 2*time.Minute, func() bool {
+		state, err = d.attach(name, "timeout", "120", "systemctl", "is-system-running", "--wait")
+		return !strings.Contains(state, "Failed to connect to bus")
+	})
 	if state != "running" {
 		failed, _ := d.attach(name, "systemctl", "--failed", "--no-legend")
 		d.t.Fatalf("systemd in %s is %q (%v); failed units:\n%s", name, state, err, failed)
@@ -100,6 +105,21 @@ func openSSH(t *testing.T, ip string) *sshSession {
 	})
 	t.Cleanup(func() { s.conn.Close() })
 	return s
+}
+
+func (s *sshSession) close() { s.conn.Close() }
+
+// sshIdle waits until the container's sshd has no connection left. A
+// connection in its key exchange has a child that OpenSSH sandboxes with
+// no file descriptor to spare, and CRIU cannot dump it ("Can't create
+// memfd in victim: Too many open files"): a checkpoint fails until the
+// login finishes or the connection closes.
+func (d *Daemon) sshIdle(name string) {
+	d.t.Helper()
+	waitLong(d.t, "sshd in "+name+" to have no connection", time.Minute, func() bool {
+		out, _ := d.attach(name, "sh", "-c", "pgrep -P $(systemctl show -p MainPID --value ssh) || echo idle")
+		return out == "idle"
+	})
 }
 
 // continueKex sends the client's banner and reads the server's first
@@ -189,9 +209,10 @@ func TestDebianStopStateful(t *testing.T) {
 	if st := d.Read("containers", "deb1", "status"); st != "STOPPED" {
 		t.Fatalf("after stop-stateful deb1 is %s", st)
 	}
+	t.Logf("stop-stateful: dump %s s, frozen %s s", d.Info("deb1")["dump-seconds"], d.Info("deb1")["criu-frozen-seconds"])
 	d.MustSh("echo start > containers/deb1/ctl")
 	info := d.Info("deb1")
-	t.Logf("stop-stateful: dump %s s, restore %s s", info["dump-seconds"], info["criu-restore-seconds"])
+	t.Logf("start: restore %s s (%s)", info["criu-restore-seconds"], info["restore-mode"])
 	countFrom(t, ip, before, "over stop-stateful and start")
 	ssh.continueKex(t)
 	if line := httpStatus(t, ip); !strings.Contains(line, " 200 ") {
@@ -264,6 +285,7 @@ func TestDebianLiveMove(t *testing.T) {
 		}
 	}
 
+	ssh := openSSH(t, ip) // a connection that moves with sshd
 	a.MustSh("mv containers/deb1 hosts/tollana/")
 	if st := b.Read("containers/deb1/status"); st != "RUNNING" || a.has("deb1") {
 		t.Fatalf("after the move deb1 is %s on the target, still on the source: %v", st, a.has("deb1"))
@@ -271,10 +293,12 @@ func TestDebianLiveMove(t *testing.T) {
 	info := b.Info("deb1")
 	t.Logf("move there: %s s, downtime %s s", info["move-seconds"], info["downtime-seconds"])
 	there := CountsPast(t, ip, 0, "after the move")
-	openSSH(t, ip).continueKex(t)
+	ssh.continueKex(t)
+	ssh.close()
 	httpStatus(t, ip)
 	b.systemRunning("deb1")
 	checkSeen("moving there")
+	b.sshIdle("deb1")
 
 	a.MustSh("mv hosts/tollana/deb1 containers/")
 	if st := a.Read("containers/deb1/status"); st != "RUNNING" || b.has("deb1") {

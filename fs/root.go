@@ -44,7 +44,7 @@ func (r *Root) OnAdd(ctx context.Context) {
 	add("README", staticFile(readme), syscall.S_IFREG)
 	add("host", staticFile(r.m.Host()+"\n"), syscall.S_IFREG)
 	add("events", &eventsFile{bus: r.m.Events()}, syscall.S_IFREG)
-	add("ctl", &hostCtlFile{m: r.m}, syscall.S_IFREG)
+	add("ctl", hostCtl(r.m), syscall.S_IFREG)
 	add("templates", &templatesDir{m: r.m}, syscall.S_IFDIR)
 	add("containers", &containersDir{m: r.m, cl: r.cl, hostsLink: true}, syscall.S_IFDIR)
 	add("hosts", &hostsDir{m: r.m, cl: r.cl}, syscall.S_IFDIR)

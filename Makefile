@@ -8,14 +8,20 @@ GO      ?= go
 BIN     := bin/ctrfs
 SOURCES := $(shell find . -name '*.go' -not -path './.git/*') go.mod go.sum
 
-.PHONY: all deps build test unit e2e vet demo demo-stop bench clean
+.PHONY: all deps uninstall-deps build test unit e2e vet demo demo-stop bench clean
 
 all: build
 
-# Installs LXC, FUSE, busybox-static, CRIU >= 4.2 (from Debian unstable,
-# pinned low) and Go; skips whatever is already right.
+# Installs LXC, FUSE, busybox-static and the rest from the host's Debian
+# release, CRIU >= 4.2 as a local .deb built from source, and Go from the
+# release or its backports; skips whatever is already right. README,
+# "Requirements", says what and from where.
 deps:
 	@scripts/deps.sh
+
+# Purges what deps recorded as installed by it, and its cache.
+uninstall-deps:
+	@scripts/uninstall-deps.sh
 
 build: $(BIN)
 

@@ -2,9 +2,11 @@ package tests
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,10 +27,7 @@ var moving = map[string]bool{
 }
 
 func TestSetupStaysOnRelease(t *testing.T) {
-	osr, err := readOSRelease("/etc/os-release")
-	if err != nil {
-		t.Fatal(err)
-	}
+	osr := hostRelease(t)
 	id, _ := strconv.Atoi(osr["VERSION_ID"])
 	if want, ok := debianReleases[osr["VERSION_CODENAME"]]; !ok || want != id {
 		t.Errorf("/etc/os-release: VERSION_CODENAME=%q VERSION_ID=%q: not a Debian release",
@@ -41,10 +40,7 @@ func TestSetupStaysOnRelease(t *testing.T) {
 }
 
 func TestSetupNoForeignAptSource(t *testing.T) {
-	osr, err := readOSRelease("/etc/os-release")
-	if err != nil {
-		t.Fatal(err)
-	}
+	osr := hostRelease(t)
 	files, err := aptSourceFiles("/etc/apt")
 	if err != nil {
 		t.Fatal(err)
@@ -85,38 +81,45 @@ func TestSetupNoPackageNewerThanRelease(t *testing.T) {
 	if len(policies) < len(names) {
 		t.Fatalf("apt-cache policy answered for %d of %d installed packages", len(policies), len(names))
 	}
-	osr, err := readOSRelease("/etc/os-release")
-	if err != nil {
-		t.Fatal(err)
+	osr := hostRelease(t)
+	for _, problem := range fromElsewhere(policies, maintainer, osr["VERSION_ID"]) {
+		t.Error(problem)
 	}
+}
+
+// fromElsewhere names the installed Debian packages that this host's apt
+// sources do not offer in that version or newer: they came from another
+// (newer) release. maintainer maps package to its Maintainer field.
+func fromElsewhere(policies map[string]aptPolicy, maintainer map[string]string, release string) []string {
 	// Who maintains what the archive offers: a package of theirs that no
 	// source offers came from another Debian release, not from a third party.
 	debianMaintainers := map[string]bool{}
+	known := 0
 	for name, p := range policies {
 		if p.verdict() == "ok" {
 			debianMaintainers[maintainer[name]] = true
-		}
-	}
-	known := 0
-	for name, p := range policies {
-		verdict := p.verdict()
-		if verdict == "ok" {
 			known++
-			continue
-		}
-		m := maintainer[name]
-		if builtForRelease(p.Installed, osr["VERSION_ID"]) || !(debianMaintainers[m] || strings.Contains(strings.ToLower(m), "debian")) {
-			continue // our CRIU, a backport, a vendor's package
-		}
-		if verdict == "newer" {
-			t.Errorf("%s %s is newer than anything this host's apt sources offer (best: %s)", name, p.Installed, p.best())
-		} else {
-			t.Errorf("%s %s (maintainer %s) is a Debian package that no apt source of this host offers", name, p.Installed, m)
 		}
 	}
 	if known == 0 {
-		t.Fatal("no installed package is offered by any apt source: run apt-get update first")
+		return []string{"no installed package is offered by any apt source: run apt-get update first"}
 	}
+	var problems []string
+	for name, p := range policies {
+		verdict := p.verdict()
+		m := maintainer[name]
+		debian := debianMaintainers[m] || strings.Contains(strings.ToLower(m), "debian")
+		if verdict == "ok" || builtForRelease(p.Installed, release) || !debian {
+			continue // offered here, our CRIU, a backport, a vendor's package
+		}
+		if verdict == "newer" {
+			problems = append(problems, fmt.Sprintf("%s %s is newer than anything this host's apt sources offer (best: %s)", name, p.Installed, p.best()))
+		} else {
+			problems = append(problems, fmt.Sprintf("%s %s (maintainer %s) is a Debian package that no apt source of this host offers", name, p.Installed, m))
+		}
+	}
+	sort.Strings(problems)
+	return problems
 }
 
 // builtForRelease says whether a version no configured source offers was
@@ -311,10 +314,12 @@ func parsePolicy(out string) map[string]aptPolicy {
 	return res
 }
 
-func readOSRelease(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
+// hostRelease reads /etc/os-release.
+func hostRelease(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("/etc/os-release")
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
 	kv := map[string]string{}
 	for _, line := range strings.Split(string(b), "\n") {
@@ -322,7 +327,7 @@ func readOSRelease(path string) (map[string]string, error) {
 			kv[k] = strings.Trim(v, `"'`)
 		}
 	}
-	return kv, nil
+	return kv
 }
 
 func dpkgVersion(t *testing.T, pkg string) string {
@@ -332,4 +337,136 @@ func dpkgVersion(t *testing.T, pkg string) string {
 		t.Fatalf("dpkg-query %s: %v", pkg, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// cannedPolicy is `apt-cache policy` on a bookworm host that took libc6 and
+// base-files from sid, next to packages that may be there.
+const cannedPolicy = `libc6:
+  Installed: 2.43-1
+  Candidate: 2.43-1
+  Version table:
+ *** 2.43-1 100
+        100 /var/lib/dpkg/status
+     2.36-9+deb12u14 500
+        500 http://deb.debian.org/debian bookworm/main amd64 Packages
+     2.36-9+deb12u7 500
+        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages
+base-files:
+  Installed: 14.2
+  Candidate: 14.2
+  Version table:
+ *** 14.2 100
+        100 /var/lib/dpkg/status
+     12.4+deb12u11 500
+        500 http://deb.debian.org/debian bookworm/main amd64 Packages
+libssl3t64:
+  Installed: 3.5.4-1
+  Candidate: 3.5.4-1
+  Version table:
+ *** 3.5.4-1 100
+        100 /var/lib/dpkg/status
+bash:
+  Installed: 5.2.15-2+b8
+  Candidate: 5.2.15-2+b13
+  Version table:
+     5.2.15-2+b13 500
+        500 http://deb.debian.org/debian bookworm/main amd64 Packages
+ *** 5.2.15-2+b8 100
+        100 /var/lib/dpkg/status
+adduser:
+  Installed: 3.134
+  Candidate: 3.134
+  Version table:
+ *** 3.134 500
+        500 http://deb.debian.org/debian bookworm/main amd64 Packages
+        100 /var/lib/dpkg/status
+criu:
+  Installed: 4.2.1-0~local12+1
+  Candidate: 4.2.1-0~local12+1
+  Version table:
+ *** 4.2.1-0~local12+1 100
+        100 /var/lib/dpkg/status
+     3.17.1-2+deb12u2 500
+        500 http://deb.debian.org/debian bookworm/main amd64 Packages
+golang-go:
+  Installed: 2:1.23~2~bpo12+1
+  Candidate: 2:1.19~1
+  Version table:
+ *** 2:1.23~2~bpo12+1 100
+        100 /var/lib/dpkg/status
+     2:1.19~1 500
+        500 http://deb.debian.org/debian bookworm/main amd64 Packages
+nodejs:
+  Installed: 20.20.2-1nodesource1+repack1
+  Candidate: 20.20.2-1nodesource1+repack1
+  Version table:
+ *** 20.20.2-1nodesource1+repack1 100
+        100 /var/lib/dpkg/status
+     18.20.4+dfsg-1~deb12u3 500
+        500 http://deb.debian.org/debian bookworm/main amd64 Packages
+google-cloud-cli:
+  Installed: 528.0.0-0
+  Candidate: 528.0.0-0
+  Version table:
+ *** 528.0.0-0 100
+        100 /var/lib/dpkg/status
+`
+
+func TestSetupCheckFindsSidPackages(t *testing.T) {
+	maintainer := map[string]string{
+		"libc6":            "GNU Libc Maintainers <debian-glibc@lists.debian.org>",
+		"base-files":       "Santiago Vila <sanvila@debian.org>",
+		"libssl3t64":       "Debian OpenSSL Team <pkg-openssl-devel@alioth-lists.debian.net>",
+		"bash":             "Matthias Klose <doko@debian.org>",
+		"adduser":          "Debian Adduser Developers <adduser@packages.debian.org>",
+		"criu":             "ctrfs local build <root@localhost>",
+		"golang-go":        "Debian Go Compiler Team <team+go-compiler@tracker.debian.org>",
+		"nodejs":           "NodeSource Support <support@nodesource.com>",
+		"google-cloud-cli": "Google Cloud CLI Authors <https://code.google.com/p/google-cloud-sdk/>",
+	}
+	policies := parsePolicy(cannedPolicy)
+	if len(policies) != len(maintainer) {
+		t.Fatalf("parsed %d packages, want %d: %+v", len(policies), len(maintainer), policies)
+	}
+	if p := policies["libc6"]; p.Installed != "2.43-1" || p.best() != "2.36-9+deb12u14" || p.verdict() != "newer" {
+		t.Errorf("libc6: installed %q best %q verdict %q", p.Installed, p.best(), p.verdict())
+	}
+	got := strings.Join(fromElsewhere(policies, maintainer, "12"), "\n")
+	want := strings.Join([]string{
+		"base-files 14.2 is newer than anything this host's apt sources offer (best: 12.4+deb12u11)",
+		"libc6 2.43-1 is newer than anything this host's apt sources offer (best: 2.36-9+deb12u14)",
+		"libssl3t64 3.5.4-1 (maintainer Debian OpenSSL Team <pkg-openssl-devel@alioth-lists.debian.net>) is a Debian package that no apt source of this host offers",
+	}, "\n")
+	if got != want {
+		t.Errorf("found:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestSetupCheckFindsSidSources(t *testing.T) {
+	for _, c := range []struct {
+		name, text string
+		want       []string
+	}{
+		{"ctrfs-sid.sources", "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: sid\nComponents: main\n", []string{"sid"}},
+		{"debian.sources", "Types: deb\n# http://snapshot.debian.org/archive/debian/20250520T000000Z\nURIs: http://deb.debian.org/debian\n" +
+			"Suites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://deb.debian.org/debian\nSuites:\n trixie\n testing\n",
+			[]string{"trixie", "testing"}},
+		{"off.sources", "Enabled: no\nTypes: deb\nURIs: http://deb.debian.org/debian\nSuites: unstable\n", nil},
+		{"sources.list", "# deb http://deb.debian.org/debian sid main\ndeb [arch=amd64 signed-by=/k.gpg] http://deb.debian.org/debian unstable main\n" +
+			"deb-src http://deb.debian.org/debian bookworm-backports main\ndeb https://packages.cloud.google.com/apt cloud-sdk-bookworm main\n",
+			[]string{"unstable"}},
+	} {
+		var bad []string
+		for _, s := range sourceSuites(c.name, c.text) {
+			if suiteTooNew(s, "bookworm") {
+				bad = append(bad, s)
+			}
+		}
+		if strings.Join(bad, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%s: flagged %q, want %q", c.name, bad, c.want)
+		}
+	}
+	if suiteTooNew("trixie-backports", "trixie") || !suiteTooNew("forky", "trixie") {
+		t.Error("trixie host: trixie-backports is its own, forky is newer")
+	}
 }

@@ -70,7 +70,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   apt_update
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! criu_ok; then
@@ -108,7 +108,7 @@ if ! find_go >/dev/null; then
     awk -F' [|] ' '{split($3, a, " "); split(a[2], s, "/"); print $2, s[1]; exit}') || true
   if at_least "$(upstream "${gover:-}")" 1.21; then
     echo "deps: installing golang-go $gover from $gosuite"
-    apt-get install -y -qq --no-install-recommends -t "$gosuite" golang-go ca-certificates
+    apt-get install -y -qq --no-install-recommends -t "$gosuite" golang-go ca-certificates >/dev/null
   fi
   find_go >/dev/null || {
     cat >&2 <<MSG

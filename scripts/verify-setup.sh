@@ -30,10 +30,10 @@ cleanup() {
   for p in /proc/[0-9]*; do
     [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -9 "${p#/proc/}" 2>/dev/null || true
   done
-  grep -F " $root/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+  awk -v r="$root" '$2 == r || index($2, r "/") == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null || true
   done
-  if grep -qF " $root/" /proc/mounts; then
+  if awk -v r="$root" '$2 == r || index($2, r "/") == 1 {f=1} END {exit !f}' /proc/mounts; then
     say "mounts under $root are still there; not deleting it" >&2
   else
     rm -rf --one-file-system "$root"
@@ -48,10 +48,17 @@ debootstrap --variant=minbase "$release" "$root" "$uri" >"$root.debootstrap.log"
 rm -f "$root.debootstrap.log"
 say "debootstrap took $((SECONDS - t0)) s"
 
+# The chroot's root a mount point of its own: CRIU wants every mount's
+# parent in the task's mount tree.
+mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"
 mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The host's CA bundle for Go's downloads (the module proxy), in case the
+# host's network needs a CA of its own; deps installs the chroot's own
+# ca-certificates over /etc/ssl/certs.
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca-certificates.crt"
 
 # This checkout as committed, plus uncommitted changes to tracked files.
 mkdir -p "$root/root/ctrfs"
@@ -63,7 +70,7 @@ git -C "$repo" archive "${rev:-HEAD}" | tar -x -C "$root/root/ctrfs"
 (cd "$repo" && CGO_ENABLED=0 go test -c -o "$root/root/tests.test" ./tests/)
 
 in_root() { chroot "$root" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  HOME=/root LANG=C.UTF-8 "$@"; }
+  HOME=/root LANG=C.UTF-8 SSL_CERT_FILE=/etc/ssl/host-ca-certificates.crt "$@"; }
 
 say "running scripts/deps.sh"
 t0=$SECONDS

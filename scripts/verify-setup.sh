@@ -58,7 +58,7 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 # The host's CA bundle for Go's downloads (the module proxy), in case the
 # host's network needs a CA of its own; deps installs the chroot's own
 # ca-certificates over /etc/ssl/certs.
-cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca-certificates.crt"
+mkdir -p "$root/etc/ssl" && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca-certificates.crt"
 
 # This checkout as committed, plus uncommitted changes to tracked files.
 mkdir -p "$root/root/ctrfs"

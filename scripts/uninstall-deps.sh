@@ -14,7 +14,8 @@ export DEBIAN_FRONTEND=noninteractive
 # still_installed NAME...: those of NAME that dpkg has installed.
 still_installed() {
   [ $# -gt 0 ] || return 0
-  dpkg-query -W -f '${db:Status-Abbrev} ${binary:Package}\n' "$@" 2>/dev/null | awk '$1 == "ii" {print $2}'
+  # dpkg-query fails when some NAME is not known at all: not an error here.
+  { dpkg-query -W -f '${db:Status-Abbrev} ${binary:Package}\n' "$@" 2>/dev/null || true; } | awk '$1 == "ii" {print $2}'
 }
 
 if [ -s "$record" ]; then

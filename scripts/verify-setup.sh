@@ -100,7 +100,10 @@ say "dump and restore of a process"
 cat >"$root/root/dump-restore.sh" <<'SH'
 set -eu
 rm -rf /tmp/img && mkdir -p /tmp/img
-setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i >/tmp/counter.tmp; mv /tmp/counter.tmp /tmp/counter; sleep 0.2; done' \
+# The counter closes every fd it may have inherited beyond 0-2 (a shell's
+# saved copies of this script's stdout would point outside the chroot).
+setsid sh -c 'for fd in 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do eval "exec $fd>&-"; done
+  i=0; while :; do i=$((i+1)); echo $i >/tmp/counter.tmp; mv /tmp/counter.tmp /tmp/counter; sleep 0.2; done' \
   </dev/null >/dev/null 2>&1 &
 pid=$!
 until [ -s /tmp/counter ] && [ "$(cat /tmp/counter)" -ge 3 ]; do sleep 0.1; done
@@ -114,7 +117,7 @@ until [ "$(cat /tmp/counter)" -gt "$at_dump" ]; do sleep 0.1; done
 echo "restored pid $pid, counting on: $(cat /tmp/counter) > $at_dump"
 kill "$pid"
 SH
-in_root sh /root/dump-restore.sh
+in_root sh /root/dump-restore.sh <"$root/dev/null"
 
 say "deps.sh again, over the files an older ctrfs setup left behind"
 before=$(in_root dpkg-query -W -f '${Version}' criu)

@@ -99,22 +99,32 @@ say "deps recorded $(wc -l <"$root/var/cache/ctrfs/installed-by-deps") packages 
 say "dump and restore of a process"
 cat >"$root/root/dump-restore.sh" <<'SH'
 set -eu
-rm -rf /tmp/img && mkdir -p /tmp/img
-# The counter closes every fd it may have inherited beyond 0-2 (a shell's
-# saved copies of this script's stdout would point outside the chroot).
-setsid sh -c 'for fd in 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do eval "exec $fd>&-"; done
-  i=0; while :; do i=$((i+1)); echo $i >/tmp/counter.tmp; mv /tmp/counter.tmp /tmp/counter; sleep 0.2; done' \
-  </dev/null >/dev/null 2>&1 &
-pid=$!
-until [ -s /tmp/counter ] && [ "$(cat /tmp/counter)" -ge 3 ]; do sleep 0.1; done
-criu dump -t "$pid" -D /tmp/img --shell-job -o dump.log || { tail -n 20 /tmp/img/dump.log; exit 1; }
-if kill -0 "$pid" 2>/dev/null; then echo "pid $pid still runs after the dump"; exit 1; fi
-at_dump=$(cat /tmp/counter)
-echo "dumped pid $pid at count $at_dump ($(du -sk /tmp/img | cut -f1) KiB of images)"
-criu restore -D /tmp/img --shell-job --restore-detached -o restore.log || { tail -n 20 /tmp/img/restore.log; exit 1; }
+rm -rf /tmp/dr && mkdir -p /tmp/dr/img
+# A subshell that exits at once: the counter is orphaned, so that init reaps
+# it when CRIU kills it (a zombie would keep the PID the restore needs).
+( setsid bash -c 'for fd in $(ls /proc/$$/fd); do [ "$fd" -le 2 ] || eval "exec $fd>&-"; done
+  echo $$ >/tmp/dr/pid
+  i=0; while :; do i=$((i+1)); echo $i >/tmp/dr/counter.tmp; mv /tmp/dr/counter.tmp /tmp/dr/counter; sleep 0.2; done' \
+  </dev/null >/dev/null 2>&1 & )
+n=0
+until [ -s /tmp/dr/counter ] && [ "$(cat /tmp/dr/counter)" -ge 3 ]; do
+  n=$((n + 1)); [ $n -lt 300 ] || { echo "the counter did not start"; exit 1; }; sleep 0.1
+done
+pid=$(cat /tmp/dr/pid)
+criu dump -t "$pid" -D /tmp/dr/img --shell-job -o dump.log || { tail -n 20 /tmp/dr/img/dump.log; exit 1; }
+at_dump=$(cat /tmp/dr/counter)
+n=0
+while [ -e "/proc/$pid" ]; do
+  n=$((n + 1)); [ $n -lt 300 ] || { echo "pid $pid still there after the dump"; exit 1; }; sleep 0.1
+done
+echo "dumped pid $pid at count $at_dump ($(du -sk /tmp/dr/img | cut -f1) KiB of images)"
+criu restore -D /tmp/dr/img --shell-job --restore-detached -o restore.log || { tail -n 20 /tmp/dr/img/restore.log; exit 1; }
 kill -0 "$pid"
-until [ "$(cat /tmp/counter)" -gt "$at_dump" ]; do sleep 0.1; done
-echo "restored pid $pid, counting on: $(cat /tmp/counter) > $at_dump"
+n=0
+until [ "$(cat /tmp/dr/counter)" -gt "$at_dump" ]; do
+  n=$((n + 1)); [ $n -lt 300 ] || { echo "the restored counter does not count"; exit 1; }; sleep 0.1
+done
+echo "restored pid $pid, counting on: $(cat /tmp/dr/counter) > $at_dump"
 kill "$pid"
 SH
 in_root sh /root/dump-restore.sh <"$root/dev/null"

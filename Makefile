@@ -19,15 +19,20 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 SETTINGS   := $(SYSCONFDIR)/default/ctrfs
 
-.PHONY: all deps build test unit e2e vet demo demo-stop bench clean man install uninstall soak fuzz FORCE
+.PHONY: all deps uninstall-deps build test unit e2e vet demo demo-stop bench clean man install uninstall soak fuzz FORCE
 
 all: build
 
-# Installs LXC, FUSE, busybox-static and the rest from the host's release,
-# CRIU >= 4.2 built from source for it (scripts/criu-deb.sh), and checks Go;
-# skips whatever is already right.
+# Installs LXC, FUSE, busybox-static and the rest from the host's Debian
+# release, CRIU >= 4.2 as a local .deb built from source, and Go from the
+# release or its backports; skips whatever is already right. README,
+# "Requirements", says what and from where.
 deps:
 	@scripts/deps.sh
+
+# Purges what deps recorded as installed by it, and its cache.
+uninstall-deps:
+	@scripts/uninstall-deps.sh
 
 build: $(BIN)
 

@@ -10,6 +10,27 @@ cd "$(dirname "$0")"
 need_pkgs=(lxc lxc-dev golang-gopkg-lxc-go-lxc.v2-dev fuse3 iptables busybox-static debootstrap go-md2man
   iproute2 bridge-utils pkg-config gcc make rsync zstd)
 
+# uninstall-deps.sh asks for the list, to name it to the operator.
+if [ "${1:-}" = --packages ]; then
+  echo "${need_pkgs[*]}"
+  exit 0
+fi
+
+# What this run installs (packages absent before it, present after) is added
+# to $CACHE/installed-by-deps, so that `make uninstall-deps` purges exactly
+# those and nothing the operator had before.
+CACHE=${CTRFS_CACHE:-/var/cache/ctrfs}
+installed_pkgs() { dpkg-query -W -f '${db:Status-Abbrev} ${binary:Package}\n' | awk '$1 == "ii" {print $2}' | sort; }
+before=$(installed_pkgs)
+record_installed() {
+  local added
+  added=$(comm -13 <(printf '%s\n' "$before") <(installed_pkgs))
+  [ -n "$added" ] || return 0
+  mkdir -p "$CACHE" && touch "$CACHE/installed-by-deps"
+  sort -u -o "$CACHE/installed-by-deps" "$CACHE/installed-by-deps" <(printf '%s\n' "$added")
+}
+trap record_installed EXIT
+
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -49,7 +70,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   apt_update
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! criu_ok; then
@@ -62,48 +83,48 @@ fi
 [ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
 
 # Go: go.mod names the version. Any go >= 1.21 fetches that exact toolchain
-# from the module proxy by itself (GOTOOLCHAIN=auto), so the host's release
-# (or its backports) is enough; bookworm's golang-go is 1.19, too old for that.
+# from the module proxy by itself (GOTOOLCHAIN=auto, Debian's default too),
+# so the host's release or its backports is enough: trixie's golang-go is
+# 1.24, bookworm's 1.19 (too old), bookworm-backports' 1.23.
 gomod=$(awk '/^go / {print $2; exit}' ../go.mod)
-go_version() { "$1" env GOVERSION 2>/dev/null | sed 's/^go//'; }
+# Asked outside the module, so that go.mod's newer version does not get in
+# the way of a plain answer.
+go_version() { (cd / && GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null | sed 's/^go//'); }
+# The go that make and the tests run: /usr/local/go (Makefile's PATH) or PATH's.
 find_go() {
   local g
-  for g in /usr/local/go/bin/go "$(command -v go 2>/dev/null)" /usr/lib/go-1.2[1-9]/bin/go; do
-    [ -x "$g" ] && at_least "$(GOTOOLCHAIN=local go_version "$g")" 1.21 && { echo "$g"; return 0; }
+  for g in /usr/local/go/bin/go "$(command -v go 2>/dev/null)"; do
+    [ -x "$g" ] && at_least "$(go_version "$g")" 1.21 && { echo "$g"; return 0; }
   done
   return 1
 }
+# upstream VERSION: 2:1.23~2~bpo12+1 -> 1.23
+upstream() { sed 's/^[0-9]*://; s/[~+-].*//' <<<"$1"; }
 if ! find_go >/dev/null; then
   apt_update
-  cand=$(apt-cache policy golang-go 2>/dev/null | awk '/Candidate:/ {print $2}' | sed 's/^[0-9]*://; s/[~+-].*//')
-  if at_least "$cand" 1.21; then
-    echo "deps: installing golang-go $cand from this host's release"
-    apt-get install -y -qq --no-install-recommends golang-go ca-certificates
-  else
-    for v in 1.24 1.23 1.22 1.21; do
-      if apt-cache policy "golang-$v-go" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-        echo "deps: installing golang-$v-go from this host's backports"
-        apt-get install -y -qq --no-install-recommends "golang-$v-go" ca-certificates
-        break
-      fi
-    done
+  . /etc/os-release
+  # The newest golang-go any configured source offers, and from which suite.
+  read -r gover gosuite < <(apt-cache madison golang-go 2>/dev/null |
+    awk -F' [|] ' '{split($3, a, " "); split(a[2], s, "/"); print $2, s[1]; exit}') || true
+  if at_least "$(upstream "${gover:-}")" 1.21; then
+    echo "deps: installing golang-go $gover from $gosuite"
+    apt-get install -y -qq --no-install-recommends -t "$gosuite" golang-go ca-certificates >/dev/null
   fi
   find_go >/dev/null || {
-    . /etc/os-release
     cat >&2 <<MSG
-deps: no Go >= 1.21 here, and this host's release (${VERSION_CODENAME:-?}) has none.
-  Either enable ${VERSION_CODENAME:-your release}-backports and run
-    apt-get install -t ${VERSION_CODENAME:-RELEASE}-backports golang-1.23-go
-  or unpack Go $gomod from https://go.dev/dl/ into /usr/local/go.
-  The go command then fetches go $gomod itself (GOTOOLCHAIN).
+deps: no Go >= 1.21 here, and this host's apt sources offer none (golang-go ${gover:-?}).
+  Either enable ${VERSION_CODENAME:-your release}-backports and run make deps again
+  (it installs golang-go from there), or unpack Go $gomod from
+  https://go.dev/dl/ into /usr/local/go. The go command then fetches go $gomod
+  itself (GOTOOLCHAIN).
 MSG
     exit 1
   }
 fi
 g=$(find_go)
-if ! at_least "$(GOTOOLCHAIN=local go_version "$g")" "$gomod"; then
+if ! at_least "$(go_version "$g")" "$gomod"; then
   # Fetched once into the module cache; every later call finds it there.
-  echo "deps: $g is $(GOTOOLCHAIN=local go_version "$g"); go.mod wants $gomod: fetching that toolchain"
+  echo "deps: $g is $(go_version "$g"); go.mod wants $gomod: fetching that toolchain"
   (cd .. && GOTOOLCHAIN=auto "$g" version)
 fi
 echo "deps: ok"

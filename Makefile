@@ -82,7 +82,7 @@ vet:
 # Unit tests, then end-to-end tests against real LXC, CRIU and FUSE.
 test: deps build vet
 	$(GO) test $$($(GO) list ./... | grep -v '/tests$$') -count=1 -timeout 5m
-	$(GO) test ./tests/ -count=1 -timeout 14m -v
+	$(GO) test ./tests/ -count=1 -timeout 25m -v
 
 # Runs each fuzz target for FUZZTIME (`go test -fuzz` takes one target of
 # one package at a time). `make test` runs their seed corpora as unit tests.

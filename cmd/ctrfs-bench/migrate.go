@@ -585,6 +585,18 @@ func (m *migBench) report(w io.Writer) {
 		fmt.Fprintf(w, "%-15s %9.3f %20.3f %17s %22s\n", mode, md.total, md.gap, secondsOrUnknown(md.ctrfs), bytesMiB(sentMed))
 	}
 
+	// Min and max beside the median: the machine may be shared and noisy.
+	fmt.Fprintf(w, "\n%-15s %23s %23s\n", "min/median/max", "downtime s (client)", "downtime s (ctrfs)")
+	for _, mode := range []string{modeLive, modeStopCopy, modeRawInPlace} {
+		var g, c []float64
+		for _, s := range m.rounds {
+			if s.mode == mode {
+				g, c = append(g, s.gap.Seconds()), append(c, s.ctrfs)
+			}
+		}
+		fmt.Fprintf(w, "%-15s %23s %23s\n", mode, spread(g), spread(c))
+	}
+
 	live, sc := meds[modeLive], meds[modeStopCopy]
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "live/stop-and-copy total time:            %.3fx\n", live.total/sc.total)

@@ -18,7 +18,8 @@ import (
 )
 
 // The target's side of a migration is a session: Begin reserves the name,
-// Missing and Put bring the chunks, Install creates the container (and
+// Missing and Put bring the chunks, Prepare unpacks the rootfs of the
+// precopy (Put goes on meanwhile), Install creates the container (and
 // restores it, for a live migration) as a provisional copy, and Commit
 // makes it this host's. A provisional copy is removed on Abort, when the
 // source goes quiet for longer than a lease, and when this daemon starts
@@ -38,6 +39,7 @@ type session struct {
 	in                  *ops.Incoming
 	installed           bool
 	timer               *time.Timer
+	prepare             time.Duration  // how long Prepare took, for the report
 	phases              []ops.KeyValue // timings of Install, for the report
 }
 
@@ -83,6 +85,10 @@ type MissingArgs struct {
 type PutArgs struct {
 	Token  string
 	Chunks []WireChunk
+}
+type PrepareArgs struct {
+	Token  string
+	Rootfs *images.Manifest // of the precopy: the whole-tree archive
 }
 type InstallArgs struct {
 	Token  string
@@ -188,6 +194,45 @@ func (s *Service) Put(a PutArgs, out *int) error {
 	return nil
 }
 
+// Prepare unpacks the precopy's rootfs where Install creates the
+// container, so that Install applies only the changes since. The session
+// does not expire meanwhile (a big rootfs may take longer than sessionIdle
+// to unpack); its idle time starts again when Prepare is done.
+func (s *Service) Prepare(a PrepareArgs, out *bool) error {
+	sess, err := s.c.session(a.Token)
+	if err != nil {
+		return wireError(err)
+	}
+	if a.Rootfs == nil {
+		return wireError(ops.NewError(ops.ErrInvalid, "prepare without a rootfs"))
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	s.c.mu.Lock()
+	live := s.c.sessions[a.Token] == sess && !sess.installed
+	if live {
+		sess.timer.Stop()
+	}
+	s.c.mu.Unlock()
+	if !live {
+		return wireError(ops.NewError(ops.ErrFailed, "nothing to prepare (the session expired, was aborted or is installed)"))
+	}
+	defer func() {
+		s.c.mu.Lock()
+		sess.timer.Reset(sessionIdle)
+		s.c.mu.Unlock()
+	}()
+	t0 := time.Now()
+	err = sess.in.Prepare(a.Rootfs)
+	sess.prepare = time.Since(t0)
+	if err != nil {
+		s.c.cfg.Log.Warn("cluster: cannot unpack the rootfs of an incoming container ahead of its install", "container", sess.name, "err", err)
+		return wireError(err)
+	}
+	*out = true
+	return nil
+}
+
 func (s *Service) Install(a InstallArgs, out *bool) error {
 	sess, err := s.c.session(a.Token)
 	if err != nil {
@@ -254,6 +299,9 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	addSeconds(a.Report, commit, "move-seconds")
 	if slices.Contains(a.Report, ops.KeyValue{Key: "move-mode", Value: "live"}) {
 		addSeconds(a.Report, commit, "downtime-seconds")
+	}
+	if sess.prepare > 0 {
+		a.Report = append(a.Report, seconds("target-prepare-seconds", sess.prepare))
 	}
 	a.Report = append(a.Report, sess.phases...)
 	a.Report = append(a.Report, seconds("target-commit-seconds", commit))

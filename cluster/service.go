@@ -199,14 +199,10 @@ func (s *Service) Put(a PutArgs, out *int) error {
 // does not expire meanwhile (a big rootfs may take longer than sessionIdle
 // to unpack); its idle time starts again when Prepare is done.
 func (s *Service) Prepare(a PrepareArgs, out *bool) error {
-	sess, err := s.c.session(a.Token)
+	sess, err := s.c.lockedSession(a.Token, a.Rootfs, "prepare")
 	if err != nil {
 		return wireError(err)
 	}
-	if a.Rootfs == nil {
-		return wireError(ops.NewError(ops.ErrInvalid, "prepare without a rootfs"))
-	}
-	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	s.c.mu.Lock()
 	live := s.c.sessions[a.Token] == sess && !sess.installed
@@ -233,15 +229,25 @@ func (s *Service) Prepare(a PrepareArgs, out *bool) error {
 	return nil
 }
 
+// lockedSession is session for a call that brings a rootfs, with the
+// session's lock taken: the caller unlocks sess.mu.
+func (c *Cluster) lockedSession(token string, rootfs *images.Manifest, what string) (*session, error) {
+	sess, err := c.session(token)
+	if err != nil {
+		return nil, err
+	}
+	if rootfs == nil {
+		return nil, ops.NewError(ops.ErrInvalid, what+" without a rootfs")
+	}
+	sess.mu.Lock()
+	return sess, nil
+}
+
 func (s *Service) Install(a InstallArgs, out *bool) error {
-	sess, err := s.c.session(a.Token)
+	sess, err := s.c.lockedSession(a.Token, a.Rootfs, "install")
 	if err != nil {
 		return wireError(err)
 	}
-	if a.Rootfs == nil {
-		return wireError(ops.NewError(ops.ErrInvalid, "install without a rootfs"))
-	}
-	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if err := s.c.markIncoming(sess); err != nil {
 		return wireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))

@@ -40,6 +40,7 @@ type session struct {
 	installed           bool
 	timer               *time.Timer
 	prepare             time.Duration  // how long Prepare took, for the report
+	preparing           bool           // Prepare is under way: the session does not expire
 	phases              []ops.KeyValue // timings of Install, for the report
 }
 
@@ -163,9 +164,11 @@ func (c *Cluster) session(token string) (*session, error) {
 	if !ok {
 		return nil, ops.NewError(ops.ErrFailed, "no such migration session (it expired or was aborted)")
 	}
-	if sess.installed {
+	switch {
+	case sess.preparing: // the timer starts again when it is done
+	case sess.installed:
 		sess.timer.Reset(commitLease)
-	} else {
+	default:
 		sess.timer.Reset(sessionIdle)
 	}
 	return sess, nil
@@ -207,6 +210,7 @@ func (s *Service) Prepare(a PrepareArgs, out *bool) error {
 	s.c.mu.Lock()
 	live := s.c.sessions[a.Token] == sess && !sess.installed
 	if live {
+		sess.preparing = true
 		sess.timer.Stop()
 	}
 	s.c.mu.Unlock()
@@ -215,6 +219,7 @@ func (s *Service) Prepare(a PrepareArgs, out *bool) error {
 	}
 	defer func() {
 		s.c.mu.Lock()
+		sess.preparing = false
 		sess.timer.Reset(sessionIdle)
 		s.c.mu.Unlock()
 	}()

@@ -81,6 +81,12 @@ type storedDump struct {
 // store is storedDump.storeErr.
 func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
 	hint := m.imagesSizeHint(name)
+	// What the caller put in dir before the dump (a snapshot's or a move's
+	// copy of the config) is not the dump's, and survives a retry.
+	before, err := os.ReadDir(dir)
+	if err != nil {
+		return storedDump{}, newError(ErrFailed, "read the staging directory of "+name, err)
+	}
 	for attempt := 1; ; attempt++ {
 		growing := m.images.StartGrowingImport(dir, ref)
 		oc.progress.sample("dump", hint, func() int64 { return dirSize(dir) })
@@ -101,7 +107,7 @@ func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, d
 		}
 		m.log.Warn("CRIU could not freeze the container in time; trying again",
 			"container", name, "attempt", attempt, "reason", explainCRIU(oc.log))
-		if err := emptyDir(dir); err != nil {
+		if err := emptyDir(dir, before); err != nil {
 			return d, newError(ErrFailed, "clear the images of a failed dump", err)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -118,12 +124,20 @@ func freezeTimedOut(log []byte) bool {
 
 var unseizableInD = regexp.MustCompile(`Unseizable non-zombie \d+ found, state D`)
 
-func emptyDir(dir string) error {
+// emptyDir removes everything in dir but the entries named in keep.
+func emptyDir(dir string, keep []os.DirEntry) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
+	kept := map[string]bool{}
+	for _, e := range keep {
+		kept[e.Name()] = true
+	}
 	for _, e := range entries {
+		if kept[e.Name()] {
+			continue
+		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			return err
 		}

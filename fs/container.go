@@ -128,7 +128,7 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 	var node gofs.InodeEmbedder
 	switch name {
 	case "ctl":
-		node = &ctlFile{c: c}
+		node = containerCtl(c)
 	case "config":
 		node = newConfigFile(c)
 	case "criu":

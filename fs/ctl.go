@@ -13,10 +13,16 @@ import (
 
 // ctlFile takes one command per write and returns when it has finished, so
 // that `echo start > ctl` exits 0 exactly when the command succeeded.
-// Reading it lists the commands.
+// Reading it lists the commands. It is a container's ctl and the mount's
+// top-level one.
 type ctlFile struct {
 	gofs.Inode
-	c *containerDir
+	help string
+	// idle, if set, fails while a command is under way (see Open).
+	idle func() error
+	run  func(line string) error
+	// changed is when the last command was written.
+	changed func() time.Time
 }
 
 var (
@@ -25,10 +31,17 @@ var (
 	_ gofs.NodeSetattrer = (*ctlFile)(nil)
 )
 
+// containerCtl is containers/NAME/ctl.
+func containerCtl(c *containerDir) *ctlFile {
+	return &ctlFile{help: ops.CtlHelp, run: c.run,
+		idle:    func() error { return c.m.CheckIdle(c.Name()) },
+		changed: func() time.Time { return c.times().Changed }}
+}
+
 func (f *ctlFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFREG | modeControl
-	out.Size = uint64(len(ops.CtlHelp))
-	setTimes(out, f.c.times().Changed) // the last command
+	out.Size = uint64(len(f.help))
+	setTimes(out, f.changed()) // the last command
 	return 0
 }
 
@@ -51,12 +64,12 @@ func (f *ctlFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetA
 // a descriptor opened earlier reaches ops and gets its EBUSY there instead
 // of queueing behind the inode lock.
 func (f *ctlFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
-		if err := f.c.m.CheckIdle(f.c.Name()); err != nil {
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 && f.idle != nil {
+		if err := f.idle(); err != nil {
 			return nil, 0, errno(err)
 		}
 	}
-	h := &ctlHandle{f: f, bytesHandle: bytesHandle{data: []byte(ops.CtlHelp)}}
+	h := &ctlHandle{f: f, bytesHandle: bytesHandle{data: []byte(f.help)}}
 	return h, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_PARALLEL_DIRECT_WRITES, 0
 }
 
@@ -68,7 +81,7 @@ type ctlHandle struct {
 var _ gofs.FileWriter = (*ctlHandle)(nil)
 
 func (h *ctlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	if err := h.f.c.run(string(data)); err != nil {
+	if err := h.f.run(string(data)); err != nil {
 		return 0, errno(err)
 	}
 	return uint32(len(data)), 0

@@ -5,6 +5,8 @@ const readme = `ctrfs: LXC containers as directories
   host                this host's name
   events              one line per operation, from the moment you open it:
                       TIME HOST CONTAINER WHAT RESULT SECONDS
+  ctl                 write a host command: create NAME [--template T]
+  templates/NAME/info the templates a container can be made from
   containers/NAME/    one directory per container
     ctl               write one command; the write returns when it is done;
                       read it for the list of commands
@@ -27,7 +29,7 @@ Commands for ctl:
   snapshot NAME [--stateful] | restore NAME | move HOST
   check               would stop-stateful, snapshot --stateful and move work? (EOPNOTSUPP: see error)
 
-Also: mkdir containers/NAME (create), rmdir containers/NAME (destroy a
+Also: mkdir containers/NAME (create from the default template), rmdir containers/NAME (destroy a
 stopped container), mv containers/A containers/B (rename a stopped one),
 mkdir/rmdir containers/NAME/snapshots/SNAP (stateless snapshot / delete),
 mv containers/NAME hosts/PEER/ (migrate: live if running, cold if stopped),

@@ -54,6 +54,8 @@ func (r *Root) OnAdd(ctx context.Context) {
 	add("README", staticFile(readme, r.mounted), syscall.S_IFREG)
 	add("host", staticFile(r.m.Host()+"\n", r.mounted), syscall.S_IFREG)
 	add("events", &eventsFile{bus: r.m.Events()}, syscall.S_IFREG)
+	add("ctl", hostCtl(r.m, r.mounted), syscall.S_IFREG)
+	add("templates", &templatesDir{m: r.m, staticDir: r.staticDir}, syscall.S_IFDIR)
 	add("containers", r.containers(true), syscall.S_IFDIR)
 	add("hosts", &hostsDir{m: r.m, cl: r.cl, root: r, staticDir: r.staticDir}, syscall.S_IFDIR)
 }

@@ -61,7 +61,9 @@ func writeRenamed(path string, data []byte, sync bool) (err error) {
 	return os.Rename(f.Name(), path)
 }
 
-// syncDir makes renames and removals in dir durable.
+// SyncDir makes renames and removals in dir durable.
+func SyncDir(dir string) error { return syncDir(dir) }
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

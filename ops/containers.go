@@ -12,13 +12,22 @@ import (
 	lxc "github.com/lxc/go-lxc"
 )
 
-// Create makes a container from the default template. It is built under a
-// hidden name and renamed into place, so a half-made container never shows.
-func (m *Manager) Create(name string) error {
+// Create makes a container from the default template.
+func (m *Manager) Create(name string) error { return m.CreateFrom(name, m.DefaultTemplate()) }
+
+// CreateFrom makes a container from a template. It is built under a
+// hidden name and renamed into place, so a half-made container never
+// shows. A template that must be built first (debian, once per cache)
+// makes the create wait for the build.
+func (m *Manager) CreateFrom(name, template string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
 	return m.run(operation{name: name, what: "create", fn: func(*opContext) error {
+		tmpl, err := LookupTemplate(template)
+		if err != nil {
+			return err
+		}
 		dir := filepath.Join(m.cfg.LXCPath, name)
 		if _, err := os.Lstat(dir); err == nil {
 			return newError(ErrExists, fmt.Sprintf("container %q exists", name), nil)
@@ -26,19 +35,20 @@ func (m *Manager) Create(name string) error {
 		if err := m.setAsideLeftovers(name); err != nil {
 			return err
 		}
-		addr, err := m.cfg.Network.AllocateAddress(m.cfg.LXCPath, m.cfg.Host, name)
-		if err != nil {
-			return newError(ErrFailed, "create "+name, err)
-		}
 		tmp := filepath.Join(m.cfg.LXCPath, "."+name+".creating")
 		os.RemoveAll(tmp)
-		if err := writeRootfs(filepath.Join(tmp, "rootfs")); err != nil {
+		if err := tmpl.rootfs(m, filepath.Join(tmp, "rootfs"), name); err != nil {
 			os.RemoveAll(tmp)
 			return newError(ErrFailed, "create "+name, err)
 		}
-		conf := templateConfig(name, filepath.Join(dir, "rootfs"), m.cfg.Network, addr,
-			MACAddress(m.cfg.Host, name), time.Now())
-		if err := os.WriteFile(filepath.Join(tmp, "config"), conf, 0o600); err != nil {
+		// The address is taken after the rootfs, which may have waited
+		// minutes for a template build: a create meanwhile must not
+		// have taken it.
+		if _, err := os.Lstat(dir); err == nil {
+			os.RemoveAll(tmp)
+			return newError(ErrExists, fmt.Sprintf("container %q exists", name), nil)
+		}
+		if err := m.writeNewConfig(tmpl, name, tmp); err != nil {
 			os.RemoveAll(tmp)
 			return newError(ErrFailed, "create "+name, err)
 		}
@@ -48,6 +58,20 @@ func (m *Manager) Create(name string) error {
 		}
 		return nil
 	}})
+}
+
+// writeNewConfig allocates the new container's address and writes its
+// config into the directory being made.
+func (m *Manager) writeNewConfig(tmpl *Template, name, tmp string) error {
+	m.createMu.Lock()
+	defer m.createMu.Unlock()
+	addr, err := m.cfg.Network.AllocateAddress(m.cfg.LXCPath, m.cfg.Host, name)
+	if err != nil {
+		return err
+	}
+	conf := configFor(tmpl, name, filepath.Join(m.cfg.LXCPath, name, "rootfs"), m.cfg.Network, addr,
+		MACAddress(m.cfg.Host, name), time.Now())
+	return os.WriteFile(filepath.Join(tmp, "config"), conf, 0o600)
 }
 
 // Destroy removes a stopped container with everything ctrfs keeps of it.

@@ -38,6 +38,8 @@ var knownCauses = []knownCause{
 		"the config names an AppArmor profile and this kernel has no AppArmor: remove lxc.apparmor.profile from the config"},
 	{regexp.MustCompile(`Unseizable non-zombie (\d+) found, state (\S+)`),
 		"task $1 cannot be frozen (state $2): it is traced by a debugger (strace, gdb) or stuck in the kernel; detach the debugger, or try again"},
+	{regexp.MustCompile(`Can't create memfd in victim: Too many open files`),
+		"a task has no file descriptor left under its RLIMIT_NOFILE, so CRIU cannot inject its parasite into it: most often OpenSSH's pre-authentication child (an ssh login under way, which sshd's sandbox limits to the descriptors it has); try again once the login has finished or timed out (sshd's LoginGraceTime)"},
 	{regexp.MustCompile(`session leader of \S+ is outside of its pid namespace`),
 		"a task belongs to a session that began outside the container (a process left by lxc-attach): start it with setsid, or from the container's own init"},
 }

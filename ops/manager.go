@@ -33,6 +33,12 @@ type Config struct {
 	// RecentLog keeps the daemon's last log lines for bug reports; nil
 	// keeps none.
 	RecentLog *LogRing
+	// TemplateCache is where templates keep what they build once (the
+	// debian template's rootfs archive); STORE/templates if empty.
+	TemplateCache string
+	// DefaultTemplate is the template of `mkdir containers/NAME`;
+	// DefaultTemplateName if empty.
+	DefaultTemplate string
 }
 
 // Manager carries out operations on the containers of one LXC path. It
@@ -45,6 +51,10 @@ type Manager struct {
 	images  *images.Store // saved state and stateful snapshots
 	gc      gcState
 	staging staging
+
+	// createMu makes creates take addresses one at a time: an address
+	// counts as taken once the new config is written.
+	createMu sync.Mutex
 
 	mu      sync.Mutex
 	busy    map[string]string // container -> operation under way

@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// The default template: a busybox-static rootfs that needs nothing from the
-// host at run time, configured so that CRIU can checkpoint it (README,
-// "What CRIU needs from a container"): no AppArmor line, no ttys or
-// console, and its own rcS instead of the busybox template's blocking udhcpc.
+// The busybox template (the default): a busybox-static rootfs that needs
+// nothing from the host at run time, configured so that CRIU can checkpoint
+// it (README, "What CRIU needs from a container"): no AppArmor line, no ttys
+// or console, and its own rcS instead of the busybox template's blocking udhcpc.
 //
 // It runs a service that carries state in memory: `counter` keeps a count in
 // a shell variable (not on disk, so a cold restart starts again from 1 while
@@ -94,10 +94,11 @@ func writeRootfs(dir string) error {
 	return nil
 }
 
-// templateConfig is the LXC config of a new container.
+// templateConfig is the LXC config of a new container; other templates
+// change a few keys of it (see configFor).
 func templateConfig(name, rootfs string, net Network, addr netip.Addr, mac string, created time.Time) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# Made by ctrfs from its default template.\n")
+	fmt.Fprintf(&b, "# Made by ctrfs from a template (ctrfs.template, at the end).\n")
 	fmt.Fprintf(&b, "%s %s\n", createdComment, created.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "lxc.uts.name = %s\n", name)
 	fmt.Fprintf(&b, "lxc.rootfs.path = dir:%s\n", rootfs)

@@ -39,6 +39,11 @@ func loopback(host int) string { return fmt.Sprintf("127.0.%d.%d", testLane, hos
 
 var ctrfsBin string
 
+// templateCache is where every test daemon keeps the templates it builds:
+// one directory for all of them, kept across runs, so that the debian
+// template's debootstrap (minutes) runs once per machine, not per test.
+const templateCache = "/var/cache/ctrfs/templates"
+
 func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "tests/: end-to-end tests need root (they mount FUSE and run LXC)")
@@ -98,7 +103,8 @@ func NewDaemon(t *testing.T, name string, extra ...string) *Daemon {
 		logPath: filepath.Join(base, "daemon.log"),
 	}
 	d.args = append([]string{"serve", "--mount", d.Mount, "--lxcpath", d.LXCPath, "--store", d.Store,
-		"--name", name, "--bridge", testBridge, "--subnet", testSubnet, "--log-level", "debug"}, extra...)
+		"--name", name, "--bridge", testBridge, "--subnet", testSubnet, "--log-level", "debug",
+		"--template-cache", templateCache}, extra...)
 	t.Cleanup(d.cleanup)
 	return d
 }

@@ -26,6 +26,7 @@ type serveFlags struct {
 	bridge, subnet, logLevel    string
 	bind, join, secretFile      string
 	metrics                     string
+	template, templateCache     string
 	migratePort                 int
 }
 
@@ -47,6 +48,8 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	set.StringVar(&f.name, "name", host, "this host's `NAME` in the tree, in events and in the cluster")
 	set.StringVar(&f.bridge, "bridge", "ctrfsbr0", "attach new containers to `BRIDGE`, created if missing")
 	set.StringVar(&f.subnet, "subnet", "10.87.0.0/16", "the bridge's IPv4 `SUBNET`: the bridge takes its first address, containers get static ones")
+	set.StringVar(&f.template, "template", ops.DefaultTemplateName, "the `TEMPLATE` of `mkdir containers/NAME` (templates/ lists them)")
+	set.StringVar(&f.templateCache, "template-cache", "", "keep the templates' built rootfs archives in `DIR` (default: STORE/templates), shared by daemons that name the same one")
 	set.StringVar(&f.bind, "bind", "", "gossip address `ADDR:PORT` of this host in the cluster (needs --secret-file; none: run alone)")
 	set.StringVar(&f.join, "join", "", "gossip addresses `ADDR:PORT[,...]` of hosts to join (retried until they answer)")
 	set.StringVar(&f.secretFile, "secret-file", "", "read the cluster's shared secret from `FILE`; it keys gossip encryption and authenticates migrations (none: run alone)")
@@ -63,6 +66,10 @@ func serve(args []string) int {
 	}
 	if err := ops.ValidateName(f.name); err != nil {
 		fmt.Fprintln(os.Stderr, "ctrfs serve: --name:", err)
+		return 2
+	}
+	if _, err := ops.LookupTemplate(f.template); err != nil {
+		fmt.Fprintln(os.Stderr, "ctrfs serve: --template:", err)
 		return 2
 	}
 	var level slog.Level
@@ -104,6 +111,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		Host: f.name, LXCPath: f.lxcpath, StoreDir: f.store,
 		Network:    ops.Network{Bridge: f.bridge, Subnet: subnet},
 		HelperPath: self, RecentLog: ring,
+		TemplateCache: f.templateCache, DefaultTemplate: f.template,
 	}, events, log)
 	if err != nil {
 		return err

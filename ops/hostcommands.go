@@ -1,0 +1,65 @@
+package ops
+
+import (
+	"fmt"
+	"strings"
+)
+
+// HostCommand is one parsed line written to the mount's top-level `ctl`.
+type HostCommand struct {
+	Verb     string
+	Name     string // the container to create
+	Template string // create --template; empty: the default template
+}
+
+// HostCtlHelp is what reading the top-level `ctl` shows.
+const HostCtlHelp = `create NAME [--template T]
+`
+
+// ParseHostCommand parses one line of the top-level ctl.
+func ParseHostCommand(line string) (HostCommand, error) {
+	words := strings.Fields(line)
+	if len(words) == 0 {
+		return HostCommand{}, newError(ErrInvalid, "empty command; read ctl for the list", nil)
+	}
+	cmd := HostCommand{Verb: words[0]}
+	args := words[1:]
+	switch cmd.Verb {
+	case "create":
+		if len(args) == 3 && args[1] == "--template" {
+			cmd.Template = args[2]
+			args = args[:1]
+		} else if len(args) == 2 && strings.HasPrefix(args[1], "--template=") {
+			cmd.Template = strings.TrimPrefix(args[1], "--template=")
+			args = args[:1]
+		}
+		if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+			return HostCommand{}, newError(ErrInvalid, fmt.Sprintf("bad arguments %q; usage: create NAME [--template T]", strings.Join(words[1:], " ")), nil)
+		}
+		cmd.Name = args[0]
+		if err := ValidateName(cmd.Name); err != nil {
+			return HostCommand{}, err
+		}
+		if cmd.Template != "" {
+			if _, err := LookupTemplate(cmd.Template); err != nil {
+				return HostCommand{}, err
+			}
+		}
+	default:
+		return HostCommand{}, newError(ErrInvalid, fmt.Sprintf("unknown command %q; read ctl for the list", cmd.Verb), nil)
+	}
+	return cmd, nil
+}
+
+// RunHost carries out one command of the top-level ctl.
+func (m *Manager) RunHost(cmd HostCommand) error {
+	switch cmd.Verb {
+	case "create":
+		t := cmd.Template
+		if t == "" {
+			t = m.DefaultTemplate()
+		}
+		return m.CreateFrom(cmd.Name, t)
+	}
+	return newError(ErrInvalid, fmt.Sprintf("unknown command %q", cmd.Verb), nil)
+}

@@ -112,11 +112,7 @@ func (s *Store) Load(key string) (*Manifest, error) {
 }
 
 func (s *Store) loadPath(path, key string) (*Manifest, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
-	}
-	return parseManifest(data, key)
+	return s.manifests.load(path, key)
 }
 
 // Delete removes the manifest saved under key, and the damaged one kept

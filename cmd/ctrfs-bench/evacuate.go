@@ -49,16 +49,11 @@ func runEvacuate(cfg *config) error {
 	at := 0
 	var samples []evacSample
 	for _, n := range cfg.evacCounts {
-		var more []string
-		for i := len(names); i < n; i++ {
-			more = append(more, fmt.Sprintf("%s-ev%02d", cfg.name, i))
-		}
 		start := time.Now()
-		if err := createContainers(mounts[at], more, true); err != nil {
-			names = append(names, more...)
+		more, err := growContainers(&names, n, cfg.name+"-ev%02d", mounts[at], true)
+		if err != nil {
 			return err
 		}
-		names = append(names, more...)
 		fmt.Fprintf(os.Stderr, "ctrfs-bench: evacuate: made and started %d containers in %.1fs\n", len(more), time.Since(start).Seconds())
 		for r := 0; r < 2*cfg.runs; r++ {
 			from, to := mounts[at], mounts[1-at]

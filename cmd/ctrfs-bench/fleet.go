@@ -78,6 +78,18 @@ func createContainers(mount string, names []string, run bool) error {
 	})
 }
 
+// growContainers makes containers named by format and their number until
+// *names has n, on mount, started if run; *names gets each it tried, for
+// the cleanup to find. It returns the new ones.
+func growContainers(names *[]string, n int, format, mount string, run bool) ([]string, error) {
+	var more []string
+	for i := len(*names); i < n; i++ {
+		more = append(more, fmt.Sprintf(format, i))
+	}
+	*names = append(*names, more...)
+	return more, createContainers(mount, more, run)
+}
+
 // destroyContainers stops and removes the named containers wherever they
 // are among mounts; names that are on none are skipped.
 func destroyContainers(mounts []string, names []string) {

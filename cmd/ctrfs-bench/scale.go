@@ -41,16 +41,11 @@ func runScale(cfg *config) error {
 	defer func() { destroyContainers([]string{cfg.mount}, names) }()
 	var stages []scaleStage
 	for _, n := range cfg.scaleCounts {
-		var more []string
-		for i := len(names); i < n; i++ {
-			more = append(more, fmt.Sprintf("%s-sc%03d", cfg.name, i))
-		}
 		start := time.Now()
-		if err := createContainers(cfg.mount, more, false); err != nil {
-			names = append(names, more...)
+		more, err := growContainers(&names, n, cfg.name+"-sc%03d", cfg.mount, false)
+		if err != nil {
 			return err
 		}
-		names = append(names, more...)
 		made := time.Since(start)
 		start = time.Now()
 		var snapDirs []string

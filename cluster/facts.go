@@ -27,6 +27,10 @@ type Facts struct {
 	CRIU     string
 	LXC      string
 	CPUFlags []string // sorted
+	// MemAvailable is /proc/meminfo's MemAvailable in bytes when the facts
+	// were asked for (Host.Facts reads it afresh): where evacuate spreads
+	// containers. 0 if unknown.
+	MemAvailable int64
 }
 
 // LocalFacts describes this machine.
@@ -38,6 +42,22 @@ func LocalFacts(host, endpoint, lxcVersion string) Facts {
 	}
 	f.CPUFlags = cpuFlags()
 	return f
+}
+
+// memAvailable is the memory that can be had without swapping, in bytes
+// (/proc/meminfo's MemAvailable), or 0 if unknown.
+func memAvailable() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kib, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kib << 10
+		}
+	}
+	return 0
 }
 
 func criuVersion() string {

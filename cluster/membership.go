@@ -27,6 +27,9 @@ type nodeMeta struct {
 	CRIU     string `json:"criu"`
 	LXC      string `json:"lxc"`
 	CPU      string `json:"cpu"`
+	// Mem is the free memory (MemAvailable) in MiB, gossiped again when
+	// it changes by more than a sixteenth (refreshMeta).
+	Mem int64 `json:"mem,omitempty"`
 }
 
 // Peer is another host as the cluster sees it.
@@ -45,6 +48,7 @@ func (p Peer) Info() []ops.KeyValue {
 		{Key: "endpoint", Value: p.Meta.Endpoint}, {Key: "arch", Value: p.Meta.Arch},
 		{Key: "kernel", Value: p.Meta.Kernel}, {Key: "criu", Value: p.Meta.CRIU},
 		{Key: "lxc", Value: p.Meta.LXC}, {Key: "cpu-digest", Value: p.Meta.CPU},
+		{Key: "mem-available", Value: fmt.Sprint(p.Meta.Mem << 20)},
 	}
 }
 
@@ -52,12 +56,13 @@ func (p Peer) Info() []ops.KeyValue {
 type membership struct {
 	ml   *memberlist.Memberlist
 	name string
-	meta []byte
 	log  *slog.Logger
 
 	peersFile string
 
 	mu        sync.Mutex
+	nodeMeta  nodeMeta        // what this host gossips
+	meta      []byte          // nodeMeta, encoded
 	pending   []string        // join addresses not reached yet
 	told      map[string]bool // join addresses whose wrong secret was logged
 	stop      chan struct{}
@@ -78,8 +83,9 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	if err != nil {
 		return nil, fmt.Errorf("--bind %q: bad port", bind)
 	}
-	meta, err := json.Marshal(nodeMeta{Endpoint: facts.Endpoint, Arch: facts.Arch, Kernel: facts.Kernel,
-		CRIU: facts.CRIU, LXC: facts.LXC, CPU: facts.CPUDigest()})
+	nm := nodeMeta{Endpoint: facts.Endpoint, Arch: facts.Arch, Kernel: facts.Kernel,
+		CRIU: facts.CRIU, LXC: facts.LXC, CPU: facts.CPUDigest(), Mem: memAvailable() >> 20}
+	meta, err := json.Marshal(nm)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +96,7 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	if err != nil {
 		return nil, err
 	}
-	m := &membership{name: name, meta: meta, log: log, peersFile: peersFile, told: map[string]bool{},
+	m := &membership{name: name, nodeMeta: nm, meta: meta, log: log, peersFile: peersFile, told: map[string]bool{},
 		stop: make(chan struct{}), joined: make(chan struct{}, 1), nameTaken: make(chan error, 1)}
 	m.pending = append(m.pending, join...)
 	if b, err := os.ReadFile(peersFile); err == nil {
@@ -138,7 +144,31 @@ func (m *membership) keepJoining() {
 		case <-t.C:
 			m.joinPending()
 			m.savePeers()
+			m.refreshMeta()
 		}
+	}
+}
+
+// refreshMeta gossips this host's free memory again once it has changed
+// by more than a sixteenth since it was last gossiped: often enough for
+// hosts/PEER/info, rarely enough not to flood gossip. (Evacuate asks each
+// peer afresh over the endpoint.)
+func (m *membership) refreshMeta() {
+	mib := memAvailable() >> 20
+	m.mu.Lock()
+	old := m.nodeMeta.Mem
+	if d := mib - old; d*16 <= old && -d*16 <= old {
+		m.mu.Unlock()
+		return
+	}
+	m.nodeMeta.Mem = mib
+	meta, err := json.Marshal(m.nodeMeta)
+	if err == nil && len(meta) <= memberlist.MetaMaxSize {
+		m.meta = meta
+	}
+	m.mu.Unlock()
+	if err := m.ml.UpdateNode(time.Second); err != nil {
+		m.log.Debug("cluster: gossip free memory", "err", err)
 	}
 }
 
@@ -211,7 +241,11 @@ func (m *membership) savePeers() {
 }
 
 // NodeMeta and the rest implement memberlist.Delegate.
-func (m *membership) NodeMeta(limit int) []byte              { return m.meta }
+func (m *membership) NodeMeta(limit int) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.meta
+}
 func (m *membership) NotifyMsg([]byte)                       {}
 func (m *membership) GetBroadcasts(int, int) [][]byte        { return nil }
 func (m *membership) LocalState(join bool) []byte            { return nil }

@@ -117,6 +117,7 @@ const (
 
 func (s *Service) Facts(_ bool, out *Facts) error {
 	*out = s.c.facts
+	out.MemAvailable = memAvailable()
 	return nil
 }
 

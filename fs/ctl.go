@@ -21,7 +21,7 @@ type ctlFile struct {
 	// idle, if set, fails while a command is under way (see Open).
 	idle func() error
 	run  func(line string) error
-	// changed is when the last command ran, for the file's times.
+	// changed is when the last command was written.
 	changed func() time.Time
 }
 

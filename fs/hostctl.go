@@ -1,20 +1,63 @@
 package fs
 
 import (
+	"sync"
 	"time"
 
 	"ctrfs/ops"
 )
 
-// hostCtl is the mount's top-level `ctl`: host-level commands (create NAME
-// [--template T]). They name no container whose lock a second write could
-// wait for, so there is no idle check at open.
-func hostCtl(m *ops.Manager, mounted time.Time) *ctlFile {
-	return &ctlFile{help: ops.HostCtlHelp, run: func(line string) error {
-		cmd, err := ops.ParseHostCommand(line)
-		if err != nil {
-			return err
-		}
-		return m.RunHost(cmd)
-	}, changed: func() time.Time { return mounted }}
+// hostCommands is the mount's top-level `ctl` and `error`: host-level
+// commands (create NAME [--template T], evacuate [HOST]) and the error of
+// the last one, empty once one succeeds (as a container's `error`). They
+// name no container whose lock a second write could wait for, so there is
+// no idle check at open.
+type hostCommands struct {
+	m  *ops.Manager
+	cl Cluster
+
+	mu      sync.Mutex
+	changed time.Time // of the last command; the mount's before any
+	lastErr string
+}
+
+func (h *hostCommands) run(line string) error {
+	err := h.dispatch(line)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.changed = time.Now()
+	h.lastErr = ""
+	if err != nil {
+		h.lastErr = err.Error() + "\n"
+	}
+	return err
+}
+
+func (h *hostCommands) dispatch(line string) error {
+	cmd, err := ops.ParseHostCommand(line)
+	if err != nil {
+		return err
+	}
+	if cmd.Verb == "evacuate" {
+		return h.cl.Evacuate(cmd.Host)
+	}
+	return h.m.RunHost(cmd)
+}
+
+func (h *hostCommands) lastChange() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.changed
+}
+
+func (h *hostCommands) ctl() *ctlFile {
+	return &ctlFile{help: ops.HostCtlHelp, run: h.run, changed: h.lastChange}
+}
+
+func (h *hostCommands) errorFile() *genFile {
+	return newGenFile(func() ([]byte, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return []byte(h.lastErr), nil
+	}).changed(h.lastChange)
 }

@@ -5,7 +5,9 @@ const readme = `ctrfs: LXC containers as directories
   host                this host's name
   events              one line per operation, from the moment you open it:
                       TIME HOST CONTAINER WHAT RESULT SECONDS
-  ctl                 write a host command: create NAME [--template T]
+  ctl                 write a host command: create NAME [--template T],
+                      evacuate [HOST] (move every container away; EIO if any move failed)
+  error               why the last host command failed (empty after a success)
   templates/NAME/info the templates a container can be made from
   containers/NAME/    one directory per container
     ctl               write one command; the write returns when it is done;

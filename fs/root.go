@@ -33,6 +33,7 @@ type Cluster interface {
 	PeerContainers(host string) ([]cluster.ContainerSummary, error)
 	Migrate(name, host string) error
 	Pull(name, from string) error
+	Evacuate(host string) error
 	BugReport(name string) ([]byte, error)
 }
 
@@ -54,7 +55,9 @@ func (r *Root) OnAdd(ctx context.Context) {
 	add("README", staticFile(readme, r.mounted), syscall.S_IFREG)
 	add("host", staticFile(r.m.Host()+"\n", r.mounted), syscall.S_IFREG)
 	add("events", &eventsFile{bus: r.m.Events()}, syscall.S_IFREG)
-	add("ctl", hostCtl(r.m, r.mounted), syscall.S_IFREG)
+	host := &hostCommands{m: r.m, cl: r.cl, changed: r.mounted}
+	add("ctl", host.ctl(), syscall.S_IFREG)
+	add("error", host.errorFile(), syscall.S_IFREG)
 	add("templates", &templatesDir{m: r.m, staticDir: r.staticDir}, syscall.S_IFDIR)
 	add("containers", r.containers(true), syscall.S_IFDIR)
 	add("hosts", &hostsDir{m: r.m, cl: r.cl, root: r, staticDir: r.staticDir}, syscall.S_IFDIR)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 )
 
@@ -115,18 +114,7 @@ func (s *Store) keptDamaged(key string) error {
 // DamagedKeys returns the sorted keys, starting with prefix, of the
 // damaged manifests kept aside.
 func (s *Store) DamagedKeys(prefix string) ([]string, error) {
-	var keys []string
-	err := walkJSON(s.damagedRoot(), func(key, path string) error {
-		if strings.HasPrefix(key, prefix) {
-			keys = append(keys, key)
-		}
-		return nil
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		err = nil
-	}
-	sort.Strings(keys)
-	return keys, err
+	return keysUnder(s.damagedRoot(), prefix)
 }
 
 // DamagedPath is where the damaged manifest of key is kept.

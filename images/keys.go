@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -111,11 +112,7 @@ func (s *Store) Load(key string) (*Manifest, error) {
 }
 
 func (s *Store) loadPath(path, key string) (*Manifest, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
-	}
-	return parseManifest(data, key)
+	return s.manifests.load(path, key)
 }
 
 // Delete removes the manifest saved under key, and the damaged one kept
@@ -227,13 +224,27 @@ func (s *Store) pruneLocked(dir string) {
 
 // Keys returns the sorted keys that start with prefix, e.g. "snapshots/c1/".
 func (s *Store) Keys(prefix string) ([]string, error) {
+	return keysUnder(s.manifestRoot(), prefix)
+}
+
+// keysUnder lists the keys of root that begin with prefix, walking only
+// the directory that holds them: a container's snapshots are listed from
+// its own directory, not by walking every manifest of the store.
+func keysUnder(root, prefix string) ([]string, error) {
+	dir := path.Dir(prefix + "x") // "snapshots/c1/" -> "snapshots/c1"; "state/c" -> "state"
 	var keys []string
-	err := s.walkManifests(func(key, path string) error {
+	err := walkJSON(filepath.Join(root, filepath.FromSlash(dir)), func(key, _ string) error {
+		if dir != "." {
+			key = dir + "/" + key
+		}
 		if strings.HasPrefix(key, prefix) {
 			keys = append(keys, key)
 		}
 		return nil
 	})
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
 	sort.Strings(keys)
 	return keys, err
 }

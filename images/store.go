@@ -45,6 +45,8 @@ type Store struct {
 	enc   *zstd.Encoder
 	dec   *zstd.Decoder
 	cache *lru
+	// manifests are the manifests parsed so far (manifestcache.go).
+	manifests manifestCache
 
 	// mu orders manifest changes against GC: GC holds it for its whole
 	// mark and sweep, so it sees every saved manifest and every pin.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/fstest"
 )
@@ -229,5 +230,29 @@ func TestTransfer(t *testing.T) {
 	}
 	if err := dst.Verify(m); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKeysUnderPrefix: Keys lists what begins with the prefix whether it
+// names a directory or part of a name, and nothing for a prefix whose
+// directory does not exist.
+func TestKeysUnderPrefix(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "f"), []byte("x"), 0o644)
+	for _, k := range []string{"snapshots/c1/a", "snapshots/c1/b", "snapshots/c10/a", "state/c1", "state/c10"} {
+		importSave(t, s, dir, k)
+	}
+	for prefix, want := range map[string]string{
+		"snapshots/c1/": "snapshots/c1/a snapshots/c1/b",
+		"snapshots/c":   "snapshots/c1/a snapshots/c1/b snapshots/c10/a",
+		"state/c1":      "state/c1 state/c10",
+		"":              "snapshots/c1/a snapshots/c1/b snapshots/c10/a state/c1 state/c10",
+		"snapshots/c2/": "",
+	} {
+		got, err := s.Keys(prefix)
+		if err != nil || strings.Join(got, " ") != want {
+			t.Errorf("Keys(%q) = %q, %v; want %q", prefix, got, err, want)
+		}
 	}
 }

@@ -71,7 +71,7 @@ func (m *Manager) writeNewConfig(tmpl *Template, name, tmp string) error {
 	}
 	conf := configFor(tmpl, name, filepath.Join(m.cfg.LXCPath, name, "rootfs"), m.cfg.Network, addr,
 		MACAddress(m.cfg.Host, name), time.Now())
-	return os.WriteFile(filepath.Join(tmp, "config"), conf, 0o600) // may hold secrets: root's alone
+	return os.WriteFile(filepath.Join(tmp, "config"), conf, 0o600)
 }
 
 // Destroy removes a stopped container with everything ctrfs keeps of it.

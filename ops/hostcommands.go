@@ -10,10 +10,12 @@ type HostCommand struct {
 	Verb     string
 	Name     string // the container to create
 	Template string // create --template; empty: the default template
+	Host     string // evacuate HOST; empty: spread over the peers
 }
 
 // HostCtlHelp is what reading the top-level `ctl` shows.
 const HostCtlHelp = `create NAME [--template T]
+evacuate [HOST]
 `
 
 // ParseHostCommand parses one line of the top-level ctl.
@@ -45,13 +47,24 @@ func ParseHostCommand(line string) (HostCommand, error) {
 				return HostCommand{}, err
 			}
 		}
+	case "evacuate":
+		if len(args) > 1 || len(args) == 1 && strings.HasPrefix(args[0], "-") {
+			return HostCommand{}, newError(ErrInvalid, fmt.Sprintf("bad arguments %q; usage: evacuate [HOST]", strings.Join(args, " ")), nil)
+		}
+		if len(args) == 1 {
+			cmd.Host = args[0]
+			if err := ValidateName(cmd.Host); err != nil {
+				return HostCommand{}, err
+			}
+		}
 	default:
 		return HostCommand{}, newError(ErrInvalid, fmt.Sprintf("unknown command %q; read ctl for the list", cmd.Verb), nil)
 	}
 	return cmd, nil
 }
 
-// RunHost carries out one command of the top-level ctl.
+// RunHost carries out one command of the top-level ctl that needs no
+// cluster: evacuate is the cluster's (cluster.Evacuate).
 func (m *Manager) RunHost(cmd HostCommand) error {
 	switch cmd.Verb {
 	case "create":

@@ -202,6 +202,16 @@ type gcState struct {
 	mu      sync.Mutex
 	pending bool
 	running bool
+	runs    int64         // passes finished, for metrics
+	last    time.Duration // the last pass's time, for metrics
+}
+
+// GCStats are how many garbage collection passes have finished and how
+// long the last one took.
+func (m *Manager) GCStats() (runs int64, last time.Duration) {
+	m.gc.mu.Lock()
+	defer m.gc.mu.Unlock()
+	return m.gc.runs, m.gc.last
 }
 
 // collectGarbage frees chunks that no saved manifest uses any more. Calls
@@ -217,12 +227,15 @@ func (m *Manager) collectGarbage() {
 	m.gc.mu.Unlock()
 	go func() {
 		for {
+			start := time.Now()
 			if freed, err := m.images.GC(); err != nil {
 				m.log.Warn("image store garbage collection failed", "err", err)
 			} else if freed > 0 {
 				m.log.Debug("image store garbage collected", "bytes", freed)
 			}
 			m.gc.mu.Lock()
+			m.gc.runs++
+			m.gc.last = time.Since(start)
 			if !m.gc.pending {
 				m.gc.running = false
 				m.gc.mu.Unlock()

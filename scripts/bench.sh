@@ -11,12 +11,13 @@
 #
 # Arguments go to ctrfs-bench, e.g. scripts/bench.sh --runs 3 --raw-only,
 # --snapshots 0 to skip the snapshot part, --only migrate for the migration
-# part alone.
+# part alone, --only evacuate,scale for those of many small containers.
 # Environment: BENCH_DIR (parent of the temporary directory, default
 # /var/tmp: on disk, not tmpfs), BENCH_KEEP_WORK=1 keeps the directory,
 # BENCH_PORT (first gossip port to try, default 7990; the migration endpoint
-# is the next one), BENCH_BRIDGE and BENCH_SUBNET (default ctrfsb0 and
-# 10.88.0.0/16; others for a run beside another bench or the tests).
+# is the next one, the first daemon's metrics the one after), BENCH_BRIDGE
+# and BENCH_SUBNET (the daemons' bridge and subnet, default ctrfsb0 and
+# 10.88.0.0/16: benches run side by side each need their own).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -115,7 +116,7 @@ trap 'exit 143' TERM
 port_busy() {
   local p=$1
   ss -Htuln 2>/dev/null | awk '{print $5}' |
-    grep -Eq "^(127\.0\.0\.[23]|0\.0\.0\.0|\*|\[::\]):($p|$((p + 1)))$"
+    grep -Eq "^(127\.0\.0\.[23]|0\.0\.0\.0|\*|\[::\]):($p|$((p + 1))|$((p + 2)))$"
 }
 port=${BENCH_PORT:-7990}
 for _ in $(seq 1 20); do
@@ -132,7 +133,7 @@ fi
 # then cleans up through the mounts) and the daemons stop when cleanup says so.
 setsid bin/ctrfs serve --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --name bench \
   --bridge "$bridge" --subnet "$subnet" \
-  --bind "127.0.0.2:$port" --secret-file "$work/secret" >"$work/daemon.log" 2>&1 &
+  --bind "127.0.0.2:$port" --secret-file "$work/secret" --metrics "127.0.0.2:$((port + 2))" >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 
 wait_mounted() {
@@ -155,4 +156,4 @@ peer_pid=$!
 wait_mounted "$peer_mnt" "$peer_pid"
 
 bin/ctrfs-bench --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --memhog bin/memhog --dumpdir "$work/raw" \
-  --peer-mount "$peer_mnt" --peer-lxcpath "$peer_lxcpath" "$@"
+  --peer-mount "$peer_mnt" --peer-lxcpath "$peer_lxcpath" --metrics-url "http://127.0.0.2:$((port + 2))/metrics" "$@"

@@ -69,10 +69,16 @@ type config struct {
 	// the stop/start and snapshot parts, rewriteRate for migration.
 	memhogRate float64
 	ballastMiB int // MiB of files put in the rootfs (see writeBallast)
+
+	evacCounts   []int  // containers evacuated, growing (evacuate.go)
+	scaleCounts  []int  // containers of the scale part, growing (scale.go)
+	scaleSnaps   int    // stateless snapshots per container there
+	scaleRunning int    // of which run
+	metricsURL   string // the daemon's /metrics, for its memory and GC time
 }
 
 // partNames are the parts of the benchmark, in the order they run.
-var partNames = []string{"stopstart", "snapshots", "migrate"}
+var partNames = []string{"stopstart", "snapshots", "migrate", "evacuate", "scale"}
 
 func main() {
 	cfg := config{}
@@ -96,6 +102,11 @@ func main() {
 	flag.StringVar(&cfg.peerLxcpath, "peer-lxcpath", "", "the LXC path that the second host's daemon serves")
 	flag.Float64Var(&cfg.rewriteRate, "rewrite-rate", 20, "MiB/s of memory that memhog rewrites steadily during the migration part")
 	flag.DurationVar(&cfg.probeInterval, "probe-interval", 10*time.Millisecond, "how often the migration part connects to the container's service on port 8080")
+	evacCounts := flag.String("evacuate-counts", "5,10,20", "how many running containers the evacuate part moves, growing, comma-separated")
+	scaleCounts := flag.String("scale-counts", "10,100", "how many containers the scale part makes, growing, comma-separated")
+	flag.IntVar(&cfg.scaleSnaps, "scale-snapshots", 10, "stateless snapshots per container in the scale part")
+	flag.IntVar(&cfg.scaleRunning, "scale-running", 3, "containers of the scale part that run")
+	flag.StringVar(&cfg.metricsURL, "metrics-url", "", "the daemon's metrics (serve --metrics), e.g. http://127.0.0.2:7992/metrics: the scale part reads its memory and GC time there")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: ctrfs-bench [flags]\n\n"+
 			"Times raw lxc-checkpoint against ctrfs stop-stateful/start on one container\n"+
@@ -117,6 +128,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ctrfs-bench: --runs must be >= 1, --mib >= 2, --check-interval > 0, --snapshots >= 0,\n"+
 			"--rewrite-percent in (0, 100], --rewrite-pattern contiguous or scattered,\n"+
 			"--rewrite-rate > 0, --probe-interval > 0, --ballast-mib >= 0")
+		os.Exit(2)
+	}
+	var err error
+	if cfg.evacCounts, err = growingCounts(*evacCounts); err != nil {
+		fmt.Fprintln(os.Stderr, "ctrfs-bench: --evacuate-counts:", err)
+		os.Exit(2)
+	}
+	if cfg.scaleCounts, err = growingCounts(*scaleCounts); err != nil {
+		fmt.Fprintln(os.Stderr, "ctrfs-bench: --scale-counts:", err)
 		os.Exit(2)
 	}
 	cfg.parts = map[string]bool{}
@@ -225,7 +245,30 @@ func run(cfg *config) error {
 			}
 		}
 	}
+	if cfg.parts["evacuate"] && !cfg.rawOnly {
+		if err := runEvacuate(cfg); err != nil {
+			return fmt.Errorf("evacuate: %w", err)
+		}
+	}
+	if cfg.parts["scale"] && !cfg.rawOnly {
+		if err := runScale(cfg); err != nil {
+			return fmt.Errorf("scale: %w", err)
+		}
+	}
 	return nil
+}
+
+// growingCounts parses "5,10,20": positive and growing.
+func growingCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || len(out) > 0 && n <= out[len(out)-1] {
+			return nil, fmt.Errorf("%q: want growing positive numbers, comma-separated", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func newBench(cfg *config, work string, interrupts chan os.Signal) *bench {

@@ -35,6 +35,7 @@ type collector struct {
 	containers, members                    *prometheus.Desc
 	chunks, stored, logical, unique, dedup *prometheus.Desc
 	manifests, sent                        *prometheus.Desc
+	gcRuns, gcSeconds                      *prometheus.Desc
 }
 
 func newCollector(m *ops.Manager, cl *cluster.Cluster) *collector {
@@ -51,6 +52,8 @@ func newCollector(m *ops.Manager, cl *cluster.Cluster) *collector {
 		dedup:      d("store_dedup_ratio", "Logical over unique bytes: what sharing chunks saves, before compression."),
 		manifests:  d("store_manifests", "Saved states, snapshots and other manifests in the store."),
 		sent:       d("migration_sent_bytes_total", "Compressed chunk bytes sent to peers by migrations."),
+		gcRuns:     d("store_gc_runs_total", "Garbage collection passes of the image store since the daemon started."),
+		gcSeconds:  d("store_gc_last_seconds", "How long the last garbage collection pass of the image store took."),
 	}
 }
 
@@ -87,6 +90,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.manifests, float64(u.ManifestCount))
 	}
 	ch <- prometheus.MustNewConstMetric(c.sent, prometheus.CounterValue, float64(c.cl.SentBytes()))
+	runs, last := c.m.GCStats()
+	ch <- prometheus.MustNewConstMetric(c.gcRuns, prometheus.CounterValue, float64(runs))
+	gauge(c.gcSeconds, last.Seconds())
 }
 
 // serveMetrics serves /metrics on addr until the listener is closed.

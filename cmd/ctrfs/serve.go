@@ -110,7 +110,8 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 	m, err := ops.NewManager(ops.Config{
 		Host: f.name, LXCPath: f.lxcpath, StoreDir: f.store,
 		Network:    ops.Network{Bridge: f.bridge, Subnet: subnet},
-		HelperPath: self, RecentLog: ring, TemplateCache: f.templateCache, DefaultTemplate: f.template,
+		HelperPath: self, RecentLog: ring,
+		TemplateCache: f.templateCache, DefaultTemplate: f.template,
 	}, events, log)
 	if err != nil {
 		return err

@@ -1,0 +1,102 @@
+package images
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// manifestCache keeps manifests as parsed (and checksum-verified) by path,
+// with the identity of the file they were read from: listing a thousand
+// snapshots or a GC pass then costs a stat per manifest, not a read, a
+// JSON parse and a SHA-256. Manifests are only ever replaced by a rename
+// (a new inode) or removed, so a file whose device, inode, size and
+// modification time are those cached holds what was parsed; anything else
+// (a damaged rewrite in place included) changes one of them and is read
+// again.
+type manifestCache struct {
+	mu    sync.Mutex
+	byPth map[string]cachedManifest
+	bytes int // of the JSON the cached manifests were parsed from
+}
+
+// maxManifestCache bounds the cache by the bytes of JSON it stands for;
+// past it the cache starts again empty (simple, and rare: a thousand
+// stateless snapshots of small containers take about 10 MiB).
+const maxManifestCache = 64 << 20
+
+type fileID struct {
+	dev, ino uint64
+	size     int64
+	mtime    time.Time
+}
+
+type cachedManifest struct {
+	id   fileID
+	size int
+	m    *Manifest
+}
+
+func idOf(st os.FileInfo) (fileID, bool) {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{dev: uint64(sys.Dev), ino: sys.Ino, size: st.Size(), mtime: st.ModTime()}, true
+}
+
+// load returns the manifest at path, from the cache while the file is the
+// one it was parsed from. The file is read through the descriptor that was
+// stat'ed, so what is cached is what that file held.
+func (c *manifestCache) load(path, key string) (*Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
+	}
+	id, ok := idOf(st)
+	if ok {
+		c.mu.Lock()
+		e, hit := c.byPth[path]
+		c.mu.Unlock()
+		if hit && e.id == id {
+			return e.m.clone(), nil
+		}
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
+	}
+	m, err := parseManifest(data, key)
+	if err != nil || !ok {
+		return m, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byPth == nil || c.bytes+len(data) > maxManifestCache {
+		c.byPth, c.bytes = map[string]cachedManifest{}, 0
+	}
+	if old, had := c.byPth[path]; had {
+		c.bytes -= old.size
+	}
+	c.byPth[path] = cachedManifest{id: id, size: len(data), m: m.clone()}
+	c.bytes += len(data)
+	return m, nil
+}
+
+// clone copies what a caller might change: the file list and the meta.
+// Chunk lists are shared; nothing changes them once parsed.
+func (m *Manifest) clone() *Manifest {
+	c := *m
+	c.Files = append([]File(nil), m.Files...)
+	c.Meta = maps.Clone(m.Meta)
+	return &c
+}

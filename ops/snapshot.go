@@ -308,6 +308,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	}
 	unpackTime := time.Since(t0)
 
+	t1 := time.Now()
 	if err := m.kill(name); err != nil {
 		os.RemoveAll(incoming)
 		return err
@@ -322,7 +323,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	if err := writeFileAtomic(m.configPath(name), config); err != nil {
 		return newError(ErrFailed, "roll back config of "+name, err)
 	}
-	oc.extra = append(oc.extra, seconds("unpack-seconds", unpackTime))
+	oc.extra = append(oc.extra, seconds("unpack-seconds", unpackTime), seconds("stop-seconds", time.Since(t1)))
 
 	oc.progress.setStep("restore", 0)
 	if mf.Meta[metaKind] == "stateful" {

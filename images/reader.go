@@ -164,6 +164,7 @@ func (s *Store) writeChunks(w io.WriterAt, f File) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer boostThread()()
 			var comp, data []byte // reused: see decodeInto
 			for p := range pieces {
 				if failed.Load() {

@@ -29,17 +29,24 @@ func TestCompareVersions(t *testing.T) {
 }
 
 func TestCanTake(t *testing.T) {
-	src := Facts{Host: "a", Arch: "amd64", Kernel: "6.18.4", CRIU: "4.2", CPUFlags: []string{"avx2", "sse4_2"}}
+	src := Facts{Host: "a", Arch: "amd64", Kernel: "6.18.4", CRIU: "4.2", CPUFlags: []string{"avx2", "sse4_2"}, StoreFormat: 2}
 	ok := src
 	ok.Host, ok.Kernel, ok.CPUFlags = "b", "6.19", []string{"avx2", "avx512f", "sse4_2"}
 	if err := CanTake(src, ok); err != nil {
 		t.Errorf("a newer host with more features: %v", err)
+	}
+	old := src
+	old.StoreFormat = 0
+	if err := CanTake(old, ok); err != nil {
+		t.Errorf("a newer ctrfs taking from an older one: %v", err)
 	}
 	for what, mutate := range map[string]func(*Facts){
 		"arch":   func(f *Facts) { f.Arch = "arm64" },
 		"avx2":   func(f *Facts) { f.CPUFlags = []string{"sse4_2"} },
 		"kernel": func(f *Facts) { f.Kernel = "6.1.0" },
 		"CRIU":   func(f *Facts) { f.CRIU = "3.19" },
+		// A ctrfs from before BLAKE3 chunk names reports no format.
+		"older ctrfs": func(f *Facts) { f.StoreFormat = 0 },
 	} {
 		dst := ok
 		mutate(&dst)

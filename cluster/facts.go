@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"ctrfs/images"
 )
 
 // Facts are what a host must know about another before it sends it a
@@ -31,11 +33,16 @@ type Facts struct {
 	// were asked for (Host.Facts reads it afresh): where evacuate spreads
 	// containers. 0 if unknown.
 	MemAvailable int64
+	// StoreFormat is the newest image store format the host reads
+	// (images.StoreFormat); 0 from a ctrfs before store format 2, which
+	// cannot read the BLAKE3-named chunks this one stores.
+	StoreFormat int
 }
 
 // LocalFacts describes this machine.
 func LocalFacts(host, endpoint, lxcVersion string) Facts {
-	f := Facts{Host: host, Endpoint: endpoint, Arch: runtime.GOARCH, LXC: lxcVersion, CRIU: criuVersion()}
+	f := Facts{Host: host, Endpoint: endpoint, Arch: runtime.GOARCH, LXC: lxcVersion, CRIU: criuVersion(),
+		StoreFormat: images.StoreFormat}
 	var uts unix.Utsname
 	if unix.Uname(&uts) == nil {
 		f.Kernel = unix.ByteSliceToString(uts.Release[:])
@@ -121,6 +128,13 @@ func CanTake(source, target Facts) error {
 	}
 	if compareVersions(target.CRIU, source.CRIU) < 0 {
 		return fmt.Errorf("%s has CRIU %q, older than %s's %s", target.Host, target.CRIU, source.Host, source.CRIU)
+	}
+	// The images go as stored: a target must read the chunk names the
+	// source writes. An older ctrfs would refuse the manifests halfway
+	// through the precopy; this says why before anything is sent.
+	if target.StoreFormat < source.StoreFormat {
+		return fmt.Errorf("%s runs an older ctrfs whose image store (format %d) cannot read %s's (format %d): upgrade ctrfs on %s",
+			target.Host, target.StoreFormat, source.Host, source.StoreFormat, target.Host)
 	}
 	return nil
 }

@@ -121,7 +121,7 @@ func (s *Store) DamagedKeys(prefix string) ([]string, error) {
 func (s *Store) DamagedPath(key string) string { return s.damagedPath(key) }
 
 // hashRun finds what looks like a chunk name, in a manifest that no longer
-// parses.
+// parses: the digest, which names a chunk in either form (see hash.go).
 var hashRun = regexp.MustCompile(`[0-9a-f]{64}`)
 
 // markDamagedLocked adds to live every chunk named in a damaged manifest.
@@ -131,8 +131,11 @@ func (s *Store) markDamagedLocked(live map[string]bool) error {
 		if err != nil {
 			return err
 		}
+		// Both forms: a manifest cut just after a digest may have
+		// lost the suffix that said which it was.
 		for _, h := range hashRun.FindAll(data, -1) {
 			live[string(h)] = true
+			live[string(h)+blake3Suffix] = true
 		}
 		return nil
 	})

@@ -142,6 +142,7 @@ func (g *GrowingImport) record(buf []byte) {
 // the writer is done (the one it is reading is read to its end).
 func (g *GrowingImport) follow() {
 	defer close(g.followDone)
+	defer boostThread()()
 	for i := 0; ; i++ {
 		name, ok := g.next(i)
 		if !ok {

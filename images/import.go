@@ -130,6 +130,7 @@ func (imp *importer) start() {
 
 func (imp *importer) worker() {
 	defer imp.wg.Done()
+	defer boostThread()()
 	for j := range imp.jobs {
 		imp.do(j)
 		if j.pooled {

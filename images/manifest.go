@@ -8,8 +8,17 @@ import (
 )
 
 // manifestVersion lets a host refuse a manifest from a newer ctrfs whose
-// format it does not understand, instead of misreading it.
-const manifestVersion = 1
+// format it does not understand, instead of misreading it. Version 2 may
+// name BLAKE3 chunks (see hash.go); version 1, written before them, names
+// only SHA-256 ones, and is still read.
+const (
+	manifestVersion = 2
+	oldestManifest  = 1
+)
+
+// StoreFormat is the newest store format this ctrfs reads and writes (see
+// hash.go), for peers to compare before they send chunks.
+const StoreFormat = manifestVersion
 
 // Manifest lists the files of one image directory. It names chunks only by
 // content hash, so it can be sent to another host that fetches the chunks it
@@ -35,7 +44,8 @@ type File struct {
 	Chunks []Chunk `json:"chunks"`
 }
 
-// Chunk names a stored chunk by the SHA-256 of its uncompressed content.
+// Chunk names a stored chunk by the hash of its uncompressed content
+// (see hash.go).
 type Chunk struct {
 	Hash string `json:"hash"`
 	Size int64  `json:"size"` // uncompressed length
@@ -79,7 +89,7 @@ func (m *Manifest) hashes() []string {
 // directory or make readers index past a chunk, since manifests may come
 // from other hosts.
 func (m *Manifest) validate() error {
-	if m.Version != manifestVersion {
+	if m.Version < oldestManifest || m.Version > manifestVersion {
 		return fmt.Errorf("images: unsupported manifest version %d", m.Version)
 	}
 	names := map[string]bool{}
@@ -93,7 +103,7 @@ func (m *Manifest) validate() error {
 		names[f.Name] = true
 		var sum int64
 		for _, c := range f.Chunks {
-			if !validHash(c.Hash) || c.Size <= 0 || c.Size > maxDecoded {
+			if !validHash(c.Hash) || (m.Version == 1 && !isSHA256Name(c.Hash)) || c.Size <= 0 || c.Size > maxDecoded {
 				return fmt.Errorf("images: %s: invalid chunk %q size %d in manifest", f.Name, c.Hash, c.Size)
 			}
 			sum += c.Size

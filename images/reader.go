@@ -68,7 +68,7 @@ func (r *FileReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // Verify reads every chunk m uses from disk, bypassing the cache, and checks
-// it against its SHA-256 name: the full check, which also catches a chunk
+// it against its name: the full check, which also catches a chunk
 // file swapped for another (reads and exports check zstd's checksum). The
 // error wraps ErrCorrupt and names the first file found damaged.
 func (s *Store) Verify(m *Manifest) error {
@@ -164,6 +164,7 @@ func (s *Store) writeChunks(w io.WriterAt, f File) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer boostThread()()
 			var comp, data []byte // reused: see decodeInto
 			for p := range pieces {
 				if failed.Load() {

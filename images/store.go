@@ -4,7 +4,8 @@
 //
 // Layout under the store directory:
 //
-//	chunks/ab/<sha256>        a zstd-compressed chunk, named by the SHA-256 of its uncompressed bytes
+//	chunks/ab/<blake3>.b3     a zstd-compressed chunk, named by the BLAKE3 of its uncompressed bytes
+//	chunks/ab/<sha256>        the same, named by SHA-256: written by ctrfs before store format 2 (see hash.go)
 //	manifests/<key>.json      a Manifest: which chunks make up which file
 //	damaged/<key>.json        a manifest found damaged, kept aside (see damaged.go)
 //
@@ -16,8 +17,6 @@
 package images
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -114,23 +113,6 @@ func (s *Store) chunkPath(hash string) string {
 	return filepath.Join(s.dir, "chunks", hash[:2], hash)
 }
 
-func validHash(hash string) bool {
-	if len(hash) != 2*sha256.Size {
-		return false
-	}
-	for _, c := range hash {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func hashOf(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
 // Has reports whether the chunk is present. It does not verify it, so it is
 // cheap enough to ask for every chunk of a manifest before a transfer.
 func (s *Store) Has(hash string) bool {
@@ -192,7 +174,7 @@ func inFile(name string, err error) error {
 // or zeroed write), and restores, which read every byte of a checkpoint
 // while the container is down, need no more. A chunk without one (or
 // anything crossing between hosts, see decodeStrict) is checked against
-// its SHA-256 name.
+// its name.
 func (s *Store) decode(hash string, comp []byte) ([]byte, error) {
 	return s.decodeInto(hash, comp, nil)
 }
@@ -213,8 +195,9 @@ func (s *Store) decodeInto(hash string, comp, dst []byte) ([]byte, error) {
 }
 
 // decodeStrict is decode that always checks the content against its
-// SHA-256 name: for chunks that enter this store from another host, so
-// that a sender's fault never becomes a receiver's stored chunk.
+// name, by the hash that made it (see hashAs): for chunks that enter this
+// store from another host, so that a sender's fault never becomes a
+// receiver's stored chunk.
 func (s *Store) decodeStrict(hash string, comp []byte) ([]byte, error) {
 	data, err := s.dec.DecodeAll(comp, nil)
 	if err != nil {
@@ -224,7 +207,7 @@ func (s *Store) decodeStrict(hash string, comp []byte) ([]byte, error) {
 }
 
 func checkName(hash string, data []byte) ([]byte, error) {
-	if hashOf(data) != hash {
+	if hashAs(hash, data) != hash {
 		return nil, &chunkError{hash: hash, reason: "checksum mismatch"}
 	}
 	return data, nil

@@ -172,6 +172,7 @@ func (srv *ImageServer) serve(conn *net.UnixConn) {
 		go func() {
 			defer srv.wg.Done()
 			defer pipe.Close()
+			defer boostThread()() // the writer, which CRIU waits for
 			if err := srv.s.writeInOrder(countingWriter{pipe, &srv.served}, f); err != nil && errors.Is(err, ErrCorrupt) {
 				srv.mu.Lock()
 				if srv.err == nil {
@@ -261,6 +262,7 @@ func (s *Store) writeInOrder(w io.Writer, f File) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer boostThread()()
 			var comp []byte
 			for j := range jobs {
 				var data []byte

@@ -257,6 +257,20 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	return nil
 }
 
+// splitRootfsArchives parts a snapshot's files into its rootfs archives
+// and the rest.
+func splitRootfsArchives(mf *images.Manifest) (archives, rest *images.Manifest) {
+	archives, rest = &images.Manifest{Version: mf.Version}, &images.Manifest{Version: mf.Version}
+	for _, f := range mf.Files {
+		if f.Name == snapshotRootfs || f.Name == rootfsChanges {
+			archives.Files = append(archives.Files, f)
+		} else {
+			rest.Files = append(rest.Files, f)
+		}
+	}
+	return archives, rest
+}
+
 // restoreSnapshot rolls the rootfs and config back to a snapshot. Every
 // step that can fail on a bad snapshot (reading and checking its chunks,
 // unpacking the rootfs) happens before the container is touched; then the
@@ -286,19 +300,31 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	}
 	defer os.RemoveAll(dir)
 	oc.progress.sample("unpack", mf.Size(), func() int64 { return dirSize(dir) })
-	if err := m.images.Export(mf, dir); err != nil {
+	exportFailed := func(err error) error {
 		if errors.Is(err, images.ErrCorrupt) {
 			return newError(ErrFailed, fmt.Sprintf("snapshot %s of %s is damaged: %v; %s is unchanged", snap, name, err, name), nil)
 		}
 		return newError(ErrFailed, fmt.Sprintf("unpack snapshot %s of %s", snap, name), err)
+	}
+	// The rootfs archives first; tar unpacks them while the CRIU
+	// images are exported.
+	archiveFiles, imageFiles := splitRootfsArchives(mf)
+	if err := m.images.Export(archiveFiles, dir); err != nil {
+		return exportFailed(err)
 	}
 	incoming := rootfs + rootfsIncoming
 	archives := []string{filepath.Join(dir, snapshotRootfs)}
 	if _, ok := mf.File(rootfsChanges); ok {
 		archives = append(archives, filepath.Join(dir, rootfsChanges))
 	}
-	if err := unpackRootfs(incoming, archives...); err != nil {
+	unpacked := make(chan error, 1)
+	go func() { unpacked <- unpackRootfs(incoming, archives...) }()
+	exportErr := m.images.Export(imageFiles, dir)
+	if err := <-unpacked; err != nil || exportErr != nil {
 		os.RemoveAll(incoming)
+		if exportErr != nil {
+			return exportFailed(exportErr)
+		}
 		return newError(ErrFailed, fmt.Sprintf("unpack rootfs of snapshot %s of %s", snap, name), err)
 	}
 	config, err := snapshotConfigFor(filepath.Join(dir, snapshotConfig), m.configPath(name))
@@ -308,6 +334,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	}
 	unpackTime := time.Since(t0)
 
+	t1 := time.Now()
 	if err := m.kill(name); err != nil {
 		os.RemoveAll(incoming)
 		return err
@@ -322,7 +349,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	if err := writeFileAtomic(m.configPath(name), config); err != nil {
 		return newError(ErrFailed, "roll back config of "+name, err)
 	}
-	oc.extra = append(oc.extra, seconds("unpack-seconds", unpackTime))
+	oc.extra = append(oc.extra, seconds("unpack-seconds", unpackTime), seconds("stop-seconds", time.Since(t1)))
 
 	oc.progress.setStep("restore", 0)
 	if mf.Meta[metaKind] == "stateful" {

@@ -137,8 +137,9 @@ func (d *Daemon) damagedChunks() map[string]bool {
 	filepath.Walk(filepath.Join(d.Store, "images", "damaged"), func(path string, fi os.FileInfo, err error) error {
 		if err == nil && fi.Mode().IsRegular() {
 			b, _ := os.ReadFile(path)
-			for _, h := range regexp.MustCompile(`[0-9a-f]{64}`).FindAll(b, -1) {
-				out[string(h)] = true
+			// Whole names only: the cut may end inside one.
+			for _, h := range regexp.MustCompile(`"([0-9a-f]{64}(?:\.b3)?)"`).FindAllSubmatch(b, -1) {
+				out[string(h[1])] = true
 			}
 		}
 		return nil

@@ -719,6 +719,9 @@ func report(w io.Writer, cfg *config, samples []sample) {
 	raw, ct := medians["raw"], medians["ctrfs"]
 	timeRatio := ct.total / raw.total
 	fmt.Fprintf(w, "ctrfs/raw total time:     %.3fx   target <= %.2fx   %s\n", timeRatio, targetTimeRatio, met(timeRatio <= targetTimeRatio))
+	if lo, mid, hi, ok := roundRatios(samples); ok {
+		fmt.Fprintf(w, "  per round (ctrfs/raw of the same round) min/median/max: %.3fx/%.3fx/%.3fx\n", lo, mid, hi)
+	}
 	if tail := medianKnown(samples, func(s sample) float64 { return s.storeTail }); tail >= 0 {
 		fmt.Fprintf(w, "  beyond raw: dump +%.3f s (of which storing after CRIU exited %.3f s), restore +%.3f s;\n",
 			ct.dump-raw.dump, tail, ct.restore-raw.restore)
@@ -730,6 +733,29 @@ func report(w io.Writer, cfg *config, samples []sample) {
 	}
 	bytesRatio := float64(ct.stored) / float64(raw.raw)
 	fmt.Fprintf(w, "ctrfs stored / raw bytes: %.3f    target <= %.2f    %s\n", bytesRatio, targetBytesRatio, met(bytesRatio <= targetBytesRatio))
+}
+
+// roundRatios pairs each round's ctrfs total with that round's raw total,
+// which ran just before it: on a shared machine the load changes between
+// rounds more than within one, so the spread of these ratios says more
+// than the ratio of the medians alone.
+func roundRatios(samples []sample) (lo, mid, hi float64, ok bool) {
+	raw := map[int]float64{}
+	for _, s := range samples {
+		if s.side == "raw" {
+			raw[s.run] = s.total().Seconds()
+		}
+	}
+	var r []float64
+	for _, s := range samples {
+		if s.side == "ctrfs" && raw[s.run] > 0 {
+			r = append(r, s.total().Seconds()/raw[s.run])
+		}
+	}
+	if len(r) == 0 {
+		return 0, 0, 0, false
+	}
+	return slices.Min(r), median(r), slices.Max(r), true
 }
 
 // medianKnown is the median of what of reads from the ctrfs samples, -1 if

@@ -21,11 +21,14 @@ import (
 //     (EOPNOTSUPP if it cannot restore what this host dumps); the name is
 //     reserved there (EEXIST if taken). Nothing has moved.
 //   - precopy: rootfs, config, snapshots and saved state go while the
-//     container keeps running; only chunks the target lacks are sent.
-//   - freeze (live): stop-stateful, then the rootfs again and the state;
-//     again only what the target lacks. From here the container is down.
-//   - handover: the target creates the container and restores it, as a
-//     provisional copy.
+//     container keeps running; only chunks the target lacks are sent. The
+//     target unpacks the rootfs where it will create the container, while
+//     the memory precopy goes on.
+//   - freeze (live): stop-stateful, then what changed in the rootfs since
+//     and the state; again only what the target lacks. From here the
+//     container is down.
+//   - handover: the target applies the changes to the rootfs it unpacked,
+//     creates the container and restores it, as a provisional copy.
 //   - commit: the target keeps it; this host removes its copy.
 //
 // Until commit this host's copy is the container: any failure before it
@@ -122,8 +125,22 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 
 	mg.phase("precopy")
 	rootfs, items, err := mg.sendContainer()
+	var prepared chan error
+	if err == nil {
+		prepared = make(chan error, 1)
+		go func() { prepared <- mg.call("Host.Prepare", PrepareArgs{Token: mg.token, Rootfs: rootfs}, new(bool)) }()
+	}
 	if err == nil && live {
 		err = mg.precopyMemory()
+	}
+	if prepared != nil {
+		// A target that could not unpack ahead (or does not know how)
+		// unpacks the whole rootfs at the handover instead.
+		if perr := <-prepared; errors.Is(perr, ops.ErrUnreachable) && err == nil {
+			err = perr
+		} else if perr != nil {
+			c.cfg.Log.Warn("cluster: the target did not unpack the rootfs ahead; it does at the handover", "container", o.Name(), "err", perr)
+		}
 	}
 	if err != nil {
 		return mg.fail(j, err, false)

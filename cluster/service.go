@@ -18,7 +18,8 @@ import (
 )
 
 // The target's side of a migration is a session: Begin reserves the name,
-// Missing and Put bring the chunks, Install creates the container (and
+// Missing and Put bring the chunks, Prepare unpacks the rootfs of the
+// precopy (Put goes on meanwhile), Install creates the container (and
 // restores it, for a live migration) as a provisional copy, and Commit
 // makes it this host's. A provisional copy is removed on Abort, when the
 // source goes quiet for longer than a lease, and when this daemon starts
@@ -38,6 +39,8 @@ type session struct {
 	in                  *ops.Incoming
 	installed           bool
 	timer               *time.Timer
+	prepare             time.Duration  // how long Prepare took, for the report
+	preparing           bool           // Prepare is under way: the session does not expire
 	phases              []ops.KeyValue // timings of Install, for the report
 }
 
@@ -83,6 +86,10 @@ type MissingArgs struct {
 type PutArgs struct {
 	Token  string
 	Chunks []WireChunk
+}
+type PrepareArgs struct {
+	Token  string
+	Rootfs *images.Manifest // of the precopy: the whole-tree archive
 }
 type InstallArgs struct {
 	Token  string
@@ -157,9 +164,11 @@ func (c *Cluster) session(token string) (*session, error) {
 	if !ok {
 		return nil, ops.NewError(ops.ErrFailed, "no such migration session (it expired or was aborted)")
 	}
-	if sess.installed {
+	switch {
+	case sess.preparing: // the timer starts again when it is done
+	case sess.installed:
 		sess.timer.Reset(commitLease)
-	} else {
+	default:
 		sess.timer.Reset(sessionIdle)
 	}
 	return sess, nil
@@ -188,15 +197,62 @@ func (s *Service) Put(a PutArgs, out *int) error {
 	return nil
 }
 
-func (s *Service) Install(a InstallArgs, out *bool) error {
-	sess, err := s.c.session(a.Token)
+// Prepare unpacks the precopy's rootfs where Install creates the
+// container, so that Install applies only the changes since. The session
+// does not expire meanwhile (a big rootfs may take longer than sessionIdle
+// to unpack); its idle time starts again when Prepare is done.
+func (s *Service) Prepare(a PrepareArgs, out *bool) error {
+	sess, err := s.c.lockedSession(a.Token, a.Rootfs, "prepare")
 	if err != nil {
 		return wireError(err)
 	}
-	if a.Rootfs == nil {
-		return wireError(ops.NewError(ops.ErrInvalid, "install without a rootfs"))
+	defer sess.mu.Unlock()
+	s.c.mu.Lock()
+	live := s.c.sessions[a.Token] == sess && !sess.installed
+	if live {
+		sess.preparing = true
+		sess.timer.Stop()
+	}
+	s.c.mu.Unlock()
+	if !live {
+		return wireError(ops.NewError(ops.ErrFailed, "nothing to prepare (the session expired, was aborted or is installed)"))
+	}
+	defer func() {
+		s.c.mu.Lock()
+		sess.preparing = false
+		sess.timer.Reset(sessionIdle)
+		s.c.mu.Unlock()
+	}()
+	t0 := time.Now()
+	err = sess.in.Prepare(a.Rootfs)
+	sess.prepare = time.Since(t0)
+	if err != nil {
+		s.c.cfg.Log.Warn("cluster: cannot unpack the rootfs of an incoming container ahead of its install", "container", sess.name, "err", err)
+		return wireError(err)
+	}
+	*out = true
+	return nil
+}
+
+// lockedSession is session for a call that brings a rootfs, with the
+// session's lock taken: the caller unlocks sess.mu.
+func (c *Cluster) lockedSession(token string, rootfs *images.Manifest, what string) (*session, error) {
+	sess, err := c.session(token)
+	if err != nil {
+		return nil, err
+	}
+	if rootfs == nil {
+		return nil, ops.NewError(ops.ErrInvalid, what+" without a rootfs")
 	}
 	sess.mu.Lock()
+	return sess, nil
+}
+
+func (s *Service) Install(a InstallArgs, out *bool) error {
+	sess, err := s.c.lockedSession(a.Token, a.Rootfs, "install")
+	if err != nil {
+		return wireError(err)
+	}
 	defer sess.mu.Unlock()
 	if err := s.c.markIncoming(sess); err != nil {
 		return wireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))
@@ -254,6 +310,9 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	addSeconds(a.Report, commit, "move-seconds")
 	if slices.Contains(a.Report, ops.KeyValue{Key: "move-mode", Value: "live"}) {
 		addSeconds(a.Report, commit, "downtime-seconds")
+	}
+	if sess.prepare > 0 {
+		a.Report = append(a.Report, seconds("target-prepare-seconds", sess.prepare))
 	}
 	a.Report = append(a.Report, sess.phases...)
 	a.Report = append(a.Report, seconds("target-commit-seconds", commit))

@@ -2,7 +2,9 @@ package ops
 
 import (
 	"os"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // crashAt is CTRFS_CRASH_AT, a test hook: the name of a step (such as
@@ -16,5 +18,29 @@ func crashPoint(step string) {
 	if crashAt == step {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // SIGKILL is not handled: this goroutine goes with the process
+	}
+}
+
+// pauseAt is CTRFS_PAUSE_AT=STEP:FILE, a test hook: at the step (such as
+// "snapshot-freeze") the daemon creates FILE and waits while it exists, at
+// most pauseLimit, so that a test can change what the operation works on
+// at a known point of it rather than race it. Unset, it does nothing.
+var pauseAt = os.Getenv("CTRFS_PAUSE_AT")
+
+const pauseLimit = 2 * time.Minute
+
+// pausePoint marks a step that a test may pause at.
+func pausePoint(step string) {
+	at, file, ok := strings.Cut(pauseAt, ":")
+	if !ok || at != step {
+		return
+	}
+	if err := os.WriteFile(file, []byte(step+"\n"), 0o644); err != nil {
+		return
+	}
+	for deadline := time.Now().Add(pauseLimit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(file); err != nil {
+			return
+		}
 	}
 }

@@ -48,10 +48,10 @@ func HelperMain(args []string) int {
 		switch len(rest) {
 		case 1:
 			err = checkpoint(c, lxcpath, rest[0], false)
-		case 3:
-			err = checkpointWithRootfs(c, lxcpath, rest[0], rest[1], rest[2])
+		case 3, 4:
+			err = checkpointWithRootfs(c, lxcpath, rest[0], rest[1], rest[2], rest[3:]...)
 		default:
-			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs and its archive")
+			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs, its archive and tar's incremental state")
 		}
 	case "restore", "restore-frozen":
 		var opts restoreOptions
@@ -79,10 +79,11 @@ func HelperMain(args []string) int {
 
 // archiveHook is a CRIU action script that archives the rootfs after a dump
 // while the processes are still frozen, so that the archive holds the files
-// as the dumped processes last saw them.
+// as the dumped processes last saw them: the whole tree, or with tar's
+// incremental state of an archive made before, what changed since.
 const archiveHook = `#!/bin/sh
 [ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0
-exec "$CTRFS_HELPER" archive-rootfs "$CTRFS_ROOTFS" "$CTRFS_ARCHIVE"
+exec "$CTRFS_HELPER" archive-rootfs "$CTRFS_ROOTFS" "$CTRFS_ARCHIVE" ${CTRFS_TAR_STATE:+"$CTRFS_TAR_STATE"}
 `
 
 // freezeTimeout is CRIU's --timeout for freezing and seizing the tasks
@@ -127,9 +128,14 @@ func checkpoint(c *lxc.Container, lxcpath, dir string, stop bool, config ...stri
 }
 
 // checkpointWithRootfs dumps the container's processes into dir and leaves
-// them running; CRIU's post-dump hook archives the rootfs meanwhile.
-func checkpointWithRootfs(c *lxc.Container, lxcpath, dir, rootfs, archive string) error {
-	hook, err := actionScript(archiveHook, map[string]string{"CTRFS_ROOTFS": rootfs, "CTRFS_ARCHIVE": archive})
+// them running; CRIU's post-dump hook archives the rootfs meanwhile, only
+// what changed since the archive whose incremental state is given, if it is.
+func checkpointWithRootfs(c *lxc.Container, lxcpath, dir, rootfs, archive string, state ...string) error {
+	env := map[string]string{"CTRFS_ROOTFS": rootfs, "CTRFS_ARCHIVE": archive, "CTRFS_TAR_STATE": ""}
+	if len(state) > 0 {
+		env["CTRFS_TAR_STATE"] = state[0]
+	}
+	hook, err := actionScript(archiveHook, env)
 	if err != nil {
 		return err
 	}
@@ -184,14 +190,27 @@ func writeTemp(pattern, content string, mode os.FileMode) (string, error) {
 	return f.Name(), nil
 }
 
-// ArchiveRootfsMain is `ctrfs archive-rootfs ROOTFS ARCHIVE`, which CRIU's
-// post-dump hook runs during a stateful snapshot.
+// ArchiveRootfsMain is `ctrfs archive-rootfs ROOTFS ARCHIVE [STATE]`, which
+// CRIU's post-dump hook runs during a stateful snapshot. With the
+// listed-incremental STATE of an earlier archive it archives what changed
+// since; STATE itself is left as it is (tar works on a copy), so that a
+// dump tried again archives the same changes.
 func ArchiveRootfsMain(args []string) int {
-	if len(args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: ctrfs archive-rootfs ROOTFS ARCHIVE")
+	if len(args) != 2 && len(args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: ctrfs archive-rootfs ROOTFS ARCHIVE [STATE]")
 		return 2
 	}
-	if err := archiveRootfs(args[0], args[1]); err != nil {
+	var err error
+	if len(args) == 3 {
+		since := args[2] + ".next"
+		if err = copyFile(args[2], since, 0o600); err == nil {
+			err = archiveRootfsSince(args[0], args[1], since)
+			os.Remove(since)
+		}
+	} else {
+		err = archiveRootfs(args[0], args[1])
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

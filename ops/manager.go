@@ -90,8 +90,22 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m.recoverStaging()
 	m.dropStaleState()
 	m.recoverRootfsSwaps()
+	m.removeUnfinishedCreates()
 	m.collectGarbage() // chunks of imports that a crash cut short
 	return m, nil
+}
+
+// removeUnfinishedCreates removes the ".NAME.creating" directories that a
+// killed daemon left: a create, or a container arriving from another host
+// (whose rootfs is unpacked there during the precopy), that it did not
+// finish. No create is under way yet.
+func (m *Manager) removeUnfinishedCreates() {
+	dirs, _ := filepath.Glob(filepath.Join(m.cfg.LXCPath, ".*.creating"))
+	for _, dir := range dirs {
+		if err := os.RemoveAll(dir); err != nil {
+			m.log.Error("cannot remove an unfinished container", "dir", dir, "err", err)
+		}
+	}
 }
 
 // Close releases what the manager holds outside the store: its staging

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -208,7 +209,10 @@ func (o *Outgoing) dropPrecopy() {
 
 // Checkpoint is stop-stateful: from here the container is stopped and its
 // processes are saved state, which travels like any other.
-func (o *Outgoing) Checkpoint() error { return o.m.stopStateful(o.oc, o.name, o.reference()) }
+func (o *Outgoing) Checkpoint() error {
+	pausePoint("move-freeze")
+	return o.m.stopStateful(o.oc, o.name, o.reference())
+}
 
 // Resume brings the container back here after a migration that failed
 // after Checkpoint.
@@ -274,6 +278,9 @@ type Incoming struct {
 	keys    []string // manifests saved so far, removed by Discard
 	created bool
 	frozen  bool // restored, and frozen until Commit
+	// The rootfs archive that Prepare unpacked where Install creates the
+	// container, or none.
+	prepared *images.File
 }
 
 // Receive reserves name for a container arriving from another host.
@@ -299,6 +306,48 @@ func (m *Manager) Receive(name string) (*Incoming, error) {
 // Chunks is where the container's chunks arrive.
 func (in *Incoming) Chunks() *images.Incoming { return in.chunks }
 
+// creatingDir is where the container is made until Install renames it into
+// place (LXC and List skip the name).
+func (in *Incoming) creatingDir() string {
+	return filepath.Join(in.m.cfg.LXCPath, "."+in.name+".creating")
+}
+
+// Prepare unpacks the whole-tree rootfs archive of rootfs (the first
+// Outgoing.PackRootfs, whose chunks have arrived) where Install creates the
+// container, while the container still runs on the source: Install then
+// applies only the changes made since, and the container is down for less.
+// Discard, a failed Install and a restarted daemon remove what it unpacked.
+func (in *Incoming) Prepare(rootfs *images.Manifest) error {
+	f, ok := rootfs.File(snapshotRootfs)
+	if !ok {
+		return newError(ErrInvalid, "a migration's precopy without a rootfs archive", nil)
+	}
+	in.prepared = nil
+	tmp := in.creatingDir()
+	if err := os.RemoveAll(tmp); err != nil {
+		return newError(ErrFailed, "prepare "+in.name, err)
+	}
+	dir, err := in.m.stagingDir(in.name, "receive", f.Size)
+	if err != nil {
+		return newError(ErrFailed, "prepare "+in.name, err)
+	}
+	defer os.RemoveAll(dir)
+	only := *rootfs
+	only.Files = []images.File{f}
+	if err := in.m.images.Export(&only, dir); err != nil {
+		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
+	}
+	if err := os.MkdirAll(tmp, 0o755); err == nil {
+		err = unpackRootfsIncremental(filepath.Join(tmp, "rootfs"), filepath.Join(dir, snapshotRootfs))
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
+	}
+	in.prepared = &f
+	return nil
+}
+
 // Install saves the items (see Outgoing.Items) and creates the container
 // from the rootfs archive and config of rootfs.
 func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Manifest) error {
@@ -315,25 +364,49 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 		}
 		in.keys = append(in.keys, key)
 	}
-	dir, err := in.m.stagingDir(in.name, "receive", rootfs.Size())
+	// With the archive Prepare unpacked, only the rest comes out of the
+	// store: the changes since, the config and the CRIU options.
+	base, _ := rootfs.File(snapshotRootfs)
+	prepared := in.prepared != nil && sameFile(*in.prepared, base)
+	in.prepared = nil
+	export := rootfs
+	if prepared {
+		rest := *rootfs
+		rest.Files = nil
+		export = &rest
+		for _, f := range rootfs.Files {
+			if f.Name != snapshotRootfs {
+				export.Files = append(export.Files, f)
+			}
+		}
+	}
+	dir, err := in.m.stagingDir(in.name, "receive", export.Size())
 	if err != nil {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
 	defer os.RemoveAll(dir)
-	if err := in.m.images.Export(rootfs, dir); err != nil {
+	if err := in.m.images.Export(export, dir); err != nil {
 		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
 	}
 	final := filepath.Join(in.m.cfg.LXCPath, in.name)
-	tmp := filepath.Join(in.m.cfg.LXCPath, "."+in.name+".creating")
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return newError(ErrFailed, "create "+in.name, err)
+	tmp := in.creatingDir()
+	var archives []string
+	if !prepared {
+		os.RemoveAll(tmp)
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
+			return newError(ErrFailed, "create "+in.name, err)
+		}
+		archives = append(archives, filepath.Join(dir, snapshotRootfs))
 	}
-	archives := []string{filepath.Join(dir, snapshotRootfs)}
 	if _, ok := rootfs.File(rootfsChanges); ok {
 		archives = append(archives, filepath.Join(dir, rootfsChanges))
 	}
-	if err := unpackRootfs(filepath.Join(tmp, "rootfs"), archives...); err != nil {
+	if prepared {
+		err = applyRootfs(filepath.Join(tmp, "rootfs"), true, archives...)
+	} else {
+		err = unpackRootfs(filepath.Join(tmp, "rootfs"), archives...)
+	}
+	if err != nil {
 		os.RemoveAll(tmp)
 		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
 	}
@@ -408,6 +481,8 @@ func (in *Incoming) Discard() error {
 		if err := in.m.Remove(in.name); err != nil {
 			firstErr = err
 		}
+	} else if err := os.RemoveAll(in.creatingDir()); err != nil {
+		firstErr = err // what Prepare unpacked
 	}
 	for _, k := range in.keys {
 		in.m.images.Delete(k)
@@ -471,4 +546,9 @@ func setConfigLine(config []byte, key, value string) []byte {
 		}
 	}
 	return append(config, []byte(key+" = "+value+"\n")...)
+}
+
+// sameFile says whether two manifest entries are the same content.
+func sameFile(a, b images.File) bool {
+	return a.Name == b.Name && a.Size == b.Size && slices.Equal(a.Chunks, b.Chunks)
 }

@@ -107,15 +107,32 @@ func backdateTarState(path string, d time.Duration) error {
 // unpackRootfs makes dir from one archive, or from a listed-incremental
 // archive and the incremental ones after it, in order.
 func unpackRootfs(dir string, archives ...string) error {
+	return unpackRootfsAs(dir, len(archives) > 1, archives...)
+}
+
+// unpackRootfsIncremental makes dir from a listed-incremental archive, to
+// which applyRootfs can later apply the incremental ones after it.
+func unpackRootfsIncremental(dir, archive string) error {
+	return unpackRootfsAs(dir, true, archive)
+}
+
+func unpackRootfsAs(dir string, incremental bool, archives ...string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
+	return applyRootfs(dir, incremental, archives...)
+}
+
+// applyRootfs extracts archives into dir, in order. Incremental ones (GNU
+// tar's listed-incremental format) also delete what was gone from the tree
+// when they were made.
+func applyRootfs(dir string, incremental bool, archives ...string) error {
 	for _, archive := range archives {
 		args := append([]string{"--extract", "--same-permissions", "--file", archive, "--directory", dir}, tarFlags...)
-		if len(archives) > 1 {
+		if incremental {
 			args = append(args, "--listed-incremental=/dev/null")
 		}
 		if err := runTar(args...); err != nil {

@@ -26,6 +26,7 @@ func TestIncrementalRootfs(t *testing.T) {
 	write("etc/kept", "kept")
 	write("etc/changed", "before")
 	write("var/gone", "gone")
+	write("srv/gonedir/inside", "gone")
 	state := filepath.Join(dir, "state")
 	if err := archiveRootfsSince(src, filepath.Join(dir, "base.tar"), state); err != nil {
 		t.Fatal(err)
@@ -33,8 +34,10 @@ func TestIncrementalRootfs(t *testing.T) {
 
 	write("etc/changed", "after")
 	write("var/lib/new", "new")
-	if err := os.Remove(filepath.Join(src, "var/gone")); err != nil {
-		t.Fatal(err)
+	for _, gone := range []string{"var/gone", "srv/gonedir"} {
+		if err := os.RemoveAll(filepath.Join(src, gone)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := archiveRootfsSince(src, filepath.Join(dir, "changes.tar"), state); err != nil {
 		t.Fatal(err)
@@ -46,6 +49,18 @@ func TestIncrementalRootfs(t *testing.T) {
 	}
 	if got, want := tree(t, out), tree(t, src); got != want {
 		t.Fatalf("unpacked:\n%s\nwant:\n%s", got, want)
+	}
+
+	// A move unpacks the base ahead and applies the changes later.
+	ahead := filepath.Join(dir, "ahead")
+	if err := unpackRootfsIncremental(ahead, filepath.Join(dir, "base.tar")); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyRootfs(ahead, true, filepath.Join(dir, "changes.tar")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tree(t, ahead), tree(t, src); got != want {
+		t.Fatalf("unpacked ahead, then the changes applied:\n%s\nwant:\n%s", got, want)
 	}
 }
 

@@ -23,8 +23,10 @@ import (
 const (
 	snapshotRootfs = "ctrfs-rootfs.tar" // CRIU never names an image like this
 	snapshotConfig = "ctrfs-config"
-	// A container on its way to another host also has the changes to its
-	// rootfs since ctrfs-rootfs.tar, made while it was stopped.
+	// A stateful snapshot, and a container on its way to another host, also
+	// have the changes to the rootfs since ctrfs-rootfs.tar (a GNU tar
+	// listed-incremental archive then), made while it was frozen or
+	// stopped: the whole tree is archived while it runs.
 	rootfsChanges = "ctrfs-rootfs-changes.tar"
 )
 
@@ -111,7 +113,7 @@ func (m *Manager) SnapshotState(name, snap string) (*ImageSet, error) {
 	state := *mf
 	state.Files = nil
 	for _, f := range mf.Files {
-		if f.Name != snapshotRootfs && f.Name != snapshotConfig {
+		if f.Name != snapshotRootfs && f.Name != rootfsChanges && f.Name != snapshotConfig {
 			state.Files = append(state.Files, f)
 		}
 	}
@@ -171,8 +173,10 @@ func (m *Manager) DeleteSnapshot(name, snap string) error {
 
 // snapshot takes a snapshot into a staging directory and then into the
 // store. A stateful one is a CRIU dump that leaves the container running;
-// the rootfs is archived by CRIU's post-dump hook while the processes are
-// still frozen, so files and memory are of the same instant.
+// the rootfs is archived while it runs, and what changed since by CRIU's
+// post-dump hook while the processes are still frozen, so that files and
+// memory are of the same instant and the freeze lasts as long as the
+// changes take to archive, not the whole tree.
 func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) error {
 	if _, err := m.images.Load(snapshotKey(name, snap)); err == nil || IsDamaged(err) {
 		return newError(ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), err)
@@ -205,14 +209,23 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	}
 	archive := filepath.Join(dir, snapshotRootfs)
 	var d storedDump
+	var base *rootfsBase
 	if stateful {
-		// The images are stored as CRIU writes them, the rootfs archive
-		// and the config with them once it is done.
-		d, err = m.dumpStored(oc, nil, "checkpoint-running", name, dir, rootfs, archive)
+		if base, err = m.archiveBase(oc, name, rootfs); err != nil {
+			return err
+		}
+		defer base.drop()
+		pausePoint("snapshot-freeze")
+		// The images are stored as CRIU writes them, the changes to the
+		// rootfs and the config with them once it is done.
+		d, err = m.dumpStored(oc, nil, "checkpoint-running", name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
 		if err != nil {
 			return m.dumpFailed(name, err, oc.log)
 		}
 		oc.extra = append(oc.extra, dumpStats(dir)...)
+		if d.storeErr == nil {
+			d.manifest.Files = append(d.manifest.Files, base.file)
+		}
 	} else {
 		oc.progress.sample("archive", 0, func() int64 { return dirSize(dir) })
 		if err := archiveRootfs(rootfs, archive); err != nil {
@@ -227,6 +240,9 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 		return newError(ErrFailed, "store snapshot of "+name, d.storeErr)
 	}
 	mf, st := d.manifest, d.stats
+	if base != nil {
+		st.StoredBytes += base.stored
+	}
 	kind := "stateless"
 	if stateful {
 		kind = "stateful"
@@ -277,7 +293,11 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 		return newError(ErrFailed, fmt.Sprintf("unpack snapshot %s of %s", snap, name), err)
 	}
 	incoming := rootfs + rootfsIncoming
-	if err := unpackRootfs(incoming, filepath.Join(dir, snapshotRootfs)); err != nil {
+	archives := []string{filepath.Join(dir, snapshotRootfs)}
+	if _, ok := mf.File(rootfsChanges); ok {
+		archives = append(archives, filepath.Join(dir, rootfsChanges))
+	}
+	if err := unpackRootfs(incoming, archives...); err != nil {
 		os.RemoveAll(incoming)
 		return newError(ErrFailed, fmt.Sprintf("unpack rootfs of snapshot %s of %s", snap, name), err)
 	}

@@ -15,7 +15,8 @@
 # Environment: BENCH_DIR (parent of the temporary directory, default
 # /var/tmp: on disk, not tmpfs), BENCH_KEEP_WORK=1 keeps the directory,
 # BENCH_PORT (first gossip port to try, default 7990; the migration endpoint
-# is the next one).
+# is the next one), BENCH_BRIDGE and BENCH_SUBNET (default ctrfsb0 and
+# 10.88.0.0/16; others for a run beside another bench or the tests).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,8 +28,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-bridge=ctrfsb0
-subnet=10.88.0.0/16
+bridge=${BENCH_BRIDGE:-ctrfsb0}
+subnet=${BENCH_SUBNET:-10.88.0.0/16}
 
 mkdir -p bin
 echo "bench: building bin/ctrfs, bin/ctrfs-bench, bin/memhog"

@@ -517,11 +517,14 @@ func TestMigrationSourceKilled(t *testing.T) {
 	}
 
 	// During the handover: the container is checkpointed here and being
-	// restored there; either side may end up with it.
+	// restored there; either side may end up with it. (The target unpacks
+	// the rootfs into .c1.creating already during the precopy.)
 	before = Count(t, ip)
+	events := a.readEvents()
 	move.Cmd = a.Background("echo 'move tollana' > containers/c1/ctl")
-	waitLong(t, "the target to create the container", 90*time.Second, func() bool {
-		return exists(filepath.Join(b.LXCPath, ".c1.creating")) || b.has("c1")
+	waitLong(t, "the handover", 90*time.Second, func() bool {
+		e, _ := os.ReadFile(events.path)
+		return strings.Contains(string(e), "c1 move-handover started") || b.has("c1")
 	})
 	a.Kill()
 	move.Wait()

@@ -34,6 +34,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,7 @@ type config struct {
 	// memhogRate is the --rewrite-rate of the container's memhog: 0 for
 	// the stop/start and snapshot parts, rewriteRate for migration.
 	memhogRate float64
+	ballastMiB int // MiB of files put in the rootfs (see writeBallast)
 }
 
 // partNames are the parts of the benchmark, in the order they run.
@@ -88,6 +90,7 @@ func main() {
 	flag.IntVar(&cfg.snapshots, "snapshots", 10, "stateful snapshots per series (idle, and with memory rewritten between them); 0 skips the snapshot benchmark")
 	flag.Float64Var(&cfg.rewritePct, "rewrite-percent", 5, "percent of memhog's memory rewritten between the snapshots of the second series")
 	flag.StringVar(&cfg.rewritePattern, "rewrite-pattern", "contiguous", "which pages are rewritten: contiguous (one hot run, the realistic working set) or scattered (one page in every 100/percent)")
+	flag.IntVar(&cfg.ballastMiB, "ballast-mib", 0, "MiB of files (thousands of small ones, some large) put in the container's rootfs, to time what snapshots and moves do with a big rootfs")
 	only := flag.String("only", "", "run only these parts, comma-separated: "+strings.Join(partNames, ", ")+" (default: all)")
 	flag.StringVar(&cfg.peerMount, "peer-mount", "", "the ctrfs mount of a second host in the same cluster, for the migration part (none: the part is skipped)")
 	flag.StringVar(&cfg.peerLxcpath, "peer-lxcpath", "", "the LXC path that the second host's daemon serves")
@@ -110,10 +113,10 @@ func main() {
 	if cfg.runs < 1 || cfg.mib < 2 || cfg.interval <= 0 || cfg.snapshots < 0 ||
 		cfg.rewritePct <= 0 || cfg.rewritePct > 100 ||
 		(cfg.rewritePattern != "contiguous" && cfg.rewritePattern != "scattered") ||
-		cfg.rewriteRate <= 0 || cfg.probeInterval <= 0 {
+		cfg.rewriteRate <= 0 || cfg.probeInterval <= 0 || cfg.ballastMiB < 0 {
 		fmt.Fprintln(os.Stderr, "ctrfs-bench: --runs must be >= 1, --mib >= 2, --check-interval > 0, --snapshots >= 0,\n"+
 			"--rewrite-percent in (0, 100], --rewrite-pattern contiguous or scattered,\n"+
-			"--rewrite-rate > 0, --probe-interval > 0")
+			"--rewrite-rate > 0, --probe-interval > 0, --ballast-mib >= 0")
 		os.Exit(2)
 	}
 	cfg.parts = map[string]bool{}
@@ -346,6 +349,11 @@ func (b *bench) setup() (created bool, err error) {
 	}
 	if err := os.RemoveAll(b.memhogDir()); err != nil {
 		return true, err
+	}
+	if cfg.ballastMiB > 0 {
+		if err := writeBallast(b.rootfs, cfg.ballastMiB); err != nil {
+			return true, fmt.Errorf("ballast: %w", err)
+		}
 	}
 
 	fmt.Printf("ctrfs-bench: starting %s on %s and waiting for memhog to fill %d MiB\n", cfg.name, cfg.mount, cfg.mib)
@@ -738,6 +746,14 @@ func bytesMiB(n int64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%d (%.1f MiB)", n, float64(n)/(1<<20))
+}
+
+// spread is "min/median/max" of seconds, or n/a if any is unknown (< 0).
+func spread(v []float64) string {
+	if len(v) == 0 || slices.Min(v) < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3f/%.3f/%.3f", slices.Min(v), median(v), slices.Max(v))
 }
 
 func median(v []float64) float64 {

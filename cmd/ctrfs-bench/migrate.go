@@ -405,7 +405,7 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 		s.ctrfs = parseFloat(info["downtime-seconds"])
 		fmt.Fprintf(os.Stderr, "ctrfs-bench:   downtime phases (s): %s\n", strings.Join(phasesOf(info,
 			"freeze-checkpoint-seconds", "freeze-criu-frozen-seconds", "freeze-dump-seconds", "freeze-store-seconds", "freeze-send-seconds", "handover-seconds",
-			"target-install-seconds", "target-restore-seconds", "target-commit-seconds", "precopy-frozen-seconds"), " "))
+			"target-prepare-seconds", "target-install-seconds", "target-restore-seconds", "target-commit-seconds", "precopy-frozen-seconds"), " "))
 	}
 	s.precopy = parseFloat(info["precopy-seconds"])
 	if n, err := strconv.ParseInt(info["move-sent-bytes"], 10, 64); err == nil {
@@ -583,6 +583,18 @@ func (m *migBench) report(w io.Writer) {
 		}
 		meds[mode] = md
 		fmt.Fprintf(w, "%-15s %9.3f %20.3f %17s %22s\n", mode, md.total, md.gap, secondsOrUnknown(md.ctrfs), bytesMiB(sentMed))
+	}
+
+	// Min and max beside the median: the machine may be shared and noisy.
+	fmt.Fprintf(w, "\n%-15s %23s %23s\n", "min/median/max", "downtime s (client)", "downtime s (ctrfs)")
+	for _, mode := range []string{modeLive, modeStopCopy, modeRawInPlace} {
+		var g, c []float64
+		for _, s := range m.rounds {
+			if s.mode == mode {
+				g, c = append(g, s.gap.Seconds()), append(c, s.ctrfs)
+			}
+		}
+		fmt.Fprintf(w, "%-15s %23s %23s\n", mode, spread(g), spread(c))
 	}
 
 	live, sc := meds[modeLive], meds[modeStopCopy]

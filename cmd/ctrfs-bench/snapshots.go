@@ -34,6 +34,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"ctrfs/images"
 )
 
 // The issue's target: N stateful snapshots of an idle container cost at most
@@ -47,10 +49,11 @@ type snapTiming struct {
 	run      int
 	side     string // "raw" or "ctrfs"
 	dump     time.Duration
-	rawBytes int64 // raw: the dump directory
-	size     int64 // ctrfs: info size (logical bytes)
-	stored   int64 // ctrfs: info stored; -1 unknown
-	growth   int64 // ctrfs: du growth of the chunk store; -1 unknown
+	frozen   float64 // CRIU's frozen time (the service stalls); -1 unknown
+	rawBytes int64   // raw: the dump directory
+	size     int64   // ctrfs: info size (logical bytes)
+	stored   int64   // ctrfs: info stored; -1 unknown
+	growth   int64   // ctrfs: du growth of the chunk store; -1 unknown
 }
 
 // seriesPoint is one snapshot of a storage series.
@@ -127,8 +130,8 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 			return nil, fmt.Errorf("round %d, raw lxc-checkpoint without -s: %w", i, err)
 		}
 		res.timing = append(res.timing, t)
-		fmt.Fprintf(os.Stderr, "ctrfs-bench: snapshot round %d raw   dump %.3fs (still running) raw %s, memhog intact\n",
-			i, t.dump.Seconds(), bytesMiB(t.rawBytes))
+		fmt.Fprintf(os.Stderr, "ctrfs-bench: snapshot round %d raw   dump %.3fs (still running, frozen %ss) raw %s, memhog intact\n",
+			i, t.dump.Seconds(), secondsOrUnknown(t.frozen), bytesMiB(t.rawBytes))
 		if cfg.rawOnly {
 			continue
 		}
@@ -141,9 +144,10 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 		if _, err := b.checkMemhog(seq); err != nil {
 			return nil, fmt.Errorf("round %d, after snapshot %s: %w", i, name, err)
 		}
-		res.timing = append(res.timing, snapTiming{run: i, side: "ctrfs", dump: p.took, size: p.size, stored: p.stored, growth: p.growth})
-		fmt.Fprintf(os.Stderr, "ctrfs-bench: snapshot round %d ctrfs dump %.3fs (still running) size %s stored %s, memhog intact\n",
-			i, p.took.Seconds(), bytesMiB(p.size), bytesMiB(p.stored))
+		frozen := parseFloat(b.info()["criu-frozen-seconds"])
+		res.timing = append(res.timing, snapTiming{run: i, side: "ctrfs", dump: p.took, frozen: frozen, size: p.size, stored: p.stored, growth: p.growth})
+		fmt.Fprintf(os.Stderr, "ctrfs-bench: snapshot round %d ctrfs dump %.3fs (still running, frozen %ss) size %s stored %s, memhog intact\n",
+			i, p.took.Seconds(), secondsOrUnknown(frozen), bytesMiB(p.size), bytesMiB(p.stored))
 		if err := b.deleteSnapshot(name); err != nil {
 			return nil, err
 		}
@@ -200,7 +204,7 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 // rawLiveDump times `lxc-checkpoint -D DIR` without -s into a fresh
 // directory, measures the images and checks that memhog runs on untouched.
 func (b *bench) rawLiveDump(i int) (snapTiming, error) {
-	t := snapTiming{run: i, side: "raw", stored: -1, growth: -1}
+	t := snapTiming{run: i, side: "raw", frozen: -1, stored: -1, growth: -1}
 	if err := b.checkInterrupt(); err != nil {
 		return t, err
 	}
@@ -216,6 +220,9 @@ func (b *bench) rawLiveDump(i int) (snapTiming, error) {
 		return t, fmt.Errorf("%w%s", err, logTail(filepath.Join(dir, "dump.log")))
 	}
 	t.dump = time.Since(t0)
+	if st, err := images.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
+		t.frozen = float64(st.GetDump().GetFrozenTime()) / 1e6
+	}
 	if st, err := b.status(); err != nil || st != "RUNNING" {
 		return t, fmt.Errorf("container is %q after the dump, not RUNNING (%v)", st, err)
 	}
@@ -485,7 +492,7 @@ func reportSnapshots(w io.Writer, cfg *config, r *snapResults) {
 	fmt.Fprintf(w, "\nstateful snapshots, %d MiB memhog, %d timing round(s), series of %d\n", cfg.mib, cfg.runs, cfg.snapshots)
 	fmt.Fprintln(w, "(a ctrfs snapshot also archives the rootfs and config and puts it all in the store; the raw dump writes CRIU images only)")
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-5s %-26s %9s %14s %14s %14s %14s\n", "run", "live dump (keeps running)", "dump s", "raw bytes", "size bytes", "stored bytes", "store growth")
+	fmt.Fprintf(w, "%-5s %-26s %9s %9s %14s %14s %14s %14s\n", "run", "live dump (keeps running)", "dump s", "frozen s", "raw bytes", "size bytes", "stored bytes", "store growth")
 	for _, t := range r.timing {
 		side := "raw lxc-checkpoint (no -s)"
 		if t.side == "ctrfs" {
@@ -497,16 +504,24 @@ func reportSnapshots(w io.Writer, cfg *config, r *snapResults) {
 		} else {
 			raw = ""
 		}
-		fmt.Fprintf(w, "%-5d %-26s %9.3f %14s %14s %14s %14s\n", t.run, side, t.dump.Seconds(), raw, size,
+		fmt.Fprintf(w, "%-5d %-26s %9.3f %9s %14s %14s %14s %14s\n", t.run, side, t.dump.Seconds(), secondsOrUnknown(t.frozen), raw, size,
 			blankNA(t.side == "raw", t.stored), blankNA(t.side == "raw", t.growth))
 	}
-	var rawT, snapT []float64
+	var rawT, snapT, rawF, snapF []float64
 	for _, t := range r.timing {
 		if t.side == "raw" {
-			rawT = append(rawT, t.dump.Seconds())
+			rawT, rawF = append(rawT, t.dump.Seconds()), append(rawF, t.frozen)
 		} else {
-			snapT = append(snapT, t.dump.Seconds())
+			snapT, snapF = append(snapT, t.dump.Seconds()), append(snapF, t.frozen)
 		}
+	}
+	// The frozen time is what the container's users notice: its service
+	// does not answer meanwhile. A ctrfs snapshot's includes archiving
+	// what changed in the rootfs since the archive made before the freeze.
+	fmt.Fprintf(w, "\n%-40s %23s %23s\n", "min/median/max seconds", "dump (keeps running)", "frozen (CRIU's figure)")
+	fmt.Fprintf(w, "%-40s %23s %23s\n", "raw lxc-checkpoint -D, no -s", spread(rawT), spread(rawF))
+	if !cfg.rawOnly {
+		fmt.Fprintf(w, "%-40s %23s %23s\n", "ctrfs snapshot --stateful", spread(snapT), spread(snapF))
 	}
 	if cfg.rawOnly {
 		fmt.Fprintf(w, "\nmedian raw lxc-checkpoint without -s: %.3f s\nctrfs snapshot: n/a (--raw-only)\n", median(rawT))

@@ -1,0 +1,56 @@
+package ops
+
+import (
+	"os"
+	"path/filepath"
+
+	"ctrfs/images"
+)
+
+// rootfsBase is a whole-tree archive of a container's rootfs, made and
+// stored while it runs, with GNU tar's listed-incremental state: an archive
+// made later from the state, while the container is frozen, holds only
+// what changed since (and which files are gone).
+type rootfsBase struct {
+	m      *Manager
+	mf     *images.Manifest // unsaved: its chunks are held until drop
+	file   images.File      // the archive, as snapshotRootfs
+	stored int64            // compressed bytes it added to the store
+	state  string           // tar's state, in a scratch directory of its own
+}
+
+// archiveBase archives and stores the rootfs of a running container.
+func (m *Manager) archiveBase(oc *opContext, name, rootfs string) (*rootfsBase, error) {
+	dir, err := m.stagingDir(name, "rootfs", 64<<20)
+	if err != nil {
+		return nil, newError(ErrFailed, "prepare archive of the rootfs of "+name, err)
+	}
+	defer os.RemoveAll(dir)
+	stateDir, err := os.MkdirTemp(m.scratchDir(), "tar-state-")
+	if err != nil {
+		return nil, newError(ErrFailed, "prepare archive of the rootfs of "+name, err)
+	}
+	b := &rootfsBase{m: m, state: filepath.Join(stateDir, "level0")}
+	oc.progress.sample("archive", 0, func() int64 { return dirSize(dir) })
+	if err := archiveRootfsSince(rootfs, filepath.Join(dir, snapshotRootfs), b.state); err != nil {
+		os.RemoveAll(stateDir)
+		return nil, newError(ErrFailed, "archive rootfs of "+name, err)
+	}
+	oc.progress.setStep("store", 0)
+	mf, st, err := m.images.ImportDir(dir)
+	if err != nil {
+		os.RemoveAll(stateDir)
+		m.freeFailedImport()
+		return nil, newError(ErrFailed, "store rootfs of "+name, err)
+	}
+	b.mf, b.stored = mf, st.StoredBytes
+	b.file, _ = mf.File(snapshotRootfs)
+	return b, nil
+}
+
+// drop releases the archive's chunks (a manifest saved with its file
+// holds them now) and removes tar's state.
+func (b *rootfsBase) drop() {
+	b.m.images.Release(b.mf)
+	os.RemoveAll(filepath.Dir(b.state))
+}

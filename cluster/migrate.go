@@ -36,6 +36,16 @@ import (
 // RUNNING on exactly one host. A journal on disk lets a restarted daemon
 // settle a migration it was killed in.
 func (c *Cluster) Migrate(name, host string) error {
+	return c.migrate(name, host, c.cfg.PostCopyMoves)
+}
+
+// MigratePostCopy is Migrate of a running container with CRIU's lazy
+// pages (post-copy): see postcopy.go.
+func (c *Cluster) MigratePostCopy(name, host string) error {
+	return c.migrate(name, host, true)
+}
+
+func (c *Cluster) migrate(name, host string, postCopy bool) error {
 	c.mu.Lock()
 	c.lastMoves[name] = host
 	c.mu.Unlock()
@@ -46,7 +56,7 @@ func (c *Cluster) Migrate(name, host string) error {
 		if err := ops.ValidateName(host); err != nil {
 			return err
 		}
-		return c.moveOut(o, host)
+		return c.moveOut(o, host, postCopy)
 	})
 }
 
@@ -88,7 +98,7 @@ func (mg *migration) phase(name string) {
 	mg.c.m.PublishEvent(mg.o.Name(), "move-"+name, "started", time.Since(mg.start))
 }
 
-func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
+func (c *Cluster) moveOut(o *ops.Outgoing, host string, postCopy bool) error {
 	start := time.Now()
 	client, peer, err := c.connect(host)
 	if err != nil {
@@ -113,6 +123,12 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		return ops.NewError(ops.ErrBusy, fmt.Sprintf("cannot move %s: it is FROZEN", o.Name()))
 	}
 	live := status == "RUNNING"
+	if live && postCopy {
+		// Refused before anything moves: see postcopy.go.
+		if err := mg.canPostCopy(); err != nil {
+			return err
+		}
+	}
 	if err := mg.call("Host.Begin", BeginArgs{Name: o.Name(), Source: c.cfg.Host}, &mg.token); err != nil {
 		return err
 	}

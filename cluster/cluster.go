@@ -29,7 +29,7 @@ type Config struct {
 	// PostCopyMoves makes every live move post-copy (see
 	// MigratePostCopy), mv's and pulls' too.
 	PostCopyMoves bool
-	Log         *slog.Logger
+	Log           *slog.Logger
 }
 
 // Cluster is this host's view of the others and its migration endpoint.

@@ -61,10 +61,10 @@ func (s *Service) LazyPages(_ bool, why *string) error {
 type sourceAction int
 
 const (
-	sourceWaits  sourceAction = iota // pages are still going: ask again
-	sourceLetsGo                     // the target's copy is whole and running
-	sourceResumes                    // unfreeze, unlock the network: RUNNING here
-	sourceLost                       // the memory was only on a target that failed
+	sourceWaits   sourceAction = iota // pages are still going: ask again
+	sourceLetsGo                      // the target's copy is whole and running
+	sourceResumes                     // unfreeze, unlock the network: RUNNING here
+	sourceLost                        // the memory was only on a target that failed
 )
 
 // lazyDumpEnd is how the source's `criu dump --lazy-pages` ended.
@@ -80,10 +80,10 @@ const (
 type targetLazyState int
 
 const (
-	targetUnknown    targetLazyState = iota // no answer (yet)
-	targetFilling                           // restored; its lazy-pages daemon still fetches
-	targetWhole                             // restored, every page in, running or frozen
-	targetFailed                            // its restore failed or it killed its copy
+	targetUnknown targetLazyState = iota // no answer (yet)
+	targetFilling                        // restored; its lazy-pages daemon still fetches
+	targetWhole                          // restored, every page in, running or frozen
+	targetFailed                         // its restore failed or it killed its copy
 )
 
 // afterLazyDump decides the source's side. A target that failed before

@@ -36,6 +36,16 @@ import (
 // RUNNING on exactly one host. A journal on disk lets a restarted daemon
 // settle a migration it was killed in.
 func (c *Cluster) Migrate(name, host string) error {
+	return c.migrate(name, host, c.cfg.PostCopyMoves)
+}
+
+// MigratePostCopy is Migrate of a running container with CRIU's lazy
+// pages (post-copy): see postcopy.go.
+func (c *Cluster) MigratePostCopy(name, host string) error {
+	return c.migrate(name, host, true)
+}
+
+func (c *Cluster) migrate(name, host string, postCopy bool) error {
 	c.mu.Lock()
 	c.lastMoves[name] = host
 	c.mu.Unlock()
@@ -46,7 +56,7 @@ func (c *Cluster) Migrate(name, host string) error {
 		if err := ops.ValidateName(host); err != nil {
 			return err
 		}
-		return c.moveOut(o, host)
+		return c.moveOut(o, host, postCopy)
 	})
 }
 
@@ -88,7 +98,7 @@ func (mg *migration) phase(name string) {
 	mg.c.m.PublishEvent(mg.o.Name(), "move-"+name, "started", time.Since(mg.start))
 }
 
-func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
+func (c *Cluster) moveOut(o *ops.Outgoing, host string, postCopy bool) error {
 	start := time.Now()
 	client, peer, err := c.connect(host)
 	if err != nil {
@@ -113,6 +123,12 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		return ops.NewError(ops.ErrBusy, fmt.Sprintf("cannot move %s: it is FROZEN", o.Name()))
 	}
 	live := status == "RUNNING"
+	if live && postCopy {
+		// Refused before anything moves: see postcopy.go.
+		if err := mg.canPostCopy(); err != nil {
+			return err
+		}
+	}
 	if err := mg.call("Host.Begin", BeginArgs{Name: o.Name(), Source: c.cfg.Host}, &mg.token); err != nil {
 		return err
 	}
@@ -124,7 +140,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 	defer o.Forget()
 
 	mg.phase("precopy")
-	rootfs, items, err := mg.sendContainer()
+	rootfs, items, err := mg.packAndSend()
 	var prepared chan error
 	if err == nil {
 		prepared = make(chan error, 1)
@@ -166,7 +182,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 		for _, k := range []string{"criu-frozen-seconds", "dump-seconds", "store-seconds"} {
 			phases = append(phases, ops.KeyValue{Key: "freeze-" + k, Value: o.Reported(k)})
 		}
-		if rootfs, items, err = mg.sendContainer(); err != nil {
+		if rootfs, items, err = mg.sendFrozen(); err != nil {
 			return mg.fail(j, err, true)
 		}
 		phaseDone("freeze-send-seconds", t)
@@ -290,39 +306,33 @@ func (mg *migration) failed(err error, checkpointed bool) error {
 	return ops.NewError(ops.ErrFailed, msg)
 }
 
-// Memory precopy: rounds of dumps that leave the container running, each
-// sending the chunks the target lacks, until what a round adds stops
-// shrinking by much or is small; then the final dump sends little.
-const (
-	maxPrecopyRounds = 2
-	precopyEnough    = 8 << 20 // compressed bytes a round may add and still be the last
-)
-
+// precopyMemory sends the memory ahead in rounds of dumps that leave the
+// container running, each sending the chunks the target lacks, for as long
+// as nextPrecopyRound says; then the final dump sends little.
 func (mg *migration) precopyMemory() error {
-	prev := int64(-1)
-	for round := 1; round <= maxPrecopyRounds; round++ {
+	var sent []int64
+	for {
+		kind, more := nextPrecopyRound(false, sent)
+		if !more {
+			return nil
+		}
 		mf, err := mg.o.PrecopyMemory()
 		if err != nil {
 			return err
 		}
 		before := mg.sent
-		mg.rounds = round
+		mg.rounds++
 		if err := mg.sendChunks(mf.Hashes()); err != nil {
 			return err
 		}
-		added := mg.sent - before
-		mg.c.cfg.Log.Debug("cluster: memory precopy", "container", mg.o.Name(), "round", round, "sent", added)
-		if added <= precopyEnough || (prev >= 0 && added*10 > prev*9) {
-			break
-		}
-		prev = added
+		sent = append(sent, mg.sent-before)
+		mg.c.cfg.Log.Debug("cluster: memory precopy", "container", mg.o.Name(), "round", mg.rounds, "kind", kind, "sent", sent[len(sent)-1])
 	}
-	return nil
 }
 
-// sendContainer packs the rootfs and sends it with the saved state and
-// snapshots: the chunks the target lacks, then it has them all.
-func (mg *migration) sendContainer() (*images.Manifest, map[string]*images.Manifest, error) {
+// packAndSend packs the rootfs and sends it with the saved state and
+// snapshots.
+func (mg *migration) packAndSend() (*images.Manifest, map[string]*images.Manifest, error) {
 	rootfs, err := mg.o.PackRootfs()
 	if err != nil {
 		return nil, nil, err
@@ -331,6 +341,12 @@ func (mg *migration) sendContainer() (*images.Manifest, map[string]*images.Manif
 	if err != nil {
 		return nil, nil, err
 	}
+	return mg.sendContainer(rootfs, items)
+}
+
+// sendContainer sends the chunks of rootfs and items that the target
+// lacks; then it has them all.
+func (mg *migration) sendContainer(rootfs *images.Manifest, items map[string]*images.Manifest) (*images.Manifest, map[string]*images.Manifest, error) {
 	seen := map[string]bool{}
 	var hashes []string
 	for _, mf := range append([]*images.Manifest{rootfs}, values(items)...) {
@@ -345,6 +361,31 @@ func (mg *migration) sendContainer() (*images.Manifest, map[string]*images.Manif
 		return nil, nil, err
 	}
 	return rootfs, items, nil
+}
+
+// sendFrozen is sendContainer after the freeze: the memory dump's chunks
+// go while the rootfs changes are archived, then the rest.
+func (mg *migration) sendFrozen() (*images.Manifest, map[string]*images.Manifest, error) {
+	items, err := mg.o.Items()
+	if err != nil {
+		return nil, nil, err
+	}
+	state := make(chan error, 1)
+	go func() {
+		if mf := items["state"]; mf != nil {
+			state <- mg.sendChunks(mf.Hashes())
+			return
+		}
+		state <- nil
+	}()
+	rootfs, err := mg.o.PackRootfs()
+	if serr := <-state; err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return mg.sendContainer(rootfs, items)
 }
 
 func values(m map[string]*images.Manifest) []*images.Manifest {

@@ -52,6 +52,9 @@ func (c *containerDir) run(line string) error {
 		c.m.RecordFailure(c.Name(), line, err)
 		return err
 	}
+	if cmd.Verb == "move" && cmd.PostCopy {
+		return c.cl.MigratePostCopy(c.Name(), cmd.Arg)
+	}
 	if cmd.Verb == "move" {
 		return c.cl.Migrate(c.Name(), cmd.Arg)
 	}

@@ -32,6 +32,7 @@ type Cluster interface {
 	PeerInfo(name string) ([]ops.KeyValue, error)
 	PeerContainers(host string) ([]cluster.ContainerSummary, error)
 	Migrate(name, host string) error
+	MigratePostCopy(name, host string) error
 	Pull(name, from string) error
 	Evacuate(host string) error
 	BugReport(name string) ([]byte, error)

@@ -10,6 +10,7 @@ type Command struct {
 	Verb     string
 	Arg      string // snapshot name, or host for move
 	Stateful bool   // snapshot --stateful
+	PostCopy bool   // move --post-copy
 }
 
 func (c Command) String() string {
@@ -19,6 +20,9 @@ func (c Command) String() string {
 	}
 	if c.Stateful {
 		s += " --stateful"
+	}
+	if c.PostCopy {
+		s += " --post-copy"
 	}
 	return s
 }
@@ -32,7 +36,7 @@ freeze
 unfreeze
 snapshot NAME [--stateful]
 restore NAME
-move HOST
+move HOST [--post-copy]
 check
 `
 
@@ -78,8 +82,12 @@ func ParseCommand(line string) (Command, error) {
 		}
 		cmd.Arg = args[0]
 	case "move":
+		if len(args) == 2 && args[1] == "--post-copy" {
+			cmd.PostCopy = true
+			args = args[:1]
+		}
 		if len(args) != 1 {
-			return wrongArgs("move HOST")
+			return wrongArgs("move HOST [--post-copy]")
 		}
 		cmd.Arg = args[0]
 	default:

@@ -22,6 +22,7 @@ func TestParseCommandValid(t *testing.T) {
 		{"snapshot s1 --stateful", Command{Verb: "snapshot", Arg: "s1", Stateful: true}},
 		{"restore s1", Command{Verb: "restore", Arg: "s1"}},
 		{"move tollana", Command{Verb: "move", Arg: "tollana"}},
+		{"move tollana --post-copy", Command{Verb: "move", Arg: "tollana", PostCopy: true}},
 
 		// What `echo … > ctl` and friends write: a trailing newline, and
 		// stray whitespace around and between the words.
@@ -100,6 +101,8 @@ func TestParseCommandInvalid(t *testing.T) {
 		// move HOST
 		{"move without host", "move\n"},
 		{"move with two hosts", "move a b\n"},
+		{"move with an unknown flag", "move a --pre-copy\n"},
+		{"move with the flag first", "move --post-copy a\n"},
 		{"move with bad host", "move host/x\n"},
 		{"move to dotdot", "move ..\n"},
 	}
@@ -134,7 +137,7 @@ func TestParseCommandErrorMessages(t *testing.T) {
 		{"launch\n", `"launch"`},
 		{"snapshot\n", "snapshot NAME [--stateful]"},
 		{"restore a b\n", "restore NAME"},
-		{"move\n", "move HOST"},
+		{"move\n", "move HOST [--post-copy]"},
 		{"start now\n", `"now"`},
 		{"snapshot a/b\n", `"a/b"`},
 	}
@@ -179,10 +182,12 @@ func TestCtlHelpMatchesParser(t *testing.T) {
 	for _, l := range lines {
 		l = strings.NewReplacer("NAME", "n1", "HOST", "h1").Replace(l)
 		variants := []string{l}
-		if strings.Contains(l, " [--stateful]") {
-			variants = []string{
-				strings.Replace(l, " [--stateful]", "", 1),
-				strings.Replace(l, " [--stateful]", " --stateful", 1),
+		for _, flag := range []string{"--stateful", "--post-copy"} {
+			if opt := " [" + flag + "]"; strings.Contains(l, opt) {
+				variants = []string{
+					strings.Replace(l, opt, "", 1),
+					strings.Replace(l, opt, " "+flag, 1),
+				}
 			}
 		}
 		for _, v := range variants {

@@ -341,6 +341,26 @@ func TestMigrationRefused(t *testing.T) {
 	a.MustSh("echo stop > containers/c1/ctl")
 }
 
+// TestMigrationPostCopyUnsupported: where CRIU cannot do lazy pages (every
+// lazy transfer fails here; ops.LazyPages finds out by doing one), a
+// post-copy move is refused with EOPNOTSUPP before anything moves, its
+// error quoting CRIU, and the container runs on here.
+func TestMigrationPostCopyUnsupported(t *testing.T) {
+	secret := newSecret(t)
+	a := startPeer(t, "dakara", loopback(2), secret, "")
+	b := startPeer(t, "tollana", loopback(3), secret, a.Addr)
+	a.waitHosts("dakara", "tollana")
+	ip := a.CreateRunning("c1")
+	before := Count(t, ip)
+
+	a.ShFails("echo 'move tollana --post-copy' > containers/c1/ctl", "Operation not supported")
+	if e := a.Read("containers/c1/error"); !strings.Contains(e, "post-copy") || !strings.Contains(e, "lazy pages") {
+		t.Errorf("error of a refused post-copy move: %q", e)
+	}
+	stillHere(t, a, b, ip, before)
+	a.MustSh("echo stop > containers/c1/ctl")
+}
+
 // fillRootfs puts mib MiB of random bytes in the container's rootfs, so
 // that moving it takes long enough to be interrupted.
 func (d *Daemon) fillRootfs(name string, mib int) {

@@ -33,6 +33,8 @@ func main() {
 		os.Exit(ops.HelperMain(os.Args[2:]))
 	case "archive-rootfs": // internal: CRIU's hook during a stateful snapshot
 		os.Exit(ops.ArchiveRootfsMain(os.Args[2:]))
+	case "lazy-probe-workload": // internal: the process that ops.LazyPages moves
+		os.Exit(ops.LazyProbeWorkloadMain(os.Args[2:]))
 	case "make-cgroups": // internal: CRIU's hook before a restore
 		os.Exit(ops.MakeCgroupsMain(os.Args[2:]))
 	case "help", "-h", "--help":

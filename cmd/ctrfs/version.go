@@ -15,7 +15,8 @@ var version = ""
 
 const versionHead = `usage: ctrfs version
 
-Prints the versions of ctrfs, and of the CRIU and LXC it runs with.
+Prints the versions of ctrfs, and of the CRIU and LXC it runs with, and
+whether CRIU's lazy pages (move --post-copy) work on this host.
 `
 
 // ctrfsVersion is this build's version.
@@ -47,6 +48,11 @@ func versions(args []string) int {
 	facts := cluster.LocalFacts("", "", ops.LXCVersion())
 	fmt.Printf("ctrfs %s (%s)\ncriu %s\nlxc %s\n", ctrfsVersion(), runtime.Version(),
 		orMissing(facts.CRIU), orMissing(facts.LXC))
+	if err := ops.LazyPages(); err != nil {
+		fmt.Printf("post-copy: not supported: %v\n", err)
+	} else {
+		fmt.Println("post-copy: supported")
+	}
 	return 0
 }
 

@@ -1,0 +1,216 @@
+package ops
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Post-copy moves need CRIU's lazy pages: the source's page server hands
+// out the pages of the frozen tasks, the target's lazy-pages daemon fills
+// them in through userfaultfd. `criu check --feature uffd-noncoop` says
+// only that the kernel has userfaultfd; on some hosts it says yes and
+// every lazy transfer still fails (CRIU 4.2.1 on kernel 6.18 fails each
+// with `page-pipe.c:424: splice: -1: Bad file descriptor` in the page
+// server). So LazyPages finds out by doing one: it moves a small process
+// of this binary lazily over loopback, once per daemon.
+
+var lazyPages struct {
+	once sync.Once
+	err  error
+}
+
+// LazyPages is nil if CRIU lazy pages work on this host, or why not in
+// CRIU's words. The first call takes a second or two.
+func LazyPages() error {
+	lazyPages.once.Do(func() { lazyPages.err = probeLazyPages() })
+	return lazyPages.err
+}
+
+// lazyProbeMiB is the memory the probe's process fills and checks.
+const lazyProbeMiB = 4
+
+func probeLazyPages() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "ctrfs-lazy-probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	os.Mkdir(src, 0o700)
+	os.Mkdir(dst, 0o700)
+
+	// The process is the init of a pid namespace of its own, so that its
+	// restore gets its pid again while the dumped one still exists.
+	work := exec.Command(self, "lazy-probe-workload", dir)
+	work.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Setsid: true}
+	if err := work.Start(); err != nil {
+		return fmt.Errorf("start the probe's process: %w", err)
+	}
+	defer func() { work.Process.Kill(); work.Wait() }()
+	if !waitFor(5*time.Second, func() bool { return fileExists(filepath.Join(dir, "ready")) }) {
+		return fmt.Errorf("the probe's process did not start")
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	addr := []string{"--address", "127.0.0.1", "--port", strconv.Itoa(port)}
+	dump := exec.Command("criu", append([]string{"dump", "-t", strconv.Itoa(work.Process.Pid), "-D", src,
+		"-o", "dump.log", "-v4", "--shell-job", "--lazy-pages"}, addr...)...)
+	dumped := make(chan error, 1)
+	if err := dump.Start(); err != nil {
+		return fmt.Errorf("criu dump --lazy-pages: %w", err)
+	}
+	go func() { dumped <- dump.Wait() }()
+	defer dump.Process.Kill()
+	serving := func() bool { return logHas(filepath.Join(src, "dump.log"), "Starting page server") }
+	if !waitFor(10*time.Second, func() bool { return serving() || len(dumped) > 0 }) || !serving() {
+		return fmt.Errorf("criu dump --lazy-pages: %s", criuError(filepath.Join(src, "dump.log")))
+	}
+	imgs, _ := filepath.Glob(filepath.Join(src, "*.img"))
+	for _, f := range imgs {
+		if err := copyFile(f, filepath.Join(dst, filepath.Base(f)), 0o600); err != nil {
+			return err
+		}
+	}
+	lazy := exec.Command("criu", append([]string{"lazy-pages", "--page-server", "-D", dst, "-o", "lazy-pages.log"}, addr...)...)
+	if err := lazy.Start(); err != nil {
+		return fmt.Errorf("criu lazy-pages: %w", err)
+	}
+	defer func() { lazy.Process.Kill(); lazy.Wait() }()
+	if !waitFor(5*time.Second, func() bool { return fileExists(filepath.Join(dst, "lazy-pages.socket")) }) {
+		return fmt.Errorf("criu lazy-pages: %s", criuError(filepath.Join(dst, "lazy-pages.log")))
+	}
+	pidFile := filepath.Join(dir, "restored.pid")
+	restore := exec.Command("criu", "restore", "-D", dst, "-o", "restore.log", "--shell-job", "--lazy-pages", "-d", "--pidfile", pidFile)
+	if err := restore.Start(); err != nil {
+		return fmt.Errorf("criu restore --lazy-pages: %w", err)
+	}
+	restored := make(chan error, 1)
+	go func() { restored <- restore.Wait() }()
+	defer restore.Process.Kill()
+	defer killPidFile(pidFile)
+	// A failed transfer can leave the restore waiting for good: the
+	// dump's answer decides first.
+	limit := time.After(20 * time.Second)
+	for dumpDone, restoreDone := false, false; !dumpDone || !restoreDone; {
+		select {
+		case err := <-dumped:
+			if err != nil {
+				return fmt.Errorf("criu dump --lazy-pages: %s", criuError(filepath.Join(src, "dump.log")))
+			}
+			dumpDone = true
+		case err := <-restored:
+			if err != nil {
+				return fmt.Errorf("criu restore --lazy-pages: %s", criuError(filepath.Join(dst, "restore.log")))
+			}
+			restoreDone = true
+		case <-limit:
+			return fmt.Errorf("a lazy migration of a %d MiB process did not finish in 20 s", lazyProbeMiB)
+		}
+	}
+	pid, err := readPid(pidFile)
+	if err != nil {
+		return fmt.Errorf("criu restore --lazy-pages wrote no pid: %w", err)
+	}
+	// Its memory checked once every page is in.
+	syscall.Kill(pid, syscall.SIGUSR1)
+	if !waitFor(5*time.Second, func() bool { return fileExists(filepath.Join(dir, "checked")) }) {
+		return fmt.Errorf("the lazily restored process did not answer")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "checked")); string(b) != "ok" {
+		return fmt.Errorf("the lazily restored process found its memory changed")
+	}
+	return nil
+}
+
+func readPid(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+func killPidFile(path string) {
+	if pid, err := readPid(path); err == nil && pid > 1 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// LazyProbeWorkloadMain is `ctrfs lazy-probe-workload DIR`, the process the
+// lazy-pages probe moves: it fills memory with a pattern, says ready, and
+// on SIGUSR1 checks the pattern and writes DIR/checked.
+func LazyProbeWorkloadMain(args []string) int {
+	if len(args) != 1 {
+		return 2
+	}
+	mem := make([]byte, lazyProbeMiB<<20)
+	for i := range mem {
+		mem[i] = byte(i*7 + i>>12)
+	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	if err := os.WriteFile(filepath.Join(args[0], "ready"), nil, 0o600); err != nil {
+		return 1
+	}
+	<-usr1
+	result := "ok"
+	for i := range mem {
+		if mem[i] != byte(i*7+i>>12) {
+			result = "changed"
+			break
+		}
+	}
+	os.WriteFile(filepath.Join(args[0], "checked.tmp"), []byte(result), 0o600)
+	os.Rename(filepath.Join(args[0], "checked.tmp"), filepath.Join(args[0], "checked"))
+	return 0
+}
+
+func waitFor(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func logHas(path, s string) bool {
+	b, _ := os.ReadFile(path)
+	return bytes.Contains(b, []byte(s))
+}
+
+// criuError says why the CRIU run that wrote the log at path failed.
+func criuError(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "no log"
+	}
+	return explainCRIU(b)
+}

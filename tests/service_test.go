@@ -58,8 +58,9 @@ func TestCommandLine(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	want := []string{"criu " + string(criuVersion[1]), "lxc " + strings.TrimSpace(string(lxc))}
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ctrfs ") || lines[1] != want[0] || lines[2] != want[1] {
-		t.Errorf("version printed %q; want ctrfs VERSION, then %q", lines, want)
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "ctrfs ") || lines[1] != want[0] || lines[2] != want[1] ||
+		!strings.HasPrefix(lines[3], "post-copy: ") {
+		t.Errorf("version printed %q; want ctrfs VERSION, then %q, then post-copy: ...", lines, want)
 	}
 
 	for _, args := range [][]string{

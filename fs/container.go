@@ -79,8 +79,12 @@ func (c *containerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 	}
 	out.Mode = syscall.S_IFDIR | modeDir
 	setTimes(out, c.times().Changed)
+	out.SetTimeout(c.attrTimeout())
 	return 0
 }
+
+// attrTimeout: a container's name is looked up on every walk (cache.go).
+func (c *containerDir) attrTimeout() time.Duration { return cacheRevalidated }
 
 func (c *containerDir) times() ops.Times { return c.m.Times(c.Name()) }
 
@@ -122,8 +126,9 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 	if name == "state" {
 		return c.lookupState(ctx)
 	}
+	// Every name but state/ is there as long as the container is.
 	if ch := c.GetChild(name); ch != nil {
-		return ch, 0
+		return entry(ctx, ch, out, cacheFixed)
 	}
 	var node gofs.InodeEmbedder
 	switch name {
@@ -159,11 +164,11 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 		report.costly = true
 		node = report
 	case "snapshots":
-		return c.NewInode(ctx, &snapshotsDir{c: c}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+		return entry(ctx, c.NewInode(ctx, &snapshotsDir{c: c}, gofs.StableAttr{Mode: syscall.S_IFDIR}), out, cacheFixed)
 	default:
 		return nil, syscall.ENOENT
 	}
-	return c.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+	return entry(ctx, c.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), out, cacheFixed)
 }
 
 // lookupState finds state/, which exists only while there is saved state.

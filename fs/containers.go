@@ -66,7 +66,7 @@ func (d *containersDir) Lookup(ctx context.Context, name string, out *fuse.Entry
 	if !d.m.Exists(name) {
 		return nil, syscall.ENOENT
 	}
-	return d.containerInode(ctx, name), 0
+	return entry(ctx, d.containerInode(ctx, name), out, 0)
 }
 
 // containerInode reuses the inode the tree already has for the name, so
@@ -87,7 +87,7 @@ func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out
 	if err := d.m.Create(name); err != nil {
 		return nil, errno(err)
 	}
-	return d.containerInode(ctx, name), 0
+	return entry(ctx, d.containerInode(ctx, name), out, 0)
 }
 
 // Rmdir destroys the container, unless the caller is a recursive removal

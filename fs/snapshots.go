@@ -62,7 +62,7 @@ func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 	if _, err := d.c.m.Snapshot(d.c.Name(), name); err != nil && !ops.IsDamaged(err) {
 		return nil, errno(err)
 	}
-	return d.snapshotInode(ctx, name), 0
+	return entry(ctx, d.snapshotInode(ctx, name), out, 0)
 }
 
 func (d *snapshotsDir) snapshotInode(ctx context.Context, name string) *gofs.Inode {
@@ -79,7 +79,7 @@ func (d *snapshotsDir) Mkdir(ctx context.Context, name string, mode uint32, out 
 	if err := d.c.m.TakeSnapshot(d.c.Name(), name, false); err != nil {
 		return nil, errno(err)
 	}
-	return d.snapshotInode(ctx, name), 0
+	return entry(ctx, d.snapshotInode(ctx, name), out, 0)
 }
 
 // Rmdir deletes the snapshot, unless the caller is a recursive removal
@@ -120,8 +120,13 @@ func (d *snapshotDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 	if s != nil { // nil when its manifest is damaged: it still lists
 		setTimes(out, s.Taken)
 	}
+	out.SetTimeout(d.attrTimeout())
 	return 0
 }
+
+// attrTimeout: a snapshot's name is looked up on every walk (cache.go):
+// deleted and taken again, it is another snapshot by the same name.
+func (d *snapshotDir) attrTimeout() time.Duration { return cacheRevalidated }
 
 func (d *snapshotDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	return refuseSetattr(ctx, d, fh, in, out)
@@ -166,7 +171,7 @@ func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 		return nil, syscall.ENOENT
 	}
 	if ch := d.GetChild(name); ch != nil {
-		return ch, 0
+		return entry(ctx, ch, out, keepSnapshotEntry(name))
 	}
 	if name == "info" {
 		info := newGenFile(func() ([]byte, error) {
@@ -176,8 +181,18 @@ func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 			}
 			return ops.FormatInfo(s.Info()), nil
 		}).changed(d.taken)
-		return d.NewInode(ctx, info, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+		return entry(ctx, d.NewInode(ctx, info, gofs.StableAttr{Mode: syscall.S_IFREG}), out, cacheFixed)
 	}
 	state := &imageDir{c: d.c, source: func() (*ops.ImageSet, error) { return d.c.m.SnapshotState(d.c.Name(), d.name) }}
 	return d.NewInode(ctx, state, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+}
+
+// keepSnapshotEntry is how long the kernel may keep a name in a snapshot:
+// info is there as long as the snapshot is; state/ only if it is stateful,
+// which another snapshot taken by the same name may not be.
+func keepSnapshotEntry(name string) time.Duration {
+	if name == "info" {
+		return cacheFixed
+	}
+	return 0
 }

@@ -20,8 +20,10 @@ import (
 //   - cacheFixed: names that exist exactly as long as their directory does
 //     (containers/ in the root, status in containers/NAME, info in a
 //     snapshot): a walk looks the directory itself up again, and if it is
-//     gone so is what the kernel kept under it. And the attributes of what
-//     never changes while the mount lasts (the top directories, README).
+//     gone so is what the kernel kept under it. And the attributes of the
+//     directories that never change while the mount lasts (the root,
+//     containers/, hosts/, templates/). Files' attributes are never kept:
+//     a stat of any file of a killed daemon's mount fails (ENOTCONN).
 //   - cacheRevalidated: the attributes of a directory whose own name is
 //     never kept (a container, a snapshot). Every walk through it looks it
 //     up again, and that reply carries its attributes, fresh; the kernel

@@ -21,7 +21,6 @@ type genFile struct {
 	// costly content is made only at open: a stat shows size 0, as /proc
 	// files do, and tools read such files to their end.
 	costly bool
-	cache  time.Duration // how long the kernel may keep its attributes (cache.go)
 }
 
 var (
@@ -35,9 +34,7 @@ func newGenFile(content func() ([]byte, error)) *genFile {
 }
 
 func staticFile(s string, since time.Time) *genFile {
-	f := newGenFile(func() ([]byte, error) { return []byte(s), nil }).changed(func() time.Time { return since })
-	f.cache = cacheFixed
-	return f
+	return newGenFile(func() ([]byte, error) { return []byte(s), nil }).changed(func() time.Time { return since })
 }
 
 // changed sets what the file's times are.
@@ -52,11 +49,8 @@ func (f *genFile) private() *genFile {
 	return f
 }
 
-func (f *genFile) attrTimeout() time.Duration { return f.cache }
-
 func (f *genFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFREG | f.mode
-	out.SetTimeout(f.cache)
 	if f.mtime != nil {
 		setTimes(out, f.mtime())
 	} else {

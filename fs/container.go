@@ -74,11 +74,12 @@ var containerEntries = []fuse.DirEntry{
 var containerStateEntry = fuse.DirEntry{Name: "state", Mode: syscall.S_IFDIR}
 
 func (c *containerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if !c.m.Exists(c.Name()) {
+	changed, ok := c.m.Changed(c.Name())
+	if !ok {
 		return syscall.ENOENT
 	}
 	out.Mode = syscall.S_IFDIR | modeDir
-	setTimes(out, c.times().Changed)
+	setTimes(out, changed)
 	out.SetTimeout(c.attrTimeout())
 	return 0
 }
@@ -87,6 +88,12 @@ func (c *containerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 func (c *containerDir) attrTimeout() time.Duration { return cacheRevalidated }
 
 func (c *containerDir) times() ops.Times { return c.m.Times(c.Name()) }
+
+// changed is times().Changed for less: a stat of the config.
+func (c *containerDir) changed() time.Time {
+	t, _ := c.m.Changed(c.Name())
+	return t
+}
 
 func (c *containerDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	return refuseSetattr(ctx, c, fh, in, out)
@@ -142,12 +149,12 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 		node = newGenFile(func() ([]byte, error) {
 			st, err := c.m.Status(c.Name())
 			return []byte(st + "\n"), err
-		}).changed(func() time.Time { return c.times().Changed })
+		}).changed(c.changed)
 	case "info":
 		node = newGenFile(func() ([]byte, error) {
 			kv, err := c.m.Info(c.Name())
 			return ops.FormatInfo(kv), err
-		}).changed(func() time.Time { return c.times().Changed })
+		}).changed(c.changed)
 	case "error":
 		node = newGenFile(func() ([]byte, error) {
 			if e := c.m.LastError(c.Name()); e != "" {

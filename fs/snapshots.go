@@ -29,11 +29,12 @@ var (
 )
 
 func (d *snapshotsDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if !d.c.m.Exists(d.c.Name()) {
+	changed, ok := d.c.m.Changed(d.c.Name())
+	if !ok {
 		return syscall.ENOENT
 	}
 	out.Mode = syscall.S_IFDIR | modeDir
-	setTimes(out, d.c.times().Changed)
+	setTimes(out, changed)
 	return 0
 }
 
@@ -58,10 +59,8 @@ func (d *snapshotsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Err
 }
 
 func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	// A damaged snapshot is still there, for rmdir to discard.
-	if _, err := d.c.m.Snapshot(d.c.Name(), name); err != nil && !ops.IsDamaged(err) {
-		return nil, errno(err)
-	}
+	// The snapshot's Getattr, which entry asks, says if it exists (a
+	// damaged one does, for rmdir to discard).
 	return entry(ctx, d.snapshotInode(ctx, name), out, 0)
 }
 
@@ -105,6 +104,8 @@ var (
 	_ gofs.NodeSetattrer = (*snapshotDir)(nil)
 	_ gofs.NodeUnlinker  = (*snapshotDir)(nil)
 	_ gofs.NodeRmdirer   = (*snapshotDir)(nil)
+
+	_ gofs.NodeOpendirHandler = (*snapshotDir)(nil)
 )
 
 func (d *snapshotDir) snapshot() (*ops.Snapshot, error) {
@@ -160,6 +161,18 @@ func (d *snapshotDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errn
 		entries = append(entries, fuse.DirEntry{Name: "state", Mode: syscall.S_IFDIR})
 	}
 	return gofs.NewListDirStream(entries), 0
+}
+
+// OpendirHandle lets the kernel keep the listing: a snapshot's entries
+// never change. It drops what it kept when the directory's mtime (when the
+// snapshot was taken, fresh from every walk's lookup) is no longer the
+// one it kept it with: another snapshot taken by the same name.
+func (d *snapshotDir) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	ds, e := d.Readdir(ctx)
+	if e != 0 {
+		return nil, 0, e
+	}
+	return ds, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
 func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

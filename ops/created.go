@@ -33,6 +33,11 @@ func (m *Manager) created(name string) time.Time {
 	if err != nil {
 		return time.Time{}
 	}
+	return m.createdFrom(path, fi)
+}
+
+// createdFrom is created of the config at path, whose stat is fi.
+func (m *Manager) createdFrom(path string, fi os.FileInfo) time.Time {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return createdIn(path, fi)

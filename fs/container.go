@@ -19,6 +19,7 @@ type containerDir struct {
 	m     *ops.Manager
 	cl    Cluster
 	guard *removalGuard
+	view  *containersDir // containers/ or hosts/THIS-HOST/
 
 	mu   sync.Mutex
 	name string

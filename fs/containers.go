@@ -20,7 +20,13 @@ type containersDir struct {
 	cl        Cluster
 	guard     *removalGuard
 	hostsLink bool
+	kept      *keptNames // what containers/ keeps of snapshots (keptnames.go)
 }
+
+// keeps is whether this is containers/, which lets the kernel keep the
+// names of snapshots; hosts/THIS-HOST/ does not, and drops what containers/
+// kept when it changes them.
+func (d *containersDir) keeps() bool { return d.hostsLink }
 
 var (
 	_ gofs.NodeLookuper  = (*containersDir)(nil)
@@ -75,7 +81,8 @@ func (d *containersDir) containerInode(ctx context.Context, name string) *gofs.I
 			return ch
 		}
 	}
-	return d.NewInode(ctx, &containerDir{m: d.m, cl: d.cl, guard: d.guard, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+	c := &containerDir{m: d.m, cl: d.cl, guard: d.guard, name: name, view: d}
+	return d.NewInode(ctx, c, gofs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
 func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -97,7 +104,11 @@ func (d *containersDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if e := d.guard.allowRmdir(ctx, name); e != 0 {
 		return e
 	}
-	return errno(d.m.Destroy(name))
+	err := d.m.Destroy(name)
+	if err == nil && !d.keeps() {
+		d.kept.forget(name, "")
+	}
+	return errno(err)
 }
 
 // Rename within this host renames the container; into hosts/PEER/ it
@@ -111,6 +122,9 @@ func (d *containersDir) Rename(ctx context.Context, name string, newParent gofs.
 	what, err := d.rename(name, newParent, newName, flags)
 	if err != nil && what != "" {
 		d.m.RecordFailure(name, what, err)
+	}
+	if err == nil && !d.keeps() {
+		d.kept.forget(name, "")
 	}
 	return errno(err)
 }

@@ -22,6 +22,7 @@ type Root struct {
 	m         *ops.Manager
 	cl        Cluster
 	guard     *removalGuard
+	kept      *keptNames
 }
 
 // Cluster is what the tree needs of cluster/: the peers, their
@@ -46,7 +47,7 @@ var (
 )
 
 func NewRoot(m *ops.Manager, cl Cluster) *Root {
-	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}}
+	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}, kept: &keptNames{}}
 }
 
 func (r *Root) OnAdd(ctx context.Context) {
@@ -60,7 +61,9 @@ func (r *Root) OnAdd(ctx context.Context) {
 	add("ctl", host.ctl(), syscall.S_IFREG)
 	add("error", host.errorFile(), syscall.S_IFREG)
 	add("templates", &templatesDir{m: r.m, staticDir: r.staticDir}, syscall.S_IFDIR)
-	add("containers", r.containers(true), syscall.S_IFDIR)
+	r.kept.main = r.containers(true)
+	add("containers", r.kept.main, syscall.S_IFDIR)
+	go r.kept.forgetOnEvents(r.m.Events().Subscribe())
 	add("hosts", &hostsDir{m: r.m, cl: r.cl, root: r, staticDir: r.staticDir}, syscall.S_IFDIR)
 }
 
@@ -75,7 +78,7 @@ func (r *Root) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 
 // containers is containers/ (with the hosts link) or hosts/THIS-HOST/.
 func (r *Root) containers(hostsLink bool) *containersDir {
-	return &containersDir{m: r.m, cl: r.cl, guard: r.guard, staticDir: r.staticDir, hostsLink: hostsLink}
+	return &containersDir{m: r.m, cl: r.cl, guard: r.guard, staticDir: r.staticDir, hostsLink: hostsLink, kept: r.kept}
 }
 
 // Options are the mount options: by default nothing is cached by the

@@ -61,7 +61,16 @@ func (d *snapshotsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Err
 func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	// The snapshot's Getattr, which entry asks, says if it exists (a
 	// damaged one does, for rmdir to discard).
-	return entry(ctx, d.snapshotInode(ctx, name), out, 0)
+	return entry(ctx, d.snapshotInode(ctx, name), out, d.keepName())
+}
+
+// keepName is how long the kernel may keep a snapshot's name: in
+// containers/ until a change tells it to drop it (keptnames.go).
+func (d *snapshotsDir) keepName() time.Duration {
+	if d.c.view.keeps() {
+		return cacheFixed
+	}
+	return 0
 }
 
 func (d *snapshotsDir) snapshotInode(ctx context.Context, name string) *gofs.Inode {
@@ -78,7 +87,7 @@ func (d *snapshotsDir) Mkdir(ctx context.Context, name string, mode uint32, out 
 	if err := d.c.m.TakeSnapshot(d.c.Name(), name, false); err != nil {
 		return nil, errno(err)
 	}
-	return entry(ctx, d.snapshotInode(ctx, name), out, 0)
+	return entry(ctx, d.snapshotInode(ctx, name), out, d.keepName())
 }
 
 // Rmdir deletes the snapshot, unless the caller is a recursive removal
@@ -87,7 +96,11 @@ func (d *snapshotsDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if e := d.c.guard.allowRmdir(ctx, d.c.Name()); e != 0 {
 		return e
 	}
-	return errno(d.c.m.DeleteSnapshot(d.c.Name(), name))
+	err := d.c.m.DeleteSnapshot(d.c.Name(), name)
+	if err == nil && !d.c.view.keeps() {
+		d.c.view.kept.forget(d.c.Name(), name)
+	}
+	return errno(err)
 }
 
 // snapshotDir is snapshots/SNAP: `info`, and `state/` if it is stateful.
@@ -125,9 +138,16 @@ func (d *snapshotDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 	return 0
 }
 
-// attrTimeout: a snapshot's name is looked up on every walk (cache.go):
-// deleted and taken again, it is another snapshot by the same name.
-func (d *snapshotDir) attrTimeout() time.Duration { return cacheRevalidated }
+// attrTimeout: the attributes of a snapshot never change, but deleted and
+// taken again it is another snapshot by the same name. containers/ keeps
+// them with its name, which goes when that happens (keptnames.go); under
+// hosts/THIS-HOST/ every walk looks the name up again (cache.go).
+func (d *snapshotDir) attrTimeout() time.Duration {
+	if d.c.view.keeps() {
+		return cacheFixed
+	}
+	return cacheRevalidated
+}
 
 func (d *snapshotDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	return refuseSetattr(ctx, d, fh, in, out)

@@ -38,6 +38,12 @@ import (
 const (
 	cacheFixed       = time.Hour
 	cacheRevalidated = time.Second
+	// cacheBurst is for what LXC can change behind the tree's back but a
+	// burst of walks asks again and again: in containers/, a container's
+	// name and its snapshots/'s attributes (keptnames.go). A change made
+	// by LXC shows after at most that long; one made through the tree
+	// shows at once.
+	cacheBurst = 10 * time.Millisecond
 )
 
 // attrCacher is a node whose attributes the kernel may keep for a while.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -27,6 +28,16 @@ type containersDir struct {
 // names of snapshots; hosts/THIS-HOST/ does not, and drops what containers/
 // kept when it changes them.
 func (d *containersDir) keeps() bool { return d.hostsLink }
+
+// keepName is how long the kernel may keep a container's name: LXC can
+// destroy or make one behind the tree's back, so only for a burst of
+// walks, in containers/ (keptnames.go).
+func (d *containersDir) keepName() time.Duration {
+	if d.keeps() {
+		return cacheBurst
+	}
+	return 0
+}
 
 var (
 	_ gofs.NodeLookuper  = (*containersDir)(nil)
@@ -70,7 +81,7 @@ func (d *containersDir) Lookup(ctx context.Context, name string, out *fuse.Entry
 		return d.NewInode(ctx, link, gofs.StableAttr{Mode: syscall.S_IFLNK}), 0
 	}
 	// The container's Getattr, which entry asks, says if it exists.
-	return entry(ctx, d.containerInode(ctx, name), out, 0)
+	return entry(ctx, d.containerInode(ctx, name), out, d.keepName())
 }
 
 // containerInode reuses the inode the tree already has for the name, so
@@ -92,7 +103,7 @@ func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out
 	if err := d.m.Create(name); err != nil {
 		return nil, errno(err)
 	}
-	return entry(ctx, d.containerInode(ctx, name), out, 0)
+	return entry(ctx, d.containerInode(ctx, name), out, d.keepName())
 }
 
 // Rmdir destroys the container, unless the caller is a recursive removal

@@ -7,17 +7,21 @@ import (
 	"ctrfs/ops"
 )
 
-// keptNames is what containers/ lets the kernel keep of snapshots: their
-// names and attributes (cache.go), so that a walk through a thousand
-// snapshot directories asks nothing about them. hosts/THIS-HOST/, the
-// other view of the same containers, keeps none. A change through
-// containers/NAME/snapshots/ itself the kernel sees; any other change to
-// a container's snapshots must make it drop what it kept there: a
-// snapshot deleted through hosts/THIS-HOST/, a container destroyed or
-// renamed through it, and (from the events) one moved away, arriving, or
-// changed by a peer or an evacuation.
+// keptNames is what containers/ lets the kernel keep beyond what cache.go
+// keeps everywhere: the names and attributes of snapshots until told, and
+// the names of containers and the attributes of their snapshots/ for a
+// burst of walks (cacheBurst), so that `ls -R containers/*/snapshots`,
+// which walks from the top to each of a thousand snapshot directories,
+// asks nothing about most of the way. hosts/THIS-HOST/, the other view of
+// the same containers, keeps none of it. A change through containers/
+// itself the kernel sees; a change made any other way must make it drop
+// what it kept: a snapshot deleted, a container destroyed or renamed
+// through hosts/THIS-HOST/ (dropped before the change returns), and from
+// the events whatever else changed a container (its times, or its
+// snapshots: a move, an arrival, a peer's pull, an evacuation).
 type keptNames struct {
 	main *containersDir // containers/
+	m    *ops.Manager
 }
 
 // forgetWait bounds how long a change waits for the kernel to drop what
@@ -26,8 +30,10 @@ type keptNames struct {
 // happens, just after the change has returned.
 const forgetWait = time.Second
 
-// forget makes the kernel drop the snapshot snap of the container kept
-// under containers/NAME/snapshots/, or all of them if snap is "".
+// forget makes the kernel drop what containers/ kept of the container:
+// the snapshot snap, or all of them and, if the container is gone, its
+// name. It also drops the attributes of the container's directory and
+// snapshots/, whose times an operation changes.
 func (k *keptNames) forget(name, snap string) {
 	done := make(chan struct{})
 	go func() {
@@ -36,16 +42,21 @@ func (k *keptNames) forget(name, snap string) {
 		if c == nil {
 			return
 		}
+		c.NotifyContent(-1, 0) // attributes only, no lock taken
 		s := c.GetChild("snapshots")
-		if s == nil {
-			return
+		if s != nil {
+			s.NotifyContent(-1, 0)
 		}
-		if snap != "" {
+		switch {
+		case snap != "" && s != nil:
 			s.NotifyEntry(snap)
-			return
-		}
-		for n := range s.Children() {
-			s.NotifyEntry(n)
+		case snap != "":
+		case !k.m.Exists(name):
+			k.main.NotifyEntry(name) // and all under it
+		case s != nil:
+			for n := range s.Children() {
+				s.NotifyEntry(n)
+			}
 		}
 	}()
 	select {
@@ -62,17 +73,32 @@ var keepsSnapshots = map[string]bool{
 	"restore": true, "config": true, "criu": true, "ctl": true,
 }
 
-// forgetOnEvents drops what containers/ kept of a container's snapshots
-// after every operation that may have changed them, however it was asked
-// for (a peer's pull, an evacuation, a move), until the bus closes.
+// forgetOnEvents drops what containers/ kept of a container after every
+// operation on it, however it was asked for, until the bus closes.
 func (k *keptNames) forgetOnEvents(sub *ops.Subscription) {
 	for {
 		e, ok := sub.Next(context.Background())
 		if !ok {
 			return
 		}
-		if e.Container != "" && !keepsSnapshots[e.What] {
+		switch {
+		case e.Container == "":
+		case keepsSnapshots[e.What]:
+			k.touched(e.Container)
+		default:
 			k.forget(e.Container, "")
+		}
+	}
+}
+
+// touched drops the attributes of the container's directory and
+// snapshots/, which carry the time of its last operation: no lock is
+// taken, nothing waits.
+func (k *keptNames) touched(name string) {
+	if c := k.main.GetChild(name); c != nil {
+		c.NotifyContent(-1, 0)
+		if s := c.GetChild("snapshots"); s != nil {
+			s.NotifyContent(-1, 0)
 		}
 	}
 }

@@ -47,7 +47,7 @@ var (
 )
 
 func NewRoot(m *ops.Manager, cl Cluster) *Root {
-	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}, kept: &keptNames{}}
+	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}, kept: &keptNames{m: m}}
 }
 
 func (r *Root) OnAdd(ctx context.Context) {

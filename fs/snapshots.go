@@ -35,6 +35,17 @@ func (d *snapshotsDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 	}
 	out.Mode = syscall.S_IFDIR | modeDir
 	setTimes(out, changed)
+	out.SetTimeout(d.attrTimeout())
+	return 0
+}
+
+// attrTimeout: its times are the container's, which the config's changes
+// (LXC's too) move, so containers/ keeps them for a burst of walks only
+// (keptnames.go), and hosts/THIS-HOST/ not at all.
+func (d *snapshotsDir) attrTimeout() time.Duration {
+	if d.c.view.keeps() {
+		return cacheBurst
+	}
 	return 0
 }
 

@@ -7,11 +7,12 @@ import (
 )
 
 // TestSnapshotNamesShowChangesAtOnce: the kernel keeps some names and
-// attributes of the tree (fs/cache.go), so what it kept must never outlive
-// a change: after a snapshot is deleted, taken again as another kind, or
-// its container renamed, destroyed and made again, through containers/ or
-// through hosts/THIS-HOST/, the very next stat, listing or read shows the
-// truth. Each path is looked at first, so that the kernel has it.
+// attributes of the tree (fs/cache.go, fs/keptnames.go), so what it kept
+// must never outlive a change made through the tree: after a snapshot is
+// deleted, taken again as another kind, or its container renamed,
+// destroyed and made again, through containers/ or through
+// hosts/THIS-HOST/, the very next stat, listing or read shows the truth.
+// Each path is looked at first, so that the kernel has it.
 func TestSnapshotNamesShowChangesAtOnce(t *testing.T) {
 	d := StartDaemon(t, "dakara")
 	other := "hosts/dakara/" // the same containers, under the other view
@@ -105,12 +106,26 @@ func TestSnapshotNamesShowChangesAtOnce(t *testing.T) {
 		t.Fatalf("c9 status %q", st)
 	}
 
-	// Destroyed through the other view and made again by the same name:
+	// Renamed through the other view: gone from containers/ at once.
+	warm("c9", "s3")
+	if err := os.Rename(d.Path(other+"c9"), d.Path(other+"c8")); err != nil {
+		t.Fatal(err)
+	}
+	gone("containers/c9")
+	gone("containers/c9/snapshots/s3")
+	lists("containers/c8/snapshots", "s3")
+	if err := os.Rename(d.Path("containers/c8"), d.Path("containers/c9")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Destroyed through the other view, and made again by the same name:
 	// the new container has none of the old one's snapshots.
 	warm("c9", "s3")
 	if err := os.Remove(d.Path(other + "c9")); err != nil {
 		t.Fatal(err)
 	}
+	gone("containers/c9")
+	gone("containers/c9/status")
 	if err := os.Mkdir(d.Path(other+"c9"), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -25,16 +25,18 @@ import (
 //     containers/, hosts/, templates/). Files' attributes are never kept:
 //     a stat of any file of a killed daemon's mount fails (ENOTCONN).
 //   - cacheRevalidated: the attributes of a directory whose own name is
-//     never kept (a container, a snapshot). Every walk through it looks it
-//     up again, and that reply carries its attributes, fresh; the kernel
-//     keeps them for the permission checks and stat of the same walk rather
-//     than asking again at once. Only fstat of an open directory, or stat
-//     of "." inside it, can show them up to that long late.
+//     looked up again by every walk through it (a container, a snapshot,
+//     under hosts/THIS-HOST/; see keptnames.go for containers/): that
+//     reply carries its attributes, fresh, and the kernel keeps them for
+//     the permission checks and stat of the same walk rather than asking
+//     again at once. Only fstat of an open directory, or stat of "."
+//     inside it, can show them up to that long late.
 //
 // Names that appear and vanish (a container, a snapshot, state/, a peer)
 // are looked up on every walk, and absent names are never kept
-// (NegativeTimeout), so a change made by LXC, or through the other of
-// containers/ and hosts/THIS-HOST/, shows at once.
+// (NegativeTimeout), so a change made by LXC or through the tree shows at
+// once. containers/ keeps more (keptnames.go): snapshots' names until a
+// change drops them, containers' names for a burst of walks.
 const (
 	cacheFixed       = time.Hour
 	cacheRevalidated = time.Second

@@ -19,6 +19,7 @@ type containerDir struct {
 	m     *ops.Manager
 	cl    Cluster
 	guard *removalGuard
+	view  *containersDir // containers/ or hosts/THIS-HOST/
 
 	mu   sync.Mutex
 	name string
@@ -77,15 +78,26 @@ var containerEntries = []fuse.DirEntry{
 var containerStateEntry = fuse.DirEntry{Name: "state", Mode: syscall.S_IFDIR}
 
 func (c *containerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if !c.m.Exists(c.Name()) {
+	changed, ok := c.m.Changed(c.Name())
+	if !ok {
 		return syscall.ENOENT
 	}
 	out.Mode = syscall.S_IFDIR | modeDir
-	setTimes(out, c.times().Changed)
+	setTimes(out, changed)
+	out.SetTimeout(c.attrTimeout())
 	return 0
 }
 
+// attrTimeout: a container's name is looked up on every walk (cache.go).
+func (c *containerDir) attrTimeout() time.Duration { return cacheRevalidated }
+
 func (c *containerDir) times() ops.Times { return c.m.Times(c.Name()) }
+
+// changed is times().Changed for less: a stat of the config.
+func (c *containerDir) changed() time.Time {
+	t, _ := c.m.Changed(c.Name())
+	return t
+}
 
 func (c *containerDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	return refuseSetattr(ctx, c, fh, in, out)
@@ -125,8 +137,9 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 	if name == "state" {
 		return c.lookupState(ctx)
 	}
+	// Every name but state/ is there as long as the container is.
 	if ch := c.GetChild(name); ch != nil {
-		return ch, 0
+		return entry(ctx, ch, out, cacheFixed)
 	}
 	var node gofs.InodeEmbedder
 	switch name {
@@ -140,12 +153,12 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 		node = newGenFile(func() ([]byte, error) {
 			st, err := c.m.Status(c.Name())
 			return []byte(st + "\n"), err
-		}).changed(func() time.Time { return c.times().Changed })
+		}).changed(c.changed)
 	case "info":
 		node = newGenFile(func() ([]byte, error) {
 			kv, err := c.m.Info(c.Name())
 			return ops.FormatInfo(kv), err
-		}).changed(func() time.Time { return c.times().Changed })
+		}).changed(c.changed)
 	case "error":
 		node = newGenFile(func() ([]byte, error) {
 			if e := c.m.LastError(c.Name()); e != "" {
@@ -162,11 +175,11 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 		report.costly = true
 		node = report
 	case "snapshots":
-		return c.NewInode(ctx, &snapshotsDir{c: c}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+		return entry(ctx, c.NewInode(ctx, &snapshotsDir{c: c}, gofs.StableAttr{Mode: syscall.S_IFDIR}), out, cacheFixed)
 	default:
 		return nil, syscall.ENOENT
 	}
-	return c.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+	return entry(ctx, c.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), out, cacheFixed)
 }
 
 // lookupState finds state/, which exists only while there is saved state.

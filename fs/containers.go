@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -20,6 +21,22 @@ type containersDir struct {
 	cl        Cluster
 	guard     *removalGuard
 	hostsLink bool
+	kept      *keptNames // what containers/ keeps of snapshots (keptnames.go)
+}
+
+// keeps is whether this is containers/, which lets the kernel keep the
+// names of snapshots; hosts/THIS-HOST/ does not, and drops what containers/
+// kept when it changes them.
+func (d *containersDir) keeps() bool { return d.hostsLink }
+
+// keepName is how long the kernel may keep a container's name: LXC can
+// destroy or make one behind the tree's back, so only for a burst of
+// walks, in containers/ (keptnames.go).
+func (d *containersDir) keepName() time.Duration {
+	if d.keeps() {
+		return cacheBurst
+	}
+	return 0
 }
 
 var (
@@ -63,10 +80,8 @@ func (d *containersDir) Lookup(ctx context.Context, name string, out *fuse.Entry
 		link.Attr.SetTimes(&d.mounted, &d.mounted, &d.mounted)
 		return d.NewInode(ctx, link, gofs.StableAttr{Mode: syscall.S_IFLNK}), 0
 	}
-	if !d.m.Exists(name) {
-		return nil, syscall.ENOENT
-	}
-	return d.containerInode(ctx, name), 0
+	// The container's Getattr, which entry asks, says if it exists.
+	return entry(ctx, d.containerInode(ctx, name), out, d.keepName())
 }
 
 // containerInode reuses the inode the tree already has for the name, so
@@ -77,7 +92,8 @@ func (d *containersDir) containerInode(ctx context.Context, name string) *gofs.I
 			return ch
 		}
 	}
-	return d.NewInode(ctx, &containerDir{m: d.m, cl: d.cl, guard: d.guard, name: name}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+	c := &containerDir{m: d.m, cl: d.cl, guard: d.guard, name: name, view: d}
+	return d.NewInode(ctx, c, gofs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
 func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -87,7 +103,7 @@ func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out
 	if err := d.m.Create(name); err != nil {
 		return nil, errno(err)
 	}
-	return d.containerInode(ctx, name), 0
+	return entry(ctx, d.containerInode(ctx, name), out, d.keepName())
 }
 
 // Rmdir destroys the container, unless the caller is a recursive removal
@@ -99,7 +115,11 @@ func (d *containersDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if e := d.guard.allowRmdir(ctx, name); e != 0 {
 		return e
 	}
-	return errno(d.m.Destroy(name))
+	err := d.m.Destroy(name)
+	if err == nil && !d.keeps() {
+		d.kept.forget(name, "")
+	}
+	return errno(err)
 }
 
 // Rename within this host renames the container; into hosts/PEER/ it
@@ -113,6 +133,9 @@ func (d *containersDir) Rename(ctx context.Context, name string, newParent gofs.
 	what, err := d.rename(name, newParent, newName, flags)
 	if err != nil && what != "" {
 		d.m.RecordFailure(name, what, err)
+	}
+	if err == nil && !d.keeps() {
+		d.kept.forget(name, "")
 	}
 	return errno(err)
 }

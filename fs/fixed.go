@@ -73,8 +73,11 @@ type staticDir struct {
 func (d *staticDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFDIR | modeDir
 	setTimes(out, d.mounted)
+	out.SetTimeout(d.attrTimeout())
 	return 0
 }
+
+func (d *staticDir) attrTimeout() time.Duration { return cacheFixed }
 
 func (d *staticDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	return refuseSetattr(ctx, d, fh, in, out)

@@ -40,9 +40,9 @@ func (d *hostsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) 
 func (d *hostsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	if name == d.m.Host() {
 		if ch := d.GetChild(name); ch != nil {
-			return ch, 0
+			return entry(ctx, ch, out, cacheFixed)
 		}
-		return d.NewInode(ctx, d.root.containers(false), gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+		return entry(ctx, d.NewInode(ctx, d.root.containers(false), gofs.StableAttr{Mode: syscall.S_IFDIR}), out, cacheFixed)
 	}
 	if _, ok := d.cl.Peer(name); !ok {
 		return nil, syscall.ENOENT

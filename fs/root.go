@@ -22,6 +22,7 @@ type Root struct {
 	m         *ops.Manager
 	cl        Cluster
 	guard     *removalGuard
+	kept      *keptNames
 }
 
 // Cluster is what the tree needs of cluster/: the peers, their
@@ -43,10 +44,11 @@ var (
 	_ gofs.NodeGetattrer = (*Root)(nil)
 	_ gofs.NodeSetattrer = (*Root)(nil)
 	_ gofs.NodeUnlinker  = (*Root)(nil)
+	_ gofs.NodeLookuper  = (*Root)(nil)
 )
 
 func NewRoot(m *ops.Manager, cl Cluster) *Root {
-	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}}
+	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}, kept: &keptNames{m: m}}
 }
 
 func (r *Root) OnAdd(ctx context.Context) {
@@ -60,17 +62,29 @@ func (r *Root) OnAdd(ctx context.Context) {
 	add("ctl", host.ctl(), syscall.S_IFREG)
 	add("error", host.errorFile(), syscall.S_IFREG)
 	add("templates", &templatesDir{m: r.m, staticDir: r.staticDir}, syscall.S_IFDIR)
-	add("containers", r.containers(true), syscall.S_IFDIR)
+	r.kept.main = r.containers(true)
+	add("containers", r.kept.main, syscall.S_IFDIR)
+	go r.kept.forgetOnEvents(r.m.Events().Subscribe())
 	add("hosts", &hostsDir{m: r.m, cl: r.cl, root: r, staticDir: r.staticDir}, syscall.S_IFDIR)
+}
+
+// Lookup finds the top entries, which last as long as the mount.
+func (r *Root) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ch := r.GetChild(name)
+	if ch == nil {
+		return nil, syscall.ENOENT
+	}
+	return entry(ctx, ch, out, cacheFixed)
 }
 
 // containers is containers/ (with the hosts link) or hosts/THIS-HOST/.
 func (r *Root) containers(hostsLink bool) *containersDir {
-	return &containersDir{m: r.m, cl: r.cl, guard: r.guard, staticDir: r.staticDir, hostsLink: hostsLink}
+	return &containersDir{m: r.m, cl: r.cl, guard: r.guard, staticDir: r.staticDir, hostsLink: hostsLink, kept: r.kept}
 }
 
-// Options are the mount options: nothing is cached by the kernel, because
-// every name and attribute can change through LXC behind the tree's back.
+// Options are the mount options: by default nothing is cached by the
+// kernel, because names and attributes can change through LXC behind the
+// tree's back; nodes that know better say so reply by reply (cache.go).
 func Options() *gofs.Options {
 	zero := time.Duration(0)
 	return &gofs.Options{

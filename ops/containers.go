@@ -249,27 +249,6 @@ func FormatInfo(kv []KeyValue) []byte {
 	return b.Bytes()
 }
 
-// created reads the creation time that the template writes into the config;
-// for containers made outside ctrfs, the config's modification time.
-func (m *Manager) created(name string) time.Time {
-	path := m.configPath(name)
-	if f, err := os.Open(path); err == nil {
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), createdComment); ok {
-				if t, err := time.Parse(time.RFC3339, strings.TrimSpace(v)); err == nil {
-					return t
-				}
-			}
-		}
-	}
-	if fi, err := os.Stat(path); err == nil {
-		return fi.ModTime()
-	}
-	return time.Time{}
-}
-
 // configuredAddress is the static address in a config, shown while stopped.
 func configuredAddress(path string) string {
 	f, err := os.Open(path)

@@ -56,6 +56,9 @@ type Manager struct {
 	// counts as taken once the new config is written.
 	createMu sync.Mutex
 
+	createdTimes createdCache // created.go
+	states       stateHandles // statehandles.go
+
 	mu      sync.Mutex
 	busy    map[string]string // container -> operation under way
 	running map[string]*progress
@@ -181,16 +184,20 @@ func (m *Manager) container(name string) (*lxc.Container, error) {
 // Status is RUNNING, STOPPED or FROZEN. LXC's passing states are reported as
 // the state the container is still in, so scripts only ever see three words.
 func (m *Manager) Status(name string) (string, error) {
-	c, err := m.container(name)
-	if err != nil {
-		return "", err
+	if !m.Exists(name) {
+		return "", newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	defer c.Release()
-	return statusOf(c), nil
+	st, err := m.states.state(name, m.cfg.LXCPath)
+	if err != nil {
+		return "", newError(ErrFailed, "open container "+name, err)
+	}
+	return statusWord(st), nil
 }
 
-func statusOf(c *lxc.Container) string {
-	switch c.State() {
+func statusOf(c *lxc.Container) string { return statusWord(c.State()) }
+
+func statusWord(st lxc.State) string {
+	switch st {
 	case lxc.RUNNING, lxc.THAWED, lxc.FREEZING, lxc.STOPPING, lxc.ABORTING:
 		return "RUNNING"
 	case lxc.FROZEN:
@@ -324,6 +331,8 @@ func (m *Manager) forget(name string) {
 	m.mu.Lock()
 	delete(m.records, name)
 	m.mu.Unlock()
+	m.forgetCreated(name)
+	m.states.forget(name)
 }
 
 func (m *Manager) renameRecord(oldName, newName string) {
@@ -333,6 +342,8 @@ func (m *Manager) renameRecord(oldName, newName string) {
 		delete(m.records, oldName)
 	}
 	m.mu.Unlock()
+	m.forgetCreated(oldName)
+	m.states.forget(oldName)
 }
 
 // RecordFailure reports a command that failed before it could run (a line

@@ -20,9 +20,10 @@ type Times struct {
 
 // Times reports the container's times; a time not known is its creation.
 func (m *Manager) Times(name string) Times {
-	t := Times{Created: m.created(name)}
-	if fi, err := os.Stat(m.configPath(name)); err == nil {
-		t.Config = fi.ModTime()
+	var t Times
+	path := m.configPath(name)
+	if fi, err := os.Stat(path); err == nil {
+		t.Created, t.Config = m.createdFrom(path, fi), fi.ModTime()
 	}
 	t.Criu = t.Created
 	if fi, err := os.Stat(criuOptionsPath(m.cfg.LXCPath, name)); err == nil {
@@ -39,6 +40,25 @@ func (m *Manager) Times(name string) Times {
 		t.Config = t.Created
 	}
 	return t
+}
+
+// Changed is Times(name).Changed, the time of the container's directory,
+// status and snapshots/, at the cost of one stat of its config (a stat of
+// each directory on the way of a walk asks for it); false if there is no
+// such container.
+func (m *Manager) Changed(name string) (time.Time, bool) {
+	if ValidateName(name) != nil {
+		return time.Time{}, false
+	}
+	path := m.configPath(name)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	m.mu.Lock()
+	opAt := m.recordOf(name).opAt
+	m.mu.Unlock()
+	return latest(m.createdFrom(path, fi), fi.ModTime(), opAt), true
 }
 
 func latest(ts ...time.Time) time.Time {

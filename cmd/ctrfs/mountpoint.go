@@ -12,16 +12,18 @@ import (
 
 // prepareMountPoint creates the directory, refuses one that is mounted and
 // alive, and detaches a stale FUSE mount left by a daemon that was killed
-// (its directory answers ENOTCONN).
+// (its directory answers ENOTCONN). It asks with statfs(2), which always
+// reaches the daemon: the kernel may answer a stat of the mount's root
+// from what it keeps (fs/cache.go), daemon or not.
 func prepareMountPoint(dir string, log *slog.Logger) error {
-	_, statErr := os.Stat(dir)
-	if errors.Is(statErr, syscall.ENOTCONN) {
+	var sfs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &sfs); errors.Is(err, syscall.ENOTCONN) {
 		log.Warn("detaching stale mount left by a dead daemon", "mount", dir)
 		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
 			return fmt.Errorf("detach stale mount %s: %w", dir, err)
 		}
-		_, statErr = os.Stat(dir)
 	}
+	_, statErr := os.Stat(dir)
 	if os.IsNotExist(statErr) {
 		return os.MkdirAll(dir, 0o755)
 	}

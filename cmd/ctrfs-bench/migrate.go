@@ -209,6 +209,7 @@ func runMigration(cfg *config, work string, interrupts chan os.Signal) error {
 		}
 	}
 	m.report(os.Stdout)
+	cfg.summary.addMigration(m.rounds)
 	if cfg.keep {
 		fmt.Printf("\n--keep: container %s left running\n", m.hosts[m.at].b.ctr)
 	}
@@ -440,8 +441,7 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 // tried once more, so that the container is not left stopped.
 func (m *migBench) rawInPlace(h *migHost, s *migSample) error {
 	b := h.b
-	// --only migrate has not written it yet.
-	if err := b.writeRestoreConfig(); err != nil {
+	if err := b.prepareRawRestore(); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp(b.cfg.dumpDir, "ctrfs-bench-raw-in-place-")

@@ -204,7 +204,8 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 			return nil, fmt.Errorf("restore %d: %w", i, err)
 		}
 		res.restores = append(res.restores, r)
-		fmt.Fprintf(os.Stderr, "ctrfs-bench: restore %d of %s %.3fs, memhog intact as snapshotted (%s)\n", i, p.name, r.took.Seconds(), r.sum)
+		fmt.Fprintf(os.Stderr, "ctrfs-bench: restore %d of %s %.3fs, memhog intact as snapshotted (%s); phases (s): %s\n", i, p.name, r.took.Seconds(), r.sum,
+			strings.Join(phasesOf(b.info(), "unpack-seconds", "criu-restore-seconds", "last-op-seconds"), " "))
 	}
 
 	if err := b.deleteSnapshots(); err != nil {

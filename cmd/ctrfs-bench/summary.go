@@ -68,6 +68,9 @@ func (s *templateSummary) addMigration(rounds []migSample) {
 // ratio of the medians and the target where the issue sets one. Rows of
 // parts that did not run are left out.
 func (s *templateSummary) report(w io.Writer, cfg *config, load string) {
+	if len(s.stopStart)+len(s.frozen)+len(s.restore)+len(s.live) == 0 {
+		return
+	}
 	fmt.Fprintf(w, "\n%s template against raw lxc-checkpoint of the same container, %d round(s), %d MiB memhog; %s\n",
 		cfg.template, cfg.runs, cfg.mib, load)
 	fmt.Fprintf(w, "%-44s %23s %23s %8s  %s\n", "seconds, min/median/max", "ctrfs", "raw lxc-checkpoint", "ratio", "target")

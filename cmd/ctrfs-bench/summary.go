@@ -24,6 +24,7 @@ type templateSummary struct {
 	frozen, rawFrozen       []float64 // snapshot --stateful; lxc-checkpoint without -s (CRIU's frozen time)
 	snapGap, rawSnapGap     []float64 // the same, as the counter's clients saw it
 	restore, rawRestore     []float64 // restore NAME; lxc-checkpoint -r from stopped
+	restoreGap              []float64 // restore NAME, as the counter's clients saw it
 	live, rawInPlace        []float64 // live move; -s + -r in place (client downtime)
 }
 
@@ -50,6 +51,7 @@ func (s *templateSummary) addSnapshots(r *snapResults) {
 	}
 	for _, x := range r.restores {
 		s.restore = append(s.restore, x.took.Seconds())
+		s.restoreGap = append(s.restoreGap, x.gap)
 	}
 }
 
@@ -94,6 +96,7 @@ func (s *templateSummary) report(w io.Writer, cfg *config, load string) {
 	row("stateful snapshot, frozen (CRIU's figure)", s.frozen, s.rawFrozen, targetFrozenRatio)
 	row("stateful snapshot, service stalled (client)", s.snapGap, s.rawSnapGap, 0)
 	row("restore NAME (raw: -r from stopped)", s.restore, s.rawRestore, 0)
+	row("restore NAME, service down (client)", s.restoreGap, s.rawRestore, 0)
 	row("live move downtime (raw: -s + -r in place)", s.live, s.rawInPlace, targetLiveRawRatio)
 }
 

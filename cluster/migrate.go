@@ -78,6 +78,7 @@ type migration struct {
 	sent   int64 // compressed bytes sent
 	rounds int   // memory precopy rounds
 	start  time.Time
+	packed time.Duration // the last sendContainer's archiving of the rootfs
 }
 
 // phase starts a phase of the move: `info` shows it (ops.Outgoing.Phase)
@@ -170,6 +171,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string) error {
 			return mg.fail(j, err, true)
 		}
 		phaseDone("freeze-send-seconds", t)
+		phases = append(phases, seconds("freeze-pack-seconds", mg.packed))
 	}
 
 	mg.phase("handover")
@@ -323,7 +325,9 @@ func (mg *migration) precopyMemory() error {
 // sendContainer packs the rootfs and sends it with the saved state and
 // snapshots: the chunks the target lacks, then it has them all.
 func (mg *migration) sendContainer() (*images.Manifest, map[string]*images.Manifest, error) {
+	t := time.Now()
 	rootfs, err := mg.o.PackRootfs()
+	mg.packed = time.Since(t)
 	if err != nil {
 		return nil, nil, err
 	}

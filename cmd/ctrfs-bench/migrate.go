@@ -405,7 +405,7 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 	if mode == modeLive {
 		s.ctrfs = parseFloat(info["downtime-seconds"])
 		fmt.Fprintf(os.Stderr, "ctrfs-bench:   downtime phases (s): %s\n", strings.Join(phasesOf(info,
-			"freeze-checkpoint-seconds", "freeze-criu-frozen-seconds", "freeze-dump-seconds", "freeze-store-seconds", "freeze-send-seconds", "handover-seconds",
+			"freeze-checkpoint-seconds", "freeze-criu-frozen-seconds", "freeze-dump-seconds", "freeze-store-seconds", "freeze-send-seconds", "freeze-pack-seconds", "handover-seconds",
 			"target-prepare-seconds", "target-install-seconds", "target-restore-seconds", "target-commit-seconds", "precopy-frozen-seconds"), " "))
 	}
 	s.precopy = parseFloat(info["precopy-seconds"])

@@ -12,11 +12,10 @@ package main
 // default mount engine (the busybox template's compat mode fails on the
 // services' private mount namespaces) and an action script that recreates,
 // before CRIU restores the tasks, the empty cgroups systemd watches. That
-// script is ctrfs's own `make-cgroups` verb, fed with the cgroups the bench
-// records before each raw dump, outside the timed span.
+// script is ctrfs's own `make-cgroups` verb, fed with the cgroups recorded
+// (ops.RecordCgroups) before each raw dump, outside the timed span.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,9 +23,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"ctrfs/ops"
 )
 
 const (
@@ -146,9 +147,24 @@ func (b *bench) prepareRawRestore() error {
 	if b.cfg.template == templateBusybox {
 		return os.WriteFile(b.criuConf, []byte("mntns-compat-mode\n"), 0o644)
 	}
-	cgroups := filepath.Join(b.work, b.cfg.name+".cgroups")
-	if err := b.recordCgroups(cgroups); err != nil {
+	pid, err := strconv.Atoi(b.info()["pid"])
+	if err != nil {
+		return fmt.Errorf("%s: no pid in info: %w", b.ctr, err)
+	}
+	// Afresh each time: an earlier recording must not stand in for this one.
+	dir := filepath.Join(b.work, b.cfg.name+"-cgroups")
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	cgroups, err := ops.RecordCgroups(pid, dir)
+	if err != nil {
 		return fmt.Errorf("record the cgroups of %s for the raw restore: %w", b.cfg.name, err)
+	}
+	if cgroups == "" {
+		return os.WriteFile(b.criuConf, nil, 0o644)
 	}
 	if _, err := os.Stat(b.cfg.ctrfsBin); err != nil {
 		return fmt.Errorf("--ctrfs %q (its make-cgroups verb is the raw restore's cgroup hook): %w", b.cfg.ctrfsBin, err)
@@ -160,97 +176,4 @@ func (b *bench) prepareRawRestore() error {
 		return err
 	}
 	return os.WriteFile(b.criuConf, []byte("action-script "+hook+"\n"), 0o644)
-}
-
-// recordCgroups writes, in the format of ctrfs's make-cgroups (lines
-// `HIERARCHY PATH`, PATH relative to the container's cgroup), every cgroup
-// directory below the container's own: LXC names it lxc.payload.NAME (with
-// a suffix if taken), and the restore may get another suffix, so the paths
-// are relative and make-cgroups finds the new one on CRIU's command line.
-func (b *bench) recordCgroups(file string) error {
-	pid := b.info()["pid"]
-	own, err := os.ReadFile("/proc/" + pid + "/cgroup")
-	if err != nil {
-		return fmt.Errorf("the container's init (pid %q): %w", pid, err)
-	}
-	mounts, err := cgroupMountDirs()
-	if err != nil {
-		return err
-	}
-	var lines []string
-	sc := bufio.NewScanner(strings.NewReader(string(own)))
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		id, path := parts[1], parts[2]
-		if parts[0] == "0" && id == "" {
-			id = "unified"
-		}
-		i := strings.Index(path, "/lxc.payload.")
-		if i < 0 || mounts[id] == "" {
-			continue
-		}
-		root := path
-		if j := strings.IndexByte(path[i+1:], '/'); j >= 0 {
-			root = path[:i+1+j]
-		}
-		base := filepath.Join(mounts[id], root)
-		err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return nil // a cgroup removed meanwhile
-			}
-			if d.IsDir() && p != base {
-				rel, _ := filepath.Rel(base, p)
-				lines = append(lines, id+" "+rel)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
-}
-
-// cgroupMountDirs maps the hierarchies, named as /proc/PID/cgroup names
-// them ("cpu,cpuacct", "name=systemd", "unified" for cgroup2), to where
-// they are mounted.
-func cgroupMountDirs() (map[string]string, error) {
-	self, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil, err
-	}
-	mounts, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, m := range strings.Split(string(mounts), "\n") {
-		f := strings.Fields(m)
-		if len(f) < 4 {
-			continue
-		}
-		switch f[2] {
-		case "cgroup2":
-			out["unified"] = f[1]
-		case "cgroup":
-			opts := strings.Split(f[3], ",")
-			for _, l := range strings.Split(string(self), "\n") {
-				parts := strings.SplitN(l, ":", 3)
-				if len(parts) != 3 || parts[1] == "" {
-					continue
-				}
-				all := true
-				for _, c := range strings.Split(parts[1], ",") {
-					all = all && slices.Contains(opts, c)
-				}
-				if all {
-					out[parts[1]] = f[1]
-				}
-			}
-		}
-	}
-	return out, nil
 }

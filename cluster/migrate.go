@@ -88,6 +88,7 @@ type migration struct {
 	sent   int64 // compressed bytes sent
 	rounds int   // memory precopy rounds
 	start  time.Time
+	packed time.Duration // sendFrozen's archiving of the rootfs changes (beside the memory's chunks)
 }
 
 // phase starts a phase of the move: `info` shows it (ops.Outgoing.Phase)
@@ -186,6 +187,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string, postCopy bool) error {
 			return mg.fail(j, err, true)
 		}
 		phaseDone("freeze-send-seconds", t)
+		phases = append(phases, seconds("freeze-pack-seconds", mg.packed))
 	}
 
 	mg.phase("handover")
@@ -378,7 +380,9 @@ func (mg *migration) sendFrozen() (*images.Manifest, map[string]*images.Manifest
 		}
 		state <- nil
 	}()
+	t := time.Now()
 	rootfs, err := mg.o.PackRootfs()
+	mg.packed = time.Since(t)
 	if serr := <-state; err == nil {
 		err = serr
 	}

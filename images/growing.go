@@ -58,11 +58,7 @@ type followedFile struct {
 // directory cannot be watched it imports everything at Finish. ref, if not
 // nil, is an earlier import of much the same files (see Reference).
 func (s *Store) StartGrowingImport(dir string, ref *Reference) *GrowingImport {
-	imp := s.newImporter()
-	imp.ref = ref
-	g := &GrowingImport{dir: dir, imp: imp, fd: -1,
-		closed: map[string]bool{}, rewritten: map[string]bool{}, followed: map[string]followedFile{},
-		stopWatch: make(chan struct{}), watchDone: make(chan struct{}), followDone: make(chan struct{})}
+	g := s.newGrowingImport(dir, ref)
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err == nil {
 		if _, err = unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_CLOSE_WRITE|unix.IN_MODIFY); err != nil {
@@ -70,13 +66,38 @@ func (s *Store) StartGrowingImport(dir string, ref *Reference) *GrowingImport {
 		}
 	}
 	if err != nil {
-		close(g.watchDone)
-		close(g.followDone)
-		return g
+		return g.unfollowed()
 	}
 	g.fd = fd
 	go g.watch()
 	go g.follow()
+	return g
+}
+
+// StartDeferredImport is StartGrowingImport without the head start: it
+// follows nothing and imports everything at Finish, once the writer is
+// done. For a writer whose own speed matters more than the time it takes
+// to store after it: CRIU dumping a container that keeps running, whose
+// tasks stay frozen until CRIU exits. Hashing and compressing beside it on
+// a small machine's cores lengthened that freeze by half (a stateful
+// snapshot of a Debian container on 2 cores: CRIU's frozen time 0.50 s
+// with the head start, 0.35 s without).
+func (s *Store) StartDeferredImport(dir string, ref *Reference) *GrowingImport {
+	return s.newGrowingImport(dir, ref).unfollowed()
+}
+
+func (s *Store) newGrowingImport(dir string, ref *Reference) *GrowingImport {
+	imp := s.newImporter()
+	imp.ref = ref
+	return &GrowingImport{dir: dir, imp: imp, fd: -1,
+		closed: map[string]bool{}, rewritten: map[string]bool{}, followed: map[string]followedFile{},
+		stopWatch: make(chan struct{}), watchDone: make(chan struct{}), followDone: make(chan struct{})}
+}
+
+// unfollowed marks an import that follows nothing: Finish imports all.
+func (g *GrowingImport) unfollowed() *GrowingImport {
+	close(g.watchDone)
+	close(g.followDone)
 	return g
 }
 

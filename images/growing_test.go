@@ -94,6 +94,22 @@ func TestGrowingImportMatchesImportDir(t *testing.T) {
 	sameBytes(t, "pages-1.img read back", back, big)
 }
 
+// A deferred import follows nothing and gives, at Finish, the manifest
+// ImportDir gives.
+func TestDeferredImportMatchesImportDir(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	g := s.StartDeferredImport(dir, nil)
+	writeSlowly(t, filepath.Join(dir, "pages-1.img"), randBytes(15, 3<<20+4096), 256<<10)
+	if err := os.WriteFile(filepath.Join(dir, "core-1.img"), []byte("core"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	finishLikeImportDir(t, s, g, dir)
+	if len(g.followed) != 0 {
+		t.Errorf("a deferred import followed %d file(s) while they were written", len(g.followed))
+	}
+}
+
 // A page image written again after its writer closed it is imported again.
 func TestGrowingImportRewrittenFile(t *testing.T) {
 	s := newStore(t)

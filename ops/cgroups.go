@@ -175,6 +175,20 @@ func readInCgroupNamespace(pid int) ([]byte, error) {
 	return r.data, r.err
 }
 
+// RecordCgroups is recordCgroups for tools that drive LXC and CRIU
+// themselves (ctrfs-bench's raw restores, with `ctrfs make-cgroups` as
+// their action script); it returns the file's path, "" if none was
+// written.
+func RecordCgroups(pid int, dir string) (string, error) {
+	if err := recordCgroups(pid, dir); err != nil {
+		return "", err
+	}
+	if path := filepath.Join(dir, cgroupsFile); fileExists(path) {
+		return path, nil
+	}
+	return "", nil
+}
+
 // recordCgroups writes cgroupsFile into dir for the container whose init
 // is pid. Nothing is written if there is nothing below its cgroups.
 func recordCgroups(pid int, dir string) error {

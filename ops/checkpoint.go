@@ -80,6 +80,19 @@ type storedDump struct {
 // The error is the dump's (the `log` is the last attempt's); a failure to
 // store is storedDump.storeErr.
 func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
+	return m.dumpStoredBy(m.images.StartGrowingImport, oc, ref, verb, name, dir, args...)
+}
+
+// dumpStoredAfter is dumpStored storing only once CRIU has exited
+// (images.StartDeferredImport), for a dump that leaves the container
+// running: its tasks are frozen for as long as CRIU runs, and storing
+// beside CRIU competes with it for the cores.
+func (m *Manager) dumpStoredAfter(oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
+	return m.dumpStoredBy(m.images.StartDeferredImport, oc, ref, verb, name, dir, args...)
+}
+
+func (m *Manager) dumpStoredBy(start func(string, *images.Reference) *images.GrowingImport,
+	oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
 	hint := m.imagesSizeHint(name)
 	// What the caller put in dir before the dump (a snapshot's or a move's
 	// copy of the config) is not the dump's, and survives a retry.
@@ -88,7 +101,7 @@ func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, d
 		return storedDump{}, newError(ErrFailed, "read the staging directory of "+name, err)
 	}
 	for attempt := 1; ; attempt++ {
-		growing := m.images.StartGrowingImport(dir, ref)
+		growing := start(dir, ref)
 		oc.progress.sample("dump", hint, func() int64 { return dirSize(dir) })
 		err := m.runHelper(oc, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}

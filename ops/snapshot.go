@@ -216,9 +216,9 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 		}
 		defer base.drop()
 		pausePoint("snapshot-freeze")
-		// The images are stored as CRIU writes them, the changes to the
-		// rootfs and the config with them once it is done.
-		d, err = m.dumpStored(oc, nil, "checkpoint-running", name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
+		// The images, the changes to the rootfs and the config are
+		// stored once CRIU is done and the container runs again.
+		d, err = m.dumpStoredAfter(oc, nil, "checkpoint-running", name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
 		if err != nil {
 			return m.dumpFailed(name, err, oc.log)
 		}

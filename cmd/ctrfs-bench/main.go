@@ -75,19 +75,23 @@ type config struct {
 	scaleSnaps   int    // stateless snapshots per container there
 	scaleRunning int    // of which run
 	metricsURL   string // the daemon's /metrics, for its memory and GC time
+
+	template string // the bench's containers' template (template.go)
+	ctrfsBin string // the ctrfs binary: its make-cgroups verb for raw debian restores
+	summary  *templateSummary
 }
 
 // partNames are the parts of the benchmark, in the order they run.
 var partNames = []string{"stopstart", "snapshots", "migrate", "evacuate", "scale"}
 
 func main() {
-	cfg := config{}
+	cfg := config{summary: &templateSummary{}}
 	flag.StringVar(&cfg.mount, "mount", "/mnt/ctrfs", "a running ctrfs mount")
 	flag.StringVar(&cfg.lxcpath, "lxcpath", "/var/lib/lxc", "the LXC path that ctrfs daemon serves")
 	flag.StringVar(&cfg.name, "name", "bench", "name of the benchmark container (created through the mount)")
 	flag.StringVar(&cfg.memhog, "memhog", "", "the static memhog binary (default: memhog next to this program)")
 	flag.StringVar(&cfg.dumpDir, "dumpdir", "", "where raw lxc-checkpoint images go (default: $TMPDIR); put it on the same disk as the ctrfs store")
-	flag.IntVar(&cfg.runs, "runs", 3, "rounds of each part: raw then ctrfs stop/start; raw then ctrfs live dump, and restores, of snapshots; live and stop-and-copy moves")
+	flag.IntVar(&cfg.runs, "runs", 3, "rounds of each part: raw then ctrfs stop/start; raw then ctrfs live dump, and restores, of snapshots; live and stop-and-copy moves (default 5 with --template debian)")
 	flag.IntVar(&cfg.mib, "mib", 256, "MiB of dirtied anonymous memory that memhog holds")
 	flag.DurationVar(&cfg.interval, "check-interval", 2*time.Second, "how often memhog re-checksums its memory (the check after each restore waits for one)")
 	flag.BoolVar(&cfg.rawOnly, "raw-only", false, "time only raw lxc-checkpoint, skip ctrfs")
@@ -106,6 +110,8 @@ func main() {
 	scaleCounts := flag.String("scale-counts", "10,100", "how many containers the scale part makes, growing, comma-separated")
 	flag.IntVar(&cfg.scaleSnaps, "scale-snapshots", 10, "stateless snapshots per container in the scale part")
 	flag.IntVar(&cfg.scaleRunning, "scale-running", 3, "containers of the scale part that run")
+	flag.StringVar(&cfg.template, "template", templateBusybox, "the template of the bench's containers: busybox, or debian (systemd; made through the top-level ctl, memhog as a systemd service); the stop/start, snapshot and migration parts use it")
+	flag.StringVar(&cfg.ctrfsBin, "ctrfs", "", "the ctrfs binary, whose make-cgroups verb recreates a debian container's cgroups in raw restores (default: ctrfs next to this program)")
 	flag.StringVar(&cfg.metricsURL, "metrics-url", "", "the daemon's metrics (serve --metrics), e.g. http://127.0.0.2:7992/metrics: the scale part reads its memory and GC time there")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: ctrfs-bench [flags]\n\n"+
@@ -156,10 +162,32 @@ func main() {
 	if cfg.snapshots == 0 {
 		cfg.parts["snapshots"] = false
 	}
-	if cfg.memhog == "" {
-		if self, err := os.Executable(); err == nil {
+	if cfg.template != templateBusybox && cfg.template != templateDebian {
+		fmt.Fprintf(os.Stderr, "ctrfs-bench: --template: %q is not busybox or debian\n", cfg.template)
+		os.Exit(2)
+	}
+	if cfg.template == templateDebian {
+		runsSet := false
+		flag.Visit(func(f *flag.Flag) { runsSet = runsSet || f.Name == "runs" })
+		if !runsSet {
+			cfg.runs = templateDefaultRuns
+		}
+		if cfg.runs < 3 {
+			fmt.Fprintln(os.Stderr, "ctrfs-bench: --template debian wants --runs >= 3 (min/median/max of each figure)")
+			os.Exit(2)
+		}
+	}
+	if self, err := os.Executable(); err == nil {
+		if cfg.memhog == "" {
 			cfg.memhog = filepath.Join(filepath.Dir(self), "memhog")
 		}
+		if cfg.ctrfsBin == "" {
+			cfg.ctrfsBin = filepath.Join(filepath.Dir(self), "ctrfs")
+		}
+	}
+	// CRIU runs the raw restore's hook, which names it, from its own cwd.
+	if abs, err := filepath.Abs(cfg.ctrfsBin); err == nil {
+		cfg.ctrfsBin = abs
 	}
 	if err := run(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "ctrfs-bench: FAILED:", err)
@@ -199,6 +227,7 @@ type bench struct {
 	readySum   string
 	interrupts chan os.Signal
 	snaps      map[string]bool // snapshots this run took and has not deleted
+	probe      *prober         // the counter's, while snapshots are timed (debian)
 }
 
 func run(cfg *config) error {
@@ -245,6 +274,10 @@ func run(cfg *config) error {
 			}
 		}
 	}
+	if cfg.template != templateBusybox && (cfg.parts["evacuate"] || cfg.parts["scale"]) {
+		fmt.Printf("\nctrfs-bench: evacuate and scale: skipped (they make many busybox containers; --template %s)\n", cfg.template)
+		cfg.parts["evacuate"], cfg.parts["scale"] = false, false
+	}
 	if cfg.parts["evacuate"] && !cfg.rawOnly {
 		if err := runEvacuate(cfg); err != nil {
 			return fmt.Errorf("evacuate: %w", err)
@@ -254,6 +287,9 @@ func run(cfg *config) error {
 		if err := runScale(cfg); err != nil {
 			return fmt.Errorf("scale: %w", err)
 		}
+	}
+	if cfg.template != templateBusybox && !cfg.rawOnly {
+		cfg.summary.report(os.Stdout, cfg, loadAverage())
 	}
 	return nil
 }
@@ -279,12 +315,8 @@ func newBench(cfg *config, work string, interrupts chan os.Signal) *bench {
 // runCheckpoint runs the stop/start and snapshot parts on one container.
 func runCheckpoint(b *bench) error {
 	cfg := b.cfg
-	if err := b.writeRestoreConfig(); err != nil {
-		return err
-	}
-
-	fmt.Printf("ctrfs-bench: container %q on %s, memhog holding %d MiB (half random, half text), %d round(s)%s\n",
-		cfg.name, cfg.mount, cfg.mib, cfg.runs, map[bool]string{true: ", raw only", false: ", alternating raw and ctrfs"}[cfg.rawOnly])
+	fmt.Printf("ctrfs-bench: %s container %q on %s, memhog holding %d MiB (half random, half text), %d round(s)%s\n",
+		cfg.template, cfg.name, cfg.mount, cfg.mib, cfg.runs, map[bool]string{true: ", raw only", false: ", alternating raw and ctrfs"}[cfg.rawOnly])
 
 	created, err := b.setup()
 	if created && !cfg.keep {
@@ -314,6 +346,7 @@ func runCheckpoint(b *bench) error {
 	}
 	if cfg.parts["stopstart"] {
 		report(os.Stdout, cfg, samples)
+		cfg.summary.addStopStart(samples)
 	}
 
 	if cfg.parts["snapshots"] {
@@ -325,19 +358,12 @@ func runCheckpoint(b *bench) error {
 			return fmt.Errorf("snapshots: %w", err)
 		}
 		reportSnapshots(os.Stdout, cfg, res)
+		cfg.summary.addSnapshots(res)
 	}
 	if cfg.keep {
 		fmt.Printf("\n--keep: container %s left running\n", b.ctr)
 	}
 	return nil
-}
-
-// writeRestoreConfig writes the CRIU config file of raw restores. CRIU's
-// mount-v2 cannot restore the template's read-only bind mounts;
-// mntns-compat-mode can, and CRIU accepts it at restore only (a dump
-// refuses it), so only the raw restore gets this file.
-func (b *bench) writeRestoreConfig() error {
-	return os.WriteFile(b.criuConf, []byte("mntns-compat-mode\n"), 0o644)
 }
 
 // checkInterrupt fails once ^C or SIGTERM has arrived.
@@ -356,15 +382,13 @@ func (b *bench) checkInterrupt() error {
 // dirtied its memory. created says whether there is a container to destroy.
 func (b *bench) setup() (created bool, err error) {
 	cfg := b.cfg
-	if err := os.Mkdir(b.ctr, 0o755); err != nil {
+	if err := b.createContainer(); err != nil {
 		if !errors.Is(err, fs.ErrExist) {
-			return false, fmt.Errorf("mkdir %s: %w%s", b.ctr, err, b.lastError())
+			return false, fmt.Errorf("create %s: %w%s", b.ctr, err, b.lastError())
 		}
 		// Reuse only a container that an earlier bench made (--keep):
 		// never rewrite or destroy somebody else's.
-		rootfs := rootfsOf(cfg.lxcpath, cfg.name)
-		inittab, _ := os.ReadFile(filepath.Join(rootfs, "etc/inittab"))
-		if !strings.Contains(string(inittab), "/bin/memhog") {
+		if !b.memhogInstalled(rootfsOf(cfg.lxcpath, cfg.name)) {
 			return false, fmt.Errorf("%s exists and is not a benchmark container: pick another --name", b.ctr)
 		}
 		fmt.Printf("ctrfs-bench: reusing %s from an earlier run\n", b.ctr)
@@ -375,19 +399,10 @@ func (b *bench) setup() (created bool, err error) {
 		}
 	}
 	b.rootfs = rootfsOf(cfg.lxcpath, cfg.name)
-	if _, err := os.Stat(filepath.Join(b.rootfs, "etc/inittab")); err != nil {
+	if _, err := os.Stat(filepath.Join(b.rootfs, "etc")); err != nil {
 		return true, fmt.Errorf("the container's rootfs is not at %s (is --lxcpath the daemon's?): %w", b.rootfs, err)
 	}
-
-	if err := installFile(cfg.memhog, filepath.Join(b.rootfs, "bin/memhog"), 0o755); err != nil {
-		return true, fmt.Errorf("copy memhog into the container: %w", err)
-	}
-	line := fmt.Sprintf("::respawn:/bin/memhog --mib %d --dir /var/lib/memhog --interval %s --rewrite-percent %g --rewrite-pattern %s",
-		cfg.mib, cfg.interval, cfg.rewritePct, cfg.rewritePattern)
-	if cfg.memhogRate > 0 {
-		line += fmt.Sprintf(" --rewrite-rate %g", cfg.memhogRate)
-	}
-	if err := setInittabLine(filepath.Join(b.rootfs, "etc/inittab"), "/bin/memhog", line); err != nil {
+	if err := b.installMemhog(); err != nil {
 		return true, err
 	}
 	if err := os.RemoveAll(b.memhogDir()); err != nil {
@@ -421,6 +436,9 @@ func (b *bench) setup() (created bool, err error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if err := b.waitBooted(); err != nil {
+		return true, err
+	}
 	// One full re-checksum before the first dump: the workload is steady.
 	if _, err := b.checkMemhog(0); err != nil {
 		return true, fmt.Errorf("before the first checkpoint: %w", err)
@@ -441,6 +459,9 @@ func (b *bench) rawRound(i int) (sample, error) {
 	}
 	defer os.RemoveAll(dir)
 	base := []string{"-P", b.cfg.lxcpath, "-n", b.cfg.name, "-D", dir}
+	if err := b.prepareRawRestore(); err != nil {
+		return s, err
+	}
 
 	t0 := time.Now()
 	if err := b.tool(fmt.Sprintf("raw-dump-%d", i), nil, "lxc-checkpoint", append(base, "-s")...); err != nil {

@@ -209,6 +209,7 @@ func runMigration(cfg *config, work string, interrupts chan os.Signal) error {
 		}
 	}
 	m.report(os.Stdout)
+	cfg.summary.addMigration(m.rounds)
 	if cfg.keep {
 		fmt.Printf("\n--keep: container %s left running\n", m.hosts[m.at].b.ctr)
 	}
@@ -404,7 +405,7 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 	if mode == modeLive {
 		s.ctrfs = parseFloat(info["downtime-seconds"])
 		fmt.Fprintf(os.Stderr, "ctrfs-bench:   downtime phases (s): %s\n", strings.Join(phasesOf(info,
-			"freeze-checkpoint-seconds", "freeze-criu-frozen-seconds", "freeze-dump-seconds", "freeze-store-seconds", "freeze-send-seconds", "handover-seconds",
+			"freeze-checkpoint-seconds", "freeze-criu-frozen-seconds", "freeze-dump-seconds", "freeze-store-seconds", "freeze-send-seconds", "freeze-pack-seconds", "handover-seconds",
 			"target-prepare-seconds", "target-install-seconds", "target-restore-seconds", "target-commit-seconds", "precopy-frozen-seconds"), " "))
 	}
 	s.precopy = parseFloat(info["precopy-seconds"])
@@ -440,8 +441,7 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 // tried once more, so that the container is not left stopped.
 func (m *migBench) rawInPlace(h *migHost, s *migSample) error {
 	b := h.b
-	// --only migrate has not written it yet.
-	if err := b.writeRestoreConfig(); err != nil {
+	if err := b.prepareRawRestore(); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp(b.cfg.dumpDir, "ctrfs-bench-raw-in-place-")

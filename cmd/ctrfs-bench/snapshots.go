@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,7 @@ type snapTiming struct {
 	side     string // "raw" or "ctrfs"
 	dump     time.Duration
 	frozen   float64 // CRIU's frozen time (the service stalls); -1 unknown
+	gap      float64 // the longest the counter's clients waited; -1 not probed
 	rawBytes int64   // raw: the dump directory
 	size     int64   // ctrfs: info size (logical bytes)
 	stored   int64   // ctrfs: info stored; -1 unknown
@@ -71,6 +73,7 @@ type restoreSample struct {
 	run  int
 	name string
 	took time.Duration
+	gap  float64 // the longest the counter's clients waited; -1 not probed
 	sum  string
 }
 
@@ -123,36 +126,49 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 	// its chunks in the background.
 	base := b.settleStore(-1)
 
-	// 1. Time, alternating.
+	// 1. Time, alternating. A debian container's counter is probed
+	// meanwhile (busybox's nc would make freezes fail, see retryable).
+	if cfg.template == templateDebian {
+		b.probe = startProber(net.JoinHostPort(b.info()["ipv4"], "8080"), cfg.probeInterval)
+		if _, err := b.probe.waitAnswer(time.Now(), 30*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	defer b.stopProbe()
 	for i := 1; i <= cfg.runs; i++ {
 		t, err := b.rawLiveDump(i)
 		if err != nil {
 			return nil, fmt.Errorf("round %d, raw lxc-checkpoint without -s: %w", i, err)
 		}
 		res.timing = append(res.timing, t)
-		fmt.Fprintf(os.Stderr, "ctrfs-bench: snapshot round %d raw   dump %.3fs (still running, frozen %ss) raw %s, memhog intact\n",
-			i, t.dump.Seconds(), secondsOrUnknown(t.frozen), bytesMiB(t.rawBytes))
+		fmt.Fprintf(os.Stderr, "ctrfs-bench: snapshot round %d raw   dump %.3fs (still running, frozen %ss, clients waited %ss) raw %s, memhog intact\n",
+			i, t.dump.Seconds(), secondsOrUnknown(t.frozen), secondsOrUnknown(t.gap), bytesMiB(t.rawBytes))
 		if cfg.rawOnly {
 			continue
 		}
 		name := fmt.Sprintf("%stime-%d", snapPrefix, i)
 		seq := b.lastSeq()
+		t0 := time.Now()
 		p, err := b.takeSnapshot(name, base)
 		if err != nil {
 			return nil, fmt.Errorf("round %d: %w", i, err)
 		}
+		gap := b.stall(t0, time.Now())
 		if _, err := b.checkMemhog(seq); err != nil {
 			return nil, fmt.Errorf("round %d, after snapshot %s: %w", i, name, err)
 		}
 		frozen := parseFloat(b.info()["criu-frozen-seconds"])
-		res.timing = append(res.timing, snapTiming{run: i, side: "ctrfs", dump: p.took, frozen: frozen, size: p.size, stored: p.stored, growth: p.growth})
-		fmt.Fprintf(os.Stderr, "ctrfs-bench: snapshot round %d ctrfs dump %.3fs (still running, frozen %ss) size %s stored %s, memhog intact\n",
-			i, p.took.Seconds(), secondsOrUnknown(frozen), bytesMiB(p.size), bytesMiB(p.stored))
+		res.timing = append(res.timing, snapTiming{run: i, side: "ctrfs", dump: p.took, frozen: frozen, gap: gap, size: p.size, stored: p.stored, growth: p.growth})
+		fmt.Fprintf(os.Stderr, "ctrfs-bench: snapshot round %d ctrfs dump %.3fs (still running, frozen %ss, clients waited %ss) size %s stored %s, memhog intact\n",
+			i, p.took.Seconds(), secondsOrUnknown(frozen), secondsOrUnknown(gap), bytesMiB(p.size), bytesMiB(p.stored))
+		fmt.Fprintf(os.Stderr, "ctrfs-bench:   phases (s): %s\n", strings.Join(phasesOf(b.info(),
+			"criu-frozen-seconds", "criu-memdump-seconds", "criu-memwrite-seconds", "dump-seconds", "store-seconds", "last-op-seconds"), " "))
 		if err := b.deleteSnapshot(name); err != nil {
 			return nil, err
 		}
 		base = b.settleStore(base)
 	}
+	b.stopProbe()
 	if cfg.rawOnly {
 		return res, nil
 	}
@@ -178,7 +194,15 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 	}
 
 	// 3. Restore, oldest and newest snapshot of the rewrite series in turn:
-	// the container is at the newest when the series ends.
+	// the container is at the newest when the series ends. A debian
+	// container's counter is probed again: the rootfs is unpacked while
+	// the container runs, and only the rest keeps its service down.
+	if cfg.template == templateDebian {
+		b.probe = startProber(net.JoinHostPort(b.info()["ipv4"], "8080"), cfg.probeInterval)
+		if _, err := b.probe.waitAnswer(time.Now(), 30*time.Second); err != nil {
+			return nil, err
+		}
+	}
 	for i := 1; i <= cfg.runs; i++ {
 		p := res.rewrite[0]
 		if i%2 == 0 {
@@ -189,10 +213,12 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 			return nil, fmt.Errorf("restore %d: %w", i, err)
 		}
 		res.restores = append(res.restores, r)
-		fmt.Fprintf(os.Stderr, "ctrfs-bench: restore %d of %s %.3fs, memhog intact as snapshotted (%s); phases (s): %s\n", i, p.name, r.took.Seconds(), r.sum,
-			strings.Join(phasesOf(b.info(), "unpack-seconds", "stop-seconds", "criu-restore-time-seconds", "criu-restore-seconds"), " "))
+		fmt.Fprintf(os.Stderr, "ctrfs-bench: restore %d of %s %.3fs (clients waited %ss), memhog intact as snapshotted (%s); phases (s): %s\n",
+			i, p.name, r.took.Seconds(), secondsOrUnknown(r.gap), r.sum,
+			strings.Join(phasesOf(b.info(), "unpack-seconds", "stop-seconds", "criu-restore-seconds", "last-op-seconds"), " "))
 	}
 
+	b.stopProbe()
 	if err := b.deleteSnapshots(); err != nil {
 		return nil, err
 	}
@@ -205,7 +231,7 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 // rawLiveDump times `lxc-checkpoint -D DIR` without -s into a fresh
 // directory, measures the images and checks that memhog runs on untouched.
 func (b *bench) rawLiveDump(i int) (snapTiming, error) {
-	t := snapTiming{run: i, side: "raw", frozen: -1, stored: -1, growth: -1}
+	t := snapTiming{run: i, side: "raw", frozen: -1, gap: -1, stored: -1, growth: -1}
 	if err := b.checkInterrupt(); err != nil {
 		return t, err
 	}
@@ -221,6 +247,7 @@ func (b *bench) rawLiveDump(i int) (snapTiming, error) {
 		return t, fmt.Errorf("%w%s", err, logTail(filepath.Join(dir, "dump.log")))
 	}
 	t.dump = time.Since(t0)
+	t.gap = b.stall(t0, time.Now())
 	if st, err := images.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
 		t.frozen = float64(st.GetDump().GetFrozenTime()) / 1e6
 	}
@@ -234,6 +261,30 @@ func (b *bench) rawLiveDump(i int) (snapTiming, error) {
 		return t, err
 	}
 	return t, nil
+}
+
+// stall is the longest the counter's clients waited between answers from
+// t0 until the first answer after t1; -1 if the counter is not probed.
+func (b *bench) stall(t0, t1 time.Time) float64 {
+	if b.probe == nil {
+		return -1
+	}
+	back, err := b.probe.waitAnswer(t1, 30*time.Second)
+	if err != nil {
+		return -1
+	}
+	gap, _, _, ok := b.probe.gap(t0, back.at)
+	if !ok {
+		return -1
+	}
+	return gap.Seconds()
+}
+
+func (b *bench) stopProbe() {
+	if b.probe != nil {
+		b.probe.close()
+		b.probe = nil
+	}
 }
 
 // takeSnapshot times `snapshot NAME --stateful`, checks that the container
@@ -318,6 +369,7 @@ func (b *bench) restoreSnapshot(i int, p seriesPoint) (restoreSample, error) {
 		return r, fmt.Errorf("after restore %s: %w", p.name, err)
 	}
 	r.took = time.Since(t0)
+	r.gap = b.stall(t0, time.Now())
 	b.readySum = p.sum
 	seq := b.lastSeq()
 	var err error

@@ -186,8 +186,39 @@ func (d *Daemon) Kill() {
 		return
 	}
 	d.cmd.Process.Kill()
-	<-d.exited
+	select {
+	case <-d.exited:
+	case <-time.After(15 * time.Second):
+		// A FUSE server that dies while a request to its own mount is
+		// under way can wait in the kernel for its own answer for good:
+		// abort the connection, so that the test fails instead of
+		// hanging the run, and the next test finds no dead mount.
+		d.t.Errorf("daemon %s did not die within 15 s of SIGKILL; aborting its FUSE connection: %v",
+			d.Name, abortFUSE(d.Mount))
+		<-d.exited
+	}
 	d.cmd = nil
+}
+
+// abortFUSE aborts the FUSE connection of the mount at dir through fusectl.
+func abortFUSE(dir string) error {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] != dir {
+			continue
+		}
+		_, minor, _ := strings.Cut(f[2], ":")
+		conns := "/sys/fs/fuse/connections"
+		if _, err := os.Stat(filepath.Join(conns, minor)); err != nil {
+			exec.Command("mount", "-t", "fusectl", "none", conns).Run()
+		}
+		return os.WriteFile(filepath.Join(conns, minor, "abort"), []byte("1"), 0o200)
+	}
+	return fmt.Errorf("%s is not mounted", dir)
 }
 
 func (d *Daemon) Log() string {

@@ -1,25 +1,21 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 )
 
 // notifyReady tells systemd (ctrfs.service is Type=notify, see
 // dist/ctrfs.service) that the tree is served, so that units ordered after
-// ctrfs find it. It asks the mount first: READY=1 goes only once a lookup
-// in the tree has been answered by this daemon. Without NOTIFY_SOCKET (not
+// ctrfs find it. It is called once gofs.Mount has returned, which waits for
+// the kernel's INIT to be answered: from then on the kernel sends every
+// request on the mount to this daemon. The daemon does not look into its
+// own mount to check: a FUSE server that makes requests to itself can hang
+// on them when it is stopped at that moment. Without NOTIFY_SOCKET (not
 // started by systemd) nothing is sent.
-func notifyReady(mountDir string, log *slog.Logger) error {
-	if _, err := os.Stat(filepath.Join(mountDir, "host")); err != nil {
-		return fmt.Errorf("mount %s does not answer: %w", mountDir, err)
-	}
+func notifyReady(mountDir string, log *slog.Logger) {
 	sdNotify(log, daemon.SdNotifyReady+"\nSTATUS=serving "+mountDir)
-	return nil
 }
 
 // notifyStopping tells systemd that the daemon is going down on a signal.

@@ -105,6 +105,12 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 	if err != nil {
 		return err
 	}
+	// Caught from the start: a SIGTERM that arrives while the daemon
+	// mounts (a service stopped at once, a test) waits for the mount and
+	// then unmounts it, instead of killing a FUSE server that has not yet
+	// taken its signals and leaving a mount behind.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	if err := prepareMountPoint(mountDir, log); err != nil {
 		return err
 	}
@@ -139,14 +145,9 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		server.Unmount()
 		return err
 	}
-	if err := notifyReady(mountDir, log); err != nil {
-		server.Unmount()
-		return err
-	}
+	notifyReady(mountDir, log)
 	log.Info("ctrfs serving", "mount", mountDir, "host", f.name, "lxcpath", f.lxcpath, "store", f.store)
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	failed := make(chan error, 1) // what stopped the daemon, if not a signal
 	go func() {
 		select {

@@ -26,10 +26,7 @@ type Config struct {
 	Secret      []byte   // shared secret; nil runs alone
 	MigratePort int      // migration endpoint port; 0 is the gossip port + 1
 	StoreDir    string   // for the journals of migrations under way
-	// PostCopyMoves makes every live move post-copy (see
-	// MigratePostCopy), mv's and pulls' too.
-	PostCopyMoves bool
-	Log           *slog.Logger
+	Log         *slog.Logger
 }
 
 // Cluster is this host's view of the others and its migration endpoint.

@@ -159,17 +159,8 @@ func (c *Cluster) peerFacts(host string) (Facts, Peer, error) {
 // memoryOf is what a container weighs when spread by free memory: what
 // it uses if it runs, stoppedWeight if not.
 func (c *Cluster) memoryOf(name string) int64 {
-	kv, err := c.m.Info(name)
-	if err != nil {
-		return stoppedWeight
-	}
-	for _, e := range kv {
-		if e.Key == "memory" && e.Value != "" {
-			var b int64
-			if _, err := fmt.Sscan(e.Value, &b); err == nil && b > 0 {
-				return b
-			}
-		}
+	if b, err := c.m.MemoryUsage(name); err == nil && b > 0 {
+		return b
 	}
 	return stoppedWeight
 }

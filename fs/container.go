@@ -40,10 +40,19 @@ func (c *containerDir) Name() string {
 	return c.name
 }
 
-func (c *containerDir) setName(n string) {
+// moved follows a rename: its new name, and the view it is now in (a
+// rename can go from containers/ to hosts/THIS-HOST/ and back).
+func (c *containerDir) moved(name string, view *containersDir) {
 	c.mu.Lock()
-	c.name = n
+	c.name, c.view = name, view
 	c.mu.Unlock()
+}
+
+// inView is the directory the container is listed in.
+func (c *containerDir) inView() *containersDir {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.view
 }
 
 // run carries out one ctl line.

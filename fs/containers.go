@@ -170,7 +170,7 @@ func (d *containersDir) rename(name string, newParent gofs.InodeEmbedder, newNam
 	}
 	if ch := d.GetChild(name); ch != nil {
 		if c, ok := ch.Operations().(*containerDir); ok {
-			c.setName(newName)
+			c.moved(newName, target)
 		}
 	}
 	return "", nil

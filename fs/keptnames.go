@@ -71,6 +71,10 @@ var keepsSnapshots = map[string]bool{
 	"start": true, "stop": true, "stop-stateful": true, "restart": true,
 	"freeze": true, "unfreeze": true, "check": true, "snapshot": true,
 	"restore": true, "config": true, "criu": true, "ctl": true,
+	// Made only through the tree: the kernel saw a change in containers/
+	// itself, and hosts/THIS-HOST/ forgets at once (a forget of every
+	// kept snapshot per rmdir would be quadratic over `rm`'s of many).
+	"delete-snapshot": true, "destroy": true, "rename": true,
 }
 
 // forgetOnEvents drops what containers/ kept of a container after every

@@ -43,7 +43,7 @@ func (d *snapshotsDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 // (LXC's too) move, so containers/ keeps them for a burst of walks only
 // (keptnames.go), and hosts/THIS-HOST/ not at all.
 func (d *snapshotsDir) attrTimeout() time.Duration {
-	if d.c.view.keeps() {
+	if d.c.inView().keeps() {
 		return cacheBurst
 	}
 	return 0
@@ -78,7 +78,7 @@ func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 // keepName is how long the kernel may keep a snapshot's name: in
 // containers/ until a change tells it to drop it (keptnames.go).
 func (d *snapshotsDir) keepName() time.Duration {
-	if d.c.view.keeps() {
+	if d.c.inView().keeps() {
 		return cacheFixed
 	}
 	return 0
@@ -108,8 +108,8 @@ func (d *snapshotsDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return e
 	}
 	err := d.c.m.DeleteSnapshot(d.c.Name(), name)
-	if err == nil && !d.c.view.keeps() {
-		d.c.view.kept.forget(d.c.Name(), name)
+	if err == nil && !d.c.inView().keeps() {
+		d.c.inView().kept.forget(d.c.Name(), name)
 	}
 	return errno(err)
 }
@@ -154,7 +154,7 @@ func (d *snapshotDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 // them with its name, which goes when that happens (keptnames.go); under
 // hosts/THIS-HOST/ every walk looks the name up again (cache.go).
 func (d *snapshotDir) attrTimeout() time.Duration {
-	if d.c.view.keeps() {
+	if d.c.inView().keeps() {
 		return cacheFixed
 	}
 	return cacheRevalidated

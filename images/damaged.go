@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -85,7 +86,16 @@ func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
 	if !errors.As(err, &d) {
 		return m, nil, err
 	}
+	// An earlier damaged manifest of the same key (saved state damaged,
+	// kept, then saved and damaged again) stays: only the operator throws
+	// a kept one away, so a second one goes beside it.
 	to := s.damagedPath(key)
+	for n := 2; ; n++ {
+		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		to = strings.TrimSuffix(s.damagedPath(key), ".json") + "." + strconv.Itoa(n) + ".json"
+	}
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return nil, nil, err
 	}

@@ -18,7 +18,7 @@ func (m *Manager) check(oc *opContext, name string) error {
 	if err := m.requireStatusOf(name, "check", "RUNNING"); err != nil {
 		return err
 	}
-	found := m.hostBlockers(name)
+	var found []string
 	dir, err := m.stagingDir(name, "check", m.imagesSizeHint(name))
 	if err != nil {
 		return newError(ErrFailed, "prepare check of "+name, err)
@@ -32,8 +32,12 @@ func (m *Manager) check(oc *opContext, name string) error {
 			causes = []string{"CRIU failed: " + explainCRIU(oc.log)}
 		}
 		for _, c := range causes {
-			if c == rlimitCause && len(found) > 0 {
-				continue // hostBlockers named the tasks
+			if c == rlimitCause {
+				// This host's limit: name the tasks that meet it.
+				if host := m.hostBlockers(name); len(host) > 0 {
+					found = append(found, host...)
+					continue
+				}
 			}
 			if !contains(found, c) {
 				found = append(found, c)

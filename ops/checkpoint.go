@@ -51,8 +51,11 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 		}
 	}
 	if storeErr != nil {
+		// The container comes back first: freeing the failed import's
+		// chunks is a whole collection, and it must not be down meanwhile.
+		err := m.recoverFromStaging(oc, name, dir, storeErr)
 		m.freeFailedImport()
-		return m.recoverFromStaging(name, dir, storeErr)
+		return err
 	}
 	os.RemoveAll(dir)
 	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
@@ -186,9 +189,11 @@ func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 
 // recoverFromStaging brings back a container whose checkpoint could not be
 // stored, from the images still in the staging directory.
-func (m *Manager) recoverFromStaging(name, dir string, storeErr error) error {
+func (m *Manager) recoverFromStaging(oc *opContext, name, dir string, storeErr error) error {
 	roc := &opContext{}
-	if _, err := m.criuRestore(roc, "restore", name, dir, nil); err != nil {
+	_, err := m.criuRestore(roc, "restore", name, dir, nil)
+	oc.setLog(append(oc.log, roc.log...)) // the dump's log, then the restore's
+	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf(
 			"checkpoint of %s could not be stored (%v) and restoring it failed (%v); its images are kept in %s",
 			name, storeErr, err, dir), nil)

@@ -210,7 +210,10 @@ func logHas(path, s string) bool {
 func criuError(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "no log"
+		return "it wrote no log"
 	}
-	return explainCRIU(b)
+	if why := explainCRIU(b); why != "" {
+		return why
+	}
+	return "no error in its log " + path
 }

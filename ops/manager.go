@@ -98,8 +98,9 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	}
 	m := &Manager{cfg: cfg, events: events, log: log, images: store,
 		busy: map[string]string{}, running: map[string]*progress{}, records: map[string]*record{}}
-	m.recoverRenames()
+	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
+	m.recoverRenames()
 	m.recoverStaging()
 	m.dropStaleState()
 	m.recoverRootfsSwaps()

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 )
@@ -225,11 +224,7 @@ func (m *Manager) storeItems(name string) (map[string]string, error) {
 	for _, s := range snaps {
 		items["snapshots/"+s] = snapshotKey(name, s)
 	}
-	damaged, err := m.images.DamagedKeys(stateKey(name))
-	if err != nil {
-		return nil, fmt.Errorf("list damaged state of %s: %w", name, err)
-	}
-	if _, err := m.images.Load(stateKey(name)); err == nil || slices.Contains(damaged, stateKey(name)) {
+	if m.HasState(name) { // damaged too
 		items["state"] = stateKey(name)
 	}
 	return items, nil

@@ -57,7 +57,7 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 		m.freeFailedImport()
 		return err
 	}
-	os.RemoveAll(dir)
+	m.removeLater(dir)
 	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
 	return nil
 }

@@ -201,7 +201,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	if err != nil {
 		return newError(ErrFailed, "prepare snapshot of "+name, err)
 	}
-	defer os.RemoveAll(dir)
+	defer m.removeLater(dir)
 
 	t0 := time.Now()
 	if err := copyFile(m.configPath(name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {

@@ -28,8 +28,9 @@ import (
 
 // staging is the daemon's memory staging root, made on first use.
 type staging struct {
-	mu     sync.Mutex
-	memory string
+	mu       sync.Mutex
+	memory   string
+	removals sync.WaitGroup // see removeLater
 }
 
 const (
@@ -160,9 +161,30 @@ func (m *Manager) memoryStagingName() string {
 	return "ctrfs-staging-" + hex.EncodeToString(sum[:6])
 }
 
+// removeLater removes a staging directory whose images are stored (or no
+// longer needed) on a goroutine of its own: freeing a few hundred MiB of
+// tmpfs takes tens of milliseconds, which a stop-stateful's caller, and a
+// move's downtime, need not wait for. The directory is first renamed out
+// of the names recovery reads (a "dump-" directory can become saved state,
+// see recoverStagingIn), so a daemon killed before the removal ends leaves
+// only rubbish. closeStaging waits for the removals under way.
+func (m *Manager) removeLater(dir string) {
+	trash := filepath.Join(filepath.Dir(dir), "removing-"+filepath.Base(dir))
+	if err := os.Rename(dir, trash); err != nil {
+		os.RemoveAll(dir)
+		return
+	}
+	m.staging.removals.Add(1)
+	go func() {
+		defer m.staging.removals.Done()
+		os.RemoveAll(trash)
+	}()
+}
+
 // closeStaging removes the memory staging root if it is empty (a dump
 // left there is recovered at the next start).
 func (m *Manager) closeStaging() {
+	m.staging.removals.Wait()
 	m.staging.mu.Lock()
 	defer m.staging.mu.Unlock()
 	if m.staging.memory != "" {

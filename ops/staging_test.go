@@ -150,3 +150,30 @@ func TestRecoverStagingIgnoresPlanted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// removeLater takes a finished dump out of recovery's sight at once (it
+// must never become saved state again) and Close waits for the removal.
+func TestRemoveLater(t *testing.T) {
+	m, _ := stagingManager(t)
+	dir, err := m.stagingDir("c1", "dump", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"inventory.img", "pstree.img", "stats-dump"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := filepath.Dir(dir)
+	m.removeLater(dir)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("%s still there under its name after removeLater: %v", dir, err)
+	}
+	if _, ok := stagedDumpOf(filepath.Base(filepath.Join(root, "removing-"+filepath.Base(dir)))); ok {
+		t.Fatal("a directory being removed still reads as a staged dump")
+	}
+	m.Close()
+	if entries, err := os.ReadDir(root); err == nil && len(entries) > 0 {
+		t.Fatalf("Close left %v in %s", entries, root)
+	}
+}

@@ -86,6 +86,48 @@ func cgroupDirs(t *testing.T, d *Daemon, name string) map[string]string {
 	return out
 }
 
+// emptyCgroupsBesideTasks lays the container's cgroups out as systemd
+// does: its tasks move to init.scope below its cgroup, and an empty
+// cgroup ctrfs-empty-HIERARCHY/sub is made beside it, in each hierarchy
+// of cgroupDirs, whose names it returns. CRIU itself makes again the
+// cgroups below a task's (empty or not), never those beside it: only the
+// recorded cgroups bring these back.
+func emptyCgroupsBesideTasks(t *testing.T, d *Daemon, name string) (hierarchies []string) {
+	t.Helper()
+	for h, dir := range cgroupDirs(t, d, name) {
+		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		scope := filepath.Join(dir, "init.scope")
+		for _, p := range []string{scope, filepath.Join(dir, "ctrfs-empty-"+h, "sub")} {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, pid := range strings.Fields(string(procs)) {
+			if err := os.WriteFile(filepath.Join(scope, "cgroup.procs"), []byte(pid), 0o644); err != nil {
+				t.Fatalf("move %s to %s: %v", pid, scope, err)
+			}
+		}
+		hierarchies = append(hierarchies, h)
+	}
+	return hierarchies
+}
+
+// checkEmptyCgroups fails the test unless the cgroups that
+// emptyCgroupsBesideTasks made are under the container's cgroups.
+func checkEmptyCgroups(t *testing.T, d *Daemon, name, when string) {
+	t.Helper()
+	for h, dir := range cgroupDirs(t, d, name) {
+		// The tasks are in init.scope: its parent is the container's.
+		dir = strings.TrimSuffix(dir, "/init.scope")
+		if p := filepath.Join(dir, "ctrfs-empty-"+h, "sub"); !exists(p) {
+			t.Errorf("%s: the empty cgroup %s is not there", when, p)
+		}
+	}
+}
+
 // TestRecordedCgroups: empty cgroups under the container's own (as systemd
 // leaves them) are recorded at dump time in state/ctrfs-cgroups and are
 // there again after the restore, from saved state (streamed) and from a
@@ -144,11 +186,7 @@ func startCgroup2Only(t *testing.T) *Daemon {
 func recordedCgroups(t *testing.T, d *Daemon, snapshotRestored bool) {
 	ip := d.CreateRunning("c1")
 	makeEmpty := func() (made []string) {
-		for h, dir := range cgroupDirs(t, d, "c1") {
-			p := filepath.Join(dir, "ctrfs-empty-"+h, "sub")
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
+		for _, h := range emptyCgroupsBesideTasks(t, d, "c1") {
 			made = append(made, h+" ctrfs-empty-"+h+"/sub")
 		}
 		return made
@@ -166,11 +204,7 @@ func recordedCgroups(t *testing.T, d *Daemon, snapshotRestored bool) {
 	d.MustSh("echo start > containers/c1/ctl")
 	checkCgroups := func(when string) {
 		t.Helper()
-		for h, dir := range cgroupDirs(t, d, "c1") {
-			if p := filepath.Join(dir, "ctrfs-empty-"+h, "sub"); !exists(p) {
-				t.Errorf("%s: the empty cgroup %s is not there", when, p)
-			}
-		}
+		checkEmptyCgroups(t, d, "c1", when)
 	}
 	checkCgroups("after start from saved state")
 	n := CountsPast(t, ip, before, "after the restore")

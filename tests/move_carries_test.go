@@ -22,13 +22,7 @@ func TestMoveCarriesCriuFileAndCgroups(t *testing.T) {
 	}
 	criu := "# marks the restores\nrestore: action-script " + script + "\n"
 	a.MustSh("printf '" + strings.ReplaceAll(criu, "\n", "\\n") + "' | cat > containers/c1/criu")
-	var made []string
-	for h, dir := range cgroupDirs(t, a.Daemon, "c1") {
-		if err := os.MkdirAll(filepath.Join(dir, "ctrfs-empty-"+h, "sub"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		made = append(made, h)
-	}
+	emptyCgroupsBesideTasks(t, a.Daemon, "c1")
 	before := Count(t, ip)
 
 	a.MustSh("mv containers/c1 hosts/tollana/")
@@ -43,11 +37,6 @@ func TestMoveCarriesCriuFileAndCgroups(t *testing.T) {
 	if !strings.Contains(string(actions), "post-restore") {
 		t.Errorf("the criu file's action script did not run in the target's restore (actions seen: %q)", actions)
 	}
-	dirs := cgroupDirs(t, b.Daemon, "c1")
-	for _, h := range made {
-		if p := filepath.Join(dirs[h], "ctrfs-empty-"+h, "sub"); !exists(p) {
-			t.Errorf("the recorded empty cgroup %s is not there on the target", p)
-		}
-	}
+	checkEmptyCgroups(t, b.Daemon, "c1", "on the target")
 	b.MustSh("echo stop > containers/c1/ctl")
 }

@@ -40,9 +40,17 @@ var knownCauses = []knownCause{
 		"task $1 cannot be frozen (state $2): it is traced by a debugger (strace, gdb) or stuck in the kernel; detach the debugger, or try again"},
 	{regexp.MustCompile(`Can't create memfd in victim: Too many open files`),
 		"a task has no file descriptor left under its RLIMIT_NOFILE, so CRIU cannot inject its parasite into it: most often OpenSSH's pre-authentication child (an ssh login under way, which sshd's sandbox limits to the descriptors it has); try again once the login has finished or timed out (sshd's LoginGraceTime)"},
+	{regexp.MustCompile(`Failed getting freezer path`), lxcFreezerCause},
 	{regexp.MustCompile(`session leader of \S+ is outside of its pid namespace`),
 		"a task belongs to a session that began outside the container (a process left by lxc-attach): start it with setsid, or from the container's own init"},
 }
+
+// lxcFreezerCause: LXC 5.0.2's restore never looks for cgroup2's freezer
+// (upstream LXC's commit f30cbb86f, "restore cgroup limits and freezer on
+// restore", added it), so on a cgroup2-only host the monitor of a
+// container that LXC restored knows no freezer cgroup, and every dump of
+// it fails before CRIU runs.
+const lxcFreezerCause = "this host has cgroup2 alone and the container was restored from a checkpoint: LXC before its commit f30cbb86f (Debian 12's 5.0.2 among them) cannot checkpoint a container that it restored on such a host; stop the container and start it again (its processes' state since the restore is lost), then checkpoint it, or use an LXC with that fix"
 
 // rlimitCause: see also hostBlockers, which names the tasks.
 const rlimitCause = "a task runs as a user other than root and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read its limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE"

@@ -41,6 +41,10 @@ func TestExplainCRIU(t *testing.T) {
 	if b := blockers(log); len(b) != 1 {
 		t.Errorf("blockers: %q", b)
 	}
+	lxc := []byte("=== LXC ===\nlxc c1 20261127170044.563 ERROR    criu - ../src/lxc/criu.c:exec_criu:402 - No such file or directory - Failed getting freezer path\n")
+	if got := explainCRIU(lxc); got != lxcFreezerCause {
+		t.Errorf("explainCRIU of LXC's missing freezer: %q", got)
+	}
 }
 
 func TestRestoredCgroupBases(t *testing.T) {

@@ -61,8 +61,8 @@ func TestRestoreModeFallback(t *testing.T) {
 }
 
 // cgroupDirs are the directories of a container's cgroup in the cgroup2
-// hierarchy and, if mounted, the v1 memory hierarchy, from its init's
-// /proc/PID/cgroup.
+// hierarchy and, if the daemon sees it, the v1 memory hierarchy, from its
+// init's /proc/PID/cgroup.
 func cgroupDirs(t *testing.T, d *Daemon, name string) map[string]string {
 	t.Helper()
 	pid := d.Info(name)["pid"]
@@ -70,20 +70,7 @@ func cgroupDirs(t *testing.T, d *Daemon, name string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mounts := map[string]string{} // "unified" or "memory" -> mount point
-	mi, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, l := range strings.Split(string(mi), "\n") {
-		pre, post, ok := strings.Cut(l, " - ")
-		a, b := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(a) < 5 || len(b) < 3 {
-			continue
-		}
-		if b[0] == "cgroup2" {
-			mounts["unified"] = a[4]
-		} else if b[0] == "cgroup" && strings.Contains(","+b[2]+",", ",memory,") {
-			mounts["memory"] = a[4]
-		}
-	}
+	mounts := d.cgroupMounts()
 	out := map[string]string{}
 	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		parts := strings.SplitN(l, ":", 3)
@@ -99,22 +86,92 @@ func cgroupDirs(t *testing.T, d *Daemon, name string) map[string]string {
 	return out
 }
 
+// emptyCgroupsBesideTasks lays the container's cgroups out as systemd
+// does: its tasks move to init.scope below its cgroup, and an empty
+// cgroup ctrfs-empty-HIERARCHY/sub is made beside it, in each hierarchy
+// of cgroupDirs, whose names it returns. CRIU itself makes again the
+// cgroups below a task's (empty or not), never those beside it: only the
+// recorded cgroups bring these back.
+func emptyCgroupsBesideTasks(t *testing.T, d *Daemon, name string) (hierarchies []string) {
+	t.Helper()
+	for h, dir := range cgroupDirs(t, d, name) {
+		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		scope := filepath.Join(dir, "init.scope")
+		for _, p := range []string{scope, filepath.Join(dir, "ctrfs-empty-"+h, "sub")} {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, pid := range strings.Fields(string(procs)) {
+			if err := os.WriteFile(filepath.Join(scope, "cgroup.procs"), []byte(pid), 0o644); err != nil {
+				t.Fatalf("move %s to %s: %v", pid, scope, err)
+			}
+		}
+		hierarchies = append(hierarchies, h)
+	}
+	return hierarchies
+}
+
+// checkEmptyCgroups fails the test unless the cgroups that
+// emptyCgroupsBesideTasks made are under the container's cgroups.
+func checkEmptyCgroups(t *testing.T, d *Daemon, name, when string) {
+	t.Helper()
+	for h, dir := range cgroupDirs(t, d, name) {
+		// The tasks are in init.scope: its parent is the container's.
+		dir = strings.TrimSuffix(dir, "/init.scope")
+		if p := filepath.Join(dir, "ctrfs-empty-"+h, "sub"); !exists(p) {
+			t.Errorf("%s: the empty cgroup %s is not there", when, p)
+		}
+	}
+}
+
 // TestRecordedCgroups: empty cgroups under the container's own (as systemd
 // leaves them) are recorded at dump time in state/ctrfs-cgroups and are
 // there again after the restore, from saved state (streamed) and from a
-// stateful snapshot.
+// stateful snapshot of the restored container.
 func TestRecordedCgroups(t *testing.T) {
-	d := StartDaemon(t, "dakara")
-	ip := d.CreateRunning("c1")
-	dirs := cgroupDirs(t, d, "c1")
-	var made []string
-	for h, dir := range dirs {
-		p := filepath.Join(dir, "ctrfs-empty-"+h, "sub")
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		made = append(made, h+" ctrfs-empty-"+h+"/sub")
+	recordedCgroups(t, StartDaemon(t, "dakara"), true)
+}
+
+// TestCgroup2Only: TestRecordedCgroups's container (create and start,
+// stop-stateful and start, a stateful snapshot and its restore, the empty
+// cgroups recorded and made again) on a daemon that sees cgroup2 alone at
+// /sys/fs/cgroup, as on a Debian host with systemd. The snapshot is taken
+// after a cold start: see TestCgroup2OnlyCheckpointAfterRestore
+// (cgroup2_restored_test.go).
+func TestCgroup2Only(t *testing.T) {
+	recordedCgroups(t, startCgroup2Only(t), false)
+}
+
+// startCgroup2Only starts a daemon on the cgroup2-only view and checks
+// that it sees cgroup2 alone.
+func startCgroup2Only(t *testing.T) *Daemon {
+	t.Helper()
+	d := NewDaemon(t, "dakara")
+	d.Cgroup2Only()
+	d.Start()
+	if mounts := d.cgroupMounts(); mounts["v1"] != "" || mounts["unified"] != d.pidPath("/sys/fs/cgroup") {
+		t.Fatalf("the daemon's cgroup mounts are %v; want cgroup2 alone at /sys/fs/cgroup", mounts)
 	}
+	return d
+}
+
+// recordedCgroups makes empty cgroups under c1's, checks that they are
+// recorded and made again by a start from saved state, and then by the
+// restore of a stateful snapshot: of the restored container if
+// snapshotRestored, else after a cold start (with new empty cgroups).
+func recordedCgroups(t *testing.T, d *Daemon, snapshotRestored bool) {
+	ip := d.CreateRunning("c1")
+	makeEmpty := func() (made []string) {
+		for _, h := range emptyCgroupsBesideTasks(t, d, "c1") {
+			made = append(made, h+" ctrfs-empty-"+h+"/sub")
+		}
+		return made
+	}
+	made := makeEmpty()
 	before := Count(t, ip)
 
 	d.MustSh("echo stop-stateful > containers/c1/ctl")
@@ -127,14 +184,15 @@ func TestRecordedCgroups(t *testing.T) {
 	d.MustSh("echo start > containers/c1/ctl")
 	checkCgroups := func(when string) {
 		t.Helper()
-		for h, dir := range cgroupDirs(t, d, "c1") {
-			if p := filepath.Join(dir, "ctrfs-empty-"+h, "sub"); !exists(p) {
-				t.Errorf("%s: the empty cgroup %s is not there", when, p)
-			}
-		}
+		checkEmptyCgroups(t, d, "c1", when)
 	}
 	checkCgroups("after start from saved state")
 	n := CountsPast(t, ip, before, "after the restore")
+	if !snapshotRestored {
+		d.MustSh("echo stop > containers/c1/ctl && echo start > containers/c1/ctl")
+		made = makeEmpty()
+		n = Count(t, ip)
+	}
 
 	d.MustSh("echo 'snapshot s1 --stateful' > containers/c1/ctl")
 	if !strings.Contains(d.Read("containers/c1/snapshots/s1/state/ctrfs-cgroups"), made[0]) {

@@ -85,6 +85,7 @@ type Daemon struct {
 	cmd                         *exec.Cmd
 	logPath                     string
 	exited                      chan error
+	cgroup2Only                 bool // see Cgroup2Only
 }
 
 // StartDaemon starts a daemon in a fresh temporary directory and registers
@@ -154,6 +155,9 @@ func (d *Daemon) launch() {
 		bin = ctrfsBin
 	}
 	d.cmd = exec.Command(bin, d.args...)
+	if d.cgroup2Only {
+		d.cmd = d.cgroup2OnlyCommand(bin)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.Env = append(os.Environ(), d.Env...)
 	if err := d.cmd.Start(); err != nil {
@@ -238,6 +242,14 @@ func (d *Daemon) cleanup() {
 	for _, e := range entries {
 		exec.Command("lxc-stop", "-P", d.LXCPath, "-n", e.Name(), "-k").Run()
 		exec.Command("lxc-destroy", "-P", d.LXCPath, "-n", e.Name(), "-f").Run()
+	}
+	if d.cgroup2Only {
+		// The shared bind mount of the daemon's directory (see
+		// Cgroup2Only); its copy in the daemon's namespace went with
+		// the last process there.
+		if err := syscall.Unmount(d.base(), syscall.MNT_DETACH); err != nil {
+			d.t.Errorf("unmount %s: %v", d.base(), err)
+		}
 	}
 }
 

@@ -42,18 +42,7 @@ func TestMoveProgress(t *testing.T) {
 		if info["op"] == "" {
 			continue
 		}
-		if info["op"] != "move" || info["phase"] == "" {
-			t.Fatalf("info during a move shows op %q phase %q", info["op"], info["phase"])
-		}
-		var doneBytes, expected int64
-		f := strings.Fields(info["progress"])
-		if len(f) == 3 && f[1] == "of" {
-			doneBytes, _ = strconv.ParseInt(f[0], 10, 64)
-			expected, err = strconv.ParseInt(f[2], 10, 64)
-		}
-		if len(f) != 3 || f[1] != "of" || err != nil || doneBytes > expected {
-			t.Fatalf("progress during a move: %q; want DONE of EXPECTED", info["progress"])
-		}
+		checkProgress(t, info, "move", false)
 		seen = append(seen, info["phase"]+" "+info["progress"])
 	}
 	if moveErr != nil {
@@ -80,4 +69,114 @@ func TestMoveProgress(t *testing.T) {
 		t.Error("c1 is still on the source")
 	}
 	b.MustSh("echo stop > containers/c1/ctl")
+}
+
+// checkProgress fails the test unless info, read while op ran, shows op,
+// a phase (or none, if emptyPhase: an operation shows none until its first
+// step begins) and progress as DONE of EXPECTED.
+func checkProgress(t *testing.T, info map[string]string, op string, emptyPhase bool) {
+	t.Helper()
+	if info["op"] != op || (info["phase"] == "" && !emptyPhase) {
+		t.Fatalf("info during %s shows op %q phase %q", op, info["op"], info["phase"])
+	}
+	var done, expected int64
+	var err error
+	f := strings.Fields(info["progress"])
+	if len(f) == 3 && f[1] == "of" {
+		done, _ = strconv.ParseInt(f[0], 10, 64)
+		expected, err = strconv.ParseInt(f[2], 10, 64)
+	}
+	if len(f) != 3 || f[1] != "of" || err != nil || done > expected {
+		t.Fatalf("progress during %s: %q; want DONE of EXPECTED", op, info["progress"])
+	}
+}
+
+// TestStatefulProgress: while stop-stateful, a start from saved state, a
+// stateful snapshot and restore NAME run on a container that holds 256 MiB
+// (memhog), info shows op, phase and progress, the phases in the order the
+// README gives; once the operation is done those lines are gone, and
+// memhog lives on with its memory.
+func TestStatefulProgress(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	d.CreateRunning("c1")
+	h := startMemhog(t, d, "c1", 256)
+	for _, c := range []struct {
+		cmd, op string
+		order   []string // the phases in the order they come
+		must    []string // those that last long enough to be seen
+	}{
+		{"stop-stateful", "stop-stateful", []string{"dump", "store"}, []string{"dump"}},
+		{"start", "start", []string{"restore"}, []string{"restore"}},
+		{"snapshot s1 --stateful", "snapshot", []string{"archive", "store", "dump", "store"}, []string{"dump"}},
+		{"restore s1", "restore", []string{"unpack", "restore"}, []string{"unpack", "restore"}},
+	} {
+		seen := watchProgress(t, d, "c1", c.cmd, c.op)
+		t.Logf("%s: phases seen %v", c.cmd, seen)
+		if !isSubsequence(seen, c.order) {
+			t.Errorf("%s: phases %v; want them in the order %v", c.cmd, seen, c.order)
+		}
+		for _, p := range c.must {
+			if !contains(seen, p) {
+				t.Errorf("%s: no read of info showed phase %s (saw %v)", c.cmd, p, seen)
+			}
+		}
+		for _, k := range []string{"op", "phase", "progress"} {
+			if v, ok := d.Info("c1")[k]; ok {
+				t.Errorf("after %s, info still shows %s: %q", c.cmd, k, v)
+			}
+		}
+		if c.cmd != "stop-stateful" {
+			h.survived(t, "after "+c.cmd)
+		}
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+}
+
+// watchProgress writes cmd to the container's ctl and reads its info until
+// the write returns, checking each read that shows an operation; it
+// returns the phases shown, each once per stretch in which it showed.
+func watchProgress(t *testing.T, d *Daemon, name, cmd, op string) []string {
+	t.Helper()
+	ctl := d.Background("echo '" + cmd + "' > containers/" + name + "/ctl")
+	done := make(chan error, 1)
+	go func() { done <- ctl.Wait() }()
+	var seen []string
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: %v; error: %s", cmd, err, d.Read("containers", name, "error"))
+			}
+			return seen
+		default:
+		}
+		data, err := os.ReadFile(d.Path("containers", name, "info"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := parseKV(string(data))
+		if info["op"] == "" {
+			continue
+		}
+		checkProgress(t, info, op, len(seen) == 0)
+		if info["phase"] != "" && (len(seen) == 0 || seen[len(seen)-1] != info["phase"]) {
+			seen = append(seen, info["phase"])
+		}
+	}
+}
+
+// isSubsequence says whether seq's items come in order (not necessarily
+// adjacent) in of.
+func isSubsequence(seq, of []string) bool {
+	i := 0
+	for _, s := range seq {
+		for i < len(of) && of[i] != s {
+			i++
+		}
+		if i == len(of) {
+			return false
+		}
+		i++
+	}
+	return true
 }

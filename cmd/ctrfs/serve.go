@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
 	"ctrfs/cluster"
@@ -136,14 +137,9 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		defer srv.Close()
 		log.Info("metrics: serving", "addr", f.metrics)
 	}
-	server, err := gofs.Mount(mountDir, fs.NewRoot(m, cl), fs.Options())
+	server, err := mountFUSE(mountDir, fs.NewRoot(m, cl), fs.Options())
 	if err != nil {
 		cl.Close()
-		return fmt.Errorf("mount %s: %w", mountDir, err)
-	}
-	if err := closeFUSEOnExec(); err != nil {
-		cl.Close()
-		server.Unmount()
 		return err
 	}
 	notifyReady(mountDir, log)
@@ -208,11 +204,33 @@ func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Clu
 	return cl, nil
 }
 
-// closeFUSEOnExec marks the /dev/fuse descriptor close-on-exec. go-fuse
-// opens it without O_CLOEXEC, so the helpers ctrfs runs inherited it, and
-// with them the monitors LXC forks for containers, which outlive the
+// mountFUSE mounts the tree and leaves no process forked with /dev/fuse.
+// go-fuse opens it without O_CLOEXEC, and a helper that inherited it
+// passed it on to the monitors LXC forks for containers, which outlive the
 // daemon: a killed daemon's mount then hung instead of failing with
-// ENOTCONN, and the next daemon could not recover it.
+// ENOTCONN, and the next daemon could not recover it. The cluster and the
+// manager already run (an incoming move forks helpers), so the descriptor
+// is marked close-on-exec under syscall.ForkLock, as the syscall package
+// has code that makes descriptors without O_CLOEXEC do: every fork of
+// os/exec takes that lock for writing, so one asked for meanwhile waits
+// until the descriptor is marked. Only the direct mount is tried: go-fuse's
+// fallback forks fusermount, which would wait for this lock for good.
+func mountFUSE(dir string, root gofs.InodeEmbedder, opts *gofs.Options) (*fuse.Server, error) {
+	opts.DirectMountStrict = true
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	server, err := gofs.Mount(dir, root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	if err := closeFUSEOnExec(); err != nil {
+		server.Unmount()
+		return nil, err
+	}
+	return server, nil
+}
+
+// closeFUSEOnExec marks the /dev/fuse descriptors close-on-exec.
 func closeFUSEOnExec() error {
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {

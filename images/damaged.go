@@ -102,6 +102,7 @@ func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
 	if err := os.Rename(from, to); err != nil {
 		return nil, nil, err
 	}
+	s.usage.changed()
 	if err := syncDir(filepath.Dir(to)); err != nil {
 		return nil, nil, err
 	}

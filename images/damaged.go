@@ -128,6 +128,10 @@ func (s *Store) DamagedKeys(prefix string) ([]string, error) {
 	return keysUnder(s.damagedRoot(), prefix)
 }
 
+// HasDamaged says whether a damaged manifest of key is kept aside: one
+// stat, where DamagedKeys lists a directory.
+func (s *Store) HasDamaged(key string) bool { return s.keptDamaged(key) != nil }
+
 // DamagedPath is where the damaged manifest of key is kept.
 func (s *Store) DamagedPath(key string) string { return s.damagedPath(key) }
 

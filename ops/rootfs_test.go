@@ -39,8 +39,20 @@ func TestIncrementalRootfs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := archiveRootfsSince(src, filepath.Join(dir, "changes.tar"), state); err != nil {
+	before, err := os.ReadFile(state)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if err := archiveRootfsChanges(src, filepath.Join(dir, "changes.tar"), state); err != nil {
+		t.Fatal(err)
+	}
+	// The state is the base's still, and tar's copy of it is gone: every
+	// later archive of changes is of those since the base.
+	if after, err := os.ReadFile(state); err != nil || string(after) != string(before) {
+		t.Fatalf("the state changed (%v)", err)
+	}
+	if _, err := os.Stat(state + ".next"); !os.IsNotExist(err) {
+		t.Fatalf("tar's copy of the state is left: %v", err)
 	}
 
 	out := filepath.Join(dir, "out")

@@ -54,16 +54,7 @@ func TestUsageKeptFromGCUntilAChange(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a.img"), bytes.Repeat([]byte("ctrfs gc usage "), 10000), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	save := func(key string) {
-		t.Helper()
-		mf, _, err := s.ImportDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Save(key, mf); err != nil {
-			t.Fatal(err)
-		}
-	}
+	save := func(key string) { importSave(t, s, dir, key) }
 	save("one")
 	save("two")
 	if _, err := s.GC(); err != nil {

@@ -23,9 +23,7 @@ func TestSetConfigLine(t *testing.T) {
 
 // The restore mode is remembered in the config and read back from it.
 func TestRestoreModeRemembered(t *testing.T) {
-	lxcpath := t.TempDir()
-	writeConfig(t, lxcpath, "c1", "lxc.uts.name = c1\n")
-	m := &Manager{cfg: Config{LXCPath: lxcpath}}
+	m := managerWith(t, "c1")
 	if got := m.restoreMode("c1"); got != "" {
 		t.Fatalf("mode of a new container: %q", got)
 	}

@@ -3,8 +3,6 @@ package ops
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 )
 
@@ -12,11 +10,7 @@ import (
 // container (moved away, failed to arrive) are bounded; a container's own
 // record stays however many come and go.
 func TestRecordsOfGoneNamesAreBounded(t *testing.T) {
-	lxcpath := t.TempDir()
-	writeConfig(t, lxcpath, "here", "lxc.uts.name = here\n")
-	m := &Manager{cfg: Config{LXCPath: lxcpath}, events: NewEventBus(), records: map[string]*record{},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	defer m.events.Close()
+	m := managerWith(t, "here")
 	for i := 0; i < 1000; i++ {
 		name := fmt.Sprintf("asked%d", i)
 		m.LastError(name)

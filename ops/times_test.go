@@ -11,9 +11,7 @@ import (
 // size of the content, the time of its last change (criu: creation when
 // there is none), and ENOENT for no container.
 func TestFileAttrsAgreeWithContentAndTimes(t *testing.T) {
-	lxcpath := t.TempDir()
-	writeConfig(t, lxcpath, "c1", "lxc.uts.name = c1\n")
-	m := &Manager{cfg: Config{LXCPath: lxcpath}, records: map[string]*record{}}
+	m := managerWith(t, "c1")
 	check := func(what string, attr func(string) (FileAttr, error), read func(string) ([]byte, error), mtime time.Time) {
 		t.Helper()
 		a, err := attr("c1")
@@ -30,7 +28,7 @@ func TestFileAttrsAgreeWithContentAndTimes(t *testing.T) {
 	}
 	check("config", m.ConfigAttr, m.Config, m.Times("c1").Config)
 	check("criu (none)", m.CriuOptionsAttr, m.CriuOptions, m.Times("c1").Criu)
-	if err := os.WriteFile(criuOptionsPath(lxcpath, "c1"), []byte("tcp-established\n"), 0o644); err != nil {
+	if err := os.WriteFile(criuOptionsPath(m.cfg.LXCPath, "c1"), []byte("tcp-established\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	check("criu", m.CriuOptionsAttr, m.CriuOptions, m.Times("c1").Criu)

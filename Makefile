@@ -38,7 +38,7 @@ build: $(BIN)
 
 $(BIN): $(SOURCES) bin/version
 	@mkdir -p bin
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $@ ./cmd/ctrfs
+	$(GO) build -ldflags "-X ctrfs/ops.buildVersion=$(VERSION)" -o $@ ./cmd/ctrfs
 
 # Changes when VERSION does, so that a new commit rebuilds the binary.
 bin/version: FORCE

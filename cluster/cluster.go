@@ -42,7 +42,8 @@ type Cluster struct {
 
 	mu        sync.Mutex
 	sessions  map[string]*session
-	lastMoves map[string]string // container -> target of its last move, for bug reports
+	lastMoves map[string]string // container -> target of its last move, for bug reports (lastmoves.go)
+	moveWatch *ops.Subscription
 	cpuFlags  map[string]string // CPU features by the digest gossip carries
 }
 
@@ -55,6 +56,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 		if len(cfg.Join) > 0 {
 			return nil, fmt.Errorf("--join needs --secret-file and --bind: without a secret a host runs alone")
 		}
+		c.watchMoves()
 		return c, nil
 	}
 	host, portStr, err := net.SplitHostPort(cfg.Bind)
@@ -82,6 +84,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 		return nil, err
 	}
 	c.recoverOutgoing()
+	c.watchMoves()
 	return c, nil
 }
 
@@ -109,6 +112,9 @@ func (c *Cluster) listen() error {
 
 // Close leaves the cluster and closes the endpoint.
 func (c *Cluster) Close() {
+	if c.moveWatch != nil {
+		c.moveWatch.Close()
+	}
 	if c.members != nil {
 		c.members.leave()
 	}

@@ -150,45 +150,52 @@ func (c *containerDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 	if ch := c.GetChild(name); ch != nil {
 		return entry(ctx, ch, out, cacheFixed)
 	}
-	var node gofs.InodeEmbedder
+	if name == "snapshots" {
+		return entry(ctx, c.NewInode(ctx, &snapshotsDir{c: c}, gofs.StableAttr{Mode: syscall.S_IFDIR}), out, cacheFixed)
+	}
+	node := c.file(name)
+	if node == nil {
+		return nil, syscall.ENOENT
+	}
+	return entry(ctx, c.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), out, cacheFixed)
+}
+
+// file is the node of the container's file name, nil if it has none.
+func (c *containerDir) file(name string) gofs.InodeEmbedder {
 	switch name {
 	case "ctl":
-		node = containerCtl(c)
+		return containerCtl(c)
 	case "config":
-		node = newConfigFile(c)
+		return newConfigFile(c)
 	case "criu":
-		node = newCriuFile(c)
+		return newCriuFile(c)
 	case "status":
-		node = newGenFile(func() ([]byte, error) {
+		return newGenFile(func() ([]byte, error) {
 			st, err := c.m.Status(c.Name())
 			return []byte(st + "\n"), err
 		}).changed(c.changed)
 	case "info":
-		node = newGenFile(func() ([]byte, error) {
+		// Made at open only: info asks LXC, the store and the cgroup, and
+		// a stat (ls -l, every tool's open) must not pay for it.
+		return newGenFile(func() ([]byte, error) {
 			kv, err := c.m.Info(c.Name())
 			return ops.FormatInfo(kv), err
-		}).changed(c.changed)
+		}).changed(c.changed).madeAtOpen()
 	case "error":
-		node = newGenFile(func() ([]byte, error) {
+		return newGenFile(func() ([]byte, error) {
 			if e := c.m.LastError(c.Name()); e != "" {
 				return []byte(e + "\n"), nil
 			}
 			return nil, nil
 		}).changed(func() time.Time { return c.times().Error })
 	case "log":
-		node = newGenFile(func() ([]byte, error) { return c.m.Log(c.Name()), nil }).
+		return newGenFile(func() ([]byte, error) { return c.m.Log(c.Name()), nil }).
 			changed(func() time.Time { return c.times().Log }).private()
 	case "bugreport":
 		// Private: it holds the config, logs and mount tables.
-		report := newGenFile(func() ([]byte, error) { return c.cl.BugReport(c.Name()) }).private()
-		report.costly = true
-		node = report
-	case "snapshots":
-		return entry(ctx, c.NewInode(ctx, &snapshotsDir{c: c}, gofs.StableAttr{Mode: syscall.S_IFDIR}), out, cacheFixed)
-	default:
-		return nil, syscall.ENOENT
+		return newGenFile(func() ([]byte, error) { return c.cl.BugReport(c.Name()) }).private().madeAtOpen()
 	}
-	return entry(ctx, c.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), out, cacheFixed)
+	return nil
 }
 
 // lookupState finds state/, which exists only while there is saved state.

@@ -97,18 +97,19 @@ type configFile struct {
 	read     func(name string) ([]byte, error)
 	writable func(name string) error
 	write    func(name string, data []byte) error
-	mtime    func(ops.Times) time.Time
+	// attr is what a stat shows: a stat, not a read.
+	attr func(name string) (ops.FileAttr, error)
 }
 
 func newConfigFile(c *containerDir) *configFile {
 	return &configFile{c: c, read: c.m.Config, writable: c.m.CheckConfigWritable, write: c.m.SetConfig,
-		mtime: func(t ops.Times) time.Time { return t.Config }}
+		attr: c.m.ConfigAttr}
 }
 
 func newCriuFile(c *containerDir) *configFile {
 	always := func(string) error { return nil }
 	return &configFile{c: c, read: c.m.CriuOptions, writable: always, write: c.m.SetCriuOptions,
-		mtime: func(t ops.Times) time.Time { return t.Criu }}
+		attr: c.m.CriuOptionsAttr}
 }
 
 var (
@@ -123,18 +124,20 @@ const maxConfig = 1 << 20
 
 func (f *configFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFREG | modeSecret
-	setTimes(out, f.mtime(f.c.times()))
+	a, err := f.attr(f.c.Name())
 	if h, ok := fh.(*configHandle); ok {
+		// An open descriptor outlives the container: its fstat works.
+		setTimes(out, a.Mtime)
 		h.mu.Lock()
 		out.Size = uint64(len(h.data))
 		h.mu.Unlock()
 		return 0
 	}
-	data, err := f.read(f.c.Name())
 	if err != nil {
 		return errno(err)
 	}
-	out.Size = uint64(len(data))
+	setTimes(out, a.Mtime)
+	out.Size = uint64(a.Size)
 	return 0
 }
 

@@ -43,6 +43,12 @@ func (f *genFile) changed(mtime func() time.Time) *genFile {
 	return f
 }
 
+// madeAtOpen marks content too costly to make for a stat (see costly).
+func (f *genFile) madeAtOpen() *genFile {
+	f.costly = true
+	return f
+}
+
 // private makes the file root's alone (mode 0400).
 func (f *genFile) private() *genFile {
 	f.mode = modeMemory

@@ -102,6 +102,7 @@ func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
 	if err := os.Rename(from, to); err != nil {
 		return nil, nil, err
 	}
+	s.usage.changed()
 	if err := syncDir(filepath.Dir(to)); err != nil {
 		return nil, nil, err
 	}
@@ -126,6 +127,10 @@ func (s *Store) keptDamaged(key string) error {
 func (s *Store) DamagedKeys(prefix string) ([]string, error) {
 	return keysUnder(s.damagedRoot(), prefix)
 }
+
+// HasDamaged says whether a damaged manifest of key is kept aside: one
+// stat, where DamagedKeys lists a directory.
+func (s *Store) HasDamaged(key string) bool { return s.keptDamaged(key) != nil }
 
 // DamagedPath is where the damaged manifest of key is kept.
 func (s *Store) DamagedPath(key string) string { return s.damagedPath(key) }

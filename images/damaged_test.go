@@ -66,12 +66,18 @@ func TestManifestChecksum(t *testing.T) {
 	if keys, _ := s.DamagedKeys("state/"); len(keys) != 1 || keys[0] != "state/c1" {
 		t.Fatalf("DamagedKeys: %v", keys)
 	}
+	if !s.HasDamaged("state/c1") || s.HasDamaged("state/c") || s.HasDamaged("state/c10") {
+		t.Fatal("HasDamaged: not state/c1 alone")
+	}
 	if err := s.Rename("state/c1", "state/c2"); err != nil {
 		t.Fatal(err)
 	}
 	wantDamaged(t, s, "state/c2")
 	if err := s.Delete("state/c2"); err != nil {
 		t.Fatal(err)
+	}
+	if s.HasDamaged("state/c2") {
+		t.Fatal("HasDamaged after Delete")
 	}
 	if _, err := s.Load("state/c2"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Load after Delete: %v", err)

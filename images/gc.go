@@ -65,6 +65,7 @@ func (s *Store) gcLocked() (int64, []*DamagedError, error) {
 		live[h] = true
 	}
 	var damaged []*DamagedError
+	var count usageCount // for metrics: what Usage would count
 	err := s.walkManifests(func(key, path string) error {
 		m, err := s.loadPath(path, key)
 		if errors.Is(err, ErrDamaged) {
@@ -81,6 +82,7 @@ func (s *Store) gcLocked() (int64, []*DamagedError, error) {
 		for _, h := range m.hashes() {
 			live[h] = true
 		}
+		count.manifest(m)
 		return nil
 	})
 	if err == nil {
@@ -89,13 +91,17 @@ func (s *Store) gcLocked() (int64, []*DamagedError, error) {
 	if err != nil {
 		return 0, damaged, fmt.Errorf("images: gc: not sweeping: %w", err)
 	}
-	freed, err := s.sweepLocked(live)
+	freed, err := s.sweepLocked(live, &count)
+	if err == nil {
+		s.usage.changed()
+		s.usage.keep(count.u, s.usage.gen.Load())
+	}
 	return freed, damaged, err
 }
 
-// sweepLocked deletes the chunks not in live, and stale temporary files.
-func (s *Store) sweepLocked(live map[string]bool) (int64, error) {
-
+// sweepLocked deletes the chunks not in live, and stale temporary files,
+// and counts the chunks it keeps.
+func (s *Store) sweepLocked(live map[string]bool, count *usageCount) (int64, error) {
 	var freed int64
 	cutoff := time.Now().Add(-staleTemp)
 	for i := 0; i < 256; i++ {
@@ -107,8 +113,14 @@ func (s *Store) sweepLocked(live map[string]bool) (int64, error) {
 		for _, e := range entries {
 			name := e.Name()
 			temp := strings.HasPrefix(name, ".tmp-")
-			if !temp && (!validHash(name) || live[name]) {
-				continue // live, or not ours to delete
+			if !temp && !validHash(name) {
+				continue // not ours to delete
+			}
+			if !temp && live[name] {
+				if info, err := e.Info(); err == nil {
+					count.chunk(info.Size())
+				}
+				continue
 			}
 			info, err := e.Info()
 			if err != nil {

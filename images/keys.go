@@ -63,6 +63,7 @@ func (s *Store) Save(key string, m *Manifest) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.usage.changed()
 	for _, f := range m.Files {
 		for _, c := range f.Chunks {
 			if _, err := os.Stat(s.chunkPath(c.Hash)); err != nil {
@@ -124,6 +125,7 @@ func (s *Store) Delete(key string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.usage.changed()
 	found := false
 	for _, path := range []string{s.manifestPath(key), s.damagedPath(key)} {
 		err := os.Remove(path)

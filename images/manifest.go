@@ -70,6 +70,19 @@ func (m *Manifest) File(name string) (File, bool) {
 	return File{}, false
 }
 
+// Only is a copy of m with the files keep accepts, in order: a part of an
+// image directory to export or browse on its own.
+func (m *Manifest) Only(keep func(File) bool) *Manifest {
+	c := m.clone()
+	c.Files = nil
+	for _, f := range m.Files {
+		if keep(f) {
+			c.Files = append(c.Files, f)
+		}
+	}
+	return c
+}
+
 // hashes returns the distinct chunk hashes, in first-use order.
 func (m *Manifest) hashes() []string {
 	seen := map[string]bool{}

@@ -54,6 +54,8 @@ type Store struct {
 	held map[*Manifest][]string // hashes pinned on behalf of an unsaved manifest
 
 	onDamaged func(*DamagedError) // see OnDamaged
+
+	usage usageCache // the last Usage counted (usage.go)
 }
 
 // Open opens the store in dir, creating it if needed.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 )
 
 // Usage is what the store holds, for metrics.
@@ -25,45 +27,103 @@ func (u Usage) DedupRatio() float64 {
 	return float64(u.LogicalBytes) / float64(u.UniqueBytes)
 }
 
-// Usage reads the manifests and lists the chunks. It takes no lock: a
-// save or GC under way may be half counted, which a metric can bear.
+// usageCache keeps the last Usage counted, by Usage or by a GC pass (which
+// reads every manifest and lists every chunk anyway), with the store's
+// generation it counted: a metrics scrape of a store that did not change
+// since costs nothing, where it walked the whole store.
+type usageCache struct {
+	// gen counts the changes of the manifests (Save, Delete, a damaged
+	// one moved aside) and GC's sweeps. Chunks an import writes before
+	// its manifest is saved count from that save on.
+	gen atomic.Uint64
+
+	mu    sync.Mutex
+	valid bool
+	at    uint64 // the gen u was counted at
+	u     Usage
+}
+
+// changed marks the usage counted so far as stale.
+func (c *usageCache) changed() { c.gen.Add(1) }
+
+// keep remembers u, counted at generation gen.
+func (c *usageCache) keep(u Usage, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid || gen >= c.at {
+		c.u, c.at, c.valid = u, gen, true
+	}
+}
+
+// fresh is the usage kept, if the store has not changed since.
+func (c *usageCache) fresh() (Usage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.u, c.valid && c.at == c.gen.Load()
+}
+
+// usageCount adds up a Usage as manifests and chunks are met.
+type usageCount struct {
+	u    Usage
+	seen map[string]bool // chunks counted in UniqueBytes
+}
+
+func (c *usageCount) manifest(m *Manifest) {
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	c.u.ManifestCount++
+	c.u.LogicalBytes += m.Size()
+	for _, f := range m.Files {
+		for _, ch := range f.Chunks {
+			if !c.seen[ch.Hash] {
+				c.seen[ch.Hash] = true
+				c.u.UniqueBytes += ch.Size
+			}
+		}
+	}
+}
+
+func (c *usageCount) chunk(stored int64) {
+	c.u.Chunks++
+	c.u.StoredBytes += stored
+}
+
+// Usage is what the store holds: as the last GC pass or Usage counted it
+// if nothing changed since, else read from the manifests and the chunk
+// directories. It takes no lock: a save or GC under way may be half
+// counted, which a metric can bear.
 func (s *Store) Usage() (Usage, error) {
-	var u Usage
-	seen := map[string]bool{}
+	if u, ok := s.usage.fresh(); ok {
+		return u, nil
+	}
+	gen := s.usage.gen.Load()
+	var c usageCount
 	err := s.walkManifests(func(key, path string) error {
 		m, err := s.loadPath(path, key)
 		if err != nil {
 			return nil // removed meanwhile, or not ours: not counted
 		}
-		u.ManifestCount++
-		u.LogicalBytes += m.Size()
-		for _, f := range m.Files {
-			for _, c := range f.Chunks {
-				if !seen[c.Hash] {
-					seen[c.Hash] = true
-					u.UniqueBytes += c.Size
-				}
-			}
-		}
+		c.manifest(m)
 		return nil
 	})
 	if err != nil {
-		return u, err
+		return c.u, err
 	}
 	for i := 0; i < 256; i++ {
 		entries, err := os.ReadDir(filepath.Join(s.dir, "chunks", fmt.Sprintf("%02x", i)))
 		if err != nil {
-			return u, err
+			return c.u, err
 		}
 		for _, e := range entries {
 			if !validHash(e.Name()) {
 				continue
 			}
 			if info, err := e.Info(); err == nil {
-				u.Chunks++
-				u.StoredBytes += info.Size()
+				c.chunk(info.Size())
 			}
 		}
 	}
-	return u, nil
+	s.usage.keep(c.u, gen)
+	return c.u, nil
 }

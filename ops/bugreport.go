@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime/debug"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -128,20 +128,13 @@ func (m *Manager) expandedConfig(name string) []byte {
 	return b.Bytes()
 }
 
+// versions is the report's `versions`: ctrfs's as `ctrfs version` shows
+// it, then CRIU's, LXC's and the kernel's.
 func (m *Manager) versions() []byte {
-	ctrfs := "(unknown)"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		ctrfs = bi.Main.Version + " " + bi.GoVersion
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
-				ctrfs += " " + s.Key + "=" + s.Value
-			}
-		}
-	}
 	criu := strings.TrimSpace(string(command("criu", "--version")))
 	kernel := strings.TrimSpace(string(command("uname", "-r")))
-	return fmt.Appendf(nil, "ctrfs: %s\ncriu: %s\nlxc: %s\nkernel: %s\n",
-		ctrfs, strings.ReplaceAll(criu, "\n", "; "), lxc.Version(), kernel)
+	return fmt.Appendf(nil, "ctrfs: %s (%s)\ncriu: %s\nlxc: %s\nkernel: %s\n",
+		Version(), runtime.Version(), strings.ReplaceAll(criu, "\n", "; "), lxc.Version(), kernel)
 }
 
 // command is a command's output, or its error in words: a report says

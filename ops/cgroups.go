@@ -62,7 +62,7 @@ func cgroupMounts() ([]cgroupMount, error) {
 		if !ok || len(a) < 5 || len(b) < 3 || a[3] != "/" {
 			continue
 		}
-		m := cgroupMount{dir: unescapeMountPath(a[4])}
+		m := cgroupMount{dir: UnescapeMountPath(a[4])}
 		switch b[0] {
 		case "cgroup2":
 			m.id = unifiedHierarchy
@@ -87,8 +87,8 @@ func cgroupMounts() ([]cgroupMount, error) {
 	return out, sc.Err()
 }
 
-// unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountPath(s string) string {
+// UnescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
+func UnescapeMountPath(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\\' && i+4 <= len(s) {

@@ -44,13 +44,12 @@ func damagedOwner(key string) (container, what string) {
 // damagedPaths lists where the damaged manifests of a container are kept.
 func (m *Manager) damagedPaths(name string) []string {
 	var out []string
-	for _, prefix := range []string{stateKey(name), snapshotPrefix(name)} {
-		keys, _ := m.images.DamagedKeys(prefix)
-		for _, k := range keys {
-			if k == stateKey(name) || strings.HasPrefix(k, snapshotPrefix(name)) {
-				out = append(out, m.images.DamagedPath(k))
-			}
-		}
+	if m.images.HasDamaged(stateKey(name)) {
+		out = append(out, m.images.DamagedPath(stateKey(name)))
+	}
+	keys, _ := m.images.DamagedKeys(snapshotPrefix(name))
+	for _, k := range keys {
+		out = append(out, m.images.DamagedPath(k))
 	}
 	return out
 }

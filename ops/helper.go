@@ -193,8 +193,7 @@ func writeTemp(pattern, content string, mode os.FileMode) (string, error) {
 // ArchiveRootfsMain is `ctrfs archive-rootfs ROOTFS ARCHIVE [STATE]`, which
 // CRIU's post-dump hook runs during a stateful snapshot. With the
 // listed-incremental STATE of an earlier archive it archives what changed
-// since; STATE itself is left as it is (tar works on a copy), so that a
-// dump tried again archives the same changes.
+// since, leaving STATE as it is (archiveRootfsChanges).
 func ArchiveRootfsMain(args []string) int {
 	if len(args) != 2 && len(args) != 3 {
 		fmt.Fprintln(os.Stderr, "usage: ctrfs archive-rootfs ROOTFS ARCHIVE [STATE]")
@@ -202,11 +201,7 @@ func ArchiveRootfsMain(args []string) int {
 	}
 	var err error
 	if len(args) == 3 {
-		since := args[2] + ".next"
-		if err = copyFile(args[2], since, 0o600); err == nil {
-			err = archiveRootfsSince(args[0], args[1], since)
-			os.Remove(since)
-		}
+		err = archiveRootfsChanges(args[0], args[1], args[2])
 	} else {
 		err = archiveRootfs(args[0], args[1])
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -63,6 +64,7 @@ type Manager struct {
 	busy    map[string]string // container -> operation under way
 	running map[string]*progress
 	records map[string]*record
+	gone    []string // names recorded with no container, oldest first (keepRecord)
 }
 
 // record is what the container's `error`, `log` and `info` files report
@@ -241,11 +243,36 @@ func (m *Manager) CheckIdle(name string) error {
 	return err
 }
 
+// recordOf is the record of name, a blank one that is not kept if there
+// is none: asking about a name (a peer's status query, say) keeps nothing.
+// m.mu is held.
 func (m *Manager) recordOf(name string) *record {
+	if r, ok := m.records[name]; ok {
+		return r
+	}
+	return &record{}
+}
+
+// maxGoneRecords bounds the records kept of names with no container: a
+// move away, a failed receive or create, a destroy under way. Their
+// `error` and bug report stay for a while, not for every name ever seen.
+const maxGoneRecords = 64
+
+// keepRecord is the record of name that an operation updates, made if
+// there is none; here is whether the container exists. m.mu is held.
+func (m *Manager) keepRecord(name string, here bool) *record {
 	r, ok := m.records[name]
 	if !ok {
 		r = &record{}
 		m.records[name] = r
+	}
+	m.gone = slices.DeleteFunc(m.gone, func(n string) bool { return n == name })
+	if !here {
+		m.gone = append(m.gone, name)
+		if len(m.gone) > maxGoneRecords {
+			delete(m.records, m.gone[0])
+			m.gone = slices.Delete(m.gone, 0, 1)
+		}
 	}
 	return r
 }
@@ -301,8 +328,9 @@ func (m *Manager) run(op operation) error {
 func (m *Manager) finish(op operation, oc *opContext, d time.Duration, err error) {
 	result := "ok"
 	now := time.Now()
+	here := m.Exists(op.name)
 	m.mu.Lock()
-	r := m.recordOf(op.name)
+	r := m.keepRecord(op.name, here)
 	lastErr := ""
 	if err != nil {
 		result = "failed"
@@ -331,6 +359,7 @@ func (m *Manager) finish(op operation, oc *opContext, d time.Duration, err error
 func (m *Manager) forget(name string) {
 	m.mu.Lock()
 	delete(m.records, name)
+	m.gone = slices.DeleteFunc(m.gone, func(n string) bool { return n == name })
 	m.mu.Unlock()
 	m.forgetCreated(name)
 	m.states.forget(name)

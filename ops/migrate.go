@@ -537,15 +537,27 @@ func (m *Manager) StartLocked(name string) error {
 	return nil
 }
 
+// setConfigLine sets key to value in an LXC config: its first line is
+// replaced and any later one dropped, or the line is added at the end.
 func setConfigLine(config []byte, key, value string) []byte {
-	lines := strings.Split(string(config), "\n")
-	for i, line := range lines {
-		if configKey(line) == key {
-			lines[i] = key + " = " + value
-			return []byte(strings.Join(lines, "\n"))
+	line := key + " = " + value
+	var out []string
+	found := false
+	if text := strings.TrimSuffix(string(config), "\n"); text != "" {
+		for _, l := range strings.Split(text, "\n") {
+			if configKey(l) == key {
+				if found {
+					continue
+				}
+				l, found = line, true
+			}
+			out = append(out, l)
 		}
 	}
-	return append(config, []byte(key+" = "+value+"\n")...)
+	if !found {
+		out = append(out, line)
+	}
+	return []byte(strings.Join(out, "\n") + "\n")
 }
 
 // sameFile says whether two manifest entries are the same content.

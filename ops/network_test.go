@@ -2,6 +2,8 @@ package ops
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -26,6 +28,20 @@ func writeConfig(t *testing.T, lxcpath, name, content string) {
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// managerWith is a Manager of a fresh LXC path holding the named
+// containers (a config each), enough for what needs no LXC.
+func managerWith(t *testing.T, names ...string) *Manager {
+	t.Helper()
+	lxcpath := t.TempDir()
+	for _, n := range names {
+		writeConfig(t, lxcpath, n, "lxc.uts.name = "+n+"\n")
+	}
+	m := &Manager{cfg: Config{LXCPath: lxcpath}, events: NewEventBus(), records: map[string]*record{},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	t.Cleanup(m.events.Close)
+	return m
 }
 
 // reserved reports whether a is the network, gateway or broadcast address of p.

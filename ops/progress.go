@@ -108,16 +108,10 @@ func (p *progress) endSample() {
 	}
 }
 
-// add counts bytes done in the current step, and expect more expected.
+// add counts bytes done in the current step.
 func (p *progress) add(done int64) {
 	if p != nil {
 		p.done.Add(done)
-	}
-}
-
-func (p *progress) expect(more int64) {
-	if p != nil {
-		p.expected.Add(more)
 	}
 }
 

@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -22,8 +21,9 @@ const (
 	modeCompat = "mntns-compat"
 )
 
-// restoreModeComment is the config line that remembers the mode.
-const restoreModeComment = "# ctrfs.restore-mode ="
+// restoreModeKey is the config line that remembers the mode: a comment,
+// `# ctrfs.restore-mode = mount-v2`, that LXC ignores.
+const restoreModeKey = "# ctrfs.restore-mode"
 
 // restoreMode is the remembered mode, or "".
 func (m *Manager) restoreMode(name string) string {
@@ -31,33 +31,23 @@ func (m *Manager) restoreMode(name string) string {
 	if err != nil {
 		return ""
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), restoreModeComment); ok {
-			if v = strings.TrimSpace(v); v == modeV2 || v == modeCompat {
-				return v
-			}
-		}
+	line, _ := configLine(data, restoreModeKey)
+	_, v, _ := strings.Cut(line, "=")
+	if v = strings.TrimSpace(v); v == modeV2 || v == modeCompat {
+		return v
 	}
 	return ""
 }
 
-// rememberRestoreMode writes the mode into the config (a comment: LXC
-// ignores it, and a running container's config is read only at its start).
+// rememberRestoreMode writes the mode into the config (a running
+// container's config is read only at its start).
 func (m *Manager) rememberRestoreMode(name, mode string) error {
 	path := m.configPath(name)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	var out []string
-	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		if !strings.HasPrefix(l, restoreModeComment) {
-			out = append(out, l)
-		}
-	}
-	out = append(out, restoreModeComment+" "+mode)
-	return writeFileAtomic(path, []byte(strings.Join(out, "\n")+"\n"))
+	return writeFileAtomic(path, setConfigLine(data, restoreModeKey, mode))
 }
 
 // restoreAttempts is the order in which to try the modes.

@@ -71,6 +71,19 @@ func archiveRootfsSince(rootfs, archive, state string) error {
 	return nil
 }
 
+// archiveRootfsChanges archives what changed in rootfs since the archive
+// whose listed-incremental state is given. The state is left as it is
+// (tar works on a copy), so that every later call, or a dump tried again,
+// archives the changes since that same archive.
+func archiveRootfsChanges(rootfs, archive, state string) error {
+	since := state + ".next"
+	if err := copyFile(state, since, 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(since)
+	return archiveRootfsSince(rootfs, archive, since)
+}
+
 // backdateTarState moves the time a listed-incremental state records for
 // its archive back by d. tar takes files modified after that time as
 // changed, and the kernel stamps files with a clock coarser than tar's: a
@@ -269,7 +282,8 @@ func writeFileAtomic(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err == nil {
+	_, err = f.Write(data)
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -110,14 +110,8 @@ func (m *Manager) SnapshotState(name, snap string) (*ImageSet, error) {
 	if mf.Meta[metaKind] != "stateful" {
 		return nil, newError(ErrNotFound, fmt.Sprintf("snapshot %s of %s is stateless", snap, name), nil)
 	}
-	state := *mf
-	state.Files = nil
-	for _, f := range mf.Files {
-		if f.Name != snapshotRootfs && f.Name != rootfsChanges && f.Name != snapshotConfig {
-			state.Files = append(state.Files, f)
-		}
-	}
-	return &ImageSet{store: m.images, manifest: &state}, nil
+	state := mf.Only(func(f images.File) bool { return !isRootfsArchive(f) && f.Name != snapshotConfig })
+	return &ImageSet{store: m.images, manifest: state}, nil
 }
 
 func (m *Manager) loadSnapshot(name, snap string) (*images.Manifest, error) {
@@ -260,16 +254,12 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 // splitRootfsArchives parts a snapshot's files into its rootfs archives
 // and the rest.
 func splitRootfsArchives(mf *images.Manifest) (archives, rest *images.Manifest) {
-	archives, rest = &images.Manifest{Version: mf.Version}, &images.Manifest{Version: mf.Version}
-	for _, f := range mf.Files {
-		if f.Name == snapshotRootfs || f.Name == rootfsChanges {
-			archives.Files = append(archives.Files, f)
-		} else {
-			rest.Files = append(rest.Files, f)
-		}
-	}
-	return archives, rest
+	return mf.Only(isRootfsArchive), mf.Only(func(f images.File) bool { return !isRootfsArchive(f) })
 }
+
+// isRootfsArchive says whether f is a snapshot's rootfs archive: the
+// whole tree, or the changes since the base of a move.
+func isRootfsArchive(f images.File) bool { return f.Name == snapshotRootfs || f.Name == rootfsChanges }
 
 // restoreSnapshot rolls the rootfs and config back to a snapshot. Every
 // step that can fail on a bad snapshot (reading and checking its chunks,

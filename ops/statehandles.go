@@ -14,6 +14,11 @@ import (
 // handle stays right whatever happens to the container: the state itself
 // is asked of LXC every time, never kept, and a container started or
 // stopped outside ctrfs shows at once.
+//
+// The lock guards the map alone: the state query runs outside it, so that a
+// container whose LXC monitor is slow to answer holds up no other
+// container's status. go-lxc's handle takes its own read lock for the
+// query, and one released meanwhile (forget) answers STOPPED.
 type stateHandles struct {
 	mu     sync.Mutex
 	byName map[string]*lxc.Container
@@ -21,20 +26,37 @@ type stateHandles struct {
 
 // state is the LXC state of the named container.
 func (h *stateHandles) state(name, lxcpath string) (lxc.State, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	c, ok := h.byName[name]
-	if !ok {
-		var err error
-		if c, err = lxc.NewContainer(name, lxcpath); err != nil {
-			return 0, err
-		}
-		if h.byName == nil {
-			h.byName = map[string]*lxc.Container{}
-		}
-		h.byName[name] = c
+	c, err := h.handle(name, lxcpath)
+	if err != nil {
+		return 0, err
 	}
 	return c.State(), nil
+}
+
+// handle is the kept handle of name, opened if there is none.
+func (h *stateHandles) handle(name, lxcpath string) (*lxc.Container, error) {
+	h.mu.Lock()
+	c, ok := h.byName[name]
+	h.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	// Opened unlocked: it parses the config.
+	c, err := lxc.NewContainer(name, lxcpath)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if kept, ok := h.byName[name]; ok { // another query opened one first
+		c.Release()
+		return kept, nil
+	}
+	if h.byName == nil {
+		h.byName = map[string]*lxc.Container{}
+	}
+	h.byName[name] = c
+	return c, nil
 }
 
 // forget releases the handle of a name that no container has any more.

@@ -258,5 +258,6 @@ func (m *Manager) collectGarbage() {
 	}()
 }
 
-// StoreUsage is what the image store holds, for metrics.
+// StoreUsage is what the image store holds, for metrics: kept from the
+// last GC pass or scrape while the store has not changed.
 func (m *Manager) StoreUsage() (images.Usage, error) { return m.images.Usage() }

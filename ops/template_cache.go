@@ -64,10 +64,18 @@ func (c *archiveCache) readInfo() map[string]string {
 
 // ready says whether the archive is there, complete and of the recipe.
 func (c *archiveCache) ready() bool {
-	if _, err := os.Stat(c.archive()); err != nil {
-		return false
+	_, _, ok := c.built()
+	return ok
+}
+
+// built is ready with what it read: the archive's stat and NAME.info.
+func (c *archiveCache) built() (os.FileInfo, map[string]string, bool) {
+	fi, err := os.Stat(c.archive())
+	if err != nil {
+		return nil, nil, false
 	}
-	return c.readInfo()["recipe"] == c.recipe
+	info := c.readInfo()
+	return fi, info, info["recipe"] == c.recipe
 }
 
 // ensure returns the archive's path, building it first if it is not ready.
@@ -167,18 +175,14 @@ func (c *archiveCache) status() []KeyValue {
 	cacheMu.Lock()
 	started, busy := cacheBusy[c.archive()]
 	cacheMu.Unlock()
-	switch {
-	case busy:
+	if busy {
 		return []KeyValue{{"built", "building since " + started.UTC().Format(time.RFC3339)}, {"size", ""}}
-	case !c.ready():
+	}
+	fi, info, ok := c.built()
+	if !ok {
 		return []KeyValue{{"built", "not built yet"}, {"size", ""}}
 	}
-	info := c.readInfo()
-	size := ""
-	if fi, err := os.Stat(c.archive()); err == nil {
-		size = fmt.Sprint(fi.Size())
-	}
-	return []KeyValue{{"built", info["built"]}, {"size", size}, {"source", info["source"]},
+	return []KeyValue{{"built", info["built"]}, {"size", fmt.Sprint(fi.Size())}, {"source", info["source"]},
 		{"archive", c.archive()}}
 }
 

@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
@@ -112,33 +111,10 @@ func configFor(t *Template, name, rootfs string, net Network, addr netip.Addr, m
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		conf = setConfigKey(conf, k, t.config[k])
+		conf = setConfigLine(conf, k, t.config[k])
 	}
 	return append(conf, fmt.Sprintf("%s %s\n", templateComment, t.Name)...)
 }
 
 // templateComment names the template in the config, for the operator.
 const templateComment = "# ctrfs.template ="
-
-// setConfigKey replaces the line of key in an LXC config, or appends one.
-func setConfigKey(conf []byte, key, value string) []byte {
-	line := key + " = " + value
-	var b bytes.Buffer
-	found := false
-	for _, l := range strings.SplitAfter(string(conf), "\n") {
-		if l == "" {
-			continue
-		}
-		if configKey(l) == key {
-			if found {
-				continue
-			}
-			l, found = line+"\n", true
-		}
-		b.WriteString(l)
-	}
-	if !found {
-		b.WriteString(line + "\n")
-	}
-	return b.Bytes()
-}

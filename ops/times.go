@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"os"
 	"time"
 )
@@ -69,4 +70,43 @@ func latest(ts ...time.Time) time.Time {
 		}
 	}
 	return out
+}
+
+// FileAttr is what a stat of a container's file shows.
+type FileAttr struct {
+	Size  int64
+	Mtime time.Time
+}
+
+// ConfigAttr is the config's size and time (Times().Config) at the cost of
+// one stat: a stat of the file must not read it.
+func (m *Manager) ConfigAttr(name string) (FileAttr, error) {
+	fi, err := m.statConfig(name)
+	if err != nil {
+		return FileAttr{}, err
+	}
+	return FileAttr{Size: fi.Size(), Mtime: fi.ModTime()}, nil
+}
+
+// CriuOptionsAttr is the `criu` file's size and time (Times().Criu): 0
+// bytes at the container's creation if there is none.
+func (m *Manager) CriuOptionsAttr(name string) (FileAttr, error) {
+	cfg, err := m.statConfig(name)
+	if err != nil {
+		return FileAttr{}, err
+	}
+	if fi, err := os.Stat(criuOptionsPath(m.cfg.LXCPath, name)); err == nil {
+		return FileAttr{Size: fi.Size(), Mtime: fi.ModTime()}, nil
+	}
+	return FileAttr{Mtime: m.createdFrom(m.configPath(name), cfg)}, nil
+}
+
+// statConfig stats the config of a container, ErrNotFound if there is none.
+func (m *Manager) statConfig(name string) (os.FileInfo, error) {
+	if ValidateName(name) == nil {
+		if fi, err := os.Stat(m.configPath(name)); err == nil {
+			return fi, nil
+		}
+	}
+	return nil, newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 }

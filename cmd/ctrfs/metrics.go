@@ -17,7 +17,8 @@ import (
 
 // Metrics (`serve --metrics ADDR`): operations are counted from the event
 // stream, off the operations' own path; everything else is read when
-// Prometheus scrapes.
+// Prometheus scrapes, the store's usage as the last GC pass counted it
+// unless the store changed since (images.Store.Usage).
 
 // opDurations are the operations by kind and result with their durations:
 // every `events` line but the `move-PHASE started` ones.

@@ -95,18 +95,15 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	o.oc.progress.sample("pack", 0, func() int64 { return dirSize(dir) })
 	first := o.tarState == ""
 	if first {
-		stateDir, err := os.MkdirTemp(o.m.scratchDir(), "tar-state-")
-		if err != nil {
-			return nil, newError(ErrFailed, "prepare move of "+o.name, err)
+		stateDir, derr := os.MkdirTemp(o.m.scratchDir(), "tar-state-")
+		if derr != nil {
+			return nil, newError(ErrFailed, "prepare move of "+o.name, derr)
 		}
 		o.tarState = filepath.Join(stateDir, "level0")
 		err = archiveRootfsSince(rootfs, filepath.Join(dir, snapshotRootfs), o.tarState)
 	} else {
-		// A copy, so that every later pack has the changes since the first.
-		since := o.tarState + ".next"
-		if err = copyFile(o.tarState, since, 0o600); err == nil {
-			err = archiveRootfsSince(rootfs, filepath.Join(dir, rootfsChanges), since)
-		}
+		// Every later pack has the changes since the first.
+		err = archiveRootfsChanges(rootfs, filepath.Join(dir, rootfsChanges), o.tarState)
 	}
 	if err != nil {
 		return nil, newError(ErrFailed, "archive rootfs of "+o.name, err)
@@ -332,12 +329,12 @@ func (in *Incoming) Prepare(rootfs *images.Manifest) error {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
 	defer os.RemoveAll(dir)
-	only := *rootfs
-	only.Files = []images.File{f}
-	if err := in.m.images.Export(&only, dir); err != nil {
+	only := rootfs.Only(func(g images.File) bool { return g.Name == snapshotRootfs })
+	if err := in.m.images.Export(only, dir); err != nil {
 		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
 	}
-	if err := os.MkdirAll(tmp, 0o755); err == nil {
+	err = os.MkdirAll(tmp, 0o755)
+	if err == nil {
 		err = unpackRootfsIncremental(filepath.Join(tmp, "rootfs"), filepath.Join(dir, snapshotRootfs))
 	}
 	if err != nil {
@@ -371,14 +368,7 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 	in.prepared = nil
 	export := rootfs
 	if prepared {
-		rest := *rootfs
-		rest.Files = nil
-		export = &rest
-		for _, f := range rootfs.Files {
-			if f.Name != snapshotRootfs {
-				export.Files = append(export.Files, f)
-			}
-		}
+		export = rootfs.Only(func(f images.File) bool { return f.Name != snapshotRootfs })
 	}
 	dir, err := in.m.stagingDir(in.name, "receive", export.Size())
 	if err != nil {

@@ -1,0 +1,45 @@
+package ops
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"ctrfs/images"
+)
+
+// A rootfs archive that does not unpack fails Prepare, and leaves nothing
+// for Install to take as a prepared tree (an error lost here once made a
+// move install whatever part of the tree had come out).
+func TestPrepareFailsOnABadArchive(t *testing.T) {
+	m, _ := stagingManager(t)
+	st, err := images.Open(filepath.Join(m.cfg.StoreDir, "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.images = st
+	m.busy = map[string]string{}
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, snapshotRootfs), []byte("not a tar archive at all"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mf, _, err := st.ImportDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Release(mf)
+	in, err := m.Receive("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if err := in.Prepare(mf); err == nil {
+		t.Fatal("Prepare unpacked a broken archive without an error")
+	}
+	if in.prepared != nil {
+		t.Fatal("a failed Prepare left a prepared tree for Install")
+	}
+	if _, err := os.Stat(in.creatingDir()); !os.IsNotExist(err) {
+		t.Fatalf("a failed Prepare left %s: %v", in.creatingDir(), err)
+	}
+}

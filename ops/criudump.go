@@ -88,11 +88,19 @@ func criuDumpArgs(c *lxc.Container, dir string, stop bool) ([]string, error) {
 	if !ok || cg == "/" {
 		return nil, fmt.Errorf("its init (pid %d) is in no cgroup2 cgroup of its own", pid)
 	}
+	return execCriuDumpArgs(dir, cg, baseControllers(), c.ConfigItem("lxc.mount.entry"), pid, stop), nil
+}
+
+// execCriuDumpArgs is exec_criu's dump command line, in its order, for
+// the container whose init is pid and whose cgroup (the root of its cgroup
+// namespace) is cgroup; controllers are the unified hierarchy's as LXC
+// lists them (baseControllers), mountEntries its lxc.mount.entry lines.
+func execCriuDumpArgs(dir, cgroup string, controllers, mountEntries []string, pid int, stop bool) []string {
 	// The limit cgroup as the monitor answers it: relative, no slash.
-	limit := strings.Trim(filepath.Clean(cg), "/")
+	limit := strings.Trim(filepath.Clean(cgroup), "/")
 	root := limit
-	if ctrls := baseControllers(); len(ctrls) > 0 {
-		root = strings.Join(ctrls, ",") + ":" + limit
+	if len(controllers) > 0 {
+		root = strings.Join(controllers, ",") + ":" + limit
 	}
 	args := []string{"dump", "--tcp-established", "--file-locks", "--link-remap",
 		"--manage-cgroups=full", "--ext-mount-map", "auto",
@@ -100,7 +108,7 @@ func criuDumpArgs(c *lxc.Container, dir string, stop bool) ([]string, error) {
 		"--enable-fs", "hugetlbfs", "--enable-fs", "tracefs",
 		"-D", dir, "-o", filepath.Join(dir, "dump.log"),
 		"--cgroup-root", root}
-	for _, entry := range c.ConfigItem("lxc.mount.entry") {
+	for _, entry := range mountEntries {
 		if target, ok := bindMountTarget(entry); ok {
 			args = append(args, "--ext-mount-map", "/"+target+":"+target)
 		}
@@ -110,7 +118,7 @@ func criuDumpArgs(c *lxc.Container, dir string, stop bool) ([]string, error) {
 	if !stop {
 		args = append(args, "--leave-running")
 	}
-	return args, nil
+	return args
 }
 
 // configValue is a config item's single value, "" if unset (LXC then

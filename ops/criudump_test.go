@@ -1,6 +1,9 @@
 package ops
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // The mount entries for which LXC's exec_criu adds --ext-mount-map: bind
 // mounts only, the target as getmntent(3) unescapes it.
@@ -35,5 +38,28 @@ func TestLXCLostFreezer(t *testing.T) {
 		if got := lxcLostFreezer.MatchString(line); got != want {
 			t.Errorf("%q: %v, want %v", line, got, want)
 		}
+	}
+}
+
+// The command line is LXC 5.0.2's for the same container, as its TRACE log
+// showed it ("Using command line") for a dump on a cgroup2-only view of
+// this machine (hugetlb the only cgroup2 controller); the bind mount's
+// place and form are exec_criu's.
+func TestExecCriuDumpArgs(t *testing.T) {
+	lxc := "dump --tcp-established --file-locks --link-remap --manage-cgroups=full --ext-mount-map auto --enable-external-sharing --enable-external-masters --enable-fs hugetlbfs --enable-fs tracefs -D /tmp/hc-ck1 -o /tmp/hc-ck1/dump.log --cgroup-root hugetlb:lxc.payload.c1-56 -t 492 --skip-in-flight --freeze-cgroup /sys/fs/cgroup/lxc.payload.c1-56 --force-irmap --leave-running"
+	entries := []string{"shm dev/shm tmpfs defaults,create=dir 0 0"}
+	got := strings.Join(execCriuDumpArgs("/tmp/hc-ck1", "/lxc.payload.c1-56", []string{"hugetlb"}, entries, 492, false), " ")
+	if got != lxc {
+		t.Errorf("leave running:\n got %s\nwant %s", got, lxc)
+	}
+	entries = append(entries, "/srv/data srv/data none bind,create=dir 0 0")
+	want := strings.Replace(strings.TrimSuffix(lxc, " --leave-running"), " -t 492", " --ext-mount-map /srv/data:srv/data -t 492", 1)
+	want = strings.Replace(want, "hugetlb:lxc", "cpu,memory:lxc", 1)
+	got = strings.Join(execCriuDumpArgs("/tmp/hc-ck1", "/lxc.payload.c1-56", []string{"cpu", "memory"}, entries, 492, true), " ")
+	if got != want {
+		t.Errorf("stop, a bind mount:\n got %s\nwant %s", got, want)
+	}
+	if got := execCriuDumpArgs("/d", "/lxc.payload.c1", nil, nil, 7, true); !strings.Contains(strings.Join(got, " "), "--cgroup-root lxc.payload.c1 -t 7") {
+		t.Errorf("no controllers: %v", got)
 	}
 }

@@ -234,13 +234,7 @@ func TestCriuOptionsAndCheck(t *testing.T) {
 			t.Errorf("error after check lacks %q: %s", want, e)
 		}
 	}
-	d.ShFails("echo stop-stateful > containers/c1/ctl", "Input/output error")
-	if e := d.Read("containers/c1/error"); !strings.Contains(e, "enable-fs ramfs") || strings.Contains(e, "cgroupd") {
-		t.Errorf("error after stop-stateful does not name the cause: %s", e)
-	}
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after a refused stop-stateful: %s", st)
-	}
+	stopStatefulFailsOnRamfs(t, d)
 
 	d.ShFails("printf 'bogus-opt-x\\n' | cat > containers/c1/criu", "Invalid argument")
 	if e := d.Read("containers/c1/error"); !strings.Contains(e, "bogus-opt-x") {
@@ -415,4 +409,18 @@ func htons(v uint16) uint16 {
 	var b [2]byte
 	binary.BigEndian.PutUint16(b[:], v)
 	return binary.NativeEndian.Uint16(b[:])
+}
+
+// stopStatefulFailsOnRamfs: with a ramfs mounted in c1, stop-stateful
+// fails with EIO, names the cause and its fix (not CRIU's noise), and c1
+// stays RUNNING.
+func stopStatefulFailsOnRamfs(t *testing.T, d *Daemon) {
+	t.Helper()
+	d.ShFails("echo stop-stateful > containers/c1/ctl", "Input/output error")
+	if e := d.Read("containers/c1/error"); !strings.Contains(e, "enable-fs ramfs") || strings.Contains(e, "cgroupd") {
+		t.Errorf("error after stop-stateful does not name the cause: %s", e)
+	}
+	if st := d.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("status after a refused stop-stateful: %s", st)
+	}
 }

@@ -49,8 +49,10 @@ var knownCauses = []knownCause{
 // (upstream LXC's commit f30cbb86f, "restore cgroup limits and freezer on
 // restore", added it), so on a cgroup2-only host the monitor of a
 // container that LXC restored knows no freezer cgroup, and every dump of
-// it fails before CRIU runs.
-const lxcFreezerCause = "this host has cgroup2 alone and the container was restored from a checkpoint: LXC before its commit f30cbb86f (Debian 12's 5.0.2 among them) cannot checkpoint a container that it restored on such a host; stop the container and start it again (its processes' state since the restore is lost), then checkpoint it, or use an LXC with that fix"
+// it by LXC fails before CRIU runs. ctrfs's checkpoint then runs CRIU
+// itself (dumpWithoutLXC), which replaces LXC's log with its own line, so
+// this shows only for a log of LXC's own dump made otherwise.
+const lxcFreezerCause = "this host has cgroup2 alone and the container was restored from a checkpoint, which LXC before its commit f30cbb86f (Debian 12's 5.0.2 among them) cannot checkpoint: ctrfs's stop-stateful, snapshot --stateful, move and check dump such a container with CRIU directly; with LXC's own tools, stop the container and start it again first (its processes' state since the restore is lost), or use an LXC with that fix"
 
 // rlimitCause: see also hostBlockers, which names the tasks.
 const rlimitCause = "a task runs as a user other than root and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read its limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE"

@@ -60,6 +60,9 @@ func HelperMain(args []string) int {
 			break
 		}
 		err = restoreContainer(c, lxcpath, opts)
+		if err == nil {
+			reapplyCgroup2Limits(c)
+		}
 		if err == nil && verb == "restore-frozen" {
 			// Here, not in the daemon, so that a daemon that dies
 			// meanwhile cannot leave it running.
@@ -124,7 +127,13 @@ func checkpoint(c *lxc.Container, lxcpath, dir string, stop bool, config ...stri
 	if err := os.Setenv("CRIU_CONFIG_FILE", conf); err != nil {
 		return err
 	}
-	return c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
+	err = c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
+	if err != nil {
+		if tried, derr := dumpWithoutLXC(c, c.LogFile(), dir, stop); tried {
+			return derr
+		}
+	}
+	return err
 }
 
 // checkpointWithRootfs dumps the container's processes into dir and leaves

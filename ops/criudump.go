@@ -168,7 +168,7 @@ func bindMountTarget(entry string) (string, bool) {
 	}
 	for _, o := range strings.Split(f[3], ",") {
 		if o == "bind" || o == "rbind" {
-			return unescapeMountPath(f[1]), true
+			return UnescapeMountPath(f[1]), true
 		}
 	}
 	return "", false

@@ -43,6 +43,8 @@ const (
 
 // lazyCopy is a container restored lazily here, with its watcher.
 type lazyCopy struct {
+	m     *Manager
+	name  string
 	dir   string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -126,7 +128,7 @@ func startLazyWatcher(m *Manager, name, dir, addr string, port int) (*lazyCopy, 
 		if stdout, err = cmd.StdoutPipe(); err == nil {
 			cmd.Stderr = nil
 			if err = cmd.Start(); err == nil {
-				lc := &lazyCopy{dir: dir, cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout),
+				lc := &lazyCopy{m: m, name: name, dir: dir, cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout),
 					state: LazyFilling, ended: make(chan struct{})}
 				if lc.lines.Scan() && lc.lines.Text() == "ready" {
 					go lc.follow()
@@ -152,6 +154,8 @@ func (lc *lazyCopy) follow() {
 			lc.state = LazyWhole
 		} else if why, ok := strings.CutPrefix(line, "failed: "); ok {
 			lc.state, lc.why = LazyFailed, why
+			lc.m.log.Warn("the lazy-pages daemon of a post-copy move ended without every page; its watcher killed its copy",
+				"container", lc.name, "why", why)
 		}
 		lc.mu.Unlock()
 	}

@@ -277,7 +277,7 @@ type Incoming struct {
 	chunks  *images.Incoming
 	keys    []string // manifests saved so far, removed by Discard
 	created bool
-	frozen  bool // restored, and frozen until Commit
+	frozen  bool      // restored, and frozen until Commit
 	lazy    *lazyCopy // restored lazily (StartLazy), until Commit
 	// The rootfs archive that Prepare unpacked where Install creates the
 	// container, or none.

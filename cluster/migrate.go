@@ -36,7 +36,7 @@ import (
 // RUNNING on exactly one host. A journal on disk lets a restarted daemon
 // settle a migration it was killed in.
 func (c *Cluster) Migrate(name, host string) error {
-	return c.migrate(name, host, false)
+	return c.migrate(name, host, c.cfg.PostCopyMoves)
 }
 
 // MigratePostCopy is Migrate of a running container with CRIU's lazy

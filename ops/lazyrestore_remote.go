@@ -51,7 +51,7 @@ type lazyCopy struct {
 	lines *bufio.Scanner
 
 	mu    sync.Mutex
-	state LazyState
+	st    LazyState
 	why   string
 	ended chan struct{} // the watcher's stdout closed
 }
@@ -95,8 +95,19 @@ func (in *Incoming) StartLazy(addr string, port int) (restoreLog []byte, err err
 		}
 		aoc := &opContext{}
 		os.Remove(filepath.Join(dir, "restore.log"))
+		// The restore itself faults pages in: a source that stops
+		// answering would hold it for good. Past the limit the watcher
+		// ends the lazy-pages daemon and the copy.
+		limit := time.AfterFunc(lazyRestoreLimit, func() { lc.stdin.Close() })
 		err = m.runHelper(aoc, "restore", in.name, args...)
+		limit.Stop()
 		logs = append(logs, criuLog(filepath.Join(dir, "restore.log"), aoc.log)...)
+		if st, why := lc.state(); err == nil && st == LazyFailed {
+			// Its memory stopped arriving during the restore: what
+			// runs would read zeros where pages are missing.
+			m.kill(in.name)
+			err = fmt.Errorf("its memory stopped arriving during the restore: %s", why)
+		}
 		if err == nil {
 			if mode != m.restoreMode(in.name) {
 				m.rememberRestoreMode(in.name, mode)
@@ -117,6 +128,10 @@ func (in *Incoming) StartLazy(addr string, port int) (restoreLog []byte, err err
 	return logs, newError(ErrFailed, "lazy restore of "+in.name+" failed "+strings.Join(failures, "; "), nil)
 }
 
+// lazyRestoreLimit bounds a lazy restore, which waits for the pages it
+// touches.
+const lazyRestoreLimit = 2 * time.Minute
+
 // startLazyWatcher starts the watcher and waits until its lazy-pages
 // daemon listens for the restore.
 func startLazyWatcher(m *Manager, name, dir, addr string, port int) (*lazyCopy, error) {
@@ -129,7 +144,7 @@ func startLazyWatcher(m *Manager, name, dir, addr string, port int) (*lazyCopy, 
 			cmd.Stderr = nil
 			if err = cmd.Start(); err == nil {
 				lc := &lazyCopy{m: m, name: name, dir: dir, cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout),
-					state: LazyFilling, ended: make(chan struct{})}
+					st: LazyFilling, ended: make(chan struct{})}
 				if lc.lines.Scan() && lc.lines.Text() == "ready" {
 					go lc.follow()
 					return lc, nil
@@ -151,17 +166,17 @@ func (lc *lazyCopy) follow() {
 		line := lc.lines.Text()
 		lc.mu.Lock()
 		if line == "whole" {
-			lc.state = LazyWhole
+			lc.st = LazyWhole
 		} else if why, ok := strings.CutPrefix(line, "failed: "); ok {
-			lc.state, lc.why = LazyFailed, why
+			lc.st, lc.why = LazyFailed, why
 			lc.m.log.Warn("the lazy-pages daemon of a post-copy move ended without every page; its watcher killed its copy",
 				"container", lc.name, "why", why)
 		}
 		lc.mu.Unlock()
 	}
 	lc.mu.Lock()
-	if lc.state == LazyFilling {
-		lc.state, lc.why = LazyFailed, "its watcher ended"
+	if lc.st == LazyFilling {
+		lc.st, lc.why = LazyFailed, "its watcher ended"
 	}
 	lc.mu.Unlock()
 }
@@ -180,9 +195,13 @@ func (in *Incoming) LazyState() (LazyState, string) {
 	if in.lazy == nil {
 		return LazyFailed, "it was not restored lazily"
 	}
-	in.lazy.mu.Lock()
-	defer in.lazy.mu.Unlock()
-	return in.lazy.state, in.lazy.why
+	return in.lazy.state()
+}
+
+func (lc *lazyCopy) state() (LazyState, string) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.st, lc.why
 }
 
 // commitLazy tells the watcher to keep the whole copy, and waits for it.
@@ -280,8 +299,19 @@ func LazyWatchMain(args []string) int {
 			}
 			kill()
 			report("failed: " + why)
-			<-committed
-			return 1
+			// A restore still under way may start it yet: it goes
+			// again until the daemon lets the watch end.
+			for {
+				select {
+				case <-committed:
+					kill()
+					return 1
+				case <-time.After(100 * time.Millisecond):
+					if running(lxcpath, name) {
+						kill()
+					}
+				}
+			}
 		case ok := <-committed:
 			if ok && whole {
 				return 0

@@ -83,7 +83,9 @@ const lazyPipeBytes = 4 << 20
 // raisePipeMaxSize lets the run's daemons do CRIU lazy pages where root
 // lacks CAP_SYS_RESOURCE (these machines: see ops.LazyPages), by raising
 // fs.pipe-max-size for the run; the returned function puts the old value
-// back, unless something else changed it meanwhile.
+// back, unless something else changed it meanwhile. A watchdog process
+// does the same when this one ends otherwise (a test's panic, -timeout,
+// a kill).
 func raisePipeMaxSize() (restore func()) {
 	const path = "/proc/sys/fs/pipe-max-size"
 	b, err := os.ReadFile(path)
@@ -95,10 +97,12 @@ func raisePipeMaxSize() (restore func()) {
 		fmt.Fprintln(os.Stderr, "tests: cannot raise fs.pipe-max-size for post-copy moves:", err)
 		return func() {}
 	}
+	putBack := fmt.Sprintf(`[ "$(cat %s)" = %d ] && echo %d > %s`, path, lazyPipeBytes, old, path)
+	watchdog := exec.Command("sh", "-c", fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; %s", os.Getpid(), putBack))
+	watchdog.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	watchdog.Start()
 	return func() {
-		if b, _ := os.ReadFile(path); strings.TrimSpace(string(b)) == strconv.Itoa(lazyPipeBytes) {
-			os.WriteFile(path, []byte(strconv.Itoa(old)), 0o644)
-		}
+		exec.Command("sh", "-c", putBack).Run()
 	}
 }
 

@@ -274,6 +274,14 @@ func LazyWatchMain(args []string) int {
 	}()
 	kill := func() {
 		lazy.Process.Kill()
+		// A restore under way waits for the pages it touches, on a
+		// userfaultfd that CRIU's restore holds too: the lazy-pages
+		// daemon's end does not release it. Killing CRIU's restore
+		// (the container's init until the restore is done) ends it
+		// and everything in the container.
+		for _, pid := range criuPids(dir) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 		if c, err := lxc.NewContainer(name, lxcpath); err == nil {
 			if c.Running() {
 				c.Stop()

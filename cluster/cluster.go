@@ -26,7 +26,10 @@ type Config struct {
 	Secret      []byte   // shared secret; nil runs alone
 	MigratePort int      // migration endpoint port; 0 is the gossip port + 1
 	StoreDir    string   // for the journals of migrations under way
-	Log         *slog.Logger
+	// PostCopyMoves makes every live move that starts here post-copy
+	// (see MigratePostCopy): mv's, pulls' and evacuate's too.
+	PostCopyMoves bool
+	Log           *slog.Logger
 }
 
 // Cluster is this host's view of the others and its migration endpoint.

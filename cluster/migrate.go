@@ -36,7 +36,7 @@ import (
 // RUNNING on exactly one host. A journal on disk lets a restarted daemon
 // settle a migration it was killed in.
 func (c *Cluster) Migrate(name, host string) error {
-	return c.migrate(name, host, false)
+	return c.migrate(name, host, c.cfg.PostCopyMoves)
 }
 
 // MigratePostCopy is Migrate of a running container with CRIU's lazy
@@ -67,6 +67,9 @@ type journal struct {
 	Endpoint string `json:"endpoint"`
 	Token    string `json:"token"`
 	Live     bool   `json:"live"` // the container ran: it is restored here if the move fails
+	// A post-copy move's lazy dump: its image directory, by which its
+	// CRIU is found (recoverPostCopy).
+	LazyDump string `json:"lazy_dump,omitempty"`
 }
 
 func (c *Cluster) journalPath(name string) string {
@@ -147,7 +150,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string, postCopy bool) error {
 		prepared = make(chan error, 1)
 		go func() { prepared <- mg.call("Host.Prepare", PrepareArgs{Token: mg.token, Rootfs: rootfs}, new(bool)) }()
 	}
-	if err == nil && live {
+	if err == nil && live && !postCopy {
 		err = mg.precopyMemory()
 	}
 	if prepared != nil {
@@ -163,6 +166,9 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string, postCopy bool) error {
 		return mg.fail(j, err, false)
 	}
 	precopy := time.Since(start)
+	if live && postCopy {
+		return mg.postCopy(j, precopy)
+	}
 
 	// freeze
 	var frozeAt time.Time
@@ -546,9 +552,22 @@ func (c *Cluster) recoverOutgoing() {
 // "move-recovered" with the usual ok or failed; the log says which host
 // kept the container.
 func (c *Cluster) recoverMove(j journal) {
+	failed := func() { c.m.PublishEvent(j.Name, "move-recovered", "failed", 0) }
+	if j.LazyDump != "" {
+		owner, err := c.recoverPostCopy(j)
+		log := c.cfg.Log.With("container", j.Name, "target", j.Target, "owner", owner)
+		if err != nil {
+			log.Error("cluster: cannot settle an interrupted post-copy move", "err", err)
+			failed()
+			return
+		}
+		log.Warn("cluster: settled an interrupted post-copy move")
+		os.Remove(c.journalPath(j.Name))
+		c.m.PublishEvent(j.Name, "move-recovered", "ok", 0)
+		return
+	}
 	owner := c.settle(j)
 	log := c.cfg.Log.With("container", j.Name, "target", j.Target, "owner", owner)
-	failed := func() { c.m.PublishEvent(j.Name, "move-recovered", "failed", 0) }
 	if owner == ownerCommitted {
 		log.Warn("cluster: an interrupted move had finished on the target; removing the copy here")
 		if err := c.m.Remove(j.Name); err != nil {

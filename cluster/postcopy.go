@@ -1,8 +1,14 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/rpc"
+	"os"
+	"time"
 
+	"ctrfs/images"
 	"ctrfs/ops"
 )
 
@@ -16,18 +22,21 @@ import (
 // neither host: if the source host dies then, it is lost.
 //
 // What must hold all the same, and what CRIU does not see to (cr-dump.c,
-// page-xfer.c, uffd.c): a clean close of the page server's connection
-// counts as success even after a failed restore on the target, and CRIU
-// then kills the source's tasks; a transfer error resumes them but leaves
+// page-xfer.c, uffd.c): any close of the page server's connection counts
+// as success, even after a failed restore on the target, and CRIU then
+// kills the source's tasks; a transfer error resumes them but leaves
 // their network locked; and a target whose lazy-pages daemon died runs on
-// with zero-filled pages for what never arrived. So each side decides
-// from what it sees itself (afterLazyDump, afterLazyDaemon) and never from
-// CRIU's exit alone.
+// with zero-filled pages for what never arrived. So the source dumps with
+// --leave-stopped (its tasks are kept whatever the end of the transfer,
+// ops/lazydump.go), a watcher on the target kills a copy whose daemon
+// failed (ops/lazyrestore_remote.go), and each side decides from what it
+// sees itself (afterLazyDump, afterLazyDaemon), never from CRIU's exit
+// alone: the source lets go only on the target's word, over the
+// authenticated channel, that its copy is whole; otherwise the target's
+// copy is aborted first and the source's tasks resume.
 //
-// The transfer itself waits for a host where CRIU can do it: on these
-// (CRIU 4.2.1, kernel 6.18) every lazy page transfer fails in the page
-// server (ops.LazyPages quotes it), so a post-copy move is refused with
-// EOPNOTSUPP before anything moves.
+// The journal records the dump's directory: a source daemon killed during
+// the transfer settles it when it starts again (recoverPostCopy).
 
 // canPostCopy says why this move cannot be post-copy: an EOPNOTSUPP error
 // naming the host that cannot and CRIU's words, or nil.
@@ -45,7 +54,258 @@ func (mg *migration) canPostCopy() error {
 	if why != "" {
 		return refuse(mg.peer.Name, why)
 	}
-	return ops.NewError(ops.ErrUnsupported, fmt.Sprintf("cannot move %s post-copy: both hosts can do CRIU lazy pages, but this ctrfs does not transfer them yet; move it without --post-copy", mg.o.Name()))
+	return nil
+}
+
+// pageServerAddr is this host's address on the way to endpoint: the
+// source's page server listens there only, for the target to connect to.
+func pageServerAddr(endpoint string) (string, int, error) {
+	conn, err := net.Dial("udp", endpoint)
+	if err != nil {
+		return "", 0, err
+	}
+	ip := conn.LocalAddr().(*net.UDPAddr).IP.String()
+	conn.Close()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return "", 0, err
+	}
+	defer l.Close()
+	return ip, l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// postCopy is moveOut's freeze, handover and commit for a post-copy move
+// of a running container whose rootfs and snapshots went ahead.
+func (mg *migration) postCopy(j journal, precopy time.Duration) error {
+	c, o := mg.c, mg.o
+	addr, port, err := pageServerAddr(mg.peer.Meta.Endpoint)
+	if err != nil {
+		return mg.fail(j, ops.NewError(ops.ErrFailed, "choose the page server's address: "+err.Error()), false)
+	}
+	mg.phase("freeze")
+	frozeAt := time.Now()
+	dump, err := o.StartLazyDump(addr, port)
+	if err != nil {
+		mg.abort()
+		os.Remove(c.journalPath(j.Name))
+		return err // the container still runs here
+	}
+	j.LazyDump = dump.Dir
+	if err := c.writeJournal(j); err != nil {
+		return mg.resumeLazy(j, dump, ops.NewError(ops.ErrFailed, "write migration journal: "+err.Error()))
+	}
+	state, err := dump.Images()
+	if err != nil {
+		return mg.resumeLazy(j, dump, err)
+	}
+	defer o.Store().Release(state)
+	rootfs, items, err := mg.sendLazy(state)
+	if err != nil {
+		return mg.resumeLazy(j, dump, err)
+	}
+	sent := time.Since(frozeAt)
+
+	mg.phase("handover")
+	handover := time.Now()
+	err = mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: rootfs, Items: items, Start: true,
+		PageServer: net.JoinHostPort(addr, fmt.Sprint(port))}, new(bool))
+	if err != nil {
+		return mg.resumeLazy(j, dump, err)
+	}
+	downtime := time.Since(frozeAt)
+	restored := time.Since(handover)
+
+	// The container runs on the target; its memory arrives.
+	mg.phase("postcopy")
+	filling := time.Now()
+	if err := mg.waitWhole(j, dump); err != nil {
+		return mg.resumeLazy(j, dump, err)
+	}
+	fill := time.Since(filling)
+
+	mg.phase("commit")
+	total := time.Since(mg.start)
+	report := []ops.KeyValue{
+		{Key: "moved-from", Value: c.cfg.Host},
+		{Key: "move-mode", Value: "post-copy"},
+		seconds("move-seconds", total),
+		seconds("precopy-seconds", precopy),
+		seconds("downtime-seconds", downtime),
+		seconds("freeze-send-seconds", sent),
+		seconds("handover-seconds", restored),
+		seconds("postcopy-fill-seconds", fill),
+		{Key: "move-sent-bytes", Value: fmt.Sprint(mg.sent)},
+	}
+	if err := mg.call("Host.Commit", CommitArgs{Token: mg.token, Report: report}, new(bool)); err != nil {
+		// The copy there is whole: settle commits it if the target still
+		// holds it; if it dropped it, the tasks here resume.
+		if c.settle(j) != ownerCommitted {
+			return mg.resumeLazy(j, dump, err)
+		}
+	}
+	dump.Stop()
+	if err := o.Remove(); err != nil {
+		c.cfg.Log.Error("cluster: moved, but the local copy could not be removed", "container", j.Name, "err", err)
+	}
+	os.Remove(c.journalPath(j.Name))
+	o.Report("moved-to", mg.peer.Name)
+	for _, kv := range report[1:] {
+		o.Report(kv.Key, kv.Value)
+	}
+	c.m.PublishEvent(j.Name, "move-downtime", "ok", downtime)
+	c.cfg.Log.Info("cluster: moved post-copy", "container", j.Name, "to", mg.peer.Name,
+		"seconds", total.Seconds(), "downtime", downtime.Seconds(), "fill", fill.Seconds(), "sent", mg.sent)
+	return nil
+}
+
+// sendLazy sends the lazy dump's images (state), the rootfs changes made
+// since the precopy and the snapshots.
+func (mg *migration) sendLazy(state *images.Manifest) (*images.Manifest, map[string]*images.Manifest, error) {
+	items, err := mg.o.Items()
+	if err != nil {
+		return nil, nil, err
+	}
+	items["state"] = state
+	sending := make(chan error, 1)
+	go func() { sending <- mg.sendChunks(state.Hashes()) }()
+	rootfs, err := mg.o.PackRootfs()
+	if serr := <-sending; err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return mg.sendContainer(rootfs, items)
+}
+
+// lazyPoll is how often the source asks the target about its pages.
+const lazyPoll = 50 * time.Millisecond
+
+// waitWhole waits until the target's copy is whole (nil) or the source
+// must resume (the error says why).
+func (mg *migration) waitWhole(j journal, dump *ops.LazyDump) error {
+	lastHeard := time.Now()
+	for {
+		end := dumpRunning
+		ended, derr := dump.Ended()
+		if ended {
+			end = dumpCompleted
+			if derr != nil {
+				end = dumpFailed
+			}
+		}
+		target, why, err := mg.c.lazyState(mg.client, j)
+		if err == nil {
+			lastHeard = time.Now()
+		}
+		switch afterLazyDump(end, target) {
+		case sourceLetsGo:
+			return nil
+		case sourceResumes:
+			if end == dumpFailed {
+				return ops.NewError(ops.ErrFailed, fmt.Sprintf("the transfer of its memory broke (%s)", ops.ExplainCRIU(dump.Log())))
+			}
+			return ops.NewError(ops.ErrFailed, fmt.Sprintf("%s did not keep its copy: %s", mg.peer.Name, why))
+		}
+		if time.Since(lastHeard) > commitLease+installSlack {
+			// The target has dropped a copy whose source went quiet.
+			return err
+		}
+		time.Sleep(lazyPoll)
+	}
+}
+
+// lazyState asks the target about its copy, on client or, if that
+// connection broke, a new one.
+func (c *Cluster) lazyState(client *rpc.Client, j journal) (targetLazyState, string, error) {
+	var r LazyStateReply
+	err := errors.New("no connection")
+	if client != nil {
+		err = callError(j.Target, client.Call("Host.LazyState", j.Token, &r))
+	}
+	if errors.Is(err, ops.ErrUnreachable) || client == nil {
+		err = c.callEndpoint(j.Endpoint, "Host.LazyState", j.Token, &r)
+	}
+	if err != nil {
+		return targetUnknown, "", err
+	}
+	switch ops.LazyState(r.State) {
+	case ops.LazyFilling:
+		return targetFilling, "", nil
+	case ops.LazyWhole:
+		return targetWhole, "", nil
+	}
+	return targetFailed, r.Why, nil
+}
+
+// resumeLazy ends a post-copy move that did not finish: the target's copy
+// is aborted first (the container must not run on both hosts), then the
+// dump is stopped and the tasks here resume.
+func (mg *migration) resumeLazy(j journal, dump *ops.LazyDump, cause error) error {
+	mg.c.abortLazy(mg.client, j)
+	dump.Stop()
+	os.Remove(mg.c.journalPath(j.Name))
+	msg := fmt.Sprintf("move of %s to %s failed: %v", j.Name, mg.peer.Name, cause)
+	if err := mg.o.ResumeAfterLazyDump(); err != nil {
+		return ops.NewError(ops.ErrFailed, msg+fmt.Sprintf("; resuming it here failed too: %v", err))
+	}
+	msg += "; it is RUNNING here again"
+	if errors.Is(cause, ops.ErrUnreachable) {
+		return ops.NewError(ops.ErrUnreachable, msg)
+	}
+	return ops.NewError(ops.ErrFailed, msg)
+}
+
+// abortLazy has the target drop its copy, and returns once it has (or,
+// unreachable, once its lease on a copy whose source went quiet is over
+// and it has dropped it by itself).
+func (c *Cluster) abortLazy(client *rpc.Client, j journal) {
+	if client != nil && client.Call("Host.Abort", j.Token, new(bool)) == nil {
+		return
+	}
+	for deadline := time.Now().Add(commitLease + installSlack); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if c.callEndpoint(j.Endpoint, "Host.Abort", j.Token, new(bool)) == nil {
+			return
+		}
+	}
+}
+
+// recoverPostCopy settles a post-copy move that this daemon was killed
+// in, after the lazy dump began: the target's word decides. A whole copy
+// there is committed and the tasks here (stopped) are removed; otherwise
+// the copy there is aborted and the tasks here resume, once the dump's
+// CRIU, which may still serve pages, has been stopped. If the tasks here
+// are gone too (the host restarted), the memory is lost: the container
+// stays here STOPPED, its rootfs kept, and the error is logged.
+func (c *Cluster) recoverPostCopy(j journal) (owner string, err error) {
+	deadline := time.Now().Add(commitLease + installSlack)
+	for owner == "" {
+		state, _, err := c.lazyState(nil, j)
+		switch {
+		case err != nil && time.Now().After(deadline):
+			owner = ownerNone
+		case err != nil || state == targetFilling:
+			time.Sleep(time.Second)
+		case state == targetWhole:
+			if c.callEndpoint(j.Endpoint, "Host.Commit", CommitArgs{Token: j.Token}, new(bool)) == nil {
+				owner = ownerCommitted
+			}
+		default:
+			// No session there: committed before this daemon died, or
+			// dropped.
+			if o, err := c.askOwner(j); err == nil && o == ownerCommitted {
+				owner = ownerCommitted
+			} else {
+				c.abortLazy(nil, j)
+				owner = ownerNone
+			}
+		}
+	}
+	ops.StopLazyDump(j.LazyDump)
+	if owner == ownerCommitted {
+		return owner, c.m.Remove(j.Name)
+	}
+	return owner, c.m.ResumeAfterLazyDump(j.Name)
 }
 
 // LazyPages answers why this host cannot do CRIU lazy pages, or "".
@@ -63,8 +323,7 @@ type sourceAction int
 const (
 	sourceWaits   sourceAction = iota // pages are still going: ask again
 	sourceLetsGo                      // the target's copy is whole and running
-	sourceResumes                     // unfreeze, unlock the network: RUNNING here
-	sourceLost                        // the memory was only on a target that failed
+	sourceResumes                     // abort the target's copy, resume the tasks here
 )
 
 // lazyDumpEnd is how the source's `criu dump --lazy-pages` ended.
@@ -72,8 +331,8 @@ type lazyDumpEnd int
 
 const (
 	dumpRunning   lazyDumpEnd = iota // still serving pages
-	dumpCompleted                    // exit 0: every page was pulled, CRIU killed the tasks
-	dumpFailed                       // transfer error: CRIU resumed the tasks, network locked
+	dumpCompleted                    // exit 0: the connection closed; the tasks are stopped (--leave-stopped)
+	dumpFailed                       // transfer error or CRIU killed: the tasks run or are frozen, network locked
 )
 
 // targetLazyState is what the target reports of its copy.
@@ -86,12 +345,12 @@ const (
 	targetFailed                         // its restore failed or it killed its copy
 )
 
-// afterLazyDump decides the source's side. A target that failed before
-// the dump completed means the source's tasks still hold the memory: the
-// source stops its dump (CRIU would wait for good) and resumes. A
-// completed dump is trusted only with the target's word that its copy is
-// whole: the clean close CRIU counts as success may follow a failed
-// restore there.
+// afterLazyDump decides the source's side. A target that failed means
+// the source's tasks still hold the memory: the source stops its dump
+// (CRIU would wait for good) and resumes. A completed dump is trusted
+// only with the target's word that its copy is whole: the close CRIU
+// counts as success may follow a failed restore or a killed lazy-pages
+// daemon there, and --leave-stopped kept the tasks for that case.
 func afterLazyDump(dump lazyDumpEnd, target targetLazyState) sourceAction {
 	switch dump {
 	case dumpFailed:
@@ -106,7 +365,7 @@ func afterLazyDump(dump lazyDumpEnd, target targetLazyState) sourceAction {
 	case targetWhole:
 		return sourceLetsGo
 	case targetFailed:
-		return sourceLost
+		return sourceResumes
 	}
 	return sourceWaits
 }

@@ -18,7 +18,7 @@ func TestAfterLazyDump(t *testing.T) {
 		{"clean close and a whole copy", dumpCompleted, targetWhole, sourceLetsGo},
 		{"clean close is not enough: wait for the target's word", dumpCompleted, targetUnknown, sourceWaits},
 		{"clean close while the target still fills", dumpCompleted, targetFilling, sourceWaits},
-		{"clean close after a failed restore there", dumpCompleted, targetFailed, sourceLost},
+		{"clean close after a failed restore there: the stopped tasks resume", dumpCompleted, targetFailed, sourceResumes},
 	}
 	for _, c := range cases {
 		if got := afterLazyDump(c.dump, c.target); got != c.want {

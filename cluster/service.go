@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,6 +41,7 @@ type session struct {
 	installed           bool
 	timer               *time.Timer
 	prepare             time.Duration  // how long Prepare took, for the report
+	lazy                bool           // restored post-copy: committed only once whole
 	preparing           bool           // Prepare is under way: the session does not expire
 	phases              []ops.KeyValue // timings of Install, for the report
 }
@@ -96,7 +98,14 @@ type InstallArgs struct {
 	Rootfs *images.Manifest
 	Items  map[string]*images.Manifest
 	Start  bool // restore from the saved state among Items
+	// A post-copy move's: the source's page server, host:port. The
+	// restore leaves the memory there and the container runs at once.
+	PageServer string
 }
+
+// LazyStateReply is what a post-copy copy is at (ops.LazyState) and why
+// it failed.
+type LazyStateReply struct{ State, Why string }
 type OwnerArgs struct{ Name, Token string }
 
 // CommitArgs carry the source's figures of the move, for the container's
@@ -262,7 +271,14 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 	var log []byte // the restore's, kept for the bug report if it fails
 	err = sess.in.Install(a.Rootfs, a.Items)
 	sess.phases = []ops.KeyValue{seconds("target-install-seconds", time.Since(t0))}
-	if err == nil && a.Start {
+	if err == nil && a.Start && a.PageServer != "" {
+		t1 := time.Now()
+		if log, err = startLazy(sess.in, a.PageServer); err != nil {
+			s.c.cfg.Log.Warn("cluster: lazy restore of an incoming container failed", "container", sess.name, "log", lastLines(log, 5))
+		}
+		sess.lazy = true
+		sess.phases = append(sess.phases, seconds("target-restore-seconds", time.Since(t1)))
+	} else if err == nil && a.Start {
 		t1 := time.Now()
 		if log, err = sess.in.Start(); err != nil {
 			s.c.cfg.Log.Warn("cluster: restore of an incoming container failed", "container", sess.name, "log", lastLines(log, 5))
@@ -291,6 +307,12 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	if ok {
 		sess.mu.Lock()
 		sess.mu.Unlock()
+	}
+	if ok && sess.lazy {
+		// A post-copy copy is kept only whole (the source asked first).
+		if st, why := sess.in.LazyState(); st != ops.LazyWhole {
+			return wireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("cannot commit %s: its memory is %s %s", sess.name, st, why)))
+		}
 	}
 	s.c.mu.Lock()
 	sess, ok = s.c.sessions[a.Token]
@@ -323,6 +345,31 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	s.c.cfg.Log.Info("cluster: received a container", "container", sess.name, "from", sess.source)
 	*out = true
 	return nil
+}
+
+// LazyState answers where the post-copy copy of a session is at; a
+// session that is gone is "failed". Asking keeps the session's lease.
+func (s *Service) LazyState(token string, out *LazyStateReply) error {
+	sess, err := s.c.session(token)
+	if err != nil {
+		*out = LazyStateReply{State: string(ops.LazyFailed), Why: err.Error()}
+		return nil
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	st, why := sess.in.LazyState()
+	*out = LazyStateReply{State: string(st), Why: why}
+	return nil
+}
+
+// startLazy is Incoming.StartLazy from the source's host:port.
+func startLazy(in *ops.Incoming, pageServer string) ([]byte, error) {
+	host, port, err := net.SplitHostPort(pageServer)
+	p, perr := strconv.Atoi(port)
+	if err != nil || perr != nil {
+		return nil, ops.NewError(ops.ErrInvalid, "a post-copy move with the page server "+pageServer)
+	}
+	return in.StartLazy(host, p)
 }
 
 func (s *Service) Abort(token string, out *bool) error {

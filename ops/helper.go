@@ -53,6 +53,14 @@ func HelperMain(args []string) int {
 		default:
 			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs, its archive and tar's incremental state")
 		}
+	case "checkpoint-lazy":
+		// DIR ADDR PORT: see lazydump.go. The tasks are kept stopped
+		// whatever the end of the transfer, never killed by CRIU.
+		if len(rest) != 3 {
+			err = fmt.Errorf("checkpoint-lazy takes the image directory, the page server's address and port")
+			break
+		}
+		err = checkpoint(c, lxcpath, rest[0], true, "lazy-pages", "leave-stopped", "address "+rest[1], "port "+rest[2])
 	case "restore", "restore-frozen":
 		var opts restoreOptions
 		opts, err = parseRestoreArgs(verb, rest)
@@ -223,11 +231,14 @@ func ArchiveRootfsMain(args []string) int {
 
 // restoreOptions are the arguments of the restore verbs: DIR, then
 // `stream` if the daemon serves the images there (images.ServeImages),
-// and `mntns-compat` for CRIU's older mount engine (see restoremode.go).
+// `mntns-compat` for CRIU's older mount engine (see restoremode.go), and
+// `lazy` for memory that a lazy-pages daemon serving DIR fills in (see
+// lazyrestore_remote.go).
 type restoreOptions struct {
 	dir    string
 	stream bool
 	compat bool
+	lazy   bool
 }
 
 func parseRestoreArgs(verb string, args []string) (restoreOptions, error) {
@@ -241,6 +252,8 @@ func parseRestoreArgs(verb string, args []string) (restoreOptions, error) {
 			o.stream = true
 		case modeCompat:
 			o.compat = true
+		case "lazy":
+			o.lazy = true
 		default:
 			return o, fmt.Errorf("%s: unknown argument %q", verb, a)
 		}
@@ -259,6 +272,9 @@ func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error 
 	}
 	if o.stream {
 		lines = append(lines, "stream")
+	}
+	if o.lazy {
+		lines = append(lines, "lazy-pages")
 	}
 	if cgroups := filepath.Join(o.dir, cgroupsFile); fileExists(cgroups) {
 		hook, err := actionScript(cgroupsHook, map[string]string{"CTRFS_CGROUPS": cgroups})

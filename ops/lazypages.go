@@ -19,10 +19,10 @@ import (
 // out the pages of the frozen tasks, the target's lazy-pages daemon fills
 // them in through userfaultfd. `criu check --feature uffd-noncoop` says
 // only that the kernel has userfaultfd; on some hosts it says yes and
-// every lazy transfer still fails (CRIU 4.2.1 on kernel 6.18 fails each
-// with `page-pipe.c:424: splice: -1: Bad file descriptor` in the page
-// server). So LazyPages finds out by doing one: it moves a small process
-// of this binary lazily over loopback, once per daemon.
+// every lazy transfer still fails (where root lacks CAP_SYS_RESOURCE and
+// fs.pipe-max-size is small: see pipeLimit). So LazyPages finds out by
+// doing one: it moves a small process of this binary lazily over
+// loopback, once per daemon.
 
 var lazyPages struct {
 	once sync.Once
@@ -32,8 +32,57 @@ var lazyPages struct {
 // LazyPages is nil if CRIU lazy pages work on this host, or why not in
 // CRIU's words. The first call takes a second or two.
 func LazyPages() error {
-	lazyPages.once.Do(func() { lazyPages.err = probeLazyPages() })
+	lazyPages.once.Do(func() {
+		lazyPages.err = probeLazyPages()
+		if lazyPages.err != nil {
+			if why := pipeLimit(); why != "" {
+				lazyPages.err = fmt.Errorf("%w; %s", lazyPages.err, why)
+			}
+		}
+	})
 	return lazyPages.err
+}
+
+// LazyPipeBytes is the pipe size CRIU's lazy page server needs: it tees
+// pages out of its page pipes through a pipe it grows to PIPE_MAX_SIZE
+// (criu/include/page-pipe.h: 8 pages' worth of pipe buffers, 819 pages),
+// which the kernel rounds up to 1024 pages. It does not grow with the
+// container's memory: more memory takes more pipes, not bigger ones.
+const LazyPipeBytes = 4 << 20
+
+// pipeLimit explains a lazy page server that fails for want of big
+// pipes: without CAP_SYS_RESOURCE a process cannot grow a pipe beyond
+// fs.pipe-max-size (1 MiB by default), and CRIU's tee then moves only
+// part of a request ("tee: 65536: Operation not permitted"). "" if that
+// is not the cause.
+func pipeLimit() string {
+	b, err := os.ReadFile("/proc/sys/fs/pipe-max-size")
+	if err != nil {
+		return ""
+	}
+	max, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || max >= LazyPipeBytes || hasCapSysResource() {
+		return ""
+	}
+	return fmt.Sprintf("this host's root lacks CAP_SYS_RESOURCE, so pipes cannot grow beyond fs.pipe-max-size (%d bytes), "+
+		"and CRIU's lazy page server needs %d: `sysctl fs.pipe-max-size=%d` on both hosts, then restart ctrfs",
+		max, LazyPipeBytes, LazyPipeBytes)
+}
+
+// hasCapSysResource says whether this process has CAP_SYS_RESOURCE (bit
+// 24 of CapEff).
+func hasCapSysResource() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<24) != 0
+		}
+	}
+	return false
 }
 
 // lazyProbeMiB is the memory the probe's process fills and checks.

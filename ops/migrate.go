@@ -274,7 +274,8 @@ type Incoming struct {
 	chunks  *images.Incoming
 	keys    []string // manifests saved so far, removed by Discard
 	created bool
-	frozen  bool // restored, and frozen until Commit
+	frozen  bool      // restored, and frozen until Commit
+	lazy    *lazyCopy // restored lazily (StartLazy), until Commit
 	// The rootfs archive that Prepare unpacked where Install creates the
 	// container, or none.
 	prepared *images.File
@@ -450,8 +451,16 @@ func (in *Incoming) Start() (restoreLog []byte, err error) {
 	return oc.log, nil
 }
 
-// Commit makes the container this host's: a frozen one runs.
+// Commit makes the container this host's: a frozen one runs, a lazily
+// restored one, whole by now, is kept by its watcher.
 func (in *Incoming) Commit() error {
+	if in.lazy != nil {
+		if err := in.commitLazy(); err != nil {
+			return err
+		}
+		in.m.Announce(in.name)
+		return nil
+	}
 	if !in.frozen {
 		return nil
 	}
@@ -467,6 +476,7 @@ func (in *Incoming) Commit() error {
 // manifests saved for it.
 func (in *Incoming) Discard() error {
 	var firstErr error
+	in.discardLazy()
 	if in.created {
 		if err := in.m.Remove(in.name); err != nil {
 			firstErr = err

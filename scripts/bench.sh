@@ -61,6 +61,7 @@ bridge_existed=0
 ip link show "$bridge" >/dev/null 2>&1 && bridge_existed=1
 
 daemon_pid= peer_pid=
+lazy_pipe_bytes=4194304 pipe_max_old=
 
 # stop_daemon PID: SIGTERM (the daemon unmounts and leaves the cluster),
 # SIGKILL after 20s. Only the pids this script started come here.
@@ -103,6 +104,9 @@ cleanup() {
   if [ "$bridge_existed" = 0 ] && ip link show "$bridge" >/dev/null 2>&1; then
     ip link del "$bridge"
   fi
+  if [ -n "$pipe_max_old" ] && [ "$(cat /proc/sys/fs/pipe-max-size)" = "$lazy_pipe_bytes" ]; then
+    echo "$pipe_max_old" > /proc/sys/fs/pipe-max-size
+  fi
   if [ "$rc" != 0 ]; then
     for log in "$work/daemon.log" "$work/peer/daemon.log"; do
       if [ -s "$log" ]; then
@@ -123,6 +127,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Post-copy moves (the migration part) need CRIU's lazy page server to grow
+# pipes to 4 MiB. Root without CAP_SYS_RESOURCE (some VMs) cannot beyond
+# fs.pipe-max-size: raise it for the run; cleanup puts the old value back.
+if [ "$(cat /proc/sys/fs/pipe-max-size)" -lt "$lazy_pipe_bytes" ]; then
+  pipe_max_old=$(cat /proc/sys/fs/pipe-max-size)
+  echo "$lazy_pipe_bytes" > /proc/sys/fs/pipe-max-size
+fi
 
 # The two hosts of the migration part gossip on 127.0.0.2 and 127.0.0.3
 # (lo), migration endpoints on the gossip port + 1. A port whose gossip or

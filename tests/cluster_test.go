@@ -306,6 +306,22 @@ func fakeCRIU(t *testing.T, version string, failRestore bool) string {
 	return "PATH=" + dir + ":" + os.Getenv("PATH")
 }
 
+// noLazyCRIU puts a `criu` first in PATH that fails lazy dumps as CRIU
+// does where pipes cannot grow (see ops.LazyPages).
+func noLazyCRIU(t *testing.T) string {
+	t.Helper()
+	real, err := exec.LookPath("criu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	script := "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --lazy-pages ] && { echo 'injected: lazy pages refused' >&2; exit 1; }; done\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return "PATH=" + dir + ":" + os.Getenv("PATH")
+}
+
 // TestMigrationRefused: an unknown host, a taken name and a target that
 // cannot restore what this host dumps are refused before anything moves; a
 // restore that fails on the target leaves the container running here.
@@ -341,14 +357,14 @@ func TestMigrationRefused(t *testing.T) {
 	a.MustSh("echo stop > containers/c1/ctl")
 }
 
-// TestMigrationPostCopyUnsupported: where CRIU cannot do lazy pages (every
-// lazy transfer fails here; ops.LazyPages finds out by doing one), a
-// post-copy move is refused with EOPNOTSUPP before anything moves, its
-// error quoting CRIU, and the container runs on here.
+// TestMigrationPostCopyUnsupported: to a host where CRIU cannot do lazy
+// pages (ops.LazyPages finds out by doing one; here a criu that fails
+// them), a post-copy move is refused with EOPNOTSUPP before anything
+// moves, its error quoting CRIU, and the container runs on here.
 func TestMigrationPostCopyUnsupported(t *testing.T) {
 	secret := newSecret(t)
 	a := startPeer(t, "dakara", loopback(2), secret, "")
-	b := startPeer(t, "tollana", loopback(3), secret, a.Addr)
+	b := startPeer(t, "tollana", loopback(3), secret, a.Addr, noLazyCRIU(t))
 	a.waitHosts("dakara", "tollana")
 	ip := a.CreateRunning("c1")
 	before := Count(t, ip)

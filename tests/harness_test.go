@@ -67,12 +67,43 @@ func TestMain(m *testing.M) {
 	}
 	// The daemons make the tests' bridge; it goes again if it was not there.
 	bridgeExisted := exec.Command("ip", "link", "show", testBridge).Run() == nil
+	restorePipes := raisePipeMaxSize()
 	code := m.Run()
+	restorePipes()
 	if !bridgeExisted {
 		exec.Command("ip", "link", "del", testBridge).Run()
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// lazyPipeBytes is ops.LazyPipeBytes: post-copy moves need pipes that big.
+const lazyPipeBytes = 4 << 20
+
+// raisePipeMaxSize lets the run's daemons do CRIU lazy pages where root
+// lacks CAP_SYS_RESOURCE (these machines: see ops.LazyPages), by raising
+// fs.pipe-max-size for the run; the returned function puts the old value
+// back, unless something else changed it meanwhile. A watchdog process
+// does the same when this one ends otherwise (a test's panic, -timeout,
+// a kill).
+func raisePipeMaxSize() (restore func()) {
+	const path = "/proc/sys/fs/pipe-max-size"
+	b, err := os.ReadFile(path)
+	old, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || perr != nil || old >= lazyPipeBytes {
+		return func() {}
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(lazyPipeBytes)), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: cannot raise fs.pipe-max-size for post-copy moves:", err)
+		return func() {}
+	}
+	putBack := fmt.Sprintf(`[ "$(cat %s)" = %d ] && echo %d > %s`, path, lazyPipeBytes, old, path)
+	watchdog := exec.Command("sh", "-c", fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; %s", os.Getpid(), putBack))
+	watchdog.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	watchdog.Start()
+	return func() {
+		exec.Command("sh", "-c", putBack).Run()
+	}
 }
 
 // Daemon is one `ctrfs serve` with its own mount, LXC path and store.

@@ -35,6 +35,8 @@ func main() {
 		os.Exit(ops.ArchiveRootfsMain(os.Args[2:]))
 	case "lazy-probe-workload": // internal: the process that ops.LazyPages moves
 		os.Exit(ops.LazyProbeWorkloadMain(os.Args[2:]))
+	case "lazy-pages-watch": // internal: the watcher of a post-copy move's copy
+		os.Exit(ops.LazyWatchMain(os.Args[2:]))
 	case "make-cgroups": // internal: CRIU's hook before a restore
 		os.Exit(ops.MakeCgroupsMain(os.Args[2:]))
 	case "help", "-h", "--help":

@@ -29,6 +29,7 @@ type serveFlags struct {
 	metrics                     string
 	template, templateCache     string
 	migratePort                 int
+	postCopy                    bool
 }
 
 const serveHead = `usage: ctrfs serve [flags]
@@ -55,6 +56,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	set.StringVar(&f.join, "join", "", "gossip addresses `ADDR:PORT[,...]` of hosts to join (retried until they answer)")
 	set.StringVar(&f.secretFile, "secret-file", "", "read the cluster's shared secret from `FILE`; it keys gossip encryption and authenticates migrations (none: run alone)")
 	set.IntVar(&f.migratePort, "migrate-port", 0, "TCP `PORT` of the migration endpoint, on the --bind address (0: the gossip port + 1)")
+	set.BoolVar(&f.postCopy, "post-copy-moves", false, "make every live move that starts here post-copy, mv's too, as `move HOST --post-copy` (the memory not yet copied is lost if this host dies during the copy)")
 	set.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR:PORT` at /metrics (none: off)")
 	set.StringVar(&f.logLevel, "log-level", "info", "log at `LEVEL` on stderr: debug, info, warn or error")
 	return set
@@ -194,7 +196,7 @@ func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Clu
 		return nil, fmt.Errorf("--secret-file needs --bind")
 	}
 	cl, err := cluster.Start(cluster.Config{Host: f.name, Bind: f.bind, Join: join, Secret: secret,
-		MigratePort: f.migratePort, StoreDir: f.store, Log: log}, m)
+		MigratePort: f.migratePort, StoreDir: f.store, PostCopyMoves: f.postCopy, Log: log}, m)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,8 @@ import (
 const versionHead = `usage: ctrfs version
 
 Prints the versions of ctrfs, and of the CRIU and LXC it runs with, and
-whether CRIU's lazy pages (move --post-copy) work on this host.
+whether CRIU's lazy pages (move --post-copy) work on this host, and if
+not, why (on hosts whose root lacks CAP_SYS_RESOURCE, the sysctl to set).
 `
 
 // versions is `ctrfs version`: ctrfs's version and the CRIU and LXC this

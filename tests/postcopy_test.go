@@ -1,0 +1,261 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Post-copy moves (`move HOST --post-copy`): the container runs on the
+// target while its memory still arrives from the source's CRIU page
+// server. These tests move a container running memhog (bench/memhog),
+// which holds memory with a known checksum, and interrupt the transfer at
+// known points: the source's page server is stopped (SIGSTOP) once it
+// listens, so that no page moves until the test lets it.
+
+var memhog struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// memhogBin builds bench/memhog, static, once per run.
+func memhogBin(t *testing.T) string {
+	t.Helper()
+	memhog.once.Do(func() {
+		dir, err := os.MkdirTemp("", "ctrfs-memhog-")
+		if err != nil {
+			memhog.err = err
+			return
+		}
+		memhog.path = filepath.Join(dir, "memhog")
+		build := exec.Command("go", "build", "-o", memhog.path, "../bench/memhog")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			memhog.err = err
+			t.Logf("%s", out)
+		}
+	})
+	if memhog.err != nil {
+		t.Fatalf("build memhog: %v", memhog.err)
+	}
+	return memhog.path
+}
+
+// memhogContainer creates c1 on d with memhog holding mib MiB beside the
+// counter service, starts it and waits until memhog has filled its memory.
+// It returns the address and memhog's ready file.
+func memhogContainer(t *testing.T, d *Daemon, mib int) (ip string, ready map[string]string) {
+	t.Helper()
+	d.MustSh("mkdir containers/c1")
+	data, err := os.ReadFile(memhogBin(t))
+	if err == nil {
+		err = os.WriteFile(d.rootfs("c1", "memhog"), data, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(d.rootfs("c1", "etc", "inittab"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("::respawn:/memhog --mib " + strconv.Itoa(mib) + " --dir /memhog.d --interval 300ms\n")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.MustSh("echo start > containers/c1/ctl")
+	ip = d.Info("c1")["ipv4"]
+	waitLong(t, "memhog to fill its memory", 2*time.Minute, func() bool {
+		ready = parseKV(fileText(d.rootfs("c1", "memhog.d", "ready")))
+		return ready["sum"] != ""
+	})
+	Count(t, ip)
+	return ip, ready
+}
+
+func fileText(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// memhogIntact waits until memhog on d has checked its memory afresh
+// (its sum file past seq) and checks that it is the same process with the
+// same memory.
+func memhogIntact(t *testing.T, d *Daemon, ready map[string]string, seq int) {
+	t.Helper()
+	var kv map[string]string
+	waitLong(t, "memhog on "+d.Name+" to check its memory", time.Minute, func() bool {
+		kv = parseKV(fileText(d.rootfs("c1", "memhog.d", "sum")))
+		n, err := strconv.Atoi(kv["seq"])
+		return err == nil && n > seq
+	})
+	if kv["pid"] != ready["pid"] || kv["sum"] != ready["sum"] || kv["bad-blocks"] != "0" {
+		t.Fatalf("memhog on %s: %v; it was %v (a new process, or its memory changed)", d.Name, kv, ready)
+	}
+}
+
+// memhogSeq is memhog's last check on d.
+func memhogSeq(d *Daemon) int {
+	n, _ := strconv.Atoi(parseKV(fileText(d.rootfs("c1", "memhog.d", "sum")))["seq"])
+	return n
+}
+
+// childCRIU finds the criu process whose parent's command line has all of
+// words (a ctrfs helper of one daemon and container), or 0.
+func childCRIU(words ...string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, stat := range procs {
+		b, err := os.ReadFile(stat)
+		if err != nil || !strings.Contains(string(b), "(criu)") {
+			continue
+		}
+		fields := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+1:])
+		if len(fields) < 2 {
+			continue
+		}
+		parent := strings.Split(fileText("/proc/"+fields[1]+"/cmdline"), "\x00")
+		found := true
+		for _, w := range words {
+			if !contains(parent, w) {
+				found = false
+			}
+		}
+		if found {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(stat)))
+			return pid
+		}
+	}
+	return 0
+}
+
+// cmdArg is the argument after flag on pid's command line.
+func cmdArg(pid int, flag string) string {
+	args := strings.Split(fileText("/proc/"+strconv.Itoa(pid)+"/cmdline"), "\x00")
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// TestPostCopyMove: a post-copy move carries a running container with
+// its memory intact; it runs on the target, gone from the source.
+func TestPostCopyMove(t *testing.T) {
+	a, b := twoHosts(t)
+	ip, ready := memhogContainer(t, a.Daemon, 64)
+	before := Count(t, ip)
+	seq := memhogSeq(a.Daemon)
+
+	a.MustSh("echo 'move tollana --post-copy' > containers/c1/ctl")
+	if a.has("c1") {
+		t.Fatal("c1 is still on the source after the move")
+	}
+	if st := b.Read("containers/c1/status"); st != "RUNNING" {
+		t.Fatalf("c1 on the target is %s", st)
+	}
+	countFrom(t, ip, before, "over the post-copy move")
+	memhogIntact(t, b.Daemon, ready, seq)
+	info := b.Info("c1")
+	if info["move-mode"] != "post-copy" || info["downtime-seconds"] == "" || info["postcopy-fill-seconds"] == "" {
+		t.Errorf("info on the target:\n%v", info)
+	}
+	t.Logf("post-copy move: %s s, downtime %s s, fill %s s", info["move-seconds"], info["downtime-seconds"], info["postcopy-fill-seconds"])
+	b.MustSh("echo stop > containers/c1/ctl")
+}
+
+// stalledPostCopy starts a post-copy move of c1 from a (started with
+// pauseAt's environment) to b and returns once b's lazy-pages daemon has
+// connected to the source's page server, which is stopped: no page has
+// moved, and the restore on b waits for the pages it touches. It returns
+// the move, the source's CRIU and the target's lazy-pages daemon.
+func stalledPostCopy(t *testing.T, a, b *Peer, pause string) (move *backgroundMove, source, lazy int) {
+	t.Helper()
+	stderr := filepath.Join(t.TempDir(), "stderr")
+	move = &backgroundMove{a.Background("{ echo 'move tollana --post-copy' > containers/c1/ctl; } 2>" + stderr), stderr}
+	waitLong(t, "the source's page server to listen", time.Minute, func() bool { return exists(pause) })
+	source = childCRIU("checkpoint-lazy", a.LXCPath, "c1")
+	if source == 0 {
+		t.Fatal("no CRIU dump of c1 on the source")
+	}
+	if err := syscall.Kill(source, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(pause)
+	waitLong(t, "the target's lazy-pages daemon to connect", time.Minute, func() bool {
+		lazy = childCRIU("lazy-pages-watch", b.LXCPath, "c1")
+		return lazy != 0 && strings.Contains(fileText(filepath.Join(cmdArg(lazy, "-D"), "lazy-pages.log")), "Connecting to server")
+	})
+	return move, source, lazy
+}
+
+// resumedHere checks that a failed post-copy move left c1 running on a,
+// its network unlocked (the service answers new connections), its count
+// and memhog's memory intact, and no copy on b, whose watcher killed its
+// own copy.
+func resumedHere(t *testing.T, a, b *Peer, move *backgroundMove, ip string, before, seq int, ready map[string]string) {
+	t.Helper()
+	if err := move.Wait(); err == nil {
+		t.Fatal("the move succeeded")
+	}
+	if e := a.Read("containers/c1/error"); !strings.Contains(e, "RUNNING here again") {
+		t.Errorf("error of the failed move: %q (%s)", e, move.Stderr())
+	}
+	stillHere(t, a, b, ip, before)
+	memhogIntact(t, a.Daemon, ready, seq)
+	if !strings.Contains(b.Log(), "killed its copy") {
+		t.Errorf("the target's log does not say its watcher killed the copy:\n%s", b.Log())
+	}
+}
+
+// TestPostCopyTargetFails: the target's lazy-pages daemon dies mid-copy.
+// The target kills its copy; the source's page server sees its connection
+// close, which CRIU counts as success: the source must not take that for
+// the target's word, and resumes its container, network unlocked.
+func TestPostCopyTargetFails(t *testing.T) {
+	env, pause := pauseAt(t, "postcopy-serving")
+	a, b := twoHostsEnv(t, env)
+	ip, ready := memhogContainer(t, a.Daemon, 64)
+	before, seq := Count(t, ip), memhogSeq(a.Daemon)
+
+	move, source, lazy := stalledPostCopy(t, a, b, pause)
+	syscall.Kill(lazy, syscall.SIGKILL)
+	waitLong(t, "the target to report its copy killed", time.Minute, func() bool {
+		return strings.Contains(b.Log(), "killed its copy")
+	})
+	syscall.Kill(source, syscall.SIGCONT)
+	resumedHere(t, a, b, move, ip, before, seq, ready)
+	a.MustSh("echo stop > containers/c1/ctl")
+}
+
+// TestPostCopySourceVanishes: the source's page server dies mid-copy.
+// The target kills its copy rather than run on zero-filled pages, and
+// the source resumes its container.
+func TestPostCopySourceVanishes(t *testing.T) {
+	env, pause := pauseAt(t, "postcopy-serving")
+	a, b := twoHostsEnv(t, env)
+	ip, ready := memhogContainer(t, a.Daemon, 64)
+	before, seq := Count(t, ip), memhogSeq(a.Daemon)
+
+	move, source, _ := stalledPostCopy(t, a, b, pause)
+	syscall.Kill(source, syscall.SIGKILL)
+	resumedHere(t, a, b, move, ip, before, seq, ready)
+	a.MustSh("echo stop > containers/c1/ctl")
+}
+
+// twoHostsEnv is twoHosts with env added to the source's environment.
+func twoHostsEnv(t *testing.T, env ...string) (a, b *Peer) {
+	t.Helper()
+	secret := newSecret(t)
+	a = startPeer(t, "dakara", loopback(2), secret, "", env...)
+	b = startPeer(t, "tollana", loopback(3), secret, a.Addr)
+	a.waitHosts("dakara", "tollana")
+	return a, b
+}

@@ -19,7 +19,7 @@ import (
 // known points: the source's page server is stopped (SIGSTOP) once it
 // listens, so that no page moves until the test lets it.
 
-var memhog struct {
+var memhogBuild struct {
 	once sync.Once
 	path string
 	err  error
@@ -28,24 +28,24 @@ var memhog struct {
 // memhogBin builds bench/memhog, static, once per run.
 func memhogBin(t *testing.T) string {
 	t.Helper()
-	memhog.once.Do(func() {
+	memhogBuild.once.Do(func() {
 		dir, err := os.MkdirTemp("", "ctrfs-memhog-")
 		if err != nil {
-			memhog.err = err
+			memhogBuild.err = err
 			return
 		}
-		memhog.path = filepath.Join(dir, "memhog")
-		build := exec.Command("go", "build", "-o", memhog.path, "../bench/memhog")
+		memhogBuild.path = filepath.Join(dir, "memhog")
+		build := exec.Command("go", "build", "-o", memhogBuild.path, "../bench/memhog")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
-			memhog.err = err
+			memhogBuild.err = err
 			t.Logf("%s", out)
 		}
 	})
-	if memhog.err != nil {
-		t.Fatalf("build memhog: %v", memhog.err)
+	if memhogBuild.err != nil {
+		t.Fatalf("build memhog: %v", memhogBuild.err)
 	}
-	return memhog.path
+	return memhogBuild.path
 }
 
 // memhogContainer creates c1 on d with memhog holding mib MiB beside the

@@ -25,7 +25,7 @@ import (
 const (
 	lazyPagesLog    = "lazy-pages.log"
 	lazyPagesSocket = "lazy-pages.socket" // in the images directory, CRIU's work directory
-	lazyPagesReady  = 10 * time.Second   // for the daemon to listen
+	lazyPagesReady  = 10 * time.Second    // for the daemon to listen
 )
 
 // LazyPagesDaemon is `criu lazy-pages` serving one restore from the images

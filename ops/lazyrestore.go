@@ -32,10 +32,11 @@ const (
 // in its directory. It runs in a session of its own, so that it outlives
 // a daemon killed meanwhile: its container's memory depends on it.
 type LazyPagesDaemon struct {
-	cmd  *exec.Cmd
-	dir  string
-	done chan struct{}
-	err  error // set before done is closed
+	cmd    *exec.Cmd
+	dir    string
+	done   chan struct{}
+	failed chan struct{} // closed with done if err is not nil
+	err    error         // set before done is closed
 }
 
 // StartLazyPages starts CRIU's lazy-pages daemon for the images in dir,
@@ -51,9 +52,11 @@ func StartLazyPages(dir string, extra ...string) (*LazyPagesDaemon, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("criu lazy-pages: %w", err)
 	}
-	d := &LazyPagesDaemon{cmd: cmd, dir: dir, done: make(chan struct{})}
+	d := &LazyPagesDaemon{cmd: cmd, dir: dir, done: make(chan struct{}), failed: make(chan struct{})}
 	go func() {
-		d.err = d.verdict(cmd.Wait())
+		if d.err = d.verdict(cmd.Wait()); d.err != nil {
+			close(d.failed)
+		}
 		close(d.done)
 	}()
 	for deadline := time.Now().Add(lazyPagesReady); ; time.Sleep(2 * time.Millisecond) {

@@ -118,6 +118,10 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			args = append(args, modeCompat)
 		}
 		aoc := &opContext{}
+		if lazy != nil {
+			// A restore whose lazy-pages daemon died waits for it for good.
+			aoc.abort = lazy.failed
+		}
 		os.Remove(filepath.Join(dir, "restore.log"))
 		err = m.runHelper(aoc, verb, name, args...)
 		if stop != nil {

@@ -42,6 +42,7 @@ type session struct {
 	timer               *time.Timer
 	prepare             time.Duration  // how long Prepare took, for the report
 	lazy                bool           // restored post-copy: committed only once whole
+	prepareState        time.Duration  // how long PrepareState took, for the report
 	preparing           bool           // Prepare is under way: the session does not expire
 	phases              []ops.KeyValue // timings of Install, for the report
 }
@@ -92,6 +93,10 @@ type PutArgs struct {
 type PrepareArgs struct {
 	Token  string
 	Rootfs *images.Manifest // of the precopy: the whole-tree archive
+}
+type PrepareStateArgs struct {
+	Token string
+	State *images.Manifest // a precopy dump of the processes
 }
 type InstallArgs struct {
 	Token  string
@@ -217,42 +222,73 @@ func (s *Service) Prepare(a PrepareArgs, out *bool) error {
 		return wireError(err)
 	}
 	defer sess.mu.Unlock()
-	s.c.mu.Lock()
-	live := s.c.sessions[a.Token] == sess && !sess.installed
+	return s.c.preparing(sess, func() error {
+		t0 := time.Now()
+		err := sess.in.Prepare(a.Rootfs)
+		sess.prepare = time.Since(t0)
+		if err != nil {
+			s.c.cfg.Log.Warn("cluster: cannot unpack the rootfs of an incoming container ahead of its install", "container", sess.name, "err", err)
+			return wireError(err)
+		}
+		*out = true
+		return nil
+	})
+}
+
+// preparing runs fn, work ahead of the install, for a session whose lock
+// the caller holds, with the session's expiry stopped meanwhile.
+func (c *Cluster) preparing(sess *session, fn func() error) error {
+	c.mu.Lock()
+	live := c.sessions[sess.token] == sess && !sess.installed
 	if live {
 		sess.preparing = true
 		sess.timer.Stop()
 	}
-	s.c.mu.Unlock()
+	c.mu.Unlock()
 	if !live {
 		return wireError(ops.NewError(ops.ErrFailed, "nothing to prepare (the session expired, was aborted or is installed)"))
 	}
 	defer func() {
-		s.c.mu.Lock()
+		c.mu.Lock()
 		sess.preparing = false
 		sess.timer.Reset(sessionIdle)
-		s.c.mu.Unlock()
+		c.mu.Unlock()
 	}()
-	t0 := time.Now()
-	err = sess.in.Prepare(a.Rootfs)
-	sess.prepare = time.Since(t0)
-	if err != nil {
-		s.c.cfg.Log.Warn("cluster: cannot unpack the rootfs of an incoming container ahead of its install", "container", sess.name, "err", err)
-		return wireError(err)
-	}
-	*out = true
-	return nil
+	return fn()
 }
 
-// lockedSession is session for a call that brings a rootfs, with the
-// session's lock taken: the caller unlocks sess.mu.
-func (c *Cluster) lockedSession(token string, rootfs *images.Manifest, what string) (*session, error) {
+// PrepareState unpacks a precopy dump of the processes, so that the
+// restore at Install writes only what the final dump changed and restores
+// from a directory of its own (see ops.Incoming.PrepareState). Like
+// Prepare, the session does not expire meanwhile.
+func (s *Service) PrepareState(a PrepareStateArgs, out *bool) error {
+	sess, err := s.c.lockedSession(a.Token, a.State, "prepare the state")
+	if err != nil {
+		return wireError(err)
+	}
+	defer sess.mu.Unlock()
+	return s.c.preparing(sess, func() error {
+		t0 := time.Now()
+		err := sess.in.PrepareState(a.State)
+		sess.prepareState = time.Since(t0)
+		if err != nil {
+			s.c.cfg.Log.Warn("cluster: cannot unpack the state of an incoming container ahead of its install", "container", sess.name, "err", err)
+			return wireError(err)
+		}
+		*out = true
+		return nil
+	})
+}
+
+// lockedSession is session for a call that brings a manifest (a rootfs,
+// a state), with the session's lock taken: the caller unlocks sess.mu.
+func (c *Cluster) lockedSession(token string, mf *images.Manifest, what string) (*session, error) {
 	sess, err := c.session(token)
 	if err != nil {
 		return nil, err
 	}
-	if rootfs == nil {
-		return nil, ops.NewError(ops.ErrInvalid, what+" without a rootfs")
+	if mf == nil {
+		return nil, ops.NewError(ops.ErrInvalid, what+" without a manifest")
 	}
 	sess.mu.Lock()
 	return sess, nil
@@ -284,6 +320,7 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 			s.c.cfg.Log.Warn("cluster: restore of an incoming container failed", "container", sess.name, "log", lastLines(log, 5))
 		}
 		sess.phases = append(sess.phases, seconds("target-restore-seconds", time.Since(t1)))
+		sess.phases = append(sess.phases, sess.in.Phases...)
 	}
 	if err != nil {
 		s.c.dropLocked(sess)
@@ -336,6 +373,9 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	}
 	if sess.prepare > 0 {
 		a.Report = append(a.Report, seconds("target-prepare-seconds", sess.prepare))
+	}
+	if sess.prepareState > 0 {
+		a.Report = append(a.Report, seconds("target-prepare-state-seconds", sess.prepareState))
 	}
 	a.Report = append(a.Report, sess.phases...)
 	a.Report = append(a.Report, seconds("target-commit-seconds", commit))

@@ -145,10 +145,32 @@ func (s *Store) exportFile(f File, dir string) (err error) {
 // with no step in lockstep, because an export is on the critical path of
 // a restore.
 func (s *Store) writeChunks(w io.WriterAt, f File) error {
-	type piece struct {
-		c   Chunk
-		off int64
+	return s.writePieces(w, f.Name, filePieces(f, nil))
+}
+
+// piece is a chunk of a file at its offset.
+type piece struct {
+	c   Chunk
+	off int64
+}
+
+// filePieces are f's chunks at their offsets, but for those that keep
+// says are already written.
+func filePieces(f File, keep func(piece) bool) []piece {
+	out := make([]piece, 0, len(f.Chunks))
+	var off int64
+	for _, c := range f.Chunks {
+		if p := (piece{c, off}); keep == nil || !keep(p) {
+			out = append(out, p)
+		}
+		off += c.Size
 	}
+	return out
+}
+
+// writePieces writes the pieces of the file called name to w, as
+// writeChunks does.
+func (s *Store) writePieces(w io.WriterAt, name string, todo []piece) error {
 	pieces := make(chan piece)
 	var (
 		wg       sync.WaitGroup
@@ -172,7 +194,7 @@ func (s *Store) writeChunks(w io.WriterAt, f File) error {
 				}
 				var err error
 				if comp, data, err = s.readChunk(p.c, comp, data); err != nil {
-					fail(inFile(f.Name, err))
+					fail(inFile(name, err))
 					continue
 				}
 				if _, err := w.WriteAt(data, p.off); err != nil {
@@ -181,13 +203,11 @@ func (s *Store) writeChunks(w io.WriterAt, f File) error {
 			}
 		}()
 	}
-	var off int64
-	for _, c := range f.Chunks {
+	for _, p := range todo {
 		if failed.Load() {
 			break
 		}
-		pieces <- piece{c, off}
-		off += c.Size
+		pieces <- p
 	}
 	close(pieces)
 	wg.Wait()

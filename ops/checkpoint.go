@@ -191,7 +191,7 @@ func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 // stored, from the images still in the staging directory.
 func (m *Manager) recoverFromStaging(oc *opContext, name, dir string, storeErr error) error {
 	roc := &opContext{}
-	_, err := m.criuRestore(roc, "restore", name, dir, nil)
+	_, _, err := m.criuRestore(roc, "restore", name, dir, restoreFrom{})
 	oc.setLog(append(oc.log, roc.log...)) // the dump's log, then the restore's
 	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf(
@@ -243,7 +243,7 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 		return srv.Close, nil
 	}
 	t1 := time.Now()
-	damaged, restoreErr := m.criuRestore(oc, verb, name, dir, serve)
+	_, damaged, restoreErr := m.criuRestore(oc, verb, name, dir, restoreFrom{serve: serve})
 	if damaged != nil && restoreErr != nil {
 		return newError(ErrFailed, fmt.Sprintf(
 			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)

@@ -29,13 +29,15 @@ var pauseAt = os.Getenv("CTRFS_PAUSE_AT")
 
 const pauseLimit = 2 * time.Minute
 
-// pausePoint marks a step that a test may pause at.
-func pausePoint(step string) {
+// pausePoint marks a step that a test may pause at; the file holds the
+// step, then the details given, a line each (a pid the test acts on).
+func pausePoint(step string, details ...string) {
 	at, file, ok := strings.Cut(pauseAt, ":")
 	if !ok || at != step {
 		return
 	}
-	if err := os.WriteFile(file, []byte(step+"\n"), 0o644); err != nil {
+	content := strings.Join(append([]string{step}, details...), "\n") + "\n"
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 		return
 	}
 	for deadline := time.Now().Add(pauseLimit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

@@ -231,29 +231,30 @@ func ArchiveRootfsMain(args []string) int {
 
 // restoreOptions are the arguments of the restore verbs: DIR, then
 // `stream` if the daemon serves the images there (images.ServeImages),
-// `mntns-compat` for CRIU's older mount engine (see restoremode.go), and
-// `lazy` for memory that a lazy-pages daemon serving DIR fills in (see
-// lazyrestore_remote.go).
+// `lazy-pages` if CRIU's lazy-pages daemon listens there for the memory
+// (lazyrestore.go serves it from DIR itself, lazyrestore_remote.go from
+// the source's page server), and `mntns-compat` for CRIU's older mount
+// engine (see restoremode.go).
 type restoreOptions struct {
 	dir    string
 	stream bool
-	compat bool
 	lazy   bool
+	compat bool
 }
 
 func parseRestoreArgs(verb string, args []string) (restoreOptions, error) {
 	if len(args) == 0 {
-		return restoreOptions{}, fmt.Errorf("%s takes the image directory, then `stream` and `mntns-compat` as needed", verb)
+		return restoreOptions{}, fmt.Errorf("%s takes the image directory, then `stream`, `lazy-pages` and `mntns-compat` as needed", verb)
 	}
 	o := restoreOptions{dir: args[0]}
 	for _, a := range args[1:] {
 		switch a {
 		case "stream":
 			o.stream = true
+		case restoreLazy:
+			o.lazy = true
 		case modeCompat:
 			o.compat = true
-		case "lazy":
-			o.lazy = true
 		default:
 			return o, fmt.Errorf("%s: unknown argument %q", verb, a)
 		}
@@ -274,7 +275,7 @@ func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error 
 		lines = append(lines, "stream")
 	}
 	if o.lazy {
-		lines = append(lines, "lazy-pages")
+		lines = append(lines, restoreLazy)
 	}
 	if cgroups := filepath.Join(o.dir, cgroupsFile); fileExists(cgroups) {
 		hook, err := actionScript(cgroupsHook, map[string]string{"CTRFS_CGROUPS": cgroups})

@@ -89,7 +89,7 @@ func (in *Incoming) StartLazy(addr string, port int) (restoreLog []byte, err err
 			return logs, err
 		}
 		pausePoint("postcopy-restore")
-		args := []string{dir, "lazy"}
+		args := []string{dir, restoreLazy}
 		if mode == modeCompat {
 			args = append(args, modeCompat)
 		}

@@ -186,7 +186,21 @@ func (m *Manager) runHelper(oc *opContext, verb, name string, args ...string) er
 	cmd := exec.Command(m.cfg.HelperPath, append([]string{"lxc-helper", verb, m.cfg.LXCPath, name, logFile}, args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, errFile, errFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	runErr := cmd.Run()
+	runErr := cmd.Start()
+	if runErr == nil {
+		ended := make(chan struct{})
+		if oc.abort != nil {
+			go func() {
+				select {
+				case <-oc.abort:
+					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				case <-ended:
+				}
+			}()
+		}
+		runErr = cmd.Wait()
+		close(ended)
+	}
 
 	logData, _ := os.ReadFile(logFile)
 	oc.setLog(logData)

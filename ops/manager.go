@@ -304,6 +304,9 @@ type opContext struct {
 	hasLog   bool
 	extra    []KeyValue
 	progress *progress // nil outside run
+	// abort, if not nil, ends a helper under way when it is closed (its
+	// whole session: LXC and the CRIU it runs).
+	abort <-chan struct{}
 }
 
 func (o *opContext) setLog(b []byte) { o.log, o.hasLog = b, true }

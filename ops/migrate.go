@@ -279,6 +279,12 @@ type Incoming struct {
 	// The rootfs archive that Prepare unpacked where Install creates the
 	// container, or none.
 	prepared *images.File
+	// The memory images of a precopy dump that PrepareState unpacked into
+	// stateDir, or none; Start brings them up to date with the final dump.
+	stateDir   string
+	stateFiles []images.File
+	// What Start and Commit report (the update, the wait for the pages).
+	Phases []KeyValue
 }
 
 // Receive reserves name for a container arriving from another host.
@@ -344,6 +350,31 @@ func (in *Incoming) Prepare(rootfs *images.Manifest) error {
 	}
 	in.prepared = &f
 	return nil
+}
+
+// PrepareState unpacks a precopy dump of the container's processes (its
+// chunks have arrived) into a staging directory while the container still
+// runs on the source: Start then writes there only what the final dump
+// changed, and restores from there lazily. Each call replaces the last.
+func (in *Incoming) PrepareState(state *images.Manifest) error {
+	in.dropStateDir()
+	dir, err := in.m.stagingDir(in.name, "state", state.Size())
+	if err != nil {
+		return newError(ErrFailed, "prepare "+in.name, err)
+	}
+	if err := in.m.images.Export(state, dir); err != nil {
+		os.RemoveAll(dir)
+		return newError(ErrFailed, "unpack the precopy of "+in.name, err)
+	}
+	in.stateDir, in.stateFiles = dir, state.Files
+	return nil
+}
+
+func (in *Incoming) dropStateDir() {
+	if in.stateDir != "" {
+		os.RemoveAll(in.stateDir)
+		in.stateDir, in.stateFiles = "", nil
+	}
 }
 
 // Install saves the items (see Outgoing.Items) and creates the container
@@ -439,16 +470,66 @@ func itemKey(name, item string) (string, error) {
 // copy is the container, and if this daemon dies before the commit the copy
 // here must not run beside it (it is removed when the daemon starts).
 // Freezing costs the move milliseconds; the source commits at once.
+//
+// With the precopy unpacked (PrepareState), only what the final dump
+// changed is written there, and the restore is lazy: CRIU's lazy-pages
+// daemon, started before the restore, copies the memory in from there
+// while the container waits frozen, and Start returns once every page is
+// in (if not, the container is killed and Start fails: the source keeps
+// its copy). Otherwise CRIU reads the images from the store.
 func (in *Incoming) Start() (restoreLog []byte, err error) {
 	oc := &opContext{}
 	if err := in.m.cfg.Network.EnsureBridge(); err != nil {
 		return nil, newError(ErrFailed, "start "+in.name, err)
+	}
+	if in.stateDir != "" {
+		if err := in.startLazily(oc); err != nil {
+			return oc.log, err
+		}
+		in.frozen = true
+		return oc.log, nil
 	}
 	if err = in.m.restoreState(oc, in.name, "restore-frozen"); err != nil {
 		return oc.log, err
 	}
 	in.frozen = true
 	return oc.log, nil
+}
+
+// startLazily is Start from the directory PrepareState unpacked.
+func (in *Incoming) startLazily(oc *opContext) error {
+	set, err := in.m.SavedState(in.name)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	written, err := in.m.images.Update(in.stateDir, in.stateFiles, set.manifest)
+	in.stateFiles = nil // part old, part new if it failed
+	if err != nil {
+		in.dropStateDir()
+		if errors.Is(err, images.ErrCorrupt) {
+			return newError(ErrFailed, fmt.Sprintf("saved state of %s is damaged: %v", in.name, err), nil)
+		}
+		return newError(ErrFailed, "unpack the saved state of "+in.name, err)
+	}
+	in.Phases = append(in.Phases, seconds("target-update-seconds", time.Since(t0)),
+		KeyValue{"target-update-bytes", fmt.Sprint(written)})
+	t1 := time.Now()
+	lazy, _, err := in.m.criuRestore(oc, "restore-frozen", in.name, in.stateDir, restoreFrom{lazy: localLazyPages})
+	if err != nil {
+		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", in.name, err), nil)
+	}
+	in.Phases = append(in.Phases, seconds("target-criu-restore-seconds", time.Since(t1)))
+	if lazy != nil {
+		t2 := time.Now()
+		err := in.m.awaitLazyPages(oc, in.name, lazy)
+		in.Phases = append(in.Phases, seconds("target-lazy-wait-seconds", time.Since(t2)))
+		if err != nil {
+			return err
+		}
+	}
+	in.dropStateDir()
+	return in.m.dropState(in.name)
 }
 
 // Commit makes the container this host's: a frozen one runs, a lazily
@@ -475,6 +556,7 @@ func (in *Incoming) Commit() error {
 // Discard removes whatever arrived: the container (stopped first) and the
 // manifests saved for it.
 func (in *Incoming) Discard() error {
+	in.dropStateDir()
 	var firstErr error
 	in.discardLazy()
 	if in.created {

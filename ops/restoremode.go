@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -62,12 +63,24 @@ func (m *Manager) restoreAttempts(name string) []string {
 // and returns the function that stops it and reports a damaged image.
 type imageServing func(dir string) (stop func() error, err error)
 
+// restoreFrom says where a restore's images come from: files in dir (the
+// zero value), served there (serve), or files whose memory CRIU's
+// lazy-pages daemon copies in (lazy starts the daemon of each attempt).
+type restoreFrom struct {
+	serve imageServing
+	lazy  startLazyPages
+}
+
+// restoreLazy is the restore verbs' argument for a lazy restore.
+const restoreLazy = "lazy-pages"
+
 // criuRestore restores the container with the helper verb from the images
-// in dir, or served there by serve (nil: they are files in dir), trying
-// each mode of restoreAttempts while CRIU fails and the container is left
-// STOPPED. A damaged image ends it at once. The `log` holds every
-// attempt's logs, and `info` which modes were tried.
-func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, serve imageServing) (damaged, err error) {
+// in dir as from says, trying each mode of restoreAttempts while CRIU
+// fails and the container is left STOPPED. A damaged image ends it at
+// once. The `log` holds every attempt's logs, and `info` which modes were
+// tried. A lazy restore returns its daemon, still copying the memory in:
+// the caller waits for it (awaitLazyPages) before the container runs.
+func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restoreFrom) (lazy *LazyPagesDaemon, damaged, err error) {
 	var logs bytes.Buffer
 	var tried []string
 	var failures []string
@@ -78,22 +91,39 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, serve image
 	for i, mode := range m.restoreAttempts(name) {
 		args := []string{dir}
 		var stop func() error
-		if serve != nil {
-			if stop, err = serve(dir); err != nil {
-				return nil, newError(ErrFailed, "serve saved state of "+name, err)
+		if from.serve != nil {
+			if stop, err = from.serve(dir); err != nil {
+				return nil, nil, newError(ErrFailed, "serve saved state of "+name, err)
 			}
 			args = append(args, "stream")
+		}
+		if from.lazy != nil {
+			if lazy, err = from.lazy(dir); err != nil {
+				return nil, nil, newError(ErrFailed, "start CRIU's lazy-pages daemon for "+name, err)
+			}
+			pausePoint("lazy-restore", strconv.Itoa(lazy.Pid()))
+			args = append(args, restoreLazy)
 		}
 		if mode == modeCompat {
 			args = append(args, modeCompat)
 		}
 		aoc := &opContext{}
+		if lazy != nil {
+			// A restore whose lazy-pages daemon died waits for it for good.
+			aoc.abort = lazy.failed
+		}
 		os.Remove(filepath.Join(dir, "restore.log"))
 		err = m.runHelper(aoc, verb, name, args...)
 		if stop != nil {
 			damaged = stop()
 		}
 		log := criuLog(filepath.Join(dir, "restore.log"), aoc.log)
+		if lazy != nil && err != nil {
+			lazy.Kill() // it would wait for the restore for good
+			lazy.Wait()
+			log = append(log, lazy.Log()...)
+			lazy = nil
+		}
 		result := "ok"
 		if err != nil {
 			result = "failed"
@@ -107,7 +137,7 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, serve image
 					m.log.Warn("cannot remember the restore mode", "container", name, "err", werr)
 				}
 			}
-			return nil, nil
+			return lazy, nil, nil
 		}
 		failures = append(failures, fmt.Sprintf("with %s: %s", mode, explainCRIU(log)))
 		if damaged != nil || i == 1 {
@@ -118,5 +148,5 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, serve image
 		}
 		m.log.Info("restore failed; trying CRIU's other mount engine", "container", name, "mode", mode)
 	}
-	return damaged, newError(ErrFailed, strings.Join(failures, "; "), nil)
+	return nil, damaged, newError(ErrFailed, strings.Join(failures, "; "), nil)
 }

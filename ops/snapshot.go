@@ -344,7 +344,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	oc.progress.setStep("restore", 0)
 	if mf.Meta[metaKind] == "stateful" {
 		t1 := time.Now()
-		if _, err := m.criuRestore(oc, "restore", name, dir, nil); err != nil {
+		if _, _, err := m.criuRestore(oc, "restore", name, dir, restoreFrom{}); err != nil {
 			return newError(ErrFailed, fmt.Sprintf("restore of snapshot %s of %s failed %v; its rootfs and config are rolled back and it is STOPPED",
 				snap, name, err), nil)
 		}

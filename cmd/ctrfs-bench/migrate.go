@@ -417,7 +417,8 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 		s.ctrfs = parseFloat(info["downtime-seconds"])
 		fmt.Fprintf(os.Stderr, "ctrfs-bench:   downtime phases (s): %s\n", strings.Join(phasesOf(info,
 			"freeze-checkpoint-seconds", "freeze-criu-frozen-seconds", "freeze-dump-seconds", "freeze-store-seconds", "freeze-send-seconds", "freeze-pack-seconds", "handover-seconds",
-			"target-prepare-seconds", "target-install-seconds", "target-restore-seconds", "target-commit-seconds", "precopy-frozen-seconds"), " "))
+			"target-prepare-seconds", "target-prepare-state-seconds", "target-install-seconds", "target-restore-seconds",
+			"target-update-seconds", "target-criu-restore-seconds", "target-lazy-wait-seconds", "target-commit-seconds", "precopy-frozen-seconds"), " "))
 	}
 	s.precopy = parseFloat(info["precopy-seconds"])
 	if n, err := strconv.ParseInt(info["move-sent-bytes"], 10, 64); err == nil {

@@ -62,7 +62,7 @@ func archiveRootfsSince(rootfs, archive, state string) error {
 		_, err := os.Stat(state)
 		fresh = errors.Is(err, fs.ErrNotExist)
 	}
-	if err := runTar(append(args, ".")...); err != nil {
+	if err := runTar(append(args, ".")...); err != nil && !(fresh && tarFilesChanged(err)) {
 		return err
 	}
 	if fresh {
@@ -155,10 +155,22 @@ func applyRootfs(dir string, incremental bool, archives ...string) error {
 	return nil
 }
 
+// tarFilesChanged says whether tar failed only because files changed or
+// went away while it read them (its exit status 1). A whole-tree archive
+// with a fresh listed-incremental state is made while the container runs,
+// and files changing under it are expected: the archive made from that
+// state while the container is frozen takes every file modified since the
+// first began (see backdateTarState) and records which are gone, so the
+// two together are the tree as the frozen processes saw it.
+func tarFilesChanged(err error) bool {
+	var exit *exec.ExitError
+	return errors.As(err, &exit) && exit.ExitCode() == 1
+}
+
 func runTar(args ...string) error {
 	out, err := exec.Command("tar", args...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("tar: %v: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("tar: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -37,6 +37,9 @@ func (p *progress) keyValues() []KeyValue {
 		}
 		phase += p.step
 	}
+	if phase == "" {
+		phase = "starting" // before its first step: never an empty line
+	}
 	p.mu.Unlock()
 	done, expected := p.done.Load(), p.expected.Load()
 	if done > expected {

@@ -42,7 +42,10 @@ func TestMoveProgress(t *testing.T) {
 		if info["op"] == "" {
 			continue
 		}
-		checkProgress(t, info, "move", false)
+		checkProgress(t, info, "move", len(seen) == 0)
+		if info["phase"] == "starting" {
+			continue
+		}
 		seen = append(seen, info["phase"]+" "+info["progress"])
 	}
 	if moveErr != nil {
@@ -72,11 +75,11 @@ func TestMoveProgress(t *testing.T) {
 }
 
 // checkProgress fails the test unless info, read while op ran, shows op,
-// a phase (or none, if emptyPhase: an operation shows none until its first
-// step begins) and progress as DONE of EXPECTED.
-func checkProgress(t *testing.T, info map[string]string, op string, emptyPhase bool) {
+// a phase (`starting` only if starting: before its first step) and
+// progress as DONE of EXPECTED.
+func checkProgress(t *testing.T, info map[string]string, op string, starting bool) {
 	t.Helper()
-	if info["op"] != op || (info["phase"] == "" && !emptyPhase) {
+	if info["op"] != op || info["phase"] == "" || (info["phase"] == "starting" && !starting) {
 		t.Fatalf("info during %s shows op %q phase %q", op, info["op"], info["phase"])
 	}
 	var done, expected int64
@@ -159,7 +162,7 @@ func watchProgress(t *testing.T, d *Daemon, name, cmd, op string) []string {
 			continue
 		}
 		checkProgress(t, info, op, len(seen) == 0)
-		if info["phase"] != "" && (len(seen) == 0 || seen[len(seen)-1] != info["phase"]) {
+		if info["phase"] != "starting" && (len(seen) == 0 || seen[len(seen)-1] != info["phase"]) {
 			seen = append(seen, info["phase"])
 		}
 	}

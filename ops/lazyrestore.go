@@ -29,8 +29,12 @@ const (
 )
 
 // LazyPagesDaemon is `criu lazy-pages` serving one restore from the images
-// in its directory. It runs in a session of its own, so that it outlives
-// a daemon killed meanwhile: its container's memory depends on it.
+// in its directory, in a session of its own. It dies with the daemon that
+// started it (SIGKILL as its parent dies): its container is restored
+// frozen and runs only once every page is in (Start waits for that), so a
+// daemon killed before then leaves an incoming copy that is discarded when
+// it starts again, and a lazy-pages daemon waiting for it would wait for
+// good.
 type LazyPagesDaemon struct {
 	cmd    *exec.Cmd
 	dir    string
@@ -48,7 +52,7 @@ func StartLazyPages(dir string, extra ...string) (*LazyPagesDaemon, error) {
 	os.Remove(filepath.Join(dir, lazyPagesLog))
 	args := append([]string{"lazy-pages", "-D", dir, "-o", lazyPagesLog, "-v4"}, extra...)
 	cmd := exec.Command("criu", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("criu lazy-pages: %w", err)
 	}

@@ -118,7 +118,13 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			damaged = stop()
 		}
 		log := criuLog(filepath.Join(dir, "restore.log"), aoc.log)
+		var lazyFailed error // the lazy-pages daemon died under the restore
 		if lazy != nil && err != nil {
+			select {
+			case <-lazy.failed:
+				lazyFailed = lazy.Wait()
+			default:
+			}
 			lazy.Kill() // it would wait for the restore for good
 			lazy.Wait()
 			log = append(log, lazy.Log()...)
@@ -139,9 +145,13 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			}
 			return lazy, nil, nil
 		}
-		failures = append(failures, fmt.Sprintf("with %s: %s", mode, explainCRIU(log)))
-		if damaged != nil || i == 1 {
-			break
+		why := explainCRIU(log)
+		if lazyFailed != nil {
+			why = lazyFailed.Error() + ", which the restore waited for"
+		}
+		failures = append(failures, fmt.Sprintf("with %s: %s", mode, why))
+		if damaged != nil || lazyFailed != nil || i == 1 {
+			break // the other mount engine would not mend it
 		}
 		if st, serr := m.Status(name); serr != nil || st != "STOPPED" {
 			break // not a clean failure: no second restore over it

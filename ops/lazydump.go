@@ -167,6 +167,31 @@ func criuPids(dir string) []int {
 	return out
 }
 
+// holdingPids are the processes other than this one and its parent that
+// hold a file in dir open: CRIU's restore, and the container's tasks that
+// it has not finished restoring, which keep its log open until then. The
+// link is matched on dir's base name (random, see freshDir), since a task
+// in the container's mount namespace sees the path from there.
+func holdingPids(dir string) []int {
+	mark := "/" + filepath.Base(dir) + "/"
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() || pid == os.Getppid() {
+			continue
+		}
+		fds, _ := os.ReadDir(filepath.Join("/proc", e.Name(), "fd"))
+		for _, fd := range fds {
+			if link, err := os.Readlink(filepath.Join("/proc", e.Name(), "fd", fd.Name())); err == nil && strings.Contains(link, mark) {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // ResumeAfterLazyDump brings back the container whose lazy dump ended
 // without the target taking it (see the top of this file): its cgroup
 // thawed, its tasks continued, the locks CRIU put in its network

@@ -277,9 +277,11 @@ func LazyWatchMain(args []string) int {
 		// A restore under way waits for the pages it touches, on a
 		// userfaultfd that CRIU's restore holds too: the lazy-pages
 		// daemon's end does not release it. Killing CRIU's restore
-		// (the container's init until the restore is done) ends it
-		// and everything in the container.
-		for _, pid := range criuPids(dir) {
+		// (the container's init until the restore is done) ends it;
+		// tasks it had begun to restore hold its log open until it is
+		// done, and are killed with it (their pid namespace's init
+		// among them takes the rest).
+		for _, pid := range append(criuPids(dir), holdingPids(dir)...) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		if c, err := lxc.NewContainer(name, lxcpath); err == nil {

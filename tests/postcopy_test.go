@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,6 +215,28 @@ func resumedHere(t *testing.T, a, b *Peer, move *backgroundMove, ip string, befo
 	if !strings.Contains(b.Log(), "killed its copy") {
 		t.Errorf("the target's log does not say its watcher killed the copy:\n%s", b.Log())
 	}
+	waitLong(t, "no task of the target's copy to be left", 30*time.Second, func() bool {
+		return len(holdingStaging(b.Daemon)) == 0
+	})
+}
+
+// holdingStaging are the processes that hold a file in d's memory staging
+// open (see ops/staging.go): CRIU's restore, and the tasks it had begun to
+// restore, which keep its log open until it is done. A copy killed half
+// restored must leave none. (The link is matched on the staging root's
+// name: a task in a container's mount namespace sees the path from there.)
+func holdingStaging(d *Daemon) []int {
+	sum := sha256.Sum256([]byte(d.Store))
+	mark := "/ctrfs-staging-" + hex.EncodeToString(sum[:6])
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	var out []int
+	for _, fd := range fds {
+		if link, err := os.Readlink(fd); err == nil && strings.Contains(link, mark) {
+			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // TestPostCopyTargetFails: the target's lazy-pages daemon dies mid-copy.

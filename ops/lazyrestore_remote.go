@@ -114,6 +114,12 @@ func (in *Incoming) StartLazy(addr string, port int) (restoreLog []byte, err err
 			}
 			in.lazy = lc
 			m.dropState(in.name)
+			// It runs here from now on, its memory arriving: the
+			// network must send its traffic here now, not once the
+			// last page is in (the source's stopped copy still has
+			// its interface until then; a failed copy's source
+			// announces itself again when it resumes).
+			m.Announce(in.name)
 			return logs, nil
 		}
 		failures = append(failures, fmt.Sprintf("with %s: %s", mode, explainCRIU(logs)))

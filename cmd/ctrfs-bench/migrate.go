@@ -198,7 +198,10 @@ func runMigration(cfg *config, work string, interrupts chan os.Signal) error {
 		if i%2 == 0 {
 			modes[0], modes[1] = modes[1], modes[0]
 		}
-		for _, mode := range append(modes, modePostCopy, modeRawInPlace) {
+		if postCopyMeasured(cfg) {
+			modes = append(modes, modePostCopy)
+		}
+		for _, mode := range append(modes, modeRawInPlace) {
 			s, err := m.move(i, mode)
 			if err != nil {
 				return fmt.Errorf("round %d, %s %s -> %s: %w", i, mode, s.from, s.to, err)
@@ -627,9 +630,13 @@ func (m *migBench) report(w io.Writer) {
 	// Issue 14: a post-copy move's downtime is the non-memory state's;
 	// its memory follows while the container runs on the target.
 	pc := meds[modePostCopy]
-	fmt.Fprintf(w, "post-copy downtime (client):              %.3f s   target <= %.3f s   %s\n", pc.gap, targetDowntime.Seconds(), met(pc.gap <= targetDowntime.Seconds()))
-	if pc.ctrfs >= 0 {
-		fmt.Fprintf(w, "post-copy downtime (ctrfs downtime-seconds): %.3f s   target <= %.3f s   %s\n", pc.ctrfs, targetDowntime.Seconds(), met(pc.ctrfs <= targetDowntime.Seconds()))
+	if !postCopyMeasured(cfg) {
+		fmt.Fprintln(w, "post-copy: not measured on debian containers: CRIU cannot checkpoint a systemd container moved post-copy again (README, Cluster), and the rounds after it would fail")
+	} else {
+		fmt.Fprintf(w, "post-copy downtime (client):              %.3f s   target <= %.3f s   %s\n", pc.gap, targetDowntime.Seconds(), met(pc.gap <= targetDowntime.Seconds()))
+		if pc.ctrfs >= 0 {
+			fmt.Fprintf(w, "post-copy downtime (ctrfs downtime-seconds): %.3f s   target <= %.3f s   %s\n", pc.ctrfs, targetDowntime.Seconds(), met(pc.ctrfs <= targetDowntime.Seconds()))
+		}
 	}
 	floor := meds[modeRawInPlace]
 	fmt.Fprintf(w, "\nfloor: raw lxc-checkpoint -s and -r in place, no ctrfs, no copy (client): %.3f s    (%.2fx the %.0f ms target)\n",
@@ -831,3 +838,7 @@ func (p *prober) maxCount(from, to time.Time) int {
 	}
 	return n
 }
+
+// postCopyMeasured: post-copy rounds run on busybox containers only (see
+// the known limit in README, Cluster).
+func postCopyMeasured(c *config) bool { return c.template != templateDebian }

@@ -188,6 +188,19 @@ func (d *Daemon) readEvents() *eventsReader {
 	path := filepath.Join(d.t.TempDir(), "events")
 	cmd := d.Background("exec cat events > " + path)
 	d.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// The daemon subscribes the reader when it opens `events`: events
+	// before that are not its own. Wait for the open, so that a test
+	// can cause events right after this returns.
+	events := d.Path("events")
+	waitFor(d.t, "the events reader to open events", func() bool {
+		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", cmd.Process.Pid))
+		for _, fd := range fds {
+			if link, err := os.Readlink(fd); err == nil && link == events {
+				return true
+			}
+		}
+		return false
+	})
 	return &eventsReader{cmd: cmd, path: path}
 }
 

@@ -136,14 +136,11 @@ func probeLazyPages() error {
 			return err
 		}
 	}
-	lazy := exec.Command("criu", append([]string{"lazy-pages", "--page-server", "-D", dst, "-o", "lazy-pages.log"}, addr...)...)
-	if err := lazy.Start(); err != nil {
-		return fmt.Errorf("criu lazy-pages: %w", err)
+	lazy, err := StartLazyPages(dst, append([]string{"--page-server"}, addr...)...)
+	if err != nil {
+		return err
 	}
-	defer func() { lazy.Process.Kill(); lazy.Wait() }()
-	if !waitFor(5*time.Second, func() bool { return fileExists(filepath.Join(dst, "lazy-pages.socket")) }) {
-		return fmt.Errorf("criu lazy-pages: %s", criuError(filepath.Join(dst, "lazy-pages.log")))
-	}
+	defer func() { lazy.Kill(); lazy.Wait() }()
 	pidFile := filepath.Join(dir, "restored.pid")
 	restore := exec.Command("criu", "restore", "-D", dst, "-o", "restore.log", "--shell-job", "--lazy-pages", "-d", "--pidfile", pidFile)
 	if err := restore.Start(); err != nil {

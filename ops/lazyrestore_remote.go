@@ -246,25 +246,13 @@ func LazyWatchMain(args []string) int {
 	// The daemon may be gone: its pipe breaking must not end the watch.
 	signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
 	report := func(s string) { fmt.Println(s) }
-	log := filepath.Join(dir, "lazy-pages.log")
-	lazy := exec.Command("criu", "lazy-pages", "--page-server", "--address", addr, "--port", port,
-		"-D", dir, "-o", "lazy-pages.log", "-v4")
-	lazy.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := lazy.Start(); err != nil {
+	lazy, err := StartLazyPages(dir, "--page-server", "--address", addr, "--port", port)
+	if err != nil {
 		report("failed: " + err.Error())
 		return 1
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- lazy.Wait() }()
-	socket := filepath.Join(dir, "lazy-pages.socket")
-	for !fileExists(socket) {
-		select {
-		case <-exited:
-			report("failed: " + criuError(log))
-			return 1
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
 	report("ready")
 
 	committed := make(chan bool, 1)
@@ -279,7 +267,7 @@ func LazyWatchMain(args []string) int {
 		committed <- false
 	}()
 	kill := func() {
-		lazy.Process.Kill()
+		lazy.Kill()
 		// A restore under way waits for the pages it touches, on a
 		// userfaultfd that CRIU's restore holds too: the lazy-pages
 		// daemon's end does not release it. Killing CRIU's restore
@@ -307,11 +295,9 @@ func LazyWatchMain(args []string) int {
 				report("whole")
 				continue
 			}
-			why := criuError(log)
-			if err == nil {
-				why = "the container stopped while its memory arrived"
-			} else if ee, ok := err.(*exec.ExitError); ok && !ee.Exited() {
-				why = "CRIU's lazy-pages daemon was killed (" + err.Error() + ")"
+			why := "the container stopped while its memory arrived"
+			if err != nil {
+				why = err.Error() // LazyPagesDaemon.verdict: CRIU's cause, or the signal
 			}
 			kill()
 			report("failed: " + why)

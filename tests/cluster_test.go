@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -255,6 +256,16 @@ func TestLiveMigration(t *testing.T) {
 	}
 	if frozen := info["precopy-frozen-seconds"]; frozen == "" {
 		t.Errorf("info on the target lacks precopy-frozen-seconds:\n%v", info)
+	}
+	// The target unpacked the precopy ahead, wrote only what the final
+	// dump changed, and restored lazily from there.
+	for _, k := range []string{"target-prepare-state-seconds", "target-update-seconds", "target-criu-restore-seconds", "target-lazy-wait-seconds"} {
+		if info[k] == "" {
+			t.Errorf("info on the target lacks %s (no lazy restore from the precopy unpacked ahead):\n%v", k, info)
+		}
+	}
+	if _, err := strconv.ParseInt(info["target-update-bytes"], 10, 64); err != nil {
+		t.Errorf("info on the target: target-update-bytes %q:\n%v", info["target-update-bytes"], info)
 	}
 
 	// Pull it back, then push it from inside containers/.

@@ -3,6 +3,7 @@ package tests
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,6 +191,11 @@ func stalledPostCopy(t *testing.T, a, b *Peer, pause string) (move *backgroundMo
 	if err := syscall.Kill(source, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // a test that failed before it let CRIU go on
+		if strings.Contains(fileText(fmt.Sprintf("/proc/%d/cmdline", source)), "criu") {
+			syscall.Kill(source, syscall.SIGCONT)
+		}
+	})
 	os.Remove(pause)
 	waitLong(t, "the target's lazy-pages daemon to connect", time.Minute, func() bool {
 		lazy = childCRIU("lazy-pages-watch", b.LXCPath, "c1")

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMoveProgress: while a move runs, info on the source shows op, phase
@@ -153,6 +154,7 @@ func watchProgress(t *testing.T, d *Daemon, name, cmd, op string) []string {
 			return seen
 		default:
 		}
+		time.Sleep(5 * time.Millisecond) // reads of its own must not slow it much
 		data, err := os.ReadFile(d.Path("containers", name, "info"))
 		if err != nil {
 			t.Fatal(err)

@@ -84,27 +84,47 @@ const lazyPipeBytes = 4 << 20
 
 // raisePipeMaxSize lets the run's daemons do CRIU lazy pages where root
 // lacks CAP_SYS_RESOURCE (these machines: see ops.LazyPages), by raising
-// fs.pipe-max-size for the run; the returned function puts the old value
-// back, unless something else changed it meanwhile. A watchdog process
-// does the same when this one ends otherwise (a test's panic, -timeout,
-// a kill).
+// fs.pipe-max-size for the run. Runs in other lanes may overlap: each
+// holds a shared lock on pipeUsers for its life; under an exclusive lock
+// on pipeState, the first to raise the value writes the old one there,
+// and whoever ends last (an exclusive lock on pipeUsers then succeeds)
+// puts it back, unless something else changed it meanwhile. A watchdog
+// process does the same when this one ends otherwise (a test's panic,
+// -timeout, a kill).
 func raisePipeMaxSize() (restore func()) {
 	const path = "/proc/sys/fs/pipe-max-size"
-	b, err := os.ReadFile(path)
-	old, perr := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || perr != nil || old >= lazyPipeBytes {
-		return func() {}
-	}
-	if err := os.WriteFile(path, []byte(strconv.Itoa(lazyPipeBytes)), 0o644); err != nil {
+	const pipeState, pipeUsers = "/run/ctrfs-tests-pipe-max-size", "/run/ctrfs-tests-pipe-max-size.users"
+	state, err := os.OpenFile(pipeState, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests: cannot raise fs.pipe-max-size for post-copy moves:", err)
 		return func() {}
 	}
-	putBack := fmt.Sprintf(`[ "$(cat %s)" = %d ] && echo %d > %s`, path, lazyPipeBytes, old, path)
-	watchdog := exec.Command("sh", "-c", fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; %s", os.Getpid(), putBack))
+	defer state.Close()
+	users, err := os.OpenFile(pipeUsers, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests: cannot raise fs.pipe-max-size for post-copy moves:", err)
+		return func() {}
+	}
+	syscall.Flock(int(state.Fd()), syscall.LOCK_EX)
+	syscall.Flock(int(users.Fd()), syscall.LOCK_SH)
+	b, _ := os.ReadFile(path)
+	if old, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && old < lazyPipeBytes {
+		if err := os.WriteFile(path, []byte(strconv.Itoa(lazyPipeBytes)), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "tests: cannot raise fs.pipe-max-size for post-copy moves:", err)
+		} else {
+			state.Truncate(0)
+			state.WriteAt([]byte(strconv.Itoa(old)), 0)
+		}
+	}
+	syscall.Flock(int(state.Fd()), syscall.LOCK_UN)
+	putBack := fmt.Sprintf(`old=$(cat %[1]s); [ -n "$old" ] && [ "$(cat %[2]s)" = %[3]d ] && echo "$old" > %[2]s; : > %[1]s`, pipeState, path, lazyPipeBytes)
+	last := fmt.Sprintf("flock -x %s flock -n -x %s sh -c '%s'", pipeState, pipeUsers, putBack)
+	watchdog := exec.Command("sh", "-c", fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; %s", os.Getpid(), last))
 	watchdog.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	watchdog.Start()
 	return func() {
-		exec.Command("sh", "-c", putBack).Run()
+		users.Close() // this run's shared lock
+		exec.Command("sh", "-c", last).Run()
 	}
 }
 

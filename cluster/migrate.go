@@ -509,9 +509,11 @@ func (c *Cluster) settle(j journal) string {
 				if err := c.callEndpoint(j.Endpoint, "Host.Commit", CommitArgs{Token: j.Token}, new(bool)); err == nil {
 					return ownerCommitted
 				}
-				continue
+				// Not committable yet (a post-copy copy still
+				// filling, say): ask again, within the lease.
+			} else {
+				return owner
 			}
-			return owner
 		}
 		if time.Now().After(deadline) {
 			return ownerNone

@@ -244,11 +244,13 @@ func (c *Cluster) lazyState(client *rpc.Client, j journal) (targetLazyState, str
 func (mg *migration) resumeLazy(j journal, dump *ops.LazyDump, cause error) error {
 	mg.c.abortLazy(mg.client, j)
 	dump.Stop()
-	os.Remove(mg.c.journalPath(j.Name))
 	msg := fmt.Sprintf("move of %s to %s failed: %v", j.Name, mg.peer.Name, cause)
 	if err := mg.o.ResumeAfterLazyDump(); err != nil {
+		// The journal stays: the daemon's next start settles the move
+		// again (recoverPostCopy) and resumes the stopped tasks.
 		return ops.NewError(ops.ErrFailed, msg+fmt.Sprintf("; resuming it here failed too: %v", err))
 	}
+	os.Remove(mg.c.journalPath(j.Name))
 	msg += "; it is RUNNING here again"
 	if errors.Is(cause, ops.ErrUnreachable) {
 		return ops.NewError(ops.ErrUnreachable, msg)

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"ctrfs/ops"
@@ -87,7 +88,10 @@ func (k *keptNames) forgetOnEvents(sub *ops.Subscription) {
 		}
 		switch {
 		case e.Container == "":
-		case keepsSnapshots[e.What]:
+		case keepsSnapshots[e.What],
+			// A move's phases and its downtime: the move's own event,
+			// when it ends, forgets.
+			strings.HasPrefix(e.What, "move-") && (e.Result == "started" || e.What == "move-downtime"):
 			k.touched(e.Container)
 		default:
 			k.forget(e.Container, "")

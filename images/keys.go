@@ -63,7 +63,7 @@ func (s *Store) Save(key string, m *Manifest) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.usage.changed()
+	defer s.usage.changed() // after the change: a scrape meanwhile counts it stale
 	for _, f := range m.Files {
 		for _, c := range f.Chunks {
 			if _, err := os.Stat(s.chunkPath(c.Hash)); err != nil {
@@ -125,7 +125,7 @@ func (s *Store) Delete(key string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.usage.changed()
+	defer s.usage.changed() // after the change: a scrape meanwhile counts it stale
 	found := false
 	for _, path := range []string{s.manifestPath(key), s.damagedPath(key)} {
 		err := os.Remove(path)

@@ -36,7 +36,7 @@ var lxcLostFreezer = regexp.MustCompile(`Failed getting freezer path|Failed to r
 // above (LXC's log in logFile says so): it runs CRIU directly, and says so
 // in the log (instead of LXC's errors, which would explain a failure of
 // its own wrongly). false if LXC failed for another reason.
-func dumpWithoutLXC(c *lxc.Container, logFile, dir string, stop bool) (bool, error) {
+func dumpWithoutLXC(c *lxc.Container, logFile, dir string, stop, killed bool) (bool, error) {
 	log, _ := os.ReadFile(logFile)
 	if !lxcLostFreezer.Match(log) {
 		return false, nil
@@ -48,7 +48,7 @@ func dumpWithoutLXC(c *lxc.Container, logFile, dir string, stop bool) (bool, err
 		return true, err
 	}
 	noteInLog(logFile, "INFO", fmt.Sprintf("LXC cannot dump %s, which it restored on this host with cgroup2 alone (its restore never looked for the freezer: LXC before its commit f30cbb86f), so ctrfs runs: criu %s", c.Name(), strings.Join(args, " ")))
-	return true, runCriuDump(c, args, stop)
+	return true, runCriuDump(c, args, killed)
 }
 
 // noteInLog replaces LXC's log of the failed attempt with one line in its
@@ -177,9 +177,9 @@ func bindMountTarget(entry string) (string, bool) {
 // runCriuDump runs CRIU as LXC's do_dump does: from the root cgroup
 // (exec_criu's criu_escape), output kept for the error. It inherits
 // CRIU_CONFIG_FILE, this thread's priority and the config file's options.
-// After a dump that stops the container, the monitor sees init die and
-// ends STOPPED, as after LXC's own dump; this waits for that.
-func runCriuDump(c *lxc.Container, args []string, stop bool) error {
+// After a dump that killed the container's tasks, the monitor sees init
+// die and ends STOPPED, as after LXC's own dump; this waits for that.
+func runCriuDump(c *lxc.Container, args []string, killed bool) error {
 	criu, err := exec.LookPath("criu")
 	if err != nil {
 		return err
@@ -196,7 +196,7 @@ func runCriuDump(c *lxc.Container, args []string, stop bool) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("criu dump failed (%v): %s", err, strings.TrimSpace(out.String()))
 	}
-	if stop && !c.Wait(lxc.STOPPED, 30*time.Second) {
+	if killed && !c.Wait(lxc.STOPPED, 30*time.Second) {
 		return errors.New("CRIU dumped the container but it is not STOPPED 30s later")
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,7 +138,10 @@ func checkpoint(c *lxc.Container, lxcpath, dir string, stop bool, config ...stri
 	}
 	err = c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
 	if err != nil {
-		if tried, derr := dumpWithoutLXC(c, c.LogFile(), dir, stop); tried {
+		// A lazy dump's tasks are kept stopped (lazydump.go), not
+		// killed: the container does not end STOPPED then.
+		killed := stop && !slices.Contains(config, "leave-stopped")
+		if tried, derr := dumpWithoutLXC(c, c.LogFile(), dir, stop, killed); tried {
 			return derr
 		}
 	}

@@ -86,6 +86,9 @@ func (in *Incoming) StartLazy(addr string, port int) (restoreLog []byte, err err
 		lc, err := startLazyWatcher(m, in.name, dir, addr, port)
 		if err != nil {
 			os.RemoveAll(dir)
+			if len(failures) > 0 {
+				err = newError(ErrFailed, fmt.Sprintf("lazy restore of %s failed %s; then %v", in.name, strings.Join(failures, "; "), err), nil)
+			}
 			return logs, err
 		}
 		pausePoint("postcopy-restore")
@@ -101,7 +104,8 @@ func (in *Incoming) StartLazy(addr string, port int) (restoreLog []byte, err err
 		limit := time.AfterFunc(lazyRestoreLimit, func() { lc.stdin.Close() })
 		err = m.runHelper(aoc, "restore", in.name, args...)
 		limit.Stop()
-		logs = append(logs, criuLog(filepath.Join(dir, "restore.log"), aoc.log)...)
+		attempt := criuLog(filepath.Join(dir, "restore.log"), aoc.log)
+		logs = append(logs, attempt...)
 		if st, why := lc.state(); err == nil && st == LazyFailed {
 			// Its memory stopped arriving during the restore: what
 			// runs would read zeros where pages are missing.
@@ -122,7 +126,11 @@ func (in *Incoming) StartLazy(addr string, port int) (restoreLog []byte, err err
 			m.Announce(in.name)
 			return logs, nil
 		}
-		failures = append(failures, fmt.Sprintf("with %s: %s", mode, explainCRIU(logs)))
+		why := explainCRIU(attempt) // this attempt's cause, not an earlier one's
+		if why == "" {
+			why = err.Error()
+		}
+		failures = append(failures, fmt.Sprintf("with %s: %s", mode, why))
 		lc.stop()
 		connected := logHas(filepath.Join(dir, "lazy-pages.log"), "Connecting to server")
 		if st, serr := m.Status(in.name); connected || serr != nil || st != "STOPPED" {

@@ -56,7 +56,7 @@ func (o *Outgoing) StartLazyDump(addr string, port int) (*LazyDump, error) {
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
 	oc := &opContext{}
 	go func() {
-		d.done <- o.m.runHelper(oc, "checkpoint-lazy", o.name, dir, addr, strconv.Itoa(port))
+		d.done <- o.m.runCRIUHelper(oc, o.m.imagesSizeHint(o.name), "checkpoint-lazy", o.name, dir, addr, strconv.Itoa(port))
 	}()
 	log := filepath.Join(dir, "dump.log")
 	for !logHas(log, lazyServing) {

@@ -42,8 +42,15 @@ type overdueError struct {
 }
 
 func (e *overdueError) Error() string {
+	what := "restore"
+	switch e.verb {
+	case "checkpoint", "checkpoint-running":
+		what = "dump"
+	case "checkpoint-lazy":
+		what = "lazy dump"
+	}
 	return fmt.Sprintf("CRIU did not finish the %s of %s within %s (the limit for %d MiB of images), so it was killed",
-		e.verb, e.name, e.limit.Round(time.Second), e.work>>20)
+		what, e.name, e.limit.Round(time.Second), e.work>>20)
 }
 
 func (e *overdueError) Is(target error) bool { return target == ErrFailed }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -101,6 +102,25 @@ func probeLazyPages() error {
 	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
 	os.Mkdir(src, 0o700)
 	os.Mkdir(dst, 0o700)
+	// TLS as a move's, with a CA of the probe's own: one set of
+	// credentials for each end, each in a directory of its own.
+	seed := make([]byte, 32)
+	rand.Read(seed)
+	var tlsArgs [2][]string
+	for i, end := range []string{"tls-dump", "tls-lazy"} {
+		creds, err := NewPageServerTLS(seed)
+		if err != nil {
+			return err
+		}
+		tdir := filepath.Join(dir, end)
+		if err := os.Mkdir(tdir, 0o700); err != nil {
+			return err
+		}
+		if err := creds.write(tdir); err != nil {
+			return err
+		}
+		tlsArgs[i] = criuArgs(criuTLS(tdir))
+	}
 
 	// The process is the init of a pid namespace of its own, so that its
 	// restore gets its pid again while the dumped one still exists.
@@ -118,8 +138,8 @@ func probeLazyPages() error {
 		return err
 	}
 	addr := []string{"--address", "127.0.0.1", "--port", strconv.Itoa(port)}
-	dump := exec.Command("criu", append([]string{"dump", "-t", strconv.Itoa(work.Process.Pid), "-D", src,
-		"-o", "dump.log", "-v4", "--shell-job", "--lazy-pages"}, addr...)...)
+	dump := exec.Command("criu", append(append([]string{"dump", "-t", strconv.Itoa(work.Process.Pid), "-D", src,
+		"-o", "dump.log", "-v4", "--shell-job", "--lazy-pages"}, addr...), tlsArgs[0]...)...)
 	dumped := make(chan error, 1)
 	if err := dump.Start(); err != nil {
 		return fmt.Errorf("criu dump --lazy-pages: %w", err)
@@ -130,13 +150,14 @@ func probeLazyPages() error {
 	if !waitFor(10*time.Second, func() bool { return serving() || len(dumped) > 0 }) || !serving() {
 		return fmt.Errorf("criu dump --lazy-pages: %s", criuError(filepath.Join(src, "dump.log")))
 	}
+	pausePoint("lazy-probe-serving", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	imgs, _ := filepath.Glob(filepath.Join(src, "*.img"))
 	for _, f := range imgs {
 		if err := copyFile(f, filepath.Join(dst, filepath.Base(f)), 0o600); err != nil {
 			return err
 		}
 	}
-	lazy, err := StartLazyPages(dst, append([]string{"--page-server"}, addr...)...)
+	lazy, err := StartLazyPages(dst, append(append([]string{"--page-server"}, addr...), tlsArgs[1]...)...)
 	if err != nil {
 		return err
 	}

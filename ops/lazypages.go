@@ -23,24 +23,44 @@ import (
 // every lazy transfer still fails (where root lacks CAP_SYS_RESOURCE and
 // fs.pipe-max-size is small: see pipeLimit). So LazyPages finds out by
 // doing one: it moves a small process of this binary lazily over
-// loopback, once per daemon.
+// loopback, its page server speaking TLS as a move's does (pagetls.go).
+//
+// A success holds for the daemon's life. A failure does not: its cause
+// may pass (a sysctl set since, or a local process that connected to the
+// probe's page server first, which fails the probe as it would a move),
+// so it is believed for lazyProbeRetry only, and then probed again.
 
 var lazyPages struct {
-	once sync.Once
-	err  error
+	mu    sync.Mutex // held through a probe: callers meanwhile share its answer
+	ok    bool
+	err   error
+	until time.Time // err stands until then
 }
 
+// lazyProbeRetry is how long a failed probe's answer stands: long enough
+// that a burst of moves (an evacuation) does not probe once each, short
+// enough that a passing cause does not outlast the operator's fix.
+const lazyProbeRetry = 30 * time.Second
+
 // LazyPages is nil if CRIU lazy pages work on this host, or why not in
-// CRIU's words. The first call takes a second or two.
+// CRIU's words. A probe takes a second or two.
 func LazyPages() error {
-	lazyPages.once.Do(func() {
-		lazyPages.err = probeLazyPages()
-		if lazyPages.err != nil {
-			if why := pipeLimit(); why != "" {
-				lazyPages.err = fmt.Errorf("%w; %s", lazyPages.err, why)
-			}
-		}
-	})
+	lazyPages.mu.Lock()
+	defer lazyPages.mu.Unlock()
+	if lazyPages.ok || (lazyPages.err != nil && time.Now().Before(lazyPages.until)) {
+		return lazyPages.err
+	}
+	err := probeLazyPages()
+	if err == nil {
+		lazyPages.ok, lazyPages.err = true, nil
+		return nil
+	}
+	if why := pipeLimit(); why != "" {
+		err = fmt.Errorf("%w; %s", err, why)
+	}
+	lazyPages.until = time.Now().Add(lazyProbeRetry)
+	lazyPages.err = fmt.Errorf("%w (probed at %s; probed again from %s)", err,
+		time.Now().Format(time.TimeOnly), lazyPages.until.Format(time.TimeOnly))
 	return lazyPages.err
 }
 

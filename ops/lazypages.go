@@ -86,7 +86,7 @@ func pipeLimit() string {
 		return ""
 	}
 	return fmt.Sprintf("this host's root lacks CAP_SYS_RESOURCE, so pipes cannot grow beyond fs.pipe-max-size (%d bytes), "+
-		"and CRIU's lazy page server needs %d: `sysctl fs.pipe-max-size=%d` on both hosts, then restart ctrfs",
+		"and CRIU's lazy page server needs %d: `sysctl fs.pipe-max-size=%d` on both hosts (ctrfs tries again 30 s after a failed check)",
 		max, LazyPipeBytes, LazyPipeBytes)
 }
 

@@ -136,6 +136,7 @@ func (s *Store) Delete(key string) error {
 			return fmt.Errorf("images: manifest %s: %w", key, err)
 		}
 		found = true
+		s.manifests.drop(path)
 		if err := syncDir(filepath.Dir(path)); err != nil {
 			return err
 		}
@@ -198,6 +199,7 @@ func (s *Store) renameLocked(oldPath, newPath, oldKey, newKey string) error {
 	if err := os.Rename(oldPath, newPath); err != nil {
 		return err
 	}
+	s.manifests.drop(oldPath)
 	if err := syncDir(filepath.Dir(newPath)); err != nil {
 		return err
 	}

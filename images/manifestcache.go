@@ -94,6 +94,18 @@ func (c *manifestCache) load(path, key string) (*Manifest, error) {
 	return m, nil
 }
 
+// drop forgets the manifest of path, which was deleted or moved: its
+// entry could never be hit again, yet would hold its share of the budget
+// until the cache starts again.
+func (c *manifestCache) drop(path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, had := c.byPth[path]; had {
+		c.bytes -= old.size
+		delete(c.byPth, path)
+	}
+}
+
 // hit is a copy of the cached manifest of path if st is the file it was
 // parsed from, else nil.
 func (c *manifestCache) hit(path string, st os.FileInfo) *Manifest {

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -55,19 +56,27 @@ func idOf(st os.FileInfo) (fileID, bool) {
 // snapshots). A miss reads the file through the descriptor that was
 // stat'ed, so what is cached is what that file held.
 func (c *manifestCache) load(path, key string) (*Manifest, error) {
-	if st, err := os.Stat(path); err == nil {
+	if st, err := os.Lstat(path); err == nil && checkInfo(path, st, false, othersWrite) == nil {
 		if m := c.hit(path, st); m != nil {
 			return m, nil
 		}
 	}
-	f, err := os.Open(path)
+	// Not through a symlink, and only a file that no other user could
+	// have written (trust.go).
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		err = &untrusted{path, "is a symlink"}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
+		return nil, notOurs(key, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
+	if err == nil {
+		err = checkInfo(path, st, false, othersWrite)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
+		return nil, notOurs(key, err)
 	}
 	if m := c.hit(path, st); m != nil {
 		return m, nil

@@ -1,7 +1,6 @@
 package images
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -63,21 +62,11 @@ func (c *manifestCache) load(path, key string) (*Manifest, error) {
 	}
 	// Not through a symlink, and only a file that no other user could
 	// have written (trust.go).
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		err = &untrusted{path, "is a symlink"}
-	}
+	f, st, err := openTrusted(path)
 	if err != nil {
 		return nil, notOurs(key, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err == nil {
-		err = checkInfo(path, st, false, othersWrite)
-	}
-	if err != nil {
-		return nil, notOurs(key, err)
-	}
 	if m := c.hit(path, st); m != nil {
 		return m, nil
 	}

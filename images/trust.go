@@ -49,25 +49,36 @@ func PrivateDir(dir string) error { return checkPath(dir, true, othersAny) }
 // no other user can write.
 func TrustedFile(path string) error { return checkPath(path, false, othersWrite) }
 
-// ReadTrusted reads a small file (a journal) that TrustedFile accepts,
-// checking the file it opened: a symlink is not followed.
+// ReadTrusted reads a small file (a journal) that TrustedFile accepts.
 func ReadTrusted(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, &untrusted{path, "is a symlink"}
-	}
+	f, _, err := openTrusted(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if err := checkInfo(path, fi, false, othersWrite); err != nil {
-		return nil, err
-	}
 	return io.ReadAll(f)
+}
+
+// openTrusted opens a file that TrustedFile accepts, checking the file it
+// opened: a symlink is not followed, and a FIFO in its place does not
+// block the reader.
+func openTrusted(path string) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, nil, &untrusted{path, "is a symlink"}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkInfo(path, fi, false, othersWrite)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
 func checkPath(path string, dir bool, forbidden uint32) error {

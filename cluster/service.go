@@ -501,18 +501,13 @@ func (c *Cluster) markIncoming(sess *session) error {
 // recoverIncoming removes provisional containers that a crash left: their
 // sources still hold the container.
 func (c *Cluster) recoverIncoming() {
-	entries, _ := os.ReadDir(c.stateDir("incoming"))
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || ops.ValidateName(name) != nil {
-			continue
-		}
+	for _, name := range c.journals("incoming") {
 		c.cfg.Log.Warn("cluster: removing a container whose migration here was not committed", "container", name)
 		if err := c.m.Remove(name); err != nil {
 			c.cfg.Log.Error("cluster: cannot remove an uncommitted container", "container", name, "err", err)
 			continue
 		}
-		os.Remove(filepath.Join(c.stateDir("incoming"), e.Name()))
+		os.Remove(c.incomingMarker(name))
 	}
 }
 

@@ -172,9 +172,11 @@ func (m *Manifest) checksum() (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// parseManifest reads a stored manifest. One without a checksum is from a
-// ctrfs before checksums and is accepted if it is valid; one of a newer
-// version is refused without being called damaged, as it may be sound.
+// parseManifest reads a stored manifest. One of version 1 without a
+// checksum may be from a ctrfs before checksums and is accepted if it is
+// valid; from version checksummedSince on, one without a checksum is
+// damaged. One of a newer version is refused without being called
+// damaged, as it may be sound.
 func parseManifest(data []byte, key string) (*Manifest, error) {
 	m := new(Manifest)
 	if err := json.Unmarshal(data, m); err != nil {
@@ -182,6 +184,9 @@ func parseManifest(data []byte, key string) (*Manifest, error) {
 	}
 	if m.Version > manifestVersion {
 		return nil, fmt.Errorf("images: manifest %s: unsupported manifest version %d", key, m.Version)
+	}
+	if m.Checksum == "" && m.Version >= checksummedSince {
+		return nil, &damage{key, "no checksum"}
 	}
 	if m.Checksum != "" {
 		sum, err := m.checksum()

@@ -84,22 +84,30 @@ func TestManifestChecksum(t *testing.T) {
 	}
 }
 
-// Manifests written before checksums have none and still load.
+// Manifests written before checksums (version 1) have none and still
+// load; from version 2 on, every manifest was written with one, and one
+// without it is damaged.
 func TestLegacyManifest(t *testing.T) {
 	s := newStore(t)
-	m, _ := importSave(t, s, dumpDir, "state/c1")
-	rewrite(t, s, "state/c1", func([]byte) []byte {
-		legacy := *m
-		legacy.Checksum = ""
-		b, _ := json.Marshal(&legacy)
-		if bytes.Contains(b, []byte("checksum")) {
-			t.Fatal("legacy manifest has a checksum")
-		}
-		return b
-	})
+	old := oldFormatState(t, s, "state/c1", randBytes(93, 64<<10))
+	m, _ := importSave(t, s, dumpDir, "state/c2")
+	for key, m := range map[string]*Manifest{"state/c1": old, "state/c2": m} {
+		rewrite(t, s, key, func([]byte) []byte {
+			legacy := *m
+			legacy.Checksum = ""
+			b, _ := json.Marshal(&legacy)
+			if bytes.Contains(b, []byte("checksum")) {
+				t.Fatal("legacy manifest has a checksum")
+			}
+			return b
+		})
+	}
 	got, err := s.Load("state/c1")
-	if err != nil || len(got.Files) != len(m.Files) {
+	if err != nil || len(got.Files) != len(old.Files) {
 		t.Fatalf("legacy manifest: %v", err)
+	}
+	if de := wantDamaged(t, s, "state/c2"); de.Reason != "no checksum" {
+		t.Fatalf("a version 2 manifest without a checksum: %v", de)
 	}
 }
 

@@ -75,6 +75,9 @@ func (s *Store) Save(key string, m *Manifest) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
+	if err := trustedBelow(s.manifestRoot(), filepath.Dir(path)); err != nil {
+		return err
+	}
 	if err := writeAtomic(path, data); err != nil {
 		return err
 	}
@@ -112,8 +115,40 @@ func (s *Store) Load(key string) (*Manifest, error) {
 	return m, err
 }
 
+// loadPath reads the manifest at path; one that another user could have
+// planted or changed (trust.go) is damaged.
 func (s *Store) loadPath(path, key string) (*Manifest, error) {
+	if _, err := os.Lstat(path); err != nil {
+		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
+	}
+	if err := trustedBelow(s.manifestRoot(), filepath.Dir(path)); err != nil {
+		return nil, notOurs(key, err)
+	}
 	return s.manifests.load(path, key)
+}
+
+// notOurs is the damage of a manifest that the trust checks refuse.
+func notOurs(key string, err error) error {
+	if errors.Is(err, ErrUntrusted) {
+		return &damage{key, "not ctrfs's own: " + err.Error()}
+	}
+	return fmt.Errorf("images: manifest %s: %w", key, err)
+}
+
+// trustedBelow checks the directories below root (which Open checked)
+// down to dir.
+func trustedBelow(root, dir string) error {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || rel == "." {
+		return err
+	}
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		root = filepath.Join(root, part)
+		if err := TrustedDir(root); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Delete removes the manifest saved under key, and the damaged one kept
@@ -136,6 +171,7 @@ func (s *Store) Delete(key string) error {
 			return fmt.Errorf("images: manifest %s: %w", key, err)
 		}
 		found = true
+		s.manifests.drop(path)
 		if err := syncDir(filepath.Dir(path)); err != nil {
 			return err
 		}
@@ -195,9 +231,13 @@ func (s *Store) renameLocked(oldPath, newPath, oldKey, newKey string) error {
 	if err := os.MkdirAll(filepath.Dir(newPath), 0o755); err != nil {
 		return err
 	}
+	if err := trustedBelow(s.dir, filepath.Dir(newPath)); err != nil {
+		return err
+	}
 	if err := os.Rename(oldPath, newPath); err != nil {
 		return err
 	}
+	s.manifests.drop(oldPath)
 	if err := syncDir(filepath.Dir(newPath)); err != nil {
 		return err
 	}

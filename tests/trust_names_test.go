@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,4 +67,75 @@ func TestReservedContainerNames(t *testing.T) {
 		t.Fatalf("a refused move moved the container: on tollana %v, on dakara %v", b.has("hosts"), a.has("hosts"))
 	}
 	a.MustSh("mv hosts/dakara/hosts hosts/dakara/c2 && rmdir containers/c2")
+}
+
+// putBack copies a kept damaged manifest back into place, as an operator's
+// repair that did not work: the next read finds it damaged again.
+func putBack(t *testing.T, kept, manifest string) {
+	t.Helper()
+	if err := os.WriteFile(manifest, readFile(t, kept), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamagedCopiesAreNoKeys (issue 18, item 4): a manifest damaged again
+// while a damaged copy of it is kept keeps the next copy under a name that
+// is no key's. A container c1.2 does not show c1's second copy as its own
+// damaged state, removing a snapshot s.2 keeps the copies of s, and stop
+// and rmdir discard every copy of their own.
+func TestDamagedCopiesAreNoKeys(t *testing.T) {
+	d := StartDaemon(t, "dakara")
+	d.CreateRunning("c1")
+	d.MustSh("mkdir containers/c1.2")
+	d.MustSh("echo stop-stateful > containers/c1/ctl")
+	images := filepath.Join(d.Store, "images")
+	state := filepath.Join(images, "manifests", "state", "c1.json")
+	keptState := filepath.Join(images, "damaged", "state", "c1.json")
+	if err := os.WriteFile(state, readFile(t, state)[:100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.ShFails("echo start > containers/c1/ctl", "Input/output error")
+	putBack(t, keptState, state)
+	d.ShFails("echo start > containers/c1/ctl", "Input/output error")
+	kept := strings.Fields(d.Info("c1")["damaged-manifests"])
+	if len(kept) != 2 || kept[0] != keptState {
+		t.Errorf("c1's damaged manifests: %v; want two, %s first", kept, keptState)
+	}
+	if info := d.Info("c1.2"); info["stateful"] != "no" || info["damaged-manifests"] != "" {
+		t.Errorf("c1.2 shows c1's second damaged copy as its own: %v", info)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+	if left, _ := filepath.Glob(filepath.Join(images, "damaged", "state", "*")); len(left) != 0 {
+		t.Errorf("stop of c1 left damaged copies: %v", left)
+	}
+
+	d.MustSh("mkdir containers/c1.2/snapshots/s containers/c1.2/snapshots/s.2")
+	snap := filepath.Join(images, "manifests", "snapshots", "c1.2", "s.json")
+	keptSnap := filepath.Join(images, "damaged", "snapshots", "c1.2", "s.json")
+	if err := os.WriteFile(snap, readFile(t, snap)[:100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.ShFails("cat containers/c1.2/snapshots/s/info", "Input/output error")
+	putBack(t, keptSnap, snap)
+	d.ShFails("cat containers/c1.2/snapshots/s/info", "Input/output error")
+	copies, _ := filepath.Glob(filepath.Join(images, "damaged", "snapshots", "c1.2", "*"))
+	if len(copies) != 2 {
+		t.Fatalf("kept for s: %v; want two copies", copies)
+	}
+	if info := strings.Fields(d.Info("c1.2")["damaged-manifests"]); strings.Join(info, " ") != strings.Join(copies, " ") {
+		t.Errorf("c1.2's damaged manifests: %v; want %v", info, copies)
+	}
+	d.MustSh("cat containers/c1.2/snapshots/s.2/info && rmdir containers/c1.2/snapshots/s.2")
+	for _, c := range copies {
+		if _, err := os.Stat(c); err != nil {
+			t.Errorf("rmdir of s.2 took a copy kept for s: %v", err)
+		}
+	}
+	if ls := strings.Fields(d.MustSh("ls containers/c1.2/snapshots")); strings.Join(ls, " ") != "s" {
+		t.Errorf("snapshots of c1.2 after rmdir of s.2: %v", ls)
+	}
+	d.MustSh("rmdir containers/c1.2/snapshots/s")
+	if left, _ := filepath.Glob(filepath.Join(images, "damaged", "snapshots", "c1.2", "*")); len(left) != 0 {
+		t.Errorf("rmdir of s left damaged copies: %v", left)
+	}
 }

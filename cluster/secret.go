@@ -58,8 +58,9 @@ func CheckSecret(secret []byte) error {
 // label: the gossip key and the migration key are independent, and neither
 // is the secret.
 const (
-	gossipInfo    = "ctrfs gossip key v1"
-	migrationInfo = "ctrfs migration key v1"
+	gossipInfo     = "ctrfs gossip key v1"
+	migrationInfo  = "ctrfs migration key v1"
+	pageServerInfo = "ctrfs post-copy page server CA v1"
 )
 
 func deriveKey(secret []byte, info string) ([]byte, error) {
@@ -74,3 +75,10 @@ func gossipKey(secret []byte) ([]byte, error) { return deriveKey(secret, gossipI
 
 // migrationKey keys the proofs of the migration endpoint.
 func migrationKey(secret []byte) ([]byte, error) { return deriveKey(secret, migrationInfo) }
+
+// pageServerSeed is the seed of the CA key of one post-copy move's page
+// server (ops.NewPageServerTLS): the move's token, in the label, makes it
+// that move's alone.
+func pageServerSeed(secret []byte, token string) ([]byte, error) {
+	return deriveKey(secret, pageServerInfo+"\x00"+token)
+}

@@ -151,8 +151,8 @@ func trustedBelow(root, dir string) error {
 	return nil
 }
 
-// Delete removes the manifest saved under key, and the damaged one kept
-// aside for it. Its chunks stay until GC. If there is neither the error
+// Delete removes the manifest saved under key, and the damaged ones kept
+// aside for it. Its chunks stay until GC. If there is none the error
 // wraps fs.ErrNotExist.
 func (s *Store) Delete(key string) error {
 	if err := validKey(key); err != nil {
@@ -162,7 +162,7 @@ func (s *Store) Delete(key string) error {
 	defer s.mu.Unlock()
 	defer s.usage.changed() // after the change: a scrape meanwhile counts it stale
 	found := false
-	for _, path := range []string{s.manifestPath(key), s.damagedPath(key)} {
+	for _, path := range append([]string{s.manifestPath(key)}, s.damagedPaths(key)...) {
 		err := os.Remove(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -183,9 +183,9 @@ func (s *Store) Delete(key string) error {
 	return nil
 }
 
-// Rename moves a manifest, or the damaged one kept aside, to a new key. It
-// fails with an error wrapping fs.ErrExist rather than replace a manifest
-// already saved under newKey.
+// Rename moves a manifest, and the damaged ones kept aside, to a new key.
+// It fails with an error wrapping fs.ErrExist rather than replace a
+// manifest already saved (or kept) under newKey.
 func (s *Store) Rename(oldKey, newKey string) error {
 	if err := validKey(oldKey); err != nil {
 		return err
@@ -195,16 +195,23 @@ func (s *Store) Rename(oldKey, newKey string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, path := range []string{s.manifestPath(newKey), s.damagedPath(newKey)} {
+	for _, path := range append([]string{s.manifestPath(newKey)}, s.damagedPaths(newKey)...) {
 		if _, err := os.Stat(path); err == nil {
 			return fmt.Errorf("images: manifest %s: %w", newKey, fs.ErrExist)
 		}
 	}
-	moved := false
-	for _, p := range [][2]string{
+	moves := [][2]string{
 		{s.manifestPath(oldKey), s.manifestPath(newKey)},
 		{s.damagedPath(oldKey), s.damagedPath(newKey)},
-	} {
+	}
+	// Extra copies keep their numbers.
+	oldPrefix := strings.TrimSuffix(s.damagedPath(oldKey), ".json")
+	newPrefix := strings.TrimSuffix(s.damagedPath(newKey), ".json")
+	for _, p := range s.damagedCopies(oldKey) {
+		moves = append(moves, [2]string{p, newPrefix + strings.TrimPrefix(p, oldPrefix)})
+	}
+	moved := false
+	for _, p := range moves {
 		err := s.renameLocked(p[0], p[1], oldKey, newKey)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -40,6 +40,10 @@ type Config struct {
 	// DefaultTemplate is the template of `mkdir containers/NAME`;
 	// DefaultTemplateName if empty.
 	DefaultTemplate string
+	// ReservedNames are the names of the tree's own entries
+	// (fs.ReservedNames), which no container made or arriving here may
+	// take.
+	ReservedNames []string
 }
 
 // Manager carries out operations on the containers of one LXC path. It

@@ -54,7 +54,7 @@ func (m *Manager) Rename(oldName, newName string) error {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", oldName), nil)
 	}
 	err := m.run(operation{name: oldName, what: "rename", fn: func(*opContext) error {
-		if err := ValidateName(newName); err != nil {
+		if err := m.validateNewName(newName); err != nil {
 			return err
 		}
 		if oldName == newName {

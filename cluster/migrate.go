@@ -276,11 +276,14 @@ func (mg *migration) abort() {
 }
 
 // fail ends a migration that failed before commit: the target's copy is
-// aborted and, if the container ran, it is restored here.
+// aborted and, if the container ran, it is restored here. The journal
+// goes only then: the restore's helper dies with this daemon, and the
+// next daemon restores the container from the journal.
 func (mg *migration) fail(j journal, err error, checkpointed bool) error {
 	mg.abort()
+	err = mg.failed(err, checkpointed)
 	os.Remove(mg.c.journalPath(j.Name))
-	return mg.failed(err, checkpointed)
+	return err
 }
 
 // unknownOutcome settles a handover whose answer was lost: nil if the
@@ -293,8 +296,9 @@ func (mg *migration) unknownOutcome(j journal, err error, checkpointed bool) err
 	case ownerPending:
 		mg.abort()
 	}
+	err = mg.failed(err, checkpointed) // before the journal goes: see fail
 	os.Remove(mg.c.journalPath(j.Name))
-	return mg.failed(err, checkpointed)
+	return err
 }
 
 func (mg *migration) failed(err error, checkpointed bool) error {

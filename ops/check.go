@@ -19,12 +19,13 @@ func (m *Manager) check(oc *opContext, name string) error {
 		return err
 	}
 	var found []string
-	dir, err := m.stagingDir(name, "check", m.imagesSizeHint(name))
+	hint := m.imagesSizeHint(name)
+	dir, err := m.stagingDir(name, "check", hint)
 	if err != nil {
 		return newError(ErrFailed, "prepare check of "+name, err)
 	}
 	defer os.RemoveAll(dir)
-	dumpErr := m.runHelper(oc, "checkpoint-running", name, dir)
+	dumpErr := m.runCRIUHelper(oc, hint, "checkpoint-running", name, dir)
 	oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
 	if dumpErr != nil {
 		causes := blockers(oc.log)

@@ -2,12 +2,12 @@ package ops
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"ctrfs/images"
@@ -106,7 +106,7 @@ func (m *Manager) dumpStoredBy(start func(string, *images.Reference) *images.Gro
 	for attempt := 1; ; attempt++ {
 		growing := start(dir, ref)
 		oc.progress.sample("dump", hint, func() int64 { return dirSize(dir) })
-		err := m.runHelper(oc, verb, name, append([]string{dir}, args...)...)
+		err := m.runCRIUHelper(oc, hint, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}
 		oc.progress.setStep("store", 0)
 		oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
@@ -177,7 +177,11 @@ func (m *Manager) saveImages(key, dir string) error {
 // dumpFailed words a failed dump: the cause of CRIU's error, if known.
 func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 	msg := fmt.Sprintf("checkpoint of %s failed", name)
-	if e := explainCRIU(log); e != "" {
+	var overdue *overdueError
+	if errors.As(err, &overdue) {
+		msg += ": " + overdue.Error()
+		err = nil
+	} else if e := explainCRIU(log); e != "" {
 		msg += ": " + e
 		err = nil // LXC's own words add nothing
 	}
@@ -243,7 +247,7 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 		return srv.Close, nil
 	}
 	t1 := time.Now()
-	_, damaged, restoreErr := m.criuRestore(oc, verb, name, dir, restoreFrom{serve: serve})
+	_, damaged, restoreErr := m.criuRestore(oc, verb, name, dir, restoreFrom{serve: serve, size: set.manifest.Size()})
 	if damaged != nil && restoreErr != nil {
 		return newError(ErrFailed, fmt.Sprintf(
 			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)
@@ -322,15 +326,8 @@ func (m *Manager) dropStaleState() {
 
 // stagedDumpOf parses "dump-NAME-RANDOM" as made by stagingDir.
 func stagedDumpOf(dirName string) (string, bool) {
-	rest, ok := strings.CutPrefix(dirName, "dump-")
-	if !ok {
-		return "", false
-	}
-	i := strings.LastIndex(rest, "-")
-	if i <= 0 {
-		return "", false
-	}
-	return rest[:i], true
+	purpose, name, ok := stagedOf(dirName)
+	return name, ok && purpose == "dump"
 }
 
 // completeDump: CRIU writes stats-dump last, after a successful dump.

@@ -192,7 +192,9 @@ func runCriuDump(c *lxc.Container, args []string, killed bool) error {
 	var out bytes.Buffer
 	cmd := exec.Command(criu, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(root.Fd())}
+	// It dies with the helper too, however the helper ends (checkpoint
+	// locked this thread, so the thread lives as long as the helper).
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(root.Fd()), Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("criu dump failed (%v): %s", err, strings.TrimSpace(out.String()))
 	}

@@ -17,17 +17,26 @@ import (
 
 // HelperMain is `ctrfs lxc-helper VERB LXCPATH NAME LOGFILE [ARGS…]`: the LXC
 // calls that fork a long-lived monitor, run in a short-lived process of
-// their own (see Config.HelperPath). It returns the exit code.
+// their own (see Config.HelperPath). It returns the exit code. Its work
+// ends with its daemon (see lifeline.go): what it runs is killed, and a
+// dump cut short is undone.
 func HelperMain(args []string) int {
 	if len(args) < 4 {
 		fmt.Fprintln(os.Stderr, "usage: ctrfs lxc-helper VERB LXCPATH NAME LOGFILE [ARGS…]")
 		return 2
 	}
 	verb, lxcpath, name, logFile, rest := args[0], args[1], args[2], args[3], args[4:]
+	var undo func()
+	if verb == "checkpoint" || verb == "checkpoint-running" {
+		// Not checkpoint-lazy: what becomes of a post-copy move's
+		// tasks is the move's to settle (cluster/postcopy.go).
+		undo = func() { resumeInterruptedDump(lxcpath, name) }
+	}
+	life := followLifeline(undo)
 	c, err := lxc.NewContainer(name, lxcpath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return life.exit(1)
 	}
 	defer c.Release()
 	c.SetLogFile(logFile)
@@ -86,9 +95,9 @@ func HelperMain(args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return life.exit(1)
 	}
-	return 0
+	return life.exit(0)
 }
 
 // archiveHook is a CRIU action script that archives the rootfs after a dump

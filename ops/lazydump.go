@@ -64,7 +64,7 @@ func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
 	oc := &opContext{}
 	go func() {
-		err := o.m.runHelper(oc, "checkpoint-lazy", o.name, dir, addr, strconv.Itoa(port), tlsDir)
+		err := o.m.runCRIUHelper(oc, o.m.imagesSizeHint(o.name), "checkpoint-lazy", o.name, dir, addr, strconv.Itoa(port), tlsDir)
 		os.RemoveAll(tlsDir) // its key is not left behind the CRIU that used it
 		d.done <- err
 	}()

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,7 +110,19 @@ func hasCapSysResource() bool {
 // lazyProbeMiB is the memory the probe's process fills and checks.
 const lazyProbeMiB = 4
 
+// lazyProbeWorkloadLife bounds the life of the probe's process: the probe
+// is done with it well within a minute.
+const lazyProbeWorkloadLife = time.Minute
+
 func probeLazyPages() error {
+	// Its CRIU runs die with the daemon: a parent-death signal, which
+	// comes when the thread that started them ends, so this one stays
+	// locked until the probe is over. Not its process: CRIU would
+	// restore the signal, and the restored copy, whose parent CRIU exits
+	// at once, would die with it; it ends by itself instead (see
+	// LazyProbeWorkloadMain).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -160,6 +173,7 @@ func probeLazyPages() error {
 	addr := []string{"--address", "127.0.0.1", "--port", strconv.Itoa(port)}
 	dump := exec.Command("criu", append(append([]string{"dump", "-t", strconv.Itoa(work.Process.Pid), "-D", src,
 		"-o", "dump.log", "-v4", "--shell-job", "--lazy-pages"}, addr...), tlsArgs[0]...)...)
+	dump.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	dumped := make(chan error, 1)
 	if err := dump.Start(); err != nil {
 		return fmt.Errorf("criu dump --lazy-pages: %w", err)
@@ -184,6 +198,7 @@ func probeLazyPages() error {
 	defer func() { lazy.Kill(); lazy.Wait() }()
 	pidFile := filepath.Join(dir, "restored.pid")
 	restore := exec.Command("criu", "restore", "-D", dst, "-o", "restore.log", "--shell-job", "--lazy-pages", "-d", "--pidfile", pidFile)
+	restore.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := restore.Start(); err != nil {
 		return fmt.Errorf("criu restore --lazy-pages: %w", err)
 	}
@@ -241,7 +256,9 @@ func killPidFile(path string) {
 
 // LazyProbeWorkloadMain is `ctrfs lazy-probe-workload DIR`, the process the
 // lazy-pages probe moves: it fills memory with a pattern, says ready, and
-// on SIGUSR1 checks the pattern and writes DIR/checked.
+// on SIGUSR1 checks the pattern and writes DIR/checked. Without SIGUSR1
+// it exits after lazyProbeWorkloadLife, so that neither it nor its
+// restored copy outlives a daemon killed during the probe.
 func LazyProbeWorkloadMain(args []string) int {
 	if len(args) != 1 {
 		return 2
@@ -255,7 +272,11 @@ func LazyProbeWorkloadMain(args []string) int {
 	if err := os.WriteFile(filepath.Join(args[0], "ready"), nil, 0o600); err != nil {
 		return 1
 	}
-	<-usr1
+	select {
+	case <-usr1:
+	case <-time.After(lazyProbeWorkloadLife):
+		return 1
+	}
 	result := "ok"
 	for i := range mem {
 		if mem[i] != byte(i*7+i>>12) {

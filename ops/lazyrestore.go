@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -53,16 +54,27 @@ func StartLazyPages(dir string, extra ...string) (*LazyPagesDaemon, error) {
 	args := append([]string{"lazy-pages", "-D", dir, "-o", lazyPagesLog, "-v4"}, extra...)
 	cmd := exec.Command("criu", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("criu lazy-pages: %w", err)
-	}
 	d := &LazyPagesDaemon{cmd: cmd, dir: dir, done: make(chan struct{}), failed: make(chan struct{})}
+	startErr := make(chan error)
 	go func() {
+		// The parent-death signal comes when the thread that started
+		// the process ends, not the process: the thread stays locked to
+		// this goroutine until the daemon has exited.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			startErr <- err
+			return
+		}
+		startErr <- nil
 		if d.err = d.verdict(cmd.Wait()); d.err != nil {
 			close(d.failed)
 		}
 		close(d.done)
 	}()
+	if err := <-startErr; err != nil {
+		return nil, fmt.Errorf("criu lazy-pages: %w", err)
+	}
 	for deadline := time.Now().Add(lazyPagesReady); ; time.Sleep(2 * time.Millisecond) {
 		if fileExists(socket) {
 			return d, nil
@@ -122,7 +134,13 @@ func localLazyPages(dir string) (*LazyPagesDaemon, error) { return StartLazyPage
 // container is killed before it can run on zero-filled memory; the caller
 // keeps what it was restored from. The daemon's log goes into the `log`.
 func (m *Manager) awaitLazyPages(oc *opContext, name string, d *LazyPagesDaemon) error {
+	// Like every CRIU run, it has a deadline (see criulimit.go).
+	limit := criuLimit(dirSize(d.dir))
+	overdue := time.AfterFunc(limit, d.Kill)
 	err := d.Wait()
+	if !overdue.Stop() && err != nil {
+		err = fmt.Errorf("criu lazy-pages did not finish within %s, so it was killed", limit.Round(time.Second))
+	}
 	oc.setLog(append(oc.log, d.Log()...))
 	if err == nil {
 		return nil

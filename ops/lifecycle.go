@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -172,8 +173,24 @@ func (m *Manager) unfreeze(name string) error {
 
 // runHelper runs `ctrfs lxc-helper VERB LXCPATH NAME LOGFILE ARGS…` and
 // keeps the LXC log it wrote. Its output goes to a file, not a pipe: the
-// container's monitor outlives the helper and would hold a pipe open.
+// container's monitor outlives the helper and would hold a pipe open. The
+// helper has a lifeline (lifeline.go): it stops with this daemon, and when
+// oc.abort is closed.
 func (m *Manager) runHelper(oc *opContext, verb, name string, args ...string) error {
+	return m.runHelperUntil(oc, nil, verb, name, args...)
+}
+
+// runCRIUHelper is runHelper for a verb whose CRIU works over work bytes
+// of images: past criuLimit(work) the helper is stopped, and the error is
+// an overdueError.
+func (m *Manager) runCRIUHelper(oc *opContext, work int64, verb, name string, args ...string) error {
+	overdue := &overdueError{verb: verb, name: name, limit: criuLimit(work), work: work}
+	return m.runHelperUntil(oc, overdue, verb, name, args...)
+}
+
+// runHelperUntil is runHelper stopping the helper at overdue's limit, if
+// overdue is not nil.
+func (m *Manager) runHelperUntil(oc *opContext, overdue *overdueError, verb, name string, args ...string) error {
 	logFile := filepath.Join(m.cfg.StoreDir, "logs", name+"."+verb+".log")
 	os.Remove(logFile)
 	errFile, err := os.CreateTemp(m.scratchDir(), "helper-*")
@@ -186,18 +203,37 @@ func (m *Manager) runHelper(oc *opContext, verb, name string, args ...string) er
 	cmd := exec.Command(m.cfg.HelperPath, append([]string{"lxc-helper", verb, m.cfg.LXCPath, name, logFile}, args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, errFile, errFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	runErr := cmd.Start()
+	lifeline, started, runErr := withLifeline(cmd)
+	if runErr != nil {
+		return newError(ErrFailed, verb+" "+name, runErr)
+	}
+	defer lifeline.Close()
+	var timedOut atomic.Bool
+	runErr = cmd.Start()
+	started()
 	if runErr == nil {
-		ended := make(chan struct{})
-		if oc.abort != nil {
-			go func() {
-				select {
-				case <-oc.abort:
-					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				case <-ended:
-				}
-			}()
+		var limit <-chan time.Time
+		if overdue != nil {
+			t := time.NewTimer(overdue.limit)
+			defer t.Stop()
+			limit = t.C
 		}
+		ended := make(chan struct{})
+		go func() {
+			select {
+			case <-oc.abort:
+			case <-limit:
+				timedOut.Store(true)
+			case <-ended:
+				return
+			}
+			lifeline.Close()
+			select {
+			case <-ended:
+			case <-time.After(helperStopLimit):
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+		}()
 		runErr = cmd.Wait()
 		close(ended)
 	}
@@ -206,6 +242,9 @@ func (m *Manager) runHelper(oc *opContext, verb, name string, args ...string) er
 	oc.setLog(logData)
 	if runErr == nil {
 		return nil
+	}
+	if timedOut.Load() {
+		return overdue
 	}
 	msg, _ := os.ReadFile(errFile.Name())
 	reason := strings.TrimSpace(string(msg))

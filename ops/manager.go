@@ -109,6 +109,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 		busy: map[string]string{}, running: map[string]*progress{}, records: map[string]*record{}}
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
+	m.killLeftovers() // before recovery reads what they worked on
 	m.recoverRenames()
 	m.recoverStaging()
 	m.dropStaleState()
@@ -311,8 +312,8 @@ type opContext struct {
 	hasLog   bool
 	extra    []KeyValue
 	progress *progress // nil outside run
-	// abort, if not nil, ends a helper under way when it is closed (its
-	// whole session: LXC and the CRIU it runs).
+	// abort, if not nil, ends a helper under way when it is closed: it
+	// stops everything it runs (LXC, CRIU) and exits (lifeline.go).
 	abort <-chan struct{}
 }
 

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -64,10 +65,12 @@ func (m *Manager) restoreAttempts(name string) []string {
 type imageServing func(dir string) (stop func() error, err error)
 
 // restoreFrom says where a restore's images come from: files in dir (the
-// zero value), served there (serve), or files whose memory CRIU's
-// lazy-pages daemon copies in (lazy starts the daemon of each attempt).
+// zero value), served there (serve, size bytes of them), or files whose
+// memory CRIU's lazy-pages daemon copies in (lazy starts the daemon of
+// each attempt).
 type restoreFrom struct {
 	serve imageServing
+	size  int64
 	lazy  startLazyPages
 }
 
@@ -113,7 +116,11 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			aoc.abort = lazy.failed
 		}
 		os.Remove(filepath.Join(dir, "restore.log"))
-		err = m.runHelper(aoc, verb, name, args...)
+		work := from.size
+		if from.serve == nil {
+			work = dirSize(dir)
+		}
+		err = m.runCRIUHelper(aoc, work, verb, name, args...)
 		if stop != nil {
 			damaged = stop()
 		}
@@ -146,11 +153,16 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			return lazy, nil, nil
 		}
 		why := explainCRIU(log)
+		var overdue *overdueError
+		overdued := errors.As(err, &overdue)
+		if overdued {
+			why = overdue.Error()
+		}
 		if lazyFailed != nil {
 			why = lazyFailed.Error() + ", which the restore waited for"
 		}
 		failures = append(failures, fmt.Sprintf("with %s: %s", mode, why))
-		if damaged != nil || lazyFailed != nil || i == 1 {
+		if damaged != nil || lazyFailed != nil || overdued || i == 1 {
 			break // the other mount engine would not mend it
 		}
 		if st, serr := m.Status(name); serr != nil || st != "STOPPED" {

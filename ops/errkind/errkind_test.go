@@ -1,4 +1,4 @@
-package ops
+package errkind
 
 import (
 	"errors"
@@ -41,8 +41,8 @@ func TestErrorsIsThroughWrapping(t *testing.T) {
 			what string
 			err  error
 		}{
-			{"newError without cause", newError(k.kind, "doing it", nil)},
-			{"newError with cause", newError(k.kind, "doing it", cause)},
+			{"newError without cause", New(k.kind, "doing it", nil)},
+			{"newError with cause", New(k.kind, "doing it", cause)},
 			{"the sentinel itself", k.kind},
 		}
 		for _, b := range base {
@@ -68,7 +68,7 @@ func TestErrorsIsThroughWrapping(t *testing.T) {
 
 func TestErrorCauseStaysReachable(t *testing.T) {
 	_, statErr := os.Stat("/nonexistent/ctrfs-test")
-	err := fmt.Errorf("outer: %w", newError(ErrFailed, "create c1", statErr))
+	err := fmt.Errorf("outer: %w", New(ErrFailed, "create c1", statErr))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("errors.Is(%q, fs.ErrNotExist) = false; the cause must stay reachable", err)
 	}
@@ -77,7 +77,7 @@ func TestErrorCauseStaysReachable(t *testing.T) {
 		t.Errorf("errors.As(%q, *fs.PathError) failed", err)
 	}
 	// A kindError is not an fs.ErrNotExist just because its kind is ErrNotFound.
-	if errors.Is(newError(ErrNotFound, "no container", nil), fs.ErrNotExist) {
+	if errors.Is(New(ErrNotFound, "no container", nil), fs.ErrNotExist) {
 		t.Errorf("ErrNotFound matches fs.ErrNotExist")
 	}
 }
@@ -89,10 +89,10 @@ func TestErrorMessage(t *testing.T) {
 		err  error
 		want string
 	}{
-		{newError(ErrBusy, "c1: start is under way", nil), "c1: start is under way"},
-		{newError(ErrFailed, "start c1", errors.New("exit status 1")), "start c1: exit status 1"},
-		{fmt.Errorf("move: %w", newError(ErrUnreachable, "tollana does not answer", nil)), "move: tollana does not answer"},
-		{newError(ErrFailed, "a", newError(ErrFailed, "b", errors.New("c"))), "a: b: c"},
+		{New(ErrBusy, "c1: start is under way", nil), "c1: start is under way"},
+		{New(ErrFailed, "start c1", errors.New("exit status 1")), "start c1: exit status 1"},
+		{fmt.Errorf("move: %w", New(ErrUnreachable, "tollana does not answer", nil)), "move: tollana does not answer"},
+		{New(ErrFailed, "a", New(ErrFailed, "b", errors.New("c"))), "a: b: c"},
 	}
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/testhooks"
 )
 
 // The source's side of a post-copy move (see cluster/postcopy.go): a
@@ -60,7 +61,7 @@ func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*
 		os.RemoveAll(dir)
 		return nil, newError(ErrFailed, "prepare the page server's TLS for "+o.name, err)
 	}
-	pausePoint("postcopy-freeze")
+	testhooks.PausePoint("postcopy-freeze")
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
 	oc := &opContext{}
 	go func() {
@@ -79,7 +80,7 @@ func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	pausePoint("postcopy-serving", net.JoinHostPort(addr, strconv.Itoa(port)))
+	testhooks.PausePoint("postcopy-serving", net.JoinHostPort(addr, strconv.Itoa(port)))
 	return d, nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"ctrfs/ops/testhooks"
 )
 
 // Post-copy moves need CRIU's lazy pages: the source's page server hands
@@ -184,7 +186,7 @@ func probeLazyPages() error {
 	if !waitFor(10*time.Second, func() bool { return serving() || len(dumped) > 0 }) || !serving() {
 		return fmt.Errorf("criu dump --lazy-pages: %s", criuError(filepath.Join(src, "dump.log")))
 	}
-	pausePoint("lazy-probe-serving", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	testhooks.PausePoint("lazy-probe-serving", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	imgs, _ := filepath.Glob(filepath.Join(src, "*.img"))
 	for _, f := range imgs {
 		if err := copyFile(f, filepath.Join(dst, filepath.Base(f)), 0o600); err != nil {

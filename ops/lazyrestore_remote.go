@@ -15,6 +15,8 @@ import (
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
+
+	"ctrfs/ops/testhooks"
 )
 
 // The target's side of a post-copy move (see cluster/postcopy.go): the
@@ -92,7 +94,7 @@ func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (rest
 			}
 			return logs, err
 		}
-		pausePoint("postcopy-restore")
+		testhooks.PausePoint("postcopy-restore")
 		args := []string{dir, restoreLazy}
 		if mode == modeCompat {
 			args = append(args, modeCompat)

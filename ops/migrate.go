@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/testhooks"
 )
 
 // Migration is driven by cluster/, which speaks to the other host; these
@@ -207,7 +208,7 @@ func (o *Outgoing) dropPrecopy() {
 // Checkpoint is stop-stateful: from here the container is stopped and its
 // processes are saved state, which travels like any other.
 func (o *Outgoing) Checkpoint() error {
-	pausePoint("move-freeze")
+	testhooks.PausePoint("move-freeze")
 	return o.m.stopStateful(o.oc, o.name, o.reference())
 }
 

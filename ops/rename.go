@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/testhooks"
 )
 
 // A rename must survive a crash at any point. LXC's own rename clones the
@@ -92,10 +93,10 @@ func (m *Manager) renameJournaled(oldName, newName string) error {
 	if err := m.writeRenameJournal(j); err != nil {
 		return newError(ErrFailed, what+": write its journal", err)
 	}
-	crashPoint("rename-journaled")
+	testhooks.CrashPoint("rename-journaled")
 	err := m.moveContainer(oldName, newName)
 	if err == nil {
-		crashPoint("rename-done")
+		testhooks.CrashPoint("rename-done")
 		os.Remove(m.renameJournalPath(j))
 		return nil
 	}
@@ -127,11 +128,11 @@ func (m *Manager) moveContainer(from, to string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	crashPoint("rename-moved")
+	testhooks.CrashPoint("rename-moved")
 	if err := renameInConfig(filepath.Join(toDir, "config"), fromDir, toDir, to); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	crashPoint("rename-config")
+	testhooks.CrashPoint("rename-config")
 	items, err := m.storeItems(from)
 	if err != nil {
 		return err
@@ -141,7 +142,7 @@ func (m *Manager) moveContainer(from, to string) error {
 		if err := m.images.Rename(key, newKey); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("move %s to %s: %w", key, newKey, err)
 		}
-		crashPoint("rename-store")
+		testhooks.CrashPoint("rename-store")
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"ctrfs/ops/testhooks"
 )
 
 // CRIU restores mounts with one of two engines, and which one a container
@@ -104,7 +106,7 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			if lazy, err = from.lazy(dir); err != nil {
 				return nil, nil, newError(ErrFailed, "start CRIU's lazy-pages daemon for "+name, err)
 			}
-			pausePoint("lazy-restore", strconv.Itoa(lazy.Pid()))
+			testhooks.PausePoint("lazy-restore", strconv.Itoa(lazy.Pid()))
 			args = append(args, restoreLazy)
 		}
 		if mode == modeCompat {

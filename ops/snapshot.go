@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/testhooks"
 )
 
 // A snapshot is one manifest in the store under snapshots/NAME/SNAPSHOT:
@@ -209,7 +210,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 			return err
 		}
 		defer base.drop()
-		pausePoint("snapshot-freeze")
+		testhooks.PausePoint("snapshot-freeze")
 		// The images, the changes to the rootfs and the config are
 		// stored once CRIU is done and the container runs again.
 		d, err = m.dumpStoredAfter(oc, nil, "checkpoint-running", name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)

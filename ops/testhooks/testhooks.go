@@ -1,4 +1,10 @@
-package ops
+// Package testhooks holds the points at which tests may stop or hold the
+// daemon: CTRFS_CRASH_AT kills it at a step of an operation, CTRFS_PAUSE_AT
+// holds it there while a file exists, so that tests of recovery and of
+// races act at a known step instead of after a guessed delay. Unset (on
+// every host in use), both do nothing. It knows nothing of the operations
+// whose steps it is given.
+package testhooks
 
 import (
 	"os"
@@ -13,8 +19,8 @@ import (
 // after guessed delays. Unset, it does nothing.
 var crashAt = os.Getenv("CTRFS_CRASH_AT")
 
-// crashPoint marks a step that a crash may follow.
-func crashPoint(step string) {
+// CrashPoint marks a step that a crash may follow.
+func CrashPoint(step string) {
 	if crashAt == step {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // SIGKILL is not handled: this goroutine goes with the process
@@ -29,9 +35,9 @@ var pauseAt = os.Getenv("CTRFS_PAUSE_AT")
 
 const pauseLimit = 2 * time.Minute
 
-// pausePoint marks a step that a test may pause at; the file holds the
+// PausePoint marks a step that a test may pause at; the file holds the
 // step, then the details given, a line each (a pid the test acts on).
-func pausePoint(step string, details ...string) {
+func PausePoint(step string, details ...string) {
 	at, file, ok := strings.Cut(pauseAt, ":")
 	if !ok || at != step {
 		return

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"ctrfs/ops/configfile"
 )
 
 // A container's own CRIU options (the `criu` file of its directory), for
@@ -136,7 +138,7 @@ func (m *Manager) SetCriuOptions(name string, data []byte) error {
 			}
 			return nil
 		}
-		if err := writeFileAtomic(path, data); err != nil {
+		if err := configfile.WriteAtomic(path, data); err != nil {
 			return newError(ErrFailed, "write CRIU options of "+name, err)
 		}
 		return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/configfile"
 	"ctrfs/ops/testhooks"
 )
 
@@ -435,7 +436,7 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 	}
 	config, err := os.ReadFile(filepath.Join(dir, snapshotConfig))
 	if err == nil {
-		config = setConfigLine(config, "lxc.rootfs.path", "dir:"+filepath.Join(final, "rootfs"))
+		config = configfile.SetLine(config, "lxc.rootfs.path", "dir:"+filepath.Join(final, "rootfs"))
 		err = os.WriteFile(filepath.Join(tmp, "config"), config, 0o600)
 	}
 	if err == nil {
@@ -618,29 +619,6 @@ func (m *Manager) StartLocked(name string) error {
 	}
 	m.Announce(name)
 	return nil
-}
-
-// setConfigLine sets key to value in an LXC config: its first line is
-// replaced and any later one dropped, or the line is added at the end.
-func setConfigLine(config []byte, key, value string) []byte {
-	line := key + " = " + value
-	var out []string
-	found := false
-	if text := strings.TrimSuffix(string(config), "\n"); text != "" {
-		for _, l := range strings.Split(text, "\n") {
-			if configKey(l) == key {
-				if found {
-					continue
-				}
-				l, found = line, true
-			}
-			out = append(out, l)
-		}
-	}
-	if !found {
-		out = append(out, line)
-	}
-	return []byte(strings.Join(out, "\n") + "\n")
 }
 
 // sameFile says whether two manifest entries are the same content.

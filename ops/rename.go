@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/configfile"
 	"ctrfs/ops/testhooks"
 )
 
@@ -45,7 +46,7 @@ func (m *Manager) writeRenameJournal(j renameJournal) error {
 		return notOursFix(err)
 	}
 	data, _ := json.Marshal(j)
-	return writeFileAtomic(m.renameJournalPath(j), data)
+	return configfile.WriteAtomic(m.renameJournalPath(j), data)
 }
 
 // Rename renames a stopped container, with what ctrfs keeps of it. Every
@@ -156,7 +157,7 @@ func renameInConfig(path, fromDir, toDir, name string) error {
 	}
 	lines := strings.Split(string(config), "\n")
 	for i, line := range lines {
-		key := configKey(line)
+		key := configfile.Key(line)
 		if key == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
 			continue
 		}
@@ -178,7 +179,7 @@ func renameInConfig(path, fromDir, toDir, name string) error {
 	if updated == string(config) {
 		return nil
 	}
-	return writeFileAtomic(path, []byte(updated))
+	return configfile.WriteAtomic(path, []byte(updated))
 }
 
 // recoverRenames finishes the renames (or their undoing) that a killed

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"ctrfs/ops/configfile"
 	"ctrfs/ops/testhooks"
 )
 
@@ -35,7 +36,7 @@ func (m *Manager) restoreMode(name string) string {
 	if err != nil {
 		return ""
 	}
-	line, _ := configLine(data, restoreModeKey)
+	line, _ := configfile.Line(data, restoreModeKey)
 	_, v, _ := strings.Cut(line, "=")
 	if v = strings.TrimSpace(v); v == modeV2 || v == modeCompat {
 		return v
@@ -51,7 +52,7 @@ func (m *Manager) rememberRestoreMode(name, mode string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, setConfigLine(data, restoreModeKey, mode))
+	return configfile.WriteAtomic(path, configfile.SetLine(data, restoreModeKey, mode))
 }
 
 // restoreAttempts is the order in which to try the modes.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
+
+	"ctrfs/ops/configfile"
 )
 
 // A rootfs is rolled back by unpacking the snapshot beside it and swapping
@@ -245,7 +247,7 @@ func snapshotConfigFor(snapshotPath, currentPath string) ([]byte, error) {
 	}
 	keep := map[string]string{}
 	for _, key := range []string{"lxc.rootfs.path", "lxc.uts.name"} {
-		if line, ok := configLine(cur, key); ok {
+		if line, ok := configfile.Line(cur, key); ok {
 			keep[key] = line
 		}
 	}
@@ -254,7 +256,7 @@ func snapshotConfigFor(snapshotPath, currentPath string) ([]byte, error) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if key := configKey(line); keep[key] != "" {
+		if key := configfile.Key(line); keep[key] != "" {
 			line = keep[key]
 			delete(keep, key)
 		}
@@ -264,46 +266,4 @@ func snapshotConfigFor(snapshotPath, currentPath string) ([]byte, error) {
 		b.WriteString(line + "\n")
 	}
 	return b.Bytes(), sc.Err()
-}
-
-func configKey(line string) string {
-	k, _, ok := strings.Cut(line, "=")
-	if !ok {
-		return ""
-	}
-	return strings.TrimSpace(k)
-}
-
-func configLine(config []byte, key string) (string, bool) {
-	for _, line := range strings.Split(string(config), "\n") {
-		if configKey(line) == key {
-			return line, true
-		}
-	}
-	return "", false
-}
-
-// writeFileAtomic replaces path, so that a crash leaves the old file or the
-// new one, never half of one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".ctrfs-new"
-	os.Remove(tmp) // a leftover keeps its mode; the new file must be 0600
-	// Root's alone: what it writes (configs, CRIU options, journals) may
-	// hold secrets, and the LXC path is readable by every user.
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }

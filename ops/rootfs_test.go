@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -95,35 +94,4 @@ func tree(t *testing.T, dir string) string {
 	})
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
-}
-
-// A write that fails (here past RLIMIT_FSIZE, as a full disk would) leaves
-// the old file: it once renamed the cut copy into place.
-func TestWriteFileAtomicKeepsTheOldFileOnFailure(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "config")
-	if err := writeFileAtomic(path, []byte("old\n")); err != nil {
-		t.Fatal(err)
-	}
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	small := lim
-	small.Cur = 16 // Go ignores SIGXFSZ: the write fails with EFBIG
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &small); err != nil {
-		t.Fatal(err)
-	}
-	err := writeFileAtomic(path, []byte(strings.Repeat("new config line\n", 10)))
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if err == nil {
-		t.Fatal("a write cut short succeeded")
-	}
-	if b, _ := os.ReadFile(path); string(b) != "old\n" {
-		t.Fatalf("the file is now %q", b)
-	}
-	if _, err := os.Stat(path + ".ctrfs-new"); !os.IsNotExist(err) {
-		t.Fatalf("the cut copy is left: %v", err)
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/configfile"
 	"ctrfs/ops/testhooks"
 )
 
@@ -337,7 +338,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	if err := swapRootfs(rootfs); err != nil {
 		return newError(ErrFailed, "roll back rootfs of "+name, err)
 	}
-	if err := writeFileAtomic(m.configPath(name), config); err != nil {
+	if err := configfile.WriteAtomic(m.configPath(name), config); err != nil {
 		return newError(ErrFailed, "roll back config of "+name, err)
 	}
 	oc.extra = append(oc.extra, seconds("unpack-seconds", unpackTime), seconds("stop-seconds", time.Since(t1)))

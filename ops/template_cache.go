@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ctrfs/images"
+	"ctrfs/ops/configfile"
 )
 
 // archiveCache is a template's rootfs, built once and kept as DIR/NAME.tar.zst
@@ -183,7 +184,7 @@ func (c *archiveCache) buildArchive() error {
 	}
 	info := fmt.Sprintf("recipe: %s\nsource: %s\nbuilt: %s\nbuild-seconds: %.0f\n",
 		c.recipe, source, time.Now().UTC().Format(time.RFC3339), time.Since(t0).Seconds())
-	if err := writeFileAtomic(c.info(), []byte(info)); err != nil {
+	if err := configfile.WriteAtomic(c.info(), []byte(info)); err != nil {
 		return err
 	}
 	if err := os.Rename(partial, c.archive()); err != nil {

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"ctrfs/ops/configfile"
 )
 
 // Template is one kind of container that ctrfs can create. Each template's
@@ -106,7 +108,7 @@ func configFor(t *Template, name, rootfs string, net Network, addr netip.Addr, m
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		conf = setConfigLine(conf, k, t.config[k])
+		conf = configfile.SetLine(conf, k, t.config[k])
 	}
 	return append(conf, fmt.Sprintf("%s %s\n", templateComment, t.Name)...)
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"ctrfs/ops/criulog"
 )
 
 // check is the `check` command: would stop-stateful, snapshot --stateful
@@ -26,14 +28,14 @@ func (m *Manager) check(oc *opContext, name string) error {
 	}
 	defer os.RemoveAll(dir)
 	dumpErr := m.runCRIUHelper(oc, hint, "checkpoint-running", name, dir)
-	oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+	oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
 	if dumpErr != nil {
-		causes := blockers(oc.log)
+		causes := criulog.Blockers(oc.log)
 		if len(causes) == 0 {
-			causes = []string{"CRIU failed: " + explainCRIU(oc.log)}
+			causes = []string{"CRIU failed: " + criulog.Explain(oc.log)}
 		}
 		for _, c := range causes {
-			if c == rlimitCause {
+			if c == criulog.RlimitCause {
 				// This host's limit: name the tasks that meet it.
 				if host := m.hostBlockers(name); len(host) > 0 {
 					found = append(found, host...)

@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/criulog"
 )
 
 // stopStateful checkpoints a running container with CRIU, which stops it,
@@ -109,7 +109,7 @@ func (m *Manager) dumpStoredBy(start func(string, *images.Reference) *images.Gro
 		err := m.runCRIUHelper(oc, hint, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}
 		oc.progress.setStep("store", 0)
-		oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+		oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
 		if err == nil {
 			d.manifest, d.stats, d.storeErr = growing.Finish()
 		} else {
@@ -122,7 +122,7 @@ func (m *Manager) dumpStoredBy(start func(string, *images.Reference) *images.Gro
 			return d, err
 		}
 		m.log.Warn("CRIU could not freeze the container in time; trying again",
-			"container", name, "attempt", attempt, "reason", explainCRIU(oc.log))
+			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.log))
 		if err := emptyDir(dir, before); err != nil {
 			return d, newError(ErrFailed, "clear the images of a failed dump", err)
 		}
@@ -181,7 +181,7 @@ func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 	if errors.As(err, &overdue) {
 		msg += ": " + overdue.Error()
 		err = nil
-	} else if e := explainCRIU(log); e != "" {
+	} else if e := criulog.Explain(log); e != "" {
 		msg += ": " + e
 		err = nil // LXC's own words add nothing
 	}
@@ -338,20 +338,6 @@ func completeDump(dir string) bool {
 		}
 	}
 	return true
-}
-
-// criuLog is the `log` of a checkpoint or restore: CRIU's log, then LXC's.
-func criuLog(criuLogPath string, lxcLog []byte) []byte {
-	var b bytes.Buffer
-	if data, err := os.ReadFile(criuLogPath); err == nil {
-		fmt.Fprintf(&b, "=== CRIU %s ===\n", filepath.Base(criuLogPath))
-		b.Write(data)
-	}
-	if len(lxcLog) > 0 {
-		b.WriteString("=== LXC ===\n")
-		b.Write(lxcLog)
-	}
-	return b.Bytes()
 }
 
 func seconds(key string, d time.Duration) KeyValue {

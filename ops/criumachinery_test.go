@@ -2,7 +2,6 @@ package ops
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -21,29 +20,6 @@ func TestParseCriuOptions(t *testing.T) {
 		if _, _, err := parseCriuOptions([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
-	}
-}
-
-func TestExplainCRIU(t *testing.T) {
-	log := []byte(`(00.01) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted
-(00.20) Error (criu/mount.c:724): mnt: FS mnt ./run/credentials/x.service dev 0x40 root / unsupported id 51
-(00.21) Error (criu/cr-dump.c:1975): Dumping FAILED.
-(00.22) Error (criu/cgroup.c:2055): cg: cgroupd: recv req error: File exists
-`)
-	got := explainCRIU(log)
-	if !strings.Contains(got, "/run/credentials/x.service") || !strings.Contains(got, "enable-fs ramfs") {
-		t.Errorf("explainCRIU: %q", got)
-	}
-	unknown := []byte("(00.01) Error (criu/x.c:1): cg: cgroupd: recv req error: File exists\n(00.02) Error (criu/y.c:2): something new\n")
-	if got := explainCRIU(unknown); got != "something new" {
-		t.Errorf("explainCRIU of an unknown error: %q", got)
-	}
-	if b := blockers(log); len(b) != 1 {
-		t.Errorf("blockers: %q", b)
-	}
-	lxc := []byte("=== LXC ===\nlxc c1 20261127170044.563 ERROR    criu - ../src/lxc/criu.c:exec_criu:402 - No such file or directory - Failed getting freezer path\n")
-	if got := explainCRIU(lxc); got != lxcFreezerCause {
-		t.Errorf("explainCRIU of LXC's missing freezer: %q", got)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/criulog"
 	"ctrfs/ops/testhooks"
 )
 
@@ -70,13 +71,13 @@ func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*
 		d.done <- err
 	}()
 	log := filepath.Join(dir, "dump.log")
-	for !logHas(log, lazyServing) {
+	for !criulog.Has(log, lazyServing) {
 		if ended, err := d.Ended(); ended {
 			if err == nil {
 				err = fmt.Errorf("CRIU ended before serving any page")
 			}
 			os.RemoveAll(dir)
-			return nil, o.m.dumpFailed(o.name, err, criuLog(log, oc.log))
+			return nil, o.m.dumpFailed(o.name, err, criulog.Combined(log, oc.log))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -142,7 +143,7 @@ func StopLazyDump(dir string) {
 }
 
 // ExplainCRIU says why the CRIU run that wrote log failed, or "".
-func ExplainCRIU(log []byte) string { return explainCRIU(log) }
+func ExplainCRIU(log []byte) string { return criulog.Explain(log) }
 
 // Log is CRIU's log of the dump.
 func (d *LazyDump) Log() []byte {

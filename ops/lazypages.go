@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"bytes"
 	"crypto/rand"
 	"fmt"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"ctrfs/ops/criulog"
 	"ctrfs/ops/testhooks"
 )
 
@@ -182,7 +182,7 @@ func probeLazyPages() error {
 	}
 	go func() { dumped <- dump.Wait() }()
 	defer dump.Process.Kill()
-	serving := func() bool { return logHas(filepath.Join(src, "dump.log"), "Starting page server") }
+	serving := func() bool { return criulog.Has(filepath.Join(src, "dump.log"), "Starting page server") }
 	if !waitFor(10*time.Second, func() bool { return serving() || len(dumped) > 0 }) || !serving() {
 		return fmt.Errorf("criu dump --lazy-pages: %s", criuError(filepath.Join(src, "dump.log")))
 	}
@@ -311,18 +311,13 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func logHas(path, s string) bool {
-	b, _ := os.ReadFile(path)
-	return bytes.Contains(b, []byte(s))
-}
-
 // criuError says why the CRIU run that wrote the log at path failed.
 func criuError(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "it wrote no log"
 	}
-	if why := explainCRIU(b); why != "" {
+	if why := criulog.Explain(b); why != "" {
 		return why
 	}
 	return "no error in its log " + path

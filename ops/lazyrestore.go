@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"ctrfs/ops/criulog"
 )
 
 // A lazy restore: CRIU restores the processes without their memory, and
@@ -106,7 +108,9 @@ func (d *LazyPagesDaemon) Wait() error {
 func (d *LazyPagesDaemon) Kill() { d.cmd.Process.Kill() }
 
 // Log is the daemon's CRIU log, for `log`.
-func (d *LazyPagesDaemon) Log() []byte { return criuLog(filepath.Join(d.dir, lazyPagesLog), nil) }
+func (d *LazyPagesDaemon) Log() []byte {
+	return criulog.Combined(filepath.Join(d.dir, lazyPagesLog), nil)
+}
 
 // verdict says how the daemon ended. It exits 0 only once every process
 // it served has all its pages or has exited (CRIU's uffd.c
@@ -117,7 +121,7 @@ func (d *LazyPagesDaemon) verdict(err error) error {
 	}
 	log, _ := os.ReadFile(filepath.Join(d.dir, lazyPagesLog))
 	why := err.Error()
-	if e := explainCRIU(log); e != "" {
+	if e := criulog.Explain(log); e != "" {
 		why += ": " + e
 	}
 	return errors.New("criu lazy-pages " + why)

@@ -16,6 +16,7 @@ import (
 
 	lxc "github.com/lxc/go-lxc"
 
+	"ctrfs/ops/criulog"
 	"ctrfs/ops/testhooks"
 )
 
@@ -107,7 +108,7 @@ func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (rest
 		limit := time.AfterFunc(lazyRestoreLimit, func() { lc.stdin.Close() })
 		err = m.runHelper(aoc, "restore", in.name, args...)
 		limit.Stop()
-		attempt := criuLog(filepath.Join(dir, "restore.log"), aoc.log)
+		attempt := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.log)
 		logs = append(logs, attempt...)
 		if st, why := lc.state(); err == nil && st == LazyFailed {
 			// Its memory stopped arriving during the restore: what
@@ -129,13 +130,13 @@ func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (rest
 			m.Announce(in.name)
 			return logs, nil
 		}
-		why := explainCRIU(attempt) // this attempt's cause, not an earlier one's
+		why := criulog.Explain(attempt) // this attempt's cause, not an earlier one's
 		if why == "" {
 			why = err.Error()
 		}
 		failures = append(failures, fmt.Sprintf("with %s: %s", mode, why))
 		lc.stop()
-		connected := logHas(filepath.Join(dir, "lazy-pages.log"), "Connecting to server")
+		connected := criulog.Has(filepath.Join(dir, "lazy-pages.log"), "Connecting to server")
 		if st, serr := m.Status(in.name); connected || serr != nil || st != "STOPPED" {
 			break
 		}

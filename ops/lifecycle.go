@@ -1,8 +1,6 @@
 package ops
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
+
+	"ctrfs/ops/criulog"
 )
 
 // shutdownTimeout is how long a clean stop waits for init before killing.
@@ -248,26 +248,11 @@ func (m *Manager) runHelperUntil(oc *opContext, overdue *overdueError, verb, nam
 	}
 	msg, _ := os.ReadFile(errFile.Name())
 	reason := strings.TrimSpace(string(msg))
-	if e := lastErrorLine(logData); e != "" {
+	if e := criulog.LastError(logData); e != "" {
 		reason += " (" + e + ")"
 	}
 	if reason == "" {
 		reason = runErr.Error()
 	}
 	return newError(ErrFailed, fmt.Sprintf("%s %s failed: %s", verb, name, reason), nil)
-}
-
-// lastErrorLine picks the last ERROR message of an LXC log, which usually
-// says why the whole operation failed.
-func lastErrorLine(log []byte) string {
-	var last string
-	sc := bufio.NewScanner(bytes.NewReader(log))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if i := strings.Index(line, " ERROR "); i >= 0 {
-			last = strings.TrimSpace(line[i+len(" ERROR "):])
-		}
-	}
-	return last
 }

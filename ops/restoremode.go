@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/criulog"
 	"ctrfs/ops/testhooks"
 )
 
@@ -127,7 +128,7 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 		if stop != nil {
 			damaged = stop()
 		}
-		log := criuLog(filepath.Join(dir, "restore.log"), aoc.log)
+		log := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.log)
 		var lazyFailed error // the lazy-pages daemon died under the restore
 		if lazy != nil && err != nil {
 			select {
@@ -155,7 +156,7 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			}
 			return lazy, nil, nil
 		}
-		why := explainCRIU(log)
+		why := criulog.Explain(log)
 		var overdue *overdueError
 		overdued := errors.As(err, &overdue)
 		if overdued {

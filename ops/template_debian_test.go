@@ -286,12 +286,3 @@ func TestParseHostCommand(t *testing.T) {
 		}
 	}
 }
-
-// TestSSHPreauthCause: a dump that fails on sshd's sandboxed
-// pre-authentication child says so in `error`.
-func TestSSHPreauthCause(t *testing.T) {
-	log := []byte("(00.183327) Error (compel/src/lib/infect.c:1345): Can't create memfd in victim: Too many open files\n")
-	if b := blockers(log); len(b) != 1 || !strings.Contains(b[0], "OpenSSH's pre-authentication child") {
-		t.Errorf("blockers: %q", b)
-	}
-}

@@ -1,4 +1,10 @@
-package ops
+// Package criulog reads what CRIU and LXC log: why a run failed, in an
+// operator's words and with the fix (the causes seen with real containers,
+// causes.go, naming the task and its systemd unit, taskunit.go), and the
+// `log` file of an operation, CRIU's log then LXC's (log.go). It knows
+// nothing of how CRIU and LXC are run: ops and the helper hand it their
+// logs.
+package criulog
 
 import (
 	"bufio"
@@ -28,7 +34,7 @@ var knownCauses = []knownCause{
 		"the mount at $1 has a filesystem that CRIU does not dump (a ramfs, as systemd's LoadCredential= makes): write `enable-fs ramfs` (or the filesystem's type) into the container's criu file, or set LoadCredential= empty in a drop-in"},
 	{regexp.MustCompile(`Can't dump file \d+ of that type \[\d+\] \(anon anon_inode:bpf-prog\)`),
 		"a service has cgroup BPF programs attached (systemd's IPAddressDeny=, as journald and logind have): CRIU cannot dump them; set IPAddressDeny= and IPAddressAllow= empty in a drop-in"},
-	{regexp.MustCompile(`Can't get rlimit \d+: Operation not permitted`), rlimitCause},
+	{regexp.MustCompile(`Can't get rlimit \d+: Operation not permitted`), RlimitCause},
 	{regexp.MustCompile(`Can't bind-mount at \S*/dev/ptmx: Not a directory`),
 		"a service has a private mount namespace (PrivateTmp=, ProtectSystem=, PrivateDevices=, …), which CRIU's mntns-compat-mode cannot restore: the mount-v2 restore failed too (see its error); turn mount sandboxing off in drop-ins"},
 	{regexp.MustCompile(`mnt-v2: Failed to move_mount from (\S+) to`),
@@ -56,7 +62,7 @@ var knownCauses = []knownCause{
 // restore", added it), so on a cgroup2-only host the monitor of a
 // container that LXC restored knows no freezer cgroup, and every dump of
 // it by LXC fails before CRIU runs. ctrfs's checkpoint then runs CRIU
-// itself (dumpWithoutLXC), which replaces LXC's log with its own line, so
+// itself (ops/helper/criudump.go), which replaces LXC's log with its own line, so
 // this shows only for a log of LXC's own dump made otherwise.
 const lxcFreezerCause = "this host has cgroup2 alone and the container was restored from a checkpoint, which LXC before its commit f30cbb86f (Debian 12's 5.0.2 among them) cannot checkpoint: ctrfs's stop-stateful, snapshot --stateful, move and check dump such a container with CRIU directly; with LXC's own tools, stop the container and start it again first (its processes' state since the restore is lost), or use an LXC with that fix"
 
@@ -64,15 +70,15 @@ const lxcFreezerCause = "this host has cgroup2 alone and the container was resto
 // that runs it into the container, and a task started so keeps them.
 const inheritedFileCause = "a task of the container holds $2 (its descriptor $1), a file of the host outside the container's mounts: it inherited it from the shell that ran lxc-attach (or opened it through a bind mount since removed); start that task from inside the container (its init or a service), or close the descriptor before lxc-attach ($1>&- on its command line) and give the task the container's own stdin and stdout: lxc-attach -n NAME --clear-env -- sh -c 'exec COMMAND </dev/null >/dev/null 2>&1'"
 
-// rlimitCause: see also hostBlockers, which names the tasks.
-const rlimitCause = "a task runs as a user other than root and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read its limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE"
+// RlimitCause: see also hostBlockers (ops/check.go), which names the tasks.
+const RlimitCause = "a task runs as a user other than root and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read its limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE"
 
 // criuNoise are error lines that CRIU logs on every run here, or after
 // the real error, and that never explain a failure.
 var criuNoise = regexp.MustCompile(`RLIMIT_NOFILE|cgroupd: recv req error|Restoring FAILED|Dumping FAILED|Dump core \(pid: \d+\) failed|Address already assigned|address already assigned`)
 
-// blockers are the known causes found in a log, each once, in table order.
-func blockers(log []byte) []string {
+// Blockers are the known causes found in a log, each once, in table order.
+func Blockers(log []byte) []string {
 	var out []string
 	for _, k := range knownCauses {
 		if m := k.symptom.FindSubmatchIndex(log); m != nil {
@@ -92,9 +98,9 @@ func (k knownCause) explain(src []byte, m []int) string {
 	return text
 }
 
-// explainCRIU says why a CRIU run failed: the known cause of the first
+// Explain says why a CRIU run failed: the known cause of the first
 // error line that has one, else the first error line that is not noise.
-func explainCRIU(log []byte) string {
+func Explain(log []byte) string {
 	var first string
 	sc := bufio.NewScanner(bytes.NewReader(log))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -121,7 +127,7 @@ func explainCRIU(log []byte) string {
 		}
 	}
 	if first == "" {
-		return lastErrorLine(log)
+		return LastError(log)
 	}
 	return first
 }

@@ -222,28 +222,6 @@ func writeTemp(pattern, content string, mode os.FileMode) (string, error) {
 	return f.Name(), nil
 }
 
-// ArchiveRootfsMain is `ctrfs archive-rootfs ROOTFS ARCHIVE [STATE]`, which
-// CRIU's post-dump hook runs during a stateful snapshot. With the
-// listed-incremental STATE of an earlier archive it archives what changed
-// since, leaving STATE as it is (archiveRootfsChanges).
-func ArchiveRootfsMain(args []string) int {
-	if len(args) != 2 && len(args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: ctrfs archive-rootfs ROOTFS ARCHIVE [STATE]")
-		return 2
-	}
-	var err error
-	if len(args) == 3 {
-		err = archiveRootfsChanges(args[0], args[1], args[2])
-	} else {
-		err = archiveRootfs(args[0], args[1])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
 // restoreOptions are the arguments of the restore verbs: DIR, then
 // `stream` if the daemon serves the images there (images.ServeImages),
 // `lazy-pages` if CRIU's lazy-pages daemon listens there for the memory

@@ -12,6 +12,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/testhooks"
 )
 
@@ -102,10 +103,10 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 			return nil, newError(ErrFailed, "prepare move of "+o.name, derr)
 		}
 		o.tarState = filepath.Join(stateDir, "level0")
-		err = archiveRootfsSince(rootfs, filepath.Join(dir, snapshotRootfs), o.tarState)
+		err = rootfstar.ArchiveSince(rootfs, filepath.Join(dir, snapshotRootfs), o.tarState)
 	} else {
 		// Every later pack has the changes since the first.
-		err = archiveRootfsChanges(rootfs, filepath.Join(dir, rootfsChanges), o.tarState)
+		err = rootfstar.ArchiveChanges(rootfs, filepath.Join(dir, rootfsChanges), o.tarState)
 	}
 	if err != nil {
 		return nil, newError(ErrFailed, "archive rootfs of "+o.name, err)
@@ -344,7 +345,7 @@ func (in *Incoming) Prepare(rootfs *images.Manifest) error {
 	}
 	err = os.MkdirAll(tmp, 0o755)
 	if err == nil {
-		err = unpackRootfsIncremental(filepath.Join(tmp, "rootfs"), filepath.Join(dir, snapshotRootfs))
+		err = rootfstar.UnpackIncremental(filepath.Join(tmp, "rootfs"), filepath.Join(dir, snapshotRootfs))
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -426,9 +427,9 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 		archives = append(archives, filepath.Join(dir, rootfsChanges))
 	}
 	if prepared {
-		err = applyRootfs(filepath.Join(tmp, "rootfs"), true, archives...)
+		err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), true, archives...)
 	} else {
-		err = unpackRootfs(filepath.Join(tmp, "rootfs"), archives...)
+		err = rootfstar.Unpack(filepath.Join(tmp, "rootfs"), archives...)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)

@@ -13,6 +13,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/testhooks"
 )
 
@@ -224,7 +225,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 		}
 	} else {
 		oc.progress.sample("archive", 0, func() int64 { return dirSize(dir) })
-		if err := archiveRootfs(rootfs, archive); err != nil {
+		if err := rootfstar.Archive(rootfs, archive); err != nil {
 			return newError(ErrFailed, "archive rootfs of "+name, err)
 		}
 		d.dumped = time.Now()
@@ -310,7 +311,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 		archives = append(archives, filepath.Join(dir, rootfsChanges))
 	}
 	unpacked := make(chan error, 1)
-	go func() { unpacked <- unpackRootfs(incoming, archives...) }()
+	go func() { unpacked <- rootfstar.Unpack(incoming, archives...) }()
 	exportErr := m.images.Export(imageFiles, dir)
 	if err := <-unpacked; err != nil || exportErr != nil {
 		os.RemoveAll(incoming)

@@ -17,6 +17,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/rootfstar"
 )
 
 // archiveCache is a template's rootfs, built once and kept as DIR/NAME.tar.zst
@@ -223,7 +224,7 @@ func createArchive(dir, archive string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("tar", append([]string{"--create", "--sort=name", "--file", "-", "--directory", dir}, append(tarFlags, ".")...)...)
+	cmd := exec.Command("tar", append([]string{"--create", "--sort=name", "--file", "-", "--directory", dir}, append(rootfstar.Flags, ".")...)...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = enc, &stderr
 	if err := cmd.Run(); err != nil {
@@ -255,7 +256,7 @@ func extractArchive(archive, dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.Command("tar", append([]string{"--extract", "--same-permissions", "--file", "-", "--directory", dir}, tarFlags...)...)
+	cmd := exec.Command("tar", append([]string{"--extract", "--same-permissions", "--file", "-", "--directory", dir}, rootfstar.Flags...)...)
 	var stderr bytes.Buffer
 	cmd.Stdin, cmd.Stderr = dec, &stderr
 	if err := cmd.Run(); err != nil {

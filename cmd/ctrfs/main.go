@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"ctrfs/ops"
+	"ctrfs/ops/rootfstar"
 )
 
 const usage = `usage:
@@ -32,7 +33,7 @@ func main() {
 	case "lxc-helper": // internal: see ops.Config.HelperPath
 		os.Exit(ops.HelperMain(os.Args[2:]))
 	case "archive-rootfs": // internal: CRIU's hook during a stateful snapshot
-		os.Exit(ops.ArchiveRootfsMain(os.Args[2:]))
+		os.Exit(rootfstar.ArchiveMain(os.Args[2:]))
 	case "lazy-probe-workload": // internal: the process that ops.LazyPages moves
 		os.Exit(ops.LazyProbeWorkloadMain(os.Args[2:]))
 	case "lazy-pages-watch": // internal: the watcher of a post-copy move's copy

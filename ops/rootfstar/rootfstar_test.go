@@ -1,4 +1,4 @@
-package ops
+package rootfstar
 
 import (
 	"os"
@@ -28,7 +28,7 @@ func TestIncrementalRootfs(t *testing.T) {
 	write("var/gone", "gone")
 	write("srv/gonedir/inside", "gone")
 	state := filepath.Join(dir, "state")
-	if err := archiveRootfsSince(src, filepath.Join(dir, "base.tar"), state); err != nil {
+	if err := ArchiveSince(src, filepath.Join(dir, "base.tar"), state); err != nil {
 		t.Fatal(err)
 	}
 
@@ -43,7 +43,7 @@ func TestIncrementalRootfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := archiveRootfsChanges(src, filepath.Join(dir, "changes.tar"), state); err != nil {
+	if err := ArchiveChanges(src, filepath.Join(dir, "changes.tar"), state); err != nil {
 		t.Fatal(err)
 	}
 	// The state is the base's still, and tar's copy of it is gone: every
@@ -56,7 +56,7 @@ func TestIncrementalRootfs(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "out")
-	if err := unpackRootfs(out, filepath.Join(dir, "base.tar"), filepath.Join(dir, "changes.tar")); err != nil {
+	if err := Unpack(out, filepath.Join(dir, "base.tar"), filepath.Join(dir, "changes.tar")); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := tree(t, out), tree(t, src); got != want {
@@ -65,10 +65,10 @@ func TestIncrementalRootfs(t *testing.T) {
 
 	// A move unpacks the base ahead and applies the changes later.
 	ahead := filepath.Join(dir, "ahead")
-	if err := unpackRootfsIncremental(ahead, filepath.Join(dir, "base.tar")); err != nil {
+	if err := UnpackIncremental(ahead, filepath.Join(dir, "base.tar")); err != nil {
 		t.Fatal(err)
 	}
-	if err := applyRootfs(ahead, true, filepath.Join(dir, "changes.tar")); err != nil {
+	if err := Apply(ahead, true, filepath.Join(dir, "changes.tar")); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := tree(t, ahead), tree(t, src); got != want {

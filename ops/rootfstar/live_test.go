@@ -1,4 +1,4 @@
-package ops
+package rootfstar
 
 import (
 	"os"
@@ -26,14 +26,14 @@ func TestArchiveLiveToleratesChangedFiles(t *testing.T) {
 	rootfs, dir := t.TempDir(), t.TempDir()
 	fakeTar(t, "1")
 	state := filepath.Join(dir, "level0")
-	if err := archiveRootfsSince(rootfs, filepath.Join(dir, "a.tar"), state); err != nil {
+	if err := ArchiveSince(rootfs, filepath.Join(dir, "a.tar"), state); err != nil {
 		t.Fatalf("a level-0 archive failed on files changed while it ran: %v", err)
 	}
-	if err := archiveRootfsSince(rootfs, filepath.Join(dir, "b.tar"), state); err == nil || !tarFilesChanged(err) {
+	if err := ArchiveSince(rootfs, filepath.Join(dir, "b.tar"), state); err == nil || !tarFilesChanged(err) {
 		t.Fatalf("an incremental archive (made while frozen) passed files changing under it: %v", err)
 	}
 	fakeTar(t, "2")
-	if err := archiveRootfsSince(rootfs, filepath.Join(dir, "c.tar"), filepath.Join(dir, "fresh")); err == nil {
+	if err := ArchiveSince(rootfs, filepath.Join(dir, "c.tar"), filepath.Join(dir, "fresh")); err == nil {
 		t.Fatal("a level-0 archive passed tar's fatal error")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
+
+	"ctrfs/ops/network"
 )
 
 // Create makes a container from the default template.
@@ -70,7 +72,7 @@ func (m *Manager) writeNewConfig(tmpl *Template, name, tmp string) error {
 		return err
 	}
 	conf := configFor(tmpl, name, filepath.Join(m.cfg.LXCPath, name, "rootfs"), m.cfg.Network, addr,
-		MACAddress(m.cfg.Host, name), time.Now())
+		network.MACAddress(m.cfg.Host, name), time.Now())
 	return os.WriteFile(filepath.Join(tmp, "config"), conf, 0o600)
 }
 

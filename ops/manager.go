@@ -18,14 +18,15 @@ import (
 	lxc "github.com/lxc/go-lxc"
 
 	"ctrfs/images"
+	"ctrfs/ops/network"
 )
 
 // Config says where this host keeps its containers and how it runs them.
 type Config struct {
-	Host     string  // this host's name, as shown in events and hosts/
-	LXCPath  string  // the LXC path whose containers ctrfs shows
-	StoreDir string  // checkpoint images, logs and other ctrfs state
-	Network  Network // bridge and subnet of the default template
+	Host     string          // this host's name, as shown in events and hosts/
+	LXCPath  string          // the LXC path whose containers ctrfs shows
+	StoreDir string          // checkpoint images, logs and other ctrfs state
+	Network  network.Network // bridge and subnet of the default template
 	// HelperPath is the ctrfs binary, run as `HelperPath lxc-helper …` for
 	// LXC calls that leave a monitor process behind (start, restore): the
 	// monitor must not be a fork of the daemon (it would inherit its threads'

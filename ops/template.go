@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"ctrfs/ops/network"
 )
 
 // The busybox template (the default): a busybox-static rootfs that needs
@@ -96,7 +98,7 @@ func writeRootfs(dir string) error {
 
 // templateConfig is the LXC config of a new container; other templates
 // change a few keys of it (see configFor).
-func templateConfig(name, rootfs string, net Network, addr netip.Addr, mac string, created time.Time) []byte {
+func templateConfig(name, rootfs string, net network.Network, addr netip.Addr, mac string, created time.Time) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Made by ctrfs from a template (ctrfs.template, at the end).\n")
 	fmt.Fprintf(&b, "%s %s\n", createdComment, created.UTC().Format(time.RFC3339))

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"ctrfs/ops/network"
 )
 
 func TestMirrorFromSources(t *testing.T) {
@@ -251,7 +253,7 @@ func TestCustomizeDebian(t *testing.T) {
 }
 
 func TestDebianConfig(t *testing.T) {
-	n := Network{Bridge: "ctrfsbr0", Subnet: netip.MustParsePrefix("10.0.3.0/24")}
+	n := network.Network{Bridge: "ctrfsbr0", Subnet: netip.MustParsePrefix("10.0.3.0/24")}
 	conf := configFor(debianTemplate, "d1", "/x/rootfs", n, netip.MustParseAddr("10.0.3.9"), "00:16:3e:01:02:03", time.Now())
 	m := parseConfig(t, conf)
 	for k, v := range map[string]string{"lxc.signal.halt": "SIGRTMIN+3", "lxc.signal.reboot": "SIGINT",

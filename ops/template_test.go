@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/ops/network"
 )
 
 // parseConfig reads LXC config lines into key -> values (a key may repeat).
@@ -33,9 +35,9 @@ func parseConfig(t *testing.T, conf []byte) map[string][]string {
 }
 
 func TestTemplateConfig(t *testing.T) {
-	n := Network{Bridge: "ctrfsbr0", Subnet: netip.MustParsePrefix("10.0.3.0/24")}
+	n := network.Network{Bridge: "ctrfsbr0", Subnet: netip.MustParsePrefix("10.0.3.0/24")}
 	addr := netip.MustParseAddr("10.0.3.57")
-	mac := MACAddress("dakara", "c1")
+	mac := network.MACAddress("dakara", "c1")
 	created := time.Date(2026, 11, 25, 5, 10, 0, 0, time.FixedZone("UTC+3", 3*3600))
 	conf := templateConfig("c1", "/var/lib/lxc/c1/rootfs", n, addr, mac, created)
 	m := parseConfig(t, conf)
@@ -85,7 +87,7 @@ func TestTemplateConfig(t *testing.T) {
 }
 
 func TestTemplateConfigUsesNetworkPrefix(t *testing.T) {
-	n := Network{Bridge: "br-test", Subnet: netip.MustParsePrefix("172.20.0.0/16")}
+	n := network.Network{Bridge: "br-test", Subnet: netip.MustParsePrefix("172.20.0.0/16")}
 	conf := templateConfig("web", "/x/rootfs", n, netip.MustParseAddr("172.20.9.9"), "00:16:3e:01:02:03", time.Now())
 	m := parseConfig(t, conf)
 	for k, v := range map[string]string{
@@ -105,7 +107,7 @@ func TestTemplateConfigUsesNetworkPrefix(t *testing.T) {
 // while stopped, and the creation time.
 func TestTemplateConfigReadBack(t *testing.T) {
 	lxcpath := t.TempDir()
-	n := Network{Bridge: "ctrfsbr0", Subnet: netip.MustParsePrefix("10.0.3.0/24")}
+	n := network.Network{Bridge: "ctrfsbr0", Subnet: netip.MustParsePrefix("10.0.3.0/24")}
 	created := time.Date(2026, 11, 25, 2, 10, 0, 0, time.UTC)
 	conf := templateConfig("c1", filepath.Join(lxcpath, "c1", "rootfs"), n, netip.MustParseAddr("10.0.3.57"), "00:16:3e:aa:bb:cc", created)
 	writeConfig(t, lxcpath, "c1", string(conf))
@@ -278,5 +280,24 @@ func TestTemplateScriptsRun(t *testing.T) {
 	}
 	if len(later) < len(first) || len(later) == len(first) && later < first {
 		t.Errorf("count went from %q to %q", first, later)
+	}
+}
+
+// The config that the template writes is the one AllocateAddress reads.
+func TestAllocateAddressSeesTemplateConfig(t *testing.T) {
+	n := network.Network{Bridge: "ctrfsbr0", Subnet: netip.MustParsePrefix("10.0.3.0/24")}
+	lxcpath := t.TempDir()
+	a, err := n.AllocateAddress(lxcpath, "dakara", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := templateConfig("c1", filepath.Join(lxcpath, "c1", "rootfs"), n, a, network.MACAddress("dakara", "c1"), time.Now())
+	writeConfig(t, lxcpath, "c1", string(conf))
+	b, err := n.AllocateAddress(lxcpath, "dakara", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b == a {
+		t.Errorf("AllocateAddress hands out %s again although c1's config holds it", a)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/network"
 )
 
 // Template is one kind of container that ctrfs can create. Each template's
@@ -100,7 +101,7 @@ func (m *Manager) templateCacheDir() string { return m.cfg.templateCacheDir() }
 func defaultTemplateCache(store string) string { return store + "/templates" }
 
 // configFor is the LXC config of a new container of template t.
-func configFor(t *Template, name, rootfs string, net Network, addr netip.Addr, mac string, created time.Time) []byte {
+func configFor(t *Template, name, rootfs string, net network.Network, addr netip.Addr, mac string, created time.Time) []byte {
 	conf := templateConfig(name, rootfs, net, addr, mac, created)
 	keys := make([]string, 0, len(t.config))
 	for k := range t.config {

@@ -20,6 +20,7 @@ import (
 	"ctrfs/cluster"
 	"ctrfs/fs"
 	"ctrfs/ops"
+	"ctrfs/ops/network"
 )
 
 type serveFlags struct {
@@ -118,7 +119,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 	events := ops.NewEventBus()
 	m, err := ops.NewManager(ops.Config{
 		Host: f.name, LXCPath: f.lxcpath, StoreDir: f.store,
-		Network:    ops.Network{Bridge: f.bridge, Subnet: subnet},
+		Network:    network.Network{Bridge: f.bridge, Subnet: subnet},
 		HelperPath: self, RecentLog: ring,
 		TemplateCache: f.templateCache, DefaultTemplate: f.template,
 		ReservedNames: fs.ReservedNames(),

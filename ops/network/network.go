@@ -1,4 +1,10 @@
-package ops
+// Package network attaches ctrfs's containers to the host: the bridge and
+// its gateway address (EnsureBridge), a static address of its subnet for
+// each new container (AllocateAddress, which reads the addresses the
+// configs of an LXC path hold) and a fixed MAC (MACAddress), so that a
+// checkpointed or moved container comes back with the same identity on
+// the wire. It knows nothing of LXC beyond the address lines of a config.
+package network
 
 import (
 	"bufio"

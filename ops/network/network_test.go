@@ -1,9 +1,7 @@
-package ops
+package network
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -11,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 func testNetwork(subnet string) Network {
@@ -28,20 +25,6 @@ func writeConfig(t *testing.T, lxcpath, name, content string) {
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// managerWith is a Manager of a fresh LXC path holding the named
-// containers (a config each), enough for what needs no LXC.
-func managerWith(t *testing.T, names ...string) *Manager {
-	t.Helper()
-	lxcpath := t.TempDir()
-	for _, n := range names {
-		writeConfig(t, lxcpath, n, "lxc.uts.name = "+n+"\n")
-	}
-	m := &Manager{cfg: Config{LXCPath: lxcpath}, events: NewEventBus(), records: map[string]*record{},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	t.Cleanup(m.events.Close)
-	return m
 }
 
 // reserved reports whether a is the network, gateway or broadcast address of p.
@@ -284,25 +267,6 @@ func TestAllocateAddressUnreadableLXCPath(t *testing.T) {
 	}
 	if a, err := testNetwork("10.0.3.0/24").AllocateAddress(file, "h", "c1"); err == nil {
 		t.Errorf("AllocateAddress with a file as LXC path = %s, want an error", a)
-	}
-}
-
-// The config that the template writes is the one AllocateAddress reads.
-func TestAllocateAddressSeesTemplateConfig(t *testing.T) {
-	n := testNetwork("10.0.3.0/24")
-	lxcpath := t.TempDir()
-	a, err := n.AllocateAddress(lxcpath, "dakara", "c1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := templateConfig("c1", filepath.Join(lxcpath, "c1", "rootfs"), n, a, MACAddress("dakara", "c1"), time.Now())
-	writeConfig(t, lxcpath, "c1", string(conf))
-	b, err := n.AllocateAddress(lxcpath, "dakara", "c1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b == a {
-		t.Errorf("AllocateAddress hands out %s again although c1's config holds it", a)
 	}
 }
 

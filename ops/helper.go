@@ -13,6 +13,8 @@ import (
 
 	lxc "github.com/lxc/go-lxc"
 	"golang.org/x/sys/unix"
+
+	"ctrfs/ops/lazypages"
 )
 
 // HelperMain is `ctrfs lxc-helper VERB LXCPATH NAME LOGFILE [ARGS…]`: the LXC
@@ -64,15 +66,15 @@ func HelperMain(args []string) int {
 			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs, its archive and tar's incremental state")
 		}
 	case "checkpoint-lazy":
-		// DIR ADDR PORT TLSDIR: see lazydump.go. The tasks are kept
+		// DIR ADDR PORT TLSDIR: see ops/lazydump.go. The tasks are kept
 		// stopped whatever the end of the transfer, never killed by
-		// CRIU; the page server speaks TLS only (pagetls.go).
+		// CRIU; the page server speaks TLS only (lazypages/tls.go).
 		if len(rest) != 4 {
 			err = fmt.Errorf("checkpoint-lazy takes the image directory, the page server's address and port, and its TLS directory")
 			break
 		}
 		lazy := []string{"lazy-pages", "leave-stopped", "address " + rest[1], "port " + rest[2]}
-		err = checkpoint(c, lxcpath, rest[0], true, append(lazy, criuTLS(rest[3])...)...)
+		err = checkpoint(c, lxcpath, rest[0], true, append(lazy, lazypages.TLSOptions(rest[3])...)...)
 	case "restore", "restore-frozen":
 		var opts restoreOptions
 		opts, err = parseRestoreArgs(verb, rest)
@@ -149,7 +151,7 @@ func checkpoint(c *lxc.Container, lxcpath, dir string, stop bool, config ...stri
 	}
 	err = c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
 	if err != nil {
-		// A lazy dump's tasks are kept stopped (lazydump.go), not
+		// A lazy dump's tasks are kept stopped (ops/lazydump.go), not
 		// killed: the container does not end STOPPED then.
 		killed := stop && !slices.Contains(config, "leave-stopped")
 		if tried, derr := dumpWithoutLXC(c, c.LogFile(), dir, stop, killed); tried {
@@ -225,8 +227,8 @@ func writeTemp(pattern, content string, mode os.FileMode) (string, error) {
 // restoreOptions are the arguments of the restore verbs: DIR, then
 // `stream` if the daemon serves the images there (images.ServeImages),
 // `lazy-pages` if CRIU's lazy-pages daemon listens there for the memory
-// (lazyrestore.go serves it from DIR itself, lazyrestore_remote.go from
-// the source's page server), and `mntns-compat` for CRIU's older mount
+// (ops/lazypages: served from DIR itself, or for post-copy from the
+// source's page server), and `mntns-compat` for CRIU's older mount
 // engine (see restoremode.go).
 type restoreOptions struct {
 	dir    string

@@ -14,6 +14,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/criulog"
+	"ctrfs/ops/lazypages"
 	"ctrfs/ops/testhooks"
 )
 
@@ -32,6 +33,20 @@ import (
 // freezer cgroup. So the tasks are never lost to CRIU, and
 // ResumeAfterLazyDump undoes whichever state they are in.
 
+// PageServerTLS is one end's credentials for a post-copy transfer
+// (lazypages/tls.go), as cluster/ makes them.
+type PageServerTLS = lazypages.PageServerTLS
+
+// NewPageServerTLS makes the credentials of one end of a transfer whose
+// CA key is derived from caSeed (lazypages.NewPageServerTLS).
+func NewPageServerTLS(caSeed []byte) (*PageServerTLS, error) {
+	return lazypages.NewPageServerTLS(caSeed)
+}
+
+// LazyPages is nil if CRIU lazy pages, which post-copy moves need, work
+// on this host, or why not (lazypages.Probe).
+func LazyPages() error { return lazypages.Probe() }
+
 // LazyDump is a container's lazy dump under way.
 type LazyDump struct {
 	o    *Outgoing
@@ -45,7 +60,7 @@ const lazyServing = "Starting lazy pages server"
 
 // StartLazyDump dumps the running container lazily, its page server
 // listening on addr:port and taking only a connection whose certificate
-// chains to creds' CA (pagetls.go), and returns once the server listens:
+// chains to creds' CA (lazypages/tls.go), and returns once the server listens:
 // the container is down from here. If the dump fails before that, CRIU
 // has let the tasks run on: the container is RUNNING and the error says
 // why.
@@ -119,7 +134,7 @@ func (d *LazyDump) Stop() {
 	if ended, _ := d.Ended(); ended {
 		return
 	}
-	for _, pid := range criuPids(d.Dir) {
+	for _, pid := range lazypages.CRIUPids(d.Dir) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	err := <-d.done
@@ -130,7 +145,7 @@ func (d *LazyDump) Stop() {
 // that died (see LazyDump.Stop), and waits until it is gone.
 func StopLazyDump(dir string) {
 	for i := 0; i < 100; i++ {
-		pids := criuPids(dir)
+		pids := lazypages.CRIUPids(dir)
 		if len(pids) == 0 {
 			break
 		}
@@ -149,59 +164,6 @@ func ExplainCRIU(log []byte) string { return criulog.Explain(log) }
 func (d *LazyDump) Log() []byte {
 	b, _ := os.ReadFile(filepath.Join(d.Dir, "dump.log"))
 	return b
-}
-
-// criuPids finds the CRIU processes working on the image directory dir:
-// `-D dir` on their command line.
-func criuPids(dir string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) == 0 || filepath.Base(args[0]) != "criu" {
-			continue
-		}
-		for i := 0; i+1 < len(args); i++ {
-			if (args[i] == "-D" || args[i] == "--images-dir") && filepath.Clean(args[i+1]) == filepath.Clean(dir) {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
-}
-
-// holdingPids are the processes other than this one and its parent that
-// hold a file in dir open: CRIU's restore, and the container's tasks that
-// it has not finished restoring, which keep its log open until then. The
-// link is matched on dir's base name (random, see freshDir), since a task
-// in the container's mount namespace sees the path from there.
-func holdingPids(dir string) []int {
-	mark := "/" + filepath.Base(dir) + "/"
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || pid == os.Getppid() {
-			continue
-		}
-		fds, _ := os.ReadDir(filepath.Join("/proc", e.Name(), "fd"))
-		for _, fd := range fds {
-			if link, err := os.Readlink(filepath.Join("/proc", e.Name(), "fd", fd.Name())); err == nil && strings.Contains(link, mark) {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
 }
 
 // ResumeAfterLazyDump brings back the container whose lazy dump ended
@@ -294,4 +256,19 @@ func unlockNetwork(pid int) error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// stageTLS writes the credentials into a fresh staging directory of their
+// own (not the images': those go into the store and to the other host).
+// The caller removes it once the CRIU that reads it has ended.
+func (m *Manager) stageTLS(name string, t *PageServerTLS) (string, error) {
+	dir, err := m.stagingDir(name, "tls", 64<<10)
+	if err != nil {
+		return "", err
+	}
+	if err := t.Write(dir); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
 }

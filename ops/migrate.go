@@ -12,6 +12,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/lazypages"
 	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/testhooks"
 )
@@ -277,8 +278,8 @@ type Incoming struct {
 	chunks  *images.Incoming
 	keys    []string // manifests saved so far, removed by Discard
 	created bool
-	frozen  bool      // restored, and frozen until Commit
-	lazy    *lazyCopy // restored lazily (StartLazy), until Commit
+	frozen  bool               // restored, and frozen until Commit
+	lazy    *lazypages.Watcher // restored lazily (StartLazy), until Commit
 	// The rootfs archive that Prepare unpacked where Install creates the
 	// container, or none.
 	prepared *images.File

@@ -11,6 +11,7 @@ import (
 
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/criulog"
+	"ctrfs/ops/lazypages"
 	"ctrfs/ops/testhooks"
 )
 
@@ -87,7 +88,7 @@ const restoreLazy = "lazy-pages"
 // once. The `log` holds every attempt's logs, and `info` which modes were
 // tried. A lazy restore returns its daemon, still copying the memory in:
 // the caller waits for it (awaitLazyPages) before the container runs.
-func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restoreFrom) (lazy *LazyPagesDaemon, damaged, err error) {
+func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restoreFrom) (lazy *lazypages.Daemon, damaged, err error) {
 	var logs bytes.Buffer
 	var tried []string
 	var failures []string
@@ -117,7 +118,7 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 		aoc := &opContext{}
 		if lazy != nil {
 			// A restore whose lazy-pages daemon died waits for it for good.
-			aoc.abort = lazy.failed
+			aoc.abort = lazy.Failed()
 		}
 		os.Remove(filepath.Join(dir, "restore.log"))
 		work := from.size
@@ -132,7 +133,7 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 		var lazyFailed error // the lazy-pages daemon died under the restore
 		if lazy != nil && err != nil {
 			select {
-			case <-lazy.failed:
+			case <-lazy.Failed():
 				lazyFailed = lazy.Wait()
 			default:
 			}

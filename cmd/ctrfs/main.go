@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"ctrfs/ops"
+	"ctrfs/ops/lazypages"
 	"ctrfs/ops/rootfstar"
 )
 
@@ -34,10 +35,10 @@ func main() {
 		os.Exit(ops.HelperMain(os.Args[2:]))
 	case "archive-rootfs": // internal: CRIU's hook during a stateful snapshot
 		os.Exit(rootfstar.ArchiveMain(os.Args[2:]))
-	case "lazy-probe-workload": // internal: the process that ops.LazyPages moves
-		os.Exit(ops.LazyProbeWorkloadMain(os.Args[2:]))
+	case "lazy-probe-workload": // internal: the process that lazypages.Probe moves
+		os.Exit(lazypages.ProbeWorkloadMain(os.Args[2:]))
 	case "lazy-pages-watch": // internal: the watcher of a post-copy move's copy
-		os.Exit(ops.LazyWatchMain(os.Args[2:]))
+		os.Exit(lazypages.WatchMain(os.Args[2:]))
 	case "make-cgroups": // internal: CRIU's hook before a restore
 		os.Exit(ops.MakeCgroupsMain(os.Args[2:]))
 	case "help", "-h", "--help":

@@ -1,4 +1,4 @@
-package ops
+package lazypages
 
 import (
 	"bytes"
@@ -76,12 +76,12 @@ func TestPageServerTLSFiles(t *testing.T) {
 	open := filepath.Join(base, "open")
 	os.Mkdir(open, 0o755)
 	os.Chmod(open, 0o755)
-	if err := creds.write(open); err == nil {
+	if err := creds.Write(open); err == nil {
 		t.Error("credentials written into a directory others may enter")
 	}
 	dir := filepath.Join(base, "tls")
 	os.Mkdir(dir, 0o700)
-	if err := creds.write(dir); err != nil {
+	if err := creds.Write(dir); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{tlsCAFile, tlsCertFile, tlsKeyFile} {
@@ -90,10 +90,10 @@ func TestPageServerTLSFiles(t *testing.T) {
 			t.Errorf("%s: %v %v", f, fi.Mode(), err)
 		}
 	}
-	if err := creds.write(dir); err == nil {
+	if err := creds.Write(dir); err == nil {
 		t.Error("credentials written over files already there")
 	}
-	args := strings.Join(criuArgs(criuTLS(dir)), " ")
+	args := strings.Join(criuArgs(TLSOptions(dir)), " ")
 	want := "--tls --tls-no-cn-verify --tls-cacert " + filepath.Join(dir, tlsCAFile) +
 		" --tls-cert " + filepath.Join(dir, tlsCertFile) + " --tls-key " + filepath.Join(dir, tlsKeyFile)
 	if args != want {

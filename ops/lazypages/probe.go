@@ -1,4 +1,4 @@
-package ops
+package lazypages
 
 import (
 	"crypto/rand"
@@ -24,9 +24,9 @@ import (
 // them in through userfaultfd. `criu check --feature uffd-noncoop` says
 // only that the kernel has userfaultfd; on some hosts it says yes and
 // every lazy transfer still fails (where root lacks CAP_SYS_RESOURCE and
-// fs.pipe-max-size is small: see pipeLimit). So LazyPages finds out by
+// fs.pipe-max-size is small: see pipeLimit). So Probe finds out by
 // doing one: it moves a small process of this binary lazily over
-// loopback, its page server speaking TLS as a move's does (pagetls.go).
+// loopback, its page server speaking TLS as a move's does (tls.go).
 //
 // A success holds for the daemon's life. A failure does not: its cause
 // may pass (a sysctl set since, or a local process that connected to the
@@ -45,9 +45,9 @@ var lazyPages struct {
 // enough that a passing cause does not outlast the operator's fix.
 const lazyProbeRetry = 30 * time.Second
 
-// LazyPages is nil if CRIU lazy pages work on this host, or why not in
+// Probe is nil if CRIU lazy pages work on this host, or why not in
 // CRIU's words. A probe takes a second or two.
-func LazyPages() error {
+func Probe() error {
 	lazyPages.mu.Lock()
 	defer lazyPages.mu.Unlock()
 	if lazyPages.ok || (lazyPages.err != nil && time.Now().Before(lazyPages.until)) {
@@ -67,12 +67,12 @@ func LazyPages() error {
 	return lazyPages.err
 }
 
-// LazyPipeBytes is the pipe size CRIU's lazy page server needs: it tees
+// PipeBytes is the pipe size CRIU's lazy page server needs: it tees
 // pages out of its page pipes through a pipe it grows to PIPE_MAX_SIZE
 // (criu/include/page-pipe.h: 8 pages' worth of pipe buffers, 819 pages),
 // which the kernel rounds up to 1024 pages. It does not grow with the
 // container's memory: more memory takes more pipes, not bigger ones.
-const LazyPipeBytes = 4 << 20
+const PipeBytes = 4 << 20
 
 // pipeLimit explains a lazy page server that fails for want of big
 // pipes: without CAP_SYS_RESOURCE a process cannot grow a pipe beyond
@@ -85,12 +85,12 @@ func pipeLimit() string {
 		return ""
 	}
 	max, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || max >= LazyPipeBytes || hasCapSysResource() {
+	if err != nil || max >= PipeBytes || hasCapSysResource() {
 		return ""
 	}
 	return fmt.Sprintf("this host's root lacks CAP_SYS_RESOURCE, so pipes cannot grow beyond fs.pipe-max-size (%d bytes), "+
 		"and CRIU's lazy page server needs %d: `sysctl fs.pipe-max-size=%d` on both hosts (ctrfs tries again 30 s after a failed check)",
-		max, LazyPipeBytes, LazyPipeBytes)
+		max, PipeBytes, PipeBytes)
 }
 
 // hasCapSysResource says whether this process has CAP_SYS_RESOURCE (bit
@@ -122,7 +122,7 @@ func probeLazyPages() error {
 	// locked until the probe is over. Not its process: CRIU would
 	// restore the signal, and the restored copy, whose parent CRIU exits
 	// at once, would die with it; it ends by itself instead (see
-	// LazyProbeWorkloadMain).
+	// ProbeWorkloadMain).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	self, err := os.Executable()
@@ -151,10 +151,10 @@ func probeLazyPages() error {
 		if err := os.Mkdir(tdir, 0o700); err != nil {
 			return err
 		}
-		if err := creds.write(tdir); err != nil {
+		if err := creds.Write(tdir); err != nil {
 			return err
 		}
-		tlsArgs[i] = criuArgs(criuTLS(tdir))
+		tlsArgs[i] = criuArgs(TLSOptions(tdir))
 	}
 
 	// The process is the init of a pid namespace of its own, so that its
@@ -189,11 +189,15 @@ func probeLazyPages() error {
 	testhooks.PausePoint("lazy-probe-serving", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	imgs, _ := filepath.Glob(filepath.Join(src, "*.img"))
 	for _, f := range imgs {
-		if err := copyFile(f, filepath.Join(dst, filepath.Base(f)), 0o600); err != nil {
+		data, err := os.ReadFile(f)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dst, filepath.Base(f)), data, 0o600)
+		}
+		if err != nil {
 			return err
 		}
 	}
-	lazy, err := StartLazyPages(dst, append(append([]string{"--page-server"}, addr...), tlsArgs[1]...)...)
+	lazy, err := Start(dst, append(append([]string{"--page-server"}, addr...), tlsArgs[1]...)...)
 	if err != nil {
 		return err
 	}
@@ -256,12 +260,12 @@ func killPidFile(path string) {
 	}
 }
 
-// LazyProbeWorkloadMain is `ctrfs lazy-probe-workload DIR`, the process the
+// ProbeWorkloadMain is `ctrfs lazy-probe-workload DIR`, the process the
 // lazy-pages probe moves: it fills memory with a pattern, says ready, and
 // on SIGUSR1 checks the pattern and writes DIR/checked. Without SIGUSR1
 // it exits after lazyProbeWorkloadLife, so that neither it nor its
 // restored copy outlives a daemon killed during the probe.
-func LazyProbeWorkloadMain(args []string) int {
+func ProbeWorkloadMain(args []string) int {
 	if len(args) != 1 {
 		return 2
 	}

@@ -1,4 +1,4 @@
-package ops
+package lazypages
 
 import (
 	"crypto/ed25519"
@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"ctrfs/images"
 )
 
 // The page server of a post-copy move speaks TLS (CRIU's --tls, through
@@ -102,10 +104,10 @@ const (
 	tlsKeyFile  = "key.pem"
 )
 
-// write puts the credentials into dir, which must be the daemon's own
-// (ownDir), each file new and 0600.
-func (t *PageServerTLS) write(dir string) error {
-	if err := ownDir(dir); err != nil {
+// Write puts the credentials into dir, which must be the daemon's own
+// (images.PrivateDir), each file new and 0600.
+func (t *PageServerTLS) Write(dir string) error {
+	if err := images.PrivateDir(dir); err != nil {
 		return err
 	}
 	for name, data := range map[string][]byte{tlsCAFile: t.ca, tlsCertFile: t.cert, tlsKeyFile: t.key} {
@@ -124,26 +126,11 @@ func (t *PageServerTLS) write(dir string) error {
 	return nil
 }
 
-// stageTLS writes the credentials into a fresh staging directory of their
-// own (not the images': those go into the store and to the other host).
-// The caller removes it once the CRIU that reads it has ended.
-func (m *Manager) stageTLS(name string, t *PageServerTLS) (string, error) {
-	dir, err := m.stagingDir(name, "tls", 64<<10)
-	if err != nil {
-		return "", err
-	}
-	if err := t.write(dir); err != nil {
-		os.RemoveAll(dir)
-		return "", err
-	}
-	return dir, nil
-}
-
-// criuTLS are CRIU's options, as lines of its config file, for the
+// TLSOptions are CRIU's options, as lines of its config file, for the
 // credentials in dir. The certificates name no host (--tls-no-cn-verify:
 // CRIU would check the peer's against the page server's address): an end
 // is known by its chain to the transfer's CA, not by an address.
-func criuTLS(dir string) []string {
+func TLSOptions(dir string) []string {
 	return []string{"tls", "tls-no-cn-verify",
 		"tls-cacert " + filepath.Join(dir, tlsCAFile),
 		"tls-cert " + filepath.Join(dir, tlsCertFile),

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"ctrfs/ops/criulog"
+	"ctrfs/ops/lxchelper"
 )
 
 // check is the `check` command: would stop-stateful, snapshot --stateful
@@ -27,7 +29,7 @@ func (m *Manager) check(oc *opContext, name string) error {
 		return newError(ErrFailed, "prepare check of "+name, err)
 	}
 	defer os.RemoveAll(dir)
-	dumpErr := m.runCRIUHelper(oc, hint, "checkpoint-running", name, dir)
+	dumpErr := m.runCRIUHelper(oc, hint, lxchelper.CheckpointRunning, name, dir)
 	oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
 	if dumpErr != nil {
 		causes := criulog.Blockers(oc.log)
@@ -42,7 +44,7 @@ func (m *Manager) check(oc *opContext, name string) error {
 					continue
 				}
 			}
-			if !contains(found, c) {
+			if !slices.Contains(found, c) {
 				found = append(found, c)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/criulog"
+	"ctrfs/ops/lxchelper"
 )
 
 // stopStateful checkpoints a running container with CRIU, which stops it,
@@ -37,7 +38,7 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 	}
 
 	t0 := time.Now()
-	d, dumpErr := m.dumpStored(oc, ref, "checkpoint", name, dir)
+	d, dumpErr := m.dumpStored(oc, ref, lxchelper.Checkpoint, name, dir)
 	if dumpErr != nil {
 		os.RemoveAll(dir)
 		return m.dumpFailed(name, dumpErr, oc.log)
@@ -82,7 +83,7 @@ type storedDump struct {
 // images while CRIU writes them; ref is passed to images.GrowingImport.
 // The error is the dump's (the `log` is the last attempt's); a failure to
 // store is storedDump.storeErr.
-func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
+func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
 	return m.dumpStoredBy(m.images.StartGrowingImport, oc, ref, verb, name, dir, args...)
 }
 
@@ -90,12 +91,12 @@ func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, d
 // (images.StartDeferredImport), for a dump that leaves the container
 // running: its tasks are frozen for as long as CRIU runs, and storing
 // beside CRIU competes with it for the cores.
-func (m *Manager) dumpStoredAfter(oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
+func (m *Manager) dumpStoredAfter(oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
 	return m.dumpStoredBy(m.images.StartDeferredImport, oc, ref, verb, name, dir, args...)
 }
 
 func (m *Manager) dumpStoredBy(start func(string, *images.Reference) *images.GrowingImport,
-	oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
+	oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
 	hint := m.imagesSizeHint(name)
 	// What the caller put in dir before the dump (a snapshot's or a move's
 	// copy of the config) is not the dump's, and survives a retry.
@@ -177,7 +178,7 @@ func (m *Manager) saveImages(key, dir string) error {
 // dumpFailed words a failed dump: the cause of CRIU's error, if known.
 func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 	msg := fmt.Sprintf("checkpoint of %s failed", name)
-	var overdue *overdueError
+	var overdue *lxchelper.OverdueError
 	if errors.As(err, &overdue) {
 		msg += ": " + overdue.Error()
 		err = nil
@@ -195,7 +196,7 @@ func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 // stored, from the images still in the staging directory.
 func (m *Manager) recoverFromStaging(oc *opContext, name, dir string, storeErr error) error {
 	roc := &opContext{}
-	_, _, err := m.criuRestore(roc, "restore", name, dir, restoreFrom{})
+	_, _, err := m.criuRestore(roc, lxchelper.Restore, name, dir, restoreFrom{})
 	oc.setLog(append(oc.log, roc.log...)) // the dump's log, then the restore's
 	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf(
@@ -211,12 +212,12 @@ func (m *Manager) recoverFromStaging(oc *opContext, name, dir string, storeErr e
 // once it runs, drops the state. A damaged image or a failed restore keeps
 // the state and leaves the container STOPPED, so start can be retried.
 func (m *Manager) startFromState(oc *opContext, name string) error {
-	return m.restoreState(oc, name, "restore")
+	return m.restoreState(oc, name, lxchelper.Restore)
 }
 
 // restoreState is startFromState with the helper verb that restores:
 // "restore", or "restore-frozen" for a container that must not run yet.
-func (m *Manager) restoreState(oc *opContext, name, verb string) error {
+func (m *Manager) restoreState(oc *opContext, name string, verb lxchelper.Verb) error {
 	set, err := m.SavedState(name)
 	if err != nil {
 		return err
@@ -229,8 +230,8 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 
 	// The recorded cgroups are read from the directory by the restore's
 	// hook, not by CRIU.
-	if data, err := fs.ReadFile(m.images.FS(set.manifest), cgroupsFile); err == nil {
-		if err := os.WriteFile(filepath.Join(dir, cgroupsFile), data, 0o644); err != nil {
+	if data, err := fs.ReadFile(m.images.FS(set.manifest), lxchelper.CgroupsFile); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, lxchelper.CgroupsFile), data, 0o644); err != nil {
 			return newError(ErrFailed, "prepare restore of "+name, err)
 		}
 	}

@@ -1,20 +1,18 @@
 package ops
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"ctrfs/images"
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lazypages"
+	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/testhooks"
 )
 
@@ -81,7 +79,7 @@ func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
 	oc := &opContext{}
 	go func() {
-		err := o.m.runCRIUHelper(oc, o.m.imagesSizeHint(o.name), "checkpoint-lazy", o.name, dir, addr, strconv.Itoa(port), tlsDir)
+		err := o.m.runCRIUHelper(oc, o.m.imagesSizeHint(o.name), lxchelper.CheckpointLazy, o.name, dir, addr, strconv.Itoa(port), tlsDir)
 		os.RemoveAll(tlsDir) // its key is not left behind the CRIU that used it
 		d.done <- err
 	}()
@@ -197,7 +195,7 @@ func (m *Manager) ResumeAfterLazyDump(name string) error {
 	if err := continueNamespace(pid); err != nil {
 		return newError(ErrFailed, "continue the processes of "+name, err)
 	}
-	if err := unlockNetwork(pid); err != nil {
+	if err := lxchelper.UnlockNetwork(pid); err != nil {
 		return newError(ErrFailed, "unlock the network of "+name+" after CRIU's dump", err)
 	}
 	m.Announce(name)
@@ -220,40 +218,6 @@ func continueNamespace(pid int) error {
 		if other, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p)); err == nil && other == ns {
 			syscall.Kill(p, syscall.SIGCONT)
 		}
-	}
-	return nil
-}
-
-// unlockNetwork removes what CRIU's network lock (iptables, its default
-// method) put in the network namespace of pid: the CRIU chain and the
-// INPUT and OUTPUT rules that jump to it, for IPv4 and IPv6
-// (criu/net.c iptables_network_lock_internal). A namespace without them
-// is left as it is.
-func unlockNetwork(pid int) error {
-	netns := fmt.Sprintf("--net=/proc/%d/ns/net", pid)
-	var errs []string
-	for _, tool := range []string{"iptables", "ip6tables"} {
-		run := func(args ...string) ([]byte, error) {
-			return exec.Command("nsenter", append([]string{netns, tool, "-w"}, args...)...).CombinedOutput()
-		}
-		if _, err := run("-n", "-L", "CRIU"); err != nil {
-			continue // no lock
-		}
-		for _, chain := range []string{"INPUT", "OUTPUT"} {
-			for i := 0; i < 8; i++ {
-				if _, err := run("-D", chain, "-j", "CRIU"); err != nil {
-					break
-				}
-			}
-		}
-		for _, args := range [][]string{{"-F", "CRIU"}, {"-X", "CRIU"}} {
-			if out, err := run(args...); err != nil {
-				errs = append(errs, fmt.Sprintf("%s %s: %v: %s", tool, strings.Join(args, " "), err, bytes.TrimSpace(out)))
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lazypages"
+	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/testhooks"
 )
 
@@ -64,7 +65,7 @@ func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (rest
 			return logs, err
 		}
 		testhooks.PausePoint("postcopy-restore")
-		args := []string{dir, restoreLazy}
+		args := []string{dir, lxchelper.ArgLazyPages}
 		if mode == modeCompat {
 			args = append(args, modeCompat)
 		}
@@ -74,7 +75,7 @@ func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (rest
 		// answering would hold it for good. Past the limit the watcher
 		// ends the lazy-pages daemon and the copy.
 		limit := time.AfterFunc(lazyRestoreLimit, lc.GiveUp)
-		err = m.runHelper(aoc, "restore", in.name, args...)
+		err = m.runHelper(aoc, lxchelper.Restore, in.name, args...)
 		limit.Stop()
 		attempt := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.log)
 		logs = append(logs, attempt...)
@@ -173,8 +174,8 @@ func localLazyPages(dir string) (*lazypages.Daemon, error) { return lazypages.St
 // container is killed before it can run on zero-filled memory; the caller
 // keeps what it was restored from. The daemon's log goes into the `log`.
 func (m *Manager) awaitLazyPages(oc *opContext, name string, d *lazypages.Daemon) error {
-	// Like every CRIU run, it has a deadline (see criulimit.go).
-	limit := criuLimit(dirSize(d.Dir()))
+	// Like every CRIU run, it has a deadline (see lxchelper/criulimit.go).
+	limit := lxchelper.CRIULimit(dirSize(d.Dir()))
 	overdue := time.AfterFunc(limit, d.Kill)
 	err := d.Wait()
 	if !overdue.Stop() && err != nil {

@@ -314,7 +314,8 @@ type opContext struct {
 	extra    []KeyValue
 	progress *progress // nil outside run
 	// abort, if not nil, ends a helper under way when it is closed: it
-	// stops everything it runs (LXC, CRIU) and exits (lifeline.go).
+	// stops everything it runs (LXC, CRIU) and exits
+	// (lxchelper/lifeline.go).
 	abort <-chan struct{}
 }
 

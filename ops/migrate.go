@@ -13,6 +13,7 @@ import (
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/lazypages"
+	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/testhooks"
 )
@@ -115,7 +116,7 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	if err := copyFile(o.m.configPath(o.name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
 		return nil, newError(ErrFailed, "copy config of "+o.name, err)
 	}
-	if err := copyFile(criuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, criuOptionsFile), 0o600); err != nil && !os.IsNotExist(err) {
+	if err := copyFile(lxchelper.CriuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, lxchelper.CriuOptionsFile), 0o600); err != nil && !os.IsNotExist(err) {
 		return nil, newError(ErrFailed, "copy CRIU options of "+o.name, err)
 	}
 	mf, _, err := o.m.images.ImportDir(dir)
@@ -174,7 +175,7 @@ func (o *Outgoing) PrecopyMemory() (*images.Manifest, error) {
 		return nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
 	oc := &opContext{progress: o.oc.progress}
-	d, err := o.m.dumpStored(oc, o.reference(), "checkpoint-running", o.name, dir)
+	d, err := o.m.dumpStored(oc, o.reference(), lxchelper.CheckpointRunning, o.name, dir)
 	if err == nil && d.storeErr != nil {
 		err = newError(ErrFailed, "store precopy of "+o.name, d.storeErr)
 	} else if err != nil {
@@ -256,7 +257,7 @@ func (m *Manager) RecordReceived(name string, d time.Duration, report []KeyValue
 // already runs.
 func (m *Manager) Announce(name string) {
 	go func() {
-		if err := m.runHelper(&opContext{}, "announce", name); err != nil {
+		if err := m.runHelper(&opContext{}, lxchelper.Announce, name); err != nil {
 			m.log.Debug("announce failed", "container", name, "err", err)
 		}
 	}()
@@ -442,7 +443,7 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 		err = os.WriteFile(filepath.Join(tmp, "config"), config, 0o600)
 	}
 	if err == nil {
-		err = copyFile(filepath.Join(dir, criuOptionsFile), filepath.Join(tmp, criuOptionsFile), 0o600)
+		err = copyFile(filepath.Join(dir, lxchelper.CriuOptionsFile), filepath.Join(tmp, lxchelper.CriuOptionsFile), 0o600)
 		if os.IsNotExist(err) {
 			err = nil
 		}
@@ -493,7 +494,7 @@ func (in *Incoming) Start() (restoreLog []byte, err error) {
 		in.frozen = true
 		return oc.log, nil
 	}
-	if err = in.m.restoreState(oc, in.name, "restore-frozen"); err != nil {
+	if err = in.m.restoreState(oc, in.name, lxchelper.RestoreFrozen); err != nil {
 		return oc.log, err
 	}
 	in.frozen = true
@@ -519,7 +520,7 @@ func (in *Incoming) startLazily(oc *opContext) error {
 	in.Phases = append(in.Phases, seconds("target-update-seconds", time.Since(t0)),
 		KeyValue{"target-update-bytes", fmt.Sprint(written)})
 	t1 := time.Now()
-	lazy, _, err := in.m.criuRestore(oc, "restore-frozen", in.name, in.stateDir, restoreFrom{lazy: localLazyPages})
+	lazy, _, err := in.m.criuRestore(oc, lxchelper.RestoreFrozen, in.name, in.stateDir, restoreFrom{lazy: localLazyPages})
 	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", in.name, err), nil)
 	}

@@ -12,6 +12,7 @@ import (
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lazypages"
+	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/testhooks"
 )
 
@@ -25,7 +26,7 @@ import (
 // with the container (moves, snapshots) and the next restore needs one try.
 const (
 	modeV2     = "mount-v2"
-	modeCompat = "mntns-compat"
+	modeCompat = lxchelper.ArgMntnsCompat // as the restore verbs' argument names it
 )
 
 // restoreModeKey is the config line that remembers the mode: a comment,
@@ -79,16 +80,13 @@ type restoreFrom struct {
 	lazy  startLazyPages
 }
 
-// restoreLazy is the restore verbs' argument for a lazy restore.
-const restoreLazy = "lazy-pages"
-
 // criuRestore restores the container with the helper verb from the images
 // in dir as from says, trying each mode of restoreAttempts while CRIU
 // fails and the container is left STOPPED. A damaged image ends it at
 // once. The `log` holds every attempt's logs, and `info` which modes were
 // tried. A lazy restore returns its daemon, still copying the memory in:
 // the caller waits for it (awaitLazyPages) before the container runs.
-func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restoreFrom) (lazy *lazypages.Daemon, damaged, err error) {
+func (m *Manager) criuRestore(oc *opContext, verb lxchelper.Verb, name, dir string, from restoreFrom) (lazy *lazypages.Daemon, damaged, err error) {
 	var logs bytes.Buffer
 	var tried []string
 	var failures []string
@@ -103,14 +101,14 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			if stop, err = from.serve(dir); err != nil {
 				return nil, nil, newError(ErrFailed, "serve saved state of "+name, err)
 			}
-			args = append(args, "stream")
+			args = append(args, lxchelper.ArgStream)
 		}
 		if from.lazy != nil {
 			if lazy, err = from.lazy(dir); err != nil {
 				return nil, nil, newError(ErrFailed, "start CRIU's lazy-pages daemon for "+name, err)
 			}
 			testhooks.PausePoint("lazy-restore", strconv.Itoa(lazy.Pid()))
-			args = append(args, restoreLazy)
+			args = append(args, lxchelper.ArgLazyPages)
 		}
 		if mode == modeCompat {
 			args = append(args, modeCompat)
@@ -158,7 +156,7 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			return lazy, nil, nil
 		}
 		why := criulog.Explain(log)
-		var overdue *overdueError
+		var overdue *lxchelper.OverdueError
 		overdued := errors.As(err, &overdue)
 		if overdued {
 			why = overdue.Error()

@@ -13,6 +13,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/testhooks"
 )
@@ -215,7 +216,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 		testhooks.PausePoint("snapshot-freeze")
 		// The images, the changes to the rootfs and the config are
 		// stored once CRIU is done and the container runs again.
-		d, err = m.dumpStoredAfter(oc, nil, "checkpoint-running", name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
+		d, err = m.dumpStoredAfter(oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
 		if err != nil {
 			return m.dumpFailed(name, err, oc.log)
 		}
@@ -347,7 +348,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	oc.progress.setStep("restore", 0)
 	if mf.Meta[metaKind] == "stateful" {
 		t1 := time.Now()
-		if _, _, err := m.criuRestore(oc, "restore", name, dir, restoreFrom{}); err != nil {
+		if _, _, err := m.criuRestore(oc, lxchelper.Restore, name, dir, restoreFrom{}); err != nil {
 			return newError(ErrFailed, fmt.Sprintf("restore of snapshot %s of %s failed %v; its rootfs and config are rolled back and it is STOPPED",
 				snap, name, err), nil)
 		}

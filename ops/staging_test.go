@@ -177,3 +177,23 @@ func TestRemoveLater(t *testing.T) {
 		t.Fatalf("Close left %v in %s", entries, root)
 	}
 }
+
+// TestStagedOf: staging directories' names parse back into purpose and
+// container; names with dashes too.
+func TestStagedOf(t *testing.T) {
+	for _, c := range []struct{ dir, purpose, name string }{
+		{"dump-c1-123456", "dump", "c1"},
+		{"snapshot-web-1-99", "snapshot", "web-1"},
+		{"lazy-c1-7", "lazy", "c1"},
+	} {
+		purpose, name, ok := stagedOf(c.dir)
+		if !ok || purpose != c.purpose || name != c.name {
+			t.Errorf("stagedOf(%q) = %q, %q, %v", c.dir, purpose, name, ok)
+		}
+	}
+	for _, dir := range []string{"r-123456", "dump", "dump--1"} {
+		if _, _, ok := stagedOf(dir); ok {
+			t.Errorf("stagedOf(%q) parsed", dir)
+		}
+	}
+}

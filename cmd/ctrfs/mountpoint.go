@@ -9,7 +9,7 @@ import (
 	"strings"
 	"syscall"
 
-	"ctrfs/ops"
+	"ctrfs/ops/lxchelper"
 )
 
 // prepareMountPoint creates the directory, refuses one that is mounted and
@@ -52,7 +52,7 @@ func isMountPoint(dir string) (bool, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && ops.UnescapeMountPath(fields[4]) == dir {
+		if len(fields) > 4 && lxchelper.UnescapeMountPath(fields[4]) == dir {
 			return true, nil
 		}
 	}

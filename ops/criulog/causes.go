@@ -62,8 +62,8 @@ var knownCauses = []knownCause{
 // restore", added it), so on a cgroup2-only host the monitor of a
 // container that LXC restored knows no freezer cgroup, and every dump of
 // it by LXC fails before CRIU runs. ctrfs's checkpoint then runs CRIU
-// itself (ops/helper/criudump.go), which replaces LXC's log with its own line, so
-// this shows only for a log of LXC's own dump made otherwise.
+// itself (ops/lxchelper/criudump.go), which replaces LXC's log with its
+// own line, so this shows only for a log of LXC's own dump made otherwise.
 const lxcFreezerCause = "this host has cgroup2 alone and the container was restored from a checkpoint, which LXC before its commit f30cbb86f (Debian 12's 5.0.2 among them) cannot checkpoint: ctrfs's stop-stateful, snapshot --stateful, move and check dump such a container with CRIU directly; with LXC's own tools, stop the container and start it again first (its processes' state since the restore is lost), or use an LXC with that fix"
 
 // inheritedFileCause: lxc-attach passes every descriptor of the shell

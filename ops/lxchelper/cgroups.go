@@ -1,4 +1,4 @@
-package ops
+package lxchelper
 
 import (
 	"bufio"
@@ -20,22 +20,22 @@ import (
 // that hold a task, and systemd keeps watching the cgroup.events of units'
 // cgroups that hold none, so restoring a systemd container failed on the
 // first of those it could not open. The dump records every cgroup
-// directory under the container's own cgroup in cgroupsFile, beside CRIU's
+// directory under the container's own cgroup in CgroupsFile, beside CRIU's
 // images (it travels with them: saved state, stateful snapshots, moves),
 // and a CRIU action script recreates them at pre-restore, under the
 // cgroups that LXC made for the restored container.
 
-// cgroupsFile holds lines `HIERARCHY PATH`: HIERARCHY is a cgroup v1
+// CgroupsFile holds lines `HIERARCHY PATH`: HIERARCHY is a cgroup v1
 // hierarchy's controllers as /proc/PID/cgroup names them ("cpu,cpuacct",
 // "name=systemd"), or "unified" for cgroup2; PATH is relative to the
 // container's cgroup in that hierarchy.
-const cgroupsFile = "ctrfs-cgroups"
+const CgroupsFile = "ctrfs-cgroups"
 
 const unifiedHierarchy = "unified"
 
 // cgroupMount is one mounted cgroup hierarchy of this host.
 type cgroupMount struct {
-	id          string   // as in cgroupsFile
+	id          string   // as in CgroupsFile
 	controllers []string // v1 only
 	dir         string
 }
@@ -183,13 +183,13 @@ func RecordCgroups(pid int, dir string) (string, error) {
 	if err := recordCgroups(pid, dir); err != nil {
 		return "", err
 	}
-	if path := filepath.Join(dir, cgroupsFile); fileExists(path) {
+	if path := filepath.Join(dir, CgroupsFile); fileExists(path) {
 		return path, nil
 	}
 	return "", nil
 }
 
-// recordCgroups writes cgroupsFile into dir for the container whose init
+// recordCgroups writes CgroupsFile into dir for the container whose init
 // is pid. Nothing is written if there is nothing below its cgroups.
 func recordCgroups(pid int, dir string) error {
 	mounts, err := cgroupMounts()
@@ -228,7 +228,7 @@ func recordCgroups(pid int, dir string) error {
 		return nil
 	}
 	sort.Strings(lines)
-	return os.WriteFile(filepath.Join(dir, cgroupsFile), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	return os.WriteFile(filepath.Join(dir, CgroupsFile), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
 
 // cgroupsHook is the CRIU action script that recreates the recorded

@@ -1,4 +1,4 @@
-package ops
+package lxchelper
 
 import (
 	"fmt"
@@ -30,7 +30,7 @@ const lifelineEnv = "CTRFS_LIFELINE"
 
 // helperStopLimit is how long the daemon waits for a helper to stop after
 // closing its lifeline, before it kills the helper's session.
-const helperStopLimit = stopLimit + 5*time.Second
+const helperStopLimit = StopLimit + 5*time.Second
 
 // exitStopped is a helper's exit code when its lifeline ended its work.
 const exitStopped = 3

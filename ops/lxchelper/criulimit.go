@@ -1,9 +1,11 @@
-package ops
+package lxchelper
 
 import (
 	"fmt"
 	"os"
 	"time"
+
+	"ctrfs/ops/errkind"
 )
 
 // CRIU can wait for good: on a lazy-pages daemon that died (see
@@ -24,8 +26,8 @@ const (
 // a minute. Unset, it does nothing.
 var criuLimitHook, _ = time.ParseDuration(os.Getenv("CTRFS_CRIU_LIMIT"))
 
-// criuLimit is the deadline of a CRIU run over work bytes of images.
-func criuLimit(work int64) time.Duration {
+// CRIULimit is the deadline of a CRIU run over work bytes of images.
+func CRIULimit(work int64) time.Duration {
 	base := criuLimitBase
 	if criuLimitHook > 0 {
 		base = criuLimitHook
@@ -33,24 +35,25 @@ func criuLimit(work int64) time.Duration {
 	return base + time.Duration(float64(work)/criuLimitRate*float64(time.Second))
 }
 
-// overdueError is a helper's CRIU that was killed at its deadline. It is
+// OverdueError is a helper's CRIU that was killed at its deadline. It is
 // an ErrFailed.
-type overdueError struct {
-	verb, name string
-	limit      time.Duration
-	work       int64
+type OverdueError struct {
+	verb  Verb
+	name  string
+	limit time.Duration
+	work  int64
 }
 
-func (e *overdueError) Error() string {
+func (e *OverdueError) Error() string {
 	what := "restore"
 	switch e.verb {
-	case "checkpoint", "checkpoint-running":
+	case Checkpoint, CheckpointRunning:
 		what = "dump"
-	case "checkpoint-lazy":
+	case CheckpointLazy:
 		what = "lazy dump"
 	}
 	return fmt.Sprintf("CRIU did not finish the %s of %s within %s (the limit for %d MiB of images), so it was killed",
 		what, e.name, e.limit.Round(time.Second), e.work>>20)
 }
 
-func (e *overdueError) Is(target error) bool { return target == ErrFailed }
+func (e *OverdueError) Is(target error) bool { return target == errkind.ErrFailed }

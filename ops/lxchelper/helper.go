@@ -1,4 +1,21 @@
-package ops
+// Package lxchelper is the helper process, `ctrfs lxc-helper VERB LXCPATH
+// NAME LOGFILE ARGS…`, in which the daemon runs the LXC calls that fork a
+// long-lived monitor or run CRIU (start, checkpoint, restore), and both
+// its ends: the daemon's, which starts it and waits for it with a deadline
+// (run.go), and the helper's own (Main), with what only it uses: CRIU's
+// options (criuoptions.go), the container's cgroups recorded and made
+// again (cgroups.go, cgroup2limits.go), CRIU run without LXC where LXC
+// cannot dump (criudump.go), the freeze of a container (freeze.go) and
+// the gratuitous ARP after a move (announce.go). A helper dies with its
+// daemon and takes what it runs with it (lifeline.go, descendants.go,
+// interrupted.go); every CRIU run has a deadline (criulimit.go).
+//
+// It runs in a process of its own because a monitor forked from the
+// daemon would inherit its threads' state, its descriptors and its
+// process group, and CRIU_CONFIG_FILE, by which CRIU gets its options, is
+// one per process. It knows nothing of the store or of operations: it is
+// given a container's name, an images directory and a verb.
+package lxchelper
 
 import (
 	"errors"
@@ -17,22 +34,59 @@ import (
 	"ctrfs/ops/lazypages"
 )
 
-// HelperMain is `ctrfs lxc-helper VERB LXCPATH NAME LOGFILE [ARGS…]`: the LXC
+// Verb is what a helper is run to do, with the arguments after LOGFILE
+// that each takes.
+type Verb string
+
+const (
+	// Start starts the container; no arguments.
+	Start Verb = "start"
+	// Checkpoint dumps the container into DIR and stops it.
+	Checkpoint Verb = "checkpoint"
+	// CheckpointRunning dumps the container into DIR and leaves it
+	// running; with ROOTFS ARCHIVE [STATE] after DIR, CRIU's post-dump
+	// hook archives the rootfs (or what changed since STATE) while its
+	// tasks are still frozen.
+	CheckpointRunning Verb = "checkpoint-running"
+	// CheckpointLazy dumps the container into DIR for a post-copy move:
+	// DIR ADDR PORT TLSDIR, its page server serving the memory on
+	// ADDR:PORT with the TLS credentials in TLSDIR; the tasks are left
+	// stopped.
+	CheckpointLazy Verb = "checkpoint-lazy"
+	// Restore restores the container from DIR, then the arguments below
+	// as needed (see restore.go).
+	Restore Verb = "restore"
+	// RestoreFrozen is Restore, and freezes the container before the
+	// helper exits.
+	RestoreFrozen Verb = "restore-frozen"
+	// Announce sends a gratuitous ARP for each of the container's
+	// addresses; no arguments.
+	Announce Verb = "announce"
+)
+
+// The arguments of the restore verbs after DIR.
+const (
+	ArgStream      = "stream"       // the daemon serves the images in DIR (images.ServeImages)
+	ArgLazyPages   = "lazy-pages"   // CRIU's lazy-pages daemon listens in DIR for the memory
+	ArgMntnsCompat = "mntns-compat" // CRIU's older mount engine (see ops/restoremode.go)
+)
+
+// Main is `ctrfs lxc-helper VERB LXCPATH NAME LOGFILE [ARGS…]`: the LXC
 // calls that fork a long-lived monitor, run in a short-lived process of
-// their own (see Config.HelperPath). It returns the exit code. Its work
+// their own (see ops.Config.HelperPath). It returns the exit code. Its work
 // ends with its daemon (see lifeline.go): what it runs is killed, and a
 // dump cut short is undone.
-func HelperMain(args []string) int {
+func Main(args []string) int {
 	if len(args) < 4 {
 		fmt.Fprintln(os.Stderr, "usage: ctrfs lxc-helper VERB LXCPATH NAME LOGFILE [ARGS…]")
 		return 2
 	}
-	verb, lxcpath, name, logFile, rest := args[0], args[1], args[2], args[3], args[4:]
+	verb, lxcpath, name, logFile, rest := Verb(args[0]), args[1], args[2], args[3], args[4:]
 	var undo func()
-	if verb == "checkpoint" || verb == "checkpoint-running" {
+	if verb == Checkpoint || verb == CheckpointRunning {
 		// Not checkpoint-lazy: what becomes of a post-copy move's
 		// tasks is the move's to settle (cluster/postcopy.go).
-		undo = func() { resumeInterruptedDump(lxcpath, name) }
+		undo = func() { ResumeInterruptedDump(lxcpath, name) }
 	}
 	life := followLifeline(undo)
 	c, err := lxc.NewContainer(name, lxcpath)
@@ -45,18 +99,18 @@ func HelperMain(args []string) int {
 	c.SetLogLevel(lxc.INFO)
 	c.WantCloseAllFds(true)
 	switch verb {
-	case "start":
+	case Start:
 		err = c.Start()
 		if err == nil && !c.Wait(lxc.RUNNING, 30*time.Second) {
 			err = fmt.Errorf("not running 30s after start")
 		}
-	case "checkpoint":
+	case Checkpoint:
 		if len(rest) != 1 {
 			err = fmt.Errorf("checkpoint takes the image directory")
 			break
 		}
 		err = checkpoint(c, lxcpath, rest[0], true)
-	case "checkpoint-running":
+	case CheckpointRunning:
 		switch len(rest) {
 		case 1:
 			err = checkpoint(c, lxcpath, rest[0], false)
@@ -65,7 +119,7 @@ func HelperMain(args []string) int {
 		default:
 			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs, its archive and tar's incremental state")
 		}
-	case "checkpoint-lazy":
+	case CheckpointLazy:
 		// DIR ADDR PORT TLSDIR: see ops/lazydump.go. The tasks are kept
 		// stopped whatever the end of the transfer, never killed by
 		// CRIU; the page server speaks TLS only (lazypages/tls.go).
@@ -75,7 +129,7 @@ func HelperMain(args []string) int {
 		}
 		lazy := []string{"lazy-pages", "leave-stopped", "address " + rest[1], "port " + rest[2]}
 		err = checkpoint(c, lxcpath, rest[0], true, append(lazy, lazypages.TLSOptions(rest[3])...)...)
-	case "restore", "restore-frozen":
+	case Restore, RestoreFrozen:
 		var opts restoreOptions
 		opts, err = parseRestoreArgs(verb, rest)
 		if err != nil {
@@ -85,12 +139,12 @@ func HelperMain(args []string) int {
 		if err == nil {
 			reapplyCgroup2Limits(c)
 		}
-		if err == nil && verb == "restore-frozen" {
+		if err == nil && verb == RestoreFrozen {
 			// Here, not in the daemon, so that a daemon that dies
 			// meanwhile cannot leave it running.
-			err = freezeWithin(c, freezeLimit)
+			err = FreezeWithin(c, FreezeLimit)
 		}
-	case "announce":
+	case Announce:
 		err = announce(c)
 	default:
 		err = fmt.Errorf("unknown helper verb %q", verb)
@@ -113,7 +167,7 @@ exec "$CTRFS_HELPER" archive-rootfs "$CTRFS_ROOTFS" "$CTRFS_ARCHIVE" ${CTRFS_TAR
 
 // freezeTimeout is CRIU's --timeout for freezing and seizing the tasks
 // (10 s by default). A dump that cannot seize a task in time fails and is
-// tried again (see Manager.dump), so a shorter timeout makes each failed
+// tried again (see ops/checkpoint.go, dumpStored), so a shorter timeout makes each failed
 // attempt stall the container for less.
 const freezeTimeout = "timeout 3"
 
@@ -229,7 +283,7 @@ func writeTemp(pattern, content string, mode os.FileMode) (string, error) {
 // `lazy-pages` if CRIU's lazy-pages daemon listens there for the memory
 // (ops/lazypages: served from DIR itself, or for post-copy from the
 // source's page server), and `mntns-compat` for CRIU's older mount
-// engine (see restoremode.go).
+// engine (see ops/restoremode.go).
 type restoreOptions struct {
 	dir    string
 	stream bool
@@ -237,18 +291,18 @@ type restoreOptions struct {
 	compat bool
 }
 
-func parseRestoreArgs(verb string, args []string) (restoreOptions, error) {
+func parseRestoreArgs(verb Verb, args []string) (restoreOptions, error) {
 	if len(args) == 0 {
 		return restoreOptions{}, fmt.Errorf("%s takes the image directory, then `stream`, `lazy-pages` and `mntns-compat` as needed", verb)
 	}
 	o := restoreOptions{dir: args[0]}
 	for _, a := range args[1:] {
 		switch a {
-		case "stream":
+		case ArgStream:
 			o.stream = true
-		case restoreLazy:
+		case ArgLazyPages:
 			o.lazy = true
-		case modeCompat:
+		case ArgMntnsCompat:
 			o.compat = true
 		default:
 			return o, fmt.Errorf("%s: unknown argument %q", verb, a)
@@ -270,9 +324,9 @@ func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error 
 		lines = append(lines, "stream")
 	}
 	if o.lazy {
-		lines = append(lines, restoreLazy)
+		lines = append(lines, ArgLazyPages)
 	}
-	if cgroups := filepath.Join(o.dir, cgroupsFile); fileExists(cgroups) {
+	if cgroups := filepath.Join(o.dir, CgroupsFile); fileExists(cgroups) {
 		hook, err := actionScript(cgroupsHook, map[string]string{"CTRFS_CGROUPS": cgroups})
 		if err != nil {
 			return err
@@ -306,6 +360,10 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
+// busyboxPath is the host's static BusyBox (busybox-static), which sends
+// the ARP: see announce.
+const busyboxPath = "/bin/busybox"
+
 // announce sends a gratuitous ARP for each of the container's IPv4
 // addresses, so that bridges and switches learn where its MAC address is
 // now: after a migration, or after the source takes a container back from
@@ -335,12 +393,12 @@ func announce(c *lxc.Container) error {
 	return nil
 }
 
-// freezeLimit bounds a freeze: LXC waits for the freezer without a limit,
+// FreezeLimit bounds a freeze: LXC waits for the freezer without a limit,
 // and a task in uninterruptible sleep (BusyBox nc in vfork() again) can
 // keep a container FREEZING for good.
-const freezeLimit = 10 * time.Second
+const FreezeLimit = 10 * time.Second
 
-// freezeWithin freezes the container, or thaws it and fails if it is not
+// FreezeWithin freezes the container, or thaws it and fails if it is not
 // frozen within d.
 //
 // With the cgroup v1 freezer it writes FROZEN and polls freezer.state
@@ -351,7 +409,7 @@ const freezeLimit = 10 * time.Second
 // Elsewhere (cgroup2) LXC's call waits on cgroup.events, but it cannot be
 // cancelled; it runs in a goroutine, and the helper process it runs in
 // exits soon after, which ends it.
-func freezeWithin(c *lxc.Container, d time.Duration) error {
+func FreezeWithin(c *lxc.Container, d time.Duration) error {
 	if c.SetCgroupItem("freezer.state", "FROZEN") == nil {
 		for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 			if st := c.CgroupItem("freezer.state"); len(st) > 0 && strings.TrimSpace(st[0]) == "FROZEN" {

@@ -1,4 +1,4 @@
-package ops
+package lxchelper
 
 import (
 	"fmt"
@@ -7,15 +7,15 @@ import (
 	lxc "github.com/lxc/go-lxc"
 )
 
-// resumeInterruptedDump brings back a container whose dump's CRIU was
+// ResumeInterruptedDump brings back a container whose dump's CRIU was
 // killed before it was done (its helper stopped, see lifeline.go; or its
-// daemon found it left, see leftovers.go). CRIU's death lets the tasks go
+// daemon found it left, see ops/leftovers.go). CRIU's death lets the tasks go
 // (they were its tracees), but what it did to the container stays: the
 // freezer frozen if CRIU was still seizing the tasks (it thaws it once
 // they are seized), and the network locked (CRIU unlocks it only when the
 // dump ends). A container whose tasks CRIU had killed (the dump was done)
 // is left as it is.
-func resumeInterruptedDump(lxcpath, name string) {
+func ResumeInterruptedDump(lxcpath, name string) {
 	c, err := lxc.NewContainer(name, lxcpath)
 	if err != nil {
 		return
@@ -30,7 +30,7 @@ func resumeInterruptedDump(lxcpath, name string) {
 			fmt.Fprintf(os.Stderr, "cannot thaw %s after its dump was cut short: %v\n", name, err)
 		}
 	}
-	if err := unlockNetwork(pid); err != nil {
+	if err := UnlockNetwork(pid); err != nil {
 		fmt.Fprintf(os.Stderr, "cannot unlock the network of %s after its dump was cut short: %v\n", name, err)
 	}
 }

@@ -1,4 +1,4 @@
-package ops
+package lxchelper
 
 import (
 	"reflect"
@@ -6,7 +6,7 @@ import (
 )
 
 func TestParseCriuOptions(t *testing.T) {
-	dump, restore, err := parseCriuOptions([]byte("# comment\nenable-fs ramfs\n\ndump: ghost-limit 1M  # big files\nrestore: tcp-close\n"))
+	dump, restore, err := ParseCriuOptions([]byte("# comment\nenable-fs ramfs\n\ndump: ghost-limit 1M  # big files\nrestore: tcp-close\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -17,7 +17,7 @@ func TestParseCriuOptions(t *testing.T) {
 		t.Errorf("restore %q, want %q", restore, want)
 	}
 	for _, bad := range []string{"--tcp-close\n", "dump:\n"} {
-		if _, _, err := parseCriuOptions([]byte(bad)); err == nil {
+		if _, _, err := ParseCriuOptions([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -1,4 +1,4 @@
-package ops
+package lxchelper
 
 import (
 	"os"
@@ -56,7 +56,7 @@ func TestLifeline(t *testing.T) {
 		t.Error("the helper did not undo its work")
 	}
 	for _, pid := range pids {
-		if !gone(pid) {
+		if !Gone(pid) {
 			t.Errorf("process %d of the helper still runs", pid)
 			syscall.Kill(pid, syscall.SIGKILL)
 		}

@@ -1,4 +1,4 @@
-package ops
+package lxchelper
 
 import (
 	"fmt"
@@ -23,9 +23,9 @@ func becomeSubreaper() error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
 
-// descendants are the live processes below pid (zombies left out: they
+// Descendants are the live processes below pid (zombies left out: they
 // are gone but for their exit status).
-func descendants(pid int) []procfs.Proc {
+func Descendants(pid int) []procfs.Proc {
 	all, err := procfs.AllProcs()
 	if err != nil {
 		return nil
@@ -52,13 +52,13 @@ const (
 	// after them (a restore's cgroups, a monitor whose container died)
 	// and exit, before they are killed too.
 	lxcCleanupLimit = 3 * time.Second
-	// stopLimit bounds stopDescendants: a process in uninterruptible
+	// StopLimit bounds stopDescendants: a process in uninterruptible
 	// sleep dies only when it wakes.
-	stopLimit = 15 * time.Second
+	StopLimit = 15 * time.Second
 )
 
 // stopDescendants kills every process below this one and returns once
-// none is left (or stopLimit has passed, saying which are left). Whatever
+// none is left (or StopLimit has passed, saying which are left). Whatever
 // is not a fork of this binary goes at once: CRIU, its scripts, tar, a
 // container's tasks. LXC's forks get lxcCleanupLimit to end by themselves
 // first: a restore's fork cleans up when its CRIU dies, a monitor when its
@@ -68,17 +68,17 @@ func stopDescendants() {
 	own, _ := self.Executable()
 	start := time.Now()
 	for {
-		procs := descendants(os.Getpid())
+		procs := Descendants(os.Getpid())
 		if len(procs) == 0 {
 			return
 		}
-		if time.Since(start) > stopLimit {
+		if time.Since(start) > StopLimit {
 			var left []string
 			for _, p := range procs {
 				comm, _ := p.Comm()
 				left = append(left, fmt.Sprintf("%d (%s)", p.PID, comm))
 			}
-			fmt.Fprintf(os.Stderr, "processes below the helper still alive after %s: %v\n", stopLimit, left)
+			fmt.Fprintf(os.Stderr, "processes below the helper still alive after %s: %v\n", StopLimit, left)
 			return
 		}
 		for _, p := range procs {
@@ -88,4 +88,14 @@ func stopDescendants() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Gone says whether pid has exited (a zombie has).
+func Gone(pid int) bool {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return true
+	}
+	st, err := p.Stat()
+	return err != nil || st.State == "Z"
 }

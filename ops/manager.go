@@ -39,7 +39,7 @@ type Config struct {
 	// debian template's rootfs archive); STORE/templates if empty.
 	TemplateCache string
 	// DefaultTemplate is the template of `mkdir containers/NAME`;
-	// DefaultTemplateName if empty.
+	// templates.DefaultName if empty.
 	DefaultTemplate string
 	// ReservedNames are the names of the tree's own entries
 	// (fs.ReservedNames), which no container made or arriving here may

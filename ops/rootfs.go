@@ -128,3 +128,11 @@ func snapshotConfigFor(snapshotPath, currentPath string) ([]byte, error) {
 	}
 	return b.Bytes(), sc.Err()
 }
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, mode)
+}

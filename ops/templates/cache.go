@@ -1,4 +1,4 @@
-package ops
+package templates
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/rootfstar"
 )
 
@@ -100,7 +101,7 @@ func (c *archiveCache) untrusted() error {
 // ensure returns the archive's path, building it first if it is not ready.
 func (c *archiveCache) ensure() (string, error) {
 	if err := c.untrusted(); err != nil {
-		return "", newError(ErrFailed, fmt.Sprintf("the %s template's archive cannot be trusted: %v "+
+		return "", errkind.New(errkind.ErrFailed, fmt.Sprintf("the %s template's archive cannot be trusted: %v "+
 			"(if you put it there, make it root's alone: chown root:root, chmod go-w; "+
 			"else remove it, and the next create builds it again)", c.name, err), nil)
 	}
@@ -118,15 +119,15 @@ func (c *archiveCache) ensure() (string, error) {
 	defer mu.Unlock()
 
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return "", newError(ErrFailed, "template cache "+c.dir, err)
+		return "", errkind.New(errkind.ErrFailed, "template cache "+c.dir, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(c.dir, c.name+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return "", newError(ErrFailed, "template cache "+c.dir, err)
+		return "", errkind.New(errkind.ErrFailed, "template cache "+c.dir, err)
 	}
 	defer lock.Close()
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return "", newError(ErrFailed, "lock the template cache "+c.dir, err)
+		return "", errkind.New(errkind.ErrFailed, "lock the template cache "+c.dir, err)
 	}
 	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
 	if c.ready() { // another daemon built it meanwhile
@@ -144,7 +145,7 @@ func (c *archiveCache) ensure() (string, error) {
 	c.log.Info("building a template; creates of it wait", "template", c.name, "cache", c.dir)
 	t0 := time.Now()
 	if err := c.buildArchive(); err != nil {
-		return "", newError(ErrFailed, fmt.Sprintf("build the %s template (its output is in %s)", c.name, c.buildLog()), err)
+		return "", errkind.New(errkind.ErrFailed, fmt.Sprintf("build the %s template (its output is in %s)", c.name, c.buildLog()), err)
 	}
 	c.log.Info("template built", "template", c.name, "seconds", time.Since(t0).Seconds())
 	return c.archive(), nil
@@ -195,22 +196,21 @@ func (c *archiveCache) buildArchive() error {
 }
 
 // status is what templates/NAME/info says of the archive.
-func (c *archiveCache) status() []KeyValue {
+func (c *archiveCache) status() Status {
 	cacheMu.Lock()
 	started, busy := cacheBusy[c.archive()]
 	cacheMu.Unlock()
 	if busy {
-		return []KeyValue{{"built", "building since " + started.UTC().Format(time.RFC3339)}, {"size", ""}}
+		return Status{Built: "building since " + started.UTC().Format(time.RFC3339)}
 	}
 	if err := c.untrusted(); err != nil {
-		return []KeyValue{{"built", "not trusted: " + err.Error()}, {"size", ""}}
+		return Status{Built: "not trusted: " + err.Error()}
 	}
 	fi, info, ok := c.built()
 	if !ok {
-		return []KeyValue{{"built", "not built yet"}, {"size", ""}}
+		return Status{Built: "not built yet"}
 	}
-	return []KeyValue{{"built", info["built"]}, {"size", fmt.Sprint(fi.Size())}, {"source", info["source"]},
-		{"archive", c.archive()}}
+	return Status{Built: info["built"], Size: fmt.Sprint(fi.Size()), Source: info["source"], Archive: c.archive()}
 }
 
 // createArchive writes dir as a zstd-compressed tar archive, synced.

@@ -1,4 +1,4 @@
-package ops
+package templates
 
 import (
 	"crypto/rand"
@@ -15,7 +15,7 @@ import (
 
 // The debian template: Debian 12 (bookworm) with systemd as init, made
 // checkpointable. Its rootfs is debootstrap's, built once from the host's
-// configured Debian mirror and cached as an archive (debianArchive); each
+// configured Debian mirror and cached as an archive (debianCache); each
 // new container is that archive unpacked, with the template's changes laid
 // over it (template_debian/, listed in its etc/ctrfs-template/README, which
 // says why each is there) and an identity of its own: hostname, machine-id
@@ -37,8 +37,10 @@ var debianTemplate = &Template{
 	Name: "debian",
 	About: "Debian 12 (bookworm) with systemd, sshd, nginx, cron and a counter service on port 8080, " +
 		"made checkpointable (see /etc/ctrfs-template/README in it); built once with debootstrap from the host's Debian mirror",
-	rootfs: func(m *Manager, dir, container string) error {
-		archive, err := m.debianArchive()
+	rootfs: func(env Env, dir, container string) error {
+		// Built first if it is not yet, which takes debootstrap's few
+		// minutes.
+		archive, err := debianCache(env).ensure()
 		if err != nil {
 			return err
 		}
@@ -57,7 +59,7 @@ var debianTemplate = &Template{
 		// the session.
 		"lxc.pty.max": "16",
 	},
-	status: func(m *Manager) []KeyValue { return m.debianCache().status() },
+	status: func(env Env) Status { return debianCache(env).status() },
 }
 
 // debianUnits are the symlinks the template adds under
@@ -164,20 +166,14 @@ func setDebianIdentity(root, container string) error {
 }
 
 // debianCache is the template's cached archive.
-func (m *Manager) debianCache() *archiveCache {
+func debianCache(env Env) *archiveCache {
 	return &archiveCache{
-		dir:    m.templateCacheDir(),
+		dir:    env.CacheDir,
 		name:   "debian",
 		recipe: debianRecipe(),
 		build:  buildDebianRootfs,
-		log:    m.log,
+		log:    env.Log,
 	}
-}
-
-// debianArchive is the path of the template's archive, built first if
-// it is not yet (which takes debootstrap's few minutes).
-func (m *Manager) debianArchive() (string, error) {
-	return m.debianCache().ensure()
 }
 
 // debianRecipe says what the archive holds; an archive built from another

@@ -1,4 +1,4 @@
-package ops
+package templates
 
 import (
 	"bufio"
@@ -81,7 +81,7 @@ func TestTemplateConfig(t *testing.T) {
 		t.Error("config does not end in a newline")
 	}
 	// The creation time travels with the config, in UTC.
-	if !bytes.Contains(conf, []byte(createdComment+" 2026-11-25T02:10:00Z\n")) {
+	if !bytes.Contains(conf, []byte(CreatedComment+" 2026-11-25T02:10:00Z\n")) {
 		t.Errorf("config does not carry the creation time:\n%s", conf)
 	}
 }
@@ -100,24 +100,6 @@ func TestTemplateConfigUsesNetworkPrefix(t *testing.T) {
 		if got := m[k]; len(got) != 1 || got[0] != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
-	}
-}
-
-// What the rest of ops reads back from a template config: the address shown
-// while stopped, and the creation time.
-func TestTemplateConfigReadBack(t *testing.T) {
-	lxcpath := t.TempDir()
-	n := network.Network{Bridge: "ctrfsbr0", Subnet: netip.MustParsePrefix("10.0.3.0/24")}
-	created := time.Date(2026, 11, 25, 2, 10, 0, 0, time.UTC)
-	conf := templateConfig("c1", filepath.Join(lxcpath, "c1", "rootfs"), n, netip.MustParseAddr("10.0.3.57"), "00:16:3e:aa:bb:cc", created)
-	writeConfig(t, lxcpath, "c1", string(conf))
-	path := filepath.Join(lxcpath, "c1", "config")
-	if got := configuredAddress(path); got != "10.0.3.57" {
-		t.Errorf("configuredAddress = %q, want 10.0.3.57", got)
-	}
-	m := &Manager{cfg: Config{LXCPath: lxcpath}}
-	if got := m.created("c1"); !got.Equal(created) {
-		t.Errorf("created = %v, want %v", got, created)
 	}
 }
 
@@ -292,7 +274,12 @@ func TestAllocateAddressSeesTemplateConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := templateConfig("c1", filepath.Join(lxcpath, "c1", "rootfs"), n, a, network.MACAddress("dakara", "c1"), time.Now())
-	writeConfig(t, lxcpath, "c1", string(conf))
+	if err := os.Mkdir(filepath.Join(lxcpath, "c1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lxcpath, "c1", "config"), conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	b, err := n.AllocateAddress(lxcpath, "dakara", "c1")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package ops
+package templates
 
 import (
 	"bytes"
@@ -66,7 +66,11 @@ func writeRootfs(dir string) error {
 		return err
 	}
 	bb := filepath.Join(dir, "bin/busybox")
-	if err := copyFile(busyboxPath, bb, 0o755); err != nil {
+	data, err := os.ReadFile(busyboxPath)
+	if err == nil {
+		err = os.WriteFile(bb, data, 0o755)
+	}
+	if err != nil {
 		return fmt.Errorf("copy busybox (install busybox-static): %w", err)
 	}
 	out, err := exec.Command(busyboxPath, "--list").Output()
@@ -97,11 +101,11 @@ func writeRootfs(dir string) error {
 }
 
 // templateConfig is the LXC config of a new container; other templates
-// change a few keys of it (see configFor).
+// change a few keys of it (see Template.Config).
 func templateConfig(name, rootfs string, net network.Network, addr netip.Addr, mac string, created time.Time) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Made by ctrfs from a template (ctrfs.template, at the end).\n")
-	fmt.Fprintf(&b, "%s %s\n", createdComment, created.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "%s %s\n", CreatedComment, created.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "lxc.uts.name = %s\n", name)
 	fmt.Fprintf(&b, "lxc.rootfs.path = dir:%s\n", rootfs)
 	b.WriteString(`lxc.signal.halt = SIGUSR1
@@ -123,14 +127,6 @@ lxc.net.0.flags = up
 	return b.Bytes()
 }
 
-// createdComment marks the creation time in the config itself, so that it
+// CreatedComment marks the creation time in the config itself, so that it
 // travels with the container.
-const createdComment = "# ctrfs.created ="
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, mode)
-}
+const CreatedComment = "# ctrfs.created ="

@@ -1,4 +1,4 @@
-package ops
+package templates
 
 import (
 	"errors"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/network"
 )
 
@@ -105,11 +106,8 @@ func TestArchiveCacheSharedBuild(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(root, "etc/os-release")); string(b) != "fake\n" {
 		t.Errorf("unpacked: %q", b)
 	}
-	st := map[string]string{}
-	for _, kv := range c.status() {
-		st[kv.Key] = kv.Value
-	}
-	if _, err := time.Parse(time.RFC3339, st["built"]); err != nil || st["size"] == "" || st["source"] != "http://m.example/debian" {
+	st := c.status()
+	if _, err := time.Parse(time.RFC3339, st.Built); err != nil || st.Size == "" || st.Source != "http://m.example/debian" {
 		t.Errorf("status: %v", st)
 	}
 
@@ -126,7 +124,7 @@ func TestArchiveCacheSharedBuild(t *testing.T) {
 func TestArchiveCacheInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	var builds atomic.Int32
-	if _, err := fakeCache(t, dir, &builds, true).ensure(); err == nil || !errors.Is(err, ErrFailed) {
+	if _, err := fakeCache(t, dir, &builds, true).ensure(); err == nil || !errors.Is(err, errkind.ErrFailed) {
 		t.Fatalf("failed build: %v", err)
 	}
 	c := fakeCache(t, dir, &builds, false)
@@ -151,10 +149,13 @@ func TestArchiveCacheInterrupted(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".fake.build-*")); len(left) != 0 {
 		t.Errorf("leftovers of builds: %v", left)
 	}
-	if st := c.status(); st[0].Value == "not built yet" {
+	if st := c.status(); st.Built == "not built yet" {
 		t.Errorf("status after the build: %v", st)
 	}
 }
+
+// otherUID owns what another user planted: nobody.
+const otherUID = 65534
 
 // TestArchiveCacheUntrusted: an archive or info that another user owns,
 // or that others can write, is neither used nor built over: ensure fails
@@ -176,13 +177,13 @@ func TestArchiveCacheUntrusted(t *testing.T) {
 		plant(c)
 		before, _ := os.ReadFile(c.archive())
 		_, err := c.ensure()
-		if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "cannot be trusted") || !strings.Contains(err.Error(), "chown root:root") {
+		if !errors.Is(err, errkind.ErrFailed) || !strings.Contains(err.Error(), "cannot be trusted") || !strings.Contains(err.Error(), "chown root:root") {
 			t.Errorf("ensure with a planted archive or info: %v", err)
 		}
 		if after, _ := os.ReadFile(c.archive()); builds.Load() != 1 || string(after) != string(before) {
 			t.Errorf("the planted archive was built over (%d builds)", builds.Load())
 		}
-		if st := c.status(); !strings.HasPrefix(st[0].Value, "not trusted: ") {
+		if st := c.status(); !strings.HasPrefix(st.Built, "not trusted: ") {
 			t.Errorf("status: %v", st)
 		}
 	}
@@ -254,7 +255,7 @@ func TestCustomizeDebian(t *testing.T) {
 
 func TestDebianConfig(t *testing.T) {
 	n := network.Network{Bridge: "ctrfsbr0", Subnet: netip.MustParsePrefix("10.0.3.0/24")}
-	conf := configFor(debianTemplate, "d1", "/x/rootfs", n, netip.MustParseAddr("10.0.3.9"), "00:16:3e:01:02:03", time.Now())
+	conf := debianTemplate.Config("d1", "/x/rootfs", n, netip.MustParseAddr("10.0.3.9"), "00:16:3e:01:02:03", time.Now())
 	m := parseConfig(t, conf)
 	for k, v := range map[string]string{"lxc.signal.halt": "SIGRTMIN+3", "lxc.signal.reboot": "SIGINT",
 		"lxc.tty.max": "0", "lxc.net.0.ipv4.address": "10.0.3.9/24"} {
@@ -264,27 +265,5 @@ func TestDebianConfig(t *testing.T) {
 	}
 	if !strings.Contains(string(conf), "# ctrfs.template = debian\n") {
 		t.Errorf("config does not name its template:\n%s", conf)
-	}
-}
-
-func TestParseHostCommand(t *testing.T) {
-	good := map[string]HostCommand{
-		"create c1\n":                  {Verb: "create", Name: "c1"},
-		"create c1 --template debian":  {Verb: "create", Name: "c1", Template: "debian"},
-		"create c1 --template=busybox": {Verb: "create", Name: "c1", Template: "busybox"},
-		"evacuate\n":                   {Verb: "evacuate"},
-		"evacuate peer1":               {Verb: "evacuate", Host: "peer1"},
-	}
-	for line, want := range good {
-		if got, err := ParseHostCommand(line); err != nil || got != want {
-			t.Errorf("%q: %+v, %v", line, got, err)
-		}
-	}
-	for _, line := range []string{"", "create", "create c1 c2", "create c1 --template", "create c1 --template nosuch",
-		"create --template debian", "create .x", "evict c1",
-		"evacuate a b", "evacuate --all", "evacuate ../x"} {
-		if _, err := ParseHostCommand(line); !errors.Is(err, ErrInvalid) {
-			t.Errorf("%q: %v, want ErrInvalid", line, err)
-		}
 	}
 }

@@ -24,7 +24,7 @@ func (m *Manager) check(oc *opContext, name string) error {
 	}
 	var found []string
 	hint := m.imagesSizeHint(name)
-	dir, err := m.stagingDir(name, "check", hint)
+	dir, err := m.staging.Dir(name, "check", hint)
 	if err != nil {
 		return newError(ErrFailed, "prepare check of "+name, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"ctrfs/images"
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/staging"
 )
 
 // stopStateful checkpoints a running container with CRIU, which stops it,
@@ -32,7 +33,7 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 	if err := m.requireStatusOf(name, "stop-stateful", "RUNNING"); err != nil {
 		return err
 	}
-	dir, err := m.stagingDir(name, "dump", m.imagesSizeHint(name))
+	dir, err := m.staging.Dir(name, "dump", m.imagesSizeHint(name))
 	if err != nil {
 		return newError(ErrFailed, "prepare checkpoint of "+name, err)
 	}
@@ -58,7 +59,7 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 		m.freeFailedImport()
 		return err
 	}
-	m.removeLater(dir)
+	m.staging.RemoveLater(dir)
 	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
 	return nil
 }
@@ -222,7 +223,7 @@ func (m *Manager) restoreState(oc *opContext, name string, verb lxchelper.Verb) 
 	if err != nil {
 		return err
 	}
-	dir, err := m.streamDir()
+	dir, err := m.staging.StreamDir()
 	if err != nil {
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}
@@ -265,12 +266,12 @@ func (m *Manager) restoreState(oc *opContext, name string, verb lxchelper.Verb) 
 // died mid-operation. A finished dump of a container that is now stopped
 // without saved state is that container's only state: it is stored as its
 // saved state. Anything else in staging is a copy and is removed.
-// Only directories that pass trustedStaging are read.
+// Only directories that pass staging.Trusted are read.
 func (m *Manager) recoverStaging() {
-	for _, root := range m.leftStagingRoots() {
-		if m.trustedStaging(root) {
+	for _, root := range m.staging.LeftRoots() {
+		if m.staging.Trusted(root) {
 			m.recoverStagingIn(root)
-			if root != m.diskStagingPath() {
+			if root != m.staging.DiskRoot() {
 				os.Remove(root) // if empty: this run makes its own
 			}
 		}
@@ -284,7 +285,7 @@ func (m *Manager) recoverStagingIn(root string) {
 	}
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
-		if !m.trustedStaging(dir) {
+		if !m.staging.Trusted(dir) {
 			continue
 		}
 		if name, ok := stagedDumpOf(e.Name()); ok && m.Exists(name) && !m.HasState(name) && completeDump(dir) {
@@ -325,9 +326,9 @@ func (m *Manager) dropStaleState() {
 	}
 }
 
-// stagedDumpOf parses "dump-NAME-RANDOM" as made by stagingDir.
+// stagedDumpOf parses "dump-NAME-RANDOM" as made by staging.Dir.
 func stagedDumpOf(dirName string) (string, bool) {
-	purpose, name, ok := stagedOf(dirName)
+	purpose, name, ok := staging.Parse(dirName)
 	return name, ok && purpose == "dump"
 }
 

@@ -66,7 +66,7 @@ func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*
 	if err := o.m.requireStatusOf(o.name, "move --post-copy", "RUNNING"); err != nil {
 		return nil, err
 	}
-	dir, err := o.m.stagingDir(o.name, "lazy", 16<<20)
+	dir, err := o.m.staging.Dir(o.name, "lazy", 16<<20)
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare post-copy move of "+o.name, err)
 	}
@@ -226,7 +226,7 @@ func continueNamespace(pid int) error {
 // own (not the images': those go into the store and to the other host).
 // The caller removes it once the CRIU that reads it has ended.
 func (m *Manager) stageTLS(name string, t *PageServerTLS) (string, error) {
-	dir, err := m.stagingDir(name, "tls", 64<<10)
+	dir, err := m.staging.Dir(name, "tls", 64<<10)
 	if err != nil {
 		return "", err
 	}

@@ -41,7 +41,7 @@ func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (rest
 	if err != nil {
 		return nil, err
 	}
-	dir, err := m.stagingDir(in.name, "lazyrestore", set.manifest.Size())
+	dir, err := m.staging.Dir(in.name, "lazyrestore", set.manifest.Size())
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare restore of "+in.name, err)
 	}

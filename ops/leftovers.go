@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/procfs"
 
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/staging"
 )
 
 // killLeftovers ends, before anything else of a starting daemon, the CRIU
@@ -22,7 +23,7 @@ import (
 // settled with its move (cluster's recoverPostCopy), and a restore cut
 // short leaves a container that recovery finds stopped.
 func (m *Manager) killLeftovers() {
-	roots := m.leftStagingRoots()
+	roots := m.staging.LeftRoots()
 	procs, err := procfs.AllProcs()
 	if err != nil {
 		return
@@ -39,7 +40,7 @@ func (m *Manager) killLeftovers() {
 			killed = append(killed, q.PID)
 		}
 		m.log.Warn("killed a CRIU that an earlier daemon left running", "pid", p.PID, "images", dir)
-		if purpose, name, ok := stagedOf(filepath.Base(dir)); ok && dump && purpose != "lazy" {
+		if purpose, name, ok := staging.Parse(filepath.Base(dir)); ok && dump && purpose != "lazy" {
 			dumped = append(dumped, name)
 		}
 	}
@@ -82,15 +83,4 @@ func leftCRIU(p procfs.Proc, roots []string) (dir string, dump, ok bool) {
 		}
 	}
 	return "", false, false
-}
-
-// stagedOf parses a staging directory's name, PURPOSE-NAME-RANDOM as
-// stagingDir makes it.
-func stagedOf(dirName string) (purpose, name string, ok bool) {
-	purpose, rest, found := strings.Cut(dirName, "-")
-	i := strings.LastIndex(rest, "-")
-	if !found || i <= 0 {
-		return "", "", false
-	}
-	return purpose, rest[:i], true
 }

@@ -19,6 +19,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/network"
+	"ctrfs/ops/staging"
 )
 
 // Config says where this host keeps its containers and how it runs them.
@@ -56,7 +57,7 @@ type Manager struct {
 	log     *slog.Logger
 	images  *images.Store // saved state and stateful snapshots
 	gc      gcState
-	staging staging
+	staging *staging.Area
 
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
@@ -106,7 +107,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", notOursFix(err))
 	}
-	m := &Manager{cfg: cfg, events: events, log: log, images: store,
+	m := &Manager{cfg: cfg, events: events, log: log, images: store, staging: staging.New(cfg.StoreDir, log),
 		busy: map[string]string{}, running: map[string]*progress{}, records: map[string]*record{}}
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
@@ -136,7 +137,7 @@ func (m *Manager) removeUnfinishedCreates() {
 // Close releases what the manager holds outside the store: its staging
 // directory on /dev/shm, which is removed only if empty (a dump left there
 // is recovered at the next start).
-func (m *Manager) Close() { m.closeStaging() }
+func (m *Manager) Close() { m.staging.Close() }
 
 // scratchDir holds the daemon's temporary files (helpers' output, tar's
 // incremental state): under the store, so that what a killed daemon left

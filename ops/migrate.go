@@ -92,7 +92,7 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := o.m.stagingDir(o.name, "pack", 64<<20)
+	dir, err := o.m.staging.Dir(o.name, "pack", 64<<20)
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare move of "+o.name, err)
 	}
@@ -170,7 +170,7 @@ func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 // dump stays on disk until Forget, or the next precopy, as the reference
 // of the final dump (see images.Reference).
 func (o *Outgoing) PrecopyMemory() (*images.Manifest, error) {
-	dir, err := o.m.stagingDir(o.name, "precopy", o.m.imagesSizeHint(o.name))
+	dir, err := o.m.staging.Dir(o.name, "precopy", o.m.imagesSizeHint(o.name))
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
@@ -336,7 +336,7 @@ func (in *Incoming) Prepare(rootfs *images.Manifest) error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
-	dir, err := in.m.stagingDir(in.name, "receive", f.Size)
+	dir, err := in.m.staging.Dir(in.name, "receive", f.Size)
 	if err != nil {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
@@ -363,7 +363,7 @@ func (in *Incoming) Prepare(rootfs *images.Manifest) error {
 // changed, and restores from there lazily. Each call replaces the last.
 func (in *Incoming) PrepareState(state *images.Manifest) error {
 	in.dropStateDir()
-	dir, err := in.m.stagingDir(in.name, "state", state.Size())
+	dir, err := in.m.staging.Dir(in.name, "state", state.Size())
 	if err != nil {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
@@ -407,7 +407,7 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 	if prepared {
 		export = rootfs.Only(func(f images.File) bool { return f.Name != snapshotRootfs })
 	}
-	dir, err := in.m.stagingDir(in.name, "receive", export.Size())
+	dir, err := in.m.staging.Dir(in.name, "receive", export.Size())
 	if err != nil {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}

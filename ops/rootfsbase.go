@@ -22,7 +22,7 @@ type rootfsBase struct {
 
 // archiveBase archives and stores the rootfs of a running container.
 func (m *Manager) archiveBase(oc *opContext, name, rootfs string) (*rootfsBase, error) {
-	dir, err := m.stagingDir(name, "rootfs", 64<<20)
+	dir, err := m.staging.Dir(name, "rootfs", 64<<20)
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare archive of the rootfs of "+name, err)
 	}

@@ -195,11 +195,11 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	if stateful {
 		hint = m.imagesSizeHint(name)
 	}
-	dir, err := m.stagingDir(name, "snapshot", hint)
+	dir, err := m.staging.Dir(name, "snapshot", hint)
 	if err != nil {
 		return newError(ErrFailed, "prepare snapshot of "+name, err)
 	}
-	defer m.removeLater(dir)
+	defer m.staging.RemoveLater(dir)
 
 	t0 := time.Now()
 	if err := copyFile(m.configPath(name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
@@ -288,7 +288,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	}
 
 	t0 := time.Now()
-	dir, err := m.stagingDir(name, "restore", mf.Size())
+	dir, err := m.staging.Dir(name, "restore", mf.Size())
 	if err != nil {
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}

@@ -79,7 +79,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// lazyPipeBytes is ops.LazyPipeBytes: post-copy moves need pipes that big.
+// lazyPipeBytes is lazypages.PipeBytes: post-copy moves need pipes that big.
 const lazyPipeBytes = 4 << 20
 
 // raisePipeMaxSize lets the run's daemons do CRIU lazy pages where root
@@ -296,7 +296,7 @@ func (d *Daemon) cleanup() {
 		exec.Command("lxc-stop", "-P", d.LXCPath, "-n", e.Name(), "-k").Run()
 		exec.Command("lxc-destroy", "-P", d.LXCPath, "-n", e.Name(), "-f").Run()
 	}
-	// The memory staging roots of the daemon's store (ops/staging.go):
+	// The memory staging roots of the daemon's store (ops/staging):
 	// a daemon killed by a test leaves its own behind, empty or not.
 	sum := sha256.Sum256([]byte(d.Store))
 	roots, _ := filepath.Glob("/dev/shm/ctrfs-staging-" + hex.EncodeToString(sum[:6]) + "*")

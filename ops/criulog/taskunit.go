@@ -7,7 +7,7 @@ import (
 )
 
 // describeTask names a task of a container by its host PID, for the
-// causes of a failed dump (criucauses.go), read while it still runs (a
+// causes of a failed dump (causes.go), read while it still runs (a
 // failed dump leaves it running): "task PID (COMMAND, of UNIT)", and the
 // systemd unit it runs under, whose settings are what an operator
 // changes; "its unit" when it has none or is gone.

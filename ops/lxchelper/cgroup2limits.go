@@ -70,7 +70,7 @@ func cgroup2Limits(c *lxc.Container) [][2]string {
 }
 
 // appendToLog adds a line of ctrfs's own to an LXC log, in LXC's layout
-// (the level between spaces), so that `log` and lastErrorLine see it.
+// (the level between spaces), so that `log` and criulog.LastError see it.
 func appendToLog(logFile, level, msg string) {
 	f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {

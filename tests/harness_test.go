@@ -259,23 +259,11 @@ func (d *Daemon) Kill() {
 
 // abortFUSE aborts the FUSE connection of the mount at dir through fusectl.
 func abortFUSE(dir string) error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	conn, err := fuseConnOf(dir)
 	if err != nil {
 		return err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 || f[4] != dir {
-			continue
-		}
-		_, minor, _ := strings.Cut(f[2], ":")
-		conns := "/sys/fs/fuse/connections"
-		if _, err := os.Stat(filepath.Join(conns, minor)); err != nil {
-			exec.Command("mount", "-t", "fusectl", "none", conns).Run()
-		}
-		return os.WriteFile(filepath.Join(conns, minor, "abort"), []byte("1"), 0o200)
-	}
-	return fmt.Errorf("%s is not mounted", dir)
+	return os.WriteFile(filepath.Join(fusectl(), conn, "abort"), []byte("1"), 0o200)
 }
 
 func (d *Daemon) Log() string {

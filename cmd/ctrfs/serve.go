@@ -144,6 +144,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		cl.Close()
 		return err
 	}
+	unrecord := recordServer(mountDir, log)
 	notifyReady(mountDir, log)
 	log.Info("ctrfs serving", "mount", mountDir, "host", f.name, "lxcpath", f.lxcpath, "store", f.store)
 
@@ -169,6 +170,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		}
 	}()
 	server.Wait()
+	unrecord()
 	log.Info("unmounted", "mount", mountDir)
 	select {
 	case err := <-failed:

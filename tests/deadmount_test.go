@@ -67,7 +67,7 @@ func TestDeadDaemonMountAborted(t *testing.T) {
 		}
 	}
 	waitLong(t, "the next daemon to mount", 30*time.Second, d.mounted)
-	if !strings.Contains(d.Log(), "aborting and detaching the mount of a dead daemon") {
+	if !strings.Contains(d.Log(), "aborting and detaching the stale mount of a dead daemon") {
 		t.Errorf("the daemon does not say it aborted the dead daemon's mount:\n%s", d.Log())
 	}
 	if host := d.Read("host"); host != d.Name {

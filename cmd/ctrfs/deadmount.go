@@ -36,7 +36,7 @@ func takeOverDeadMount(dir string, m *mountEntry, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Warn("aborting and detaching the mount of a dead daemon", "mount", dir, "connection", m.minor, "because", why)
+	log.Warn("aborting and detaching the stale mount of a dead daemon", "mount", dir, "connection", m.minor, "because", why)
 	if err := abortConnection(m.minor); err != nil {
 		return fmt.Errorf("abort FUSE connection %d of the stale mount %s: %w", m.minor, dir, err)
 	}

@@ -239,6 +239,9 @@ func writeStateFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
+	if err := trustedStateDir(filepath.Dir(path)); err != nil {
+		return err
+	}
 	tmp := path + ".new"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err

@@ -198,13 +198,19 @@ func TestServerProvesTheSecret(t *testing.T) {
 	}
 }
 
-// TestShortSecretRefused: the keys are not derived from a short secret.
+// TestShortSecretRefused: the keys are not derived from a short secret,
+// nor from one too regular to be random.
 func TestShortSecretRefused(t *testing.T) {
 	if _, err := newEndpointAuth([]byte("s3cret")); err == nil || !strings.Contains(err.Error(), "head -c 32 /dev/urandom") {
 		t.Errorf("a 6-byte secret: %v", err)
 	}
 	if _, err := gossipKey(make([]byte, MinSecretLen-1)); err == nil {
 		t.Error("a gossip key from a 31-byte secret")
+	}
+	for _, weak := range []string{strings.Repeat("a", MinSecretLen), strings.Repeat("\x00", MinSecretLen)} {
+		if _, err := migrationKey([]byte(weak)); err == nil || !strings.Contains(err.Error(), "head -c 32 /dev/urandom") {
+			t.Errorf("a migration key from %q: %v", weak, err)
+		}
 	}
 }
 

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -99,8 +101,10 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	m := &membership{name: name, nodeMeta: nm, meta: meta, log: log, peersFile: peersFile, told: map[string]bool{},
 		stop: make(chan struct{}), joined: make(chan struct{}, 1), nameTaken: make(chan error, 1)}
 	m.pending = append(m.pending, join...)
-	if b, err := os.ReadFile(peersFile); err == nil {
+	if b, err := readStateFile(peersFile); err == nil {
 		m.pending = append(m.pending, strings.Fields(string(b))...)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		log.Error("cluster: ignoring the peers file", "file", peersFile, "reason", err)
 	}
 
 	// The local profile: peers are on one network, so failures are

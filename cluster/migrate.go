@@ -7,7 +7,6 @@ import (
 	"net/rpc"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -542,19 +541,14 @@ func (c *Cluster) callEndpoint(endpoint, method string, args, reply any) error {
 // container the copy here is removed, otherwise the target's is aborted
 // and the container is restored here if it ran.
 func (c *Cluster) recoverOutgoing() {
-	entries, _ := os.ReadDir(c.stateDir("outgoing"))
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || ops.ValidateName(name) != nil {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(c.stateDir("outgoing"), e.Name()))
+	for _, name := range c.journals("outgoing") {
+		data, err := readStateFile(c.journalPath(name))
 		var j journal
 		if err == nil {
 			err = json.Unmarshal(data, &j)
 		}
 		if err != nil || j.Name != name {
-			c.cfg.Log.Error("cluster: unreadable migration journal", "file", e.Name(), "err", err)
+			c.cfg.Log.Error("cluster: unreadable migration journal", "file", c.journalPath(name), "err", err)
 			continue
 		}
 		release, err := c.m.Lock(name, "move")

@@ -74,6 +74,21 @@ func pageServerAddr(endpoint string) (string, int, error) {
 	return ip, l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// pageServerTLS are this end's TLS credentials for the page server of the
+// move of token (ops/pagetls.go): their CA is derived from the cluster
+// secret and the token, which only this move's two hosts know, so only
+// they can make a certificate that the other end accepts.
+func (c *Cluster) pageServerTLS(token string) (*ops.PageServerTLS, error) {
+	seed, err := pageServerSeed(c.cfg.Secret, token)
+	if err == nil {
+		var creds *ops.PageServerTLS
+		if creds, err = ops.NewPageServerTLS(seed); err == nil {
+			return creds, nil
+		}
+	}
+	return nil, ops.NewError(ops.ErrFailed, "make the page server's TLS credentials: "+err.Error())
+}
+
 // postCopy is moveOut's freeze, handover and commit for a post-copy move
 // of a running container whose rootfs and snapshots went ahead.
 func (mg *migration) postCopy(j journal, precopy time.Duration) error {
@@ -82,9 +97,13 @@ func (mg *migration) postCopy(j journal, precopy time.Duration) error {
 	if err != nil {
 		return mg.fail(j, ops.NewError(ops.ErrFailed, "choose the page server's address: "+err.Error()), false)
 	}
+	creds, err := c.pageServerTLS(mg.token)
+	if err != nil {
+		return mg.fail(j, err, false)
+	}
 	mg.phase("freeze")
 	frozeAt := time.Now()
-	dump, err := o.StartLazyDump(addr, port)
+	dump, err := o.StartLazyDump(addr, port, creds)
 	if err != nil {
 		mg.abort()
 		os.Remove(c.journalPath(j.Name))

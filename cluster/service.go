@@ -309,7 +309,7 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 	sess.phases = []ops.KeyValue{seconds("target-install-seconds", time.Since(t0))}
 	if err == nil && a.Start && a.PageServer != "" {
 		t1 := time.Now()
-		if log, err = startLazy(sess.in, a.PageServer); err != nil {
+		if log, err = s.c.startLazy(sess.in, a.Token, a.PageServer); err != nil {
 			s.c.cfg.Log.Warn("cluster: lazy restore of an incoming container failed", "container", sess.name, "log", lastLines(log, 5))
 		}
 		sess.lazy = true
@@ -402,14 +402,19 @@ func (s *Service) LazyState(token string, out *LazyStateReply) error {
 	return nil
 }
 
-// startLazy is Incoming.StartLazy from the source's host:port.
-func startLazy(in *ops.Incoming, pageServer string) ([]byte, error) {
+// startLazy is Incoming.StartLazy from the source's host:port, for the
+// move of token.
+func (c *Cluster) startLazy(in *ops.Incoming, token, pageServer string) ([]byte, error) {
 	host, port, err := net.SplitHostPort(pageServer)
 	p, perr := strconv.Atoi(port)
 	if err != nil || perr != nil {
 		return nil, ops.NewError(ops.ErrInvalid, "a post-copy move with the page server "+pageServer)
 	}
-	return in.StartLazy(host, p)
+	creds, err := c.pageServerTLS(token)
+	if err != nil {
+		return nil, err
+	}
+	return in.StartLazy(host, p, creds)
 }
 
 func (s *Service) Abort(token string, out *bool) error {
@@ -496,18 +501,13 @@ func (c *Cluster) markIncoming(sess *session) error {
 // recoverIncoming removes provisional containers that a crash left: their
 // sources still hold the container.
 func (c *Cluster) recoverIncoming() {
-	entries, _ := os.ReadDir(c.stateDir("incoming"))
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || ops.ValidateName(name) != nil {
-			continue
-		}
+	for _, name := range c.journals("incoming") {
 		c.cfg.Log.Warn("cluster: removing a container whose migration here was not committed", "container", name)
 		if err := c.m.Remove(name); err != nil {
 			c.cfg.Log.Error("cluster: cannot remove an uncommitted container", "container", name, "err", err)
 			continue
 		}
-		os.Remove(filepath.Join(c.stateDir("incoming"), e.Name()))
+		os.Remove(c.incomingMarker(name))
 	}
 }
 

@@ -21,7 +21,8 @@ type containersDir struct {
 	cl        Cluster
 	guard     *removalGuard
 	hostsLink bool
-	kept      *keptNames // what containers/ keeps of snapshots (keptnames.go)
+	kept      *keptNames    // what containers/ keeps of snapshots (keptnames.go)
+	host      *hostCommands // whose `error` says why a mkdir failed
 }
 
 // keeps is whether this is containers/, which lets the kernel keep the
@@ -66,6 +67,12 @@ func (d *containersDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Er
 		entries = append(entries, fuse.DirEntry{Name: hostsLinkName, Mode: syscall.S_IFLNK})
 	}
 	for _, n := range names {
+		// A container named like the link (made before such names
+		// were refused, or by LXC's tools) is listed under
+		// hosts/THIS-HOST/ alone, where it can be renamed.
+		if d.hostsLink && n == hostsLinkName {
+			continue
+		}
 		entries = append(entries, fuse.DirEntry{Name: n, Mode: syscall.S_IFDIR})
 	}
 	return gofs.NewListDirStream(entries), 0
@@ -100,7 +107,8 @@ func (d *containersDir) Mkdir(ctx context.Context, name string, mode uint32, out
 	if d.hostsLink && name == hostsLinkName {
 		return nil, syscall.EEXIST
 	}
-	if err := d.m.Create(name); err != nil {
+	// mkdir is `create NAME`: the top-level `error` says why it failed.
+	if err := d.host.record(d.m.Create(name)); err != nil {
 		return nil, errno(err)
 	}
 	return entry(ctx, d.containerInode(ctx, name), out, d.keepName())

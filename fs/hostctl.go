@@ -22,7 +22,12 @@ type hostCommands struct {
 }
 
 func (h *hostCommands) run(line string) error {
-	err := h.dispatch(line)
+	return h.record(h.dispatch(line))
+}
+
+// record makes err (nil for a success) the last command's outcome: a
+// command of ctl, or a mkdir in containers/, which is a create.
+func (h *hostCommands) record(err error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.changed = time.Now()

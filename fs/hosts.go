@@ -53,6 +53,10 @@ func (d *hostsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	return d.NewInode(ctx, &peerDir{m: d.m, cl: d.cl, host: name}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }
 
+// peerEntries are hosts/PEER/'s own entries, beside the peer's
+// containers: names no container may take (ReservedNames).
+var peerEntries = []fuse.DirEntry{{Name: "info", Mode: syscall.S_IFREG}}
+
 // peerDir is hosts/PEER/: the peer's `info` and its containers, read from
 // the peer. Moving a container into it migrates the container there;
 // moving one out of it into containers/ pulls it here.
@@ -99,7 +103,7 @@ func (d *peerDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if _, err := d.peer(); err != nil {
 		return nil, errno(err)
 	}
-	entries := []fuse.DirEntry{{Name: "info", Mode: syscall.S_IFREG}}
+	entries := append([]fuse.DirEntry(nil), peerEntries...)
 	// A peer that does not answer still has its info.
 	list, _ := d.cl.PeerContainers(d.host)
 	for _, c := range list {

@@ -7,7 +7,8 @@ const readme = `ctrfs: LXC containers as directories
                       TIME HOST CONTAINER WHAT RESULT SECONDS
   ctl                 write a host command: create NAME [--template T],
                       evacuate [HOST] (move every container away; EIO if any move failed)
-  error               why the last host command failed (empty after a success)
+  error               why the last host command (or mkdir containers/NAME) failed
+                      (empty after a success)
   templates/NAME/info the templates a container can be made from
   containers/NAME/    one directory per container
     ctl               write one command; the write returns when it is done;
@@ -41,12 +42,13 @@ rm -r, find -delete or mv to another filesystem fail and destroy nothing.
 Only root acts; config and criu (0600), log, bugreport and the files of
 state/ (0400) are root's alone to read.
 
-Errors: EINVAL bad command, name or config, ENOENT no such thing, EEXIST
-name taken, EBUSY another operation is under way or the state does not
-allow it, EOPNOTSUPP the target host cannot take it (or check found
-blockers), EHOSTUNREACH the peer does not answer, EIO the operation failed
-(see error and log), EACCES not root, EPERM not a change the tree takes,
-EFBIG a config over 1 MiB.
+Errors: EINVAL bad command, name (or a name of the tree's: hosts, info,
+ctl, ...) or config, ENOENT no such thing, EEXIST name taken, EBUSY
+another operation is under way or the state does not allow it,
+EOPNOTSUPP the target host cannot take it (or check found blockers),
+EHOSTUNREACH the peer does not answer, EIO the operation failed (see error
+and log), EACCES not root, EPERM not a change the tree takes, EFBIG a
+config over 1 MiB.
 
 Everything in full: man 5 ctrfs (the tree), man 8 ctrfs (the daemon).
 `

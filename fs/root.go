@@ -23,6 +23,7 @@ type Root struct {
 	cl        Cluster
 	guard     *removalGuard
 	kept      *keptNames
+	host      *hostCommands // ctl and error; a mkdir in containers/ is a create
 }
 
 // Cluster is what the tree needs of cluster/: the peers, their
@@ -51,21 +52,36 @@ func NewRoot(m *ops.Manager, cl Cluster) *Root {
 	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}, kept: &keptNames{m: m}}
 }
 
+// rootEntries are the top entries, in the order they are made. Their
+// names are also names no container may take (ReservedNames).
+var rootEntries = []fuse.DirEntry{
+	{Name: "README", Mode: syscall.S_IFREG},
+	{Name: "host", Mode: syscall.S_IFREG},
+	{Name: "events", Mode: syscall.S_IFREG},
+	{Name: "ctl", Mode: syscall.S_IFREG},
+	{Name: "error", Mode: syscall.S_IFREG},
+	{Name: "templates", Mode: syscall.S_IFDIR},
+	{Name: "containers", Mode: syscall.S_IFDIR},
+	{Name: "hosts", Mode: syscall.S_IFDIR},
+}
+
 func (r *Root) OnAdd(ctx context.Context) {
-	add := func(name string, node gofs.InodeEmbedder, mode uint32) {
-		r.AddChild(name, r.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: mode}), false)
-	}
-	add("README", staticFile(readme, r.mounted), syscall.S_IFREG)
-	add("host", staticFile(r.m.Host()+"\n", r.mounted), syscall.S_IFREG)
-	add("events", &eventsFile{bus: r.m.Events()}, syscall.S_IFREG)
-	host := &hostCommands{m: r.m, cl: r.cl, changed: r.mounted}
-	add("ctl", host.ctl(), syscall.S_IFREG)
-	add("error", host.errorFile(), syscall.S_IFREG)
-	add("templates", &templatesDir{m: r.m, staticDir: r.staticDir}, syscall.S_IFDIR)
+	r.host = &hostCommands{m: r.m, cl: r.cl, changed: r.mounted}
 	r.kept.main = r.containers(true)
-	add("containers", r.kept.main, syscall.S_IFDIR)
+	nodes := map[string]gofs.InodeEmbedder{
+		"README":     staticFile(readme, r.mounted),
+		"host":       staticFile(r.m.Host()+"\n", r.mounted),
+		"events":     &eventsFile{bus: r.m.Events()},
+		"ctl":        r.host.ctl(),
+		"error":      r.host.errorFile(),
+		"templates":  &templatesDir{m: r.m, staticDir: r.staticDir},
+		"containers": r.kept.main,
+		"hosts":      &hostsDir{m: r.m, cl: r.cl, root: r, staticDir: r.staticDir},
+	}
+	for _, e := range rootEntries {
+		r.AddChild(e.Name, r.NewPersistentInode(ctx, nodes[e.Name], gofs.StableAttr{Mode: e.Mode}), false)
+	}
 	go r.kept.forgetOnEvents(r.m.Events().Subscribe())
-	add("hosts", &hostsDir{m: r.m, cl: r.cl, root: r, staticDir: r.staticDir}, syscall.S_IFDIR)
 }
 
 // Lookup finds the top entries, which last as long as the mount.
@@ -79,7 +95,7 @@ func (r *Root) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 
 // containers is containers/ (with the hosts link) or hosts/THIS-HOST/.
 func (r *Root) containers(hostsLink bool) *containersDir {
-	return &containersDir{m: r.m, cl: r.cl, guard: r.guard, staticDir: r.staticDir, hostsLink: hostsLink, kept: r.kept}
+	return &containersDir{m: r.m, cl: r.cl, guard: r.guard, staticDir: r.staticDir, hostsLink: hostsLink, kept: r.kept, host: r.host}
 }
 
 // Options are the mount options: by default nothing is cached by the

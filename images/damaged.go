@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -29,6 +30,48 @@ func (s *Store) damagedRoot() string { return filepath.Join(s.dir, "damaged") }
 
 func (s *Store) damagedPath(key string) string {
 	return filepath.Join(s.damagedRoot(), filepath.FromSlash(key)+".json")
+}
+
+// A key damaged again while a damaged manifest of it is kept (saved state
+// damaged, kept, then saved or put back by hand and damaged again) keeps
+// the next one beside it as KEY~2.json, KEY~3.json, …: '~' is in no key
+// (validKey), so that an extra copy never reads as the damaged manifest
+// of another key (KEY.2.json was key KEY.2's: a container c1.2 showed c1's
+// damaged state, and a delete of snapshot s.2 discarded s's copy).
+const damagedCopySep = "~"
+
+func (s *Store) damagedCopyPath(key string, n int) string {
+	return filepath.Join(s.damagedRoot(), filepath.FromSlash(key)+damagedCopySep+strconv.Itoa(n)+".json")
+}
+
+// damagedCopies are the paths of the extra damaged manifests kept for key,
+// in the order they were kept.
+func (s *Store) damagedCopies(key string) []string {
+	prefix := strings.TrimSuffix(s.damagedPath(key), ".json") + damagedCopySep
+	matches, _ := filepath.Glob(prefix + "*.json") // keys hold no glob metacharacters
+	type copyPath struct {
+		n    int
+		path string
+	}
+	var copies []copyPath
+	for _, m := range matches {
+		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(m, prefix), ".json"))
+		if err == nil && n >= 2 {
+			copies = append(copies, copyPath{n, m})
+		}
+	}
+	slices.SortFunc(copies, func(a, b copyPath) int { return a.n - b.n })
+	out := make([]string, len(copies))
+	for i, c := range copies {
+		out[i] = c.path
+	}
+	return out
+}
+
+// damagedPaths are the paths of every damaged manifest kept for key:
+// the first, then the extra copies.
+func (s *Store) damagedPaths(key string) []string {
+	return append([]string{s.damagedPath(key)}, s.damagedCopies(key)...)
 }
 
 // DamagedError reports a damaged manifest and where it is kept.
@@ -94,7 +137,7 @@ func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
 		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
 			break
 		}
-		to = strings.TrimSuffix(s.damagedPath(key), ".json") + "." + strconv.Itoa(n) + ".json"
+		to = s.damagedCopyPath(key, n)
 	}
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return nil, nil, err
@@ -123,17 +166,24 @@ func (s *Store) keptDamaged(key string) error {
 }
 
 // DamagedKeys returns the sorted keys, starting with prefix, of the
-// damaged manifests kept aside.
+// damaged manifests kept aside; the extra copies of a key are not keys.
 func (s *Store) DamagedKeys(prefix string) ([]string, error) {
-	return keysUnder(s.damagedRoot(), prefix)
+	keys, err := keysUnder(s.damagedRoot(), prefix)
+	return slices.DeleteFunc(keys, func(k string) bool { return validKey(k) != nil }), err
 }
 
 // HasDamaged says whether a damaged manifest of key is kept aside: one
 // stat, where DamagedKeys lists a directory.
 func (s *Store) HasDamaged(key string) bool { return s.keptDamaged(key) != nil }
 
-// DamagedPath is where the damaged manifest of key is kept.
-func (s *Store) DamagedPath(key string) string { return s.damagedPath(key) }
+// DamagedPaths are where the damaged manifests of key are kept, the
+// first and its extra copies, if it has any.
+func (s *Store) DamagedPaths(key string) []string {
+	if !s.HasDamaged(key) {
+		return nil
+	}
+	return s.damagedPaths(key)
+}
 
 // hashRun finds what looks like a chunk name, in a manifest that no longer
 // parses: the digest, which names a chunk in either form (see hash.go).
@@ -172,9 +222,11 @@ func (m *Manifest) checksum() (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// parseManifest reads a stored manifest. One without a checksum is from a
-// ctrfs before checksums and is accepted if it is valid; one of a newer
-// version is refused without being called damaged, as it may be sound.
+// parseManifest reads a stored manifest. One of version 1 without a
+// checksum may be from a ctrfs before checksums and is accepted if it is
+// valid; from version checksummedSince on, one without a checksum is
+// damaged. One of a newer version is refused without being called
+// damaged, as it may be sound.
 func parseManifest(data []byte, key string) (*Manifest, error) {
 	m := new(Manifest)
 	if err := json.Unmarshal(data, m); err != nil {
@@ -182,6 +234,9 @@ func parseManifest(data []byte, key string) (*Manifest, error) {
 	}
 	if m.Version > manifestVersion {
 		return nil, fmt.Errorf("images: manifest %s: unsupported manifest version %d", key, m.Version)
+	}
+	if m.Checksum == "" && m.Version >= checksummedSince {
+		return nil, &damage{key, "no checksum"}
 	}
 	if m.Checksum != "" {
 		sum, err := m.checksum()

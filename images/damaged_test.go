@@ -84,22 +84,30 @@ func TestManifestChecksum(t *testing.T) {
 	}
 }
 
-// Manifests written before checksums have none and still load.
+// Manifests written before checksums (version 1) have none and still
+// load; from version 2 on, every manifest was written with one, and one
+// without it is damaged.
 func TestLegacyManifest(t *testing.T) {
 	s := newStore(t)
-	m, _ := importSave(t, s, dumpDir, "state/c1")
-	rewrite(t, s, "state/c1", func([]byte) []byte {
-		legacy := *m
-		legacy.Checksum = ""
-		b, _ := json.Marshal(&legacy)
-		if bytes.Contains(b, []byte("checksum")) {
-			t.Fatal("legacy manifest has a checksum")
-		}
-		return b
-	})
+	old := oldFormatState(t, s, "state/c1", randBytes(93, 64<<10))
+	m, _ := importSave(t, s, dumpDir, "state/c2")
+	for key, m := range map[string]*Manifest{"state/c1": old, "state/c2": m} {
+		rewrite(t, s, key, func([]byte) []byte {
+			legacy := *m
+			legacy.Checksum = ""
+			b, _ := json.Marshal(&legacy)
+			if bytes.Contains(b, []byte("checksum")) {
+				t.Fatal("legacy manifest has a checksum")
+			}
+			return b
+		})
+	}
 	got, err := s.Load("state/c1")
-	if err != nil || len(got.Files) != len(m.Files) {
+	if err != nil || len(got.Files) != len(old.Files) {
 		t.Fatalf("legacy manifest: %v", err)
+	}
+	if de := wantDamaged(t, s, "state/c2"); de.Reason != "no checksum" {
+		t.Fatalf("a version 2 manifest without a checksum: %v", de)
 	}
 }
 
@@ -162,5 +170,67 @@ func TestGCDamagedManifest(t *testing.T) {
 		if s.Has(h) {
 			t.Fatal("chunks of a discarded damaged manifest survived GC")
 		}
+	}
+}
+
+// damageAgain puts the kept damaged manifest of key back, as an operator's
+// repair that did not work, and loads it: a second copy is kept.
+func damageAgain(t *testing.T, s *Store, key string) {
+	t.Helper()
+	data, err := os.ReadFile(s.damagedPath(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.manifestPath(key), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(key); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Load %s damaged again: %v", key, err)
+	}
+}
+
+// A key damaged again keeps its copies under names that are no key's:
+// key c1.2 never sees c1's second copy, a Delete of key s.2 keeps s's, and
+// Rename and Delete of the key take all of its copies.
+func TestDamagedCopiesAreNoKeys(t *testing.T) {
+	s := newStore(t)
+	for _, key := range []string{"state/c1", "state/c1.2"} {
+		importSave(t, s, dumpDir, key)
+	}
+	rewrite(t, s, "state/c1", func(b []byte) []byte { return b[:len(b)/2] })
+	wantDamaged(t, s, "state/c1")
+	damageAgain(t, s, "state/c1")
+	damageAgain(t, s, "state/c1")
+	paths := s.DamagedPaths("state/c1")
+	if len(paths) != 3 || paths[1] != s.damagedCopyPath("state/c1", 2) || paths[2] != s.damagedCopyPath("state/c1", 3) {
+		t.Fatalf("DamagedPaths: %v", paths)
+	}
+	if s.HasDamaged("state/c1.2") || s.HasDamaged("state/c1.3") {
+		t.Fatal("key c1.2 or c1.3 reads as damaged")
+	}
+	if _, err := s.Load("state/c1.2"); err != nil {
+		t.Fatalf("Load of key c1.2: %v", err)
+	}
+	if keys, _ := s.DamagedKeys("state/"); len(keys) != 1 || keys[0] != "state/c1" {
+		t.Fatalf("DamagedKeys: %v", keys)
+	}
+	if err := s.Delete("state/c1.2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.DamagedPaths("state/c1"); len(got) != 3 {
+		t.Fatalf("a Delete of key c1.2 took c1's copies: %v", got)
+	}
+	if err := s.Rename("state/c1", "state/c9"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.DamagedPaths("state/c9"); len(got) != 3 || len(s.damagedCopies("state/c1")) != 0 {
+		t.Fatalf("Rename left copies behind: c9 %v, c1 %v", got, s.damagedCopies("state/c1"))
+	}
+	if err := s.Delete("state/c9"); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(s.damagedRoot(), "state", "*"))
+	if len(left) != 0 {
+		t.Fatalf("Delete left %v", left)
 	}
 }

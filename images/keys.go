@@ -75,6 +75,9 @@ func (s *Store) Save(key string, m *Manifest) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
+	if err := trustedBelow(s.manifestRoot(), filepath.Dir(path)); err != nil {
+		return err
+	}
 	if err := writeAtomic(path, data); err != nil {
 		return err
 	}
@@ -112,12 +115,44 @@ func (s *Store) Load(key string) (*Manifest, error) {
 	return m, err
 }
 
+// loadPath reads the manifest at path; one that another user could have
+// planted or changed (trust.go) is damaged.
 func (s *Store) loadPath(path, key string) (*Manifest, error) {
+	if _, err := os.Lstat(path); err != nil {
+		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
+	}
+	if err := trustedBelow(s.manifestRoot(), filepath.Dir(path)); err != nil {
+		return nil, notOurs(key, err)
+	}
 	return s.manifests.load(path, key)
 }
 
-// Delete removes the manifest saved under key, and the damaged one kept
-// aside for it. Its chunks stay until GC. If there is neither the error
+// notOurs is the damage of a manifest that the trust checks refuse.
+func notOurs(key string, err error) error {
+	if errors.Is(err, ErrUntrusted) {
+		return &damage{key, "not ctrfs's own: " + err.Error()}
+	}
+	return fmt.Errorf("images: manifest %s: %w", key, err)
+}
+
+// trustedBelow checks the directories below root (which Open checked)
+// down to dir.
+func trustedBelow(root, dir string) error {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || rel == "." {
+		return err
+	}
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		root = filepath.Join(root, part)
+		if err := TrustedDir(root); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Delete removes the manifest saved under key, and the damaged ones kept
+// aside for it. Its chunks stay until GC. If there is none the error
 // wraps fs.ErrNotExist.
 func (s *Store) Delete(key string) error {
 	if err := validKey(key); err != nil {
@@ -127,7 +162,7 @@ func (s *Store) Delete(key string) error {
 	defer s.mu.Unlock()
 	defer s.usage.changed() // after the change: a scrape meanwhile counts it stale
 	found := false
-	for _, path := range []string{s.manifestPath(key), s.damagedPath(key)} {
+	for _, path := range append([]string{s.manifestPath(key)}, s.damagedPaths(key)...) {
 		err := os.Remove(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -136,6 +171,7 @@ func (s *Store) Delete(key string) error {
 			return fmt.Errorf("images: manifest %s: %w", key, err)
 		}
 		found = true
+		s.manifests.drop(path)
 		if err := syncDir(filepath.Dir(path)); err != nil {
 			return err
 		}
@@ -147,9 +183,9 @@ func (s *Store) Delete(key string) error {
 	return nil
 }
 
-// Rename moves a manifest, or the damaged one kept aside, to a new key. It
-// fails with an error wrapping fs.ErrExist rather than replace a manifest
-// already saved under newKey.
+// Rename moves a manifest, and the damaged ones kept aside, to a new key.
+// It fails with an error wrapping fs.ErrExist rather than replace a
+// manifest already saved (or kept) under newKey.
 func (s *Store) Rename(oldKey, newKey string) error {
 	if err := validKey(oldKey); err != nil {
 		return err
@@ -159,16 +195,23 @@ func (s *Store) Rename(oldKey, newKey string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, path := range []string{s.manifestPath(newKey), s.damagedPath(newKey)} {
+	for _, path := range append([]string{s.manifestPath(newKey)}, s.damagedPaths(newKey)...) {
 		if _, err := os.Stat(path); err == nil {
 			return fmt.Errorf("images: manifest %s: %w", newKey, fs.ErrExist)
 		}
 	}
-	moved := false
-	for _, p := range [][2]string{
+	moves := [][2]string{
 		{s.manifestPath(oldKey), s.manifestPath(newKey)},
 		{s.damagedPath(oldKey), s.damagedPath(newKey)},
-	} {
+	}
+	// Extra copies keep their numbers.
+	oldPrefix := strings.TrimSuffix(s.damagedPath(oldKey), ".json")
+	newPrefix := strings.TrimSuffix(s.damagedPath(newKey), ".json")
+	for _, p := range s.damagedCopies(oldKey) {
+		moves = append(moves, [2]string{p, newPrefix + strings.TrimPrefix(p, oldPrefix)})
+	}
+	moved := false
+	for _, p := range moves {
 		err := s.renameLocked(p[0], p[1], oldKey, newKey)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -195,9 +238,13 @@ func (s *Store) renameLocked(oldPath, newPath, oldKey, newKey string) error {
 	if err := os.MkdirAll(filepath.Dir(newPath), 0o755); err != nil {
 		return err
 	}
+	if err := trustedBelow(s.dir, filepath.Dir(newPath)); err != nil {
+		return err
+	}
 	if err := os.Rename(oldPath, newPath); err != nil {
 		return err
 	}
+	s.manifests.drop(oldPath)
 	if err := syncDir(filepath.Dir(newPath)); err != nil {
 		return err
 	}

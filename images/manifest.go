@@ -14,6 +14,10 @@ import (
 const (
 	manifestVersion = 2
 	oldestManifest  = 1
+	// checksummedSince is the first version whose manifests all carry a
+	// checksum: checksums came before store format 2, so a manifest of
+	// version 2 or later without one did not come from ctrfs.
+	checksummedSince = 2
 )
 
 // StoreFormat is the newest store format this ctrfs reads and writes (see
@@ -32,7 +36,8 @@ type Manifest struct {
 	Meta map[string]string `json:"meta,omitempty"`
 	// Checksum is the SHA-256 of the manifest's JSON without it (see
 	// parseManifest): a manifest damaged at rest is then told from one
-	// whose bytes merely parse. Manifests of older ctrfs have none.
+	// whose bytes merely parse. Version 1 manifests of older ctrfs may
+	// have none.
 	Checksum string `json:"checksum,omitempty"`
 }
 

@@ -55,20 +55,18 @@ func idOf(st os.FileInfo) (fileID, bool) {
 // snapshots). A miss reads the file through the descriptor that was
 // stat'ed, so what is cached is what that file held.
 func (c *manifestCache) load(path, key string) (*Manifest, error) {
-	if st, err := os.Stat(path); err == nil {
+	if st, err := os.Lstat(path); err == nil && checkInfo(path, st, false, othersWrite) == nil {
 		if m := c.hit(path, st); m != nil {
 			return m, nil
 		}
 	}
-	f, err := os.Open(path)
+	// Not through a symlink, and only a file that no other user could
+	// have written (trust.go).
+	f, st, err := openTrusted(path)
 	if err != nil {
-		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
+		return nil, notOurs(key, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
-	}
 	if m := c.hit(path, st); m != nil {
 		return m, nil
 	}
@@ -92,6 +90,18 @@ func (c *manifestCache) load(path, key string) (*Manifest, error) {
 	c.byPth[path] = cachedManifest{id: id, size: len(data), m: m.clone()}
 	c.bytes += len(data)
 	return m, nil
+}
+
+// drop forgets the manifest of path, which was deleted or moved: its
+// entry could never be hit again, yet would hold its share of the budget
+// until the cache starts again.
+func (c *manifestCache) drop(path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, had := c.byPth[path]; had {
+		c.bytes -= old.size
+		delete(c.byPth, path)
+	}
 }
 
 // hit is a copy of the cached manifest of path if st is the file it was

@@ -45,3 +45,42 @@ func TestManifestCacheFollowsChanges(t *testing.T) {
 		t.Fatalf("a removed manifest loads: %v", err)
 	}
 }
+
+// TestManifestCacheDropsDeletedAndRenamed: the entries of a deleted
+// manifest and of a renamed one's old name leave the cache at once, with
+// their share of its budget.
+func TestManifestCacheDropsDeletedAndRenamed(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "f"), []byte("content"), 0o644)
+	for _, k := range []string{"a", "b"} {
+		importSave(t, s, dir, k)
+		if _, err := s.Load(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cached := func(key string) bool {
+		s.manifests.mu.Lock()
+		defer s.manifests.mu.Unlock()
+		_, ok := s.manifests.byPth[s.manifestPath(key)]
+		return ok
+	}
+	if !cached("a") || !cached("b") {
+		t.Fatal("loaded manifests are not cached")
+	}
+	if err := s.Delete("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rename("b", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if cached("a") || cached("b") {
+		t.Fatal("the cache keeps a deleted or renamed manifest")
+	}
+	if s.manifests.bytes != 0 {
+		t.Fatalf("the cache counts %d bytes of manifests it no longer holds", s.manifests.bytes)
+	}
+	if m, err := s.Load("c"); err != nil || m.Files[0].Name != "f" {
+		t.Fatalf("the renamed manifest: %v, %v", m, err)
+	}
+}

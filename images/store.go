@@ -71,6 +71,9 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "manifests"), 0o755); err != nil {
 		return nil, err
 	}
+	if err := trustedLayout(dir); err != nil {
+		return nil, err
+	}
 	if err := syncDir(chunks); err != nil {
 		return nil, err
 	}
@@ -99,6 +102,24 @@ func Open(dir string) (*Store, error) {
 		pins:  map[string]int{},
 		held:  map[*Manifest][]string{},
 	}, nil
+}
+
+// trustedLayout checks the store's fixed directories (trust.go): the
+// directories below them are checked as manifests are read and written.
+func trustedLayout(dir string) error {
+	dirs := []string{dir, filepath.Join(dir, "chunks"), filepath.Join(dir, "manifests")}
+	for i := 0; i < 256; i++ {
+		dirs = append(dirs, filepath.Join(dir, "chunks", fmt.Sprintf("%02x", i)))
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "damaged")); err == nil {
+		dirs = append(dirs, filepath.Join(dir, "damaged"))
+	}
+	for _, d := range dirs {
+		if err := TrustedDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close releases the compressor and decompressor. The Store must not be

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"runtime"
 	"sort"
 	"strings"
@@ -71,14 +72,36 @@ func (m *Manager) BugReportFiles(name string) []ReportFile {
 	return files
 }
 
-// BugReportArchive packs report files into a tar.gz.
+// Modes of a report's members: root's `tar xzf` keeps them, and what the
+// report holds (the config, logs) is root's alone, as in the tree.
+const (
+	reportFileMode = 0o600
+	reportDirMode  = 0o700
+)
+
+// BugReportArchive packs report files into a tar.gz, after a README that
+// says what each holds. Every directory (peer-HOST/) has a member of its
+// own ahead of its files, so that tar does not make it with the umask's
+// mode.
 func BugReportArchive(files []ReportFile) ([]byte, error) {
 	var b bytes.Buffer
 	gz := gzip.NewWriter(&b)
 	tw := tar.NewWriter(gz)
 	now := time.Now()
+	files = append([]ReportFile{{"README", reportReadme(files)}}, files...)
+	dirs := map[string]bool{}
 	for _, f := range files {
-		hdr := &tar.Header{Name: f.Name, Mode: 0o644, Size: int64(len(f.Data)), ModTime: now, Typeflag: tar.TypeReg}
+		for _, dir := range parentDirs(f.Name) {
+			if dirs[dir] {
+				continue
+			}
+			dirs[dir] = true
+			hdr := &tar.Header{Name: dir + "/", Mode: reportDirMode, ModTime: now, Typeflag: tar.TypeDir}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return nil, newError(ErrFailed, "write bug report", err)
+			}
+		}
+		hdr := &tar.Header{Name: f.Name, Mode: reportFileMode, Size: int64(len(f.Data)), ModTime: now, Typeflag: tar.TypeReg}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, newError(ErrFailed, "write bug report", err)
 		}
@@ -93,6 +116,15 @@ func BugReportArchive(files []ReportFile) ([]byte, error) {
 		return nil, newError(ErrFailed, "write bug report", err)
 	}
 	return b.Bytes(), nil
+}
+
+// parentDirs are the directories of a member's name, outermost first.
+func parentDirs(name string) []string {
+	var out []string
+	for dir := path.Dir(name); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		out = append([]string{dir}, out...)
+	}
+	return out
 }
 
 // expandedConfig is the config as LXC loaded it, includes expanded: every

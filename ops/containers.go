@@ -20,7 +20,7 @@ func (m *Manager) Create(name string) error { return m.CreateFrom(name, m.Defaul
 // shows. A template that must be built first (debian, once per cache)
 // makes the create wait for the build.
 func (m *Manager) CreateFrom(name, template string) error {
-	if err := ValidateName(name); err != nil {
+	if err := m.validateNewName(name); err != nil {
 		return err
 	}
 	return m.run(operation{name: name, what: "create", fn: func(*opContext) error {

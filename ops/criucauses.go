@@ -9,7 +9,10 @@ import (
 
 // knownCause is a CRIU (or LXC) failure seen with real containers: a
 // pattern of its log, and what it means and how to fix it in an
-// operator's words. $1… in the text are the pattern's groups.
+// operator's words. $1… in the text are the pattern's groups. A cause
+// about one task whose host PID the pattern holds (a group named task)
+// names it: {task} in the text becomes its PID, command and systemd unit,
+// {unit} the unit (taskunit.go).
 type knownCause struct {
 	symptom *regexp.Regexp
 	text    string
@@ -41,6 +44,9 @@ var knownCauses = []knownCause{
 	{regexp.MustCompile(`Can't create memfd in victim: Too many open files`),
 		"a task has no file descriptor left under its RLIMIT_NOFILE, so CRIU cannot inject its parasite into it: most often OpenSSH's pre-authentication child (an ssh login under way, which sshd's sandbox limits to the descriptors it has); try again once the login has finished or timed out (sshd's LoginGraceTime)"},
 	{regexp.MustCompile(`Failed getting freezer path`), lxcFreezerCause},
+	{regexp.MustCompile(`(?m)Can't lookup mount=\d+ for fd=(\d+) path=(.+?)\s*$`), inheritedFileCause},
+	{regexp.MustCompile(`Can't dump nested user namespace for (?P<task>\d+)`),
+		"{task} runs in a user namespace of its own (systemd's PrivateUsers=, or unshare -U), which CRIU cannot dump: set PrivateUsers=no in a drop-in for {unit} (systemctl edit), or end that task"},
 	{regexp.MustCompile(`session leader of \S+ is outside of its pid namespace`),
 		"a task belongs to a session that began outside the container (a process left by lxc-attach): start it with setsid, or from the container's own init"},
 }
@@ -54,6 +60,10 @@ var knownCauses = []knownCause{
 // this shows only for a log of LXC's own dump made otherwise.
 const lxcFreezerCause = "this host has cgroup2 alone and the container was restored from a checkpoint, which LXC before its commit f30cbb86f (Debian 12's 5.0.2 among them) cannot checkpoint: ctrfs's stop-stateful, snapshot --stateful, move and check dump such a container with CRIU directly; with LXC's own tools, stop the container and start it again first (its processes' state since the restore is lost), or use an LXC with that fix"
 
+// inheritedFileCause: lxc-attach passes every descriptor of the shell
+// that runs it into the container, and a task started so keeps them.
+const inheritedFileCause = "a task of the container holds $2 (its descriptor $1), a file of the host outside the container's mounts: it inherited it from the shell that ran lxc-attach (or opened it through a bind mount since removed); start that task from inside the container (its init or a service), or close the descriptor before lxc-attach ($1>&- on its command line) and give the task the container's own stdin and stdout: lxc-attach -n NAME --clear-env -- sh -c 'exec COMMAND </dev/null >/dev/null 2>&1'"
+
 // rlimitCause: see also hostBlockers, which names the tasks.
 const rlimitCause = "a task runs as a user other than root and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read its limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE"
 
@@ -66,10 +76,20 @@ func blockers(log []byte) []string {
 	var out []string
 	for _, k := range knownCauses {
 		if m := k.symptom.FindSubmatchIndex(log); m != nil {
-			out = append(out, string(k.symptom.Expand(nil, []byte(k.text), log, m)))
+			out = append(out, k.explain(log, m))
 		}
 	}
 	return out
+}
+
+// explain is the cause's text for a match m of its symptom in src.
+func (k knownCause) explain(src []byte, m []int) string {
+	text := string(k.symptom.Expand(nil, []byte(k.text), src, m))
+	if i := k.symptom.SubexpIndex("task"); i > 0 && m[2*i] >= 0 {
+		task, unit := describeTask(string(src[m[2*i]:m[2*i+1]]))
+		text = strings.NewReplacer("{task}", task, "{unit}", unit).Replace(text)
+	}
+	return text
 }
 
 // explainCRIU says why a CRIU run failed: the known cause of the first
@@ -89,7 +109,7 @@ func explainCRIU(log []byte) string {
 		}
 		for _, k := range knownCauses {
 			if m := k.symptom.FindStringSubmatchIndex(line); m != nil {
-				return string(k.symptom.ExpandString(nil, k.text, line, m))
+				return k.explain([]byte(line), m)
 			}
 		}
 		if first == "" && !criuNoise.MatchString(line) && strings.Contains(line, "Error (") {

@@ -43,13 +43,10 @@ func damagedOwner(key string) (container, what string) {
 
 // damagedPaths lists where the damaged manifests of a container are kept.
 func (m *Manager) damagedPaths(name string) []string {
-	var out []string
-	if m.images.HasDamaged(stateKey(name)) {
-		out = append(out, m.images.DamagedPath(stateKey(name)))
-	}
+	out := m.images.DamagedPaths(stateKey(name))
 	keys, _ := m.images.DamagedKeys(snapshotPrefix(name))
 	for _, k := range keys {
-		out = append(out, m.images.DamagedPath(k))
+		out = append(out, m.images.DamagedPaths(k)...)
 	}
 	return out
 }

@@ -55,13 +55,15 @@ func HelperMain(args []string) int {
 			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs, its archive and tar's incremental state")
 		}
 	case "checkpoint-lazy":
-		// DIR ADDR PORT: see lazydump.go. The tasks are kept stopped
-		// whatever the end of the transfer, never killed by CRIU.
-		if len(rest) != 3 {
-			err = fmt.Errorf("checkpoint-lazy takes the image directory, the page server's address and port")
+		// DIR ADDR PORT TLSDIR: see lazydump.go. The tasks are kept
+		// stopped whatever the end of the transfer, never killed by
+		// CRIU; the page server speaks TLS only (pagetls.go).
+		if len(rest) != 4 {
+			err = fmt.Errorf("checkpoint-lazy takes the image directory, the page server's address and port, and its TLS directory")
 			break
 		}
-		err = checkpoint(c, lxcpath, rest[0], true, "lazy-pages", "leave-stopped", "address "+rest[1], "port "+rest[2])
+		lazy := []string{"lazy-pages", "leave-stopped", "address " + rest[1], "port " + rest[2]}
+		err = checkpoint(c, lxcpath, rest[0], true, append(lazy, criuTLS(rest[3])...)...)
 	case "restore", "restore-frozen":
 		var opts restoreOptions
 		opts, err = parseRestoreArgs(verb, rest)

@@ -3,6 +3,7 @@ package ops
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,10 +42,12 @@ type LazyDump struct {
 const lazyServing = "Starting lazy pages server"
 
 // StartLazyDump dumps the running container lazily, its page server
-// listening on addr:port, and returns once the server listens: the
-// container is down from here. If the dump fails before that, CRIU has
-// let the tasks run on: the container is RUNNING and the error says why.
-func (o *Outgoing) StartLazyDump(addr string, port int) (*LazyDump, error) {
+// listening on addr:port and taking only a connection whose certificate
+// chains to creds' CA (pagetls.go), and returns once the server listens:
+// the container is down from here. If the dump fails before that, CRIU
+// has let the tasks run on: the container is RUNNING and the error says
+// why.
+func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*LazyDump, error) {
 	if err := o.m.requireStatusOf(o.name, "move --post-copy", "RUNNING"); err != nil {
 		return nil, err
 	}
@@ -52,11 +55,18 @@ func (o *Outgoing) StartLazyDump(addr string, port int) (*LazyDump, error) {
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare post-copy move of "+o.name, err)
 	}
+	tlsDir, err := o.m.stageTLS(o.name, creds)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, newError(ErrFailed, "prepare the page server's TLS for "+o.name, err)
+	}
 	pausePoint("postcopy-freeze")
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
 	oc := &opContext{}
 	go func() {
-		d.done <- o.m.runHelper(oc, "checkpoint-lazy", o.name, dir, addr, strconv.Itoa(port))
+		err := o.m.runHelper(oc, "checkpoint-lazy", o.name, dir, addr, strconv.Itoa(port), tlsDir)
+		os.RemoveAll(tlsDir) // its key is not left behind the CRIU that used it
+		d.done <- err
 	}()
 	log := filepath.Join(dir, "dump.log")
 	for !logHas(log, lazyServing) {
@@ -69,7 +79,7 @@ func (o *Outgoing) StartLazyDump(addr string, port int) (*LazyDump, error) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	pausePoint("postcopy-serving")
+	pausePoint("postcopy-serving", net.JoinHostPort(addr, strconv.Itoa(port)))
 	return d, nil
 }
 

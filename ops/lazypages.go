@@ -2,6 +2,7 @@ package ops
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -22,24 +23,44 @@ import (
 // every lazy transfer still fails (where root lacks CAP_SYS_RESOURCE and
 // fs.pipe-max-size is small: see pipeLimit). So LazyPages finds out by
 // doing one: it moves a small process of this binary lazily over
-// loopback, once per daemon.
+// loopback, its page server speaking TLS as a move's does (pagetls.go).
+//
+// A success holds for the daemon's life. A failure does not: its cause
+// may pass (a sysctl set since, or a local process that connected to the
+// probe's page server first, which fails the probe as it would a move),
+// so it is believed for lazyProbeRetry only, and then probed again.
 
 var lazyPages struct {
-	once sync.Once
-	err  error
+	mu    sync.Mutex // held through a probe: callers meanwhile share its answer
+	ok    bool
+	err   error
+	until time.Time // err stands until then
 }
 
+// lazyProbeRetry is how long a failed probe's answer stands: long enough
+// that a burst of moves (an evacuation) does not probe once each, short
+// enough that a passing cause does not outlast the operator's fix.
+const lazyProbeRetry = 30 * time.Second
+
 // LazyPages is nil if CRIU lazy pages work on this host, or why not in
-// CRIU's words. The first call takes a second or two.
+// CRIU's words. A probe takes a second or two.
 func LazyPages() error {
-	lazyPages.once.Do(func() {
-		lazyPages.err = probeLazyPages()
-		if lazyPages.err != nil {
-			if why := pipeLimit(); why != "" {
-				lazyPages.err = fmt.Errorf("%w; %s", lazyPages.err, why)
-			}
-		}
-	})
+	lazyPages.mu.Lock()
+	defer lazyPages.mu.Unlock()
+	if lazyPages.ok || (lazyPages.err != nil && time.Now().Before(lazyPages.until)) {
+		return lazyPages.err
+	}
+	err := probeLazyPages()
+	if err == nil {
+		lazyPages.ok, lazyPages.err = true, nil
+		return nil
+	}
+	if why := pipeLimit(); why != "" {
+		err = fmt.Errorf("%w; %s", err, why)
+	}
+	lazyPages.until = time.Now().Add(lazyProbeRetry)
+	lazyPages.err = fmt.Errorf("%w (probed at %s; probed again from %s)", err,
+		time.Now().Format(time.TimeOnly), lazyPages.until.Format(time.TimeOnly))
 	return lazyPages.err
 }
 
@@ -65,7 +86,7 @@ func pipeLimit() string {
 		return ""
 	}
 	return fmt.Sprintf("this host's root lacks CAP_SYS_RESOURCE, so pipes cannot grow beyond fs.pipe-max-size (%d bytes), "+
-		"and CRIU's lazy page server needs %d: `sysctl fs.pipe-max-size=%d` on both hosts, then restart ctrfs",
+		"and CRIU's lazy page server needs %d: `sysctl fs.pipe-max-size=%d` on both hosts (ctrfs tries again 30 s after a failed check)",
 		max, LazyPipeBytes, LazyPipeBytes)
 }
 
@@ -101,6 +122,25 @@ func probeLazyPages() error {
 	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
 	os.Mkdir(src, 0o700)
 	os.Mkdir(dst, 0o700)
+	// TLS as a move's, with a CA of the probe's own: one set of
+	// credentials for each end, each in a directory of its own.
+	seed := make([]byte, 32)
+	rand.Read(seed)
+	var tlsArgs [2][]string
+	for i, end := range []string{"tls-dump", "tls-lazy"} {
+		creds, err := NewPageServerTLS(seed)
+		if err != nil {
+			return err
+		}
+		tdir := filepath.Join(dir, end)
+		if err := os.Mkdir(tdir, 0o700); err != nil {
+			return err
+		}
+		if err := creds.write(tdir); err != nil {
+			return err
+		}
+		tlsArgs[i] = criuArgs(criuTLS(tdir))
+	}
 
 	// The process is the init of a pid namespace of its own, so that its
 	// restore gets its pid again while the dumped one still exists.
@@ -118,8 +158,8 @@ func probeLazyPages() error {
 		return err
 	}
 	addr := []string{"--address", "127.0.0.1", "--port", strconv.Itoa(port)}
-	dump := exec.Command("criu", append([]string{"dump", "-t", strconv.Itoa(work.Process.Pid), "-D", src,
-		"-o", "dump.log", "-v4", "--shell-job", "--lazy-pages"}, addr...)...)
+	dump := exec.Command("criu", append(append([]string{"dump", "-t", strconv.Itoa(work.Process.Pid), "-D", src,
+		"-o", "dump.log", "-v4", "--shell-job", "--lazy-pages"}, addr...), tlsArgs[0]...)...)
 	dumped := make(chan error, 1)
 	if err := dump.Start(); err != nil {
 		return fmt.Errorf("criu dump --lazy-pages: %w", err)
@@ -130,13 +170,14 @@ func probeLazyPages() error {
 	if !waitFor(10*time.Second, func() bool { return serving() || len(dumped) > 0 }) || !serving() {
 		return fmt.Errorf("criu dump --lazy-pages: %s", criuError(filepath.Join(src, "dump.log")))
 	}
+	pausePoint("lazy-probe-serving", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	imgs, _ := filepath.Glob(filepath.Join(src, "*.img"))
 	for _, f := range imgs {
 		if err := copyFile(f, filepath.Join(dst, filepath.Base(f)), 0o600); err != nil {
 			return err
 		}
 	}
-	lazy, err := StartLazyPages(dst, append([]string{"--page-server"}, addr...)...)
+	lazy, err := StartLazyPages(dst, append(append([]string{"--page-server"}, addr...), tlsArgs[1]...)...)
 	if err != nil {
 		return err
 	}

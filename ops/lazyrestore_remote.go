@@ -57,9 +57,10 @@ type lazyCopy struct {
 }
 
 // StartLazy restores the container from the saved state it arrived with,
-// its memory left on the source, whose page server listens on addr:port.
-// It runs from here; LazyState follows the pages.
-func (in *Incoming) StartLazy(addr string, port int) (restoreLog []byte, err error) {
+// its memory left on the source, whose page server listens on addr:port
+// and is known by its certificate's chain to creds' CA (pagetls.go). It
+// runs from here; LazyState follows the pages.
+func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (restoreLog []byte, err error) {
 	m := in.m
 	if err := m.cfg.Network.EnsureBridge(); err != nil {
 		return nil, newError(ErrFailed, "start "+in.name, err)
@@ -83,7 +84,7 @@ func (in *Incoming) StartLazy(addr string, port int) (restoreLog []byte, err err
 	// engine and a new daemon; after that, the source's page server is
 	// spent.
 	for _, mode := range m.restoreAttempts(in.name) {
-		lc, err := startLazyWatcher(m, in.name, dir, addr, port)
+		lc, err := startLazyWatcher(m, in.name, dir, addr, port, creds)
 		if err != nil {
 			os.RemoveAll(dir)
 			if len(failures) > 0 {
@@ -147,9 +148,14 @@ func (in *Incoming) StartLazy(addr string, port int) (restoreLog []byte, err err
 const lazyRestoreLimit = 2 * time.Minute
 
 // startLazyWatcher starts the watcher and waits until its lazy-pages
-// daemon listens for the restore.
-func startLazyWatcher(m *Manager, name, dir, addr string, port int) (*lazyCopy, error) {
-	cmd := exec.Command(m.cfg.HelperPath, "lazy-pages-watch", m.cfg.LXCPath, name, dir, addr, strconv.Itoa(port))
+// daemon listens for the restore. The TLS credentials are staged for it
+// alone: it removes them when it exits.
+func startLazyWatcher(m *Manager, name, dir, addr string, port int, creds *PageServerTLS) (*lazyCopy, error) {
+	tlsDir, err := m.stageTLS(name, creds)
+	if err != nil {
+		return nil, newError(ErrFailed, "prepare the page server's TLS for "+name, err)
+	}
+	cmd := exec.Command(m.cfg.HelperPath, "lazy-pages-watch", m.cfg.LXCPath, name, dir, addr, strconv.Itoa(port), tlsDir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	stdin, err := cmd.StdinPipe()
 	if err == nil {
@@ -170,6 +176,7 @@ func startLazyWatcher(m *Manager, name, dir, addr string, port int) (*lazyCopy, 
 			}
 		}
 	}
+	os.RemoveAll(tlsDir) // no watcher started to remove it
 	return nil, newError(ErrFailed, "start the lazy-pages watcher of "+name, err)
 }
 
@@ -243,18 +250,25 @@ func (in *Incoming) discardLazy() {
 	}
 }
 
-// LazyWatchMain is `ctrfs lazy-pages-watch LXCPATH NAME DIR ADDR PORT`,
-// the watcher of one lazily restored copy (see the top of this file).
+// LazyWatchMain is `ctrfs lazy-pages-watch LXCPATH NAME DIR ADDR PORT
+// TLSDIR`, the watcher of one lazily restored copy (see the top of this
+// file). TLSDIR holds its lazy-pages daemon's TLS credentials, which go
+// when the watch ends.
 func LazyWatchMain(args []string) int {
-	if len(args) != 5 {
-		fmt.Fprintln(os.Stderr, "usage: ctrfs lazy-pages-watch LXCPATH NAME DIR ADDR PORT")
+	if len(args) != 6 {
+		fmt.Fprintln(os.Stderr, "usage: ctrfs lazy-pages-watch LXCPATH NAME DIR ADDR PORT TLSDIR")
 		return 2
 	}
-	lxcpath, name, dir, addr, port := args[0], args[1], args[2], args[3], args[4]
+	defer os.RemoveAll(args[5])
+	return lazyWatch(args[0], args[1], args[2], args[3], args[4], args[5])
+}
+
+func lazyWatch(lxcpath, name, dir, addr, port, tlsDir string) int {
 	// The daemon may be gone: its pipe breaking must not end the watch.
 	signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
 	report := func(s string) { fmt.Println(s) }
-	lazy, err := StartLazyPages(dir, "--page-server", "--address", addr, "--port", port)
+	server := []string{"--page-server", "--address", addr, "--port", port}
+	lazy, err := StartLazyPages(dir, append(server, criuArgs(criuTLS(tlsDir))...)...)
 	if err != nil {
 		report("failed: " + err.Error())
 		return 1

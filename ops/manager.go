@@ -40,6 +40,10 @@ type Config struct {
 	// DefaultTemplate is the template of `mkdir containers/NAME`;
 	// DefaultTemplateName if empty.
 	DefaultTemplate string
+	// ReservedNames are the names of the tree's own entries
+	// (fs.ReservedNames), which no container made or arriving here may
+	// take.
+	ReservedNames []string
 }
 
 // Manager carries out operations on the containers of one LXC path. It
@@ -84,11 +88,14 @@ type record struct {
 type KeyValue struct{ Key, Value string }
 
 func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error) {
+	if err := prepareRoots(cfg); err != nil {
+		return nil, err
+	}
 	// Scratch files of a daemon that was killed are of no use now.
 	os.RemoveAll(scratchDir(cfg))
-	for _, d := range []string{cfg.LXCPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("prepare %s: %w", d, err)
+	for _, d := range []string{filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg)} {
+		if err := prepareStoreDir(d); err != nil {
+			return nil, err
 		}
 	}
 	if err := cfg.Network.EnsureBridge(); err != nil {
@@ -96,7 +103,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	}
 	store, err := images.Open(filepath.Join(cfg.StoreDir, "images"))
 	if err != nil {
-		return nil, fmt.Errorf("open image store: %w", err)
+		return nil, fmt.Errorf("open image store: %w", notOursFix(err))
 	}
 	m := &Manager{cfg: cfg, events: events, log: log, images: store,
 		busy: map[string]string{}, running: map[string]*progress{}, records: map[string]*record{}}

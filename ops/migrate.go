@@ -289,7 +289,7 @@ type Incoming struct {
 
 // Receive reserves name for a container arriving from another host.
 func (m *Manager) Receive(name string) (*Incoming, error) {
-	if err := ValidateName(name); err != nil {
+	if err := m.validateNewName(name); err != nil {
 		return nil, err
 	}
 	release, err := m.acquire(name, "receive")

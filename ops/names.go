@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -29,6 +30,22 @@ func ValidateName(name string) error {
 		if !ok {
 			return newError(ErrInvalid, fmt.Sprintf("name %q has the character %q; use letters, digits, '-', '_' and '.'", name, r), nil)
 		}
+	}
+	return nil
+}
+
+// validateNewName checks the name of a container about to be made here
+// (create, mkdir, a rename, an incoming move): ValidateName, and none of
+// the tree's own names (Config.ReservedNames), which would hide it or
+// be hidden by it. A container that has such a name already (made by
+// LXC's tools) is still shown, and can be renamed.
+func (m *Manager) validateNewName(name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if slices.Contains(m.cfg.ReservedNames, name) {
+		return newError(ErrInvalid, fmt.Sprintf("%q is the name of an entry of the tree, not a name for a container (the tree's names: %s)",
+			name, strings.Join(m.cfg.ReservedNames, " ")), nil)
 	}
 	return nil
 }

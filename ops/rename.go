@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"ctrfs/images"
 )
 
 // A rename must survive a crash at any point. LXC's own rename clones the
@@ -38,6 +40,9 @@ func (m *Manager) writeRenameJournal(j renameJournal) error {
 	if err := os.MkdirAll(m.renameJournalDir(), 0o700); err != nil {
 		return err
 	}
+	if err := images.TrustedDir(m.renameJournalDir()); err != nil {
+		return notOursFix(err)
+	}
 	data, _ := json.Marshal(j)
 	return writeFileAtomic(m.renameJournalPath(j), data)
 }
@@ -49,7 +54,7 @@ func (m *Manager) Rename(oldName, newName string) error {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", oldName), nil)
 	}
 	err := m.run(operation{name: oldName, what: "rename", fn: func(*opContext) error {
-		if err := ValidateName(newName); err != nil {
+		if err := m.validateNewName(newName); err != nil {
 			return err
 		}
 		if oldName == newName {
@@ -176,8 +181,13 @@ func renameInConfig(path, fromDir, toDir, name string) error {
 }
 
 // recoverRenames finishes the renames (or their undoing) that a killed
-// daemon left, before anything else looks at the containers.
+// daemon left, before anything else looks at the containers. Only
+// journals that ctrfs wrote are followed (images.ReadTrusted), in a
+// directory of its own.
 func (m *Manager) recoverRenames() {
+	if m.trustedStoreDir(m.renameJournalDir(), "rename journals") != nil {
+		return
+	}
 	entries, _ := os.ReadDir(m.renameJournalDir())
 	for _, e := range entries {
 		path := filepath.Join(m.renameJournalDir(), e.Name())
@@ -186,12 +196,16 @@ func (m *Manager) recoverRenames() {
 			continue
 		}
 		var j renameJournal
-		data, err := os.ReadFile(path)
+		data, err := images.ReadTrusted(path)
 		if err == nil {
 			err = json.Unmarshal(data, &j)
 		}
 		if err == nil && (ValidateName(j.Old) != nil || ValidateName(j.New) != nil) {
 			err = fmt.Errorf("names %q and %q", j.Old, j.New)
+		}
+		if errors.Is(err, images.ErrUntrusted) {
+			m.log.Error("ignoring a rename journal that is not ctrfs's own", "file", path, "reason", err)
+			continue
 		}
 		if err != nil {
 			m.log.Error("unreadable rename journal", "file", path, "err", err)

@@ -40,24 +40,7 @@ const (
 
 // ownDir checks that dir is a directory (not a symlink to one) that
 // belongs to the daemon's user and that no one else may enter or write.
-func ownDir(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	switch {
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return fmt.Errorf("%s is a symlink", dir)
-	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", dir)
-	case !ok || int(st.Uid) != os.Geteuid():
-		return fmt.Errorf("%s belongs to uid %d, not to the daemon's uid %d", dir, st.Uid, os.Geteuid())
-	case fi.Mode().Perm()&0o077 != 0:
-		return fmt.Errorf("%s has mode %04o; staging must be 0700", dir, fi.Mode().Perm())
-	}
-	return nil
-}
+func ownDir(dir string) error { return images.PrivateDir(dir) }
 
 // freshDir makes a new directory in parent, checked as ownDir.
 func freshDir(parent, pattern string) (string, error) {

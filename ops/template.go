@@ -13,7 +13,7 @@ import (
 
 // The busybox template (the default): a busybox-static rootfs that needs
 // nothing from the host at run time, configured so that CRIU can checkpoint
-// it (README, "What CRIU needs from a container"): no AppArmor line, no ttys
+// it (docs/containers.md): no AppArmor line, no ttys
 // or console, and its own rcS instead of the busybox template's blocking udhcpc.
 //
 // It runs a service that carries state in memory: `counter` keeps a count in

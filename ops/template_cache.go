@@ -49,7 +49,7 @@ func (c *archiveCache) buildLog() string {
 
 // readInfo parses NAME.info.
 func (c *archiveCache) readInfo() map[string]string {
-	data, err := os.ReadFile(c.info())
+	data, err := images.ReadTrusted(c.info())
 	if err != nil {
 		return nil
 	}
@@ -70,6 +70,9 @@ func (c *archiveCache) ready() bool {
 
 // built is ready with what it read: the archive's stat and NAME.info.
 func (c *archiveCache) built() (os.FileInfo, map[string]string, bool) {
+	if c.untrusted() != nil {
+		return nil, nil, false
+	}
 	fi, err := os.Stat(c.archive())
 	if err != nil {
 		return nil, nil, false
@@ -78,8 +81,27 @@ func (c *archiveCache) built() (os.FileInfo, map[string]string, bool) {
 	return fi, info, info["recipe"] == c.recipe
 }
 
+// untrusted says why the archive or its info, if there, could have been
+// made or changed by another user (images.TrustedFile): the archive
+// becomes a container's root filesystem. Such files are neither used nor
+// replaced by a build, as an operator may have copied them in from
+// another host, and only they know.
+func (c *archiveCache) untrusted() error {
+	for _, f := range []string{c.archive(), c.info()} {
+		if err := images.TrustedFile(f); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
+}
+
 // ensure returns the archive's path, building it first if it is not ready.
 func (c *archiveCache) ensure() (string, error) {
+	if err := c.untrusted(); err != nil {
+		return "", newError(ErrFailed, fmt.Sprintf("the %s template's archive cannot be trusted: %v "+
+			"(if you put it there, make it root's alone: chown root:root, chmod go-w; "+
+			"else remove it, and the next create builds it again)", c.name, err), nil)
+	}
 	if c.ready() {
 		return c.archive(), nil
 	}
@@ -177,6 +199,9 @@ func (c *archiveCache) status() []KeyValue {
 	cacheMu.Unlock()
 	if busy {
 		return []KeyValue{{"built", "building since " + started.UTC().Format(time.RFC3339)}, {"size", ""}}
+	}
+	if err := c.untrusted(); err != nil {
+		return []KeyValue{{"built", "not trusted: " + err.Error()}, {"size", ""}}
 	}
 	fi, info, ok := c.built()
 	if !ok {

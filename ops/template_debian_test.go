@@ -154,6 +154,38 @@ func TestArchiveCacheInterrupted(t *testing.T) {
 	}
 }
 
+// TestArchiveCacheUntrusted: an archive or info that another user owns,
+// or that others can write, is neither used nor built over: ensure fails
+// saying why and what to do, and status says it is not trusted.
+func TestArchiveCacheUntrusted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to make files of another user")
+	}
+	for _, plant := range []func(c *archiveCache){
+		func(c *archiveCache) { os.Chown(c.archive(), otherUID, otherUID) },
+		func(c *archiveCache) { os.Chmod(c.info(), 0o666) },
+	} {
+		dir := t.TempDir()
+		var builds atomic.Int32
+		c := fakeCache(t, dir, &builds, false)
+		if _, err := c.ensure(); err != nil {
+			t.Fatal(err)
+		}
+		plant(c)
+		before, _ := os.ReadFile(c.archive())
+		_, err := c.ensure()
+		if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "cannot be trusted") || !strings.Contains(err.Error(), "chown root:root") {
+			t.Errorf("ensure with a planted archive or info: %v", err)
+		}
+		if after, _ := os.ReadFile(c.archive()); builds.Load() != 1 || string(after) != string(before) {
+			t.Errorf("the planted archive was built over (%d builds)", builds.Load())
+		}
+		if st := c.status(); !strings.HasPrefix(st[0].Value, "not trusted: ") {
+			t.Errorf("status: %v", st)
+		}
+	}
+}
+
 // TestCustomizeDebian: the template's changes and the container's identity
 // land in the rootfs.
 func TestCustomizeDebian(t *testing.T) {

@@ -40,7 +40,7 @@ func TestTemplateConfig(t *testing.T) {
 	conf := templateConfig("c1", "/var/lib/lxc/c1/rootfs", n, addr, mac, created)
 	m := parseConfig(t, conf)
 
-	// What a container needs to be checkpointed (README, "What CRIU needs"),
+	// What a container needs to be checkpointed (docs/containers.md),
 	// and the identity the template gives it.
 	want := map[string]string{
 		"lxc.uts.name":           "c1",
@@ -228,7 +228,7 @@ func TestWriteRootfs(t *testing.T) {
 		t.Errorf("inittab does not respawn a persistent nc on 8080 running /bin/showcount:\n%s", inittab)
 	}
 	// The busybox template's rcS ran udhcpc, which blocks and flushes the
-	// static address (README, "What CRIU needs from a container").
+	// static address (docs/containers.md, Templates).
 	rcS, _ := os.ReadFile(filepath.Join(dir, "etc/init.d/rcS"))
 	if bytes.Contains(rcS, []byte("udhcpc")) {
 		t.Errorf("rcS runs udhcpc:\n%s", rcS)

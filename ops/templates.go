@@ -93,12 +93,7 @@ func (m *Manager) TemplateInfo(name string) ([]KeyValue, error) {
 }
 
 // templateCacheDir is where templates keep what they build once.
-func (m *Manager) templateCacheDir() string {
-	if m.cfg.TemplateCache != "" {
-		return m.cfg.TemplateCache
-	}
-	return defaultTemplateCache(m.cfg.StoreDir)
-}
+func (m *Manager) templateCacheDir() string { return m.cfg.templateCacheDir() }
 
 func defaultTemplateCache(store string) string { return store + "/templates" }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -160,6 +161,70 @@ func TestBugReportFailedMove(t *testing.T) {
 	}
 	if !strings.Contains(report["peer-tollana/command"], "host: tollana") {
 		t.Errorf("peer-tollana/command is not the target's:\n%s", report["peer-tollana/command"])
+	}
+	a.MustSh("echo stop > containers/c1/ctl")
+}
+
+// TestBugReportUnpacksPrivate (issue 18, item 6): root's `tar xzf` of a
+// bug report (with a target's part, after a failed move) leaves every file
+// 0600 and every directory 0700, so that another user reads none of the
+// config and logs; its README says what each file holds.
+func TestBugReportUnpacksPrivate(t *testing.T) {
+	secret := newSecret(t)
+	a := startPeer(t, "dakara", loopback(2), secret, "")
+	startPeer(t, "tollana", loopback(3), secret, a.Addr, fakeCRIU(t, "", true))
+	a.waitHosts("dakara", "tollana")
+	a.CreateRunning("c1")
+	a.ShFails("mv containers/c1 hosts/tollana/", "Input/output error")
+	uid := probeUser(t)
+
+	// A directory another user may enter, as /tmp or a home is.
+	dir, err := os.MkdirTemp("", "ctrfs-report-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.MustSh("umask 022 && cp containers/c1/bugreport " + dir + "/r.tar.gz && tar xzf " + dir + "/r.tar.gz -C " + dir + " && rm " + dir + "/r.tar.gz")
+
+	readme, err := os.ReadFile(filepath.Join(dir, "README"))
+	if err != nil {
+		t.Errorf("the report has no README: %v", err)
+	}
+	var files []string
+	filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || path == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		want := os.FileMode(0o600)
+		if fi.IsDir() {
+			want = os.ModeDir | 0o700
+		} else {
+			files = append(files, rel)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s unpacks as %v; want %v", rel, fi.Mode(), want)
+		}
+		if rel != "README" && !fi.IsDir() && !strings.Contains(string(readme), rel+"\n") {
+			t.Errorf("README does not say what %s holds:\n%s", rel, readme)
+		}
+		return nil
+	})
+	for _, f := range []string{"lxc-config", "log", "peer-tollana/log"} {
+		if !slices.Contains(files, f) {
+			t.Errorf("the report lacks %s: %v", f, files)
+		}
+	}
+	for _, f := range []string{"lxc-config", "log", "daemon.log", "peer-tollana/command"} {
+		if out, err := a.asUser(uid, "cat "+filepath.Join(dir, f)); err == nil || !strings.Contains(err.Error(), "Permission denied") {
+			t.Errorf("another user reads %s of the unpacked report: %v: %s", f, err, lastN(out, 200))
+		}
+	}
+	if !strings.Contains(string(readme), "0600") {
+		t.Errorf("README does not say the files are root's alone:\n%s", readme)
 	}
 	a.MustSh("echo stop > containers/c1/ctl")
 }

@@ -97,8 +97,8 @@ func checkProgress(t *testing.T, info map[string]string, op string, starting boo
 
 // TestStatefulProgress: while stop-stateful, a start from saved state, a
 // stateful snapshot and restore NAME run on a container that holds 256 MiB
-// (memhog), info shows op, phase and progress, the phases in the order the
-// README gives; once the operation is done those lines are gone, and
+// (memhog), info shows op, phase and progress, the phases in the order
+// ctrfs(5) gives; once the operation is done those lines are gone, and
 // memhog lives on with its memory.
 func TestStatefulProgress(t *testing.T) {
 	d := StartDaemon(t, "dakara")

@@ -371,7 +371,7 @@ func TestStatefulStoreFull(t *testing.T) {
 	if err := os.MkdirAll(chunks, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4k", "ctrfs-test-full", chunks).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4k,mode=0755", "ctrfs-test-full", chunks).CombinedOutput(); err != nil {
 		t.Fatalf("mount a tiny tmpfs: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { syscall.Unmount(chunks, syscall.MNT_DETACH) })

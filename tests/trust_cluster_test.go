@@ -81,6 +81,36 @@ func TestSecretFileRefused(t *testing.T) {
 	}
 }
 
+// TestWeakSecretRefused (issue 18, item 2): a secret too regular to be
+// random (32 repeated bytes, 32 NULs, a handful of values) and a 0600
+// secret file owned by another user stop the daemon and `ctrfs probe`
+// with a message saying how to make one.
+func TestWeakSecretRefused(t *testing.T) {
+	uid := probeUser(t)
+	owned := secretFile(t, newSecret(t), 0o600)
+	mustRun(t, "chown", uid, owned)
+	for _, c := range []struct {
+		what, file, want string
+	}{
+		{"32 a's", secretFile(t, strings.Repeat("a", 32)+"\n", 0o600), "only 1 distinct byte values"},
+		{"32 NULs", secretFile(t, strings.Repeat("\x00", 32), 0o600), "only 1 distinct byte values"},
+		{"8 values", secretFile(t, strings.Repeat("s3cret!?", 5), 0o600), "only 8 distinct byte values"},
+		{"a byte a third of it", secretFile(t, newSecret(t)[:24]+strings.Repeat("x", 12), 0o600), "the byte 0x78 makes up"},
+		{"another user's", owned, "owned by uid " + uid + ", not root"},
+	} {
+		addr := fmt.Sprintf("%s:%d", loopback(2), nextPort.Add(2))
+		d := NewDaemon(t, "dakara", "--bind", addr, "--secret-file", c.file)
+		log := d.startFails()
+		if !strings.Contains(log, c.want) || !strings.Contains(log, makeSecret) {
+			t.Errorf("%s secret file: the daemon says\n%s", c.what, log)
+		}
+		out, err := exec.Command(ctrfsBin, "probe", "--secret-file", c.file, addr).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) || !strings.Contains(string(out), makeSecret) {
+			t.Errorf("%s secret file: probe says %v: %s", c.what, err, out)
+		}
+	}
+}
+
 // TestWrongSecretSaysSo: a daemon joining with another secret logs an error
 // that says so, and neither host shows the other.
 func TestWrongSecretSaysSo(t *testing.T) {

@@ -274,7 +274,8 @@ func TestTrustStoreFullFreesChunks(t *testing.T) {
 	if err := os.MkdirAll(chunks, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	mustRun(t, "mount", "-t", "tmpfs", "-o", "size=64m", "ctrfs-test-full", chunks)
+	// Root's alone, as the daemon requires of every directory of its store.
+	mustRun(t, "mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "ctrfs-test-full", chunks)
 	t.Cleanup(func() { syscall.Unmount(chunks, syscall.MNT_DETACH) })
 	d.Start()
 	statfs := func() (used, free int64) {

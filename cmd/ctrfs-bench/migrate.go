@@ -631,7 +631,7 @@ func (m *migBench) report(w io.Writer) {
 	// its memory follows while the container runs on the target.
 	pc := meds[modePostCopy]
 	if !postCopyMeasured(cfg) {
-		fmt.Fprintln(w, "post-copy: not measured on debian containers: with both hosts on one kernel CRIU cannot checkpoint a systemd container moved post-copy again (README, Cluster), and the rounds after it would fail")
+		fmt.Fprintln(w, "post-copy: not measured on debian containers: with both hosts on one kernel CRIU cannot checkpoint a systemd container moved post-copy again (docs/cluster.md, Post-copy), and the rounds after it would fail")
 	} else {
 		fmt.Fprintf(w, "post-copy downtime (client):              %.3f s   target <= %.3f s   %s\n", pc.gap, targetDowntime.Seconds(), met(pc.gap <= targetDowntime.Seconds()))
 		if pc.ctrfs >= 0 {
@@ -840,5 +840,5 @@ func (p *prober) maxCount(from, to time.Time) int {
 }
 
 // postCopyMeasured: post-copy rounds run on busybox containers only (see
-// the known limit in README, Cluster).
+// the known limit in docs/cluster.md, Post-copy).
 func postCopyMeasured(c *config) bool { return c.template != templateDebian }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"ctrfs/fs"
 )
 
 // TestManPagesBuild: both man pages build from docs/ with go-md2man (what
@@ -53,6 +55,20 @@ func TestManPageNamesEveryFlag(t *testing.T) {
 		}
 		if !strings.Contains(usage, "ctrfs "+cmd) {
 			t.Errorf("`ctrfs help` does not list %s", cmd)
+		}
+	}
+}
+
+// TestManPageNamesReservedNames: ctrfs(5) lists every name a container may
+// not take, as the tree has them.
+func TestManPageNamesReservedNames(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "ctrfs.5.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range fs.ReservedNames() {
+		if !strings.Contains(string(b), "**"+name+"**") {
+			t.Errorf("docs/ctrfs.5.md does not list %q among the names a container may not take", name)
 		}
 	}
 }

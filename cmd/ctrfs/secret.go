@@ -5,18 +5,21 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 
 	"ctrfs/cluster"
 )
 
-// readSecret reads the cluster's shared secret. It is refused if anyone
-// but its owner may read or write the file, or if it is shorter than
-// cluster.MinSecretLen: a weak or exposed secret opens the cluster (see
-// README, Cluster). A secret written as text loses its surrounding white
-// space (the newline of `echo secret > FILE`); random bytes are used as
-// they are, so that a newline among them is not cut off.
+// readSecret reads the cluster's shared secret. It is refused if root
+// does not own the file, if anyone but its owner may read or write it, or
+// if it is too short or too regular to be random (cluster.CheckSecret): a
+// weak or exposed secret opens the cluster (see README, Cluster); and
+// whoever owns the file may chmod it, read it or replace it at will. A
+// secret written as text loses its surrounding white space (the newline
+// of `echo secret > FILE`); random bytes are used as they are, so that a
+// newline among them is not cut off.
 func readSecret(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -26,6 +29,10 @@ func readSecret(path string) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	if uid := st.Sys().(*syscall.Stat_t).Uid; uid != 0 {
+		return nil, fmt.Errorf("--secret-file %s is owned by uid %d, not root: that user may read or replace the cluster's secret; replace it as root (that user may have read it): %s",
+			path, uid, cluster.SecretHelp)
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("--secret-file %s: group or others may read or write it (mode %04o); a cluster secret must be its owner's alone: chmod 600 %s, or if others may have read it, %s",
@@ -39,9 +46,8 @@ func readSecret(path string) ([]byte, error) {
 	if isText(b) {
 		secret = bytes.TrimSpace(b)
 	}
-	if len(secret) < cluster.MinSecretLen {
-		return nil, fmt.Errorf("--secret-file %s holds a secret of %d bytes; it needs at least %d random bytes: %s",
-			path, len(secret), cluster.MinSecretLen, cluster.SecretHelp)
+	if err := cluster.CheckSecret(secret); err != nil {
+		return nil, fmt.Errorf("--secret-file %s holds %w", path, err)
 	}
 	return secret, nil
 }

@@ -121,6 +121,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		Network:    ops.Network{Bridge: f.bridge, Subnet: subnet},
 		HelperPath: self, RecentLog: ring,
 		TemplateCache: f.templateCache, DefaultTemplate: f.template,
+		ReservedNames: fs.ReservedNames(),
 	}, events, log)
 	if err != nil {
 		return err

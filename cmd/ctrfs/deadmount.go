@@ -72,7 +72,7 @@ func deadServer(dir string, m *mountEntry) (string, error) {
 	rec, err := readServerRecord(m.minor)
 	switch {
 	case err == nil && rec.mount == dir && !rec.alive():
-		return fmt.Sprintf("it does not answer and its daemon (pid %d) is gone", rec.pid), nil
+		return fmt.Sprintf("it does not answer, and its daemon (pid %d) is gone or exiting", rec.pid), nil
 	case err == nil && rec.mount == dir:
 		return "", fmt.Errorf("%s does not answer, and its daemon (pid %d) still runs; stop it, or choose another --mount", dir, rec.pid)
 	}

@@ -278,6 +278,19 @@ func (d *Daemon) Log() string {
 	return string(b)
 }
 
+// logSays waits up to 10 s for the daemon's log to hold text: what the
+// daemon logs after the tree has answered.
+func (d *Daemon) logSays(text string) bool {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if strings.Contains(d.Log(), text) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 func (d *Daemon) cleanup() {
 	if err := d.Stop(); err != nil {
 		d.t.Errorf("stopping daemon %s: %v", d.Name, err)

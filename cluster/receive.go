@@ -25,7 +25,7 @@ import (
 // makes it this host's. A provisional copy is removed on Abort, when the
 // source goes quiet for longer than a lease, and when this daemon starts
 // and finds one left by a crash: until the source commits, the source's copy
-// is the container.
+// is the container. The source's side is migrate.go.
 const (
 	sessionIdle = 30 * time.Second // before Install, between calls
 	commitLease = 15 * time.Second // after Install, until Commit
@@ -45,15 +45,6 @@ type session struct {
 	prepareState        time.Duration  // how long PrepareState took, for the report
 	preparing           bool           // Prepare is under way: the session does not expire
 	phases              []ops.KeyValue // timings of Install, for the report
-}
-
-// Service is the RPC service of the migration endpoint, one per
-// connection.
-type Service struct {
-	c *Cluster
-
-	mu    sync.Mutex
-	begun []*session
 }
 
 // connectionClosed drops the sessions begun on the connection that have
@@ -119,7 +110,6 @@ type CommitArgs struct {
 	Token  string
 	Report []ops.KeyValue
 }
-type PullArgs struct{ Name, To string }
 
 // Owner answers.
 const (
@@ -128,28 +118,6 @@ const (
 	ownerProvisional = "provisional" // installed, not committed
 	ownerCommitted   = "committed"   // the container is this host's
 )
-
-func (s *Service) Facts(_ bool, out *Facts) error {
-	*out = s.c.facts
-	out.MemAvailable = memAvailable()
-	return nil
-}
-
-func (s *Service) List(_ bool, out *[]ContainerSummary) error {
-	names, err := s.c.m.List()
-	if err != nil {
-		return wireError(err)
-	}
-	for _, n := range names {
-		st, err := s.c.m.Status(n)
-		if err != nil {
-			continue
-		}
-		kv, _ := s.c.m.Info(n)
-		*out = append(*out, ContainerSummary{Name: n, Status: st, Info: ops.FormatInfo(kv)})
-	}
-	return nil
-}
 
 func (s *Service) Begin(a BeginArgs, token *string) error {
 	in, err := s.c.m.Receive(a.Name)
@@ -449,11 +417,6 @@ func (s *Service) Owner(a OwnerArgs, out *string) error {
 	return nil
 }
 
-func (s *Service) Pull(a PullArgs, out *bool) error {
-	*out = true
-	return wireError(s.c.Migrate(a.Name, a.To))
-}
-
 // expire ends a session whose source went quiet.
 func (c *Cluster) expire(token string) {
 	c.mu.Lock()
@@ -522,20 +485,4 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// addSeconds adds d to the values of keys in report, which are seconds.
-func addSeconds(report []ops.KeyValue, d time.Duration, keys ...string) {
-	for i, kv := range report {
-		if !slices.Contains(keys, kv.Key) {
-			continue
-		}
-		if v, err := strconv.ParseFloat(kv.Value, 64); err == nil {
-			report[i].Value = fmt.Sprintf("%.3f", v+d.Seconds())
-		}
-	}
-}
-
-func seconds(key string, d time.Duration) ops.KeyValue {
-	return ops.KeyValue{Key: key, Value: fmt.Sprintf("%.3f", d.Seconds())}
 }

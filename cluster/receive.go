@@ -181,21 +181,50 @@ func (s *Service) Put(a PutArgs, out *int) error {
 }
 
 // Prepare unpacks the precopy's rootfs where Install creates the
-// container, so that Install applies only the changes since. The session
-// does not expire meanwhile (a big rootfs may take longer than sessionIdle
-// to unpack); its idle time starts again when Prepare is done.
+// container, so that Install applies only the changes since.
 func (s *Service) Prepare(a PrepareArgs, out *bool) error {
-	sess, err := s.c.lockedSession(a.Token, a.Rootfs, "prepare")
+	return s.c.unpackAhead(a.Token, a.Rootfs, aheadRootfs, out)
+}
+
+// PrepareState unpacks a precopy dump of the processes, so that the
+// restore at Install writes only what the final dump changed and restores
+// from a directory of its own (see ops.Incoming.PrepareState).
+func (s *Service) PrepareState(a PrepareStateArgs, out *bool) error {
+	return s.c.unpackAhead(a.Token, a.State, aheadState, out)
+}
+
+// ahead is what Prepare or PrepareState unpacks ahead of the install.
+type ahead struct {
+	call   string // the call, as its errors name it
+	what   string // what it unpacks, as the log names it
+	unpack func(*ops.Incoming, *images.Manifest) error
+	took   func(*session) *time.Duration // where the time it took goes, for Commit's report
+}
+
+var (
+	aheadRootfs = ahead{"prepare", "rootfs", (*ops.Incoming).Prepare,
+		func(sess *session) *time.Duration { return &sess.prepare }}
+	aheadState = ahead{"prepare the state", "state", (*ops.Incoming).PrepareState,
+		func(sess *session) *time.Duration { return &sess.prepareState }}
+)
+
+// unpackAhead unpacks mf as a says, for the session of token. The session
+// does not expire meanwhile (a big rootfs may take longer than sessionIdle
+// to unpack); its idle time starts again when it is done. A failure is
+// logged and answered, and leaves the session to go on: Install then
+// unpacks the whole rootfs, or restores from the store.
+func (c *Cluster) unpackAhead(token string, mf *images.Manifest, a ahead, out *bool) error {
+	sess, err := c.lockedSession(token, mf, a.call)
 	if err != nil {
 		return wireError(err)
 	}
 	defer sess.mu.Unlock()
-	return s.c.preparing(sess, func() error {
+	return c.preparing(sess, func() error {
 		t0 := time.Now()
-		err := sess.in.Prepare(a.Rootfs)
-		sess.prepare = time.Since(t0)
+		err := a.unpack(sess.in, mf)
+		*a.took(sess) = time.Since(t0)
 		if err != nil {
-			s.c.cfg.Log.Warn("cluster: cannot unpack the rootfs of an incoming container ahead of its install", "container", sess.name, "err", err)
+			c.cfg.Log.Warn("cluster: cannot unpack the "+a.what+" of an incoming container ahead of its install", "container", sess.name, "err", err)
 			return wireError(err)
 		}
 		*out = true
@@ -223,29 +252,6 @@ func (c *Cluster) preparing(sess *session, fn func() error) error {
 		c.mu.Unlock()
 	}()
 	return fn()
-}
-
-// PrepareState unpacks a precopy dump of the processes, so that the
-// restore at Install writes only what the final dump changed and restores
-// from a directory of its own (see ops.Incoming.PrepareState). Like
-// Prepare, the session does not expire meanwhile.
-func (s *Service) PrepareState(a PrepareStateArgs, out *bool) error {
-	sess, err := s.c.lockedSession(a.Token, a.State, "prepare the state")
-	if err != nil {
-		return wireError(err)
-	}
-	defer sess.mu.Unlock()
-	return s.c.preparing(sess, func() error {
-		t0 := time.Now()
-		err := sess.in.PrepareState(a.State)
-		sess.prepareState = time.Since(t0)
-		if err != nil {
-			s.c.cfg.Log.Warn("cluster: cannot unpack the state of an incoming container ahead of its install", "container", sess.name, "err", err)
-			return wireError(err)
-		}
-		*out = true
-		return nil
-	})
 }
 
 // lockedSession is session for a call that brings a manifest (a rootfs,

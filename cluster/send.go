@@ -1,0 +1,148 @@
+package cluster
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"ctrfs/images"
+	"ctrfs/ops"
+)
+
+// How a move's chunks travel: the source asks the target which of a set
+// of chunks it lacks (Host.Missing) and sends only those (Host.Put), as
+// stored (zstd-compressed), in batches several at once.
+
+// packAndSend packs the rootfs and sends it with the saved state and
+// snapshots.
+func (mg *migration) packAndSend() (*images.Manifest, map[string]*images.Manifest, error) {
+	rootfs, err := mg.o.PackRootfs()
+	if err != nil {
+		return nil, nil, err
+	}
+	items, err := mg.o.Items()
+	if err != nil {
+		return nil, nil, err
+	}
+	return mg.sendContainer(rootfs, items)
+}
+
+// sendContainer sends the chunks of rootfs and items that the target
+// lacks; then it has them all.
+func (mg *migration) sendContainer(rootfs *images.Manifest, items map[string]*images.Manifest) (*images.Manifest, map[string]*images.Manifest, error) {
+	seen := map[string]bool{}
+	var hashes []string
+	for _, mf := range append([]*images.Manifest{rootfs}, values(items)...) {
+		for _, h := range mf.Hashes() {
+			if !seen[h] {
+				seen[h] = true
+				hashes = append(hashes, h)
+			}
+		}
+	}
+	if err := mg.sendChunks(hashes); err != nil {
+		return nil, nil, err
+	}
+	return rootfs, items, nil
+}
+
+// sendFrozen is sendContainer after the freeze: the memory dump's chunks
+// go while the rootfs changes are archived, then the rest.
+func (mg *migration) sendFrozen() (*images.Manifest, map[string]*images.Manifest, error) {
+	items, err := mg.o.Items()
+	if err != nil {
+		return nil, nil, err
+	}
+	state := make(chan error, 1)
+	go func() {
+		if mf := items["state"]; mf != nil {
+			state <- mg.sendChunks(mf.Hashes())
+			return
+		}
+		state <- nil
+	}()
+	t := time.Now()
+	rootfs, err := mg.o.PackRootfs()
+	mg.packed = time.Since(t)
+	if serr := <-state; err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return mg.sendContainer(rootfs, items)
+}
+
+func values(m map[string]*images.Manifest) []*images.Manifest {
+	out := make([]*images.Manifest, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Chunks go in batches of about batchBytes, several batches in flight, so
+// that reading, the network and the target's writing overlap.
+const (
+	batchBytes = 8 << 20
+	inFlight   = 4
+)
+
+func (mg *migration) sendChunks(hashes []string) error {
+	var missing []string
+	if err := mg.call("Host.Missing", MissingArgs{Token: mg.token, Hashes: hashes}, &missing); err != nil {
+		return err
+	}
+	store := mg.o.Store()
+	var expected int64
+	for _, h := range missing {
+		expected += store.ChunkSize(h)
+	}
+	mg.o.Sending(expected)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		slots    = make(chan struct{}, inFlight)
+	)
+	send := func(batch []WireChunk) {
+		defer wg.Done()
+		defer func() { <-slots }()
+		var n int
+		err := mg.call("Host.Put", PutArgs{Token: mg.token, Chunks: batch}, &n)
+		mu.Lock()
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		mg.sent += int64(n)
+		mu.Unlock()
+		mg.o.Sent(int64(n))
+		mg.c.sentBytes.Add(int64(n))
+	}
+	var batch []WireChunk
+	size := 0
+	for i, h := range missing {
+		data, err := store.ReadChunk(h)
+		if err != nil {
+			wg.Wait()
+			return ops.NewError(ops.ErrFailed, fmt.Sprintf("read chunk %s: %v", h, err))
+		}
+		batch = append(batch, WireChunk{Hash: h, Data: data})
+		size += len(data)
+		if size >= batchBytes || i == len(missing)-1 {
+			slots <- struct{}{}
+			mu.Lock()
+			failed := firstErr != nil
+			mu.Unlock()
+			if failed {
+				<-slots
+				break
+			}
+			wg.Add(1)
+			go send(batch)
+			batch, size = nil, 0
+		}
+	}
+	wg.Wait()
+	return firstErr
+}

@@ -91,15 +91,15 @@ func (c *Cluster) pageServerTLS(token string) (*ops.PageServerTLS, error) {
 
 // postCopy is moveOut's freeze, handover and commit for a post-copy move
 // of a running container whose rootfs and snapshots went ahead.
-func (mg *migration) postCopy(j journal, precopy time.Duration) error {
-	c, o := mg.c, mg.o
+func (mg *migration) postCopy() error {
+	c, o, j := mg.c, mg.o, mg.j
 	addr, port, err := pageServerAddr(mg.peer.Meta.Endpoint)
 	if err != nil {
-		return mg.fail(j, ops.NewError(ops.ErrFailed, "choose the page server's address: "+err.Error()), false)
+		return mg.fail(ops.NewError(ops.ErrFailed, "choose the page server's address: "+err.Error()), false)
 	}
 	creds, err := c.pageServerTLS(mg.token)
 	if err != nil {
-		return mg.fail(j, err, false)
+		return mg.fail(err, false)
 	}
 	mg.phase("freeze")
 	frozeAt := time.Now()
@@ -118,15 +118,14 @@ func (mg *migration) postCopy(j journal, precopy time.Duration) error {
 		return mg.resumeLazy(j, dump, err)
 	}
 	defer o.Store().Release(state)
-	rootfs, items, err := mg.sendLazy(state)
-	if err != nil {
+	if err := mg.sendLazy(state); err != nil {
 		return mg.resumeLazy(j, dump, err)
 	}
 	sent := time.Since(frozeAt)
 
 	mg.phase("handover")
 	handover := time.Now()
-	err = mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: rootfs, Items: items, Start: true,
+	err = mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: mg.rootfs, Items: mg.items, Start: true,
 		PageServer: net.JoinHostPort(addr, fmt.Sprint(port))}, new(bool))
 	if err != nil {
 		return mg.resumeLazy(j, dump, err)
@@ -148,7 +147,7 @@ func (mg *migration) postCopy(j journal, precopy time.Duration) error {
 		{Key: "moved-from", Value: c.cfg.Host},
 		{Key: "move-mode", Value: "post-copy"},
 		seconds("move-seconds", total),
-		seconds("precopy-seconds", precopy),
+		seconds("precopy-seconds", mg.precopied),
 		seconds("downtime-seconds", downtime),
 		seconds("freeze-send-seconds", sent),
 		seconds("handover-seconds", restored),
@@ -179,10 +178,10 @@ func (mg *migration) postCopy(j journal, precopy time.Duration) error {
 
 // sendLazy sends the lazy dump's images (state), the rootfs changes made
 // since the precopy and the snapshots.
-func (mg *migration) sendLazy(state *images.Manifest) (*images.Manifest, map[string]*images.Manifest, error) {
+func (mg *migration) sendLazy(state *images.Manifest) error {
 	items, err := mg.o.Items()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	items["state"] = state
 	sending := make(chan error, 1)
@@ -192,7 +191,7 @@ func (mg *migration) sendLazy(state *images.Manifest) (*images.Manifest, map[str
 		err = serr
 	}
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	return mg.sendContainer(rootfs, items)
 }

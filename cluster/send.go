@@ -15,21 +15,21 @@ import (
 
 // packAndSend packs the rootfs and sends it with the saved state and
 // snapshots.
-func (mg *migration) packAndSend() (*images.Manifest, map[string]*images.Manifest, error) {
+func (mg *migration) packAndSend() error {
 	rootfs, err := mg.o.PackRootfs()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	items, err := mg.o.Items()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	return mg.sendContainer(rootfs, items)
 }
 
 // sendContainer sends the chunks of rootfs and items that the target
-// lacks; then it has them all.
-func (mg *migration) sendContainer(rootfs *images.Manifest, items map[string]*images.Manifest) (*images.Manifest, map[string]*images.Manifest, error) {
+// lacks; then it has them all, and they are what it is to install.
+func (mg *migration) sendContainer(rootfs *images.Manifest, items map[string]*images.Manifest) error {
 	seen := map[string]bool{}
 	var hashes []string
 	for _, mf := range append([]*images.Manifest{rootfs}, values(items)...) {
@@ -41,17 +41,20 @@ func (mg *migration) sendContainer(rootfs *images.Manifest, items map[string]*im
 		}
 	}
 	if err := mg.sendChunks(hashes); err != nil {
-		return nil, nil, err
+		return err
 	}
-	return rootfs, items, nil
+	mg.rootfs, mg.items = rootfs, items
+	return nil
 }
 
 // sendFrozen is sendContainer after the freeze: the memory dump's chunks
-// go while the rootfs changes are archived, then the rest.
-func (mg *migration) sendFrozen() (*images.Manifest, map[string]*images.Manifest, error) {
+// go while the rootfs changes are archived, then the rest. How long it
+// took goes into the report of the move's downtime.
+func (mg *migration) sendFrozen() error {
+	t := time.Now()
 	items, err := mg.o.Items()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	state := make(chan error, 1)
 	go func() {
@@ -61,16 +64,17 @@ func (mg *migration) sendFrozen() (*images.Manifest, map[string]*images.Manifest
 		}
 		state <- nil
 	}()
-	t := time.Now()
+	p := time.Now()
 	rootfs, err := mg.o.PackRootfs()
-	mg.packed = time.Since(t)
+	packed := time.Since(p)
 	if serr := <-state; err == nil {
 		err = serr
 	}
-	if err != nil {
-		return nil, nil, err
+	if err == nil {
+		err = mg.sendContainer(rootfs, items)
 	}
-	return mg.sendContainer(rootfs, items)
+	mg.timings = append(mg.timings, seconds("freeze-send-seconds", time.Since(t)), seconds("freeze-pack-seconds", packed))
+	return err
 }
 
 func values(m map[string]*images.Manifest) []*images.Manifest {

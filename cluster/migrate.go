@@ -79,7 +79,7 @@ type migration struct {
 	rounds     int            // memory precopy rounds
 	precopied  time.Duration  // from the start to the end of the precopy
 	frozeAt    time.Time      // when the freeze began: the downtime runs from there
-	timings    []ops.KeyValue // how a live move's downtime was spent, for its report
+	timings    []ops.KeyValue // how a live pre-copy move's downtime was spent, for its report
 	handedOver time.Duration  // how long the handover took
 }
 
@@ -118,7 +118,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string, postCopy bool) error {
 		if err := mg.freeze(); err != nil {
 			return mg.cancel(err) // it still runs here
 		}
-		if err := mg.sendFrozen(); err != nil {
+		if err := mg.sendFrozen(nil); err != nil {
 			return mg.fail(err, true) // it is restored here
 		}
 	}

@@ -47,27 +47,32 @@ func (mg *migration) sendContainer(rootfs *images.Manifest, items map[string]*im
 	return nil
 }
 
-// sendFrozen is sendContainer after the freeze: the memory dump's chunks
-// go while the rootfs changes are archived, then the rest. How long it
-// took goes into the report of the move's downtime.
-func (mg *migration) sendFrozen() error {
+// sendFrozen is sendContainer after the freeze: the dump's chunks go
+// while the rootfs changes since the precopy are archived, then the rest.
+// The dump is the saved state that stop-stateful made or, for a
+// post-copy move, state: its lazy dump's images. How long it took goes
+// into a pre-copy move's report of its downtime (migration.report).
+func (mg *migration) sendFrozen(state *images.Manifest) error {
 	t := time.Now()
 	items, err := mg.o.Items()
 	if err != nil {
 		return err
 	}
-	state := make(chan error, 1)
+	if state != nil {
+		items["state"] = state
+	}
+	sending := make(chan error, 1)
 	go func() {
 		if mf := items["state"]; mf != nil {
-			state <- mg.sendChunks(mf.Hashes())
+			sending <- mg.sendChunks(mf.Hashes())
 			return
 		}
-		state <- nil
+		sending <- nil
 	}()
 	p := time.Now()
 	rootfs, err := mg.o.PackRootfs()
 	packed := time.Since(p)
-	if serr := <-state; err == nil {
+	if serr := <-sending; err == nil {
 		err = serr
 	}
 	if err == nil {

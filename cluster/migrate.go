@@ -234,10 +234,10 @@ func (mg *migration) handover(pageServer string) error {
 }
 
 // commit has the target keep its copy, then removes the one here and
-// reports the move. If the target's answer is lost, it is asked who owns
-// the container (unknownOutcome): the move succeeded if the target kept
-// its copy; otherwise the copy there is aborted and the container restored
-// here, and the error says so.
+// reports the move. If the commit fails (its answer lost, the session
+// gone), the target is asked who owns the container (unknownOutcome): the
+// move succeeded if the target kept its copy; otherwise the copy there is
+// aborted and the container restored here, and the error says so.
 func (mg *migration) commit() error {
 	downtime := time.Duration(0)
 	if mg.live {

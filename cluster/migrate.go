@@ -123,8 +123,13 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string, postCopy bool) error {
 		}
 	}
 	if err := mg.handover(""); errors.Is(err, ops.ErrUnreachable) {
-		// The connection broke: the target may have finished installing.
-		return mg.unknownOutcome(err, mg.live)
+		// The connection broke: the target may have finished installing,
+		// and then unknownOutcome has it keep its copy.
+		if err := mg.unknownOutcome(err, mg.live); err != nil {
+			return err
+		}
+		mg.done(mg.downtime(), 0)
+		return nil
 	} else if err != nil {
 		return mg.fail(err, mg.live)
 	}
@@ -239,14 +244,10 @@ func (mg *migration) handover(pageServer string) error {
 // move succeeded if the target kept its copy; otherwise the copy there is
 // aborted and the container restored here, and the error says so.
 func (mg *migration) commit() error {
-	downtime := time.Duration(0)
-	if mg.live {
-		downtime = time.Since(mg.frozeAt)
-	}
+	downtime := mg.downtime()
 	// The report is what the target's info shows; the target adds the
 	// time its commit (the unfreeze) takes, and so does this host below.
-	total := time.Since(mg.start)
-	report := mg.report(total, downtime)
+	report := mg.report(time.Since(mg.start), downtime)
 	mg.phase("commit")
 	committing := time.Now()
 	if err := mg.call("Host.Commit", CommitArgs{Token: mg.token, Report: report}, new(bool)); err != nil {
@@ -254,8 +255,26 @@ func (mg *migration) commit() error {
 			return err
 		}
 	}
-	commit := time.Since(committing)
-	total += commit
+	mg.done(downtime, time.Since(committing))
+	return nil
+}
+
+// downtime is how long the container has been down so far: since the
+// freeze of a live move, none for a cold one.
+func (mg *migration) downtime() time.Duration {
+	if mg.live {
+		return time.Since(mg.frozeAt)
+	}
+	return 0
+}
+
+// done ends a move the target has committed, commit taking that long of
+// it: the copy here goes and the move is reported. A move whose handover
+// answer was lost but whose target kept the container ends here too, or
+// the container would stay on both hosts until the next start.
+func (mg *migration) done(downtime, commit time.Duration) {
+	total := time.Since(mg.start)
+	report := mg.report(total-commit, downtime)
 	addSeconds(report, commit, "move-seconds")
 	if mg.live {
 		downtime += commit
@@ -264,7 +283,6 @@ func (mg *migration) commit() error {
 	mg.moved(report, downtime)
 	mg.c.cfg.Log.Info("cluster: moved", "container", mg.j.Name, "to", mg.peer.Name, "live", mg.live,
 		"seconds", total.Seconds(), "downtime", downtime.Seconds(), "sent", mg.sent)
-	return nil
 }
 
 // report is a pre-copy move's figures for info, up to the commit.

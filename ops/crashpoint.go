@@ -29,6 +29,9 @@ var pauseAt = os.Getenv("CTRFS_PAUSE_AT")
 
 const pauseLimit = 2 * time.Minute
 
+// PausePoint is pausePoint for the packages above ops (cluster).
+func PausePoint(step string, details ...string) { pausePoint(step, details...) }
+
 // pausePoint marks a step that a test may pause at; the file holds the
 // step, then the details given, a line each (a pid the test acts on).
 func pausePoint(step string, details ...string) {

@@ -79,10 +79,19 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 
-# Unit tests, then end-to-end tests against real LXC, CRIU and FUSE.
+# Unit tests under the race detector, then end-to-end tests against real
+# LXC, CRIU and FUSE, then again those that exercise concurrency (renames,
+# events, moves, the trust tests, dead daemons' mounts) against a daemon
+# built with -race: a daemon that reports a race fails its test
+# (tests/harness_test.go). The race pass takes about 4 minutes here.
+RACE_BIN := bin/ctrfs-race
+RACE_E2E := ^(TestLiveMigration|TestPostCopyMove|TestPostCopyPageServerRacer|TestEvacuate|TestBusyAndParallel|TestEvents|TestRename.*|TestTrust.*|TestSecretFileRefused|TestWeakSecretRefused|TestWrongSecretSaysSo|TestDuplicateNameRefused|TestMemoryIsRootsAlone|TestConfigWrites|TestRealTimes|TestReservedContainerNames|TestDamagedCopiesAreNoKeys|TestDeadDaemonMountAborted|TestKilledDaemonLeavesNoLiveMount)$$
+
 test: deps build vet
-	$(GO) test $$($(GO) list ./... | grep -v '/tests$$') -count=1 -timeout 5m
+	$(GO) test -race $$($(GO) list ./... | grep -v '/tests$$') -count=1 -timeout 10m
 	$(GO) test ./tests/ -count=1 -timeout 25m -v
+	$(GO) build -race -o $(RACE_BIN) ./cmd/ctrfs
+	CTRFS_BIN=$(CURDIR)/$(RACE_BIN) $(GO) test ./tests/ -run '$(RACE_E2E)' -count=1 -timeout 15m -v
 
 # Runs each fuzz target for FUZZTIME (`go test -fuzz` takes one target of
 # one package at a time). `make test` runs their seed corpora as unit tests.

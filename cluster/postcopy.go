@@ -89,112 +89,112 @@ func (c *Cluster) pageServerTLS(token string) (*ops.PageServerTLS, error) {
 	return nil, ops.NewError(ops.ErrFailed, "make the page server's TLS credentials: "+err.Error())
 }
 
-// postCopy is moveOut's freeze, handover and commit for a post-copy move
-// of a running container whose rootfs and snapshots went ahead.
-func (mg *migration) postCopy(j journal, precopy time.Duration) error {
-	c, o := mg.c, mg.o
-	addr, port, err := pageServerAddr(mg.peer.Meta.Endpoint)
+// postCopy is moveOut after the precopy for a post-copy move of a running
+// container: a freeze of its own (freezeLazy) that leaves the memory here,
+// the handover with this host's page server, then a phase of its own
+// while the container runs on the target and its memory arrives (fill),
+// and a commit of its own (commitLazy). From the dump on, until the
+// target's copy is whole and committed, a failure aborts that copy and
+// resumes the tasks here (resumeLazy).
+func (mg *migration) postCopy() error {
+	addr, port, creds, err := mg.pageServer()
 	if err != nil {
-		return mg.fail(j, ops.NewError(ops.ErrFailed, "choose the page server's address: "+err.Error()), false)
+		return mg.fail(err, false) // it still runs here
 	}
-	creds, err := c.pageServerTLS(mg.token)
+	dump, err := mg.freezeLazy(addr, port, creds)
 	if err != nil {
-		return mg.fail(j, err, false)
+		return mg.cancel(err) // it still runs here
 	}
+	state, err := mg.lazyImages(dump)
+	if err != nil {
+		return mg.resumeLazy(mg.j, dump, err)
+	}
+	defer mg.o.Store().Release(state)
+	if err := mg.sendFrozen(state); err != nil {
+		return mg.resumeLazy(mg.j, dump, err)
+	}
+	sent := time.Since(mg.frozeAt)
+	if err := mg.handover(net.JoinHostPort(addr, fmt.Sprint(port))); err != nil {
+		return mg.resumeLazy(mg.j, dump, err)
+	}
+	downtime := time.Since(mg.frozeAt)
+	fill, err := mg.fill(dump)
+	if err != nil {
+		return mg.resumeLazy(mg.j, dump, err)
+	}
+	return mg.commitLazy(dump, sent, downtime, fill)
+}
+
+// pageServer chooses where this host's page server listens for the
+// target, and makes its TLS credentials.
+func (mg *migration) pageServer() (addr string, port int, creds *ops.PageServerTLS, err error) {
+	addr, port, err = pageServerAddr(mg.peer.Meta.Endpoint)
+	if err != nil {
+		return "", 0, nil, ops.NewError(ops.ErrFailed, "choose the page server's address: "+err.Error())
+	}
+	creds, err = mg.c.pageServerTLS(mg.token)
+	return addr, port, creds, err
+}
+
+// freezeLazy is freeze for a post-copy move: CRIU dumps all but the
+// memory, which stays in the stopped tasks for the page server at
+// addr:port (ops.Outgoing.StartLazyDump). From here the container is down.
+// A dump that did not start leaves it running here (cancel).
+func (mg *migration) freezeLazy(addr string, port int, creds *ops.PageServerTLS) (*ops.LazyDump, error) {
 	mg.phase("freeze")
-	frozeAt := time.Now()
-	dump, err := o.StartLazyDump(addr, port, creds)
-	if err != nil {
-		mg.abort()
-		os.Remove(c.journalPath(j.Name))
-		return err // the container still runs here
-	}
-	j.LazyDump = dump.Dir
-	if err := c.writeJournal(j); err != nil {
-		return mg.resumeLazy(j, dump, ops.NewError(ops.ErrFailed, "write migration journal: "+err.Error()))
-	}
-	state, err := dump.Images()
-	if err != nil {
-		return mg.resumeLazy(j, dump, err)
-	}
-	defer o.Store().Release(state)
-	rootfs, items, err := mg.sendLazy(state)
-	if err != nil {
-		return mg.resumeLazy(j, dump, err)
-	}
-	sent := time.Since(frozeAt)
+	mg.frozeAt = time.Now()
+	return mg.o.StartLazyDump(addr, port, creds)
+}
 
-	mg.phase("handover")
-	handover := time.Now()
-	err = mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: rootfs, Items: items, Start: true,
-		PageServer: net.JoinHostPort(addr, fmt.Sprint(port))}, new(bool))
-	if err != nil {
-		return mg.resumeLazy(j, dump, err)
+// lazyImages records the lazy dump in the journal, by which a daemon
+// killed from here on settles the move (recoverPostCopy), and returns the
+// dump's images: the state that travels, without the memory.
+func (mg *migration) lazyImages(dump *ops.LazyDump) (*images.Manifest, error) {
+	mg.j.LazyDump = dump.Dir
+	if err := mg.c.writeJournal(mg.j); err != nil {
+		return nil, ops.NewError(ops.ErrFailed, "write migration journal: "+err.Error())
 	}
-	downtime := time.Since(frozeAt)
-	restored := time.Since(handover)
+	return dump.Images()
+}
 
-	// The container runs on the target; its memory arrives.
+// fill is the postcopy phase: the container runs on the target and its
+// memory arrives, until the target's copy is whole (waitWhole). It
+// returns how long that took.
+func (mg *migration) fill(dump *ops.LazyDump) (time.Duration, error) {
 	mg.phase("postcopy")
 	filling := time.Now()
-	if err := mg.waitWhole(j, dump); err != nil {
-		return mg.resumeLazy(j, dump, err)
-	}
-	fill := time.Since(filling)
+	err := mg.waitWhole(mg.j, dump)
+	return time.Since(filling), err
+}
 
+// commitLazy is commit for a post-copy move whose copy on the target is
+// whole: the target keeps it, the dump's CRIU stops and the copy here goes.
+// If the target's answer is lost, settle commits the copy if the target
+// still holds it; if it dropped it, the tasks here resume.
+func (mg *migration) commitLazy(dump *ops.LazyDump, sent, downtime, fill time.Duration) error {
 	mg.phase("commit")
 	total := time.Since(mg.start)
 	report := []ops.KeyValue{
-		{Key: "moved-from", Value: c.cfg.Host},
+		{Key: "moved-from", Value: mg.c.cfg.Host},
 		{Key: "move-mode", Value: "post-copy"},
 		seconds("move-seconds", total),
-		seconds("precopy-seconds", precopy),
+		seconds("precopy-seconds", mg.precopied),
 		seconds("downtime-seconds", downtime),
 		seconds("freeze-send-seconds", sent),
-		seconds("handover-seconds", restored),
+		seconds("handover-seconds", mg.handedOver),
 		seconds("postcopy-fill-seconds", fill),
 		{Key: "move-sent-bytes", Value: fmt.Sprint(mg.sent)},
 	}
 	if err := mg.call("Host.Commit", CommitArgs{Token: mg.token, Report: report}, new(bool)); err != nil {
-		// The copy there is whole: settle commits it if the target still
-		// holds it; if it dropped it, the tasks here resume.
-		if c.settle(j) != ownerCommitted {
-			return mg.resumeLazy(j, dump, err)
+		if mg.c.settle(mg.j) != ownerCommitted {
+			return mg.resumeLazy(mg.j, dump, err)
 		}
 	}
 	dump.Stop()
-	if err := o.Remove(); err != nil {
-		c.cfg.Log.Error("cluster: moved, but the local copy could not be removed", "container", j.Name, "err", err)
-	}
-	os.Remove(c.journalPath(j.Name))
-	o.Report("moved-to", mg.peer.Name)
-	for _, kv := range report[1:] {
-		o.Report(kv.Key, kv.Value)
-	}
-	c.m.PublishEvent(j.Name, "move-downtime", "ok", downtime)
-	c.cfg.Log.Info("cluster: moved post-copy", "container", j.Name, "to", mg.peer.Name,
+	mg.moved(report, downtime)
+	mg.c.cfg.Log.Info("cluster: moved post-copy", "container", mg.j.Name, "to", mg.peer.Name,
 		"seconds", total.Seconds(), "downtime", downtime.Seconds(), "fill", fill.Seconds(), "sent", mg.sent)
 	return nil
-}
-
-// sendLazy sends the lazy dump's images (state), the rootfs changes made
-// since the precopy and the snapshots.
-func (mg *migration) sendLazy(state *images.Manifest) (*images.Manifest, map[string]*images.Manifest, error) {
-	items, err := mg.o.Items()
-	if err != nil {
-		return nil, nil, err
-	}
-	items["state"] = state
-	sending := make(chan error, 1)
-	go func() { sending <- mg.sendChunks(state.Hashes()) }()
-	rootfs, err := mg.o.PackRootfs()
-	if serr := <-sending; err == nil {
-		err = serr
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return mg.sendContainer(rootfs, items)
 }
 
 // lazyPoll is how often the source asks the target about its pages.

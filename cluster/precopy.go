@@ -1,5 +1,12 @@
 package cluster
 
+import (
+	"errors"
+
+	"ctrfs/images"
+	"ctrfs/ops"
+)
+
 // How a live move sends memory ahead while the container runs.
 //
 // With the kernel's soft-dirty tracking (`criu check --feature
@@ -55,4 +62,46 @@ func nextPrecopyRound(dirtyTracking bool, sent []int64) (kind precopyKind, more 
 		return kind, false
 	}
 	return kind, true
+}
+
+// precopyMemory sends the memory ahead in rounds of dumps that leave the
+// container running, each sending the chunks the target lacks, for as long
+// as nextPrecopyRound says; then the final dump sends little.
+func (mg *migration) precopyMemory() error {
+	var sent []int64
+	var last *images.Manifest
+	for {
+		kind, more := nextPrecopyRound(false, sent)
+		if !more {
+			return mg.prepareState(last)
+		}
+		mf, err := mg.o.PrecopyMemory()
+		if err != nil {
+			return err
+		}
+		before := mg.sent
+		last = mf
+		mg.rounds++
+		if err := mg.sendChunks(mf.Hashes()); err != nil {
+			return err
+		}
+		sent = append(sent, mg.sent-before)
+		mg.c.cfg.Log.Debug("cluster: memory precopy", "container", mg.o.Name(), "round", mg.rounds, "kind", kind, "sent", sent[len(sent)-1])
+	}
+}
+
+// prepareState has the target unpack the last precopy dump, so that at
+// the handover it writes only what the final dump changed and restores
+// from there. A target that cannot (or does not know how) restores from
+// its store instead: only a broken connection fails the move.
+func (mg *migration) prepareState(state *images.Manifest) error {
+	if state == nil {
+		return nil
+	}
+	err := mg.call("Host.PrepareState", PrepareStateArgs{Token: mg.token, State: state}, new(bool))
+	if err != nil && !errors.Is(err, ops.ErrUnreachable) {
+		mg.c.cfg.Log.Warn("cluster: the target did not unpack the state ahead; it restores from its store", "container", mg.o.Name(), "err", err)
+		return nil
+	}
+	return err
 }

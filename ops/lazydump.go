@@ -188,9 +188,8 @@ func (m *Manager) ResumeAfterLazyDump(name string) error {
 	if !c.Running() || pid <= 0 {
 		return newError(ErrFailed, fmt.Sprintf("%s has no processes any more: its memory was lost", name), nil)
 	}
-	// CRIU froze the tasks through the freezer: cgroup v1's, else v2's.
-	if c.SetCgroupItem("freezer.state", "THAWED") != nil {
-		c.SetCgroupItem("cgroup.freeze", "0")
+	if err := lxchelper.ThawAfterDump(c, pid); err != nil {
+		return newError(ErrFailed, "thaw the processes of "+name+" after CRIU's dump", err)
 	}
 	if err := continueNamespace(pid); err != nil {
 		return newError(ErrFailed, "continue the processes of "+name, err)

@@ -57,7 +57,9 @@ func (d *Daemon) systemRunning(name string) {
 	var err error
 	waitLong(d.t, "systemd in "+name+" to answer", 2*time.Minute, func() bool {
 		state, err = d.attach(name, "timeout", "120", "systemctl", "is-system-running", "--wait")
-		return !strings.Contains(state, "Failed to connect to bus")
+		// "offline": PID 1 is not systemd yet (LXC's init has not exec'd
+		// it): asked in the first instants of a start.
+		return !strings.Contains(state, "Failed to connect to bus") && state != "offline"
 	})
 	if state != "running" {
 		failed, _ := d.attach(name, "systemctl", "--failed", "--no-legend")

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"ctrfs/fs"
 )
@@ -57,4 +62,57 @@ func hasDevFuse() bool {
 		}
 	}
 	return false
+}
+
+// TestMountFUSEAsksNothingOfItself: the daemon never waits on its own
+// mount, so that a kill can never leave it waiting for its own answer (a
+// killed daemon that did could not exit, and its mount hung everyone who
+// used it). The tree's root here answers nothing until the test lets it:
+// mountFUSE must return all the same. gofs.Mount's poll hack, an open of a
+// file in the new mount, waited for the root's attributes.
+func TestMountFUSEAsksNothingOfItself(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("mounting FUSE directly needs root")
+	}
+	root := &silentRoot{release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(root.release) }) }
+	defer release()
+	type result struct {
+		server *fuse.Server
+		err    error
+	}
+	mounted := make(chan result, 1)
+	dir := t.TempDir()
+	go func() {
+		server, err := mountFUSE(dir, root, fs.Options())
+		mounted <- result{server, err}
+	}()
+	var r result
+	select {
+	case r = <-mounted:
+	case <-time.After(30 * time.Second):
+		t.Error("mountFUSE waited for an answer from its own mount")
+		release()
+		r = <-mounted
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	release()
+	if err := r.server.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// silentRoot is a tree whose root answers a GETATTR only once released.
+type silentRoot struct {
+	gofs.Inode
+	release chan struct{}
+}
+
+func (r *silentRoot) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	<-r.release
+	out.Mode = syscall.S_IFDIR | 0o755
+	return 0
 }

@@ -2,27 +2,28 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
-	"syscall"
 
 	"ctrfs/ops/lxchelper"
 )
 
 // prepareMountPoint creates the directory, refuses one that is mounted and
-// alive, and detaches a stale FUSE mount left by a daemon that was killed
-// (its directory answers ENOTCONN). It asks with statfs(2), which always
-// reaches the daemon: the kernel may answer a stat of the mount's root
-// from what it keeps (fs/cache.go), daemon or not.
+// alive, and takes over a FUSE mount left by a daemon that died
+// (deadmount.go). It learns what is mounted there from
+// /proc/self/mountinfo, not from the directory: a look into a dead
+// daemon's mount can wait for an answer for good.
 func prepareMountPoint(dir string, log *slog.Logger) error {
-	var sfs syscall.Statfs_t
-	if err := syscall.Statfs(dir, &sfs); errors.Is(err, syscall.ENOTCONN) {
-		log.Warn("detaching stale mount left by a dead daemon", "mount", dir)
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			return fmt.Errorf("detach stale mount %s: %w", dir, err)
+	m, err := mountAt(dir)
+	if err != nil {
+		return err
+	}
+	if m != nil && strings.HasPrefix(m.fstype, "fuse") {
+		if err := takeOverDeadMount(dir, m, log); err != nil {
+			return err
 		}
 	}
 	_, statErr := os.Stat(dir)
@@ -32,29 +33,43 @@ func prepareMountPoint(dir string, log *slog.Logger) error {
 	if statErr != nil {
 		return fmt.Errorf("mount point %s: %w", dir, statErr)
 	}
-	mounted, err := isMountPoint(dir)
-	if err != nil {
+	if m, err := mountAt(dir); err != nil {
 		return err
-	}
-	if mounted {
+	} else if m != nil {
 		return fmt.Errorf("%s is already mounted (another ctrfs?); unmount it or choose another --mount", dir)
 	}
 	return nil
 }
 
-// isMountPoint looks the directory up in /proc/self/mountinfo.
-func isMountPoint(dir string) (bool, error) {
+// mountEntry is a mount as /proc/self/mountinfo shows it.
+type mountEntry struct {
+	fstype string // "fuse.ctrfs" for ctrfs's
+	minor  int    // of its device: a FUSE mount's connection number
+}
+
+// mountAt is the mount on dir that a path sees (the last of those stacked
+// there), or nil.
+func mountAt(dir string) (*mountEntry, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer f.Close()
+	var found *mountEntry
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && lxchelper.UnescapeMountPath(fields[4]) == dir {
-			return true, nil
+		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL…] - FSTYPE SOURCE SUPEROPTS
+		pre, post, _ := strings.Cut(sc.Text(), " - ")
+		a, b := strings.Fields(pre), strings.Fields(post)
+		if len(a) < 5 || len(b) < 1 || lxchelper.UnescapeMountPath(a[4]) != dir {
+			continue
 		}
+		_, minor, _ := strings.Cut(a[2], ":")
+		n, err := strconv.Atoi(minor)
+		if err != nil {
+			return nil, fmt.Errorf("mountinfo: device %q of %s", a[2], dir)
+		}
+		found = &mountEntry{fstype: b[0], minor: n}
 	}
-	return false, sc.Err()
+	return found, sc.Err()
 }

@@ -8,7 +8,7 @@ import (
 
 // notifyReady tells systemd (ctrfs.service is Type=notify, see
 // dist/ctrfs.service) that the tree is served, so that units ordered after
-// ctrfs find it. It is called once gofs.Mount has returned, which waits for
+// ctrfs find it. It is called once mountFUSE has returned, which waits for
 // the kernel's INIT to be answered: from then on the kernel sends every
 // request on the mount to this daemon. The daemon does not look into its
 // own mount to check: a FUSE server that makes requests to itself can hang

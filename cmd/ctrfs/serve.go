@@ -147,6 +147,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		cl.Close()
 		return err
 	}
+	unrecord := recordServer(mountDir, log)
 	notifyReady(mountDir, log)
 	log.Info("ctrfs serving", "mount", mountDir, "host", f.name, "lxcpath", f.lxcpath, "store", f.store)
 
@@ -172,6 +173,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		}
 	}()
 	server.Wait()
+	unrecord()
 	log.Info("unmounted", "mount", mountDir)
 	select {
 	case err := <-failed:
@@ -220,14 +222,24 @@ func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Clu
 // os/exec takes that lock for writing, so one asked for meanwhile waits
 // until the descriptor is marked. Only the direct mount is tried: go-fuse's
 // fallback forks fusermount, which would wait for this lock for good.
+//
+// It never looks into the new mount: gofs.Mount's WaitMount opens a file
+// there (go-fuse's "poll hack"), a request of the daemon to itself. A
+// daemon killed while that file was open could not die: its exit closed
+// the file, which waits for the daemon's own answer, and kept /dev/fuse
+// open meanwhile, so the kernel never failed the mount and every process
+// that used it hung. The hack only spares a server that polls files of
+// its own mount, which ctrfs never opens; fuse.NewServer has answered the
+// kernel's INIT when it returns, so the tree is served from then on.
 func mountFUSE(dir string, root gofs.InodeEmbedder, opts *gofs.Options) (*fuse.Server, error) {
 	opts.DirectMountStrict = true
 	syscall.ForkLock.RLock()
 	defer syscall.ForkLock.RUnlock()
-	server, err := gofs.Mount(dir, root, opts)
+	server, err := fuse.NewServer(gofs.NewNodeFS(root, opts), dir, &opts.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
+	go server.Serve()
 	if err := closeFUSEOnExec(); err != nil {
 		server.Unmount()
 		return nil, err

@@ -25,7 +25,7 @@ import (
 // makes it this host's. A provisional copy is removed on Abort, when the
 // source goes quiet for longer than a lease, and when this daemon starts
 // and finds one left by a crash: until the source commits, the source's copy
-// is the container.
+// is the container. The source's side is migrate.go.
 const (
 	sessionIdle = 30 * time.Second // before Install, between calls
 	commitLease = 15 * time.Second // after Install, until Commit
@@ -45,15 +45,6 @@ type session struct {
 	prepareState        time.Duration  // how long PrepareState took, for the report
 	preparing           bool           // Prepare is under way: the session does not expire
 	phases              []ops.KeyValue // timings of Install, for the report
-}
-
-// Service is the RPC service of the migration endpoint, one per
-// connection.
-type Service struct {
-	c *Cluster
-
-	mu    sync.Mutex
-	begun []*session
 }
 
 // connectionClosed drops the sessions begun on the connection that have
@@ -119,7 +110,6 @@ type CommitArgs struct {
 	Token  string
 	Report []ops.KeyValue
 }
-type PullArgs struct{ Name, To string }
 
 // Owner answers.
 const (
@@ -128,28 +118,6 @@ const (
 	ownerProvisional = "provisional" // installed, not committed
 	ownerCommitted   = "committed"   // the container is this host's
 )
-
-func (s *Service) Facts(_ bool, out *Facts) error {
-	*out = s.c.facts
-	out.MemAvailable = memAvailable()
-	return nil
-}
-
-func (s *Service) List(_ bool, out *[]ContainerSummary) error {
-	names, err := s.c.m.List()
-	if err != nil {
-		return wireError(err)
-	}
-	for _, n := range names {
-		st, err := s.c.m.Status(n)
-		if err != nil {
-			continue
-		}
-		kv, _ := s.c.m.Info(n)
-		*out = append(*out, ContainerSummary{Name: n, Status: st, Info: ops.FormatInfo(kv)})
-	}
-	return nil
-}
 
 func (s *Service) Begin(a BeginArgs, token *string) error {
 	in, err := s.c.m.Receive(a.Name)
@@ -213,21 +181,50 @@ func (s *Service) Put(a PutArgs, out *int) error {
 }
 
 // Prepare unpacks the precopy's rootfs where Install creates the
-// container, so that Install applies only the changes since. The session
-// does not expire meanwhile (a big rootfs may take longer than sessionIdle
-// to unpack); its idle time starts again when Prepare is done.
+// container, so that Install applies only the changes since.
 func (s *Service) Prepare(a PrepareArgs, out *bool) error {
-	sess, err := s.c.lockedSession(a.Token, a.Rootfs, "prepare")
+	return s.c.unpackAhead(a.Token, a.Rootfs, aheadRootfs, out)
+}
+
+// PrepareState unpacks a precopy dump of the processes, so that the
+// restore at Install writes only what the final dump changed and restores
+// from a directory of its own (see ops.Incoming.PrepareState).
+func (s *Service) PrepareState(a PrepareStateArgs, out *bool) error {
+	return s.c.unpackAhead(a.Token, a.State, aheadState, out)
+}
+
+// ahead is what Prepare or PrepareState unpacks ahead of the install.
+type ahead struct {
+	call   string // the call, as its errors name it
+	what   string // what it unpacks, as the log names it
+	unpack func(*ops.Incoming, *images.Manifest) error
+	took   func(*session) *time.Duration // where the time it took goes, for Commit's report
+}
+
+var (
+	aheadRootfs = ahead{"prepare", "rootfs", (*ops.Incoming).Prepare,
+		func(sess *session) *time.Duration { return &sess.prepare }}
+	aheadState = ahead{"prepare the state", "state", (*ops.Incoming).PrepareState,
+		func(sess *session) *time.Duration { return &sess.prepareState }}
+)
+
+// unpackAhead unpacks mf as a says, for the session of token. The session
+// does not expire meanwhile (a big rootfs may take longer than sessionIdle
+// to unpack); its idle time starts again when it is done. A failure is
+// logged and answered, and leaves the session to go on: Install then
+// unpacks the whole rootfs, or restores from the store.
+func (c *Cluster) unpackAhead(token string, mf *images.Manifest, a ahead, out *bool) error {
+	sess, err := c.lockedSession(token, mf, a.call)
 	if err != nil {
 		return wireError(err)
 	}
 	defer sess.mu.Unlock()
-	return s.c.preparing(sess, func() error {
+	return c.preparing(sess, func() error {
 		t0 := time.Now()
-		err := sess.in.Prepare(a.Rootfs)
-		sess.prepare = time.Since(t0)
+		err := a.unpack(sess.in, mf)
+		*a.took(sess) = time.Since(t0)
 		if err != nil {
-			s.c.cfg.Log.Warn("cluster: cannot unpack the rootfs of an incoming container ahead of its install", "container", sess.name, "err", err)
+			c.cfg.Log.Warn("cluster: cannot unpack the "+a.what+" of an incoming container ahead of its install", "container", sess.name, "err", err)
 			return wireError(err)
 		}
 		*out = true
@@ -255,29 +252,6 @@ func (c *Cluster) preparing(sess *session, fn func() error) error {
 		c.mu.Unlock()
 	}()
 	return fn()
-}
-
-// PrepareState unpacks a precopy dump of the processes, so that the
-// restore at Install writes only what the final dump changed and restores
-// from a directory of its own (see ops.Incoming.PrepareState). Like
-// Prepare, the session does not expire meanwhile.
-func (s *Service) PrepareState(a PrepareStateArgs, out *bool) error {
-	sess, err := s.c.lockedSession(a.Token, a.State, "prepare the state")
-	if err != nil {
-		return wireError(err)
-	}
-	defer sess.mu.Unlock()
-	return s.c.preparing(sess, func() error {
-		t0 := time.Now()
-		err := sess.in.PrepareState(a.State)
-		sess.prepareState = time.Since(t0)
-		if err != nil {
-			s.c.cfg.Log.Warn("cluster: cannot unpack the state of an incoming container ahead of its install", "container", sess.name, "err", err)
-			return wireError(err)
-		}
-		*out = true
-		return nil
-	})
 }
 
 // lockedSession is session for a call that brings a manifest (a rootfs,
@@ -332,6 +306,9 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 	sess.installed = true
 	sess.timer.Reset(commitLease)
 	s.c.mu.Unlock()
+	// A test breaks the connection here: the source then does not know
+	// that the container is installed.
+	ops.PausePoint("install-answer")
 	*out = true
 	return nil
 }
@@ -449,11 +426,6 @@ func (s *Service) Owner(a OwnerArgs, out *string) error {
 	return nil
 }
 
-func (s *Service) Pull(a PullArgs, out *bool) error {
-	*out = true
-	return wireError(s.c.Migrate(a.Name, a.To))
-}
-
 // expire ends a session whose source went quiet.
 func (c *Cluster) expire(token string) {
 	c.mu.Lock()
@@ -522,20 +494,4 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// addSeconds adds d to the values of keys in report, which are seconds.
-func addSeconds(report []ops.KeyValue, d time.Duration, keys ...string) {
-	for i, kv := range report {
-		if !slices.Contains(keys, kv.Key) {
-			continue
-		}
-		if v, err := strconv.ParseFloat(kv.Value, 64); err == nil {
-			report[i].Value = fmt.Sprintf("%.3f", v+d.Seconds())
-		}
-	}
-}
-
-func seconds(key string, d time.Duration) ops.KeyValue {
-	return ops.KeyValue{Key: key, Value: fmt.Sprintf("%.3f", d.Seconds())}
 }

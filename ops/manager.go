@@ -1,6 +1,13 @@
 // Package ops carries out operations on this host's LXC containers: create,
 // destroy, rename, the ctl commands, and (with images/) checkpoints. It knows
-// nothing of FUSE; every error it returns wraps one of the kinds in errors.go.
+// nothing of FUSE; every error it returns wraps one of the kinds in errors.go
+// (ops/errkind's). The Manager's methods are the operations; what they use
+// is in packages below it that know nothing of the Manager: the helper
+// process that runs LXC and CRIU (ops/lxchelper), CRIU's lazy pages
+// (ops/lazypages), the templates (ops/templates), staging directories
+// (ops/staging), rootfs archives (ops/rootfstar), the network
+// (ops/network), CRIU's logs (ops/criulog), config files (ops/configfile)
+// and the test hooks (ops/testhooks).
 package ops
 
 import (

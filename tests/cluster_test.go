@@ -2,103 +2,18 @@ package tests
 
 import (
 	"crypto/rand"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// Cluster tests run several daemons on 127.0.0.x addresses of lo.
-
-var nextPort atomic.Int32
-
-func init() { nextPort.Store(int32(7960 + 200*testLane)) }
-
-// Peer is a daemon in a cluster, with its gossip address.
-type Peer struct {
-	*Daemon
-	Addr string
-}
-
-// newSecret is a cluster secret as an operator makes one: 32 random bytes.
-func newSecret(t *testing.T) string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// secretFile writes secret to a file of the given mode (whatever the umask).
-func secretFile(t *testing.T, secret string, mode os.FileMode) string {
-	t.Helper()
-	file := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(file, []byte(secret), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(file, mode); err != nil {
-		t.Fatal(err)
-	}
-	return file
-}
-
-// startPeer starts a daemon that gossips on ip with secret, joining join
-// (if not empty); env is added to its environment.
-func startPeer(t *testing.T, name, ip, secret, join string, env ...string) *Peer {
-	t.Helper()
-	p := newPeer(t, name, ip, secret, join)
-	p.Env = env
-	p.Start()
-	return p
-}
-
-// newPeer prepares startPeer's daemon without starting it.
-func newPeer(t *testing.T, name, ip, secret, join string) *Peer {
-	t.Helper()
-	addr := fmt.Sprintf("%s:%d", ip, nextPort.Add(2))
-	args := []string{"--bind", addr, "--secret-file", secretFile(t, secret, 0o600)}
-	if join != "" {
-		args = append(args, "--join", join)
-	}
-	return &Peer{Daemon: NewDaemon(t, name, args...), Addr: addr}
-}
-
-func (d *Daemon) hosts() []string {
-	out, _ := d.Sh("ls hosts")
-	hosts := strings.Fields(out)
-	sort.Strings(hosts)
-	return hosts
-}
-
-func waitLong(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (d *Daemon) waitHosts(want ...string) {
-	d.t.Helper()
-	sort.Strings(want)
-	waitLong(d.t, fmt.Sprintf("hosts/ of %s to be %v", d.Name, want), 20*time.Second, func() bool {
-		return strings.Join(d.hosts(), " ") == strings.Join(want, " ")
-	})
-}
-
-func (d *Daemon) has(name string) bool {
-	return exists(filepath.Join(d.LXCPath, name, "config"))
-}
+// Cluster tests: peers (harness_peers_test.go) join and leave, and
+// containers move between them, whole or cut short at each step.
 
 // TestClusterMembership: hosts/ follows peers joining, leaving and dying;
 // a host with another secret never shows; hosts/PEER shows its info and
@@ -176,41 +91,6 @@ func TestClusterMembership(t *testing.T) {
 	})
 	b.Start() // for cleanup through its mount
 	b.MustSh("rmdir containers/c9")
-}
-
-// eventsReader collects the `events` of a daemon from now on.
-type eventsReader struct {
-	cmd  *exec.Cmd
-	path string
-}
-
-func (d *Daemon) readEvents() *eventsReader {
-	d.t.Helper()
-	path := filepath.Join(d.t.TempDir(), "events")
-	cmd := d.Background("exec cat events > " + path)
-	d.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// The daemon subscribes the reader when it opens `events`: events
-	// before that are not its own. Wait for the open, so that a test
-	// can cause events right after this returns.
-	events := d.Path("events")
-	waitFor(d.t, "the events reader to open events", func() bool {
-		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", cmd.Process.Pid))
-		for _, fd := range fds {
-			if link, err := os.Readlink(fd); err == nil && link == events {
-				return true
-			}
-		}
-		return false
-	})
-	return &eventsReader{cmd: cmd, path: path}
-}
-
-func (e *eventsReader) waitFor(t *testing.T, substr string) {
-	t.Helper()
-	waitFor(t, "event "+substr, func() bool {
-		b, _ := os.ReadFile(e.path)
-		return strings.Contains(string(b), substr)
-	})
 }
 
 // TestLiveMigration: mv of a running container to a peer keeps its IP and
@@ -307,45 +187,6 @@ func TestLiveMigration(t *testing.T) {
 	a.MustSh("echo stop > containers/c1/ctl")
 }
 
-// fakeCRIU puts a `criu` first in PATH that wraps the real one: with
-// version set it claims that version; with failRestore it fails restores.
-func fakeCRIU(t *testing.T, version string, failRestore bool) string {
-	t.Helper()
-	real, err := exec.LookPath("criu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	script := "#!/bin/sh\n"
-	if version != "" {
-		script += fmt.Sprintf("[ \"$1\" = --version ] && { echo 'Version: %s'; exit 0; }\n", version)
-	}
-	if failRestore {
-		script += "for a in \"$@\"; do [ \"$a\" = restore ] && { echo 'injected restore failure' >&2; exit 1; }; done\n"
-	}
-	script += "exec " + real + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return "PATH=" + dir + ":" + os.Getenv("PATH")
-}
-
-// noLazyCRIU puts a `criu` first in PATH that fails lazy dumps as CRIU
-// does where pipes cannot grow (see ops.LazyPages).
-func noLazyCRIU(t *testing.T) string {
-	t.Helper()
-	real, err := exec.LookPath("criu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	script := "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --lazy-pages ] && { echo 'injected: lazy pages refused' >&2; exit 1; }; done\nexec " + real + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return "PATH=" + dir + ":" + os.Getenv("PATH")
-}
-
 // TestMigrationRefused: an unknown host, a taken name and a target that
 // cannot restore what this host dumps are refused before anything moves; a
 // restore that fails on the target leaves the container running here.
@@ -415,43 +256,6 @@ func (d *Daemon) fillRootfs(name string, mib int) {
 	}
 }
 
-// countFrom checks that the service's count did not start again: the
-// processes kept their memory (a cold start begins from 1 again).
-func countFrom(t *testing.T, ip string, before int, when string) int {
-	t.Helper()
-	n := Count(t, ip)
-	if n < before {
-		t.Fatalf("count went from %d to %d %s: the processes lost their state", before, n, when)
-	}
-	return n
-}
-
-// stillHere checks that a move that failed left c1 running on a with its
-// count, and no copy on b.
-func stillHere(t *testing.T, a, b *Peer, ip string, before int) {
-	t.Helper()
-	if st := a.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 is %s on the source after the failed move", st)
-	}
-	countFrom(t, ip, before, "over the failed move")
-	if b.has("c1") {
-		t.Fatal("the target has a copy of c1")
-	}
-	t.Logf("error: %s", a.Read("containers/c1/error"))
-}
-
-// backgroundMove is a move under way in a shell, whose stderr (the errno
-// as the shell words it) is kept.
-type backgroundMove struct {
-	*exec.Cmd
-	stderr string // file
-}
-
-func (m *backgroundMove) Stderr() string {
-	b, _ := os.ReadFile(m.stderr)
-	return string(b)
-}
-
 // moveUntilChunksArrive starts moving c1 from a to b in the background and
 // returns once chunks are arriving on b.
 func moveUntilChunksArrive(t *testing.T, a, b *Peer) *backgroundMove {
@@ -461,16 +265,6 @@ func moveUntilChunksArrive(t *testing.T, a, b *Peer) *backgroundMove {
 	start := b.chunkCount()
 	waitLong(t, "chunks to arrive on the target", 60*time.Second, func() bool { return b.chunkCount() > start+20 })
 	return move
-}
-
-// twoHosts starts dakara and tollana in one cluster.
-func twoHosts(t *testing.T) (a, b *Peer) {
-	t.Helper()
-	secret := newSecret(t)
-	a = startPeer(t, "dakara", loopback(2), secret, "")
-	b = startPeer(t, "tollana", loopback(3), secret, a.Addr)
-	a.waitHosts("dakara", "tollana")
-	return a, b
 }
 
 // bigContainer makes c1 running on a with 256 MiB of ballast in its rootfs,

@@ -306,17 +306,6 @@ func errorIs(err error, target syscall.Errno) bool {
 	return false
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestKilledDaemonLeavesNoLiveMount: the helpers and the LXC monitors they
 // fork must not inherit /dev/fuse, or a killed daemon's mount hangs instead
 // of failing, and the next daemon cannot recover it; nor does it leave

@@ -279,13 +279,3 @@ func TestPostCopySourceVanishes(t *testing.T) {
 	resumedHere(t, a, b, move, ip, before, seq, ready)
 	a.MustSh("echo stop > containers/c1/ctl")
 }
-
-// twoHostsEnv is twoHosts with env added to the source's environment.
-func twoHostsEnv(t *testing.T, env ...string) (a, b *Peer) {
-	t.Helper()
-	secret := newSecret(t)
-	a = startPeer(t, "dakara", loopback(2), secret, "", env...)
-	b = startPeer(t, "tollana", loopback(3), secret, a.Addr)
-	a.waitHosts("dakara", "tollana")
-	return a, b
-}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,16 +25,6 @@ func (d *Daemon) snapshotStored(name, snap string) int64 {
 		d.t.Fatalf("snapshot %s: stored: %v", snap, err)
 	}
 	return n
-}
-
-// rootfs is a path in the rootfs of a container, on the host.
-func (d *Daemon) rootfs(name string, parts ...string) string {
-	return filepath.Join(append([]string{d.LXCPath, name, "rootfs"}, parts...)...)
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
 }
 
 // TestSnapshotStateless: mkdir and `snapshot NAME` take a snapshot of rootfs
@@ -402,34 +391,6 @@ func criuFiles(m storedManifest) storedManifest {
 		}
 	}
 	return out
-}
-
-// Background starts a bash script in the mount without waiting for it.
-func (d *Daemon) Background(script string) *exec.Cmd {
-	d.t.Helper()
-	cmd := exec.Command("bash", "-c", script)
-	cmd.Dir = d.Mount
-	if err := cmd.Start(); err != nil {
-		d.t.Fatal(err)
-	}
-	return cmd
-}
-
-// waitForHelpers waits until no `ctrfs lxc-helper` of this daemon's LXC
-// path runs: a killed daemon's helper finishes its CRIU call on its own.
-func (d *Daemon) waitForHelpers() {
-	d.t.Helper()
-	waitFor(d.t, "helpers of the killed daemon", func() bool {
-		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-		for _, p := range procs {
-			b, _ := os.ReadFile(p)
-			args := strings.Split(string(b), "\x00")
-			if len(args) > 2 && args[1] == "lxc-helper" && contains(args, d.LXCPath) {
-				return false
-			}
-		}
-		return true
-	})
 }
 
 // TestSnapshotCorruptAndRename: a damaged snapshot fails to restore with

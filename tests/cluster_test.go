@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // Cluster tests: peers (harness_peers_test.go) join and leave, and
@@ -26,7 +28,7 @@ func TestClusterMembership(t *testing.T) {
 	a.waitHosts("dakara", "tollana")
 	b.waitHosts("dakara", "tollana")
 
-	info := parseKV(a.Read("hosts/tollana/info"))
+	info := tree.ParseKV(a.Read("hosts/tollana/info"))
 	for _, k := range []string{"arch", "kernel", "criu", "lxc", "cpu-features", "endpoint"} {
 		if info[k] == "" {
 			t.Errorf("hosts/tollana/info lacks %s:\n%v", k, info)
@@ -60,7 +62,7 @@ func TestClusterMembership(t *testing.T) {
 	if st := a.Read("hosts/tollana/c9/status"); st != "STOPPED" {
 		t.Errorf("hosts/tollana/c9/status: %q", st)
 	}
-	if parseKV(a.Read("hosts/tollana/c9/info"))["name"] != "c9" {
+	if tree.ParseKV(a.Read("hosts/tollana/c9/info"))["name"] != "c9" {
 		t.Errorf("hosts/tollana/c9/info is not c9's")
 	}
 	a.ShFails("cat hosts/tollana/nothere/status", "No such file or directory")
@@ -87,7 +89,7 @@ func TestClusterMembership(t *testing.T) {
 			return true
 		}
 		out, _ := a.Sh("cat hosts/tollana/info")
-		return parseKV(out)["status"] == "dead"
+		return tree.ParseKV(out)["status"] == "dead"
 	})
 	b.Start() // for cleanup through its mount
 	b.MustSh("rmdir containers/c9")
@@ -377,8 +379,7 @@ func TestMigrationSourceKilled(t *testing.T) {
 	events := a.readEvents()
 	move.Cmd = a.Background("echo 'move tollana' > containers/c1/ctl")
 	waitLong(t, "the handover", 90*time.Second, func() bool {
-		e, _ := os.ReadFile(events.path)
-		return strings.Contains(string(e), "c1 move-handover started") || b.has("c1")
+		return strings.Contains(events.Text(), "c1 move-handover started") || b.has("c1")
 	})
 	a.Kill()
 	move.Wait()
@@ -393,7 +394,7 @@ func TestMigrationSourceKilled(t *testing.T) {
 func TestMigrationConnectionCut(t *testing.T) {
 	a, b := twoHosts(t)
 	ip, before := bigContainer(t, a)
-	endpoint := parseKV(a.Read("hosts/tollana/info"))["endpoint"]
+	endpoint := tree.ParseKV(a.Read("hosts/tollana/info"))["endpoint"]
 	_, port, _ := strings.Cut(endpoint, ":")
 	rule := []string{"OUTPUT", "-p", "tcp", "-d", loopback(3), "--dport", port, "-j", "REJECT", "--reject-with", "tcp-reset"}
 	uncut := func() { exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() }

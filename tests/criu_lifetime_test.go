@@ -104,12 +104,12 @@ func noneLeftBy(t *testing.T, d *Daemon, when string) {
 }
 
 // eventsSince is what the events reader has seen past offset from.
-func eventsSince(e *eventsReader, from int) string {
-	b, _ := os.ReadFile(e.path)
-	if len(b) < from {
+func eventsSince(e *events, from int) string {
+	text := e.Text()
+	if len(text) < from {
 		return ""
 	}
-	return string(b[from:])
+	return text[from:]
 }
 
 // runsOnOneHost waits until c1 runs on exactly one of a and b, with its

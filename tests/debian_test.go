@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // The debian template's tests: a real Debian 12 with systemd, sshd and
@@ -155,7 +157,7 @@ func (s *sshSession) continueKex(t *testing.T) {
 // answering; `stop` halts it cleanly through systemd.
 func TestDebianTemplate(t *testing.T) {
 	d := StartDaemon(t, "dakara")
-	if info := parseKV(d.Read("templates", "debian", "info")); info["name"] != "debian" || info["default"] != "no" {
+	if info := tree.ParseKV(d.Read("templates", "debian", "info")); info["name"] != "debian" || info["default"] != "no" {
 		t.Errorf("templates/debian/info:\n%v", info)
 	}
 
@@ -178,7 +180,7 @@ func TestDebianTemplate(t *testing.T) {
 	if host, _ := d.attach("deb1", "hostname"); host != "deb1" {
 		t.Errorf("hostname in the container: %q", host)
 	}
-	if info := parseKV(d.Read("templates", "debian", "info")); info["built"] == "" || info["built"] == "not built yet" || info["size"] == "" {
+	if info := tree.ParseKV(d.Read("templates", "debian", "info")); info["built"] == "" || info["built"] == "not built yet" || info["size"] == "" {
 		t.Errorf("templates/debian/info after a create:\n%v", info)
 	}
 	if conf := d.Read("containers", "deb1", "config"); !strings.Contains(conf, "lxc.signal.halt = SIGRTMIN+3") {

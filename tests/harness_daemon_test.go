@@ -5,7 +5,6 @@ package tests
 // commands, reads and waits that drive it through its mount.
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // Daemon is one `ctrfs serve` with its own mount, LXC path and store.
@@ -264,18 +265,7 @@ func (d *Daemon) Read(parts ...string) string {
 // Info parses containers/NAME/info.
 func (d *Daemon) Info(name string) map[string]string {
 	d.t.Helper()
-	return parseKV(d.Read("containers", name, "info"))
-}
-
-func parseKV(s string) map[string]string {
-	kv := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
-			kv[k] = strings.TrimSpace(v)
-		}
-	}
-	return kv
+	return tree.ParseKV(d.Read("containers", name, "info"))
 }
 
 // Background starts a bash script in the mount without waiting for it.
@@ -306,41 +296,28 @@ func (d *Daemon) waitForHelpers() {
 	})
 }
 
-// eventsReader collects the `events` of a daemon from now on.
-type eventsReader struct {
-	cmd  *exec.Cmd
-	path string
-}
-
-// readEvents starts collecting the daemon's events.
-func (d *Daemon) readEvents() *eventsReader {
+// readEvents follows the daemon's `events` from now on, until the test
+// ends: the test causes events after it returns and waits for them.
+func (d *Daemon) readEvents() *events {
 	d.t.Helper()
-	path := filepath.Join(d.t.TempDir(), "events")
-	cmd := d.Background("exec cat events > " + path)
-	d.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// The daemon subscribes the reader when it opens `events`: events
-	// before that are not its own. Wait for the open, so that a test
-	// can cause events right after this returns.
-	events := d.Path("events")
-	waitFor(d.t, "the events reader to open events", func() bool {
-		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", cmd.Process.Pid))
-		for _, fd := range fds {
-			if link, err := os.Readlink(fd); err == nil && link == events {
-				return true
-			}
-		}
-		return false
-	})
-	return &eventsReader{cmd: cmd, path: path}
+	e, err := tree.FollowEvents(d.Mount)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(e.Close)
+	return &events{e}
 }
 
-// waitFor waits for an event whose line contains substr.
-func (e *eventsReader) waitFor(t *testing.T, substr string) {
+// events is a daemon's tree.Events with the tests' wait.
+type events struct{ *tree.Events }
+
+// waitFor waits up to 10 s for an event whose line contains substr, such
+// as "dakara c1 move ok", and fails the test if none comes.
+func (e *events) waitFor(t *testing.T, substr string) {
 	t.Helper()
-	waitFor(t, "event "+substr, func() bool {
-		b, _ := os.ReadFile(e.path)
-		return strings.Contains(string(b), substr)
-	})
+	if err := e.Wait(substr, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // fakeCRIU puts a `criu` first in PATH that wraps the real one: with

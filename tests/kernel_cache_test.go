@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"ctrfs/internal/tree"
 )
 
 // TestSnapshotNamesShowChangesAtOnce: the kernel keeps some names and
@@ -86,7 +88,7 @@ func TestSnapshotNamesShowChangesAtOnce(t *testing.T) {
 	if !after.ModTime().After(before.ModTime()) {
 		t.Fatalf("s3 taken again: mtime %v, was %v", after.ModTime(), before.ModTime())
 	}
-	if kind := parseKV(d.Read("containers/c1/snapshots/s3/info"))["kind"]; kind != "stateless" {
+	if kind := tree.ParseKV(d.Read("containers/c1/snapshots/s3/info"))["kind"]; kind != "stateless" {
 		t.Fatalf("s3 taken again stateless: info says kind %q", kind)
 	}
 

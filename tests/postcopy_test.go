@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // Post-copy moves (`move HOST --post-copy`): the container runs on the
@@ -76,7 +78,7 @@ func memhogContainer(t *testing.T, d *Daemon, mib int) (ip string, ready map[str
 	d.MustSh("echo start > containers/c1/ctl")
 	ip = d.Info("c1")["ipv4"]
 	waitLong(t, "memhog to fill its memory", 2*time.Minute, func() bool {
-		ready = parseKV(fileText(d.rootfs("c1", "memhog.d", "ready")))
+		ready = tree.ParseKV(fileText(d.rootfs("c1", "memhog.d", "ready")))
 		return ready["sum"] != ""
 	})
 	Count(t, ip)
@@ -95,7 +97,7 @@ func memhogIntact(t *testing.T, d *Daemon, ready map[string]string, seq int) {
 	t.Helper()
 	var kv map[string]string
 	waitLong(t, "memhog on "+d.Name+" to check its memory", time.Minute, func() bool {
-		kv = parseKV(fileText(d.rootfs("c1", "memhog.d", "sum")))
+		kv = tree.ParseKV(fileText(d.rootfs("c1", "memhog.d", "sum")))
 		n, err := strconv.Atoi(kv["seq"])
 		return err == nil && n > seq
 	})
@@ -106,7 +108,7 @@ func memhogIntact(t *testing.T, d *Daemon, ready map[string]string, seq int) {
 
 // memhogSeq is memhog's last check on d.
 func memhogSeq(d *Daemon) int {
-	n, _ := strconv.Atoi(parseKV(fileText(d.rootfs("c1", "memhog.d", "sum")))["seq"])
+	n, _ := strconv.Atoi(tree.ParseKV(fileText(d.rootfs("c1", "memhog.d", "sum")))["seq"])
 	return n
 }
 

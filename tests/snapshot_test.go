@@ -10,12 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // snapshotInfo parses containers/NAME/snapshots/SNAP/info.
 func (d *Daemon) snapshotInfo(name, snap string) map[string]string {
 	d.t.Helper()
-	return parseKV(d.Read("containers", name, "snapshots", snap, "info"))
+	return tree.ParseKV(d.Read("containers", name, "snapshots", snap, "info"))
 }
 
 func (d *Daemon) snapshotStored(name, snap string) int64 {

@@ -59,9 +59,7 @@ func TestClusterMembership(t *testing.T) {
 	if ls := strings.Fields(a.MustSh("ls hosts/tollana")); !contains(ls, "c9") || !contains(ls, "info") {
 		t.Errorf("hosts/tollana lists %v", ls)
 	}
-	if st := a.Read("hosts/tollana/c9/status"); st != "STOPPED" {
-		t.Errorf("hosts/tollana/c9/status: %q", st)
-	}
+	a.WantStatus("hosts/tollana/c9", "STOPPED", "a stopped container of the peer")
 	if tree.ParseKV(a.Read("hosts/tollana/c9/info"))["name"] != "c9" {
 		t.Errorf("hosts/tollana/c9/info is not c9's")
 	}
@@ -108,12 +106,7 @@ func TestLiveMigration(t *testing.T) {
 	before := Count(t, ip)
 
 	a.MustSh("mv containers/c1 hosts/tollana/")
-	if a.has("c1") {
-		t.Fatal("c1 is still on the source after the move")
-	}
-	if st := b.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 on the target is %s", st)
-	}
+	wantMoved(t, "c1", a, b, "after the move")
 	after := Count(t, ip)
 	if after < before {
 		t.Fatalf("count went from %d to %d: the processes did not move", before, after)
@@ -133,9 +126,7 @@ func TestLiveMigration(t *testing.T) {
 	}
 	// The source's own node for c1 went under hosts/tollana/ with the mv;
 	// what is read there now is the peer's container.
-	if st := a.Read("hosts/tollana/c1/status"); st != "RUNNING" {
-		t.Errorf("hosts/tollana/c1/status on the source after the move: %q", st)
-	}
+	a.WantStatus("hosts/tollana/c1", "RUNNING", "the container seen from the source after the move")
 	if frozen := info["precopy-frozen-seconds"]; frozen == "" {
 		t.Errorf("info on the target lacks precopy-frozen-seconds:\n%v", info)
 	}
@@ -152,17 +143,13 @@ func TestLiveMigration(t *testing.T) {
 
 	// Pull it back, then push it from inside containers/.
 	a.MustSh("mv hosts/tollana/c1 containers/")
-	if st := a.Read("containers/c1/status"); st != "RUNNING" || b.has("c1") {
-		t.Fatalf("after the pull c1 is %s here, still on the peer: %v", st, b.has("c1"))
-	}
+	wantMoved(t, "c1", b, a, "after the pull")
 	pulled := Count(t, ip)
 	if pulled < after {
 		t.Fatalf("count went from %d to %d over the pull", after, pulled)
 	}
 	a.MustSh("cd containers && mv c1 hosts/tollana/")
-	if st := b.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 on the target is %s", st)
-	}
+	b.WantStatus("containers/c1", "RUNNING", "after the move from inside containers/")
 
 	// Cold: stopped with saved state, and a file in the rootfs.
 	if err := os.WriteFile(b.rootfs("c1", "root", "travels"), []byte("yes"), 0o644); err != nil {
@@ -171,8 +158,9 @@ func TestLiveMigration(t *testing.T) {
 	last := Count(t, ip)
 	b.MustSh("echo stop-stateful > containers/c1/ctl")
 	b.MustSh("echo 'move dakara' > containers/c1/ctl")
-	if st := a.Read("containers/c1/status"); st != "STOPPED" || a.Info("c1")["stateful"] != "yes" {
-		t.Fatalf("after a cold move: %s, info %v", st, a.Info("c1"))
+	a.WantStatus("containers/c1", "STOPPED", "after a cold move")
+	if info := a.Info("c1"); info["stateful"] != "yes" {
+		t.Fatalf("after a cold move: info %v", info)
 	}
 	if b, err := os.ReadFile(a.rootfs("c1", "root", "travels")); err != nil || string(b) != "yes" {
 		t.Errorf("a file of the rootfs did not travel: %q %v", b, err)
@@ -314,9 +302,7 @@ func TestMigrationTargetKilled(t *testing.T) {
 	if err := move.Wait(); err == nil {
 		t.Fatal("the move succeeded although the target died before the commit")
 	}
-	if st := a.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 is %s on the source after the target died in the handover", st)
-	}
+	a.WantStatus("containers/c1", "RUNNING", "on the source after the target died in the handover")
 	out, _ := exec.Command("lxc-info", "-P", b.LXCPath, "-n", "c1", "-sH").CombinedOutput()
 	if strings.TrimSpace(string(out)) == "RUNNING" {
 		t.Fatal("the dead target's copy of c1 runs beside the source's")
@@ -329,9 +315,7 @@ func TestMigrationTargetKilled(t *testing.T) {
 	}
 	a.waitHosts("dakara", "tollana")
 	a.MustSh("echo 'move tollana' > containers/c1/ctl")
-	if st := b.Read("containers/c1/status"); st != "RUNNING" || a.has("c1") {
-		t.Fatalf("second move: %s on the target, still on the source: %v", st, a.has("c1"))
-	}
+	wantMoved(t, "c1", a, b, "after the second move")
 	countFrom(t, ip, before, "over the move after the target came back")
 	b.MustSh("echo stop > containers/c1/ctl")
 }
@@ -417,9 +401,7 @@ func TestMigrationConnectionCut(t *testing.T) {
 		_, err := a.Sh("echo 'move tollana' > containers/c1/ctl")
 		return err == nil
 	})
-	if st := b.Read("containers/c1/status"); st != "RUNNING" || a.has("c1") {
-		t.Fatalf("after the move: %s on the target, still on the source: %v", st, a.has("c1"))
-	}
+	wantMoved(t, "c1", a, b, "after the move")
 	Count(t, ip)
 	b.MustSh("echo stop > containers/c1/ctl")
 }

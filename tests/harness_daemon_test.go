@@ -268,6 +268,21 @@ func (d *Daemon) Info(name string) map[string]string {
 	return tree.ParseKV(d.Read("containers", name, "info"))
 }
 
+// WantStatus fails the test unless DIR/status (DIR inside the mount, such
+// as containers/c1 or hosts/tollana/c1) reads want; when says at what point
+// of the test, for the message.
+func (d *Daemon) WantStatus(dir, want, when string) {
+	d.t.Helper()
+	path := d.Path(dir)
+	st, err := tree.Status(path)
+	if err != nil {
+		d.t.Fatalf("%s: %v", when, err)
+	}
+	if st != want {
+		d.t.Fatalf("%s: %s on %s is %s, want %s%s", when, dir, d.Name, st, want, tree.ErrorSuffix(path))
+	}
+}
+
 // Background starts a bash script in the mount without waiting for it.
 func (d *Daemon) Background(script string) *exec.Cmd {
 	d.t.Helper()

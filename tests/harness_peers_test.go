@@ -120,14 +120,22 @@ func twoHostsEnv(t *testing.T, env ...string) (a, b *Peer) {
 // count, and no copy on b.
 func stillHere(t *testing.T, a, b *Peer, ip string, before int) {
 	t.Helper()
-	if st := a.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 is %s on the source after the failed move", st)
-	}
+	a.WantStatus("containers/c1", "RUNNING", "on the source after the failed move")
 	countFrom(t, ip, before, "over the failed move")
 	if b.has("c1") {
 		t.Fatal("the target has a copy of c1")
 	}
 	t.Logf("error: %s", a.Read("containers/c1/error"))
+}
+
+// wantMoved fails the test unless the container runs on to and is gone
+// from from: where a move leaves it.
+func wantMoved(t *testing.T, name string, from, to *Peer, when string) {
+	t.Helper()
+	to.WantStatus("containers/"+name, "RUNNING", when)
+	if from.has(name) {
+		t.Fatalf("%s: %s is still on %s", when, name, from.Name)
+	}
 }
 
 // backgroundMove is a move under way in a shell, whose stderr (the errno

@@ -104,9 +104,7 @@ func TestSnapshotNamesShowChangesAtOnce(t *testing.T) {
 	gone("containers/c1/snapshots/s3")
 	gone(other + "c1/snapshots/s3")
 	lists("containers/c9/snapshots", "s3")
-	if st := d.Read("containers/c9/status"); st != "STOPPED" {
-		t.Fatalf("c9 status %q", st)
-	}
+	d.WantStatus("containers/c9", "STOPPED", "after the rename")
 
 	// Renamed through the other view: gone from containers/ at once.
 	warm("c9", "s3")

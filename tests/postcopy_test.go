@@ -160,12 +160,7 @@ func TestPostCopyMove(t *testing.T) {
 	seq := memhogSeq(a.Daemon)
 
 	a.MustSh("echo 'move tollana --post-copy' > containers/c1/ctl")
-	if a.has("c1") {
-		t.Fatal("c1 is still on the source after the move")
-	}
-	if st := b.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 on the target is %s", st)
-	}
+	wantMoved(t, "c1", a, b, "after the move")
 	countFrom(t, ip, before, "over the post-copy move")
 	memhogIntact(t, b.Daemon, ready, seq)
 	info := b.Info("c1")

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"ctrfs/internal/testenv"
 	"ctrfs/internal/tree"
 )
 
@@ -45,6 +46,8 @@ func StartDaemon(t *testing.T, name string, extra ...string) *Daemon {
 // that the test can set Env first.
 func NewDaemon(t *testing.T, name string, extra ...string) *Daemon {
 	t.Helper()
+	testenv.NeedTool(t, "lxc-start", "LXC: make deps installs it")
+	testenv.NeedTool(t, "criu", "make deps installs it")
 	base := t.TempDir()
 	d := &Daemon{t: t, Name: name,
 		Mount:   filepath.Join(base, "mnt"),

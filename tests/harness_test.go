@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"ctrfs/internal/testenv"
 )
 
 // The tests' own bridge and subnet, apart from the demo's. CTRFS_TEST_LANE
@@ -52,9 +54,20 @@ var ctrfsBin string
 const templateCache = "/var/cache/ctrfs/templates"
 
 func TestMain(m *testing.M) {
+	// Without root there is nothing here to run: the tests are skipped,
+	// as a unit test without root is (internal/testenv), so that `go test
+	// ./...` as another user passes and says why. Under CI (CI=true) that
+	// is a broken setup instead, and fails: a CI run that tested nothing
+	// must not pass. (A test of a daemon also skips where LXC or CRIU is
+	// missing: NewDaemon.)
 	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "tests/: end-to-end tests need root (they mount FUSE and run LXC)")
-		os.Exit(1)
+		const why = "end-to-end tests need root (they mount FUSE and run LXC and CRIU)"
+		if testenv.CI() {
+			fmt.Fprintln(os.Stderr, "tests/:", why, "and CI=true: that is a broken setup")
+			os.Exit(1)
+		}
+		fmt.Println("tests/: every test skipped:", why)
+		os.Exit(0)
 	}
 	// Whatever this process inherited open (a shell's descriptors) goes
 	// no further: a daemon's processes would carry it on, and CRIU cannot

@@ -342,35 +342,31 @@ func (e *events) waitFor(t *testing.T, substr string) {
 // version set it claims that version; with failRestore it fails restores.
 func fakeCRIU(t *testing.T, version string, failRestore bool) string {
 	t.Helper()
-	real, err := exec.LookPath("criu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	script := "#!/bin/sh\n"
+	var script string
 	if version != "" {
 		script += fmt.Sprintf("[ \"$1\" = --version ] && { echo 'Version: %s'; exit 0; }\n", version)
 	}
 	if failRestore {
 		script += "for a in \"$@\"; do [ \"$a\" = restore ] && { echo 'injected restore failure' >&2; exit 1; }; done\n"
 	}
-	script += "exec " + real + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return "PATH=" + dir + ":" + os.Getenv("PATH")
+	return wrapCRIU(t, script)
 }
 
 // noLazyCRIU puts a `criu` first in PATH that fails lazy dumps as CRIU
 // does where pipes cannot grow (see ops.LazyPages).
 func noLazyCRIU(t *testing.T) string {
 	t.Helper()
-	real, err := exec.LookPath("criu")
-	if err != nil {
-		t.Fatal(err)
-	}
+	return wrapCRIU(t, "for a in \"$@\"; do [ \"$a\" = --lazy-pages ] && { echo 'injected: lazy pages refused' >&2; exit 1; }; done\n")
+}
+
+// wrapCRIU writes a `criu` that runs script, then the real criu with the
+// same arguments, and returns the PATH, for a daemon's Env, that puts it
+// first.
+func wrapCRIU(t *testing.T, script string) string {
+	t.Helper()
+	real := testenv.NeedTool(t, "criu", "make deps installs it")
 	dir := t.TempDir()
-	script := "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --lazy-pages ] && { echo 'injected: lazy pages refused' >&2; exit 1; }; done\nexec " + real + " \"$@\"\n"
+	script = "#!/bin/sh\n" + script + "exec " + real + " \"$@\"\n"
 	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}

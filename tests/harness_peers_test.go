@@ -99,11 +99,7 @@ func (d *Daemon) has(name string) bool {
 // twoHosts starts dakara and tollana in one cluster.
 func twoHosts(t *testing.T) (a, b *Peer) {
 	t.Helper()
-	secret := newSecret(t)
-	a = startPeer(t, "dakara", loopback(2), secret, "")
-	b = startPeer(t, "tollana", loopback(3), secret, a.Addr)
-	a.waitHosts("dakara", "tollana")
-	return a, b
+	return twoHostsEnv(t)
 }
 
 // twoHostsEnv is twoHosts with env added to the source's environment.

@@ -154,13 +154,7 @@ func raisePipeMaxSize() (restore func()) {
 // waitFor waits up to 10 s for cond, and fails the test if it never holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitLong(t, what, 10*time.Second, cond)
 }
 
 // waitLong waits up to timeout for cond, for what takes longer on a

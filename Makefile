@@ -83,7 +83,7 @@ vet:
 # LXC, CRIU and FUSE, then again those that exercise concurrency (renames,
 # events, moves, the trust tests, dead daemons' mounts) against a daemon
 # built with -race: a daemon that reports a race fails its test
-# (tests/harness_test.go). The race pass takes about 4 minutes here.
+# (tests/harness_daemon_test.go). The race pass takes about 4 minutes here.
 RACE_BIN := bin/ctrfs-race
 RACE_E2E := ^(TestLiveMigration|TestPostCopyMove|TestPostCopyPageServerRacer|TestEvacuate|TestBusyAndParallel|TestEvents|TestRename.*|TestTrust.*|TestSecretFileRefused|TestWeakSecretRefused|TestWrongSecretSaysSo|TestDuplicateNameRefused|TestMemoryIsRootsAlone|TestConfigWrites|TestRealTimes|TestReservedContainerNames|TestDamagedCopiesAreNoKeys|TestDeadDaemonMountAborted|TestKilledDaemonLeavesNoLiveMount)$$
 

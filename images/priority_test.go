@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"ctrfs/internal/testenv"
 )
 
 // threadNices reads the nice value of each thread of this process.
@@ -39,6 +41,7 @@ func threadNices(t *testing.T) map[string]int {
 // A boosted goroutine runs at storeNice, and when it is done no thread of
 // the process is left with that priority for other goroutines to run on.
 func TestBoostThreadEndsWithItsGoroutine(t *testing.T) {
+	testenv.NeedRoot(t, "to raise a thread's priority")
 	for p, n := range threadNices(t) {
 		if n != 0 {
 			t.Fatalf("%s runs at nice %d before the test (pid %d): run it at nice 0", p, n, os.Getpid())

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"ctrfs/internal/testenv"
 )
 
 // nobody plants what the tests below must not trust.
@@ -14,9 +16,7 @@ const nobody = 65534
 
 func asRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to make files of another user")
-	}
+	testenv.NeedRoot(t, "to make files of another user")
 }
 
 func mkdir(t *testing.T, dir string, mode os.FileMode, uid int) string {

@@ -3,7 +3,7 @@
 # builds ctrfs, ctrfs-bench and the memhog workload, starts two private ctrfs
 # daemons on temporary directories, clustered on 127.0.0.2 and 127.0.0.3 with
 # a secret of their own (`bench` runs the first two parts, `bench-peer` is
-# the other host of the migration part), runs cmd/ctrfs-bench against them
+# the other host of the migration part), runs bench/ctrfs-bench against them
 # and always tears everything down again: the daemons it started (by pid),
 # their mounts, the containers under their LXC paths, the bridge if this
 # script brought it into being, the files. ctrfs-bench deletes the snapshots
@@ -49,7 +49,7 @@ mkdir -p "$template_cache"
 mkdir -p bin
 echo "bench: building bin/ctrfs, bin/ctrfs-bench, bin/memhog"
 go build -o bin/ctrfs ./cmd/ctrfs
-go build -o bin/ctrfs-bench ./cmd/ctrfs-bench
+go build -o bin/ctrfs-bench ./bench/ctrfs-bench
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/memhog ./bench/memhog
 
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/ctrfs-bench.XXXXXX")

@@ -26,9 +26,7 @@ func TestCgroup2OnlyCheckpointAfterRestore(t *testing.T) {
 		if _, err := d.Sh("echo stop-stateful > containers/c1/ctl"); err != nil {
 			t.Fatalf("stop-stateful #%d: %v; error: %s", i+1, err, d.Read("containers/c1/error"))
 		}
-		if st := d.Read("containers/c1/status"); st != "STOPPED" {
-			t.Fatalf("after stop-stateful #%d c1 is %s", i+1, st)
-		}
+		d.WantStatus("containers/c1", "STOPPED", fmt.Sprintf("after stop-stateful #%d", i+1))
 		if i == 1 && !strings.Contains(d.Read("containers/c1/log"), "so ctrfs runs: criu dump") {
 			t.Errorf("the log of the dump of a restored container does not say that ctrfs ran CRIU:\n%s", d.Read("containers/c1/log"))
 		}
@@ -122,16 +120,12 @@ func TestCgroup2OnlyMoveRestored(t *testing.T) {
 	n := Count(t, ip)
 
 	a.MustSh("mv containers/c1 hosts/tollana/")
-	if st := b.Read("containers/c1/status"); st != "RUNNING" || a.has("c1") {
-		t.Fatalf("after the move c1 is %s on the target, still on the source: %v", st, a.has("c1"))
-	}
+	wantMoved(t, "c1", a, b, "after the move")
 	n = CountsPast(t, ip, n, "after the move of a restored container")
 	checkLimit(t, b.Daemon, want, "on the target of a move")
 
 	a.MustSh("mv hosts/tollana/c1 containers/")
-	if st := a.Read("containers/c1/status"); st != "RUNNING" || b.has("c1") {
-		t.Fatalf("after the move back c1 is %s here, still on the peer: %v", st, b.has("c1"))
-	}
+	wantMoved(t, "c1", b, a, "after the move back")
 	CountsPast(t, ip, n, "after the move back")
 	checkLimit(t, a.Daemon, want, "after the move back")
 	a.MustSh("echo stop > containers/c1/ctl")

@@ -76,8 +76,6 @@ func TestCheckCommonBlockers(t *testing.T) {
 		}
 	}
 	CountsPast(t, ip, n, "after check with a nested user namespace")
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after check: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after check")
 	d.MustSh("echo stop > containers/c1/ctl")
 }

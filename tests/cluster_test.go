@@ -2,103 +2,20 @@ package tests
 
 import (
 	"crypto/rand"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
-// Cluster tests run several daemons on 127.0.0.x addresses of lo.
-
-var nextPort atomic.Int32
-
-func init() { nextPort.Store(int32(7960 + 200*testLane)) }
-
-// Peer is a daemon in a cluster, with its gossip address.
-type Peer struct {
-	*Daemon
-	Addr string
-}
-
-// newSecret is a cluster secret as an operator makes one: 32 random bytes.
-func newSecret(t *testing.T) string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// secretFile writes secret to a file of the given mode (whatever the umask).
-func secretFile(t *testing.T, secret string, mode os.FileMode) string {
-	t.Helper()
-	file := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(file, []byte(secret), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(file, mode); err != nil {
-		t.Fatal(err)
-	}
-	return file
-}
-
-// startPeer starts a daemon that gossips on ip with secret, joining join
-// (if not empty); env is added to its environment.
-func startPeer(t *testing.T, name, ip, secret, join string, env ...string) *Peer {
-	t.Helper()
-	p := newPeer(t, name, ip, secret, join)
-	p.Env = env
-	p.Start()
-	return p
-}
-
-// newPeer prepares startPeer's daemon without starting it.
-func newPeer(t *testing.T, name, ip, secret, join string) *Peer {
-	t.Helper()
-	addr := fmt.Sprintf("%s:%d", ip, nextPort.Add(2))
-	args := []string{"--bind", addr, "--secret-file", secretFile(t, secret, 0o600)}
-	if join != "" {
-		args = append(args, "--join", join)
-	}
-	return &Peer{Daemon: NewDaemon(t, name, args...), Addr: addr}
-}
-
-func (d *Daemon) hosts() []string {
-	out, _ := d.Sh("ls hosts")
-	hosts := strings.Fields(out)
-	sort.Strings(hosts)
-	return hosts
-}
-
-func waitLong(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (d *Daemon) waitHosts(want ...string) {
-	d.t.Helper()
-	sort.Strings(want)
-	waitLong(d.t, fmt.Sprintf("hosts/ of %s to be %v", d.Name, want), 20*time.Second, func() bool {
-		return strings.Join(d.hosts(), " ") == strings.Join(want, " ")
-	})
-}
-
-func (d *Daemon) has(name string) bool {
-	return exists(filepath.Join(d.LXCPath, name, "config"))
-}
+// Cluster tests: peers (harness_peers_test.go) join and leave, and
+// containers move between them, whole or cut short at each step.
 
 // TestClusterMembership: hosts/ follows peers joining, leaving and dying;
 // a host with another secret never shows; hosts/PEER shows its info and
@@ -111,7 +28,7 @@ func TestClusterMembership(t *testing.T) {
 	a.waitHosts("dakara", "tollana")
 	b.waitHosts("dakara", "tollana")
 
-	info := parseKV(a.Read("hosts/tollana/info"))
+	info := tree.ParseKV(a.Read("hosts/tollana/info"))
 	for _, k := range []string{"arch", "kernel", "criu", "lxc", "cpu-features", "endpoint"} {
 		if info[k] == "" {
 			t.Errorf("hosts/tollana/info lacks %s:\n%v", k, info)
@@ -142,10 +59,8 @@ func TestClusterMembership(t *testing.T) {
 	if ls := strings.Fields(a.MustSh("ls hosts/tollana")); !contains(ls, "c9") || !contains(ls, "info") {
 		t.Errorf("hosts/tollana lists %v", ls)
 	}
-	if st := a.Read("hosts/tollana/c9/status"); st != "STOPPED" {
-		t.Errorf("hosts/tollana/c9/status: %q", st)
-	}
-	if parseKV(a.Read("hosts/tollana/c9/info"))["name"] != "c9" {
+	a.WantStatus("hosts/tollana/c9", "STOPPED", "a stopped container of the peer")
+	if tree.ParseKV(a.Read("hosts/tollana/c9/info"))["name"] != "c9" {
 		t.Errorf("hosts/tollana/c9/info is not c9's")
 	}
 	a.ShFails("cat hosts/tollana/nothere/status", "No such file or directory")
@@ -172,45 +87,10 @@ func TestClusterMembership(t *testing.T) {
 			return true
 		}
 		out, _ := a.Sh("cat hosts/tollana/info")
-		return parseKV(out)["status"] == "dead"
+		return tree.ParseKV(out)["status"] == "dead"
 	})
 	b.Start() // for cleanup through its mount
 	b.MustSh("rmdir containers/c9")
-}
-
-// eventsReader collects the `events` of a daemon from now on.
-type eventsReader struct {
-	cmd  *exec.Cmd
-	path string
-}
-
-func (d *Daemon) readEvents() *eventsReader {
-	d.t.Helper()
-	path := filepath.Join(d.t.TempDir(), "events")
-	cmd := d.Background("exec cat events > " + path)
-	d.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// The daemon subscribes the reader when it opens `events`: events
-	// before that are not its own. Wait for the open, so that a test
-	// can cause events right after this returns.
-	events := d.Path("events")
-	waitFor(d.t, "the events reader to open events", func() bool {
-		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", cmd.Process.Pid))
-		for _, fd := range fds {
-			if link, err := os.Readlink(fd); err == nil && link == events {
-				return true
-			}
-		}
-		return false
-	})
-	return &eventsReader{cmd: cmd, path: path}
-}
-
-func (e *eventsReader) waitFor(t *testing.T, substr string) {
-	t.Helper()
-	waitFor(t, "event "+substr, func() bool {
-		b, _ := os.ReadFile(e.path)
-		return strings.Contains(string(b), substr)
-	})
 }
 
 // TestLiveMigration: mv of a running container to a peer keeps its IP and
@@ -226,12 +106,7 @@ func TestLiveMigration(t *testing.T) {
 	before := Count(t, ip)
 
 	a.MustSh("mv containers/c1 hosts/tollana/")
-	if a.has("c1") {
-		t.Fatal("c1 is still on the source after the move")
-	}
-	if st := b.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 on the target is %s", st)
-	}
+	wantMoved(t, "c1", a, b, "after the move")
 	after := Count(t, ip)
 	if after < before {
 		t.Fatalf("count went from %d to %d: the processes did not move", before, after)
@@ -251,9 +126,7 @@ func TestLiveMigration(t *testing.T) {
 	}
 	// The source's own node for c1 went under hosts/tollana/ with the mv;
 	// what is read there now is the peer's container.
-	if st := a.Read("hosts/tollana/c1/status"); st != "RUNNING" {
-		t.Errorf("hosts/tollana/c1/status on the source after the move: %q", st)
-	}
+	a.WantStatus("hosts/tollana/c1", "RUNNING", "the container seen from the source after the move")
 	if frozen := info["precopy-frozen-seconds"]; frozen == "" {
 		t.Errorf("info on the target lacks precopy-frozen-seconds:\n%v", info)
 	}
@@ -270,17 +143,13 @@ func TestLiveMigration(t *testing.T) {
 
 	// Pull it back, then push it from inside containers/.
 	a.MustSh("mv hosts/tollana/c1 containers/")
-	if st := a.Read("containers/c1/status"); st != "RUNNING" || b.has("c1") {
-		t.Fatalf("after the pull c1 is %s here, still on the peer: %v", st, b.has("c1"))
-	}
+	wantMoved(t, "c1", b, a, "after the pull")
 	pulled := Count(t, ip)
 	if pulled < after {
 		t.Fatalf("count went from %d to %d over the pull", after, pulled)
 	}
 	a.MustSh("cd containers && mv c1 hosts/tollana/")
-	if st := b.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 on the target is %s", st)
-	}
+	b.WantStatus("containers/c1", "RUNNING", "after the move from inside containers/")
 
 	// Cold: stopped with saved state, and a file in the rootfs.
 	if err := os.WriteFile(b.rootfs("c1", "root", "travels"), []byte("yes"), 0o644); err != nil {
@@ -289,8 +158,9 @@ func TestLiveMigration(t *testing.T) {
 	last := Count(t, ip)
 	b.MustSh("echo stop-stateful > containers/c1/ctl")
 	b.MustSh("echo 'move dakara' > containers/c1/ctl")
-	if st := a.Read("containers/c1/status"); st != "STOPPED" || a.Info("c1")["stateful"] != "yes" {
-		t.Fatalf("after a cold move: %s, info %v", st, a.Info("c1"))
+	a.WantStatus("containers/c1", "STOPPED", "after a cold move")
+	if info := a.Info("c1"); info["stateful"] != "yes" {
+		t.Fatalf("after a cold move: info %v", info)
 	}
 	if b, err := os.ReadFile(a.rootfs("c1", "root", "travels")); err != nil || string(b) != "yes" {
 		t.Errorf("a file of the rootfs did not travel: %q %v", b, err)
@@ -305,45 +175,6 @@ func TestLiveMigration(t *testing.T) {
 	a.MustSh("echo 'restore s1' > containers/c1/ctl")
 	Count(t, ip)
 	a.MustSh("echo stop > containers/c1/ctl")
-}
-
-// fakeCRIU puts a `criu` first in PATH that wraps the real one: with
-// version set it claims that version; with failRestore it fails restores.
-func fakeCRIU(t *testing.T, version string, failRestore bool) string {
-	t.Helper()
-	real, err := exec.LookPath("criu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	script := "#!/bin/sh\n"
-	if version != "" {
-		script += fmt.Sprintf("[ \"$1\" = --version ] && { echo 'Version: %s'; exit 0; }\n", version)
-	}
-	if failRestore {
-		script += "for a in \"$@\"; do [ \"$a\" = restore ] && { echo 'injected restore failure' >&2; exit 1; }; done\n"
-	}
-	script += "exec " + real + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return "PATH=" + dir + ":" + os.Getenv("PATH")
-}
-
-// noLazyCRIU puts a `criu` first in PATH that fails lazy dumps as CRIU
-// does where pipes cannot grow (see ops.LazyPages).
-func noLazyCRIU(t *testing.T) string {
-	t.Helper()
-	real, err := exec.LookPath("criu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	script := "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --lazy-pages ] && { echo 'injected: lazy pages refused' >&2; exit 1; }; done\nexec " + real + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return "PATH=" + dir + ":" + os.Getenv("PATH")
 }
 
 // TestMigrationRefused: an unknown host, a taken name and a target that
@@ -415,43 +246,6 @@ func (d *Daemon) fillRootfs(name string, mib int) {
 	}
 }
 
-// countFrom checks that the service's count did not start again: the
-// processes kept their memory (a cold start begins from 1 again).
-func countFrom(t *testing.T, ip string, before int, when string) int {
-	t.Helper()
-	n := Count(t, ip)
-	if n < before {
-		t.Fatalf("count went from %d to %d %s: the processes lost their state", before, n, when)
-	}
-	return n
-}
-
-// stillHere checks that a move that failed left c1 running on a with its
-// count, and no copy on b.
-func stillHere(t *testing.T, a, b *Peer, ip string, before int) {
-	t.Helper()
-	if st := a.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 is %s on the source after the failed move", st)
-	}
-	countFrom(t, ip, before, "over the failed move")
-	if b.has("c1") {
-		t.Fatal("the target has a copy of c1")
-	}
-	t.Logf("error: %s", a.Read("containers/c1/error"))
-}
-
-// backgroundMove is a move under way in a shell, whose stderr (the errno
-// as the shell words it) is kept.
-type backgroundMove struct {
-	*exec.Cmd
-	stderr string // file
-}
-
-func (m *backgroundMove) Stderr() string {
-	b, _ := os.ReadFile(m.stderr)
-	return string(b)
-}
-
 // moveUntilChunksArrive starts moving c1 from a to b in the background and
 // returns once chunks are arriving on b.
 func moveUntilChunksArrive(t *testing.T, a, b *Peer) *backgroundMove {
@@ -461,16 +255,6 @@ func moveUntilChunksArrive(t *testing.T, a, b *Peer) *backgroundMove {
 	start := b.chunkCount()
 	waitLong(t, "chunks to arrive on the target", 60*time.Second, func() bool { return b.chunkCount() > start+20 })
 	return move
-}
-
-// twoHosts starts dakara and tollana in one cluster.
-func twoHosts(t *testing.T) (a, b *Peer) {
-	t.Helper()
-	secret := newSecret(t)
-	a = startPeer(t, "dakara", loopback(2), secret, "")
-	b = startPeer(t, "tollana", loopback(3), secret, a.Addr)
-	a.waitHosts("dakara", "tollana")
-	return a, b
 }
 
 // bigContainer makes c1 running on a with 256 MiB of ballast in its rootfs,
@@ -518,9 +302,7 @@ func TestMigrationTargetKilled(t *testing.T) {
 	if err := move.Wait(); err == nil {
 		t.Fatal("the move succeeded although the target died before the commit")
 	}
-	if st := a.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 is %s on the source after the target died in the handover", st)
-	}
+	a.WantStatus("containers/c1", "RUNNING", "on the source after the target died in the handover")
 	out, _ := exec.Command("lxc-info", "-P", b.LXCPath, "-n", "c1", "-sH").CombinedOutput()
 	if strings.TrimSpace(string(out)) == "RUNNING" {
 		t.Fatal("the dead target's copy of c1 runs beside the source's")
@@ -533,9 +315,7 @@ func TestMigrationTargetKilled(t *testing.T) {
 	}
 	a.waitHosts("dakara", "tollana")
 	a.MustSh("echo 'move tollana' > containers/c1/ctl")
-	if st := b.Read("containers/c1/status"); st != "RUNNING" || a.has("c1") {
-		t.Fatalf("second move: %s on the target, still on the source: %v", st, a.has("c1"))
-	}
+	wantMoved(t, "c1", a, b, "after the second move")
 	countFrom(t, ip, before, "over the move after the target came back")
 	b.MustSh("echo stop > containers/c1/ctl")
 }
@@ -583,8 +363,7 @@ func TestMigrationSourceKilled(t *testing.T) {
 	events := a.readEvents()
 	move.Cmd = a.Background("echo 'move tollana' > containers/c1/ctl")
 	waitLong(t, "the handover", 90*time.Second, func() bool {
-		e, _ := os.ReadFile(events.path)
-		return strings.Contains(string(e), "c1 move-handover started") || b.has("c1")
+		return strings.Contains(events.Text(), "c1 move-handover started") || b.has("c1")
 	})
 	a.Kill()
 	move.Wait()
@@ -599,7 +378,7 @@ func TestMigrationSourceKilled(t *testing.T) {
 func TestMigrationConnectionCut(t *testing.T) {
 	a, b := twoHosts(t)
 	ip, before := bigContainer(t, a)
-	endpoint := parseKV(a.Read("hosts/tollana/info"))["endpoint"]
+	endpoint := tree.ParseKV(a.Read("hosts/tollana/info"))["endpoint"]
 	_, port, _ := strings.Cut(endpoint, ":")
 	rule := []string{"OUTPUT", "-p", "tcp", "-d", loopback(3), "--dport", port, "-j", "REJECT", "--reject-with", "tcp-reset"}
 	uncut := func() { exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() }
@@ -622,9 +401,7 @@ func TestMigrationConnectionCut(t *testing.T) {
 		_, err := a.Sh("echo 'move tollana' > containers/c1/ctl")
 		return err == nil
 	})
-	if st := b.Read("containers/c1/status"); st != "RUNNING" || a.has("c1") {
-		t.Fatalf("after the move: %s on the target, still on the source: %v", st, a.has("c1"))
-	}
+	wantMoved(t, "c1", a, b, "after the move")
 	Count(t, ip)
 	b.MustSh("echo stop > containers/c1/ctl")
 }

@@ -104,12 +104,12 @@ func noneLeftBy(t *testing.T, d *Daemon, when string) {
 }
 
 // eventsSince is what the events reader has seen past offset from.
-func eventsSince(e *eventsReader, from int) string {
-	b, _ := os.ReadFile(e.path)
-	if len(b) < from {
+func eventsSince(e *events, from int) string {
+	text := e.Text()
+	if len(text) < from {
 		return ""
 	}
-	return string(b[from:])
+	return text[from:]
 }
 
 // runsOnOneHost waits until c1 runs on exactly one of a and b, with its
@@ -244,9 +244,7 @@ func TestCRIUDeadline(t *testing.T) {
 	before := Count(t, ip)
 	dump.arm()
 	overdue(t, d, "stop-stateful", dump)
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("after a stop-stateful whose CRIU was killed, c1 is %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after a stop-stateful whose CRIU was killed")
 	before = countFrom(t, ip, before, "after a dump whose CRIU was killed")
 	if d.Info("c1")["stateful"] != "no" {
 		t.Error("a dump whose CRIU was killed left saved state")

@@ -212,9 +212,7 @@ func TestCriuOptionsAndCheck(t *testing.T) {
 
 	before := Count(t, ip)
 	d.MustSh("echo check > containers/c1/ctl")
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after check: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after check")
 	if info := d.Info("c1"); info["stateful"] != "no" || info["last-op"] != "check" {
 		t.Fatalf("check left state or was not recorded: %v", info)
 	}
@@ -308,9 +306,7 @@ func TestCheckOtherUser(t *testing.T) {
 			}
 		}
 	}
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after check: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after check")
 	CountsPast(t, ip, before, "after check")
 	d.MustSh("echo stop > containers/c1/ctl")
 }
@@ -420,7 +416,5 @@ func stopStatefulFailsOnRamfs(t *testing.T, d *Daemon) {
 	if e := d.Read("containers/c1/error"); !strings.Contains(e, "enable-fs ramfs") || strings.Contains(e, "cgroupd") {
 		t.Errorf("error after stop-stateful does not name the cause: %s", e)
 	}
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after a refused stop-stateful: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after a refused stop-stateful")
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // The debian template's tests: a real Debian 12 with systemd, sshd and
@@ -155,7 +157,7 @@ func (s *sshSession) continueKex(t *testing.T) {
 // answering; `stop` halts it cleanly through systemd.
 func TestDebianTemplate(t *testing.T) {
 	d := StartDaemon(t, "dakara")
-	if info := parseKV(d.Read("templates", "debian", "info")); info["name"] != "debian" || info["default"] != "no" {
+	if info := tree.ParseKV(d.Read("templates", "debian", "info")); info["name"] != "debian" || info["default"] != "no" {
 		t.Errorf("templates/debian/info:\n%v", info)
 	}
 
@@ -178,7 +180,7 @@ func TestDebianTemplate(t *testing.T) {
 	if host, _ := d.attach("deb1", "hostname"); host != "deb1" {
 		t.Errorf("hostname in the container: %q", host)
 	}
-	if info := parseKV(d.Read("templates", "debian", "info")); info["built"] == "" || info["built"] == "not built yet" || info["size"] == "" {
+	if info := tree.ParseKV(d.Read("templates", "debian", "info")); info["built"] == "" || info["built"] == "not built yet" || info["size"] == "" {
 		t.Errorf("templates/debian/info after a create:\n%v", info)
 	}
 	if conf := d.Read("containers", "deb1", "config"); !strings.Contains(conf, "lxc.signal.halt = SIGRTMIN+3") {
@@ -205,9 +207,7 @@ func TestDebianTemplate(t *testing.T) {
 	// systemd halts on SIGRTMIN+3 and stops its units; with another
 	// signal it would be killed after the stop's timeout, units running.
 	d.MustSh("echo stop > containers/deb1/ctl")
-	if st := d.Read("containers", "deb1", "status"); st != "STOPPED" {
-		t.Fatalf("after stop deb1 is %s", st)
-	}
+	d.WantStatus("containers/deb1", "STOPPED", "after stop")
 	if !exists(d.rootfs("deb1", "root", "stopped-cleanly")) {
 		t.Error("stop did not shut systemd down cleanly: the units were not stopped")
 	}
@@ -224,9 +224,7 @@ func TestDebianStopStateful(t *testing.T) {
 	before := CountsPast(t, ip, 10, "before stop-stateful")
 
 	d.MustSh("echo stop-stateful > containers/deb1/ctl")
-	if st := d.Read("containers", "deb1", "status"); st != "STOPPED" {
-		t.Fatalf("after stop-stateful deb1 is %s", st)
-	}
+	d.WantStatus("containers/deb1", "STOPPED", "after stop-stateful")
 	t.Logf("stop-stateful: dump %s s, frozen %s s", d.Info("deb1")["dump-seconds"], d.Info("deb1")["criu-frozen-seconds"])
 	d.MustSh("echo start > containers/deb1/ctl")
 	info := d.Info("deb1")
@@ -330,9 +328,7 @@ func TestDebianLiveMove(t *testing.T) {
 	defer w.stop()
 	ssh := openSSH(t, ip) // a connection that moves with sshd
 	a.MustSh("mv containers/deb1 hosts/tollana/")
-	if st := b.Read("containers/deb1/status"); st != "RUNNING" || a.has("deb1") {
-		t.Fatalf("after the move deb1 is %s on the target, still on the source: %v", st, a.has("deb1"))
-	}
+	wantMoved(t, "deb1", a, b, "after the move")
 	info := b.Info("deb1")
 	t.Logf("move there: %s s, downtime %s s", info["move-seconds"], info["downtime-seconds"])
 	there := CountsPast(t, ip, 0, "after the move")
@@ -344,9 +340,7 @@ func TestDebianLiveMove(t *testing.T) {
 	b.sshIdle("deb1")
 
 	a.MustSh("mv hosts/tollana/deb1 containers/")
-	if st := a.Read("containers/deb1/status"); st != "RUNNING" || b.has("deb1") {
-		t.Fatalf("after the move back deb1 is %s here, still on the peer: %v", st, b.has("deb1"))
-	}
+	wantMoved(t, "deb1", b, a, "after the move back")
 	countFrom(t, ip, there, "over the move back")
 	openSSH(t, ip).continueKex(t)
 	httpStatus(t, ip)

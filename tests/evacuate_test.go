@@ -22,17 +22,16 @@ func TestEvacuate(t *testing.T) {
 		t.Fatalf("containers/ on the evacuated host: %v", ls)
 	}
 	for _, c := range []string{"c1", "c2"} {
-		if st := b.Read("containers/" + c + "/status"); st != "RUNNING" {
-			t.Fatalf("%s on the peer is %s", c, st)
-		}
+		b.WantStatus("containers/"+c, "RUNNING", "on the peer after the evacuation")
 		if b.Info(c)["move-mode"] != "live" {
 			t.Errorf("%s moved %q, want live", c, b.Info(c)["move-mode"])
 		}
 	}
 	before1 = countFrom(t, ip1, before1, "over the evacuation")
 	before2 = countFrom(t, ip2, before2, "over the evacuation")
-	if st, info := b.Read("containers/c3/status"), b.Info("c3"); st != "STOPPED" || info["stateful"] != "yes" || info["move-mode"] != "cold" {
-		t.Fatalf("c3 on the peer: %s, %v", st, info)
+	b.WantStatus("containers/c3", "STOPPED", "c3 on the peer")
+	if info := b.Info("c3"); info["stateful"] != "yes" || info["move-mode"] != "cold" {
+		t.Fatalf("c3 on the peer: %v", info)
 	}
 	for _, c := range []string{"c1", "c2", "c3"} {
 		events.waitFor(t, "dakara "+c+" evacuate ok")

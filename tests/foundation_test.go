@@ -21,13 +21,9 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("host = %q", got)
 	}
 	d.MustSh("mkdir containers/c1")
-	if st := d.Read("containers/c1/status"); st != "STOPPED" {
-		t.Fatalf("new container status %q, want STOPPED", st)
-	}
+	d.WantStatus("containers/c1", "STOPPED", "a new container")
 	d.MustSh("echo start > containers/c1/ctl")
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after start %q", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after start")
 	info := d.Info("c1")
 	for _, k := range []string{"name", "status", "pid", "ipv4", "ipv6", "memory", "created", "snapshots", "stateful", "last-op", "last-op-seconds"} {
 		if _, ok := info[k]; !ok {
@@ -41,27 +37,19 @@ func TestLifecycle(t *testing.T) {
 	first := Count(t, ip)
 	CountsPast(t, ip, first, "the counter counts")
 	// The same container is reachable through hosts/THIS-HOST/.
-	if st := d.Read("hosts/dakara/c1/status"); st != "RUNNING" {
-		t.Fatalf("hosts/dakara/c1/status = %q", st)
-	}
+	d.WantStatus("hosts/dakara/c1", "RUNNING", "this host's container under hosts/")
 
 	d.MustSh("echo freeze > containers/c1/ctl")
-	if st := d.Read("containers/c1/status"); st != "FROZEN" {
-		t.Fatalf("status after freeze %q", st)
-	}
+	d.WantStatus("containers/c1", "FROZEN", "after freeze")
 	d.MustSh("echo unfreeze > containers/c1/ctl")
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after unfreeze %q", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after unfreeze")
 	before := Count(t, ip)
 	d.MustSh("echo restart > containers/c1/ctl")
 	if after := Count(t, ip); after >= before {
 		t.Fatalf("restart kept the in-memory count (%d then %d): not a real restart", before, after)
 	}
 	d.MustSh("echo stop > containers/c1/ctl")
-	if st := d.Read("containers/c1/status"); st != "STOPPED" {
-		t.Fatalf("status after stop %q", st)
-	}
+	d.WantStatus("containers/c1", "STOPPED", "after stop")
 	if e := d.Read("containers/c1/error"); e != "" {
 		t.Fatalf("error after successes: %q", e)
 	}
@@ -111,9 +99,7 @@ func TestErrors(t *testing.T) {
 	}
 	d.ShFails("mkdir containers/c1", "File exists")
 	d.ShFails("echo start > containers/nosuch/ctl", "No such file")
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("refusals changed the container: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after the refusals")
 	// A success clears `error`.
 	d.MustSh("echo freeze > containers/c1/ctl; echo unfreeze > containers/c1/ctl")
 	if e := d.Read("containers/c1/error"); e != "" {
@@ -160,12 +146,8 @@ func TestBusyAndParallel(t *testing.T) {
 	if otherErr != nil {
 		t.Fatalf("command on another container blocked by c1's: %v", otherErr)
 	}
-	if st := d.Read("containers/c1/status"); st != "STOPPED" {
-		t.Fatalf("c1 = %s after its stop", st)
-	}
-	if st := d.Read("containers/c2/status"); st != "FROZEN" {
-		t.Fatalf("c2 = %s", st)
-	}
+	d.WantStatus("containers/c1", "STOPPED", "after its stop")
+	d.WantStatus("containers/c2", "FROZEN", "beside c1's stop")
 	d.MustSh("echo stop > containers/c2/ctl")
 }
 
@@ -203,9 +185,7 @@ func TestExternalContainers(t *testing.T) {
 	if ls := d.MustSh("ls containers"); !strings.Contains(ls, "ext") {
 		t.Fatalf("ext not listed: %q", ls)
 	}
-	if st := d.Read("containers/ext/status"); st != "STOPPED" {
-		t.Fatalf("ext status %q", st)
-	}
+	d.WantStatus("containers/ext", "STOPPED", "a container made with lxc-create")
 	if out, err := exec.Command("lxc-destroy", "-P", d.LXCPath, "-n", "ext").CombinedOutput(); err != nil {
 		t.Fatalf("lxc-destroy: %v\n%s", err, out)
 	}
@@ -304,17 +284,6 @@ func errorIs(err error, target syscall.Errno) bool {
 		err = u.Unwrap()
 	}
 	return false
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestKilledDaemonLeavesNoLiveMount: the helpers and the LXC monitors they

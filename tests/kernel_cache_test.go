@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"ctrfs/internal/tree"
 )
 
 // TestSnapshotNamesShowChangesAtOnce: the kernel keeps some names and
@@ -86,7 +88,7 @@ func TestSnapshotNamesShowChangesAtOnce(t *testing.T) {
 	if !after.ModTime().After(before.ModTime()) {
 		t.Fatalf("s3 taken again: mtime %v, was %v", after.ModTime(), before.ModTime())
 	}
-	if kind := parseKV(d.Read("containers/c1/snapshots/s3/info"))["kind"]; kind != "stateless" {
+	if kind := tree.ParseKV(d.Read("containers/c1/snapshots/s3/info"))["kind"]; kind != "stateless" {
 		t.Fatalf("s3 taken again stateless: info says kind %q", kind)
 	}
 
@@ -102,9 +104,7 @@ func TestSnapshotNamesShowChangesAtOnce(t *testing.T) {
 	gone("containers/c1/snapshots/s3")
 	gone(other + "c1/snapshots/s3")
 	lists("containers/c9/snapshots", "s3")
-	if st := d.Read("containers/c9/status"); st != "STOPPED" {
-		t.Fatalf("c9 status %q", st)
-	}
+	d.WantStatus("containers/c9", "STOPPED", "after the rename")
 
 	// Renamed through the other view: gone from containers/ at once.
 	warm("c9", "s3")

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // memhog (bench/memhog) in a test's container: a process that holds MiB
@@ -43,7 +45,7 @@ func startMemhog(t *testing.T, d *Daemon, name string, mib int) *memhog {
 
 func (h *memhog) read(file string) map[string]string {
 	b, _ := os.ReadFile(h.d.rootfs(h.name, "var/lib/memhog", file))
-	return parseKV(string(b))
+	return tree.ParseKV(string(b))
 }
 
 // survived waits for memhog to check its memory again (its sequence

@@ -41,9 +41,7 @@ func TestMoveHandoverAnswerLost(t *testing.T) {
 		t.Fatalf("the move whose answer was lost failed: %v (error: %s)", err, a.Read("containers/c1/error"))
 	}
 
-	if st := b.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 on the target is %s", st)
-	}
+	b.WantStatus("containers/c1", "RUNNING", "on the target after a move whose answer was lost")
 	if after := Count(t, ip); after < before {
 		t.Errorf("count went from %d to %d: the processes did not move", before, after)
 	}

@@ -26,9 +26,7 @@ func TestMoveCarriesCriuFileAndCgroups(t *testing.T) {
 	before := Count(t, ip)
 
 	a.MustSh("mv containers/c1 hosts/tollana/")
-	if st := b.Read("containers/c1/status"); st != "RUNNING" || a.has("c1") {
-		t.Fatalf("after the move: %s on the target, still on the source: %v", st, a.has("c1"))
-	}
+	wantMoved(t, "c1", a, b, "after the move")
 	countFrom(t, ip, before, "over the move")
 	if got := b.Read("containers/c1/criu"); got+"\n" != criu {
 		t.Errorf("the criu file on the target is %q; want %q", got, criu)

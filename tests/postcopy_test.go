@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // Post-copy moves (`move HOST --post-copy`): the container runs on the
@@ -76,7 +78,7 @@ func memhogContainer(t *testing.T, d *Daemon, mib int) (ip string, ready map[str
 	d.MustSh("echo start > containers/c1/ctl")
 	ip = d.Info("c1")["ipv4"]
 	waitLong(t, "memhog to fill its memory", 2*time.Minute, func() bool {
-		ready = parseKV(fileText(d.rootfs("c1", "memhog.d", "ready")))
+		ready = tree.ParseKV(fileText(d.rootfs("c1", "memhog.d", "ready")))
 		return ready["sum"] != ""
 	})
 	Count(t, ip)
@@ -95,7 +97,7 @@ func memhogIntact(t *testing.T, d *Daemon, ready map[string]string, seq int) {
 	t.Helper()
 	var kv map[string]string
 	waitLong(t, "memhog on "+d.Name+" to check its memory", time.Minute, func() bool {
-		kv = parseKV(fileText(d.rootfs("c1", "memhog.d", "sum")))
+		kv = tree.ParseKV(fileText(d.rootfs("c1", "memhog.d", "sum")))
 		n, err := strconv.Atoi(kv["seq"])
 		return err == nil && n > seq
 	})
@@ -106,7 +108,7 @@ func memhogIntact(t *testing.T, d *Daemon, ready map[string]string, seq int) {
 
 // memhogSeq is memhog's last check on d.
 func memhogSeq(d *Daemon) int {
-	n, _ := strconv.Atoi(parseKV(fileText(d.rootfs("c1", "memhog.d", "sum")))["seq"])
+	n, _ := strconv.Atoi(tree.ParseKV(fileText(d.rootfs("c1", "memhog.d", "sum")))["seq"])
 	return n
 }
 
@@ -158,12 +160,7 @@ func TestPostCopyMove(t *testing.T) {
 	seq := memhogSeq(a.Daemon)
 
 	a.MustSh("echo 'move tollana --post-copy' > containers/c1/ctl")
-	if a.has("c1") {
-		t.Fatal("c1 is still on the source after the move")
-	}
-	if st := b.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 on the target is %s", st)
-	}
+	wantMoved(t, "c1", a, b, "after the move")
 	countFrom(t, ip, before, "over the post-copy move")
 	memhogIntact(t, b.Daemon, ready, seq)
 	info := b.Info("c1")
@@ -278,14 +275,4 @@ func TestPostCopySourceVanishes(t *testing.T) {
 	syscall.Kill(source, syscall.SIGKILL)
 	resumedHere(t, a, b, move, ip, before, seq, ready)
 	a.MustSh("echo stop > containers/c1/ctl")
-}
-
-// twoHostsEnv is twoHosts with env added to the source's environment.
-func twoHostsEnv(t *testing.T, env ...string) (a, b *Peer) {
-	t.Helper()
-	secret := newSecret(t)
-	a = startPeer(t, "dakara", loopback(2), secret, "", env...)
-	b = startPeer(t, "tollana", loopback(3), secret, a.Addr)
-	a.waitHosts("dakara", "tollana")
-	return a, b
 }

@@ -162,9 +162,7 @@ func TestPostCopyPageServerRacer(t *testing.T) {
 	}
 	before, seq = Count(t, ip), memhogSeq(from.Daemon)
 	from.MustSh(fmt.Sprintf("echo 'move %s --post-copy' > containers/c1/ctl", to.Name))
-	if st := to.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 on %s is %s after the next post-copy move", to.Name, st)
-	}
+	to.WantStatus("containers/c1", "RUNNING", "after the next post-copy move")
 	countFrom(t, ip, before, "over the next post-copy move")
 	memhogIntact(t, to.Daemon, ready, seq)
 	for _, d := range []*Daemon{a.Daemon, b.Daemon} {
@@ -213,9 +211,7 @@ func TestLazyProbeRetried(t *testing.T) {
 		}
 		return err == nil
 	})
-	if st := b.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("c1 on the target is %s", st)
-	}
+	b.WantStatus("containers/c1", "RUNNING", "on the target after the move")
 	countFrom(t, ip, before, "over the post-copy move")
 	b.MustSh("echo stop > containers/c1/ctl")
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // TestMoveProgress: while a move runs, info on the source shows op, phase
@@ -16,12 +18,10 @@ func TestMoveProgress(t *testing.T) {
 	bigContainer(t, a) // 256 MiB of rootfs to send: the move takes a while
 	events := a.readEvents()
 	// A refused command's event shows that the reader is open (it sees
-	// only the events after its open, and the shell starts it a moment
-	// later): refused again until one shows.
+	// only the events after its open): refused again until one shows.
 	waitFor(t, "the events reader", func() bool {
 		a.ShFails("echo bogus > containers/c1/ctl", "Invalid argument")
-		b, _ := os.ReadFile(events.path)
-		return strings.Contains(string(b), "dakara c1 unknown-command failed")
+		return strings.Contains(events.Text(), "dakara c1 unknown-command failed")
 	})
 
 	move := a.Background("echo 'move tollana' > containers/c1/ctl")
@@ -39,7 +39,7 @@ func TestMoveProgress(t *testing.T) {
 		if err != nil {
 			continue // gone from here once the move is done
 		}
-		info := parseKV(string(data))
+		info := tree.ParseKV(string(data))
 		if info["op"] == "" {
 			continue
 		}
@@ -159,7 +159,7 @@ func watchProgress(t *testing.T, d *Daemon, name, cmd, op string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		info := parseKV(string(data))
+		info := tree.ParseKV(string(data))
 		if info["op"] == "" {
 			continue
 		}

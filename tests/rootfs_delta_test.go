@@ -184,9 +184,7 @@ func TestMigrationRootfsChangedDuringPrecopy(t *testing.T) {
 	if err := move.Wait(); err != nil {
 		t.Fatalf("move: %v; error: %s", err, a.Read("containers/c1/error"))
 	}
-	if st := b.Read("containers/c1/status"); st != "RUNNING" || a.has("c1") {
-		t.Fatalf("after the move c1 is %s on the target, still on the source: %v", st, a.has("c1"))
-	}
+	wantMoved(t, "c1", a, b, "after the move")
 	countFrom(t, ip, before, "over the move")
 	r.check(b.rootfs("c1"), "on the target after the move")
 	if exists(creating) {

@@ -338,9 +338,7 @@ func TestServiceRestart(t *testing.T) {
 	if n := waitNotified(t, msgs, "READY=1"); !n.answered {
 		t.Fatalf("READY=1 came before the mount answered, after the restart")
 	}
-	if st := d.Read("containers", "c1", "status"); st != "RUNNING" {
-		t.Fatalf("c1 under the new daemon: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "under the new daemon")
 	if now := d.Info("c1")["pid"]; now != pid {
 		t.Errorf("c1's init was pid %s, now %s: it was restarted", pid, now)
 	}

@@ -5,18 +5,19 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // snapshotInfo parses containers/NAME/snapshots/SNAP/info.
 func (d *Daemon) snapshotInfo(name, snap string) map[string]string {
 	d.t.Helper()
-	return parseKV(d.Read("containers", name, "snapshots", snap, "info"))
+	return tree.ParseKV(d.Read("containers", name, "snapshots", snap, "info"))
 }
 
 func (d *Daemon) snapshotStored(name, snap string) int64 {
@@ -26,16 +27,6 @@ func (d *Daemon) snapshotStored(name, snap string) int64 {
 		d.t.Fatalf("snapshot %s: stored: %v", snap, err)
 	}
 	return n
-}
-
-// rootfs is a path in the rootfs of a container, on the host.
-func (d *Daemon) rootfs(name string, parts ...string) string {
-	return filepath.Join(append([]string{d.LXCPath, name, "rootfs"}, parts...)...)
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
 }
 
 // TestSnapshotStateless: mkdir and `snapshot NAME` take a snapshot of rootfs
@@ -79,17 +70,13 @@ func TestSnapshotStateless(t *testing.T) {
 	if exists(d.rootfs("c1", "root", "after-first")) {
 		t.Error("a file written after the snapshot survived its restore")
 	}
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Errorf("a running container is %s after restoring a stateless snapshot", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "a running container after restoring a stateless snapshot")
 	Count(t, d.Info("c1")["ipv4"])
 
 	d.MustSh("echo stop > containers/c1/ctl")
 	d.MustSh("echo 'lxc.environment = SNAPSHOT_TEST=1' >> containers/c1/config")
 	d.MustSh("echo 'restore second' > containers/c1/ctl")
-	if st := d.Read("containers/c1/status"); st != "STOPPED" {
-		t.Errorf("a stopped container is %s after restoring a stateless snapshot", st)
-	}
+	d.WantStatus("containers/c1", "STOPPED", "a stopped container after restoring a stateless snapshot")
 	if !exists(d.rootfs("c1", "root", "after-first")) {
 		t.Error("restore of the second snapshot lacks the file it was taken with")
 	}
@@ -129,9 +116,7 @@ func TestSnapshotStateful(t *testing.T) {
 
 	d.MustSh("echo 'snapshot first --stateful' > containers/c1/ctl")
 	atSnapshot := Count(t, ip)
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after a stateful snapshot: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after a stateful snapshot")
 	info := d.snapshotInfo("c1", "first")
 	if info["kind"] != "stateful" {
 		t.Errorf("kind: %q", info["kind"])
@@ -176,9 +161,7 @@ func TestSnapshotStateful(t *testing.T) {
 	// Restore: the counter goes back to where it was and goes on.
 	beforeRestore := CountsPast(t, ip, atSnapshot+5, "the counter moves on past the snapshot")
 	d.MustSh("echo 'restore first' > containers/c1/ctl")
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after restoring a stateful snapshot: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after restoring a stateful snapshot")
 	restored := Count(t, ip)
 	if restored >= beforeRestore || restored < atSnapshot-10 {
 		t.Fatalf("count %d at the snapshot, %d before restore, %d after: not the snapshot's processes",
@@ -192,9 +175,7 @@ func TestSnapshotStateful(t *testing.T) {
 	// A stateful snapshot restores into a stopped container too.
 	d.MustSh("echo stop > containers/c1/ctl")
 	d.MustSh("echo 'restore s2' > containers/c1/ctl")
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after restoring a stateful snapshot into a stopped container: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after restoring a stateful snapshot into a stopped container")
 	Count(t, ip)
 	d.MustSh("echo stop > containers/c1/ctl")
 }
@@ -371,9 +352,7 @@ func TestSnapshotDaemonKilled(t *testing.T) {
 		if d.chunks()[orphan] {
 			t.Errorf("an orphan chunk survived the restart")
 		}
-		if st := d.Read("containers/c1/status"); st != "RUNNING" {
-			t.Fatalf("kill after %v: the container is %s after the restart", delay, st)
-		}
+		d.WantStatus("containers/c1", "RUNNING", fmt.Sprintf("kill after %v, after the restart", delay))
 		snaps := strings.Fields(d.MustSh("ls containers/c1/snapshots"))
 		t.Logf("kill after %v: snapshots %v", delay, snaps)
 		if contains(snaps, snap) {
@@ -402,34 +381,6 @@ func criuFiles(m storedManifest) storedManifest {
 		}
 	}
 	return out
-}
-
-// Background starts a bash script in the mount without waiting for it.
-func (d *Daemon) Background(script string) *exec.Cmd {
-	d.t.Helper()
-	cmd := exec.Command("bash", "-c", script)
-	cmd.Dir = d.Mount
-	if err := cmd.Start(); err != nil {
-		d.t.Fatal(err)
-	}
-	return cmd
-}
-
-// waitForHelpers waits until no `ctrfs lxc-helper` of this daemon's LXC
-// path runs: a killed daemon's helper finishes its CRIU call on its own.
-func (d *Daemon) waitForHelpers() {
-	d.t.Helper()
-	waitFor(d.t, "helpers of the killed daemon", func() bool {
-		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-		for _, p := range procs {
-			b, _ := os.ReadFile(p)
-			args := strings.Split(string(b), "\x00")
-			if len(args) > 2 && args[1] == "lxc-helper" && contains(args, d.LXCPath) {
-				return false
-			}
-		}
-		return true
-	})
 }
 
 // TestSnapshotCorruptAndRename: a damaged snapshot fails to restore with
@@ -472,9 +423,7 @@ func TestSnapshotCorruptAndRename(t *testing.T) {
 	if e := d.Read("containers/c1/error"); !strings.Contains(e, "damaged") || !strings.Contains(e, "bad") {
 		t.Errorf("error of a damaged snapshot: %q", e)
 	}
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Errorf("a failed restore left the container %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after a failed restore")
 	if exists(d.rootfs("c1", "root", "marker")) {
 		t.Error("a failed restore changed the rootfs")
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // TestSoak (`make soak`, not in CI) runs SOAK_ROUNDS rounds of random
@@ -261,7 +263,7 @@ func (s *soak) observe(before *soakContainer, outcomes []*soakContainer) *soakCo
 			st, _ := h.Sh("cat containers/" + c.name + "/status")
 			c.running = strings.TrimSpace(st) == "RUNNING"
 			info, _ := h.Sh("cat containers/" + c.name + "/info")
-			c.state = parseKV(info)["stateful"] == "yes"
+			c.state = tree.ParseKV(info)["stateful"] == "yes"
 			ls, _ := h.Sh("ls containers/" + c.name + "/snapshots")
 			c.snaps = map[string]bool{}
 			for _, snap := range strings.Fields(ls) {
@@ -294,7 +296,7 @@ func (s *soak) mismatch(want *soakContainer) string {
 		return fmt.Sprintf("want %s; status %q %v", want, st, err)
 	}
 	info, err := h.Sh("cat containers/" + want.name + "/info")
-	kv := parseKV(info)
+	kv := tree.ParseKV(info)
 	if err != nil || (kv["stateful"] == "yes") != want.state {
 		return fmt.Sprintf("want %s; info says stateful %q %v", want, kv["stateful"], err)
 	}

@@ -58,9 +58,7 @@ func TestStatefulStopStart(t *testing.T) {
 	before := Count(t, ip)
 
 	d.MustSh("echo stop-stateful > containers/c1/ctl")
-	if st := d.Read("containers/c1/status"); st != "STOPPED" {
-		t.Fatalf("status after stop-stateful: %s", st)
-	}
+	d.WantStatus("containers/c1", "STOPPED", "after stop-stateful")
 	if e := d.Read("containers/c1/error"); e != "" {
 		t.Fatalf("error after a successful stop-stateful: %q", e)
 	}
@@ -123,9 +121,7 @@ func TestStatefulStopStart(t *testing.T) {
 	}
 
 	d.MustSh("echo start > containers/c1/ctl")
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after start: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after start")
 	after := Count(t, ip)
 	if after < before {
 		t.Fatalf("count went from %d to %d: the processes were not restored", before, after)
@@ -180,9 +176,7 @@ func TestStatefulCorruptImage(t *testing.T) {
 	if e := d.Read("containers/c1/error"); !strings.Contains(e, victim) {
 		t.Errorf("error does not name %s: %q", victim, e)
 	}
-	if st := d.Read("containers/c1/status"); st != "STOPPED" {
-		t.Fatalf("status after a failed restore: %s", st)
-	}
+	d.WantStatus("containers/c1", "STOPPED", "after a failed restore")
 	if d.Info("c1")["stateful"] != "yes" {
 		t.Fatal("the saved state was dropped by a failed restore")
 	}
@@ -209,9 +203,7 @@ func TestStatefulDumpFailure(t *testing.T) {
 	ip := d.CreateRunning("c1")
 	d.failCheckpoint("c1")
 
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after a failed dump: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after a failed dump")
 	if e := d.Read("containers/c1/error"); !strings.Contains(e, "checkpoint of c1 failed") {
 		t.Errorf("error after a failed dump: %q", e)
 	}
@@ -384,9 +376,7 @@ func TestStatefulStoreFull(t *testing.T) {
 	if e := d.Read("containers/c1/error"); !strings.Contains(e, "could not be stored") || !strings.Contains(e, "RUNNING") {
 		t.Errorf("error: %q", e)
 	}
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status after a store failure: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after a store failure")
 	if after := Count(t, ip); after < before {
 		t.Fatalf("count went from %d to %d: restored from the wrong place", before, after)
 	}
@@ -609,9 +599,7 @@ exec ` + real + ` "$@"
 	}
 	for try := 0; try < 2; try++ { // a failed start can be tried again
 		d.ShFails("echo start > containers/c1/ctl", "Input/output error")
-		if st := d.Read("containers/c1/status"); st != "STOPPED" {
-			t.Fatalf("status after a failed restore: %s", st)
-		}
+		d.WantStatus("containers/c1", "STOPPED", "after a failed restore")
 		if e := d.Read("containers/c1/error"); !strings.Contains(e, "injected restore failure") || !strings.Contains(e, "kept") {
 			t.Errorf("error after a failed restore: %q", e)
 		}

@@ -3,6 +3,8 @@ package tests
 import (
 	"strings"
 	"testing"
+
+	"ctrfs/internal/tree"
 )
 
 // TestTemplatesAndHostCtl: templates/ lists the templates with their info;
@@ -14,7 +16,7 @@ func TestTemplatesAndHostCtl(t *testing.T) {
 	if ls := strings.Fields(d.MustSh("ls templates")); strings.Join(ls, " ") != "busybox debian" {
 		t.Fatalf("templates/ lists %v", ls)
 	}
-	bb := parseKV(d.Read("templates", "busybox", "info"))
+	bb := tree.ParseKV(d.Read("templates", "busybox", "info"))
 	if bb["name"] != "busybox" || bb["default"] != "yes" || bb["about"] == "" || bb["size"] == "" {
 		t.Errorf("templates/busybox/info:\n%v", bb)
 	}
@@ -51,7 +53,7 @@ func TestTemplatesAndHostCtl(t *testing.T) {
 
 	// serve --template chooses the default; an unknown one is refused.
 	e := StartDaemon(t, "tollana", "--template", "debian")
-	if info := parseKV(e.Read("templates", "debian", "info")); info["default"] != "yes" {
+	if info := tree.ParseKV(e.Read("templates", "debian", "info")); info["default"] != "yes" {
 		t.Errorf("with --template debian, templates/debian/info:\n%v", info)
 	}
 	if _, _, code := runProgram(t, nil, ctrfsBin, "serve", "--template", "nosuch", "--mount", t.TempDir()); code != 2 {

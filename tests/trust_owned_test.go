@@ -169,9 +169,7 @@ mkdir -p cluster/incoming; echo '{"source":"abydos","token":"x"}' > cluster/inco
 	if !d.logSays("not ctrfs's own: " + filepath.Join(manifests, "state") + " belongs to uid 65534") {
 		t.Errorf("the log does not say why f3's saved state is damaged")
 	}
-	if st := d.Read("containers/f3/status"); st != "STOPPED" {
-		t.Errorf("f3 is %s", st)
-	}
+	d.WantStatus("containers/f3", "STOPPED", "with its saved state damaged")
 	d.ShFails("cat containers/f4/snapshots/s9/info", "Input/output error")
 	keptSnap := filepath.Join(d.Store, "images", "damaged", "snapshots", "f4", "s9.json")
 	if info := d.Info("f4"); info["damaged-manifests"] != keptSnap {

@@ -321,8 +321,6 @@ func TestTrustStoreFullFreesChunks(t *testing.T) {
 	if after, _ := statfs(); after != before {
 		t.Errorf("the store uses %d bytes after the failed checkpoint, %d before", after, before)
 	}
-	if st := d.Read("containers/c1/status"); st != "RUNNING" {
-		t.Fatalf("status: %s", st)
-	}
+	d.WantStatus("containers/c1", "RUNNING", "after the failed checkpoint")
 	d.MustSh("echo stop > containers/c1/ctl")
 }

@@ -1,5 +1,5 @@
 // Command memhog is the workload of the stateful stop/start benchmark
-// (cmd/ctrfs-bench): a small static program that runs inside a container and
+// (bench/ctrfs-bench): a small static program that runs inside a container and
 // holds a fixed amount of dirtied anonymous memory, so that a checkpoint of
 // the container has that much to save.
 //

@@ -9,15 +9,13 @@ import (
 	"testing"
 
 	"ctrfs/fs"
+	"ctrfs/internal/testenv"
 )
 
 // TestManPagesBuild: both man pages build from docs/ with go-md2man (what
 // `make man` runs), into roff with a title line.
 func TestManPagesBuild(t *testing.T) {
-	md2man, err := exec.LookPath("go-md2man")
-	if err != nil {
-		t.Fatal("go-md2man is missing (make deps installs it): ", err)
-	}
+	md2man := testenv.NeedTool(t, "go-md2man", "make deps installs it")
 	for _, page := range []string{"ctrfs.5", "ctrfs.8"} {
 		out := filepath.Join(t.TempDir(), page)
 		cmd := exec.Command(md2man, "-in", filepath.Join("..", "..", "docs", page+".md"), "-out", out)

@@ -15,6 +15,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"ctrfs/fs"
+	"ctrfs/internal/testenv"
 )
 
 // TestMountFUSEForksNoHelperWithDevFuse: a process forked while the daemon
@@ -23,9 +24,7 @@ import (
 // helper could; the child lists what it inherited. Without the fork lock,
 // the child forked between go-fuse's open and the close-on-exec got it.
 func TestMountFUSEForksNoHelperWithDevFuse(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("mounting FUSE directly needs root")
-	}
+	testenv.NeedRoot(t, "to mount FUSE directly")
 	for i := 0; i < 20; i++ {
 		dir := t.TempDir()
 		inherited := make(chan string, 1)
@@ -71,9 +70,7 @@ func hasDevFuse() bool {
 // mountFUSE must return all the same. gofs.Mount's poll hack, an open of a
 // file in the new mount, waited for the root's attributes.
 func TestMountFUSEAsksNothingOfItself(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("mounting FUSE directly needs root")
-	}
+	testenv.NeedRoot(t, "to mount FUSE directly")
 	root := &silentRoot{release: make(chan struct{})}
 	var once sync.Once
 	release := func() { once.Do(func() { close(root.release) }) }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"ctrfs/internal/testenv"
 )
 
 func writeSecret(t *testing.T, data []byte, mode os.FileMode) string {
@@ -25,6 +27,7 @@ func writeSecret(t *testing.T, data []byte, mode os.FileMode) string {
 // to be random, a file others may read and one root does not own are
 // refused with how to make one.
 func TestReadSecret(t *testing.T) {
+	testenv.NeedRoot(t, "only files root owns are taken for a secret")
 	random := []byte("\x8a\x13\xf0\x5c\x27\xd9\x61\x04\xbe\x72\x3f\xe5\x90\x1d\xc8\x46" +
 		"\x0b\xa7\x59\xee\x32\x8d\x75\xc1\x1a\x64\xfb\x28\x9e\x53\xd0\x0a") // binary, ends in a newline
 	if got, err := readSecret(writeSecret(t, random, 0o600)); err != nil || !bytes.Equal(got, random) {

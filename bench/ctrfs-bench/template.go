@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"ctrfs/internal/tree"
 	"ctrfs/ops/lxchelper"
 )
 
@@ -44,8 +45,7 @@ func (b *bench) createContainer() error {
 	if b.cfg.template == templateBusybox {
 		return os.Mkdir(b.ctr, 0o755)
 	}
-	return writeCtl(filepath.Join(b.cfg.mount, "ctl"), "create "+b.cfg.name+" --template "+b.cfg.template,
-		filepath.Join(b.cfg.mount, "error"))
+	return tree.Ctl(b.cfg.mount, "create "+b.cfg.name+" --template "+b.cfg.template)
 }
 
 // memhogInstalled says whether the rootfs runs memhog: only a container
@@ -122,7 +122,7 @@ func (b *bench) waitBooted() error {
 			"systemctl", "--failed", "--no-legend").CombinedOutput()
 		return fmt.Errorf("systemd in %s is %q, not running; failed units:\n%s", b.cfg.name, state, failed)
 	}
-	ip := b.info()["ipv4"]
+	ip := tree.Info(b.ctr)["ipv4"]
 	if ip == "" {
 		return fmt.Errorf("%s has no ipv4 in its info", b.ctr)
 	}
@@ -147,7 +147,7 @@ func (b *bench) prepareRawRestore() error {
 	if b.cfg.template == templateBusybox {
 		return os.WriteFile(b.criuConf, []byte("mntns-compat-mode\n"), 0o644)
 	}
-	pid, err := strconv.Atoi(b.info()["pid"])
+	pid, err := strconv.Atoi(tree.Info(b.ctr)["pid"])
 	if err != nil {
 		return fmt.Errorf("%s: no pid in info: %w", b.ctr, err)
 	}

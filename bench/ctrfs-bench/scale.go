@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 const targetListing = 100 * time.Millisecond
@@ -59,8 +61,8 @@ func runScale(cfg *config) error {
 		}
 		snapped := time.Since(start)
 		for i := 0; i < cfg.scaleRunning && i < len(names); i++ {
-			if st, _ := os.ReadFile(filepath.Join(cfg.mount, "containers", names[i], "status")); string(trimNL(st)) != "RUNNING" {
-				if err := containerCtl(cfg.mount, names[i], "start"); err != nil {
+			if st, _ := tree.Status(containerDir(cfg.mount, names[i])); st != "RUNNING" {
+				if err := tree.Ctl(containerDir(cfg.mount, names[i]), "start"); err != nil {
 					return err
 				}
 			}

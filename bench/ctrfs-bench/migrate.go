@@ -47,7 +47,6 @@ package main
 // memhog last wrote there).
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -56,11 +55,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 // The targets: a live migration's downtime at most 300 ms, and at
@@ -141,11 +140,11 @@ func runMigration(cfg *config, work string, interrupts chan os.Signal) error {
 		{b: newBench(&pcfg, work, interrupts)},
 	}}
 	for _, h := range m.hosts {
-		data, err := os.ReadFile(filepath.Join(h.b.cfg.mount, "host"))
+		name, err := tree.Host(h.b.cfg.mount)
 		if err != nil {
 			return err
 		}
-		h.name = strings.TrimSpace(string(data))
+		h.name = name
 	}
 	if m.hosts[0].name == m.hosts[1].name {
 		return fmt.Errorf("--mount and --peer-mount are the same host %q", m.hosts[0].name)
@@ -180,7 +179,7 @@ func runMigration(cfg *config, work string, interrupts chan os.Signal) error {
 		return err
 	}
 	m.ready = string(ready)
-	if m.ip = a.info()["ipv4"]; m.ip == "" {
+	if m.ip = tree.Info(a.ctr)["ipv4"]; m.ip == "" {
 		return fmt.Errorf("%s has no ipv4 in its info", a.ctr)
 	}
 
@@ -227,7 +226,7 @@ func (m *migBench) waitCluster(timeout time.Duration) error {
 		ok := true
 		for i, h := range m.hosts {
 			peer := m.hosts[1-i].name
-			if readKV(filepath.Join(h.b.cfg.mount, "hosts", peer, "info"))["status"] != "alive" {
+			if tree.Info(filepath.Join(h.b.cfg.mount, "hosts", peer))["status"] != "alive" {
 				ok = false
 			}
 		}
@@ -289,7 +288,7 @@ func (m *migBench) retryable(src, dst *migHost, err error) bool {
 	if criuFreezeError(err.Error()) == "" {
 		return false
 	}
-	if st, serr := src.b.status(); serr != nil || st != "RUNNING" {
+	if st, serr := tree.Status(src.b.ctr); serr != nil || st != "RUNNING" {
 		return false
 	}
 	if src == dst { // raw in place
@@ -343,14 +342,14 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 	if _, err := m.probe.waitAnswer(time.Now(), 10*time.Second); err != nil {
 		return s, fmt.Errorf("before the move: %w", err)
 	}
-	mark := readKV(filepath.Join(src.b.memhogDir(), "sum"))
+	mark := tree.ReadKV(filepath.Join(src.b.memhogDir(), "sum"))
 	seq0, _ := strconv.Atoi(mark["seq"])
 	s.genBefore, _ = strconv.Atoi(mark["rate-gen"])
 
 	var info map[string]string
 	run1 := func(h *migHost, cmd string) error {
 		t := time.Now()
-		err := h.b.ctl(cmd)
+		err := tree.Ctl(h.b.ctr, cmd)
 		s.steps = append(s.steps, step{what: strings.Fields(cmd)[0], took: time.Since(t), failed: err != nil})
 		if err != nil {
 			// The container's log: CRIU's, of the checkpoint or restore.
@@ -364,25 +363,25 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 		if err := run1(src, "move "+dst.name); err != nil {
 			return s, err
 		}
-		info = dst.b.info()
+		info = tree.Info(dst.b.ctr)
 	case modePostCopy:
 		if err := run1(src, "move "+dst.name+" --post-copy"); err != nil {
 			return s, err
 		}
-		info = dst.b.info()
+		info = tree.Info(dst.b.ctr)
 	case modeStopCopy:
 		if err := run1(src, "stop-stateful"); err != nil {
 			return s, err
 		}
-		stopSecs := parseFloat(src.b.info()["last-op-seconds"])
+		stopSecs := parseFloat(tree.Info(src.b.ctr)["last-op-seconds"])
 		if err := run1(src, "move "+dst.name); err != nil {
 			return s, err
 		}
-		info = dst.b.info()
+		info = tree.Info(dst.b.ctr)
 		if err := run1(dst, "start"); err != nil {
 			return s, err
 		}
-		startInfo := dst.b.info()
+		startInfo := tree.Info(dst.b.ctr)
 		if startInfo["last-op"] == "start" && stopSecs >= 0 && parseFloat(info["move-seconds"]) >= 0 && parseFloat(startInfo["last-op-seconds"]) >= 0 {
 			s.ctrfs = stopSecs + parseFloat(info["move-seconds"]) + parseFloat(startInfo["last-op-seconds"])
 		}
@@ -429,13 +428,13 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 	}
 
 	// Where it is and how.
-	if st, err := dst.b.status(); err != nil || st != "RUNNING" {
+	if st, err := tree.Status(dst.b.ctr); err != nil || st != "RUNNING" {
 		return s, fmt.Errorf("the container is %q on %s after the move, not RUNNING (%v)", st, dst.name, err)
 	}
 	if _, err := os.Stat(src.b.ctr); src != dst && !errors.Is(err, fs.ErrNotExist) {
 		return s, fmt.Errorf("the container is still on %s after the move (%v)", src.name, err)
 	}
-	if ip := dst.b.info()["ipv4"]; ip != m.ip {
+	if ip := tree.Info(dst.b.ctr)["ipv4"]; ip != m.ip {
 		return s, fmt.Errorf("the container's ipv4 on %s is %q, was %s", dst.name, ip, m.ip)
 	}
 	dst.b.rootfs = rootfsOf(dst.b.cfg.lxcpath, dst.b.cfg.name)
@@ -477,7 +476,7 @@ func (m *migBench) rawInPlace(h *migHost, s *migSample) error {
 	if err := raw("lxc-checkpoint-s", "in-place-dump", nil, "-s", "dump.log"); err != nil {
 		return err
 	}
-	if err := b.waitStatus("STOPPED"); err != nil {
+	if err := tree.WaitStatus(b.ctr, "STOPPED", statusTimeout); err != nil {
 		return fmt.Errorf("after lxc-checkpoint -s: %w", err)
 	}
 	env := []string{"CRIU_CONFIG_FILE=" + b.criuConf}
@@ -487,7 +486,7 @@ func (m *migBench) rawInPlace(h *migHost, s *migSample) error {
 			return fmt.Errorf("%w; restoring again failed too: %v", err, again)
 		}
 	}
-	return b.waitStatus("RUNNING")
+	return tree.WaitStatus(b.ctr, "RUNNING", statusTimeout)
 }
 
 // checkMemhog checks that memhog on the target is the process that ran on
@@ -501,7 +500,7 @@ func (m *migBench) checkMemhog(h *migHost, seq0 int, s *migSample) error {
 	if err != nil || string(ready) != m.ready {
 		return fmt.Errorf("memhog's ready file changed (a new memhog filled its memory): %q, was %q (%v)", ready, m.ready, err)
 	}
-	first := readKV(filepath.Join(dir, "sum"))
+	first := tree.ReadKV(filepath.Join(dir, "sum"))
 	seq1, err := strconv.Atoi(first["seq"])
 	if err != nil || seq1 < seq0 {
 		return fmt.Errorf("memhog's sum file is at seq %q, it was at %d before the move: memhog started again (%v)", first["seq"], seq0, first)
@@ -509,7 +508,7 @@ func (m *migBench) checkMemhog(h *migHost, seq0 int, s *migSample) error {
 	gen1, _ := strconv.Atoi(first["rate-gen"])
 	deadline := time.Now().Add(3*h.b.cfg.interval + 15*time.Second)
 	for {
-		kv := readKV(filepath.Join(dir, "sum"))
+		kv := tree.ReadKV(filepath.Join(dir, "sum"))
 		seq, err := strconv.Atoi(kv["seq"])
 		switch {
 		case err != nil || seq < seq1:
@@ -534,7 +533,7 @@ func (m *migBench) checkMemhog(h *migHost, seq0 int, s *migSample) error {
 			seq1, gen1 = seq, gen
 		}
 		if time.Now().After(deadline) {
-			st, _ := h.b.status()
+			st, _ := tree.Status(h.b.ctr)
 			return fmt.Errorf("memhog did not re-checksum its memory on %s within %s (container %s, last sum file %v)",
 				h.name, 3*h.b.cfg.interval+15*time.Second, st, kv)
 		}
@@ -674,169 +673,6 @@ func secondsOrUnknown(v float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.3f", v)
-}
-
-// answer is one answer of the counter service: when it arrived and the
-// count it gave.
-type answer struct {
-	at    time.Time
-	count int
-}
-
-// prober connects to a TCP service every interval, several connections in
-// flight at most, and records the answers.
-type prober struct {
-	addr     string
-	interval time.Duration
-	stop     chan struct{}
-	done     chan struct{}
-
-	mu       sync.Mutex
-	answers  []answer    // in the order they arrived
-	failures []time.Time // connections that failed or went unanswered
-}
-
-// Connections in flight at most, and how long each may take: a connection
-// to a container that is down waits for its timeout, so that several
-// overlap and a new attempt still goes out about every interval.
-const (
-	probeSlots       = 64
-	probeDialTimeout = 150 * time.Millisecond
-	probeReadTimeout = 500 * time.Millisecond
-)
-
-func startProber(addr string, interval time.Duration) *prober {
-	p := &prober{addr: addr, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
-	go p.loop()
-	return p
-}
-
-func (p *prober) loop() {
-	defer close(p.done)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	slots := make(chan struct{}, probeSlots)
-	t := time.NewTicker(p.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			continue // all in flight
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			p.try()
-		}()
-	}
-}
-
-func (p *prober) try() {
-	n, err := func() (int, error) {
-		conn, err := net.DialTimeout("tcp", p.addr, probeDialTimeout)
-		if err != nil {
-			return 0, err
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(probeReadTimeout))
-		line, err := bufio.NewReader(conn).ReadString('\n')
-		if err != nil {
-			return 0, err
-		}
-		return strconv.Atoi(strings.TrimSpace(line))
-	}()
-	now := time.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err != nil {
-		p.failures = append(p.failures, now)
-		return
-	}
-	p.answers = append(p.answers, answer{at: now, count: n})
-}
-
-func (p *prober) close() {
-	close(p.stop)
-	<-p.done
-}
-
-// sorted is a copy of the answers in the order they arrived.
-func (p *prober) sorted() []answer {
-	p.mu.Lock()
-	a := append([]answer(nil), p.answers...)
-	p.mu.Unlock()
-	sort.Slice(a, func(i, j int) bool { return a[i].at.Before(a[j].at) })
-	return a
-}
-
-// waitAnswer waits for the first answer that arrives at or after since.
-func (p *prober) waitAnswer(since time.Time, timeout time.Duration) (answer, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		for _, a := range p.sorted() {
-			if !a.at.Before(since) {
-				return a, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			p.mu.Lock()
-			nf := 0
-			for _, f := range p.failures {
-				if !f.Before(since) {
-					nf++
-				}
-			}
-			p.mu.Unlock()
-			return answer{}, fmt.Errorf("the service at %s did not answer within %s (%d connections failed)", p.addr, timeout, nf)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// gap is the longest time between two answers from the last one before
-// start to the first one at or after end, the last count before start, and
-// how many connections failed in between.
-func (p *prober) gap(start, end time.Time) (gap time.Duration, countBefore, failed int, ok bool) {
-	a := p.sorted()
-	first := -1
-	for i := range a {
-		if !a[i].at.After(start) {
-			first = i
-		}
-	}
-	if first < 0 {
-		return 0, 0, 0, false
-	}
-	countBefore = a[first].count
-	for i := first + 1; i < len(a) && a[i-1].at.Before(end); i++ {
-		gap = max(gap, a[i].at.Sub(a[i-1].at))
-	}
-	p.mu.Lock()
-	for _, f := range p.failures {
-		if f.After(a[first].at) && !f.After(end) {
-			failed++
-		}
-	}
-	p.mu.Unlock()
-	return gap, countBefore, failed, true
-}
-
-// maxCount is the highest count answered in [from, to].
-func (p *prober) maxCount(from, to time.Time) int {
-	n := -1
-	for _, a := range p.sorted() {
-		if !a.at.Before(from) && !a.at.After(to) {
-			n = max(n, a.count)
-		}
-	}
-	return n
 }
 
 // postCopyMeasured: post-copy rounds run on busybox containers only (see

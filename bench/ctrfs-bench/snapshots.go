@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/internal/tree"
 )
 
 // The target: N stateful snapshots of an idle container cost at most
@@ -129,7 +130,7 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 	// 1. Time, alternating. A debian container's counter is probed
 	// meanwhile (busybox's nc would make freezes fail, see retryable).
 	if cfg.template == templateDebian {
-		b.probe = startProber(net.JoinHostPort(b.info()["ipv4"], "8080"), cfg.probeInterval)
+		b.probe = startProber(net.JoinHostPort(tree.Info(b.ctr)["ipv4"], "8080"), cfg.probeInterval)
 		if _, err := b.probe.waitAnswer(time.Now(), 30*time.Second); err != nil {
 			return nil, err
 		}
@@ -157,11 +158,11 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 		if _, err := b.checkMemhog(seq); err != nil {
 			return nil, fmt.Errorf("round %d, after snapshot %s: %w", i, name, err)
 		}
-		frozen := parseFloat(b.info()["criu-frozen-seconds"])
+		frozen := parseFloat(tree.Info(b.ctr)["criu-frozen-seconds"])
 		res.timing = append(res.timing, snapTiming{run: i, side: "ctrfs", dump: p.took, frozen: frozen, gap: gap, size: p.size, stored: p.stored, growth: p.growth})
 		fmt.Fprintf(os.Stderr, "ctrfs-bench: snapshot round %d ctrfs dump %.3fs (still running, frozen %ss, clients waited %ss) size %s stored %s, memhog intact\n",
 			i, p.took.Seconds(), secondsOrUnknown(frozen), secondsOrUnknown(gap), bytesMiB(p.size), bytesMiB(p.stored))
-		fmt.Fprintf(os.Stderr, "ctrfs-bench:   phases (s): %s\n", strings.Join(phasesOf(b.info(),
+		fmt.Fprintf(os.Stderr, "ctrfs-bench:   phases (s): %s\n", strings.Join(phasesOf(tree.Info(b.ctr),
 			"criu-frozen-seconds", "criu-memdump-seconds", "criu-memwrite-seconds", "dump-seconds", "store-seconds", "last-op-seconds"), " "))
 		if err := b.deleteSnapshot(name); err != nil {
 			return nil, err
@@ -189,7 +190,7 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 	if res.rewrite, err = b.series("rewrite", true, base); err != nil {
 		return nil, err
 	}
-	if kv := readKV(filepath.Join(b.memhogDir(), "rewrite")); kv["bytes"] != "" {
+	if kv := tree.ReadKV(filepath.Join(b.memhogDir(), "rewrite")); kv["bytes"] != "" {
 		res.rewriteBytes, _ = strconv.ParseInt(kv["bytes"], 10, 64)
 	}
 
@@ -198,7 +199,7 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 	// container's counter is probed again: the rootfs is unpacked while
 	// the container runs, and only the rest keeps its service down.
 	if cfg.template == templateDebian {
-		b.probe = startProber(net.JoinHostPort(b.info()["ipv4"], "8080"), cfg.probeInterval)
+		b.probe = startProber(net.JoinHostPort(tree.Info(b.ctr)["ipv4"], "8080"), cfg.probeInterval)
 		if _, err := b.probe.waitAnswer(time.Now(), 30*time.Second); err != nil {
 			return nil, err
 		}
@@ -215,7 +216,7 @@ func (b *bench) snapshotBench(stopStart []sample) (*snapResults, error) {
 		res.restores = append(res.restores, r)
 		fmt.Fprintf(os.Stderr, "ctrfs-bench: restore %d of %s %.3fs (clients waited %ss), memhog intact as snapshotted (%s); phases (s): %s\n",
 			i, p.name, r.took.Seconds(), secondsOrUnknown(r.gap), r.sum,
-			strings.Join(phasesOf(b.info(), "unpack-seconds", "stop-seconds", "criu-restore-seconds", "last-op-seconds"), " "))
+			strings.Join(phasesOf(tree.Info(b.ctr), "unpack-seconds", "stop-seconds", "criu-restore-seconds", "last-op-seconds"), " "))
 	}
 
 	b.stopProbe()
@@ -251,7 +252,7 @@ func (b *bench) rawLiveDump(i int) (snapTiming, error) {
 	if st, err := images.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
 		t.frozen = float64(st.GetDump().GetFrozenTime()) / 1e6
 	}
-	if st, err := b.status(); err != nil || st != "RUNNING" {
+	if st, err := tree.Status(b.ctr); err != nil || st != "RUNNING" {
 		return t, fmt.Errorf("container is %q after the dump, not RUNNING (%v)", st, err)
 	}
 	if t.rawBytes, err = dirBytes(dir, nil); err != nil {
@@ -295,17 +296,17 @@ func (b *bench) takeSnapshot(name string, base int64) (seriesPoint, error) {
 		return p, err
 	}
 	t0 := time.Now()
-	err := b.ctl("snapshot " + name + " --stateful")
+	err := tree.Ctl(b.ctr, "snapshot "+name+" --stateful")
 	p.took = time.Since(t0)
 	if err != nil {
 		return p, err
 	}
 	b.snaps[name] = true
-	if st, err := b.status(); err != nil || st != "RUNNING" {
+	if st, err := tree.Status(b.ctr); err != nil || st != "RUNNING" {
 		return p, fmt.Errorf("container is %q after snapshot %s --stateful, not RUNNING (%v)", st, name, err)
 	}
 	path := filepath.Join(b.ctr, "snapshots", name, "info")
-	info := readKV(path)
+	info := tree.ReadKV(path)
 	if info["kind"] != "stateful" {
 		return p, fmt.Errorf("%s: kind %q, want stateful (info: %v)", path, info["kind"], info)
 	}
@@ -344,7 +345,7 @@ func (b *bench) series(label string, rewrite bool, base int64) ([]seriesPoint, e
 		out = append(out, p)
 		fmt.Fprintf(os.Stderr, "ctrfs-bench: %-7s snapshot %2d %.3fs stored %s, store grown by %s; CRIU (s): %s\n",
 			label, k, p.took.Seconds(), bytesMiB(p.stored), bytesMiB(p.growth),
-			strings.Join(phasesOf(b.info(), "criu-frozen-seconds", "criu-memdump-seconds", "criu-memwrite-seconds"), " "))
+			strings.Join(phasesOf(tree.Info(b.ctr), "criu-frozen-seconds", "criu-memdump-seconds", "criu-memwrite-seconds"), " "))
 	}
 	if _, err := b.checkMemhog(seq); err != nil {
 		return out, fmt.Errorf("after the %s series: %w", label, err)
@@ -362,10 +363,10 @@ func (b *bench) restoreSnapshot(i int, p seriesPoint) (restoreSample, error) {
 		return r, err
 	}
 	t0 := time.Now()
-	if err := b.ctl("restore " + p.name); err != nil {
+	if err := tree.Ctl(b.ctr, "restore "+p.name); err != nil {
 		return r, err
 	}
-	if err := b.waitStatus("RUNNING"); err != nil {
+	if err := tree.WaitStatus(b.ctr, "RUNNING", statusTimeout); err != nil {
 		return r, fmt.Errorf("after restore %s: %w", p.name, err)
 	}
 	r.took = time.Since(t0)
@@ -383,7 +384,7 @@ func (b *bench) restoreSnapshot(i int, p seriesPoint) (restoreSample, error) {
 // the checksum it reports afterwards as the one to verify against.
 func (b *bench) rewriteMemhog() error {
 	path := filepath.Join(b.memhogDir(), "rewrite")
-	gen, _ := strconv.Atoi(readKV(path)["gen"])
+	gen, _ := strconv.Atoi(tree.ReadKV(path)["gen"])
 	pid, err := b.memhogHostPid()
 	if err != nil {
 		return err
@@ -393,7 +394,7 @@ func (b *bench) rewriteMemhog() error {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		kv := readKV(path)
+		kv := tree.ReadKV(path)
 		if n, err := strconv.Atoi(kv["gen"]); err == nil && n > gen && kv["sum"] != "" {
 			if kv["pid"] != b.readyPid {
 				return fmt.Errorf("the rewrite was done by pid %s, not memhog's %s", kv["pid"], b.readyPid)
@@ -415,7 +416,7 @@ func (b *bench) rewriteMemhog() error {
 // namespace of the container's init whose pid in that namespace is
 // memhog's.
 func (b *bench) memhogHostPid() (int, error) {
-	initPid := b.info()["pid"]
+	initPid := tree.Info(b.ctr)["pid"]
 	if initPid == "" {
 		return 0, errors.New("the container's info has no pid")
 	}
@@ -465,7 +466,7 @@ func (b *bench) snapshotNames() ([]string, error) {
 
 func (b *bench) deleteSnapshot(name string) error {
 	if err := os.Remove(filepath.Join(b.ctr, "snapshots", name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("rmdir snapshots/%s: %w%s", name, err, b.lastError())
+		return fmt.Errorf("rmdir snapshots/%s: %w%s", name, err, tree.ErrorSuffix(b.ctr))
 	}
 	delete(b.snaps, name)
 	return nil

@@ -15,9 +15,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
 type evacSample struct {
@@ -35,11 +36,11 @@ func runEvacuate(cfg *config) error {
 	mounts := []string{cfg.mount, cfg.peerMount}
 	var hostNames [2]string
 	for i, m := range mounts {
-		data, err := os.ReadFile(filepath.Join(m, "host"))
+		name, err := tree.Host(m)
 		if err != nil {
 			return err
 		}
-		hostNames[i] = string(trimNL(data))
+		hostNames[i] = name
 	}
 	fmt.Printf("\nctrfs-bench: evacuate: running busybox containers, %v at a time, evacuated %s <-> %s, %d round(s) each way\n",
 		cfg.evacCounts, hostNames[0], hostNames[1], cfg.runs)
@@ -58,21 +59,21 @@ func runEvacuate(cfg *config) error {
 		for r := 0; r < 2*cfg.runs; r++ {
 			from, to := mounts[at], mounts[1-at]
 			t0 := time.Now()
-			err := writeCtl(filepath.Join(from, "ctl"), "evacuate", filepath.Join(from, "error"))
+			err := tree.Ctl(from, "evacuate")
 			took := time.Since(t0)
 			if err != nil {
 				return fmt.Errorf("evacuate %d containers from %s: %w", n, hostNames[at], err)
 			}
 			s := evacSample{n: n, from: hostNames[at], to: hostNames[1-at], total: took}
 			for _, c := range names {
-				dir := filepath.Join(to, "containers", c)
-				if st, _ := os.ReadFile(filepath.Join(dir, "status")); string(trimNL(st)) != "RUNNING" {
-					return fmt.Errorf("after evacuate %s is %q on %s", c, trimNL(st), s.to)
+				dir := containerDir(to, c)
+				if st, _ := tree.Status(dir); st != "RUNNING" {
+					return fmt.Errorf("after evacuate %s is %q on %s", c, st, s.to)
 				}
-				if _, err := os.Stat(filepath.Join(from, "containers", c)); err == nil {
+				if _, err := os.Stat(containerDir(from, c)); err == nil {
 					return fmt.Errorf("after evacuate %s is still on %s", c, s.from)
 				}
-				if d, err := strconv.ParseFloat(readKV(filepath.Join(dir, "info"))["downtime-seconds"], 64); err == nil {
+				if d, err := strconv.ParseFloat(tree.Info(dir)["downtime-seconds"], 64); err == nil {
 					s.downtimes = append(s.downtimes, d)
 				}
 			}
@@ -109,11 +110,4 @@ func reportEvacuate(cfg *config, samples []evacSample) {
 			fmt.Printf("%-11s per-container time %.2fx that of %d containers\n", "", t.med/float64(n)/first, cfg.evacCounts[0])
 		}
 	}
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

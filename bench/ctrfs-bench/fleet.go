@@ -11,34 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
+
+	"ctrfs/internal/tree"
 )
 
-// writeCtl writes one command to a ctl file; the write returns when it has
-// finished. errFile is the `error` file that says why it failed.
-func writeCtl(ctl, cmd, errFile string) error {
-	f, err := os.OpenFile(ctl, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return fmt.Errorf("%s > %s: %w", cmd, ctl, err)
-	}
-	_, err = f.Write([]byte(cmd + "\n"))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		msg, _ := os.ReadFile(errFile)
-		return fmt.Errorf("echo %s > %s: %w (error: %s)", cmd, ctl, err, strings.TrimSpace(string(msg)))
-	}
-	return nil
-}
-
-// containerCtl writes a command to containers/NAME/ctl of a mount.
-func containerCtl(mount, name, cmd string) error {
-	dir := filepath.Join(mount, "containers", name)
-	return writeCtl(filepath.Join(dir, "ctl"), cmd, filepath.Join(dir, "error"))
-}
+// containerDir is containers/NAME of a mount.
+func containerDir(mount, name string) string { return filepath.Join(mount, "containers", name) }
 
 // parallel runs fn for each of items, workers at a time, and returns the
 // first error.
@@ -72,7 +52,7 @@ func createContainers(mount string, names []string, run bool) error {
 			return fmt.Errorf("mkdir containers/%s: %w", n, err)
 		}
 		if run {
-			return containerCtl(mount, n, "start")
+			return tree.Ctl(containerDir(mount, n), "start")
 		}
 		return nil
 	})
@@ -95,13 +75,13 @@ func growContainers(names *[]string, n int, format, mount string, run bool) ([]s
 func destroyContainers(mounts []string, names []string) {
 	parallel(names, 4, func(n string) error {
 		for _, m := range mounts {
-			dir := filepath.Join(m, "containers", n)
-			st, err := os.ReadFile(filepath.Join(dir, "status"))
+			dir := containerDir(m, n)
+			st, err := tree.Status(dir)
 			if err != nil {
 				continue
 			}
-			if strings.TrimSpace(string(st)) != "STOPPED" || readKV(filepath.Join(dir, "info"))["stateful"] == "yes" {
-				if err := containerCtl(m, n, "stop"); err != nil {
+			if st != "STOPPED" || tree.Info(dir)["stateful"] == "yes" {
+				if err := tree.Ctl(dir, "stop"); err != nil {
 					fmt.Fprintln(os.Stderr, "ctrfs-bench: cleanup:", err)
 				}
 			}

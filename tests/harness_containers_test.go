@@ -1,0 +1,92 @@
+package tests
+
+// Containers: the default template's busybox containers that most tests
+// make, and their counter service on port 8080, whose count tells a
+// container restored with its memory from one started afresh.
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// CreateRunning makes and starts a container of the default template, and
+// waits until its counter service answers.
+func (d *Daemon) CreateRunning(name string) (ip string) {
+	d.t.Helper()
+	d.MustSh("mkdir containers/" + name + " && echo start > containers/" + name + "/ctl")
+	ip = d.Info(name)["ipv4"]
+	if ip == "" {
+		d.t.Fatalf("container %s has no ipv4 in info", name)
+	}
+	Count(d.t, ip)
+	return ip
+}
+
+// Count asks the default template's service for its count, retrying for up
+// to 15 s while the service comes up.
+func Count(t *testing.T, ip string) int {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		n, err := tryCount(ip)
+		if err == nil {
+			return n
+		}
+		lastErr = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("counter service on %s:8080 does not answer: %v", ip, lastErr)
+	return 0
+}
+
+// CountsPast waits (up to a minute: the machine may be loaded) until the
+// counter on ip is past n, and fails the test if it never gets there: the
+// processes live and count, whatever their pace.
+func CountsPast(t *testing.T, ip string, n int, what string) int {
+	t.Helper()
+	var got int
+	waitLong(t, fmt.Sprintf("the counter to pass %d (%s)", n, what), time.Minute, func() bool {
+		c, err := tryCount(ip)
+		got = c
+		return err == nil && c > n
+	})
+	return got
+}
+
+// tryCount asks the counter service on ip:8080 for its count, once.
+func tryCount(ip string) (int, error) {
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "8080"), time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("read: %v (got %q)", err, line)
+	}
+	return strconv.Atoi(strings.TrimSpace(line))
+}
+
+// countFrom checks that the service's count did not start again: the
+// processes kept their memory (a cold start begins from 1 again).
+func countFrom(t *testing.T, ip string, before int, when string) int {
+	t.Helper()
+	n := Count(t, ip)
+	if n < before {
+		t.Fatalf("count went from %d to %d %s: the processes lost their state", before, n, when)
+	}
+	return n
+}
+
+// rootfs is a path in the rootfs of a container, on the host.
+func (d *Daemon) rootfs(name string, parts ...string) string {
+	return filepath.Join(append([]string{d.LXCPath, name, "rootfs"}, parts...)...)
+}

@@ -29,7 +29,7 @@ import (
 // with zero-filled pages for what never arrived. So the source dumps with
 // --leave-stopped (its tasks are kept whatever the end of the transfer,
 // ops/lazydump.go), a watcher on the target kills a copy whose daemon
-// failed (ops/lazyrestore_remote.go), and each side decides from what it
+// failed (ops/lazypages/watch.go), and each side decides from what it
 // sees itself (afterLazyDump, afterLazyDaemon), never from CRIU's exit
 // alone: the source lets go only on the target's word, over the
 // authenticated channel, that its copy is whole; otherwise the target's
@@ -75,7 +75,7 @@ func pageServerAddr(endpoint string) (string, int, error) {
 }
 
 // pageServerTLS are this end's TLS credentials for the page server of the
-// move of token (ops/pagetls.go): their CA is derived from the cluster
+// move of token (ops/lazypages/tls.go): their CA is derived from the cluster
 // secret and the token, which only this move's two hosts know, so only
 // they can make a certificate that the other end accepts.
 func (c *Cluster) pageServerTLS(token string) (*ops.PageServerTLS, error) {

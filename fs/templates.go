@@ -8,6 +8,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 
 	"ctrfs/ops"
+	"ctrfs/ops/templates"
 )
 
 // templatesDir is templates/: one directory per template that `create
@@ -28,7 +29,7 @@ var _ gofs.NodeOnAdder = (*templatesDir)(nil)
 
 // OnAdd adds every template: the set is fixed in the binary.
 func (d *templatesDir) OnAdd(ctx context.Context) {
-	for _, name := range ops.TemplateNames() {
+	for _, name := range templates.Names() {
 		dir := d.NewPersistentInode(ctx, &templateDir{staticDir: d.staticDir}, gofs.StableAttr{Mode: syscall.S_IFDIR})
 		d.AddChild(name, dir, false)
 		info := newGenFile(func() ([]byte, error) {

@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"ctrfs/ops/criulog"
+	"ctrfs/ops/lxchelper"
 )
 
 // check is the `check` command: would stop-stateful, snapshot --stateful
@@ -20,27 +24,27 @@ func (m *Manager) check(oc *opContext, name string) error {
 	}
 	var found []string
 	hint := m.imagesSizeHint(name)
-	dir, err := m.stagingDir(name, "check", hint)
+	dir, err := m.staging.Dir(name, "check", hint)
 	if err != nil {
 		return newError(ErrFailed, "prepare check of "+name, err)
 	}
 	defer os.RemoveAll(dir)
-	dumpErr := m.runCRIUHelper(oc, hint, "checkpoint-running", name, dir)
-	oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+	dumpErr := m.runCRIUHelper(oc, hint, lxchelper.CheckpointRunning, name, dir)
+	oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
 	if dumpErr != nil {
-		causes := blockers(oc.log)
+		causes := criulog.Blockers(oc.log)
 		if len(causes) == 0 {
-			causes = []string{"CRIU failed: " + explainCRIU(oc.log)}
+			causes = []string{"CRIU failed: " + criulog.Explain(oc.log)}
 		}
 		for _, c := range causes {
-			if c == rlimitCause {
+			if c == criulog.RlimitCause {
 				// This host's limit: name the tasks that meet it.
 				if host := m.hostBlockers(name); len(host) > 0 {
 					found = append(found, host...)
 					continue
 				}
 			}
-			if !contains(found, c) {
+			if !slices.Contains(found, c) {
 				found = append(found, c)
 			}
 		}

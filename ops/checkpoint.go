@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,9 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/criulog"
+	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/staging"
 )
 
 // stopStateful checkpoints a running container with CRIU, which stops it,
@@ -31,13 +33,13 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 	if err := m.requireStatusOf(name, "stop-stateful", "RUNNING"); err != nil {
 		return err
 	}
-	dir, err := m.stagingDir(name, "dump", m.imagesSizeHint(name))
+	dir, err := m.staging.Dir(name, "dump", m.imagesSizeHint(name))
 	if err != nil {
 		return newError(ErrFailed, "prepare checkpoint of "+name, err)
 	}
 
 	t0 := time.Now()
-	d, dumpErr := m.dumpStored(oc, ref, "checkpoint", name, dir)
+	d, dumpErr := m.dumpStored(oc, ref, lxchelper.Checkpoint, name, dir)
 	if dumpErr != nil {
 		os.RemoveAll(dir)
 		return m.dumpFailed(name, dumpErr, oc.log)
@@ -57,7 +59,7 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 		m.freeFailedImport()
 		return err
 	}
-	m.removeLater(dir)
+	m.staging.RemoveLater(dir)
 	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
 	return nil
 }
@@ -82,7 +84,7 @@ type storedDump struct {
 // images while CRIU writes them; ref is passed to images.GrowingImport.
 // The error is the dump's (the `log` is the last attempt's); a failure to
 // store is storedDump.storeErr.
-func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
+func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
 	return m.dumpStoredBy(m.images.StartGrowingImport, oc, ref, verb, name, dir, args...)
 }
 
@@ -90,12 +92,12 @@ func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb, name, d
 // (images.StartDeferredImport), for a dump that leaves the container
 // running: its tasks are frozen for as long as CRIU runs, and storing
 // beside CRIU competes with it for the cores.
-func (m *Manager) dumpStoredAfter(oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
+func (m *Manager) dumpStoredAfter(oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
 	return m.dumpStoredBy(m.images.StartDeferredImport, oc, ref, verb, name, dir, args...)
 }
 
 func (m *Manager) dumpStoredBy(start func(string, *images.Reference) *images.GrowingImport,
-	oc *opContext, ref *images.Reference, verb, name, dir string, args ...string) (storedDump, error) {
+	oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
 	hint := m.imagesSizeHint(name)
 	// What the caller put in dir before the dump (a snapshot's or a move's
 	// copy of the config) is not the dump's, and survives a retry.
@@ -109,7 +111,7 @@ func (m *Manager) dumpStoredBy(start func(string, *images.Reference) *images.Gro
 		err := m.runCRIUHelper(oc, hint, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}
 		oc.progress.setStep("store", 0)
-		oc.setLog(criuLog(filepath.Join(dir, "dump.log"), oc.log))
+		oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
 		if err == nil {
 			d.manifest, d.stats, d.storeErr = growing.Finish()
 		} else {
@@ -122,7 +124,7 @@ func (m *Manager) dumpStoredBy(start func(string, *images.Reference) *images.Gro
 			return d, err
 		}
 		m.log.Warn("CRIU could not freeze the container in time; trying again",
-			"container", name, "attempt", attempt, "reason", explainCRIU(oc.log))
+			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.log))
 		if err := emptyDir(dir, before); err != nil {
 			return d, newError(ErrFailed, "clear the images of a failed dump", err)
 		}
@@ -177,11 +179,11 @@ func (m *Manager) saveImages(key, dir string) error {
 // dumpFailed words a failed dump: the cause of CRIU's error, if known.
 func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 	msg := fmt.Sprintf("checkpoint of %s failed", name)
-	var overdue *overdueError
+	var overdue *lxchelper.OverdueError
 	if errors.As(err, &overdue) {
 		msg += ": " + overdue.Error()
 		err = nil
-	} else if e := explainCRIU(log); e != "" {
+	} else if e := criulog.Explain(log); e != "" {
 		msg += ": " + e
 		err = nil // LXC's own words add nothing
 	}
@@ -195,7 +197,7 @@ func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 // stored, from the images still in the staging directory.
 func (m *Manager) recoverFromStaging(oc *opContext, name, dir string, storeErr error) error {
 	roc := &opContext{}
-	_, _, err := m.criuRestore(roc, "restore", name, dir, restoreFrom{})
+	_, _, err := m.criuRestore(roc, lxchelper.Restore, name, dir, restoreFrom{})
 	oc.setLog(append(oc.log, roc.log...)) // the dump's log, then the restore's
 	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf(
@@ -211,17 +213,17 @@ func (m *Manager) recoverFromStaging(oc *opContext, name, dir string, storeErr e
 // once it runs, drops the state. A damaged image or a failed restore keeps
 // the state and leaves the container STOPPED, so start can be retried.
 func (m *Manager) startFromState(oc *opContext, name string) error {
-	return m.restoreState(oc, name, "restore")
+	return m.restoreState(oc, name, lxchelper.Restore)
 }
 
 // restoreState is startFromState with the helper verb that restores:
 // "restore", or "restore-frozen" for a container that must not run yet.
-func (m *Manager) restoreState(oc *opContext, name, verb string) error {
+func (m *Manager) restoreState(oc *opContext, name string, verb lxchelper.Verb) error {
 	set, err := m.SavedState(name)
 	if err != nil {
 		return err
 	}
-	dir, err := m.streamDir()
+	dir, err := m.staging.StreamDir()
 	if err != nil {
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}
@@ -229,8 +231,8 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 
 	// The recorded cgroups are read from the directory by the restore's
 	// hook, not by CRIU.
-	if data, err := fs.ReadFile(m.images.FS(set.manifest), cgroupsFile); err == nil {
-		if err := os.WriteFile(filepath.Join(dir, cgroupsFile), data, 0o644); err != nil {
+	if data, err := fs.ReadFile(m.images.FS(set.manifest), lxchelper.CgroupsFile); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, lxchelper.CgroupsFile), data, 0o644); err != nil {
 			return newError(ErrFailed, "prepare restore of "+name, err)
 		}
 	}
@@ -264,12 +266,12 @@ func (m *Manager) restoreState(oc *opContext, name, verb string) error {
 // died mid-operation. A finished dump of a container that is now stopped
 // without saved state is that container's only state: it is stored as its
 // saved state. Anything else in staging is a copy and is removed.
-// Only directories that pass trustedStaging are read.
+// Only directories that pass staging.Trusted are read.
 func (m *Manager) recoverStaging() {
-	for _, root := range m.leftStagingRoots() {
-		if m.trustedStaging(root) {
+	for _, root := range m.staging.LeftRoots() {
+		if m.staging.Trusted(root) {
 			m.recoverStagingIn(root)
-			if root != m.diskStagingPath() {
+			if root != m.staging.DiskRoot() {
 				os.Remove(root) // if empty: this run makes its own
 			}
 		}
@@ -283,7 +285,7 @@ func (m *Manager) recoverStagingIn(root string) {
 	}
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
-		if !m.trustedStaging(dir) {
+		if !m.staging.Trusted(dir) {
 			continue
 		}
 		if name, ok := stagedDumpOf(e.Name()); ok && m.Exists(name) && !m.HasState(name) && completeDump(dir) {
@@ -324,9 +326,9 @@ func (m *Manager) dropStaleState() {
 	}
 }
 
-// stagedDumpOf parses "dump-NAME-RANDOM" as made by stagingDir.
+// stagedDumpOf parses "dump-NAME-RANDOM" as made by staging.Dir.
 func stagedDumpOf(dirName string) (string, bool) {
-	purpose, name, ok := stagedOf(dirName)
+	purpose, name, ok := staging.Parse(dirName)
 	return name, ok && purpose == "dump"
 }
 
@@ -338,20 +340,6 @@ func completeDump(dir string) bool {
 		}
 	}
 	return true
-}
-
-// criuLog is the `log` of a checkpoint or restore: CRIU's log, then LXC's.
-func criuLog(criuLogPath string, lxcLog []byte) []byte {
-	var b bytes.Buffer
-	if data, err := os.ReadFile(criuLogPath); err == nil {
-		fmt.Fprintf(&b, "=== CRIU %s ===\n", filepath.Base(criuLogPath))
-		b.Write(data)
-	}
-	if len(lxcLog) > 0 {
-		b.WriteString("=== LXC ===\n")
-		b.Write(lxcLog)
-	}
-	return b.Bytes()
 }
 
 func seconds(key string, d time.Duration) KeyValue {

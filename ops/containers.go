@@ -10,6 +10,9 @@ import (
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
+
+	"ctrfs/ops/network"
+	"ctrfs/ops/templates"
 )
 
 // Create makes a container from the default template.
@@ -24,7 +27,7 @@ func (m *Manager) CreateFrom(name, template string) error {
 		return err
 	}
 	return m.run(operation{name: name, what: "create", fn: func(*opContext) error {
-		tmpl, err := LookupTemplate(template)
+		tmpl, err := templates.Lookup(template)
 		if err != nil {
 			return err
 		}
@@ -37,7 +40,7 @@ func (m *Manager) CreateFrom(name, template string) error {
 		}
 		tmp := filepath.Join(m.cfg.LXCPath, "."+name+".creating")
 		os.RemoveAll(tmp)
-		if err := tmpl.rootfs(m, filepath.Join(tmp, "rootfs"), name); err != nil {
+		if err := tmpl.MakeRootfs(m.templateEnv(), filepath.Join(tmp, "rootfs"), name); err != nil {
 			os.RemoveAll(tmp)
 			return newError(ErrFailed, "create "+name, err)
 		}
@@ -62,15 +65,15 @@ func (m *Manager) CreateFrom(name, template string) error {
 
 // writeNewConfig allocates the new container's address and writes its
 // config into the directory being made.
-func (m *Manager) writeNewConfig(tmpl *Template, name, tmp string) error {
+func (m *Manager) writeNewConfig(tmpl *templates.Template, name, tmp string) error {
 	m.createMu.Lock()
 	defer m.createMu.Unlock()
 	addr, err := m.cfg.Network.AllocateAddress(m.cfg.LXCPath, m.cfg.Host, name)
 	if err != nil {
 		return err
 	}
-	conf := configFor(tmpl, name, filepath.Join(m.cfg.LXCPath, name, "rootfs"), m.cfg.Network, addr,
-		MACAddress(m.cfg.Host, name), time.Now())
+	conf := tmpl.Config(name, filepath.Join(m.cfg.LXCPath, name, "rootfs"), m.cfg.Network, addr,
+		network.MACAddress(m.cfg.Host, name), time.Now())
 	return os.WriteFile(filepath.Join(tmp, "config"), conf, 0o600)
 }
 

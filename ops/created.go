@@ -7,6 +7,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"ctrfs/ops/templates"
 )
 
 // createdCache keeps the creation time read from each config while the
@@ -75,7 +77,7 @@ func createdIn(path string, fi os.FileInfo) time.Time {
 		defer f.Close()
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), createdComment); ok {
+			if v, ok := strings.CutPrefix(sc.Text(), templates.CreatedComment); ok {
 				if t, err := time.Parse(time.RFC3339, strings.TrimSpace(v)); err == nil {
 					return t
 				}

@@ -1,49 +1,26 @@
 package ops
 
-import "errors"
+import "ctrfs/ops/errkind"
 
-// Error kinds. fs/ maps each to the errno of docs/ctrfs.5.md; everything else
-// returned by ops is wrapped so that errors.Is finds one of these.
+// The error kinds (ops/errkind), under the names fs/ and cluster/ know
+// them by: the same values, so that errors.Is matches either.
 var (
-	ErrInvalid     = errors.New("invalid")               // EINVAL
-	ErrNotFound    = errors.New("not found")             // ENOENT
-	ErrExists      = errors.New("already exists")        // EEXIST
-	ErrBusy        = errors.New("busy")                  // EBUSY
-	ErrUnsupported = errors.New("not supported")         // EOPNOTSUPP
-	ErrUnreachable = errors.New("host unreachable")      // EHOSTUNREACH
-	ErrFailed      = errors.New("operation failed")      // EIO
-	ErrDenied      = errors.New("operation not allowed") // EPERM
+	ErrInvalid     = errkind.ErrInvalid     // EINVAL
+	ErrNotFound    = errkind.ErrNotFound    // ENOENT
+	ErrExists      = errkind.ErrExists      // EEXIST
+	ErrBusy        = errkind.ErrBusy        // EBUSY
+	ErrUnsupported = errkind.ErrUnsupported // EOPNOTSUPP
+	ErrUnreachable = errkind.ErrUnreachable // EHOSTUNREACH
+	ErrFailed      = errkind.ErrFailed      // EIO
+	ErrDenied      = errkind.ErrDenied      // EPERM
 )
 
-// kindError carries a readable message for the `error` file and a kind for
-// the errno; the message never repeats the kind's own text.
-type kindError struct {
-	kind error
-	msg  string
-	err  error
-}
-
-func (e *kindError) Error() string {
-	if e.err != nil {
-		return e.msg + ": " + e.err.Error()
-	}
-	return e.msg
-}
-
-func (e *kindError) Is(target error) bool { return target == e.kind }
-func (e *kindError) Unwrap() error        { return e.err }
-
-// errorf builds an error of the given kind; cause may be nil.
-func newError(kind error, msg string, cause error) error {
-	return &kindError{kind: kind, msg: msg, err: cause}
-}
+// newError builds an error of the given kind; cause may be nil.
+func newError(kind error, msg string, cause error) error { return errkind.New(kind, msg, cause) }
 
 // NewError makes an error of one of the kinds above, for errors that arrive
 // from another host.
-func NewError(kind error, msg string) error { return newError(kind, msg, nil) }
+func NewError(kind error, msg string) error { return errkind.New(kind, msg, nil) }
 
 // Kinds are the error kinds by the names they travel under between hosts.
-var Kinds = map[string]error{
-	"invalid": ErrInvalid, "notfound": ErrNotFound, "exists": ErrExists, "busy": ErrBusy,
-	"unsupported": ErrUnsupported, "unreachable": ErrUnreachable, "failed": ErrFailed, "denied": ErrDenied,
-}
+var Kinds = errkind.Kinds

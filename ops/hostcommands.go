@@ -3,6 +3,8 @@ package ops
 import (
 	"fmt"
 	"strings"
+
+	"ctrfs/ops/templates"
 )
 
 // HostCommand is one parsed line written to the mount's top-level `ctl`.
@@ -43,7 +45,7 @@ func ParseHostCommand(line string) (HostCommand, error) {
 			return HostCommand{}, err
 		}
 		if cmd.Template != "" {
-			if _, err := LookupTemplate(cmd.Template); err != nil {
+			if _, err := templates.Lookup(cmd.Template); err != nil {
 				return HostCommand{}, err
 			}
 		}

@@ -1,18 +1,19 @@
 package ops
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/criulog"
+	"ctrfs/ops/lazypages"
+	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/testhooks"
 )
 
 // The source's side of a post-copy move (see cluster/postcopy.go): a
@@ -30,6 +31,20 @@ import (
 // freezer cgroup. So the tasks are never lost to CRIU, and
 // ResumeAfterLazyDump undoes whichever state they are in.
 
+// PageServerTLS is one end's credentials for a post-copy transfer
+// (lazypages/tls.go), as cluster/ makes them.
+type PageServerTLS = lazypages.PageServerTLS
+
+// NewPageServerTLS makes the credentials of one end of a transfer whose
+// CA key is derived from caSeed (lazypages.NewPageServerTLS).
+func NewPageServerTLS(caSeed []byte) (*PageServerTLS, error) {
+	return lazypages.NewPageServerTLS(caSeed)
+}
+
+// LazyPages is nil if CRIU lazy pages, which post-copy moves need, work
+// on this host, or why not (lazypages.Probe).
+func LazyPages() error { return lazypages.Probe() }
+
 // LazyDump is a container's lazy dump under way.
 type LazyDump struct {
 	o    *Outgoing
@@ -43,7 +58,7 @@ const lazyServing = "Starting lazy pages server"
 
 // StartLazyDump dumps the running container lazily, its page server
 // listening on addr:port and taking only a connection whose certificate
-// chains to creds' CA (pagetls.go), and returns once the server listens:
+// chains to creds' CA (lazypages/tls.go), and returns once the server listens:
 // the container is down from here. If the dump fails before that, CRIU
 // has let the tasks run on: the container is RUNNING and the error says
 // why.
@@ -51,7 +66,7 @@ func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*
 	if err := o.m.requireStatusOf(o.name, "move --post-copy", "RUNNING"); err != nil {
 		return nil, err
 	}
-	dir, err := o.m.stagingDir(o.name, "lazy", 16<<20)
+	dir, err := o.m.staging.Dir(o.name, "lazy", 16<<20)
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare post-copy move of "+o.name, err)
 	}
@@ -60,26 +75,26 @@ func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*
 		os.RemoveAll(dir)
 		return nil, newError(ErrFailed, "prepare the page server's TLS for "+o.name, err)
 	}
-	pausePoint("postcopy-freeze")
+	testhooks.PausePoint("postcopy-freeze")
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
 	oc := &opContext{}
 	go func() {
-		err := o.m.runCRIUHelper(oc, o.m.imagesSizeHint(o.name), "checkpoint-lazy", o.name, dir, addr, strconv.Itoa(port), tlsDir)
+		err := o.m.runCRIUHelper(oc, o.m.imagesSizeHint(o.name), lxchelper.CheckpointLazy, o.name, dir, addr, strconv.Itoa(port), tlsDir)
 		os.RemoveAll(tlsDir) // its key is not left behind the CRIU that used it
 		d.done <- err
 	}()
 	log := filepath.Join(dir, "dump.log")
-	for !logHas(log, lazyServing) {
+	for !criulog.Has(log, lazyServing) {
 		if ended, err := d.Ended(); ended {
 			if err == nil {
 				err = fmt.Errorf("CRIU ended before serving any page")
 			}
 			os.RemoveAll(dir)
-			return nil, o.m.dumpFailed(o.name, err, criuLog(log, oc.log))
+			return nil, o.m.dumpFailed(o.name, err, criulog.Combined(log, oc.log))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	pausePoint("postcopy-serving", net.JoinHostPort(addr, strconv.Itoa(port)))
+	testhooks.PausePoint("postcopy-serving", net.JoinHostPort(addr, strconv.Itoa(port)))
 	return d, nil
 }
 
@@ -117,7 +132,7 @@ func (d *LazyDump) Stop() {
 	if ended, _ := d.Ended(); ended {
 		return
 	}
-	for _, pid := range criuPids(d.Dir) {
+	for _, pid := range lazypages.CRIUPids(d.Dir) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	err := <-d.done
@@ -128,7 +143,7 @@ func (d *LazyDump) Stop() {
 // that died (see LazyDump.Stop), and waits until it is gone.
 func StopLazyDump(dir string) {
 	for i := 0; i < 100; i++ {
-		pids := criuPids(dir)
+		pids := lazypages.CRIUPids(dir)
 		if len(pids) == 0 {
 			break
 		}
@@ -141,65 +156,12 @@ func StopLazyDump(dir string) {
 }
 
 // ExplainCRIU says why the CRIU run that wrote log failed, or "".
-func ExplainCRIU(log []byte) string { return explainCRIU(log) }
+func ExplainCRIU(log []byte) string { return criulog.Explain(log) }
 
 // Log is CRIU's log of the dump.
 func (d *LazyDump) Log() []byte {
 	b, _ := os.ReadFile(filepath.Join(d.Dir, "dump.log"))
 	return b
-}
-
-// criuPids finds the CRIU processes working on the image directory dir:
-// `-D dir` on their command line.
-func criuPids(dir string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) == 0 || filepath.Base(args[0]) != "criu" {
-			continue
-		}
-		for i := 0; i+1 < len(args); i++ {
-			if (args[i] == "-D" || args[i] == "--images-dir") && filepath.Clean(args[i+1]) == filepath.Clean(dir) {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
-}
-
-// holdingPids are the processes other than this one and its parent that
-// hold a file in dir open: CRIU's restore, and the container's tasks that
-// it has not finished restoring, which keep its log open until then. The
-// link is matched on dir's base name (random, see freshDir), since a task
-// in the container's mount namespace sees the path from there.
-func holdingPids(dir string) []int {
-	mark := "/" + filepath.Base(dir) + "/"
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || pid == os.Getppid() {
-			continue
-		}
-		fds, _ := os.ReadDir(filepath.Join("/proc", e.Name(), "fd"))
-		for _, fd := range fds {
-			if link, err := os.Readlink(filepath.Join("/proc", e.Name(), "fd", fd.Name())); err == nil && strings.Contains(link, mark) {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
 }
 
 // ResumeAfterLazyDump brings back the container whose lazy dump ended
@@ -226,13 +188,13 @@ func (m *Manager) ResumeAfterLazyDump(name string) error {
 	if !c.Running() || pid <= 0 {
 		return newError(ErrFailed, fmt.Sprintf("%s has no processes any more: its memory was lost", name), nil)
 	}
-	if err := thawAfterDump(c, pid); err != nil {
+	if err := lxchelper.ThawAfterDump(c, pid); err != nil {
 		return newError(ErrFailed, "thaw the processes of "+name+" after CRIU's dump", err)
 	}
 	if err := continueNamespace(pid); err != nil {
 		return newError(ErrFailed, "continue the processes of "+name, err)
 	}
-	if err := unlockNetwork(pid); err != nil {
+	if err := lxchelper.UnlockNetwork(pid); err != nil {
 		return newError(ErrFailed, "unlock the network of "+name+" after CRIU's dump", err)
 	}
 	m.Announce(name)
@@ -259,36 +221,17 @@ func continueNamespace(pid int) error {
 	return nil
 }
 
-// unlockNetwork removes what CRIU's network lock (iptables, its default
-// method) put in the network namespace of pid: the CRIU chain and the
-// INPUT and OUTPUT rules that jump to it, for IPv4 and IPv6
-// (criu/net.c iptables_network_lock_internal). A namespace without them
-// is left as it is.
-func unlockNetwork(pid int) error {
-	netns := fmt.Sprintf("--net=/proc/%d/ns/net", pid)
-	var errs []string
-	for _, tool := range []string{"iptables", "ip6tables"} {
-		run := func(args ...string) ([]byte, error) {
-			return exec.Command("nsenter", append([]string{netns, tool, "-w"}, args...)...).CombinedOutput()
-		}
-		if _, err := run("-n", "-L", "CRIU"); err != nil {
-			continue // no lock
-		}
-		for _, chain := range []string{"INPUT", "OUTPUT"} {
-			for i := 0; i < 8; i++ {
-				if _, err := run("-D", chain, "-j", "CRIU"); err != nil {
-					break
-				}
-			}
-		}
-		for _, args := range [][]string{{"-F", "CRIU"}, {"-X", "CRIU"}} {
-			if out, err := run(args...); err != nil {
-				errs = append(errs, fmt.Sprintf("%s %s: %v: %s", tool, strings.Join(args, " "), err, bytes.TrimSpace(out)))
-			}
-		}
+// stageTLS writes the credentials into a fresh staging directory of their
+// own (not the images': those go into the store and to the other host).
+// The caller removes it once the CRIU that reads it has ended.
+func (m *Manager) stageTLS(name string, t *PageServerTLS) (string, error) {
+	dir, err := m.staging.Dir(name, "tls", 64<<10)
+	if err != nil {
+		return "", err
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	if err := t.Write(dir); err != nil {
+		os.RemoveAll(dir)
+		return "", err
 	}
-	return nil
+	return dir, nil
 }

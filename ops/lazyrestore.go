@@ -1,141 +1,181 @@
 package ops
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"syscall"
+	"strings"
 	"time"
+
+	"ctrfs/ops/criulog"
+	"ctrfs/ops/lazypages"
+	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/testhooks"
 )
 
-// A lazy restore: CRIU restores the processes without their memory, and
-// its lazy-pages daemon copies the pages in through userfaultfd, those the
-// processes touch first, the rest in the background. The restore itself
-// then takes a fraction of the time; the daemon, started before it is
-// needed, has every page in moments later.
-//
-// The danger: a process whose userfaultfd handler is gone gets zero-filled
-// pages where its memory was. So a lazily restored container must not run
-// until its daemon has copied every page (it is restored frozen), and if
-// the daemon ends any other way the container is killed and what it was
-// restored from is kept.
+// Restores whose memory CRIU's lazy-pages daemon copies in (lazypages):
+// a move's target restoring from the precopy it unpacked (Incoming.Start),
+// and the target of a post-copy move, whose memory is still on the source
+// (StartLazy; see cluster/postcopy.go).
+
+// LazyState is what a post-copy copy is at (lazypages.State), as cluster/
+// reports it.
+type LazyState = lazypages.State
 
 const (
-	lazyPagesLog    = "lazy-pages.log"
-	lazyPagesSocket = "lazy-pages.socket" // in the images directory, CRIU's work directory
-	lazyPagesReady  = 10 * time.Second    // for the daemon to listen
+	LazyFilling = lazypages.Filling // running; pages still arrive
+	LazyWhole   = lazypages.Whole   // every page arrived; running
+	LazyFailed  = lazypages.Failed  // the copy was killed (Why says why)
 )
 
-// LazyPagesDaemon is `criu lazy-pages` serving one restore from the images
-// in its directory, in a session of its own. It dies with the daemon that
-// started it (SIGKILL as its parent dies): its container is restored
-// frozen and runs only once every page is in (Start waits for that), so a
-// daemon killed before then leaves an incoming copy that is discarded when
-// it starts again, and a lazy-pages daemon waiting for it would wait for
-// good.
-type LazyPagesDaemon struct {
-	cmd    *exec.Cmd
-	dir    string
-	done   chan struct{}
-	failed chan struct{} // closed with done if err is not nil
-	err    error         // set before done is closed
+// StartLazy restores the container from the saved state it arrived with,
+// its memory left on the source, whose page server listens on addr:port
+// and is known by its certificate's chain to creds' CA (lazypages/tls.go).
+// It runs from here; LazyState follows the pages.
+func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (restoreLog []byte, err error) {
+	m := in.m
+	if err := m.cfg.Network.EnsureBridge(); err != nil {
+		return nil, newError(ErrFailed, "start "+in.name, err)
+	}
+	set, err := m.SavedState(in.name)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := m.staging.Dir(in.name, "lazyrestore", set.manifest.Size())
+	if err != nil {
+		return nil, newError(ErrFailed, "prepare restore of "+in.name, err)
+	}
+	if err := m.images.Export(set.manifest, dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, newError(ErrFailed, "unpack the saved state of "+in.name, err)
+	}
+	var logs []byte
+	var failures []string
+	// A restore that fails before the lazy-pages daemon connects to the
+	// source (CRIU's mount engine, say) can be tried again with the other
+	// engine and a new daemon; after that, the source's page server is
+	// spent.
+	for _, mode := range m.restoreAttempts(in.name) {
+		lc, err := startLazyWatcher(m, in.name, dir, addr, port, creds)
+		if err != nil {
+			os.RemoveAll(dir)
+			if len(failures) > 0 {
+				err = newError(ErrFailed, fmt.Sprintf("lazy restore of %s failed %s; then %v", in.name, strings.Join(failures, "; "), err), nil)
+			}
+			return logs, err
+		}
+		testhooks.PausePoint("postcopy-restore")
+		args := []string{dir, lxchelper.ArgLazyPages}
+		if mode == modeCompat {
+			args = append(args, modeCompat)
+		}
+		aoc := &opContext{}
+		os.Remove(filepath.Join(dir, "restore.log"))
+		// The restore itself faults pages in: a source that stops
+		// answering would hold it for good. Past the limit the watcher
+		// ends the lazy-pages daemon and the copy.
+		limit := time.AfterFunc(lazyRestoreLimit, lc.GiveUp)
+		err = m.runHelper(aoc, lxchelper.Restore, in.name, args...)
+		limit.Stop()
+		attempt := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.log)
+		logs = append(logs, attempt...)
+		if st, why := lc.State(); err == nil && st == LazyFailed {
+			// Its memory stopped arriving during the restore: what
+			// runs would read zeros where pages are missing.
+			m.kill(in.name)
+			err = fmt.Errorf("its memory stopped arriving during the restore: %s", why)
+		}
+		if err == nil {
+			if mode != m.restoreMode(in.name) {
+				m.rememberRestoreMode(in.name, mode)
+			}
+			in.lazy = lc
+			m.dropState(in.name)
+			// It runs here from now on, its memory arriving: the
+			// network must send its traffic here now, not once the
+			// last page is in (the source's stopped copy still has
+			// its interface until then; a failed copy's source
+			// announces itself again when it resumes).
+			m.Announce(in.name)
+			return logs, nil
+		}
+		why := criulog.Explain(attempt) // this attempt's cause, not an earlier one's
+		if why == "" {
+			why = err.Error()
+		}
+		failures = append(failures, fmt.Sprintf("with %s: %s", mode, why))
+		lc.Stop()
+		connected := criulog.Has(filepath.Join(dir, lazypages.LogFile), "Connecting to server")
+		if st, serr := m.Status(in.name); connected || serr != nil || st != "STOPPED" {
+			break
+		}
+		os.Remove(filepath.Join(dir, lazypages.LogFile))
+	}
+	os.RemoveAll(dir)
+	return logs, newError(ErrFailed, "lazy restore of "+in.name+" failed "+strings.Join(failures, "; "), nil)
 }
 
-// StartLazyPages starts CRIU's lazy-pages daemon for the images in dir,
-// with extra arguments (a page server's address, say), and returns once
-// it listens for the restore.
-func StartLazyPages(dir string, extra ...string) (*LazyPagesDaemon, error) {
-	socket := filepath.Join(dir, lazyPagesSocket)
-	os.Remove(socket)
-	os.Remove(filepath.Join(dir, lazyPagesLog))
-	args := append([]string{"lazy-pages", "-D", dir, "-o", lazyPagesLog, "-v4"}, extra...)
-	cmd := exec.Command("criu", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
-	d := &LazyPagesDaemon{cmd: cmd, dir: dir, done: make(chan struct{}), failed: make(chan struct{})}
-	startErr := make(chan error)
-	go func() {
-		// The parent-death signal comes when the thread that started
-		// the process ends, not the process: the thread stays locked to
-		// this goroutine until the daemon has exited.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			startErr <- err
-			return
-		}
-		startErr <- nil
-		if d.err = d.verdict(cmd.Wait()); d.err != nil {
-			close(d.failed)
-		}
-		close(d.done)
-	}()
-	if err := <-startErr; err != nil {
-		return nil, fmt.Errorf("criu lazy-pages: %w", err)
+// lazyRestoreLimit bounds a lazy restore, which waits for the pages it
+// touches.
+const lazyRestoreLimit = 2 * time.Minute
+
+// startLazyWatcher starts the watcher of name's copy
+// (lazypages.StartWatcher), with the page server's TLS credentials staged
+// for it alone: it removes them when it exits.
+func startLazyWatcher(m *Manager, name, dir, addr string, port int, creds *PageServerTLS) (*lazypages.Watcher, error) {
+	tlsDir, err := m.stageTLS(name, creds)
+	if err != nil {
+		return nil, newError(ErrFailed, "prepare the page server's TLS for "+name, err)
 	}
-	for deadline := time.Now().Add(lazyPagesReady); ; time.Sleep(2 * time.Millisecond) {
-		if fileExists(socket) {
-			return d, nil
-		}
-		select {
-		case <-d.done:
-			return nil, fmt.Errorf("criu lazy-pages ended before the restore: %v", d.err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			d.Kill()
-			<-d.done
-			return nil, fmt.Errorf("criu lazy-pages did not listen within %s", lazyPagesReady)
-		}
-	}
+	return lazypages.StartWatcher(m.cfg.HelperPath, m.cfg.LXCPath, name, dir, addr, port, tlsDir, m.log)
 }
 
-// Pid is the daemon's process id.
-func (d *LazyPagesDaemon) Pid() int { return d.cmd.Process.Pid }
-
-// Wait waits for the daemon to end. It is nil only if the daemon copied
-// every page of every process it served.
-func (d *LazyPagesDaemon) Wait() error {
-	<-d.done
-	return d.err
+// LazyState is where a copy that StartLazy restored is at, and why it
+// failed if it did.
+func (in *Incoming) LazyState() (LazyState, string) {
+	if in.lazy == nil {
+		return LazyFailed, "it was not restored lazily"
+	}
+	return in.lazy.State()
 }
 
-// Kill ends the daemon (for a restore that failed: it would wait for good).
-func (d *LazyPagesDaemon) Kill() { d.cmd.Process.Kill() }
-
-// Log is the daemon's CRIU log, for `log`.
-func (d *LazyPagesDaemon) Log() []byte { return criuLog(filepath.Join(d.dir, lazyPagesLog), nil) }
-
-// verdict says how the daemon ended. It exits 0 only once every process
-// it served has all its pages or has exited (CRIU's uffd.c
-// handle_requests); killed, or failing to copy, it does not.
-func (d *LazyPagesDaemon) verdict(err error) error {
-	if err == nil {
-		return nil
+// commitLazy tells the watcher to keep the whole copy, and waits for it.
+func (in *Incoming) commitLazy() error {
+	lc := in.lazy
+	if st, why := in.LazyState(); st != LazyWhole {
+		return newError(ErrFailed, fmt.Sprintf("cannot commit %s: its memory is %s %s", in.name, st, why), nil)
 	}
-	log, _ := os.ReadFile(filepath.Join(d.dir, lazyPagesLog))
-	why := err.Error()
-	if e := explainCRIU(log); e != "" {
-		why += ": " + e
+	err := lc.Commit()
+	in.lazy = nil
+	os.RemoveAll(lc.Dir())
+	if err != nil {
+		return newError(ErrFailed, "commit the post-copy of "+in.name, err)
 	}
-	return errors.New("criu lazy-pages " + why)
+	return nil
+}
+
+// discardLazy has the watcher kill a copy that is not committed.
+func (in *Incoming) discardLazy() {
+	if in.lazy != nil {
+		in.lazy.Stop()
+		os.RemoveAll(in.lazy.Dir())
+		in.lazy = nil
+	}
 }
 
 // startLazyPages starts the lazy-pages daemon of one restore attempt in
 // dir; another starter (with a page server's address) can take its place.
-type startLazyPages func(dir string) (*LazyPagesDaemon, error)
+type startLazyPages func(dir string) (*lazypages.Daemon, error)
 
-func localLazyPages(dir string) (*LazyPagesDaemon, error) { return StartLazyPages(dir) }
+func localLazyPages(dir string) (*lazypages.Daemon, error) { return lazypages.Start(dir) }
 
 // awaitLazyPages waits until the lazy-pages daemon of a container restored
 // lazily (and frozen) has copied in every page. If it has not, the
 // container is killed before it can run on zero-filled memory; the caller
 // keeps what it was restored from. The daemon's log goes into the `log`.
-func (m *Manager) awaitLazyPages(oc *opContext, name string, d *LazyPagesDaemon) error {
-	// Like every CRIU run, it has a deadline (see criulimit.go).
-	limit := criuLimit(dirSize(d.dir))
+func (m *Manager) awaitLazyPages(oc *opContext, name string, d *lazypages.Daemon) error {
+	// Like every CRIU run, it has a deadline (see lxchelper/criulimit.go).
+	limit := lxchelper.CRIULimit(dirSize(d.Dir()))
 	overdue := time.AfterFunc(limit, d.Kill)
 	err := d.Wait()
 	if !overdue.Stop() && err != nil {

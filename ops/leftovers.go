@@ -7,20 +7,23 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+
+	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/staging"
 )
 
 // killLeftovers ends, before anything else of a starting daemon, the CRIU
 // runs that an earlier daemon of this store left working in its staging
 // directories: the helpers of a daemon stop their CRIU when it dies (see
-// lifeline.go), but not a helper that was killed with it, nor one of a
-// ctrfs from before lifelines. Left alone, such a CRIU can wait for good,
-// and would write or read images that recovery is about to store or
-// remove. The container of a dump cut short is resumed
-// (resumeInterruptedDump); a post-copy move's lazy dump is settled with
-// its move (cluster's recoverPostCopy), and a restore cut short leaves a
-// container that recovery finds stopped.
+// lxchelper/lifeline.go), but not a helper that was killed with it, nor
+// one of a ctrfs from before lifelines. Left alone, such a CRIU can wait
+// for good, and would write or read images that recovery is about to
+// store or remove. The container of a dump cut short is resumed
+// (lxchelper.ResumeInterruptedDump); a post-copy move's lazy dump is
+// settled with its move (cluster's recoverPostCopy), and a restore cut
+// short leaves a container that recovery finds stopped.
 func (m *Manager) killLeftovers() {
-	roots := m.leftStagingRoots()
+	roots := m.staging.LeftRoots()
 	procs, err := procfs.AllProcs()
 	if err != nil {
 		return
@@ -32,23 +35,23 @@ func (m *Manager) killLeftovers() {
 		if !ok {
 			continue
 		}
-		for _, q := range append([]procfs.Proc{p}, descendants(p.PID)...) {
+		for _, q := range append([]procfs.Proc{p}, lxchelper.Descendants(p.PID)...) {
 			syscall.Kill(q.PID, syscall.SIGKILL)
 			killed = append(killed, q.PID)
 		}
 		m.log.Warn("killed a CRIU that an earlier daemon left running", "pid", p.PID, "images", dir)
-		if purpose, name, ok := stagedOf(filepath.Base(dir)); ok && dump && purpose != "lazy" {
+		if purpose, name, ok := staging.Parse(filepath.Base(dir)); ok && dump && purpose != "lazy" {
 			dumped = append(dumped, name)
 		}
 	}
-	for deadline := time.Now().Add(stopLimit); len(killed) > 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if gone(killed[0]) {
+	for deadline := time.Now().Add(lxchelper.StopLimit); len(killed) > 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if lxchelper.Gone(killed[0]) {
 			killed = killed[1:]
 		}
 	}
 	for _, name := range dumped {
 		if m.Exists(name) {
-			resumeInterruptedDump(m.cfg.LXCPath, name)
+			lxchelper.ResumeInterruptedDump(m.cfg.LXCPath, name)
 		}
 	}
 }
@@ -80,25 +83,4 @@ func leftCRIU(p procfs.Proc, roots []string) (dir string, dump, ok bool) {
 		}
 	}
 	return "", false, false
-}
-
-// stagedOf parses a staging directory's name, PURPOSE-NAME-RANDOM as
-// stagingDir makes it.
-func stagedOf(dirName string) (purpose, name string, ok bool) {
-	purpose, rest, found := strings.Cut(dirName, "-")
-	i := strings.LastIndex(rest, "-")
-	if !found || i <= 0 {
-		return "", "", false
-	}
-	return purpose, rest[:i], true
-}
-
-// gone says whether pid has exited (a zombie has).
-func gone(pid int) bool {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return true
-	}
-	st, err := p.Stat()
-	return err != nil || st.State == "Z"
 }

@@ -1,18 +1,13 @@
 package ops
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
+
+	"ctrfs/ops/lxchelper"
 )
 
 // shutdownTimeout is how long a clean stop waits for init before killing.
@@ -101,7 +96,7 @@ func (m *Manager) start(oc *opContext, name string) error {
 	if m.HasState(name) {
 		return m.startFromState(oc, name)
 	}
-	return m.runHelper(oc, "start", name)
+	return m.runHelper(oc, lxchelper.Start, name)
 }
 
 func (m *Manager) stop(name string) error { return m.halt(name, true) }
@@ -150,7 +145,7 @@ func (m *Manager) freeze(name string) error {
 	if _, err := m.requireStatus(c, "freeze", "RUNNING"); err != nil {
 		return err
 	}
-	if err := freezeWithin(c, freezeLimit); err != nil {
+	if err := lxchelper.FreezeWithin(c, lxchelper.FreezeLimit); err != nil {
 		return newError(ErrFailed, "freeze "+name, err)
 	}
 	return nil
@@ -171,103 +166,31 @@ func (m *Manager) unfreeze(name string) error {
 	return nil
 }
 
-// runHelper runs `ctrfs lxc-helper VERB LXCPATH NAME LOGFILE ARGS…` and
-// keeps the LXC log it wrote. Its output goes to a file, not a pipe: the
-// container's monitor outlives the helper and would hold a pipe open. The
-// helper has a lifeline (lifeline.go): it stops with this daemon, and when
-// oc.abort is closed.
-func (m *Manager) runHelper(oc *opContext, verb, name string, args ...string) error {
-	return m.runHelperUntil(oc, nil, verb, name, args...)
+// helpers starts the helper processes (lxchelper) of this manager's
+// containers.
+func (m *Manager) helpers() lxchelper.Runner {
+	return lxchelper.Runner{Path: m.cfg.HelperPath, LXCPath: m.cfg.LXCPath,
+		LogDir: filepath.Join(m.cfg.StoreDir, "logs"), TempDir: m.scratchDir()}
+}
+
+// runHelper runs a helper verb for an operation (lxchelper.Runner.Run): the
+// LXC log it wrote becomes the operation's `log`, and closing oc.abort
+// stops it.
+func (m *Manager) runHelper(oc *opContext, verb lxchelper.Verb, name string, args ...string) error {
+	log, ran, err := m.helpers().Run(oc.abort, verb, name, args...)
+	if ran {
+		oc.setLog(log)
+	}
+	return err
 }
 
 // runCRIUHelper is runHelper for a verb whose CRIU works over work bytes
-// of images: past criuLimit(work) the helper is stopped, and the error is
-// an overdueError.
-func (m *Manager) runCRIUHelper(oc *opContext, work int64, verb, name string, args ...string) error {
-	overdue := &overdueError{verb: verb, name: name, limit: criuLimit(work), work: work}
-	return m.runHelperUntil(oc, overdue, verb, name, args...)
-}
-
-// runHelperUntil is runHelper stopping the helper at overdue's limit, if
-// overdue is not nil.
-func (m *Manager) runHelperUntil(oc *opContext, overdue *overdueError, verb, name string, args ...string) error {
-	logFile := filepath.Join(m.cfg.StoreDir, "logs", name+"."+verb+".log")
-	os.Remove(logFile)
-	errFile, err := os.CreateTemp(m.scratchDir(), "helper-*")
-	if err != nil {
-		return newError(ErrFailed, verb+" "+name, err)
+// of images: past lxchelper.CRIULimit(work) the helper is stopped, and the
+// error is an *lxchelper.OverdueError.
+func (m *Manager) runCRIUHelper(oc *opContext, work int64, verb lxchelper.Verb, name string, args ...string) error {
+	log, ran, err := m.helpers().RunCRIU(oc.abort, work, verb, name, args...)
+	if ran {
+		oc.setLog(log)
 	}
-	defer os.Remove(errFile.Name())
-	defer errFile.Close()
-
-	cmd := exec.Command(m.cfg.HelperPath, append([]string{"lxc-helper", verb, m.cfg.LXCPath, name, logFile}, args...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, errFile, errFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	lifeline, started, runErr := withLifeline(cmd)
-	if runErr != nil {
-		return newError(ErrFailed, verb+" "+name, runErr)
-	}
-	defer lifeline.Close()
-	var timedOut atomic.Bool
-	runErr = cmd.Start()
-	started()
-	if runErr == nil {
-		var limit <-chan time.Time
-		if overdue != nil {
-			t := time.NewTimer(overdue.limit)
-			defer t.Stop()
-			limit = t.C
-		}
-		ended := make(chan struct{})
-		go func() {
-			select {
-			case <-oc.abort:
-			case <-limit:
-				timedOut.Store(true)
-			case <-ended:
-				return
-			}
-			lifeline.Close()
-			select {
-			case <-ended:
-			case <-time.After(helperStopLimit):
-				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			}
-		}()
-		runErr = cmd.Wait()
-		close(ended)
-	}
-
-	logData, _ := os.ReadFile(logFile)
-	oc.setLog(logData)
-	if runErr == nil {
-		return nil
-	}
-	if timedOut.Load() {
-		return overdue
-	}
-	msg, _ := os.ReadFile(errFile.Name())
-	reason := strings.TrimSpace(string(msg))
-	if e := lastErrorLine(logData); e != "" {
-		reason += " (" + e + ")"
-	}
-	if reason == "" {
-		reason = runErr.Error()
-	}
-	return newError(ErrFailed, fmt.Sprintf("%s %s failed: %s", verb, name, reason), nil)
-}
-
-// lastErrorLine picks the last ERROR message of an LXC log, which usually
-// says why the whole operation failed.
-func lastErrorLine(log []byte) string {
-	var last string
-	sc := bufio.NewScanner(bytes.NewReader(log))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if i := strings.Index(line, " ERROR "); i >= 0 {
-			last = strings.TrimSpace(line[i+len(" ERROR "):])
-		}
-	}
-	return last
+	return err
 }

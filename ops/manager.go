@@ -1,6 +1,13 @@
 // Package ops carries out operations on this host's LXC containers: create,
 // destroy, rename, the ctl commands, and (with images/) checkpoints. It knows
-// nothing of FUSE; every error it returns wraps one of the kinds in errors.go.
+// nothing of FUSE; every error it returns wraps one of the kinds in errors.go
+// (ops/errkind's). The Manager's methods are the operations; what they use
+// is in packages below it that know nothing of the Manager: the helper
+// process that runs LXC and CRIU (ops/lxchelper), CRIU's lazy pages
+// (ops/lazypages), the templates (ops/templates), staging directories
+// (ops/staging), rootfs archives (ops/rootfstar), the network
+// (ops/network), CRIU's logs (ops/criulog), config files (ops/configfile)
+// and the test hooks (ops/testhooks).
 package ops
 
 import (
@@ -18,14 +25,16 @@ import (
 	lxc "github.com/lxc/go-lxc"
 
 	"ctrfs/images"
+	"ctrfs/ops/network"
+	"ctrfs/ops/staging"
 )
 
 // Config says where this host keeps its containers and how it runs them.
 type Config struct {
-	Host     string  // this host's name, as shown in events and hosts/
-	LXCPath  string  // the LXC path whose containers ctrfs shows
-	StoreDir string  // checkpoint images, logs and other ctrfs state
-	Network  Network // bridge and subnet of the default template
+	Host     string          // this host's name, as shown in events and hosts/
+	LXCPath  string          // the LXC path whose containers ctrfs shows
+	StoreDir string          // checkpoint images, logs and other ctrfs state
+	Network  network.Network // bridge and subnet of the default template
 	// HelperPath is the ctrfs binary, run as `HelperPath lxc-helper …` for
 	// LXC calls that leave a monitor process behind (start, restore): the
 	// monitor must not be a fork of the daemon (it would inherit its threads'
@@ -38,7 +47,7 @@ type Config struct {
 	// debian template's rootfs archive); STORE/templates if empty.
 	TemplateCache string
 	// DefaultTemplate is the template of `mkdir containers/NAME`;
-	// DefaultTemplateName if empty.
+	// templates.DefaultName if empty.
 	DefaultTemplate string
 	// ReservedNames are the names of the tree's own entries
 	// (fs.ReservedNames), which no container made or arriving here may
@@ -55,7 +64,7 @@ type Manager struct {
 	log     *slog.Logger
 	images  *images.Store // saved state and stateful snapshots
 	gc      gcState
-	staging staging
+	staging *staging.Area
 
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
@@ -105,7 +114,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", notOursFix(err))
 	}
-	m := &Manager{cfg: cfg, events: events, log: log, images: store,
+	m := &Manager{cfg: cfg, events: events, log: log, images: store, staging: staging.New(cfg.StoreDir, log),
 		busy: map[string]string{}, running: map[string]*progress{}, records: map[string]*record{}}
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
@@ -135,7 +144,7 @@ func (m *Manager) removeUnfinishedCreates() {
 // Close releases what the manager holds outside the store: its staging
 // directory on /dev/shm, which is removed only if empty (a dump left there
 // is recovered at the next start).
-func (m *Manager) Close() { m.closeStaging() }
+func (m *Manager) Close() { m.staging.Close() }
 
 // scratchDir holds the daemon's temporary files (helpers' output, tar's
 // incremental state): under the store, so that what a killed daemon left
@@ -313,7 +322,8 @@ type opContext struct {
 	extra    []KeyValue
 	progress *progress // nil outside run
 	// abort, if not nil, ends a helper under way when it is closed: it
-	// stops everything it runs (LXC, CRIU) and exits (lifeline.go).
+	// stops everything it runs (LXC, CRIU) and exits
+	// (lxchelper/lifeline.go).
 	abort <-chan struct{}
 }
 

@@ -11,6 +11,11 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/configfile"
+	"ctrfs/ops/lazypages"
+	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/rootfstar"
+	"ctrfs/ops/testhooks"
 )
 
 // Migration is driven by cluster/, which speaks to the other host; these
@@ -87,7 +92,7 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := o.m.stagingDir(o.name, "pack", 64<<20)
+	dir, err := o.m.staging.Dir(o.name, "pack", 64<<20)
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare move of "+o.name, err)
 	}
@@ -100,10 +105,10 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 			return nil, newError(ErrFailed, "prepare move of "+o.name, derr)
 		}
 		o.tarState = filepath.Join(stateDir, "level0")
-		err = archiveRootfsSince(rootfs, filepath.Join(dir, snapshotRootfs), o.tarState)
+		err = rootfstar.ArchiveSince(rootfs, filepath.Join(dir, snapshotRootfs), o.tarState)
 	} else {
 		// Every later pack has the changes since the first.
-		err = archiveRootfsChanges(rootfs, filepath.Join(dir, rootfsChanges), o.tarState)
+		err = rootfstar.ArchiveChanges(rootfs, filepath.Join(dir, rootfsChanges), o.tarState)
 	}
 	if err != nil {
 		return nil, newError(ErrFailed, "archive rootfs of "+o.name, err)
@@ -111,7 +116,7 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	if err := copyFile(o.m.configPath(o.name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
 		return nil, newError(ErrFailed, "copy config of "+o.name, err)
 	}
-	if err := copyFile(criuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, criuOptionsFile), 0o600); err != nil && !os.IsNotExist(err) {
+	if err := copyFile(lxchelper.CriuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, lxchelper.CriuOptionsFile), 0o600); err != nil && !os.IsNotExist(err) {
 		return nil, newError(ErrFailed, "copy CRIU options of "+o.name, err)
 	}
 	mf, _, err := o.m.images.ImportDir(dir)
@@ -165,12 +170,12 @@ func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 // dump stays on disk until Forget, or the next precopy, as the reference
 // of the final dump (see images.Reference).
 func (o *Outgoing) PrecopyMemory() (*images.Manifest, error) {
-	dir, err := o.m.stagingDir(o.name, "precopy", o.m.imagesSizeHint(o.name))
+	dir, err := o.m.staging.Dir(o.name, "precopy", o.m.imagesSizeHint(o.name))
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
 	oc := &opContext{progress: o.oc.progress}
-	d, err := o.m.dumpStored(oc, o.reference(), "checkpoint-running", o.name, dir)
+	d, err := o.m.dumpStored(oc, o.reference(), lxchelper.CheckpointRunning, o.name, dir)
 	if err == nil && d.storeErr != nil {
 		err = newError(ErrFailed, "store precopy of "+o.name, d.storeErr)
 	} else if err != nil {
@@ -207,7 +212,7 @@ func (o *Outgoing) dropPrecopy() {
 // Checkpoint is stop-stateful: from here the container is stopped and its
 // processes are saved state, which travels like any other.
 func (o *Outgoing) Checkpoint() error {
-	pausePoint("move-freeze")
+	testhooks.PausePoint("move-freeze")
 	return o.m.stopStateful(o.oc, o.name, o.reference())
 }
 
@@ -252,7 +257,7 @@ func (m *Manager) RecordReceived(name string, d time.Duration, report []KeyValue
 // already runs.
 func (m *Manager) Announce(name string) {
 	go func() {
-		if err := m.runHelper(&opContext{}, "announce", name); err != nil {
+		if err := m.runHelper(&opContext{}, lxchelper.Announce, name); err != nil {
 			m.log.Debug("announce failed", "container", name, "err", err)
 		}
 	}()
@@ -274,8 +279,8 @@ type Incoming struct {
 	chunks  *images.Incoming
 	keys    []string // manifests saved so far, removed by Discard
 	created bool
-	frozen  bool      // restored, and frozen until Commit
-	lazy    *lazyCopy // restored lazily (StartLazy), until Commit
+	frozen  bool               // restored, and frozen until Commit
+	lazy    *lazypages.Watcher // restored lazily (StartLazy), until Commit
 	// The rootfs archive that Prepare unpacked where Install creates the
 	// container, or none.
 	prepared *images.File
@@ -331,7 +336,7 @@ func (in *Incoming) Prepare(rootfs *images.Manifest) error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
-	dir, err := in.m.stagingDir(in.name, "receive", f.Size)
+	dir, err := in.m.staging.Dir(in.name, "receive", f.Size)
 	if err != nil {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
@@ -342,7 +347,7 @@ func (in *Incoming) Prepare(rootfs *images.Manifest) error {
 	}
 	err = os.MkdirAll(tmp, 0o755)
 	if err == nil {
-		err = unpackRootfsIncremental(filepath.Join(tmp, "rootfs"), filepath.Join(dir, snapshotRootfs))
+		err = rootfstar.UnpackIncremental(filepath.Join(tmp, "rootfs"), filepath.Join(dir, snapshotRootfs))
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -358,7 +363,7 @@ func (in *Incoming) Prepare(rootfs *images.Manifest) error {
 // changed, and restores from there lazily. Each call replaces the last.
 func (in *Incoming) PrepareState(state *images.Manifest) error {
 	in.dropStateDir()
-	dir, err := in.m.stagingDir(in.name, "state", state.Size())
+	dir, err := in.m.staging.Dir(in.name, "state", state.Size())
 	if err != nil {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
@@ -402,7 +407,7 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 	if prepared {
 		export = rootfs.Only(func(f images.File) bool { return f.Name != snapshotRootfs })
 	}
-	dir, err := in.m.stagingDir(in.name, "receive", export.Size())
+	dir, err := in.m.staging.Dir(in.name, "receive", export.Size())
 	if err != nil {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
@@ -424,9 +429,9 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 		archives = append(archives, filepath.Join(dir, rootfsChanges))
 	}
 	if prepared {
-		err = applyRootfs(filepath.Join(tmp, "rootfs"), true, archives...)
+		err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), true, archives...)
 	} else {
-		err = unpackRootfs(filepath.Join(tmp, "rootfs"), archives...)
+		err = rootfstar.Unpack(filepath.Join(tmp, "rootfs"), archives...)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -434,11 +439,11 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 	}
 	config, err := os.ReadFile(filepath.Join(dir, snapshotConfig))
 	if err == nil {
-		config = setConfigLine(config, "lxc.rootfs.path", "dir:"+filepath.Join(final, "rootfs"))
+		config = configfile.SetLine(config, "lxc.rootfs.path", "dir:"+filepath.Join(final, "rootfs"))
 		err = os.WriteFile(filepath.Join(tmp, "config"), config, 0o600)
 	}
 	if err == nil {
-		err = copyFile(filepath.Join(dir, criuOptionsFile), filepath.Join(tmp, criuOptionsFile), 0o600)
+		err = copyFile(filepath.Join(dir, lxchelper.CriuOptionsFile), filepath.Join(tmp, lxchelper.CriuOptionsFile), 0o600)
 		if os.IsNotExist(err) {
 			err = nil
 		}
@@ -489,7 +494,7 @@ func (in *Incoming) Start() (restoreLog []byte, err error) {
 		in.frozen = true
 		return oc.log, nil
 	}
-	if err = in.m.restoreState(oc, in.name, "restore-frozen"); err != nil {
+	if err = in.m.restoreState(oc, in.name, lxchelper.RestoreFrozen); err != nil {
 		return oc.log, err
 	}
 	in.frozen = true
@@ -515,7 +520,7 @@ func (in *Incoming) startLazily(oc *opContext) error {
 	in.Phases = append(in.Phases, seconds("target-update-seconds", time.Since(t0)),
 		KeyValue{"target-update-bytes", fmt.Sprint(written)})
 	t1 := time.Now()
-	lazy, _, err := in.m.criuRestore(oc, "restore-frozen", in.name, in.stateDir, restoreFrom{lazy: localLazyPages})
+	lazy, _, err := in.m.criuRestore(oc, lxchelper.RestoreFrozen, in.name, in.stateDir, restoreFrom{lazy: localLazyPages})
 	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", in.name, err), nil)
 	}
@@ -617,29 +622,6 @@ func (m *Manager) StartLocked(name string) error {
 	}
 	m.Announce(name)
 	return nil
-}
-
-// setConfigLine sets key to value in an LXC config: its first line is
-// replaced and any later one dropped, or the line is added at the end.
-func setConfigLine(config []byte, key, value string) []byte {
-	line := key + " = " + value
-	var out []string
-	found := false
-	if text := strings.TrimSuffix(string(config), "\n"); text != "" {
-		for _, l := range strings.Split(text, "\n") {
-			if configKey(l) == key {
-				if found {
-					continue
-				}
-				l, found = line, true
-			}
-			out = append(out, l)
-		}
-	}
-	if !found {
-		out = append(out, line)
-	}
-	return []byte(strings.Join(out, "\n") + "\n")
 }
 
 // sameFile says whether two manifest entries are the same content.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/configfile"
+	"ctrfs/ops/testhooks"
 )
 
 // A rename must survive a crash at any point. LXC's own rename clones the
@@ -44,7 +46,7 @@ func (m *Manager) writeRenameJournal(j renameJournal) error {
 		return notOursFix(err)
 	}
 	data, _ := json.Marshal(j)
-	return writeFileAtomic(m.renameJournalPath(j), data)
+	return configfile.WriteAtomic(m.renameJournalPath(j), data)
 }
 
 // Rename renames a stopped container, with what ctrfs keeps of it. Every
@@ -92,10 +94,10 @@ func (m *Manager) renameJournaled(oldName, newName string) error {
 	if err := m.writeRenameJournal(j); err != nil {
 		return newError(ErrFailed, what+": write its journal", err)
 	}
-	crashPoint("rename-journaled")
+	testhooks.CrashPoint("rename-journaled")
 	err := m.moveContainer(oldName, newName)
 	if err == nil {
-		crashPoint("rename-done")
+		testhooks.CrashPoint("rename-done")
 		os.Remove(m.renameJournalPath(j))
 		return nil
 	}
@@ -127,11 +129,11 @@ func (m *Manager) moveContainer(from, to string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	crashPoint("rename-moved")
+	testhooks.CrashPoint("rename-moved")
 	if err := renameInConfig(filepath.Join(toDir, "config"), fromDir, toDir, to); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	crashPoint("rename-config")
+	testhooks.CrashPoint("rename-config")
 	items, err := m.storeItems(from)
 	if err != nil {
 		return err
@@ -141,7 +143,7 @@ func (m *Manager) moveContainer(from, to string) error {
 		if err := m.images.Rename(key, newKey); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("move %s to %s: %w", key, newKey, err)
 		}
-		crashPoint("rename-store")
+		testhooks.CrashPoint("rename-store")
 	}
 	return nil
 }
@@ -155,7 +157,7 @@ func renameInConfig(path, fromDir, toDir, name string) error {
 	}
 	lines := strings.Split(string(config), "\n")
 	for i, line := range lines {
-		key := configKey(line)
+		key := configfile.Key(line)
 		if key == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
 			continue
 		}
@@ -177,7 +179,7 @@ func renameInConfig(path, fromDir, toDir, name string) error {
 	if updated == string(config) {
 		return nil
 	}
-	return writeFileAtomic(path, []byte(updated))
+	return configfile.WriteAtomic(path, []byte(updated))
 }
 
 // recoverRenames finishes the renames (or their undoing) that a killed

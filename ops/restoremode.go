@@ -8,6 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"ctrfs/ops/configfile"
+	"ctrfs/ops/criulog"
+	"ctrfs/ops/lazypages"
+	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/testhooks"
 )
 
 // CRIU restores mounts with one of two engines, and which one a container
@@ -20,7 +26,7 @@ import (
 // with the container (moves, snapshots) and the next restore needs one try.
 const (
 	modeV2     = "mount-v2"
-	modeCompat = "mntns-compat"
+	modeCompat = lxchelper.ArgMntnsCompat // as the restore verbs' argument names it
 )
 
 // restoreModeKey is the config line that remembers the mode: a comment,
@@ -33,7 +39,7 @@ func (m *Manager) restoreMode(name string) string {
 	if err != nil {
 		return ""
 	}
-	line, _ := configLine(data, restoreModeKey)
+	line, _ := configfile.Line(data, restoreModeKey)
 	_, v, _ := strings.Cut(line, "=")
 	if v = strings.TrimSpace(v); v == modeV2 || v == modeCompat {
 		return v
@@ -49,7 +55,7 @@ func (m *Manager) rememberRestoreMode(name, mode string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, setConfigLine(data, restoreModeKey, mode))
+	return configfile.WriteAtomic(path, configfile.SetLine(data, restoreModeKey, mode))
 }
 
 // restoreAttempts is the order in which to try the modes.
@@ -74,16 +80,13 @@ type restoreFrom struct {
 	lazy  startLazyPages
 }
 
-// restoreLazy is the restore verbs' argument for a lazy restore.
-const restoreLazy = "lazy-pages"
-
 // criuRestore restores the container with the helper verb from the images
 // in dir as from says, trying each mode of restoreAttempts while CRIU
 // fails and the container is left STOPPED. A damaged image ends it at
 // once. The `log` holds every attempt's logs, and `info` which modes were
 // tried. A lazy restore returns its daemon, still copying the memory in:
 // the caller waits for it (awaitLazyPages) before the container runs.
-func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restoreFrom) (lazy *LazyPagesDaemon, damaged, err error) {
+func (m *Manager) criuRestore(oc *opContext, verb lxchelper.Verb, name, dir string, from restoreFrom) (lazy *lazypages.Daemon, damaged, err error) {
 	var logs bytes.Buffer
 	var tried []string
 	var failures []string
@@ -98,14 +101,14 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			if stop, err = from.serve(dir); err != nil {
 				return nil, nil, newError(ErrFailed, "serve saved state of "+name, err)
 			}
-			args = append(args, "stream")
+			args = append(args, lxchelper.ArgStream)
 		}
 		if from.lazy != nil {
 			if lazy, err = from.lazy(dir); err != nil {
 				return nil, nil, newError(ErrFailed, "start CRIU's lazy-pages daemon for "+name, err)
 			}
-			pausePoint("lazy-restore", strconv.Itoa(lazy.Pid()))
-			args = append(args, restoreLazy)
+			testhooks.PausePoint("lazy-restore", strconv.Itoa(lazy.Pid()))
+			args = append(args, lxchelper.ArgLazyPages)
 		}
 		if mode == modeCompat {
 			args = append(args, modeCompat)
@@ -113,7 +116,7 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 		aoc := &opContext{}
 		if lazy != nil {
 			// A restore whose lazy-pages daemon died waits for it for good.
-			aoc.abort = lazy.failed
+			aoc.abort = lazy.Failed()
 		}
 		os.Remove(filepath.Join(dir, "restore.log"))
 		work := from.size
@@ -124,11 +127,11 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 		if stop != nil {
 			damaged = stop()
 		}
-		log := criuLog(filepath.Join(dir, "restore.log"), aoc.log)
+		log := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.log)
 		var lazyFailed error // the lazy-pages daemon died under the restore
 		if lazy != nil && err != nil {
 			select {
-			case <-lazy.failed:
+			case <-lazy.Failed():
 				lazyFailed = lazy.Wait()
 			default:
 			}
@@ -152,8 +155,8 @@ func (m *Manager) criuRestore(oc *opContext, verb, name, dir string, from restor
 			}
 			return lazy, nil, nil
 		}
-		why := explainCRIU(log)
-		var overdue *overdueError
+		why := criulog.Explain(log)
+		var overdue *lxchelper.OverdueError
 		overdued := errors.As(err, &overdue)
 		if overdued {
 			why = overdue.Error()

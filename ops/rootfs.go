@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	lxc "github.com/lxc/go-lxc"
+
+	"ctrfs/ops/configfile"
 )
 
 // A rootfs is rolled back by unpacking the snapshot beside it and swapping
@@ -37,142 +36,6 @@ func rootfsOf(c *lxc.Container) (string, error) {
 		return "", newError(ErrUnsupported, fmt.Sprintf("%s: rootfs %q is not a directory that ctrfs can snapshot", c.Name(), path), nil)
 	}
 	return path, nil
-}
-
-// tarFlags keep owners as numbers (the container's ids mean nothing on the
-// host) and extended attributes (file capabilities).
-var tarFlags = []string{"--numeric-owner", "--xattrs", "--xattrs-include=*", "--one-file-system"}
-
-// archiveRootfs writes the rootfs as a tar archive. Names are sorted so that
-// two archives of much the same tree are much the same bytes, which the
-// store's content-defined chunks then share.
-func archiveRootfs(rootfs, archive string) error {
-	return archiveRootfsSince(rootfs, archive, "")
-}
-
-// archiveRootfsSince is archiveRootfs in GNU tar's listed-incremental
-// format if state is not "": with a new state file the archive holds the
-// whole tree, with the state of an earlier archive only what changed since
-// (and which files are gone), and tar updates the state.
-func archiveRootfsSince(rootfs, archive, state string) error {
-	args := append([]string{"--create", "--sort=name", "--file", archive, "--directory", rootfs}, tarFlags...)
-	fresh := false
-	if state != "" {
-		args = append(args, "--listed-incremental="+state)
-		_, err := os.Stat(state)
-		fresh = errors.Is(err, fs.ErrNotExist)
-	}
-	if err := runTar(append(args, ".")...); err != nil && !(fresh && tarFilesChanged(err)) {
-		return err
-	}
-	if fresh {
-		return backdateTarState(state, 2*time.Second)
-	}
-	return nil
-}
-
-// archiveRootfsChanges archives what changed in rootfs since the archive
-// whose listed-incremental state is given. The state is left as it is
-// (tar works on a copy), so that every later call, or a dump tried again,
-// archives the changes since that same archive.
-func archiveRootfsChanges(rootfs, archive, state string) error {
-	since := state + ".next"
-	if err := copyFile(state, since, 0o600); err != nil {
-		return err
-	}
-	defer os.Remove(since)
-	return archiveRootfsSince(rootfs, archive, since)
-}
-
-// backdateTarState moves the time a listed-incremental state records for
-// its archive back by d. tar takes files modified after that time as
-// changed, and the kernel stamps files with a clock coarser than tar's: a
-// file written just after the archive began can carry an earlier time and
-// be missed. An earlier time only makes the next archive take a few more
-// files.
-func backdateTarState(path string, d time.Duration) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	// "GNU tar-1.34-2\n" then the seconds and nanoseconds, each ending in NUL.
-	header, rest, ok := bytes.Cut(data, []byte("\n"))
-	if !ok {
-		return fmt.Errorf("tar state %s: no header", path)
-	}
-	fields := bytes.SplitN(rest, []byte{0}, 3)
-	if len(fields) != 3 {
-		return fmt.Errorf("tar state %s: no time", path)
-	}
-	sec, err1 := strconv.ParseInt(string(fields[0]), 10, 64)
-	nsec, err2 := strconv.ParseInt(string(fields[1]), 10, 64)
-	if err1 != nil || err2 != nil {
-		return fmt.Errorf("tar state %s: bad time %q %q", path, fields[0], fields[1])
-	}
-	t := time.Unix(sec, nsec).Add(-d)
-	var b bytes.Buffer
-	b.Write(header)
-	fmt.Fprintf(&b, "\n%d\x00%d\x00", t.Unix(), t.Nanosecond())
-	b.Write(fields[2])
-	return os.WriteFile(path, b.Bytes(), 0o600)
-}
-
-// unpackRootfs makes dir from one archive, or from a listed-incremental
-// archive and the incremental ones after it, in order.
-func unpackRootfs(dir string, archives ...string) error {
-	return unpackRootfsAs(dir, len(archives) > 1, archives...)
-}
-
-// unpackRootfsIncremental makes dir from a listed-incremental archive, to
-// which applyRootfs can later apply the incremental ones after it.
-func unpackRootfsIncremental(dir, archive string) error {
-	return unpackRootfsAs(dir, true, archive)
-}
-
-func unpackRootfsAs(dir string, incremental bool, archives ...string) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return err
-	}
-	return applyRootfs(dir, incremental, archives...)
-}
-
-// applyRootfs extracts archives into dir, in order. Incremental ones (GNU
-// tar's listed-incremental format) also delete what was gone from the tree
-// when they were made.
-func applyRootfs(dir string, incremental bool, archives ...string) error {
-	for _, archive := range archives {
-		args := append([]string{"--extract", "--same-permissions", "--file", archive, "--directory", dir}, tarFlags...)
-		if incremental {
-			args = append(args, "--listed-incremental=/dev/null")
-		}
-		if err := runTar(args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// tarFilesChanged says whether tar failed only because files changed or
-// went away while it read them (its exit status 1). A whole-tree archive
-// with a fresh listed-incremental state is made while the container runs,
-// and files changing under it are expected: the archive made from that
-// state while the container is frozen takes every file modified since the
-// first began (see backdateTarState) and records which are gone, so the
-// two together are the tree as the frozen processes saw it.
-func tarFilesChanged(err error) bool {
-	var exit *exec.ExitError
-	return errors.As(err, &exit) && exit.ExitCode() == 1
-}
-
-func runTar(args ...string) error {
-	out, err := exec.Command("tar", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("tar: %w: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
 
 // swapRootfs puts rootfs+rootfsIncoming in the place of rootfs and removes
@@ -245,7 +108,7 @@ func snapshotConfigFor(snapshotPath, currentPath string) ([]byte, error) {
 	}
 	keep := map[string]string{}
 	for _, key := range []string{"lxc.rootfs.path", "lxc.uts.name"} {
-		if line, ok := configLine(cur, key); ok {
+		if line, ok := configfile.Line(cur, key); ok {
 			keep[key] = line
 		}
 	}
@@ -254,7 +117,7 @@ func snapshotConfigFor(snapshotPath, currentPath string) ([]byte, error) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if key := configKey(line); keep[key] != "" {
+		if key := configfile.Key(line); keep[key] != "" {
 			line = keep[key]
 			delete(keep, key)
 		}
@@ -266,44 +129,10 @@ func snapshotConfigFor(snapshotPath, currentPath string) ([]byte, error) {
 	return b.Bytes(), sc.Err()
 }
 
-func configKey(line string) string {
-	k, _, ok := strings.Cut(line, "=")
-	if !ok {
-		return ""
-	}
-	return strings.TrimSpace(k)
-}
-
-func configLine(config []byte, key string) (string, bool) {
-	for _, line := range strings.Split(string(config), "\n") {
-		if configKey(line) == key {
-			return line, true
-		}
-	}
-	return "", false
-}
-
-// writeFileAtomic replaces path, so that a crash leaves the old file or the
-// new one, never half of one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".ctrfs-new"
-	os.Remove(tmp) // a leftover keeps its mode; the new file must be 0600
-	// Root's alone: what it writes (configs, CRIU options, journals) may
-	// hold secrets, and the LXC path is readable by every user.
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+func copyFile(src, dst string, mode os.FileMode) error {
+	data, err := os.ReadFile(src)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return os.WriteFile(dst, data, mode)
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"ctrfs/images"
+	"ctrfs/ops/rootfstar"
 )
 
 // rootfsBase is a whole-tree archive of a container's rootfs, made and
@@ -21,7 +22,7 @@ type rootfsBase struct {
 
 // archiveBase archives and stores the rootfs of a running container.
 func (m *Manager) archiveBase(oc *opContext, name, rootfs string) (*rootfsBase, error) {
-	dir, err := m.stagingDir(name, "rootfs", 64<<20)
+	dir, err := m.staging.Dir(name, "rootfs", 64<<20)
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare archive of the rootfs of "+name, err)
 	}
@@ -32,7 +33,7 @@ func (m *Manager) archiveBase(oc *opContext, name, rootfs string) (*rootfsBase, 
 	}
 	b := &rootfsBase{m: m, state: filepath.Join(stateDir, "level0")}
 	oc.progress.sample("archive", 0, func() int64 { return dirSize(dir) })
-	if err := archiveRootfsSince(rootfs, filepath.Join(dir, snapshotRootfs), b.state); err != nil {
+	if err := rootfstar.ArchiveSince(rootfs, filepath.Join(dir, snapshotRootfs), b.state); err != nil {
 		os.RemoveAll(stateDir)
 		return nil, newError(ErrFailed, "archive rootfs of "+name, err)
 	}

@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/configfile"
+	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/rootfstar"
+	"ctrfs/ops/testhooks"
 )
 
 // A snapshot is one manifest in the store under snapshots/NAME/SNAPSHOT:
@@ -191,11 +195,11 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	if stateful {
 		hint = m.imagesSizeHint(name)
 	}
-	dir, err := m.stagingDir(name, "snapshot", hint)
+	dir, err := m.staging.Dir(name, "snapshot", hint)
 	if err != nil {
 		return newError(ErrFailed, "prepare snapshot of "+name, err)
 	}
-	defer m.removeLater(dir)
+	defer m.staging.RemoveLater(dir)
 
 	t0 := time.Now()
 	if err := copyFile(m.configPath(name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
@@ -209,10 +213,10 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 			return err
 		}
 		defer base.drop()
-		pausePoint("snapshot-freeze")
+		testhooks.PausePoint("snapshot-freeze")
 		// The images, the changes to the rootfs and the config are
 		// stored once CRIU is done and the container runs again.
-		d, err = m.dumpStoredAfter(oc, nil, "checkpoint-running", name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
+		d, err = m.dumpStoredAfter(oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
 		if err != nil {
 			return m.dumpFailed(name, err, oc.log)
 		}
@@ -222,7 +226,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 		}
 	} else {
 		oc.progress.sample("archive", 0, func() int64 { return dirSize(dir) })
-		if err := archiveRootfs(rootfs, archive); err != nil {
+		if err := rootfstar.Archive(rootfs, archive); err != nil {
 			return newError(ErrFailed, "archive rootfs of "+name, err)
 		}
 		d.dumped = time.Now()
@@ -284,7 +288,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	}
 
 	t0 := time.Now()
-	dir, err := m.stagingDir(name, "restore", mf.Size())
+	dir, err := m.staging.Dir(name, "restore", mf.Size())
 	if err != nil {
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}
@@ -308,7 +312,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 		archives = append(archives, filepath.Join(dir, rootfsChanges))
 	}
 	unpacked := make(chan error, 1)
-	go func() { unpacked <- unpackRootfs(incoming, archives...) }()
+	go func() { unpacked <- rootfstar.Unpack(incoming, archives...) }()
 	exportErr := m.images.Export(imageFiles, dir)
 	if err := <-unpacked; err != nil || exportErr != nil {
 		os.RemoveAll(incoming)
@@ -336,7 +340,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	if err := swapRootfs(rootfs); err != nil {
 		return newError(ErrFailed, "roll back rootfs of "+name, err)
 	}
-	if err := writeFileAtomic(m.configPath(name), config); err != nil {
+	if err := configfile.WriteAtomic(m.configPath(name), config); err != nil {
 		return newError(ErrFailed, "roll back config of "+name, err)
 	}
 	oc.extra = append(oc.extra, seconds("unpack-seconds", unpackTime), seconds("stop-seconds", time.Since(t1)))
@@ -344,7 +348,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	oc.progress.setStep("restore", 0)
 	if mf.Meta[metaKind] == "stateful" {
 		t1 := time.Now()
-		if _, _, err := m.criuRestore(oc, "restore", name, dir, restoreFrom{}); err != nil {
+		if _, _, err := m.criuRestore(oc, lxchelper.Restore, name, dir, restoreFrom{}); err != nil {
 			return newError(ErrFailed, fmt.Sprintf("restore of snapshot %s of %s failed %v; its rootfs and config are rolled back and it is STOPPED",
 				snap, name, err), nil)
 		}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"ctrfs/images"
@@ -18,14 +17,6 @@ import (
 func stateKey(name string) string { return "state/" + name }
 
 func snapshotPrefix(name string) string { return "snapshots/" + name + "/" }
-
-func roomFor(dir string, bytes int64) bool {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return false
-	}
-	return int64(st.Bavail)*st.Bsize >= bytes
-}
 
 // imagesSizeHint guesses the size of a container's CRIU images from its
 // memory use, plus room for everything else CRIU writes.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"ctrfs/ops/lxchelper"
 )
 
 // Times are when a container's files last changed, for the tree's mtimes.
@@ -27,7 +29,7 @@ func (m *Manager) Times(name string) Times {
 		t.Created, t.Config = m.createdFrom(path, fi), fi.ModTime()
 	}
 	t.Criu = t.Created
-	if fi, err := os.Stat(criuOptionsPath(m.cfg.LXCPath, name)); err == nil {
+	if fi, err := os.Stat(lxchelper.CriuOptionsPath(m.cfg.LXCPath, name)); err == nil {
 		t.Criu = fi.ModTime()
 	}
 	m.mu.Lock()
@@ -95,7 +97,7 @@ func (m *Manager) CriuOptionsAttr(name string) (FileAttr, error) {
 	if err != nil {
 		return FileAttr{}, err
 	}
-	if fi, err := os.Stat(criuOptionsPath(m.cfg.LXCPath, name)); err == nil {
+	if fi, err := os.Stat(lxchelper.CriuOptionsPath(m.cfg.LXCPath, name)); err == nil {
 		return FileAttr{Size: fi.Size(), Mtime: fi.ModTime()}, nil
 	}
 	return FileAttr{Mtime: m.createdFrom(m.configPath(name), cfg)}, nil

@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"ctrfs/ops/lxchelper"
 )
 
 // A stat of config or criu shows what reading them and Times would: the
@@ -28,7 +30,7 @@ func TestFileAttrsAgreeWithContentAndTimes(t *testing.T) {
 	}
 	check("config", m.ConfigAttr, m.Config, m.Times("c1").Config)
 	check("criu (none)", m.CriuOptionsAttr, m.CriuOptions, m.Times("c1").Criu)
-	if err := os.WriteFile(criuOptionsPath(m.cfg.LXCPath, "c1"), []byte("tcp-established\n"), 0o644); err != nil {
+	if err := os.WriteFile(lxchelper.CriuOptionsPath(m.cfg.LXCPath, "c1"), []byte("tcp-established\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	check("criu", m.CriuOptionsAttr, m.CriuOptions, m.Times("c1").Criu)

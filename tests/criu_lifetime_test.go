@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// No helper or CRIU outlives its daemon (ops/lifeline.go), and no CRIU is
-// waited on forever (ops/criulimit.go). These tests hold CRIU at a known
+// No helper or CRIU outlives its daemon (ops/lxchelper/lifeline.go), and no CRIU is
+// waited on forever (ops/lxchelper/criulimit.go). These tests hold CRIU at a known
 // point of its work with an action script named in the container's `criu`
 // file (criuHold), then kill the daemon, or let the deadline pass.
 

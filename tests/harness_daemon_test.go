@@ -196,7 +196,7 @@ func (d *Daemon) cleanup() {
 		exec.Command("lxc-stop", "-P", d.LXCPath, "-n", e.Name(), "-k").Run()
 		exec.Command("lxc-destroy", "-P", d.LXCPath, "-n", e.Name(), "-f").Run()
 	}
-	// The memory staging roots of the daemon's store (ops/staging.go):
+	// The memory staging roots of the daemon's store (ops/staging):
 	// a daemon killed by a test leaves its own behind, empty or not.
 	sum := sha256.Sum256([]byte(d.Store))
 	roots, _ := filepath.Glob("/dev/shm/ctrfs-staging-" + hex.EncodeToString(sum[:6]) + "*")

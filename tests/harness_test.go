@@ -102,7 +102,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// lazyPipeBytes is ops.LazyPipeBytes: post-copy moves need pipes that big.
+// lazyPipeBytes is lazypages.PipeBytes: post-copy moves need pipes that big.
 const lazyPipeBytes = 4 << 20
 
 // raisePipeMaxSize lets the run's daemons do CRIU lazy pages where root

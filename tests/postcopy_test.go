@@ -224,7 +224,7 @@ func resumedHere(t *testing.T, a, b *Peer, move *backgroundMove, ip string, befo
 }
 
 // holdingStaging are the processes that hold a file in d's memory staging
-// open (see ops/staging.go): CRIU's restore, and the tasks it had begun to
+// open (see ops/staging): CRIU's restore, and the tasks it had begun to
 // restore, which keep its log open until it is done. A copy killed half
 // restored must leave none. (The link is matched on the staging root's
 // name: a task in a container's mount namespace sees the path from there.)

@@ -113,7 +113,7 @@ func releasePauses(t *testing.T, pause string) {
 }
 
 // stagedKeys are the TLS files left in d's staging directories (memory
-// and disk, see ops/staging.go).
+// and disk, see ops/staging).
 func stagedKeys(d *Daemon) []string {
 	sum := sha256.Sum256([]byte(d.Store))
 	mem, _ := filepath.Glob("/dev/shm/ctrfs-staging-" + hex.EncodeToString(sum[:6]) + "-*/*/*.pem")

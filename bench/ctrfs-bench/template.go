@@ -13,7 +13,7 @@ package main
 // services' private mount namespaces) and an action script that recreates,
 // before CRIU restores the tasks, the empty cgroups systemd watches. That
 // script is ctrfs's own `make-cgroups` verb, fed with the cgroups recorded
-// (ops.RecordCgroups) before each raw dump, outside the timed span.
+// (lxchelper.RecordCgroups) before each raw dump, outside the timed span.
 
 import (
 	"errors"
@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"ctrfs/internal/tree"
-	"ctrfs/ops"
+	"ctrfs/ops/lxchelper"
 )
 
 const (
@@ -159,7 +159,7 @@ func (b *bench) prepareRawRestore() error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
-	cgroups, err := ops.RecordCgroups(pid, dir)
+	cgroups, err := lxchelper.RecordCgroups(pid, dir)
 	if err != nil {
 		return fmt.Errorf("record the cgroups of %s for the raw restore: %w", b.cfg.name, err)
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 
-	"ctrfs/ops"
+	"ctrfs/ops/lazypages"
+	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/rootfstar"
 )
 
 const usage = `usage:
@@ -30,15 +32,15 @@ func main() {
 	case "version", "--version":
 		os.Exit(versions(os.Args[2:]))
 	case "lxc-helper": // internal: see ops.Config.HelperPath
-		os.Exit(ops.HelperMain(os.Args[2:]))
+		os.Exit(lxchelper.Main(os.Args[2:]))
 	case "archive-rootfs": // internal: CRIU's hook during a stateful snapshot
-		os.Exit(ops.ArchiveRootfsMain(os.Args[2:]))
-	case "lazy-probe-workload": // internal: the process that ops.LazyPages moves
-		os.Exit(ops.LazyProbeWorkloadMain(os.Args[2:]))
+		os.Exit(rootfstar.ArchiveMain(os.Args[2:]))
+	case "lazy-probe-workload": // internal: the process that lazypages.Probe moves
+		os.Exit(lazypages.ProbeWorkloadMain(os.Args[2:]))
 	case "lazy-pages-watch": // internal: the watcher of a post-copy move's copy
-		os.Exit(ops.LazyWatchMain(os.Args[2:]))
+		os.Exit(lazypages.WatchMain(os.Args[2:]))
 	case "make-cgroups": // internal: CRIU's hook before a restore
-		os.Exit(ops.MakeCgroupsMain(os.Args[2:]))
+		os.Exit(lxchelper.MakeCgroupsMain(os.Args[2:]))
 	case "help", "-h", "--help":
 		if len(os.Args) > 2 {
 			fmt.Fprintf(os.Stderr, "ctrfs help: unexpected argument %q\n\n%s", os.Args[2], usage)

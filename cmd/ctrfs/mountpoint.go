@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"ctrfs/ops"
+	"ctrfs/ops/lxchelper"
 )
 
 // prepareMountPoint creates the directory, refuses one that is mounted and
@@ -61,7 +61,7 @@ func mountAt(dir string) (*mountEntry, error) {
 		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL…] - FSTYPE SOURCE SUPEROPTS
 		pre, post, _ := strings.Cut(sc.Text(), " - ")
 		a, b := strings.Fields(pre), strings.Fields(post)
-		if len(a) < 5 || len(b) < 1 || ops.UnescapeMountPath(a[4]) != dir {
+		if len(a) < 5 || len(b) < 1 || lxchelper.UnescapeMountPath(a[4]) != dir {
 			continue
 		}
 		_, minor, _ := strings.Cut(a[2], ":")

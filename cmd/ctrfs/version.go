@@ -6,6 +6,7 @@ import (
 
 	"ctrfs/cluster"
 	"ctrfs/ops"
+	"ctrfs/ops/lazypages"
 )
 
 const versionHead = `usage: ctrfs version
@@ -24,7 +25,7 @@ func versions(args []string) int {
 	facts := cluster.LocalFacts("", "", ops.LXCVersion())
 	fmt.Printf("ctrfs %s (%s)\ncriu %s\nlxc %s\n", ops.Version(), runtime.Version(),
 		orMissing(facts.CRIU), orMissing(facts.LXC))
-	if err := ops.LazyPages(); err != nil {
+	if err := lazypages.Probe(); err != nil {
 		fmt.Printf("post-copy: not supported: %v\n", err)
 	} else {
 		fmt.Println("post-copy: supported")

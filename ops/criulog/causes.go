@@ -1,0 +1,133 @@
+// Package criulog reads what CRIU and LXC log: why a run failed, in an
+// operator's words and with the fix (the causes seen with real containers,
+// causes.go, naming the task and its systemd unit, taskunit.go), and the
+// `log` file of an operation, CRIU's log then LXC's (log.go). It knows
+// nothing of how CRIU and LXC are run: ops and the helper hand it their
+// logs.
+package criulog
+
+import (
+	"bufio"
+	"bytes"
+	"regexp"
+	"strings"
+)
+
+// knownCause is a CRIU (or LXC) failure seen with real containers: a
+// pattern of its log, and what it means and how to fix it in an
+// operator's words. $1… in the text are the pattern's groups. A cause
+// about one task whose host PID the pattern holds (a group named task)
+// names it: {task} in the text becomes its PID, command and systemd unit,
+// {unit} the unit (taskunit.go).
+type knownCause struct {
+	symptom *regexp.Regexp
+	text    string
+}
+
+// knownCauses, as found in CRIU's logs (Debian systemd containers, LXC's
+// busybox template, hosts without CAP_SYS_RESOURCE). The first that
+// matches a log explains a failure; `check` lists every one that matches.
+var knownCauses = []knownCause{
+	{regexp.MustCompile(`Can't dump nested uts namespace`),
+		"a service runs in a UTS namespace of its own (systemd's ProtectHostname=yes, as systemd-logind has): CRIU cannot dump a nested UTS namespace; set ProtectHostname=no in a drop-in for it"},
+	{regexp.MustCompile(`FS mnt \.?(\S+) dev \S+ root \S+ unsupported`),
+		"the mount at $1 has a filesystem that CRIU does not dump (a ramfs, as systemd's LoadCredential= makes): write `enable-fs ramfs` (or the filesystem's type) into the container's criu file, or set LoadCredential= empty in a drop-in"},
+	{regexp.MustCompile(`Can't dump file \d+ of that type \[\d+\] \(anon anon_inode:bpf-prog\)`),
+		"a service has cgroup BPF programs attached (systemd's IPAddressDeny=, as journald and logind have): CRIU cannot dump them; set IPAddressDeny= and IPAddressAllow= empty in a drop-in"},
+	{regexp.MustCompile(`Can't get rlimit \d+: Operation not permitted`), RlimitCause},
+	{regexp.MustCompile(`Can't bind-mount at \S*/dev/ptmx: Not a directory`),
+		"a service has a private mount namespace (PrivateTmp=, ProtectSystem=, PrivateDevices=, …), which CRIU's mntns-compat-mode cannot restore: the mount-v2 restore failed too (see its error); turn mount sandboxing off in drop-ins"},
+	{regexp.MustCompile(`mnt-v2: Failed to move_mount from (\S+) to`),
+		"CRIU's mount-v2 cannot restore the read-only bind mount of $1 (ctrfs then tries mntns-compat-mode)"},
+	{regexp.MustCompile(`fsnotify: Unable to open \S*cgroup\.events`),
+		"a task (systemd) watches an empty cgroup that CRIU does not recreate, and the saved state has no record of the cgroups (ctrfs-cgroups) to make it from: stop the container cleanly and checkpoint it again"},
+	{regexp.MustCompile(`tty: Unable to find a master`),
+		"a task holds a terminal of the host (a getty on LXC's ttys or console): set lxc.tty.max = 0 and lxc.console.path = none in the config"},
+	{regexp.MustCompile(`apparmor LSM specified but apparmor not supported`),
+		"the config names an AppArmor profile and this kernel has no AppArmor: remove lxc.apparmor.profile from the config"},
+	{regexp.MustCompile(`Unseizable non-zombie (\d+) found, state (\S+)`),
+		"task $1 cannot be frozen (state $2): it is traced by a debugger (strace, gdb) or stuck in the kernel; detach the debugger, or try again"},
+	{regexp.MustCompile(`Can't create memfd in victim: Too many open files`),
+		"a task has no file descriptor left under its RLIMIT_NOFILE, so CRIU cannot inject its parasite into it: most often OpenSSH's pre-authentication child (an ssh login under way, which sshd's sandbox limits to the descriptors it has); try again once the login has finished or timed out (sshd's LoginGraceTime)"},
+	{regexp.MustCompile(`Failed getting freezer path`), lxcFreezerCause},
+	{regexp.MustCompile(`(?m)Can't lookup mount=\d+ for fd=(\d+) path=(.+?)\s*$`), inheritedFileCause},
+	{regexp.MustCompile(`Can't dump nested user namespace for (?P<task>\d+)`),
+		"{task} runs in a user namespace of its own (systemd's PrivateUsers=, or unshare -U), which CRIU cannot dump: set PrivateUsers=no in a drop-in for {unit} (systemctl edit), or end that task"},
+	{regexp.MustCompile(`session leader of \S+ is outside of its pid namespace`),
+		"a task belongs to a session that began outside the container (a process left by lxc-attach): start it with setsid, or from the container's own init"},
+}
+
+// lxcFreezerCause: LXC 5.0.2's restore never looks for cgroup2's freezer
+// (upstream LXC's commit f30cbb86f, "restore cgroup limits and freezer on
+// restore", added it), so on a cgroup2-only host the monitor of a
+// container that LXC restored knows no freezer cgroup, and every dump of
+// it by LXC fails before CRIU runs. ctrfs's checkpoint then runs CRIU
+// itself (ops/lxchelper/criudump.go), which replaces LXC's log with its
+// own line, so this shows only for a log of LXC's own dump made otherwise.
+const lxcFreezerCause = "this host has cgroup2 alone and the container was restored from a checkpoint, which LXC before its commit f30cbb86f (Debian 12's 5.0.2 among them) cannot checkpoint: ctrfs's stop-stateful, snapshot --stateful, move and check dump such a container with CRIU directly; with LXC's own tools, stop the container and start it again first (its processes' state since the restore is lost), or use an LXC with that fix"
+
+// inheritedFileCause: lxc-attach passes every descriptor of the shell
+// that runs it into the container, and a task started so keeps them.
+const inheritedFileCause = "a task of the container holds $2 (its descriptor $1), a file of the host outside the container's mounts: it inherited it from the shell that ran lxc-attach (or opened it through a bind mount since removed); start that task from inside the container (its init or a service), or close the descriptor before lxc-attach ($1>&- on its command line) and give the task the container's own stdin and stdout: lxc-attach -n NAME --clear-env -- sh -c 'exec COMMAND </dev/null >/dev/null 2>&1'"
+
+// RlimitCause: see also hostBlockers (ops/check.go), which names the tasks.
+const RlimitCause = "a task runs as a user other than root and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read its limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE"
+
+// criuNoise are error lines that CRIU logs on every run here, or after
+// the real error, and that never explain a failure.
+var criuNoise = regexp.MustCompile(`RLIMIT_NOFILE|cgroupd: recv req error|Restoring FAILED|Dumping FAILED|Dump core \(pid: \d+\) failed|Address already assigned|address already assigned`)
+
+// Blockers are the known causes found in a log, each once, in table order.
+func Blockers(log []byte) []string {
+	var out []string
+	for _, k := range knownCauses {
+		if m := k.symptom.FindSubmatchIndex(log); m != nil {
+			out = append(out, k.explain(log, m))
+		}
+	}
+	return out
+}
+
+// explain is the cause's text for a match m of its symptom in src.
+func (k knownCause) explain(src []byte, m []int) string {
+	text := string(k.symptom.Expand(nil, []byte(k.text), src, m))
+	if i := k.symptom.SubexpIndex("task"); i > 0 && m[2*i] >= 0 {
+		task, unit := describeTask(string(src[m[2*i]:m[2*i+1]]))
+		text = strings.NewReplacer("{task}", task, "{unit}", unit).Replace(text)
+	}
+	return text
+}
+
+// Explain says why a CRIU run failed: the known cause of the first
+// error line that has one, else the first error line that is not noise.
+func Explain(log []byte) string {
+	var first string
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.Index(line, "Error (")
+		if i < 0 {
+			if !strings.Contains(line, " ERROR ") {
+				continue
+			}
+			i = strings.Index(line, " ERROR ")
+		}
+		for _, k := range knownCauses {
+			if m := k.symptom.FindStringSubmatchIndex(line); m != nil {
+				return k.explain([]byte(line), m)
+			}
+		}
+		if first == "" && !criuNoise.MatchString(line) && strings.Contains(line, "Error (") {
+			msg := line[i:]
+			if j := strings.Index(msg, "): "); j >= 0 {
+				msg = msg[j+3:]
+			}
+			first = strings.TrimSpace(msg)
+		}
+	}
+	if first == "" {
+		return LastError(log)
+	}
+	return first
+}

@@ -1,0 +1,95 @@
+package criulog
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestCommonBlockerCauses: the common blockers of a dump, as CRIU 4.2.1
+// logs them here, get a cause and a fix from `error` (Explain) and
+// `check` (Blockers): a host file a task inherited through lxc-attach, a
+// nested user namespace (naming the task and its unit), and a task of
+// another user where root lacks CAP_SYS_RESOURCE.
+func TestCommonBlockerCauses(t *testing.T) {
+	noise := "(00.01) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted\n"
+	gone := "999999999" // no such task: the cause still reads
+	for _, c := range []struct {
+		what, line string
+		want       []string
+	}{
+		{"inherited host file", "(00.31) Error (criu/files-reg.c:1788): Can't lookup mount=27 for fd=7 path=/tmp/held file\n",
+			[]string{"holds /tmp/held file (its descriptor 7)", "lxc-attach", "inside the container", "7>&-", "--clear-env"}},
+		{"nested user namespace, gone", "(00.12) Error (criu/namespaces.c:180): Can't dump nested user namespace for " + gone + "\n",
+			[]string{"task " + gone + " runs in a user namespace of its own", "PrivateUsers=no in a drop-in for its unit"}},
+		{"nested user namespace, running", fmt.Sprintf("(00.12) Error (criu/namespaces.c:180): Can't dump nested user namespace for %d\n", os.Getpid()),
+			[]string{fmt.Sprintf("task %d (criulog.test", os.Getpid()), "PrivateUsers="}},
+		{"another user's task", "(00.05) Error (criu/cr-dump.c:347): Can't get rlimit 0: Operation not permitted\n",
+			[]string{"CAP_SYS_RESOURCE", "uid 0"}},
+	} {
+		log := []byte(noise + c.line + "(00.40) Error (criu/cr-dump.c:2093): Dumping FAILED.\n")
+		got := Explain(log)
+		b := Blockers(log)
+		if len(b) != 1 || b[0] != got {
+			t.Errorf("%s: blockers %q, Explain %q", c.what, b, got)
+		}
+		for _, want := range c.want {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s: %q lacks %q", c.what, got, want)
+			}
+		}
+		if strings.Contains(got, "{") || strings.Contains(got, "$") {
+			t.Errorf("%s: a placeholder is left: %q", c.what, got)
+		}
+	}
+}
+
+// TestUnitOfCgroups: the unit is the innermost service or scope of a
+// task's cgroups, on cgroup2 alone or a hybrid host; none outside systemd.
+func TestUnitOfCgroups(t *testing.T) {
+	for cgroups, want := range map[string]string{
+		"0::/lxc.payload.c1/system.slice/redis-server.service\n":                                                                         "redis-server.service",
+		"12:cpu,cpuacct:/lxc.payload.c1\n1:name=systemd:/lxc.payload.c1/system.slice/redis-server.service/control\n0::/lxc.payload.c1\n": "redis-server.service",
+		"0::/lxc.payload.c1/user.slice/user-0.slice/session-3.scope\n":                                                                   "session-3.scope",
+		"0::/lxc.payload.c1\n": "",
+		"0::/\n":               "",
+		"":                     "",
+	} {
+		if got := unitOfCgroups(cgroups); got != want {
+			t.Errorf("unitOfCgroups(%q) = %q, want %q", cgroups, got, want)
+		}
+	}
+}
+
+func TestExplainCRIU(t *testing.T) {
+	log := []byte(`(00.01) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted
+(00.20) Error (criu/mount.c:724): mnt: FS mnt ./run/credentials/x.service dev 0x40 root / unsupported id 51
+(00.21) Error (criu/cr-dump.c:1975): Dumping FAILED.
+(00.22) Error (criu/cgroup.c:2055): cg: cgroupd: recv req error: File exists
+`)
+	got := Explain(log)
+	if !strings.Contains(got, "/run/credentials/x.service") || !strings.Contains(got, "enable-fs ramfs") {
+		t.Errorf("Explain: %q", got)
+	}
+	unknown := []byte("(00.01) Error (criu/x.c:1): cg: cgroupd: recv req error: File exists\n(00.02) Error (criu/y.c:2): something new\n")
+	if got := Explain(unknown); got != "something new" {
+		t.Errorf("Explain of an unknown error: %q", got)
+	}
+	if b := Blockers(log); len(b) != 1 {
+		t.Errorf("blockers: %q", b)
+	}
+	lxc := []byte("=== LXC ===\nlxc c1 20261127170044.563 ERROR    criu - ../src/lxc/criu.c:exec_criu:402 - No such file or directory - Failed getting freezer path\n")
+	if got := Explain(lxc); got != lxcFreezerCause {
+		t.Errorf("Explain of LXC's missing freezer: %q", got)
+	}
+}
+
+// TestSSHPreauthCause: a dump that fails on sshd's sandboxed
+// pre-authentication child says so in `error`.
+func TestSSHPreauthCause(t *testing.T) {
+	log := []byte("(00.183327) Error (compel/src/lib/infect.c:1345): Can't create memfd in victim: Too many open files\n")
+	if b := Blockers(log); len(b) != 1 || !strings.Contains(b[0], "OpenSSH's pre-authentication child") {
+		t.Errorf("blockers: %q", b)
+	}
+}

@@ -1,0 +1,134 @@
+package lxchelper
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+
+	lxc "github.com/lxc/go-lxc"
+	"golang.org/x/sys/unix"
+)
+
+// archiveHook is a CRIU action script that archives the rootfs after a dump
+// while the processes are still frozen, so that the archive holds the files
+// as the dumped processes last saw them: the whole tree, or with tar's
+// incremental state of an archive made before, what changed since.
+const archiveHook = `#!/bin/sh
+[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0
+exec "$CTRFS_HELPER" archive-rootfs "$CTRFS_ROOTFS" "$CTRFS_ARCHIVE" ${CTRFS_TAR_STATE:+"$CTRFS_TAR_STATE"}
+`
+
+// freezeTimeout is CRIU's --timeout for freezing and seizing the tasks
+// (10 s by default). A dump that cannot seize a task in time fails and is
+// tried again (see ops/checkpoint.go, dumpStored), so a shorter timeout makes each failed
+// attempt stall the container for less.
+const freezeTimeout = "timeout 3"
+
+// criuVerbosity makes CRIU's log (the `log` file) tell what a bug report
+// needs; errors alone rarely say why.
+const criuVerbosity = "verbosity 4"
+
+// checkpoint dumps the container into dir, and stops it or leaves it
+// running; config are extra lines of CRIU configuration. The container's
+// own options (its criu file) come last, and its cgroups are recorded
+// beside the images (see recordCgroups).
+func checkpoint(c *lxc.Container, lxcpath, dir string, stop bool, config ...string) error {
+	// The daemon stores the images while CRIU writes them, on the same
+	// cores; CRIU keeps the container frozen meanwhile, so it goes first.
+	// (Not for restores: the restored container's monitor would inherit
+	// the priority for good.) Priority is per thread: LXC forks CRIU from
+	// this one.
+	runtime.LockOSThread()
+	unix.Setpriority(unix.PRIO_PROCESS, 0, -10)
+	own, err := readCriuOptions(lxcpath, c.Name(), "dump")
+	if err != nil {
+		return err
+	}
+	if err := recordCgroups(c.InitPid(), dir); err != nil {
+		// The restore of most containers does without them.
+		fmt.Fprintf(os.Stderr, "cannot record the cgroups of %s: %v\n", c.Name(), err)
+	}
+	conf, err := criuConfig(append(append(config, freezeTimeout, criuVerbosity), own...)...)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(conf)
+	if err := os.Setenv("CRIU_CONFIG_FILE", conf); err != nil {
+		return err
+	}
+	err = c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
+	if err != nil {
+		// A lazy dump's tasks are kept stopped (ops/lazydump.go), not
+		// killed: the container does not end STOPPED then.
+		killed := stop && !slices.Contains(config, "leave-stopped")
+		if tried, derr := dumpWithoutLXC(c, c.LogFile(), dir, stop, killed); tried {
+			return derr
+		}
+	}
+	return err
+}
+
+// checkpointWithRootfs dumps the container's processes into dir and leaves
+// them running; CRIU's post-dump hook archives the rootfs meanwhile, only
+// what changed since the archive whose incremental state is given, if it is.
+func checkpointWithRootfs(c *lxc.Container, lxcpath, dir, rootfs, archive string, state ...string) error {
+	env := map[string]string{"CTRFS_ROOTFS": rootfs, "CTRFS_ARCHIVE": archive, "CTRFS_TAR_STATE": ""}
+	if len(state) > 0 {
+		env["CTRFS_TAR_STATE"] = state[0]
+	}
+	hook, err := actionScript(archiveHook, env)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(hook)
+	if err := checkpoint(c, lxcpath, dir, false, "action-script "+hook); err != nil {
+		return err
+	}
+	if _, err := os.Stat(archive); err != nil {
+		return fmt.Errorf("the rootfs was not archived during the dump: %w", err)
+	}
+	return nil
+}
+
+// actionScript writes a CRIU action script that runs this binary, with env
+// set for it; the caller removes it.
+func actionScript(script string, env map[string]string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	env["CTRFS_HELPER"] = self
+	for k, v := range env {
+		if err := os.Setenv(k, v); err != nil {
+			return "", err
+		}
+	}
+	return writeTemp("ctrfs-hook-*", script, 0o700)
+}
+
+// criuConfig writes a CRIU config file (read through CRIU_CONFIG_FILE, since
+// LXC has no option for what ctrfs needs) and returns its path.
+func criuConfig(lines ...string) (string, error) {
+	return writeTemp("ctrfs-criu-*.conf", strings.Join(lines, "\n")+"\n", 0o600)
+}
+
+func writeTemp(pattern, content string, mode os.FileMode) (string, error) {
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(content)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}

@@ -1,0 +1,150 @@
+// Package lxchelper is the helper process, `ctrfs lxc-helper VERB LXCPATH
+// NAME LOGFILE ARGS…`, in which the daemon runs the LXC calls that fork a
+// long-lived monitor or run CRIU (start, checkpoint, restore), and both
+// its ends: the daemon's, which starts it and waits for it with a deadline
+// (run.go), and the helper's own (Main), with what only it uses: CRIU's
+// options (criuoptions.go), the container's cgroups recorded and made
+// again (cgroups.go, cgroup2limits.go), CRIU run without LXC where LXC
+// cannot dump (criudump.go), the freeze of a container (freeze.go) and
+// the gratuitous ARP after a move (announce.go). A helper dies with its
+// daemon and takes what it runs with it (lifeline.go, descendants.go,
+// interrupted.go); every CRIU run has a deadline (criulimit.go).
+//
+// It runs in a process of its own because a monitor forked from the
+// daemon would inherit its threads' state, its descriptors and its
+// process group, and CRIU_CONFIG_FILE, by which CRIU gets its options, is
+// one per process. It knows nothing of the store or of operations: it is
+// given a container's name, an images directory and a verb.
+package lxchelper
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	lxc "github.com/lxc/go-lxc"
+
+	"ctrfs/ops/lazypages"
+)
+
+// Verb is what a helper is run to do, with the arguments after LOGFILE
+// that each takes.
+type Verb string
+
+const (
+	// Start starts the container; no arguments.
+	Start Verb = "start"
+	// Checkpoint dumps the container into DIR and stops it.
+	Checkpoint Verb = "checkpoint"
+	// CheckpointRunning dumps the container into DIR and leaves it
+	// running; with ROOTFS ARCHIVE [STATE] after DIR, CRIU's post-dump
+	// hook archives the rootfs (or what changed since STATE) while its
+	// tasks are still frozen.
+	CheckpointRunning Verb = "checkpoint-running"
+	// CheckpointLazy dumps the container into DIR for a post-copy move:
+	// DIR ADDR PORT TLSDIR, its page server serving the memory on
+	// ADDR:PORT with the TLS credentials in TLSDIR; the tasks are left
+	// stopped.
+	CheckpointLazy Verb = "checkpoint-lazy"
+	// Restore restores the container from DIR, then the arguments below
+	// as needed (see restore.go).
+	Restore Verb = "restore"
+	// RestoreFrozen is Restore, and freezes the container before the
+	// helper exits.
+	RestoreFrozen Verb = "restore-frozen"
+	// Announce sends a gratuitous ARP for each of the container's
+	// addresses; no arguments.
+	Announce Verb = "announce"
+)
+
+// The arguments of the restore verbs after DIR.
+const (
+	ArgStream      = "stream"       // the daemon serves the images in DIR (images.ServeImages)
+	ArgLazyPages   = "lazy-pages"   // CRIU's lazy-pages daemon listens in DIR for the memory
+	ArgMntnsCompat = "mntns-compat" // CRIU's older mount engine (see ops/restoremode.go)
+)
+
+// Main is `ctrfs lxc-helper VERB LXCPATH NAME LOGFILE [ARGS…]`: the LXC
+// calls that fork a long-lived monitor, run in a short-lived process of
+// their own (see ops.Config.HelperPath). It returns the exit code. Its work
+// ends with its daemon (see lifeline.go): what it runs is killed, and a
+// dump cut short is undone.
+func Main(args []string) int {
+	if len(args) < 4 {
+		fmt.Fprintln(os.Stderr, "usage: ctrfs lxc-helper VERB LXCPATH NAME LOGFILE [ARGS…]")
+		return 2
+	}
+	verb, lxcpath, name, logFile, rest := Verb(args[0]), args[1], args[2], args[3], args[4:]
+	var undo func()
+	if verb == Checkpoint || verb == CheckpointRunning {
+		// Not checkpoint-lazy: what becomes of a post-copy move's
+		// tasks is the move's to settle (cluster/postcopy.go).
+		undo = func() { ResumeInterruptedDump(lxcpath, name) }
+	}
+	life := followLifeline(undo)
+	c, err := lxc.NewContainer(name, lxcpath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return life.exit(1)
+	}
+	defer c.Release()
+	c.SetLogFile(logFile)
+	c.SetLogLevel(lxc.INFO)
+	c.WantCloseAllFds(true)
+	switch verb {
+	case Start:
+		err = c.Start()
+		if err == nil && !c.Wait(lxc.RUNNING, 30*time.Second) {
+			err = fmt.Errorf("not running 30s after start")
+		}
+	case Checkpoint:
+		if len(rest) != 1 {
+			err = fmt.Errorf("checkpoint takes the image directory")
+			break
+		}
+		err = checkpoint(c, lxcpath, rest[0], true)
+	case CheckpointRunning:
+		switch len(rest) {
+		case 1:
+			err = checkpoint(c, lxcpath, rest[0], false)
+		case 3, 4:
+			err = checkpointWithRootfs(c, lxcpath, rest[0], rest[1], rest[2], rest[3:]...)
+		default:
+			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs, its archive and tar's incremental state")
+		}
+	case CheckpointLazy:
+		// DIR ADDR PORT TLSDIR: see ops/lazydump.go. The tasks are kept
+		// stopped whatever the end of the transfer, never killed by
+		// CRIU; the page server speaks TLS only (lazypages/tls.go).
+		if len(rest) != 4 {
+			err = fmt.Errorf("checkpoint-lazy takes the image directory, the page server's address and port, and its TLS directory")
+			break
+		}
+		lazy := []string{"lazy-pages", "leave-stopped", "address " + rest[1], "port " + rest[2]}
+		err = checkpoint(c, lxcpath, rest[0], true, append(lazy, lazypages.TLSOptions(rest[3])...)...)
+	case Restore, RestoreFrozen:
+		var opts restoreOptions
+		opts, err = parseRestoreArgs(verb, rest)
+		if err != nil {
+			break
+		}
+		err = restoreContainer(c, lxcpath, opts)
+		if err == nil {
+			reapplyCgroup2Limits(c)
+		}
+		if err == nil && verb == RestoreFrozen {
+			// Here, not in the daemon, so that a daemon that dies
+			// meanwhile cannot leave it running.
+			err = FreezeWithin(c, FreezeLimit)
+		}
+	case Announce:
+		err = announce(c)
+	default:
+		err = fmt.Errorf("unknown helper verb %q", verb)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return life.exit(1)
+	}
+	return life.exit(0)
+}

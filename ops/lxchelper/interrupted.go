@@ -1,0 +1,36 @@
+package lxchelper
+
+import (
+	"fmt"
+	"os"
+
+	lxc "github.com/lxc/go-lxc"
+)
+
+// ResumeInterruptedDump brings back a container whose dump's CRIU was
+// killed before it was done (its helper stopped, see lifeline.go; or its
+// daemon found it left, see ops/leftovers.go). CRIU's death lets the tasks go
+// (they were its tracees), but what it did to the container stays: the
+// freezer frozen if CRIU was still seizing the tasks (it thaws it once
+// they are seized), and the network locked (CRIU unlocks it only when the
+// dump ends). A container whose tasks CRIU had killed (the dump was done)
+// is left as it is.
+func ResumeInterruptedDump(lxcpath, name string) {
+	c, err := lxc.NewContainer(name, lxcpath)
+	if err != nil {
+		return
+	}
+	defer c.Release()
+	pid := c.InitPid()
+	if pid <= 0 || !c.Running() {
+		return
+	}
+	if err := c.SetCgroupItem("freezer.state", "THAWED"); err != nil {
+		if err := c.SetCgroupItem("cgroup.freeze", "0"); err != nil {
+			fmt.Fprintf(os.Stderr, "cannot thaw %s after its dump was cut short: %v\n", name, err)
+		}
+	}
+	if err := UnlockNetwork(pid); err != nil {
+		fmt.Fprintf(os.Stderr, "cannot unlock the network of %s after its dump was cut short: %v\n", name, err)
+	}
+}

@@ -1,0 +1,105 @@
+package lxchelper
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// A helper must not outlive the daemon that started it, nor go on with
+// work the daemon gave up on: a CRIU whose daemon is gone can wait for
+// good (a restore whose lazy-pages daemon died with ctrfs kills its tasks
+// and then waits for their init, which waits for tasks that only that CRIU
+// may reap). Parent-death signals do not reach that far: LXC forks CRIU
+// (and for a restore the monitor, whose child the restored init is), and
+// a killed process's children are re-parented. So each helper gets a
+// lifeline: the read end of a pipe whose write end only the daemon holds.
+// The kernel closes that end whatever ends the daemon, and the daemon
+// closes it itself to stop a helper (an abort, a CRIU past its deadline);
+// either way the helper reads EOF, stops everything below it (see
+// descendants.go), undoes what its verb leaves half done, and exits.
+
+// lifelineEnv names the helper's file descriptor of its lifeline.
+const lifelineEnv = "CTRFS_LIFELINE"
+
+// helperStopLimit is how long the daemon waits for a helper to stop after
+// closing its lifeline, before it kills the helper's session.
+const helperStopLimit = StopLimit + 5*time.Second
+
+// exitStopped is a helper's exit code when its lifeline ended its work.
+const exitStopped = 3
+
+// withLifeline adds a lifeline to cmd, which must not have ExtraFiles of
+// its own. The caller closes the returned end to stop the helper, and
+// after cmd.Start calls started.
+func withLifeline(cmd *exec.Cmd) (daemonEnd *os.File, started func(), err error) {
+	helperEnd, daemonEnd, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.ExtraFiles = []*os.File{helperEnd} // fd 3
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, lifelineEnv+"=3")
+	return daemonEnd, func() { helperEnd.Close() }, nil
+}
+
+// lifeline is a helper's side: whichever comes first, the helper's own
+// exit or the end of the lifeline, ends the process.
+type lifeline struct {
+	done sync.Mutex // held for good by whichever ends the process
+}
+
+// followLifeline, in a helper that has a lifeline, becomes the subreaper
+// of what the helper starts and watches the lifeline (and SIGTERM and
+// SIGINT, so that `systemctl kill` ends the helper's work as well): once
+// it ends, every process below is stopped, undo runs (if not nil) and the
+// helper exits with exitStopped. Without a lifeline (a helper run by hand)
+// it returns nil.
+func followLifeline(undo func()) *lifeline {
+	fd, err := strconv.Atoi(os.Getenv(lifelineEnv))
+	if err != nil {
+		return nil
+	}
+	os.Unsetenv(lifelineEnv) // not for LXC, CRIU or the container
+	syscall.CloseOnExec(fd)
+	if err := becomeSubreaper(); err != nil {
+		fmt.Fprintln(os.Stderr, "cannot become the subreaper of the helper's processes:", err)
+	}
+	l := &lifeline{}
+	ended := make(chan string, 2)
+	go func() {
+		io.Copy(io.Discard, os.NewFile(uintptr(fd), "lifeline"))
+		ended <- "its daemon is gone or stopped it"
+	}()
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	go func() { ended <- fmt.Sprintf("it got %v", <-signals) }()
+	go func() {
+		why := <-ended
+		l.done.Lock() // never unlocked: the helper ends here
+		stopDescendants()
+		if undo != nil {
+			undo()
+		}
+		fmt.Fprintf(os.Stderr, "the helper stopped its work: %s\n", why)
+		os.Exit(exitStopped)
+	}()
+	return l
+}
+
+// exit is the code the helper exits with, unless its lifeline has ended
+// (then it never returns: the helper exits with exitStopped).
+func (l *lifeline) exit(code int) int {
+	if l != nil {
+		l.done.Lock()
+	}
+	return code
+}

@@ -1,0 +1,123 @@
+// Package network attaches ctrfs's containers to the host: the bridge and
+// its gateway address (EnsureBridge), a static address of its subnet for
+// each new container (AllocateAddress, which reads the addresses the
+// configs of an LXC path hold) and a fixed MAC (MACAddress), so that a
+// checkpointed or moved container comes back with the same identity on
+// the wire. It knows nothing of LXC beyond the address lines of a config.
+package network
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Network is the bridge that ctrfs's containers are attached to. Each
+// container gets a static address and a fixed MAC so that a checkpointed
+// container comes back with the same identity on the wire.
+type Network struct {
+	Bridge string
+	Subnet netip.Prefix // the bridge holds the first address, containers the rest
+}
+
+func (n Network) Gateway() netip.Addr { return n.Subnet.Masked().Addr().Next() }
+
+// EnsureBridge creates the bridge with the gateway address, or repairs a
+// bridge that exists without it. Idempotent.
+func (n Network) EnsureBridge() error {
+	gw := fmt.Sprintf("%s/%d", n.Gateway(), n.Subnet.Bits())
+	if _, err := net.InterfaceByName(n.Bridge); err != nil {
+		if out, err := exec.Command("ip", "link", "add", n.Bridge, "type", "bridge").CombinedOutput(); err != nil {
+			return fmt.Errorf("create bridge %s: %s", n.Bridge, bytes.TrimSpace(out))
+		}
+	}
+	out, err := exec.Command("ip", "-o", "addr", "show", "dev", n.Bridge).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("inspect bridge %s: %s", n.Bridge, bytes.TrimSpace(out))
+	}
+	if !bytes.Contains(out, []byte(" "+gw+" ")) {
+		if out, err := exec.Command("ip", "addr", "add", gw, "dev", n.Bridge).CombinedOutput(); err != nil && !bytes.Contains(out, []byte("File exists")) {
+			return fmt.Errorf("address bridge %s: %s", n.Bridge, bytes.TrimSpace(out))
+		}
+	}
+	if out, err := exec.Command("ip", "link", "set", n.Bridge, "up").CombinedOutput(); err != nil {
+		return fmt.Errorf("bring up bridge %s: %s", n.Bridge, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// AllocateAddress picks a free address for a new container. The first probe
+// is a hash of host and name, so that daemons sharing a bridge (several hosts
+// on one machine) rarely collide; then it walks on past addresses already
+// configured in lxcpath.
+func (n Network) AllocateAddress(lxcpath, host, name string) (netip.Addr, error) {
+	used, err := usedAddresses(lxcpath)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	prefix := n.Subnet.Masked()
+	hostBits := 32 - prefix.Bits()
+	if !prefix.Addr().Is4() || hostBits < 2 || hostBits > 24 {
+		return netip.Addr{}, fmt.Errorf("subnet %s: need an IPv4 subnet between /8 and /30", prefix)
+	}
+	size := uint32(1) << hostBits
+	base := binary.BigEndian.Uint32(prefix.Addr().AsSlice())
+	sum := sha256.Sum256([]byte(host + "/" + name))
+	start := binary.BigEndian.Uint32(sum[:4])
+	for i := uint32(0); i < size; i++ {
+		off := (start + i) % size
+		if off < 2 || off == size-1 { // network, gateway, broadcast
+			continue
+		}
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], base+off)
+		a := netip.AddrFrom4(b)
+		if !used[a] {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("subnet %s is full", prefix)
+}
+
+// MACAddress derives a stable MAC in LXC's 00:16:3e range.
+func MACAddress(host, name string) string {
+	sum := sha256.Sum256([]byte("mac/" + host + "/" + name))
+	return fmt.Sprintf("00:16:3e:%02x:%02x:%02x", sum[0], sum[1], sum[2])
+}
+
+// usedAddresses reads the static addresses of every container in lxcpath.
+func usedAddresses(lxcpath string) (map[netip.Addr]bool, error) {
+	used := map[netip.Addr]bool{}
+	entries, err := os.ReadDir(lxcpath)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	for _, e := range entries {
+		f, err := os.Open(filepath.Join(lxcpath, e.Name(), "config"))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), "=")
+			if !ok || !strings.HasSuffix(strings.TrimSpace(k), ".ipv4.address") {
+				continue
+			}
+			if p, err := netip.ParsePrefix(strings.TrimSpace(v)); err == nil {
+				used[p.Addr()] = true
+			} else if a, err := netip.ParseAddr(strings.TrimSpace(v)); err == nil {
+				used[a] = true
+			}
+		}
+		f.Close()
+	}
+	return used, nil
+}

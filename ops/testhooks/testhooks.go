@@ -1,0 +1,54 @@
+// Package testhooks holds the points at which tests may stop or hold the
+// daemon: CTRFS_CRASH_AT kills it at a step of an operation, CTRFS_PAUSE_AT
+// holds it there while a file exists, so that tests of recovery and of
+// races act at a known step instead of after a guessed delay. Unset (on
+// every host in use), both do nothing. It knows nothing of the operations
+// whose steps it is given.
+package testhooks
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// crashAt is CTRFS_CRASH_AT, a test hook: the name of a step (such as
+// "rename-moved") at which the daemon kills itself with SIGKILL, so that
+// tests of recovery can stop it at each step of an operation rather than
+// after guessed delays. Unset, it does nothing.
+var crashAt = os.Getenv("CTRFS_CRASH_AT")
+
+// CrashPoint marks a step that a crash may follow.
+func CrashPoint(step string) {
+	if crashAt == step {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // SIGKILL is not handled: this goroutine goes with the process
+	}
+}
+
+// pauseAt is CTRFS_PAUSE_AT=STEP:FILE, a test hook: at the step (such as
+// "snapshot-freeze") the daemon creates FILE and waits while it exists, at
+// most pauseLimit, so that a test can change what the operation works on
+// at a known point of it rather than race it. Unset, it does nothing.
+var pauseAt = os.Getenv("CTRFS_PAUSE_AT")
+
+const pauseLimit = 2 * time.Minute
+
+// PausePoint marks a step that a test may pause at; the file holds the
+// step, then the details given, a line each (a pid the test acts on).
+func PausePoint(step string, details ...string) {
+	at, file, ok := strings.Cut(pauseAt, ":")
+	if !ok || at != step {
+		return
+	}
+	content := strings.Join(append([]string{step}, details...), "\n") + "\n"
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		return
+	}
+	for deadline := time.Now().Add(pauseLimit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(file); err != nil {
+			return
+		}
+	}
+}

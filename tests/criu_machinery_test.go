@@ -211,9 +211,7 @@ func recordedCgroups(t *testing.T, d *Daemon) {
 	}
 	d.MustSh("echo 'restore s1' > containers/c1/ctl")
 	checkCgroups("after restore of a stateful snapshot")
-	if got := Count(t, ip); got < n {
-		t.Fatalf("count %d after restoring the snapshot, was %d", got, n)
-	}
+	countFrom(t, ip, n, "over restoring the snapshot")
 	d.MustSh("echo stop > containers/c1/ctl")
 }
 

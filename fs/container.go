@@ -16,7 +16,7 @@ import (
 // renamed, so the files under it ask it for the name on every operation.
 type containerDir struct {
 	gofs.Inode
-	m     *ops.Manager
+	m     Manager
 	cl    Cluster
 	guard *removalGuard
 	view  *containersDir // containers/ or hosts/THIS-HOST/

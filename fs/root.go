@@ -20,7 +20,7 @@ import (
 type Root struct {
 	gofs.Inode
 	staticDir // mounted: the times of what never changes
-	m         *ops.Manager
+	m         Manager
 	cl        Cluster
 	guard     *removalGuard
 	kept      *keptNames
@@ -52,7 +52,7 @@ var (
 	_ gofs.NodeLookuper  = (*Root)(nil)
 )
 
-func NewRoot(m *ops.Manager, cl Cluster) *Root {
+func NewRoot(m Manager, cl Cluster) *Root {
 	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}, kept: &keptNames{m: m}}
 }
 

@@ -41,21 +41,22 @@ func newFakeManager(names ...string) *fakeManager {
 }
 
 // set changes a container's fields under the lock.
-func (m *fakeManager) set(name string, change func(*fakeContainer)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	change(m.containers[name])
+func (m *fakeManager) set(name string, change func(*fakeContainer)) error {
+	_, err := field(m, name, func(c *fakeContainer) struct{} { change(c); return struct{}{} })
+	return err
 }
 
-// get is the container, or ErrNotFound as ops words it.
-func (m *fakeManager) get(name string) (*fakeContainer, error) {
+// field is what f reads of the container under the lock, or ErrNotFound
+// as ops words it.
+func field[T any](m *fakeManager, name string, f func(*fakeContainer) T) (T, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, ok := m.containers[name]
 	if !ok {
-		return nil, ops.NewError(ops.ErrNotFound, fmt.Sprintf("no container %q", name))
+		var zero T
+		return zero, ops.NewError(ops.ErrNotFound, fmt.Sprintf("no container %q", name))
 	}
-	return c, nil
+	return f(c), nil
 }
 
 func (m *fakeManager) Host() string          { return "here" }
@@ -73,7 +74,7 @@ func (m *fakeManager) List() ([]string, error) {
 }
 
 func (m *fakeManager) Exists(name string) bool {
-	_, err := m.get(name)
+	_, err := field(m, name, func(*fakeContainer) bool { return true })
 	return err == nil
 }
 
@@ -91,13 +92,7 @@ func (m *fakeManager) Create(name string) error {
 }
 
 func (m *fakeManager) Destroy(name string) error {
-	if _, err := m.get(name); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	delete(m.containers, name)
-	m.mu.Unlock()
-	return nil
+	return m.set(name, func(*fakeContainer) { delete(m.containers, name) })
 }
 
 func (m *fakeManager) Rename(oldName, newName string) error {
@@ -105,31 +100,19 @@ func (m *fakeManager) Rename(oldName, newName string) error {
 }
 
 func (m *fakeManager) CheckIdle(name string) error {
-	c, err := m.get(name)
+	idle, err := field(m, name, func(c *fakeContainer) error { return c.idle })
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return c.idle
+	return idle
 }
 
 func (m *fakeManager) RecordFailure(name, what string, err error) {
-	if c, e := m.get(name); e == nil {
-		m.mu.Lock()
-		c.lastErr = err.Error()
-		m.mu.Unlock()
-	}
+	m.set(name, func(c *fakeContainer) { c.lastErr = err.Error() })
 }
 
 func (m *fakeManager) Status(name string) (string, error) {
-	c, err := m.get(name)
-	if err != nil {
-		return "", err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return c.status, nil
+	return field(m, name, func(c *fakeContainer) string { return c.status })
 }
 
 func (m *fakeManager) Info(name string) ([]ops.KeyValue, error) {
@@ -138,13 +121,8 @@ func (m *fakeManager) Info(name string) ([]ops.KeyValue, error) {
 }
 
 func (m *fakeManager) LastError(name string) string {
-	c, err := m.get(name)
-	if err != nil {
-		return ""
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return c.lastErr
+	e, _ := field(m, name, func(c *fakeContainer) string { return c.lastErr })
+	return e
 }
 
 func (m *fakeManager) Log(name string) []byte { return nil }
@@ -156,13 +134,7 @@ func (m *fakeManager) Times(name string) ops.Times {
 }
 
 func (m *fakeManager) Config(name string) ([]byte, error) {
-	c, err := m.get(name)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(c.config), nil
+	return field(m, name, func(c *fakeContainer) []byte { return slices.Clone(c.config) })
 }
 
 func (m *fakeManager) ConfigAttr(name string) (ops.FileAttr, error) {
@@ -179,14 +151,7 @@ func (m *fakeManager) CheckConfigWritable(name string) error {
 }
 
 func (m *fakeManager) SetConfig(name string, data []byte) error {
-	c, err := m.get(name)
-	if err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c.config = data
-	return nil
+	return m.set(name, func(c *fakeContainer) { c.config = data })
 }
 
 func (m *fakeManager) CriuOptions(name string) ([]byte, error)           { return nil, nil }
@@ -194,13 +159,8 @@ func (m *fakeManager) CriuOptionsAttr(name string) (ops.FileAttr, error) { retur
 func (m *fakeManager) SetCriuOptions(name string, data []byte) error     { return nil }
 
 func (m *fakeManager) HasState(name string) bool {
-	c, err := m.get(name)
-	if err != nil {
-		return false
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return c.hasState
+	has, _ := field(m, name, func(c *fakeContainer) bool { return c.hasState })
+	return has
 }
 
 func (m *fakeManager) SavedState(name string) (*ops.ImageSet, error) {

@@ -16,7 +16,7 @@ import (
 // renamed, so the files under it ask it for the name on every operation.
 type containerDir struct {
 	gofs.Inode
-	m     *ops.Manager
+	m     Manager
 	cl    Cluster
 	guard *removalGuard
 	view  *containersDir // containers/ or hosts/THIS-HOST/
@@ -55,20 +55,10 @@ func (c *containerDir) inView() *containersDir {
 	return c.view
 }
 
-// run carries out one ctl line.
+// run forwards one ctl line to the router (cluster.Dispatch), which parses
+// it and records a line that does not parse as the container's failure.
 func (c *containerDir) run(line string) error {
-	cmd, err := ops.ParseCommand(line)
-	if err != nil {
-		c.m.RecordFailure(c.Name(), line, err)
-		return err
-	}
-	if cmd.Verb == "move" && cmd.PostCopy {
-		return c.cl.MigratePostCopy(c.Name(), cmd.Arg)
-	}
-	if cmd.Verb == "move" {
-		return c.cl.Migrate(c.Name(), cmd.Arg)
-	}
-	return c.m.Run(c.Name(), cmd)
+	return c.cl.Dispatch(c.Name(), line)
 }
 
 var containerEntries = []fuse.DirEntry{

@@ -17,7 +17,7 @@ import (
 type containersDir struct {
 	gofs.Inode
 	staticDir
-	m         *ops.Manager
+	m         Manager
 	cl        Cluster
 	guard     *removalGuard
 	hostsLink bool

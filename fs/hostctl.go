@@ -13,7 +13,6 @@ import (
 // name no container whose lock a second write could wait for, so there is
 // no idle check at open.
 type hostCommands struct {
-	m  *ops.Manager
 	cl Cluster
 
 	mu      sync.Mutex
@@ -21,8 +20,10 @@ type hostCommands struct {
 	lastErr string
 }
 
+// run forwards one line to the router (cluster.DispatchHost) and keeps
+// its outcome for `error`.
 func (h *hostCommands) run(line string) error {
-	return h.record(h.dispatch(line))
+	return h.record(h.cl.DispatchHost(line))
 }
 
 // record makes err (nil for a success) the last command's outcome: a
@@ -36,17 +37,6 @@ func (h *hostCommands) record(err error) error {
 		h.lastErr = err.Error() + "\n"
 	}
 	return err
-}
-
-func (h *hostCommands) dispatch(line string) error {
-	cmd, err := ops.ParseHostCommand(line)
-	if err != nil {
-		return err
-	}
-	if cmd.Verb == "evacuate" {
-		return h.cl.Evacuate(cmd.Host)
-	}
-	return h.m.RunHost(cmd)
 }
 
 func (h *hostCommands) lastChange() time.Time {

@@ -16,7 +16,7 @@ import (
 type hostsDir struct {
 	gofs.Inode
 	staticDir
-	m    *ops.Manager
+	m    Manager
 	cl   Cluster
 	root *Root
 }
@@ -63,7 +63,7 @@ var peerEntries = []fuse.DirEntry{{Name: "info", Mode: syscall.S_IFREG}}
 type peerDir struct {
 	gofs.Inode
 	fixedEntries
-	m    *ops.Manager
+	m    Manager
 	cl   Cluster
 	host string
 }

@@ -22,7 +22,7 @@ import (
 // snapshots: a move, an arrival, a peer's pull, an evacuation).
 type keptNames struct {
 	main *containersDir // containers/
-	m    *ops.Manager
+	m    Manager
 }
 
 // forgetWait bounds how long a change waits for the kernel to drop what

@@ -1,6 +1,7 @@
 // Package fs is the FUSE tree of docs/ctrfs.5.md. It turns file operations into
 // calls on ops/ (and, for other hosts, cluster/) and maps their errors to
-// errno; it knows nothing of LXC or CRIU.
+// errno; it knows nothing of LXC or CRIU. A line written to a ctl it only
+// forwards: cluster/commands.go parses and routes every command.
 package fs
 
 import (
@@ -19,24 +20,27 @@ import (
 type Root struct {
 	gofs.Inode
 	staticDir // mounted: the times of what never changes
-	m         *ops.Manager
+	m         Manager
 	cl        Cluster
 	guard     *removalGuard
 	kept      *keptNames
 	host      *hostCommands // ctl and error; a mkdir in containers/ is a create
 }
 
-// Cluster is what the tree needs of cluster/: the peers, their
-// containers, and moving containers between hosts.
+// Cluster is what the tree needs of cluster/: the router of ctl commands,
+// the peers, their containers, and moving containers between hosts by mv.
 type Cluster interface {
 	Peers() []cluster.Peer
 	Peer(name string) (cluster.Peer, bool)
 	PeerInfo(name string) ([]ops.KeyValue, error)
 	PeerContainers(host string) ([]cluster.ContainerSummary, error)
-	Migrate(name, host string) error
-	MigratePostCopy(name, host string) error
-	Pull(name, from string) error
-	Evacuate(host string) error
+	Migrate(name, host string) error // mv containers/NAME hosts/HOST/
+	Pull(name, from string) error    // mv hosts/HOST/NAME containers/
+	// Dispatch and DispatchHost carry out a line written to a
+	// container's ctl and to the top-level one: the one router of
+	// commands, which parses the line (cluster/commands.go).
+	Dispatch(container, line string) error
+	DispatchHost(line string) error
 	BugReport(name string) ([]byte, error)
 }
 
@@ -48,7 +52,7 @@ var (
 	_ gofs.NodeLookuper  = (*Root)(nil)
 )
 
-func NewRoot(m *ops.Manager, cl Cluster) *Root {
+func NewRoot(m Manager, cl Cluster) *Root {
 	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}, kept: &keptNames{m: m}}
 }
 
@@ -66,7 +70,7 @@ var rootEntries = []fuse.DirEntry{
 }
 
 func (r *Root) OnAdd(ctx context.Context) {
-	r.host = &hostCommands{m: r.m, cl: r.cl, changed: r.mounted}
+	r.host = &hostCommands{cl: r.cl, changed: r.mounted}
 	r.kept.main = r.containers(true)
 	nodes := map[string]gofs.InodeEmbedder{
 		"README":     staticFile(readme, r.mounted),

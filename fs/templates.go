@@ -16,7 +16,7 @@ import (
 type templatesDir struct {
 	gofs.Inode
 	staticDir
-	m *ops.Manager
+	m Manager
 }
 
 // templateDir is templates/NAME: as fixed as templates/ itself.

@@ -64,17 +64,3 @@ func ParseHostCommand(line string) (HostCommand, error) {
 	}
 	return cmd, nil
 }
-
-// RunHost carries out one command of the top-level ctl that needs no
-// cluster: evacuate is the cluster's (cluster.Evacuate).
-func (m *Manager) RunHost(cmd HostCommand) error {
-	switch cmd.Verb {
-	case "create":
-		t := cmd.Template
-		if t == "" {
-			t = m.DefaultTemplate()
-		}
-		return m.CreateFrom(cmd.Name, t)
-	}
-	return newError(ErrInvalid, fmt.Sprintf("unknown command %q", cmd.Verb), nil)
-}

@@ -46,3 +46,12 @@ func missing(t testing.TB, reason string) {
 	}
 	t.Skip(reason)
 }
+
+// NeedDevice skips t unless the device file path exists (/dev/fuse in a
+// container started without it); why says what for.
+func NeedDevice(t testing.TB, path, why string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		missing(t, fmt.Sprintf("needs %s (%s): %v", path, why, err))
+	}
+}

@@ -44,3 +44,17 @@ func TestPresentToolAndRoot(t *testing.T) {
 		t.Errorf("uid %d: NeedRoot failed %q", os.Geteuid(), r.failed)
 	}
 }
+
+func TestMissingDeviceSkips(t *testing.T) {
+	t.Setenv("CI", "")
+	r := &recorder{TB: t}
+	NeedDevice(r, "/dev/nosuch-ctrfs", "to mount FUSE")
+	if !strings.Contains(r.skipped, "needs /dev/nosuch-ctrfs (to mount FUSE)") || r.failed != "" {
+		t.Errorf("skipped %q, failed %q", r.skipped, r.failed)
+	}
+	r = &recorder{TB: t}
+	NeedDevice(r, "/dev/null", "to test NeedDevice")
+	if r.skipped != "" || r.failed != "" {
+		t.Errorf("/dev/null: skipped %q, failed %q", r.skipped, r.failed)
+	}
+}

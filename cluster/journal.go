@@ -47,7 +47,8 @@ const installSlack = 30 * time.Second
 func (c *Cluster) settle(ctx context.Context, j journal) string {
 	// The target's lease runs from the end of its install, which may
 	// still be under way: allow for it.
-	deadline := time.Now().Add(commitLease + installSlack)
+	ctx, cancel := context.WithTimeout(ctx, commitLease+installSlack)
+	defer cancel()
 	for {
 		owner, err := c.askOwner(j)
 		if err == nil {
@@ -61,7 +62,7 @@ func (c *Cluster) settle(ctx context.Context, j journal) string {
 				return owner
 			}
 		}
-		if time.Now().After(deadline) {
+		if ctx.Err() != nil {
 			return ownerNone
 		}
 		time.Sleep(time.Second)

@@ -330,8 +330,10 @@ func (mg *migration) abort(ctx context.Context) {
 		return
 	}
 	endpoint, token := mg.peer.Meta.Endpoint, mg.token
+	ctx, cancel := context.WithTimeout(ctx, sessionIdle)
 	go func() {
-		for deadline := time.Now().Add(sessionIdle); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		defer cancel()
+		for ; ctx.Err() == nil; time.Sleep(2 * time.Second) {
 			if mg.c.callEndpoint(endpoint, "Host.Abort", token, new(bool)) == nil {
 				return
 			}

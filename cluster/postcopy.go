@@ -262,7 +262,7 @@ func (c *Cluster) lazyState(client *rpc.Client, j journal) (targetLazyState, str
 // is aborted first (the container must not run on both hosts), then the
 // dump is stopped and the tasks here resume.
 func (mg *migration) resumeLazy(ctx context.Context, j journal, dump *ops.LazyDump, cause error) error {
-	mg.c.abortLazy(mg.client, j)
+	mg.c.abortLazy(ctx, mg.client, j)
 	dump.Stop()
 	msg := fmt.Sprintf("move of %s to %s failed: %v", j.Name, mg.peer.Name, cause)
 	if err := mg.o.ResumeAfterLazyDump(); err != nil {
@@ -281,11 +281,13 @@ func (mg *migration) resumeLazy(ctx context.Context, j journal, dump *ops.LazyDu
 // abortLazy has the target drop its copy, and returns once it has (or,
 // unreachable, once its lease on a copy whose source went quiet is over
 // and it has dropped it by itself).
-func (c *Cluster) abortLazy(client *rpc.Client, j journal) {
+func (c *Cluster) abortLazy(ctx context.Context, client *rpc.Client, j journal) {
 	if client != nil && client.Call("Host.Abort", j.Token, new(bool)) == nil {
 		return
 	}
-	for deadline := time.Now().Add(commitLease + installSlack); time.Now().Before(deadline); time.Sleep(time.Second) {
+	ctx, cancel := context.WithTimeout(ctx, commitLease+installSlack)
+	defer cancel()
+	for ; ctx.Err() == nil; time.Sleep(time.Second) {
 		if c.callEndpoint(j.Endpoint, "Host.Abort", j.Token, new(bool)) == nil {
 			return
 		}
@@ -300,11 +302,14 @@ func (c *Cluster) abortLazy(client *rpc.Client, j journal) {
 // are gone too (the host restarted), the memory is lost: the container
 // stays here STOPPED, its rootfs kept, and the error is logged.
 func (c *Cluster) recoverPostCopy(ctx context.Context, j journal) (owner string, err error) {
-	deadline := time.Now().Add(commitLease + installSlack)
+	// The lease is the deadline of the target's answer alone: an abort
+	// below gets its own.
+	leased, cancel := context.WithTimeout(ctx, commitLease+installSlack)
+	defer cancel()
 	for owner == "" {
 		state, _, err := c.lazyState(nil, j)
 		switch {
-		case err != nil && time.Now().After(deadline):
+		case err != nil && leased.Err() != nil:
 			owner = ownerNone
 		case err != nil || state == targetFilling:
 			time.Sleep(time.Second)
@@ -318,7 +323,7 @@ func (c *Cluster) recoverPostCopy(ctx context.Context, j journal) (owner string,
 			if o, err := c.askOwner(j); err == nil && o == ownerCommitted {
 				owner = ownerCommitted
 			} else {
-				c.abortLazy(nil, j)
+				c.abortLazy(ctx, nil, j)
 				owner = ownerNone
 			}
 		}

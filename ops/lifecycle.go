@@ -40,7 +40,7 @@ func (m *Manager) Run(name string, cmd Command) error {
 			return m.start(ctx, oc, name)
 		}
 	case "freeze":
-		fn = func(ctx context.Context, oc *opContext) error { return m.freeze(name) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.freeze(ctx, name) }
 	case "unfreeze":
 		fn = func(ctx context.Context, oc *opContext) error { return m.unfreeze(name) }
 	case "snapshot":
@@ -139,7 +139,7 @@ func (m *Manager) halt(name string, clean bool) error {
 	return nil
 }
 
-func (m *Manager) freeze(name string) error {
+func (m *Manager) freeze(ctx context.Context, name string) error {
 	c, err := m.container(name)
 	if err != nil {
 		return err
@@ -148,7 +148,7 @@ func (m *Manager) freeze(name string) error {
 	if _, err := m.requireStatus(c, "freeze", "RUNNING"); err != nil {
 		return err
 	}
-	if err := lxchelper.FreezeWithin(c, lxchelper.FreezeLimit); err != nil {
+	if err := lxchelper.FreezeWithin(ctx, c, lxchelper.FreezeLimit); err != nil {
 		return newError(ErrFailed, "freeze "+name, err)
 	}
 	return nil

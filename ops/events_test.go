@@ -208,24 +208,31 @@ func TestEventBusSlowSubscriberDoesNotAffectOthers(t *testing.T) {
 	}
 }
 
-func TestEventBusCloseEndsBlockedNext(t *testing.T) {
-	b := NewEventBus()
-	s := b.Subscribe()
+// closeWakesNext fails the test unless closing (named as closer) ends a
+// Next on s that blocks for want of events, with ok=false.
+func closeWakesNext(t *testing.T, s *Subscription, closer string, closing func()) {
+	t.Helper()
 	res := make(chan bool, 1)
 	go func() {
 		_, ok := s.Next(context.Background())
 		res <- ok
 	}()
 	time.Sleep(10 * time.Millisecond)
-	b.Close()
+	closing()
 	select {
 	case ok := <-res:
 		if ok {
-			t.Fatal("Next after Close returned ok=true")
+			t.Fatalf("Next after %s returned ok=true", closer)
 		}
 	case <-time.After(time.Second):
-		t.Fatal("Close did not wake a blocked Next")
+		t.Fatalf("%s did not wake a blocked Next", closer)
 	}
+}
+
+func TestEventBusCloseEndsBlockedNext(t *testing.T) {
+	b := NewEventBus()
+	s := b.Subscribe()
+	closeWakesNext(t, s, "Close", b.Close)
 }
 
 func TestEventBusAfterClose(t *testing.T) {
@@ -267,21 +274,7 @@ func TestSubscriptionCloseWakesBlockedNext(t *testing.T) {
 	b := NewEventBus()
 	defer b.Close()
 	s := b.Subscribe()
-	res := make(chan bool, 1)
-	go func() {
-		_, ok := s.Next(context.Background())
-		res <- ok
-	}()
-	time.Sleep(10 * time.Millisecond)
-	s.Close()
-	select {
-	case ok := <-res:
-		if ok {
-			t.Fatal("Next returned ok=true after Subscription.Close")
-		}
-	case <-time.After(time.Second):
-		t.Fatal("Subscription.Close did not wake a blocked Next")
-	}
+	closeWakesNext(t, s, "Subscription.Close", s.Close)
 }
 
 func TestSubscriptionNextContext(t *testing.T) {

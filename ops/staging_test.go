@@ -3,6 +3,7 @@ package ops
 import (
 	"bytes"
 	"context"
+	"ctrfs/internal/testenv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -51,6 +52,7 @@ func plant(t *testing.T, dir string) string {
 // Staging planted by another user, or a symlink, at any path a daemon
 // used or uses is neither read nor removed at start, and is logged.
 func TestRecoverStagingIgnoresPlanted(t *testing.T) {
+	testenv.NeedRoot(t, "to plant directories of another user")
 	m, log := stagingManager(t)
 	name := m.staging.MemoryName()
 	planted := []string{

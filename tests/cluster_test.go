@@ -169,9 +169,7 @@ func TestLiveMigration(t *testing.T) {
 		t.Errorf("move-mode: %v", a.Info("c1"))
 	}
 	a.MustSh("echo start > containers/c1/ctl")
-	if n := Count(t, ip); n < last {
-		t.Fatalf("count went from %d to %d over stop-stateful, cold move and start", last, n)
-	}
+	countFrom(t, ip, last, "over stop-stateful, cold move and start")
 	a.MustSh("echo 'restore s1' > containers/c1/ctl")
 	Count(t, ip)
 	a.MustSh("echo stop > containers/c1/ctl")

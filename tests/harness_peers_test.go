@@ -105,9 +105,22 @@ func twoHosts(t *testing.T) (a, b *Peer) {
 // twoHostsEnv is twoHosts with env added to the source's environment.
 func twoHostsEnv(t *testing.T, env ...string) (a, b *Peer) {
 	t.Helper()
+	return twoHostsWith(t, env, nil)
+}
+
+// twoHostsTargetEnv is twoHosts with env added to the target's environment.
+func twoHostsTargetEnv(t *testing.T, env ...string) (a, b *Peer) {
+	t.Helper()
+	return twoHostsWith(t, nil, env)
+}
+
+// twoHostsWith is twoHosts with sourceEnv added to the source's (dakara's)
+// environment and targetEnv to the target's (tollana's).
+func twoHostsWith(t *testing.T, sourceEnv, targetEnv []string) (a, b *Peer) {
+	t.Helper()
 	secret := newSecret(t)
-	a = startPeer(t, "dakara", loopback(2), secret, "", env...)
-	b = startPeer(t, "tollana", loopback(3), secret, a.Addr)
+	a = startPeer(t, "dakara", loopback(2), secret, "", sourceEnv...)
+	b = startPeer(t, "tollana", loopback(3), secret, a.Addr, targetEnv...)
 	a.waitHosts("dakara", "tollana")
 	return a, b
 }

@@ -14,11 +14,8 @@ import (
 // target keeps it, and the move succeeds with the container on exactly one
 // host: the source's stopped copy goes at once, not at the next start.
 func TestMoveHandoverAnswerLost(t *testing.T) {
-	secret := newSecret(t)
-	a := startPeer(t, "dakara", loopback(2), secret, "")
 	env, paused := pauseAt(t, "install-answer")
-	b := startPeer(t, "tollana", loopback(3), secret, a.Addr, env)
-	a.waitHosts("dakara", "tollana")
+	a, b := twoHostsTargetEnv(t, env)
 	ip := a.CreateRunning("c1")
 	before := Count(t, ip)
 

@@ -242,37 +242,42 @@ func holdingStaging(d *Daemon) []int {
 	return out
 }
 
-// TestPostCopyTargetFails: the target's lazy-pages daemon dies mid-copy.
-// The target kills its copy; the source's page server sees its connection
-// close, which CRIU counts as success: the source must not take that for
-// the target's word, and resumes its container, network unlocked.
-func TestPostCopyTargetFails(t *testing.T) {
+// brokenPostCopy stalls a post-copy move of a memhog container from a new
+// source to a new target (stalledPostCopy), lets breakIt break it, given
+// the target, the source's CRIU and the target's lazy-pages daemon, and
+// checks that the source resumed its container (resumedHere).
+func brokenPostCopy(t *testing.T, breakIt func(b *Peer, source, lazy int)) {
+	t.Helper()
 	env, pause := pauseAt(t, "postcopy-serving")
 	a, b := twoHostsEnv(t, env)
 	ip, ready := memhogContainer(t, a.Daemon, 64)
 	before, seq := Count(t, ip), memhogSeq(a.Daemon)
 
 	move, source, lazy := stalledPostCopy(t, a, b, pause)
-	syscall.Kill(lazy, syscall.SIGKILL)
-	waitLong(t, "the target to report its copy killed", time.Minute, func() bool {
-		return strings.Contains(b.Log(), "killed its copy")
-	})
-	syscall.Kill(source, syscall.SIGCONT)
+	breakIt(b, source, lazy)
 	resumedHere(t, a, b, move, ip, before, seq, ready)
 	a.MustSh("echo stop > containers/c1/ctl")
+}
+
+// TestPostCopyTargetFails: the target's lazy-pages daemon dies mid-copy.
+// The target kills its copy; the source's page server sees its connection
+// close, which CRIU counts as success: the source must not take that for
+// the target's word, and resumes its container, network unlocked.
+func TestPostCopyTargetFails(t *testing.T) {
+	brokenPostCopy(t, func(b *Peer, source, lazy int) {
+		syscall.Kill(lazy, syscall.SIGKILL)
+		waitLong(t, "the target to report its copy killed", time.Minute, func() bool {
+			return strings.Contains(b.Log(), "killed its copy")
+		})
+		syscall.Kill(source, syscall.SIGCONT)
+	})
 }
 
 // TestPostCopySourceVanishes: the source's page server dies mid-copy.
 // The target kills its copy rather than run on zero-filled pages, and
 // the source resumes its container.
 func TestPostCopySourceVanishes(t *testing.T) {
-	env, pause := pauseAt(t, "postcopy-serving")
-	a, b := twoHostsEnv(t, env)
-	ip, ready := memhogContainer(t, a.Daemon, 64)
-	before, seq := Count(t, ip), memhogSeq(a.Daemon)
-
-	move, source, _ := stalledPostCopy(t, a, b, pause)
-	syscall.Kill(source, syscall.SIGKILL)
-	resumedHere(t, a, b, move, ip, before, seq, ready)
-	a.MustSh("echo stop > containers/c1/ctl")
+	brokenPostCopy(t, func(_ *Peer, source, _ int) {
+		syscall.Kill(source, syscall.SIGKILL)
+	})
 }

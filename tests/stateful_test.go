@@ -217,9 +217,7 @@ func TestStatefulDumpFailure(t *testing.T) {
 	CountsPast(t, ip, before, "the counter goes on after a failed dump")
 	// Nothing is stuck: the next checkpoint works.
 	d.MustSh("echo stop-stateful > containers/c1/ctl && echo start > containers/c1/ctl")
-	if n := Count(t, ip); n < before {
-		t.Fatalf("count %d after a good checkpoint, was %d", n, before)
-	}
+	countFrom(t, ip, before, "over a good checkpoint")
 	d.MustSh("echo stop > containers/c1/ctl")
 }
 
@@ -377,9 +375,7 @@ func TestStatefulStoreFull(t *testing.T) {
 		t.Errorf("error: %q", e)
 	}
 	d.WantStatus("containers/c1", "RUNNING", "after a store failure")
-	if after := Count(t, ip); after < before {
-		t.Fatalf("count went from %d to %d: restored from the wrong place", before, after)
-	}
+	countFrom(t, ip, before, "over a store failure")
 	if d.Info("c1")["stateful"] != "no" {
 		t.Error("saved state left after a store failure")
 	}
@@ -422,9 +418,7 @@ func TestStatefulInterruptedCheckpoint(t *testing.T) {
 	d.MustSh(`cd containers/c1/state && [ "$(ls | grep -vx ps)" = "$(ls ` + raw + `)" ] &&
 		for f in ` + raw + `/*; do cmp "$f" "$(basename "$f")" || exit 1; done`)
 	d.MustSh("echo start > containers/c1/ctl")
-	if after := Count(t, ip); after < before {
-		t.Fatalf("count went from %d to %d", before, after)
-	}
+	countFrom(t, ip, before, "over the interrupted checkpoint and start")
 	d.MustSh("echo stop > containers/c1/ctl")
 }
 
@@ -485,9 +479,7 @@ func TestStatefulDaemonKilledDuringStart(t *testing.T) {
 		default:
 			t.Fatalf("kill after %v: status %s, stateful %s", delay, info["status"], info["stateful"])
 		}
-		if after := Count(t, ip); after < before {
-			t.Fatalf("kill after %v: count went from %d to %d", delay, before, after)
-		}
+		countFrom(t, ip, before, fmt.Sprintf("over a kill after %v", delay))
 	}
 	d.MustSh("echo stop > containers/c1/ctl")
 }
@@ -502,9 +494,7 @@ func TestStatefulLongName(t *testing.T) {
 	before := Count(t, ip)
 	d.MustSh("echo stop-stateful > containers/" + name + "/ctl")
 	d.MustSh("echo start > containers/" + name + "/ctl")
-	if after := Count(t, ip); after < before {
-		t.Fatalf("count went from %d to %d: %s was not restored", before, after, name)
-	}
+	countFrom(t, ip, before, "over stop-stateful and start of "+name)
 	if op := d.Info(name)["last-op"]; op != "start" {
 		t.Fatalf("last-op %q", op)
 	}
@@ -613,9 +603,7 @@ exec ` + real + ` "$@"
 
 	os.Remove(fault)
 	d.MustSh("echo start > containers/c1/ctl")
-	if after := Count(t, ip); after < before {
-		t.Fatalf("count went from %d to %d", before, after)
-	}
+	countFrom(t, ip, before, "over the failed restores and a good one")
 	if d.Info("c1")["stateful"] != "no" {
 		t.Error("saved state kept after a successful restore")
 	}

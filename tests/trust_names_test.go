@@ -15,10 +15,7 @@ import (
 // such a name already (made with LXC's tools) is refused by the target of
 // a move and can be renamed away.
 func TestReservedContainerNames(t *testing.T) {
-	secret := newSecret(t)
-	a := startPeer(t, "dakara", loopback(2), secret, "")
-	b := startPeer(t, "tollana", loopback(3), secret, a.Addr)
-	a.waitHosts("dakara", "tollana")
+	a, b := twoHosts(t)
 	says := func(file, name string) {
 		t.Helper()
 		if e := a.Read(file); !strings.Contains(e, `"`+name+`"`) || !strings.Contains(e, "not a name for a container") {

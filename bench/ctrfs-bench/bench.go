@@ -181,6 +181,28 @@ func (b *bench) destroy() {
 	}
 }
 
+// ctlUntil writes cmd to the container's ctl, waits until its status is
+// want and returns how long both took: the time of a command as its user
+// sees it.
+func (b *bench) ctlUntil(cmd, want string) (time.Duration, error) {
+	t0 := time.Now()
+	if err := tree.Ctl(b.ctr, cmd); err != nil {
+		return 0, err
+	}
+	if err := tree.WaitStatus(b.ctr, want, statusTimeout); err != nil {
+		return 0, fmt.Errorf("after %s: %w", cmd, err)
+	}
+	return time.Since(t0), nil
+}
+
+// lxcCheckpoint runs lxc-checkpoint on the container with its images in
+// dir and flags added (-s, -r, none for a dump that leaves it running),
+// through tool: the raw side of the parts, ctrfs left out.
+func (b *bench) lxcCheckpoint(logName string, env []string, dir string, flags ...string) error {
+	args := append([]string{"-P", b.cfg.lxcpath, "-n", b.cfg.name, "-D", dir}, flags...)
+	return b.tool(logName, env, "lxc-checkpoint", args...)
+}
+
 // tool runs a command with its output in a log file, never a pipe: a
 // restored container's monitor inherits the restoring process's
 // descriptors and outlives it, so a pipe would never see EOF.

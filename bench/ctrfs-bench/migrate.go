@@ -463,10 +463,9 @@ func (m *migBench) rawInPlace(h *migHost, s *migSample) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	base := []string{"-P", b.cfg.lxcpath, "-n", b.cfg.name, "-D", dir}
 	raw := func(what, logName string, env []string, flag, logFile string) error {
 		t := time.Now()
-		err := b.tool(fmt.Sprintf("%s-%d", logName, s.run), env, "lxc-checkpoint", append(base, flag)...)
+		err := b.lxcCheckpoint(fmt.Sprintf("%s-%d", logName, s.run), env, dir, flag)
 		s.steps = append(s.steps, step{what: what, took: time.Since(t), failed: err != nil})
 		if err != nil {
 			return fmt.Errorf("lxc-checkpoint %s: %w%s", flag, err, logTail(filepath.Join(dir, logFile)))

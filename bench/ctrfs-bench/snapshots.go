@@ -243,8 +243,7 @@ func (b *bench) rawLiveDump(i int) (snapTiming, error) {
 	defer os.RemoveAll(dir)
 	seq := b.lastSeq()
 	t0 := time.Now()
-	if err := b.tool(fmt.Sprintf("raw-live-dump-%d", i), nil, "lxc-checkpoint",
-		"-P", b.cfg.lxcpath, "-n", b.cfg.name, "-D", dir); err != nil {
+	if err := b.lxcCheckpoint(fmt.Sprintf("raw-live-dump-%d", i), nil, dir); err != nil {
 		return t, fmt.Errorf("%w%s", err, logTail(filepath.Join(dir, "dump.log")))
 	}
 	t.dump = time.Since(t0)
@@ -363,17 +362,13 @@ func (b *bench) restoreSnapshot(i int, p seriesPoint) (restoreSample, error) {
 		return r, err
 	}
 	t0 := time.Now()
-	if err := tree.Ctl(b.ctr, "restore "+p.name); err != nil {
+	var err error
+	if r.took, err = b.ctlUntil("restore "+p.name, "RUNNING"); err != nil {
 		return r, err
 	}
-	if err := tree.WaitStatus(b.ctr, "RUNNING", statusTimeout); err != nil {
-		return r, fmt.Errorf("after restore %s: %w", p.name, err)
-	}
-	r.took = time.Since(t0)
 	r.gap = b.stall(t0, time.Now())
 	b.readySum = p.sum
 	seq := b.lastSeq()
-	var err error
 	if r.sum, err = b.checkMemhog(seq); err != nil {
 		return r, fmt.Errorf("after restore %s: %w", p.name, err)
 	}

@@ -109,13 +109,12 @@ func (b *bench) rawRound(i int) (sample, error) {
 		return s, err
 	}
 	defer os.RemoveAll(dir)
-	base := []string{"-P", b.cfg.lxcpath, "-n", b.cfg.name, "-D", dir}
 	if err := b.prepareRawRestore(); err != nil {
 		return s, err
 	}
 
 	t0 := time.Now()
-	if err := b.tool(fmt.Sprintf("raw-dump-%d", i), nil, "lxc-checkpoint", append(base, "-s")...); err != nil {
+	if err := b.lxcCheckpoint(fmt.Sprintf("raw-dump-%d", i), nil, dir, "-s"); err != nil {
 		return s, fmt.Errorf("lxc-checkpoint -s: %w%s", err, logTail(filepath.Join(dir, "dump.log")))
 	}
 	if err := tree.WaitStatus(b.ctr, "STOPPED", statusTimeout); err != nil {
@@ -132,8 +131,7 @@ func (b *bench) rawRound(i int) (sample, error) {
 		return s, b.rescue(err, dir)
 	}
 	t1 := time.Now()
-	if err := b.tool(fmt.Sprintf("raw-restore-%d", i), []string{"CRIU_CONFIG_FILE=" + b.criuConf},
-		"lxc-checkpoint", append(base, "-r")...); err != nil {
+	if err := b.lxcCheckpoint(fmt.Sprintf("raw-restore-%d", i), []string{"CRIU_CONFIG_FILE=" + b.criuConf}, dir, "-r"); err != nil {
 		return s, fmt.Errorf("lxc-checkpoint -r: %w%s", err, logTail(filepath.Join(dir, "restore.log")))
 	}
 	if err := tree.WaitStatus(b.ctr, "RUNNING", statusTimeout); err != nil {
@@ -149,8 +147,7 @@ func (b *bench) rawRound(i int) (sample, error) {
 // rescue restores a container that a raw dump left stopped, so that an
 // interrupt between the two halves does not lose the workload.
 func (b *bench) rescue(cause error, dir string) error {
-	if err := b.tool("raw-rescue", []string{"CRIU_CONFIG_FILE=" + b.criuConf}, "lxc-checkpoint",
-		"-P", b.cfg.lxcpath, "-n", b.cfg.name, "-D", dir, "-r"); err != nil {
+	if err := b.lxcCheckpoint("raw-rescue", []string{"CRIU_CONFIG_FILE=" + b.criuConf}, dir, "-r"); err != nil {
 		return fmt.Errorf("%w; restoring the raw checkpoint afterwards failed too: %v", cause, err)
 	}
 	return cause
@@ -163,14 +160,10 @@ func (b *bench) ctrfsRound(i int) (sample, error) {
 	if err := b.checkInterrupt(); err != nil {
 		return s, err
 	}
-	t0 := time.Now()
-	if err := tree.Ctl(b.ctr, "stop-stateful"); err != nil {
+	var err error
+	if s.dump, err = b.ctlUntil("stop-stateful", "STOPPED"); err != nil {
 		return s, err
 	}
-	if err := tree.WaitStatus(b.ctr, "STOPPED", statusTimeout); err != nil {
-		return s, fmt.Errorf("after stop-stateful: %w", err)
-	}
-	s.dump = time.Since(t0)
 
 	info := tree.Info(b.ctr)
 	s.phases = phasesOf(info, "criu-frozen-seconds", "dump-seconds", "store-seconds")
@@ -193,16 +186,10 @@ func (b *bench) ctrfsRound(i int) (sample, error) {
 	}
 	seq := b.lastSeq()
 
-	t1 := time.Now()
-	if err := tree.Ctl(b.ctr, "start"); err != nil {
+	if s.restore, err = b.ctlUntil("start", "RUNNING"); err != nil {
 		return s, err
 	}
-	if err := tree.WaitStatus(b.ctr, "RUNNING", statusTimeout); err != nil {
-		return s, fmt.Errorf("after start: %w", err)
-	}
-	s.restore = time.Since(t1)
 	s.phases = append(s.phases, phasesOf(tree.Info(b.ctr), "criu-restore-time-seconds", "criu-restore-seconds")...)
-	var err error
 	if s.sumAfterRestore, err = b.checkMemhog(seq); err != nil {
 		return s, fmt.Errorf("after start: %w", err)
 	}

@@ -2,6 +2,7 @@ package staging
 
 import (
 	"bytes"
+	"ctrfs/internal/testenv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ func testArea(t *testing.T) *Area {
 }
 
 func TestOwnDir(t *testing.T) {
+	testenv.NeedRoot(t, "to make directories of another user")
 	base := t.TempDir()
 	own := filepath.Join(base, "own")
 	os.Mkdir(own, 0o700)

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"context"
+	"ctrfs/internal/testenv"
 	"errors"
 	"io"
 	"io/fs"
@@ -162,9 +163,7 @@ const otherUID = 65534
 // or that others can write, is neither used nor built over: ensure fails
 // saying why and what to do, and status says it is not trusted.
 func TestArchiveCacheUntrusted(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to make files of another user")
-	}
+	testenv.NeedRoot(t, "to make files of another user")
 	for _, plant := range []func(c *archiveCache){
 		func(c *archiveCache) { os.Chown(c.archive(), otherUID, otherUID) },
 		func(c *archiveCache) { os.Chmod(c.info(), 0o666) },

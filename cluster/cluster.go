@@ -4,6 +4,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,6 +31,9 @@ type Config struct {
 	// (see MigratePostCopy): mv's, pulls' and evacuate's too.
 	PostCopyMoves bool
 	Log           *slog.Logger
+	// Context is the daemon's root context, cancelled at shutdown; nil
+	// is context.Background(). Moves take theirs from it (opCtx).
+	Context context.Context
 }
 
 // Cluster is this host's view of the others and its migration endpoint.
@@ -53,6 +57,9 @@ type Cluster struct {
 // Start joins the cluster and opens the migration endpoint. Without a
 // secret or a bind address the host runs alone: hosts/ lists only itself.
 func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
+	if cfg.Context == nil {
+		cfg.Context = context.Background()
+	}
 	c := &Cluster{cfg: cfg, m: m, sessions: map[string]*session{}, lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
 	c.facts = LocalFacts(cfg.Host, "", m.LXCVersion())
 	if len(cfg.Secret) == 0 || cfg.Bind == "" {
@@ -90,6 +97,13 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 	c.watchMoves()
 	return c, nil
 }
+
+// opCtx is the context of a move, either end, or of settling one: the
+// root context without its cancellation. A move under way when the daemon
+// is told to stop runs to its end first (ctrfs(8), SIGNALS); one cut short
+// would leave the container half moved, and a settle cut short would take
+// a target that did not answer yet for one that dropped its copy.
+func (c *Cluster) opCtx() context.Context { return context.WithoutCancel(c.cfg.Context) }
 
 func (c *Cluster) listen() error {
 	ln, err := net.Listen("tcp", c.facts.Endpoint)

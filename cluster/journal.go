@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -43,10 +44,11 @@ const installSlack = 30 * time.Second
 // lease on a provisional copy: a target that stays unreachable that long
 // has dropped its copy (or will, when its daemon starts). It returns the
 // owner; a provisional copy is committed, since it is running there.
-func (c *Cluster) settle(j journal) string {
+func (c *Cluster) settle(ctx context.Context, j journal) string {
 	// The target's lease runs from the end of its install, which may
 	// still be under way: allow for it.
-	deadline := time.Now().Add(commitLease + installSlack)
+	ctx, cancel := context.WithTimeout(ctx, commitLease+installSlack)
+	defer cancel()
 	for {
 		owner, err := c.askOwner(j)
 		if err == nil {
@@ -60,7 +62,7 @@ func (c *Cluster) settle(j journal) string {
 				return owner
 			}
 		}
-		if time.Now().After(deadline) {
+		if ctx.Err() != nil {
 			return ownerNone
 		}
 		time.Sleep(time.Second)
@@ -87,6 +89,7 @@ func (c *Cluster) callEndpoint(endpoint, method string, args, reply any) error {
 // container the copy here is removed, otherwise the target's is aborted
 // and the container is restored here if it ran.
 func (c *Cluster) recoverOutgoing() {
+	ctx := c.opCtx()
 	for _, name := range c.journals("outgoing") {
 		data, err := readStateFile(c.journalPath(name))
 		var j journal
@@ -103,7 +106,7 @@ func (c *Cluster) recoverOutgoing() {
 		}
 		go func() {
 			defer release()
-			c.recoverMove(j)
+			c.recoverMove(ctx, j)
 		}()
 	}
 }
@@ -111,10 +114,10 @@ func (c *Cluster) recoverOutgoing() {
 // recoverMove settles a move that this daemon was killed in. Its event is
 // "move-recovered" with the usual ok or failed; the log says which host
 // kept the container.
-func (c *Cluster) recoverMove(j journal) {
+func (c *Cluster) recoverMove(ctx context.Context, j journal) {
 	failed := func() { c.m.PublishEvent(j.Name, "move-recovered", "failed", 0) }
 	if j.LazyDump != "" {
-		owner, err := c.recoverPostCopy(j)
+		owner, err := c.recoverPostCopy(ctx, j)
 		log := c.cfg.Log.With("container", j.Name, "target", j.Target, "owner", owner)
 		if err != nil {
 			log.Error("cluster: cannot settle an interrupted post-copy move", "err", err)
@@ -126,7 +129,7 @@ func (c *Cluster) recoverMove(j journal) {
 		c.m.PublishEvent(j.Name, "move-recovered", "ok", 0)
 		return
 	}
-	owner := c.settle(j)
+	owner := c.settle(ctx, j)
 	log := c.cfg.Log.With("container", j.Name, "target", j.Target, "owner", owner)
 	if owner == ownerCommitted {
 		log.Warn("cluster: an interrupted move had finished on the target; removing the copy here")
@@ -141,7 +144,7 @@ func (c *Cluster) recoverMove(j journal) {
 		}
 		log.Warn("cluster: an interrupted move did not finish; the container stays here")
 		if j.Live {
-			if err := c.m.StartLocked(j.Name); err != nil {
+			if err := c.m.StartLocked(ctx, j.Name); err != nil {
 				log.Error("cluster: cannot restore the container after an interrupted move", "err", err)
 				failed()
 				return

@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"context"
-
 	"ctrfs/ops"
 )
 
@@ -14,7 +12,7 @@ func (c *Cluster) watchMoves() {
 	c.moveWatch = c.m.Events().Subscribe()
 	go func(sub *ops.Subscription) {
 		for {
-			ev, ok := sub.Next(context.Background())
+			ev, ok := sub.Next(c.cfg.Context)
 			if !ok {
 				return
 			}

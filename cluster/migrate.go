@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/rpc"
@@ -48,14 +49,14 @@ func (c *Cluster) migrate(name, host string, postCopy bool) error {
 	c.mu.Lock()
 	c.lastMoves[name] = host
 	c.mu.Unlock()
-	return c.m.Move(name, "move", func(o *ops.Outgoing) error {
+	return c.m.Move(c.opCtx(), name, "move", func(ctx context.Context, o *ops.Outgoing) error {
 		if host == c.cfg.Host {
 			return ops.NewError(ops.ErrInvalid, fmt.Sprintf("%s is already on %s", name, host))
 		}
 		if err := ops.ValidateName(host); err != nil {
 			return err
 		}
-		return c.moveOut(o, host, postCopy)
+		return c.moveOut(ctx, o, host, postCopy)
 	})
 }
 
@@ -95,7 +96,7 @@ func (mg *migration) phase(name string) {
 // order, and after each what undoes the move if it failed. Each phase's
 // method says what its failure leaves. A post-copy move shares the check
 // and the precopy, then goes on in postCopy.
-func (c *Cluster) moveOut(o *ops.Outgoing, host string, postCopy bool) error {
+func (c *Cluster) moveOut(ctx context.Context, o *ops.Outgoing, host string, postCopy bool) error {
 	start := time.Now()
 	client, peer, err := c.connect(host)
 	if err != nil {
@@ -104,36 +105,36 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string, postCopy bool) error {
 	defer client.Close()
 	mg := &migration{c: c, o: o, client: client, peer: peer, start: start}
 
-	if err := mg.check(postCopy); err != nil {
+	if err := mg.check(ctx, postCopy); err != nil {
 		return err // nothing has moved
 	}
 	defer o.Forget()
-	if err := mg.precopy(mg.live && !postCopy); err != nil {
-		return mg.fail(err, false) // it still runs here
+	if err := mg.precopy(ctx, mg.live && !postCopy); err != nil {
+		return mg.fail(ctx, err, false) // it still runs here
 	}
 	if mg.live && postCopy {
-		return mg.postCopy()
+		return mg.postCopy(ctx)
 	}
 	if mg.live {
-		if err := mg.freeze(); err != nil {
-			return mg.cancel(err) // it still runs here
+		if err := mg.freeze(ctx); err != nil {
+			return mg.cancel(ctx, err) // it still runs here
 		}
-		if err := mg.sendFrozen(nil); err != nil {
-			return mg.fail(err, true) // it is restored here
+		if err := mg.sendFrozen(ctx, nil); err != nil {
+			return mg.fail(ctx, err, true) // it is restored here
 		}
 	}
-	if err := mg.handover(""); errors.Is(err, ops.ErrUnreachable) {
+	if err := mg.handover(ctx, ""); errors.Is(err, ops.ErrUnreachable) {
 		// The connection broke: the target may have finished installing,
 		// and then unknownOutcome has it keep its copy.
-		if err := mg.unknownOutcome(err, mg.live); err != nil {
+		if err := mg.unknownOutcome(ctx, err, mg.live); err != nil {
 			return err
 		}
 		mg.done(mg.downtime(), 0)
 		return nil
 	} else if err != nil {
-		return mg.fail(err, mg.live)
+		return mg.fail(ctx, err, mg.live)
 	}
-	return mg.commit()
+	return mg.commit(ctx)
 }
 
 // check compares the target with this host (EOPNOTSUPP if it cannot
@@ -142,7 +143,7 @@ func (c *Cluster) moveOut(o *ops.Outgoing, host string, postCopy bool) error {
 // target reserves the name (EEXIST if taken) and the journal is written.
 // A failure leaves nothing moved and nothing reserved: a reservation
 // whose journal could not be written is aborted.
-func (mg *migration) check(postCopy bool) error {
+func (mg *migration) check(ctx context.Context, postCopy bool) error {
 	c, o := mg.c, mg.o
 	mg.phase("check")
 	var facts Facts
@@ -171,7 +172,7 @@ func (mg *migration) check(postCopy bool) error {
 	}
 	mg.j = journal{Name: o.Name(), Target: mg.peer.Name, Endpoint: mg.peer.Meta.Endpoint, Token: mg.token, Live: mg.live}
 	if err := c.writeJournal(mg.j); err != nil {
-		mg.abort()
+		mg.abort(ctx)
 		return ops.NewError(ops.ErrFailed, "write migration journal: "+err.Error())
 	}
 	return nil
@@ -182,9 +183,9 @@ func (mg *migration) check(postCopy bool) error {
 // (precopyMemory); meanwhile the target unpacks the rootfs where it will
 // create the container (Host.Prepare). A failure leaves the container as
 // it was here, and the target's session for the caller to abort (fail).
-func (mg *migration) precopy(memory bool) error {
+func (mg *migration) precopy(ctx context.Context, memory bool) error {
 	mg.phase("precopy")
-	err := mg.packAndSend()
+	err := mg.packAndSend(ctx)
 	var prepared chan error
 	if err == nil {
 		prepared = make(chan error, 1)
@@ -192,7 +193,7 @@ func (mg *migration) precopy(memory bool) error {
 		go func() { prepared <- mg.call("Host.Prepare", args, new(bool)) }()
 	}
 	if err == nil && memory {
-		err = mg.precopyMemory()
+		err = mg.precopyMemory(ctx)
 	}
 	if prepared != nil {
 		// A target that could not unpack ahead (or does not know how)
@@ -211,10 +212,10 @@ func (mg *migration) precopy(memory bool) error {
 // memory precopy as reference): from here it is down. A failed
 // checkpoint leaves it running here as before the move (cancel); what
 // follows, sendFrozen, fails with the container to restore here (fail).
-func (mg *migration) freeze() error {
+func (mg *migration) freeze(ctx context.Context) error {
 	mg.phase("freeze")
 	mg.frozeAt = time.Now()
-	if err := mg.o.Checkpoint(); err != nil {
+	if err := mg.o.Checkpoint(ctx); err != nil {
 		return err
 	}
 	mg.timings = append(mg.timings, seconds("freeze-checkpoint-seconds", time.Since(mg.frozeAt)))
@@ -230,7 +231,7 @@ func (mg *migration) freeze() error {
 // is still the container. An error the target answers means it has no
 // copy; a broken connection leaves unknown whether it installed one
 // (unknownOutcome finds out).
-func (mg *migration) handover(pageServer string) error {
+func (mg *migration) handover(ctx context.Context, pageServer string) error {
 	mg.phase("handover")
 	t := time.Now()
 	err := mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: mg.rootfs, Items: mg.items, Start: mg.live, PageServer: pageServer}, new(bool))
@@ -243,7 +244,7 @@ func (mg *migration) handover(pageServer string) error {
 // gone), the target is asked who owns the container (unknownOutcome): the
 // move succeeded if the target kept its copy; otherwise the copy there is
 // aborted and the container restored here, and the error says so.
-func (mg *migration) commit() error {
+func (mg *migration) commit(ctx context.Context) error {
 	downtime := mg.downtime()
 	// The report is what the target's info shows; the target adds the
 	// time its commit (the unfreeze) takes, and so does this host below.
@@ -251,7 +252,7 @@ func (mg *migration) commit() error {
 	mg.phase("commit")
 	committing := time.Now()
 	if err := mg.call("Host.Commit", CommitArgs{Token: mg.token, Report: report}, new(bool)); err != nil {
-		if err := mg.unknownOutcome(err, mg.live); err != nil {
+		if err := mg.unknownOutcome(ctx, err, mg.live); err != nil {
 			return err
 		}
 	}
@@ -324,13 +325,15 @@ func (mg *migration) call(method string, args, reply any) error {
 // abort drops the target's session. If the connection is broken it keeps
 // trying on new ones in the background for as long as the target would
 // keep the session, so that the name is free there again soon.
-func (mg *migration) abort() {
+func (mg *migration) abort(ctx context.Context) {
 	if mg.client.Call("Host.Abort", mg.token, new(bool)) == nil {
 		return
 	}
 	endpoint, token := mg.peer.Meta.Endpoint, mg.token
+	ctx, cancel := context.WithTimeout(ctx, sessionIdle)
 	go func() {
-		for deadline := time.Now().Add(sessionIdle); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		defer cancel()
+		for ; ctx.Err() == nil; time.Sleep(2 * time.Second) {
 			if mg.c.callEndpoint(endpoint, "Host.Abort", token, new(bool)) == nil {
 				return
 			}
@@ -342,9 +345,9 @@ func (mg *migration) abort() {
 // aborted and, if the container ran, it is restored here. The journal
 // goes only then: the restore's helper dies with this daemon, and the
 // next daemon restores the container from the journal.
-func (mg *migration) fail(err error, checkpointed bool) error {
-	mg.abort()
-	err = mg.failed(err, checkpointed)
+func (mg *migration) fail(ctx context.Context, err error, checkpointed bool) error {
+	mg.abort(ctx)
+	err = mg.failed(ctx, err, checkpointed)
 	os.Remove(mg.c.journalPath(mg.j.Name))
 	return err
 }
@@ -352,8 +355,8 @@ func (mg *migration) fail(err error, checkpointed bool) error {
 // cancel ends a move that failed while the container still runs here as
 // before it: the target's session is aborted and the journal goes. The
 // error is the failure's own (a failed checkpoint's, say).
-func (mg *migration) cancel(err error) error {
-	mg.abort()
+func (mg *migration) cancel(ctx context.Context, err error) error {
+	mg.abort(ctx)
 	os.Remove(mg.c.journalPath(mg.j.Name))
 	return err
 }
@@ -361,22 +364,22 @@ func (mg *migration) cancel(err error) error {
 // unknownOutcome settles a handover or commit whose answer was lost: nil
 // if the target owns the container now (the caller removes the copy
 // here), else the container is restored here.
-func (mg *migration) unknownOutcome(err error, checkpointed bool) error {
-	switch mg.c.settle(mg.j) {
+func (mg *migration) unknownOutcome(ctx context.Context, err error, checkpointed bool) error {
+	switch mg.c.settle(ctx, mg.j) {
 	case ownerCommitted:
 		return nil
 	case ownerPending:
-		mg.abort()
+		mg.abort(ctx)
 	}
-	err = mg.failed(err, checkpointed) // before the journal goes: see fail
+	err = mg.failed(ctx, err, checkpointed) // before the journal goes: see fail
 	os.Remove(mg.c.journalPath(mg.j.Name))
 	return err
 }
 
-func (mg *migration) failed(err error, checkpointed bool) error {
+func (mg *migration) failed(ctx context.Context, err error, checkpointed bool) error {
 	msg := fmt.Sprintf("move of %s to %s failed: %v", mg.o.Name(), mg.peer.Name, err)
 	if checkpointed {
-		if rerr := mg.o.Resume(); rerr != nil {
+		if rerr := mg.o.Resume(ctx); rerr != nil {
 			return ops.NewError(ops.ErrFailed, msg+fmt.Sprintf("; restoring it here failed too (%v): it is STOPPED here with its saved state", rerr))
 		}
 		msg += "; it is RUNNING here again"

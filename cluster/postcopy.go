@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -96,33 +97,33 @@ func (c *Cluster) pageServerTLS(token string) (*ops.PageServerTLS, error) {
 // and a commit of its own (commitLazy). From the dump on, until the
 // target's copy is whole and committed, a failure aborts that copy and
 // resumes the tasks here (resumeLazy).
-func (mg *migration) postCopy() error {
+func (mg *migration) postCopy(ctx context.Context) error {
 	addr, port, creds, err := mg.pageServer()
 	if err != nil {
-		return mg.fail(err, false) // it still runs here
+		return mg.fail(ctx, err, false) // it still runs here
 	}
-	dump, err := mg.freezeLazy(addr, port, creds)
+	dump, err := mg.freezeLazy(ctx, addr, port, creds)
 	if err != nil {
-		return mg.cancel(err) // it still runs here
+		return mg.cancel(ctx, err) // it still runs here
 	}
-	state, err := mg.lazyImages(dump)
+	state, err := mg.lazyImages(ctx, dump)
 	if err != nil {
-		return mg.resumeLazy(mg.j, dump, err)
+		return mg.resumeLazy(ctx, mg.j, dump, err)
 	}
 	defer mg.o.Store().Release(state)
-	if err := mg.sendFrozen(state); err != nil {
-		return mg.resumeLazy(mg.j, dump, err)
+	if err := mg.sendFrozen(ctx, state); err != nil {
+		return mg.resumeLazy(ctx, mg.j, dump, err)
 	}
 	sent := time.Since(mg.frozeAt)
-	if err := mg.handover(net.JoinHostPort(addr, fmt.Sprint(port))); err != nil {
-		return mg.resumeLazy(mg.j, dump, err)
+	if err := mg.handover(ctx, net.JoinHostPort(addr, fmt.Sprint(port))); err != nil {
+		return mg.resumeLazy(ctx, mg.j, dump, err)
 	}
 	downtime := time.Since(mg.frozeAt)
-	fill, err := mg.fill(dump)
+	fill, err := mg.fill(ctx, dump)
 	if err != nil {
-		return mg.resumeLazy(mg.j, dump, err)
+		return mg.resumeLazy(ctx, mg.j, dump, err)
 	}
-	return mg.commitLazy(dump, sent, downtime, fill)
+	return mg.commitLazy(ctx, dump, sent, downtime, fill)
 }
 
 // pageServer chooses where this host's page server listens for the
@@ -140,30 +141,30 @@ func (mg *migration) pageServer() (addr string, port int, creds *ops.PageServerT
 // memory, which stays in the stopped tasks for the page server at
 // addr:port (ops.Outgoing.StartLazyDump). From here the container is down.
 // A dump that did not start leaves it running here (cancel).
-func (mg *migration) freezeLazy(addr string, port int, creds *ops.PageServerTLS) (*ops.LazyDump, error) {
+func (mg *migration) freezeLazy(ctx context.Context, addr string, port int, creds *ops.PageServerTLS) (*ops.LazyDump, error) {
 	mg.phase("freeze")
 	mg.frozeAt = time.Now()
-	return mg.o.StartLazyDump(addr, port, creds)
+	return mg.o.StartLazyDump(ctx, addr, port, creds)
 }
 
 // lazyImages records the lazy dump in the journal, by which a daemon
 // killed from here on settles the move (recoverPostCopy), and returns the
 // dump's images: the state that travels, without the memory.
-func (mg *migration) lazyImages(dump *ops.LazyDump) (*images.Manifest, error) {
+func (mg *migration) lazyImages(ctx context.Context, dump *ops.LazyDump) (*images.Manifest, error) {
 	mg.j.LazyDump = dump.Dir
 	if err := mg.c.writeJournal(mg.j); err != nil {
 		return nil, ops.NewError(ops.ErrFailed, "write migration journal: "+err.Error())
 	}
-	return dump.Images()
+	return dump.Images(ctx)
 }
 
 // fill is the postcopy phase: the container runs on the target and its
 // memory arrives, until the target's copy is whole (waitWhole). It
 // returns how long that took.
-func (mg *migration) fill(dump *ops.LazyDump) (time.Duration, error) {
+func (mg *migration) fill(ctx context.Context, dump *ops.LazyDump) (time.Duration, error) {
 	mg.phase("postcopy")
 	filling := time.Now()
-	err := mg.waitWhole(mg.j, dump)
+	err := mg.waitWhole(ctx, mg.j, dump)
 	return time.Since(filling), err
 }
 
@@ -171,7 +172,7 @@ func (mg *migration) fill(dump *ops.LazyDump) (time.Duration, error) {
 // whole: the target keeps it, the dump's CRIU stops and the copy here goes.
 // If the target's answer is lost, settle commits the copy if the target
 // still holds it; if it dropped it, the tasks here resume.
-func (mg *migration) commitLazy(dump *ops.LazyDump, sent, downtime, fill time.Duration) error {
+func (mg *migration) commitLazy(ctx context.Context, dump *ops.LazyDump, sent, downtime, fill time.Duration) error {
 	mg.phase("commit")
 	total := time.Since(mg.start)
 	report := []ops.KeyValue{
@@ -186,8 +187,8 @@ func (mg *migration) commitLazy(dump *ops.LazyDump, sent, downtime, fill time.Du
 		{Key: "move-sent-bytes", Value: fmt.Sprint(mg.sent)},
 	}
 	if err := mg.call("Host.Commit", CommitArgs{Token: mg.token, Report: report}, new(bool)); err != nil {
-		if mg.c.settle(mg.j) != ownerCommitted {
-			return mg.resumeLazy(mg.j, dump, err)
+		if mg.c.settle(ctx, mg.j) != ownerCommitted {
+			return mg.resumeLazy(ctx, mg.j, dump, err)
 		}
 	}
 	dump.Stop()
@@ -202,7 +203,7 @@ const lazyPoll = 50 * time.Millisecond
 
 // waitWhole waits until the target's copy is whole (nil) or the source
 // must resume (the error says why).
-func (mg *migration) waitWhole(j journal, dump *ops.LazyDump) error {
+func (mg *migration) waitWhole(ctx context.Context, j journal, dump *ops.LazyDump) error {
 	lastHeard := time.Now()
 	for {
 		end := dumpRunning
@@ -260,8 +261,8 @@ func (c *Cluster) lazyState(client *rpc.Client, j journal) (targetLazyState, str
 // resumeLazy ends a post-copy move that did not finish: the target's copy
 // is aborted first (the container must not run on both hosts), then the
 // dump is stopped and the tasks here resume.
-func (mg *migration) resumeLazy(j journal, dump *ops.LazyDump, cause error) error {
-	mg.c.abortLazy(mg.client, j)
+func (mg *migration) resumeLazy(ctx context.Context, j journal, dump *ops.LazyDump, cause error) error {
+	mg.c.abortLazy(ctx, mg.client, j)
 	dump.Stop()
 	msg := fmt.Sprintf("move of %s to %s failed: %v", j.Name, mg.peer.Name, cause)
 	if err := mg.o.ResumeAfterLazyDump(); err != nil {
@@ -280,11 +281,13 @@ func (mg *migration) resumeLazy(j journal, dump *ops.LazyDump, cause error) erro
 // abortLazy has the target drop its copy, and returns once it has (or,
 // unreachable, once its lease on a copy whose source went quiet is over
 // and it has dropped it by itself).
-func (c *Cluster) abortLazy(client *rpc.Client, j journal) {
+func (c *Cluster) abortLazy(ctx context.Context, client *rpc.Client, j journal) {
 	if client != nil && client.Call("Host.Abort", j.Token, new(bool)) == nil {
 		return
 	}
-	for deadline := time.Now().Add(commitLease + installSlack); time.Now().Before(deadline); time.Sleep(time.Second) {
+	ctx, cancel := context.WithTimeout(ctx, commitLease+installSlack)
+	defer cancel()
+	for ; ctx.Err() == nil; time.Sleep(time.Second) {
 		if c.callEndpoint(j.Endpoint, "Host.Abort", j.Token, new(bool)) == nil {
 			return
 		}
@@ -298,12 +301,15 @@ func (c *Cluster) abortLazy(client *rpc.Client, j journal) {
 // CRIU, which may still serve pages, has been stopped. If the tasks here
 // are gone too (the host restarted), the memory is lost: the container
 // stays here STOPPED, its rootfs kept, and the error is logged.
-func (c *Cluster) recoverPostCopy(j journal) (owner string, err error) {
-	deadline := time.Now().Add(commitLease + installSlack)
+func (c *Cluster) recoverPostCopy(ctx context.Context, j journal) (owner string, err error) {
+	// The lease is the deadline of the target's answer alone: an abort
+	// below gets its own.
+	leased, cancel := context.WithTimeout(ctx, commitLease+installSlack)
+	defer cancel()
 	for owner == "" {
 		state, _, err := c.lazyState(nil, j)
 		switch {
-		case err != nil && time.Now().After(deadline):
+		case err != nil && leased.Err() != nil:
 			owner = ownerNone
 		case err != nil || state == targetFilling:
 			time.Sleep(time.Second)
@@ -317,7 +323,7 @@ func (c *Cluster) recoverPostCopy(j journal) (owner string, err error) {
 			if o, err := c.askOwner(j); err == nil && o == ownerCommitted {
 				owner = ownerCommitted
 			} else {
-				c.abortLazy(nil, j)
+				c.abortLazy(ctx, nil, j)
 				owner = ownerNone
 			}
 		}

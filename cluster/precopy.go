@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 
 	"ctrfs/images"
@@ -67,7 +68,7 @@ func nextPrecopyRound(dirtyTracking bool, sent []int64) (kind precopyKind, more 
 // precopyMemory sends the memory ahead in rounds of dumps that leave the
 // container running, each sending the chunks the target lacks, for as long
 // as nextPrecopyRound says; then the final dump sends little.
-func (mg *migration) precopyMemory() error {
+func (mg *migration) precopyMemory(ctx context.Context) error {
 	var sent []int64
 	var last *images.Manifest
 	for {
@@ -75,7 +76,7 @@ func (mg *migration) precopyMemory() error {
 		if !more {
 			return mg.prepareState(last)
 		}
-		mf, err := mg.o.PrecopyMemory()
+		mf, err := mg.o.PrecopyMemory(ctx)
 		if err != nil {
 			return err
 		}

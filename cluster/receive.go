@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -197,7 +198,7 @@ func (s *Service) PrepareState(a PrepareStateArgs, out *bool) error {
 type ahead struct {
 	call   string // the call, as its errors name it
 	what   string // what it unpacks, as the log names it
-	unpack func(*ops.Incoming, *images.Manifest) error
+	unpack func(*ops.Incoming, context.Context, *images.Manifest) error
 	took   func(*session) *time.Duration // where the time it took goes, for Commit's report
 }
 
@@ -214,6 +215,7 @@ var (
 // logged and answered, and leaves the session to go on: Install then
 // unpacks the whole rootfs, or restores from the store.
 func (c *Cluster) unpackAhead(token string, mf *images.Manifest, a ahead, out *bool) error {
+	ctx := c.opCtx()
 	sess, err := c.lockedSession(token, mf, a.call)
 	if err != nil {
 		return wireError(err)
@@ -221,7 +223,7 @@ func (c *Cluster) unpackAhead(token string, mf *images.Manifest, a ahead, out *b
 	defer sess.mu.Unlock()
 	return c.preparing(sess, func() error {
 		t0 := time.Now()
-		err := a.unpack(sess.in, mf)
+		err := a.unpack(sess.in, ctx, mf)
 		*a.took(sess) = time.Since(t0)
 		if err != nil {
 			c.cfg.Log.Warn("cluster: cannot unpack the "+a.what+" of an incoming container ahead of its install", "container", sess.name, "err", err)
@@ -277,20 +279,21 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 	if err := s.c.markIncoming(sess); err != nil {
 		return wireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))
 	}
+	ctx := s.c.opCtx()
 	t0 := time.Now()
 	var log []byte // the restore's, kept for the bug report if it fails
-	err = sess.in.Install(a.Rootfs, a.Items)
+	err = sess.in.Install(ctx, a.Rootfs, a.Items)
 	sess.phases = []ops.KeyValue{seconds("target-install-seconds", time.Since(t0))}
 	if err == nil && a.Start && a.PageServer != "" {
 		t1 := time.Now()
-		if log, err = s.c.startLazy(sess.in, a.Token, a.PageServer); err != nil {
+		if log, err = s.c.startLazy(ctx, sess.in, a.Token, a.PageServer); err != nil {
 			s.c.cfg.Log.Warn("cluster: lazy restore of an incoming container failed", "container", sess.name, "log", lastLines(log, 5))
 		}
 		sess.lazy = true
 		sess.phases = append(sess.phases, seconds("target-restore-seconds", time.Since(t1)))
 	} else if err == nil && a.Start {
 		t1 := time.Now()
-		if log, err = sess.in.Start(); err != nil {
+		if log, err = sess.in.Start(ctx); err != nil {
 			s.c.cfg.Log.Warn("cluster: restore of an incoming container failed", "container", sess.name, "log", lastLines(log, 5))
 		}
 		sess.phases = append(sess.phases, seconds("target-restore-seconds", time.Since(t1)))
@@ -381,7 +384,7 @@ func (s *Service) LazyState(token string, out *LazyStateReply) error {
 
 // startLazy is Incoming.StartLazy from the source's host:port, for the
 // move of token.
-func (c *Cluster) startLazy(in *ops.Incoming, token, pageServer string) ([]byte, error) {
+func (c *Cluster) startLazy(ctx context.Context, in *ops.Incoming, token, pageServer string) ([]byte, error) {
 	host, port, err := net.SplitHostPort(pageServer)
 	p, perr := strconv.Atoi(port)
 	if err != nil || perr != nil {
@@ -391,7 +394,7 @@ func (c *Cluster) startLazy(in *ops.Incoming, token, pageServer string) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	return in.StartLazy(host, p, creds)
+	return in.StartLazy(ctx, host, p, creds)
 }
 
 func (s *Service) Abort(token string, out *bool) error {

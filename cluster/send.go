@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -15,8 +16,8 @@ import (
 
 // packAndSend packs the rootfs and sends it with the saved state and
 // snapshots.
-func (mg *migration) packAndSend() error {
-	rootfs, err := mg.o.PackRootfs()
+func (mg *migration) packAndSend(ctx context.Context) error {
+	rootfs, err := mg.o.PackRootfs(ctx)
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func (mg *migration) sendContainer(rootfs *images.Manifest, items map[string]*im
 // The dump is the saved state that stop-stateful made or, for a
 // post-copy move, state: its lazy dump's images. How long it took goes
 // into a pre-copy move's report of its downtime (migration.report).
-func (mg *migration) sendFrozen(state *images.Manifest) error {
+func (mg *migration) sendFrozen(ctx context.Context, state *images.Manifest) error {
 	t := time.Now()
 	items, err := mg.o.Items()
 	if err != nil {
@@ -70,7 +71,7 @@ func (mg *migration) sendFrozen(state *images.Manifest) error {
 		sending <- nil
 	}()
 	p := time.Now()
-	rootfs, err := mg.o.PackRootfs()
+	rootfs, err := mg.o.PackRootfs(ctx)
 	packed := time.Since(p)
 	if serr := <-sending; err == nil {
 		err = serr

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -27,7 +28,7 @@ func checkBroken(t *testing.T, s *Store, m *Manifest, extra error) {
 	check("ReadAt", err)
 	check("Verify", s.Verify(m))
 	out := t.TempDir()
-	check("Export", s.Export(m, out))
+	check("Export", s.Export(context.Background(), m, out))
 	entries, _ := os.ReadDir(out)
 	for _, e := range entries {
 		if e.Name() == "victim.bin" || strings.HasPrefix(e.Name(), ".tmp-") {

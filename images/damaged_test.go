@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -131,7 +132,7 @@ func TestGCDamagedManifest(t *testing.T) {
 	var reported []string
 	s.OnDamaged(func(de *DamagedError) { reported = append(reported, de.Key) })
 
-	freed, err := s.GC()
+	freed, err := s.GC(context.Background())
 	if err != nil || freed == 0 {
 		t.Fatalf("GC with a damaged manifest: freed %d, %v", freed, err)
 	}
@@ -163,7 +164,7 @@ func TestGCDamagedManifest(t *testing.T) {
 	if err := s.Delete("state/b"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GC(); err != nil {
+	if _, err := s.GC(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range mb.hashes() {

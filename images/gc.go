@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -50,16 +51,17 @@ func (s *Store) Release(m *Manifest) {
 // freed. A damaged manifest is moved aside (see damaged.go) and the chunks
 // it names are kept. If any other manifest cannot be read it deletes
 // nothing: sweeping with an incomplete mark would destroy chunks of a live
-// checkpoint. Saves, deletes and imports wait while GC runs.
-func (s *Store) GC() (int64, error) {
+// checkpoint. Saves, deletes and imports wait while GC runs. A ctx
+// cancelled before the sweep deletes nothing either.
+func (s *Store) GC(ctx context.Context) (int64, error) {
 	s.mu.Lock()
-	freed, damaged, err := s.gcLocked()
+	freed, damaged, err := s.gcLocked(ctx)
 	s.mu.Unlock()
 	s.reportDamaged(damaged)
 	return freed, err
 }
 
-func (s *Store) gcLocked() (int64, []*DamagedError, error) {
+func (s *Store) gcLocked(ctx context.Context) (int64, []*DamagedError, error) {
 	live := map[string]bool{}
 	for h := range s.pins {
 		live[h] = true
@@ -87,6 +89,9 @@ func (s *Store) gcLocked() (int64, []*DamagedError, error) {
 	})
 	if err == nil {
 		err = s.markDamagedLocked(live)
+	}
+	if err == nil {
+		err = ctx.Err()
 	}
 	if err != nil {
 		return 0, damaged, fmt.Errorf("images: gc: not sweeping: %w", err)

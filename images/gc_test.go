@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ func TestGCKeepsShared(t *testing.T) {
 	s := newStore(t)
 	ma, _ := importSave(t, s, a, "snapshots/c1/a")
 	mb, _ := importSave(t, s, b, "snapshots/c1/b")
-	if freed, err := s.GC(); err != nil || freed != 0 {
+	if freed, err := s.GC(context.Background()); err != nil || freed != 0 {
 		t.Fatalf("GC with everything referenced freed %d, %v", freed, err)
 	}
 
@@ -29,7 +30,7 @@ func TestGCKeepsShared(t *testing.T) {
 	if err := s.Delete("snapshots/c1/a"); err != nil {
 		t.Fatal(err)
 	}
-	freed, err := s.GC()
+	freed, err := s.GC(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,18 +55,18 @@ func TestGCKeepsUnsavedImport(t *testing.T) {
 	src := t.TempDir()
 	writeFile(t, filepath.Join(src, "pages-1.img"), randBytes(50, 300<<10), 0o644)
 	s := newStore(t)
-	m, _, err := s.ImportDir(src)
+	m, _, err := s.ImportDir(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if freed, err := s.GC(); err != nil || freed != 0 {
+	if freed, err := s.GC(context.Background()); err != nil || freed != 0 {
 		t.Fatalf("GC during import freed %d, %v", freed, err)
 	}
 	if err := s.Save("state/c1", m); err != nil {
 		t.Fatal(err)
 	}
 
-	m2, _, err := s.ImportDir(src)
+	m2, _, err := s.ImportDir(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestGCKeepsUnsavedImport(t *testing.T) {
 	if err := s.Delete("state/c1"); err != nil {
 		t.Fatal(err)
 	}
-	if freed, err := s.GC(); err != nil || freed == 0 {
+	if freed, err := s.GC(context.Background()); err != nil || freed == 0 {
 		t.Fatalf("GC after release and delete freed %d, %v", freed, err)
 	}
 	if err := s.Save("state/c1", m2); err == nil {
@@ -95,7 +96,7 @@ func TestGCStaleTemp(t *testing.T) {
 	writeFile(t, killed, []byte("left by a killed daemon"), 0o600)
 	old := time.Now().Add(-2 * staleTemp)
 	os.Chtimes(stale, old, old)
-	if _, err := s.GC(); err != nil {
+	if _, err := s.GC(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); err == nil {
@@ -115,7 +116,7 @@ func TestGCRefusesNewerManifest(t *testing.T) {
 	s := newStore(t)
 	importSave(t, s, dumpDir, "a")
 	os.WriteFile(filepath.Join(s.Dir(), "manifests", "newer.json"), []byte(`{"version":99}`), 0o644)
-	if _, err := s.GC(); err == nil {
+	if _, err := s.GC(context.Background()); err == nil {
 		t.Fatal("GC swept with a manifest it cannot read")
 	}
 	if _, err := os.Stat(filepath.Join(s.Dir(), "manifests", "newer.json")); err != nil {
@@ -144,7 +145,7 @@ func TestGCConcurrent(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := s.GC(); err != nil {
+			if _, err := s.GC(context.Background()); err != nil {
 				gcDone <- err
 				return
 			}
@@ -156,7 +157,7 @@ func TestGCConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 15; j++ {
-				m, _, err := s.ImportDir(d)
+				m, _, err := s.ImportDir(context.Background(), d)
 				if err != nil {
 					t.Error(err)
 					return

@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -56,7 +57,7 @@ func finishLikeImportDir(t *testing.T, s *Store, g *GrowingImport, dir string) (
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Release(got) })
-	want, _, err := s.ImportDir(dir)
+	want, _, err := s.ImportDir(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestGrowingImportWithReference(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(before, "pages-1.img"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	refManifest, _, err := s.ImportDir(before)
+	refManifest, _, err := s.ImportDir(context.Background(), before)
 	if err != nil {
 		t.Fatal(err)
 	}

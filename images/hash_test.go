@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -51,7 +52,7 @@ func TestOldFormatStoreStillReads(t *testing.T) {
 		t.Fatalf("new manifest has version %d", mNew.Version)
 	}
 
-	if _, err := s.GC(); err != nil {
+	if _, err := s.GC(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	m, err := s.Load("state/old")
@@ -64,7 +65,7 @@ func TestOldFormatStoreStillReads(t *testing.T) {
 	f, _ := m.File("pages-1.img")
 	sameBytes(t, "old state", readAll(t, s, f), append(append([]byte(nil), a...), b...))
 	out := t.TempDir()
-	if err := s.Export(m, out); err != nil {
+	if err := s.Export(context.Background(), m, out); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Verify(mNew); err != nil {

@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"context"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -68,7 +69,7 @@ func copyDump(t *testing.T) string {
 
 func importSave(t *testing.T, s *Store, dir, key string) (*Manifest, ImportStats) {
 	t.Helper()
-	m, st, err := s.ImportDir(dir)
+	m, st, err := s.ImportDir(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +27,9 @@ type ImportStats struct {
 // and symlinks are skipped) and returns a manifest describing them. The
 // manifest's chunks are protected from GC until it is passed to Save or
 // Release; call one of them.
-func (s *Store) ImportDir(dir string) (*Manifest, ImportStats, error) {
+//
+// A cancelled ctx stops it between files, with ctx's error.
+func (s *Store) ImportDir(ctx context.Context, dir string) (*Manifest, ImportStats, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, ImportStats{}, err
@@ -36,6 +39,10 @@ func (s *Store) ImportDir(dir string) (*Manifest, ImportStats, error) {
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			imp.fail(err)
+			break
 		}
 		f, err := imp.file(filepath.Join(dir, e.Name()))
 		if err != nil {

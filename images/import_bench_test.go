@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"context"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -28,11 +29,11 @@ func BenchmarkImportCheckpoint(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		m, _, err := s.ImportDir(src)
+		m, _, err := s.ImportDir(context.Background(), src)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := s.Export(m, filepath.Join(b.TempDir(), "out")); err != nil {
+		if err := s.Export(context.Background(), m, filepath.Join(b.TempDir(), "out")); err != nil {
 			b.Fatal(err)
 		}
 		s.Close()

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -100,8 +101,9 @@ func (s *Store) Verify(m *Manifest) error {
 // loses nothing that the store does not still hold.
 // Each file is verified as it is written and only renamed into place when
 // complete, so a corrupt chunk never leaves a truncated image that CRIU
-// might try to restore from.
-func (s *Store) Export(m *Manifest, dir string) error {
+// might try to restore from. A cancelled ctx stops it between files, with
+// ctx's error.
+func (s *Store) Export(ctx context.Context, m *Manifest, dir string) error {
 	if err := m.validate(); err != nil {
 		return err
 	}
@@ -109,6 +111,9 @@ func (s *Store) Export(m *Manifest, dir string) error {
 		return err
 	}
 	for _, f := range m.Files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := s.exportFile(f, dir); err != nil {
 			return err
 		}

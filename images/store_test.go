@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -23,7 +24,7 @@ func TestRoundTrip(t *testing.T) {
 	writeFile(t, filepath.Join(src, "text.txt"), bytes.Repeat([]byte("checkpoint restore in userspace\n"), 40000), 0o600)
 
 	s := newStore(t)
-	m, st, err := s.ImportDir(src)
+	m, st, err := s.ImportDir(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "restore")
-	if err := s.Export(loaded, out); err != nil {
+	if err := s.Export(context.Background(), loaded, out); err != nil {
 		t.Fatal(err)
 	}
 	outEntries, _ := os.ReadDir(out)
@@ -196,7 +197,7 @@ func TestExportRejectsBadNames(t *testing.T) {
 	evil.Files = append([]File(nil), m.Files...)
 	evil.Files[0].Name = "../escape"
 	dir := t.TempDir()
-	if err := s.Export(&evil, filepath.Join(dir, "out")); err == nil {
+	if err := s.Export(context.Background(), &evil, filepath.Join(dir, "out")); err == nil {
 		t.Fatal("Export accepted ../escape")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "escape")); err == nil {

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -64,7 +65,7 @@ func serveFiles(t *testing.T, files map[string][]byte) (*Store, *Manifest, *Imag
 	for name, data := range files {
 		writeFile(t, filepath.Join(src, name), data, 0o600)
 	}
-	m, _, err := s.ImportDir(src)
+	m, _, err := s.ImportDir(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}

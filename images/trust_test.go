@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -153,7 +154,7 @@ func TestPlantedManifests(t *testing.T) {
 			t.Errorf("%s: %q; want the reason %q", key, de.Reason, want)
 		}
 	}
-	m, _, err := s.ImportDir(dumpDir)
+	m, _, err := s.ImportDir(context.Background(), dumpDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,8 +14,9 @@ import (
 // are removed. For a directory unpacked ahead from an earlier dump of the
 // same processes (a migration's precopy), that is the little the final
 // dump changed. It returns the bytes written. If it fails, dir is left
-// part old, part new: the caller removes it.
-func (s *Store) Update(dir string, have []File, m *Manifest) (int64, error) {
+// part old, part new: the caller removes it. So it is when ctx is
+// cancelled, which stops it between files.
+func (s *Store) Update(ctx context.Context, dir string, have []File, m *Manifest) (int64, error) {
 	if err := m.validate(); err != nil {
 		return 0, err
 	}
@@ -24,6 +26,9 @@ func (s *Store) Update(dir string, have []File, m *Manifest) (int64, error) {
 	}
 	var written int64
 	for _, f := range m.Files {
+		if err := ctx.Err(); err != nil {
+			return written, err
+		}
 		prev, ok := old[f.Name]
 		delete(old, f.Name)
 		if !ok {

@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ func TestUpdateWritesOnlyChanges(t *testing.T) {
 	writeFile(t, filepath.Join(src, "shrinks.img"), randBytes(3, 300<<10), 0o600)
 	before, _ := importSave(t, s, src, "precopy")
 	dir := t.TempDir()
-	if err := s.Export(before, dir); err != nil {
+	if err := s.Export(context.Background(), before, dir); err != nil {
 		t.Fatal(err)
 	}
 
@@ -32,7 +33,7 @@ func TestUpdateWritesOnlyChanges(t *testing.T) {
 	writeFile(t, filepath.Join(src, "shrinks.img"), randBytes(3, 100<<10), 0o600)
 	after, _ := importSave(t, s, src, "final")
 
-	n, err := s.Update(dir, before.Files, after)
+	n, err := s.Update(context.Background(), dir, before.Files, after)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestUpdateWritesOnlyChanges(t *testing.T) {
 		t.Errorf("Update wrote %d bytes for a change of one page", n)
 	}
 	want := t.TempDir()
-	if err := s.Export(after, want); err != nil {
+	if err := s.Export(context.Background(), after, want); err != nil {
 		t.Fatal(err)
 	}
 	sameDirs(t, dir, want)
@@ -54,7 +55,7 @@ func TestUpdateDamagedChunk(t *testing.T) {
 	writeFile(t, filepath.Join(src, "pages-1.img"), pages, 0o600)
 	before, _ := importSave(t, s, src, "precopy")
 	dir := t.TempDir()
-	if err := s.Export(before, dir); err != nil {
+	if err := s.Export(context.Background(), before, dir); err != nil {
 		t.Fatal(err)
 	}
 	copy(pages[1<<20:], randBytes(4, 4096))
@@ -78,7 +79,7 @@ func TestUpdateDamagedChunk(t *testing.T) {
 	if err := os.WriteFile(victim, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Update(dir, before.Files, after); !errors.Is(err, ErrCorrupt) {
+	if _, err := s.Update(context.Background(), dir, before.Files, after); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Update with a damaged chunk: %v, want ErrCorrupt", err)
 	}
 }

@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,7 +19,7 @@ func TestUsageCountsSharedChunksOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"one", "two"} {
-		mf, _, err := s.ImportDir(dir)
+		mf, _, err := s.ImportDir(context.Background(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +58,7 @@ func TestUsageKeptFromGCUntilAChange(t *testing.T) {
 	save := func(key string) { importSave(t, s, dir, key) }
 	save("one")
 	save("two")
-	if _, err := s.GC(); err != nil {
+	if _, err := s.GC(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	walked, err := s.Usage()
@@ -69,7 +70,7 @@ func TestUsageKeptFromGCUntilAChange(t *testing.T) {
 	if fresh, err := s.Usage(); err != nil || fresh != walked {
 		t.Fatalf("GC counted %+v; a walk counts %+v (%v)", walked, fresh, err)
 	}
-	if _, err := s.GC(); err != nil {
+	if _, err := s.GC(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(s.manifestPath("two")); err != nil {

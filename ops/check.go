@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 // snapshot does), reads CRIU's log for the known causes of failure, and
 // looks at the limits of this host that CRIU would meet; the images are
 // then discarded. ErrUnsupported lists every blocker with its fix.
-func (m *Manager) check(oc *opContext, name string) error {
+func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
 	if err := m.requireStatusOf(name, "check", "RUNNING"); err != nil {
 		return err
 	}
@@ -29,7 +30,7 @@ func (m *Manager) check(oc *opContext, name string) error {
 		return newError(ErrFailed, "prepare check of "+name, err)
 	}
 	defer os.RemoveAll(dir)
-	dumpErr := m.runCRIUHelper(oc, hint, lxchelper.CheckpointRunning, name, dir)
+	dumpErr := m.runCRIUHelper(ctx, oc, hint, lxchelper.CheckpointRunning, name, dir)
 	oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
 	if dumpErr != nil {
 		causes := criulog.Blockers(oc.log)

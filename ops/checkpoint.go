@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,7 +30,7 @@ import (
 //
 // ref, if not nil, is an earlier dump of the same container still on disk
 // (a migration's precopy): chunks unchanged since are not hashed again.
-func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference) error {
+func (m *Manager) stopStateful(ctx context.Context, oc *opContext, name string, ref *images.Reference) error {
 	if err := m.requireStatusOf(name, "stop-stateful", "RUNNING"); err != nil {
 		return err
 	}
@@ -39,7 +40,7 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 	}
 
 	t0 := time.Now()
-	d, dumpErr := m.dumpStored(oc, ref, lxchelper.Checkpoint, name, dir)
+	d, dumpErr := m.dumpStored(ctx, oc, ref, lxchelper.Checkpoint, name, dir)
 	if dumpErr != nil {
 		os.RemoveAll(dir)
 		return m.dumpFailed(name, dumpErr, oc.log)
@@ -55,8 +56,8 @@ func (m *Manager) stopStateful(oc *opContext, name string, ref *images.Reference
 	if storeErr != nil {
 		// The container comes back first: freeing the failed import's
 		// chunks is a whole collection, and it must not be down meanwhile.
-		err := m.recoverFromStaging(oc, name, dir, storeErr)
-		m.freeFailedImport()
+		err := m.recoverFromStaging(ctx, oc, name, dir, storeErr)
+		m.freeFailedImport(ctx)
 		return err
 	}
 	m.staging.RemoveLater(dir)
@@ -84,19 +85,19 @@ type storedDump struct {
 // images while CRIU writes them; ref is passed to images.GrowingImport.
 // The error is the dump's (the `log` is the last attempt's); a failure to
 // store is storedDump.storeErr.
-func (m *Manager) dumpStored(oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
-	return m.dumpStoredBy(m.images.StartGrowingImport, oc, ref, verb, name, dir, args...)
+func (m *Manager) dumpStored(ctx context.Context, oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
+	return m.dumpStoredBy(ctx, m.images.StartGrowingImport, oc, ref, verb, name, dir, args...)
 }
 
 // dumpStoredAfter is dumpStored storing only once CRIU has exited
 // (images.StartDeferredImport), for a dump that leaves the container
 // running: its tasks are frozen for as long as CRIU runs, and storing
 // beside CRIU competes with it for the cores.
-func (m *Manager) dumpStoredAfter(oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
-	return m.dumpStoredBy(m.images.StartDeferredImport, oc, ref, verb, name, dir, args...)
+func (m *Manager) dumpStoredAfter(ctx context.Context, oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
+	return m.dumpStoredBy(ctx, m.images.StartDeferredImport, oc, ref, verb, name, dir, args...)
 }
 
-func (m *Manager) dumpStoredBy(start func(string, *images.Reference) *images.GrowingImport,
+func (m *Manager) dumpStoredBy(ctx context.Context, start func(string, *images.Reference) *images.GrowingImport,
 	oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
 	hint := m.imagesSizeHint(name)
 	// What the caller put in dir before the dump (a snapshot's or a move's
@@ -108,7 +109,7 @@ func (m *Manager) dumpStoredBy(start func(string, *images.Reference) *images.Gro
 	for attempt := 1; ; attempt++ {
 		growing := start(dir, ref)
 		oc.progress.sample("dump", hint, func() int64 { return dirSize(dir) })
-		err := m.runCRIUHelper(oc, hint, verb, name, append([]string{dir}, args...)...)
+		err := m.runCRIUHelper(ctx, oc, hint, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}
 		oc.progress.setStep("store", 0)
 		oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
@@ -164,8 +165,8 @@ func emptyDir(dir string, keep []os.DirEntry) error {
 }
 
 // saveImages imports an image directory into the store under key.
-func (m *Manager) saveImages(key, dir string) error {
-	mf, _, err := m.images.ImportDir(dir)
+func (m *Manager) saveImages(ctx context.Context, key, dir string) error {
+	mf, _, err := m.images.ImportDir(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -195,9 +196,9 @@ func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 
 // recoverFromStaging brings back a container whose checkpoint could not be
 // stored, from the images still in the staging directory.
-func (m *Manager) recoverFromStaging(oc *opContext, name, dir string, storeErr error) error {
+func (m *Manager) recoverFromStaging(ctx context.Context, oc *opContext, name, dir string, storeErr error) error {
 	roc := &opContext{}
-	_, _, err := m.criuRestore(roc, lxchelper.Restore, name, dir, restoreFrom{})
+	_, _, err := m.criuRestore(ctx, roc, lxchelper.Restore, name, dir, restoreFrom{})
 	oc.setLog(append(oc.log, roc.log...)) // the dump's log, then the restore's
 	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf(
@@ -212,13 +213,13 @@ func (m *Manager) recoverFromStaging(oc *opContext, name, dir string, storeErr e
 // startFromState restores a stopped container from its saved state and,
 // once it runs, drops the state. A damaged image or a failed restore keeps
 // the state and leaves the container STOPPED, so start can be retried.
-func (m *Manager) startFromState(oc *opContext, name string) error {
-	return m.restoreState(oc, name, lxchelper.Restore)
+func (m *Manager) startFromState(ctx context.Context, oc *opContext, name string) error {
+	return m.restoreState(ctx, oc, name, lxchelper.Restore)
 }
 
 // restoreState is startFromState with the helper verb that restores:
 // "restore", or "restore-frozen" for a container that must not run yet.
-func (m *Manager) restoreState(oc *opContext, name string, verb lxchelper.Verb) error {
+func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, verb lxchelper.Verb) error {
 	set, err := m.SavedState(name)
 	if err != nil {
 		return err
@@ -249,7 +250,7 @@ func (m *Manager) restoreState(oc *opContext, name string, verb lxchelper.Verb) 
 		return srv.Close, nil
 	}
 	t1 := time.Now()
-	_, damaged, restoreErr := m.criuRestore(oc, verb, name, dir, restoreFrom{serve: serve, size: set.manifest.Size()})
+	_, damaged, restoreErr := m.criuRestore(ctx, oc, verb, name, dir, restoreFrom{serve: serve, size: set.manifest.Size()})
 	if damaged != nil && restoreErr != nil {
 		return newError(ErrFailed, fmt.Sprintf(
 			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)
@@ -267,10 +268,10 @@ func (m *Manager) restoreState(oc *opContext, name string, verb lxchelper.Verb) 
 // without saved state is that container's only state: it is stored as its
 // saved state. Anything else in staging is a copy and is removed.
 // Only directories that pass staging.Trusted are read.
-func (m *Manager) recoverStaging() {
+func (m *Manager) recoverStaging(ctx context.Context) {
 	for _, root := range m.staging.LeftRoots() {
 		if m.staging.Trusted(root) {
-			m.recoverStagingIn(root)
+			m.recoverStagingIn(ctx, root)
 			if root != m.staging.DiskRoot() {
 				os.Remove(root) // if empty: this run makes its own
 			}
@@ -278,7 +279,7 @@ func (m *Manager) recoverStaging() {
 	}
 }
 
-func (m *Manager) recoverStagingIn(root string) {
+func (m *Manager) recoverStagingIn(ctx context.Context, root string) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return
@@ -290,7 +291,7 @@ func (m *Manager) recoverStagingIn(root string) {
 		}
 		if name, ok := stagedDumpOf(e.Name()); ok && m.Exists(name) && !m.HasState(name) && completeDump(dir) {
 			if st, err := m.Status(name); err == nil && st == "STOPPED" {
-				if err := m.saveImages(stateKey(name), dir); err != nil {
+				if err := m.saveImages(ctx, stateKey(name), dir); err != nil {
 					m.log.Error("cannot store the checkpoint left in staging; keeping it", "dir", dir, "err", err)
 					continue
 				}

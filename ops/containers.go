@@ -3,6 +3,7 @@ package ops
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,7 +27,7 @@ func (m *Manager) CreateFrom(name, template string) error {
 	if err := m.validateNewName(name); err != nil {
 		return err
 	}
-	return m.run(operation{name: name, what: "create", fn: func(*opContext) error {
+	return m.run(m.opCtx(), operation{name: name, what: "create", fn: func(ctx context.Context, _ *opContext) error {
 		tmpl, err := templates.Lookup(template)
 		if err != nil {
 			return err
@@ -40,7 +41,7 @@ func (m *Manager) CreateFrom(name, template string) error {
 		}
 		tmp := filepath.Join(m.cfg.LXCPath, "."+name+".creating")
 		os.RemoveAll(tmp)
-		if err := tmpl.MakeRootfs(m.templateEnv(), filepath.Join(tmp, "rootfs"), name); err != nil {
+		if err := tmpl.MakeRootfs(ctx, m.templateEnv(), filepath.Join(tmp, "rootfs"), name); err != nil {
 			os.RemoveAll(tmp)
 			return newError(ErrFailed, "create "+name, err)
 		}
@@ -82,7 +83,7 @@ func (m *Manager) Destroy(name string) error {
 	if !m.Exists(name) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	err := m.run(operation{name: name, what: "destroy", fn: func(*opContext) error {
+	err := m.run(m.opCtx(), operation{name: name, what: "destroy", fn: func(context.Context, *opContext) error {
 		c, err := m.container(name)
 		if err != nil {
 			return err
@@ -129,7 +130,7 @@ func (m *Manager) CheckConfigWritable(name string) error {
 // SetConfig replaces the LXC config of a stopped container. LXC must be
 // able to load it; otherwise the old one stays.
 func (m *Manager) SetConfig(name string, data []byte) error {
-	return m.run(operation{name: name, what: "config", fn: func(*opContext) error {
+	return m.run(m.opCtx(), operation{name: name, what: "config", fn: func(context.Context, *opContext) error {
 		if err := m.CheckConfigWritable(name); err != nil {
 			return err
 		}

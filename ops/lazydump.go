@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -61,8 +62,8 @@ const lazyServing = "Starting lazy pages server"
 // chains to creds' CA (lazypages/tls.go), and returns once the server listens:
 // the container is down from here. If the dump fails before that, CRIU
 // has let the tasks run on: the container is RUNNING and the error says
-// why.
-func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*LazyDump, error) {
+// why. The dump runs on after it returns, until ctx's end stops it.
+func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, creds *PageServerTLS) (*LazyDump, error) {
 	if err := o.m.requireStatusOf(o.name, "move --post-copy", "RUNNING"); err != nil {
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func (o *Outgoing) StartLazyDump(addr string, port int, creds *PageServerTLS) (*
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
 	oc := &opContext{}
 	go func() {
-		err := o.m.runCRIUHelper(oc, o.m.imagesSizeHint(o.name), lxchelper.CheckpointLazy, o.name, dir, addr, strconv.Itoa(port), tlsDir)
+		err := o.m.runCRIUHelper(ctx, oc, o.m.imagesSizeHint(o.name), lxchelper.CheckpointLazy, o.name, dir, addr, strconv.Itoa(port), tlsDir)
 		os.RemoveAll(tlsDir) // its key is not left behind the CRIU that used it
 		d.done <- err
 	}()
@@ -116,8 +117,8 @@ func (d *LazyDump) Ended() (bool, error) {
 
 // Images puts the dump's images into the store: a manifest that holds its
 // chunks until the caller releases it.
-func (d *LazyDump) Images() (*images.Manifest, error) {
-	mf, _, err := d.o.m.images.ImportDir(d.Dir)
+func (d *LazyDump) Images(ctx context.Context) (*images.Manifest, error) {
+	mf, _, err := d.o.m.images.ImportDir(ctx, d.Dir)
 	if err != nil {
 		return nil, newError(ErrFailed, "store the post-copy dump of "+d.o.name, err)
 	}

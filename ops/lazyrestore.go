@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,7 +33,7 @@ const (
 // its memory left on the source, whose page server listens on addr:port
 // and is known by its certificate's chain to creds' CA (lazypages/tls.go).
 // It runs from here; LazyState follows the pages.
-func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (restoreLog []byte, err error) {
+func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds *PageServerTLS) (restoreLog []byte, err error) {
 	m := in.m
 	if err := m.cfg.Network.EnsureBridge(); err != nil {
 		return nil, newError(ErrFailed, "start "+in.name, err)
@@ -45,7 +46,7 @@ func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (rest
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare restore of "+in.name, err)
 	}
-	if err := m.images.Export(set.manifest, dir); err != nil {
+	if err := m.images.Export(ctx, set.manifest, dir); err != nil {
 		os.RemoveAll(dir)
 		return nil, newError(ErrFailed, "unpack the saved state of "+in.name, err)
 	}
@@ -74,9 +75,11 @@ func (in *Incoming) StartLazy(addr string, port int, creds *PageServerTLS) (rest
 		// The restore itself faults pages in: a source that stops
 		// answering would hold it for good. Past the limit the watcher
 		// ends the lazy-pages daemon and the copy.
-		limit := time.AfterFunc(lazyRestoreLimit, lc.GiveUp)
-		err = m.runHelper(aoc, lxchelper.Restore, in.name, args...)
-		limit.Stop()
+		limited, cancel := context.WithTimeout(ctx, lazyRestoreLimit)
+		giveUp := context.AfterFunc(limited, lc.GiveUp)
+		err = m.runHelper(ctx, aoc, lxchelper.Restore, in.name, args...)
+		giveUp() // before cancel, which would end limited too
+		cancel()
 		attempt := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.log)
 		logs = append(logs, attempt...)
 		if st, why := lc.State(); err == nil && st == LazyFailed {
@@ -173,12 +176,14 @@ func localLazyPages(dir string) (*lazypages.Daemon, error) { return lazypages.St
 // lazily (and frozen) has copied in every page. If it has not, the
 // container is killed before it can run on zero-filled memory; the caller
 // keeps what it was restored from. The daemon's log goes into the `log`.
-func (m *Manager) awaitLazyPages(oc *opContext, name string, d *lazypages.Daemon) error {
+func (m *Manager) awaitLazyPages(ctx context.Context, oc *opContext, name string, d *lazypages.Daemon) error {
 	// Like every CRIU run, it has a deadline (see lxchelper/criulimit.go).
 	limit := lxchelper.CRIULimit(dirSize(d.Dir()))
-	overdue := time.AfterFunc(limit, d.Kill)
+	limited, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	kill := context.AfterFunc(limited, d.Kill)
 	err := d.Wait()
-	if !overdue.Stop() && err != nil {
+	if !kill() && err != nil {
 		err = fmt.Errorf("criu lazy-pages did not finish within %s, so it was killed", limit.Round(time.Second))
 	}
 	oc.setLog(append(oc.log, d.Log()...))

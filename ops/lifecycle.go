@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -16,39 +17,41 @@ const shutdownTimeout = 10 * time.Second
 // Run carries out one ctl command on a container: any but move, which
 // cluster.Dispatch, the router of ctl lines, sends to the cluster.
 func (m *Manager) Run(name string, cmd Command) error {
-	var fn func(*opContext) error
+	var fn func(context.Context, *opContext) error
 	switch cmd.Verb {
 	case "start":
-		fn = func(oc *opContext) error { return m.start(oc, name) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.start(ctx, oc, name) }
 	case "stop":
-		fn = func(oc *opContext) error {
+		fn = func(ctx context.Context, oc *opContext) error {
 			if err := m.stop(name); err != nil {
 				return err
 			}
 			return m.dropState(name)
 		}
 	case "stop-stateful":
-		fn = func(oc *opContext) error { return m.stopStateful(oc, name, nil) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.stopStateful(ctx, oc, name, nil) }
 	case "restart":
-		fn = func(oc *opContext) error {
+		fn = func(ctx context.Context, oc *opContext) error {
 			if err := m.stop(name); err != nil {
 				return err
 			}
 			if err := m.dropState(name); err != nil {
 				return err
 			}
-			return m.start(oc, name)
+			return m.start(ctx, oc, name)
 		}
 	case "freeze":
-		fn = func(oc *opContext) error { return m.freeze(name) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.freeze(ctx, name) }
 	case "unfreeze":
-		fn = func(oc *opContext) error { return m.unfreeze(name) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.unfreeze(name) }
 	case "snapshot":
-		fn = func(oc *opContext) error { return m.snapshot(oc, name, cmd.Arg, cmd.Stateful) }
+		fn = func(ctx context.Context, oc *opContext) error {
+			return m.snapshot(ctx, oc, name, cmd.Arg, cmd.Stateful)
+		}
 	case "restore":
-		fn = func(oc *opContext) error { return m.restoreSnapshot(oc, name, cmd.Arg) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.restoreSnapshot(ctx, oc, name, cmd.Arg) }
 	case "check":
-		fn = func(oc *opContext) error { return m.check(oc, name) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.check(ctx, oc, name) }
 	default:
 		// No ctl line gets here: cluster.Dispatch parses every one and
 		// sends move to the cluster. A caller that skips the router does.
@@ -57,7 +60,7 @@ func (m *Manager) Run(name string, cmd Command) error {
 	if !m.Exists(name) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	return m.run(operation{name: name, what: cmd.Verb, fn: fn})
+	return m.run(m.opCtx(), operation{name: name, what: cmd.Verb, fn: fn})
 }
 
 // requireStatus fails with ErrBusy unless the container is in one of want.
@@ -82,7 +85,7 @@ func (m *Manager) requireStatusOf(name, verb string, want ...string) error {
 	return err
 }
 
-func (m *Manager) start(oc *opContext, name string) error {
+func (m *Manager) start(ctx context.Context, oc *opContext, name string) error {
 	c, err := m.container(name)
 	if err != nil {
 		return err
@@ -95,9 +98,9 @@ func (m *Manager) start(oc *opContext, name string) error {
 		return newError(ErrFailed, "start "+name, err)
 	}
 	if m.HasState(name) {
-		return m.startFromState(oc, name)
+		return m.startFromState(ctx, oc, name)
 	}
-	return m.runHelper(oc, lxchelper.Start, name)
+	return m.runHelper(ctx, oc, lxchelper.Start, name)
 }
 
 func (m *Manager) stop(name string) error { return m.halt(name, true) }
@@ -137,7 +140,7 @@ func (m *Manager) halt(name string, clean bool) error {
 	return nil
 }
 
-func (m *Manager) freeze(name string) error {
+func (m *Manager) freeze(ctx context.Context, name string) error {
 	c, err := m.container(name)
 	if err != nil {
 		return err
@@ -146,7 +149,7 @@ func (m *Manager) freeze(name string) error {
 	if _, err := m.requireStatus(c, "freeze", "RUNNING"); err != nil {
 		return err
 	}
-	if err := lxchelper.FreezeWithin(c, lxchelper.FreezeLimit); err != nil {
+	if err := lxchelper.FreezeWithin(ctx, c, lxchelper.FreezeLimit); err != nil {
 		return newError(ErrFailed, "freeze "+name, err)
 	}
 	return nil
@@ -175,10 +178,10 @@ func (m *Manager) helpers() lxchelper.Runner {
 }
 
 // runHelper runs a helper verb for an operation (lxchelper.Runner.Run): the
-// LXC log it wrote becomes the operation's `log`, and closing oc.abort
-// stops it.
-func (m *Manager) runHelper(oc *opContext, verb lxchelper.Verb, name string, args ...string) error {
-	log, ran, err := m.helpers().Run(oc.abort, verb, name, args...)
+// LXC log it wrote becomes the operation's `log`, and ctx's end stops it
+// (everything it runs, LXC and CRIU, and exits: lxchelper/lifeline.go).
+func (m *Manager) runHelper(ctx context.Context, oc *opContext, verb lxchelper.Verb, name string, args ...string) error {
+	log, ran, err := m.helpers().Run(ctx, verb, name, args...)
 	if ran {
 		oc.setLog(log)
 	}
@@ -188,8 +191,8 @@ func (m *Manager) runHelper(oc *opContext, verb lxchelper.Verb, name string, arg
 // runCRIUHelper is runHelper for a verb whose CRIU works over work bytes
 // of images: past lxchelper.CRIULimit(work) the helper is stopped, and the
 // error is an *lxchelper.OverdueError.
-func (m *Manager) runCRIUHelper(oc *opContext, work int64, verb lxchelper.Verb, name string, args ...string) error {
-	log, ran, err := m.helpers().RunCRIU(oc.abort, work, verb, name, args...)
+func (m *Manager) runCRIUHelper(ctx context.Context, oc *opContext, work int64, verb lxchelper.Verb, name string, args ...string) error {
+	log, ran, err := m.helpers().RunCRIU(ctx, work, verb, name, args...)
 	if ran {
 		oc.setLog(log)
 	}

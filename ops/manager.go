@@ -11,6 +11,7 @@
 package ops
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,10 @@ type Config struct {
 	// (fs.ReservedNames), which no container made or arriving here may
 	// take.
 	ReservedNames []string
+	// Context is the daemon's root context, cancelled at shutdown; nil
+	// is context.Background(). Operations take theirs from it
+	// (Manager.opCtx).
+	Context context.Context
 }
 
 // Manager carries out operations on the containers of one LXC path. It
@@ -60,6 +65,7 @@ type Config struct {
 // containers run in parallel.
 type Manager struct {
 	cfg     Config
+	ctx     context.Context // cfg.Context, never nil
 	events  *EventBus
 	log     *slog.Logger
 	images  *images.Store // saved state and stateful snapshots
@@ -114,19 +120,32 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", notOursFix(err))
 	}
-	m := &Manager{cfg: cfg, events: events, log: log, images: store, staging: staging.New(cfg.StoreDir, log),
+	ctx := cfg.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	m := &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, staging: staging.New(cfg.StoreDir, log),
 		busy: map[string]string{}, running: map[string]*progress{}, records: map[string]*record{}}
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
 	m.killLeftovers() // before recovery reads what they worked on
 	m.recoverRenames()
-	m.recoverStaging()
+	// Recovery runs before the tree is mounted, to its end: a daemon
+	// told to stop meanwhile stops once it has mounted (cmd/ctrfs).
+	m.recoverStaging(m.opCtx())
 	m.dropStaleState()
 	m.recoverRootfsSwaps()
 	m.removeUnfinishedCreates()
 	m.collectGarbage() // chunks of imports that a crash cut short
 	return m, nil
 }
+
+// opCtx is the context of an operation started here. It carries the
+// root context's values but not its cancellation: an operation under way
+// when the daemon is told to stop runs to its end first (ctrfs(8),
+// SIGNALS), since one cut short at shutdown would leave a container half
+// dumped or half restored for the next daemon to mend.
+func (m *Manager) opCtx() context.Context { return context.WithoutCancel(m.ctx) }
 
 // removeUnfinishedCreates removes the ".NAME.creating" directories that a
 // killed daemon left: a create, or a container arriving from another host
@@ -312,7 +331,7 @@ func (m *Manager) Log(name string) []byte {
 type operation struct {
 	name string // container whose lock and record it uses
 	what string // as shown in events and last-op
-	fn   func(*opContext) error
+	fn   func(context.Context, *opContext) error
 }
 
 // opContext collects what an operation reports besides its error.
@@ -321,17 +340,13 @@ type opContext struct {
 	hasLog   bool
 	extra    []KeyValue
 	progress *progress // nil outside run
-	// abort, if not nil, ends a helper under way when it is closed: it
-	// stops everything it runs (LXC, CRIU) and exits
-	// (lxchelper/lifeline.go).
-	abort <-chan struct{}
 }
 
 func (o *opContext) setLog(b []byte) { o.log, o.hasLog = b, true }
 
 // run executes op under the container's lock and reports it: the record
 // behind `error`, `log` and `info`, an event, and a log line.
-func (m *Manager) run(op operation) error {
+func (m *Manager) run(ctx context.Context, op operation) error {
 	release, err := m.acquire(op.name, op.what)
 	if err != nil {
 		m.finish(op, &opContext{}, 0, err)
@@ -340,7 +355,7 @@ func (m *Manager) run(op operation) error {
 	defer release()
 	start := time.Now()
 	oc := &opContext{progress: m.beginProgress(op.name, op.what)}
-	err = op.fn(oc)
+	err = op.fn(ctx, oc)
 	m.endProgress(op.name, oc.progress)
 	m.finish(op, oc, time.Since(start), err)
 	return err

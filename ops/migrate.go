@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -50,13 +51,14 @@ type Outgoing struct {
 }
 
 // Move runs fn as operation `what` under the container's lock; the
-// operation's record, event and `error` are the migration's.
-func (m *Manager) Move(name, what string, fn func(*Outgoing) error) error {
+// operation's record, event and `error` are the migration's. fn runs with
+// ctx.
+func (m *Manager) Move(ctx context.Context, name, what string, fn func(context.Context, *Outgoing) error) error {
 	if !m.Exists(name) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	return m.run(operation{name: name, what: what, fn: func(oc *opContext) error {
-		return fn(&Outgoing{m: m, name: name, oc: oc})
+	return m.run(ctx, operation{name: name, what: what, fn: func(ctx context.Context, oc *opContext) error {
+		return fn(ctx, &Outgoing{m: m, name: name, oc: oc})
 	}})
 }
 
@@ -82,7 +84,7 @@ func (o *Outgoing) Status() (string, error) {
 // archives the whole tree; later ones only what changed since, so that the
 // pack made while the container is down takes time in proportion to the
 // changes, not to the tree.
-func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
+func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 	c, err := o.m.container(o.name)
 	if err != nil {
 		return nil, err
@@ -119,7 +121,7 @@ func (o *Outgoing) PackRootfs() (*images.Manifest, error) {
 	if err := copyFile(lxchelper.CriuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, lxchelper.CriuOptionsFile), 0o600); err != nil && !os.IsNotExist(err) {
 		return nil, newError(ErrFailed, "copy CRIU options of "+o.name, err)
 	}
-	mf, _, err := o.m.images.ImportDir(dir)
+	mf, _, err := o.m.images.ImportDir(ctx, dir)
 	if err != nil {
 		return nil, newError(ErrFailed, "store rootfs of "+o.name, err)
 	}
@@ -169,13 +171,13 @@ func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 // not everywhere; content addressing finds what changed without it. The
 // dump stays on disk until Forget, or the next precopy, as the reference
 // of the final dump (see images.Reference).
-func (o *Outgoing) PrecopyMemory() (*images.Manifest, error) {
+func (o *Outgoing) PrecopyMemory(ctx context.Context) (*images.Manifest, error) {
 	dir, err := o.m.staging.Dir(o.name, "precopy", o.m.imagesSizeHint(o.name))
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
 	oc := &opContext{progress: o.oc.progress}
-	d, err := o.m.dumpStored(oc, o.reference(), lxchelper.CheckpointRunning, o.name, dir)
+	d, err := o.m.dumpStored(ctx, oc, o.reference(), lxchelper.CheckpointRunning, o.name, dir)
 	if err == nil && d.storeErr != nil {
 		err = newError(ErrFailed, "store precopy of "+o.name, d.storeErr)
 	} else if err != nil {
@@ -211,19 +213,19 @@ func (o *Outgoing) dropPrecopy() {
 
 // Checkpoint is stop-stateful: from here the container is stopped and its
 // processes are saved state, which travels like any other.
-func (o *Outgoing) Checkpoint() error {
+func (o *Outgoing) Checkpoint(ctx context.Context) error {
 	testhooks.PausePoint("move-freeze")
-	return o.m.stopStateful(o.oc, o.name, o.reference())
+	return o.m.stopStateful(ctx, o.oc, o.name, o.reference())
 }
 
 // Resume brings the container back here after a migration that failed
 // after Checkpoint.
-func (o *Outgoing) Resume() error {
+func (o *Outgoing) Resume(ctx context.Context) error {
 	if !o.m.HasState(o.name) {
 		return nil
 	}
 	roc := &opContext{}
-	if err := o.m.startFromState(roc, o.name); err != nil {
+	if err := o.m.startFromState(ctx, roc, o.name); err != nil {
 		return err
 	}
 	o.m.Announce(o.name)
@@ -256,8 +258,9 @@ func (m *Manager) RecordReceived(name string, d time.Duration, report []KeyValue
 // gratuitous ARP), in the background: best effort, and the container
 // already runs.
 func (m *Manager) Announce(name string) {
+	ctx := m.opCtx()
 	go func() {
-		if err := m.runHelper(&opContext{}, lxchelper.Announce, name); err != nil {
+		if err := m.runHelper(ctx, &opContext{}, lxchelper.Announce, name); err != nil {
 			m.log.Debug("announce failed", "container", name, "err", err)
 		}
 	}()
@@ -326,7 +329,7 @@ func (in *Incoming) creatingDir() string {
 // container, while the container still runs on the source: Install then
 // applies only the changes made since, and the container is down for less.
 // Discard, a failed Install and a restarted daemon remove what it unpacked.
-func (in *Incoming) Prepare(rootfs *images.Manifest) error {
+func (in *Incoming) Prepare(ctx context.Context, rootfs *images.Manifest) error {
 	f, ok := rootfs.File(snapshotRootfs)
 	if !ok {
 		return newError(ErrInvalid, "a migration's precopy without a rootfs archive", nil)
@@ -342,7 +345,7 @@ func (in *Incoming) Prepare(rootfs *images.Manifest) error {
 	}
 	defer os.RemoveAll(dir)
 	only := rootfs.Only(func(g images.File) bool { return g.Name == snapshotRootfs })
-	if err := in.m.images.Export(only, dir); err != nil {
+	if err := in.m.images.Export(ctx, only, dir); err != nil {
 		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
 	}
 	err = os.MkdirAll(tmp, 0o755)
@@ -361,13 +364,13 @@ func (in *Incoming) Prepare(rootfs *images.Manifest) error {
 // chunks have arrived) into a staging directory while the container still
 // runs on the source: Start then writes there only what the final dump
 // changed, and restores from there lazily. Each call replaces the last.
-func (in *Incoming) PrepareState(state *images.Manifest) error {
+func (in *Incoming) PrepareState(ctx context.Context, state *images.Manifest) error {
 	in.dropStateDir()
 	dir, err := in.m.staging.Dir(in.name, "state", state.Size())
 	if err != nil {
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
-	if err := in.m.images.Export(state, dir); err != nil {
+	if err := in.m.images.Export(ctx, state, dir); err != nil {
 		os.RemoveAll(dir)
 		return newError(ErrFailed, "unpack the precopy of "+in.name, err)
 	}
@@ -384,7 +387,7 @@ func (in *Incoming) dropStateDir() {
 
 // Install saves the items (see Outgoing.Items) and creates the container
 // from the rootfs archive and config of rootfs.
-func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Manifest) error {
+func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items map[string]*images.Manifest) error {
 	if err := in.chunks.Sync(); err != nil {
 		return newError(ErrFailed, "store received chunks", err)
 	}
@@ -412,7 +415,7 @@ func (in *Incoming) Install(rootfs *images.Manifest, items map[string]*images.Ma
 		return newError(ErrFailed, "prepare "+in.name, err)
 	}
 	defer os.RemoveAll(dir)
-	if err := in.m.images.Export(export, dir); err != nil {
+	if err := in.m.images.Export(ctx, export, dir); err != nil {
 		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
 	}
 	final := filepath.Join(in.m.cfg.LXCPath, in.name)
@@ -482,19 +485,19 @@ func itemKey(name, item string) (string, error) {
 // while the container waits frozen, and Start returns once every page is
 // in (if not, the container is killed and Start fails: the source keeps
 // its copy). Otherwise CRIU reads the images from the store.
-func (in *Incoming) Start() (restoreLog []byte, err error) {
+func (in *Incoming) Start(ctx context.Context) (restoreLog []byte, err error) {
 	oc := &opContext{}
 	if err := in.m.cfg.Network.EnsureBridge(); err != nil {
 		return nil, newError(ErrFailed, "start "+in.name, err)
 	}
 	if in.stateDir != "" {
-		if err := in.startLazily(oc); err != nil {
+		if err := in.startLazily(ctx, oc); err != nil {
 			return oc.log, err
 		}
 		in.frozen = true
 		return oc.log, nil
 	}
-	if err = in.m.restoreState(oc, in.name, lxchelper.RestoreFrozen); err != nil {
+	if err = in.m.restoreState(ctx, oc, in.name, lxchelper.RestoreFrozen); err != nil {
 		return oc.log, err
 	}
 	in.frozen = true
@@ -502,13 +505,13 @@ func (in *Incoming) Start() (restoreLog []byte, err error) {
 }
 
 // startLazily is Start from the directory PrepareState unpacked.
-func (in *Incoming) startLazily(oc *opContext) error {
+func (in *Incoming) startLazily(ctx context.Context, oc *opContext) error {
 	set, err := in.m.SavedState(in.name)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	written, err := in.m.images.Update(in.stateDir, in.stateFiles, set.manifest)
+	written, err := in.m.images.Update(ctx, in.stateDir, in.stateFiles, set.manifest)
 	in.stateFiles = nil // part old, part new if it failed
 	if err != nil {
 		in.dropStateDir()
@@ -520,14 +523,14 @@ func (in *Incoming) startLazily(oc *opContext) error {
 	in.Phases = append(in.Phases, seconds("target-update-seconds", time.Since(t0)),
 		KeyValue{"target-update-bytes", fmt.Sprint(written)})
 	t1 := time.Now()
-	lazy, _, err := in.m.criuRestore(oc, lxchelper.RestoreFrozen, in.name, in.stateDir, restoreFrom{lazy: localLazyPages})
+	lazy, _, err := in.m.criuRestore(ctx, oc, lxchelper.RestoreFrozen, in.name, in.stateDir, restoreFrom{lazy: localLazyPages})
 	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", in.name, err), nil)
 	}
 	in.Phases = append(in.Phases, seconds("target-criu-restore-seconds", time.Since(t1)))
 	if lazy != nil {
 		t2 := time.Now()
-		err := in.m.awaitLazyPages(oc, in.name, lazy)
+		err := in.m.awaitLazyPages(ctx, oc, in.name, lazy)
 		in.Phases = append(in.Phases, seconds("target-lazy-wait-seconds", time.Since(t2)))
 		if err != nil {
 			return err
@@ -613,11 +616,11 @@ func (m *Manager) Lock(name, what string) (release func(), err error) {
 }
 
 // StartLocked restores or starts a container whose lock the caller holds.
-func (m *Manager) StartLocked(name string) error {
+func (m *Manager) StartLocked(ctx context.Context, name string) error {
 	if st, err := m.Status(name); err != nil || st != "STOPPED" {
 		return err
 	}
-	if err := m.start(&opContext{}, name); err != nil {
+	if err := m.start(ctx, &opContext{}, name); err != nil {
 		return err
 	}
 	m.Announce(name)

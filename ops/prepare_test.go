@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,7 +24,7 @@ func TestPrepareFailsOnABadArchive(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, snapshotRootfs), []byte("not a tar archive at all"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mf, _, err := st.ImportDir(src)
+	mf, _, err := st.ImportDir(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestPrepareFailsOnABadArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	if err := in.Prepare(mf); err == nil {
+	if err := in.Prepare(context.Background(), mf); err == nil {
 		t.Fatal("Prepare unpacked a broken archive without an error")
 	}
 	if in.prepared != nil {

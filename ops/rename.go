@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,7 +56,7 @@ func (m *Manager) Rename(oldName, newName string) error {
 	if !m.Exists(oldName) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", oldName), nil)
 	}
-	err := m.run(operation{name: oldName, what: "rename", fn: func(*opContext) error {
+	err := m.run(m.opCtx(), operation{name: oldName, what: "rename", fn: func(context.Context, *opContext) error {
 		if err := m.validateNewName(newName); err != nil {
 			return err
 		}

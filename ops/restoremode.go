@@ -2,6 +2,7 @@ package ops
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -86,7 +87,7 @@ type restoreFrom struct {
 // once. The `log` holds every attempt's logs, and `info` which modes were
 // tried. A lazy restore returns its daemon, still copying the memory in:
 // the caller waits for it (awaitLazyPages) before the container runs.
-func (m *Manager) criuRestore(oc *opContext, verb lxchelper.Verb, name, dir string, from restoreFrom) (lazy *lazypages.Daemon, damaged, err error) {
+func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper.Verb, name, dir string, from restoreFrom) (lazy *lazypages.Daemon, damaged, err error) {
 	var logs bytes.Buffer
 	var tried []string
 	var failures []string
@@ -114,16 +115,24 @@ func (m *Manager) criuRestore(oc *opContext, verb lxchelper.Verb, name, dir stri
 			args = append(args, modeCompat)
 		}
 		aoc := &opContext{}
+		actx, abort := context.WithCancel(ctx)
 		if lazy != nil {
 			// A restore whose lazy-pages daemon died waits for it for good.
-			aoc.abort = lazy.Failed()
+			go func(failed <-chan struct{}) {
+				select {
+				case <-failed:
+					abort()
+				case <-actx.Done():
+				}
+			}(lazy.Failed())
 		}
 		os.Remove(filepath.Join(dir, "restore.log"))
 		work := from.size
 		if from.serve == nil {
 			work = dirSize(dir)
 		}
-		err = m.runCRIUHelper(aoc, work, verb, name, args...)
+		err = m.runCRIUHelper(actx, aoc, work, verb, name, args...)
+		abort()
 		if stop != nil {
 			damaged = stop()
 		}

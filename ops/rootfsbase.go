@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 
@@ -21,7 +22,7 @@ type rootfsBase struct {
 }
 
 // archiveBase archives and stores the rootfs of a running container.
-func (m *Manager) archiveBase(oc *opContext, name, rootfs string) (*rootfsBase, error) {
+func (m *Manager) archiveBase(ctx context.Context, oc *opContext, name, rootfs string) (*rootfsBase, error) {
 	dir, err := m.staging.Dir(name, "rootfs", 64<<20)
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare archive of the rootfs of "+name, err)
@@ -38,10 +39,10 @@ func (m *Manager) archiveBase(oc *opContext, name, rootfs string) (*rootfsBase, 
 		return nil, newError(ErrFailed, "archive rootfs of "+name, err)
 	}
 	oc.progress.setStep("store", 0)
-	mf, st, err := m.images.ImportDir(dir)
+	mf, st, err := m.images.ImportDir(ctx, dir)
 	if err != nil {
 		os.RemoveAll(stateDir)
-		m.freeFailedImport()
+		m.freeFailedImport(ctx)
 		return nil, newError(ErrFailed, "store rootfs of "+name, err)
 	}
 	b.mf, b.stored = mf, st.StoredBytes

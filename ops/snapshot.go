@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -156,7 +157,7 @@ func (m *Manager) DeleteSnapshot(name, snap string) error {
 	if !m.Exists(name) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	return m.run(operation{name: name, what: "delete-snapshot", fn: func(*opContext) error {
+	return m.run(m.opCtx(), operation{name: name, what: "delete-snapshot", fn: func(context.Context, *opContext) error {
 		err := m.images.Delete(snapshotKey(name, snap))
 		if errors.Is(err, fs.ErrNotExist) {
 			return newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
@@ -175,7 +176,7 @@ func (m *Manager) DeleteSnapshot(name, snap string) error {
 // post-dump hook while the processes are still frozen, so that files and
 // memory are of the same instant and the freeze lasts as long as the
 // changes take to archive, not the whole tree.
-func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) error {
+func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string, stateful bool) error {
 	if _, err := m.images.Load(snapshotKey(name, snap)); err == nil || IsDamaged(err) {
 		return newError(ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), err)
 	}
@@ -209,14 +210,14 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	var d storedDump
 	var base *rootfsBase
 	if stateful {
-		if base, err = m.archiveBase(oc, name, rootfs); err != nil {
+		if base, err = m.archiveBase(ctx, oc, name, rootfs); err != nil {
 			return err
 		}
 		defer base.drop()
 		testhooks.PausePoint("snapshot-freeze")
 		// The images, the changes to the rootfs and the config are
 		// stored once CRIU is done and the container runs again.
-		d, err = m.dumpStoredAfter(oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
+		d, err = m.dumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
 		if err != nil {
 			return m.dumpFailed(name, err, oc.log)
 		}
@@ -231,10 +232,10 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 		}
 		d.dumped = time.Now()
 		oc.progress.setStep("store", 0)
-		d.manifest, d.stats, d.storeErr = m.images.ImportDir(dir)
+		d.manifest, d.stats, d.storeErr = m.images.ImportDir(ctx, dir)
 	}
 	if d.storeErr != nil {
-		m.freeFailedImport()
+		m.freeFailedImport(ctx)
 		return newError(ErrFailed, "store snapshot of "+name, d.storeErr)
 	}
 	mf, st := d.manifest, d.stats
@@ -248,7 +249,7 @@ func (m *Manager) snapshot(oc *opContext, name, snap string, stateful bool) erro
 	mf.Meta = map[string]string{metaKind: kind, metaStored: fmt.Sprint(st.StoredBytes)}
 	if err := m.images.Save(snapshotKey(name, snap), mf); err != nil {
 		m.images.Release(mf)
-		m.freeFailedImport()
+		m.freeFailedImport(ctx)
 		return newError(ErrFailed, "store snapshot of "+name, err)
 	}
 	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
@@ -271,7 +272,7 @@ func isRootfsArchive(f images.File) bool { return f.Name == snapshotRootfs || f.
 // container is stopped, its rootfs swapped by two renames, its config
 // replaced, and it is restored from the snapshot's images (stateful) or
 // started again if it was running (stateless).
-func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
+func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap string) error {
 	mf, err := m.loadSnapshot(name, snap)
 	if err != nil {
 		return err
@@ -303,7 +304,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	// The rootfs archives first; tar unpacks them while the CRIU
 	// images are exported.
 	archiveFiles, imageFiles := splitRootfsArchives(mf)
-	if err := m.images.Export(archiveFiles, dir); err != nil {
+	if err := m.images.Export(ctx, archiveFiles, dir); err != nil {
 		return exportFailed(err)
 	}
 	incoming := rootfs + rootfsIncoming
@@ -313,7 +314,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	}
 	unpacked := make(chan error, 1)
 	go func() { unpacked <- rootfstar.Unpack(incoming, archives...) }()
-	exportErr := m.images.Export(imageFiles, dir)
+	exportErr := m.images.Export(ctx, imageFiles, dir)
 	if err := <-unpacked; err != nil || exportErr != nil {
 		os.RemoveAll(incoming)
 		if exportErr != nil {
@@ -348,7 +349,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 	oc.progress.setStep("restore", 0)
 	if mf.Meta[metaKind] == "stateful" {
 		t1 := time.Now()
-		if _, _, err := m.criuRestore(oc, lxchelper.Restore, name, dir, restoreFrom{}); err != nil {
+		if _, _, err := m.criuRestore(ctx, oc, lxchelper.Restore, name, dir, restoreFrom{}); err != nil {
 			return newError(ErrFailed, fmt.Sprintf("restore of snapshot %s of %s failed %v; its rootfs and config are rolled back and it is STOPPED",
 				snap, name, err), nil)
 		}
@@ -357,7 +358,7 @@ func (m *Manager) restoreSnapshot(oc *opContext, name, snap string) error {
 		return nil
 	}
 	if wasRunning {
-		return m.start(oc, name)
+		return m.start(ctx, oc, name)
 	}
 	return nil
 }

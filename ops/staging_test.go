@@ -2,6 +2,7 @@ package ops
 
 import (
 	"bytes"
+	"context"
 	"ctrfs/internal/testenv"
 	"log/slog"
 	"os"
@@ -69,7 +70,7 @@ func TestRecoverStagingIgnoresPlanted(t *testing.T) {
 	t.Cleanup(func() { os.Remove(link) })
 	planted = append(planted, filepath.Join(target, "dump-c1-2"))
 
-	m.recoverStaging()
+	m.recoverStaging(context.Background())
 	for _, p := range planted {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s was touched: %v", p, err)

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -189,8 +190,8 @@ func (m *Manager) dropStoreData(name string) error {
 // freeFailedImport frees the chunks of an import that failed before the
 // command returns, not at some later collection: after "no space left on
 // device" the next checkpoint must find the room it had before.
-func (m *Manager) freeFailedImport() {
-	freed, err := m.images.GC()
+func (m *Manager) freeFailedImport(ctx context.Context) {
+	freed, err := m.images.GC(ctx)
 	if err != nil {
 		m.log.Warn("cannot free the chunks of a failed import", "err", err)
 		return
@@ -217,7 +218,10 @@ func (m *Manager) GCStats() (runs int64, last time.Duration) {
 }
 
 // collectGarbage frees chunks that no saved manifest uses any more. Calls
-// made while a collection runs fold into one more run after it.
+// made while a collection runs fold into one more run after it. It runs
+// under the daemon's root context: at shutdown no sweep starts any more,
+// since the process is about to exit anyway and the next daemon collects
+// at its start.
 func (m *Manager) collectGarbage() {
 	m.gc.mu.Lock()
 	if m.gc.running {
@@ -230,7 +234,9 @@ func (m *Manager) collectGarbage() {
 	go func() {
 		for {
 			start := time.Now()
-			if freed, err := m.images.GC(); err != nil {
+			if freed, err := m.images.GC(m.ctx); errors.Is(err, context.Canceled) {
+				m.log.Debug("image store garbage collection stopped at shutdown")
+			} else if err != nil {
 				m.log.Warn("image store garbage collection failed", "err", err)
 			} else if freed > 0 {
 				m.log.Debug("image store garbage collected", "bytes", freed)

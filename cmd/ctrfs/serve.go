@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -117,19 +118,26 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 	if err := prepareMountPoint(mountDir, log); err != nil {
 		return err
 	}
+	// The root context, cancelled at shutdown. The operations and moves
+	// under way take it without its cancellation (ops.Manager and
+	// cluster.Cluster's opCtx), since they run to their end first; what
+	// ends with it is background work that would not outlive the process
+	// anyway (a garbage collection's sweep, the watch on moves).
+	ctx, shutdown := context.WithCancel(context.Background())
+	defer shutdown()
 	events := ops.NewEventBus()
 	m, err := ops.NewManager(ops.Config{
 		Host: f.name, LXCPath: f.lxcpath, StoreDir: f.store,
 		Network:    network.Network{Bridge: f.bridge, Subnet: subnet},
 		HelperPath: self, RecentLog: ring,
 		TemplateCache: f.templateCache, DefaultTemplate: f.template,
-		ReservedNames: fs.ReservedNames(),
+		ReservedNames: fs.ReservedNames(), Context: ctx,
 	}, events, log)
 	if err != nil {
 		return err
 	}
 	defer m.Close() // its staging directory in memory goes, on every path
-	cl, err := startCluster(f, m, log)
+	cl, err := startCluster(ctx, f, m, log)
 	if err != nil {
 		return err
 	}
@@ -161,6 +169,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 			log.Info("unmounting", "because", err.Error())
 			failed <- err
 		}
+		shutdown()
 		cl.Close()     // peers see this host leave at once
 		events.Close() // releases blocked readers of `events`
 		if err := server.Unmount(); err != nil {
@@ -183,7 +192,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 	}
 }
 
-func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Cluster, error) {
+func startCluster(ctx context.Context, f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Cluster, error) {
 	var secret []byte
 	if f.secretFile != "" {
 		var err error
@@ -201,7 +210,7 @@ func startCluster(f *serveFlags, m *ops.Manager, log *slog.Logger) (*cluster.Clu
 		return nil, fmt.Errorf("--secret-file needs --bind")
 	}
 	cl, err := cluster.Start(cluster.Config{Host: f.name, Bind: f.bind, Join: join, Secret: secret,
-		MigratePort: f.migratePort, StoreDir: f.store, PostCopyMoves: f.postCopy, Log: log}, m)
+		MigratePort: f.migratePort, StoreDir: f.store, PostCopyMoves: f.postCopy, Log: log, Context: ctx}, m)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package lxchelper
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +17,7 @@ import (
 const FreezeLimit = 10 * time.Second
 
 // FreezeWithin freezes the container, or thaws it and fails if it is not
-// frozen within d.
+// frozen within d, or before ctx ends.
 //
 // With the cgroup v1 freezer it writes FROZEN and polls freezer.state
 // itself: LXC's own freeze looks again only once a second, which cost a
@@ -26,9 +27,11 @@ const FreezeLimit = 10 * time.Second
 // Elsewhere (cgroup2) LXC's call waits on cgroup.events, but it cannot be
 // cancelled; it runs in a goroutine, and the helper process it runs in
 // exits soon after, which ends it.
-func FreezeWithin(c *lxc.Container, d time.Duration) error {
+func FreezeWithin(ctx context.Context, c *lxc.Container, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
 	if c.SetCgroupItem("freezer.state", "FROZEN") == nil {
-		for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		for ; ctx.Err() == nil; time.Sleep(2 * time.Millisecond) {
 			if st := c.CgroupItem("freezer.state"); len(st) > 0 && strings.TrimSpace(st[0]) == "FROZEN" {
 				if err := c.Freeze(); err != nil && !errors.Is(err, lxc.ErrAlreadyFrozen) {
 					c.SetCgroupItem("freezer.state", "THAWED")
@@ -46,7 +49,7 @@ func FreezeWithin(c *lxc.Container, d time.Duration) error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(d):
+	case <-ctx.Done():
 	}
 	// c is locked by the call under way; thaw through another handle.
 	other, err := lxc.NewContainer(c.Name(), c.ConfigPath())

@@ -18,6 +18,7 @@
 package lxchelper
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -135,7 +136,7 @@ func Main(args []string) int {
 		if err == nil && verb == RestoreFrozen {
 			// Here, not in the daemon, so that a daemon that dies
 			// meanwhile cannot leave it running.
-			err = FreezeWithin(c, FreezeLimit)
+			err = FreezeWithin(context.Background(), c, FreezeLimit)
 		}
 	case Announce:
 		err = announce(c)

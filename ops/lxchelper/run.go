@@ -1,6 +1,8 @@
 package lxchelper
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,22 +29,24 @@ type Runner struct {
 // (then there is no log). Its output goes to a file, not a pipe: the
 // container's monitor outlives the helper and would hold a pipe open. The
 // helper has a lifeline (lifeline.go): it stops with this daemon, and
-// when abort is closed.
-func (r Runner) Run(abort <-chan struct{}, verb Verb, name string, args ...string) (log []byte, ran bool, err error) {
-	return r.run(abort, nil, verb, name, args...)
+// when ctx is done.
+func (r Runner) Run(ctx context.Context, verb Verb, name string, args ...string) (log []byte, ran bool, err error) {
+	return r.run(ctx, verb, name, args...)
 }
 
 // RunCRIU is Run for a verb whose CRIU works over work bytes of images:
 // past CRIULimit(work) the helper is stopped, and the error is an
 // *OverdueError.
-func (r Runner) RunCRIU(abort <-chan struct{}, work int64, verb Verb, name string, args ...string) (log []byte, ran bool, err error) {
+func (r Runner) RunCRIU(ctx context.Context, work int64, verb Verb, name string, args ...string) (log []byte, ran bool, err error) {
 	overdue := &OverdueError{verb: verb, name: name, limit: CRIULimit(work), work: work}
-	return r.run(abort, overdue, verb, name, args...)
+	ctx, cancel := context.WithTimeoutCause(ctx, overdue.limit, overdue)
+	defer cancel()
+	return r.run(ctx, verb, name, args...)
 }
 
-// run is Run stopping the helper at overdue's limit, if overdue is not
-// nil.
-func (r Runner) run(abort <-chan struct{}, overdue *OverdueError, verb Verb, name string, args ...string) ([]byte, bool, error) {
+// run is Run; if ctx's deadline has an *OverdueError for its cause
+// (RunCRIU), a helper stopped by it fails with that error.
+func (r Runner) run(ctx context.Context, verb Verb, name string, args ...string) ([]byte, bool, error) {
 	logFile := filepath.Join(r.LogDir, name+"."+string(verb)+".log")
 	os.Remove(logFile)
 	errFile, err := os.CreateTemp(r.TempDir, "helper-*")
@@ -60,22 +64,15 @@ func (r Runner) run(abort <-chan struct{}, overdue *OverdueError, verb Verb, nam
 		return nil, false, errkind.New(errkind.ErrFailed, string(verb)+" "+name, runErr)
 	}
 	defer lifeline.Close()
-	var timedOut atomic.Bool
+	var stopped atomic.Bool // by ctx, not by itself
 	runErr = cmd.Start()
 	started()
 	if runErr == nil {
-		var limit <-chan time.Time
-		if overdue != nil {
-			t := time.NewTimer(overdue.limit)
-			defer t.Stop()
-			limit = t.C
-		}
 		ended := make(chan struct{})
 		go func() {
 			select {
-			case <-abort:
-			case <-limit:
-				timedOut.Store(true)
+			case <-ctx.Done():
+				stopped.Store(true)
 			case <-ended:
 				return
 			}
@@ -94,7 +91,8 @@ func (r Runner) run(abort <-chan struct{}, overdue *OverdueError, verb Verb, nam
 	if runErr == nil {
 		return logData, true, nil
 	}
-	if timedOut.Load() {
+	var overdue *OverdueError
+	if stopped.Load() && errors.As(context.Cause(ctx), &overdue) {
 		return logData, true, overdue
 	}
 	msg, _ := os.ReadFile(errFile.Name())

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,7 +35,7 @@ type archiveCache struct {
 	recipe    string // what the archive must have been built from
 	// build makes the rootfs in dir, writing its output to out, and says
 	// where it came from.
-	build func(dir string, out io.Writer) (source string, err error)
+	build func(ctx context.Context, dir string, out io.Writer) (source string, err error)
 	log   *slog.Logger
 }
 
@@ -99,7 +100,7 @@ func (c *archiveCache) untrusted() error {
 }
 
 // ensure returns the archive's path, building it first if it is not ready.
-func (c *archiveCache) ensure() (string, error) {
+func (c *archiveCache) ensure(ctx context.Context) (string, error) {
 	if err := c.untrusted(); err != nil {
 		return "", errkind.New(errkind.ErrFailed, fmt.Sprintf("the %s template's archive cannot be trusted: %v "+
 			"(if you put it there, make it root's alone: chown root:root, chmod go-w; "+
@@ -144,7 +145,7 @@ func (c *archiveCache) ensure() (string, error) {
 	}()
 	c.log.Info("building a template; creates of it wait", "template", c.name, "cache", c.dir)
 	t0 := time.Now()
-	if err := c.buildArchive(); err != nil {
+	if err := c.buildArchive(ctx); err != nil {
 		return "", errkind.New(errkind.ErrFailed, fmt.Sprintf("build the %s template (its output is in %s)", c.name, c.buildLog()), err)
 	}
 	c.log.Info("template built", "template", c.name, "seconds", time.Since(t0).Seconds())
@@ -152,7 +153,7 @@ func (c *archiveCache) ensure() (string, error) {
 }
 
 // buildArchive builds the rootfs and archives it, under the lock.
-func (c *archiveCache) buildArchive() error {
+func (c *archiveCache) buildArchive(ctx context.Context) error {
 	leftovers, _ := filepath.Glob(filepath.Join(c.dir, "."+c.name+".build-*"))
 	for _, l := range leftovers {
 		os.RemoveAll(l)
@@ -170,7 +171,7 @@ func (c *archiveCache) buildArchive() error {
 
 	t0 := time.Now()
 	rootfs := filepath.Join(tmp, "rootfs")
-	source, err := c.build(rootfs, out)
+	source, err := c.build(ctx, rootfs, out)
 	if err != nil {
 		return err
 	}
@@ -266,10 +267,10 @@ func extractArchive(archive, dir string) error {
 }
 
 // runLogged runs a command with its output going to out; the error quotes
-// the output's last line.
-func runLogged(out io.Writer, name string, args ...string) error {
+// the output's last line. ctx's end kills it.
+func runLogged(ctx context.Context, out io.Writer, name string, args ...string) error {
 	var tail tailWriter
-	cmd := exec.Command(name, args...)
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout = io.MultiWriter(out, &tail)
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Run(); err != nil {

@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"context"
 	"crypto/rand"
 	"embed"
 	"encoding/hex"
@@ -37,10 +38,10 @@ var debianTemplate = &Template{
 	Name: "debian",
 	About: "Debian 12 (bookworm) with systemd, sshd, nginx, cron and a counter service on port 8080, " +
 		"made checkpointable (see /etc/ctrfs-template/README in it); built once with debootstrap from the host's Debian mirror",
-	rootfs: func(env Env, dir, container string) error {
+	rootfs: func(ctx context.Context, env Env, dir, container string) error {
 		// Built first if it is not yet, which takes debootstrap's few
 		// minutes.
-		archive, err := debianCache(env).ensure()
+		archive, err := debianCache(env).ensure(ctx)
 		if err != nil {
 			return err
 		}
@@ -183,10 +184,10 @@ func debianRecipe() string {
 }
 
 // buildDebianRootfs runs debootstrap into dir from the host's mirror.
-func buildDebianRootfs(dir string, out io.Writer) (source string, err error) {
+func buildDebianRootfs(ctx context.Context, dir string, out io.Writer) (source string, err error) {
 	mirror := hostDebianMirror()
 	args := []string{"--variant=minbase", "--include=" + strings.Join(debianPackages, ","), debianSuite, dir, mirror}
-	if err := runLogged(out, "debootstrap", args...); err != nil {
+	if err := runLogged(ctx, out, "debootstrap", args...); err != nil {
 		return "", fmt.Errorf("%w (is debootstrap installed, and %s reachable?)", err, mirror)
 	}
 	// Package lists are stale in a week and the .debs are installed:

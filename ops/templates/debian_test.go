@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"context"
 	"ctrfs/internal/testenv"
 	"errors"
 	"io"
@@ -56,7 +57,7 @@ deb [arch=amd64 signed-by=/usr/share/keyrings/k.gpg] http://m.example/debian/ bo
 func fakeCache(t *testing.T, dir string, builds *atomic.Int32, fail bool) *archiveCache {
 	return &archiveCache{dir: dir, name: "fake", recipe: "recipe-1",
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		build: func(root string, out io.Writer) (string, error) {
+		build: func(_ context.Context, root string, out io.Writer) (string, error) {
 			builds.Add(1)
 			time.Sleep(50 * time.Millisecond) // long enough for the others to wait
 			if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
@@ -83,7 +84,7 @@ func TestArchiveCacheSharedBuild(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			_, errs[i] = fakeCache(t, dir, &builds, false).ensure()
+			_, errs[i] = fakeCache(t, dir, &builds, false).ensure(context.Background())
 		}(i)
 	}
 	wg.Wait()
@@ -96,7 +97,7 @@ func TestArchiveCacheSharedBuild(t *testing.T) {
 		t.Fatalf("%d builds for 6 concurrent creates; want 1", n)
 	}
 	c := fakeCache(t, dir, &builds, false)
-	path, err := c.ensure()
+	path, err := c.ensure(context.Background())
 	if err != nil || builds.Load() != 1 {
 		t.Fatalf("a later ensure: %v, builds %d", err, builds.Load())
 	}
@@ -114,7 +115,7 @@ func TestArchiveCacheSharedBuild(t *testing.T) {
 
 	// Another recipe (a changed package list) builds again.
 	c.recipe = "recipe-2"
-	if _, err := c.ensure(); err != nil || builds.Load() != 2 {
+	if _, err := c.ensure(context.Background()); err != nil || builds.Load() != 2 {
 		t.Errorf("new recipe: %v, builds %d", err, builds.Load())
 	}
 }
@@ -125,7 +126,7 @@ func TestArchiveCacheSharedBuild(t *testing.T) {
 func TestArchiveCacheInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	var builds atomic.Int32
-	if _, err := fakeCache(t, dir, &builds, true).ensure(); err == nil || !errors.Is(err, errkind.ErrFailed) {
+	if _, err := fakeCache(t, dir, &builds, true).ensure(context.Background()); err == nil || !errors.Is(err, errkind.ErrFailed) {
 		t.Fatalf("failed build: %v", err)
 	}
 	c := fakeCache(t, dir, &builds, false)
@@ -144,7 +145,7 @@ func TestArchiveCacheInterrupted(t *testing.T) {
 	if c.ready() {
 		t.Fatal("an archive without its info is trusted")
 	}
-	if _, err := c.ensure(); err != nil {
+	if _, err := c.ensure(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".fake.build-*")); len(left) != 0 {
@@ -170,12 +171,12 @@ func TestArchiveCacheUntrusted(t *testing.T) {
 		dir := t.TempDir()
 		var builds atomic.Int32
 		c := fakeCache(t, dir, &builds, false)
-		if _, err := c.ensure(); err != nil {
+		if _, err := c.ensure(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		plant(c)
 		before, _ := os.ReadFile(c.archive())
-		_, err := c.ensure()
+		_, err := c.ensure(context.Background())
 		if !errors.Is(err, errkind.ErrFailed) || !strings.Contains(err.Error(), "cannot be trusted") || !strings.Contains(err.Error(), "chown root:root") {
 			t.Errorf("ensure with a planted archive or info: %v", err)
 		}

@@ -10,6 +10,7 @@
 package templates
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -31,7 +32,7 @@ type Template struct {
 	About string // one line for templates/NAME/info
 	// rootfs makes the rootfs of a new container in dir (which does not
 	// exist yet); it may first build what the template caches.
-	rootfs func(env Env, dir, container string) error
+	rootfs func(ctx context.Context, env Env, dir, container string) error
 	// config sets the template's own LXC config keys over the busybox
 	// config that every template starts from.
 	config map[string]string
@@ -67,7 +68,7 @@ const DefaultName = "busybox"
 var busyboxTemplate = &Template{
 	Name:  "busybox",
 	About: "a busybox-static rootfs, made at each create from the host's " + busyboxPath + ", with a counter service on port 8080",
-	rootfs: func(env Env, dir, container string) error {
+	rootfs: func(_ context.Context, env Env, dir, container string) error {
 		return writeRootfs(dir)
 	},
 	status: func(env Env) Status {
@@ -100,9 +101,9 @@ func Lookup(name string) (*Template, error) {
 
 // MakeRootfs makes the rootfs of a new container in dir (which does not
 // exist yet); a template that must be built first (debian, once per
-// cache) makes it wait for the build.
-func (t *Template) MakeRootfs(env Env, dir, container string) error {
-	return t.rootfs(env, dir, container)
+// cache) makes it wait for the build, which ctx's end stops.
+func (t *Template) MakeRootfs(ctx context.Context, env Env, dir, container string) error {
+	return t.rootfs(ctx, env, dir, container)
 }
 
 // Status is what templates/NAME/info says of the template's build.

@@ -28,9 +28,20 @@ func (m *Manager) killLeftovers() {
 	if err != nil {
 		return
 	}
+	// A dump is let finish first, DumpGrace at most (see
+	// lxchelper.DumpGrace): killing its CRIU while it infects a task can
+	// kill the task.
+	for deadline := time.Now().Add(lxchelper.DumpGrace); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !dumpsLeft(procs, roots) {
+			break
+		}
+	}
 	var killed []int
 	var dumped []string
 	for _, p := range procs {
+		if lxchelper.Gone(p.PID) {
+			continue
+		}
 		dir, dump, ok := leftCRIU(p, roots)
 		if !ok {
 			continue
@@ -54,6 +65,23 @@ func (m *Manager) killLeftovers() {
 			lxchelper.ResumeInterruptedDump(m.cfg.LXCPath, name)
 		}
 	}
+}
+
+// dumpsLeft says whether one of procs is a dump's CRIU of roots, still
+// running.
+func dumpsLeft(procs procfs.Procs, roots []string) bool {
+	for _, p := range procs {
+		dir, dump, ok := leftCRIU(p, roots)
+		if !ok || !dump || lxchelper.Gone(p.PID) {
+			continue
+		}
+		// Not a post-copy move's lazy dump: it serves pages until the
+		// move is settled (cluster's recoverPostCopy).
+		if purpose, _, ok := staging.Parse(filepath.Base(dir)); !ok || purpose != "lazy" {
+			return true
+		}
+	}
+	return false
 }
 
 // leftCRIU says whether p is root's CRIU working on images in a directory

@@ -90,6 +90,21 @@ func stopDescendants() {
 	}
 }
 
+// DumpGrace is how long a CRIU dump whose daemon died is let finish before
+// it is killed (see followLifeline, ops/leftovers.go): a dump of a few GiB
+// takes seconds here.
+const DumpGrace = time.Minute
+
+// waitDescendants returns once no process is left below this one, or
+// after limit.
+func waitDescendants(limit time.Duration) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if len(Descendants(os.Getpid())) == 0 {
+			return
+		}
+	}
+}
+
 // Gone says whether pid has exited (a zombie has).
 func Gone(pid int) bool {
 	p, err := procfs.NewProc(pid)

@@ -82,7 +82,7 @@ func Main(args []string) int {
 		// tasks is the move's to settle (cluster/postcopy.go).
 		undo = func() { ResumeInterruptedDump(lxcpath, name) }
 	}
-	life := followLifeline(undo)
+	life := followLifeline(undo, undo != nil)
 	c, err := lxc.NewContainer(name, lxcpath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

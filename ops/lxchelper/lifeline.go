@@ -61,9 +61,10 @@ type lifeline struct {
 // of what the helper starts and watches the lifeline (and SIGTERM and
 // SIGINT, so that `systemctl kill` ends the helper's work as well): once
 // it ends, every process below is stopped, undo runs (if not nil) and the
-// helper exits with exitStopped. Without a lifeline (a helper run by hand)
+// helper exits with exitStopped. A dump (dumping) whose daemon died is
+// first let finish, DumpGrace at most. Without a lifeline (a helper run by hand)
 // it returns nil.
-func followLifeline(undo func()) *lifeline {
+func followLifeline(undo func(), dumping bool) *lifeline {
 	fd, err := strconv.Atoi(os.Getenv(lifelineEnv))
 	if err != nil {
 		return nil
@@ -82,9 +83,20 @@ func followLifeline(undo func()) *lifeline {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	go func() { ended <- fmt.Sprintf("it got %v", <-signals) }()
+	daemon := os.Getppid()
 	go func() {
 		why := <-ended
 		l.done.Lock() // never unlocked: the helper ends here
+		if dumping && os.Getppid() != daemon {
+			// The daemon died (the helper was re-parented): a dump
+			// is let finish, DumpGrace at most, since a CRIU killed
+			// while it infects a task leaves that task its parasite's
+			// trap to die of (SIGTRAP with no tracer), and a
+			// container whose init dies that way is lost. A daemon
+			// that stops the helper itself (an abort, a CRIU past its
+			// deadline) has it killed at once.
+			waitDescendants(DumpGrace)
+		}
 		stopDescendants()
 		if undo != nil {
 			undo()

@@ -66,7 +66,7 @@ func TestLifeline(t *testing.T) {
 // lifelineHelper is TestLifeline's helper: a child, and an orphan (whose
 // parent exited) that it keeps as their subreaper.
 func lifelineHelper(dir string) {
-	followLifeline(func() { os.WriteFile(filepath.Join(dir, "undone"), nil, 0o600) })
+	followLifeline(func() { os.WriteFile(filepath.Join(dir, "undone"), nil, 0o600) }, false)
 	exec.Command("sh", "-c", "sleep 300 & echo $! > "+filepath.Join(dir, "orphan")).Run()
 	child := exec.Command("sleep", "300")
 	if child.Start() == nil {

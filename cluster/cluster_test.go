@@ -29,11 +29,19 @@ func TestCompareVersions(t *testing.T) {
 }
 
 func TestCanTake(t *testing.T) {
-	src := Facts{Host: "a", Arch: "amd64", Kernel: "6.18.4", CRIU: "4.2", CPUFlags: []string{"avx2", "sse4_2"}, StoreFormat: 2}
+	src := Facts{Host: "a", Arch: "amd64", Kernel: "6.18.4", CRIU: "4.2", CPUFlags: []string{"avx2", "sse4_2"}, StoreFormat: 2,
+		Features: []string{"timens", "userns"}, FeaturesKnown: true}
 	ok := src
 	ok.Host, ok.Kernel, ok.CPUFlags = "b", "6.19", []string{"avx2", "avx512f", "sse4_2"}
 	if err := CanTake(src, ok); err != nil {
 		t.Errorf("a newer host with more features: %v", err)
+	}
+	// The way back after an upgrade: an older kernel with what a restore
+	// needs takes the container.
+	back := ok
+	back.Kernel, back.Features = "6.1.0", []string{"apparmor_stacking", "timens", "userns"}
+	if err := CanTake(src, back); err != nil {
+		t.Errorf("an older kernel with every feature a restore needs: %v", err)
 	}
 	old := src
 	old.StoreFormat = 0
@@ -41,10 +49,13 @@ func TestCanTake(t *testing.T) {
 		t.Errorf("a newer ctrfs taking from an older one: %v", err)
 	}
 	for what, mutate := range map[string]func(*Facts){
-		"arch":   func(f *Facts) { f.Arch = "arm64" },
-		"avx2":   func(f *Facts) { f.CPUFlags = []string{"sse4_2"} },
-		"kernel": func(f *Facts) { f.Kernel = "6.1.0" },
-		"CRIU":   func(f *Facts) { f.CRIU = "3.19" },
+		"arch":                 func(f *Facts) { f.Arch = "arm64" },
+		"avx2":                 func(f *Facts) { f.CPUFlags = []string{"sse4_2"} },
+		"lacks what a restore": func(f *Facts) { f.Kernel, f.Features = "6.1.0", []string{"timens"} },
+		"userns":               func(f *Facts) { f.Features = nil },
+		// A ctrfs that does not report features is judged by version.
+		"older than": func(f *Facts) { f.Kernel, f.Features, f.FeaturesKnown = "6.1.0", nil, false },
+		"CRIU":       func(f *Facts) { f.CRIU = "3.19" },
 		// A ctrfs from before BLAKE3 chunk names reports no format.
 		"older ctrfs": func(f *Facts) { f.StoreFormat = 0 },
 	} {

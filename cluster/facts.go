@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ctrfs/images"
+	"ctrfs/ops/testhooks"
 )
 
 // Facts are what a host must know about another before it sends it a
@@ -29,6 +30,12 @@ type Facts struct {
 	CRIU     string
 	LXC      string
 	CPUFlags []string // sorted
+	// Features are the kernel features a restore may need that this host
+	// has (restoreFeatures, sorted). FeaturesKnown is false from a ctrfs
+	// that did not report them (gob sends no empty list, so it cannot say
+	// "none"), which CanTake then judges by kernel version alone.
+	Features      []string
+	FeaturesKnown bool
 	// MemAvailable is /proc/meminfo's MemAvailable in bytes when the facts
 	// were asked for (Host.Facts reads it afresh): where evacuate spreads
 	// containers. 0 if unknown.
@@ -48,6 +55,8 @@ func LocalFacts(host, endpoint, lxcVersion string) Facts {
 		f.Kernel = unix.ByteSliceToString(uts.Release[:])
 	}
 	f.CPUFlags = cpuFlags()
+	f.Features, f.FeaturesKnown = kernelFeatures(), true
+	f.Kernel, f.Features = testhooks.Kernel(f.Kernel, f.Features)
 	return f
 }
 
@@ -110,21 +119,21 @@ func CanTake(source, target Facts) error {
 	if source.Arch != target.Arch {
 		return fmt.Errorf("architecture: %s is %s, %s is %s", target.Host, target.Arch, source.Host, source.Arch)
 	}
-	have := map[string]bool{}
-	for _, f := range target.CPUFlags {
-		have[f] = true
-	}
-	var missing []string
-	for _, f := range source.CPUFlags {
-		if !have[f] {
-			missing = append(missing, f)
-		}
-	}
-	if len(missing) > 0 {
+	if missing := missingFeatures(source.CPUFlags, target.CPUFlags); len(missing) > 0 {
 		return fmt.Errorf("%s lacks CPU features of %s: %s", target.Host, source.Host, strings.Join(missing, " "))
 	}
-	if compareVersions(target.Kernel, source.Kernel) < 0 {
-		return fmt.Errorf("%s runs kernel %s, older than %s's %s", target.Host, target.Kernel, source.Host, source.Kernel)
+	// A move to an older kernel is the way back after an upgrade: what
+	// matters is whether the target's kernel has what a restore of the
+	// source's dump may use. A peer that does not report its features
+	// (an older ctrfs) is judged as before, by version.
+	if !target.FeaturesKnown || !source.FeaturesKnown {
+		if compareVersions(target.Kernel, source.Kernel) < 0 {
+			return fmt.Errorf("%s runs kernel %s, older than %s's %s, and does not say which kernel features it has (upgrade ctrfs on %s)",
+				target.Host, target.Kernel, source.Host, source.Kernel, target.Host)
+		}
+	} else if missing := missingFeatures(source.Features, target.Features); len(missing) > 0 {
+		return fmt.Errorf("%s's kernel %s lacks what a restore of a dump made on %s's %s may use (criu check --feature): %s",
+			target.Host, target.Kernel, source.Host, source.Kernel, strings.Join(missing, " "))
 	}
 	if compareVersions(target.CRIU, source.CRIU) < 0 {
 		return fmt.Errorf("%s has CRIU %q, older than %s's %s", target.Host, target.CRIU, source.Host, source.CRIU)

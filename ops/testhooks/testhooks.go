@@ -52,3 +52,25 @@ func PausePoint(step string, details ...string) {
 		}
 	}
 }
+
+// kernelAs is CTRFS_TEST_KERNEL=RELEASE[:FEATURE,...], a test hook: the
+// kernel release this host reports to its peers, and with a colon the
+// kernel features it reports having (none if empty), so that tests on one
+// machine can play a host with an older kernel. Unset, it does nothing.
+var kernelAs = os.Getenv("CTRFS_TEST_KERNEL")
+
+// Kernel returns the release and features a host reports: its own, or
+// those CTRFS_TEST_KERNEL gives.
+func Kernel(release string, features []string) (string, []string) {
+	if kernelAs == "" {
+		return release, features
+	}
+	release, list, ok := strings.Cut(kernelAs, ":")
+	if ok {
+		features = nil
+		if list != "" {
+			features = strings.Split(list, ",")
+		}
+	}
+	return release, features
+}

@@ -23,15 +23,29 @@ upstream=${CRIU_SRC_VERSION%-*}
 release=${VERSION_ID:-0}
 codename=${VERSION_CODENAME:-unknown}
 arch=$(dpkg --print-architecture)
+# The patches ctrfs carries (scripts/criu-patches/*.patch, applied in name
+# order; each says why and where upstream stands). Their digest is in the
+# version, so that a changed patch set is built and installed again.
+patches_dir=$(cd "$(dirname "$0")" && pwd)/criu-patches
+patch_files=("$patches_dir"/*.patch)
+[ -e "${patch_files[0]}" ] || patch_files=()
+patch_id=$(cat /dev/null "${patch_files[@]}" | sha256sum | cut -c1-8)
 # ~local sorts below Debian's own -1, so an official package replaces ours.
-deb_version="${upstream}-0~local${release}+1"
+deb_version="${upstream}-0~local${release}+2.p${patch_id}"
 deb="$CACHE/criu_${deb_version}_${arch}.deb"
+
+# deps.sh asks which version this would build, to tell a stale local build.
+if [ "${1:-}" = "--print-version" ]; then
+  echo "$deb_version"
+  exit 0
+fi
 
 log() { echo "deps: criu: $*"; }
 
 install_cached() {
   log "installing $deb"
-  apt-get install -y -qq --no-install-recommends "$deb" >/dev/null
+  # A local build of other patches may sort above this one.
+  apt-get install -y -qq --no-install-recommends --allow-downgrades "$deb" >/dev/null
 }
 
 if [ -f "$deb" ]; then
@@ -116,6 +130,11 @@ trap 'purge_build_deps; cleanup' EXIT
 log "building criu $upstream ($(nproc) cores, about a minute)"
 tar -C "$work/src" -xf "$work/src/$file"
 srcdir=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d -name 'criu-*' | head -n1)
+for p in "${patch_files[@]}"; do
+  log "applying $(basename "$p")"
+  patch -d "$srcdir" -p1 --forward --quiet <"$p" ||
+    { echo "deps: criu: $(basename "$p") does not apply to criu $upstream" >&2; exit 1; }
+done
 make -C "$srcdir" -j"$(nproc)" PREFIX=/usr criu >"$work/build.log" 2>&1 ||
   { tail -n 30 "$work/build.log" >&2; echo "deps: criu: build failed (log above)" >&2; exit 1; }
 strip "$srcdir/criu/criu"
@@ -139,11 +158,14 @@ Section: admin
 Priority: optional
 Description: checkpoint and restore in userspace (local build for $codename)
  CRIU $upstream built by ctrfs's setup from Debian's source package
- against this host's own libraries. An official Debian package of a newer
+ against this host's own libraries, with the patches ctrfs carries
+ (${#patch_files[@]}, id $patch_id). An official Debian package of a newer
  version replaces it; apt-get remove criu removes it.
 CTL
 dpkg-deb --root-owner-group --build "$pkg" "$work/criu.deb" >/dev/null
 mv "$work/criu.deb" "$deb"
+# Builds of other patch sets are of no more use.
+find "$CACHE" -maxdepth 1 -name "criu_*_${arch}.deb" ! -path "$deb" -delete
 log "built $deb"
 
 # --- phase 5: purge what the build installed, then install the package ---

@@ -43,7 +43,14 @@ criu_ok() {
   command -v criu >/dev/null 2>&1 || return 1
   # CRIU older than 4.2 does not work on these kernels: bookworm's 3.17 fails
   # `criu check`, trixie's 4.1.1 hangs dumping a container.
-  at_least "$(criu --version 2>/dev/null | awk '/^Version:/ {print $2}')" 4.2
+  at_least "$(criu --version 2>/dev/null | awk '/^Version:/ {print $2}')" 4.2 || return 1
+  # A local build (ours) must carry today's patches (scripts/criu-patches);
+  # an official package is taken as it is.
+  local have
+  have=$(dpkg-query -W -f '${Version}' criu 2>/dev/null || true)
+  case "$have" in
+    *~local*) [ "$have" = "$(./criu-deb.sh --print-version)" ] ;;
+  esac
 }
 
 export DEBIAN_FRONTEND=noninteractive

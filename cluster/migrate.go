@@ -82,6 +82,9 @@ type migration struct {
 	frozeAt    time.Time      // when the freeze began: the downtime runs from there
 	timings    []ops.KeyValue // how a live pre-copy move's downtime was spent, for its report
 	handedOver time.Duration  // how long the handover took
+	// stopRenewing ends the renewals of the target's session (keepAlive)
+	// at the handover, from where the target's commit lease applies.
+	stopRenewing func()
 }
 
 // phase starts a phase of the move: `info` shows it (ops.Outgoing.Phase)
@@ -109,6 +112,8 @@ func (c *Cluster) moveOut(ctx context.Context, o *ops.Outgoing, host string, pos
 		return err // nothing has moved
 	}
 	defer o.Forget()
+	mg.stopRenewing = mg.keepAlive()
+	defer mg.stopRenewing()
 	if err := mg.precopy(ctx, mg.live && !postCopy); err != nil {
 		return mg.fail(ctx, err, false) // it still runs here
 	}
@@ -233,6 +238,7 @@ func (mg *migration) freeze(ctx context.Context) error {
 // (unknownOutcome finds out).
 func (mg *migration) handover(ctx context.Context, pageServer string) error {
 	mg.phase("handover")
+	mg.stopRenewing()
 	t := time.Now()
 	err := mg.call("Host.Install", InstallArgs{Token: mg.token, Rootfs: mg.rootfs, Items: mg.items, Start: mg.live, PageServer: pageServer}, new(bool))
 	mg.handedOver = time.Since(t)

@@ -408,6 +408,16 @@ func (s *Service) Abort(token string, out *bool) error {
 	return nil
 }
 
+// Renew extends a session's lease: the source calls it while it works
+// between calls (keepAlive, cluster/keepalive.go).
+func (s *Service) Renew(token string, out *bool) error {
+	if _, err := s.c.session(token); err != nil {
+		return wireError(err)
+	}
+	*out = true
+	return nil
+}
+
 func (s *Service) Owner(a OwnerArgs, out *string) error {
 	s.c.mu.Lock()
 	sess, ok := s.c.sessions[a.Token]

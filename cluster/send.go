@@ -17,6 +17,8 @@ import (
 // packAndSend packs the rootfs and sends it with the saved state and
 // snapshots.
 func (mg *migration) packAndSend(ctx context.Context) error {
+	// A test holds the move here, longer than the target's sessionIdle.
+	ops.PausePoint("move-pack-rootfs")
 	rootfs, err := mg.o.PackRootfs(ctx)
 	if err != nil {
 		return err

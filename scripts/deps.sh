@@ -10,6 +10,15 @@ cd "$(dirname "$0")"
 need_pkgs=(lxc lxc-dev golang-gopkg-lxc-go-lxc.v2-dev fuse3 iptables busybox-static debootstrap go-md2man
   iproute2 bridge-utils pkg-config gcc make rsync zstd)
 
+# A kernel with AppArmor on (stock Debian's) needs its userspace: LXC loads
+# a profile for every container with apparmor_parser, and without it no
+# container starts ("Failed to spawn container"; LXC's log has the cause).
+# A kernel without AppArmor (or with it off) has no use for it.
+apparmor_on() { [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; }
+if apparmor_on; then
+  need_pkgs+=(apparmor)
+fi
+
 # uninstall-deps.sh asks for the list, to name it to the operator.
 if [ "${1:-}" = --packages ]; then
   echo "${need_pkgs[*]}"

@@ -183,6 +183,22 @@ func TestDebianTemplate(t *testing.T) {
 	if info := tree.ParseKV(d.Read("templates", "debian", "info")); info["built"] == "" || info["built"] == "not built yet" || info["size"] == "" {
 		t.Errorf("templates/debian/info after a create:\n%v", info)
 	}
+	// The template's drop-in leaves no unit a device allow list, device
+	// policy or IP filter: each makes systemd attach a cgroup BPF program
+	// (on a cgroup2-only host) that CRIU cannot dump.
+	for _, unit := range []string{"systemd-journald", "systemd-journald@x", "systemd-logind", "systemd-timedated",
+		"systemd-hostnamed", "systemd-localed", "systemd-networkd"} {
+		out, err := d.attach("deb1", "systemctl", "show", unit, "-p", "DevicePolicy", "-p", "DeviceAllow", "-p", "IPAddressDeny", "-p", "PrivateDevices")
+		props := map[string]string{}
+		for _, l := range strings.Split(out, "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				props[k] = v
+			}
+		}
+		if err != nil || props["DevicePolicy"] != "auto" || props["DeviceAllow"] != "" || props["IPAddressDeny"] != "" || props["PrivateDevices"] != "no" {
+			t.Errorf("systemctl show %s: %v\n%s", unit, err, out)
+		}
+	}
 	if conf := d.Read("containers", "deb1", "config"); !strings.Contains(conf, "lxc.signal.halt = SIGRTMIN+3") {
 		t.Errorf("config lacks systemd's halt signal:\n%s", conf)
 	}

@@ -7,7 +7,6 @@
 package criulog
 
 import (
-	"bufio"
 	"bytes"
 	"regexp"
 	"strings"
@@ -18,7 +17,8 @@ import (
 // operator's words. $1… in the text are the pattern's groups. A cause
 // about one task whose host PID the pattern holds (a group named task)
 // names it: {task} in the text becomes its PID, command and systemd unit,
-// {unit} the unit (taskunit.go).
+// {unit} the unit (taskunit.go). A BPF program's file (a group named
+// bpffd) is explained whole from its type and cgroup ({bpf}, bpfprog.go).
 type knownCause struct {
 	symptom *regexp.Regexp
 	text    string
@@ -32,8 +32,7 @@ var knownCauses = []knownCause{
 		"a service runs in a UTS namespace of its own (systemd's ProtectHostname=yes, as systemd-logind has): CRIU cannot dump a nested UTS namespace; set ProtectHostname=no in a drop-in for it"},
 	{regexp.MustCompile(`FS mnt \.?(\S+) dev \S+ root \S+ unsupported`),
 		"the mount at $1 has a filesystem that CRIU does not dump (a ramfs, as systemd's LoadCredential= makes): write `enable-fs ramfs` (or the filesystem's type) into the container's criu file, or set LoadCredential= empty in a drop-in"},
-	{regexp.MustCompile(`Can't dump file \d+ of that type \[\d+\] \(anon anon_inode:bpf-prog\)`),
-		"a service has cgroup BPF programs attached (systemd's IPAddressDeny=, as journald and logind have): CRIU cannot dump them; set IPAddressDeny= and IPAddressAllow= empty in a drop-in"},
+	{regexp.MustCompile(`Can't dump file (?P<bpffd>\d+) of that type \[\d+\] \(anon anon_inode:bpf-prog\)`), "{bpf}"},
 	{regexp.MustCompile(`Can't get rlimit \d+: Operation not permitted`), RlimitCause},
 	{regexp.MustCompile(`Can't bind-mount at \S*/dev/ptmx: Not a directory`),
 		"a service has a private mount namespace (PrivateTmp=, ProtectSystem=, PrivateDevices=, …), which CRIU's mntns-compat-mode cannot restore: the mount-v2 restore failed too (see its error); turn mount sandboxing off in drop-ins"},
@@ -91,6 +90,9 @@ func Blockers(log []byte) []string {
 // explain is the cause's text for a match m of its symptom in src.
 func (k knownCause) explain(src []byte, m []int) string {
 	text := string(k.symptom.Expand(nil, []byte(k.text), src, m))
+	if i := k.symptom.SubexpIndex("bpffd"); i > 0 && m[2*i] >= 0 {
+		text = strings.ReplaceAll(text, "{bpf}", explainBPFProg(src, m[0], string(src[m[2*i]:m[2*i+1]])))
+	}
 	if i := k.symptom.SubexpIndex("task"); i > 0 && m[2*i] >= 0 {
 		task, unit := describeTask(string(src[m[2*i]:m[2*i+1]]))
 		text = strings.NewReplacer("{task}", task, "{unit}", unit).Replace(text)
@@ -102,10 +104,15 @@ func (k knownCause) explain(src []byte, m []int) string {
 // error line that has one, else the first error line that is not noise.
 func Explain(log []byte) string {
 	var first string
-	sc := bufio.NewScanner(bytes.NewReader(log))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	// Line by line, with each line's offset: a cause may read the log
+	// before its line (explainBPFProg: the task whose files were dumped).
+	for start, end := 0, 0; start < len(log); start = end + 1 {
+		if end = bytes.IndexByte(log[start:], '\n'); end < 0 {
+			end = len(log)
+		} else {
+			end += start
+		}
+		line := string(log[start:end])
 		i := strings.Index(line, "Error (")
 		if i < 0 {
 			if !strings.Contains(line, " ERROR ") {
@@ -115,7 +122,12 @@ func Explain(log []byte) string {
 		}
 		for _, k := range knownCauses {
 			if m := k.symptom.FindStringSubmatchIndex(line); m != nil {
-				return k.explain([]byte(line), m)
+				for j := range m {
+					if m[j] >= 0 {
+						m[j] += start
+					}
+				}
+				return k.explain(log, m)
 			}
 		}
 		if first == "" && !criuNoise.MatchString(line) && strings.Contains(line, "Error (") {

@@ -93,3 +93,19 @@ func TestSSHPreauthCause(t *testing.T) {
 		t.Errorf("blockers: %q", b)
 	}
 }
+
+// TestFirstErrorOfAStart: a failed start's LXC log (LXC 5.0.2, the init
+// gone from the rootfs) gives the cause, not the spawn failure it ends in.
+func TestFirstErrorOfAStart(t *testing.T) {
+	log := []byte(`lxc c1 20261206075419.786 WARN     cgfsng - ../src/lxc/cgroups/cgfsng.c:__cgroup_tree_create:748 - File exists - Creating the final cgroup 7(lxc.monitor.c1) failed
+lxc c1 20261206075419.830 ERROR    start - ../src/lxc/start.c:start:2197 - No such file or directory - Failed to exec "/sbin/init"
+lxc c1 20261206075419.830 ERROR    sync - ../src/lxc/sync.c:sync_wait:34 - An error occurred in another process (expected sequence number 7)
+lxc c1 20261206075419.831 ERROR    start - ../src/lxc/start.c:__lxc_start:2107 - Failed to spawn container "c1"
+`)
+	if got, want := FirstError(log), `No such file or directory - Failed to exec "/sbin/init"`; got != want {
+		t.Errorf("FirstError: %q, want %q", got, want)
+	}
+	if got := FirstError([]byte("lxc c1 1 INFO start - x.c:f:1 - fine\n")); got != "" {
+		t.Errorf("FirstError of a log without errors: %q", got)
+	}
+}

@@ -24,6 +24,28 @@ func LastError(log []byte) string {
 	return last
 }
 
+// FirstError is the first ERROR message of an LXC log, without LXC's
+// source location: when a container fails to start, the cause (a binary
+// missing from the rootfs, an AppArmor profile that cannot be loaded, a
+// mount that fails), where the last is what every cause ends with
+// ("Failed to spawn container").
+func FirstError(log []byte) string {
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, " ERROR "); i >= 0 {
+			msg := strings.TrimSpace(line[i+len(" ERROR "):])
+			// "start - ../src/lxc/start.c:start:2197 - No such file …"
+			if f := strings.SplitN(msg, " - ", 3); len(f) == 3 && strings.Contains(f[1], ".c:") {
+				msg = f[2]
+			}
+			return msg
+		}
+	}
+	return ""
+}
+
 // Combined is the `log` of a checkpoint or restore: CRIU's log, then LXC's.
 func Combined(criuLogPath string, lxcLog []byte) []byte {
 	var b bytes.Buffer

@@ -97,7 +97,13 @@ func (r Runner) run(ctx context.Context, verb Verb, name string, args ...string)
 	}
 	msg, _ := os.ReadFile(errFile.Name())
 	reason := strings.TrimSpace(string(msg))
-	if e := criulog.LastError(logData); e != "" {
+	// A start's cause is LXC's first error; its last is the same
+	// "Failed to spawn container" whatever the cause.
+	lxcError := criulog.LastError
+	if verb == Start {
+		lxcError = criulog.FirstError
+	}
+	if e := lxcError(logData); e != "" {
 		reason += " (" + e + ")"
 	}
 	if reason == "" {

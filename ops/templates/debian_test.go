@@ -267,3 +267,33 @@ func TestDebianConfig(t *testing.T) {
 		t.Errorf("config does not name its template:\n%s", conf)
 	}
 }
+
+// TestDebianDropInAttachesNoBPF: the template's drop-in for every service
+// resets each setting with which the template's units (journald, logind,
+// timedated, networkd, journald@, hostnamed, localed) have systemd attach
+// a cgroup BPF program that PID 1 holds and CRIU cannot dump: IP address
+// filters, device allow lists and policies, and PrivateDevices=, which
+// implies a closed device policy.
+func TestDebianDropInAttachesNoBPF(t *testing.T) {
+	b, err := debianOverlay.ReadFile(debianOverlayRoot + "/etc/systemd/system/service.d/ctrfs-checkpoint.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			set[l] = true
+		}
+	}
+	for _, want := range []string{"[Service]", "IPAddressDeny=", "IPAddressAllow=", "DeviceAllow=", "DevicePolicy=auto", "PrivateDevices=no"} {
+		if !set[want] {
+			t.Errorf("ctrfs-checkpoint.conf lacks %q:\n%s", want, b)
+		}
+	}
+	readme, _ := debianOverlay.ReadFile(debianOverlayRoot + "/etc/ctrfs-template/README")
+	for _, want := range []string{"DeviceAllow=", "DevicePolicy=auto", "PrivateDevices=no"} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("etc/ctrfs-template/README does not say why %s", want)
+		}
+	}
+}

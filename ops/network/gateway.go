@@ -98,11 +98,7 @@ func (n Network) ensureGateway() error {
 // nft_meta_bridge, which not every kernel has): the gateway MAC is this
 // subnet's alone, its port this bridge's.
 func ensureGatewayFilter(bridge, port string, mac net.HardwareAddr) error {
-	rules := [][]string{
-		{"FORWARD", "-s", mac.String(), "-o", "!", containerPorts, "-j", "DROP"},
-		{"FORWARD", "-s", mac.String(), "-i", "!", port, "-j", "DROP"},
-	}
-	for _, r := range rules {
+	for _, r := range gatewayRules(port, mac) {
 		if exec.Command("ebtables", append([]string{"-t", "filter", "--check"}, r...)...).Run() == nil {
 			continue
 		}
@@ -111,6 +107,24 @@ func ensureGatewayFilter(bridge, port string, mac net.HardwareAddr) error {
 		}
 	}
 	return nil
+}
+
+func gatewayRules(port string, mac net.HardwareAddr) [][]string {
+	return [][]string{
+		{"FORWARD", "-s", mac.String(), "-o", "!", containerPorts, "-j", "DROP"},
+		{"FORWARD", "-s", mac.String(), "-i", "!", port, "-j", "DROP"},
+	}
+}
+
+// RemoveGateway removes what ensureGateway made beside the bridge (the
+// veth pair, and with it the fdb entry, and the ebtables rules), for
+// whoever removes the bridge: deleting a bridge leaves its ports.
+func (n Network) RemoveGateway() {
+	gw, port := gatewayLinks(n.Bridge)
+	exec.Command("ip", "link", "del", gw).Run()
+	for _, r := range gatewayRules(port, GatewayMAC(n.Subnet.Masked().String())) {
+		exec.Command("ebtables", append([]string{"-t", "filter", "-D"}, r...)...).Run()
+	}
 }
 
 // hasAddr says whether link holds addr (address/bits).

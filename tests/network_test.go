@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"ctrfs/ops/network"
 )
@@ -19,9 +20,10 @@ import (
 // distinct addresses; a container pings one on another host and the
 // gateway, which answers once, with the one MAC every host gives it; a
 // container moved to another host keeps its address, its gateway's MAC
-// and its reach; creates after the move, filling the subnet, never hand
-// out the moved container's address (nor any other twice); the bridges'
-// MACs differ although the three share a machine-id.
+// and its reach; with a host down, creates after the move, filling the
+// subnet, never hand out the moved container's address, nor the down
+// host's, nor any other twice; the bridges' MACs differ although the
+// three share a machine-id.
 func TestSegmentNetwork(t *testing.T) {
 	seg := newSegment(t)
 	secret := newSecret(t)
@@ -92,14 +94,25 @@ func TestSegmentNetwork(t *testing.T) {
 	}
 	reaches(t, h2, "x1a", far, gw, gwMAC, "after the move to chulak")
 
-	// Creates on the old host and the new one until the subnet is full:
-	// neither may take the moved container's address.
+	// edora goes down (its containers run on). Creates on the old host
+	// and the new one until the subnet is full may fail while gossip
+	// has edora alive or suspect (EHOSTUNREACH), then go on without it;
+	// none may take the moved container's address, or edora's.
+	h3.Kill()
 	for _, h := range []*Peer{h1, h2} {
 		wg.Add(1)
 		go func(h *Peer) {
 			defer wg.Done()
-			for i := 0; i < 12; i++ {
-				if _, err := h.Sh(fmt.Sprintf("mkdir containers/y%s%d", h.Name[:1], i)); err != nil {
+			deadline := time.Now().Add(90 * time.Second)
+			for i := 0; i < 12 && time.Now().Before(deadline); {
+				_, err := h.Sh(fmt.Sprintf("mkdir containers/y%s%d", h.Name[:1], i))
+				switch {
+				case err == nil:
+					i++
+				case strings.Contains(err.Error(), "No route to host"):
+					t.Logf("create on %s while edora is not dead yet: %v", h.Name, err)
+					time.Sleep(time.Second) // until gossip has edora dead
+				default:
 					t.Logf("create on %s stopped: %v", h.Name, err)
 					return
 				}
@@ -111,6 +124,11 @@ func TestSegmentNetwork(t *testing.T) {
 	t.Logf("addresses after the move: %v", addrs)
 	if len(addrs) != 13 {
 		t.Errorf("%d containers in a subnet with room for 13", len(addrs))
+	}
+	for _, h := range []*Peer{h1, h2} {
+		if e := h.Read("error"); !strings.Contains(e, "is full") {
+			t.Errorf("error on %s after the last create: %q, want the subnet full", h.Name, e)
+		}
 	}
 }
 

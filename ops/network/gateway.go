@@ -127,6 +127,31 @@ func (n Network) RemoveGateway() {
 	}
 }
 
+// intact says, from netlink alone, whether the bridge and the gateway are
+// up with their MACs and the gateway holds its address.
+func (n Network) intact() bool {
+	gw, _ := gatewayLinks(n.Bridge)
+	br, err1 := net.InterfaceByName(n.Bridge)
+	g, err2 := net.InterfaceByName(gw)
+	if err1 != nil || err2 != nil || br.Flags&net.FlagUp == 0 || g.Flags&net.FlagUp == 0 ||
+		!bytes.Equal(g.HardwareAddr, GatewayMAC(n.Subnet.Masked().String())) {
+		return false
+	}
+	if mac, err := BridgeMAC(n.Host, n.Bridge, machineIDFile); err != nil || !bytes.Equal(br.HardwareAddr, mac) {
+		return false
+	}
+	addrs, err := g.Addrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(n.Gateway().AsSlice()) {
+			return true
+		}
+	}
+	return false
+}
+
 // hasAddr says whether link holds addr (address/bits).
 func hasAddr(link, addr string) bool {
 	out, err := exec.Command("ip", "-o", "addr", "show", "dev", link).CombinedOutput()

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Network is the bridge that ctrfs's containers are attached to. Each
@@ -35,9 +36,28 @@ type Network struct {
 
 func (n Network) Gateway() netip.Addr { return n.Subnet.Masked().Addr().Next() }
 
+// ensured are the bridges EnsureBridge made whole in this process.
+var ensured sync.Map
+
 // EnsureBridge creates the bridge, with its own MAC, and the anycast
 // gateway on it (gateway.go), or repairs what exists of them. Idempotent.
+// Once it has in this process, a bridge whose links are up with their
+// MACs and the gateway its address is taken as whole without running a
+// command: a move's handover ensures it while the container is frozen.
+// (Its fdb entry and filter rules are then made again only at the next
+// start of the daemon.)
 func (n Network) EnsureBridge() error {
+	if _, ok := ensured.Load(n); ok && n.intact() {
+		return nil
+	}
+	if err := n.ensureBridge(); err != nil {
+		return err
+	}
+	ensured.Store(n, true)
+	return nil
+}
+
+func (n Network) ensureBridge() error {
 	if _, err := net.InterfaceByName(n.Bridge); err != nil {
 		if out, err := exec.Command("ip", "link", "add", n.Bridge, "type", "bridge").CombinedOutput(); err != nil && !bytes.Contains(out, []byte("File exists")) {
 			return fmt.Errorf("create bridge %s: %s", n.Bridge, bytes.TrimSpace(out))

@@ -30,7 +30,8 @@ import (
 // Each host keeps, per peer, the addresses the peer last said it holds
 // and those it was granted since (STORE/cluster/addresses/PEER), and a
 // claim counts them for a peer that cannot answer: dead in gossip, or
-// gone from it (a host that left still has its containers). A peer that
+// gone from it (a host that left still has its containers), both at the
+// claimant and at the peers it asks. A peer that
 // gossip has alive or suspect must answer, else the create fails with
 // EHOSTUNREACH; once gossip has it dead (seconds), creates go on without
 // it and avoid what it last held. Its addresses stay reserved until it
@@ -58,7 +59,15 @@ func (s *Service) ClaimAddress(a ClaimArgs, out *ClaimReply) error {
 	if err := ops.ValidateName(a.From); err != nil || a.From == s.c.cfg.Host {
 		return wireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("claim from a bad host name %q", a.From)))
 	}
-	switch held := s.c.m.AddressHeld(addr); {
+	held := s.c.m.AddressHeld(addr)
+	if held == nil {
+		// What this host knows of a peer that does not answer counts
+		// too: the claimant may have met the cluster after it died.
+		if h := s.c.peerAddrs.holder(addr, s.c.answering(a.From)); h != "" {
+			held = ops.NewError(ops.ErrExists, fmt.Sprintf("address %s was host %s's when it last answered", addr, h))
+		}
+	}
+	switch {
 	case held == nil:
 		// Kept now: if From dies before it answers again, the address
 		// is still its.
@@ -106,6 +115,18 @@ func (c *Cluster) ClaimAddress(addr netip.Addr) error {
 		return ops.NewError(ops.ErrExists, fmt.Sprintf("address %s was host %s's when it last answered", addr, h))
 	}
 	return nil
+}
+
+// answering are the hosts that answer claims themselves: this one, the
+// claimant and the peers gossip does not have dead.
+func (c *Cluster) answering(claimant string) map[string]bool {
+	out := map[string]bool{c.cfg.Host: true, claimant: true}
+	for _, p := range c.Peers() {
+		if p.Status != "dead" {
+			out[p.Name] = true
+		}
+	}
+	return out
 }
 
 // askClaim asks one peer, within claimTimeout.

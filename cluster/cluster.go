@@ -52,6 +52,8 @@ type Cluster struct {
 	lastMoves map[string]string // container -> target of its last move, for bug reports (lastmoves.go)
 	moveWatch *ops.Subscription
 	cpuFlags  map[string]string // CPU features by the digest gossip carries
+
+	peerAddrs peerAddresses // addresses.go
 }
 
 // Start joins the cluster and opens the migration endpoint. Without a
@@ -62,6 +64,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, m: m, sessions: map[string]*session{}, lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
 	c.facts = LocalFacts(cfg.Host, "", m.LXCVersion())
+	c.peerAddrs.dir = c.stateDir("addresses")
 	if len(cfg.Secret) == 0 || cfg.Bind == "" {
 		if len(cfg.Join) > 0 {
 			return nil, fmt.Errorf("--join needs --secret-file and --bind: without a secret a host runs alone")
@@ -95,6 +98,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 	}
 	c.recoverOutgoing()
 	c.watchMoves()
+	m.SetAddressClaimer(c)
 	return c, nil
 }
 

@@ -50,7 +50,7 @@ func (p Peer) Info() []ops.KeyValue {
 		{Key: "endpoint", Value: p.Meta.Endpoint}, {Key: "arch", Value: p.Meta.Arch},
 		{Key: "kernel", Value: p.Meta.Kernel}, {Key: "criu", Value: p.Meta.CRIU},
 		{Key: "lxc", Value: p.Meta.LXC}, {Key: "cpu-digest", Value: p.Meta.CPU},
-		{Key: "mem-available", Value: fmt.Sprint(p.Meta.Mem << 20)},
+		{Key: "mem-available", Value: fmt.Sprint(p.Meta.Mem)}, // MiB, as gossiped
 	}
 }
 

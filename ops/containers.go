@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,6 +55,13 @@ func (m *Manager) CreateFrom(name, template string) error {
 		}
 		if err := m.writeNewConfig(tmpl, name, tmp); err != nil {
 			os.RemoveAll(tmp)
+			// A peer that did not answer the address claim, or
+			// claims that kept meeting, keep their errno.
+			for _, kind := range []error{ErrUnreachable, ErrBusy} {
+				if errors.Is(err, kind) {
+					return newError(kind, "create "+name, err)
+				}
+			}
 			return newError(ErrFailed, "create "+name, err)
 		}
 		if err := os.Rename(tmp, dir); err != nil {
@@ -69,10 +77,13 @@ func (m *Manager) CreateFrom(name, template string) error {
 func (m *Manager) writeNewConfig(tmpl *templates.Template, name, tmp string) error {
 	m.createMu.Lock()
 	defer m.createMu.Unlock()
-	addr, err := m.cfg.Network.AllocateAddress(m.cfg.LXCPath, m.cfg.Host, name)
+	addr, release, err := m.allocateAddress(name)
 	if err != nil {
 		return err
 	}
+	// Pending until the config holds it: from then on the LXC path says
+	// it is taken, to this host and to the others' claims.
+	defer release()
 	conf := tmpl.Config(name, filepath.Join(m.cfg.LXCPath, name, "rootfs"), m.cfg.Network, addr,
 		network.MACAddress(m.cfg.Host, name), time.Now())
 	return os.WriteFile(filepath.Join(tmp, "config"), conf, 0o600)

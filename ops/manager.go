@@ -75,6 +75,7 @@ type Manager struct {
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
 	createMu sync.Mutex
+	claims   addressClaims // addresses.go
 
 	createdTimes createdCache // created.go
 	states       stateHandles // statehandles.go

@@ -103,6 +103,7 @@ cleanup() {
   stop_containers "$lxcpath"
   if [ "$bridge_existed" = 0 ] && ip link show "$bridge" >/dev/null 2>&1; then
     ip link del "$bridge"
+    ip link del "$bridge-gw" 2>/dev/null || true # the gateway's veth (ops/network/gateway.go)
   fi
   if [ -n "$pipe_max_old" ] && [ "$(cat /proc/sys/fs/pipe-max-size)" = "$lazy_pipe_bytes" ]; then
     echo "$pipe_max_old" > /proc/sys/fs/pipe-max-size

@@ -44,15 +44,24 @@ exec "$@"`
 // daemon's.
 func (d *Daemon) cgroup2OnlyCommand(bin string) *exec.Cmd {
 	d.t.Helper()
-	if !isMounted(d.base()) {
-		for _, args := range [][]string{{"--bind", d.base(), d.base()}, {"--make-shared", d.base()}} {
-			if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
-				d.t.Fatalf("mount %v: %v: %s", args, err, out)
-			}
-		}
-	}
+	d.shareBase()
 	args := append([]string{"-m", "--propagation", "unchanged", "--", "sh", "-c", cgroup2OnlyScript, "sh", bin}, d.args...)
 	return exec.Command("unshare", args...)
+}
+
+// shareBase bind-mounts the daemon's directory on itself, shared, so
+// that what the daemon mounts under it in a mount namespace of its own
+// (its FUSE mount) propagates back here. cleanup unmounts it.
+func (d *Daemon) shareBase() {
+	d.t.Helper()
+	if isMounted(d.base()) {
+		return
+	}
+	for _, args := range [][]string{{"--bind", d.base(), d.base()}, {"--make-shared", d.base()}} {
+		if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+			d.t.Fatalf("mount %v: %v: %s", args, err, out)
+		}
+	}
 }
 
 // pidPath is a path as the daemon sees it, in its mount namespace.

@@ -30,7 +30,8 @@ type Daemon struct {
 	cmd                         *exec.Cmd
 	logPath                     string
 	exited                      chan error
-	cgroup2Only                 bool // see Cgroup2Only
+	cgroup2Only                 bool   // see Cgroup2Only
+	netns                       string // the network namespace it runs in (harness_netns_test.go), if any
 }
 
 // StartDaemon starts a daemon in a fresh temporary directory and registers
@@ -104,6 +105,9 @@ func (d *Daemon) launch() {
 	d.cmd = exec.Command(bin, d.args...)
 	if d.cgroup2Only {
 		d.cmd = d.cgroup2OnlyCommand(bin)
+	}
+	if d.netns != "" {
+		d.cmd = d.netnsCommand(bin)
 	}
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.Env = append(os.Environ(), d.Env...)
@@ -193,8 +197,8 @@ func (d *Daemon) cleanup() {
 	syscall.Unmount(d.Mount, syscall.MNT_DETACH) // only if a test left it stale
 	entries, _ := os.ReadDir(d.LXCPath)
 	for _, e := range entries {
-		exec.Command("lxc-stop", "-P", d.LXCPath, "-n", e.Name(), "-k").Run()
-		exec.Command("lxc-destroy", "-P", d.LXCPath, "-n", e.Name(), "-f").Run()
+		d.inNetns("lxc-stop", "-P", d.LXCPath, "-n", e.Name(), "-k").Run()
+		d.inNetns("lxc-destroy", "-P", d.LXCPath, "-n", e.Name(), "-f").Run()
 	}
 	// The memory staging roots of the daemon's store (ops/staging):
 	// a daemon killed by a test leaves its own behind, empty or not.
@@ -203,7 +207,7 @@ func (d *Daemon) cleanup() {
 	for _, root := range roots {
 		os.RemoveAll(root)
 	}
-	if d.cgroup2Only {
+	if d.cgroup2Only || d.netns != "" {
 		// The shared bind mount of the daemon's directory (see
 		// Cgroup2Only); its copy in the daemon's namespace went with
 		// the last process there.

@@ -12,6 +12,7 @@ package tests
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ctrfs/internal/testenv"
+	"ctrfs/ops/network"
 )
 
 // The tests' own bridge and subnet, apart from the demo's. CTRFS_TEST_LANE
@@ -97,6 +99,7 @@ func TestMain(m *testing.M) {
 	restorePipes()
 	if !bridgeExisted {
 		exec.Command("ip", "link", "del", testBridge).Run()
+		network.Network{Bridge: testBridge, Subnet: netip.MustParsePrefix(testSubnet)}.RemoveGateway()
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -128,7 +128,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 	events := ops.NewEventBus()
 	m, err := ops.NewManager(ops.Config{
 		Host: f.name, LXCPath: f.lxcpath, StoreDir: f.store,
-		Network:    network.Network{Bridge: f.bridge, Subnet: subnet},
+		Network:    network.Network{Bridge: f.bridge, Subnet: subnet, Host: f.name},
 		HelperPath: self, RecentLog: ring,
 		TemplateCache: f.templateCache, DefaultTemplate: f.template,
 		ReservedNames: fs.ReservedNames(), Context: ctx,

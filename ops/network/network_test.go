@@ -302,3 +302,65 @@ func TestMACAddress(t *testing.T) {
 		t.Error("the same name on two hosts gets the same MAC")
 	}
 }
+
+func TestBridgeMAC(t *testing.T) {
+	id := filepath.Join(t.TempDir(), "machine-id")
+	os.WriteFile(id, []byte("0123456789abcdef0123456789abcdef\n"), 0o644)
+	a, err := BridgeMAC("dakara", "ctrfsbr0", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := BridgeMAC("tollana", "ctrfsbr0", id)
+	again, _ := BridgeMAC("dakara", "ctrfsbr0", id)
+	if a.String() == b.String() {
+		t.Errorf("two hosts of one machine-id share the bridge MAC %s", a)
+	}
+	if a.String() != again.String() {
+		t.Errorf("BridgeMAC changed: %s then %s", a, again)
+	}
+	if a[0]&1 != 0 || a[0]&2 == 0 {
+		t.Errorf("BridgeMAC %s is not a locally administered unicast MAC", a)
+	}
+	if _, err := BridgeMAC("dakara", "ctrfsbr0", filepath.Join(t.TempDir(), "none")); err != nil {
+		t.Errorf("without a machine-id: %v", err)
+	}
+}
+
+func TestGatewayMAC(t *testing.T) {
+	a, b := GatewayMAC("10.87.0.0/16"), GatewayMAC("10.88.0.0/16")
+	if a.String() == b.String() || a.String() != GatewayMAC("10.87.0.0/16").String() {
+		t.Errorf("GatewayMAC: %s, %s", a, b)
+	}
+	if a[0]&1 != 0 || a[0]&2 == 0 {
+		t.Errorf("GatewayMAC %s is not a locally administered unicast MAC", a)
+	}
+}
+
+func TestGatewayLinks(t *testing.T) {
+	for _, br := range []string{"ctrfsbr0", "br", "a-fifteen-chars"} {
+		gw, port := gatewayLinks(br)
+		if len(gw) > 15 || len(port) > 15 || gw == port || strings.HasPrefix(port, "veth") {
+			t.Errorf("gatewayLinks(%s) = %s, %s", br, gw, port)
+		}
+	}
+}
+
+func TestAllocateAddressWithAsks(t *testing.T) {
+	n := testNetwork("10.0.3.0/29")
+	lxcpath := t.TempDir()
+	var asked []netip.Addr
+	a, err := n.AllocateAddressWith(lxcpath, "h", "c1", func(a netip.Addr) (bool, error) {
+		asked = append(asked, a)
+		return len(asked) == 3, nil
+	})
+	if err != nil || len(asked) != 3 || a != asked[2] {
+		t.Fatalf("AllocateAddressWith = %s, %v after asking %v", a, err, asked)
+	}
+	if _, err := n.AllocateAddressWith(lxcpath, "h", "c1", func(netip.Addr) (bool, error) { return false, nil }); err == nil {
+		t.Error("every address refused: no error")
+	}
+	want := fmt.Errorf("no answer")
+	if _, err := n.AllocateAddressWith(lxcpath, "h", "c1", func(netip.Addr) (bool, error) { return false, want }); err != want {
+		t.Errorf("a failed claim: %v, want %v", err, want)
+	}
+}

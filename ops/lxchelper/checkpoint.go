@@ -54,9 +54,9 @@ func checkpoint(c *lxc.Container, lxcpath, dir string, stop bool, config ...stri
 // dump runs d through LXC (or without it where LXC cannot: criudump.go);
 // config are extra lines of CRIU configuration. The container's own
 // options (its criu file) come last, and its cgroups are recorded beside
-// the images (see recordCgroups). LXC's migrate call is its checkpoint
-// with what checkpoint lacks: the pre-dump, and the parent images, which
-// it passes as `--prev-images-dir DIR --track-mem`.
+// the images (see recordCgroups). LXC's migrate call (lxcMigrate) is its
+// checkpoint with what checkpoint lacks: the pre-dump, and the parent
+// images, which it passes as `--prev-images-dir DIR --track-mem`.
 func dump(c *lxc.Container, lxcpath string, d dumpRun, config ...string) error {
 	dir, stop := d.dir, d.stop
 	// The daemon stores the images while CRIU writes them, on the same
@@ -82,12 +82,9 @@ func dump(c *lxc.Container, lxcpath string, d dumpRun, config ...string) error {
 	if err := os.Setenv("CRIU_CONFIG_FILE", conf); err != nil {
 		return err
 	}
-	switch {
-	case d.preDump:
-		err = c.Migrate(lxc.MIGRATE_PRE_DUMP, lxc.MigrateOptions{Directory: dir, PredumpDir: d.parent})
-	case d.parent != "":
-		err = c.Migrate(lxc.MIGRATE_DUMP, lxc.MigrateOptions{Directory: dir, Stop: stop, PredumpDir: d.parent})
-	default:
+	if d.preDump || d.parent != "" {
+		err = lxcMigrate(c.Name(), lxcpath, d.preDump, dir, d.parent, stop)
+	} else {
 		err = c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
 	}
 	if err != nil {

@@ -72,3 +72,26 @@ func TestChainNames(t *testing.T) {
 		}
 	}
 }
+
+// A whole dump over parents unpacked ahead (a move whose final dump over
+// its pre-dumps failed and was made whole) leaves no parent/ behind.
+func TestChainUpdateToWhole(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "pages-1.img"), randBytes(1, 100<<10), 0o600)
+	round1, _ := importSave(t, s, dir, "r1")
+	round2, _ := importSave(t, s, dir, "r2")
+	writeFile(t, filepath.Join(dir, "pages-1.img"), randBytes(4, 100<<10), 0o600)
+	whole, _ := importSave(t, s, dir, "whole")
+	ahead := t.TempDir()
+	parents := AsParent(Chain(round2, round1))
+	if err := s.Export(context.Background(), parents, ahead); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(context.Background(), ahead, parents.Files, whole); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(ahead, ParentDir)); !os.IsNotExist(err) {
+		t.Errorf("parent/ left after an update to a whole dump: %v", err)
+	}
+}

@@ -180,17 +180,18 @@ func emptyDir(dir string, keep []os.DirEntry) error {
 	return nil
 }
 
-// saveImages imports an image directory into the store under key.
-func (m *Manager) saveImages(ctx context.Context, key, dir string) error {
-	mf, _, err := m.images.ImportDir(ctx, dir)
+// saveDumpChain imports a dump left in staging into the store under key,
+// with its parent images if it has any (importDumpChain).
+func (m *Manager) saveDumpChain(ctx context.Context, key, dir string) error {
+	mf, held, err := importDumpChain(ctx, m.images, m.staging.Trusted, dir)
 	if err != nil {
 		return err
 	}
-	if err := m.images.Save(key, mf); err != nil {
-		m.images.Release(mf)
-		return err
+	err = m.images.Save(key, mf)
+	for _, h := range held {
+		m.images.Release(h)
 	}
-	return nil
+	return err
 }
 
 // dumpFailed words a failed dump: the cause of CRIU's error, if known.
@@ -326,7 +327,7 @@ func (m *Manager) recoverStagingIn(ctx context.Context, root string) {
 		}
 		if name, ok := stagedDumpOf(e.Name()); ok && m.Exists(name) && !m.HasState(name) && completeDump(dir) {
 			if st, err := m.Status(name); err == nil && st == "STOPPED" {
-				if err := m.saveImages(ctx, stateKey(name), dir); err != nil {
+				if err := m.saveDumpChain(ctx, stateKey(name), dir); err != nil {
 					m.log.Error("cannot store the checkpoint left in staging; keeping it", "dir", dir, "err", err)
 					continue
 				}

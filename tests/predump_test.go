@@ -191,3 +191,45 @@ func TestMovePreDumpChain(t *testing.T) {
 	}
 	b.MustSh("echo stop > containers/c1/ctl")
 }
+
+// TestCgroup2OnlyPreDumpRestored: on cgroup2-only hosts (stock Debian's
+// layout), a container that LXC restored cannot be dumped by LXC (see
+// ops/lxchelper/criudump.go), so its pre-dumps and the final dump over
+// them run on ctrfs's own CRIU command line; with dirty tracking emulated
+// as in TestMovePreDumpChain, the move pre-dumps and the counter goes on.
+func TestCgroup2OnlyPreDumpRestored(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string) string { return filepath.Join(dir, name) }
+	secret := newSecret(t)
+	a := newPeer(t, "dakara", loopback(2), secret, "")
+	a.Cgroup2Only()
+	a.Env = []string{preDumpCRIU(t, file("dumps"), file("source-restores"), file("never"))}
+	a.Start()
+	b := newPeer(t, "tollana", loopback(3), secret, a.Addr)
+	b.Cgroup2Only()
+	b.Env = []string{preDumpCRIU(t, file("target-dumps"), file("restores"), file("never"))}
+	b.Start()
+	a.waitHosts("dakara", "tollana")
+
+	ip := a.CreateRunning("c1")
+	a.MustSh("echo stop-stateful > containers/c1/ctl && echo start > containers/c1/ctl")
+	n := Count(t, ip)
+	a.MustSh("echo 'move tollana' > containers/c1/ctl")
+	wantMoved(t, "c1", a, b, "after the move")
+	CountsPast(t, ip, n, "after the pre-dump move of a restored container")
+	wantPrecopyReport(t, b.Info("c1"), "pre-dump")
+
+	calls, _ := os.ReadFile(file("dumps"))
+	var pre, final bool
+	for _, l := range strings.Split(string(calls), "\n") {
+		pre = pre || strings.HasPrefix(l, "pre-dump ") && strings.Contains(l, "pre-dump.log")
+		final = final || strings.HasPrefix(l, "dump ") && strings.Contains(l, " --prev-images-dir ") && strings.Contains(l, " --track-mem ")
+	}
+	if !pre || !final {
+		t.Errorf("no pre-dump, or no final dump over it:\n%s", calls)
+	}
+	if listed, _ := os.ReadFile(file("restores")); !strings.Contains(string(listed), "./parent/pagemap-") {
+		t.Errorf("the target's restore found no parent images:\n%s", listed)
+	}
+	b.MustSh("echo stop > containers/c1/ctl")
+}

@@ -83,7 +83,7 @@ func dump(c *lxc.Container, lxcpath string, d dumpRun, config ...string) error {
 		return err
 	}
 	if d.preDump || d.parent != "" {
-		err = lxcMigrate(c.Name(), lxcpath, d.preDump, dir, d.parent, stop)
+		err = lxcMigrate(c.Name(), lxcpath, c.LogFile(), d.preDump, dir, d.parent, stop)
 	} else {
 		err = c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
 	}

@@ -6,8 +6,8 @@ package lxchelper
 #include <string.h>
 #include <lxc/lxccontainer.h>
 
-static int ctrfs_lxc_migrate(const char *name, const char *lxcpath, unsigned int cmd,
-			     char *dir, char *parent, bool stop)
+static int ctrfs_lxc_migrate(const char *name, const char *lxcpath, const char *logfile,
+			     unsigned int cmd, char *dir, char *parent, bool stop)
 {
 	struct lxc_container *c = lxc_container_new(name, lxcpath);
 	struct migrate_opts opts;
@@ -15,6 +15,12 @@ static int ctrfs_lxc_migrate(const char *name, const char *lxcpath, unsigned int
 
 	if (!c)
 		return -1;
+	// LXC logs each container object's calls to that object's log.
+	if (!c->set_config_item(c, "lxc.log.file", logfile) ||
+	    !c->set_config_item(c, "lxc.log.level", "INFO")) {
+		lxc_container_put(c);
+		return -1;
+	}
 	memset(&opts, 0, sizeof(opts));
 	opts.directory = dir;
 	opts.predump_dir = parent;
@@ -41,11 +47,12 @@ import (
 // lxcMigrate is LXC's migrate call: MIGRATE_PRE_DUMP, or MIGRATE_DUMP
 // (stopping the container if stop) over the images in parent, which LXC
 // passes to CRIU as `--prev-images-dir PARENT --track-mem`. LXC logs to
-// the log file already set for this process (Main's SetLogFile).
-func lxcMigrate(name, lxcpath string, preDump bool, dir, parent string, stop bool) error {
-	cname, cpath, cdir := C.CString(name), C.CString(lxcpath), C.CString(dir)
+// logFile at INFO, as Main has go-lxc's calls log.
+func lxcMigrate(name, lxcpath, logFile string, preDump bool, dir, parent string, stop bool) error {
+	cname, cpath, clog, cdir := C.CString(name), C.CString(lxcpath), C.CString(logFile), C.CString(dir)
 	defer C.free(unsafe.Pointer(cname))
 	defer C.free(unsafe.Pointer(cpath))
+	defer C.free(unsafe.Pointer(clog))
 	defer C.free(unsafe.Pointer(cdir))
 	var cparent *C.char
 	if parent != "" {
@@ -56,7 +63,7 @@ func lxcMigrate(name, lxcpath string, preDump bool, dir, parent string, stop boo
 	if preDump {
 		cmd = C.MIGRATE_PRE_DUMP
 	}
-	if C.ctrfs_lxc_migrate(cname, cpath, cmd, cdir, cparent, C.bool(stop)) != 0 {
+	if C.ctrfs_lxc_migrate(cname, cpath, clog, cmd, cdir, cparent, C.bool(stop)) != 0 {
 		if preDump {
 			return errors.New("LXC's pre-dump failed")
 		}

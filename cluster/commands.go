@@ -26,6 +26,8 @@ func (c *Cluster) Dispatch(container, line string) error {
 	switch {
 	case cmd.Verb == "move" && cmd.PostCopy:
 		return c.MigratePostCopy(container, cmd.Arg)
+	case cmd.Verb == "move" && cmd.FullDumps:
+		return c.MigrateFullDumps(container, cmd.Arg)
 	case cmd.Verb == "move":
 		return c.Migrate(container, cmd.Arg)
 	}

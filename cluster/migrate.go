@@ -36,16 +36,23 @@ import (
 // Each phase is the method of migration of its name, and moveOut runs
 // them in turn; the target's side is receive.go.
 func (c *Cluster) Migrate(name, host string) error {
-	return c.migrate(name, host, c.cfg.PostCopyMoves)
+	return c.migrate(name, host, c.cfg.PostCopyMoves, false)
+}
+
+// MigrateFullDumps is Migrate with precopy rounds of whole dumps even
+// where CRIU could pre-dump (precopy.go): the comparison of the two on
+// the same hosts.
+func (c *Cluster) MigrateFullDumps(name, host string) error {
+	return c.migrate(name, host, false, true)
 }
 
 // MigratePostCopy is Migrate of a running container with CRIU's lazy
 // pages (post-copy): see postcopy.go.
 func (c *Cluster) MigratePostCopy(name, host string) error {
-	return c.migrate(name, host, true)
+	return c.migrate(name, host, true, false)
 }
 
-func (c *Cluster) migrate(name, host string, postCopy bool) error {
+func (c *Cluster) migrate(name, host string, postCopy, fullDumps bool) error {
 	c.mu.Lock()
 	c.lastMoves[name] = host
 	c.mu.Unlock()
@@ -56,7 +63,7 @@ func (c *Cluster) migrate(name, host string, postCopy bool) error {
 		if err := ops.ValidateName(host); err != nil {
 			return err
 		}
-		return c.moveOut(ctx, o, host, postCopy)
+		return c.moveOut(ctx, o, host, postCopy, fullDumps)
 	})
 }
 
@@ -71,6 +78,9 @@ type migration struct {
 	token  string  // the target's session (check)
 	j      journal // written by check
 	live   bool    // the container ran at the check: it moves live
+	// fullDumps: precopy rounds are whole dumps even where CRIU could
+	// pre-dump (move --full-dumps).
+	fullDumps bool
 	// What the target is to install: the last rootfs archive and items
 	// sent (precopy, then the freeze).
 	rootfs *images.Manifest
@@ -78,6 +88,8 @@ type migration struct {
 
 	sent       int64          // compressed bytes sent
 	rounds     int            // memory precopy rounds
+	memory     precopyReport  // what the memory precopy did, round by round
+	frozenSent int64          // compressed bytes sent while the container was down
 	precopied  time.Duration  // from the start to the end of the precopy
 	frozeAt    time.Time      // when the freeze began: the downtime runs from there
 	timings    []ops.KeyValue // how a live pre-copy move's downtime was spent, for its report
@@ -99,14 +111,14 @@ func (mg *migration) phase(name string) {
 // order, and after each what undoes the move if it failed. Each phase's
 // method says what its failure leaves. A post-copy move shares the check
 // and the precopy, then goes on in postCopy.
-func (c *Cluster) moveOut(ctx context.Context, o *ops.Outgoing, host string, postCopy bool) error {
+func (c *Cluster) moveOut(ctx context.Context, o *ops.Outgoing, host string, postCopy, fullDumps bool) error {
 	start := time.Now()
 	client, peer, err := c.connect(host)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	mg := &migration{c: c, o: o, client: client, peer: peer, start: start}
+	mg := &migration{c: c, o: o, client: client, peer: peer, start: start, fullDumps: fullDumps}
 
 	if err := mg.check(ctx, postCopy); err != nil {
 		return err // nothing has moved
@@ -124,7 +136,10 @@ func (c *Cluster) moveOut(ctx context.Context, o *ops.Outgoing, host string, pos
 		if err := mg.freeze(ctx); err != nil {
 			return mg.cancel(ctx, err) // it still runs here
 		}
-		if err := mg.sendFrozen(ctx, nil); err != nil {
+		before := mg.sent
+		err := mg.sendFrozen(ctx, nil)
+		mg.frozenSent = mg.sent - before
+		if err != nil {
 			return mg.fail(ctx, err, true) // it is restored here
 		}
 	}
@@ -220,11 +235,11 @@ func (mg *migration) precopy(ctx context.Context, memory bool) error {
 func (mg *migration) freeze(ctx context.Context) error {
 	mg.phase("freeze")
 	mg.frozeAt = time.Now()
-	if err := mg.o.Checkpoint(ctx); err != nil {
+	if err := mg.checkpointOverPreDumps(ctx); err != nil {
 		return err
 	}
 	mg.timings = append(mg.timings, seconds("freeze-checkpoint-seconds", time.Since(mg.frozeAt)))
-	for _, k := range []string{"criu-frozen-seconds", "dump-seconds", "store-seconds"} {
+	for _, k := range []string{"criu-frozen-seconds", "dump-seconds", "store-seconds", "criu-pages-written"} {
 		mg.timings = append(mg.timings, ops.KeyValue{Key: "freeze-" + k, Value: mg.o.Reported(k)})
 	}
 	return nil
@@ -303,6 +318,10 @@ func (mg *migration) report(total, downtime time.Duration) []ops.KeyValue {
 		seconds("precopy-frozen-seconds", mg.o.PrecopyFrozen),
 		seconds("downtime-seconds", downtime),
 		{Key: "move-sent-bytes", Value: fmt.Sprint(mg.sent)},
+	}
+	report = append(report, mg.memory.keyValues()...)
+	if mg.live {
+		report = append(report, ops.KeyValue{Key: "freeze-sent-bytes", Value: fmt.Sprint(mg.frozenSent)})
 	}
 	report = append(report, mg.timings...)
 	return append(report, seconds("handover-seconds", mg.handedOver))

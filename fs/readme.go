@@ -29,7 +29,7 @@ const readme = `ctrfs: LXC containers as directories
 
 Commands for ctl:
   start | stop | stop-stateful | restart | freeze | unfreeze
-  snapshot NAME [--stateful] | restore NAME | move HOST [--post-copy]
+  snapshot NAME [--stateful] | restore NAME | move HOST [--post-copy | --full-dumps]
   check               would stop-stateful, snapshot --stateful and move work? (EOPNOTSUPP: see error)
 
 Also: mkdir containers/NAME (create from the default template), rmdir containers/NAME (destroy a

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,9 @@ func (mfs *manifestFS) Open(name string) (fs.File, error) {
 	if name == "." {
 		var entries []fs.DirEntry
 		for _, f := range mfs.m.Files {
+			if strings.Contains(f.Name, "/") {
+				continue // a chain's parent images (chain.go): not this directory's
+			}
 			entries = append(entries, fs.FileInfoToDirEntry(fileInfo{f, mfs.m.Created}))
 		}
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })

@@ -112,7 +112,7 @@ func (m *Manifest) validate() error {
 	}
 	names := map[string]bool{}
 	for _, f := range m.Files {
-		if !validFileName(f.Name) {
+		if !validPathName(f.Name) {
 			return fmt.Errorf("images: invalid file name %q in manifest", f.Name)
 		}
 		if names[f.Name] {

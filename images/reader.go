@@ -141,7 +141,11 @@ func (s *Store) exportFile(f File, dir string) (err error) {
 	if err = tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, f.Name))
+	path := filepath.Join(dir, f.Name)
+	if err = os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // a chain's parent (chain.go)
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // writeChunks writes f's content to w. It reads every chunk from disk, not

@@ -49,6 +49,14 @@ func (s *Store) Update(ctx context.Context, dir string, have []File, m *Manifest
 			return written, err
 		}
 	}
+	// A chain's parent directories that m no longer has (chain.go):
+	// CRIU would look for parent images in them. Deepest first; one
+	// that still holds files stays.
+	for name := range old {
+		for d := filepath.Dir(name); d != "."; d = filepath.Dir(d) {
+			os.Remove(filepath.Join(dir, d))
+		}
+	}
 	return written, nil
 }
 

@@ -31,6 +31,13 @@ import (
 // ref, if not nil, is an earlier dump of the same container still on disk
 // (a migration's precopy): chunks unchanged since are not hashed again.
 func (m *Manager) stopStateful(ctx context.Context, oc *opContext, name string, ref *images.Reference) error {
+	return m.stopStatefulOver(ctx, oc, name, ref, nil)
+}
+
+// stopStatefulOver is stopStateful over a migration's last pre-dump, if
+// parent is not nil: CRIU writes only the pages dirtied since, and the
+// saved state holds the pre-dumps' images as its parents (images.Chain).
+func (m *Manager) stopStatefulOver(ctx context.Context, oc *opContext, name string, ref *images.Reference, parent *preDumpRound) error {
 	if err := m.requireStatusOf(name, "stop-stateful", "RUNNING"); err != nil {
 		return err
 	}
@@ -40,7 +47,11 @@ func (m *Manager) stopStateful(ctx context.Context, oc *opContext, name string, 
 	}
 
 	t0 := time.Now()
-	d, dumpErr := m.dumpStored(ctx, oc, ref, lxchelper.Checkpoint, name, dir)
+	var args []string
+	if parent != nil {
+		args = append(args, parent.dir)
+	}
+	d, dumpErr := m.dumpStored(ctx, oc, ref, lxchelper.Checkpoint, name, dir, args...)
 	if dumpErr != nil {
 		os.RemoveAll(dir)
 		return m.dumpFailed(name, dumpErr, oc.log)
@@ -49,8 +60,13 @@ func (m *Manager) stopStateful(ctx context.Context, oc *opContext, name string, 
 
 	storeErr := d.storeErr
 	if storeErr == nil {
-		if storeErr = m.images.Save(stateKey(name), d.manifest); storeErr != nil {
-			m.images.Release(d.manifest)
+		state := d.manifest
+		if parent != nil {
+			state = images.Chain(d.manifest, parent.chain)
+		}
+		storeErr = m.images.Save(stateKey(name), state)
+		if storeErr != nil || state != d.manifest {
+			m.images.Release(d.manifest) // saved as part of the chain, or not at all
 		}
 	}
 	if storeErr != nil {
@@ -112,7 +128,7 @@ func (m *Manager) dumpStoredBy(ctx context.Context, start func(string, *images.R
 		err := m.runCRIUHelper(ctx, oc, hint, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}
 		oc.progress.setStep("store", 0)
-		oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
+		oc.setLog(criulog.Combined(filepath.Join(dir, lxchelper.DumpLog(verb)), oc.log))
 		if err == nil {
 			d.manifest, d.stats, d.storeErr = growing.Finish()
 		} else {
@@ -164,17 +180,18 @@ func emptyDir(dir string, keep []os.DirEntry) error {
 	return nil
 }
 
-// saveImages imports an image directory into the store under key.
-func (m *Manager) saveImages(ctx context.Context, key, dir string) error {
-	mf, _, err := m.images.ImportDir(ctx, dir)
+// saveDumpChain imports a dump left in staging into the store under key,
+// with its parent images if it has any (importDumpChain).
+func (m *Manager) saveDumpChain(ctx context.Context, key, dir string) error {
+	mf, held, err := importDumpChain(ctx, m.images, m.staging.Trusted, dir)
 	if err != nil {
 		return err
 	}
-	if err := m.images.Save(key, mf); err != nil {
-		m.images.Release(mf)
-		return err
+	err = m.images.Save(key, mf)
+	for _, h := range held {
+		m.images.Release(h)
 	}
-	return nil
+	return err
 }
 
 // dumpFailed words a failed dump: the cause of CRIU's error, if known.
@@ -224,11 +241,26 @@ func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, 
 	if err != nil {
 		return err
 	}
-	dir, err := m.staging.StreamDir()
+	// A state made over pre-dumps (images.Chain) restores from a
+	// directory: CRIU finds parent images there only, not in a stream.
+	chained := set.manifest.Chained()
+	var dir string
+	if chained {
+		dir, err = m.staging.Dir(name, "restore", set.manifest.Size())
+	} else {
+		dir, err = m.staging.StreamDir()
+	}
 	if err != nil {
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}
 	defer os.RemoveAll(dir)
+	if chained {
+		if err := m.images.Export(ctx, set.manifest, dir); errors.Is(err, images.ErrCorrupt) {
+			return newError(ErrFailed, fmt.Sprintf("saved state of %s is damaged: %v; it is kept in state/ for inspection", name, err), nil)
+		} else if err != nil {
+			return newError(ErrFailed, "unpack the saved state of "+name, err)
+		}
+	}
 
 	// The recorded cgroups are read from the directory by the restore's
 	// hook, not by CRIU.
@@ -249,8 +281,12 @@ func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, 
 		oc.progress.sample("restore", set.manifest.Size(), srv.Served)
 		return srv.Close, nil
 	}
+	from := restoreFrom{serve: serve, size: set.manifest.Size()}
+	if chained {
+		from = restoreFrom{}
+	}
 	t1 := time.Now()
-	_, damaged, restoreErr := m.criuRestore(ctx, oc, verb, name, dir, restoreFrom{serve: serve, size: set.manifest.Size()})
+	_, damaged, restoreErr := m.criuRestore(ctx, oc, verb, name, dir, from)
 	if damaged != nil && restoreErr != nil {
 		return newError(ErrFailed, fmt.Sprintf(
 			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)
@@ -291,7 +327,7 @@ func (m *Manager) recoverStagingIn(ctx context.Context, root string) {
 		}
 		if name, ok := stagedDumpOf(e.Name()); ok && m.Exists(name) && !m.HasState(name) && completeDump(dir) {
 			if st, err := m.Status(name); err == nil && st == "STOPPED" {
-				if err := m.saveImages(ctx, stateKey(name), dir); err != nil {
+				if err := m.saveDumpChain(ctx, stateKey(name), dir); err != nil {
 					m.log.Error("cannot store the checkpoint left in staging; keeping it", "dir", dir, "err", err)
 					continue
 				}

@@ -11,6 +11,9 @@ type Command struct {
 	Arg      string // snapshot name, or host for move
 	Stateful bool   // snapshot --stateful
 	PostCopy bool   // move --post-copy
+	// FullDumps is move --full-dumps: precopy rounds of whole dumps even
+	// where CRIU could pre-dump, to compare the two on the same hosts.
+	FullDumps bool
 }
 
 func (c Command) String() string {
@@ -24,6 +27,9 @@ func (c Command) String() string {
 	if c.PostCopy {
 		s += " --post-copy"
 	}
+	if c.FullDumps {
+		s += " --full-dumps"
+	}
 	return s
 }
 
@@ -36,7 +42,7 @@ freeze
 unfreeze
 snapshot NAME [--stateful]
 restore NAME
-move HOST [--post-copy]
+move HOST [--post-copy | --full-dumps]
 check
 `
 
@@ -86,8 +92,12 @@ func ParseCommand(line string) (Command, error) {
 			cmd.PostCopy = true
 			args = args[:1]
 		}
+		if len(args) == 2 && args[1] == "--full-dumps" {
+			cmd.FullDumps = true
+			args = args[:1]
+		}
 		if len(args) != 1 {
-			return wrongArgs("move HOST [--post-copy]")
+			return wrongArgs("move HOST [--post-copy | --full-dumps]")
 		}
 		cmd.Arg = args[0]
 	default:

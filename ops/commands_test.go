@@ -23,6 +23,7 @@ func TestParseCommandValid(t *testing.T) {
 		{"restore s1", Command{Verb: "restore", Arg: "s1"}},
 		{"move tollana", Command{Verb: "move", Arg: "tollana"}},
 		{"move tollana --post-copy", Command{Verb: "move", Arg: "tollana", PostCopy: true}},
+		{"move tollana --full-dumps", Command{Verb: "move", Arg: "tollana", FullDumps: true}},
 
 		// What `echo … > ctl` and friends write: a trailing newline, and
 		// stray whitespace around and between the words.
@@ -103,6 +104,7 @@ func TestParseCommandInvalid(t *testing.T) {
 		{"move with two hosts", "move a b\n"},
 		{"move with an unknown flag", "move a --pre-copy\n"},
 		{"move with the flag first", "move --post-copy a\n"},
+		{"move post-copy with whole dumps", "move a --post-copy --full-dumps\n"},
 		{"move with bad host", "move host/x\n"},
 		{"move to dotdot", "move ..\n"},
 	}
@@ -137,7 +139,7 @@ func TestParseCommandErrorMessages(t *testing.T) {
 		{"launch\n", `"launch"`},
 		{"snapshot\n", "snapshot NAME [--stateful]"},
 		{"restore a b\n", "restore NAME"},
-		{"move\n", "move HOST [--post-copy]"},
+		{"move\n", "move HOST [--post-copy | --full-dumps]"},
 		{"start now\n", `"now"`},
 		{"snapshot a/b\n", `"a/b"`},
 	}
@@ -182,11 +184,11 @@ func TestCtlHelpMatchesParser(t *testing.T) {
 	for _, l := range lines {
 		l = strings.NewReplacer("NAME", "n1", "HOST", "h1").Replace(l)
 		variants := []string{l}
-		for _, flag := range []string{"--stateful", "--post-copy"} {
-			if opt := " [" + flag + "]"; strings.Contains(l, opt) {
-				variants = []string{
-					strings.Replace(l, opt, "", 1),
-					strings.Replace(l, opt, " "+flag, 1),
+		for _, flags := range []string{"--stateful", "--post-copy | --full-dumps"} {
+			if opt := " [" + flags + "]"; strings.Contains(l, opt) {
+				variants = []string{strings.Replace(l, opt, "", 1)}
+				for _, flag := range strings.Split(flags, " | ") {
+					variants = append(variants, strings.Replace(l, opt, " "+flag, 1))
 				}
 			}
 		}

@@ -107,7 +107,8 @@ func leftCRIU(p procfs.Proc, roots []string) (dir string, dump, ok bool) {
 	dir = filepath.Clean(dir)
 	for _, root := range roots {
 		if strings.HasPrefix(dir, filepath.Clean(root)+"/") {
-			return dir, args[1] == "dump", true
+			// A pre-dump freezes and infects the tasks as a dump does.
+			return dir, args[1] == "dump" || args[1] == "pre-dump", true
 		}
 	}
 	return "", false, false

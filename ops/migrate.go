@@ -48,6 +48,14 @@ type Outgoing struct {
 	// as the reference for the final one.
 	precopyDir string
 	precopy    *images.Manifest
+
+	// The pre-dump rounds (predump.go), kept until Forget: CRIU reads
+	// the whole chain of parents at every later dump.
+	preDumps []preDumpRound
+
+	// RoundPages is the pages the last precopy dump wrote (CRIU's
+	// stats-dump), for the move's report.
+	RoundPages int64
 }
 
 // Move runs fn as operation `what` under the container's lock; the
@@ -172,12 +180,27 @@ func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 // dump stays on disk until Forget, or the next precopy, as the reference
 // of the final dump (see images.Reference).
 func (o *Outgoing) PrecopyMemory(ctx context.Context) (*images.Manifest, error) {
-	dir, err := o.m.staging.Dir(o.name, "precopy", o.m.imagesSizeHint(o.name))
+	dir, mf, err := o.precopyDump(ctx, "precopy", lxchelper.CheckpointRunning, o.reference())
 	if err != nil {
-		return nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
+		return nil, err
+	}
+	o.dropPrecopy()
+	o.precopyDir, o.precopy = dir, mf
+	return mf, nil
+}
+
+// precopyDump dumps the running container with verb (args after the
+// images directory) into a new staging directory for purpose, the images
+// going into the store as CRIU writes them (ref as for dumpStored); CRIU's
+// frozen time adds to PrecopyFrozen, and RoundPages is what it wrote. The
+// manifest is held: Release it.
+func (o *Outgoing) precopyDump(ctx context.Context, purpose string, verb lxchelper.Verb, ref *images.Reference, args ...string) (string, *images.Manifest, error) {
+	dir, err := o.m.staging.Dir(o.name, purpose, o.m.imagesSizeHint(o.name))
+	if err != nil {
+		return "", nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
 	oc := &opContext{progress: o.oc.progress}
-	d, err := o.m.dumpStored(ctx, oc, o.reference(), lxchelper.CheckpointRunning, o.name, dir)
+	d, err := o.m.dumpStored(ctx, oc, ref, verb, o.name, dir, args...)
 	if err == nil && d.storeErr != nil {
 		err = newError(ErrFailed, "store precopy of "+o.name, d.storeErr)
 	} else if err != nil {
@@ -185,14 +208,14 @@ func (o *Outgoing) PrecopyMemory(ctx context.Context) (*images.Manifest, error) 
 	}
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, err
+		return "", nil, err
 	}
+	o.RoundPages = 0
 	if st, err := images.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
 		o.PrecopyFrozen += time.Duration(st.GetDump().GetFrozenTime()) * time.Microsecond
+		o.RoundPages = int64(st.GetDump().GetPagesWritten())
 	}
-	o.dropPrecopy()
-	o.precopyDir, o.precopy = dir, d.manifest
-	return d.manifest, nil
+	return dir, d.manifest, nil
 }
 
 // reference is the last precopy dump, or nil.
@@ -215,7 +238,7 @@ func (o *Outgoing) dropPrecopy() {
 // processes are saved state, which travels like any other.
 func (o *Outgoing) Checkpoint(ctx context.Context) error {
 	testhooks.PausePoint("move-freeze")
-	return o.m.stopStateful(ctx, o.oc, o.name, o.reference())
+	return o.m.stopStatefulOver(ctx, o.oc, o.name, o.reference(), o.lastPreDump())
 }
 
 // Resume brings the container back here after a migration that failed
@@ -236,6 +259,7 @@ func (o *Outgoing) Resume(ctx context.Context) error {
 // rootfs archive.
 func (o *Outgoing) Forget() {
 	o.dropPrecopy()
+	o.DropPreDumps()
 	if o.tarState != "" {
 		os.RemoveAll(filepath.Dir(o.tarState))
 	}

@@ -63,6 +63,9 @@ type config struct {
 	peerLxcpath   string          // its LXC path
 	rewriteRate   float64         // MiB/s memhog rewrites steadily in the migration part
 	probeInterval time.Duration   // between connections to the container's service
+	// compareFullDumps adds live moves with `move PEER --full-dumps` to
+	// each migration round: whole-dump precopy beside pre-dumps.
+	compareFullDumps bool
 	// memhogRate is the --rewrite-rate of the container's memhog: 0 for
 	// the stop/start and snapshot parts, rewriteRate for migration.
 	memhogRate float64
@@ -103,6 +106,7 @@ func main() {
 	flag.StringVar(&cfg.peerMount, "peer-mount", "", "the ctrfs mount of a second host in the same cluster, for the migration part (none: the part is skipped)")
 	flag.StringVar(&cfg.peerLxcpath, "peer-lxcpath", "", "the LXC path that the second host's daemon serves")
 	flag.Float64Var(&cfg.rewriteRate, "rewrite-rate", 20, "MiB/s of memory that memhog rewrites steadily during the migration part")
+	flag.BoolVar(&cfg.compareFullDumps, "compare-full-dumps", false, "the migration part also moves live with `move PEER --full-dumps` each round (precopy by whole dumps), to compare with the pre-dump rounds of hosts that track dirty memory")
 	flag.DurationVar(&cfg.probeInterval, "probe-interval", 10*time.Millisecond, "how often the migration part connects to the container's service on port 8080")
 	evacCounts := flag.String("evacuate-counts", "5,10,20", "how many running containers the evacuate part moves, growing, comma-separated")
 	scaleCounts := flag.String("scale-counts", "10,100", "how many containers the scale part makes, growing, comma-separated")

@@ -12,6 +12,13 @@ package main
 //	stop-and-copy  `stop-stateful`, then `move PEER` (a cold move of the
 //	               stopped container with its saved state), then `start`
 //	               written to ctl on the target.
+//	live full      (--compare-full-dumps) `move PEER --full-dumps`: a live
+//	               move whose precopy rounds are whole dumps even where the
+//	               hosts track dirty memory and the live moves pre-dump.
+//
+// Each live move prints its precopy: the kind of rounds, the bytes each
+// sent, and the bytes sent while the container was down (freeze-sent-bytes
+// in the target's info), which pre-dumps are to shrink.
 //
 // Odd rounds move it live from the bench's host to the peer and bring it
 // back by stop-and-copy; even rounds do stop-and-copy first and live second,
@@ -71,6 +78,7 @@ const (
 
 const (
 	modeLive       = "live"
+	modeLiveFull   = "live full" // `move PEER --full-dumps`
 	modePostCopy   = "post-copy" // `move PEER --post-copy`: CRIU lazy pages
 	modeStopCopy   = "stop-and-copy"
 	modeRawInPlace = "raw in place"
@@ -102,6 +110,7 @@ type migSample struct {
 	ctrfs    float64       // ctrfs's own downtime figure; -1 unknown
 	precopy  float64       // precopy-seconds; -1 unknown
 	sent     int64         // move-sent-bytes; -1 unknown
+	frozen   int64         // freeze-sent-bytes; -1 unknown
 	// The counter's last answer before the move and the highest soon
 	// after it; memhog's rate-gen when the move began and after it.
 	countBefore, countAfter int
@@ -199,6 +208,9 @@ func runMigration(cfg *config, work string, interrupts chan os.Signal) error {
 		}
 		if postCopyMeasured(cfg) {
 			modes = append(modes, modePostCopy)
+		}
+		if cfg.compareFullDumps {
+			modes = append(modes, modeLiveFull)
 		}
 		for _, mode := range append(modes, modeRawInPlace) {
 			s, err := m.move(i, mode)
@@ -324,7 +336,7 @@ func (m *migBench) moveOnce(run int, mode string) (s migSample, retry bool, err 
 	if mode == modeRawInPlace {
 		dst = src
 	}
-	s = migSample{run: run, mode: mode, from: src.name, to: dst.name, ctrfs: -1, precopy: -1, sent: -1}
+	s = migSample{run: run, mode: mode, from: src.name, to: dst.name, ctrfs: -1, precopy: -1, sent: -1, frozen: -1}
 	s, err = m.moveSteps(s, src, dst)
 	if err != nil && len(s.steps) > 0 && s.steps[len(s.steps)-1].failed {
 		retry = m.retryable(src, dst, err)
@@ -359,8 +371,12 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 	}
 	t0 := time.Now()
 	switch mode {
-	case modeLive:
-		if err := run1(src, "move "+dst.name); err != nil {
+	case modeLive, modeLiveFull:
+		cmd := "move " + dst.name
+		if mode == modeLiveFull {
+			cmd += " --full-dumps"
+		}
+		if err := run1(src, cmd); err != nil {
 			return s, err
 		}
 		info = tree.Info(dst.b.ctr)
@@ -406,7 +422,7 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 		return s, errors.New("the prober had no answer from before the move")
 	}
 
-	wantMode := map[string]string{modeLive: "live", modeStopCopy: "cold", modePostCopy: "post-copy"}[mode]
+	wantMode := map[string]string{modeLive: "live", modeLiveFull: "live", modeStopCopy: "cold", modePostCopy: "post-copy"}[mode]
 	if mode != modeRawInPlace && info["move-mode"] != wantMode {
 		return s, fmt.Errorf("%s's info after the move has move-mode %q, want %s (info: %v)", dst.name, info["move-mode"], wantMode, info)
 	}
@@ -415,8 +431,14 @@ func (m *migBench) moveSteps(s migSample, src, dst *migHost) (migSample, error) 
 		fmt.Fprintf(os.Stderr, "ctrfs-bench:   post-copy phases (s): %s\n", strings.Join(phasesOf(info,
 			"freeze-send-seconds", "handover-seconds", "target-install-seconds", "target-restore-seconds", "postcopy-fill-seconds"), " "))
 	}
-	if mode == modeLive {
+	if mode == modeLive || mode == modeLiveFull {
 		s.ctrfs = parseFloat(info["downtime-seconds"])
+		if n, err := strconv.ParseInt(info["freeze-sent-bytes"], 10, 64); err == nil {
+			s.frozen = n
+		}
+		fmt.Fprintf(os.Stderr, "ctrfs-bench:   precopy: %s rounds (%s), bytes sent per round %s, pages per round %s; sent while down %s bytes, %s pages dumped\n",
+			info["precopy-mode"], orNone(info["precopy-mode-why"]), info["precopy-round-bytes"], info["precopy-round-pages"],
+			info["freeze-sent-bytes"], info["freeze-criu-pages-written"])
 		fmt.Fprintf(os.Stderr, "ctrfs-bench:   downtime phases (s): %s\n", strings.Join(phasesOf(info,
 			"freeze-checkpoint-seconds", "freeze-criu-frozen-seconds", "freeze-dump-seconds", "freeze-store-seconds", "freeze-send-seconds", "freeze-pack-seconds", "handover-seconds",
 			"target-prepare-seconds", "target-prepare-state-seconds", "target-install-seconds", "target-restore-seconds",
@@ -573,7 +595,7 @@ func (m *migBench) report(w io.Writer) {
 	type med struct{ total, gap, ctrfs float64 }
 	meds := map[string]med{}
 	fmt.Fprintf(w, "\n%-15s %9s %20s %17s %22s\n", "median", "total s", "downtime s (client)", "downtime s (ctrfs)", "sent bytes")
-	for _, mode := range []string{modeLive, modeStopCopy, modePostCopy, modeRawInPlace} {
+	for _, mode := range m.modes() {
 		var t, g, c []float64
 		var sent []int64
 		ctrfsKnown, sentKnown := true, true
@@ -600,7 +622,7 @@ func (m *migBench) report(w io.Writer) {
 
 	// Min and max beside the median: the machine may be shared and noisy.
 	fmt.Fprintf(w, "\n%-15s %23s %23s\n", "min/median/max", "downtime s (client)", "downtime s (ctrfs)")
-	for _, mode := range []string{modeLive, modeStopCopy, modePostCopy, modeRawInPlace} {
+	for _, mode := range m.modes() {
 		var g, c []float64
 		for _, s := range m.rounds {
 			if s.mode == mode {
@@ -625,6 +647,17 @@ func (m *migBench) report(w io.Writer) {
 	fmt.Fprintf(w, "issue 5 target (live downtime <= %.0f ms and <= %.2f of stop-and-copy's, client): %s\n",
 		targetDowntime.Seconds()*1000, targetDowntimeRatio, met(live.gap <= targetDowntime.Seconds() && ratio <= targetDowntimeRatio))
 	fmt.Fprintf(w, "(CRIU dirty-memory tracking: %s)\n", m.dirty)
+	for _, mode := range []string{modeLive, modeLiveFull} {
+		var frozen []int64
+		for _, s := range m.rounds {
+			if s.mode == mode && s.frozen >= 0 {
+				frozen = append(frozen, s.frozen)
+			}
+		}
+		if len(frozen) > 0 {
+			fmt.Fprintf(w, "%-16s sent while down (median): %s\n", mode, bytesMiB(medianInt(frozen)))
+		}
+	}
 	// Issue 14: a post-copy move's downtime is the non-memory state's;
 	// its memory follows while the container runs on the target.
 	pc := meds[modePostCopy]
@@ -677,3 +710,19 @@ func secondsOrUnknown(v float64) string {
 // postCopyMeasured: post-copy rounds run on busybox containers only (see
 // the known limit in docs/cluster.md, Post-copy).
 func postCopyMeasured(c *config) bool { return c.template != templateDebian }
+
+// orNone is s, or "none" for an empty s.
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// modes are the methods of the report's tables, in their order.
+func (m *migBench) modes() []string {
+	if m.cfg.compareFullDumps {
+		return []string{modeLive, modeLiveFull, modeStopCopy, modePostCopy, modeRawInPlace}
+	}
+	return []string{modeLive, modeStopCopy, modePostCopy, modeRawInPlace}
+}

@@ -30,11 +30,35 @@ const freezeTimeout = "timeout 3"
 // needs; errors alone rarely say why.
 const criuVerbosity = "verbosity 4"
 
+// dumpRun is one CRIU dump of a container, as exec_criu words it.
+type dumpRun struct {
+	dir     string
+	stop    bool   // kill the tasks after the dump (not for a pre-dump)
+	preDump bool   // `criu pre-dump`: memory only, the tasks run on
+	parent  string // the images of the pre-dump before, if any (--prev-images-dir)
+}
+
+func (d dumpRun) action() string {
+	if d.preDump {
+		return "pre-dump"
+	}
+	return "dump"
+}
+
 // checkpoint dumps the container into dir, and stops it or leaves it
-// running; config are extra lines of CRIU configuration. The container's
-// own options (its criu file) come last, and its cgroups are recorded
-// beside the images (see recordCgroups).
+// running; config are extra lines of CRIU configuration.
 func checkpoint(c *lxc.Container, lxcpath, dir string, stop bool, config ...string) error {
+	return dump(c, lxcpath, dumpRun{dir: dir, stop: stop}, config...)
+}
+
+// dump runs d through LXC (or without it where LXC cannot: criudump.go);
+// config are extra lines of CRIU configuration. The container's own
+// options (its criu file) come last, and its cgroups are recorded beside
+// the images (see recordCgroups). LXC's migrate call (lxcMigrate) is its
+// checkpoint with what checkpoint lacks: the pre-dump, and the parent
+// images, which it passes as `--prev-images-dir DIR --track-mem`.
+func dump(c *lxc.Container, lxcpath string, d dumpRun, config ...string) error {
+	dir, stop := d.dir, d.stop
 	// The daemon stores the images while CRIU writes them, on the same
 	// cores; CRIU keeps the container frozen meanwhile, so it goes first.
 	// (Not for restores: the restored container's monitor would inherit
@@ -58,12 +82,16 @@ func checkpoint(c *lxc.Container, lxcpath, dir string, stop bool, config ...stri
 	if err := os.Setenv("CRIU_CONFIG_FILE", conf); err != nil {
 		return err
 	}
-	err = c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
+	if d.preDump || d.parent != "" {
+		err = lxcMigrate(c.Name(), lxcpath, c.LogFile(), d.preDump, dir, d.parent, stop)
+	} else {
+		err = c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
+	}
 	if err != nil {
 		// A lazy dump's tasks are kept stopped (ops/lazydump.go), not
 		// killed: the container does not end STOPPED then.
 		killed := stop && !slices.Contains(config, "leave-stopped")
-		if tried, derr := dumpWithoutLXC(c, c.LogFile(), dir, stop, killed); tried {
+		if tried, derr := dumpWithoutLXC(c, c.LogFile(), d, killed); tried {
 			return derr
 		}
 	}

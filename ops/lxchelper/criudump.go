@@ -36,12 +36,12 @@ var lxcLostFreezer = regexp.MustCompile(`Failed getting freezer path|Failed to r
 // above (LXC's log in logFile says so): it runs CRIU directly, and says so
 // in the log (instead of LXC's errors, which would explain a failure of
 // its own wrongly). false if LXC failed for another reason.
-func dumpWithoutLXC(c *lxc.Container, logFile, dir string, stop, killed bool) (bool, error) {
+func dumpWithoutLXC(c *lxc.Container, logFile string, d dumpRun, killed bool) (bool, error) {
 	log, _ := os.ReadFile(logFile)
 	if !lxcLostFreezer.Match(log) {
 		return false, nil
 	}
-	args, err := criuDumpArgs(c, dir, stop)
+	args, err := criuDumpArgs(c, d)
 	if err != nil {
 		err = fmt.Errorf("LXC cannot dump %s, which it restored on this host with cgroup2 alone (LXC before its commit f30cbb86f: Debian 12's 5.0.2), and ctrfs cannot dump it without LXC: %v", c.Name(), err)
 		noteInLog(logFile, "ERROR", err.Error())
@@ -59,12 +59,12 @@ func noteInLog(logFile, level, msg string) {
 }
 
 // criuDumpArgs is the command line (without "criu") that LXC 5.0.2's
-// exec_criu builds for a dump of a running container on a host with
-// cgroup2 alone, with what checkpoint uses: no pre-dump, page server,
-// ghost limit or action script (those come from the CRIU config file, if
-// at all), inodes not preserved, not verbose (the config file sets the
+// exec_criu builds for a dump or pre-dump of a running container on a host
+// with cgroup2 alone, with what checkpoint uses: no page server, ghost
+// limit or action script (those come from the CRIU config file, if at
+// all), inodes not preserved, not verbose (the config file sets the
 // verbosity).
-func criuDumpArgs(c *lxc.Container, dir string, stop bool) ([]string, error) {
+func criuDumpArgs(c *lxc.Container, d dumpRun) ([]string, error) {
 	if p := configValue(c, "lxc.console.path"); p != "none" {
 		// exec_criu would add the console as an external tty.
 		return nil, fmt.Errorf("it has a console (lxc.console.path = %q); set lxc.console.path = none", p)
@@ -88,34 +88,45 @@ func criuDumpArgs(c *lxc.Container, dir string, stop bool) ([]string, error) {
 	if !ok || cg == "/" {
 		return nil, fmt.Errorf("its init (pid %d) is in no cgroup2 cgroup of its own", pid)
 	}
-	return execCriuDumpArgs(dir, cg, baseControllers(), c.ConfigItem("lxc.mount.entry"), pid, stop), nil
+	return execCriuDumpArgs(d, cg, baseControllers(), c.ConfigItem("lxc.mount.entry"), pid), nil
 }
 
-// execCriuDumpArgs is exec_criu's dump command line, in its order, for
-// the container whose init is pid and whose cgroup (the root of its cgroup
-// namespace) is cgroup; controllers are the unified hierarchy's as LXC
-// lists them (baseControllers), mountEntries its lxc.mount.entry lines.
-func execCriuDumpArgs(dir, cgroup string, controllers, mountEntries []string, pid int, stop bool) []string {
+// execCriuDumpArgs is exec_criu's dump or pre-dump command line, in its
+// order, for the container whose init is pid and whose cgroup (the root of
+// its cgroup namespace) is cgroup; controllers are the unified hierarchy's
+// as LXC lists them (baseControllers), mountEntries its lxc.mount.entry
+// lines.
+func execCriuDumpArgs(d dumpRun, cgroup string, controllers, mountEntries []string, pid int) []string {
 	// The limit cgroup as the monitor answers it: relative, no slash.
 	limit := strings.Trim(filepath.Clean(cgroup), "/")
 	root := limit
 	if len(controllers) > 0 {
 		root = strings.Join(controllers, ",") + ":" + limit
 	}
-	args := []string{"dump", "--tcp-established", "--file-locks", "--link-remap",
+	args := []string{d.action(), "--tcp-established", "--file-locks", "--link-remap",
 		"--manage-cgroups=full", "--ext-mount-map", "auto",
 		"--enable-external-sharing", "--enable-external-masters",
 		"--enable-fs", "hugetlbfs", "--enable-fs", "tracefs",
-		"-D", dir, "-o", filepath.Join(dir, "dump.log"),
+		"-D", d.dir, "-o", filepath.Join(d.dir, d.action()+".log"),
 		"--cgroup-root", root}
 	for _, entry := range mountEntries {
 		if target, ok := bindMountTarget(entry); ok {
-			args = append(args, "--ext-mount-map", "/"+target+":"+target)
+			// exec_criu maps the target to itself for a dump, to
+			// the source for a pre-dump.
+			m := "/" + target + ":" + target
+			if d.preDump {
+				m = target + ":" + UnescapeMountPath(strings.Fields(entry)[0])
+			}
+			args = append(args, "--ext-mount-map", m)
 		}
 	}
 	args = append(args, "-t", strconv.Itoa(pid), "--skip-in-flight",
-		"--freeze-cgroup", filepath.Join("/sys/fs/cgroup", limit), "--force-irmap")
-	if !stop {
+		"--freeze-cgroup", filepath.Join("/sys/fs/cgroup", limit))
+	if d.parent != "" {
+		args = append(args, "--prev-images-dir", d.parent, "--track-mem")
+	}
+	args = append(args, "--force-irmap")
+	if !d.stop && !d.preDump { // a pre-dump always leaves the tasks running
 		args = append(args, "--leave-running")
 	}
 	return args

@@ -48,18 +48,46 @@ func TestLXCLostFreezer(t *testing.T) {
 func TestExecCriuDumpArgs(t *testing.T) {
 	lxc := "dump --tcp-established --file-locks --link-remap --manage-cgroups=full --ext-mount-map auto --enable-external-sharing --enable-external-masters --enable-fs hugetlbfs --enable-fs tracefs -D /tmp/hc-ck1 -o /tmp/hc-ck1/dump.log --cgroup-root hugetlb:lxc.payload.c1-56 -t 492 --skip-in-flight --freeze-cgroup /sys/fs/cgroup/lxc.payload.c1-56 --force-irmap --leave-running"
 	entries := []string{"shm dev/shm tmpfs defaults,create=dir 0 0"}
-	got := strings.Join(execCriuDumpArgs("/tmp/hc-ck1", "/lxc.payload.c1-56", []string{"hugetlb"}, entries, 492, false), " ")
+	got := strings.Join(execCriuDumpArgs(dumpRun{dir: "/tmp/hc-ck1"}, "/lxc.payload.c1-56", []string{"hugetlb"}, entries, 492), " ")
 	if got != lxc {
 		t.Errorf("leave running:\n got %s\nwant %s", got, lxc)
 	}
 	entries = append(entries, "/srv/data srv/data none bind,create=dir 0 0")
 	want := strings.Replace(strings.TrimSuffix(lxc, " --leave-running"), " -t 492", " --ext-mount-map /srv/data:srv/data -t 492", 1)
 	want = strings.Replace(want, "hugetlb:lxc", "cpu,memory:lxc", 1)
-	got = strings.Join(execCriuDumpArgs("/tmp/hc-ck1", "/lxc.payload.c1-56", []string{"cpu", "memory"}, entries, 492, true), " ")
+	got = strings.Join(execCriuDumpArgs(dumpRun{dir: "/tmp/hc-ck1", stop: true}, "/lxc.payload.c1-56", []string{"cpu", "memory"}, entries, 492), " ")
 	if got != want {
 		t.Errorf("stop, a bind mount:\n got %s\nwant %s", got, want)
 	}
-	if got := execCriuDumpArgs("/d", "/lxc.payload.c1", nil, nil, 7, true); !strings.Contains(strings.Join(got, " "), "--cgroup-root lxc.payload.c1 -t 7") {
+	if got := execCriuDumpArgs(dumpRun{dir: "/d", stop: true}, "/lxc.payload.c1", nil, nil, 7); !strings.Contains(strings.Join(got, " "), "--cgroup-root lxc.payload.c1 -t 7") {
 		t.Errorf("no controllers: %v", got)
+	}
+}
+
+// A pre-dump and the final dump over it, as exec_criu words them: the
+// action names the log, --prev-images-dir and --track-mem come after
+// --freeze-cgroup, a pre-dump maps a bind mount's target to its source and
+// never takes --leave-running (its tasks always run on).
+func TestExecCriuPreDumpArgs(t *testing.T) {
+	entries := []string{"/srv/data srv/data none bind,create=dir 0 0"}
+	head := " --tcp-established --file-locks --link-remap --manage-cgroups=full --ext-mount-map auto --enable-external-sharing --enable-external-masters --enable-fs hugetlbfs --enable-fs tracefs"
+	for _, c := range []struct {
+		d    dumpRun
+		want string
+	}{
+		{dumpRun{dir: "/s/r1", preDump: true},
+			"pre-dump" + head + " -D /s/r1 -o /s/r1/pre-dump.log --cgroup-root hugetlb:lxc.payload.c1 --ext-mount-map srv/data:/srv/data -t 492 --skip-in-flight --freeze-cgroup /sys/fs/cgroup/lxc.payload.c1 --force-irmap"},
+		{dumpRun{dir: "/s/r2", preDump: true, parent: "/s/r1"},
+			"pre-dump" + head + " -D /s/r2 -o /s/r2/pre-dump.log --cgroup-root hugetlb:lxc.payload.c1 --ext-mount-map srv/data:/srv/data -t 492 --skip-in-flight --freeze-cgroup /sys/fs/cgroup/lxc.payload.c1 --prev-images-dir /s/r1 --track-mem --force-irmap"},
+		{dumpRun{dir: "/s/d", stop: true, parent: "/s/r2"},
+			"dump" + head + " -D /s/d -o /s/d/dump.log --cgroup-root hugetlb:lxc.payload.c1 --ext-mount-map /srv/data:srv/data -t 492 --skip-in-flight --freeze-cgroup /sys/fs/cgroup/lxc.payload.c1 --prev-images-dir /s/r2 --track-mem --force-irmap"},
+	} {
+		got := strings.Join(execCriuDumpArgs(c.d, "/lxc.payload.c1", []string{"hugetlb"}, entries, 492), " ")
+		if got != c.want {
+			t.Errorf("%+v:\n got %s\nwant %s", c.d, got, c.want)
+		}
+		if log := DumpLog(map[bool]Verb{true: PreDump, false: Checkpoint}[c.d.preDump]); !strings.Contains(got, "/"+log+" ") {
+			t.Errorf("%+v: DumpLog %s is not the log CRIU writes: %s", c.d, log, got)
+		}
 	}
 }

@@ -49,6 +49,8 @@ func (e *OverdueError) Error() string {
 	switch e.verb {
 	case Checkpoint, CheckpointRunning:
 		what = "dump"
+	case PreDump:
+		what = "pre-dump"
 	case CheckpointLazy:
 		what = "lazy dump"
 	}

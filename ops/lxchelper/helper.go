@@ -35,8 +35,16 @@ type Verb string
 const (
 	// Start starts the container; no arguments.
 	Start Verb = "start"
-	// Checkpoint dumps the container into DIR and stops it.
+	// Checkpoint dumps the container into DIR and stops it; with PARENT
+	// after DIR, the images of a pre-dump (see PreDump), only the pages
+	// dirtied since.
 	Checkpoint Verb = "checkpoint"
+	// PreDump is CRIU's pre-dump into DIR: the memory only, the container
+	// running on, and the kernel told to track what it dirties from
+	// here; with PARENT after DIR, the pre-dump before, only the pages
+	// dirtied since. It needs the kernel's soft-dirty bits
+	// (ops.DirtyTracking).
+	PreDump Verb = "pre-dump"
 	// CheckpointRunning dumps the container into DIR and leaves it
 	// running; with ROOTFS ARCHIVE [STATE] after DIR, CRIU's post-dump
 	// hook archives the rootfs (or what changed since STATE) while its
@@ -58,6 +66,15 @@ const (
 	Announce Verb = "announce"
 )
 
+// DumpLog is the name of CRIU's log in the images directory of a dump
+// made by verb: exec_criu names it after CRIU's action.
+func DumpLog(verb Verb) string {
+	if verb == PreDump {
+		return "pre-dump.log"
+	}
+	return "dump.log"
+}
+
 // The arguments of the restore verbs after DIR.
 const (
 	ArgStream      = "stream"       // the daemon serves the images in DIR (images.ServeImages)
@@ -77,7 +94,7 @@ func Main(args []string) int {
 	}
 	verb, lxcpath, name, logFile, rest := Verb(args[0]), args[1], args[2], args[3], args[4:]
 	var undo func()
-	if verb == Checkpoint || verb == CheckpointRunning {
+	if verb == Checkpoint || verb == CheckpointRunning || verb == PreDump {
 		// Not checkpoint-lazy: what becomes of a post-copy move's
 		// tasks is the move's to settle (cluster/postcopy.go).
 		undo = func() { ResumeInterruptedDump(lxcpath, name) }
@@ -98,12 +115,16 @@ func Main(args []string) int {
 		if err == nil && !c.Wait(lxc.RUNNING, 30*time.Second) {
 			err = fmt.Errorf("not running 30s after start")
 		}
-	case Checkpoint:
-		if len(rest) != 1 {
-			err = fmt.Errorf("checkpoint takes the image directory")
+	case Checkpoint, PreDump:
+		if len(rest) != 1 && len(rest) != 2 {
+			err = fmt.Errorf("%s takes the image directory, and optionally the parent images", verb)
 			break
 		}
-		err = checkpoint(c, lxcpath, rest[0], true)
+		d := dumpRun{dir: rest[0], stop: verb == Checkpoint, preDump: verb == PreDump}
+		if len(rest) == 2 {
+			d.parent = rest[1]
+		}
+		err = dump(c, lxcpath, d)
 	case CheckpointRunning:
 		switch len(rest) {
 		case 1:

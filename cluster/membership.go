@@ -71,6 +71,12 @@ type membership struct {
 	joined    chan struct{} // a peer joined: save the peers now
 	joining   atomic.Bool   // a Join of this host's is under way
 	nameTaken chan error    // this host joined a cluster that has its name
+	// nodes are the peers memberlist has alive, copied as its events
+	// report them: the nodes Members returns are memberlist's own, which
+	// it rewrites under its lock as gossip arrives, so reading them races.
+	// A peer memberlist suspects shows as alive until it is dead (and
+	// gone from nodes): suspicion has no event.
+	nodes map[string]Peer
 }
 
 // startMembership joins the cluster through join and the peers known at the
@@ -98,7 +104,7 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	if err != nil {
 		return nil, err
 	}
-	m := &membership{name: name, nodeMeta: nm, meta: meta, log: log, peersFile: peersFile, told: map[string]bool{},
+	m := &membership{name: name, nodeMeta: nm, meta: meta, log: log, peersFile: peersFile, told: map[string]bool{}, nodes: map[string]Peer{},
 		stop: make(chan struct{}), joined: make(chan struct{}, 1), nameTaken: make(chan error, 1)}
 	m.pending = append(m.pending, join...)
 	if b, err := readStateFile(peersFile); err == nil {
@@ -256,14 +262,35 @@ func (m *membership) LocalState(join bool) []byte            { return nil }
 func (m *membership) MergeRemoteState(buf []byte, join bool) {}
 
 // NotifyJoin and the rest implement memberlist.EventDelegate. memberlist
-// calls them holding its own lock, so they only wake keepJoining.
-func (m *membership) NotifyJoin(*memberlist.Node) {
+// calls them holding its own lock, so they copy the node and only wake
+// keepJoining.
+func (m *membership) NotifyJoin(n *memberlist.Node) {
+	m.keep(n)
 	select {
 	case m.joined <- struct{}{}:
 	default: // a save is pending already
 	}
 }
-func (m *membership) NotifyLeave(*memberlist.Node) {}
+func (m *membership) NotifyLeave(n *memberlist.Node) {
+	m.mu.Lock()
+	delete(m.nodes, n.Name)
+	m.mu.Unlock()
+}
+func (m *membership) NotifyUpdate(n *memberlist.Node) { m.keep(n) }
+
+// keep copies what peers reports of a node memberlist has alive.
+func (m *membership) keep(n *memberlist.Node) {
+	if n.Name == m.name {
+		return
+	}
+	p := Peer{Name: n.Name, Address: n.Address(), Status: stateName(n.State)}
+	if err := json.Unmarshal(n.Meta, &p.Meta); err != nil {
+		m.log.Debug("cluster: peer with unreadable metadata", "peer", n.Name, "err", err)
+	}
+	m.mu.Lock()
+	m.nodes[n.Name] = p
+	m.mu.Unlock()
+}
 
 // NotifyConflict implements memberlist.ConflictDelegate: a host announced
 // itself under a name that a live host has, and memberlist refused it. If
@@ -284,21 +311,15 @@ func (m *membership) NotifyConflict(existing, other *memberlist.Node) {
 		m.log.Error(fmt.Sprintf("cluster: refused a host at %s that joins as %s, the name of the host at %s: it must take another --name", other.Address(), other.Name, existing.Address()))
 	}
 }
-func (m *membership) NotifyUpdate(*memberlist.Node) {}
 
-// peers are the other hosts memberlist knows, by name.
+// peers are the other hosts memberlist has alive, by name.
 func (m *membership) peers() []Peer {
-	var out []Peer
-	for _, n := range m.ml.Members() {
-		if n.Name == m.ml.LocalNode().Name {
-			continue
-		}
-		p := Peer{Name: n.Name, Address: n.Address(), Status: stateName(n.State)}
-		if err := json.Unmarshal(n.Meta, &p.Meta); err != nil {
-			m.log.Debug("cluster: peer with unreadable metadata", "peer", n.Name, "err", err)
-		}
+	m.mu.Lock()
+	out := make([]Peer, 0, len(m.nodes))
+	for _, p := range m.nodes {
 		out = append(out, p)
 	}
+	m.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

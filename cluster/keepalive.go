@@ -8,7 +8,7 @@ import (
 // renewEvery is how often a move's source renews the target's session
 // while it works between calls: a third of sessionIdle, so that a renewal
 // or two may be slow or lost under load without the session expiring.
-const renewEvery = sessionIdle / 3
+var renewEvery = sessionIdle / 3
 
 // keepAlive renews the target's session (Host.Renew) until the returned
 // stop is called. Between two calls the source may work for longer than

@@ -17,6 +17,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops"
+	"ctrfs/ops/testhooks"
 )
 
 // The target's side of a migration is a session: Begin reserves the name,
@@ -27,10 +28,12 @@ import (
 // source goes quiet for longer than a lease, and when this daemon starts
 // and finds one left by a crash: until the source commits, the source's copy
 // is the container. The source's side is migrate.go.
-const (
-	sessionIdle = 30 * time.Second // before Install, between calls
-	commitLease = 15 * time.Second // after Install, until Commit
-)
+const commitLease = 15 * time.Second // after Install, until Commit
+
+// sessionIdle is how long a session waits for its source's next call (or
+// renewal) before Install. CTRFS_TEST_SESSION_IDLE, a test hook, shortens
+// it so that a test of the deadline need not wait half a minute.
+var sessionIdle = testhooks.Duration("CTRFS_TEST_SESSION_IDLE", 30*time.Second)
 
 type session struct {
 	// mu is held through Install, so that Owner, Abort, Commit and the

@@ -7,9 +7,11 @@ import (
 	"time"
 )
 
-// targetSessionIdle is cluster's sessionIdle: how long a move's target
-// keeps a session whose source makes no call.
-const targetSessionIdle = 30 * time.Second
+// targetSessionIdle is how long a move's target keeps a session whose
+// source makes no call: cluster's sessionIdle (30 s), shortened for the
+// test through CTRFS_TEST_SESSION_IDLE on both hosts (the source renews
+// every third of it).
+const targetSessionIdle = 6 * time.Second
 
 // TestMoveOutlastsSessionIdle: the source works between two calls for
 // longer than the target's session deadline (it packs the rootfs, held
@@ -19,7 +21,8 @@ const targetSessionIdle = 30 * time.Second
 // failed every time for the debian container on an emulated host.
 func TestMoveOutlastsSessionIdle(t *testing.T) {
 	env, paused := pauseAt(t, "move-pack-rootfs")
-	a, b := twoHostsEnv(t, env)
+	idle := "CTRFS_TEST_SESSION_IDLE=" + targetSessionIdle.String()
+	a, b := twoHostsWith(t, []string{env, idle}, []string{idle})
 	ip := a.CreateRunning("c1")
 	before := Count(t, ip)
 
@@ -27,7 +30,7 @@ func TestMoveOutlastsSessionIdle(t *testing.T) {
 	move.Cmd = a.Background("echo 'move tollana' > containers/c1/ctl 2>" + move.stderr)
 	waitPaused(t, paused)
 	// Well past the deadline: on the old code the session is gone by now.
-	time.Sleep(targetSessionIdle + 15*time.Second)
+	time.Sleep(2 * targetSessionIdle)
 	if err := os.Remove(paused); err != nil {
 		t.Fatal(err)
 	}

@@ -74,3 +74,13 @@ func Kernel(release string, features []string) (string, []string) {
 	}
 	return release, features
 }
+
+// Duration is the duration in the environment variable name, a test hook
+// such as CTRFS_TEST_SESSION_IDLE, or def when it is unset or not a
+// positive duration.
+func Duration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}

@@ -15,8 +15,10 @@ import (
 // Migrate moves a container to another host: live if it runs, cold if it
 // is stopped. Its phases, and what a failure in each leaves:
 //   - check: the target proves the secret and is compared with this host
-//     (EOPNOTSUPP if it cannot restore what this host dumps); the name is
-//     reserved there (EEXIST if taken). Nothing has moved.
+//     (EOPNOTSUPP if it cannot restore what this host dumps), and a running
+//     container gets the part of `check` that needs no dump (EOPNOTSUPP
+//     with check's explanation); the name is reserved there (EEXIST if
+//     taken). Nothing has moved.
 //   - precopy: rootfs, config, snapshots and saved state go while the
 //     container keeps running; only chunks the target lacks are sent. The
 //     target unpacks the rootfs where it will create the container, while
@@ -181,6 +183,13 @@ func (mg *migration) check(ctx context.Context, postCopy bool) error {
 		return ops.NewError(ops.ErrBusy, fmt.Sprintf("cannot move %s: it is FROZEN", o.Name()))
 	}
 	mg.live = status == "RUNNING"
+	if mg.live {
+		// What check finds without a dump refuses it before anything is
+		// sent, rather than at the first dump after the rootfs went.
+		if err := o.QuickCheck(); err != nil {
+			return err
+		}
+	}
 	if mg.live && postCopy {
 		// Refused before anything moves: see postcopy.go.
 		if err := mg.canPostCopy(); err != nil {

@@ -53,10 +53,7 @@ func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
 	if len(found) == 0 {
 		return nil
 	}
-	for i := range found {
-		found[i] = fmt.Sprintf("(%d) %s", i+1, found[i])
-	}
-	return newError(ErrUnsupported, fmt.Sprintf("%s cannot be checkpointed: %s", name, strings.Join(found, "; ")), nil)
+	return newError(ErrUnsupported, cannotCheckpoint(name, found), nil)
 }
 
 // capSysResource is CAP_SYS_RESOURCE's bit in /proc/PID/status's masks.

@@ -90,8 +90,11 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 			if err == nil {
 				err = fmt.Errorf("CRIU ended before serving any page")
 			}
+			// The log is read before its directory goes: read after,
+			// the error named no cause ("criu output:", LXC's last line).
+			failed := o.m.dumpFailed(o.name, err, criulog.Combined(log, oc.log))
 			os.RemoveAll(dir)
-			return nil, o.m.dumpFailed(o.name, err, criulog.Combined(log, oc.log))
+			return nil, failed
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -137,6 +137,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m.dropStaleState()
 	m.recoverRootfsSwaps()
 	m.removeUnfinishedCreates()
+	m.removeMovedAwayLeft()
 	m.collectGarbage() // chunks of imports that a crash cut short
 	return m, nil
 }

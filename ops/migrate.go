@@ -268,8 +268,9 @@ func (o *Outgoing) Forget() {
 	}
 }
 
-// Remove deletes the container here once the other host owns it.
-func (o *Outgoing) Remove() error { return o.m.Remove(o.name) }
+// Remove deletes the container here once the other host owns it: at
+// once as far as anyone sees, its files after (RemoveMovedAway).
+func (o *Outgoing) Remove() error { return o.m.RemoveMovedAway(o.name) }
 
 // RecordReceived reports a container that arrived from another host: its
 // `info` shows the move (last-op receive, with the source's figures) and

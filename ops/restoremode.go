@@ -172,6 +172,12 @@ func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper
 		}
 		if lazyFailed != nil {
 			why = lazyFailed.Error() + ", which the restore waited for"
+			// A restore that failed by itself ends its lazy-pages daemon
+			// too ("uffd: PID recv: short read"): the restore's own error,
+			// in CRIU's log, is then the cause.
+			if own := restoreError(dir); own != "" {
+				why = own + " (and CRIU's lazy-pages daemon: " + lazyFailed.Error() + ")"
+			}
 		}
 		failures = append(failures, fmt.Sprintf("with %s: %s", mode, why))
 		if damaged != nil || lazyFailed != nil || overdued || i == 1 {
@@ -183,4 +189,14 @@ func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper
 		m.log.Info("restore failed; trying CRIU's other mount engine", "container", name, "mode", mode)
 	}
 	return nil, damaged, newError(ErrFailed, strings.Join(failures, "; "), nil)
+}
+
+// restoreError is the cause of the error in CRIU's restore log in dir,
+// or "" if CRIU logged none (it was killed, say).
+func restoreError(dir string) string {
+	log, err := os.ReadFile(filepath.Join(dir, "restore.log"))
+	if err != nil || !bytes.Contains(log, []byte("Error (")) {
+		return ""
+	}
+	return criulog.Explain(log)
 }

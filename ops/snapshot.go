@@ -189,6 +189,9 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		_, err = m.requireStatus(c, "take a stateful snapshot of", "RUNNING")
 	}
 	c.Release()
+	if err == nil && stateful {
+		err = m.quickCheck(name, "take a stateful snapshot of")
+	}
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,8 @@ var knownCauses = []knownCause{
 	{regexp.MustCompile(`(?m)Can't lookup mount=\d+ for fd=(\d+) path=(.+?)\s*$`), inheritedFileCause},
 	{regexp.MustCompile(`Can't dump nested user namespace for (?P<task>\d+)`),
 		"{task} runs in a user namespace of its own (systemd's PrivateUsers=, or unshare -U), which CRIU cannot dump: set PrivateUsers=no in a drop-in for {unit} (systemctl edit), or end that task"},
+	{regexp.MustCompile(`One of more action scripts failed`),
+		"an action script (action-script in the container's criu file, or in CRIU's own config) failed, which stops CRIU: its exit status and output are in `log`; fix or remove the script"},
 	{regexp.MustCompile(`session leader of \S+ is outside of its pid namespace`),
 		"a task belongs to a session that began outside the container (a process left by lxc-attach): start it with setsid, or from the container's own init"},
 }

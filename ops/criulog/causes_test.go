@@ -109,3 +109,32 @@ lxc c1 20261206075419.831 ERROR    start - ../src/lxc/start.c:__lxc_start:2107 -
 		t.Errorf("FirstError of a log without errors: %q", got)
 	}
 }
+
+// TestLastErrorSaysSomething: LXC's "criu output:" with CRIU's empty
+// output (a failed lazy dump) is not the cause; the line before it is.
+func TestLastErrorSaysSomething(t *testing.T) {
+	log := []byte(`lxc c1 20261206084700.100 ERROR    criu - ../src/lxc/criu.c:do_dump:1301 - dump failed with 1
+lxc c1 20261206084700.101 ERROR    criu - ../src/lxc/criu.c:do_dump:1311 - criu output:
+`)
+	if got, want := LastError(log), "criu - ../src/lxc/criu.c:do_dump:1301 - dump failed with 1"; got != want {
+		t.Errorf("LastError: %q, want %q", got, want)
+	}
+	if got := Explain(log); got == "" || strings.HasSuffix(got, ":") {
+		t.Errorf("Explain: %q", got)
+	}
+	if got := FirstError([]byte("lxc c1 1 ERROR criu - ../src/lxc/criu.c:do_dump:1311 - criu output:\n")); got != "" {
+		t.Errorf("FirstError of an empty criu output: %q", got)
+	}
+}
+
+// TestActionScriptCause: a failed action script is named, not only the
+// exit status CRIU logs first.
+func TestActionScriptCause(t *testing.T) {
+	log := []byte(`(00.010) Running pre-dump scripts
+(00.012) Error (criu/util.c:642): exited, status=3
+(00.012) Error (criu/action-scripts.c:119): One of more action scripts failed
+`)
+	if got := Explain(log); !strings.Contains(got, "action script") {
+		t.Errorf("Explain: %q", got)
+	}
+}

@@ -10,18 +10,36 @@ import (
 )
 
 // LastError picks the last ERROR message of an LXC log, which usually
-// says why the whole operation failed.
+// says why the whole operation failed, of those that say anything.
 func LastError(log []byte) string {
 	var last string
 	sc := bufio.NewScanner(bytes.NewReader(log))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if i := strings.Index(line, " ERROR "); i >= 0 {
+		if i := strings.Index(line, " ERROR "); i >= 0 && !saysNothing(line[i+len(" ERROR "):]) {
 			last = strings.TrimSpace(line[i+len(" ERROR "):])
 		}
 	}
 	return last
+}
+
+// withoutLocation is an LXC log message without LXC's source location:
+// "criu - ../src/lxc/criu.c:do_dump:1311 - criu output: …" is
+// "criu output: …".
+func withoutLocation(msg string) string {
+	if f := strings.SplitN(msg, " - ", 3); len(f) == 3 && strings.Contains(f[1], ".c:") {
+		msg = f[2]
+	}
+	return strings.TrimSpace(msg)
+}
+
+// saysNothing says whether an LXC error message is a heading with nothing
+// after it: LXC's "criu output: %s" when CRIU, which logs to its own file,
+// printed nothing. Picked as the cause, it named none.
+func saysNothing(msg string) bool {
+	msg = withoutLocation(msg)
+	return msg == "" || strings.HasSuffix(msg, ":")
 }
 
 // FirstError is the first ERROR message of an LXC log, without LXC's
@@ -34,13 +52,9 @@ func FirstError(log []byte) string {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if i := strings.Index(line, " ERROR "); i >= 0 {
-			msg := strings.TrimSpace(line[i+len(" ERROR "):])
+		if i := strings.Index(line, " ERROR "); i >= 0 && !saysNothing(line[i+len(" ERROR "):]) {
 			// "start - ../src/lxc/start.c:start:2197 - No such file …"
-			if f := strings.SplitN(msg, " - ", 3); len(f) == 3 && strings.Contains(f[1], ".c:") {
-				msg = f[2]
-			}
-			return msg
+			return withoutLocation(line[i+len(" ERROR "):])
 		}
 	}
 	return ""

@@ -1,0 +1,66 @@
+package ops
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"ctrfs/ops/testhooks"
+)
+
+// A container that moved to another host leaves its copy here, which goes
+// once the target has committed. Removing a rootfs takes time in
+// proportion to its files (seconds for a Debian container with a few
+// services, more on a busy disk), and the move's ctl write waited for it
+// after the move had ended. So the copy is killed and its directory
+// renamed out of the LXC path at once (the name is free and listed only on
+// the target when the write returns, and a move back can arrive at once),
+// and the directory is removed after the answer.
+
+// movedAwaySuffix ends the name of a moved-away copy's directory on the
+// LXC path, ".NAME.TIME.moved-away": LXC and List skip the leading dot.
+const movedAwaySuffix = ".moved-away"
+
+// RemoveMovedAway removes the copy of a container that another host owns
+// now: it is killed, its directory set aside and its store data dropped
+// before this returns; the directory's files go in the background.
+func (m *Manager) RemoveMovedAway(name string) error {
+	if !m.Exists(name) {
+		return m.Remove(name)
+	}
+	if err := m.kill(name); err != nil {
+		return err
+	}
+	aside := filepath.Join(m.cfg.LXCPath, fmt.Sprintf(".%s.%d%s", name, time.Now().UnixNano(), movedAwaySuffix))
+	if err := os.Rename(filepath.Join(m.cfg.LXCPath, name), aside); err != nil {
+		return m.Remove(name) // the slow way, but it goes
+	}
+	m.images.Delete(movingKey(name))
+	err := m.dropStoreData(name)
+	go func() {
+		testhooks.PausePoint("moved-away-remove")
+		m.removeMovedAway(aside)
+	}()
+	return err
+}
+
+// removeMovedAway removes a moved-away copy's directory. rm stays on the
+// rootfs's own filesystem: a mount left inside it (there should be none)
+// is not emptied.
+func (m *Manager) removeMovedAway(dir string) {
+	if out, err := exec.Command("rm", "-rf", "--one-file-system", dir).CombinedOutput(); err != nil {
+		m.log.Error("cannot remove the copy of a container that moved away", "dir", dir, "err", err, "output", strings.TrimSpace(string(out)))
+	}
+}
+
+// removeMovedAwayLeft removes the moved-away copies that a daemon stopped
+// or killed before it had removed them.
+func (m *Manager) removeMovedAwayLeft() {
+	dirs, _ := filepath.Glob(filepath.Join(m.cfg.LXCPath, ".*"+movedAwaySuffix))
+	for _, dir := range dirs {
+		m.removeMovedAway(dir)
+	}
+}

@@ -9,29 +9,15 @@ package vmtest
 // the downtime a client saw.
 
 import (
-	"bufio"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"ctrfs/internal/counter"
 )
 
-func tryCount(ip string) (int, error) {
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "8080"), 2*time.Second)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return 0, fmt.Errorf("read: %v (got %q)", err, line)
-	}
-	return strconv.Atoi(strings.TrimSpace(line))
-}
+func tryCount(ip string) (int, error) { return counter.Ask(ip, 2*time.Second, 5*time.Second) }
 
 // Count asks for the count, retrying for up to two minutes while the
 // service comes up.
@@ -60,6 +46,19 @@ func countFrom(t *testing.T, ip string, before int, when string) int {
 		t.Fatalf("count went from %d to %d %s: the processes lost their state", before, n, when)
 	}
 	return n
+}
+
+// CountsPast waits (up to ten minutes: the emulation is slow) until the
+// count is past n.
+func CountsPast(t *testing.T, ip string, n int) int {
+	t.Helper()
+	var got int
+	waitFor(t, fmt.Sprintf("the count on %s to pass %d", ip, n), 10*time.Minute, func() bool {
+		c, err := tryCount(ip)
+		got = c
+		return err == nil && c > n
+	})
+	return got
 }
 
 // Prober asks the counter every 100 ms in the background.

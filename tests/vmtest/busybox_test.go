@@ -120,15 +120,20 @@ func TestMovesPostCopy(t *testing.T) {
 	for _, v := range []*VM{vmA, vmB} {
 		pipeMax[v.Name], _ = v.Run("sysctl -n fs.pipe-max-size")
 	}
-	ip := vmA.CreateRunning(t, "bb5")
-	move(t, "bb5", ip, vmA, vmB, true)
-	move(t, "bb5", ip, vmB, vmA, true)
-	for _, v := range []*VM{vmA, vmB} {
-		now, _ := v.Run("sysctl -n fs.pipe-max-size")
-		if now != pipeMax[v.Name] || now != "1048576" {
-			t.Errorf("%s: fs.pipe-max-size %s before the post-copy moves, %s after (the kernel's default is 1048576)", v.Name, pipeMax[v.Name], now)
+	unchanged := func(when string) {
+		t.Helper()
+		for _, v := range []*VM{vmA, vmB} {
+			now, _ := v.Run("sysctl -n fs.pipe-max-size")
+			if now != pipeMax[v.Name] || now != "1048576" {
+				t.Errorf("%s: fs.pipe-max-size %s before the post-copy moves, %s %s (the kernel's default is 1048576)", v.Name, pipeMax[v.Name], now, when)
+			}
 		}
 	}
+	ip := vmA.CreateRunning(t, "bb5")
+	move(t, "bb5", ip, vmA, vmB, true)
+	unchanged("after the move to " + vmB.Name)
+	move(t, "bb5", ip, vmB, vmA, true)
+	unchanged("after the move back")
 }
 
 // TestEvacuate: every container of A goes to B, running ones live.

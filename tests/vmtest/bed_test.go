@@ -138,7 +138,7 @@ func (v *VM) WantStatus(t *testing.T, name, want, when string) {
 // and the CRIU lines of its log that name a cause.
 func (v *VM) why(name string) string {
 	e, _ := v.Sh("cat containers/" + name + "/error")
-	causes, _ := v.Sh("grep -n -i -E \"error|fail|unable|can't|denied\" containers/" + name + "/log | tail -n 30")
+	causes, _ := v.Sh("grep -n -E \"Error \\(|ERROR|Can't|Unable to open|denied|[Ff]ailed\" containers/" + name + "/log | tail -n 30")
 	logTail, _ := v.Sh("tail -n 30 containers/" + name + "/log")
 	return fmt.Sprintf("\n--- %s: containers/%s/error:\n%s\n--- log lines naming a cause:\n%s\n--- log (last 30 lines):\n%s", v.Name, name, e, causes, logTail)
 }

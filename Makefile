@@ -19,7 +19,7 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 SETTINGS   := $(SYSCONFDIR)/default/ctrfs
 
-.PHONY: all deps uninstall-deps build test unit e2e vet demo demo-stop bench clean man install uninstall soak fuzz FORCE
+.PHONY: all deps uninstall-deps build test unit e2e vet demo demo-stop bench clean man install uninstall soak fuzz vmtest FORCE
 
 all: build
 
@@ -111,6 +111,13 @@ SOAK_ROUNDS ?= 20
 soak: deps build
 	SOAK_ROUNDS=$(SOAK_ROUNDS) SOAK_SEED=$(SOAK_SEED) SOAK_CONTAINERS=$(SOAK_CONTAINERS) \
 		$(GO) test -tags soak ./tests/ -run '^TestSoak$$' -count=1 -v -timeout 0
+
+# Not in `make test` (too slow under emulation): two stock Debian 12 VMs
+# on two kernels, this checkout installed in both with `make install`, and
+# the suite of tests/vmtest run against them (docs/vmtest.md).
+# VMTEST_KEEP=1 leaves the VMs up; VMTEST_RUN=REGEX runs some tests only.
+vmtest: deps build
+	@scripts/vmtest/run.sh
 
 # The main job: a daemon with default flags at /mnt/ctrfs, and a running demo
 # container. `make demo-stop` takes it down again.

@@ -5,14 +5,12 @@ package tests
 // container restored with its memory from one started afresh.
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/internal/counter"
 )
 
 // CreateRunning makes and starts a container of the default template, and
@@ -61,19 +59,7 @@ func CountsPast(t *testing.T, ip string, n int, what string) int {
 }
 
 // tryCount asks the counter service on ip:8080 for its count, once.
-func tryCount(ip string) (int, error) {
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "8080"), time.Second)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return 0, fmt.Errorf("read: %v (got %q)", err, line)
-	}
-	return strconv.Atoi(strings.TrimSpace(line))
-}
+func tryCount(ip string) (int, error) { return counter.Ask(ip, time.Second, 2*time.Second) }
 
 // countFrom checks that the service's count did not start again: the
 // processes kept their memory (a cold start begins from 1 again).

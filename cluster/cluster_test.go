@@ -36,6 +36,13 @@ func TestCanTake(t *testing.T) {
 	if err := CanTake(src, ok); err != nil {
 		t.Errorf("a newer host with more features: %v", err)
 	}
+	// A flag the kernel makes (6.12 lists xtopology, 6.1 does not on the
+	// same CPU) is no CPU feature a process uses.
+	kernelFlag := src
+	kernelFlag.CPUFlags = append([]string{"xtopology"}, src.CPUFlags...)
+	if err := CanTake(kernelFlag, ok); err != nil {
+		t.Errorf("a source whose kernel lists xtopology: %v", err)
+	}
 	// The way back after an upgrade: an older kernel with what a restore
 	// needs takes the container.
 	back := ok

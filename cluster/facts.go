@@ -119,7 +119,7 @@ func CanTake(source, target Facts) error {
 	if source.Arch != target.Arch {
 		return fmt.Errorf("architecture: %s is %s, %s is %s", target.Host, target.Arch, source.Host, source.Arch)
 	}
-	if missing := missingFeatures(source.CPUFlags, target.CPUFlags); len(missing) > 0 {
+	if missing := missingFeatures(usedFlags(source.Arch, source.CPUFlags), target.CPUFlags); len(missing) > 0 {
 		return fmt.Errorf("%s lacks CPU features of %s: %s", target.Host, source.Host, strings.Join(missing, " "))
 	}
 	// A move to an older kernel is the way back after an upgrade: what

@@ -175,7 +175,7 @@ func (a *endpointAuth) accept(raw net.Conn) (*tls.Conn, error) {
 // connection once both sides have proven the secret. A peer that does not
 // answer, or does not hold the secret, is EHOSTUNREACH.
 func (a *endpointAuth) dial(endpoint string) (*tls.Conn, error) {
-	d := &net.Dialer{Timeout: dialTimeout}
+	d := peerDialer()
 	conn, err := tls.DialWithDialer(d, "tcp", endpoint, a.client)
 	if err != nil {
 		return nil, ops.NewError(ops.ErrUnreachable, fmt.Sprintf("cannot reach %s: %v", endpoint, err))

@@ -60,7 +60,8 @@ var debianTemplate = &Template{
 		// the session.
 		"lxc.pty.max": "16",
 	},
-	status: func(env Env) Status { return debianCache(env).status() },
+	systemd: true,
+	status:  func(env Env) Status { return debianCache(env).status() },
 }
 
 // debianUnits are the symlinks the template adds under

@@ -36,6 +36,9 @@ type Template struct {
 	// config sets the template's own LXC config keys over the busybox
 	// config that every template starts from.
 	config map[string]string
+	// systemd: the container runs systemd, whose services' sandboxing
+	// needs mounts that LXC's default AppArmor profile denies (hostConfig).
+	systemd bool
 	// status is what templates/NAME/info says of the template's build:
 	// when it was built and its size.
 	status func(env Env) Status
@@ -112,13 +115,15 @@ func (t *Template) Status(env Env) Status { return t.status(env) }
 // Config is the LXC config of a new container of the template.
 func (t *Template) Config(name, rootfs string, net network.Network, addr netip.Addr, mac string, created time.Time) []byte {
 	conf := templateConfig(name, rootfs, net, addr, mac, created)
-	keys := make([]string, 0, len(t.config))
-	for k := range t.config {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		conf = configfile.SetLine(conf, k, t.config[k])
+	for _, config := range []map[string]string{t.config, hostConfig(t.systemd)} {
+		keys := make([]string, 0, len(config))
+		for k := range config {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			conf = configfile.SetLine(conf, k, config[k])
+		}
 	}
 	return append(conf, fmt.Sprintf("%s %s\n", templateComment, t.Name)...)
 }

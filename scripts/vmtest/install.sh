@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs this checkout into both VMs of the bed as an operator would:
 # `make install` there, a settings file naming the peer, the bed's shared
-# secret, then `systemctl enable --now ctrfs`. The binary and man pages are
+# secret, then `systemctl enable ctrfs` and (re)start it. The binary and man pages are
 # built here first and copied with their mtimes, so make in the guest finds
 # them up to date and nothing compiles under emulation. The debian
 # template's rootfs archive is copied in from this host's cache (the guests
@@ -44,7 +44,9 @@ install_one() {
   # The template cache is STORE/templates by default.
   (cd "$tcache" && tar -c debian.tar.zst debian.info) |
     vm_ssh "$v" 'install -d -m 0700 /var/lib/ctrfs /var/lib/ctrfs/templates && tar -x -p -C /var/lib/ctrfs/templates'
-  vm_ssh "$v" 'systemctl daemon-reload && systemctl enable --now ctrfs 2>&1 && systemctl is-active ctrfs'
+  # restart, not just --now: on a kept bed the daemon of the last install
+  # runs still, and would go on serving the old binary.
+  vm_ssh "$v" 'systemctl daemon-reload && systemctl enable ctrfs 2>&1 && systemctl restart ctrfs && systemctl is-active ctrfs'
 }
 
 for v in ${VMTEST_VMS:-A B}; do install_one "$v"; done

@@ -53,7 +53,7 @@ start() {
     *) echo "vmtest: VMTEST_ACCEL=$a: kvm or tcg" >&2; return 1 ;;
   esac
   echo "vmtest: booting VM $v ($name, $addr, kernel $(cat "$VMTEST_CACHE/boot/release-$v"), accel $a$([ "$a" = tcg ] && echo ': no vmx/svm CPU flag, software emulation'))"
-  qemu-system-x86_64 -name "vmtest-$v" "${opts[@]}" -smp "${VMTEST_SMP:-2}" -m "${VMTEST_MEM:-3072}" \
+  qemu-system-x86_64 -name "vmtest-$v" "${opts[@]}" -smp "${VMTEST_SMP:-2}" -m "${VMTEST_MEM:-4096}" \
     -kernel "$VMTEST_CACHE/boot/vmlinuz-$v" -initrd "$VMTEST_CACHE/boot/initrd-$v" \
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 vmtest.name=$name vmtest.addr=$addr/24" \
     -drive "file=$VMTEST_RUNDIR/$v.qcow2,if=virtio,format=qcow2,cache=writeback" \

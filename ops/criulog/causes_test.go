@@ -35,6 +35,8 @@ func TestCommonBlockerCauses(t *testing.T) {
 			[]string{"holds /usr/lib/x86_64-linux-gnu/libcrypto.so.3 (4734976 bytes)", "package upgrade", "ghost-limit"}},
 		{"two services' private mount namespaces", "(00.32)      1: Error (criu/mount-v2.c:1043): mnt-v2: Can't copy sharing from 188[/systemd/propagate/mariadb.service] to 269[/systemd/propagate/redis-server.service]\n",
 			[]string{"(mariadb.service and redis-server.service", "criu-patches/0003", "drop-in"}},
+		{"a reservation mapped writable", "(00.25)   3337: Error (criu/mem.c:964): Unable to map ANON_VMA: Cannot allocate memory\n",
+			[]string{"innodb_buffer_pool_size_max", "patch 0004"}},
 		{"another user's task", "(00.05) Error (criu/cr-dump.c:347): Can't get rlimit 0: Operation not permitted\n",
 			[]string{"CAP_SYS_RESOURCE", "uid 0"}},
 	} {

@@ -37,6 +37,8 @@ func TestCommonBlockerCauses(t *testing.T) {
 			[]string{"(mariadb.service and redis-server.service", "criu-patches/0003", "drop-in"}},
 		{"a reservation mapped writable", "(00.25)   3337: Error (criu/mem.c:964): Unable to map ANON_VMA: Cannot allocate memory\n",
 			[]string{"innodb_buffer_pool_size_max", "patch 0004"}},
+		{"a lazy dump's page list", "(00.61) Error (criu/page-pipe.c:204): page-pipe: create_page_pipe: Can't allocate 34364869152 bytes\n",
+			[]string{"34364869152 bytes", "patch 0005", "innodb_buffer_pool_size_max", "--post-copy"}},
 		{"another user's task", "(00.05) Error (criu/cr-dump.c:347): Can't get rlimit 0: Operation not permitted\n",
 			[]string{"CAP_SYS_RESOURCE", "uid 0"}},
 	} {

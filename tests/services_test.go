@@ -20,7 +20,9 @@ import (
 // restore of the snapshot, which takes the container back to before
 // them. Where root lacks CAP_SYS_RESOURCE (this VM), PostgreSQL is
 // installed too and check must refuse it, naming its unit; it is then
-// stopped, and Redis and MariaDB run as root.
+// stopped, and Redis and MariaDB run as root. A unit that sets
+// PrivateUsers= again (as a container not from the template has it) is
+// refused by check, which names the unit and the fix.
 //
 // The post-copy move comes last: after one, CRIU cannot checkpoint a
 // Debian container again where both hosts share a kernel (docs/cluster.md,
@@ -35,6 +37,7 @@ func TestDebianServices(t *testing.T) {
 	if !hostCanCheckpointOtherUsers() {
 		postgresRefused(t, a, "svc")
 	}
+	privateUsersRefused(t, a, "svc")
 	// The Python service keeps the sandboxing CRIU can restore.
 	if out, _ := a.attach("svc", "systemctl", "show", "ctrfs-pycount", "-p", "PrivateTmp", "-p", "ProtectSystem", "-p", "PrivateUsers"); !strings.Contains(out, "PrivateTmp=yes") || !strings.Contains(out, "ProtectSystem=strict") || !strings.Contains(out, "PrivateUsers=no") {
 		t.Errorf("ctrfs-pycount's sandboxing:\n%s", out)
@@ -161,4 +164,28 @@ func postgresRefused(t *testing.T, d *Peer, name string) {
 		t.Fatalf("stop PostgreSQL: %v: %s", err, out)
 	}
 	t.Logf("check refused PostgreSQL: %s", msg)
+}
+
+// privateUsersRefused: a unit that sets PrivateUsers= again (as in a
+// container not made from the template, whose drop-in turns it off) is
+// refused by check, which names the unit and the setting that fixes it;
+// the setting is then taken back.
+func privateUsersRefused(t *testing.T, d *Peer, name string) {
+	t.Helper()
+	dropIn := "/etc/systemd/system/ctrfs-pycount.service.d/private-users.conf"
+	script := "mkdir -p ${f%/*} && printf '[Service]\\nPrivateUsers=yes\\n' > $f && systemctl daemon-reload && systemctl restart ctrfs-pycount"
+	if out, err := d.attach(name, "sh", "-c", "f="+dropIn+"; "+script); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	d.ShFails("echo check > containers/"+name+"/ctl", "not supported")
+	msg := d.Read("containers", name, "error")
+	for _, want := range []string{"user namespace", "ctrfs-pycount.service", "PrivateUsers=no"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("check's error does not name %q:\n%s", want, msg)
+		}
+	}
+	if out, err := d.attach(name, "sh", "-c", "rm "+dropIn+" && systemctl daemon-reload && systemctl restart ctrfs-pycount"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Logf("check refused PrivateUsers=yes: %s", msg)
 }

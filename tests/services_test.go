@@ -152,14 +152,7 @@ func postgresRefused(t *testing.T, d *Peer, name string) {
 	if out, err := d.attach(name, "systemctl", "is-active", "postgresql@15-main"); err != nil {
 		t.Fatalf("PostgreSQL is not running: %v: %s", err, out)
 	}
-	d.ShFails("echo check > containers/"+name+"/ctl", "not supported")
-	msg := d.Read("containers", name, "error")
-	for _, want := range []string{"postgres", "postgresql@15-main.service", "CAP_SYS_RESOURCE"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("check's error does not name %q:\n%s", want, msg)
-		}
-	}
-	d.WantStatus("containers/"+name, "RUNNING", "after check")
+	msg := checkRefuses(t, d, name, "postgres", "postgresql@15-main.service", "CAP_SYS_RESOURCE")
 	if out, err := d.attach(name, "systemctl", "disable", "--now", "postgresql"); err != nil {
 		t.Fatalf("stop PostgreSQL: %v: %s", err, out)
 	}
@@ -177,15 +170,25 @@ func privateUsersRefused(t *testing.T, d *Peer, name string) {
 	if out, err := d.attach(name, "sh", "-c", "f="+dropIn+"; "+script); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	d.ShFails("echo check > containers/"+name+"/ctl", "not supported")
-	msg := d.Read("containers", name, "error")
-	for _, want := range []string{"user namespace", "ctrfs-pycount.service", "PrivateUsers=no"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("check's error does not name %q:\n%s", want, msg)
-		}
-	}
+	msg := checkRefuses(t, d, name, "user namespace", "ctrfs-pycount.service", "PrivateUsers=no")
 	if out, err := d.attach(name, "sh", "-c", "rm "+dropIn+" && systemctl daemon-reload && systemctl restart ctrfs-pycount"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	t.Logf("check refused PrivateUsers=yes: %s", msg)
+}
+
+// checkRefuses runs check, which must fail (EOPNOTSUPP) with an error
+// that names each of wants, and leave the container running; it returns
+// the error.
+func checkRefuses(t *testing.T, d *Peer, name string, wants ...string) string {
+	t.Helper()
+	d.ShFails("echo check > containers/"+name+"/ctl", "not supported")
+	msg := d.Read("containers", name, "error")
+	for _, want := range wants {
+		if !strings.Contains(msg, want) {
+			t.Errorf("check's error does not name %q:\n%s", want, msg)
+		}
+	}
+	d.WantStatus("containers/"+name, "RUNNING", "after check")
+	return msg
 }

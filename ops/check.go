@@ -97,7 +97,7 @@ func hasCapability(pid, bit int) bool {
 
 // tasksNotRoot lists the tasks of the container whose init is pid (those in
 // its PID namespace) that have a uid or gid other than 0, as "PID (COMM,
-// uid N)" with the PID as the container sees it, at most a few.
+// uid N, of UNIT)" with the PID as the container sees it, at most a few.
 func tasksNotRoot(pid int) []string {
 	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
 	if err != nil {
@@ -126,7 +126,12 @@ func tasksNotRoot(pid int) []string {
 			nspid = f[len(f)-1]
 		}
 		uid := strings.Fields(fields["Uid"] + " ?")[0]
-		out = append(out, fmt.Sprintf("%s (%s, uid %s)", nspid, fields["Name"], uid))
+		// The unit is what an operator changes (User=, or stops it).
+		of := ""
+		if unit := criulog.TaskUnit(e.Name()); unit != "" {
+			of = ", of " + unit
+		}
+		out = append(out, fmt.Sprintf("%s (%s, uid %s%s)", nspid, fields["Name"], uid, of))
 		if len(out) == 5 {
 			out = append(out, "…")
 			break

@@ -36,6 +36,12 @@ var knownCauses = []knownCause{
 	{regexp.MustCompile(`Can't get rlimit \d+: Operation not permitted`), RlimitCause},
 	{regexp.MustCompile(`Can't bind-mount at \S*/dev/ptmx: Not a directory`),
 		"a service has a private mount namespace (PrivateTmp=, ProtectSystem=, PrivateDevices=, …), which CRIU's mntns-compat-mode cannot restore: the mount-v2 restore failed too (see its error); turn mount sandboxing off in drop-ins"},
+	{regexp.MustCompile(`Can't copy sharing from \d+\[/systemd/propagate/([^\]]+)\] to \d+\[/systemd/propagate/([^\]]+)\]`),
+		"two services have private mount namespaces ($1 and $2: systemd's PrivateTmp=, ProtectSystem=, ProtectHome=, …), and this CRIU cannot restore their /run/systemd/incoming mounts: install the CRIU that ctrfs builds (make deps: it carries the fix, scripts/criu-patches/0003), or turn mount sandboxing off in a drop-in for one of them"},
+	{regexp.MustCompile(`Unable to map ANON_VMA: Cannot allocate memory`),
+		"CRIU could not map a task's memory (Cannot allocate memory): either this host lacks the memory, or a task reserved far more address space than it uses (MariaDB reserves innodb_buffer_pool_size_max, 8 TiB by default), which a CRIU without ctrfs's patch 0004 maps as committed memory: install the CRIU that ctrfs builds (make deps), or set innodb_buffer_pool_size_max (under [mariadbd]) to what the pool may grow to"},
+	{regexp.MustCompile(`create_page_pipe: Can't allocate (\d+) bytes`),
+		"CRIU could not allocate its list of a lazy dump's pages ($1 bytes, one entry for each page of address space): a task reserved far more address space than it uses (MariaDB reserves innodb_buffer_pool_size_max, 8 TiB by default): install the CRIU that ctrfs builds (make deps: patch 0005), or set innodb_buffer_pool_size_max (under [mariadbd]) to what the pool may grow to, or move it without --post-copy"},
 	{regexp.MustCompile(`mnt-v2: Failed to move_mount from (\S+) to`),
 		"CRIU's mount-v2 cannot restore the read-only bind mount of $1 (ctrfs then tries mntns-compat-mode)"},
 	{regexp.MustCompile(`fsnotify: Unable to open \S*cgroup\.events`),
@@ -52,6 +58,10 @@ var knownCauses = []knownCause{
 	{regexp.MustCompile(`(?m)Can't lookup mount=\d+ for fd=(\d+) path=(.+?)\s*$`), inheritedFileCause},
 	{regexp.MustCompile(`Can't dump nested user namespace for (?P<task>\d+)`),
 		"{task} runs in a user namespace of its own (systemd's PrivateUsers=, or unshare -U), which CRIU cannot dump: set PrivateUsers=no in a drop-in for {unit} (systemctl edit), or end that task"},
+	{regexp.MustCompile(`Unknown shit \d+ \(anon_inode:\[io_uring\]\)(?:[^\n]*\n[^\n]*Can't open (?P<task>\d+)'s mapfile)?`),
+		"{task} uses io_uring, which CRIU cannot dump: for MariaDB set innodb_use_native_aio = 0 under [mariadbd] (the debian template's /etc/mysql/mariadb.conf.d/90-ctrfs-checkpoint.cnf does), for another program its own setting for io_uring, then restart {unit}"},
+	{regexp.MustCompile(`Can't dump ghost file (\S+) of (\d+) size, increase limit`),
+		"a task holds $1 ($2 bytes), a file deleted since it opened or mapped it (most often a library that a package upgrade replaced), and CRIU copies such files only up to its ghost-limit: restart the services that hold it (lsof +L1, or needrestart, lists them), or write `ghost-limit 64M` (at least its size) into the container's criu file"},
 	{regexp.MustCompile(`One of more action scripts failed`),
 		"an action script (action-script in the container's criu file, or in CRIU's own config) failed, which stops CRIU: its exit status and output are in `log`; fix or remove the script"},
 	{regexp.MustCompile(`session leader of \S+ is outside of its pid namespace`),
@@ -95,8 +105,12 @@ func (k knownCause) explain(src []byte, m []int) string {
 	if i := k.symptom.SubexpIndex("bpffd"); i > 0 && m[2*i] >= 0 {
 		text = strings.ReplaceAll(text, "{bpf}", explainBPFProg(src, m[0], string(src[m[2*i]:m[2*i+1]])))
 	}
-	if i := k.symptom.SubexpIndex("task"); i > 0 && m[2*i] >= 0 {
-		task, unit := describeTask(string(src[m[2*i]:m[2*i+1]]))
+	if i := k.symptom.SubexpIndex("task"); i > 0 {
+		// A task the log does not name (an optional group) is "a task".
+		task, unit := "a task", "its service"
+		if m[2*i] >= 0 {
+			task, unit = describeTask(string(src[m[2*i]:m[2*i+1]]))
+		}
 		text = strings.NewReplacer("{task}", task, "{unit}", unit).Replace(text)
 	}
 	return text
@@ -124,6 +138,11 @@ func Explain(log []byte) string {
 		}
 		for _, k := range knownCauses {
 			if m := k.symptom.FindStringSubmatchIndex(line); m != nil {
+				// A symptom may go on over the next lines (the task
+				// that io_uring's line lacks): matched again from here.
+				if whole := k.symptom.FindSubmatchIndex(log[start:]); whole != nil && whole[0] == m[0] {
+					m = whole
+				}
 				for j := range m {
 					if m[j] >= 0 {
 						m[j] += start

@@ -10,7 +10,9 @@ import (
 // TestCommonBlockerCauses: the common blockers of a dump, as CRIU 4.2.1
 // logs them here, get a cause and a fix from `error` (Explain) and
 // `check` (Blockers): a host file a task inherited through lxc-attach, a
-// nested user namespace (naming the task and its unit), and a task of
+// nested user namespace (naming the task and its unit), io_uring (MariaDB),
+// a big deleted file (a library replaced by an upgrade), two services'
+// private mount namespaces (an unpatched CRIU's restore), and a task of
 // another user where root lacks CAP_SYS_RESOURCE.
 func TestCommonBlockerCauses(t *testing.T) {
 	noise := "(00.01) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted\n"
@@ -25,6 +27,18 @@ func TestCommonBlockerCauses(t *testing.T) {
 			[]string{"task " + gone + " runs in a user namespace of its own", "PrivateUsers=no in a drop-in for its unit"}},
 		{"nested user namespace, running", fmt.Sprintf("(00.12) Error (criu/namespaces.c:180): Can't dump nested user namespace for %d\n", os.Getpid()),
 			[]string{fmt.Sprintf("task %d (criulog.test", os.Getpid()), "PrivateUsers="}},
+		{"io_uring", "(00.61) Error (criu/proc_parse.c:502): Unknown shit 600 (anon_inode:[io_uring])\n(00.61) Error (criu/proc_parse.c:738): Can't open " + gone + "'s mapfile link 7f4dfc27f000: No such device or address\n",
+			[]string{"task " + gone + " uses io_uring", "innodb_use_native_aio = 0", "restart its unit"}},
+		{"io_uring, no task", "(00.61) Error (criu/proc_parse.c:502): Unknown shit 600 (anon_inode:[io_uring])\n",
+			[]string{"a task uses io_uring", "restart its service"}},
+		{"ghost file", "(00.21) Error (criu/files-reg.c:1031): Can't dump ghost file /usr/lib/x86_64-linux-gnu/libcrypto.so.3 of 4734976 size, increase limit\n",
+			[]string{"holds /usr/lib/x86_64-linux-gnu/libcrypto.so.3 (4734976 bytes)", "package upgrade", "ghost-limit"}},
+		{"two services' private mount namespaces", "(00.32)      1: Error (criu/mount-v2.c:1043): mnt-v2: Can't copy sharing from 188[/systemd/propagate/mariadb.service] to 269[/systemd/propagate/redis-server.service]\n",
+			[]string{"(mariadb.service and redis-server.service", "criu-patches/0003", "drop-in"}},
+		{"a reservation mapped writable", "(00.25)   3337: Error (criu/mem.c:964): Unable to map ANON_VMA: Cannot allocate memory\n",
+			[]string{"innodb_buffer_pool_size_max", "patch 0004"}},
+		{"a lazy dump's page list", "(00.61) Error (criu/page-pipe.c:204): page-pipe: create_page_pipe: Can't allocate 34364869152 bytes\n",
+			[]string{"34364869152 bytes", "patch 0005", "innodb_buffer_pool_size_max", "--post-copy"}},
 		{"another user's task", "(00.05) Error (criu/cr-dump.c:347): Can't get rlimit 0: Operation not permitted\n",
 			[]string{"CAP_SYS_RESOURCE", "uid 0"}},
 	} {

@@ -17,11 +17,17 @@ func describeTask(pid string) (task, unit string) {
 	if err != nil {
 		return task, unit
 	}
-	cgroups, _ := os.ReadFile("/proc/" + pid + "/cgroup")
-	if u := unitOfCgroups(string(cgroups)); u != "" {
+	if u := TaskUnit(pid); u != "" {
 		return task + " (" + strings.TrimSpace(string(comm)) + ", of " + u + ")", u
 	}
 	return task + " (" + strings.TrimSpace(string(comm)) + ")", unit
+}
+
+// TaskUnit is the systemd unit that the task of host PID pid runs under
+// (its cgroups say), or "".
+func TaskUnit(pid string) string {
+	cgroups, _ := os.ReadFile("/proc/" + pid + "/cgroup")
+	return unitOfCgroups(string(cgroups))
 }
 
 // unitOfCgroups is the systemd unit in a /proc/PID/cgroup: the innermost

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"ctrfs/ops/testhooks"
 )
 
 // A source keeps a journal of each move under way
@@ -37,7 +39,9 @@ func (c *Cluster) writeJournal(j journal) error {
 }
 
 // installSlack bounds how long an install on the target takes.
-const installSlack = 30 * time.Second
+// CTRFS_TEST_INSTALL_SLACK, a test hook, shortens it, as
+// CTRFS_TEST_COMMIT_LEASE does the lease.
+var installSlack = testhooks.Duration("CTRFS_TEST_INSTALL_SLACK", 30*time.Second)
 
 // settle finds out from the target who owns a container whose migration
 // was interrupted after handover, retrying for as long as the target's

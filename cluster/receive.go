@@ -28,7 +28,11 @@ import (
 // source goes quiet for longer than a lease, and when this daemon starts
 // and finds one left by a crash: until the source commits, the source's copy
 // is the container. The source's side is migrate.go.
-const commitLease = 15 * time.Second // after Install, until Commit
+//
+// commitLease runs after Install, until Commit. CTRFS_TEST_COMMIT_LEASE, a
+// test hook, shortens it so that a test of a target that died in the
+// handover need not wait for the lease (with installSlack) on the source.
+var commitLease = testhooks.Duration("CTRFS_TEST_COMMIT_LEASE", 15*time.Second)
 
 // sessionIdle is how long a session waits for its source's next call (or
 // renewal) before Install. CTRFS_TEST_SESSION_IDLE, a test hook, shortens

@@ -95,11 +95,21 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 
+	// fstest reads each file a few bytes at a time, some ways over: under
+	// -race (make test) the two files bigger than a chunk's maximum took
+	// 20 of the test's 30 s. The FS is checked on the others, among them
+	// files of one chunk and of several; every byte of those two is
+	// checked above (Export, ReadAt).
+	view := *loaded
+	view.Files = nil
 	var names []string
-	for _, f := range m.Files {
-		names = append(names, f.Name)
+	for _, f := range loaded.Files {
+		if f.Size <= maxChunk+1 {
+			view.Files = append(view.Files, f)
+			names = append(names, f.Name)
+		}
 	}
-	if err := fstest.TestFS(s.FS(loaded), names...); err != nil {
+	if err := fstest.TestFS(s.FS(&view), names...); err != nil {
 		t.Fatal(err)
 	}
 }

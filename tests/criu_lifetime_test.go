@@ -235,7 +235,7 @@ func targetKilledEachPhase(t *testing.T, postCopy bool) {
 // it starts once CRIU can finish. No CRIU or helper is left waiting.
 func TestCRIUDeadline(t *testing.T) {
 	d := NewDaemon(t, "dakara")
-	d.Env = []string{"CTRFS_CRIU_LIMIT=10s"}
+	d.Env = []string{"CTRFS_CRIU_LIMIT=" + criuLimit.String()}
 	d.Start()
 	ip := d.CreateRunning("c1")
 	dump, restore := newCRIUHold(t, "post-dump"), newCRIUHold(t, "post-restore")
@@ -263,6 +263,13 @@ func TestCRIUDeadline(t *testing.T) {
 	d.MustSh("echo stop > containers/c1/ctl")
 }
 
+// criuLimit is every CRIU run's deadline in TestCRIUDeadline: short, so
+// that the test does not wait long for the deadline of a held CRIU, but
+// several times what a busybox container's dump or restore takes on a
+// loaded machine (about a second), since those that are not held must
+// finish within it.
+const criuLimit = 8 * time.Second
+
 // overdue writes verb to c1's ctl while hold holds its CRIU, and checks
 // that the write fails (EIO) once the deadline has passed, with an error
 // that says so, and that nothing of the CRIU run is left.
@@ -279,7 +286,7 @@ func overdue(t *testing.T, d *Daemon, verb string, hold *criuHold) {
 	case <-time.After(90 * time.Second):
 		hold.release()
 		<-done
-		t.Fatalf("%s still waited for its CRIU 90 s after it was held (the deadline is 10 s)", verb)
+		t.Fatalf("%s still waited for its CRIU 90 s after it was held (the deadline is %v)", verb, criuLimit)
 	}
 	if err == nil || !strings.Contains(write.Stderr(), "Input/output error") {
 		t.Fatalf("%s whose CRIU never finishes: %v %s; want EIO", verb, err, write.Stderr())

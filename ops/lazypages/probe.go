@@ -43,7 +43,9 @@ var lazyPages struct {
 // lazyProbeRetry is how long a failed probe's answer stands: long enough
 // that a burst of moves (an evacuation) does not probe once each, short
 // enough that a passing cause does not outlast the operator's fix.
-const lazyProbeRetry = 30 * time.Second
+// CTRFS_TEST_LAZY_PROBE_RETRY, a test hook, shortens it so that the test
+// of the probe again need not wait half a minute.
+var lazyProbeRetry = testhooks.Duration("CTRFS_TEST_LAZY_PROBE_RETRY", 30*time.Second)
 
 // Probe is nil if CRIU lazy pages work on this host, or why not in
 // CRIU's words. A probe takes a second or two.

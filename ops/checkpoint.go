@@ -282,8 +282,11 @@ func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, 
 	case damaged != nil:
 		return newError(ErrFailed, fmt.Sprintf(
 			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)
-	case errors.As(err, &failed):
+	case errors.As(err, &failed) && verb == lxchelper.Restore:
 		return newError(ErrFailed, restoreFailed(name, failed.err, oc.log), nil)
+	case errors.As(err, &failed):
+		// A move's target: the source keeps the container.
+		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", name, failed.err), nil)
 	case err != nil:
 		return err
 	}

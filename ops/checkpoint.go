@@ -345,7 +345,11 @@ func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, 
 		if err != nil {
 			return nil, err
 		}
-		oc.progress.sample("restore", set.manifest.Size(), srv.Served)
+		phase := "restore"
+		if verb == lxchelper.RestoreRehearsal {
+			phase = "rehearse"
+		}
+		oc.progress.sample(phase, set.manifest.Size(), srv.Served)
 		return srv.Close, nil
 	}
 	from := restoreFrom{serve: serve, size: set.manifest.Size()}

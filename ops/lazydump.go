@@ -106,6 +106,14 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 		time.Sleep(5 * time.Millisecond)
 	}
 	testhooks.PausePoint("postcopy-serving", net.JoinHostPort(addr, strconv.Itoa(port)))
+	// CRIU has written every image but the memory (lxchelper/freezestate.go).
+	if err := lxchelper.ThawedImages(dir); err != nil {
+		d.Stop()
+		if rerr := o.m.release(o.name); rerr != nil {
+			return nil, rerr
+		}
+		return nil, newError(ErrFailed, "prepare the post-copy dump of "+o.name, err)
+	}
 	return d, nil
 }
 

@@ -134,6 +134,9 @@ func Main(args []string) int {
 			d.parent = rest[1]
 		}
 		err = dump(c, lxcpath, d)
+		if err == nil && verb == CheckpointHeld {
+			err = ThawedImages(d.dir)
+		}
 	case CheckpointRunning:
 		switch len(rest) {
 		case 1:

@@ -25,10 +25,13 @@ func KillFrozen(c *lxc.Container, wait time.Duration) error {
 	if err := SignalNamespace(pid, syscall.SIGKILL); err != nil {
 		return err
 	}
-	if err := ThawAfterDump(c, pid); err != nil {
-		return fmt.Errorf("thaw %s to let its killed tasks exit: %w", c.Name(), err)
-	}
+	// A freezer already thawed (a rehearsal's copy, thawed where its
+	// tasks are) may leave nothing to thaw here: the wait decides.
+	thawErr := ThawAfterDump(c, pid)
 	if !c.Wait(lxc.STOPPED, wait) {
+		if thawErr != nil {
+			return fmt.Errorf("thaw %s to let its killed tasks exit: %w", c.Name(), thawErr)
+		}
 		return fmt.Errorf("%s is still %s %s after it was killed", c.Name(), c.State(), wait)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
@@ -20,10 +21,9 @@ import (
 // LXCPATH/.rehearsal-NAME (List skips dot names), with the container's
 // config and CRIU options, so that the restore is the one `start` would
 // run, but with no bridge for its veths: it has the original's addresses,
-// and must not answer for them. Its tasks never run: the checkpoint was
-// taken of a frozen container, and CRIU sets the freezer state it found
-// (FROZEN) before it lets the restored tasks go (cr-restore.c, before
-// finalize_restore_detach); KillFrozen then kills them without a thaw.
+// and must not answer for them. Its tasks never run: they are frozen
+// before CRIU lets them go (see freezestate.go), and KillFrozen kills them
+// without a thaw.
 
 // rehearsalPrefix starts the name of a rehearsal's LXC path.
 const rehearsalPrefix = ".rehearsal-"
@@ -57,10 +57,54 @@ func rehearseRestore(c *lxc.Container, lxcpath string, o restoreOptions) error {
 	copy.SetLogFile(c.LogFile())
 	copy.SetLogLevel(lxc.INFO)
 	copy.WantCloseAllFds(true)
+	o.rehearsal = rehearsalCgroup(c.Name())
 	if err := restoreContainer(copy, path, o); err != nil {
 		return err
 	}
+	return killCopy(copy)
+}
+
+// killCopy kills a rehearsal's copy frozen (KillFrozen), thawing its
+// cgroup2 cgroup, where LXC does not look, after the SIGKILLs.
+func killCopy(copy *lxc.Container) error {
+	if pid := copy.InitPid(); pid > 0 {
+		SignalNamespace(pid, syscall.SIGKILL)
+	}
+	thawRehearsal(rehearsalCgroup(copy.Name()))
 	return KillFrozen(copy, 30*time.Second)
+}
+
+// rehearsalCgroup is the cgroup a rehearsal's copy is restored into, in
+// each hierarchy LXC names none for: LXC 5.0.2 names none for cgroup2,
+// and CRIU would restore the copy into the cgroup its images name, the
+// held container's own (frozen).
+func rehearsalCgroup(name string) string { return "lxc.rehearsal." + name }
+
+// removeRehearsalCgroups removes what CRIU made of a rehearsal's cgroup
+// in every hierarchy, once its tasks are gone: LXC knows nothing of it.
+func removeRehearsalCgroups(name string) {
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return
+	}
+	for _, m := range mounts {
+		removeCgroupTree(filepath.Join(m.dir, rehearsalCgroup(name)))
+	}
+}
+
+// removeCgroupTree removes a cgroup directory and its children, deepest
+// first (a cgroup's files cannot be removed, only its directory).
+func removeCgroupTree(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			removeCgroupTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	os.Remove(dir)
 }
 
 // unbridged is config without the bridge of any network: the copy's veths
@@ -83,12 +127,13 @@ func unbridged(config []byte) []byte {
 func removeRehearsal(path, name string) {
 	if c, err := lxc.NewContainer(name, path); err == nil {
 		if c.Running() {
-			if err := KillFrozen(c, 30*time.Second); err != nil {
+			if err := killCopy(c); err != nil {
 				fmt.Fprintf(os.Stderr, "cannot kill the rehearsal copy of %s: %v\n", name, err)
 			}
 		}
 		c.Release()
 	}
+	removeRehearsalCgroups(name)
 	os.RemoveAll(path)
 }
 

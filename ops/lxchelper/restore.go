@@ -20,6 +20,10 @@ type restoreOptions struct {
 	stream bool
 	lazy   bool
 	compat bool
+	// rehearsal is the cgroup of a rehearsal's copy (rehearse.go), whose
+	// tasks are restored there, and frozen there before they go (see
+	// freezestate.go); "" for a restore of the container itself.
+	rehearsal string
 }
 
 func parseRestoreArgs(verb Verb, args []string) (restoreOptions, error) {
@@ -64,6 +68,15 @@ func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error 
 		}
 		defer os.Remove(hook)
 		lines = append(lines, "action-script "+hook)
+	}
+	if o.rehearsal != "" {
+		hook, err := actionScript(freezeRestoredHook, map[string]string{"CTRFS_CGROUP": o.rehearsal})
+		if err != nil {
+			return err
+		}
+		defer os.Remove(hook)
+		// ":" names cgroup2 alone (CRIU calls its controller "").
+		lines = append(lines, "cgroup-root :/"+o.rehearsal, "action-script "+hook)
 	}
 	own, err := readCriuOptions(lxcpath, c.Name(), "restore")
 	if err != nil {

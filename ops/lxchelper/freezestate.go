@@ -105,11 +105,7 @@ func FreezeRestoredMain(args []string) int {
 }
 
 func freezeTree(pid int, cgroup string) error {
-	mounts, err := cgroupMounts()
-	if err != nil {
-		return err
-	}
-	roots, err := containerCgroups(pid)
+	mounts, roots, err := mountsAndRoots(pid)
 	if err != nil {
 		return err
 	}

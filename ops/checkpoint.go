@@ -99,14 +99,15 @@ func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string
 			m.images.Release(d.manifest) // saved as part of the chain, or not at all
 		}
 	}
-	os.RemoveAll(dir)
 	if storeErr != nil {
+		os.RemoveAll(dir)
 		// The container runs again first: freeing the failed import's
 		// chunks is a whole collection.
 		err := m.releaseWith(name, fmt.Sprintf("checkpoint of %s could not be stored (%v)", name, storeErr))
 		m.freeFailedImport(ctx)
 		return err
 	}
+	m.staging.RemoveLater(dir)
 	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
 	return nil
 }

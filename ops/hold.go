@@ -83,7 +83,7 @@ func (m *Manager) held(name string) *holdRecord {
 }
 
 // release lets a held container run on: thawed, back on its bridges,
-// and announced. The hold's record goes last, so that a daemon killed
+// and after a move, announced. The hold's record goes last, so that a daemon killed
 // meanwhile releases it again.
 func (m *Manager) release(name string) error {
 	h := m.held(name)
@@ -112,7 +112,10 @@ func (m *Manager) release(name string) error {
 		return newError(ErrFailed, "resume "+name+" after its checkpoint", errors.Join(errs...))
 	}
 	os.Remove(m.holdPath(name))
-	m.Announce(name)
+	if h.Purpose == "move" {
+		// The target may have told the network it had the container.
+		m.Announce(name)
+	}
 	return nil
 }
 

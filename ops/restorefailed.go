@@ -13,6 +13,6 @@ import (
 func restoreFailed(name string, err error, log []byte) string {
 	msg := fmt.Sprintf("restore of %s failed %v; its saved state is kept until `stop` discards it", name, err)
 	fixes := criulog.RestoreFixes(log)
-	fixes = append(fixes, "for a bug report, `echo bug-report > ctl` keeps the images and logs")
+	fixes = append(fixes, "for a bug report, the container's `bugreport` file holds the images and logs")
 	return msg + ". To get it back, change what applies and `start` again: " + strings.Join(fixes, "; ")
 }

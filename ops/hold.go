@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/network"
@@ -24,21 +23,14 @@ import (
 // (network.Isolate), so that its kernel, which runs on while its tasks
 // are frozen, acknowledges nothing a restored copy would not have.
 //
-// A hold is recorded in the container's directory (holdFile), so that a
-// daemon killed meanwhile releases it when it starts (releaseLeftHolds),
-// unless a move's journal settles it (StartLocked, Remove).
-
-// holdFile records a hold in the container's LXC directory.
-const holdFile = "ctrfs-held.json"
-
-// holdRecord is what holdFile says.
-type holdRecord struct {
-	Purpose string             `json:"purpose"` // the operation: stop-stateful, check or move
-	Links   []network.HostLink `json:"links"`
-}
+// A hold is recorded in the container's directory (lxchelper.HoldFile):
+// a helper whose daemon dies during the dump or the rehearsal releases it,
+// and a daemon killed otherwise releases it when it starts again
+// (releaseLeftHolds), unless a move's journal settles it (StartLocked,
+// Remove).
 
 func (m *Manager) holdPath(name string) string {
-	return filepath.Join(m.cfg.LXCPath, name, holdFile)
+	return lxchelper.HoldPath(m.cfg.LXCPath, name)
 }
 
 // hold freezes the running container and takes it off the wire. A
@@ -57,7 +49,7 @@ func (m *Manager) hold(ctx context.Context, name, purpose string) error {
 	}
 	links, err := network.Isolate(c.InitPid())
 	if err == nil {
-		data, _ := json.Marshal(holdRecord{Purpose: purpose, Links: links})
+		data, _ := json.Marshal(lxchelper.Hold{Purpose: purpose, Links: links})
 		if err = os.WriteFile(m.holdPath(name), data, 0o600); err != nil {
 			network.Reattach(links)
 		}
@@ -70,16 +62,8 @@ func (m *Manager) hold(ctx context.Context, name, purpose string) error {
 }
 
 // held reads the container's hold, or nil if it has none.
-func (m *Manager) held(name string) *holdRecord {
-	data, err := os.ReadFile(m.holdPath(name))
-	if err != nil {
-		return nil
-	}
-	var h holdRecord
-	if json.Unmarshal(data, &h) != nil {
-		h = holdRecord{Purpose: "unknown"}
-	}
-	return &h
+func (m *Manager) held(name string) *lxchelper.Hold {
+	return lxchelper.ReadHold(m.cfg.LXCPath, name)
 }
 
 // release lets a held container run on: thawed, back on its bridges,

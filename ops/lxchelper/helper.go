@@ -108,6 +108,9 @@ func Main(args []string) int {
 		// tasks is the move's to settle (cluster/postcopy.go).
 		undo = func() { ResumeInterruptedDump(lxcpath, name) }
 	}
+	if verb == RestoreRehearsal {
+		undo = func() { resumeInterruptedRehearsal(lxcpath, name) }
+	}
 	life := followLifeline(undo, undo != nil)
 	c, err := lxc.NewContainer(name, lxcpath)
 	if err != nil {

@@ -26,6 +26,12 @@ func ResumeInterruptedDump(lxcpath, name string) {
 	if pid <= 0 || !c.Running() {
 		return
 	}
+	if c.State() == lxc.FROZEN {
+		// Held (ops/hold.go): frozen through LXC, whose monitor keeps
+		// the state, and would go on saying FROZEN after the cgroup's
+		// thaw below.
+		c.Unfreeze()
+	}
 	if err := c.SetCgroupItem("freezer.state", "THAWED"); err != nil {
 		if err := c.SetCgroupItem("cgroup.freeze", "0"); err != nil {
 			fmt.Fprintf(os.Stderr, "cannot thaw %s after its dump was cut short: %v\n", name, err)

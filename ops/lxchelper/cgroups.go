@@ -267,6 +267,10 @@ func makeCgroups(file string) error {
 		return err
 	}
 	roots, err := criuCgroupRoots()
+	if root := os.Getenv(cgroup2RootEnv); root != "" {
+		// cgroup2's, from the restore's own config (cgroup2root.go).
+		roots, err = append([]cgroupRoot{{[]string{""}, root}}, roots...), nil
+	}
 	if err != nil {
 		return err
 	}

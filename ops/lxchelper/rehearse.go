@@ -74,10 +74,8 @@ func killCopy(copy *lxc.Container) error {
 	return KillFrozen(copy, 30*time.Second)
 }
 
-// rehearsalCgroup is the cgroup a rehearsal's copy is restored into, in
-// each hierarchy LXC names none for: LXC 5.0.2 names none for cgroup2,
-// and CRIU would restore the copy into the cgroup its images name, the
-// held container's own (frozen).
+// rehearsalCgroup is the cgroup2 cgroup a rehearsal's copy is restored
+// into (cgroup2root.go): without it, the held container's own, frozen.
 func rehearsalCgroup(name string) string { return "lxc.rehearsal." + name }
 
 // removeRehearsalCgroups removes what CRIU made of a rehearsal's cgroup

@@ -61,6 +61,18 @@ func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error 
 	if o.lazy {
 		lines = append(lines, ArgLazyPages)
 	}
+	root := o.rehearsal
+	if root == "" {
+		var err error
+		if root, err = payloadCgroup(c.Name()); err != nil {
+			return err
+		}
+	}
+	// See cgroup2root.go.
+	lines = append(lines, "cgroup-root :/"+root)
+	if err := os.Setenv(cgroup2RootEnv, root); err != nil {
+		return err
+	}
 	if cgroups := filepath.Join(o.dir, CgroupsFile); fileExists(cgroups) {
 		hook, err := actionScript(cgroupsHook, map[string]string{"CTRFS_CGROUPS": cgroups})
 		if err != nil {
@@ -75,8 +87,7 @@ func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error 
 			return err
 		}
 		defer os.Remove(hook)
-		// ":" names cgroup2 alone (CRIU calls its controller "").
-		lines = append(lines, "cgroup-root :/"+o.rehearsal, "action-script "+hook)
+		lines = append(lines, "action-script "+hook)
 	}
 	own, err := readCriuOptions(lxcpath, c.Name(), "restore")
 	if err != nil {

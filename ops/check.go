@@ -32,11 +32,14 @@ func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
 		return newError(ErrFailed, "prepare check of "+name, err)
 	}
 	defer os.RemoveAll(dir)
-	if err := m.hold(ctx, name, "check"); err != nil {
+	dumpErr, err := m.dumpUnderHold(ctx, oc, name, "check", dir, func() error {
+		err := m.runCRIUHelper(ctx, oc, hint, lxchelper.CheckpointHeld, name, dir)
+		oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	dumpErr := m.runCRIUHelper(ctx, oc, hint, lxchelper.CheckpointHeld, name, dir)
-	oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
 	var restoreErr error
 	if dumpErr == nil {
 		roc := &opContext{}

@@ -68,17 +68,21 @@ func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string
 	if err != nil {
 		return newError(ErrFailed, "prepare checkpoint of "+name, err)
 	}
-	if err := m.hold(ctx, name, purpose); err != nil {
-		os.RemoveAll(dir)
-		return err
-	}
-
 	t0 := time.Now()
 	var args []string
 	if parent != nil {
 		args = append(args, parent.dir)
 	}
-	d, dumpErr := m.dumpStored(ctx, oc, ref, lxchelper.CheckpointHeld, name, dir, args...)
+	var d storedDump
+	dumpErr, err := m.dumpUnderHold(ctx, oc, name, purpose, dir, func() error {
+		var err error
+		d, err = m.dumpStored(ctx, oc, ref, lxchelper.CheckpointHeld, name, dir, args...)
+		return err
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
 	if dumpErr != nil {
 		os.RemoveAll(dir)
 		if err := m.release(name); err != nil {
@@ -110,6 +114,36 @@ func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string
 	m.staging.RemoveLater(dir)
 	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
 	return nil
+}
+
+// dumpUnderHold holds the container for purpose and runs dump, which
+// leaves it held; a dump that failed because CRIU could not seize a task
+// in uninterruptible sleep (freezeTimedOut: BusyBox's `nc -e` in vfork(),
+// whose child the freezer stopped before it could exec) is tried again,
+// dumpAttempts in all, with the container released for a moment in
+// between so that the task can leave its sleep: dumpStored's own retry
+// needs a container that runs. The container is held on return unless err
+// (the hold's failure, or the release's) is not nil; dumpErr is the last
+// dump's.
+func (m *Manager) dumpUnderHold(ctx context.Context, oc *opContext, name, purpose, dir string, dump func() error) (dumpErr, err error) {
+	for attempt := 1; ; attempt++ {
+		if err := m.hold(ctx, name, purpose); err != nil {
+			return nil, err
+		}
+		dumpErr = dump()
+		if dumpErr == nil || attempt == dumpAttempts || !freezeTimedOut(oc.log) {
+			return dumpErr, nil
+		}
+		if err := m.release(name); err != nil {
+			return dumpErr, err
+		}
+		m.log.Warn("CRIU could not seize a task of the held container; trying again",
+			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.log))
+		if err := emptyDir(dir, nil); err != nil {
+			return dumpErr, newError(ErrFailed, "clear the images of a failed dump", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // releaseWith releases a held container after a failure that msg

@@ -23,7 +23,7 @@ type journal struct {
 	Target   string `json:"target"`
 	Endpoint string `json:"endpoint"`
 	Token    string `json:"token"`
-	Live     bool   `json:"live"` // the container ran: it is restored here if the move fails
+	Live     bool   `json:"live"` // the container ran: it runs on here if the move fails
 	// A post-copy move's lazy dump: its image directory, by which its
 	// CRIU is found (recoverPostCopy).
 	LazyDump string `json:"lazy_dump,omitempty"`

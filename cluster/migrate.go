@@ -23,16 +23,19 @@ import (
 //     container keeps running; only chunks the target lacks are sent. The
 //     target unpacks the rootfs where it will create the container, while
 //     the memory precopy goes on.
-//   - freeze (live): stop-stateful, then what changed in the rootfs since
-//     and the state; again only what the target lacks. From here the
-//     container is down.
+//   - freeze (live): the container is checkpointed and held here, its
+//     processes frozen and off the wire (ops/hold.go), then what changed
+//     in the rootfs since and the state go; again only what the target
+//     lacks. From here the container is down.
 //   - handover: the target applies the changes to the rootfs it unpacked,
 //     creates the container and restores it, as a provisional copy.
 //   - commit: the target keeps it; this host removes its copy.
 //
 // Until commit this host's copy is the container: any failure before it
-// aborts the target's copy and restores this one, so the container ends
-// RUNNING on exactly one host. A journal on disk lets a restarted daemon
+// aborts the target's copy and lets the held processes here run on (they
+// are never restored from the images, which may not restore), so the
+// container ends RUNNING on exactly one host, with the same processes if
+// here. The processes here die only once the target has committed. A journal on disk lets a restarted daemon
 // settle a migration it was killed in (journal.go).
 //
 // Each phase is the method of migration of its name, and moveOut runs
@@ -237,10 +240,10 @@ func (mg *migration) precopy(ctx context.Context, memory bool) error {
 	return err
 }
 
-// freeze checkpoints a live move's container (stop-stateful, with the last
+// freeze checkpoints a live move's container and holds it (with the last
 // memory precopy as reference): from here it is down. A failed
 // checkpoint leaves it running here as before the move (cancel); what
-// follows, sendFrozen, fails with the container to restore here (fail).
+// follows, sendFrozen, fails with the container to resume here (fail).
 func (mg *migration) freeze(ctx context.Context) error {
 	mg.phase("freeze")
 	mg.frozeAt = time.Now()
@@ -376,9 +379,8 @@ func (mg *migration) abort(ctx context.Context) {
 }
 
 // fail ends a migration that failed before commit: the target's copy is
-// aborted and, if the container ran, it is restored here. The journal
-// goes only then: the restore's helper dies with this daemon, and the
-// next daemon restores the container from the journal.
+// aborted and, if the container ran, its held processes here run on. The
+// journal goes only then: the next daemon resumes them from the journal.
 func (mg *migration) fail(ctx context.Context, err error, checkpointed bool) error {
 	mg.abort(ctx)
 	err = mg.failed(ctx, err, checkpointed)
@@ -414,9 +416,9 @@ func (mg *migration) failed(ctx context.Context, err error, checkpointed bool) e
 	msg := fmt.Sprintf("move of %s to %s failed: %v", mg.o.Name(), mg.peer.Name, err)
 	if checkpointed {
 		if rerr := mg.o.Resume(ctx); rerr != nil {
-			return ops.NewError(ops.ErrFailed, msg+fmt.Sprintf("; restoring it here failed too (%v): it is STOPPED here with its saved state", rerr))
+			return ops.NewError(ops.ErrFailed, msg+fmt.Sprintf("; resuming it here failed too (%v)", rerr))
 		}
-		msg += "; it is RUNNING here again"
+		msg += "; it is RUNNING here again, its processes untouched"
 	} else {
 		msg += "; it is still here"
 	}

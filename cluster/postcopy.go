@@ -18,18 +18,18 @@ import (
 // the memory stays in the frozen tasks and its page server hands it out;
 // the target restores with --lazy-pages at once and its lazy-pages daemon
 // fills the pages in through userfaultfd, on demand and in the
-// background. The downtime is the non-memory state's; the risk is that
+// background. The source's container is held (ops/hold.go) from the dump
+// until the end: frozen and off the wire, its TCP connections intact. The downtime is the non-memory state's; the risk is that
 // until the last page has arrived the container's memory is whole on
 // neither host: if the source host dies then, it is lost.
 //
 // What must hold all the same, and what CRIU does not see to (cr-dump.c,
 // page-xfer.c, uffd.c): any close of the page server's connection counts
-// as success, even after a failed restore on the target, and CRIU then
-// kills the source's tasks; a transfer error resumes them but leaves
-// their network locked; and a target whose lazy-pages daemon died runs on
-// with zero-filled pages for what never arrived. So the source dumps with
-// --leave-stopped (its tasks are kept whatever the end of the transfer,
-// ops/lazydump.go), a watcher on the target kills a copy whose daemon
+// as success, even after a failed restore on the target, and CRIU would
+// then kill the source's tasks; and a target whose lazy-pages daemon died
+// runs on with zero-filled pages for what never arrived. So the source
+// dumps its held container with --leave-running (its tasks are kept,
+// frozen, whatever the end of the transfer, ops/lazydump.go), a watcher on the target kills a copy whose daemon
 // failed (ops/lazypages/watch.go), and each side decides from what it
 // sees itself (afterLazyDump, afterLazyDaemon), never from CRIU's exit
 // alone: the source lets go only on the target's word, over the
@@ -358,8 +358,8 @@ type lazyDumpEnd int
 
 const (
 	dumpRunning   lazyDumpEnd = iota // still serving pages
-	dumpCompleted                    // exit 0: the connection closed; the tasks are stopped (--leave-stopped)
-	dumpFailed                       // transfer error or CRIU killed: the tasks run or are frozen, network locked
+	dumpCompleted                    // exit 0: the connection closed; the tasks are held (frozen)
+	dumpFailed                       // transfer error or CRIU killed: the tasks are held (frozen)
 )
 
 // targetLazyState is what the target reports of its copy.
@@ -377,7 +377,7 @@ const (
 // (CRIU would wait for good) and resumes. A completed dump is trusted
 // only with the target's word that its copy is whole: the close CRIU
 // counts as success may follow a failed restore or a killed lazy-pages
-// daemon there, and --leave-stopped kept the tasks for that case.
+// daemon there, and the hold kept the tasks for that case.
 func afterLazyDump(dump lazyDumpEnd, target targetLazyState) sourceAction {
 	switch dump {
 	case dumpFailed:

@@ -14,11 +14,13 @@ import (
 )
 
 // check is the `check` command: would stop-stateful, snapshot --stateful
-// and a live move work? It dumps the running container into a scratch
-// directory, leaving it running (CRIU freezes it for as long as a stateful
-// snapshot does), reads CRIU's log for the known causes of failure, and
-// looks at the limits of this host that CRIU would meet; the images are
-// then discarded. ErrUnsupported lists every blocker with its fix.
+// and a live move work? It holds the container (hold.go: frozen and off
+// the wire, as stop-stateful does), dumps it into a scratch directory and
+// rehearses the restore of that dump (lxchelper/rehearse.go), then lets it
+// run on; the images are discarded. It reads CRIU's logs for the known
+// causes of failure, and looks at the limits of this host that CRIU would
+// meet. ErrUnsupported lists every blocker with its fix: a dump's, or a
+// restore's with what could get it to restore.
 func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
 	if err := m.requireStatusOf(name, "check", "RUNNING"); err != nil {
 		return err
@@ -30,8 +32,26 @@ func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
 		return newError(ErrFailed, "prepare check of "+name, err)
 	}
 	defer os.RemoveAll(dir)
-	dumpErr := m.runCRIUHelper(ctx, oc, hint, lxchelper.CheckpointRunning, name, dir)
-	oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
+	dumpErr, err := m.dumpUnderHold(ctx, oc, name, "check", dir, func() error {
+		err := m.runCRIUHelper(ctx, oc, hint, lxchelper.CheckpointHeld, name, dir)
+		oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var restoreErr error
+	if dumpErr == nil {
+		roc := &opContext{}
+		_, _, restoreErr = m.criuRestore(ctx, roc, lxchelper.RestoreRehearsal, name, dir, restoreFrom{})
+		oc.setLog(append(append(oc.log, "=== restore rehearsal ===\n"...), roc.log...))
+		if restoreErr != nil {
+			found = append(found, restoreBlocker(restoreErr, roc.log))
+		}
+	}
+	if err := m.release(name); err != nil {
+		return err
+	}
 	if dumpErr != nil {
 		causes := criulog.Blockers(oc.log)
 		if len(causes) == 0 {
@@ -54,6 +74,16 @@ func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
 		return nil
 	}
 	return newError(ErrUnsupported, cannotCheckpoint(name, found), nil)
+}
+
+// restoreBlocker words a check whose restore rehearsal failed: CRIU's
+// causes, and what could get such a checkpoint to restore.
+func restoreBlocker(err error, log []byte) string {
+	msg := fmt.Sprintf("its checkpoint does not restore on this host (%v)", err)
+	if fixes := criulog.RestoreFixes(log); len(fixes) > 0 {
+		msg += "; to try: " + strings.Join(fixes, "; ")
+	}
+	return msg
 }
 
 // capSysResource is CAP_SYS_RESOURCE's bit in /proc/PID/status's masks.

@@ -16,44 +16,78 @@ import (
 	"ctrfs/ops/staging"
 )
 
-// stopStateful checkpoints a running container with CRIU, which stops it,
-// and keeps the images in the store as its saved state.
+// stopStateful checkpoints a running container with CRIU and keeps the
+// images in the store as its saved state, but only once this host has
+// restored them: a restore rehearsal (lxchelper/rehearse.go) while the
+// container is held (hold.go), frozen and off the wire. A checkpoint this
+// host cannot restore is refused, and the same processes run on.
 //
 // The phases, and what a failure in each leaves behind:
-//   - dump: CRIU writes the images into a staging directory. If it fails,
-//     CRIU resumes the processes and the container is still RUNNING.
-//   - store: the images go into the image store, the page images already
-//     while CRIU writes them (images.GrowingImport), the rest once it is
-//     done. The container is stopped by now and the staging directory is
-//     its only copy, so if storing fails it is restored from there; if even
-//     that fails the directory is kept and the error says where.
+//   - hold, dump and store: see checkpointHeld; a failure leaves the
+//     container RUNNING as before.
+//   - rehearsal: the saved state is restored as a throwaway copy, which is
+//     killed at once. If that fails, the state is dropped and the
+//     container released: RUNNING as before, and `error` has the
+//     restore's cause.
+//   - kill: the held tasks die without running again; the container is
+//     STOPPED with its saved state.
 //
 // ref, if not nil, is an earlier dump of the same container still on disk
 // (a migration's precopy): chunks unchanged since are not hashed again.
 func (m *Manager) stopStateful(ctx context.Context, oc *opContext, name string, ref *images.Reference) error {
-	return m.stopStatefulOver(ctx, oc, name, ref, nil)
+	if err := m.checkpointHeld(ctx, oc, name, ref, nil, "stop-stateful"); err != nil {
+		return err
+	}
+	t := time.Now()
+	if err := m.rehearse(ctx, oc, name); err != nil {
+		msg := fmt.Sprintf("stop-stateful of %s refused: this host could not restore its checkpoint (%v)", name, err)
+		if derr := m.dropState(name); derr != nil {
+			msg += fmt.Sprintf("; dropping the checkpoint failed (%v)", derr)
+		}
+		return m.releaseWith(name, msg+"; the checkpoint was discarded")
+	}
+	oc.extra = append(oc.extra, seconds("rehearsal-seconds", time.Since(t)))
+	return m.killHeld(name)
 }
 
-// stopStatefulOver is stopStateful over a migration's last pre-dump, if
-// parent is not nil: CRIU writes only the pages dirtied since, and the
-// saved state holds the pre-dumps' images as its parents (images.Chain).
-func (m *Manager) stopStatefulOver(ctx context.Context, oc *opContext, name string, ref *images.Reference, parent *preDumpRound) error {
-	if err := m.requireStatusOf(name, "stop-stateful", "RUNNING"); err != nil {
+// checkpointHeld holds the running container (hold.go) for purpose and
+// dumps it, leaving it held, and saves the images as its state; with
+// parent, over a migration's last pre-dump: CRIU writes only the pages
+// dirtied since, and the saved state holds the pre-dumps' images as its
+// parents (images.Chain).
+//
+// The images go into the image store while CRIU writes them (images.
+// GrowingImport). The container's own processes are its copy until the
+// caller ends the hold: a failed dump or store releases them, and the
+// container is RUNNING as before.
+func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string, ref *images.Reference, parent *preDumpRound, purpose string) error {
+	if err := m.requireStatusOf(name, purpose, "RUNNING"); err != nil {
 		return err
 	}
 	dir, err := m.staging.Dir(name, "dump", m.imagesSizeHint(name))
 	if err != nil {
 		return newError(ErrFailed, "prepare checkpoint of "+name, err)
 	}
-
 	t0 := time.Now()
 	var args []string
 	if parent != nil {
 		args = append(args, parent.dir)
 	}
-	d, dumpErr := m.dumpStored(ctx, oc, ref, lxchelper.Checkpoint, name, dir, args...)
+	var d storedDump
+	dumpErr, err := m.dumpUnderHold(ctx, oc, name, purpose, dir, func() error {
+		var err error
+		d, err = m.dumpStored(ctx, oc, ref, lxchelper.CheckpointHeld, name, dir, args...)
+		return err
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
 	if dumpErr != nil {
 		os.RemoveAll(dir)
+		if err := m.release(name); err != nil {
+			return err
+		}
 		return m.dumpFailed(name, dumpErr, oc.log)
 	}
 	oc.extra = append(oc.extra, dumpStats(dir)...)
@@ -70,15 +104,71 @@ func (m *Manager) stopStatefulOver(ctx context.Context, oc *opContext, name stri
 		}
 	}
 	if storeErr != nil {
-		// The container comes back first: freeing the failed import's
-		// chunks is a whole collection, and it must not be down meanwhile.
-		err := m.recoverFromStaging(ctx, oc, name, dir, storeErr)
+		os.RemoveAll(dir)
+		// The container runs again first: freeing the failed import's
+		// chunks is a whole collection.
+		err := m.releaseWith(name, fmt.Sprintf("checkpoint of %s could not be stored (%v)", name, storeErr))
 		m.freeFailedImport(ctx)
 		return err
 	}
 	m.staging.RemoveLater(dir)
 	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
 	return nil
+}
+
+// dumpUnderHold holds the container for purpose and runs dump, which
+// leaves it held; a dump that failed because CRIU could not seize a task
+// in uninterruptible sleep (freezeTimedOut: BusyBox's `nc -e` in vfork(),
+// whose child the freezer stopped before it could exec) is tried again,
+// dumpAttempts in all, with the container released for a moment in
+// between so that the task can leave its sleep: dumpStored's own retry
+// needs a container that runs. The container is held on return unless err
+// (the hold's failure, or the release's) is not nil; dumpErr is the last
+// dump's.
+func (m *Manager) dumpUnderHold(ctx context.Context, oc *opContext, name, purpose, dir string, dump func() error) (dumpErr, err error) {
+	for attempt := 1; ; attempt++ {
+		if err := m.hold(ctx, name, purpose); err != nil {
+			return nil, err
+		}
+		dumpErr = dump()
+		if dumpErr == nil || attempt == dumpAttempts || !freezeTimedOut(oc.log) {
+			return dumpErr, nil
+		}
+		if err := m.release(name); err != nil {
+			return dumpErr, err
+		}
+		m.log.Warn("CRIU could not seize a task of the held container; trying again",
+			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.log))
+		if err := emptyDir(dir, nil); err != nil {
+			return dumpErr, newError(ErrFailed, "clear the images of a failed dump", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// releaseWith releases a held container after a failure that msg
+// describes, and returns the failure, saying where the container is.
+func (m *Manager) releaseWith(name, msg string) error {
+	if err := m.release(name); err != nil {
+		return newError(ErrFailed, fmt.Sprintf("%s; resuming %s failed too (%v): it is FROZEN", msg, name, err), nil)
+	}
+	return newError(ErrFailed, fmt.Sprintf("%s; %s is RUNNING as before, its processes untouched", msg, name), nil)
+}
+
+// rehearse restores the held container's saved state as a throwaway copy
+// (lxchelper.RestoreRehearsal): nil if it restored. Its log follows the
+// dump's in `log`.
+func (m *Manager) rehearse(ctx context.Context, oc *opContext, name string) error {
+	roc := &opContext{progress: oc.progress}
+	damaged, err := m.restoreSaved(ctx, roc, name, lxchelper.RestoreRehearsal)
+	oc.setLog(append(append(oc.log, "=== restore rehearsal ===\n"...), roc.log...))
+	for _, kv := range roc.extra { // the copy's figures, not a restore's
+		oc.extra = append(oc.extra, KeyValue{"rehearsal-" + kv.Key, kv.Value})
+	}
+	if damaged != nil {
+		return fmt.Errorf("its images are damaged: %v", damaged)
+	}
+	return err
 }
 
 // dumpAttempts bounds the tries of a dump that failed because CRIU could
@@ -211,22 +301,6 @@ func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 	return newError(ErrFailed, msg, err)
 }
 
-// recoverFromStaging brings back a container whose checkpoint could not be
-// stored, from the images still in the staging directory.
-func (m *Manager) recoverFromStaging(ctx context.Context, oc *opContext, name, dir string, storeErr error) error {
-	roc := &opContext{}
-	_, _, err := m.criuRestore(ctx, roc, lxchelper.Restore, name, dir, restoreFrom{})
-	oc.setLog(append(oc.log, roc.log...)) // the dump's log, then the restore's
-	if err != nil {
-		return newError(ErrFailed, fmt.Sprintf(
-			"checkpoint of %s could not be stored (%v) and restoring it failed (%v); its images are kept in %s",
-			name, storeErr, err, dir), nil)
-	}
-	os.RemoveAll(dir)
-	return newError(ErrFailed, fmt.Sprintf(
-		"checkpoint of %s could not be stored (%v); it was restored and is RUNNING", name, storeErr), nil)
-}
-
 // startFromState restores a stopped container from its saved state and,
 // once it runs, drops the state. A damaged image or a failed restore keeps
 // the state and leaves the container STOPPED, so start can be retried.
@@ -237,9 +311,37 @@ func (m *Manager) startFromState(ctx context.Context, oc *opContext, name string
 // restoreState is startFromState with the helper verb that restores:
 // "restore", or "restore-frozen" for a container that must not run yet.
 func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, verb lxchelper.Verb) error {
+	damaged, err := m.restoreSaved(ctx, oc, name, verb)
+	var failed *criuFailure
+	switch {
+	case damaged != nil:
+		return newError(ErrFailed, fmt.Sprintf(
+			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)
+	case errors.As(err, &failed) && verb == lxchelper.Restore:
+		return newError(ErrFailed, restoreFailed(name, failed.err, oc.log), nil)
+	case errors.As(err, &failed):
+		// A move's target: the source keeps the container.
+		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", name, failed.err), nil)
+	case err != nil:
+		return err
+	}
+	return m.dropState(name)
+}
+
+// criuFailure is a restore that CRIU failed (criuRestore's error), as
+// against one that never got to CRIU.
+type criuFailure struct{ err error }
+
+func (f *criuFailure) Error() string { return f.err.Error() }
+func (f *criuFailure) Unwrap() error { return f.err }
+
+// restoreSaved restores the container's saved state with the helper verb,
+// and keeps the state. A failed restore's error is criuRestore's, and
+// damaged says whether an image was damaged.
+func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, verb lxchelper.Verb) (damaged, err error) {
 	set, err := m.SavedState(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A state made over pre-dumps (images.Chain) restores from a
 	// directory: CRIU finds parent images there only, not in a stream.
@@ -251,14 +353,14 @@ func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, 
 		dir, err = m.staging.StreamDir()
 	}
 	if err != nil {
-		return newError(ErrFailed, "prepare restore of "+name, err)
+		return nil, newError(ErrFailed, "prepare restore of "+name, err)
 	}
 	defer os.RemoveAll(dir)
 	if chained {
 		if err := m.images.Export(ctx, set.manifest, dir); errors.Is(err, images.ErrCorrupt) {
-			return newError(ErrFailed, fmt.Sprintf("saved state of %s is damaged: %v; it is kept in state/ for inspection", name, err), nil)
+			return err, err
 		} else if err != nil {
-			return newError(ErrFailed, "unpack the saved state of "+name, err)
+			return nil, newError(ErrFailed, "unpack the saved state of "+name, err)
 		}
 	}
 
@@ -266,7 +368,7 @@ func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, 
 	// hook, not by CRIU.
 	if data, err := fs.ReadFile(m.images.FS(set.manifest), lxchelper.CgroupsFile); err == nil {
 		if err := os.WriteFile(filepath.Join(dir, lxchelper.CgroupsFile), data, 0o644); err != nil {
-			return newError(ErrFailed, "prepare restore of "+name, err)
+			return nil, newError(ErrFailed, "prepare restore of "+name, err)
 		}
 	}
 	// CRIU reads the images from the store as it restores (see
@@ -278,7 +380,11 @@ func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, 
 		if err != nil {
 			return nil, err
 		}
-		oc.progress.sample("restore", set.manifest.Size(), srv.Served)
+		phase := "restore"
+		if verb == lxchelper.RestoreRehearsal {
+			phase = "rehearse"
+		}
+		oc.progress.sample(phase, set.manifest.Size(), srv.Served)
 		return srv.Close, nil
 	}
 	from := restoreFrom{serve: serve, size: set.manifest.Size()}
@@ -287,16 +393,12 @@ func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, 
 	}
 	t1 := time.Now()
 	_, damaged, restoreErr := m.criuRestore(ctx, oc, verb, name, dir, from)
-	if damaged != nil && restoreErr != nil {
-		return newError(ErrFailed, fmt.Sprintf(
-			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)
-	}
 	if restoreErr != nil {
-		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v; its saved state is kept", name, restoreErr), nil)
+		return damaged, &criuFailure{restoreErr}
 	}
 	oc.extra = append(oc.extra, restoreStats(dir)...)
 	oc.extra = append(oc.extra, seconds("criu-restore-seconds", time.Since(t1)))
-	return m.dropState(name)
+	return nil, nil
 }
 
 // recoverStaging deals with staging directories left by a daemon that

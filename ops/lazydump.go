@@ -18,19 +18,18 @@ import (
 )
 
 // The source's side of a post-copy move (see cluster/postcopy.go): a
-// `criu dump --lazy-pages --leave-stopped` whose page server hands out the
-// memory of the frozen tasks until the target has pulled every page.
+// `criu dump --lazy-pages --leave-running` of the held container (hold.go:
+// frozen and off the wire) whose page server hands out the memory of the
+// frozen tasks until the target has pulled every page.
 //
 // What CRIU does with the tasks when that dump ends (cr-dump.c
-// cr_dump_finish, page-xfer.c page_server_serve): whenever the page
-// server's connection closes, cleanly or because the target died, the
-// dump counts as a success and the tasks get the final state, which
-// --leave-stopped makes SIGSTOP (without it CRIU kills them); a transfer
-// error lets them run again. In both cases their network stays locked
-// (CRIU unlocks it before the lazy transfer starts only when the tasks are
-// to run on), and a CRIU killed mid-transfer leaves them in the frozen
-// freezer cgroup. So the tasks are never lost to CRIU, and
-// ResumeAfterLazyDump undoes whichever state they are in.
+// cr_dump_finish, page-xfer.c page_server_serve): whatever the end of the
+// transfer, --leave-running lets them go, and they stay frozen, since CRIU
+// restores the freezer state it found; it unlocks their network, TCP
+// connections included, before the lazy transfer starts, and the hold
+// keeps the wire off until they die or resume. A CRIU killed mid-transfer
+// leaves them frozen too. So the tasks are never lost to CRIU, and
+// ResumeAfterLazyDump releases them with their connections.
 
 // PageServerTLS is one end's credentials for a post-copy transfer
 // (lazypages/tls.go), as cluster/ makes them.
@@ -77,6 +76,11 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 		return nil, newError(ErrFailed, "prepare the page server's TLS for "+o.name, err)
 	}
 	testhooks.PausePoint("postcopy-freeze")
+	if err := o.m.hold(ctx, o.name, "move"); err != nil {
+		os.RemoveAll(dir)
+		os.RemoveAll(tlsDir)
+		return nil, err
+	}
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
 	oc := &opContext{}
 	go func() {
@@ -92,13 +96,24 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 			}
 			// The log is read before its directory goes: read after,
 			// the error named no cause ("criu output:", LXC's last line).
-			failed := o.m.dumpFailed(o.name, err, criulog.Combined(log, oc.log))
+			log := criulog.Combined(log, oc.log)
 			os.RemoveAll(dir)
-			return nil, failed
+			if err := o.m.release(o.name); err != nil {
+				return nil, err
+			}
+			return nil, o.m.dumpFailed(o.name, err, log)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	testhooks.PausePoint("postcopy-serving", net.JoinHostPort(addr, strconv.Itoa(port)))
+	// CRIU has written every image but the memory (lxchelper/freezestate.go).
+	if err := lxchelper.ThawedImages(dir); err != nil {
+		d.Stop()
+		if rerr := o.m.release(o.name); rerr != nil {
+			return nil, rerr
+		}
+		return nil, newError(ErrFailed, "prepare the post-copy dump of "+o.name, err)
+	}
 	return d, nil
 }
 
@@ -169,13 +184,12 @@ func (d *LazyDump) Log() []byte {
 }
 
 // ResumeAfterLazyDump brings back the container whose lazy dump ended
-// without the target taking it (see the top of this file): its cgroup
-// thawed, its tasks continued, the locks CRIU put in its network
-// namespace removed. The dump must have ended (LazyDump.Stop), or CRIU
-// could stop the tasks again after this.
-//
-// TCP connections that were established at the dump stay in CRIU's repair
-// mode and do not recover; new connections work.
+// without the target taking it (see the top of this file): released from
+// its hold, the same tasks with their connections. The dump must have
+// ended (LazyDump.Stop), or CRIU could stop the tasks again after this.
+// A container dumped by an earlier ctrfs (--leave-stopped, no hold) gets
+// its cgroup thawed, its tasks continued and CRIU's network locks
+// removed; its TCP connections stay in CRIU's repair mode.
 func (o *Outgoing) ResumeAfterLazyDump() error {
 	return o.m.ResumeAfterLazyDump(o.name)
 }
@@ -191,6 +205,9 @@ func (m *Manager) ResumeAfterLazyDump(name string) error {
 	pid := c.InitPid()
 	if !c.Running() || pid <= 0 {
 		return newError(ErrFailed, fmt.Sprintf("%s has no processes any more: its memory was lost", name), nil)
+	}
+	if m.held(name) != nil {
+		return m.release(name)
 	}
 	if err := lxchelper.ThawAfterDump(c, pid); err != nil {
 		return newError(ErrFailed, "thaw the processes of "+name+" after CRIU's dump", err)
@@ -208,21 +225,7 @@ func (m *Manager) ResumeAfterLazyDump(name string) error {
 // continueNamespace sends SIGCONT to every process in the pid namespace
 // whose init is pid.
 func continueNamespace(pid int) error {
-	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
-	if err != nil {
-		return err
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if other, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p)); err == nil && other == ns {
-			syscall.Kill(p, syscall.SIGCONT)
-		}
-	}
-	return nil
+	return lxchelper.SignalNamespace(pid, syscall.SIGCONT)
 }
 
 // stageTLS writes the credentials into a fresh staging directory of their

@@ -119,6 +119,14 @@ func (m *Manager) halt(name string, clean bool) error {
 	if st == "STOPPED" {
 		return nil
 	}
+	if st == "FROZEN" && !clean {
+		// Killed frozen, its tasks do not run again (a held container's
+		// checkpoint lives on elsewhere: hold.go).
+		if err := lxchelper.KillFrozen(c, shutdownTimeout); err != nil {
+			return newError(ErrFailed, "stop "+name, err)
+		}
+		return nil
+	}
 	if st == "FROZEN" {
 		// A frozen init cannot take the halt signal.
 		if err := c.Unfreeze(); err != nil {

@@ -134,6 +134,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	// Recovery runs before the tree is mounted, to its end: a daemon
 	// told to stop meanwhile stops once it has mounted (cmd/ctrfs).
 	m.recoverStaging(m.opCtx())
+	m.releaseLeftHolds() // before their saved state is found stale
 	m.dropStaleState()
 	m.recoverRootfsSwaps()
 	m.removeUnfinishedCreates()

@@ -234,24 +234,43 @@ func (o *Outgoing) dropPrecopy() {
 	}
 }
 
-// Checkpoint is stop-stateful: from here the container is stopped and its
-// processes are saved state, which travels like any other.
+// Checkpoint dumps the container into its saved state, which travels
+// like any other, and holds it (hold.go): from here it is down, its
+// processes frozen and off the wire here until the target runs the copy
+// (Remove kills them) or the move fails (Resume lets them run on).
 func (o *Outgoing) Checkpoint(ctx context.Context) error {
 	testhooks.PausePoint("move-freeze")
-	return o.m.stopStatefulOver(ctx, o.oc, o.name, o.reference(), o.lastPreDump())
+	return o.m.checkpointHeld(ctx, o.oc, o.name, o.reference(), o.lastPreDump(), "move")
 }
 
 // Resume brings the container back here after a migration that failed
-// after Checkpoint.
+// after Checkpoint: see resumeHere.
 func (o *Outgoing) Resume(ctx context.Context) error {
-	if !o.m.HasState(o.name) {
+	return o.m.resumeHere(ctx, o.name)
+}
+
+// resumeHere brings back a container whose move failed after its
+// checkpoint: its held processes run on, and the checkpoint goes. Only a
+// container whose processes were lost meanwhile (its host restarted) is
+// restored from the checkpoint.
+func (m *Manager) resumeHere(ctx context.Context, name string) error {
+	if m.held(name) != nil {
+		if st, err := m.Status(name); err == nil && st != "STOPPED" {
+			if err := m.release(name); err != nil {
+				return err
+			}
+			return m.dropState(name)
+		}
+		os.Remove(m.holdPath(name))
+	}
+	if !m.HasState(name) {
 		return nil
 	}
 	roc := &opContext{}
-	if err := o.m.startFromState(ctx, roc, o.name); err != nil {
+	if err := m.startFromState(ctx, roc, name); err != nil {
 		return err
 	}
-	o.m.Announce(o.name)
+	m.Announce(name)
 	return nil
 }
 
@@ -640,8 +659,13 @@ func (m *Manager) Lock(name, what string) (release func(), err error) {
 	return m.acquire(name, what)
 }
 
-// StartLocked restores or starts a container whose lock the caller holds.
+// StartLocked brings back a container whose lock the caller holds after a
+// move that did not finish: a held one runs on (resumeHere), a stopped
+// one is restored or started.
 func (m *Manager) StartLocked(ctx context.Context, name string) error {
+	if m.held(name) != nil {
+		return m.resumeHere(ctx, name)
+	}
 	if st, err := m.Status(name); err != nil || st != "STOPPED" {
 		return err
 	}

@@ -20,8 +20,7 @@ import (
 // chain at every later dump and at the restore, so the rounds stay on
 // disk until Forget. The symlinks are absolute (the rounds may be in
 // different staging roots): CRIU warns that such links may not work on
-// restore, but no restore reads them here but a failed store's
-// (recoverFromStaging), on this host. What leaves this host is the chain
+// restore, but no restore reads them on this host. What leaves this host is the chain
 // in the store: each round's own files, and its parents' under parent/
 // (images.Chain), which the target unpacks into real directories.
 

@@ -179,11 +179,18 @@ func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper
 				why = own + " (and CRIU's lazy-pages daemon: " + lazyFailed.Error() + ")"
 			}
 		}
-		failures = append(failures, fmt.Sprintf("with %s: %s", mode, why))
+		if i > 0 && strings.HasSuffix(failures[0], ": "+why) {
+			// The other engine met the same cause: said once.
+			failures[0] = strings.Replace(failures[0], ":", " and "+mode+":", 1)
+		} else {
+			failures = append(failures, fmt.Sprintf("with %s: %s", mode, why))
+		}
 		if damaged != nil || lazyFailed != nil || overdued || i == 1 {
 			break // the other mount engine would not mend it
 		}
-		if st, serr := m.Status(name); serr != nil || st != "STOPPED" {
+		// A rehearsal's copy is its own container, gone after a failure;
+		// the held container it was taken from is FROZEN.
+		if st, serr := m.Status(name); verb != lxchelper.RestoreRehearsal && (serr != nil || st != "STOPPED") {
 			break // not a clean failure: no second restore over it
 		}
 		m.log.Info("restore failed; trying CRIU's other mount engine", "container", name, "mode", mode)

@@ -109,7 +109,7 @@ func TestStatefulProgress(t *testing.T) {
 		order   []string // the phases in the order they come
 		must    []string // those that last long enough to be seen
 	}{
-		{"stop-stateful", "stop-stateful", []string{"dump", "store"}, []string{"dump"}},
+		{"stop-stateful", "stop-stateful", []string{"dump", "store", "rehearse"}, []string{"dump"}},
 		{"start", "start", []string{"restore"}, []string{"restore"}},
 		{"snapshot s1 --stateful", "snapshot", []string{"archive", "store", "dump", "store"}, []string{"dump"}},
 		{"restore s1", "restore", []string{"unpack", "restore"}, []string{"unpack", "restore"}},

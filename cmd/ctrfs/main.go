@@ -41,6 +41,8 @@ func main() {
 		os.Exit(lazypages.WatchMain(os.Args[2:]))
 	case "make-cgroups": // internal: CRIU's hook before a restore
 		os.Exit(lxchelper.MakeCgroupsMain(os.Args[2:]))
+	case "freeze-restored": // internal: CRIU's hook in a restore rehearsal
+		os.Exit(lxchelper.FreezeRestoredMain(os.Args[2:]))
 	case "help", "-h", "--help":
 		if len(os.Args) > 2 {
 			fmt.Fprintf(os.Stderr, "ctrfs help: unexpected argument %q\n\n%s", os.Args[2], usage)

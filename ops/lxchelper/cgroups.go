@@ -189,14 +189,21 @@ func RecordCgroups(pid int, dir string) (string, error) {
 	return "", nil
 }
 
+// mountsAndRoots are this host's cgroup hierarchies (cgroupMounts) and the
+// cgroups of the container whose init is pid (containerCgroups).
+func mountsAndRoots(pid int) ([]cgroupMount, map[string]string, error) {
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return nil, nil, err
+	}
+	roots, err := containerCgroups(pid)
+	return mounts, roots, err
+}
+
 // recordCgroups writes CgroupsFile into dir for the container whose init
 // is pid. Nothing is written if there is nothing below its cgroups.
 func recordCgroups(pid int, dir string) error {
-	mounts, err := cgroupMounts()
-	if err != nil {
-		return err
-	}
-	roots, err := containerCgroups(pid)
+	mounts, roots, err := mountsAndRoots(pid)
 	if err != nil {
 		return err
 	}
@@ -260,6 +267,10 @@ func makeCgroups(file string) error {
 		return err
 	}
 	roots, err := criuCgroupRoots()
+	if root := os.Getenv(cgroup2RootEnv); root != "" {
+		// cgroup2's, from the restore's own config (cgroup2root.go).
+		roots, err = append([]cgroupRoot{{[]string{""}, root}}, roots...), nil
+	}
 	if err != nil {
 		return err
 	}

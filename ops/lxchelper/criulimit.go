@@ -48,8 +48,10 @@ type OverdueError struct {
 func (e *OverdueError) Error() string {
 	what := "restore"
 	switch e.verb {
-	case Checkpoint, CheckpointRunning:
+	case Checkpoint, CheckpointRunning, CheckpointHeld:
 		what = "dump"
+	case RestoreRehearsal:
+		what = "restore rehearsal"
 	case PreDump:
 		what = "pre-dump"
 	case CheckpointLazy:

@@ -61,6 +61,15 @@ const (
 	// RestoreFrozen is Restore, and freezes the container before the
 	// helper exits.
 	RestoreFrozen Verb = "restore-frozen"
+	// RestoreRehearsal restores the container's images, with Restore's
+	// arguments, as a throwaway copy beside the frozen container, and
+	// kills the copy (see rehearse.go): it proves that they restore.
+	RestoreRehearsal Verb = "restore-rehearsal"
+	// CheckpointHeld dumps a container that the daemon froze (ops/hold.go)
+	// into DIR, over the pre-dump images PARENT if given after DIR (see
+	// Checkpoint), and leaves it frozen: CRIU restores the freezer state
+	// it found.
+	CheckpointHeld Verb = "checkpoint-held"
 	// Announce sends a gratuitous ARP for each of the container's
 	// addresses; no arguments.
 	Announce Verb = "announce"
@@ -94,10 +103,13 @@ func Main(args []string) int {
 	}
 	verb, lxcpath, name, logFile, rest := Verb(args[0]), args[1], args[2], args[3], args[4:]
 	var undo func()
-	if verb == Checkpoint || verb == CheckpointRunning || verb == PreDump {
+	if verb == Checkpoint || verb == CheckpointRunning || verb == CheckpointHeld || verb == PreDump {
 		// Not checkpoint-lazy: what becomes of a post-copy move's
 		// tasks is the move's to settle (cluster/postcopy.go).
 		undo = func() { ResumeInterruptedDump(lxcpath, name) }
+	}
+	if verb == RestoreRehearsal {
+		undo = func() { resumeInterruptedRehearsal(lxcpath, name) }
 	}
 	life := followLifeline(undo, undo != nil)
 	c, err := lxc.NewContainer(name, lxcpath)
@@ -115,7 +127,7 @@ func Main(args []string) int {
 		if err == nil && !c.Wait(lxc.RUNNING, 30*time.Second) {
 			err = fmt.Errorf("not running 30s after start")
 		}
-	case Checkpoint, PreDump:
+	case Checkpoint, PreDump, CheckpointHeld:
 		if len(rest) != 1 && len(rest) != 2 {
 			err = fmt.Errorf("%s takes the image directory, and optionally the parent images", verb)
 			break
@@ -125,6 +137,9 @@ func Main(args []string) int {
 			d.parent = rest[1]
 		}
 		err = dump(c, lxcpath, d)
+		if err == nil && verb == CheckpointHeld {
+			err = ThawedImages(d.dir)
+		}
 	case CheckpointRunning:
 		switch len(rest) {
 		case 1:
@@ -135,15 +150,18 @@ func Main(args []string) int {
 			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs, its archive and tar's incremental state")
 		}
 	case CheckpointLazy:
-		// DIR ADDR PORT TLSDIR: see ops/lazydump.go. The tasks are kept
-		// stopped whatever the end of the transfer, never killed by
-		// CRIU; the page server speaks TLS only (lazypages/tls.go).
+		// DIR ADDR PORT TLSDIR: see ops/lazydump.go. The container is
+		// held (frozen by the daemon, ops/hold.go) and left running:
+		// CRIU restores the freezer state it found, so the tasks stay
+		// frozen whatever the end of the transfer, never killed by
+		// CRIU, with their TCP connections out of repair mode; the page
+		// server speaks TLS only (lazypages/tls.go).
 		if len(rest) != 4 {
 			err = fmt.Errorf("checkpoint-lazy takes the image directory, the page server's address and port, and its TLS directory")
 			break
 		}
-		lazy := []string{"lazy-pages", "leave-stopped", "address " + rest[1], "port " + rest[2]}
-		err = checkpoint(c, lxcpath, rest[0], true, append(lazy, lazypages.TLSOptions(rest[3])...)...)
+		lazy := []string{"lazy-pages", "address " + rest[1], "port " + rest[2]}
+		err = checkpoint(c, lxcpath, rest[0], false, append(lazy, lazypages.TLSOptions(rest[3])...)...)
 	case Restore, RestoreFrozen:
 		var opts restoreOptions
 		opts, err = parseRestoreArgs(verb, rest)
@@ -154,10 +172,21 @@ func Main(args []string) int {
 		if err == nil {
 			reapplyCgroup2Limits(c)
 		}
+		if err == nil && verb == Restore {
+			// A checkpoint of a frozen container (ops/hold.go) restores
+			// frozen: CRIU sets the freezer state it recorded.
+			err = ThawAfterDump(c, c.InitPid())
+		}
 		if err == nil && verb == RestoreFrozen {
 			// Here, not in the daemon, so that a daemon that dies
 			// meanwhile cannot leave it running.
 			err = FreezeWithin(context.Background(), c, FreezeLimit)
+		}
+	case RestoreRehearsal:
+		var opts restoreOptions
+		opts, err = parseRestoreArgs(verb, rest)
+		if err == nil {
+			err = rehearseRestore(c, lxcpath, opts)
 		}
 	case Announce:
 		err = announce(c)

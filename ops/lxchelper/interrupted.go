@@ -3,6 +3,7 @@ package lxchelper
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	lxc "github.com/lxc/go-lxc"
 )
@@ -25,6 +26,12 @@ func ResumeInterruptedDump(lxcpath, name string) {
 	if pid <= 0 || !c.Running() {
 		return
 	}
+	if c.State() == lxc.FROZEN {
+		// Held (ops/hold.go): frozen through LXC, whose monitor keeps
+		// the state, and would go on saying FROZEN after the cgroup's
+		// thaw below.
+		c.Unfreeze()
+	}
 	if err := c.SetCgroupItem("freezer.state", "THAWED"); err != nil {
 		if err := c.SetCgroupItem("cgroup.freeze", "0"); err != nil {
 			fmt.Fprintf(os.Stderr, "cannot thaw %s after its dump was cut short: %v\n", name, err)
@@ -32,5 +39,17 @@ func ResumeInterruptedDump(lxcpath, name string) {
 	}
 	if err := UnlockNetwork(pid); err != nil {
 		fmt.Fprintf(os.Stderr, "cannot unlock the network of %s after its dump was cut short: %v\n", name, err)
+	}
+	releaseHeld(lxcpath, name)
+}
+
+// resumeInterruptedRehearsal brings back a container held for a restore
+// rehearsal whose daemon died: the copy is killed, the container thawed
+// and put back on the wire (the checkpoint was not proven). A move's
+// hold is its journal's to settle.
+func resumeInterruptedRehearsal(lxcpath, name string) {
+	removeRehearsal(filepath.Join(lxcpath, rehearsalPrefix+name), name)
+	if h := ReadHold(lxcpath, name); h != nil && h.Purpose != "move" {
+		ResumeInterruptedDump(lxcpath, name)
 	}
 }

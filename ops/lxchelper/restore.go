@@ -20,6 +20,10 @@ type restoreOptions struct {
 	stream bool
 	lazy   bool
 	compat bool
+	// rehearsal is the cgroup of a rehearsal's copy (rehearse.go), whose
+	// tasks are restored there, and frozen there before they go (see
+	// freezestate.go); "" for a restore of the container itself.
+	rehearsal string
 }
 
 func parseRestoreArgs(verb Verb, args []string) (restoreOptions, error) {
@@ -57,8 +61,28 @@ func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error 
 	if o.lazy {
 		lines = append(lines, ArgLazyPages)
 	}
+	root := o.rehearsal
+	if root == "" {
+		var err error
+		if root, err = payloadCgroup(c.Name()); err != nil {
+			return err
+		}
+	}
+	// See cgroup2root.go.
+	lines = append(lines, "cgroup-root :/"+root)
+	if err := os.Setenv(cgroup2RootEnv, root); err != nil {
+		return err
+	}
 	if cgroups := filepath.Join(o.dir, CgroupsFile); fileExists(cgroups) {
 		hook, err := actionScript(cgroupsHook, map[string]string{"CTRFS_CGROUPS": cgroups})
+		if err != nil {
+			return err
+		}
+		defer os.Remove(hook)
+		lines = append(lines, "action-script "+hook)
+	}
+	if o.rehearsal != "" {
+		hook, err := actionScript(freezeRestoredHook, map[string]string{"CTRFS_CGROUP": o.rehearsal})
 		if err != nil {
 			return err
 		}

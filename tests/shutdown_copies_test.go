@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -43,34 +44,11 @@ func TestShutdownWithMountCopies(t *testing.T) {
 // still finishes and its caller gets the answer, and the daemon, which
 // then ends the connection that the copy kept, exits.
 func TestShutdownAnswersWithMountCopies(t *testing.T) {
-	env, pause := pauseAt(t, "snapshot-freeze")
-	d := NewDaemon(t, "dakara")
-	d.Env = []string{env}
-	d.Start()
-	d.CreateRunning("c1")
+	d, pause := pausingSnapshots(t)
 	holder := holdMountCopies(t, d.Mount)
 
-	snap := d.Background("echo 'snapshot s1 --stateful' > containers/c1/ctl")
-	waitPaused(t, pause)
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	waitLong(t, "the daemon to take SIGTERM", time.Minute, func() bool {
-		return strings.Contains(d.Log(), "unmounting")
-	})
-	if err := os.Remove(pause); err != nil {
-		t.Fatal(err)
-	}
-	if err := snap.Wait(); err != nil {
-		t.Fatalf("snapshot s1 --stateful under SIGTERM: %v", err)
-	}
-	select {
-	case err := <-d.exited:
-		d.cmd = nil
-		if err != nil {
-			t.Fatalf("daemon exit after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("the daemon did not exit within 20 s of the snapshot it waited for, while pid %d holds a copy of its mount", holder)
-	}
+	snapshotUnderSIGTERM(t, d, pause)
+	d.waitStopped(20*time.Second, fmt.Sprintf("of the snapshot it waited for, while pid %d holds a copy of its mount", holder))
 }
 
 // holdMountCopies starts a process in a mount namespace of its own, made

@@ -83,6 +83,18 @@ func deadServer(dir string, m *mountEntry) (string, error) {
 // abortConnection aborts FUSE connection n through fusectl, mounted first
 // if it is not. A connection already gone has nothing to abort.
 func abortConnection(n int) error {
+	if err := mountFusectl(); err != nil {
+		return err
+	}
+	err := os.WriteFile(filepath.Join(fusectlDir, strconv.Itoa(n), "abort"), []byte("1"), 0o200)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// mountFusectl mounts fusectl on fusectlDir if it is not there.
+func mountFusectl() error {
 	ctl, err := mountAt(fusectlDir)
 	if err != nil {
 		return err
@@ -92,9 +104,5 @@ func abortConnection(n int) error {
 			return fmt.Errorf("mount fusectl on %s: %w", fusectlDir, err)
 		}
 	}
-	err = os.WriteFile(filepath.Join(fusectlDir, strconv.Itoa(n), "abort"), []byte("1"), 0o200)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
+	return nil
 }

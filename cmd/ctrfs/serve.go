@@ -160,6 +160,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 	log.Info("ctrfs serving", "mount", mountDir, "host", f.name, "lxcpath", f.lxcpath, "store", f.store)
 
 	failed := make(chan error, 1) // what stopped the daemon, if not a signal
+	served := make(chan struct{}) // closed once the serve loop has ended
 	go func() {
 		select {
 		case sig := <-sigs:
@@ -172,6 +173,11 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		shutdown()
 		cl.Close()     // peers see this host leave at once
 		events.Close() // releases blocked readers of `events`
+		if m, err := mountAt(mountDir); err == nil && m != nil {
+			// Copies of the mount elsewhere would keep it served
+			// (mountcopies.go); and server.Unmount waits for that.
+			go endConnection(mountDir, m.minor, served, log)
+		}
 		if err := server.Unmount(); err != nil {
 			// Something still holds the mount (a shell cd'ed into it):
 			// detach it so that the daemon can still exit cleanly.
@@ -182,6 +188,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		}
 	}()
 	server.Wait()
+	close(served)
 	unrecord()
 	log.Info("unmounted", "mount", mountDir)
 	select {

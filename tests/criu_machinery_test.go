@@ -22,8 +22,9 @@ import (
 // TestRestoreModeFallback: a container with a read-only bind mount of a
 // host directory, which CRIU's mount-v2 cannot restore, falls back to
 // mntns-compat-mode (the failed attempt leaves nothing that breaks the
-// second, whose images are served again); the mode is remembered in the
-// config, and the next restore uses it at once.
+// second, whose images are served again). stop-stateful's restore
+// rehearsal is the first restore: it falls back, the mode is remembered
+// in the config, and the start and every restore after it use it at once.
 func TestRestoreModeFallback(t *testing.T) {
 	d := StartDaemon(t, "dakara")
 	ip := d.CreateRunning("c1")
@@ -31,19 +32,23 @@ func TestRestoreModeFallback(t *testing.T) {
 	d.MustSh("echo start > containers/c1/ctl")
 	before := Count(t, ip)
 
-	d.MustSh("echo stop-stateful > containers/c1/ctl && echo start > containers/c1/ctl")
-	info := d.Info("c1")
-	if got := info["restore-attempts"]; got != "mount-v2 failed, mntns-compat ok" {
-		t.Fatalf("restore-attempts %q; want mount-v2 failed, then mntns-compat ok", got)
-	}
-	if info["restore-mode"] != "mntns-compat" || info["status"] != "RUNNING" {
-		t.Fatalf("after the fallback: restore-mode %q, status %q", info["restore-mode"], info["status"])
+	d.MustSh("echo stop-stateful > containers/c1/ctl")
+	if got := d.Info("c1")["rehearsal-restore-attempts"]; got != "mount-v2 failed, mntns-compat ok" {
+		t.Fatalf("stop-stateful's rehearsal: rehearsal-restore-attempts %q; want mount-v2 failed, then mntns-compat ok", got)
 	}
 	log := d.Read("containers/c1/log")
 	for _, want := range []string{"=== restore with mount-v2: failed ===", "mnt-v2: Failed to move_mount", "=== restore with mntns-compat: ok ==="} {
 		if !strings.Contains(log, want) {
-			t.Errorf("log lacks %q", want)
+			t.Errorf("the rehearsal's log lacks %q", want)
 		}
+	}
+	d.MustSh("echo start > containers/c1/ctl")
+	info := d.Info("c1")
+	if got := info["restore-attempts"]; got != "mntns-compat ok" {
+		t.Fatalf("start after the rehearsal: restore-attempts %q; want mntns-compat ok at once", got)
+	}
+	if info["restore-mode"] != "mntns-compat" || info["status"] != "RUNNING" {
+		t.Fatalf("after the fallback: restore-mode %q, status %q", info["restore-mode"], info["status"])
 	}
 	if !strings.Contains(d.Read("containers/c1/config"), "# ctrfs.restore-mode = mntns-compat") {
 		t.Error("the config does not remember the mode")

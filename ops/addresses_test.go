@@ -116,8 +116,8 @@ func TestAddressHeldSeesConfigs(t *testing.T) {
 	if err := m.AddressHeld(netip.MustParseAddr("10.0.3.5")); !errors.Is(err, ErrExists) {
 		t.Errorf("address of a container being created: %v, want exists", err)
 	}
-	got, err := m.Addresses()
-	if err != nil || len(got) != 1 || got[0] != netip.MustParseAddr("10.0.3.5") {
-		t.Errorf("Addresses = %v, %v", got, err)
+	got, claiming, err := m.Addresses()
+	if err != nil || len(got) != 1 || got[0] != netip.MustParseAddr("10.0.3.5") || len(claiming) != 0 {
+		t.Errorf("Addresses = %v, %v, %v", got, claiming, err)
 	}
 }

@@ -121,3 +121,21 @@ func TestAddressHeldSeesConfigs(t *testing.T) {
 		t.Errorf("Addresses = %v, %v, %v", got, claiming, err)
 	}
 }
+
+// A claim under way is answered apart from what configs hold: it may yet
+// fail, and a peer keeps it only if it granted it.
+func TestAddressesClaimingApart(t *testing.T) {
+	m, _ := claimManager(t)
+	a, release, err := m.allocateAddress("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, claiming, err := m.Addresses()
+	if err != nil || len(held) != 0 || len(claiming) != 1 || claiming[0] != a {
+		t.Errorf("while claiming %s: held %v, claiming %v, %v", a, held, claiming, err)
+	}
+	release()
+	if held, claiming, err = m.Addresses(); err != nil || len(held)+len(claiming) != 0 {
+		t.Errorf("after release: held %v, claiming %v, %v", held, claiming, err)
+	}
+}

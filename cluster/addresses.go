@@ -155,12 +155,13 @@ func (c *Cluster) claim(addr netip.Addr, peers []string, ask func(string, netip.
 	}()
 	answered := map[string]bool{c.cfg.Host: true}
 	for _, p := range peers {
+		since := c.peerAddrs.mark()
 		reply, err := ask(p, addr)
 		if err != nil {
 			return ops.NewError(ops.ErrUnreachable, fmt.Sprintf("host %s did not answer the claim of address %s (%v): try again, or once gossip has it dead", p, addr, err))
 		}
 		answered[p] = true
-		c.peerAddrs.set(p, reply.Addresses, reply.Claiming, c.cfg.Log)
+		c.peerAddrs.set(p, reply.Addresses, reply.Claiming, since, c.cfg.Log)
 		switch reply.Verdict {
 		case "exists":
 			return ops.NewError(ops.ErrExists, fmt.Sprintf("address %s is in use on host %s", addr, p))
@@ -232,6 +233,10 @@ type peerAddresses struct {
 	once  sync.Once
 	mu    sync.Mutex
 	hosts map[string]map[netip.Addr]bool
+	// grants number this run's grants, so that an answer to a question
+	// asked before a grant does not drop it (set).
+	seq    uint64
+	grants map[string]map[netip.Addr]uint64
 }
 
 // load reads the files, once.
@@ -258,11 +263,19 @@ func (k *peerAddresses) load() {
 	})
 }
 
+// mark is where the grants stand before host is asked, for set.
+func (k *peerAddresses) mark() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.seq
+}
+
 // set replaces what is known of host by what it answered: the addresses
 // its containers hold, and of those it is claiming the ones granted to it
 // here (which it has not withdrawn): a claim this host did not grant may
-// fail with no word to this host.
-func (k *peerAddresses) set(host string, held, claiming []string, log *slog.Logger) {
+// fail with no word to this host. Grants after since (mark) stay: the
+// answer may have been made before their claims began.
+func (k *peerAddresses) set(host string, held, claiming []string, since uint64, log *slog.Logger) {
 	set := map[netip.Addr]bool{}
 	for _, f := range held {
 		if a, err := netip.ParseAddr(f); err == nil {
@@ -274,6 +287,11 @@ func (k *peerAddresses) set(host string, held, claiming []string, log *slog.Logg
 	defer k.mu.Unlock()
 	for _, f := range claiming {
 		if a, err := netip.ParseAddr(f); err == nil && k.hosts[host][a] {
+			set[a] = true
+		}
+	}
+	for a, n := range k.grants[host] {
+		if n > since && k.hosts[host][a] {
 			set[a] = true
 		}
 	}
@@ -289,6 +307,14 @@ func (k *peerAddresses) add(host string, a netip.Addr, log *slog.Logger) {
 	k.load()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.seq++
+	if k.grants == nil {
+		k.grants = map[string]map[netip.Addr]uint64{}
+	}
+	if k.grants[host] == nil {
+		k.grants[host] = map[netip.Addr]uint64{}
+	}
+	k.grants[host][a] = k.seq
 	if k.hosts[host][a] {
 		return
 	}
@@ -304,6 +330,7 @@ func (k *peerAddresses) drop(host string, a netip.Addr, log *slog.Logger) {
 	k.load()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	delete(k.grants[host], a)
 	if !k.hosts[host][a] {
 		return
 	}

@@ -18,7 +18,7 @@ func TestPeerAddressesKept(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cluster", "addresses")
 	a, b := netip.MustParseAddr("10.87.0.5"), netip.MustParseAddr("10.87.0.9")
 	k := &peerAddresses{dir: dir}
-	k.set("tollana", []string{a.String()}, nil, log)
+	k.set("tollana", []string{a.String()}, nil, k.mark(), log)
 	k.add("abydos", b, log) // granted to abydos
 
 	again := &peerAddresses{dir: dir}
@@ -31,7 +31,7 @@ func TestPeerAddressesKept(t *testing.T) {
 	if h := again.holder(a, map[string]bool{"tollana": true}); h != "" {
 		t.Errorf("a host that answered is asked, not remembered: %q", h)
 	}
-	again.set("tollana", nil, nil, log) // tollana answered: it holds nothing now
+	again.set("tollana", nil, nil, again.mark(), log) // tollana answered: it holds nothing now
 	if h := (&peerAddresses{dir: dir}).holder(a, nil); h != "" {
 		t.Errorf("%s still %q's after tollana said it holds nothing", a, h)
 	}
@@ -146,5 +146,29 @@ func failedClaim(t *testing.T, order []string) {
 		if got := h.c.peerAddrs.holder(five, nil); got != "chulak" {
 			t.Errorf("%s has %s as %q's, want chulak's", h.c.cfg.Host, five, got)
 		}
+	}
+}
+
+// A grant made while this host's own question to the grantee is under way
+// outlives the answer, which was made before the claim began: else, once
+// the grantee is dead, this host would hand its address out again.
+func TestGrantDuringAnswerKept(t *testing.T) {
+	hosts := claimHosts(t, "chulak", "edora")
+	chulak, edora := hosts["chulak"], hosts["edora"]
+	five, eight := netip.MustParseAddr("10.92.0.5"), netip.MustParseAddr("10.92.0.8")
+	ask := func(p string, a netip.Addr) (ClaimReply, error) {
+		var out ClaimReply
+		err := edora.c.answerClaim(edora.book, ClaimArgs{Addr: a.String(), From: "chulak"}, &out)
+		// The answer is on its way when edora claims .8 from chulak.
+		if err := edora.claim(hosts, eight, "chulak"); err != nil {
+			t.Fatalf("edora's claim of %s: %v", eight, err)
+		}
+		return out, err
+	}
+	if err := chulak.c.claim(five, []string{"edora"}, ask, func(string, netip.Addr) {}); err != nil {
+		t.Fatalf("chulak's claim of %s: %v", five, err)
+	}
+	if got := chulak.c.peerAddrs.holder(eight, nil); got != "edora" {
+		t.Errorf("chulak has %s as %q's, want edora's (granted while edora answered)", eight, got)
 	}
 }

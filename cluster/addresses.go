@@ -36,15 +36,24 @@ import (
 // EHOSTUNREACH; once gossip has it dead (seconds), creates go on without
 // it and avoid what it last held. Its addresses stay reserved until it
 // answers again; the file of a host that is gone for good may be removed.
+//
+// A claim that fails (a later peer refuses it or does not answer) is
+// withdrawn from the peers that granted it, and a peer keeps the claims
+// in an answer only if it granted them: else the address would stay
+// reserved for the claimant, which does not hold it, once that host is
+// dead, and the subnet would look full with an address free.
 
 // ClaimArgs ask a peer whether From may take Addr.
 type ClaimArgs struct{ Addr, From string }
 
 // ClaimReply is the peer's answer: Verdict is "" (granted), "exists" or
-// "busy"; Addresses are all the peer holds, for the claimant to keep.
+// "busy"; Addresses are all the peer's containers hold, for the claimant
+// to keep, and Claiming those the peer is claiming, which the claimant
+// keeps only if it granted them (peerAddresses.set).
 type ClaimReply struct {
 	Verdict   string
 	Addresses []string
+	Claiming  []string
 }
 
 // claimTimeout bounds one peer's answer to a claim.
@@ -52,18 +61,28 @@ const claimTimeout = 15 * time.Second
 
 // ClaimAddress answers a peer's claim (see above).
 func (s *Service) ClaimAddress(a ClaimArgs, out *ClaimReply) error {
+	return s.c.answerClaim(s.c.m, a, out)
+}
+
+// addressBook is what a claim asks of the containers here (ops.Manager).
+type addressBook interface {
+	AddressHeld(netip.Addr) error
+	Addresses() (held, claiming []netip.Addr, err error)
+}
+
+func (c *Cluster) answerClaim(book addressBook, a ClaimArgs, out *ClaimReply) error {
 	addr, err := netip.ParseAddr(a.Addr)
 	if err != nil {
 		return wireError(ops.NewError(ops.ErrInvalid, "claim of a bad address: "+err.Error()))
 	}
-	if err := ops.ValidateName(a.From); err != nil || a.From == s.c.cfg.Host {
+	if err := ops.ValidateName(a.From); err != nil || a.From == c.cfg.Host {
 		return wireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("claim from a bad host name %q", a.From)))
 	}
-	held := s.c.m.AddressHeld(addr)
+	held := book.AddressHeld(addr)
 	if held == nil {
 		// What this host knows of a peer that does not answer counts
 		// too: the claimant may have met the cluster after it died.
-		if h := s.c.peerAddrs.holder(addr, s.c.answering(a.From)); h != "" {
+		if h := c.peerAddrs.holder(addr, c.answering(a.From)); h != "" {
 			held = ops.NewError(ops.ErrExists, fmt.Sprintf("address %s was host %s's when it last answered", addr, h))
 		}
 	}
@@ -71,7 +90,7 @@ func (s *Service) ClaimAddress(a ClaimArgs, out *ClaimReply) error {
 	case held == nil:
 		// Kept now: if From dies before it answers again, the address
 		// is still its.
-		s.c.peerAddrs.add(a.From, addr, s.c.cfg.Log)
+		c.peerAddrs.add(a.From, addr, c.cfg.Log)
 	case errors.Is(held, ops.ErrExists):
 		out.Verdict = "exists"
 	case errors.Is(held, ops.ErrBusy):
@@ -79,37 +98,77 @@ func (s *Service) ClaimAddress(a ClaimArgs, out *ClaimReply) error {
 	default:
 		return wireError(held)
 	}
-	mine, err := s.c.m.Addresses()
+	mine, claiming, err := book.Addresses()
 	if err != nil {
 		return wireError(err)
 	}
-	for _, m := range mine {
-		out.Addresses = append(out.Addresses, m.String())
-	}
+	out.Addresses, out.Claiming = addrStrings(mine), addrStrings(claiming)
 	return nil
+}
+
+// WithdrawClaim is a claimant's word that a claim this host granted
+// failed: the address is not From's.
+func (s *Service) WithdrawClaim(a ClaimArgs, _ *bool) error {
+	addr, err := netip.ParseAddr(a.Addr)
+	if err != nil {
+		return wireError(ops.NewError(ops.ErrInvalid, "withdrawal of a bad address: "+err.Error()))
+	}
+	if err := ops.ValidateName(a.From); err != nil || a.From == s.c.cfg.Host {
+		return wireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("withdrawal from a bad host name %q", a.From)))
+	}
+	s.c.peerAddrs.drop(a.From, addr, s.c.cfg.Log)
+	return nil
+}
+
+func addrStrings(addrs []netip.Addr) []string {
+	var out []string
+	for _, a := range addrs {
+		out = append(out, a.String())
+	}
+	return out
 }
 
 // ClaimAddress implements ops.AddressClaimer: every peer that gossip does
 // not have dead must grant addr; for the others, what this host knows of
 // them must not hold it.
 func (c *Cluster) ClaimAddress(addr netip.Addr) error {
-	answered := map[string]bool{c.cfg.Host: true}
+	var peers []string
 	for _, p := range c.Peers() {
-		if p.Status == "dead" {
-			continue
+		if p.Status != "dead" {
+			peers = append(peers, p.Name)
 		}
-		reply, err := c.askClaim(p.Name, addr)
+	}
+	return c.claim(addr, peers, c.askClaim, c.withdrawClaim)
+}
+
+// claim asks peers in turn; a claim that fails is withdrawn from those
+// that granted it before the error is returned, so that the next claim
+// (of this address again, perhaps) comes after.
+func (c *Cluster) claim(addr netip.Addr, peers []string, ask func(string, netip.Addr) (ClaimReply, error), withdraw func(string, netip.Addr)) (err error) {
+	var granted []string
+	defer func() {
 		if err != nil {
-			return ops.NewError(ops.ErrUnreachable, fmt.Sprintf("host %s did not answer the claim of address %s (%v): try again, or once gossip has it dead", p.Name, addr, err))
+			for _, p := range granted {
+				withdraw(p, addr)
+			}
 		}
-		answered[p.Name] = true
-		c.peerAddrs.set(p.Name, reply.Addresses, c.cfg.Log)
+	}()
+	answered := map[string]bool{c.cfg.Host: true}
+	for _, p := range peers {
+		since := c.peerAddrs.mark()
+		reply, err := ask(p, addr)
+		if err != nil {
+			return ops.NewError(ops.ErrUnreachable, fmt.Sprintf("host %s did not answer the claim of address %s (%v): try again, or once gossip has it dead", p, addr, err))
+		}
+		answered[p] = true
+		c.peerAddrs.set(p, reply.Addresses, reply.Claiming, since, c.cfg.Log)
 		switch reply.Verdict {
 		case "exists":
-			return ops.NewError(ops.ErrExists, fmt.Sprintf("address %s is in use on host %s", addr, p.Name))
+			return ops.NewError(ops.ErrExists, fmt.Sprintf("address %s is in use on host %s", addr, p))
 		case "busy":
-			return ops.NewError(ops.ErrBusy, fmt.Sprintf("host %s is claiming address %s", p.Name, addr))
+			return ops.NewError(ops.ErrBusy, fmt.Sprintf("host %s is claiming address %s", p, addr))
 		}
+		granted = append(granted, p)
 	}
 	if h := c.peerAddrs.holder(addr, answered); h != "" {
 		return ops.NewError(ops.ErrExists, fmt.Sprintf("address %s was host %s's when it last answered", addr, h))
@@ -146,6 +205,26 @@ func (c *Cluster) askClaim(peer string, addr netip.Addr) (ClaimReply, error) {
 	}
 }
 
+// withdrawClaim tells a peer that granted addr that the claim failed. A
+// peer that does not hear it keeps the address as this host's until it
+// next asks this host, which then answers what it holds.
+func (c *Cluster) withdrawClaim(peer string, addr netip.Addr) {
+	client, _, err := c.connect(peer)
+	if err == nil {
+		call := client.Go("Host.WithdrawClaim", ClaimArgs{Addr: addr.String(), From: c.cfg.Host}, new(bool), nil)
+		select {
+		case <-call.Done:
+			err = callError(peer, call.Error)
+		case <-time.After(claimTimeout):
+			err = fmt.Errorf("no answer within %s", claimTimeout)
+		}
+		client.Close()
+	}
+	if err != nil {
+		c.cfg.Log.Warn("cluster: cannot withdraw a failed address claim", "peer", peer, "addr", addr, "err", err)
+	}
+}
+
 // peerAddresses is what this host knows of the others' addresses, kept
 // in a file per peer so that a restart does not forget a dead peer's.
 type peerAddresses struct {
@@ -154,6 +233,10 @@ type peerAddresses struct {
 	once  sync.Once
 	mu    sync.Mutex
 	hosts map[string]map[netip.Addr]bool
+	// grants number this run's grants, so that an answer to a question
+	// asked before a grant does not drop it (set).
+	seq    uint64
+	grants map[string]map[netip.Addr]uint64
 }
 
 // load reads the files, once.
@@ -180,10 +263,21 @@ func (k *peerAddresses) load() {
 	})
 }
 
-// set replaces what is known of host by what it answered.
-func (k *peerAddresses) set(host string, addrs []string, log *slog.Logger) {
+// mark is where the grants stand before host is asked, for set.
+func (k *peerAddresses) mark() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.seq
+}
+
+// set replaces what is known of host by what it answered: the addresses
+// its containers hold, and of those it is claiming the ones granted to it
+// here (which it has not withdrawn): a claim this host did not grant may
+// fail with no word to this host. Grants after since (mark) stay: the
+// answer may have been made before their claims began.
+func (k *peerAddresses) set(host string, held, claiming []string, since uint64, log *slog.Logger) {
 	set := map[netip.Addr]bool{}
-	for _, f := range addrs {
+	for _, f := range held {
 		if a, err := netip.ParseAddr(f); err == nil {
 			set[a] = true
 		}
@@ -191,6 +285,16 @@ func (k *peerAddresses) set(host string, addrs []string, log *slog.Logger) {
 	k.load()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	for _, f := range claiming {
+		if a, err := netip.ParseAddr(f); err == nil && k.hosts[host][a] {
+			set[a] = true
+		}
+	}
+	for a, n := range k.grants[host] {
+		if n > since && k.hosts[host][a] {
+			set[a] = true
+		}
+	}
 	if old, ok := k.hosts[host]; ok && equalSets(old, set) {
 		return
 	}
@@ -203,6 +307,14 @@ func (k *peerAddresses) add(host string, a netip.Addr, log *slog.Logger) {
 	k.load()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.seq++
+	if k.grants == nil {
+		k.grants = map[string]map[netip.Addr]uint64{}
+	}
+	if k.grants[host] == nil {
+		k.grants[host] = map[netip.Addr]uint64{}
+	}
+	k.grants[host][a] = k.seq
 	if k.hosts[host][a] {
 		return
 	}
@@ -210,6 +322,19 @@ func (k *peerAddresses) add(host string, a netip.Addr, log *slog.Logger) {
 		k.hosts[host] = map[netip.Addr]bool{}
 	}
 	k.hosts[host][a] = true
+	k.save(host, log)
+}
+
+// drop forgets a grant to host whose claim failed.
+func (k *peerAddresses) drop(host string, a netip.Addr, log *slog.Logger) {
+	k.load()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.grants[host], a)
+	if !k.hosts[host][a] {
+		return
+	}
+	delete(k.hosts[host], a)
 	k.save(host, log)
 }
 

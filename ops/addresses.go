@@ -134,23 +134,27 @@ func (m *Manager) AddressHeld(a netip.Addr) error {
 	return nil
 }
 
-// Addresses are the addresses this host's containers hold, and those it
-// is claiming: what the others keep of it for when it does not answer.
-func (m *Manager) Addresses() ([]netip.Addr, error) {
+// Addresses are the addresses this host's containers hold, and apart
+// those it is claiming: what the others keep of it for when it does not
+// answer. A claim is apart because it may yet fail: a peer keeps it only
+// if it granted it (and so is told when it fails), never from an answer
+// alone, else a claim that failed would stay reserved for a host that
+// then died. Both are read at once, so that a claim that ends meanwhile
+// is in one or the other.
+func (m *Manager) Addresses() (held, claiming []netip.Addr, err error) {
 	m.claims.mu.Lock()
 	defer m.claims.mu.Unlock()
 	used, err := network.UsedAddresses(m.cfg.LXCPath)
 	if err != nil {
-		return nil, newError(ErrFailed, "read the addresses in use", err)
+		return nil, nil, newError(ErrFailed, "read the addresses in use", err)
 	}
-	out := make([]netip.Addr, 0, len(used)+len(m.claims.pending))
 	for a := range used {
-		out = append(out, a)
+		held = append(held, a)
 	}
 	for a := range m.claims.pending {
 		if !used[a] {
-			out = append(out, a)
+			claiming = append(claiming, a)
 		}
 	}
-	return out, nil
+	return held, claiming, nil
 }

@@ -116,8 +116,26 @@ func TestAddressHeldSeesConfigs(t *testing.T) {
 	if err := m.AddressHeld(netip.MustParseAddr("10.0.3.5")); !errors.Is(err, ErrExists) {
 		t.Errorf("address of a container being created: %v, want exists", err)
 	}
-	got, err := m.Addresses()
-	if err != nil || len(got) != 1 || got[0] != netip.MustParseAddr("10.0.3.5") {
-		t.Errorf("Addresses = %v, %v", got, err)
+	got, claiming, err := m.Addresses()
+	if err != nil || len(got) != 1 || got[0] != netip.MustParseAddr("10.0.3.5") || len(claiming) != 0 {
+		t.Errorf("Addresses = %v, %v, %v", got, claiming, err)
+	}
+}
+
+// A claim under way is answered apart from what configs hold: it may yet
+// fail, and a peer keeps it only if it granted it.
+func TestAddressesClaimingApart(t *testing.T) {
+	m, _ := claimManager(t)
+	a, release, err := m.allocateAddress("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, claiming, err := m.Addresses()
+	if err != nil || len(held) != 0 || len(claiming) != 1 || claiming[0] != a {
+		t.Errorf("while claiming %s: held %v, claiming %v, %v", a, held, claiming, err)
+	}
+	release()
+	if held, claiming, err = m.Addresses(); err != nil || len(held)+len(claiming) != 0 {
+		t.Errorf("after release: held %v, claiming %v, %v", held, claiming, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -58,6 +59,11 @@ func rehearseRestore(c *lxc.Container, lxcpath string, o restoreOptions) error {
 	copy.SetLogLevel(lxc.INFO)
 	copy.WantCloseAllFds(true)
 	o.rehearsal = rehearsalCgroup(c.Name())
+	undo, err := withoutFileLocks()
+	if err != nil {
+		return err
+	}
+	defer undo()
 	if err := restoreContainer(copy, path, o); err != nil {
 		return err
 	}
@@ -142,4 +148,39 @@ func RemoveRehearsals(lxcpath string) {
 	for _, path := range paths {
 		removeRehearsal(path, strings.TrimPrefix(filepath.Base(path), rehearsalPrefix))
 	}
+}
+
+// withoutFileLocks puts first on PATH, for the rehearsal's restore, a
+// criu that drops LXC's --file-locks (LXC passes it on every command
+// line, where a config file cannot undo it), and returns what undoes
+// that. The copy's files are the held original's, whose tasks still hold
+// their locks: restoring a lock is a blocking F_SETLKW (criu/file-lock.c),
+// and a MariaDB rehearsal waited on its own original's lock until CRIU's
+// deadline killed it. The rehearsal proves all but the locks, which the
+// real restore takes once the original is gone.
+func withoutFileLocks() (undo func(), err error) {
+	real, err := exec.LookPath("criu")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "ctrfs-rehearsal-criu-")
+	if err != nil {
+		return nil, err
+	}
+	script := "#!/bin/sh\n# ctrfs: a restore rehearsal's criu, without --file-locks (ops/lxchelper/rehearse.go)\n" +
+		"for a do\n\tshift\n\t[ \"$a\" = --file-locks ] || set -- \"$@\" \"$a\"\ndone\n" +
+		"exec '" + strings.ReplaceAll(real, "'", `'\''`) + "' \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(script), 0o700); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	old := os.Getenv("PATH")
+	if err := os.Setenv("PATH", dir+string(os.PathListSeparator)+old); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return func() {
+		os.Setenv("PATH", old)
+		os.RemoveAll(dir)
+	}, nil
 }

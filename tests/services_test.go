@@ -170,6 +170,15 @@ func privateUsersRefused(t *testing.T, d *Peer, name string) {
 	if out, err := d.attach(name, "sh", "-c", "f="+dropIn+"; "+script); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	// systemctl restart returns once the service is forked, maybe before
+	// its user namespace is made: until then check's dump fails on
+	// whatever is in flight (systemd's notifications: "skqueue: Control
+	// messages in queue"), not on the namespace.
+	inOwnUserns := `p=$(systemctl show -p MainPID --value ctrfs-pycount) && [ "$p" -gt 0 ] && [ "$(readlink /proc/$p/ns/user)" != "$(readlink /proc/1/ns/user)" ]`
+	waitFor(t, "ctrfs-pycount in a user namespace of its own", func() bool {
+		_, err := d.attach(name, "sh", "-c", inOwnUserns)
+		return err == nil
+	})
 	msg := checkRefuses(t, d, name, "user namespace", "ctrfs-pycount.service", "PrivateUsers=no")
 	if out, err := d.attach(name, "sh", "-c", "rm "+dropIn+" && systemctl daemon-reload && systemctl restart ctrfs-pycount"); err != nil {
 		t.Fatalf("%v: %s", err, out)

@@ -31,10 +31,12 @@ func (v *VM) InContainer(name, cmd string) (string, error) {
 	return v.Run(fmt.Sprintf("lxc-attach -P /var/lib/lxc -n %s -- sh -c '%s'", name, cmd))
 }
 
-// bridge is what v's ctrfsbr0 carries: its MAC and its IPv4 addresses.
+// bridge is v's ctrfsbr0 MAC and the IPv4 addresses of its gateway link
+// (ctrfsbr0-gw, one end of the veth pair whose other end is a port of the
+// bridge: ops/network/gateway.go).
 func (v *VM) bridge(t *testing.T) (mac string, addrs []string) {
 	t.Helper()
-	out, err := v.Run("cat /sys/class/net/ctrfsbr0/address && ip -4 -o addr show dev ctrfsbr0")
+	out, err := v.Run("cat /sys/class/net/ctrfsbr0/address && ip -4 -o addr show dev ctrfsbr0-gw")
 	if err != nil {
 		t.Fatalf("%s: ctrfsbr0: %v: %s", v.Name, err, out)
 	}
@@ -65,13 +67,15 @@ func TestNetwork(t *testing.T) {
 		addrs []string
 	}{{vmA, addrsA}, {vmB, addrsB}} {
 		if !slices.Contains(b.addrs, bedGateway) {
-			t.Errorf("%s's ctrfsbr0 does not carry the gateway %s: %v", b.v.Name, bedGateway, b.addrs)
+			t.Errorf("%s's ctrfsbr0-gw does not carry the gateway %s: %v", b.v.Name, bedGateway, b.addrs)
 		}
 	}
 
 	// Two containers on each host, created at once.
 	names := map[*VM][]string{vmA: {"na1", "na2"}, vmB: {"nb1", "nb2"}}
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
 	for v, ns := range names {
 		removeAfter(t, ns...)
 		for _, n := range ns {
@@ -79,14 +83,16 @@ func TestNetwork(t *testing.T) {
 			go func(v *VM, n string) {
 				defer wg.Done()
 				if out, err := v.Sh("mkdir containers/" + n); err != nil {
-					t.Errorf("create %s on %s: %v: %s", n, v.Name, err, out)
+					mu.Lock()
+					failed = append(failed, fmt.Sprintf("create %s on %s: %v: %s", n, v.Name, err, out))
+					mu.Unlock()
 				}
 			}(v, n)
 		}
 	}
 	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
+	if len(failed) > 0 {
+		t.Fatal(strings.Join(failed, "\n"))
 	}
 	addrs := bedAddresses(t)
 	t.Logf("addresses: %v", addrs)

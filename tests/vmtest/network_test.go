@@ -130,7 +130,8 @@ func bedAddresses(t *testing.T) map[string]string {
 	addrs := map[string]string{}
 	holder := map[string]string{}
 	for _, v := range []*VM{vmA, vmB} {
-		out := v.MustSh(t, "ls containers")
+		// Directories only: containers/hosts is a link to ../hosts.
+		out := v.MustSh(t, "find containers/ -mindepth 1 -maxdepth 1 -type d -printf '%f\\n'")
 		for _, n := range strings.Fields(out) {
 			a := v.Info(n)["ipv4"]
 			if a == "" {

@@ -26,7 +26,7 @@ chmod 0600 "$VMTEST_KEY"
 # The CRIU of this checkout's patch series, not whichever .deb sorts last:
 # the cache can hold another checkout's build (its version ends in the
 # hash of its patches, which sorts by nothing meaningful).
-criu_deb="$CTRFS_CACHE/criu_$("$here/../criu-deb.sh" --print-version)_amd64.deb"
+criu_deb="$CTRFS_CACHE/criu_$("$here/../criu-deb.sh" --print-version)_$(dpkg --print-architecture).deb"
 if [ ! -s "$criu_deb" ]; then
   echo "vmtest: no $criu_deb: building it (scripts/criu-deb.sh)"
   "$here/../criu-deb.sh"

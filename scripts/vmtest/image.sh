@@ -23,11 +23,13 @@ if [ ! -s "$VMTEST_KEY" ]; then
 fi
 chmod 0600 "$VMTEST_KEY"
 
-criu_deb=$(ls "$CTRFS_CACHE"/criu_*.deb 2>/dev/null | sort -V | tail -n1 || true)
-if [ -z "$criu_deb" ]; then
-  echo "vmtest: no CRIU .deb in $CTRFS_CACHE: building it (scripts/criu-deb.sh)"
+# The CRIU of this checkout's patch series, not whichever .deb sorts last:
+# the cache can hold another checkout's build (its version ends in the
+# hash of its patches, which sorts by nothing meaningful).
+criu_deb="$CTRFS_CACHE/criu_$("$here/../criu-deb.sh" --print-version)_$(dpkg --print-architecture).deb"
+if [ ! -s "$criu_deb" ]; then
+  echo "vmtest: no $criu_deb: building it (scripts/criu-deb.sh)"
   "$here/../criu-deb.sh"
-  criu_deb=$(ls "$CTRFS_CACHE"/criu_*.deb | sort -V | tail -n1)
 fi
 
 recipe=$(cat "$here/image.sh" "$here"/guest/* "$criu_deb" "$VMTEST_KEY.pub" | sha256sum | cut -d' ' -f1)

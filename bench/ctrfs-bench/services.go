@@ -211,7 +211,10 @@ func servicesSetup(postgres bool) string {
 sed -i -e 's/^bind .*/bind 0.0.0.0/' -e 's/^protected-mode yes/protected-mode no/' /etc/redis/redis.conf
 `
 	if !postgres {
-		script += `mkdir -p /etc/systemd/system/redis-server.service.d
+		// Stopped first: Redis as its own user cannot save into
+		// root's directory, and would not exit.
+		script += `systemctl stop redis-server
+mkdir -p /etc/systemd/system/redis-server.service.d
 printf '[Service]\nUser=root\nGroup=root\n' > /etc/systemd/system/redis-server.service.d/ctrfs-bench-root.conf
 chown -R root:root /etc/redis /var/lib/redis /var/log/redis
 `

@@ -51,6 +51,7 @@ const (
 // svcClient is one service and its client.
 type svcClient struct {
 	name string // redis, postgresql
+	unit string // its systemd unit, whose main PID must survive every operation
 	port string
 	dial func(net.Conn) (wireSession, error)
 	c    *ackClient
@@ -63,6 +64,7 @@ type svcSample struct {
 	total, gap         time.Duration
 	before, after      int // the reference acknowledged value, the value read after
 	reconnects         int // connections the client opened again over the operation
+	refused            int // new connections refused before the read after it answered
 }
 
 type svcBench struct {
@@ -187,9 +189,9 @@ func (s *svcBench) setup(pkgs []string) error {
 	if s.ip = tree.Info(b.ctr)["ipv4"]; s.ip == "" {
 		return fmt.Errorf("%s has no ipv4 in its info", b.ctr)
 	}
-	s.clients = []*svcClient{{name: "redis", port: "6379", dial: dialRedis("ctrfs-bench")}}
+	s.clients = []*svcClient{{name: "redis", unit: "redis-server", port: "6379", dial: dialRedis("ctrfs-bench")}}
 	if len(pkgs) > 1 {
-		s.clients = append(s.clients, &svcClient{name: "postgresql", port: "5432", dial: dialPostgres("ctrfs_bench")})
+		s.clients = append(s.clients, &svcClient{name: "postgresql", unit: "postgresql@15-main", port: "5432", dial: dialPostgres("ctrfs_bench")})
 	}
 	for _, c := range s.clients {
 		c.c = startAckClient(c.name, net.JoinHostPort(s.ip, c.port), c.dial)
@@ -257,9 +259,14 @@ func (s *svcBench) measure(run int, op string) error {
 			}
 		}
 	}
-	reconnects := map[string]int{}
+	reconnects, pids := map[string]int{}, map[string]string{}
 	for _, c := range s.clients {
 		reconnects[c.name] = c.c.reconnectCount()
+		pid, err := src.b.mainPID(c.unit)
+		if err != nil {
+			return err
+		}
+		pids[c.name] = pid
 	}
 	where := src.name
 	t0 := time.Now()
@@ -305,18 +312,23 @@ func (s *svcBench) measure(run int, op string) error {
 		if !ok {
 			ref = before.value
 		}
-		now, err := c.c.readNow()
+		now, refused, err := c.c.readNow()
 		if err != nil {
-			return fmt.Errorf("%s: reading its value after the operation: %w", c.name, err)
+			return fmt.Errorf("%s: reading its value after the operation (%d connections refused): %w", c.name, refused, err)
+		}
+		// Restored, not started again (a restore: the snapshot's
+		// process, which is the one that ran before it).
+		if pid, err := s.hosts[s.at].b.mainPID(c.unit); err != nil || pid != pids[c.name] {
+			return fmt.Errorf("%s's main PID is %q after the operation, was %s: started again, not restored (%v)", c.unit, pid, pids[c.name], err)
 		}
 		if now < ref {
 			return fmt.Errorf("%s holds %d after the operation, but %d had been acknowledged: acknowledged writes lost", c.name, now, ref)
 		}
 		x := svcSample{run: run, op: op, service: c.name, where: where, total: t1.Sub(t0), gap: gap,
-			before: ref, after: now, reconnects: c.c.reconnectCount() - reconnects[c.name]}
+			before: ref, after: now, reconnects: c.c.reconnectCount() - reconnects[c.name], refused: refused}
 		s.samples = append(s.samples, x)
-		fmt.Fprintf(os.Stderr, "ctrfs-bench: services round %d %-12s %-10s on %s: %.3fs, downtime %.3fs (client), acknowledged %d, holds %d, %d reconnection(s)\n",
-			run, op, c.name, where, x.total.Seconds(), x.gap.Seconds(), x.before, x.after, x.reconnects)
+		fmt.Fprintf(os.Stderr, "ctrfs-bench: services round %d %-12s %-10s on %s: %.3fs, downtime %.3fs (client), acknowledged %d, holds %d, %d reconnection(s), %d new connection(s) refused before that read\n",
+			run, op, c.name, where, x.total.Seconds(), x.gap.Seconds(), x.before, x.after, x.reconnects, x.refused)
 	}
 	return nil
 }
@@ -326,14 +338,16 @@ func (s *svcBench) measure(run int, op string) error {
 func (s *svcBench) report(w io.Writer) {
 	fmt.Fprintf(w, "\nservices, debian container, %d round(s); downtime (client): longest gap between writes acknowledged to a client on this host over one TCP connection, one write every %s; %s\n\n",
 		s.cfg.runs, ackPause, loadAverage())
-	fmt.Fprintf(w, "%-4s %-12s %-11s %-24s %8s %8s %12s %12s %10s\n", "run", "operation", "service", "host", "total s", "down s", "acknowledged", "holds after", "reconnects")
+	fmt.Fprintf(w, "%-4s %-12s %-11s %-24s %8s %8s %12s %12s %10s %8s\n", "run", "operation", "service", "host", "total s", "down s", "acknowledged", "holds after", "reconnects", "refused")
 	for _, x := range s.samples {
-		fmt.Fprintf(w, "%-4d %-12s %-11s %-24s %8.3f %8.3f %12d %12d %10d\n", x.run, x.op, x.service, x.where,
-			x.total.Seconds(), x.gap.Seconds(), x.before, x.after, x.reconnects)
+		fmt.Fprintf(w, "%-4d %-12s %-11s %-24s %8.3f %8.3f %12d %12d %10d %8d\n", x.run, x.op, x.service, x.where,
+			x.total.Seconds(), x.gap.Seconds(), x.before, x.after, x.reconnects, x.refused)
 	}
 	fmt.Fprintln(w, "(acknowledged: the last write acknowledged before the operation, before the snapshot for a restore;")
 	fmt.Fprintln(w, " holds after: what the service holds after it, read over a new connection; reconnects: connections the")
-	fmt.Fprintln(w, " client had to open again: a restore goes back to the snapshot's connections, so it always has them)")
+	fmt.Fprintln(w, " client had to open again: a restore goes back to the snapshot's connections, so it always has them;")
+	fmt.Fprintln(w, " refused: new connections refused, after the client's first acknowledged write, before that read got one;")
+	fmt.Fprintln(w, " every service's main PID is the one from before: restored, not started again)")
 
 	fmt.Fprintf(w, "\n%-24s %-11s %23s %23s\n", "min/median/max", "service", "downtime s (client)", "total s")
 	for _, op := range []string{svcRaw, svcStop, svcRestore, svcMove} {
@@ -364,4 +378,13 @@ func (s *svcBench) report(w io.Writer) {
 func (b *bench) attach(args ...string) (string, error) {
 	out, err := exec.Command("lxc-attach", append([]string{"-P", b.cfg.lxcpath, "-n", b.cfg.name, "--"}, args...)...).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
+}
+
+// mainPID is the main PID of a systemd unit in the container.
+func (b *bench) mainPID(unit string) (string, error) {
+	out, err := b.attach("systemctl", "show", "-p", "MainPID", "--value", unit)
+	if err != nil || out == "" || out == "0" {
+		return "", fmt.Errorf("the main PID of %s in %s: %q (%v)", unit, b.cfg.name, out, err)
+	}
+	return out, nil
 }

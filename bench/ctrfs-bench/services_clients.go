@@ -194,18 +194,26 @@ func (c *ackClient) gap(t0, t1 time.Time) (gap time.Duration, before ack, ok boo
 	return gap, c.acks[prev], true
 }
 
-// readNow reads the service's value over a connection of its own.
-func (c *ackClient) readNow() (int, error) {
-	conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
+// readNow reads the service's value over a connection of its own; refused
+// connections are tried again for a while, and counted (refused).
+func (c *ackClient) readNow() (v, refused int, err error) {
+	var conn net.Conn
+	for deadline := time.Now().Add(30 * time.Second); ; refused++ {
+		if conn, err = net.DialTimeout("tcp", c.addr, 5*time.Second); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
-		return 0, err
+		return 0, refused, err
 	}
 	s, err := c.dial(conn)
 	if err != nil {
-		return 0, err
+		return 0, refused, err
 	}
 	defer s.close()
-	return s.read()
+	v, err = s.read()
+	return v, refused, err
 }
 
 // redisSession speaks RESP on one connection: INCR and GET of one key.

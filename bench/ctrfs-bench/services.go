@@ -259,9 +259,10 @@ func (s *svcBench) measure(run int, op string) error {
 			}
 		}
 	}
-	reconnects, pids := map[string]int{}, map[string]string{}
+	reconnects, broke, pids := map[string]int{}, map[string]int{}, map[string]string{}
 	for _, c := range s.clients {
 		reconnects[c.name] = c.c.reconnectCount()
+		broke[c.name] = c.c.brokeCount()
 		pid, err := src.b.mainPID(c.unit)
 		if err != nil {
 			return err
@@ -329,6 +330,9 @@ func (s *svcBench) measure(run int, op string) error {
 		s.samples = append(s.samples, x)
 		fmt.Fprintf(os.Stderr, "ctrfs-bench: services round %d %-12s %-10s on %s: %.3fs, downtime %.3fs (client), acknowledged %d, holds %d, %d reconnection(s), %d new connection(s) refused before that read\n",
 			run, op, c.name, where, x.total.Seconds(), x.gap.Seconds(), x.before, x.after, x.reconnects, x.refused)
+		if why := c.c.brokeSince(broke[c.name]); len(why) > 0 {
+			fmt.Fprintf(os.Stderr, "ctrfs-bench:   %s's connections broke: %s\n", c.name, strings.Join(why, "; "))
+		}
 	}
 	return nil
 }

@@ -50,6 +50,7 @@ type ackClient struct {
 	mu         sync.Mutex
 	acks       []ack
 	reconnects int
+	broke      []string // why each connection that broke did, for the report
 	lastErr    error
 	sess       wireSession
 	stop, done chan struct{}
@@ -100,6 +101,9 @@ func (c *ackClient) run() {
 		v, err := s.write()
 		if err != nil {
 			c.setErr(err)
+			c.mu.Lock()
+			c.broke = append(c.broke, err.Error())
+			c.mu.Unlock()
 			s.close()
 			s = nil
 			continue
@@ -149,6 +153,19 @@ func (c *ackClient) reconnectCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reconnects
+}
+
+// brokeSince is why the connections that broke since the first n broke.
+func (c *ackClient) brokeSince(n int) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.broke[min(n, len(c.broke)):]...)
+}
+
+func (c *ackClient) brokeCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.broke)
 }
 
 // waitAck waits for a write acknowledged after t.

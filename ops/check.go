@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"ctrfs/internal/caps"
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lxchelper"
 )
@@ -86,14 +87,11 @@ func restoreBlocker(err error, log []byte) string {
 	return msg
 }
 
-// capSysResource is CAP_SYS_RESOURCE's bit in /proc/PID/status's masks.
-const capSysResource = 24
-
 // hostBlockers are this host's limits that the container meets: without
 // CAP_SYS_RESOURCE, CRIU (run as root) may not read the limits of a task
 // of another user, and the dump fails on the first such task.
 func (m *Manager) hostBlockers(name string) []string {
-	if hasCapability(os.Getpid(), capSysResource) {
+	if caps.CheckpointOtherUsers() {
 		return nil
 	}
 	c, err := m.container(name)
@@ -108,21 +106,6 @@ func (m *Manager) hostBlockers(name string) []string {
 	}
 	return []string{fmt.Sprintf("tasks of users other than root (%s) and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read their limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE",
 		strings.Join(others, ", "))}
-}
-
-// hasCapability reads the effective capabilities of a process.
-func hasCapability(pid, bit int) bool {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
-			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && mask&(1<<bit) != 0
-		}
-	}
-	return false
 }
 
 // tasksNotRoot lists the tasks of the container whose init is pid (those in

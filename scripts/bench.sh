@@ -190,6 +190,6 @@ for template in $templates; do
   esac
   echo "bench: $template containers"
   bin/ctrfs-bench --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --memhog bin/memhog --ctrfs bin/ctrfs \
-    --dumpdir "$work/raw" --peer-mount "$peer_mnt" --peer-lxcpath "$peer_lxcpath" \
+    --dumpdir "$work/raw" --template-cache "$template_cache" --peer-mount "$peer_mnt" --peer-lxcpath "$peer_lxcpath" \
     --metrics-url "http://127.0.0.2:$((port + 2))/metrics" "${flags[@]}" "$@"
 done

@@ -9,8 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
+
+	"ctrfs/internal/caps"
 )
 
 // servicePackages are installed from the package cache
@@ -69,16 +69,7 @@ var asRoot = map[string]string{
 }
 
 // hostCanCheckpointOtherUsers: root here has CAP_SYS_RESOURCE.
-func hostCanCheckpointOtherUsers() bool {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
-			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && mask&(1<<24) != 0 // CAP_SYS_RESOURCE
-		}
-	}
-	return false
-}
+func hostCanCheckpointOtherUsers() bool { return caps.CheckpointOtherUsers() }
 
 // setUpServices installs the services into the running container name
 // and waits until they all run; it returns the ssh key for root's login.

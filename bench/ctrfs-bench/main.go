@@ -19,6 +19,14 @@
 //	                         a container whose memhog rewrites its memory
 //	                         steadily, the downtime measured from outside
 //	                         (prober.go)
+//	services   services.go   --template debian: Redis (and PostgreSQL where
+//	                         this host can checkpoint it) installed from the
+//	                         host's package cache, each written to by a
+//	                         client on the host; the downtime that client
+//	                         sees over stop-stateful + start, a stateful
+//	                         snapshot's restore and a live move to the peer,
+//	                         raw lxc-checkpoint -s + -r beside them, and no
+//	                         acknowledged write lost
 //	evacuate   evacuate.go   `evacuate` of many small containers to the peer
 //	scale      scale.go      listings, memory and GC with many containers and
 //	                         snapshots (fleet.go makes them)
@@ -77,13 +85,14 @@ type config struct {
 	scaleRunning int    // of which run
 	metricsURL   string // the daemon's /metrics, for its memory and GC time
 
-	template string // the bench's containers' template (template.go)
-	ctrfsBin string // the ctrfs binary: its make-cgroups verb for raw debian restores
-	summary  *templateSummary
+	template      string // the bench's containers' template (template.go)
+	templateCache string // the daemons' --template-cache: its debian.info names the mirror (services.go)
+	ctrfsBin      string // the ctrfs binary: its make-cgroups verb for raw debian restores
+	summary       *templateSummary
 }
 
 // partNames are the parts of the benchmark, in the order they run.
-var partNames = []string{"stopstart", "snapshots", "migrate", "evacuate", "scale"}
+var partNames = []string{"stopstart", "snapshots", "migrate", "services", "evacuate", "scale"}
 
 func main() {
 	cfg := config{summary: &templateSummary{}}
@@ -113,6 +122,7 @@ func main() {
 	flag.IntVar(&cfg.scaleSnaps, "scale-snapshots", 10, "stateless snapshots per container in the scale part")
 	flag.IntVar(&cfg.scaleRunning, "scale-running", 3, "containers of the scale part that run")
 	flag.StringVar(&cfg.template, "template", templateBusybox, "the template of the bench's containers: busybox, or debian (systemd; made through the top-level ctl, memhog as a systemd service); the stop/start, snapshot and migration parts use it")
+	flag.StringVar(&cfg.templateCache, "template-cache", "/var/cache/ctrfs/templates", "the daemons' --template-cache, whose debian.info names the mirror that the services part's packages come from")
 	flag.StringVar(&cfg.ctrfsBin, "ctrfs", "", "the ctrfs binary, whose make-cgroups verb recreates a debian container's cgroups in raw restores (default: ctrfs next to this program)")
 	flag.StringVar(&cfg.metricsURL, "metrics-url", "", "the daemon's metrics (serve --metrics), e.g. http://127.0.0.2:7992/metrics: the scale part reads its memory and GC time there")
 	flag.Usage = func() {
@@ -174,7 +184,13 @@ func main() {
 		if !runsSet {
 			cfg.runs = templateDefaultRuns
 		}
-		if cfg.runs < 3 {
+		// The services part alone is also run with fewer rounds, to
+		// show that it works (docs/performance.md, Services).
+		onlyServices := true
+		for p, on := range cfg.parts {
+			onlyServices = onlyServices && (!on || p == "services")
+		}
+		if cfg.runs < 3 && !onlyServices {
 			fmt.Fprintln(os.Stderr, "ctrfs-bench: --template debian wants --runs >= 3 (min/median/max of each figure)")
 			os.Exit(2)
 		}
@@ -239,6 +255,13 @@ func run(cfg *config) error {
 			if err := runMigration(cfg, work, interrupts); err != nil {
 				return fmt.Errorf("migration: %w", err)
 			}
+		}
+	}
+	if cfg.parts["services"] {
+		if cfg.template != templateDebian {
+			fmt.Printf("\nctrfs-bench: services: skipped (its services are Debian packages: --template debian)\n")
+		} else if err := runServices(cfg, work, interrupts); err != nil {
+			return fmt.Errorf("services: %w", err)
 		}
 	}
 	if cfg.template != templateBusybox && (cfg.parts["evacuate"] || cfg.parts["scale"]) {

@@ -29,14 +29,11 @@ func (d *Daemon) Cgroup2Only() { d.cgroup2Only = true }
 // base is the daemon's directory: the parent of its mount, LXC path, store.
 func (d *Daemon) base() string { return filepath.Dir(d.Mount) }
 
-// cgroup2OnlyScript runs in the new mount namespace with the daemon's v1
-// cgroups (harness_cgroup2v1_test.go), joined by ":", and its command line
-// as its arguments. It enters the cgroups while it still sees them. The
-// cgroup mounts are made private first, so that unmounting them never
-// reaches the host's on a host whose mounts are shared.
+// cgroup2OnlyScript runs in the new mount namespace with the daemon's
+// command line as its arguments. The cgroup mounts are made private first,
+// so that unmounting them never reaches the host's on a host whose mounts
+// are shared.
 const cgroup2OnlyScript = `set -e
-for d in $(echo "$1" | tr : ' '); do echo $$ > "$d/cgroup.procs"; done
-shift
 mount --make-rprivate /sys/fs/cgroup
 umount -R /sys/fs/cgroup
 mount -t cgroup2 none /sys/fs/cgroup
@@ -48,8 +45,7 @@ exec "$@"`
 func (d *Daemon) cgroup2OnlyCommand(bin string) *exec.Cmd {
 	d.t.Helper()
 	d.shareBase()
-	args := append([]string{"-m", "--propagation", "unchanged", "--", "sh", "-c", cgroup2OnlyScript, "sh",
-		strings.Join(d.ownV1Cgroups(), ":"), bin}, d.args...)
+	args := append([]string{"-m", "--propagation", "unchanged", "--", "sh", "-c", cgroup2OnlyScript, "sh", bin}, d.args...)
 	return exec.Command("unshare", args...)
 }
 

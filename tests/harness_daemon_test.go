@@ -32,9 +32,6 @@ type Daemon struct {
 	exited                      chan error
 	cgroup2Only                 bool   // see Cgroup2Only
 	netns                       string // the network namespace it runs in (harness_netns_test.go), if any
-
-	// Its own v1 cgroups on the cgroup2-only view (harness_cgroup2v1_test.go).
-	v1Cgroups []string
 }
 
 // StartDaemon starts a daemon in a fresh temporary directory and registers
@@ -210,7 +207,6 @@ func (d *Daemon) cleanup() {
 	for _, root := range roots {
 		os.RemoveAll(root)
 	}
-	d.removeV1Cgroups()
 	if d.cgroup2Only || d.netns != "" {
 		// The shared bind mount of the daemon's directory (see
 		// Cgroup2Only); its copy in the daemon's namespace went with

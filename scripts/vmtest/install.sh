@@ -5,7 +5,9 @@
 # built here first and copied with their mtimes, so make in the guest finds
 # them up to date and nothing compiles under emulation. The debian
 # template's rootfs archive is copied in from this host's cache (the guests
-# reach no mirror).
+# reach no mirror), and so is this checkout's CRIU where a guest runs
+# another: a kept bed, or an image built before the CRIU patches changed,
+# would otherwise test an older CRIU than the checkout ships.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
@@ -21,15 +23,39 @@ secret=$VMTEST_RUNDIR/secret
 [ -s "$secret" ] || (umask 077 && head -c 32 /dev/urandom > "$secret")
 
 # The debian template, built on this host through ctrfs's own code path if
-# the shared cache lacks it (template.sh).
+# the shared cache lacks it or holds one of another recipe (template.sh):
+# the guests' daemons would otherwise try to build it, from no mirror.
 tcache=$CTRFS_CACHE/templates
-[ -s "$tcache/debian.tar.zst" ] || "$here/template.sh" "$tcache"
+"$here/template.sh" "$tcache"
+
+# This checkout's CRIU, the .deb image.sh puts in the image (named after
+# scripts/criu-patches' digest). Not built here: scripts/criu-deb.sh also
+# installs it on this host, which the bed's install should not do behind
+# anyone's back.
+criu_version=$("$src/scripts/criu-deb.sh" --print-version)
+criu_deb=$CTRFS_CACHE/criu_${criu_version}_$(dpkg --print-architecture).deb
+[ -s "$criu_deb" ] || { echo "vmtest: no $criu_deb: build this checkout's CRIU first (scripts/criu-deb.sh, or scripts/vmtest/image.sh)" >&2; exit 1; }
+
+# install_criu V: dpkg -i of the checkout's CRIU in V unless it has that
+# version. Its runtime libraries are in the image already (image.sh
+# installed an earlier build with apt); dpkg -i also takes a downgrade.
+install_criu() {
+  local v=$1 have
+  have=$(vm_ssh "$v" "dpkg-query -W -f '\${Version}' criu 2>/dev/null" || true)
+  [ "$have" != "$criu_version" ] || return 0
+  echo "vmtest: VM $v has CRIU ${have:-none}: installing $criu_version"
+  vm_ssh "$v" 'cat > /root/criu.deb && dpkg -i /root/criu.deb > /root/criu-install.log 2>&1 ||
+    { cat /root/criu-install.log; exit 1; }; rm -f /root/criu.deb' < "$criu_deb"
+  have=$(vm_ssh "$v" "dpkg-query -W -f '\${Version}' criu")
+  [ "$have" = "$criu_version" ] || { echo "vmtest: VM $v has CRIU $have after dpkg -i of $criu_version" >&2; exit 1; }
+}
 
 install_one() {
   local v=$1 p name addr opts
   p=$(vm_peer "$v")
   name=$(vm_name "$v")
   addr=$(vm_addr "$v")
+  install_criu "$v"
   echo "vmtest: installing ctrfs $version in VM $v"
   (cd "$src" && { git ls-files; echo bin/ctrfs; echo bin/version; ls docs/man/*; } |
     tar -c --files-from=- --ignore-failed-read) |

@@ -24,6 +24,8 @@ cleanup() {
   [ -z "$pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
   ! mountpoint -q "$work/mnt" || umount -l "$work/mnt"
   ! ip link show "$bridge" >/dev/null 2>&1 || ip link del "$bridge"
+  # The daemon's anycast gateway: a veth pair beside the bridge (ops/network/gateway.go).
+  ! ip link show "$bridge-gw" >/dev/null 2>&1 || ip link del "$bridge-gw"
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -20,12 +20,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ctrfs/internal/redisint"
 )
 
 // redisClient INCRs one key over one connection, for as long as it runs.
 type redisClient struct {
-	conn  net.Conn
-	r     *bufio.Reader
+	conn  *redisint.Conn
 	key   string
 	mu    sync.Mutex
 	acked int
@@ -43,7 +44,7 @@ func dialRedis(t *testing.T, ip string) *redisClient {
 		conn, err = net.DialTimeout("tcp", net.JoinHostPort(ip, "6379"), time.Second)
 		return err == nil
 	})
-	c := &redisClient{conn: conn, r: bufio.NewReader(conn), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &redisClient{conn: redisint.New(conn), stop: make(chan struct{}), done: make(chan struct{})}
 	t.Cleanup(c.close)
 	return c
 }
@@ -60,33 +61,7 @@ func redisClientOn(t *testing.T, ip, key string) *redisClient {
 // command sends one command and reads its integer (or bulk) answer. The
 // deadline is long: a checkpoint or a move holds the answer back.
 func (c *redisClient) command(args ...string) (int, error) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	c.conn.SetDeadline(time.Now().Add(2 * time.Minute))
-	if _, err := io.WriteString(c.conn, b.String()); err != nil {
-		return 0, err
-	}
-	line, err := c.r.ReadString('\n')
-	if err != nil {
-		return 0, err
-	}
-	line = strings.TrimSpace(line)
-	if strings.HasPrefix(line, "$") { // GET's bulk string
-		if line == "$-1" {
-			return 0, nil
-		}
-		if line, err = c.r.ReadString('\n'); err != nil {
-			return 0, err
-		}
-		return strconv.Atoi(strings.TrimSpace(line))
-	}
-	if !strings.HasPrefix(line, ":") {
-		return 0, fmt.Errorf("redis answered %q", line)
-	}
-	return strconv.Atoi(line[1:])
+	return c.conn.Do(2*time.Minute, args...)
 }
 
 func (c *redisClient) run() {

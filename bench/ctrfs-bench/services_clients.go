@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"ctrfs/internal/redisint"
 )
 
 // wireSession is one connection of a client's protocol.
@@ -235,14 +237,13 @@ func (c *ackClient) readNow() (v, refused int, err error) {
 
 // redisSession speaks RESP on one connection: INCR and GET of one key.
 type redisSession struct {
-	conn net.Conn
-	r    *bufio.Reader
+	conn *redisint.Conn
 	key  string
 }
 
 func dialRedis(key string) func(net.Conn) (wireSession, error) {
 	return func(conn net.Conn) (wireSession, error) {
-		return &redisSession{conn: conn, r: bufio.NewReader(conn), key: key}, nil
+		return &redisSession{conn: redisint.New(conn), key: key}, nil
 	}
 }
 
@@ -252,32 +253,7 @@ func (s *redisSession) close()              { s.conn.Close() }
 
 // command sends one command and reads its integer or bulk answer.
 func (s *redisSession) command(args ...string) (int, error) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	s.conn.SetDeadline(time.Now().Add(ackWaitTimeout))
-	if _, err := io.WriteString(s.conn, b.String()); err != nil {
-		return 0, err
-	}
-	line, err := s.r.ReadString('\n')
-	if err != nil {
-		return 0, err
-	}
-	line = strings.TrimSpace(line)
-	switch {
-	case line == "$-1": // GET of no key yet
-		return 0, nil
-	case strings.HasPrefix(line, "$"):
-		if line, err = s.r.ReadString('\n'); err != nil {
-			return 0, err
-		}
-		return strconv.Atoi(strings.TrimSpace(line))
-	case strings.HasPrefix(line, ":"):
-		return strconv.Atoi(line[1:])
-	}
-	return 0, fmt.Errorf("redis answered %q", line)
+	return s.conn.Do(ackWaitTimeout, args...)
 }
 
 // pgSession speaks PostgreSQL's simple query protocol on one connection,

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ctrfs/internal/redisint"
 )
 
 // ackTimeout is how long one write may wait for its answer: a checkpoint
@@ -184,8 +186,7 @@ func (c *ackClient) close() {
 
 // redisSession speaks Redis's inline commands over one connection.
 type redisSession struct {
-	conn net.Conn
-	r    *bufio.Reader
+	conn *redisint.Conn
 }
 
 func dialRedis(ip string) (session, error) {
@@ -193,33 +194,13 @@ func dialRedis(ip string) (session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &redisSession{conn: conn, r: bufio.NewReader(conn)}, nil
+	return &redisSession{conn: redisint.New(conn)}, nil
 }
 
-// query answers an integer reply (":N") or a bulk string holding one
-// ("$LEN" then the value; "$-1" for a key not set, 0).
+// query sends one inline command (a word and its key) and reads its
+// integer answer (a key not set reads as 0).
 func (s *redisSession) query(cmd string) (int, error) {
-	s.conn.SetDeadline(time.Now().Add(ackTimeout))
-	if _, err := io.WriteString(s.conn, cmd+"\r\n"); err != nil {
-		return 0, err
-	}
-	line, err := s.r.ReadString('\n')
-	if err != nil {
-		return 0, err
-	}
-	line = strings.TrimSpace(line)
-	switch {
-	case line == "$-1":
-		return 0, nil
-	case strings.HasPrefix(line, "$"):
-		if line, err = s.r.ReadString('\n'); err != nil {
-			return 0, err
-		}
-		return strconv.Atoi(strings.TrimSpace(line))
-	case strings.HasPrefix(line, ":"):
-		return strconv.Atoi(line[1:])
-	}
-	return 0, fmt.Errorf("redis answered %q to %s", line, cmd)
+	return s.conn.Do(ackTimeout, strings.Fields(cmd)...)
 }
 
 func (s *redisSession) close() { s.conn.Close() }

@@ -28,17 +28,7 @@ export PATH=/usr/local/go/bin:$PATH
 t0=$SECONDS
 [ "$#" -gt 0 ] || set -- --runs 3
 
-teardown() {
-  local rc=$?
-  if [ "${VMTEST_KEEP:-0}" = 1 ]; then
-    echo "vmbench: VMTEST_KEEP=1: the bed stays up; scripts/vmtest/vm.sh down tears it down"
-  else
-    "$here/vm.sh" down || true
-  fi
-  echo "vmbench: $((SECONDS - t0)) s in all, exit $rc"
-  exit "$rc"
-}
-trap teardown EXIT
+trap 'bed_teardown vmbench "$t0"' EXIT
 trap 'exit 130' INT TERM
 
 "$here/image.sh"

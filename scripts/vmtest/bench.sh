@@ -53,7 +53,7 @@ if vm_ssh A "test -e /var/cache/ctrfs/packages/$pkgname/complete"; then
 else
   echo "vmbench: copying $pkgdir into VM A"
   tar -c -C "$(dirname "$pkgdir")" "$pkgname" |
-    vm_ssh A "set -e; cd /var/cache/ctrfs; mkdir -p packages; rm -rf packages/.copy packages/$pkgname
+    vm_ssh A "set -e; mkdir -p /var/cache/ctrfs/packages; cd /var/cache/ctrfs; rm -rf packages/.copy packages/$pkgname
       mkdir packages/.copy; tar -x -C packages/.copy; mv packages/.copy/$pkgname packages/; rmdir packages/.copy"
 fi
 

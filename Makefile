@@ -19,7 +19,7 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 SETTINGS   := $(SYSCONFDIR)/default/ctrfs
 
-.PHONY: all deps uninstall-deps build test unit e2e vet demo demo-stop bench clean man install uninstall soak fuzz vmtest FORCE
+.PHONY: all deps uninstall-deps build test unit e2e vet demo demo-stop bench clean man install uninstall soak fuzz vmtest vmbench FORCE
 
 all: build
 
@@ -121,6 +121,13 @@ soak: deps build
 # VMTEST_KEEP=1 leaves the VMs up; VMTEST_RUN=REGEX runs some tests only.
 vmtest: deps build
 	@scripts/vmtest/run.sh
+
+# The bench's services part on the bed (docs/vmtest.md): Redis and
+# PostgreSQL, which this VM cannot checkpoint, raw lxc-checkpoint beside
+# them, run in VM A with binaries built here. BENCH_FLAGS go to
+# ctrfs-bench (default --runs 3); VMTEST_KEEP=1 as for vmtest.
+vmbench: deps build
+	@scripts/vmtest/bench.sh $(BENCH_FLAGS)
 
 # The main job: a daemon with default flags at /mnt/ctrfs, and a running demo
 # container. `make demo-stop` takes it down again.

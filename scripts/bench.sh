@@ -29,6 +29,9 @@
 # is the next one, the first daemon's metrics the one after), BENCH_BRIDGE
 # and BENCH_SUBNET (the daemons' bridge and subnet, default ctrfsb0 and
 # 10.88.0.0/16: benches run side by side each need their own).
+# BENCH_PREBUILT=1 builds nothing and runs the bin/ctrfs, bin/ctrfs-bench and
+# bin/memhog that are there: on a host without Go, such as the test bed's
+# guests (scripts/vmtest/bench.sh copies them in).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -46,11 +49,18 @@ templates=${BENCH_TEMPLATES:-busybox debian}
 template_cache=${BENCH_TEMPLATE_CACHE:-/var/cache/ctrfs/templates}
 mkdir -p "$template_cache"
 
-mkdir -p bin
-echo "bench: building bin/ctrfs, bin/ctrfs-bench, bin/memhog"
-go build -o bin/ctrfs ./cmd/ctrfs
-go build -o bin/ctrfs-bench ./bench/ctrfs-bench
-CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/memhog ./bench/memhog
+if [ "${BENCH_PREBUILT:-0}" = 1 ]; then
+  for b in bin/ctrfs bin/ctrfs-bench bin/memhog; do
+    [ -x "$b" ] || { echo "bench: BENCH_PREBUILT=1 but no executable $PWD/$b" >&2; exit 1; }
+  done
+  echo "bench: BENCH_PREBUILT=1: running the bin/ctrfs, bin/ctrfs-bench, bin/memhog that are there"
+else
+  mkdir -p bin
+  echo "bench: building bin/ctrfs, bin/ctrfs-bench, bin/memhog"
+  go build -o bin/ctrfs ./cmd/ctrfs
+  go build -o bin/ctrfs-bench ./bench/ctrfs-bench
+  CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/memhog ./bench/memhog
+fi
 
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/ctrfs-bench.XXXXXX")
 mnt=$work/mnt lxcpath=$work/lxc store=$work/store

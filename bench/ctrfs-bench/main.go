@@ -124,6 +124,7 @@ func main() {
 	flag.StringVar(&cfg.template, "template", templateBusybox, "the template of the bench's containers: busybox, or debian (systemd; made through the top-level ctl, memhog as a systemd service); the stop/start, snapshot and migration parts use it")
 	flag.StringVar(&cfg.templateCache, "template-cache", "/var/cache/ctrfs/templates", "the daemons' --template-cache, whose debian.info names the mirror that the services part's packages come from")
 	flag.StringVar(&cfg.ctrfsBin, "ctrfs", "", "the ctrfs binary, whose make-cgroups verb recreates a debian container's cgroups in raw restores (default: ctrfs next to this program)")
+	fetch := flag.Bool("fetch-packages", false, "only fill this host's package cache for the services part (Redis and PostgreSQL) from --template-cache's debian archive, print its directory and exit: the test bed's guests reach no mirror (scripts/vmtest/bench.sh copies it in)")
 	flag.StringVar(&cfg.metricsURL, "metrics-url", "", "the daemon's metrics (serve --metrics), e.g. http://127.0.0.2:7992/metrics: the scale part reads its memory and GC time there")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: ctrfs-bench [flags]\n\n"+
@@ -138,6 +139,18 @@ func main() {
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "ctrfs-bench: unexpected argument %q\n", flag.Arg(0))
 		os.Exit(2)
+	}
+	if *fetch {
+		dir, downloaded, err := fetchPackages(cfg.templateCache)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ctrfs-bench: --fetch-packages:", err)
+			os.Exit(1)
+		}
+		if downloaded {
+			fmt.Fprintln(os.Stderr, "ctrfs-bench: --fetch-packages: downloaded into", dir)
+		}
+		fmt.Println(dir)
+		return
 	}
 	if cfg.runs < 1 || cfg.mib < 2 || cfg.interval <= 0 || cfg.snapshots < 0 ||
 		cfg.rewritePct <= 0 || cfg.rewritePct > 100 ||

@@ -96,11 +96,9 @@ func runServices(cfg *config, work string, interrupts chan os.Signal) error {
 		}
 		h.name = name
 	}
-	pkgs := []string{"redis-server"}
-	if caps.CheckpointOtherUsers() {
-		pkgs = append(pkgs, "postgresql-15")
-	} else {
-		s.pgWhy = "not measured here: this host's root lacks CAP_SYS_RESOURCE, so CRIU cannot checkpoint its tasks (user postgres; check refuses it); it is measured on the real-hosts test bed (docs/vmtest.md)"
+	pkgs := servicePackages(caps.CheckpointOtherUsers())
+	if len(pkgs) == 1 {
+		s.pgWhy = "not measured here: this host's root lacks CAP_SYS_RESOURCE, so CRIU cannot checkpoint its tasks (user postgres; check refuses it); it is measured on the real-hosts test bed: make vmbench (docs/vmtest.md)"
 	}
 	fmt.Printf("\nctrfs-bench: services: debian container %q with %s on %s, %d round(s)\n", scfg.name, strings.Join(pkgs, ", "), cfg.mount, cfg.runs)
 	if s.pgWhy != "" {

@@ -34,5 +34,19 @@ VMTEST_GOSSIP_PORT=7946
 
 vm_ssh_opts=(-i "$VMTEST_KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
   -o LogLevel=ERROR -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=8 -o BatchMode=yes)
+# bed_teardown WHO T0: the EXIT trap of a script that brings the bed up
+# (run.sh, bench.sh; WHO prefixes its lines, T0 is its start in SECONDS):
+# the bed goes down unless VMTEST_KEEP=1, then the time and exit status.
+bed_teardown() {
+  local rc=$? who=$1 t0=$2
+  if [ "${VMTEST_KEEP:-0}" = 1 ]; then
+    echo "$who: VMTEST_KEEP=1: the bed stays up; scripts/vmtest/vm.sh ssh A|B, then vm.sh down"
+  else
+    "$(dirname "${BASH_SOURCE[0]}")/vm.sh" down || true
+  fi
+  echo "$who: $((SECONDS - t0)) s in all, exit $rc"
+  exit "$rc"
+}
+
 # vm_ssh A CMD...: runs CMD as root in VM A.
 vm_ssh() { local v=$1; shift; ssh "${vm_ssh_opts[@]}" "root@$(vm_addr "$v")" "$@"; }

@@ -11,17 +11,7 @@ src=$(cd "$here/../.." && pwd)
 export PATH=/usr/local/go/bin:$PATH
 t0=$SECONDS
 
-teardown() {
-  local rc=$?
-  if [ "${VMTEST_KEEP:-0}" = 1 ]; then
-    echo "vmtest: VMTEST_KEEP=1: the bed stays up; scripts/vmtest/vm.sh ssh A|B, then vm.sh down"
-  else
-    "$here/vm.sh" down || true
-  fi
-  echo "vmtest: $((SECONDS - t0)) s in all, exit $rc"
-  exit "$rc"
-}
-trap teardown EXIT
+trap 'bed_teardown vmtest "$t0"' EXIT
 trap 'exit 130' INT TERM
 
 # What only the bed needs (make deps installs the rest), skipping what is there.

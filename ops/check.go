@@ -35,7 +35,7 @@ func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
 	defer os.RemoveAll(dir)
 	dumpErr, err := m.dumpUnderHold(ctx, oc, name, "check", dir, func() error {
 		err := m.runCRIUHelper(ctx, oc, hint, lxchelper.CheckpointHeld, name, dir)
-		oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
+		oc.SetLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.Log))
 		return err
 	})
 	if err != nil {
@@ -45,18 +45,18 @@ func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
 	if dumpErr == nil {
 		roc := &opContext{}
 		_, _, restoreErr = m.criuRestore(ctx, roc, lxchelper.RestoreRehearsal, name, dir, restoreFrom{})
-		oc.setLog(append(append(oc.log, "=== restore rehearsal ===\n"...), roc.log...))
+		oc.SetLog(append(append(oc.Log, "=== restore rehearsal ===\n"...), roc.Log...))
 		if restoreErr != nil {
-			found = append(found, restoreBlocker(restoreErr, roc.log))
+			found = append(found, restoreBlocker(restoreErr, roc.Log))
 		}
 	}
 	if err := m.release(name); err != nil {
 		return err
 	}
 	if dumpErr != nil {
-		causes := criulog.Blockers(oc.log)
+		causes := criulog.Blockers(oc.Log)
 		if len(causes) == 0 {
-			causes = []string{"CRIU failed: " + criulog.Explain(oc.log)}
+			causes = []string{"CRIU failed: " + criulog.Explain(oc.Log)}
 		}
 		for _, c := range causes {
 			if c == criulog.RlimitCause {

@@ -13,6 +13,7 @@ import (
 	"ctrfs/images"
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/staging"
 )
 
@@ -46,7 +47,7 @@ func (m *Manager) stopStateful(ctx context.Context, oc *opContext, name string, 
 		}
 		return m.releaseWith(name, msg+"; the checkpoint was discarded")
 	}
-	oc.extra = append(oc.extra, seconds("rehearsal-seconds", time.Since(t)))
+	oc.Extra = append(oc.Extra, opctx.Seconds("rehearsal-seconds", time.Since(t)))
 	return m.killHeld(name)
 }
 
@@ -88,9 +89,9 @@ func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string
 		if err := m.release(name); err != nil {
 			return err
 		}
-		return m.dumpFailed(name, dumpErr, oc.log)
+		return m.dumpFailed(name, dumpErr, oc.Log)
 	}
-	oc.extra = append(oc.extra, dumpStats(dir)...)
+	oc.Extra = append(oc.Extra, dumpStats(dir)...)
 
 	storeErr := d.storeErr
 	if storeErr == nil {
@@ -112,7 +113,7 @@ func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string
 		return err
 	}
 	m.staging.RemoveLater(dir)
-	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
+	oc.Extra = append(oc.Extra, opctx.Seconds("dump-seconds", d.dumped.Sub(t0)), opctx.Seconds("store-seconds", time.Since(d.dumped)))
 	return nil
 }
 
@@ -131,14 +132,14 @@ func (m *Manager) dumpUnderHold(ctx context.Context, oc *opContext, name, purpos
 			return nil, err
 		}
 		dumpErr = dump()
-		if dumpErr == nil || attempt == dumpAttempts || !freezeTimedOut(oc.log) {
+		if dumpErr == nil || attempt == dumpAttempts || !freezeTimedOut(oc.Log) {
 			return dumpErr, nil
 		}
 		if err := m.release(name); err != nil {
 			return dumpErr, err
 		}
 		m.log.Warn("CRIU could not seize a task of the held container; trying again",
-			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.log))
+			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.Log))
 		if err := emptyDir(dir, nil); err != nil {
 			return dumpErr, newError(ErrFailed, "clear the images of a failed dump", err)
 		}
@@ -159,11 +160,11 @@ func (m *Manager) releaseWith(name, msg string) error {
 // (lxchelper.RestoreRehearsal): nil if it restored. Its log follows the
 // dump's in `log`.
 func (m *Manager) rehearse(ctx context.Context, oc *opContext, name string) error {
-	roc := &opContext{progress: oc.progress}
+	roc := &opContext{Progress: oc.Progress}
 	damaged, err := m.restoreSaved(ctx, roc, name, lxchelper.RestoreRehearsal)
-	oc.setLog(append(append(oc.log, "=== restore rehearsal ===\n"...), roc.log...))
-	for _, kv := range roc.extra { // the copy's figures, not a restore's
-		oc.extra = append(oc.extra, KeyValue{"rehearsal-" + kv.Key, kv.Value})
+	oc.SetLog(append(append(oc.Log, "=== restore rehearsal ===\n"...), roc.Log...))
+	for _, kv := range roc.Extra { // the copy's figures, not a restore's
+		oc.Extra = append(oc.Extra, KeyValue{Key: "rehearsal-" + kv.Key, Value: kv.Value})
 	}
 	if damaged != nil {
 		return fmt.Errorf("its images are damaged: %v", damaged)
@@ -214,24 +215,24 @@ func (m *Manager) dumpStoredBy(ctx context.Context, start func(string, *images.R
 	}
 	for attempt := 1; ; attempt++ {
 		growing := start(dir, ref)
-		oc.progress.sample("dump", hint, func() int64 { return dirSize(dir) })
+		oc.Progress.Sample("dump", hint, func() int64 { return opctx.DirSize(dir) })
 		err := m.runCRIUHelper(ctx, oc, hint, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}
-		oc.progress.setStep("store", 0)
-		oc.setLog(criulog.Combined(filepath.Join(dir, lxchelper.DumpLog(verb)), oc.log))
+		oc.Progress.SetStep("store", 0)
+		oc.SetLog(criulog.Combined(filepath.Join(dir, lxchelper.DumpLog(verb)), oc.Log))
 		if err == nil {
 			d.manifest, d.stats, d.storeErr = growing.Finish()
 		} else {
 			growing.Cancel()
 		}
-		if err == nil || attempt == dumpAttempts || !freezeTimedOut(oc.log) {
+		if err == nil || attempt == dumpAttempts || !freezeTimedOut(oc.Log) {
 			return d, err
 		}
 		if st, serr := m.Status(name); serr != nil || st != "RUNNING" {
 			return d, err
 		}
 		m.log.Warn("CRIU could not freeze the container in time; trying again",
-			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.log))
+			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.Log))
 		if err := emptyDir(dir, before); err != nil {
 			return d, newError(ErrFailed, "clear the images of a failed dump", err)
 		}
@@ -318,7 +319,7 @@ func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, 
 		return newError(ErrFailed, fmt.Sprintf(
 			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)
 	case errors.As(err, &failed) && verb == lxchelper.Restore:
-		return newError(ErrFailed, restoreFailed(name, failed.err, oc.log), nil)
+		return newError(ErrFailed, restoreFailed(name, failed.err, oc.Log), nil)
 	case errors.As(err, &failed):
 		// A move's target: the source keeps the container.
 		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", name, failed.err), nil)
@@ -384,7 +385,7 @@ func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, 
 		if verb == lxchelper.RestoreRehearsal {
 			phase = "rehearse"
 		}
-		oc.progress.sample(phase, set.manifest.Size(), srv.Served)
+		oc.Progress.Sample(phase, set.manifest.Size(), srv.Served)
 		return srv.Close, nil
 	}
 	from := restoreFrom{serve: serve, size: set.manifest.Size()}
@@ -396,8 +397,8 @@ func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, 
 	if restoreErr != nil {
 		return damaged, &criuFailure{restoreErr}
 	}
-	oc.extra = append(oc.extra, restoreStats(dir)...)
-	oc.extra = append(oc.extra, seconds("criu-restore-seconds", time.Since(t1)))
+	oc.Extra = append(oc.Extra, restoreStats(dir)...)
+	oc.Extra = append(oc.Extra, opctx.Seconds("criu-restore-seconds", time.Since(t1)))
 	return nil, nil
 }
 
@@ -481,14 +482,6 @@ func completeDump(dir string) bool {
 	return true
 }
 
-func seconds(key string, d time.Duration) KeyValue {
-	return KeyValue{key, fmt.Sprintf("%.3f", d.Seconds())}
-}
-
-func micros(key string, us uint32) KeyValue {
-	return seconds(key, time.Duration(us)*time.Microsecond)
-}
-
 // dumpStats reads CRIU's stats-dump image: how long the processes were
 // frozen and how long dumping and writing their memory took.
 func dumpStats(dir string) []KeyValue {
@@ -498,10 +491,10 @@ func dumpStats(dir string) []KeyValue {
 	}
 	s := st.GetDump()
 	return []KeyValue{
-		micros("criu-frozen-seconds", s.GetFrozenTime()),
-		micros("criu-memdump-seconds", s.GetMemdumpTime()),
-		micros("criu-memwrite-seconds", s.GetMemwriteTime()),
-		{"criu-pages-written", fmt.Sprint(s.GetPagesWritten())},
+		opctx.Micros("criu-frozen-seconds", s.GetFrozenTime()),
+		opctx.Micros("criu-memdump-seconds", s.GetMemdumpTime()),
+		opctx.Micros("criu-memwrite-seconds", s.GetMemwriteTime()),
+		{Key: "criu-pages-written", Value: fmt.Sprint(s.GetPagesWritten())},
 	}
 }
 
@@ -513,8 +506,8 @@ func restoreStats(dir string) []KeyValue {
 	}
 	s := st.GetRestore()
 	return []KeyValue{
-		micros("criu-restore-time-seconds", s.GetRestoreTime()),
-		micros("criu-forking-seconds", s.GetForkingTime()),
-		{"criu-pages-restored", fmt.Sprint(s.GetPagesRestored())},
+		opctx.Micros("criu-restore-time-seconds", s.GetRestoreTime()),
+		opctx.Micros("criu-forking-seconds", s.GetForkingTime()),
+		{Key: "criu-pages-restored", Value: fmt.Sprint(s.GetPagesRestored())},
 	}
 }

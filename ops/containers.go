@@ -216,7 +216,7 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 	}
 	defer c.Release()
 	st := statusOf(c)
-	kv := []KeyValue{{"name", name}, {"status", st}}
+	kv := []KeyValue{{Key: "name", Value: name}, {Key: "status", Value: st}}
 	pid, ipv4, ipv6, mem := "", "", "", ""
 	if st != "STOPPED" {
 		pid = fmt.Sprint(c.InitPid())
@@ -233,24 +233,24 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 	if ipv4 == "" {
 		ipv4 = configuredAddress(m.configPath(name))
 	}
-	kv = append(kv, KeyValue{"pid", pid}, KeyValue{"ipv4", ipv4}, KeyValue{"ipv6", ipv6},
-		KeyValue{"memory", mem}, KeyValue{"created", m.created(name).UTC().Format(time.RFC3339)})
+	kv = append(kv, KeyValue{Key: "pid", Value: pid}, KeyValue{Key: "ipv4", Value: ipv4}, KeyValue{Key: "ipv6", Value: ipv6},
+		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.created(name).UTC().Format(time.RFC3339)})
 	kv = append(kv, m.storeInfo(name)...)
 	mode := m.restoreMode(name)
 	m.mu.Lock()
 	r := m.recordOf(name)
-	kv = append(kv, KeyValue{"last-op", r.lastOp})
+	kv = append(kv, KeyValue{Key: "last-op", Value: r.lastOp})
 	secs := ""
 	if r.lastOp != "" {
 		secs = fmt.Sprintf("%.3f", r.lastOpDur.Seconds())
 	}
-	kv = append(kv, KeyValue{"last-op-seconds", secs})
-	kv = append(kv, KeyValue{"restore-mode", mode})
+	kv = append(kv, KeyValue{Key: "last-op-seconds", Value: secs})
+	kv = append(kv, KeyValue{Key: "restore-mode", Value: mode})
 	kv = append(kv, r.extra...)
 	p := m.running[name]
 	m.mu.Unlock()
 	if p != nil {
-		kv = append(kv, p.keyValues()...)
+		kv = append(kv, p.KeyValues()...)
 	}
 	return kv, nil
 }

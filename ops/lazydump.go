@@ -96,7 +96,7 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 			}
 			// The log is read before its directory goes: read after,
 			// the error named no cause ("criu output:", LXC's last line).
-			log := criulog.Combined(log, oc.log)
+			log := criulog.Combined(log, oc.Log)
 			os.RemoveAll(dir)
 			if err := o.m.release(o.name); err != nil {
 				return nil, err

@@ -11,6 +11,7 @@ import (
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/testhooks"
 )
 
@@ -80,7 +81,7 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 		err = m.runHelper(ctx, aoc, lxchelper.Restore, in.name, args...)
 		giveUp() // before cancel, which would end limited too
 		cancel()
-		attempt := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.log)
+		attempt := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.Log)
 		logs = append(logs, attempt...)
 		if st, why := lc.State(); err == nil && st == LazyFailed {
 			// Its memory stopped arriving during the restore: what
@@ -178,7 +179,7 @@ func localLazyPages(dir string) (*lazypages.Daemon, error) { return lazypages.St
 // keeps what it was restored from. The daemon's log goes into the `log`.
 func (m *Manager) awaitLazyPages(ctx context.Context, oc *opContext, name string, d *lazypages.Daemon) error {
 	// Like every CRIU run, it has a deadline (see lxchelper/criulimit.go).
-	limit := lxchelper.CRIULimit(dirSize(d.Dir()))
+	limit := lxchelper.CRIULimit(opctx.DirSize(d.Dir()))
 	limited, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	kill := context.AfterFunc(limited, d.Kill)
@@ -186,7 +187,7 @@ func (m *Manager) awaitLazyPages(ctx context.Context, oc *opContext, name string
 	if !kill() && err != nil {
 		err = fmt.Errorf("criu lazy-pages did not finish within %s, so it was killed", limit.Round(time.Second))
 	}
-	oc.setLog(append(oc.log, d.Log()...))
+	oc.SetLog(append(oc.Log, d.Log()...))
 	if err == nil {
 		return nil
 	}

@@ -191,7 +191,7 @@ func (m *Manager) helpers() lxchelper.Runner {
 func (m *Manager) runHelper(ctx context.Context, oc *opContext, verb lxchelper.Verb, name string, args ...string) error {
 	log, ran, err := m.helpers().Run(ctx, verb, name, args...)
 	if ran {
-		oc.setLog(log)
+		oc.SetLog(log)
 	}
 	return err
 }
@@ -202,7 +202,7 @@ func (m *Manager) runHelper(ctx context.Context, oc *opContext, verb lxchelper.V
 func (m *Manager) runCRIUHelper(ctx context.Context, oc *opContext, work int64, verb lxchelper.Verb, name string, args ...string) error {
 	log, ran, err := m.helpers().RunCRIU(ctx, work, verb, name, args...)
 	if ran {
-		oc.setLog(log)
+		oc.SetLog(log)
 	}
 	return err
 }

@@ -27,6 +27,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/network"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/staging"
 )
 
@@ -82,7 +83,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	busy    map[string]string // container -> operation under way
-	running map[string]*progress
+	running map[string]*opctx.Progress
 	records map[string]*record
 	gone    []string // names recorded with no container, oldest first (keepRecord)
 }
@@ -101,7 +102,8 @@ type record struct {
 	opAt, errAt, logAt time.Time
 }
 
-type KeyValue struct{ Key, Value string }
+// KeyValue is one `key: value` line of an `info` file (opctx.KeyValue).
+type KeyValue = opctx.KeyValue
 
 func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error) {
 	if err := prepareRoots(cfg); err != nil {
@@ -126,7 +128,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 		ctx = context.Background()
 	}
 	m := &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, staging: staging.New(cfg.StoreDir, log),
-		busy: map[string]string{}, running: map[string]*progress{}, records: map[string]*record{}}
+		busy: map[string]string{}, running: map[string]*opctx.Progress{}, records: map[string]*record{}}
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
 	m.killLeftovers() // before recovery reads what they worked on
@@ -337,15 +339,8 @@ type operation struct {
 	fn   func(context.Context, *opContext) error
 }
 
-// opContext collects what an operation reports besides its error.
-type opContext struct {
-	log      []byte
-	hasLog   bool
-	extra    []KeyValue
-	progress *progress // nil outside run
-}
-
-func (o *opContext) setLog(b []byte) { o.log, o.hasLog = b, true }
+// opContext is what an operation reports besides its error (opctx.Op).
+type opContext = opctx.Op
 
 // run executes op under the container's lock and reports it: the record
 // behind `error`, `log` and `info`, an event, and a log line.
@@ -357,11 +352,29 @@ func (m *Manager) run(ctx context.Context, op operation) error {
 	}
 	defer release()
 	start := time.Now()
-	oc := &opContext{progress: m.beginProgress(op.name, op.what)}
+	oc := &opContext{Progress: m.beginProgress(op.name, op.what)}
 	err = op.fn(ctx, oc)
-	m.endProgress(op.name, oc.progress)
+	m.endProgress(op.name, oc.Progress)
 	m.finish(op, oc, time.Since(start), err)
 	return err
+}
+
+// beginProgress registers the progress of an operation on name.
+func (m *Manager) beginProgress(name, op string) *opctx.Progress {
+	p := opctx.NewProgress(op)
+	m.mu.Lock()
+	m.running[name] = p
+	m.mu.Unlock()
+	return p
+}
+
+func (m *Manager) endProgress(name string, p *opctx.Progress) {
+	p.EndSample()
+	m.mu.Lock()
+	if m.running[name] == p {
+		delete(m.running, name)
+	}
+	m.mu.Unlock()
 }
 
 func (m *Manager) finish(op operation, oc *opContext, d time.Duration, err error) {
@@ -378,11 +391,11 @@ func (m *Manager) finish(op operation, oc *opContext, d time.Duration, err error
 	if lastErr != r.lastErr {
 		r.lastErr, r.errAt = lastErr, now
 	}
-	if oc.hasLog {
-		r.log, r.logAt = oc.log, now
+	if oc.HasLog {
+		r.log, r.logAt = oc.Log, now
 	}
 	if !errors.Is(err, ErrBusy) || d > 0 {
-		r.lastOp, r.lastOpDur, r.extra, r.opAt = op.what, d, oc.extra, now
+		r.lastOp, r.lastOpDur, r.extra, r.opAt = op.what, d, oc.Extra, now
 	}
 	m.mu.Unlock()
 	if err != nil {

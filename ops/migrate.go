@@ -15,6 +15,7 @@ import (
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/testhooks"
 )
@@ -70,16 +71,18 @@ func (m *Manager) Move(ctx context.Context, name, what string, fn func(context.C
 	}})
 }
 
-func (o *Outgoing) Name() string           { return o.name }
-func (o *Outgoing) Store() *images.Store   { return o.m.images }
-func (o *Outgoing) Report(key, val string) { o.oc.extra = append(o.oc.extra, KeyValue{key, val}) }
+func (o *Outgoing) Name() string         { return o.name }
+func (o *Outgoing) Store() *images.Store { return o.m.images }
+func (o *Outgoing) Report(key, val string) {
+	o.oc.Extra = append(o.oc.Extra, KeyValue{Key: key, Value: val})
+}
 
 // Reported is the last value reported under key (by the move, or by the
 // checkpoint it made), or "".
 func (o *Outgoing) Reported(key string) string {
-	for i := len(o.oc.extra) - 1; i >= 0; i-- {
-		if o.oc.extra[i].Key == key {
-			return o.oc.extra[i].Value
+	for i := len(o.oc.Extra) - 1; i >= 0; i-- {
+		if o.oc.Extra[i].Key == key {
+			return o.oc.Extra[i].Value
 		}
 	}
 	return ""
@@ -87,6 +90,16 @@ func (o *Outgoing) Reported(key string) string {
 func (o *Outgoing) Status() (string, error) {
 	return o.m.Status(o.name)
 }
+
+// Phase starts a phase of the move: `info` shows it as the phase, with
+// the steps of this host under it.
+func (o *Outgoing) Phase(phase string) { o.oc.Progress.SetStage(phase) }
+
+// Sending starts a transfer of expected bytes; Sent counts what went.
+func (o *Outgoing) Sending(expected int64) {
+	o.oc.Progress.SetStep("send", expected)
+}
+func (o *Outgoing) Sent(n int64) { o.oc.Progress.Add(n) }
 
 // PackRootfs archives the rootfs and config into the store. The first call
 // archives the whole tree; later ones only what changed since, so that the
@@ -107,7 +120,7 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 		return nil, newError(ErrFailed, "prepare move of "+o.name, err)
 	}
 	defer os.RemoveAll(dir)
-	o.oc.progress.sample("pack", 0, func() int64 { return dirSize(dir) })
+	o.oc.Progress.Sample("pack", 0, func() int64 { return opctx.DirSize(dir) })
 	first := o.tarState == ""
 	if first {
 		stateDir, derr := os.MkdirTemp(o.m.scratchDir(), "tar-state-")
@@ -199,12 +212,12 @@ func (o *Outgoing) precopyDump(ctx context.Context, purpose string, verb lxchelp
 	if err != nil {
 		return "", nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
-	oc := &opContext{progress: o.oc.progress}
+	oc := &opContext{Progress: o.oc.Progress}
 	d, err := o.m.dumpStored(ctx, oc, ref, verb, o.name, dir, args...)
 	if err == nil && d.storeErr != nil {
 		err = newError(ErrFailed, "store precopy of "+o.name, d.storeErr)
 	} else if err != nil {
-		err = o.m.dumpFailed(o.name, err, oc.log)
+		err = o.m.dumpFailed(o.name, err, oc.Log)
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -295,7 +308,7 @@ func (o *Outgoing) Remove() error { return o.m.RemoveMovedAway(o.name) }
 // `info` shows the move (last-op receive, with the source's figures) and
 // `events` gets a line.
 func (m *Manager) RecordReceived(name string, d time.Duration, report []KeyValue) {
-	m.finish(operation{name: name, what: "receive"}, &opContext{extra: report}, d, nil)
+	m.finish(operation{name: name, what: "receive"}, &opContext{Extra: report}, d, nil)
 }
 
 // Announce has a running container tell the network where it is now (a
@@ -536,16 +549,16 @@ func (in *Incoming) Start(ctx context.Context) (restoreLog []byte, err error) {
 	}
 	if in.stateDir != "" {
 		if err := in.startLazily(ctx, oc); err != nil {
-			return oc.log, err
+			return oc.Log, err
 		}
 		in.frozen = true
-		return oc.log, nil
+		return oc.Log, nil
 	}
 	if err = in.m.restoreState(ctx, oc, in.name, lxchelper.RestoreFrozen); err != nil {
-		return oc.log, err
+		return oc.Log, err
 	}
 	in.frozen = true
-	return oc.log, nil
+	return oc.Log, nil
 }
 
 // startLazily is Start from the directory PrepareState unpacked.
@@ -564,18 +577,18 @@ func (in *Incoming) startLazily(ctx context.Context, oc *opContext) error {
 		}
 		return newError(ErrFailed, "unpack the saved state of "+in.name, err)
 	}
-	in.Phases = append(in.Phases, seconds("target-update-seconds", time.Since(t0)),
-		KeyValue{"target-update-bytes", fmt.Sprint(written)})
+	in.Phases = append(in.Phases, opctx.Seconds("target-update-seconds", time.Since(t0)),
+		KeyValue{Key: "target-update-bytes", Value: fmt.Sprint(written)})
 	t1 := time.Now()
 	lazy, _, err := in.m.criuRestore(ctx, oc, lxchelper.RestoreFrozen, in.name, in.stateDir, restoreFrom{lazy: localLazyPages})
 	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", in.name, err), nil)
 	}
-	in.Phases = append(in.Phases, seconds("target-criu-restore-seconds", time.Since(t1)))
+	in.Phases = append(in.Phases, opctx.Seconds("target-criu-restore-seconds", time.Since(t1)))
 	if lazy != nil {
 		t2 := time.Now()
 		err := in.m.awaitLazyPages(ctx, oc, in.name, lazy)
-		in.Phases = append(in.Phases, seconds("target-lazy-wait-seconds", time.Since(t2)))
+		in.Phases = append(in.Phases, opctx.Seconds("target-lazy-wait-seconds", time.Since(t2)))
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/testhooks"
 )
 
@@ -92,8 +93,8 @@ func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper
 	var tried []string
 	var failures []string
 	defer func() {
-		oc.setLog(logs.Bytes())
-		oc.extra = append(oc.extra, KeyValue{"restore-attempts", strings.Join(tried, ", ")})
+		oc.SetLog(logs.Bytes())
+		oc.Extra = append(oc.Extra, KeyValue{Key: "restore-attempts", Value: strings.Join(tried, ", ")})
 	}()
 	for i, mode := range m.restoreAttempts(name) {
 		args := []string{dir}
@@ -129,14 +130,14 @@ func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper
 		os.Remove(filepath.Join(dir, "restore.log"))
 		work := from.size
 		if from.serve == nil {
-			work = dirSize(dir)
+			work = opctx.DirSize(dir)
 		}
 		err = m.runCRIUHelper(actx, aoc, work, verb, name, args...)
 		abort()
 		if stop != nil {
 			damaged = stop()
 		}
-		log := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.log)
+		log := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.Log)
 		var lazyFailed error // the lazy-pages daemon died under the restore
 		if lazy != nil && err != nil {
 			select {

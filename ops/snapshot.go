@@ -15,6 +15,7 @@ import (
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/testhooks"
 )
@@ -59,10 +60,10 @@ func (s *Snapshot) Info() []KeyValue {
 		kind = "stateful"
 	}
 	return []KeyValue{
-		{"taken", s.Taken.UTC().Format(time.RFC3339)},
-		{"kind", kind},
-		{"size", fmt.Sprint(s.Size)},
-		{"stored", fmt.Sprint(s.Stored)},
+		{Key: "taken", Value: s.Taken.UTC().Format(time.RFC3339)},
+		{Key: "kind", Value: kind},
+		{Key: "size", Value: fmt.Sprint(s.Size)},
+		{Key: "stored", Value: fmt.Sprint(s.Stored)},
 	}
 }
 
@@ -222,19 +223,19 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		// stored once CRIU is done and the container runs again.
 		d, err = m.dumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
 		if err != nil {
-			return m.dumpFailed(name, err, oc.log)
+			return m.dumpFailed(name, err, oc.Log)
 		}
-		oc.extra = append(oc.extra, dumpStats(dir)...)
+		oc.Extra = append(oc.Extra, dumpStats(dir)...)
 		if d.storeErr == nil {
 			d.manifest.Files = append(d.manifest.Files, base.file)
 		}
 	} else {
-		oc.progress.sample("archive", 0, func() int64 { return dirSize(dir) })
+		oc.Progress.Sample("archive", 0, func() int64 { return opctx.DirSize(dir) })
 		if err := rootfstar.Archive(rootfs, archive); err != nil {
 			return newError(ErrFailed, "archive rootfs of "+name, err)
 		}
 		d.dumped = time.Now()
-		oc.progress.setStep("store", 0)
+		oc.Progress.SetStep("store", 0)
 		d.manifest, d.stats, d.storeErr = m.images.ImportDir(ctx, dir)
 	}
 	if d.storeErr != nil {
@@ -255,7 +256,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		m.freeFailedImport(ctx)
 		return newError(ErrFailed, "store snapshot of "+name, err)
 	}
-	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
+	oc.Extra = append(oc.Extra, opctx.Seconds("dump-seconds", d.dumped.Sub(t0)), opctx.Seconds("store-seconds", time.Since(d.dumped)))
 	return nil
 }
 
@@ -297,7 +298,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}
 	defer os.RemoveAll(dir)
-	oc.progress.sample("unpack", mf.Size(), func() int64 { return dirSize(dir) })
+	oc.Progress.Sample("unpack", mf.Size(), func() int64 { return opctx.DirSize(dir) })
 	exportFailed := func(err error) error {
 		if errors.Is(err, images.ErrCorrupt) {
 			return newError(ErrFailed, fmt.Sprintf("snapshot %s of %s is damaged: %v; %s is unchanged", snap, name, err, name), nil)
@@ -347,17 +348,17 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	if err := configfile.WriteAtomic(m.configPath(name), config); err != nil {
 		return newError(ErrFailed, "roll back config of "+name, err)
 	}
-	oc.extra = append(oc.extra, seconds("unpack-seconds", unpackTime), seconds("stop-seconds", time.Since(t1)))
+	oc.Extra = append(oc.Extra, opctx.Seconds("unpack-seconds", unpackTime), opctx.Seconds("stop-seconds", time.Since(t1)))
 
-	oc.progress.setStep("restore", 0)
+	oc.Progress.SetStep("restore", 0)
 	if mf.Meta[metaKind] == "stateful" {
 		t1 := time.Now()
 		if _, _, err := m.criuRestore(ctx, oc, lxchelper.Restore, name, dir, restoreFrom{}); err != nil {
 			return newError(ErrFailed, fmt.Sprintf("restore of snapshot %s of %s failed %v; its rootfs and config are rolled back and it is STOPPED",
 				snap, name, err), nil)
 		}
-		oc.extra = append(oc.extra, restoreStats(dir)...)
-		oc.extra = append(oc.extra, seconds("criu-restore-seconds", time.Since(t1)))
+		oc.Extra = append(oc.Extra, restoreStats(dir)...)
+		oc.Extra = append(oc.Extra, opctx.Seconds("criu-restore-seconds", time.Since(t1)))
 		return nil
 	}
 	if wasRunning {

@@ -140,19 +140,19 @@ func (s *ImageSet) StoredBytes() int64 {
 // manifests of its saved state and snapshots are kept.
 func (m *Manager) storeInfo(name string) []KeyValue {
 	snaps, _ := m.Snapshots(name)
-	kv := []KeyValue{{"snapshots", fmt.Sprint(len(snaps))}}
+	kv := []KeyValue{{Key: "snapshots", Value: fmt.Sprint(len(snaps))}}
 	st, err := m.SavedState(name)
 	switch {
 	case err == nil:
-		kv = append(kv, KeyValue{"stateful", "yes"},
-			KeyValue{"state-raw-bytes", fmt.Sprint(st.manifest.Size())},
-			KeyValue{"state-stored-bytes", fmt.Sprint(st.StoredBytes())})
+		kv = append(kv, KeyValue{Key: "stateful", Value: "yes"},
+			KeyValue{Key: "state-raw-bytes", Value: fmt.Sprint(st.manifest.Size())},
+			KeyValue{Key: "state-stored-bytes", Value: fmt.Sprint(st.StoredBytes())})
 	case errors.Is(err, ErrNotFound):
-		kv = append(kv, KeyValue{"stateful", "no"})
+		kv = append(kv, KeyValue{Key: "stateful", Value: "no"})
 	default:
-		kv = append(kv, KeyValue{"stateful", "damaged"})
+		kv = append(kv, KeyValue{Key: "stateful", Value: "damaged"})
 	}
-	return append(kv, KeyValue{"damaged-manifests", strings.Join(m.damagedPaths(name), " ")})
+	return append(kv, KeyValue{Key: "damaged-manifests", Value: strings.Join(m.damagedPaths(name), " ")})
 }
 
 // dropState deletes saved state, if any, and frees its chunks.

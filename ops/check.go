@@ -23,18 +23,18 @@ import (
 // meet. ErrUnsupported lists every blocker with its fix: a dump's, or a
 // restore's with what could get it to restore.
 func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
-	if err := m.requireStatusOf(name, "check", "RUNNING"); err != nil {
+	if err := m.containers.RequireStatus(name, "check", "RUNNING"); err != nil {
 		return err
 	}
 	var found []string
-	hint := m.imagesSizeHint(name)
+	hint := m.containers.ImagesSizeHint(name)
 	dir, err := m.staging.Dir(name, "check", hint)
 	if err != nil {
 		return newError(ErrFailed, "prepare check of "+name, err)
 	}
 	defer os.RemoveAll(dir)
 	dumpErr, err := m.dumpUnderHold(ctx, oc, name, "check", dir, func() error {
-		err := m.runCRIUHelper(ctx, oc, hint, lxchelper.CheckpointHeld, name, dir)
+		err := m.containers.RunCRIUHelper(ctx, oc, hint, lxchelper.CheckpointHeld, name, dir)
 		oc.SetLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.Log))
 		return err
 	})
@@ -94,7 +94,7 @@ func (m *Manager) hostBlockers(name string) []string {
 	if caps.CheckpointOtherUsers() {
 		return nil
 	}
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return nil
 	}

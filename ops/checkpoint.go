@@ -62,10 +62,10 @@ func (m *Manager) stopStateful(ctx context.Context, oc *opContext, name string, 
 // caller ends the hold: a failed dump or store releases them, and the
 // container is RUNNING as before.
 func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string, ref *images.Reference, parent *preDumpRound, purpose string) error {
-	if err := m.requireStatusOf(name, purpose, "RUNNING"); err != nil {
+	if err := m.containers.RequireStatus(name, purpose, "RUNNING"); err != nil {
 		return err
 	}
-	dir, err := m.staging.Dir(name, "dump", m.imagesSizeHint(name))
+	dir, err := m.staging.Dir(name, "dump", m.containers.ImagesSizeHint(name))
 	if err != nil {
 		return newError(ErrFailed, "prepare checkpoint of "+name, err)
 	}
@@ -206,7 +206,7 @@ func (m *Manager) dumpStoredAfter(ctx context.Context, oc *opContext, ref *image
 
 func (m *Manager) dumpStoredBy(ctx context.Context, start func(string, *images.Reference) *images.GrowingImport,
 	oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
-	hint := m.imagesSizeHint(name)
+	hint := m.containers.ImagesSizeHint(name)
 	// What the caller put in dir before the dump (a snapshot's or a move's
 	// copy of the config) is not the dump's, and survives a retry.
 	before, err := os.ReadDir(dir)
@@ -216,7 +216,7 @@ func (m *Manager) dumpStoredBy(ctx context.Context, start func(string, *images.R
 	for attempt := 1; ; attempt++ {
 		growing := start(dir, ref)
 		oc.Progress.Sample("dump", hint, func() int64 { return opctx.DirSize(dir) })
-		err := m.runCRIUHelper(ctx, oc, hint, verb, name, append([]string{dir}, args...)...)
+		err := m.containers.RunCRIUHelper(ctx, oc, hint, verb, name, append([]string{dir}, args...)...)
 		d := storedDump{dumped: time.Now()}
 		oc.Progress.SetStep("store", 0)
 		oc.SetLog(criulog.Combined(filepath.Join(dir, lxchelper.DumpLog(verb)), oc.Log))

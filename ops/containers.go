@@ -13,6 +13,7 @@ import (
 
 	lxc "github.com/lxc/go-lxc"
 
+	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"
 	"ctrfs/ops/templates"
 )
@@ -95,12 +96,12 @@ func (m *Manager) Destroy(name string) error {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
 	err := m.run(m.opCtx(), operation{name: name, what: "destroy", fn: func(context.Context, *opContext) error {
-		c, err := m.container(name)
+		c, err := m.containers.Open(name)
 		if err != nil {
 			return err
 		}
 		defer c.Release()
-		if _, err := m.requireStatus(c, "destroy", "STOPPED"); err != nil {
+		if _, err := lxcpath.RequireStatus(c, "destroy", "STOPPED"); err != nil {
 			return err
 		}
 		if err := c.Destroy(); err != nil {
@@ -119,7 +120,7 @@ func (m *Manager) Config(name string) ([]byte, error) {
 	if !m.Exists(name) {
 		return nil, newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	b, err := os.ReadFile(m.configPath(name))
+	b, err := os.ReadFile(m.containers.ConfigPath(name))
 	if err != nil {
 		return nil, newError(ErrFailed, "read config of "+name, err)
 	}
@@ -145,7 +146,7 @@ func (m *Manager) SetConfig(name string, data []byte) error {
 		if err := m.CheckConfigWritable(name); err != nil {
 			return err
 		}
-		path := m.configPath(name)
+		path := m.containers.ConfigPath(name)
 		tmp := path + ".ctrfs-new"
 		// Root's alone: it may hold secrets, and a leftover would keep its mode.
 		os.Remove(tmp)
@@ -210,12 +211,12 @@ func refusedLine(c *lxc.Container, path string) string {
 
 // Info is the `info` file of a container, in docs/ctrfs.5.md's order.
 func (m *Manager) Info(name string) ([]KeyValue, error) {
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Release()
-	st := statusOf(c)
+	st := lxcpath.StatusOf(c)
 	kv := []KeyValue{{Key: "name", Value: name}, {Key: "status", Value: st}}
 	pid, ipv4, ipv6, mem := "", "", "", ""
 	if st != "STOPPED" {
@@ -231,7 +232,7 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 		}
 	}
 	if ipv4 == "" {
-		ipv4 = configuredAddress(m.configPath(name))
+		ipv4 = configuredAddress(m.containers.ConfigPath(name))
 	}
 	kv = append(kv, KeyValue{Key: "pid", Value: pid}, KeyValue{Key: "ipv4", Value: ipv4}, KeyValue{Key: "ipv6", Value: ipv6},
 		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.created(name).UTC().Format(time.RFC3339)})

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"
 )
 
@@ -36,12 +37,12 @@ func (m *Manager) holdPath(name string) string {
 // hold freezes the running container and takes it off the wire. A
 // failure leaves it running as before.
 func (m *Manager) hold(ctx context.Context, name, purpose string) error {
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
 	}
 	defer c.Release()
-	if _, err := m.requireStatus(c, purpose, "RUNNING"); err != nil {
+	if _, err := lxcpath.RequireStatus(c, purpose, "RUNNING"); err != nil {
 		return err
 	}
 	if err := lxchelper.FreezeWithin(ctx, c, lxchelper.FreezeLimit); err != nil {
@@ -74,7 +75,7 @@ func (m *Manager) release(name string) error {
 	if h == nil {
 		return nil
 	}
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func (m *Manager) release(name string) error {
 			errs = append(errs, fmt.Errorf("thaw: %w", err))
 		}
 		// LXC keeps the state it froze in its monitor.
-		if err := c.Unfreeze(); err != nil && statusOf(c) == "FROZEN" {
+		if err := c.Unfreeze(); err != nil && lxcpath.StatusOf(c) == "FROZEN" {
 			errs = append(errs, fmt.Errorf("unfreeze: %w", err))
 		}
 	}
@@ -106,12 +107,12 @@ func (m *Manager) release(name string) error {
 // killHeld ends a held container whose checkpoint lives on (proven, or
 // restored on a move's target): its tasks die without running again.
 func (m *Manager) killHeld(name string) error {
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
 	}
 	defer c.Release()
-	if err := lxchelper.KillFrozen(c, shutdownTimeout); err != nil {
+	if err := lxchelper.KillFrozen(c, lxcpath.ShutdownTimeout); err != nil {
 		return newError(ErrFailed, "stop "+name+" after its checkpoint", err)
 	}
 	os.Remove(m.holdPath(name))

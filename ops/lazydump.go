@@ -63,7 +63,7 @@ const lazyServing = "Starting lazy pages server"
 // has let the tasks run on: the container is RUNNING and the error says
 // why. The dump runs on after it returns, until ctx's end stops it.
 func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, creds *PageServerTLS) (*LazyDump, error) {
-	if err := o.m.requireStatusOf(o.name, "move --post-copy", "RUNNING"); err != nil {
+	if err := o.m.containers.RequireStatus(o.name, "move --post-copy", "RUNNING"); err != nil {
 		return nil, err
 	}
 	dir, err := o.m.staging.Dir(o.name, "lazy", 16<<20)
@@ -84,7 +84,7 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
 	oc := &opContext{}
 	go func() {
-		err := o.m.runCRIUHelper(ctx, oc, o.m.imagesSizeHint(o.name), lxchelper.CheckpointLazy, o.name, dir, addr, strconv.Itoa(port), tlsDir)
+		err := o.m.containers.RunCRIUHelper(ctx, oc, o.m.containers.ImagesSizeHint(o.name), lxchelper.CheckpointLazy, o.name, dir, addr, strconv.Itoa(port), tlsDir)
 		os.RemoveAll(tlsDir) // its key is not left behind the CRIU that used it
 		d.done <- err
 	}()
@@ -197,7 +197,7 @@ func (o *Outgoing) ResumeAfterLazyDump() error {
 // ResumeAfterLazyDump is Outgoing.ResumeAfterLazyDump for a caller that
 // holds the container's lock (settling a move after a crash).
 func (m *Manager) ResumeAfterLazyDump(name string) error {
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 		// ends the lazy-pages daemon and the copy.
 		limited, cancel := context.WithTimeout(ctx, lazyRestoreLimit)
 		giveUp := context.AfterFunc(limited, lc.GiveUp)
-		err = m.runHelper(ctx, aoc, lxchelper.Restore, in.name, args...)
+		err = m.containers.RunHelper(ctx, aoc, lxchelper.Restore, in.name, args...)
 		giveUp() // before cancel, which would end limited too
 		cancel()
 		attempt := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.Log)
@@ -86,7 +86,7 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 		if st, why := lc.State(); err == nil && st == LazyFailed {
 			// Its memory stopped arriving during the restore: what
 			// runs would read zeros where pages are missing.
-			m.kill(in.name)
+			m.containers.Kill(in.name)
 			err = fmt.Errorf("its memory stopped arriving during the restore: %s", why)
 		}
 		if err == nil {
@@ -192,7 +192,7 @@ func (m *Manager) awaitLazyPages(ctx context.Context, oc *opContext, name string
 		return nil
 	}
 	msg := fmt.Sprintf("the lazy restore of %s did not get all its memory (%v)", name, err)
-	if kerr := m.kill(name); kerr != nil {
+	if kerr := m.containers.Kill(name); kerr != nil {
 		return newError(ErrFailed, fmt.Sprintf("%s, and stopping it failed: %v", msg, kerr), nil)
 	}
 	return newError(ErrFailed, msg+"; it was stopped", nil)

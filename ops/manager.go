@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +25,7 @@ import (
 	lxc "github.com/lxc/go-lxc"
 
 	"ctrfs/images"
+	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/staging"
@@ -65,13 +65,14 @@ type Config struct {
 // allows one operation per container at a time; operations on different
 // containers run in parallel.
 type Manager struct {
-	cfg     Config
-	ctx     context.Context // cfg.Context, never nil
-	events  *EventBus
-	log     *slog.Logger
-	images  *images.Store // saved state and stateful snapshots
-	gc      gcState
-	staging *staging.Area
+	cfg        Config
+	containers *lxcpath.Containers
+	ctx        context.Context // cfg.Context, never nil
+	events     *EventBus
+	log        *slog.Logger
+	images     *images.Store // saved state and stateful snapshots
+	gc         gcState
+	staging    *staging.Area
 
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
@@ -79,7 +80,6 @@ type Manager struct {
 	claims   addressClaims // addresses.go
 
 	createdTimes createdCache // created.go
-	states       stateHandles // statehandles.go
 
 	mu      sync.Mutex
 	busy    map[string]string // container -> operation under way
@@ -127,8 +127,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	m := &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, staging: staging.New(cfg.StoreDir, log),
-		busy: map[string]string{}, running: map[string]*opctx.Progress{}, records: map[string]*record{}}
+	m := newManager(cfg, ctx, events, log, store)
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
 	m.killLeftovers() // before recovery reads what they worked on
@@ -143,6 +142,14 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m.removeMovedAwayLeft()
 	m.collectGarbage() // chunks of imports that a crash cut short
 	return m, nil
+}
+
+// newManager is a Manager of cfg with nothing recovered yet: NewManager's,
+// and the unit tests' (whose store may be nil).
+func newManager(cfg Config, ctx context.Context, events *EventBus, log *slog.Logger, store *images.Store) *Manager {
+	return &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, staging: staging.New(cfg.StoreDir, log),
+		containers: lxcpath.New(cfg.LXCPath, cfg.HelperPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg)),
+		busy:       map[string]string{}, running: map[string]*opctx.Progress{}, records: map[string]*record{}}
 }
 
 // opCtx is the context of an operation started here. It carries the
@@ -180,76 +187,18 @@ func (m *Manager) scratchDir() string { return scratchDir(m.cfg) }
 func (m *Manager) Host() string      { return m.cfg.Host }
 func (m *Manager) Events() *EventBus { return m.events }
 func (m *Manager) LXCPath() string   { return m.cfg.LXCPath }
-func (m *Manager) configPath(name string) string {
-	return filepath.Join(m.cfg.LXCPath, name, "config")
-}
 
 // List returns the containers of the LXC path, made by ctrfs or not.
-func (m *Manager) List() ([]string, error) {
-	entries, err := os.ReadDir(m.cfg.LXCPath)
-	if err != nil {
-		return nil, newError(ErrFailed, "list "+m.cfg.LXCPath, err)
-	}
-	var names []string
-	for _, e := range entries {
-		if !e.IsDir() || ValidateName(e.Name()) != nil {
-			continue // also skips ".NAME.creating" of a create under way
-		}
-		if _, err := os.Stat(m.configPath(e.Name())); err == nil {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	return names, nil
-}
+func (m *Manager) List() ([]string, error) { return m.containers.List() }
 
 // Exists says whether the container is defined.
-func (m *Manager) Exists(name string) bool {
-	if ValidateName(name) != nil {
-		return false
-	}
-	_, err := os.Stat(m.configPath(name))
-	return err == nil
-}
+func (m *Manager) Exists(name string) bool { return m.containers.Exists(name) }
 
-// container opens the go-lxc handle of an existing container; the caller
-// releases it.
-func (m *Manager) container(name string) (*lxc.Container, error) {
-	if !m.Exists(name) {
-		return nil, newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
-	}
-	c, err := lxc.NewContainer(name, m.cfg.LXCPath)
-	if err != nil {
-		return nil, newError(ErrFailed, "open container "+name, err)
-	}
-	return c, nil
-}
+// Status is RUNNING, STOPPED or FROZEN (lxcpath.Containers.Status).
+func (m *Manager) Status(name string) (string, error) { return m.containers.Status(name) }
 
-// Status is RUNNING, STOPPED or FROZEN. LXC's passing states are reported as
-// the state the container is still in, so scripts only ever see three words.
-func (m *Manager) Status(name string) (string, error) {
-	if !m.Exists(name) {
-		return "", newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
-	}
-	st, err := m.states.state(name, m.cfg.LXCPath)
-	if err != nil {
-		return "", newError(ErrFailed, "open container "+name, err)
-	}
-	return statusWord(st), nil
-}
-
-func statusOf(c *lxc.Container) string { return statusWord(c.State()) }
-
-func statusWord(st lxc.State) string {
-	switch st {
-	case lxc.RUNNING, lxc.THAWED, lxc.FREEZING, lxc.STOPPING, lxc.ABORTING:
-		return "RUNNING"
-	case lxc.FROZEN:
-		return "FROZEN"
-	default:
-		return "STOPPED"
-	}
-}
+// MemoryUsage is the memory a container uses (0 if it does not exist).
+func (m *Manager) MemoryUsage(name string) (int64, error) { return m.containers.MemoryUsage(name) }
 
 // acquire takes the container's operation lock, or fails with ErrBusy
 // naming the operation under way.
@@ -414,7 +363,7 @@ func (m *Manager) forget(name string) {
 	m.gone = slices.DeleteFunc(m.gone, func(n string) bool { return n == name })
 	m.mu.Unlock()
 	m.forgetCreated(name)
-	m.states.forget(name)
+	m.containers.Forget(name)
 }
 
 func (m *Manager) renameRecord(oldName, newName string) {
@@ -425,7 +374,7 @@ func (m *Manager) renameRecord(oldName, newName string) {
 	}
 	m.mu.Unlock()
 	m.forgetCreated(oldName)
-	m.states.forget(oldName)
+	m.containers.Forget(oldName)
 }
 
 // RecordFailure reports a command that failed before it could run (a line

@@ -106,7 +106,7 @@ func (o *Outgoing) Sent(n int64) { o.oc.Progress.Add(n) }
 // pack made while the container is down takes time in proportion to the
 // changes, not to the tree.
 func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
-	c, err := o.m.container(o.name)
+	c, err := o.m.containers.Open(o.name)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 	if err != nil {
 		return nil, newError(ErrFailed, "archive rootfs of "+o.name, err)
 	}
-	if err := copyFile(o.m.configPath(o.name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
+	if err := copyFile(o.m.containers.ConfigPath(o.name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
 		return nil, newError(ErrFailed, "copy config of "+o.name, err)
 	}
 	if err := copyFile(lxchelper.CriuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, lxchelper.CriuOptionsFile), 0o600); err != nil && !os.IsNotExist(err) {
@@ -208,7 +208,7 @@ func (o *Outgoing) PrecopyMemory(ctx context.Context) (*images.Manifest, error) 
 // frozen time adds to PrecopyFrozen, and RoundPages is what it wrote. The
 // manifest is held: Release it.
 func (o *Outgoing) precopyDump(ctx context.Context, purpose string, verb lxchelper.Verb, ref *images.Reference, args ...string) (string, *images.Manifest, error) {
-	dir, err := o.m.staging.Dir(o.name, purpose, o.m.imagesSizeHint(o.name))
+	dir, err := o.m.staging.Dir(o.name, purpose, o.m.containers.ImagesSizeHint(o.name))
 	if err != nil {
 		return "", nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
@@ -317,7 +317,7 @@ func (m *Manager) RecordReceived(name string, d time.Duration, report []KeyValue
 func (m *Manager) Announce(name string) {
 	ctx := m.opCtx()
 	go func() {
-		if err := m.runHelper(ctx, &opContext{}, lxchelper.Announce, name); err != nil {
+		if err := m.containers.RunHelper(ctx, &opContext{}, lxchelper.Announce, name); err != nil {
 			m.log.Debug("announce failed", "container", name, "err", err)
 		}
 	}()
@@ -649,10 +649,10 @@ func (in *Incoming) Close() {
 // caller holds the lock or knows nobody else can.
 func (m *Manager) Remove(name string) error {
 	if m.Exists(name) {
-		if err := m.kill(name); err != nil {
+		if err := m.containers.Kill(name); err != nil {
 			return err
 		}
-		c, err := m.container(name)
+		c, err := m.containers.Open(name)
 		if err != nil {
 			return err
 		}

@@ -31,7 +31,7 @@ func (m *Manager) RemoveMovedAway(name string) error {
 	if !m.Exists(name) {
 		return m.Remove(name)
 	}
-	if err := m.kill(name); err != nil {
+	if err := m.containers.Kill(name); err != nil {
 		return err
 	}
 	aside := filepath.Join(m.cfg.LXCPath, fmt.Sprintf(".%s.%d%s", name, time.Now().UnixNano(), movedAwaySuffix))

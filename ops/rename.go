@@ -73,7 +73,7 @@ func (m *Manager) Rename(oldName, newName string) error {
 		if _, err := os.Lstat(filepath.Join(m.cfg.LXCPath, newName)); err == nil {
 			return newError(ErrExists, fmt.Sprintf("container %q exists", newName), nil)
 		}
-		if err := m.requireStatusOf(oldName, "rename", "STOPPED"); err != nil {
+		if err := m.containers.RequireStatus(oldName, "rename", "STOPPED"); err != nil {
 			return err
 		}
 		if err := m.setAsideLeftovers(newName); err != nil {

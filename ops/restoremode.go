@@ -37,7 +37,7 @@ const restoreModeKey = "# ctrfs.restore-mode"
 
 // restoreMode is the remembered mode, or "".
 func (m *Manager) restoreMode(name string) string {
-	data, err := os.ReadFile(m.configPath(name))
+	data, err := os.ReadFile(m.containers.ConfigPath(name))
 	if err != nil {
 		return ""
 	}
@@ -52,7 +52,7 @@ func (m *Manager) restoreMode(name string) string {
 // rememberRestoreMode writes the mode into the config (a running
 // container's config is read only at its start).
 func (m *Manager) rememberRestoreMode(name, mode string) error {
-	path := m.configPath(name)
+	path := m.containers.ConfigPath(name)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper
 		if from.serve == nil {
 			work = opctx.DirSize(dir)
 		}
-		err = m.runCRIUHelper(actx, aoc, work, verb, name, args...)
+		err = m.containers.RunCRIUHelper(actx, aoc, work, verb, name, args...)
 		abort()
 		if stop != nil {
 			damaged = stop()

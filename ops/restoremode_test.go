@@ -19,7 +19,7 @@ func TestRestoreModeRemembered(t *testing.T) {
 			t.Fatalf("remembered %s, read %q", mode, got)
 		}
 	}
-	data, _ := os.ReadFile(m.configPath("c1"))
+	data, _ := os.ReadFile(m.containers.ConfigPath("c1"))
 	if string(data) != "lxc.uts.name = c1\n# ctrfs.restore-mode = mount-v2\n" {
 		t.Fatalf("config: %q", data)
 	}

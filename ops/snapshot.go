@@ -15,6 +15,7 @@ import (
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/testhooks"
@@ -181,13 +182,13 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	if _, err := m.images.Load(snapshotKey(name, snap)); err == nil || IsDamaged(err) {
 		return newError(ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), err)
 	}
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
 	}
 	rootfs, err := rootfsOf(c)
 	if err == nil && stateful {
-		_, err = m.requireStatus(c, "take a stateful snapshot of", "RUNNING")
+		_, err = lxcpath.RequireStatus(c, "take a stateful snapshot of", "RUNNING")
 	}
 	c.Release()
 	if err == nil && stateful {
@@ -198,7 +199,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	}
 	hint := int64(64 << 20)
 	if stateful {
-		hint = m.imagesSizeHint(name)
+		hint = m.containers.ImagesSizeHint(name)
 	}
 	dir, err := m.staging.Dir(name, "snapshot", hint)
 	if err != nil {
@@ -207,7 +208,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	defer m.staging.RemoveLater(dir)
 
 	t0 := time.Now()
-	if err := copyFile(m.configPath(name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
+	if err := copyFile(m.containers.ConfigPath(name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
 		return newError(ErrFailed, "copy config of "+name, err)
 	}
 	archive := filepath.Join(dir, snapshotRootfs)
@@ -281,12 +282,12 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	if err != nil {
 		return err
 	}
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
 	}
 	rootfs, err := rootfsOf(c)
-	wasRunning := statusOf(c) != "STOPPED"
+	wasRunning := lxcpath.StatusOf(c) != "STOPPED"
 	c.Release()
 	if err != nil {
 		return err
@@ -326,7 +327,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 		}
 		return newError(ErrFailed, fmt.Sprintf("unpack rootfs of snapshot %s of %s", snap, name), err)
 	}
-	config, err := snapshotConfigFor(filepath.Join(dir, snapshotConfig), m.configPath(name))
+	config, err := snapshotConfigFor(filepath.Join(dir, snapshotConfig), m.containers.ConfigPath(name))
 	if err != nil {
 		os.RemoveAll(incoming)
 		return newError(ErrFailed, fmt.Sprintf("read config of snapshot %s of %s", snap, name), err)
@@ -334,7 +335,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	unpackTime := time.Since(t0)
 
 	t1 := time.Now()
-	if err := m.kill(name); err != nil {
+	if err := m.containers.Kill(name); err != nil {
 		os.RemoveAll(incoming)
 		return err
 	}
@@ -345,7 +346,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	if err := swapRootfs(rootfs); err != nil {
 		return newError(ErrFailed, "roll back rootfs of "+name, err)
 	}
-	if err := configfile.WriteAtomic(m.configPath(name), config); err != nil {
+	if err := configfile.WriteAtomic(m.containers.ConfigPath(name), config); err != nil {
 		return newError(ErrFailed, "roll back config of "+name, err)
 	}
 	oc.Extra = append(oc.Extra, opctx.Seconds("unpack-seconds", unpackTime), opctx.Seconds("stop-seconds", time.Since(t1)))

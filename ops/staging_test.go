@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"ctrfs/images"
-	"ctrfs/ops/staging"
 )
 
 const otherUID = 65534 // nobody
@@ -21,9 +20,8 @@ const otherUID = 65534 // nobody
 func stagingManager(t *testing.T) (*Manager, *bytes.Buffer) {
 	var log bytes.Buffer
 	base := t.TempDir()
-	m := &Manager{cfg: Config{StoreDir: filepath.Join(base, "store"), LXCPath: filepath.Join(base, "lxc")},
-		log: slog.New(slog.NewTextHandler(&log, nil))}
-	m.staging = staging.New(m.cfg.StoreDir, m.log)
+	m := newManager(Config{StoreDir: filepath.Join(base, "store"), LXCPath: filepath.Join(base, "lxc")},
+		context.Background(), nil, slog.New(slog.NewTextHandler(&log, nil)), nil)
 	for _, d := range []string{m.cfg.StoreDir, m.cfg.LXCPath} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)

@@ -19,33 +19,6 @@ func stateKey(name string) string { return "state/" + name }
 
 func snapshotPrefix(name string) string { return "snapshots/" + name + "/" }
 
-// imagesSizeHint guesses the size of a container's CRIU images from its
-// memory use, plus room for everything else CRIU writes.
-func (m *Manager) imagesSizeHint(name string) int64 {
-	const extra = 64 << 20
-	mem, err := m.MemoryUsage(name)
-	if errors.Is(err, errNoMemoryFigure) {
-		return 1 << 30 // unknown: only a roomy tmpfs will do
-	}
-	return mem + extra
-}
-
-var errNoMemoryFigure = errors.New("no memory figure")
-
-// MemoryUsage is the memory a container uses (0 if it does not exist).
-func (m *Manager) MemoryUsage(name string) (int64, error) {
-	c, err := m.container(name)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Release()
-	mem, err := c.MemoryUsage()
-	if err != nil {
-		return 0, errNoMemoryFigure
-	}
-	return int64(mem), nil
-}
-
 // HasState says whether the container has saved state (after
 // stop-stateful), sound or not: saved state that cannot be read is still
 // there until `stop` discards it.

@@ -1,7 +1,8 @@
-package ops
+package lxcpath
 
 import (
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -47,4 +48,16 @@ func TestStateQueriesDoNotWaitForEachOther(t *testing.T) {
 	conn.Close()
 	ln.Close()
 	<-c1
+}
+
+// writeConfig puts a fake container config at lxcpath/name/config.
+func writeConfig(t *testing.T, lxcpath, name, content string) {
+	t.Helper()
+	dir := filepath.Join(lxcpath, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

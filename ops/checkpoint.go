@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"ctrfs/ops/stored"
+
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +44,7 @@ func (m *Manager) stopStateful(ctx context.Context, oc *opContext, name string, 
 	t := time.Now()
 	if err := m.rehearse(ctx, oc, name); err != nil {
 		msg := fmt.Sprintf("stop-stateful of %s refused: this host could not restore its checkpoint (%v)", name, err)
-		if derr := m.dropState(name); derr != nil {
+		if derr := m.stored.DropState(name); derr != nil {
 			msg += fmt.Sprintf("; dropping the checkpoint failed (%v)", derr)
 		}
 		return m.releaseWith(name, msg+"; the checkpoint was discarded")
@@ -99,7 +101,7 @@ func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string
 		if parent != nil {
 			state = images.Chain(d.manifest, parent.chain)
 		}
-		storeErr = m.images.Save(stateKey(name), state)
+		storeErr = m.images.Save(stored.StateKey(name), state)
 		if storeErr != nil || state != d.manifest {
 			m.images.Release(d.manifest) // saved as part of the chain, or not at all
 		}
@@ -109,7 +111,7 @@ func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string
 		// The container runs again first: freeing the failed import's
 		// chunks is a whole collection.
 		err := m.releaseWith(name, fmt.Sprintf("checkpoint of %s could not be stored (%v)", name, storeErr))
-		m.freeFailedImport(ctx)
+		m.stored.FreeFailedImport(ctx)
 		return err
 	}
 	m.staging.RemoveLater(dir)
@@ -326,7 +328,7 @@ func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, 
 	case err != nil:
 		return err
 	}
-	return m.dropState(name)
+	return m.stored.DropState(name)
 }
 
 // criuFailure is a restore that CRIU failed (criuRestore's error), as
@@ -346,10 +348,10 @@ func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, 
 	}
 	// A state made over pre-dumps (images.Chain) restores from a
 	// directory: CRIU finds parent images there only, not in a stream.
-	chained := set.manifest.Chained()
+	chained := set.Manifest().Chained()
 	var dir string
 	if chained {
-		dir, err = m.staging.Dir(name, "restore", set.manifest.Size())
+		dir, err = m.staging.Dir(name, "restore", set.Manifest().Size())
 	} else {
 		dir, err = m.staging.StreamDir()
 	}
@@ -358,7 +360,7 @@ func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, 
 	}
 	defer os.RemoveAll(dir)
 	if chained {
-		if err := m.images.Export(ctx, set.manifest, dir); errors.Is(err, images.ErrCorrupt) {
+		if err := m.images.Export(ctx, set.Manifest(), dir); errors.Is(err, images.ErrCorrupt) {
 			return err, err
 		} else if err != nil {
 			return nil, newError(ErrFailed, "unpack the saved state of "+name, err)
@@ -367,7 +369,7 @@ func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, 
 
 	// The recorded cgroups are read from the directory by the restore's
 	// hook, not by CRIU.
-	if data, err := fs.ReadFile(m.images.FS(set.manifest), lxchelper.CgroupsFile); err == nil {
+	if data, err := fs.ReadFile(m.images.FS(set.Manifest()), lxchelper.CgroupsFile); err == nil {
 		if err := os.WriteFile(filepath.Join(dir, lxchelper.CgroupsFile), data, 0o644); err != nil {
 			return nil, newError(ErrFailed, "prepare restore of "+name, err)
 		}
@@ -377,7 +379,7 @@ func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, 
 	// byte of it, and a damaged one ends the restore. Each attempt (see
 	// criuRestore) is served anew.
 	serve := func(dir string) (func() error, error) {
-		srv, err := m.images.ServeImages(set.manifest, dir)
+		srv, err := m.images.ServeImages(set.Manifest(), dir)
 		if err != nil {
 			return nil, err
 		}
@@ -385,10 +387,10 @@ func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, 
 		if verb == lxchelper.RestoreRehearsal {
 			phase = "rehearse"
 		}
-		oc.Progress.Sample(phase, set.manifest.Size(), srv.Served)
+		oc.Progress.Sample(phase, set.Manifest().Size(), srv.Served)
 		return srv.Close, nil
 	}
-	from := restoreFrom{serve: serve, size: set.manifest.Size()}
+	from := restoreFrom{serve: serve, size: set.Manifest().Size()}
 	if chained {
 		from = restoreFrom{}
 	}
@@ -430,7 +432,7 @@ func (m *Manager) recoverStagingIn(ctx context.Context, root string) {
 		}
 		if name, ok := stagedDumpOf(e.Name()); ok && m.Exists(name) && !m.HasState(name) && completeDump(dir) {
 			if st, err := m.Status(name); err == nil && st == "STOPPED" {
-				if err := m.saveDumpChain(ctx, stateKey(name), dir); err != nil {
+				if err := m.saveDumpChain(ctx, stored.StateKey(name), dir); err != nil {
 					m.log.Error("cannot store the checkpoint left in staging; keeping it", "dir", dir, "err", err)
 					continue
 				}
@@ -458,7 +460,7 @@ func (m *Manager) dropStaleState() {
 		if st, err := m.Status(name); err != nil || st == "STOPPED" {
 			continue
 		}
-		if err := m.dropState(name); err != nil {
+		if err := m.stored.DropState(name); err != nil {
 			m.log.Error("cannot drop the saved state of a running container", "container", name, "err", err)
 			continue
 		}

@@ -107,7 +107,7 @@ func (m *Manager) Destroy(name string) error {
 		if err := c.Destroy(); err != nil {
 			return newError(ErrFailed, "destroy "+name, err)
 		}
-		return m.dropStoreData(name)
+		return m.stored.DropStoreData(name)
 	}})
 	if err == nil {
 		m.forget(name)
@@ -236,7 +236,7 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 	}
 	kv = append(kv, KeyValue{Key: "pid", Value: pid}, KeyValue{Key: "ipv4", Value: ipv4}, KeyValue{Key: "ipv6", Value: ipv6},
 		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.created(name).UTC().Format(time.RFC3339)})
-	kv = append(kv, m.storeInfo(name)...)
+	kv = append(kv, m.stored.Info(name)...)
 	mode := m.restoreMode(name)
 	m.mu.Lock()
 	r := m.recordOf(name)

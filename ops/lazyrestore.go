@@ -43,11 +43,11 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 	if err != nil {
 		return nil, err
 	}
-	dir, err := m.staging.Dir(in.name, "lazyrestore", set.manifest.Size())
+	dir, err := m.staging.Dir(in.name, "lazyrestore", set.Manifest().Size())
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare restore of "+in.name, err)
 	}
-	if err := m.images.Export(ctx, set.manifest, dir); err != nil {
+	if err := m.images.Export(ctx, set.Manifest(), dir); err != nil {
 		os.RemoveAll(dir)
 		return nil, newError(ErrFailed, "unpack the saved state of "+in.name, err)
 	}
@@ -94,7 +94,7 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 				m.rememberRestoreMode(in.name, mode)
 			}
 			in.lazy = lc
-			m.dropState(in.name)
+			m.stored.DropState(in.name)
 			// It runs here from now on, its memory arriving: the
 			// network must send its traffic here now, not once the
 			// last page is in (the source's stopped copy still has

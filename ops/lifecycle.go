@@ -20,7 +20,7 @@ func (m *Manager) Run(name string, cmd Command) error {
 			if err := m.containers.Stop(name); err != nil {
 				return err
 			}
-			return m.dropState(name)
+			return m.stored.DropState(name)
 		}
 	case "stop-stateful":
 		fn = func(ctx context.Context, oc *opContext) error { return m.stopStateful(ctx, oc, name, nil) }
@@ -29,7 +29,7 @@ func (m *Manager) Run(name string, cmd Command) error {
 			if err := m.containers.Stop(name); err != nil {
 				return err
 			}
-			if err := m.dropState(name); err != nil {
+			if err := m.stored.DropState(name); err != nil {
 				return err
 			}
 			return m.start(ctx, oc, name)

@@ -11,6 +11,8 @@
 package ops
 
 import (
+	"ctrfs/ops/stored"
+
 	"context"
 	"errors"
 	"fmt"
@@ -71,8 +73,8 @@ type Manager struct {
 	events     *EventBus
 	log        *slog.Logger
 	images     *images.Store // saved state and stateful snapshots
-	gc         gcState
 	staging    *staging.Area
+	stored     *stored.Store // what images keeps of the containers
 
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
@@ -140,14 +142,14 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m.recoverRootfsSwaps()
 	m.removeUnfinishedCreates()
 	m.removeMovedAwayLeft()
-	m.collectGarbage() // chunks of imports that a crash cut short
+	m.stored.CollectGarbage() // chunks of imports that a crash cut short
 	return m, nil
 }
 
 // newManager is a Manager of cfg with nothing recovered yet: NewManager's,
 // and the unit tests' (whose store may be nil).
 func newManager(cfg Config, ctx context.Context, events *EventBus, log *slog.Logger, store *images.Store) *Manager {
-	return &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, staging: staging.New(cfg.StoreDir, log),
+	return &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, stored: stored.New(store, ctx, log), staging: staging.New(cfg.StoreDir, log),
 		containers: lxcpath.New(cfg.LXCPath, cfg.HelperPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg)),
 		busy:       map[string]string{}, running: map[string]*opctx.Progress{}, records: map[string]*record{}}
 }
@@ -199,6 +201,29 @@ func (m *Manager) Status(name string) (string, error) { return m.containers.Stat
 
 // MemoryUsage is the memory a container uses (0 if it does not exist).
 func (m *Manager) MemoryUsage(name string) (int64, error) { return m.containers.MemoryUsage(name) }
+
+// HasState says whether the container has saved state, sound or not
+// (stored.Store.HasState).
+func (m *Manager) HasState(name string) bool { return m.stored.HasState(name) }
+
+// SavedState returns the container's saved state; ErrNotFound if it has
+// none.
+func (m *Manager) SavedState(name string) (*ImageSet, error) { return m.stored.SavedState(name) }
+
+// GCStats are how many garbage collection passes have finished and how
+// long the last one took.
+func (m *Manager) GCStats() (runs int64, last time.Duration) { return m.stored.GCStats() }
+
+// StoreUsage is what the image store holds, for metrics: kept from the
+// last GC pass or scrape while the store has not changed.
+func (m *Manager) StoreUsage() (images.Usage, error) { return m.images.Usage() }
+
+// ImageSet is one stored set of CRIU images (stored.ImageSet), as fs/
+// browses it.
+type ImageSet = stored.ImageSet
+
+// ImageFile is one CRIU image file of an ImageSet.
+type ImageFile = stored.ImageFile
 
 // acquire takes the container's operation lock, or fails with ErrBusy
 // naming the operation under way.

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"ctrfs/ops/stored"
+
 	"context"
 	"errors"
 	"fmt"
@@ -24,10 +26,6 @@ import (
 // are the steps on this host's side. The outgoing side works under the
 // container's lock as one operation ("move"); the incoming side holds the
 // lock of the name it receives until the migration is committed or undone.
-
-// movingKey holds the rootfs archive and config of a container on its way
-// out, saved so that its chunks are safe from GC while they are sent.
-func movingKey(name string) string { return "moving/" + name }
 
 // Outgoing is a container leaving this host.
 type Outgoing struct {
@@ -153,7 +151,7 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 		// until this one replaces it.
 		mf.Files = append([]images.File{o.base}, mf.Files...)
 	}
-	if err := o.m.images.Save(movingKey(o.name), mf); err != nil {
+	if err := o.m.images.Save(stored.MovingKey(o.name), mf); err != nil {
 		o.m.images.Release(mf)
 		return nil, newError(ErrFailed, "store rootfs of "+o.name, err)
 	}
@@ -175,7 +173,7 @@ func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 		}
 		out["snapshots/"+s] = mf
 	}
-	mf, err := o.m.images.Load(stateKey(o.name))
+	mf, err := o.m.images.Load(stored.StateKey(o.name))
 	if err == nil {
 		out["state"] = mf
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -272,7 +270,7 @@ func (m *Manager) resumeHere(ctx context.Context, name string) error {
 			if err := m.release(name); err != nil {
 				return err
 			}
-			return m.dropState(name)
+			return m.stored.DropState(name)
 		}
 		os.Remove(m.holdPath(name))
 	}
@@ -295,8 +293,8 @@ func (o *Outgoing) Forget() {
 	if o.tarState != "" {
 		os.RemoveAll(filepath.Dir(o.tarState))
 	}
-	if err := o.m.images.Delete(movingKey(o.name)); err == nil {
-		o.m.collectGarbage()
+	if err := o.m.images.Delete(stored.MovingKey(o.name)); err == nil {
+		o.m.stored.CollectGarbage()
 	}
 }
 
@@ -521,10 +519,10 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 
 func itemKey(name, item string) (string, error) {
 	if item == "state" {
-		return stateKey(name), nil
+		return stored.StateKey(name), nil
 	}
 	if snap, ok := strings.CutPrefix(item, "snapshots/"); ok && ValidateName(snap) == nil {
-		return snapshotKey(name, snap), nil
+		return stored.SnapshotKey(name, snap), nil
 	}
 	return "", newError(ErrInvalid, fmt.Sprintf("unknown item %q in a migration", item), nil)
 }
@@ -568,7 +566,7 @@ func (in *Incoming) startLazily(ctx context.Context, oc *opContext) error {
 		return err
 	}
 	t0 := time.Now()
-	written, err := in.m.images.Update(ctx, in.stateDir, in.stateFiles, set.manifest)
+	written, err := in.m.images.Update(ctx, in.stateDir, in.stateFiles, set.Manifest())
 	in.stateFiles = nil // part old, part new if it failed
 	if err != nil {
 		in.dropStateDir()
@@ -594,7 +592,7 @@ func (in *Incoming) startLazily(ctx context.Context, oc *opContext) error {
 		}
 	}
 	in.dropStateDir()
-	return in.m.dropState(in.name)
+	return in.m.stored.DropState(in.name)
 }
 
 // Commit makes the container this host's: a frozen one runs, a lazily
@@ -634,7 +632,7 @@ func (in *Incoming) Discard() error {
 	for _, k := range in.keys {
 		in.m.images.Delete(k)
 	}
-	in.m.collectGarbage()
+	in.m.stored.CollectGarbage()
 	return firstErr
 }
 
@@ -662,8 +660,8 @@ func (m *Manager) Remove(name string) error {
 			return newError(ErrFailed, "destroy "+name, err)
 		}
 	}
-	m.images.Delete(movingKey(name))
-	return m.dropStoreData(name)
+	m.images.Delete(stored.MovingKey(name))
+	return m.stored.DropStoreData(name)
 }
 
 // Lock takes the container's lock for work outside an operation (settling

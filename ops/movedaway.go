@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"ctrfs/ops/stored"
+
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,8 +40,8 @@ func (m *Manager) RemoveMovedAway(name string) error {
 	if err := os.Rename(filepath.Join(m.cfg.LXCPath, name), aside); err != nil {
 		return m.Remove(name) // the slow way, but it goes
 	}
-	m.images.Delete(movingKey(name))
-	err := m.dropStoreData(name)
+	m.images.Delete(stored.MovingKey(name))
+	err := m.stored.DropStoreData(name)
 	go func() {
 		testhooks.PausePoint("moved-away-remove")
 		m.removeMovedAway(aside)

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"ctrfs/ops/stored"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -239,10 +241,10 @@ func (m *Manager) storeItems(name string) (map[string]string, error) {
 	}
 	items := map[string]string{}
 	for _, s := range snaps {
-		items["snapshots/"+s] = snapshotKey(name, s)
+		items["snapshots/"+s] = stored.SnapshotKey(name, s)
 	}
 	if m.HasState(name) { // damaged too
-		items["state"] = stateKey(name)
+		items["state"] = stored.StateKey(name)
 	}
 	return items, nil
 }
@@ -258,7 +260,7 @@ func (m *Manager) setAsideLeftovers(name string) error {
 	if err != nil {
 		return newError(ErrFailed, "look for leftovers of a container "+name, err)
 	}
-	m.images.Delete(movingKey(name)) // the archive of a move out that a crash cut short
+	m.images.Delete(stored.MovingKey(name)) // the archive of a move out that a crash cut short
 	if len(items) == 0 {
 		return nil
 	}

@@ -43,7 +43,7 @@ func (m *Manager) archiveBase(ctx context.Context, oc *opContext, name, rootfs s
 	mf, st, err := m.images.ImportDir(ctx, dir)
 	if err != nil {
 		os.RemoveAll(stateDir)
-		m.freeFailedImport(ctx)
+		m.stored.FreeFailedImport(ctx)
 		return nil, newError(ErrFailed, "store rootfs of "+name, err)
 	}
 	b.mf, b.stored = mf, st.StoredBytes

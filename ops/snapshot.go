@@ -1,15 +1,15 @@
 package ops
 
 import (
+	"ctrfs/ops/stored"
+
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"ctrfs/images"
@@ -43,8 +43,6 @@ const (
 	metaStored = "stored" // compressed bytes the snapshot added to the store
 )
 
-func snapshotKey(name, snap string) string { return snapshotPrefix(name) + snap }
-
 // Snapshot describes one snapshot, as its `info` file shows it.
 type Snapshot struct {
 	Name     string
@@ -76,27 +74,7 @@ func snapshotOf(snap string, mf *images.Manifest) *Snapshot {
 
 // Snapshots lists the container's snapshots by name, damaged ones too
 // (they stay until rmdir).
-func (m *Manager) Snapshots(name string) ([]string, error) {
-	keys, err := m.images.Keys(snapshotPrefix(name))
-	if err != nil {
-		return nil, newError(ErrFailed, "list snapshots of "+name, err)
-	}
-	damaged, err := m.images.DamagedKeys(snapshotPrefix(name))
-	if err != nil {
-		return nil, newError(ErrFailed, "list damaged snapshots of "+name, err)
-	}
-	seen := map[string]bool{}
-	out := make([]string, 0, len(keys)+len(damaged))
-	for _, k := range append(keys, damaged...) {
-		snap := strings.TrimPrefix(k, snapshotPrefix(name))
-		if !seen[snap] && !strings.Contains(snap, "/") {
-			seen[snap] = true
-			out = append(out, snap)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
+func (m *Manager) Snapshots(name string) ([]string, error) { return m.stored.Snapshots(name) }
 
 // Snapshot returns one snapshot; ErrNotFound if there is none by that name.
 func (m *Manager) Snapshot(name, snap string) (*Snapshot, error) {
@@ -118,14 +96,14 @@ func (m *Manager) SnapshotState(name, snap string) (*ImageSet, error) {
 		return nil, newError(ErrNotFound, fmt.Sprintf("snapshot %s of %s is stateless", snap, name), nil)
 	}
 	state := mf.Only(func(f images.File) bool { return !isRootfsArchive(f) && f.Name != snapshotConfig })
-	return &ImageSet{store: m.images, manifest: state}, nil
+	return stored.NewImageSet(m.images, state), nil
 }
 
 func (m *Manager) loadSnapshot(name, snap string) (*images.Manifest, error) {
 	if err := ValidateName(snap); err != nil {
 		return nil, err
 	}
-	mf, err := m.images.Load(snapshotKey(name, snap))
+	mf, err := m.images.Load(stored.SnapshotKey(name, snap))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
 	}
@@ -160,14 +138,14 @@ func (m *Manager) DeleteSnapshot(name, snap string) error {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
 	return m.run(m.opCtx(), operation{name: name, what: "delete-snapshot", fn: func(context.Context, *opContext) error {
-		err := m.images.Delete(snapshotKey(name, snap))
+		err := m.images.Delete(stored.SnapshotKey(name, snap))
 		if errors.Is(err, fs.ErrNotExist) {
 			return newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
 		}
 		if err != nil {
 			return newError(ErrFailed, fmt.Sprintf("delete snapshot %s of %s", snap, name), err)
 		}
-		m.collectGarbage()
+		m.stored.CollectGarbage()
 		return nil
 	}})
 }
@@ -179,7 +157,7 @@ func (m *Manager) DeleteSnapshot(name, snap string) error {
 // memory are of the same instant and the freeze lasts as long as the
 // changes take to archive, not the whole tree.
 func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string, stateful bool) error {
-	if _, err := m.images.Load(snapshotKey(name, snap)); err == nil || IsDamaged(err) {
+	if _, err := m.images.Load(stored.SnapshotKey(name, snap)); err == nil || IsDamaged(err) {
 		return newError(ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), err)
 	}
 	c, err := m.containers.Open(name)
@@ -240,7 +218,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		d.manifest, d.stats, d.storeErr = m.images.ImportDir(ctx, dir)
 	}
 	if d.storeErr != nil {
-		m.freeFailedImport(ctx)
+		m.stored.FreeFailedImport(ctx)
 		return newError(ErrFailed, "store snapshot of "+name, d.storeErr)
 	}
 	mf, st := d.manifest, d.stats
@@ -252,9 +230,9 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		kind = "stateful"
 	}
 	mf.Meta = map[string]string{metaKind: kind, metaStored: fmt.Sprint(st.StoredBytes)}
-	if err := m.images.Save(snapshotKey(name, snap), mf); err != nil {
+	if err := m.images.Save(stored.SnapshotKey(name, snap), mf); err != nil {
 		m.images.Release(mf)
-		m.freeFailedImport(ctx)
+		m.stored.FreeFailedImport(ctx)
 		return newError(ErrFailed, "store snapshot of "+name, err)
 	}
 	oc.Extra = append(oc.Extra, opctx.Seconds("dump-seconds", d.dumped.Sub(t0)), opctx.Seconds("store-seconds", time.Since(d.dumped)))
@@ -339,7 +317,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 		os.RemoveAll(incoming)
 		return err
 	}
-	if err := m.dropState(name); err != nil {
+	if err := m.stored.DropState(name); err != nil {
 		os.RemoveAll(incoming)
 		return err
 	}

@@ -237,7 +237,7 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 	kv = append(kv, KeyValue{Key: "pid", Value: pid}, KeyValue{Key: "ipv4", Value: ipv4}, KeyValue{Key: "ipv6", Value: ipv6},
 		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.created(name).UTC().Format(time.RFC3339)})
 	kv = append(kv, m.stored.Info(name)...)
-	mode := m.restoreMode(name)
+	mode := m.saved.RestoreMode(name)
 	m.mu.Lock()
 	r := m.recordOf(name)
 	kv = append(kv, KeyValue{Key: "last-op", Value: r.lastOp})

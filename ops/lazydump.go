@@ -76,7 +76,7 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 		return nil, newError(ErrFailed, "prepare the page server's TLS for "+o.name, err)
 	}
 	testhooks.PausePoint("postcopy-freeze")
-	if err := o.m.hold(ctx, o.name, "move"); err != nil {
+	if err := o.m.saved.Hold(ctx, o.name, "move"); err != nil {
 		os.RemoveAll(dir)
 		os.RemoveAll(tlsDir)
 		return nil, err
@@ -98,10 +98,10 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 			// the error named no cause ("criu output:", LXC's last line).
 			log := criulog.Combined(log, oc.Log)
 			os.RemoveAll(dir)
-			if err := o.m.release(o.name); err != nil {
+			if err := o.m.saved.Release(o.name); err != nil {
 				return nil, err
 			}
-			return nil, o.m.dumpFailed(o.name, err, log)
+			return nil, o.m.saved.DumpFailed(o.name, err, log)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -109,7 +109,7 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 	// CRIU has written every image but the memory (lxchelper/freezestate.go).
 	if err := lxchelper.ThawedImages(dir); err != nil {
 		d.Stop()
-		if rerr := o.m.release(o.name); rerr != nil {
+		if rerr := o.m.saved.Release(o.name); rerr != nil {
 			return nil, rerr
 		}
 		return nil, newError(ErrFailed, "prepare the post-copy dump of "+o.name, err)
@@ -206,8 +206,8 @@ func (m *Manager) ResumeAfterLazyDump(name string) error {
 	if !c.Running() || pid <= 0 {
 		return newError(ErrFailed, fmt.Sprintf("%s has no processes any more: its memory was lost", name), nil)
 	}
-	if m.held(name) != nil {
-		return m.release(name)
+	if m.saved.Held(name) != nil {
+		return m.saved.Release(name)
 	}
 	if err := lxchelper.ThawAfterDump(c, pid); err != nil {
 		return newError(ErrFailed, "thaw the processes of "+name+" after CRIU's dump", err)

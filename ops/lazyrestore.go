@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"ctrfs/ops/savedstate"
+
 	"context"
 	"fmt"
 	"os"
@@ -11,7 +13,6 @@ import (
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
-	"ctrfs/ops/opctx"
 	"ctrfs/ops/testhooks"
 )
 
@@ -57,7 +58,7 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 	// source (CRIU's mount engine, say) can be tried again with the other
 	// engine and a new daemon; after that, the source's page server is
 	// spent.
-	for _, mode := range m.restoreAttempts(in.name) {
+	for _, mode := range m.saved.RestoreAttempts(in.name) {
 		lc, err := startLazyWatcher(m, in.name, dir, addr, port, creds)
 		if err != nil {
 			os.RemoveAll(dir)
@@ -68,8 +69,8 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 		}
 		testhooks.PausePoint("postcopy-restore")
 		args := []string{dir, lxchelper.ArgLazyPages}
-		if mode == modeCompat {
-			args = append(args, modeCompat)
+		if mode == savedstate.ModeCompat {
+			args = append(args, savedstate.ModeCompat)
 		}
 		aoc := &opContext{}
 		os.Remove(filepath.Join(dir, "restore.log"))
@@ -90,8 +91,8 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 			err = fmt.Errorf("its memory stopped arriving during the restore: %s", why)
 		}
 		if err == nil {
-			if mode != m.restoreMode(in.name) {
-				m.rememberRestoreMode(in.name, mode)
+			if mode != m.saved.RestoreMode(in.name) {
+				m.saved.RememberRestoreMode(in.name, mode)
 			}
 			in.lazy = lc
 			m.stored.DropState(in.name)
@@ -165,35 +166,4 @@ func (in *Incoming) discardLazy() {
 		os.RemoveAll(in.lazy.Dir())
 		in.lazy = nil
 	}
-}
-
-// startLazyPages starts the lazy-pages daemon of one restore attempt in
-// dir; another starter (with a page server's address) can take its place.
-type startLazyPages func(dir string) (*lazypages.Daemon, error)
-
-func localLazyPages(dir string) (*lazypages.Daemon, error) { return lazypages.Start(dir) }
-
-// awaitLazyPages waits until the lazy-pages daemon of a container restored
-// lazily (and frozen) has copied in every page. If it has not, the
-// container is killed before it can run on zero-filled memory; the caller
-// keeps what it was restored from. The daemon's log goes into the `log`.
-func (m *Manager) awaitLazyPages(ctx context.Context, oc *opContext, name string, d *lazypages.Daemon) error {
-	// Like every CRIU run, it has a deadline (see lxchelper/criulimit.go).
-	limit := lxchelper.CRIULimit(opctx.DirSize(d.Dir()))
-	limited, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	kill := context.AfterFunc(limited, d.Kill)
-	err := d.Wait()
-	if !kill() && err != nil {
-		err = fmt.Errorf("criu lazy-pages did not finish within %s, so it was killed", limit.Round(time.Second))
-	}
-	oc.SetLog(append(oc.Log, d.Log()...))
-	if err == nil {
-		return nil
-	}
-	msg := fmt.Sprintf("the lazy restore of %s did not get all its memory (%v)", name, err)
-	if kerr := m.containers.Kill(name); kerr != nil {
-		return newError(ErrFailed, fmt.Sprintf("%s, and stopping it failed: %v", msg, kerr), nil)
-	}
-	return newError(ErrFailed, msg+"; it was stopped", nil)
 }

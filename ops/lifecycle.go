@@ -23,7 +23,7 @@ func (m *Manager) Run(name string, cmd Command) error {
 			return m.stored.DropState(name)
 		}
 	case "stop-stateful":
-		fn = func(ctx context.Context, oc *opContext) error { return m.stopStateful(ctx, oc, name, nil) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.saved.StopStateful(ctx, oc, name, nil) }
 	case "restart":
 		fn = func(ctx context.Context, oc *opContext) error {
 			if err := m.containers.Stop(name); err != nil {
@@ -45,7 +45,7 @@ func (m *Manager) Run(name string, cmd Command) error {
 	case "restore":
 		fn = func(ctx context.Context, oc *opContext) error { return m.restoreSnapshot(ctx, oc, name, cmd.Arg) }
 	case "check":
-		fn = func(ctx context.Context, oc *opContext) error { return m.check(ctx, oc, name) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.saved.Check(ctx, oc, name) }
 	default:
 		// No ctl line gets here: cluster.Dispatch parses every one and
 		// sends move to the cluster. A caller that skips the router does.
@@ -70,7 +70,7 @@ func (m *Manager) start(ctx context.Context, oc *opContext, name string) error {
 		return newError(ErrFailed, "start "+name, err)
 	}
 	if m.HasState(name) {
-		return m.startFromState(ctx, oc, name)
+		return m.saved.StartFromState(ctx, oc, name)
 	}
 	return m.containers.RunHelper(ctx, oc, lxchelper.Start, name)
 }

@@ -11,6 +11,8 @@
 package ops
 
 import (
+	"ctrfs/ops/savedstate"
+
 	"ctrfs/ops/stored"
 
 	"context"
@@ -75,6 +77,7 @@ type Manager struct {
 	images     *images.Store // saved state and stateful snapshots
 	staging    *staging.Area
 	stored     *stored.Store // what images keeps of the containers
+	saved      *savedstate.Keeper
 
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
@@ -136,9 +139,9 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m.recoverRenames()
 	// Recovery runs before the tree is mounted, to its end: a daemon
 	// told to stop meanwhile stops once it has mounted (cmd/ctrfs).
-	m.recoverStaging(m.opCtx())
-	m.releaseLeftHolds() // before their saved state is found stale
-	m.dropStaleState()
+	m.saved.RecoverStaging(m.opCtx())
+	m.saved.ReleaseLeftHolds() // before their saved state is found stale
+	m.saved.DropStaleState()
 	m.recoverRootfsSwaps()
 	m.removeUnfinishedCreates()
 	m.removeMovedAwayLeft()
@@ -149,9 +152,11 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 // newManager is a Manager of cfg with nothing recovered yet: NewManager's,
 // and the unit tests' (whose store may be nil).
 func newManager(cfg Config, ctx context.Context, events *EventBus, log *slog.Logger, store *images.Store) *Manager {
-	return &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, stored: stored.New(store, ctx, log), staging: staging.New(cfg.StoreDir, log),
+	m := &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, stored: stored.New(store, ctx, log), staging: staging.New(cfg.StoreDir, log),
 		containers: lxcpath.New(cfg.LXCPath, cfg.HelperPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg)),
 		busy:       map[string]string{}, running: map[string]*opctx.Progress{}, records: map[string]*record{}}
+	m.saved = savedstate.New(m.containers, m.stored, m.staging, log, m.Announce)
+	return m
 }
 
 // opCtx is the context of an operation started here. It carries the

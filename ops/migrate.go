@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"ctrfs/ops/savedstate"
+
 	"ctrfs/ops/stored"
 
 	"context"
@@ -98,6 +100,9 @@ func (o *Outgoing) Sending(expected int64) {
 	o.oc.Progress.SetStep("send", expected)
 }
 func (o *Outgoing) Sent(n int64) { o.oc.Progress.Add(n) }
+
+// QuickCheck is savedstate.Keeper.QuickCheck for a move, before anything is sent.
+func (o *Outgoing) QuickCheck() error { return o.m.saved.QuickCheck(o.name, "move") }
 
 // PackRootfs archives the rootfs and config into the store. The first call
 // archives the whole tree; later ones only what changed since, so that the
@@ -211,11 +216,11 @@ func (o *Outgoing) precopyDump(ctx context.Context, purpose string, verb lxchelp
 		return "", nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
 	oc := &opContext{Progress: o.oc.Progress}
-	d, err := o.m.dumpStored(ctx, oc, ref, verb, o.name, dir, args...)
-	if err == nil && d.storeErr != nil {
-		err = newError(ErrFailed, "store precopy of "+o.name, d.storeErr)
+	d, err := o.m.saved.DumpStored(ctx, oc, ref, verb, o.name, dir, args...)
+	if err == nil && d.StoreErr != nil {
+		err = newError(ErrFailed, "store precopy of "+o.name, d.StoreErr)
 	} else if err != nil {
-		err = o.m.dumpFailed(o.name, err, oc.Log)
+		err = o.m.saved.DumpFailed(o.name, err, oc.Log)
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -226,7 +231,7 @@ func (o *Outgoing) precopyDump(ctx context.Context, purpose string, verb lxchelp
 		o.PrecopyFrozen += time.Duration(st.GetDump().GetFrozenTime()) * time.Microsecond
 		o.RoundPages = int64(st.GetDump().GetPagesWritten())
 	}
-	return dir, d.manifest, nil
+	return dir, d.Manifest, nil
 }
 
 // reference is the last precopy dump, or nil.
@@ -251,7 +256,11 @@ func (o *Outgoing) dropPrecopy() {
 // (Remove kills them) or the move fails (Resume lets them run on).
 func (o *Outgoing) Checkpoint(ctx context.Context) error {
 	testhooks.PausePoint("move-freeze")
-	return o.m.checkpointHeld(ctx, o.oc, o.name, o.reference(), o.lastPreDump(), "move")
+	var parent *savedstate.Parent
+	if p := o.lastPreDump(); p != nil {
+		parent = &savedstate.Parent{Dir: p.dir, Chain: p.chain}
+	}
+	return o.m.saved.CheckpointHeld(ctx, o.oc, o.name, o.reference(), parent, "move")
 }
 
 // Resume brings the container back here after a migration that failed
@@ -265,20 +274,20 @@ func (o *Outgoing) Resume(ctx context.Context) error {
 // container whose processes were lost meanwhile (its host restarted) is
 // restored from the checkpoint.
 func (m *Manager) resumeHere(ctx context.Context, name string) error {
-	if m.held(name) != nil {
+	if m.saved.Held(name) != nil {
 		if st, err := m.Status(name); err == nil && st != "STOPPED" {
-			if err := m.release(name); err != nil {
+			if err := m.saved.Release(name); err != nil {
 				return err
 			}
 			return m.stored.DropState(name)
 		}
-		os.Remove(m.holdPath(name))
+		os.Remove(m.saved.HoldPath(name))
 	}
 	if !m.HasState(name) {
 		return nil
 	}
 	roc := &opContext{}
-	if err := m.startFromState(ctx, roc, name); err != nil {
+	if err := m.saved.StartFromState(ctx, roc, name); err != nil {
 		return err
 	}
 	m.Announce(name)
@@ -552,7 +561,7 @@ func (in *Incoming) Start(ctx context.Context) (restoreLog []byte, err error) {
 		in.frozen = true
 		return oc.Log, nil
 	}
-	if err = in.m.restoreState(ctx, oc, in.name, lxchelper.RestoreFrozen); err != nil {
+	if err = in.m.saved.RestoreState(ctx, oc, in.name, lxchelper.RestoreFrozen); err != nil {
 		return oc.Log, err
 	}
 	in.frozen = true
@@ -578,14 +587,14 @@ func (in *Incoming) startLazily(ctx context.Context, oc *opContext) error {
 	in.Phases = append(in.Phases, opctx.Seconds("target-update-seconds", time.Since(t0)),
 		KeyValue{Key: "target-update-bytes", Value: fmt.Sprint(written)})
 	t1 := time.Now()
-	lazy, _, err := in.m.criuRestore(ctx, oc, lxchelper.RestoreFrozen, in.name, in.stateDir, restoreFrom{lazy: localLazyPages})
+	lazy, _, err := in.m.saved.CriuRestore(ctx, oc, lxchelper.RestoreFrozen, in.name, in.stateDir, savedstate.RestoreFrom{Lazy: savedstate.LocalLazyPages})
 	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", in.name, err), nil)
 	}
 	in.Phases = append(in.Phases, opctx.Seconds("target-criu-restore-seconds", time.Since(t1)))
 	if lazy != nil {
 		t2 := time.Now()
-		err := in.m.awaitLazyPages(ctx, oc, in.name, lazy)
+		err := in.m.saved.AwaitLazyPages(ctx, oc, in.name, lazy)
 		in.Phases = append(in.Phases, opctx.Seconds("target-lazy-wait-seconds", time.Since(t2)))
 		if err != nil {
 			return err
@@ -674,7 +683,7 @@ func (m *Manager) Lock(name, what string) (release func(), err error) {
 // move that did not finish: a held one runs on (resumeHere), a stopped
 // one is restored or started.
 func (m *Manager) StartLocked(ctx context.Context, name string) error {
-	if m.held(name) != nil {
+	if m.saved.Held(name) != nil {
 		return m.resumeHere(ctx, name)
 	}
 	if st, err := m.Status(name); err != nil || st != "STOPPED" {

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"ctrfs/ops/savedstate"
+
 	"ctrfs/ops/stored"
 
 	"context"
@@ -170,7 +172,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	}
 	c.Release()
 	if err == nil && stateful {
-		err = m.quickCheck(name, "take a stateful snapshot of")
+		err = m.saved.QuickCheck(name, "take a stateful snapshot of")
 	}
 	if err != nil {
 		return err
@@ -190,7 +192,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		return newError(ErrFailed, "copy config of "+name, err)
 	}
 	archive := filepath.Join(dir, snapshotRootfs)
-	var d storedDump
+	var d savedstate.StoredDump
 	var base *rootfsBase
 	if stateful {
 		if base, err = m.archiveBase(ctx, oc, name, rootfs); err != nil {
@@ -200,28 +202,28 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		testhooks.PausePoint("snapshot-freeze")
 		// The images, the changes to the rootfs and the config are
 		// stored once CRIU is done and the container runs again.
-		d, err = m.dumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
+		d, err = m.saved.DumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
 		if err != nil {
-			return m.dumpFailed(name, err, oc.Log)
+			return m.saved.DumpFailed(name, err, oc.Log)
 		}
-		oc.Extra = append(oc.Extra, dumpStats(dir)...)
-		if d.storeErr == nil {
-			d.manifest.Files = append(d.manifest.Files, base.file)
+		oc.Extra = append(oc.Extra, savedstate.DumpStats(dir)...)
+		if d.StoreErr == nil {
+			d.Manifest.Files = append(d.Manifest.Files, base.file)
 		}
 	} else {
 		oc.Progress.Sample("archive", 0, func() int64 { return opctx.DirSize(dir) })
 		if err := rootfstar.Archive(rootfs, archive); err != nil {
 			return newError(ErrFailed, "archive rootfs of "+name, err)
 		}
-		d.dumped = time.Now()
+		d.Dumped = time.Now()
 		oc.Progress.SetStep("store", 0)
-		d.manifest, d.stats, d.storeErr = m.images.ImportDir(ctx, dir)
+		d.Manifest, d.Stats, d.StoreErr = m.images.ImportDir(ctx, dir)
 	}
-	if d.storeErr != nil {
+	if d.StoreErr != nil {
 		m.stored.FreeFailedImport(ctx)
-		return newError(ErrFailed, "store snapshot of "+name, d.storeErr)
+		return newError(ErrFailed, "store snapshot of "+name, d.StoreErr)
 	}
-	mf, st := d.manifest, d.stats
+	mf, st := d.Manifest, d.Stats
 	if base != nil {
 		st.StoredBytes += base.stored
 	}
@@ -235,7 +237,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		m.stored.FreeFailedImport(ctx)
 		return newError(ErrFailed, "store snapshot of "+name, err)
 	}
-	oc.Extra = append(oc.Extra, opctx.Seconds("dump-seconds", d.dumped.Sub(t0)), opctx.Seconds("store-seconds", time.Since(d.dumped)))
+	oc.Extra = append(oc.Extra, opctx.Seconds("dump-seconds", d.Dumped.Sub(t0)), opctx.Seconds("store-seconds", time.Since(d.Dumped)))
 	return nil
 }
 
@@ -332,11 +334,11 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	oc.Progress.SetStep("restore", 0)
 	if mf.Meta[metaKind] == "stateful" {
 		t1 := time.Now()
-		if _, _, err := m.criuRestore(ctx, oc, lxchelper.Restore, name, dir, restoreFrom{}); err != nil {
+		if _, _, err := m.saved.CriuRestore(ctx, oc, lxchelper.Restore, name, dir, savedstate.RestoreFrom{}); err != nil {
 			return newError(ErrFailed, fmt.Sprintf("restore of snapshot %s of %s failed %v; its rootfs and config are rolled back and it is STOPPED",
 				snap, name, err), nil)
 		}
-		oc.Extra = append(oc.Extra, restoreStats(dir)...)
+		oc.Extra = append(oc.Extra, savedstate.RestoreStats(dir)...)
 		oc.Extra = append(oc.Extra, opctx.Seconds("criu-restore-seconds", time.Since(t1)))
 		return nil
 	}

@@ -68,7 +68,7 @@ func TestRecoverStagingIgnoresPlanted(t *testing.T) {
 	t.Cleanup(func() { os.Remove(link) })
 	planted = append(planted, filepath.Join(target, "dump-c1-2"))
 
-	m.recoverStaging(context.Background())
+	m.saved.RecoverStaging(context.Background())
 	for _, p := range planted {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s was touched: %v", p, err)

@@ -1,11 +1,10 @@
 package ops
 
 import (
-	"ctrfs/ops/stored"
-
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/ops/stored"
 )
 
 // A manifest of saved state or of a snapshot that the store finds damaged

@@ -18,7 +18,7 @@ import (
 )
 
 // The source's side of a post-copy move (see cluster/postcopy.go): a
-// `criu dump --lazy-pages --leave-running` of the held container (hold.go:
+// `criu dump --lazy-pages --leave-running` of the held container (savedstate/hold.go:
 // frozen and off the wire) whose page server hands out the memory of the
 // frozen tasks until the target has pulled every page.
 //

@@ -1,8 +1,6 @@
 package ops
 
 import (
-	"ctrfs/ops/savedstate"
-
 	"context"
 	"fmt"
 	"os"
@@ -13,6 +11,7 @@ import (
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/savedstate"
 	"ctrfs/ops/testhooks"
 )
 

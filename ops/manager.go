@@ -1,8 +1,13 @@
 // Package ops carries out operations on this host's LXC containers: create,
 // destroy, rename, the ctl commands, and (with images/) checkpoints. It knows
 // nothing of FUSE; every error it returns wraps one of the kinds in errors.go
-// (ops/errkind's). The Manager's methods are the operations; what they use
-// is in packages below it that know nothing of the Manager: the helper
+// (ops/errkind's). The Manager's methods are the operations: it takes each
+// container's lock and records what each did (`error`, `log`, `info`,
+// events). What they use is in packages below it that know nothing of the
+// Manager: saved state, its dump, hold, proof and restore
+// (ops/savedstate), what is kept in the image store (ops/stored), the
+// containers of the LXC path and their helper runs (ops/lxcpath), what an
+// operation reports (ops/opctx), the helper
 // process that runs LXC and CRIU (ops/lxchelper), CRIU's lazy pages
 // (ops/lazypages), the templates (ops/templates), staging directories
 // (ops/staging), rootfs archives (ops/rootfstar), the network
@@ -11,10 +16,6 @@
 package ops
 
 import (
-	"ctrfs/ops/savedstate"
-
-	"ctrfs/ops/stored"
-
 	"context"
 	"errors"
 	"fmt"
@@ -32,7 +33,9 @@ import (
 	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"
 	"ctrfs/ops/opctx"
+	"ctrfs/ops/savedstate"
 	"ctrfs/ops/staging"
+	"ctrfs/ops/stored"
 )
 
 // Config says where this host keeps its containers and how it runs them.

@@ -1,10 +1,6 @@
 package ops
 
 import (
-	"ctrfs/ops/savedstate"
-
-	"ctrfs/ops/stored"
-
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +17,8 @@ import (
 	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
+	"ctrfs/ops/savedstate"
+	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
 
@@ -251,7 +249,7 @@ func (o *Outgoing) dropPrecopy() {
 }
 
 // Checkpoint dumps the container into its saved state, which travels
-// like any other, and holds it (hold.go): from here it is down, its
+// like any other, and holds it (savedstate/hold.go): from here it is down, its
 // processes frozen and off the wire here until the target runs the copy
 // (Remove kills them) or the move fails (Resume lets them run on).
 func (o *Outgoing) Checkpoint(ctx context.Context) error {

@@ -1,8 +1,6 @@
 package ops
 
 import (
-	"ctrfs/ops/stored"
-
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
 

@@ -1,10 +1,11 @@
 package ops
 
 import (
-	"ctrfs/ops/lxcpath"
 	"fmt"
 	"slices"
 	"strings"
+
+	"ctrfs/ops/lxcpath"
 )
 
 // ValidateName checks a container or snapshot name (lxcpath.ValidateName).

@@ -1,8 +1,6 @@
 package ops
 
 import (
-	"ctrfs/ops/stored"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +13,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
 

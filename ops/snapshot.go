@@ -1,10 +1,6 @@
 package ops
 
 import (
-	"ctrfs/ops/savedstate"
-
-	"ctrfs/ops/stored"
-
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +16,8 @@ import (
 	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
+	"ctrfs/ops/savedstate"
+	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
 

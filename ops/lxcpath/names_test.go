@@ -1,10 +1,11 @@
 package lxcpath
 
 import (
-	"ctrfs/ops/errkind"
 	"errors"
 	"strings"
 	"testing"
+
+	"ctrfs/ops/errkind"
 )
 
 func TestValidateNameGood(t *testing.T) {

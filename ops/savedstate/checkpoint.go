@@ -1,9 +1,6 @@
 package savedstate
 
 import (
-	"ctrfs/ops/errkind"
-	"ctrfs/ops/stored"
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,9 +12,11 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/criulog"
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/staging"
+	"ctrfs/ops/stored"
 )
 
 // StopStateful checkpoints a running container with CRIU and keeps the

@@ -2,10 +2,11 @@ package savedstate
 
 import (
 	"context"
-	"ctrfs/images"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"ctrfs/images"
 )
 
 // maxChain bounds the parents followed from a dump left in staging: more

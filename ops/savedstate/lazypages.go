@@ -2,12 +2,13 @@ package savedstate
 
 import (
 	"context"
+	"fmt"
+	"time"
+
 	"ctrfs/ops/errkind"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/opctx"
-	"fmt"
-	"time"
 )
 
 // startLazyPages starts the lazy-pages daemon of one restore attempt in

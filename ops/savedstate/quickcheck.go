@@ -1,9 +1,10 @@
 package savedstate
 
 import (
-	"ctrfs/ops/errkind"
 	"fmt"
 	"strings"
+
+	"ctrfs/ops/errkind"
 )
 
 // QuickCheck is the part of `check` that needs no dump: the limits of this

@@ -1,10 +1,11 @@
 package savedstate
 
 import (
-	"ctrfs/ops/lxcpath"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"ctrfs/ops/lxcpath"
 )
 
 // The restore mode is remembered in the config and read back from it.
@@ -33,4 +34,3 @@ func TestRestoreModeRemembered(t *testing.T) {
 		t.Fatalf("config: %q", data)
 	}
 }
-

@@ -30,4 +30,3 @@ func (s *Store) Snapshots(name string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
-

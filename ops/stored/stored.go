@@ -261,7 +261,6 @@ func (s *Store) CollectGarbage() {
 	}()
 }
 
-
 // NewImageSet is the files of mf, read from store.
 func NewImageSet(store *images.Store, mf *images.Manifest) *ImageSet {
 	return &ImageSet{store: store, manifest: mf}

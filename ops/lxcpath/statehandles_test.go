@@ -15,7 +15,11 @@ import (
 func TestStateQueriesDoNotWaitForEachOther(t *testing.T) {
 	lxcpath := t.TempDir()
 	for _, n := range []string{"c1", "c2"} {
-		writeConfig(t, lxcpath, n, "lxc.uts.name = "+n+"\n")
+		// A config is all a handle needs to be opened.
+		os.MkdirAll(filepath.Join(lxcpath, n), 0o755)
+		if err := os.WriteFile(filepath.Join(lxcpath, n, "config"), []byte("lxc.uts.name = "+n+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ln, err := net.Listen("unix", "@"+filepath.Join(lxcpath, "c1", "command"))
 	if err != nil {
@@ -48,16 +52,4 @@ func TestStateQueriesDoNotWaitForEachOther(t *testing.T) {
 	conn.Close()
 	ln.Close()
 	<-c1
-}
-
-// writeConfig puts a fake container config at lxcpath/name/config.
-func writeConfig(t *testing.T, lxcpath, name, content string) {
-	t.Helper()
-	dir := filepath.Join(lxcpath, name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -24,7 +24,7 @@ import (
 //     target unpacks the rootfs where it will create the container, while
 //     the memory precopy goes on.
 //   - freeze (live): the container is checkpointed and held here, its
-//     processes frozen and off the wire (ops/hold.go), then what changed
+//     processes frozen and off the wire (ops/savedstate/hold.go), then what changed
 //     in the rootfs since and the state go; again only what the target
 //     lacks. From here the container is down.
 //   - handover: the target applies the changes to the rootfs it unpacked,

@@ -18,7 +18,7 @@ import (
 // the memory stays in the frozen tasks and its page server hands it out;
 // the target restores with --lazy-pages at once and its lazy-pages daemon
 // fills the pages in through userfaultfd, on demand and in the
-// background. The source's container is held (ops/hold.go) from the dump
+// background. The source's container is held (ops/savedstate/hold.go) from the dump
 // until the end: frozen and off the wire, its TCP connections intact. The downtime is the non-memory state's; the risk is that
 // until the last page has arrived the container's memory is whole on
 // neither host: if the source host dies then, it is lost.

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"os"
@@ -41,8 +42,8 @@ func (f *fakeClaimer) ClaimAddress(a netip.Addr) error {
 
 func claimManager(t *testing.T) (*Manager, *fakeClaimer) {
 	lxcpath := t.TempDir()
-	m := &Manager{cfg: Config{LXCPath: lxcpath, Host: "dakara",
-		Network: network.Network{Bridge: "br", Subnet: netip.MustParsePrefix("10.0.3.0/29")}}}
+	m := newManager(Config{LXCPath: lxcpath, Host: "dakara",
+		Network: network.Network{Bridge: "br", Subnet: netip.MustParsePrefix("10.0.3.0/29")}}, context.Background(), nil, nil, nil)
 	f := &fakeClaimer{m: m, answers: map[netip.Addr][]error{}}
 	m.SetAddressClaimer(f)
 	return m, f

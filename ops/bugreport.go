@@ -229,5 +229,5 @@ func (m *Manager) LastOp(name string) (op string, failed bool) {
 // restore's) and bug report keep what happened after it is gone, and
 // `events` gets a `receive failed` line.
 func (m *Manager) RecordReceiveFailed(name string, d time.Duration, log []byte, err error) {
-	m.finish(operation{name: name, what: "receive"}, &opContext{log: log, hasLog: log != nil}, d, err)
+	m.finish(operation{name: name, what: "receive"}, &opContext{Log: log, HasLog: log != nil}, d, err)
 }

@@ -13,6 +13,7 @@ import (
 
 	lxc "github.com/lxc/go-lxc"
 
+	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"
 	"ctrfs/ops/templates"
 )
@@ -95,18 +96,18 @@ func (m *Manager) Destroy(name string) error {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
 	err := m.run(m.opCtx(), operation{name: name, what: "destroy", fn: func(context.Context, *opContext) error {
-		c, err := m.container(name)
+		c, err := m.containers.Open(name)
 		if err != nil {
 			return err
 		}
 		defer c.Release()
-		if _, err := m.requireStatus(c, "destroy", "STOPPED"); err != nil {
+		if _, err := lxcpath.RequireStatus(c, "destroy", "STOPPED"); err != nil {
 			return err
 		}
 		if err := c.Destroy(); err != nil {
 			return newError(ErrFailed, "destroy "+name, err)
 		}
-		return m.dropStoreData(name)
+		return m.stored.DropStoreData(name)
 	}})
 	if err == nil {
 		m.forget(name)
@@ -119,7 +120,7 @@ func (m *Manager) Config(name string) ([]byte, error) {
 	if !m.Exists(name) {
 		return nil, newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	b, err := os.ReadFile(m.configPath(name))
+	b, err := os.ReadFile(m.containers.ConfigPath(name))
 	if err != nil {
 		return nil, newError(ErrFailed, "read config of "+name, err)
 	}
@@ -145,7 +146,7 @@ func (m *Manager) SetConfig(name string, data []byte) error {
 		if err := m.CheckConfigWritable(name); err != nil {
 			return err
 		}
-		path := m.configPath(name)
+		path := m.containers.ConfigPath(name)
 		tmp := path + ".ctrfs-new"
 		// Root's alone: it may hold secrets, and a leftover would keep its mode.
 		os.Remove(tmp)
@@ -210,13 +211,13 @@ func refusedLine(c *lxc.Container, path string) string {
 
 // Info is the `info` file of a container, in docs/ctrfs.5.md's order.
 func (m *Manager) Info(name string) ([]KeyValue, error) {
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Release()
-	st := statusOf(c)
-	kv := []KeyValue{{"name", name}, {"status", st}}
+	st := lxcpath.StatusOf(c)
+	kv := []KeyValue{{Key: "name", Value: name}, {Key: "status", Value: st}}
 	pid, ipv4, ipv6, mem := "", "", "", ""
 	if st != "STOPPED" {
 		pid = fmt.Sprint(c.InitPid())
@@ -231,26 +232,26 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 		}
 	}
 	if ipv4 == "" {
-		ipv4 = configuredAddress(m.configPath(name))
+		ipv4 = configuredAddress(m.containers.ConfigPath(name))
 	}
-	kv = append(kv, KeyValue{"pid", pid}, KeyValue{"ipv4", ipv4}, KeyValue{"ipv6", ipv6},
-		KeyValue{"memory", mem}, KeyValue{"created", m.created(name).UTC().Format(time.RFC3339)})
-	kv = append(kv, m.storeInfo(name)...)
-	mode := m.restoreMode(name)
+	kv = append(kv, KeyValue{Key: "pid", Value: pid}, KeyValue{Key: "ipv4", Value: ipv4}, KeyValue{Key: "ipv6", Value: ipv6},
+		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.created(name).UTC().Format(time.RFC3339)})
+	kv = append(kv, m.stored.Info(name)...)
+	mode := m.saved.RestoreMode(name)
 	m.mu.Lock()
 	r := m.recordOf(name)
-	kv = append(kv, KeyValue{"last-op", r.lastOp})
+	kv = append(kv, KeyValue{Key: "last-op", Value: r.lastOp})
 	secs := ""
 	if r.lastOp != "" {
 		secs = fmt.Sprintf("%.3f", r.lastOpDur.Seconds())
 	}
-	kv = append(kv, KeyValue{"last-op-seconds", secs})
-	kv = append(kv, KeyValue{"restore-mode", mode})
+	kv = append(kv, KeyValue{Key: "last-op-seconds", Value: secs})
+	kv = append(kv, KeyValue{Key: "restore-mode", Value: mode})
 	kv = append(kv, r.extra...)
 	p := m.running[name]
 	m.mu.Unlock()
 	if p != nil {
-		kv = append(kv, p.keyValues()...)
+		kv = append(kv, p.KeyValues()...)
 	}
 	return kv, nil
 }

@@ -30,7 +30,7 @@ type createdEntry struct {
 // created reads the creation time that the template writes into the config;
 // for containers made outside ctrfs, the config's modification time.
 func (m *Manager) created(name string) time.Time {
-	path := m.configPath(name)
+	path := m.containers.ConfigPath(name)
 	fi, err := os.Stat(path)
 	if err != nil {
 		return time.Time{}
@@ -66,7 +66,7 @@ func (m *Manager) createdFrom(path string, fi os.FileInfo) time.Time {
 func (m *Manager) forgetCreated(name string) {
 	c := &m.createdTimes
 	c.mu.Lock()
-	delete(c.byPath, m.configPath(name))
+	delete(c.byPath, m.containers.ConfigPath(name))
 	c.mu.Unlock()
 }
 

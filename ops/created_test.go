@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -26,7 +27,7 @@ func TestTemplateConfigReadBack(t *testing.T) {
 	if got := configuredAddress(path); got != "10.0.3.57" {
 		t.Errorf("configuredAddress = %q, want 10.0.3.57", got)
 	}
-	m := &Manager{cfg: Config{LXCPath: lxcpath}}
+	m := newManager(Config{LXCPath: lxcpath}, context.Background(), nil, nil, nil)
 	if got := m.created("c1"); !got.Equal(created) {
 		t.Errorf("created = %v, want %v", got, created)
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // The source's side of a post-copy move (see cluster/postcopy.go): a
-// `criu dump --lazy-pages --leave-running` of the held container (hold.go:
+// `criu dump --lazy-pages --leave-running` of the held container (savedstate/hold.go:
 // frozen and off the wire) whose page server hands out the memory of the
 // frozen tasks until the target has pulled every page.
 //
@@ -63,7 +63,7 @@ const lazyServing = "Starting lazy pages server"
 // has let the tasks run on: the container is RUNNING and the error says
 // why. The dump runs on after it returns, until ctx's end stops it.
 func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, creds *PageServerTLS) (*LazyDump, error) {
-	if err := o.m.requireStatusOf(o.name, "move --post-copy", "RUNNING"); err != nil {
+	if err := o.m.containers.RequireStatus(o.name, "move --post-copy", "RUNNING"); err != nil {
 		return nil, err
 	}
 	dir, err := o.m.staging.Dir(o.name, "lazy", 16<<20)
@@ -76,7 +76,7 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 		return nil, newError(ErrFailed, "prepare the page server's TLS for "+o.name, err)
 	}
 	testhooks.PausePoint("postcopy-freeze")
-	if err := o.m.hold(ctx, o.name, "move"); err != nil {
+	if err := o.m.saved.Hold(ctx, o.name, "move"); err != nil {
 		os.RemoveAll(dir)
 		os.RemoveAll(tlsDir)
 		return nil, err
@@ -84,7 +84,7 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
 	oc := &opContext{}
 	go func() {
-		err := o.m.runCRIUHelper(ctx, oc, o.m.imagesSizeHint(o.name), lxchelper.CheckpointLazy, o.name, dir, addr, strconv.Itoa(port), tlsDir)
+		err := o.m.containers.RunCRIUHelper(ctx, oc, o.m.containers.ImagesSizeHint(o.name), lxchelper.CheckpointLazy, o.name, dir, addr, strconv.Itoa(port), tlsDir)
 		os.RemoveAll(tlsDir) // its key is not left behind the CRIU that used it
 		d.done <- err
 	}()
@@ -96,12 +96,12 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 			}
 			// The log is read before its directory goes: read after,
 			// the error named no cause ("criu output:", LXC's last line).
-			log := criulog.Combined(log, oc.log)
+			log := criulog.Combined(log, oc.Log)
 			os.RemoveAll(dir)
-			if err := o.m.release(o.name); err != nil {
+			if err := o.m.saved.Release(o.name); err != nil {
 				return nil, err
 			}
-			return nil, o.m.dumpFailed(o.name, err, log)
+			return nil, o.m.saved.DumpFailed(o.name, err, log)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -109,7 +109,7 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 	// CRIU has written every image but the memory (lxchelper/freezestate.go).
 	if err := lxchelper.ThawedImages(dir); err != nil {
 		d.Stop()
-		if rerr := o.m.release(o.name); rerr != nil {
+		if rerr := o.m.saved.Release(o.name); rerr != nil {
 			return nil, rerr
 		}
 		return nil, newError(ErrFailed, "prepare the post-copy dump of "+o.name, err)
@@ -197,7 +197,7 @@ func (o *Outgoing) ResumeAfterLazyDump() error {
 // ResumeAfterLazyDump is Outgoing.ResumeAfterLazyDump for a caller that
 // holds the container's lock (settling a move after a crash).
 func (m *Manager) ResumeAfterLazyDump(name string) error {
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
 	}
@@ -206,8 +206,8 @@ func (m *Manager) ResumeAfterLazyDump(name string) error {
 	if !c.Running() || pid <= 0 {
 		return newError(ErrFailed, fmt.Sprintf("%s has no processes any more: its memory was lost", name), nil)
 	}
-	if m.held(name) != nil {
-		return m.release(name)
+	if m.saved.Held(name) != nil {
+		return m.saved.Release(name)
 	}
 	if err := lxchelper.ThawAfterDump(c, pid); err != nil {
 		return newError(ErrFailed, "thaw the processes of "+name+" after CRIU's dump", err)

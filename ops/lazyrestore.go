@@ -11,6 +11,7 @@ import (
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/savedstate"
 	"ctrfs/ops/testhooks"
 )
 
@@ -42,11 +43,11 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 	if err != nil {
 		return nil, err
 	}
-	dir, err := m.staging.Dir(in.name, "lazyrestore", set.manifest.Size())
+	dir, err := m.staging.Dir(in.name, "lazyrestore", set.Manifest().Size())
 	if err != nil {
 		return nil, newError(ErrFailed, "prepare restore of "+in.name, err)
 	}
-	if err := m.images.Export(ctx, set.manifest, dir); err != nil {
+	if err := m.images.Export(ctx, set.Manifest(), dir); err != nil {
 		os.RemoveAll(dir)
 		return nil, newError(ErrFailed, "unpack the saved state of "+in.name, err)
 	}
@@ -56,7 +57,7 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 	// source (CRIU's mount engine, say) can be tried again with the other
 	// engine and a new daemon; after that, the source's page server is
 	// spent.
-	for _, mode := range m.restoreAttempts(in.name) {
+	for _, mode := range m.saved.RestoreAttempts(in.name) {
 		lc, err := startLazyWatcher(m, in.name, dir, addr, port, creds)
 		if err != nil {
 			os.RemoveAll(dir)
@@ -67,8 +68,8 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 		}
 		testhooks.PausePoint("postcopy-restore")
 		args := []string{dir, lxchelper.ArgLazyPages}
-		if mode == modeCompat {
-			args = append(args, modeCompat)
+		if mode == savedstate.ModeCompat {
+			args = append(args, savedstate.ModeCompat)
 		}
 		aoc := &opContext{}
 		os.Remove(filepath.Join(dir, "restore.log"))
@@ -77,23 +78,23 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 		// ends the lazy-pages daemon and the copy.
 		limited, cancel := context.WithTimeout(ctx, lazyRestoreLimit)
 		giveUp := context.AfterFunc(limited, lc.GiveUp)
-		err = m.runHelper(ctx, aoc, lxchelper.Restore, in.name, args...)
+		err = m.containers.RunHelper(ctx, aoc, lxchelper.Restore, in.name, args...)
 		giveUp() // before cancel, which would end limited too
 		cancel()
-		attempt := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.log)
+		attempt := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.Log)
 		logs = append(logs, attempt...)
 		if st, why := lc.State(); err == nil && st == LazyFailed {
 			// Its memory stopped arriving during the restore: what
 			// runs would read zeros where pages are missing.
-			m.kill(in.name)
+			m.containers.Kill(in.name)
 			err = fmt.Errorf("its memory stopped arriving during the restore: %s", why)
 		}
 		if err == nil {
-			if mode != m.restoreMode(in.name) {
-				m.rememberRestoreMode(in.name, mode)
+			if mode != m.saved.RestoreMode(in.name) {
+				m.saved.RememberRestoreMode(in.name, mode)
 			}
 			in.lazy = lc
-			m.dropState(in.name)
+			m.stored.DropState(in.name)
 			// It runs here from now on, its memory arriving: the
 			// network must send its traffic here now, not once the
 			// last page is in (the source's stopped copy still has
@@ -164,35 +165,4 @@ func (in *Incoming) discardLazy() {
 		os.RemoveAll(in.lazy.Dir())
 		in.lazy = nil
 	}
-}
-
-// startLazyPages starts the lazy-pages daemon of one restore attempt in
-// dir; another starter (with a page server's address) can take its place.
-type startLazyPages func(dir string) (*lazypages.Daemon, error)
-
-func localLazyPages(dir string) (*lazypages.Daemon, error) { return lazypages.Start(dir) }
-
-// awaitLazyPages waits until the lazy-pages daemon of a container restored
-// lazily (and frozen) has copied in every page. If it has not, the
-// container is killed before it can run on zero-filled memory; the caller
-// keeps what it was restored from. The daemon's log goes into the `log`.
-func (m *Manager) awaitLazyPages(ctx context.Context, oc *opContext, name string, d *lazypages.Daemon) error {
-	// Like every CRIU run, it has a deadline (see lxchelper/criulimit.go).
-	limit := lxchelper.CRIULimit(dirSize(d.Dir()))
-	limited, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	kill := context.AfterFunc(limited, d.Kill)
-	err := d.Wait()
-	if !kill() && err != nil {
-		err = fmt.Errorf("criu lazy-pages did not finish within %s, so it was killed", limit.Round(time.Second))
-	}
-	oc.setLog(append(oc.log, d.Log()...))
-	if err == nil {
-		return nil
-	}
-	msg := fmt.Sprintf("the lazy restore of %s did not get all its memory (%v)", name, err)
-	if kerr := m.kill(name); kerr != nil {
-		return newError(ErrFailed, fmt.Sprintf("%s, and stopping it failed: %v", msg, kerr), nil)
-	}
-	return newError(ErrFailed, msg+"; it was stopped", nil)
 }

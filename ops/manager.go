@@ -1,8 +1,13 @@
 // Package ops carries out operations on this host's LXC containers: create,
 // destroy, rename, the ctl commands, and (with images/) checkpoints. It knows
 // nothing of FUSE; every error it returns wraps one of the kinds in errors.go
-// (ops/errkind's). The Manager's methods are the operations; what they use
-// is in packages below it that know nothing of the Manager: the helper
+// (ops/errkind's). The Manager's methods are the operations: it takes each
+// container's lock and records what each did (`error`, `log`, `info`,
+// events). What they use is in packages below it that know nothing of the
+// Manager: saved state, its dump, hold, proof and restore
+// (ops/savedstate), what is kept in the image store (ops/stored), the
+// containers of the LXC path and their helper runs (ops/lxcpath), what an
+// operation reports (ops/opctx), the helper
 // process that runs LXC and CRIU (ops/lxchelper), CRIU's lazy pages
 // (ops/lazypages), the templates (ops/templates), staging directories
 // (ops/staging), rootfs archives (ops/rootfstar), the network
@@ -18,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -26,8 +30,12 @@ import (
 	lxc "github.com/lxc/go-lxc"
 
 	"ctrfs/images"
+	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"
+	"ctrfs/ops/opctx"
+	"ctrfs/ops/savedstate"
 	"ctrfs/ops/staging"
+	"ctrfs/ops/stored"
 )
 
 // Config says where this host keeps its containers and how it runs them.
@@ -64,13 +72,15 @@ type Config struct {
 // allows one operation per container at a time; operations on different
 // containers run in parallel.
 type Manager struct {
-	cfg     Config
-	ctx     context.Context // cfg.Context, never nil
-	events  *EventBus
-	log     *slog.Logger
-	images  *images.Store // saved state and stateful snapshots
-	gc      gcState
-	staging *staging.Area
+	cfg        Config
+	containers *lxcpath.Containers
+	ctx        context.Context // cfg.Context, never nil
+	events     *EventBus
+	log        *slog.Logger
+	images     *images.Store // saved state and stateful snapshots
+	staging    *staging.Area
+	stored     *stored.Store // what images keeps of the containers
+	saved      *savedstate.Keeper
 
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
@@ -78,11 +88,10 @@ type Manager struct {
 	claims   addressClaims // addresses.go
 
 	createdTimes createdCache // created.go
-	states       stateHandles // statehandles.go
 
 	mu      sync.Mutex
 	busy    map[string]string // container -> operation under way
-	running map[string]*progress
+	running map[string]*opctx.Progress
 	records map[string]*record
 	gone    []string // names recorded with no container, oldest first (keepRecord)
 }
@@ -101,7 +110,8 @@ type record struct {
 	opAt, errAt, logAt time.Time
 }
 
-type KeyValue struct{ Key, Value string }
+// KeyValue is one `key: value` line of an `info` file (opctx.KeyValue).
+type KeyValue = opctx.KeyValue
 
 func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error) {
 	if err := prepareRoots(cfg); err != nil {
@@ -125,22 +135,31 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	m := &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, staging: staging.New(cfg.StoreDir, log),
-		busy: map[string]string{}, running: map[string]*progress{}, records: map[string]*record{}}
+	m := newManager(cfg, ctx, events, log, store)
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
 	m.killLeftovers() // before recovery reads what they worked on
 	m.recoverRenames()
 	// Recovery runs before the tree is mounted, to its end: a daemon
 	// told to stop meanwhile stops once it has mounted (cmd/ctrfs).
-	m.recoverStaging(m.opCtx())
-	m.releaseLeftHolds() // before their saved state is found stale
-	m.dropStaleState()
+	m.saved.RecoverStaging(m.opCtx())
+	m.saved.ReleaseLeftHolds() // before their saved state is found stale
+	m.saved.DropStaleState()
 	m.recoverRootfsSwaps()
 	m.removeUnfinishedCreates()
 	m.removeMovedAwayLeft()
-	m.collectGarbage() // chunks of imports that a crash cut short
+	m.stored.CollectGarbage() // chunks of imports that a crash cut short
 	return m, nil
+}
+
+// newManager is a Manager of cfg with nothing recovered yet: NewManager's,
+// and the unit tests' (whose store may be nil).
+func newManager(cfg Config, ctx context.Context, events *EventBus, log *slog.Logger, store *images.Store) *Manager {
+	m := &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, stored: stored.New(store, ctx, log), staging: staging.New(cfg.StoreDir, log),
+		containers: lxcpath.New(cfg.LXCPath, cfg.HelperPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg)),
+		busy:       map[string]string{}, running: map[string]*opctx.Progress{}, records: map[string]*record{}}
+	m.saved = savedstate.New(m.containers, m.stored, m.staging, log, m.Announce)
+	return m
 }
 
 // opCtx is the context of an operation started here. It carries the
@@ -178,76 +197,41 @@ func (m *Manager) scratchDir() string { return scratchDir(m.cfg) }
 func (m *Manager) Host() string      { return m.cfg.Host }
 func (m *Manager) Events() *EventBus { return m.events }
 func (m *Manager) LXCPath() string   { return m.cfg.LXCPath }
-func (m *Manager) configPath(name string) string {
-	return filepath.Join(m.cfg.LXCPath, name, "config")
-}
 
 // List returns the containers of the LXC path, made by ctrfs or not.
-func (m *Manager) List() ([]string, error) {
-	entries, err := os.ReadDir(m.cfg.LXCPath)
-	if err != nil {
-		return nil, newError(ErrFailed, "list "+m.cfg.LXCPath, err)
-	}
-	var names []string
-	for _, e := range entries {
-		if !e.IsDir() || ValidateName(e.Name()) != nil {
-			continue // also skips ".NAME.creating" of a create under way
-		}
-		if _, err := os.Stat(m.configPath(e.Name())); err == nil {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	return names, nil
-}
+func (m *Manager) List() ([]string, error) { return m.containers.List() }
 
 // Exists says whether the container is defined.
-func (m *Manager) Exists(name string) bool {
-	if ValidateName(name) != nil {
-		return false
-	}
-	_, err := os.Stat(m.configPath(name))
-	return err == nil
-}
+func (m *Manager) Exists(name string) bool { return m.containers.Exists(name) }
 
-// container opens the go-lxc handle of an existing container; the caller
-// releases it.
-func (m *Manager) container(name string) (*lxc.Container, error) {
-	if !m.Exists(name) {
-		return nil, newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
-	}
-	c, err := lxc.NewContainer(name, m.cfg.LXCPath)
-	if err != nil {
-		return nil, newError(ErrFailed, "open container "+name, err)
-	}
-	return c, nil
-}
+// Status is RUNNING, STOPPED or FROZEN (lxcpath.Containers.Status).
+func (m *Manager) Status(name string) (string, error) { return m.containers.Status(name) }
 
-// Status is RUNNING, STOPPED or FROZEN. LXC's passing states are reported as
-// the state the container is still in, so scripts only ever see three words.
-func (m *Manager) Status(name string) (string, error) {
-	if !m.Exists(name) {
-		return "", newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
-	}
-	st, err := m.states.state(name, m.cfg.LXCPath)
-	if err != nil {
-		return "", newError(ErrFailed, "open container "+name, err)
-	}
-	return statusWord(st), nil
-}
+// MemoryUsage is the memory a container uses (0 if it does not exist).
+func (m *Manager) MemoryUsage(name string) (int64, error) { return m.containers.MemoryUsage(name) }
 
-func statusOf(c *lxc.Container) string { return statusWord(c.State()) }
+// HasState says whether the container has saved state, sound or not
+// (stored.Store.HasState).
+func (m *Manager) HasState(name string) bool { return m.stored.HasState(name) }
 
-func statusWord(st lxc.State) string {
-	switch st {
-	case lxc.RUNNING, lxc.THAWED, lxc.FREEZING, lxc.STOPPING, lxc.ABORTING:
-		return "RUNNING"
-	case lxc.FROZEN:
-		return "FROZEN"
-	default:
-		return "STOPPED"
-	}
-}
+// SavedState returns the container's saved state; ErrNotFound if it has
+// none.
+func (m *Manager) SavedState(name string) (*ImageSet, error) { return m.stored.SavedState(name) }
+
+// GCStats are how many garbage collection passes have finished and how
+// long the last one took.
+func (m *Manager) GCStats() (runs int64, last time.Duration) { return m.stored.GCStats() }
+
+// StoreUsage is what the image store holds, for metrics: kept from the
+// last GC pass or scrape while the store has not changed.
+func (m *Manager) StoreUsage() (images.Usage, error) { return m.images.Usage() }
+
+// ImageSet is one stored set of CRIU images (stored.ImageSet), as fs/
+// browses it.
+type ImageSet = stored.ImageSet
+
+// ImageFile is one CRIU image file of an ImageSet.
+type ImageFile = stored.ImageFile
 
 // acquire takes the container's operation lock, or fails with ErrBusy
 // naming the operation under way.
@@ -337,15 +321,8 @@ type operation struct {
 	fn   func(context.Context, *opContext) error
 }
 
-// opContext collects what an operation reports besides its error.
-type opContext struct {
-	log      []byte
-	hasLog   bool
-	extra    []KeyValue
-	progress *progress // nil outside run
-}
-
-func (o *opContext) setLog(b []byte) { o.log, o.hasLog = b, true }
+// opContext is what an operation reports besides its error (opctx.Op).
+type opContext = opctx.Op
 
 // run executes op under the container's lock and reports it: the record
 // behind `error`, `log` and `info`, an event, and a log line.
@@ -357,11 +334,29 @@ func (m *Manager) run(ctx context.Context, op operation) error {
 	}
 	defer release()
 	start := time.Now()
-	oc := &opContext{progress: m.beginProgress(op.name, op.what)}
+	oc := &opContext{Progress: m.beginProgress(op.name, op.what)}
 	err = op.fn(ctx, oc)
-	m.endProgress(op.name, oc.progress)
+	m.endProgress(op.name, oc.Progress)
 	m.finish(op, oc, time.Since(start), err)
 	return err
+}
+
+// beginProgress registers the progress of an operation on name.
+func (m *Manager) beginProgress(name, op string) *opctx.Progress {
+	p := opctx.NewProgress(op)
+	m.mu.Lock()
+	m.running[name] = p
+	m.mu.Unlock()
+	return p
+}
+
+func (m *Manager) endProgress(name string, p *opctx.Progress) {
+	p.EndSample()
+	m.mu.Lock()
+	if m.running[name] == p {
+		delete(m.running, name)
+	}
+	m.mu.Unlock()
 }
 
 func (m *Manager) finish(op operation, oc *opContext, d time.Duration, err error) {
@@ -378,11 +373,11 @@ func (m *Manager) finish(op operation, oc *opContext, d time.Duration, err error
 	if lastErr != r.lastErr {
 		r.lastErr, r.errAt = lastErr, now
 	}
-	if oc.hasLog {
-		r.log, r.logAt = oc.log, now
+	if oc.HasLog {
+		r.log, r.logAt = oc.Log, now
 	}
 	if !errors.Is(err, ErrBusy) || d > 0 {
-		r.lastOp, r.lastOpDur, r.extra, r.opAt = op.what, d, oc.extra, now
+		r.lastOp, r.lastOpDur, r.extra, r.opAt = op.what, d, oc.Extra, now
 	}
 	m.mu.Unlock()
 	if err != nil {
@@ -401,7 +396,7 @@ func (m *Manager) forget(name string) {
 	m.gone = slices.DeleteFunc(m.gone, func(n string) bool { return n == name })
 	m.mu.Unlock()
 	m.forgetCreated(name)
-	m.states.forget(name)
+	m.containers.Forget(name)
 }
 
 func (m *Manager) renameRecord(oldName, newName string) {
@@ -412,7 +407,7 @@ func (m *Manager) renameRecord(oldName, newName string) {
 	}
 	m.mu.Unlock()
 	m.forgetCreated(oldName)
-	m.states.forget(oldName)
+	m.containers.Forget(oldName)
 }
 
 // RecordFailure reports a command that failed before it could run (a line

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -28,8 +29,8 @@ func managerWith(t *testing.T, names ...string) *Manager {
 	for _, n := range names {
 		writeConfig(t, lxcpath, n, "lxc.uts.name = "+n+"\n")
 	}
-	m := &Manager{cfg: Config{LXCPath: lxcpath}, events: NewEventBus(), records: map[string]*record{},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	m := newManager(Config{LXCPath: lxcpath}, context.Background(), NewEventBus(),
+		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	t.Cleanup(m.events.Close)
 	return m
 }

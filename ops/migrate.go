@@ -15,7 +15,10 @@ import (
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
+	"ctrfs/ops/savedstate"
+	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
 
@@ -23,10 +26,6 @@ import (
 // are the steps on this host's side. The outgoing side works under the
 // container's lock as one operation ("move"); the incoming side holds the
 // lock of the name it receives until the migration is committed or undone.
-
-// movingKey holds the rootfs archive and config of a container on its way
-// out, saved so that its chunks are safe from GC while they are sent.
-func movingKey(name string) string { return "moving/" + name }
 
 // Outgoing is a container leaving this host.
 type Outgoing struct {
@@ -70,16 +69,18 @@ func (m *Manager) Move(ctx context.Context, name, what string, fn func(context.C
 	}})
 }
 
-func (o *Outgoing) Name() string           { return o.name }
-func (o *Outgoing) Store() *images.Store   { return o.m.images }
-func (o *Outgoing) Report(key, val string) { o.oc.extra = append(o.oc.extra, KeyValue{key, val}) }
+func (o *Outgoing) Name() string         { return o.name }
+func (o *Outgoing) Store() *images.Store { return o.m.images }
+func (o *Outgoing) Report(key, val string) {
+	o.oc.Extra = append(o.oc.Extra, KeyValue{Key: key, Value: val})
+}
 
 // Reported is the last value reported under key (by the move, or by the
 // checkpoint it made), or "".
 func (o *Outgoing) Reported(key string) string {
-	for i := len(o.oc.extra) - 1; i >= 0; i-- {
-		if o.oc.extra[i].Key == key {
-			return o.oc.extra[i].Value
+	for i := len(o.oc.Extra) - 1; i >= 0; i-- {
+		if o.oc.Extra[i].Key == key {
+			return o.oc.Extra[i].Value
 		}
 	}
 	return ""
@@ -88,12 +89,25 @@ func (o *Outgoing) Status() (string, error) {
 	return o.m.Status(o.name)
 }
 
+// Phase starts a phase of the move: `info` shows it as the phase, with
+// the steps of this host under it.
+func (o *Outgoing) Phase(phase string) { o.oc.Progress.SetStage(phase) }
+
+// Sending starts a transfer of expected bytes; Sent counts what went.
+func (o *Outgoing) Sending(expected int64) {
+	o.oc.Progress.SetStep("send", expected)
+}
+func (o *Outgoing) Sent(n int64) { o.oc.Progress.Add(n) }
+
+// QuickCheck is savedstate.Keeper.QuickCheck for a move, before anything is sent.
+func (o *Outgoing) QuickCheck() error { return o.m.saved.QuickCheck(o.name, "move") }
+
 // PackRootfs archives the rootfs and config into the store. The first call
 // archives the whole tree; later ones only what changed since, so that the
 // pack made while the container is down takes time in proportion to the
 // changes, not to the tree.
 func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
-	c, err := o.m.container(o.name)
+	c, err := o.m.containers.Open(o.name)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +121,7 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 		return nil, newError(ErrFailed, "prepare move of "+o.name, err)
 	}
 	defer os.RemoveAll(dir)
-	o.oc.progress.sample("pack", 0, func() int64 { return dirSize(dir) })
+	o.oc.Progress.Sample("pack", 0, func() int64 { return opctx.DirSize(dir) })
 	first := o.tarState == ""
 	if first {
 		stateDir, derr := os.MkdirTemp(o.m.scratchDir(), "tar-state-")
@@ -123,7 +137,7 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 	if err != nil {
 		return nil, newError(ErrFailed, "archive rootfs of "+o.name, err)
 	}
-	if err := copyFile(o.m.configPath(o.name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
+	if err := copyFile(o.m.containers.ConfigPath(o.name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
 		return nil, newError(ErrFailed, "copy config of "+o.name, err)
 	}
 	if err := copyFile(lxchelper.CriuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, lxchelper.CriuOptionsFile), 0o600); err != nil && !os.IsNotExist(err) {
@@ -140,7 +154,7 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 		// until this one replaces it.
 		mf.Files = append([]images.File{o.base}, mf.Files...)
 	}
-	if err := o.m.images.Save(movingKey(o.name), mf); err != nil {
+	if err := o.m.images.Save(stored.MovingKey(o.name), mf); err != nil {
 		o.m.images.Release(mf)
 		return nil, newError(ErrFailed, "store rootfs of "+o.name, err)
 	}
@@ -162,7 +176,7 @@ func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 		}
 		out["snapshots/"+s] = mf
 	}
-	mf, err := o.m.images.Load(stateKey(o.name))
+	mf, err := o.m.images.Load(stored.StateKey(o.name))
 	if err == nil {
 		out["state"] = mf
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -195,16 +209,16 @@ func (o *Outgoing) PrecopyMemory(ctx context.Context) (*images.Manifest, error) 
 // frozen time adds to PrecopyFrozen, and RoundPages is what it wrote. The
 // manifest is held: Release it.
 func (o *Outgoing) precopyDump(ctx context.Context, purpose string, verb lxchelper.Verb, ref *images.Reference, args ...string) (string, *images.Manifest, error) {
-	dir, err := o.m.staging.Dir(o.name, purpose, o.m.imagesSizeHint(o.name))
+	dir, err := o.m.staging.Dir(o.name, purpose, o.m.containers.ImagesSizeHint(o.name))
 	if err != nil {
 		return "", nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
 	}
-	oc := &opContext{progress: o.oc.progress}
-	d, err := o.m.dumpStored(ctx, oc, ref, verb, o.name, dir, args...)
-	if err == nil && d.storeErr != nil {
-		err = newError(ErrFailed, "store precopy of "+o.name, d.storeErr)
+	oc := &opContext{Progress: o.oc.Progress}
+	d, err := o.m.saved.DumpStored(ctx, oc, ref, verb, o.name, dir, args...)
+	if err == nil && d.StoreErr != nil {
+		err = newError(ErrFailed, "store precopy of "+o.name, d.StoreErr)
 	} else if err != nil {
-		err = o.m.dumpFailed(o.name, err, oc.log)
+		err = o.m.saved.DumpFailed(o.name, err, oc.Log)
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -215,7 +229,7 @@ func (o *Outgoing) precopyDump(ctx context.Context, purpose string, verb lxchelp
 		o.PrecopyFrozen += time.Duration(st.GetDump().GetFrozenTime()) * time.Microsecond
 		o.RoundPages = int64(st.GetDump().GetPagesWritten())
 	}
-	return dir, d.manifest, nil
+	return dir, d.Manifest, nil
 }
 
 // reference is the last precopy dump, or nil.
@@ -235,12 +249,16 @@ func (o *Outgoing) dropPrecopy() {
 }
 
 // Checkpoint dumps the container into its saved state, which travels
-// like any other, and holds it (hold.go): from here it is down, its
+// like any other, and holds it (savedstate/hold.go): from here it is down, its
 // processes frozen and off the wire here until the target runs the copy
 // (Remove kills them) or the move fails (Resume lets them run on).
 func (o *Outgoing) Checkpoint(ctx context.Context) error {
 	testhooks.PausePoint("move-freeze")
-	return o.m.checkpointHeld(ctx, o.oc, o.name, o.reference(), o.lastPreDump(), "move")
+	var parent *savedstate.Parent
+	if p := o.lastPreDump(); p != nil {
+		parent = &savedstate.Parent{Dir: p.dir, Chain: p.chain}
+	}
+	return o.m.saved.CheckpointHeld(ctx, o.oc, o.name, o.reference(), parent, "move")
 }
 
 // Resume brings the container back here after a migration that failed
@@ -254,20 +272,20 @@ func (o *Outgoing) Resume(ctx context.Context) error {
 // container whose processes were lost meanwhile (its host restarted) is
 // restored from the checkpoint.
 func (m *Manager) resumeHere(ctx context.Context, name string) error {
-	if m.held(name) != nil {
+	if m.saved.Held(name) != nil {
 		if st, err := m.Status(name); err == nil && st != "STOPPED" {
-			if err := m.release(name); err != nil {
+			if err := m.saved.Release(name); err != nil {
 				return err
 			}
-			return m.dropState(name)
+			return m.stored.DropState(name)
 		}
-		os.Remove(m.holdPath(name))
+		os.Remove(m.saved.HoldPath(name))
 	}
 	if !m.HasState(name) {
 		return nil
 	}
 	roc := &opContext{}
-	if err := m.startFromState(ctx, roc, name); err != nil {
+	if err := m.saved.StartFromState(ctx, roc, name); err != nil {
 		return err
 	}
 	m.Announce(name)
@@ -282,8 +300,8 @@ func (o *Outgoing) Forget() {
 	if o.tarState != "" {
 		os.RemoveAll(filepath.Dir(o.tarState))
 	}
-	if err := o.m.images.Delete(movingKey(o.name)); err == nil {
-		o.m.collectGarbage()
+	if err := o.m.images.Delete(stored.MovingKey(o.name)); err == nil {
+		o.m.stored.CollectGarbage()
 	}
 }
 
@@ -295,7 +313,7 @@ func (o *Outgoing) Remove() error { return o.m.RemoveMovedAway(o.name) }
 // `info` shows the move (last-op receive, with the source's figures) and
 // `events` gets a line.
 func (m *Manager) RecordReceived(name string, d time.Duration, report []KeyValue) {
-	m.finish(operation{name: name, what: "receive"}, &opContext{extra: report}, d, nil)
+	m.finish(operation{name: name, what: "receive"}, &opContext{Extra: report}, d, nil)
 }
 
 // Announce has a running container tell the network where it is now (a
@@ -304,7 +322,7 @@ func (m *Manager) RecordReceived(name string, d time.Duration, report []KeyValue
 func (m *Manager) Announce(name string) {
 	ctx := m.opCtx()
 	go func() {
-		if err := m.runHelper(ctx, &opContext{}, lxchelper.Announce, name); err != nil {
+		if err := m.containers.RunHelper(ctx, &opContext{}, lxchelper.Announce, name); err != nil {
 			m.log.Debug("announce failed", "container", name, "err", err)
 		}
 	}()
@@ -508,10 +526,10 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 
 func itemKey(name, item string) (string, error) {
 	if item == "state" {
-		return stateKey(name), nil
+		return stored.StateKey(name), nil
 	}
 	if snap, ok := strings.CutPrefix(item, "snapshots/"); ok && ValidateName(snap) == nil {
-		return snapshotKey(name, snap), nil
+		return stored.SnapshotKey(name, snap), nil
 	}
 	return "", newError(ErrInvalid, fmt.Sprintf("unknown item %q in a migration", item), nil)
 }
@@ -536,16 +554,16 @@ func (in *Incoming) Start(ctx context.Context) (restoreLog []byte, err error) {
 	}
 	if in.stateDir != "" {
 		if err := in.startLazily(ctx, oc); err != nil {
-			return oc.log, err
+			return oc.Log, err
 		}
 		in.frozen = true
-		return oc.log, nil
+		return oc.Log, nil
 	}
-	if err = in.m.restoreState(ctx, oc, in.name, lxchelper.RestoreFrozen); err != nil {
-		return oc.log, err
+	if err = in.m.saved.RestoreState(ctx, oc, in.name, lxchelper.RestoreFrozen); err != nil {
+		return oc.Log, err
 	}
 	in.frozen = true
-	return oc.log, nil
+	return oc.Log, nil
 }
 
 // startLazily is Start from the directory PrepareState unpacked.
@@ -555,7 +573,7 @@ func (in *Incoming) startLazily(ctx context.Context, oc *opContext) error {
 		return err
 	}
 	t0 := time.Now()
-	written, err := in.m.images.Update(ctx, in.stateDir, in.stateFiles, set.manifest)
+	written, err := in.m.images.Update(ctx, in.stateDir, in.stateFiles, set.Manifest())
 	in.stateFiles = nil // part old, part new if it failed
 	if err != nil {
 		in.dropStateDir()
@@ -564,24 +582,24 @@ func (in *Incoming) startLazily(ctx context.Context, oc *opContext) error {
 		}
 		return newError(ErrFailed, "unpack the saved state of "+in.name, err)
 	}
-	in.Phases = append(in.Phases, seconds("target-update-seconds", time.Since(t0)),
-		KeyValue{"target-update-bytes", fmt.Sprint(written)})
+	in.Phases = append(in.Phases, opctx.Seconds("target-update-seconds", time.Since(t0)),
+		KeyValue{Key: "target-update-bytes", Value: fmt.Sprint(written)})
 	t1 := time.Now()
-	lazy, _, err := in.m.criuRestore(ctx, oc, lxchelper.RestoreFrozen, in.name, in.stateDir, restoreFrom{lazy: localLazyPages})
+	lazy, _, err := in.m.saved.CriuRestore(ctx, oc, lxchelper.RestoreFrozen, in.name, in.stateDir, savedstate.RestoreFrom{Lazy: savedstate.LocalLazyPages})
 	if err != nil {
 		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", in.name, err), nil)
 	}
-	in.Phases = append(in.Phases, seconds("target-criu-restore-seconds", time.Since(t1)))
+	in.Phases = append(in.Phases, opctx.Seconds("target-criu-restore-seconds", time.Since(t1)))
 	if lazy != nil {
 		t2 := time.Now()
-		err := in.m.awaitLazyPages(ctx, oc, in.name, lazy)
-		in.Phases = append(in.Phases, seconds("target-lazy-wait-seconds", time.Since(t2)))
+		err := in.m.saved.AwaitLazyPages(ctx, oc, in.name, lazy)
+		in.Phases = append(in.Phases, opctx.Seconds("target-lazy-wait-seconds", time.Since(t2)))
 		if err != nil {
 			return err
 		}
 	}
 	in.dropStateDir()
-	return in.m.dropState(in.name)
+	return in.m.stored.DropState(in.name)
 }
 
 // Commit makes the container this host's: a frozen one runs, a lazily
@@ -621,7 +639,7 @@ func (in *Incoming) Discard() error {
 	for _, k := range in.keys {
 		in.m.images.Delete(k)
 	}
-	in.m.collectGarbage()
+	in.m.stored.CollectGarbage()
 	return firstErr
 }
 
@@ -636,10 +654,10 @@ func (in *Incoming) Close() {
 // caller holds the lock or knows nobody else can.
 func (m *Manager) Remove(name string) error {
 	if m.Exists(name) {
-		if err := m.kill(name); err != nil {
+		if err := m.containers.Kill(name); err != nil {
 			return err
 		}
-		c, err := m.container(name)
+		c, err := m.containers.Open(name)
 		if err != nil {
 			return err
 		}
@@ -649,8 +667,8 @@ func (m *Manager) Remove(name string) error {
 			return newError(ErrFailed, "destroy "+name, err)
 		}
 	}
-	m.images.Delete(movingKey(name))
-	return m.dropStoreData(name)
+	m.images.Delete(stored.MovingKey(name))
+	return m.stored.DropStoreData(name)
 }
 
 // Lock takes the container's lock for work outside an operation (settling
@@ -663,7 +681,7 @@ func (m *Manager) Lock(name, what string) (release func(), err error) {
 // move that did not finish: a held one runs on (resumeHere), a stopped
 // one is restored or started.
 func (m *Manager) StartLocked(ctx context.Context, name string) error {
-	if m.held(name) != nil {
+	if m.saved.Held(name) != nil {
 		return m.resumeHere(ctx, name)
 	}
 	if st, err := m.Status(name); err != nil || st != "STOPPED" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
 
@@ -31,15 +32,15 @@ func (m *Manager) RemoveMovedAway(name string) error {
 	if !m.Exists(name) {
 		return m.Remove(name)
 	}
-	if err := m.kill(name); err != nil {
+	if err := m.containers.Kill(name); err != nil {
 		return err
 	}
 	aside := filepath.Join(m.cfg.LXCPath, fmt.Sprintf(".%s.%d%s", name, time.Now().UnixNano(), movedAwaySuffix))
 	if err := os.Rename(filepath.Join(m.cfg.LXCPath, name), aside); err != nil {
 		return m.Remove(name) // the slow way, but it goes
 	}
-	m.images.Delete(movingKey(name))
-	err := m.dropStoreData(name)
+	m.images.Delete(stored.MovingKey(name))
+	err := m.stored.DropStoreData(name)
 	go func() {
 		testhooks.PausePoint("moved-away-remove")
 		m.removeMovedAway(aside)

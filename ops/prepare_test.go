@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"ctrfs/images"
+	"ctrfs/ops/stored"
 )
 
 // A rootfs archive that does not unpack fails Prepare, and leaves nothing
@@ -18,7 +19,7 @@ func TestPrepareFailsOnABadArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.images = st
+	m.images, m.stored = st, stored.New(st, context.Background(), m.log)
 	m.busy = map[string]string{}
 	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, snapshotRootfs), []byte("not a tar archive at all"), 0o600); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
 
@@ -73,7 +74,7 @@ func (m *Manager) Rename(oldName, newName string) error {
 		if _, err := os.Lstat(filepath.Join(m.cfg.LXCPath, newName)); err == nil {
 			return newError(ErrExists, fmt.Sprintf("container %q exists", newName), nil)
 		}
-		if err := m.requireStatusOf(oldName, "rename", "STOPPED"); err != nil {
+		if err := m.containers.RequireStatus(oldName, "rename", "STOPPED"); err != nil {
 			return err
 		}
 		if err := m.setAsideLeftovers(newName); err != nil {
@@ -239,10 +240,10 @@ func (m *Manager) storeItems(name string) (map[string]string, error) {
 	}
 	items := map[string]string{}
 	for _, s := range snaps {
-		items["snapshots/"+s] = snapshotKey(name, s)
+		items["snapshots/"+s] = stored.SnapshotKey(name, s)
 	}
 	if m.HasState(name) { // damaged too
-		items["state"] = stateKey(name)
+		items["state"] = stored.StateKey(name)
 	}
 	return items, nil
 }
@@ -258,7 +259,7 @@ func (m *Manager) setAsideLeftovers(name string) error {
 	if err != nil {
 		return newError(ErrFailed, "look for leftovers of a container "+name, err)
 	}
-	m.images.Delete(movingKey(name)) // the archive of a move out that a crash cut short
+	m.images.Delete(stored.MovingKey(name)) // the archive of a move out that a crash cut short
 	if len(items) == 0 {
 		return nil
 	}

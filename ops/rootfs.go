@@ -62,7 +62,7 @@ func (m *Manager) recoverRootfsSwaps() {
 		return
 	}
 	for _, name := range names {
-		c, err := m.container(name)
+		c, err := m.containers.Open(name)
 		if err != nil {
 			continue
 		}

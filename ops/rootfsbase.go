@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"ctrfs/images"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
 )
 
@@ -33,16 +34,16 @@ func (m *Manager) archiveBase(ctx context.Context, oc *opContext, name, rootfs s
 		return nil, newError(ErrFailed, "prepare archive of the rootfs of "+name, err)
 	}
 	b := &rootfsBase{m: m, state: filepath.Join(stateDir, "level0")}
-	oc.progress.sample("archive", 0, func() int64 { return dirSize(dir) })
+	oc.Progress.Sample("archive", 0, func() int64 { return opctx.DirSize(dir) })
 	if err := rootfstar.ArchiveSince(rootfs, filepath.Join(dir, snapshotRootfs), b.state); err != nil {
 		os.RemoveAll(stateDir)
 		return nil, newError(ErrFailed, "archive rootfs of "+name, err)
 	}
-	oc.progress.setStep("store", 0)
+	oc.Progress.SetStep("store", 0)
 	mf, st, err := m.images.ImportDir(ctx, dir)
 	if err != nil {
 		os.RemoveAll(stateDir)
-		m.freeFailedImport(ctx)
+		m.stored.FreeFailedImport(ctx)
 		return nil, newError(ErrFailed, "store rootfs of "+name, err)
 	}
 	b.mf, b.stored = mf, st.StoredBytes

@@ -7,15 +7,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/lxcpath"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
+	"ctrfs/ops/savedstate"
+	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
 
@@ -41,8 +43,6 @@ const (
 	metaStored = "stored" // compressed bytes the snapshot added to the store
 )
 
-func snapshotKey(name, snap string) string { return snapshotPrefix(name) + snap }
-
 // Snapshot describes one snapshot, as its `info` file shows it.
 type Snapshot struct {
 	Name     string
@@ -59,10 +59,10 @@ func (s *Snapshot) Info() []KeyValue {
 		kind = "stateful"
 	}
 	return []KeyValue{
-		{"taken", s.Taken.UTC().Format(time.RFC3339)},
-		{"kind", kind},
-		{"size", fmt.Sprint(s.Size)},
-		{"stored", fmt.Sprint(s.Stored)},
+		{Key: "taken", Value: s.Taken.UTC().Format(time.RFC3339)},
+		{Key: "kind", Value: kind},
+		{Key: "size", Value: fmt.Sprint(s.Size)},
+		{Key: "stored", Value: fmt.Sprint(s.Stored)},
 	}
 }
 
@@ -74,27 +74,7 @@ func snapshotOf(snap string, mf *images.Manifest) *Snapshot {
 
 // Snapshots lists the container's snapshots by name, damaged ones too
 // (they stay until rmdir).
-func (m *Manager) Snapshots(name string) ([]string, error) {
-	keys, err := m.images.Keys(snapshotPrefix(name))
-	if err != nil {
-		return nil, newError(ErrFailed, "list snapshots of "+name, err)
-	}
-	damaged, err := m.images.DamagedKeys(snapshotPrefix(name))
-	if err != nil {
-		return nil, newError(ErrFailed, "list damaged snapshots of "+name, err)
-	}
-	seen := map[string]bool{}
-	out := make([]string, 0, len(keys)+len(damaged))
-	for _, k := range append(keys, damaged...) {
-		snap := strings.TrimPrefix(k, snapshotPrefix(name))
-		if !seen[snap] && !strings.Contains(snap, "/") {
-			seen[snap] = true
-			out = append(out, snap)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
+func (m *Manager) Snapshots(name string) ([]string, error) { return m.stored.Snapshots(name) }
 
 // Snapshot returns one snapshot; ErrNotFound if there is none by that name.
 func (m *Manager) Snapshot(name, snap string) (*Snapshot, error) {
@@ -116,14 +96,14 @@ func (m *Manager) SnapshotState(name, snap string) (*ImageSet, error) {
 		return nil, newError(ErrNotFound, fmt.Sprintf("snapshot %s of %s is stateless", snap, name), nil)
 	}
 	state := mf.Only(func(f images.File) bool { return !isRootfsArchive(f) && f.Name != snapshotConfig })
-	return &ImageSet{store: m.images, manifest: state}, nil
+	return stored.NewImageSet(m.images, state), nil
 }
 
 func (m *Manager) loadSnapshot(name, snap string) (*images.Manifest, error) {
 	if err := ValidateName(snap); err != nil {
 		return nil, err
 	}
-	mf, err := m.images.Load(snapshotKey(name, snap))
+	mf, err := m.images.Load(stored.SnapshotKey(name, snap))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
 	}
@@ -158,14 +138,14 @@ func (m *Manager) DeleteSnapshot(name, snap string) error {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
 	return m.run(m.opCtx(), operation{name: name, what: "delete-snapshot", fn: func(context.Context, *opContext) error {
-		err := m.images.Delete(snapshotKey(name, snap))
+		err := m.images.Delete(stored.SnapshotKey(name, snap))
 		if errors.Is(err, fs.ErrNotExist) {
 			return newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
 		}
 		if err != nil {
 			return newError(ErrFailed, fmt.Sprintf("delete snapshot %s of %s", snap, name), err)
 		}
-		m.collectGarbage()
+		m.stored.CollectGarbage()
 		return nil
 	}})
 }
@@ -177,27 +157,27 @@ func (m *Manager) DeleteSnapshot(name, snap string) error {
 // memory are of the same instant and the freeze lasts as long as the
 // changes take to archive, not the whole tree.
 func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string, stateful bool) error {
-	if _, err := m.images.Load(snapshotKey(name, snap)); err == nil || IsDamaged(err) {
+	if _, err := m.images.Load(stored.SnapshotKey(name, snap)); err == nil || IsDamaged(err) {
 		return newError(ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), err)
 	}
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
 	}
 	rootfs, err := rootfsOf(c)
 	if err == nil && stateful {
-		_, err = m.requireStatus(c, "take a stateful snapshot of", "RUNNING")
+		_, err = lxcpath.RequireStatus(c, "take a stateful snapshot of", "RUNNING")
 	}
 	c.Release()
 	if err == nil && stateful {
-		err = m.quickCheck(name, "take a stateful snapshot of")
+		err = m.saved.QuickCheck(name, "take a stateful snapshot of")
 	}
 	if err != nil {
 		return err
 	}
 	hint := int64(64 << 20)
 	if stateful {
-		hint = m.imagesSizeHint(name)
+		hint = m.containers.ImagesSizeHint(name)
 	}
 	dir, err := m.staging.Dir(name, "snapshot", hint)
 	if err != nil {
@@ -206,11 +186,11 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	defer m.staging.RemoveLater(dir)
 
 	t0 := time.Now()
-	if err := copyFile(m.configPath(name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
+	if err := copyFile(m.containers.ConfigPath(name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
 		return newError(ErrFailed, "copy config of "+name, err)
 	}
 	archive := filepath.Join(dir, snapshotRootfs)
-	var d storedDump
+	var d savedstate.StoredDump
 	var base *rootfsBase
 	if stateful {
 		if base, err = m.archiveBase(ctx, oc, name, rootfs); err != nil {
@@ -220,28 +200,28 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		testhooks.PausePoint("snapshot-freeze")
 		// The images, the changes to the rootfs and the config are
 		// stored once CRIU is done and the container runs again.
-		d, err = m.dumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
+		d, err = m.saved.DumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
 		if err != nil {
-			return m.dumpFailed(name, err, oc.log)
+			return m.saved.DumpFailed(name, err, oc.Log)
 		}
-		oc.extra = append(oc.extra, dumpStats(dir)...)
-		if d.storeErr == nil {
-			d.manifest.Files = append(d.manifest.Files, base.file)
+		oc.Extra = append(oc.Extra, savedstate.DumpStats(dir)...)
+		if d.StoreErr == nil {
+			d.Manifest.Files = append(d.Manifest.Files, base.file)
 		}
 	} else {
-		oc.progress.sample("archive", 0, func() int64 { return dirSize(dir) })
+		oc.Progress.Sample("archive", 0, func() int64 { return opctx.DirSize(dir) })
 		if err := rootfstar.Archive(rootfs, archive); err != nil {
 			return newError(ErrFailed, "archive rootfs of "+name, err)
 		}
-		d.dumped = time.Now()
-		oc.progress.setStep("store", 0)
-		d.manifest, d.stats, d.storeErr = m.images.ImportDir(ctx, dir)
+		d.Dumped = time.Now()
+		oc.Progress.SetStep("store", 0)
+		d.Manifest, d.Stats, d.StoreErr = m.images.ImportDir(ctx, dir)
 	}
-	if d.storeErr != nil {
-		m.freeFailedImport(ctx)
-		return newError(ErrFailed, "store snapshot of "+name, d.storeErr)
+	if d.StoreErr != nil {
+		m.stored.FreeFailedImport(ctx)
+		return newError(ErrFailed, "store snapshot of "+name, d.StoreErr)
 	}
-	mf, st := d.manifest, d.stats
+	mf, st := d.Manifest, d.Stats
 	if base != nil {
 		st.StoredBytes += base.stored
 	}
@@ -250,12 +230,12 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		kind = "stateful"
 	}
 	mf.Meta = map[string]string{metaKind: kind, metaStored: fmt.Sprint(st.StoredBytes)}
-	if err := m.images.Save(snapshotKey(name, snap), mf); err != nil {
+	if err := m.images.Save(stored.SnapshotKey(name, snap), mf); err != nil {
 		m.images.Release(mf)
-		m.freeFailedImport(ctx)
+		m.stored.FreeFailedImport(ctx)
 		return newError(ErrFailed, "store snapshot of "+name, err)
 	}
-	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
+	oc.Extra = append(oc.Extra, opctx.Seconds("dump-seconds", d.Dumped.Sub(t0)), opctx.Seconds("store-seconds", time.Since(d.Dumped)))
 	return nil
 }
 
@@ -280,12 +260,12 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	if err != nil {
 		return err
 	}
-	c, err := m.container(name)
+	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
 	}
 	rootfs, err := rootfsOf(c)
-	wasRunning := statusOf(c) != "STOPPED"
+	wasRunning := lxcpath.StatusOf(c) != "STOPPED"
 	c.Release()
 	if err != nil {
 		return err
@@ -297,7 +277,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 		return newError(ErrFailed, "prepare restore of "+name, err)
 	}
 	defer os.RemoveAll(dir)
-	oc.progress.sample("unpack", mf.Size(), func() int64 { return dirSize(dir) })
+	oc.Progress.Sample("unpack", mf.Size(), func() int64 { return opctx.DirSize(dir) })
 	exportFailed := func(err error) error {
 		if errors.Is(err, images.ErrCorrupt) {
 			return newError(ErrFailed, fmt.Sprintf("snapshot %s of %s is damaged: %v; %s is unchanged", snap, name, err, name), nil)
@@ -325,7 +305,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 		}
 		return newError(ErrFailed, fmt.Sprintf("unpack rootfs of snapshot %s of %s", snap, name), err)
 	}
-	config, err := snapshotConfigFor(filepath.Join(dir, snapshotConfig), m.configPath(name))
+	config, err := snapshotConfigFor(filepath.Join(dir, snapshotConfig), m.containers.ConfigPath(name))
 	if err != nil {
 		os.RemoveAll(incoming)
 		return newError(ErrFailed, fmt.Sprintf("read config of snapshot %s of %s", snap, name), err)
@@ -333,31 +313,31 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	unpackTime := time.Since(t0)
 
 	t1 := time.Now()
-	if err := m.kill(name); err != nil {
+	if err := m.containers.Kill(name); err != nil {
 		os.RemoveAll(incoming)
 		return err
 	}
-	if err := m.dropState(name); err != nil {
+	if err := m.stored.DropState(name); err != nil {
 		os.RemoveAll(incoming)
 		return err
 	}
 	if err := swapRootfs(rootfs); err != nil {
 		return newError(ErrFailed, "roll back rootfs of "+name, err)
 	}
-	if err := configfile.WriteAtomic(m.configPath(name), config); err != nil {
+	if err := configfile.WriteAtomic(m.containers.ConfigPath(name), config); err != nil {
 		return newError(ErrFailed, "roll back config of "+name, err)
 	}
-	oc.extra = append(oc.extra, seconds("unpack-seconds", unpackTime), seconds("stop-seconds", time.Since(t1)))
+	oc.Extra = append(oc.Extra, opctx.Seconds("unpack-seconds", unpackTime), opctx.Seconds("stop-seconds", time.Since(t1)))
 
-	oc.progress.setStep("restore", 0)
+	oc.Progress.SetStep("restore", 0)
 	if mf.Meta[metaKind] == "stateful" {
 		t1 := time.Now()
-		if _, _, err := m.criuRestore(ctx, oc, lxchelper.Restore, name, dir, restoreFrom{}); err != nil {
+		if _, _, err := m.saved.CriuRestore(ctx, oc, lxchelper.Restore, name, dir, savedstate.RestoreFrom{}); err != nil {
 			return newError(ErrFailed, fmt.Sprintf("restore of snapshot %s of %s failed %v; its rootfs and config are rolled back and it is STOPPED",
 				snap, name, err), nil)
 		}
-		oc.extra = append(oc.extra, restoreStats(dir)...)
-		oc.extra = append(oc.extra, seconds("criu-restore-seconds", time.Since(t1)))
+		oc.Extra = append(oc.Extra, savedstate.RestoreStats(dir)...)
+		oc.Extra = append(oc.Extra, opctx.Seconds("criu-restore-seconds", time.Since(t1)))
 		return nil
 	}
 	if wasRunning {

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"ctrfs/images"
-	"ctrfs/ops/staging"
 )
 
 const otherUID = 65534 // nobody
@@ -21,9 +20,8 @@ const otherUID = 65534 // nobody
 func stagingManager(t *testing.T) (*Manager, *bytes.Buffer) {
 	var log bytes.Buffer
 	base := t.TempDir()
-	m := &Manager{cfg: Config{StoreDir: filepath.Join(base, "store"), LXCPath: filepath.Join(base, "lxc")},
-		log: slog.New(slog.NewTextHandler(&log, nil))}
-	m.staging = staging.New(m.cfg.StoreDir, m.log)
+	m := newManager(Config{StoreDir: filepath.Join(base, "store"), LXCPath: filepath.Join(base, "lxc")},
+		context.Background(), nil, slog.New(slog.NewTextHandler(&log, nil)), nil)
 	for _, d := range []string{m.cfg.StoreDir, m.cfg.LXCPath} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -70,7 +68,7 @@ func TestRecoverStagingIgnoresPlanted(t *testing.T) {
 	t.Cleanup(func() { os.Remove(link) })
 	planted = append(planted, filepath.Join(target, "dump-c1-2"))
 
-	m.recoverStaging(context.Background())
+	m.saved.RecoverStaging(context.Background())
 	for _, p := range planted {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s was touched: %v", p, err)

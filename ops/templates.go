@@ -25,9 +25,9 @@ func (m *Manager) TemplateInfo(name string) ([]KeyValue, error) {
 		def = "yes"
 	}
 	st := t.Status(m.templateEnv())
-	kv := []KeyValue{{"name", t.Name}, {"about", t.About}, {"default", def}, {"built", st.Built}, {"size", st.Size}}
+	kv := []KeyValue{{Key: "name", Value: t.Name}, {Key: "about", Value: t.About}, {Key: "default", Value: def}, {Key: "built", Value: st.Built}, {Key: "size", Value: st.Size}}
 	if st.Archive != "" {
-		kv = append(kv, KeyValue{"source", st.Source}, KeyValue{"archive", st.Archive})
+		kv = append(kv, KeyValue{Key: "source", Value: st.Source}, KeyValue{Key: "archive", Value: st.Archive})
 	}
 	return kv, nil
 }

@@ -24,7 +24,7 @@ type Times struct {
 // Times reports the container's times; a time not known is its creation.
 func (m *Manager) Times(name string) Times {
 	var t Times
-	path := m.configPath(name)
+	path := m.containers.ConfigPath(name)
 	if fi, err := os.Stat(path); err == nil {
 		t.Created, t.Config = m.createdFrom(path, fi), fi.ModTime()
 	}
@@ -53,7 +53,7 @@ func (m *Manager) Changed(name string) (time.Time, bool) {
 	if ValidateName(name) != nil {
 		return time.Time{}, false
 	}
-	path := m.configPath(name)
+	path := m.containers.ConfigPath(name)
 	fi, err := os.Stat(path)
 	if err != nil {
 		return time.Time{}, false
@@ -100,13 +100,13 @@ func (m *Manager) CriuOptionsAttr(name string) (FileAttr, error) {
 	if fi, err := os.Stat(lxchelper.CriuOptionsPath(m.cfg.LXCPath, name)); err == nil {
 		return FileAttr{Size: fi.Size(), Mtime: fi.ModTime()}, nil
 	}
-	return FileAttr{Mtime: m.createdFrom(m.configPath(name), cfg)}, nil
+	return FileAttr{Mtime: m.createdFrom(m.containers.ConfigPath(name), cfg)}, nil
 }
 
 // statConfig stats the config of a container, ErrNotFound if there is none.
 func (m *Manager) statConfig(name string) (os.FileInfo, error) {
 	if ValidateName(name) == nil {
-		if fi, err := os.Stat(m.configPath(name)); err == nil {
+		if fi, err := os.Stat(m.containers.ConfigPath(name)); err == nil {
 			return fi, nil
 		}
 	}

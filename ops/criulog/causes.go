@@ -81,7 +81,7 @@ const lxcFreezerCause = "this host has cgroup2 alone and the container was resto
 // that runs it into the container, and a task started so keeps them.
 const inheritedFileCause = "a task of the container holds $2 (its descriptor $1), a file of the host outside the container's mounts: it inherited it from the shell that ran lxc-attach (or opened it through a bind mount since removed); start that task from inside the container (its init or a service), or close the descriptor before lxc-attach ($1>&- on its command line) and give the task the container's own stdin and stdout: lxc-attach -n NAME --clear-env -- sh -c 'exec COMMAND </dev/null >/dev/null 2>&1'"
 
-// RlimitCause: see also hostBlockers (ops/check.go), which names the tasks.
+// RlimitCause: see also hostBlockers (ops/savedstate/check.go), which names the tasks.
 const RlimitCause = "a task runs as a user other than root and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read its limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE"
 
 // criuNoise are error lines that CRIU logs on every run here, or after

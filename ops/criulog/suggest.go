@@ -14,7 +14,7 @@ type restoreFix struct {
 }
 
 // restoreFixes, in the order they are offered. ctrfs itself already tries
-// both of CRIU's mount engines (ops/restoremode.go), so a mount failure
+// both of CRIU's mount engines (ops/savedstate/restoremode.go), so a mount failure
 // gets what neither engine does.
 var restoreFixes = []restoreFix{
 	{regexp.MustCompile(`One of more action scripts failed|action script|Pre-resume script|post-restore script`),

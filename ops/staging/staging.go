@@ -164,7 +164,7 @@ func (a *Area) MemoryName() string {
 // tmpfs takes tens of milliseconds, which a stop-stateful's caller, and a
 // move's downtime, need not wait for. The directory is first renamed out
 // of the names recovery reads (a "dump-" directory can become saved state,
-// see ops/checkpoint.go, recoverStagingIn), so a daemon killed before the removal ends leaves
+// see ops/savedstate/checkpoint.go, recoverStagingIn), so a daemon killed before the removal ends leaves
 // only rubbish. Close waits for the removals under way.
 func (a *Area) RemoveLater(dir string) {
 	trash := filepath.Join(filepath.Dir(dir), "removing-"+filepath.Base(dir))

@@ -1,4 +1,4 @@
-package ops
+package savedstate
 
 import (
 	"context"
@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"
 )
 
@@ -29,52 +31,52 @@ import (
 // (releaseLeftHolds), unless a move's journal settles it (StartLocked,
 // Remove).
 
-func (m *Manager) holdPath(name string) string {
-	return lxchelper.HoldPath(m.cfg.LXCPath, name)
+func (k *Keeper) HoldPath(name string) string {
+	return lxchelper.HoldPath(k.containers.Path(), name)
 }
 
-// hold freezes the running container and takes it off the wire. A
+// Hold freezes the running container and takes it off the wire. A
 // failure leaves it running as before.
-func (m *Manager) hold(ctx context.Context, name, purpose string) error {
-	c, err := m.container(name)
+func (k *Keeper) Hold(ctx context.Context, name, purpose string) error {
+	c, err := k.containers.Open(name)
 	if err != nil {
 		return err
 	}
 	defer c.Release()
-	if _, err := m.requireStatus(c, purpose, "RUNNING"); err != nil {
+	if _, err := lxcpath.RequireStatus(c, purpose, "RUNNING"); err != nil {
 		return err
 	}
 	if err := lxchelper.FreezeWithin(ctx, c, lxchelper.FreezeLimit); err != nil {
-		return newError(ErrFailed, "freeze "+name+" for its checkpoint", err)
+		return errkind.New(errkind.ErrFailed, "freeze "+name+" for its checkpoint", err)
 	}
 	links, err := network.Isolate(c.InitPid())
 	if err == nil {
 		data, _ := json.Marshal(lxchelper.Hold{Purpose: purpose, Links: links})
-		if err = os.WriteFile(m.holdPath(name), data, 0o600); err != nil {
+		if err = os.WriteFile(k.HoldPath(name), data, 0o600); err != nil {
 			network.Reattach(links)
 		}
 	}
 	if err != nil {
 		c.Unfreeze()
-		return newError(ErrFailed, "take "+name+" off the network for its checkpoint", err)
+		return errkind.New(errkind.ErrFailed, "take "+name+" off the network for its checkpoint", err)
 	}
 	return nil
 }
 
-// held reads the container's hold, or nil if it has none.
-func (m *Manager) held(name string) *lxchelper.Hold {
-	return lxchelper.ReadHold(m.cfg.LXCPath, name)
+// Held reads the container's hold, or nil if it has none.
+func (k *Keeper) Held(name string) *lxchelper.Hold {
+	return lxchelper.ReadHold(k.containers.Path(), name)
 }
 
-// release lets a held container run on: thawed, back on its bridges,
+// Release lets a held container run on: thawed, back on its bridges,
 // and after a move, announced. The hold's record goes last, so that a daemon killed
 // meanwhile releases it again.
-func (m *Manager) release(name string) error {
-	h := m.held(name)
+func (k *Keeper) Release(name string) error {
+	h := k.Held(name)
 	if h == nil {
 		return nil
 	}
-	c, err := m.container(name)
+	c, err := k.containers.Open(name)
 	if err != nil {
 		return err
 	}
@@ -85,7 +87,7 @@ func (m *Manager) release(name string) error {
 			errs = append(errs, fmt.Errorf("thaw: %w", err))
 		}
 		// LXC keeps the state it froze in its monitor.
-		if err := c.Unfreeze(); err != nil && statusOf(c) == "FROZEN" {
+		if err := c.Unfreeze(); err != nil && lxcpath.StatusOf(c) == "FROZEN" {
 			errs = append(errs, fmt.Errorf("unfreeze: %w", err))
 		}
 	}
@@ -93,47 +95,47 @@ func (m *Manager) release(name string) error {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return newError(ErrFailed, "resume "+name+" after its checkpoint", errors.Join(errs...))
+		return errkind.New(errkind.ErrFailed, "resume "+name+" after its checkpoint", errors.Join(errs...))
 	}
-	os.Remove(m.holdPath(name))
+	os.Remove(k.HoldPath(name))
 	if h.Purpose == "move" {
 		// The target may have told the network it had the container.
-		m.Announce(name)
+		k.announce(name)
 	}
 	return nil
 }
 
-// killHeld ends a held container whose checkpoint lives on (proven, or
+// KillHeld ends a held container whose checkpoint lives on (proven, or
 // restored on a move's target): its tasks die without running again.
-func (m *Manager) killHeld(name string) error {
-	c, err := m.container(name)
+func (k *Keeper) KillHeld(name string) error {
+	c, err := k.containers.Open(name)
 	if err != nil {
 		return err
 	}
 	defer c.Release()
-	if err := lxchelper.KillFrozen(c, shutdownTimeout); err != nil {
-		return newError(ErrFailed, "stop "+name+" after its checkpoint", err)
+	if err := lxchelper.KillFrozen(c, lxcpath.ShutdownTimeout); err != nil {
+		return errkind.New(errkind.ErrFailed, "stop "+name+" after its checkpoint", err)
 	}
-	os.Remove(m.holdPath(name))
+	os.Remove(k.HoldPath(name))
 	return nil
 }
 
-// releaseLeftHolds releases the holds of operations that a killed daemon
+// ReleaseLeftHolds releases the holds of operations that a killed daemon
 // left (their checkpoints were not proven), and removes the copies of
 // restore rehearsals. A move's hold is its journal's to settle.
-func (m *Manager) releaseLeftHolds() {
-	lxchelper.RemoveRehearsals(m.cfg.LXCPath)
-	names, err := m.List()
+func (k *Keeper) ReleaseLeftHolds() {
+	lxchelper.RemoveRehearsals(k.containers.Path())
+	names, err := k.containers.List()
 	if err != nil {
 		return
 	}
 	for _, name := range names {
-		if h := m.held(name); h != nil && h.Purpose != "move" {
-			if err := m.release(name); err != nil {
-				m.log.Error("cannot resume a container held by an interrupted operation", "container", name, "err", err)
+		if h := k.Held(name); h != nil && h.Purpose != "move" {
+			if err := k.Release(name); err != nil {
+				k.log.Error("cannot resume a container held by an interrupted operation", "container", name, "err", err)
 				continue
 			}
-			m.log.Warn("resumed a container held by an interrupted operation", "container", name, "operation", h.Purpose)
+			k.log.Warn("resumed a container held by an interrupted operation", "container", name, "operation", h.Purpose)
 		}
 	}
 }

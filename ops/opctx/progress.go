@@ -1,4 +1,4 @@
-package ops
+package opctx
 
 import (
 	"fmt"
@@ -9,11 +9,11 @@ import (
 	"time"
 )
 
-// progress is what `info` shows of an operation under way: `op`, `phase`
+// Progress is what `info` shows of an operation under way: `op`, `phase`
 // and `progress` (bytes done of bytes expected). The operation updates it
 // without the manager's lock; `info` reads it without waiting for the
 // operation, whose lock it never takes.
-type progress struct {
+type Progress struct {
 	op       string
 	done     atomic.Int64
 	expected atomic.Int64
@@ -24,11 +24,15 @@ type progress struct {
 	stop  func() // ends the sampler of the current step
 }
 
-// progressInterval is how often a sampled step (see sample) measures what
+// NewProgress is the progress of an operation named op (as `info`'s
+// `op` line shows it), before its first step.
+func NewProgress(op string) *Progress { return &Progress{op: op} }
+
+// progressInterval is how often a sampled step (see Sample) measures what
 // it has done: `info` is promised an update at least every second.
 const progressInterval = 250 * time.Millisecond
 
-func (p *progress) keyValues() []KeyValue {
+func (p *Progress) KeyValues() []KeyValue {
 	p.mu.Lock()
 	phase := p.stage
 	if p.step != "" {
@@ -48,25 +52,25 @@ func (p *progress) keyValues() []KeyValue {
 	return []KeyValue{{"op", p.op}, {"phase", phase}, {"progress", fmt.Sprintf("%d of %d", done, expected)}}
 }
 
-// setStage starts a phase of a move: the steps in it show under it.
-func (p *progress) setStage(stage string) {
+// SetStage starts a phase of a move: the steps in it show under it.
+func (p *Progress) SetStage(stage string) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	p.stage, p.step = stage, ""
 	p.mu.Unlock()
-	p.endSample()
+	p.EndSample()
 	p.done.Store(0)
 	p.expected.Store(0)
 }
 
-// setStep starts a step that expects about expected bytes.
-func (p *progress) setStep(step string, expected int64) {
+// SetStep starts a step that expects about expected bytes.
+func (p *Progress) SetStep(step string, expected int64) {
 	if p == nil {
 		return
 	}
-	p.endSample()
+	p.EndSample()
 	p.mu.Lock()
 	p.step = step
 	p.mu.Unlock()
@@ -74,13 +78,13 @@ func (p *progress) setStep(step string, expected int64) {
 	p.expected.Store(expected)
 }
 
-// sample starts a step whose bytes done are measured by measure every
+// Sample starts a step whose bytes done are measured by measure every
 // progressInterval, until the next step or the end of the operation.
-func (p *progress) sample(step string, expected int64, measure func() int64) {
+func (p *Progress) Sample(step string, expected int64, measure func() int64) {
 	if p == nil {
 		return
 	}
-	p.setStep(step, expected)
+	p.SetStep(step, expected)
 	quit := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -101,7 +105,7 @@ func (p *progress) sample(step string, expected int64, measure func() int64) {
 	p.mu.Unlock()
 }
 
-func (p *progress) endSample() {
+func (p *Progress) EndSample() {
 	p.mu.Lock()
 	stop := p.stop
 	p.stop = nil
@@ -111,16 +115,16 @@ func (p *progress) endSample() {
 	}
 }
 
-// add counts bytes done in the current step.
-func (p *progress) add(done int64) {
+// Add counts bytes done in the current step.
+func (p *Progress) Add(done int64) {
 	if p != nil {
 		p.done.Add(done)
 	}
 }
 
-// dirSize is the bytes of the files in dir (not below it): what CRIU has
+// DirSize is the bytes of the files in dir (not below it): what CRIU has
 // written of a dump so far, or what an unpack has.
-func dirSize(dir string) int64 {
+func DirSize(dir string) int64 {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0
@@ -133,31 +137,3 @@ func dirSize(dir string) int64 {
 	}
 	return n
 }
-
-// beginProgress registers the progress of an operation on name.
-func (m *Manager) beginProgress(name, op string) *progress {
-	p := &progress{op: op}
-	m.mu.Lock()
-	m.running[name] = p
-	m.mu.Unlock()
-	return p
-}
-
-func (m *Manager) endProgress(name string, p *progress) {
-	p.endSample()
-	m.mu.Lock()
-	if m.running[name] == p {
-		delete(m.running, name)
-	}
-	m.mu.Unlock()
-}
-
-// Phase starts a phase of the move: `info` shows it as the phase, with
-// the steps of this host under it.
-func (o *Outgoing) Phase(phase string) { o.oc.progress.setStage(phase) }
-
-// Sending starts a transfer of expected bytes; Sent counts what went.
-func (o *Outgoing) Sending(expected int64) {
-	o.oc.progress.setStep("send", expected)
-}
-func (o *Outgoing) Sent(n int64) { o.oc.progress.add(n) }

@@ -1,4 +1,4 @@
-package ops
+package savedstate
 
 import (
 	"context"
@@ -12,11 +12,14 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/criulog"
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/staging"
+	"ctrfs/ops/stored"
 )
 
-// stopStateful checkpoints a running container with CRIU and keeps the
+// StopStateful checkpoints a running container with CRIU and keeps the
 // images in the store as its saved state, but only once this host has
 // restored them: a restore rehearsal (lxchelper/rehearse.go) while the
 // container is held (hold.go), frozen and off the wire. A checkpoint this
@@ -34,23 +37,23 @@ import (
 //
 // ref, if not nil, is an earlier dump of the same container still on disk
 // (a migration's precopy): chunks unchanged since are not hashed again.
-func (m *Manager) stopStateful(ctx context.Context, oc *opContext, name string, ref *images.Reference) error {
-	if err := m.checkpointHeld(ctx, oc, name, ref, nil, "stop-stateful"); err != nil {
+func (k *Keeper) StopStateful(ctx context.Context, oc *opctx.Op, name string, ref *images.Reference) error {
+	if err := k.CheckpointHeld(ctx, oc, name, ref, nil, "stop-stateful"); err != nil {
 		return err
 	}
 	t := time.Now()
-	if err := m.rehearse(ctx, oc, name); err != nil {
+	if err := k.rehearse(ctx, oc, name); err != nil {
 		msg := fmt.Sprintf("stop-stateful of %s refused: this host could not restore its checkpoint (%v)", name, err)
-		if derr := m.dropState(name); derr != nil {
+		if derr := k.stored.DropState(name); derr != nil {
 			msg += fmt.Sprintf("; dropping the checkpoint failed (%v)", derr)
 		}
-		return m.releaseWith(name, msg+"; the checkpoint was discarded")
+		return k.releaseWith(name, msg+"; the checkpoint was discarded")
 	}
-	oc.extra = append(oc.extra, seconds("rehearsal-seconds", time.Since(t)))
-	return m.killHeld(name)
+	oc.Extra = append(oc.Extra, opctx.Seconds("rehearsal-seconds", time.Since(t)))
+	return k.KillHeld(name)
 }
 
-// checkpointHeld holds the running container (hold.go) for purpose and
+// CheckpointHeld holds the running container (hold.go) for purpose and
 // dumps it, leaving it held, and saves the images as its state; with
 // parent, over a migration's last pre-dump: CRIU writes only the pages
 // dirtied since, and the saved state holds the pre-dumps' images as its
@@ -60,23 +63,23 @@ func (m *Manager) stopStateful(ctx context.Context, oc *opContext, name string, 
 // GrowingImport). The container's own processes are its copy until the
 // caller ends the hold: a failed dump or store releases them, and the
 // container is RUNNING as before.
-func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string, ref *images.Reference, parent *preDumpRound, purpose string) error {
-	if err := m.requireStatusOf(name, purpose, "RUNNING"); err != nil {
+func (k *Keeper) CheckpointHeld(ctx context.Context, oc *opctx.Op, name string, ref *images.Reference, parent *Parent, purpose string) error {
+	if err := k.containers.RequireStatus(name, purpose, "RUNNING"); err != nil {
 		return err
 	}
-	dir, err := m.staging.Dir(name, "dump", m.imagesSizeHint(name))
+	dir, err := k.staging.Dir(name, "dump", k.containers.ImagesSizeHint(name))
 	if err != nil {
-		return newError(ErrFailed, "prepare checkpoint of "+name, err)
+		return errkind.New(errkind.ErrFailed, "prepare checkpoint of "+name, err)
 	}
 	t0 := time.Now()
 	var args []string
 	if parent != nil {
-		args = append(args, parent.dir)
+		args = append(args, parent.Dir)
 	}
-	var d storedDump
-	dumpErr, err := m.dumpUnderHold(ctx, oc, name, purpose, dir, func() error {
+	var d StoredDump
+	dumpErr, err := k.dumpUnderHold(ctx, oc, name, purpose, dir, func() error {
 		var err error
-		d, err = m.dumpStored(ctx, oc, ref, lxchelper.CheckpointHeld, name, dir, args...)
+		d, err = k.DumpStored(ctx, oc, ref, lxchelper.CheckpointHeld, name, dir, args...)
 		return err
 	})
 	if err != nil {
@@ -85,34 +88,34 @@ func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string
 	}
 	if dumpErr != nil {
 		os.RemoveAll(dir)
-		if err := m.release(name); err != nil {
+		if err := k.Release(name); err != nil {
 			return err
 		}
-		return m.dumpFailed(name, dumpErr, oc.log)
+		return k.DumpFailed(name, dumpErr, oc.Log)
 	}
-	oc.extra = append(oc.extra, dumpStats(dir)...)
+	oc.Extra = append(oc.Extra, DumpStats(dir)...)
 
-	storeErr := d.storeErr
+	storeErr := d.StoreErr
 	if storeErr == nil {
-		state := d.manifest
+		state := d.Manifest
 		if parent != nil {
-			state = images.Chain(d.manifest, parent.chain)
+			state = images.Chain(d.Manifest, parent.Chain)
 		}
-		storeErr = m.images.Save(stateKey(name), state)
-		if storeErr != nil || state != d.manifest {
-			m.images.Release(d.manifest) // saved as part of the chain, or not at all
+		storeErr = k.images.Save(stored.StateKey(name), state)
+		if storeErr != nil || state != d.Manifest {
+			k.images.Release(d.Manifest) // saved as part of the chain, or not at all
 		}
 	}
 	if storeErr != nil {
 		os.RemoveAll(dir)
 		// The container runs again first: freeing the failed import's
 		// chunks is a whole collection.
-		err := m.releaseWith(name, fmt.Sprintf("checkpoint of %s could not be stored (%v)", name, storeErr))
-		m.freeFailedImport(ctx)
+		err := k.releaseWith(name, fmt.Sprintf("checkpoint of %s could not be stored (%v)", name, storeErr))
+		k.stored.FreeFailedImport(ctx)
 		return err
 	}
-	m.staging.RemoveLater(dir)
-	oc.extra = append(oc.extra, seconds("dump-seconds", d.dumped.Sub(t0)), seconds("store-seconds", time.Since(d.dumped)))
+	k.staging.RemoveLater(dir)
+	oc.Extra = append(oc.Extra, opctx.Seconds("dump-seconds", d.Dumped.Sub(t0)), opctx.Seconds("store-seconds", time.Since(d.Dumped)))
 	return nil
 }
 
@@ -125,22 +128,22 @@ func (m *Manager) checkpointHeld(ctx context.Context, oc *opContext, name string
 // needs a container that runs. The container is held on return unless err
 // (the hold's failure, or the release's) is not nil; dumpErr is the last
 // dump's.
-func (m *Manager) dumpUnderHold(ctx context.Context, oc *opContext, name, purpose, dir string, dump func() error) (dumpErr, err error) {
+func (k *Keeper) dumpUnderHold(ctx context.Context, oc *opctx.Op, name, purpose, dir string, dump func() error) (dumpErr, err error) {
 	for attempt := 1; ; attempt++ {
-		if err := m.hold(ctx, name, purpose); err != nil {
+		if err := k.Hold(ctx, name, purpose); err != nil {
 			return nil, err
 		}
 		dumpErr = dump()
-		if dumpErr == nil || attempt == dumpAttempts || !freezeTimedOut(oc.log) {
+		if dumpErr == nil || attempt == dumpAttempts || !freezeTimedOut(oc.Log) {
 			return dumpErr, nil
 		}
-		if err := m.release(name); err != nil {
+		if err := k.Release(name); err != nil {
 			return dumpErr, err
 		}
-		m.log.Warn("CRIU could not seize a task of the held container; trying again",
-			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.log))
+		k.log.Warn("CRIU could not seize a task of the held container; trying again",
+			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.Log))
 		if err := emptyDir(dir, nil); err != nil {
-			return dumpErr, newError(ErrFailed, "clear the images of a failed dump", err)
+			return dumpErr, errkind.New(errkind.ErrFailed, "clear the images of a failed dump", err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -148,22 +151,22 @@ func (m *Manager) dumpUnderHold(ctx context.Context, oc *opContext, name, purpos
 
 // releaseWith releases a held container after a failure that msg
 // describes, and returns the failure, saying where the container is.
-func (m *Manager) releaseWith(name, msg string) error {
-	if err := m.release(name); err != nil {
-		return newError(ErrFailed, fmt.Sprintf("%s; resuming %s failed too (%v): it is FROZEN", msg, name, err), nil)
+func (k *Keeper) releaseWith(name, msg string) error {
+	if err := k.Release(name); err != nil {
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf("%s; resuming %s failed too (%v): it is FROZEN", msg, name, err), nil)
 	}
-	return newError(ErrFailed, fmt.Sprintf("%s; %s is RUNNING as before, its processes untouched", msg, name), nil)
+	return errkind.New(errkind.ErrFailed, fmt.Sprintf("%s; %s is RUNNING as before, its processes untouched", msg, name), nil)
 }
 
 // rehearse restores the held container's saved state as a throwaway copy
 // (lxchelper.RestoreRehearsal): nil if it restored. Its log follows the
 // dump's in `log`.
-func (m *Manager) rehearse(ctx context.Context, oc *opContext, name string) error {
-	roc := &opContext{progress: oc.progress}
-	damaged, err := m.restoreSaved(ctx, roc, name, lxchelper.RestoreRehearsal)
-	oc.setLog(append(append(oc.log, "=== restore rehearsal ===\n"...), roc.log...))
-	for _, kv := range roc.extra { // the copy's figures, not a restore's
-		oc.extra = append(oc.extra, KeyValue{"rehearsal-" + kv.Key, kv.Value})
+func (k *Keeper) rehearse(ctx context.Context, oc *opctx.Op, name string) error {
+	roc := &opctx.Op{Progress: oc.Progress}
+	damaged, err := k.restoreSaved(ctx, roc, name, lxchelper.RestoreRehearsal)
+	oc.SetLog(append(append(oc.Log, "=== restore rehearsal ===\n"...), roc.Log...))
+	for _, kv := range roc.Extra { // the copy's figures, not a restore's
+		oc.Extra = append(oc.Extra, opctx.KeyValue{Key: "rehearsal-" + kv.Key, Value: kv.Value})
 	}
 	if damaged != nil {
 		return fmt.Errorf("its images are damaged: %v", damaged)
@@ -177,63 +180,63 @@ func (m *Manager) rehearse(ctx context.Context, oc *opContext, name string) erro
 // CRIU stopped first never does; a moment later the same dump succeeds.
 const dumpAttempts = 8
 
-// storedDump is a dump whose images went into the store as CRIU wrote
+// StoredDump is a dump whose images went into the store as CRIU wrote
 // them (see images.GrowingImport).
-type storedDump struct {
-	manifest *images.Manifest // unsaved: Save or Release it
-	stats    images.ImportStats
-	storeErr error     // the dump succeeded but storing it did not
-	dumped   time.Time // when CRIU had finished
+type StoredDump struct {
+	Manifest *images.Manifest // unsaved: Save or Release it
+	Stats    images.ImportStats
+	StoreErr error     // the dump succeeded but storing it did not
+	Dumped   time.Time // when CRIU had finished
 }
 
-// dumpStored runs a checkpoint helper verb into dir, trying again while
+// DumpStored runs a checkpoint helper verb into dir, trying again while
 // CRIU fails to freeze a container that is still running, and stores the
 // images while CRIU writes them; ref is passed to images.GrowingImport.
 // The error is the dump's (the `log` is the last attempt's); a failure to
 // store is storedDump.storeErr.
-func (m *Manager) dumpStored(ctx context.Context, oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
-	return m.dumpStoredBy(ctx, m.images.StartGrowingImport, oc, ref, verb, name, dir, args...)
+func (k *Keeper) DumpStored(ctx context.Context, oc *opctx.Op, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (StoredDump, error) {
+	return k.dumpStoredBy(ctx, k.images.StartGrowingImport, oc, ref, verb, name, dir, args...)
 }
 
-// dumpStoredAfter is dumpStored storing only once CRIU has exited
+// DumpStoredAfter is dumpStored storing only once CRIU has exited
 // (images.StartDeferredImport), for a dump that leaves the container
 // running: its tasks are frozen for as long as CRIU runs, and storing
 // beside CRIU competes with it for the cores.
-func (m *Manager) dumpStoredAfter(ctx context.Context, oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
-	return m.dumpStoredBy(ctx, m.images.StartDeferredImport, oc, ref, verb, name, dir, args...)
+func (k *Keeper) DumpStoredAfter(ctx context.Context, oc *opctx.Op, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (StoredDump, error) {
+	return k.dumpStoredBy(ctx, k.images.StartDeferredImport, oc, ref, verb, name, dir, args...)
 }
 
-func (m *Manager) dumpStoredBy(ctx context.Context, start func(string, *images.Reference) *images.GrowingImport,
-	oc *opContext, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (storedDump, error) {
-	hint := m.imagesSizeHint(name)
+func (k *Keeper) dumpStoredBy(ctx context.Context, start func(string, *images.Reference) *images.GrowingImport,
+	oc *opctx.Op, ref *images.Reference, verb lxchelper.Verb, name, dir string, args ...string) (StoredDump, error) {
+	hint := k.containers.ImagesSizeHint(name)
 	// What the caller put in dir before the dump (a snapshot's or a move's
 	// copy of the config) is not the dump's, and survives a retry.
 	before, err := os.ReadDir(dir)
 	if err != nil {
-		return storedDump{}, newError(ErrFailed, "read the staging directory of "+name, err)
+		return StoredDump{}, errkind.New(errkind.ErrFailed, "read the staging directory of "+name, err)
 	}
 	for attempt := 1; ; attempt++ {
 		growing := start(dir, ref)
-		oc.progress.sample("dump", hint, func() int64 { return dirSize(dir) })
-		err := m.runCRIUHelper(ctx, oc, hint, verb, name, append([]string{dir}, args...)...)
-		d := storedDump{dumped: time.Now()}
-		oc.progress.setStep("store", 0)
-		oc.setLog(criulog.Combined(filepath.Join(dir, lxchelper.DumpLog(verb)), oc.log))
+		oc.Progress.Sample("dump", hint, func() int64 { return opctx.DirSize(dir) })
+		err := k.containers.RunCRIUHelper(ctx, oc, hint, verb, name, append([]string{dir}, args...)...)
+		d := StoredDump{Dumped: time.Now()}
+		oc.Progress.SetStep("store", 0)
+		oc.SetLog(criulog.Combined(filepath.Join(dir, lxchelper.DumpLog(verb)), oc.Log))
 		if err == nil {
-			d.manifest, d.stats, d.storeErr = growing.Finish()
+			d.Manifest, d.Stats, d.StoreErr = growing.Finish()
 		} else {
 			growing.Cancel()
 		}
-		if err == nil || attempt == dumpAttempts || !freezeTimedOut(oc.log) {
+		if err == nil || attempt == dumpAttempts || !freezeTimedOut(oc.Log) {
 			return d, err
 		}
-		if st, serr := m.Status(name); serr != nil || st != "RUNNING" {
+		if st, serr := k.containers.Status(name); serr != nil || st != "RUNNING" {
 			return d, err
 		}
-		m.log.Warn("CRIU could not freeze the container in time; trying again",
-			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.log))
+		k.log.Warn("CRIU could not freeze the container in time; trying again",
+			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.Log))
 		if err := emptyDir(dir, before); err != nil {
-			return d, newError(ErrFailed, "clear the images of a failed dump", err)
+			return d, errkind.New(errkind.ErrFailed, "clear the images of a failed dump", err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -272,20 +275,20 @@ func emptyDir(dir string, keep []os.DirEntry) error {
 
 // saveDumpChain imports a dump left in staging into the store under key,
 // with its parent images if it has any (importDumpChain).
-func (m *Manager) saveDumpChain(ctx context.Context, key, dir string) error {
-	mf, held, err := importDumpChain(ctx, m.images, m.staging.Trusted, dir)
+func (k *Keeper) saveDumpChain(ctx context.Context, key, dir string) error {
+	mf, held, err := importDumpChain(ctx, k.images, k.staging.Trusted, dir)
 	if err != nil {
 		return err
 	}
-	err = m.images.Save(key, mf)
+	err = k.images.Save(key, mf)
 	for _, h := range held {
-		m.images.Release(h)
+		k.images.Release(h)
 	}
 	return err
 }
 
-// dumpFailed words a failed dump: the cause of CRIU's error, if known.
-func (m *Manager) dumpFailed(name string, err error, log []byte) error {
+// DumpFailed words a failed dump: the cause of CRIU's error, if known.
+func (k *Keeper) DumpFailed(name string, err error, log []byte) error {
 	msg := fmt.Sprintf("checkpoint of %s failed", name)
 	var overdue *lxchelper.OverdueError
 	if errors.As(err, &overdue) {
@@ -295,37 +298,37 @@ func (m *Manager) dumpFailed(name string, err error, log []byte) error {
 		msg += ": " + e
 		err = nil // LXC's own words add nothing
 	}
-	if st, serr := m.Status(name); serr == nil {
+	if st, serr := k.containers.Status(name); serr == nil {
 		msg += "; " + name + " is " + st
 	}
-	return newError(ErrFailed, msg, err)
+	return errkind.New(errkind.ErrFailed, msg, err)
 }
 
-// startFromState restores a stopped container from its saved state and,
+// StartFromState restores a stopped container from its saved state and,
 // once it runs, drops the state. A damaged image or a failed restore keeps
 // the state and leaves the container STOPPED, so start can be retried.
-func (m *Manager) startFromState(ctx context.Context, oc *opContext, name string) error {
-	return m.restoreState(ctx, oc, name, lxchelper.Restore)
+func (k *Keeper) StartFromState(ctx context.Context, oc *opctx.Op, name string) error {
+	return k.RestoreState(ctx, oc, name, lxchelper.Restore)
 }
 
-// restoreState is startFromState with the helper verb that restores:
+// RestoreState is startFromState with the helper verb that restores:
 // "restore", or "restore-frozen" for a container that must not run yet.
-func (m *Manager) restoreState(ctx context.Context, oc *opContext, name string, verb lxchelper.Verb) error {
-	damaged, err := m.restoreSaved(ctx, oc, name, verb)
+func (k *Keeper) RestoreState(ctx context.Context, oc *opctx.Op, name string, verb lxchelper.Verb) error {
+	damaged, err := k.restoreSaved(ctx, oc, name, verb)
 	var failed *criuFailure
 	switch {
 	case damaged != nil:
-		return newError(ErrFailed, fmt.Sprintf(
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf(
 			"saved state of %s is damaged: %v; it is kept in state/ for inspection", name, damaged), nil)
 	case errors.As(err, &failed) && verb == lxchelper.Restore:
-		return newError(ErrFailed, restoreFailed(name, failed.err, oc.log), nil)
+		return errkind.New(errkind.ErrFailed, restoreFailed(name, failed.err, oc.Log), nil)
 	case errors.As(err, &failed):
 		// A move's target: the source keeps the container.
-		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", name, failed.err), nil)
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf("restore of %s failed %v", name, failed.err), nil)
 	case err != nil:
 		return err
 	}
-	return m.dropState(name)
+	return k.stored.DropState(name)
 }
 
 // criuFailure is a restore that CRIU failed (criuRestore's error), as
@@ -338,37 +341,37 @@ func (f *criuFailure) Unwrap() error { return f.err }
 // restoreSaved restores the container's saved state with the helper verb,
 // and keeps the state. A failed restore's error is criuRestore's, and
 // damaged says whether an image was damaged.
-func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, verb lxchelper.Verb) (damaged, err error) {
-	set, err := m.SavedState(name)
+func (k *Keeper) restoreSaved(ctx context.Context, oc *opctx.Op, name string, verb lxchelper.Verb) (damaged, err error) {
+	set, err := k.stored.SavedState(name)
 	if err != nil {
 		return nil, err
 	}
 	// A state made over pre-dumps (images.Chain) restores from a
 	// directory: CRIU finds parent images there only, not in a stream.
-	chained := set.manifest.Chained()
+	chained := set.Manifest().Chained()
 	var dir string
 	if chained {
-		dir, err = m.staging.Dir(name, "restore", set.manifest.Size())
+		dir, err = k.staging.Dir(name, "restore", set.Manifest().Size())
 	} else {
-		dir, err = m.staging.StreamDir()
+		dir, err = k.staging.StreamDir()
 	}
 	if err != nil {
-		return nil, newError(ErrFailed, "prepare restore of "+name, err)
+		return nil, errkind.New(errkind.ErrFailed, "prepare restore of "+name, err)
 	}
 	defer os.RemoveAll(dir)
 	if chained {
-		if err := m.images.Export(ctx, set.manifest, dir); errors.Is(err, images.ErrCorrupt) {
+		if err := k.images.Export(ctx, set.Manifest(), dir); errors.Is(err, images.ErrCorrupt) {
 			return err, err
 		} else if err != nil {
-			return nil, newError(ErrFailed, "unpack the saved state of "+name, err)
+			return nil, errkind.New(errkind.ErrFailed, "unpack the saved state of "+name, err)
 		}
 	}
 
 	// The recorded cgroups are read from the directory by the restore's
 	// hook, not by CRIU.
-	if data, err := fs.ReadFile(m.images.FS(set.manifest), lxchelper.CgroupsFile); err == nil {
+	if data, err := fs.ReadFile(k.images.FS(set.Manifest()), lxchelper.CgroupsFile); err == nil {
 		if err := os.WriteFile(filepath.Join(dir, lxchelper.CgroupsFile), data, 0o644); err != nil {
-			return nil, newError(ErrFailed, "prepare restore of "+name, err)
+			return nil, errkind.New(errkind.ErrFailed, "prepare restore of "+name, err)
 		}
 	}
 	// CRIU reads the images from the store as it restores (see
@@ -376,7 +379,7 @@ func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, 
 	// byte of it, and a damaged one ends the restore. Each attempt (see
 	// criuRestore) is served anew.
 	serve := func(dir string) (func() error, error) {
-		srv, err := m.images.ServeImages(set.manifest, dir)
+		srv, err := k.images.ServeImages(set.Manifest(), dir)
 		if err != nil {
 			return nil, err
 		}
@@ -384,84 +387,84 @@ func (m *Manager) restoreSaved(ctx context.Context, oc *opContext, name string, 
 		if verb == lxchelper.RestoreRehearsal {
 			phase = "rehearse"
 		}
-		oc.progress.sample(phase, set.manifest.Size(), srv.Served)
+		oc.Progress.Sample(phase, set.Manifest().Size(), srv.Served)
 		return srv.Close, nil
 	}
-	from := restoreFrom{serve: serve, size: set.manifest.Size()}
+	from := RestoreFrom{serve: serve, size: set.Manifest().Size()}
 	if chained {
-		from = restoreFrom{}
+		from = RestoreFrom{}
 	}
 	t1 := time.Now()
-	_, damaged, restoreErr := m.criuRestore(ctx, oc, verb, name, dir, from)
+	_, damaged, restoreErr := k.CriuRestore(ctx, oc, verb, name, dir, from)
 	if restoreErr != nil {
 		return damaged, &criuFailure{restoreErr}
 	}
-	oc.extra = append(oc.extra, restoreStats(dir)...)
-	oc.extra = append(oc.extra, seconds("criu-restore-seconds", time.Since(t1)))
+	oc.Extra = append(oc.Extra, RestoreStats(dir)...)
+	oc.Extra = append(oc.Extra, opctx.Seconds("criu-restore-seconds", time.Since(t1)))
 	return nil, nil
 }
 
-// recoverStaging deals with staging directories left by a daemon that
+// RecoverStaging deals with staging directories left by a daemon that
 // died mid-operation. A finished dump of a container that is now stopped
 // without saved state is that container's only state: it is stored as its
 // saved state. Anything else in staging is a copy and is removed.
 // Only directories that pass staging.Trusted are read.
-func (m *Manager) recoverStaging(ctx context.Context) {
-	for _, root := range m.staging.LeftRoots() {
-		if m.staging.Trusted(root) {
-			m.recoverStagingIn(ctx, root)
-			if root != m.staging.DiskRoot() {
+func (k *Keeper) RecoverStaging(ctx context.Context) {
+	for _, root := range k.staging.LeftRoots() {
+		if k.staging.Trusted(root) {
+			k.recoverStagingIn(ctx, root)
+			if root != k.staging.DiskRoot() {
 				os.Remove(root) // if empty: this run makes its own
 			}
 		}
 	}
 }
 
-func (m *Manager) recoverStagingIn(ctx context.Context, root string) {
+func (k *Keeper) recoverStagingIn(ctx context.Context, root string) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
-		if !m.staging.Trusted(dir) {
+		if !k.staging.Trusted(dir) {
 			continue
 		}
-		if name, ok := stagedDumpOf(e.Name()); ok && m.Exists(name) && !m.HasState(name) && completeDump(dir) {
-			if st, err := m.Status(name); err == nil && st == "STOPPED" {
-				if err := m.saveDumpChain(ctx, stateKey(name), dir); err != nil {
-					m.log.Error("cannot store the checkpoint left in staging; keeping it", "dir", dir, "err", err)
+		if name, ok := stagedDumpOf(e.Name()); ok && k.containers.Exists(name) && !k.stored.HasState(name) && completeDump(dir) {
+			if st, err := k.containers.Status(name); err == nil && st == "STOPPED" {
+				if err := k.saveDumpChain(ctx, stored.StateKey(name), dir); err != nil {
+					k.log.Error("cannot store the checkpoint left in staging; keeping it", "dir", dir, "err", err)
 					continue
 				}
-				m.log.Warn("stored a checkpoint left in staging by an interrupted stop-stateful", "container", name)
+				k.log.Warn("stored a checkpoint left in staging by an interrupted stop-stateful", "container", name)
 			}
 		}
 		os.RemoveAll(dir)
 	}
 }
 
-// dropStaleState drops the saved state of containers that run: a daemon
+// DropStaleState drops the saved state of containers that run: a daemon
 // killed between a restore and the drop of the state it restored, or a
 // container started outside ctrfs, leaves state that no longer belongs to
 // the processes. Kept, a later start would bring back processes of the past
 // over a rootfs that has moved on.
-func (m *Manager) dropStaleState() {
-	names, err := m.List()
+func (k *Keeper) DropStaleState() {
+	names, err := k.containers.List()
 	if err != nil {
 		return
 	}
 	for _, name := range names {
-		if !m.HasState(name) {
+		if !k.stored.HasState(name) {
 			continue
 		}
-		if st, err := m.Status(name); err != nil || st == "STOPPED" {
+		if st, err := k.containers.Status(name); err != nil || st == "STOPPED" {
 			continue
 		}
-		if err := m.dropState(name); err != nil {
-			m.log.Error("cannot drop the saved state of a running container", "container", name, "err", err)
+		if err := k.stored.DropState(name); err != nil {
+			k.log.Error("cannot drop the saved state of a running container", "container", name, "err", err)
 			continue
 		}
-		m.log.Warn("dropped the saved state of a container that runs", "container", name)
+		k.log.Warn("dropped the saved state of a container that runs", "container", name)
 	}
 }
 
@@ -481,40 +484,32 @@ func completeDump(dir string) bool {
 	return true
 }
 
-func seconds(key string, d time.Duration) KeyValue {
-	return KeyValue{key, fmt.Sprintf("%.3f", d.Seconds())}
-}
-
-func micros(key string, us uint32) KeyValue {
-	return seconds(key, time.Duration(us)*time.Microsecond)
-}
-
-// dumpStats reads CRIU's stats-dump image: how long the processes were
+// DumpStats reads CRIU's stats-dump image: how long the processes were
 // frozen and how long dumping and writing their memory took.
-func dumpStats(dir string) []KeyValue {
+func DumpStats(dir string) []opctx.KeyValue {
 	st, err := images.Stats(os.DirFS(dir), "stats-dump")
 	if err != nil || st.GetDump() == nil {
 		return nil
 	}
 	s := st.GetDump()
-	return []KeyValue{
-		micros("criu-frozen-seconds", s.GetFrozenTime()),
-		micros("criu-memdump-seconds", s.GetMemdumpTime()),
-		micros("criu-memwrite-seconds", s.GetMemwriteTime()),
-		{"criu-pages-written", fmt.Sprint(s.GetPagesWritten())},
+	return []opctx.KeyValue{
+		opctx.Micros("criu-frozen-seconds", s.GetFrozenTime()),
+		opctx.Micros("criu-memdump-seconds", s.GetMemdumpTime()),
+		opctx.Micros("criu-memwrite-seconds", s.GetMemwriteTime()),
+		{Key: "criu-pages-written", Value: fmt.Sprint(s.GetPagesWritten())},
 	}
 }
 
-// restoreStats reads CRIU's stats-restore image.
-func restoreStats(dir string) []KeyValue {
+// RestoreStats reads CRIU's stats-restore image.
+func RestoreStats(dir string) []opctx.KeyValue {
 	st, err := images.Stats(os.DirFS(dir), "stats-restore")
 	if err != nil || st.GetRestore() == nil {
 		return nil
 	}
 	s := st.GetRestore()
-	return []KeyValue{
-		micros("criu-restore-time-seconds", s.GetRestoreTime()),
-		micros("criu-forking-seconds", s.GetForkingTime()),
-		{"criu-pages-restored", fmt.Sprint(s.GetPagesRestored())},
+	return []opctx.KeyValue{
+		opctx.Micros("criu-restore-time-seconds", s.GetRestoreTime()),
+		opctx.Micros("criu-forking-seconds", s.GetForkingTime()),
+		{Key: "criu-pages-restored", Value: fmt.Sprint(s.GetPagesRestored())},
 	}
 }

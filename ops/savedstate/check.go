@@ -1,4 +1,4 @@
-package ops
+package savedstate
 
 import (
 	"context"
@@ -11,10 +11,12 @@ import (
 
 	"ctrfs/internal/caps"
 	"ctrfs/ops/criulog"
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 )
 
-// check is the `check` command: would stop-stateful, snapshot --stateful
+// Check is the `Check` command: would stop-stateful, snapshot --stateful
 // and a live move work? It holds the container (hold.go: frozen and off
 // the wire, as stop-stateful does), dumps it into a scratch directory and
 // rehearses the restore of that dump (lxchelper/rehearse.go), then lets it
@@ -22,20 +24,20 @@ import (
 // causes of failure, and looks at the limits of this host that CRIU would
 // meet. ErrUnsupported lists every blocker with its fix: a dump's, or a
 // restore's with what could get it to restore.
-func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
-	if err := m.requireStatusOf(name, "check", "RUNNING"); err != nil {
+func (k *Keeper) Check(ctx context.Context, oc *opctx.Op, name string) error {
+	if err := k.containers.RequireStatus(name, "check", "RUNNING"); err != nil {
 		return err
 	}
 	var found []string
-	hint := m.imagesSizeHint(name)
-	dir, err := m.staging.Dir(name, "check", hint)
+	hint := k.containers.ImagesSizeHint(name)
+	dir, err := k.staging.Dir(name, "check", hint)
 	if err != nil {
-		return newError(ErrFailed, "prepare check of "+name, err)
+		return errkind.New(errkind.ErrFailed, "prepare check of "+name, err)
 	}
 	defer os.RemoveAll(dir)
-	dumpErr, err := m.dumpUnderHold(ctx, oc, name, "check", dir, func() error {
-		err := m.runCRIUHelper(ctx, oc, hint, lxchelper.CheckpointHeld, name, dir)
-		oc.setLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.log))
+	dumpErr, err := k.dumpUnderHold(ctx, oc, name, "check", dir, func() error {
+		err := k.containers.RunCRIUHelper(ctx, oc, hint, lxchelper.CheckpointHeld, name, dir)
+		oc.SetLog(criulog.Combined(filepath.Join(dir, "dump.log"), oc.Log))
 		return err
 	})
 	if err != nil {
@@ -43,25 +45,25 @@ func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
 	}
 	var restoreErr error
 	if dumpErr == nil {
-		roc := &opContext{}
-		_, _, restoreErr = m.criuRestore(ctx, roc, lxchelper.RestoreRehearsal, name, dir, restoreFrom{})
-		oc.setLog(append(append(oc.log, "=== restore rehearsal ===\n"...), roc.log...))
+		roc := &opctx.Op{}
+		_, _, restoreErr = k.CriuRestore(ctx, roc, lxchelper.RestoreRehearsal, name, dir, RestoreFrom{})
+		oc.SetLog(append(append(oc.Log, "=== restore rehearsal ===\n"...), roc.Log...))
 		if restoreErr != nil {
-			found = append(found, restoreBlocker(restoreErr, roc.log))
+			found = append(found, restoreBlocker(restoreErr, roc.Log))
 		}
 	}
-	if err := m.release(name); err != nil {
+	if err := k.Release(name); err != nil {
 		return err
 	}
 	if dumpErr != nil {
-		causes := criulog.Blockers(oc.log)
+		causes := criulog.Blockers(oc.Log)
 		if len(causes) == 0 {
-			causes = []string{"CRIU failed: " + criulog.Explain(oc.log)}
+			causes = []string{"CRIU failed: " + criulog.Explain(oc.Log)}
 		}
 		for _, c := range causes {
 			if c == criulog.RlimitCause {
 				// This host's limit: name the tasks that meet it.
-				if host := m.hostBlockers(name); len(host) > 0 {
+				if host := k.hostBlockers(name); len(host) > 0 {
 					found = append(found, host...)
 					continue
 				}
@@ -74,7 +76,7 @@ func (m *Manager) check(ctx context.Context, oc *opContext, name string) error {
 	if len(found) == 0 {
 		return nil
 	}
-	return newError(ErrUnsupported, cannotCheckpoint(name, found), nil)
+	return errkind.New(errkind.ErrUnsupported, cannotCheckpoint(name, found), nil)
 }
 
 // restoreBlocker words a check whose restore rehearsal failed: CRIU's
@@ -90,11 +92,11 @@ func restoreBlocker(err error, log []byte) string {
 // hostBlockers are this host's limits that the container meets: without
 // CAP_SYS_RESOURCE, CRIU (run as root) may not read the limits of a task
 // of another user, and the dump fails on the first such task.
-func (m *Manager) hostBlockers(name string) []string {
+func (k *Keeper) hostBlockers(name string) []string {
 	if caps.CheckpointOtherUsers() {
 		return nil
 	}
-	c, err := m.container(name)
+	c, err := k.containers.Open(name)
 	if err != nil {
 		return nil
 	}

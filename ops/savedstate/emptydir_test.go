@@ -1,4 +1,4 @@
-package ops
+package savedstate
 
 import (
 	"os"
@@ -9,6 +9,7 @@ import (
 // A retried dump clears what the failed attempt wrote, and only that: the
 // config a snapshot or a move copied in before the dump must stay.
 func TestEmptyDirKeepsWhatWasThereBefore(t *testing.T) {
+	const snapshotConfig = "ctrfs-config" // as a snapshot names its copy
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, snapshotConfig), []byte("lxc.uts.name = c1\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package ops
+package savedstate
 
 import (
 	"bytes"
@@ -12,8 +12,10 @@ import (
 
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/criulog"
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/testhooks"
 )
 
@@ -26,32 +28,32 @@ import (
 // other, and the config remembers the one that worked, so that it travels
 // with the container (moves, snapshots) and the next restore needs one try.
 const (
-	modeV2     = "mount-v2"
-	modeCompat = lxchelper.ArgMntnsCompat // as the restore verbs' argument names it
+	ModeV2     = "mount-v2"
+	ModeCompat = lxchelper.ArgMntnsCompat // as the restore verbs' argument names it
 )
 
 // restoreModeKey is the config line that remembers the mode: a comment,
 // `# ctrfs.restore-mode = mount-v2`, that LXC ignores.
 const restoreModeKey = "# ctrfs.restore-mode"
 
-// restoreMode is the remembered mode, or "".
-func (m *Manager) restoreMode(name string) string {
-	data, err := os.ReadFile(m.configPath(name))
+// RestoreMode is the remembered mode, or "".
+func (k *Keeper) RestoreMode(name string) string {
+	data, err := os.ReadFile(k.containers.ConfigPath(name))
 	if err != nil {
 		return ""
 	}
 	line, _ := configfile.Line(data, restoreModeKey)
 	_, v, _ := strings.Cut(line, "=")
-	if v = strings.TrimSpace(v); v == modeV2 || v == modeCompat {
+	if v = strings.TrimSpace(v); v == ModeV2 || v == ModeCompat {
 		return v
 	}
 	return ""
 }
 
-// rememberRestoreMode writes the mode into the config (a running
+// RememberRestoreMode writes the mode into the config (a running
 // container's config is read only at its start).
-func (m *Manager) rememberRestoreMode(name, mode string) error {
-	path := m.configPath(name)
+func (k *Keeper) RememberRestoreMode(name, mode string) error {
+	path := k.containers.ConfigPath(name)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -59,62 +61,62 @@ func (m *Manager) rememberRestoreMode(name, mode string) error {
 	return configfile.WriteAtomic(path, configfile.SetLine(data, restoreModeKey, mode))
 }
 
-// restoreAttempts is the order in which to try the modes.
-func (m *Manager) restoreAttempts(name string) []string {
-	if m.restoreMode(name) == modeCompat {
-		return []string{modeCompat, modeV2}
+// RestoreAttempts is the order in which to try the modes.
+func (k *Keeper) RestoreAttempts(name string) []string {
+	if k.RestoreMode(name) == ModeCompat {
+		return []string{ModeCompat, ModeV2}
 	}
-	return []string{modeV2, modeCompat}
+	return []string{ModeV2, ModeCompat}
 }
 
 // imageServing starts serving the images for one restore attempt in dir
 // and returns the function that stops it and reports a damaged image.
 type imageServing func(dir string) (stop func() error, err error)
 
-// restoreFrom says where a restore's images come from: files in dir (the
+// RestoreFrom says where a restore's images come from: files in dir (the
 // zero value), served there (serve, size bytes of them), or files whose
 // memory CRIU's lazy-pages daemon copies in (lazy starts the daemon of
 // each attempt).
-type restoreFrom struct {
+type RestoreFrom struct {
 	serve imageServing
 	size  int64
-	lazy  startLazyPages
+	Lazy  startLazyPages
 }
 
-// criuRestore restores the container with the helper verb from the images
+// CriuRestore restores the container with the helper verb from the images
 // in dir as from says, trying each mode of restoreAttempts while CRIU
 // fails and the container is left STOPPED. A damaged image ends it at
 // once. The `log` holds every attempt's logs, and `info` which modes were
 // tried. A lazy restore returns its daemon, still copying the memory in:
 // the caller waits for it (awaitLazyPages) before the container runs.
-func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper.Verb, name, dir string, from restoreFrom) (lazy *lazypages.Daemon, damaged, err error) {
+func (k *Keeper) CriuRestore(ctx context.Context, oc *opctx.Op, verb lxchelper.Verb, name, dir string, from RestoreFrom) (lazy *lazypages.Daemon, damaged, err error) {
 	var logs bytes.Buffer
 	var tried []string
 	var failures []string
 	defer func() {
-		oc.setLog(logs.Bytes())
-		oc.extra = append(oc.extra, KeyValue{"restore-attempts", strings.Join(tried, ", ")})
+		oc.SetLog(logs.Bytes())
+		oc.Extra = append(oc.Extra, opctx.KeyValue{Key: "restore-attempts", Value: strings.Join(tried, ", ")})
 	}()
-	for i, mode := range m.restoreAttempts(name) {
+	for i, mode := range k.RestoreAttempts(name) {
 		args := []string{dir}
 		var stop func() error
 		if from.serve != nil {
 			if stop, err = from.serve(dir); err != nil {
-				return nil, nil, newError(ErrFailed, "serve saved state of "+name, err)
+				return nil, nil, errkind.New(errkind.ErrFailed, "serve saved state of "+name, err)
 			}
 			args = append(args, lxchelper.ArgStream)
 		}
-		if from.lazy != nil {
-			if lazy, err = from.lazy(dir); err != nil {
-				return nil, nil, newError(ErrFailed, "start CRIU's lazy-pages daemon for "+name, err)
+		if from.Lazy != nil {
+			if lazy, err = from.Lazy(dir); err != nil {
+				return nil, nil, errkind.New(errkind.ErrFailed, "start CRIU's lazy-pages daemon for "+name, err)
 			}
 			testhooks.PausePoint("lazy-restore", strconv.Itoa(lazy.Pid()))
 			args = append(args, lxchelper.ArgLazyPages)
 		}
-		if mode == modeCompat {
-			args = append(args, modeCompat)
+		if mode == ModeCompat {
+			args = append(args, ModeCompat)
 		}
-		aoc := &opContext{}
+		aoc := &opctx.Op{}
 		actx, abort := context.WithCancel(ctx)
 		if lazy != nil {
 			// A restore whose lazy-pages daemon died waits for it for good.
@@ -129,14 +131,14 @@ func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper
 		os.Remove(filepath.Join(dir, "restore.log"))
 		work := from.size
 		if from.serve == nil {
-			work = dirSize(dir)
+			work = opctx.DirSize(dir)
 		}
-		err = m.runCRIUHelper(actx, aoc, work, verb, name, args...)
+		err = k.containers.RunCRIUHelper(actx, aoc, work, verb, name, args...)
 		abort()
 		if stop != nil {
 			damaged = stop()
 		}
-		log := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.log)
+		log := criulog.Combined(filepath.Join(dir, "restore.log"), aoc.Log)
 		var lazyFailed error // the lazy-pages daemon died under the restore
 		if lazy != nil && err != nil {
 			select {
@@ -157,9 +159,9 @@ func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper
 		logs.Write(log)
 		tried = append(tried, mode+" "+result)
 		if err == nil {
-			if mode != m.restoreMode(name) {
-				if werr := m.rememberRestoreMode(name, mode); werr != nil {
-					m.log.Warn("cannot remember the restore mode", "container", name, "err", werr)
+			if mode != k.RestoreMode(name) {
+				if werr := k.RememberRestoreMode(name, mode); werr != nil {
+					k.log.Warn("cannot remember the restore mode", "container", name, "err", werr)
 				}
 			}
 			return lazy, nil, nil
@@ -190,12 +192,12 @@ func (m *Manager) criuRestore(ctx context.Context, oc *opContext, verb lxchelper
 		}
 		// A rehearsal's copy is its own container, gone after a failure;
 		// the held container it was taken from is FROZEN.
-		if st, serr := m.Status(name); verb != lxchelper.RestoreRehearsal && (serr != nil || st != "STOPPED") {
+		if st, serr := k.containers.Status(name); verb != lxchelper.RestoreRehearsal && (serr != nil || st != "STOPPED") {
 			break // not a clean failure: no second restore over it
 		}
-		m.log.Info("restore failed; trying CRIU's other mount engine", "container", name, "mode", mode)
+		k.log.Info("restore failed; trying CRIU's other mount engine", "container", name, "mode", mode)
 	}
-	return nil, damaged, newError(ErrFailed, strings.Join(failures, "; "), nil)
+	return nil, damaged, errkind.New(errkind.ErrFailed, strings.Join(failures, "; "), nil)
 }
 
 // restoreError is the cause of the error in CRIU's restore log in dir,

@@ -1,7 +1,8 @@
-package ops
+package lxcpath
 
 import (
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -14,7 +15,11 @@ import (
 func TestStateQueriesDoNotWaitForEachOther(t *testing.T) {
 	lxcpath := t.TempDir()
 	for _, n := range []string{"c1", "c2"} {
-		writeConfig(t, lxcpath, n, "lxc.uts.name = "+n+"\n")
+		// A config is all a handle needs to be opened.
+		os.MkdirAll(filepath.Join(lxcpath, n), 0o755)
+		if err := os.WriteFile(filepath.Join(lxcpath, n, "config"), []byte("lxc.uts.name = "+n+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ln, err := net.Listen("unix", "@"+filepath.Join(lxcpath, "c1", "command"))
 	if err != nil {

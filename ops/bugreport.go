@@ -223,11 +223,3 @@ func (m *Manager) LastOp(name string) (op string, failed bool) {
 	r := m.recordOf(name)
 	return r.lastOp, r.lastErr != ""
 }
-
-// RecordReceiveFailed reports a container that could not be installed or
-// restored here on its way from another host: its `error`, `log` (the
-// restore's) and bug report keep what happened after it is gone, and
-// `events` gets a `receive failed` line.
-func (m *Manager) RecordReceiveFailed(name string, d time.Duration, log []byte, err error) {
-	m.finish(operation{name: name, what: "receive"}, &opContext{Log: log, HasLog: log != nil}, d, err)
-}

@@ -4,13 +4,14 @@
 // (ops/errkind's). The Manager's methods are the operations: it takes each
 // container's lock and records what each did (`error`, `log`, `info`,
 // events). What they use is in packages below it that know nothing of the
-// Manager: saved state, its dump, hold, proof and restore
-// (ops/savedstate), what is kept in the image store (ops/stored), the
-// containers of the LXC path and their helper runs (ops/lxcpath), what an
-// operation reports (ops/opctx), the helper
-// process that runs LXC and CRIU (ops/lxchelper), CRIU's lazy pages
-// (ops/lazypages), the templates (ops/templates), staging directories
-// (ops/staging), rootfs archives (ops/rootfstar), the network
+// Manager: this host's side of moves between hosts (ops/moves, which asks
+// the Manager for locks and records through the interface moves.Manager),
+// saved state, its dump, hold, proof and restore (ops/savedstate), what is
+// kept in the image store (ops/stored), the containers of the LXC path and
+// their helper runs (ops/lxcpath), what an operation reports (ops/opctx),
+// the helper process that runs LXC and CRIU (ops/lxchelper), CRIU's lazy
+// pages (ops/lazypages), the templates (ops/templates), staging
+// directories (ops/staging), rootfs archives (ops/rootfstar), the network
 // (ops/network), CRIU's logs (ops/criulog), config files (ops/configfile)
 // and the test hooks (ops/testhooks).
 package ops
@@ -31,6 +32,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/lxcpath"
+	"ctrfs/ops/moves"
 	"ctrfs/ops/network"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/savedstate"
@@ -81,6 +83,7 @@ type Manager struct {
 	staging    *staging.Area
 	stored     *stored.Store // what images keeps of the containers
 	saved      *savedstate.Keeper
+	moves      *moves.Moves
 
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
@@ -147,7 +150,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m.saved.DropStaleState()
 	m.recoverRootfsSwaps()
 	m.removeUnfinishedCreates()
-	m.removeMovedAwayLeft()
+	m.moves.RemoveMovedAwayLeft()
 	m.stored.CollectGarbage() // chunks of imports that a crash cut short
 	return m, nil
 }
@@ -158,7 +161,9 @@ func newManager(cfg Config, ctx context.Context, events *EventBus, log *slog.Log
 	m := &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, stored: stored.New(store, ctx, log), staging: staging.New(cfg.StoreDir, log),
 		containers: lxcpath.New(cfg.LXCPath, cfg.HelperPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg)),
 		busy:       map[string]string{}, running: map[string]*opctx.Progress{}, records: map[string]*record{}}
-	m.saved = savedstate.New(m.containers, m.stored, m.staging, log, m.Announce)
+	m.saved = savedstate.New(m.containers, m.stored, m.staging, log, func(name string) { m.moves.Announce(name) })
+	m.moves = moves.New(moveManager{m}, moves.Config{Host: cfg.Host, Network: cfg.Network, HelperPath: cfg.HelperPath, ScratchDir: scratchDir(cfg)},
+		m.containers, m.stored, m.saved, m.staging, ctx, log)
 	return m
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/moves"
 	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
@@ -141,7 +142,7 @@ func (m *Manager) moveContainer(from, to string) error {
 		return err
 	}
 	for item, key := range items {
-		newKey, _ := itemKey(to, item)
+		newKey, _ := moves.ItemKey(to, item)
 		if err := m.images.Rename(key, newKey); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("move %s to %s: %w", key, newKey, err)
 		}
@@ -225,12 +226,12 @@ func (m *Manager) recoverRenames() {
 		}
 		os.Remove(path)
 		m.log.Warn("finished a rename that the daemon was killed in", "from", from, "to", to)
-		m.PublishEvent(to, "rename-recovered", "ok", 0)
+		m.moves.PublishEvent(to, "rename-recovered", "ok", 0)
 	}
 }
 
 // storeItems are the keys of what the store keeps of a container, by item
-// (see itemKey): its saved state and snapshots.
+// (see moves.ItemKey): its saved state and snapshots.
 func (m *Manager) storeItems(name string) (map[string]string, error) {
 	// Damaged manifests count: they travel with their container and are
 	// set aside with a name's leftovers like any other.

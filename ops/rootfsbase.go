@@ -8,6 +8,7 @@ import (
 	"ctrfs/images"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
+	"ctrfs/ops/stored"
 )
 
 // rootfsBase is a whole-tree archive of a container's rootfs, made and
@@ -17,7 +18,7 @@ import (
 type rootfsBase struct {
 	m      *Manager
 	mf     *images.Manifest // unsaved: its chunks are held until drop
-	file   images.File      // the archive, as snapshotRootfs
+	file   images.File      // the archive, as stored.SnapshotRootfs
 	stored int64            // compressed bytes it added to the store
 	state  string           // tar's state, in a scratch directory of its own
 }
@@ -35,7 +36,7 @@ func (m *Manager) archiveBase(ctx context.Context, oc *opContext, name, rootfs s
 	}
 	b := &rootfsBase{m: m, state: filepath.Join(stateDir, "level0")}
 	oc.Progress.Sample("archive", 0, func() int64 { return opctx.DirSize(dir) })
-	if err := rootfstar.ArchiveSince(rootfs, filepath.Join(dir, snapshotRootfs), b.state); err != nil {
+	if err := rootfstar.ArchiveSince(rootfs, filepath.Join(dir, stored.SnapshotRootfs), b.state); err != nil {
 		os.RemoveAll(stateDir)
 		return nil, newError(ErrFailed, "archive rootfs of "+name, err)
 	}
@@ -47,7 +48,7 @@ func (m *Manager) archiveBase(ctx context.Context, oc *opContext, name, rootfs s
 		return nil, newError(ErrFailed, "store rootfs of "+name, err)
 	}
 	b.mf, b.stored = mf, st.StoredBytes
-	b.file, _ = mf.File(snapshotRootfs)
+	b.file, _ = mf.File(stored.SnapshotRootfs)
 	return b, nil
 }
 

@@ -21,22 +21,6 @@ import (
 	"ctrfs/ops/testhooks"
 )
 
-// A snapshot is one manifest in the store under snapshots/NAME/SNAPSHOT:
-// the rootfs as a tar archive, the LXC config, and for a stateful snapshot
-// the CRIU images beside them. One manifest per snapshot makes taking one
-// atomic (it exists once the manifest is saved, and a crash before leaves
-// only chunks that GC frees) and makes a snapshot self-contained, so it can
-// be sent to another host as it is.
-const (
-	snapshotRootfs = "ctrfs-rootfs.tar" // CRIU never names an image like this
-	snapshotConfig = "ctrfs-config"
-	// A stateful snapshot, and a container on its way to another host, also
-	// have the changes to the rootfs since ctrfs-rootfs.tar (a GNU tar
-	// listed-incremental archive then), made while it was frozen or
-	// stopped: the whole tree is archived while it runs.
-	rootfsChanges = "ctrfs-rootfs-changes.tar"
-)
-
 // Meta keys of a snapshot's manifest.
 const (
 	metaKind   = "kind"   // stateful | stateless
@@ -95,7 +79,7 @@ func (m *Manager) SnapshotState(name, snap string) (*ImageSet, error) {
 	if mf.Meta[metaKind] != "stateful" {
 		return nil, newError(ErrNotFound, fmt.Sprintf("snapshot %s of %s is stateless", snap, name), nil)
 	}
-	state := mf.Only(func(f images.File) bool { return !isRootfsArchive(f) && f.Name != snapshotConfig })
+	state := mf.Only(func(f images.File) bool { return !isRootfsArchive(f) && f.Name != stored.SnapshotConfig })
 	return stored.NewImageSet(m.images, state), nil
 }
 
@@ -103,18 +87,7 @@ func (m *Manager) loadSnapshot(name, snap string) (*images.Manifest, error) {
 	if err := ValidateName(snap); err != nil {
 		return nil, err
 	}
-	mf, err := m.images.Load(stored.SnapshotKey(name, snap))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
-	}
-	if IsDamaged(err) {
-		return nil, newError(ErrFailed, fmt.Sprintf(
-			"snapshot %s of %s cannot be used (rmdir discards it)", snap, name), err)
-	}
-	if err != nil {
-		return nil, newError(ErrFailed, fmt.Sprintf("load snapshot %s of %s", snap, name), err)
-	}
-	return mf, nil
+	return m.stored.LoadSnapshot(name, snap)
 }
 
 // TakeSnapshot is `snapshot SNAP [--stateful]` (and, stateless, mkdir in
@@ -164,7 +137,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	if err != nil {
 		return err
 	}
-	rootfs, err := rootfsOf(c)
+	rootfs, err := lxcpath.RootfsOf(c)
 	if err == nil && stateful {
 		_, err = lxcpath.RequireStatus(c, "take a stateful snapshot of", "RUNNING")
 	}
@@ -186,10 +159,10 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	defer m.staging.RemoveLater(dir)
 
 	t0 := time.Now()
-	if err := copyFile(m.containers.ConfigPath(name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
+	if err := configfile.Copy(m.containers.ConfigPath(name), filepath.Join(dir, stored.SnapshotConfig), 0o600); err != nil {
 		return newError(ErrFailed, "copy config of "+name, err)
 	}
-	archive := filepath.Join(dir, snapshotRootfs)
+	archive := filepath.Join(dir, stored.SnapshotRootfs)
 	var d savedstate.StoredDump
 	var base *rootfsBase
 	if stateful {
@@ -200,7 +173,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		testhooks.PausePoint("snapshot-freeze")
 		// The images, the changes to the rootfs and the config are
 		// stored once CRIU is done and the container runs again.
-		d, err = m.saved.DumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
+		d, err = m.saved.DumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, stored.RootfsChanges), base.state)
 		if err != nil {
 			return m.saved.DumpFailed(name, err, oc.Log)
 		}
@@ -247,7 +220,9 @@ func splitRootfsArchives(mf *images.Manifest) (archives, rest *images.Manifest) 
 
 // isRootfsArchive says whether f is a snapshot's rootfs archive: the
 // whole tree, or the changes since the base of a move.
-func isRootfsArchive(f images.File) bool { return f.Name == snapshotRootfs || f.Name == rootfsChanges }
+func isRootfsArchive(f images.File) bool {
+	return f.Name == stored.SnapshotRootfs || f.Name == stored.RootfsChanges
+}
 
 // restoreSnapshot rolls the rootfs and config back to a snapshot. Every
 // step that can fail on a bad snapshot (reading and checking its chunks,
@@ -264,7 +239,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	if err != nil {
 		return err
 	}
-	rootfs, err := rootfsOf(c)
+	rootfs, err := lxcpath.RootfsOf(c)
 	wasRunning := lxcpath.StatusOf(c) != "STOPPED"
 	c.Release()
 	if err != nil {
@@ -291,9 +266,9 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 		return exportFailed(err)
 	}
 	incoming := rootfs + rootfsIncoming
-	archives := []string{filepath.Join(dir, snapshotRootfs)}
-	if _, ok := mf.File(rootfsChanges); ok {
-		archives = append(archives, filepath.Join(dir, rootfsChanges))
+	archives := []string{filepath.Join(dir, stored.SnapshotRootfs)}
+	if _, ok := mf.File(stored.RootfsChanges); ok {
+		archives = append(archives, filepath.Join(dir, stored.RootfsChanges))
 	}
 	unpacked := make(chan error, 1)
 	go func() { unpacked <- rootfstar.Unpack(incoming, archives...) }()
@@ -305,7 +280,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 		}
 		return newError(ErrFailed, fmt.Sprintf("unpack rootfs of snapshot %s of %s", snap, name), err)
 	}
-	config, err := snapshotConfigFor(filepath.Join(dir, snapshotConfig), m.containers.ConfigPath(name))
+	config, err := snapshotConfigFor(filepath.Join(dir, stored.SnapshotConfig), m.containers.ConfigPath(name))
 	if err != nil {
 		os.RemoveAll(incoming)
 		return newError(ErrFailed, fmt.Sprintf("read config of snapshot %s of %s", snap, name), err)

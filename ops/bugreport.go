@@ -41,12 +41,10 @@ func (m *Manager) BugReportFiles(name string) []ReportFile {
 	add := func(file string, data []byte) {
 		files = append(files, ReportFile{file, tail(data, reportFileLimit)})
 	}
-	m.mu.Lock()
-	r := m.recordOf(name)
+	r, _ := m.ledger.get(name)
 	last := fmt.Sprintf("host: %s\ncontainer: %s\nlast-op: %s\nlast-op-seconds: %.3f\nerror: %s\n",
 		m.cfg.Host, name, r.lastOp, r.lastOpDur.Seconds(), r.lastErr)
 	log := r.log
-	m.mu.Unlock()
 	add("command", []byte(last))
 	add("log", log)
 	if kv, err := m.Info(name); err == nil {
@@ -218,8 +216,6 @@ func lastLines(b []byte, n int) []byte {
 
 // LastOp is the container's last operation and whether it failed.
 func (m *Manager) LastOp(name string) (op string, failed bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.recordOf(name)
+	r, _ := m.ledger.get(name)
 	return r.lastOp, r.lastErr != ""
 }

@@ -54,7 +54,7 @@ func (m *Manager) Run(name string, cmd Command) error {
 	if !m.Exists(name) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	return m.run(m.opCtx(), operation{name: name, what: cmd.Verb, fn: fn})
+	return m.ledger.run(m.opCtx(), operation{name: name, what: cmd.Verb, fn: fn})
 }
 
 func (m *Manager) start(ctx context.Context, oc *opContext, name string) error {

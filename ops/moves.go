@@ -17,20 +17,19 @@ func (m *Manager) Moves() *moves.Moves { return m.moves }
 type moveManager struct{ m *Manager }
 
 func (h moveManager) Run(ctx context.Context, name, what string, fn func(context.Context, *opctx.Op) error) error {
-	return h.m.run(ctx, operation{name: name, what: what, fn: fn})
+	return h.m.ledger.run(ctx, operation{name: name, what: what, fn: fn})
 }
 
 func (h moveManager) Lock(name, what string) (release func(), err error) {
-	return h.m.acquire(name, what)
+	return h.m.ledger.acquire(name, what)
 }
 
 func (h moveManager) Record(name, what string, oc *opctx.Op, d time.Duration, err error) {
-	h.m.finish(operation{name: name, what: what}, oc, d, err)
+	h.m.ledger.finish(operation{name: name, what: what}, oc, d, err)
 }
 
 func (h moveManager) PublishEvent(name, what, result string, d time.Duration) {
-	h.m.events.Publish(Event{Time: time.Now(), Host: h.m.cfg.Host, Container: name,
-		What: what, Result: result, Seconds: d.Seconds()})
+	h.m.ledger.publish(name, what, result, d)
 }
 
 func (h moveManager) Start(ctx context.Context, oc *opctx.Op, name string) error {

@@ -58,7 +58,7 @@ func (m *Manager) Rename(oldName, newName string) error {
 	if !m.Exists(oldName) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", oldName), nil)
 	}
-	err := m.run(m.opCtx(), operation{name: oldName, what: "rename", fn: func(context.Context, *opContext) error {
+	err := m.ledger.run(m.opCtx(), operation{name: oldName, what: "rename", fn: func(context.Context, *opContext) error {
 		if err := m.validateNewName(newName); err != nil {
 			return err
 		}
@@ -67,7 +67,7 @@ func (m *Manager) Rename(oldName, newName string) error {
 				oldName, m.cfg.Host, m.cfg.Host), nil)
 		}
 		// The new name is locked too, so that a create cannot race the rename.
-		releaseNew, err := m.acquire(newName, "rename")
+		releaseNew, err := m.ledger.acquire(newName, "rename")
 		if err != nil {
 			return err
 		}
@@ -83,8 +83,10 @@ func (m *Manager) Rename(oldName, newName string) error {
 		}
 		return m.renameJournaled(oldName, newName)
 	}})
-	if err == nil {
-		m.renameRecord(oldName, newName)
+	if err == nil { // what is kept of it goes under its new name
+		m.ledger.rename(oldName, newName)
+		m.forgetCreated(oldName)
+		m.containers.Forget(oldName)
 	}
 	return err
 }

@@ -110,7 +110,7 @@ func (m *Manager) DeleteSnapshot(name, snap string) error {
 	if !m.Exists(name) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	return m.run(m.opCtx(), operation{name: name, what: "delete-snapshot", fn: func(context.Context, *opContext) error {
+	return m.ledger.run(m.opCtx(), operation{name: name, what: "delete-snapshot", fn: func(context.Context, *opContext) error {
 		err := m.images.Delete(stored.SnapshotKey(name, snap))
 		if errors.Is(err, fs.ErrNotExist) {
 			return newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)

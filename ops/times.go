@@ -32,10 +32,8 @@ func (m *Manager) Times(name string) Times {
 	if fi, err := os.Stat(lxchelper.CriuOptionsPath(m.cfg.LXCPath, name)); err == nil {
 		t.Criu = fi.ModTime()
 	}
-	m.mu.Lock()
-	r := m.recordOf(name)
+	r, _ := m.ledger.get(name)
 	t.Changed, t.Error, t.Log = r.opAt, r.errAt, r.logAt
-	m.mu.Unlock()
 	t.Changed = latest(t.Created, t.Config, t.Changed)
 	t.Error = latest(t.Created, t.Error)
 	t.Log = latest(t.Created, t.Log)
@@ -58,9 +56,8 @@ func (m *Manager) Changed(name string) (time.Time, bool) {
 	if err != nil {
 		return time.Time{}, false
 	}
-	m.mu.Lock()
-	opAt := m.recordOf(name).opAt
-	m.mu.Unlock()
+	r, _ := m.ledger.get(name)
+	opAt := r.opAt
 	return latest(m.createdFrom(path, fi), fi.ModTime(), opAt), true
 }
 

@@ -111,7 +111,7 @@ func (m *Manager) Destroy(name string) error {
 	}})
 	if err == nil { // what is kept of the container that is gone
 		m.ledger.forget(name)
-		m.forgetCreated(name)
+		m.createdTimes.forget(m.containers.ConfigPath(name))
 		m.containers.Forget(name)
 	}
 	return err
@@ -237,7 +237,7 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 		ipv4 = configuredAddress(m.containers.ConfigPath(name))
 	}
 	kv = append(kv, KeyValue{Key: "pid", Value: pid}, KeyValue{Key: "ipv4", Value: ipv4}, KeyValue{Key: "ipv6", Value: ipv6},
-		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.created(name).UTC().Format(time.RFC3339)})
+		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.createdTimes.at(m.containers.ConfigPath(name)).UTC().Format(time.RFC3339)})
 	kv = append(kv, m.stored.Info(name)...)
 	mode := m.saved.RestoreMode(name)
 	r, p := m.ledger.get(name)

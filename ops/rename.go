@@ -85,7 +85,7 @@ func (m *Manager) Rename(oldName, newName string) error {
 	}})
 	if err == nil { // what is kept of it goes under its new name
 		m.ledger.rename(oldName, newName)
-		m.forgetCreated(oldName)
+		m.createdTimes.forget(m.containers.ConfigPath(oldName))
 		m.containers.Forget(oldName)
 	}
 	return err

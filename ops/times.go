@@ -26,7 +26,7 @@ func (m *Manager) Times(name string) Times {
 	var t Times
 	path := m.containers.ConfigPath(name)
 	if fi, err := os.Stat(path); err == nil {
-		t.Created, t.Config = m.createdFrom(path, fi), fi.ModTime()
+		t.Created, t.Config = m.createdTimes.from(path, fi), fi.ModTime()
 	}
 	t.Criu = t.Created
 	if fi, err := os.Stat(lxchelper.CriuOptionsPath(m.cfg.LXCPath, name)); err == nil {
@@ -58,7 +58,7 @@ func (m *Manager) Changed(name string) (time.Time, bool) {
 	}
 	r, _ := m.ledger.get(name)
 	opAt := r.opAt
-	return latest(m.createdFrom(path, fi), fi.ModTime(), opAt), true
+	return latest(m.createdTimes.from(path, fi), fi.ModTime(), opAt), true
 }
 
 func latest(ts ...time.Time) time.Time {
@@ -97,7 +97,7 @@ func (m *Manager) CriuOptionsAttr(name string) (FileAttr, error) {
 	if fi, err := os.Stat(lxchelper.CriuOptionsPath(m.cfg.LXCPath, name)); err == nil {
 		return FileAttr{Size: fi.Size(), Mtime: fi.ModTime()}, nil
 	}
-	return FileAttr{Mtime: m.createdFrom(m.containers.ConfigPath(name), cfg)}, nil
+	return FileAttr{Mtime: m.createdTimes.from(m.containers.ConfigPath(name), cfg)}, nil
 }
 
 // statConfig stats the config of a container, ErrNotFound if there is none.

@@ -78,7 +78,7 @@ func (m *Manager) CreateFrom(name, template string) error {
 func (m *Manager) writeNewConfig(tmpl *templates.Template, name, tmp string) error {
 	m.createMu.Lock()
 	defer m.createMu.Unlock()
-	addr, release, err := m.allocateAddress(name)
+	addr, release, err := m.claims.allocate(name)
 	if err != nil {
 		return err
 	}

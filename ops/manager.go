@@ -86,7 +86,7 @@ type Manager struct {
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
 	createMu sync.Mutex
-	claims   addressClaims // addresses.go
+	claims   *addressClaims // addresses.go
 
 	createdTimes createdCache // created.go
 
@@ -140,6 +140,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 func newManager(cfg Config, ctx context.Context, events *EventBus, log *slog.Logger, store *images.Store) *Manager {
 	m := &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, stored: stored.New(store, ctx, log), staging: staging.New(cfg.StoreDir, log),
 		containers: lxcpath.New(cfg.LXCPath, cfg.HelperPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg))}
+	m.claims = &addressClaims{host: cfg.Host, lxcPath: cfg.LXCPath, network: cfg.Network}
 	m.ledger = newLedger(cfg.Host, m.containers, events, log)
 	m.saved = savedstate.New(m.containers, m.stored, m.staging, log, func(name string) { m.moves.Announce(name) })
 	m.moves = moves.New(moveManager{m}, moves.Config{Host: cfg.Host, Network: cfg.Network, HelperPath: cfg.HelperPath, ScratchDir: scratchDir(cfg)},

@@ -38,7 +38,7 @@ func (m *Manager) CreateFrom(name, template string) error {
 		if _, err := os.Lstat(dir); err == nil {
 			return newError(ErrExists, fmt.Sprintf("container %q exists", name), nil)
 		}
-		if err := m.setAsideLeftovers(name); err != nil {
+		if err := m.renames.setAsideLeftovers(name); err != nil {
 			return err
 		}
 		tmp := filepath.Join(m.cfg.LXCPath, "."+name+".creating")

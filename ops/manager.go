@@ -89,6 +89,7 @@ type Manager struct {
 	claims   *addressClaims // addresses.go
 
 	createdTimes createdCache // created.go
+	renames      *renames     // rename.go
 
 	ledger *ledger // ledger.go: locks, progress and records
 }
@@ -122,7 +123,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
 	m.killLeftovers() // before recovery reads what they worked on
-	m.recoverRenames()
+	m.renames.recover()
 	// Recovery runs before the tree is mounted, to its end: a daemon
 	// told to stop meanwhile stops once it has mounted (cmd/ctrfs).
 	m.saved.RecoverStaging(m.opCtx())
@@ -142,6 +143,7 @@ func newManager(cfg Config, ctx context.Context, events *EventBus, log *slog.Log
 		containers: lxcpath.New(cfg.LXCPath, cfg.HelperPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg))}
 	m.claims = &addressClaims{host: cfg.Host, lxcPath: cfg.LXCPath, network: cfg.Network}
 	m.ledger = newLedger(cfg.Host, m.containers, events, log)
+	m.renames = &renames{lxcPath: cfg.LXCPath, journalDir: filepath.Join(cfg.StoreDir, "renames"), images: store, stored: m.stored, ledger: m.ledger, log: log}
 	m.saved = savedstate.New(m.containers, m.stored, m.staging, log, func(name string) { m.moves.Announce(name) })
 	m.moves = moves.New(moveManager{m}, moves.Config{Host: cfg.Host, Network: cfg.Network, HelperPath: cfg.HelperPath, ScratchDir: scratchDir(cfg)},
 		m.containers, m.stored, m.saved, m.staging, ctx, log)

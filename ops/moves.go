@@ -38,4 +38,4 @@ func (h moveManager) Start(ctx context.Context, oc *opctx.Op, name string) error
 
 func (h moveManager) Unfreeze(name string) error          { return h.m.unfreeze(name) }
 func (h moveManager) ValidateNewName(name string) error   { return h.m.validateNewName(name) }
-func (h moveManager) SetAsideLeftovers(name string) error { return h.m.setAsideLeftovers(name) }
+func (h moveManager) SetAsideLeftovers(name string) error { return h.m.renames.setAsideLeftovers(name) }

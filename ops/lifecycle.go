@@ -40,10 +40,10 @@ func (m *Manager) Run(name string, cmd Command) error {
 		fn = func(ctx context.Context, oc *opContext) error { return m.unfreeze(name) }
 	case "snapshot":
 		fn = func(ctx context.Context, oc *opContext) error {
-			return m.snapshot(ctx, oc, name, cmd.Arg, cmd.Stateful)
+			return m.snapshots.Take(ctx, oc, name, cmd.Arg, cmd.Stateful)
 		}
 	case "restore":
-		fn = func(ctx context.Context, oc *opContext) error { return m.restoreSnapshot(ctx, oc, name, cmd.Arg) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.snapshots.Restore(ctx, oc, name, cmd.Arg) }
 	case "check":
 		fn = func(ctx context.Context, oc *opContext) error { return m.saved.Check(ctx, oc, name) }
 	default:

@@ -3,15 +3,16 @@
 // nothing of FUSE; every error it returns wraps one of the kinds in errors.go
 // (ops/errkind's). The Manager's methods are the operations: it takes each
 // container's lock and records what each did (`error`, `log`, `info`,
-// events). What they use is in packages below it that know nothing of the
-// Manager: this host's side of moves between hosts (ops/moves, which asks
-// the Manager for locks and records through the interface moves.Manager),
-// saved state, its dump, hold, proof and restore (ops/savedstate), what is
-// kept in the image store (ops/stored), the containers of the LXC path and
-// their helper runs (ops/lxcpath), what an operation reports (ops/opctx),
-// the helper process that runs LXC and CRIU (ops/lxchelper), CRIU's lazy
-// pages (ops/lazypages), the templates (ops/templates), staging
-// directories (ops/staging), rootfs archives (ops/rootfstar), the network
+// events) in its ledger (ledger.go). What they use is in packages below it
+// that know nothing of the Manager: this host's side of moves between
+// hosts (ops/moves, which asks the Manager for locks and records through
+// the interface moves.Manager), snapshots (ops/snapshots), saved state,
+// its dump, hold, proof and restore (ops/savedstate), what is kept in the
+// image store (ops/stored), the containers of the LXC path and their
+// helper runs (ops/lxcpath), what an operation reports (ops/opctx), the
+// helper process that runs LXC and CRIU (ops/lxchelper), CRIU's lazy pages
+// (ops/lazypages), the templates (ops/templates), staging directories
+// (ops/staging), rootfs archives (ops/rootfstar), the network
 // (ops/network), CRIU's logs (ops/criulog), config files (ops/configfile)
 // and the test hooks (ops/testhooks).
 package ops
@@ -34,6 +35,7 @@ import (
 	"ctrfs/ops/network"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/savedstate"
+	"ctrfs/ops/snapshots"
 	"ctrfs/ops/staging"
 	"ctrfs/ops/stored"
 )
@@ -82,6 +84,7 @@ type Manager struct {
 	stored     *stored.Store // what images keeps of the containers
 	saved      *savedstate.Keeper
 	moves      *moves.Moves
+	snapshots  *snapshots.Snapshots
 
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
@@ -129,7 +132,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m.saved.RecoverStaging(m.opCtx())
 	m.saved.ReleaseLeftHolds() // before their saved state is found stale
 	m.saved.DropStaleState()
-	m.recoverRootfsSwaps()
+	m.snapshots.RecoverRootfsSwaps()
 	m.removeUnfinishedCreates()
 	m.moves.RemoveMovedAwayLeft()
 	m.stored.CollectGarbage() // chunks of imports that a crash cut short
@@ -147,6 +150,7 @@ func newManager(cfg Config, ctx context.Context, events *EventBus, log *slog.Log
 	m.saved = savedstate.New(m.containers, m.stored, m.staging, log, func(name string) { m.moves.Announce(name) })
 	m.moves = moves.New(moveManager{m}, moves.Config{Host: cfg.Host, Network: cfg.Network, HelperPath: cfg.HelperPath, ScratchDir: scratchDir(cfg)},
 		m.containers, m.stored, m.saved, m.staging, ctx, log)
+	m.snapshots = snapshots.New(m.containers, m.stored, m.saved, m.staging, scratchDir(cfg), log, m.start)
 	return m
 }
 

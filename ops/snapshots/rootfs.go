@@ -1,4 +1,4 @@
-package ops
+package snapshots
 
 import (
 	"bufio"
@@ -36,9 +36,9 @@ func swapRootfs(rootfs string) error {
 	return os.RemoveAll(out)
 }
 
-// recoverRootfsSwaps runs recoverRootfs for every container.
-func (m *Manager) recoverRootfsSwaps() {
-	names, err := m.List()
+// RecoverRootfsSwaps runs recoverRootfs for every container.
+func (m *Snapshots) RecoverRootfsSwaps() {
+	names, err := m.containers.List()
 	if err != nil {
 		return
 	}

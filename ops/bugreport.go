@@ -49,7 +49,7 @@ func (m *Manager) BugReportFiles(name string) []ReportFile {
 	add("log", log)
 	if kv, err := m.Info(name); err == nil {
 		add("info", FormatInfo(kv))
-		add("lxc-config", m.expandedConfig(name))
+		add("lxc-config", expandedConfig(m.cfg.LXCPath, name))
 		if pid := infoValue(kv, "pid"); pid != "" {
 			add("container-mountinfo", readOrError("/proc/"+pid+"/mountinfo"))
 		}
@@ -66,7 +66,7 @@ func (m *Manager) BugReportFiles(name string) []ReportFile {
 		command("ip", "addr", "show", br),
 		command("bridge", "link"),
 	}, nil))
-	add("versions", m.versions())
+	add("versions", versions())
 	return files
 }
 
@@ -127,8 +127,8 @@ func parentDirs(name string) []string {
 
 // expandedConfig is the config as LXC loaded it, includes expanded: every
 // key LXC knows with its value.
-func (m *Manager) expandedConfig(name string) []byte {
-	c, err := lxc.NewContainer(name, m.cfg.LXCPath)
+func expandedConfig(lxcPath, name string) []byte {
+	c, err := lxc.NewContainer(name, lxcPath)
 	if err != nil {
 		return []byte(err.Error() + "\n")
 	}
@@ -160,7 +160,7 @@ func (m *Manager) expandedConfig(name string) []byte {
 
 // versions is the report's `versions`: ctrfs's as `ctrfs version` shows
 // it, then CRIU's, LXC's and the kernel's.
-func (m *Manager) versions() []byte {
+func versions() []byte {
 	criu := strings.TrimSpace(string(command("criu", "--version")))
 	kernel := strings.TrimSpace(string(command("uname", "-r")))
 	return fmt.Appendf(nil, "ctrfs: %s (%s)\ncriu: %s\nlxc: %s\nkernel: %s\n",

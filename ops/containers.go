@@ -43,7 +43,7 @@ func (m *Manager) CreateFrom(name, template string) error {
 		}
 		tmp := filepath.Join(m.cfg.LXCPath, "."+name+".creating")
 		os.RemoveAll(tmp)
-		if err := tmpl.MakeRootfs(ctx, m.templateEnv(), filepath.Join(tmp, "rootfs"), name); err != nil {
+		if err := tmpl.MakeRootfs(ctx, templateEnv(m.cfg, m.log), filepath.Join(tmp, "rootfs"), name); err != nil {
 			os.RemoveAll(tmp)
 			return newError(ErrFailed, "create "+name, err)
 		}

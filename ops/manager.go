@@ -125,7 +125,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m := newManager(cfg, ctx, events, log, store)
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
-	m.killLeftovers() // before recovery reads what they worked on
+	killLeftovers(m.staging, m.containers, m.log) // before recovery reads what they worked on
 	m.renames.recover()
 	// Recovery runs before the tree is mounted, to its end: a daemon
 	// told to stop meanwhile stops once it has mounted (cmd/ctrfs).
@@ -133,7 +133,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m.saved.ReleaseLeftHolds() // before their saved state is found stale
 	m.saved.DropStaleState()
 	m.snapshots.RecoverRootfsSwaps()
-	m.removeUnfinishedCreates()
+	removeUnfinishedCreates(cfg.LXCPath, log)
 	m.moves.RemoveMovedAwayLeft()
 	m.stored.CollectGarbage() // chunks of imports that a crash cut short
 	return m, nil
@@ -165,11 +165,11 @@ func (m *Manager) opCtx() context.Context { return context.WithoutCancel(m.ctx) 
 // killed daemon left: a create, or a container arriving from another host
 // (whose rootfs is unpacked there during the precopy), that it did not
 // finish. No create is under way yet.
-func (m *Manager) removeUnfinishedCreates() {
-	dirs, _ := filepath.Glob(filepath.Join(m.cfg.LXCPath, ".*.creating"))
+func removeUnfinishedCreates(lxcPath string, log *slog.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(lxcPath, ".*.creating"))
 	for _, dir := range dirs {
 		if err := os.RemoveAll(dir); err != nil {
-			m.log.Error("cannot remove an unfinished container", "dir", dir, "err", err)
+			log.Error("cannot remove an unfinished container", "dir", dir, "err", err)
 		}
 	}
 }
@@ -183,8 +183,6 @@ func (m *Manager) Close() { m.staging.Close() }
 // incremental state): under the store, so that what a killed daemon left
 // is removed when it starts again.
 func scratchDir(cfg Config) string { return filepath.Join(cfg.StoreDir, "tmp") }
-
-func (m *Manager) scratchDir() string { return scratchDir(m.cfg) }
 
 func (m *Manager) Host() string      { return m.cfg.Host }
 func (m *Manager) Events() *EventBus { return m.events }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/lxcpath"
 )
 
 // Times are when a container's files last changed, for the tree's mtimes.
@@ -80,7 +81,7 @@ type FileAttr struct {
 // ConfigAttr is the config's size and time (Times().Config) at the cost of
 // one stat: a stat of the file must not read it.
 func (m *Manager) ConfigAttr(name string) (FileAttr, error) {
-	fi, err := m.statConfig(name)
+	fi, err := statConfig(m.containers, name)
 	if err != nil {
 		return FileAttr{}, err
 	}
@@ -90,7 +91,7 @@ func (m *Manager) ConfigAttr(name string) (FileAttr, error) {
 // CriuOptionsAttr is the `criu` file's size and time (Times().Criu): 0
 // bytes at the container's creation if there is none.
 func (m *Manager) CriuOptionsAttr(name string) (FileAttr, error) {
-	cfg, err := m.statConfig(name)
+	cfg, err := statConfig(m.containers, name)
 	if err != nil {
 		return FileAttr{}, err
 	}
@@ -101,9 +102,9 @@ func (m *Manager) CriuOptionsAttr(name string) (FileAttr, error) {
 }
 
 // statConfig stats the config of a container, ErrNotFound if there is none.
-func (m *Manager) statConfig(name string) (os.FileInfo, error) {
+func statConfig(containers *lxcpath.Containers, name string) (os.FileInfo, error) {
 	if ValidateName(name) == nil {
-		if fi, err := os.Stat(m.containers.ConfigPath(name)); err == nil {
+		if fi, err := os.Stat(containers.ConfigPath(name)); err == nil {
 			return fi, nil
 		}
 	}

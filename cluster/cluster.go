@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 
 	"ctrfs/ops"
+	"ctrfs/ops/moves"
 )
 
 // Config is this host's part in the cluster.
@@ -40,6 +41,7 @@ type Config struct {
 type Cluster struct {
 	cfg     Config
 	m       *ops.Manager
+	mv      *moves.Moves // m's, for this host's side of moves
 	facts   Facts
 	members *membership // nil when alone
 	auth    *endpointAuth
@@ -62,7 +64,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 	if cfg.Context == nil {
 		cfg.Context = context.Background()
 	}
-	c := &Cluster{cfg: cfg, m: m, sessions: map[string]*session{}, lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
+	c := &Cluster{cfg: cfg, m: m, mv: m.Moves(), sessions: map[string]*session{}, lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
 	c.facts = LocalFacts(cfg.Host, "", m.LXCVersion())
 	c.peerAddrs.dir = c.stateDir("addresses")
 	if len(cfg.Secret) == 0 || cfg.Bind == "" {

@@ -62,7 +62,7 @@ func (c *Cluster) Evacuate(host string) error {
 				failed = append(failed, fmt.Sprintf("%s to %s: %v", name, to, err))
 				mu.Unlock()
 			}
-			c.m.PublishEvent(name, "evacuate", result, time.Since(start))
+			c.mv.PublishEvent(name, "evacuate", result, time.Since(start))
 		}(name, plan[name])
 	}
 	wg.Wait()

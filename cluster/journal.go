@@ -104,7 +104,7 @@ func (c *Cluster) recoverOutgoing() {
 			c.cfg.Log.Error("cluster: unreadable migration journal", "file", c.journalPath(name), "err", err)
 			continue
 		}
-		release, err := c.m.Lock(name, "move")
+		release, err := c.mv.Lock(name, "move")
 		if err != nil {
 			continue
 		}
@@ -119,7 +119,7 @@ func (c *Cluster) recoverOutgoing() {
 // "move-recovered" with the usual ok or failed; the log says which host
 // kept the container.
 func (c *Cluster) recoverMove(ctx context.Context, j journal) {
-	failed := func() { c.m.PublishEvent(j.Name, "move-recovered", "failed", 0) }
+	failed := func() { c.mv.PublishEvent(j.Name, "move-recovered", "failed", 0) }
 	if j.LazyDump != "" {
 		owner, err := c.recoverPostCopy(ctx, j)
 		log := c.cfg.Log.With("container", j.Name, "target", j.Target, "owner", owner)
@@ -130,14 +130,14 @@ func (c *Cluster) recoverMove(ctx context.Context, j journal) {
 		}
 		log.Warn("cluster: settled an interrupted post-copy move")
 		os.Remove(c.journalPath(j.Name))
-		c.m.PublishEvent(j.Name, "move-recovered", "ok", 0)
+		c.mv.PublishEvent(j.Name, "move-recovered", "ok", 0)
 		return
 	}
 	owner := c.settle(ctx, j)
 	log := c.cfg.Log.With("container", j.Name, "target", j.Target, "owner", owner)
 	if owner == ownerCommitted {
 		log.Warn("cluster: an interrupted move had finished on the target; removing the copy here")
-		if err := c.m.Remove(j.Name); err != nil {
+		if err := c.mv.Remove(j.Name); err != nil {
 			log.Error("cluster: cannot remove the moved container's copy here", "err", err)
 			failed()
 			return
@@ -148,7 +148,7 @@ func (c *Cluster) recoverMove(ctx context.Context, j journal) {
 		}
 		log.Warn("cluster: an interrupted move did not finish; the container stays here")
 		if j.Live {
-			if err := c.m.StartLocked(ctx, j.Name); err != nil {
+			if err := c.mv.StartLocked(ctx, j.Name); err != nil {
 				log.Error("cluster: cannot restore the container after an interrupted move", "err", err)
 				failed()
 				return
@@ -156,5 +156,5 @@ func (c *Cluster) recoverMove(ctx context.Context, j journal) {
 		}
 	}
 	os.Remove(c.journalPath(j.Name))
-	c.m.PublishEvent(j.Name, "move-recovered", "ok", 0)
+	c.mv.PublishEvent(j.Name, "move-recovered", "ok", 0)
 }

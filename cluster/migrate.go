@@ -10,6 +10,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops"
+	"ctrfs/ops/moves"
 )
 
 // Migrate moves a container to another host: live if it runs, cold if it
@@ -61,7 +62,7 @@ func (c *Cluster) migrate(name, host string, postCopy, fullDumps bool) error {
 	c.mu.Lock()
 	c.lastMoves[name] = host
 	c.mu.Unlock()
-	return c.m.Move(c.opCtx(), name, "move", func(ctx context.Context, o *ops.Outgoing) error {
+	return c.mv.Move(c.opCtx(), name, "move", func(ctx context.Context, o *moves.Outgoing) error {
 		if host == c.cfg.Host {
 			return ops.NewError(ops.ErrInvalid, fmt.Sprintf("%s is already on %s", name, host))
 		}
@@ -76,7 +77,7 @@ func (c *Cluster) migrate(name, host string, postCopy, fullDumps bool) error {
 // and what its phases hand on to the next.
 type migration struct {
 	c      *Cluster
-	o      *ops.Outgoing
+	o      *moves.Outgoing
 	client *rpc.Client
 	peer   Peer
 	start  time.Time
@@ -104,19 +105,19 @@ type migration struct {
 	stopRenewing func()
 }
 
-// phase starts a phase of the move: `info` shows it (ops.Outgoing.Phase)
+// phase starts a phase of the move: `info` shows it (moves.Outgoing.Phase)
 // and `events` gets a line `move-PHASE started SECONDS`, the seconds
 // since the move began.
 func (mg *migration) phase(name string) {
 	mg.o.Phase(name)
-	mg.c.m.PublishEvent(mg.o.Name(), "move-"+name, "started", time.Since(mg.start))
+	mg.c.mv.PublishEvent(mg.o.Name(), "move-"+name, "started", time.Since(mg.start))
 }
 
 // moveOut is Migrate's work under the container's lock: the phases in
 // order, and after each what undoes the move if it failed. Each phase's
 // method says what its failure leaves. A post-copy move shares the check
 // and the precopy, then goes on in postCopy.
-func (c *Cluster) moveOut(ctx context.Context, o *ops.Outgoing, host string, postCopy, fullDumps bool) error {
+func (c *Cluster) moveOut(ctx context.Context, o *moves.Outgoing, host string, postCopy, fullDumps bool) error {
 	start := time.Now()
 	client, peer, err := c.connect(host)
 	if err != nil {
@@ -352,7 +353,7 @@ func (mg *migration) moved(report []ops.KeyValue, downtime time.Duration) {
 	for _, kv := range report[1:] {
 		o.Report(kv.Key, kv.Value)
 	}
-	c.m.PublishEvent(mg.j.Name, "move-downtime", "ok", downtime)
+	c.mv.PublishEvent(mg.j.Name, "move-downtime", "ok", downtime)
 }
 
 func (mg *migration) call(method string, args, reply any) error {

@@ -11,6 +11,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops"
+	"ctrfs/ops/moves"
 )
 
 // Post-copy moves (`move HOST --post-copy`, or every move with serve
@@ -29,7 +30,7 @@ import (
 // then kill the source's tasks; and a target whose lazy-pages daemon died
 // runs on with zero-filled pages for what never arrived. So the source
 // dumps its held container with --leave-running (its tasks are kept,
-// frozen, whatever the end of the transfer, ops/lazydump.go), a watcher on the target kills a copy whose daemon
+// frozen, whatever the end of the transfer, ops/moves/lazydump.go), a watcher on the target kills a copy whose daemon
 // failed (ops/lazypages/watch.go), and each side decides from what it
 // sees itself (afterLazyDump, afterLazyDaemon), never from CRIU's exit
 // alone: the source lets go only on the target's word, over the
@@ -45,7 +46,7 @@ func (mg *migration) canPostCopy() error {
 	refuse := func(host string, why any) error {
 		return ops.NewError(ops.ErrUnsupported, fmt.Sprintf("cannot move %s post-copy: %s cannot do CRIU lazy pages (%v); move it without --post-copy", mg.o.Name(), host, why))
 	}
-	if err := ops.LazyPages(); err != nil {
+	if err := moves.LazyPages(); err != nil {
 		return refuse(mg.c.cfg.Host, err)
 	}
 	var why string
@@ -79,11 +80,11 @@ func pageServerAddr(endpoint string) (string, int, error) {
 // move of token (ops/lazypages/tls.go): their CA is derived from the cluster
 // secret and the token, which only this move's two hosts know, so only
 // they can make a certificate that the other end accepts.
-func (c *Cluster) pageServerTLS(token string) (*ops.PageServerTLS, error) {
+func (c *Cluster) pageServerTLS(token string) (*moves.PageServerTLS, error) {
 	seed, err := pageServerSeed(c.cfg.Secret, token)
 	if err == nil {
-		var creds *ops.PageServerTLS
-		if creds, err = ops.NewPageServerTLS(seed); err == nil {
+		var creds *moves.PageServerTLS
+		if creds, err = moves.NewPageServerTLS(seed); err == nil {
 			return creds, nil
 		}
 	}
@@ -128,7 +129,7 @@ func (mg *migration) postCopy(ctx context.Context) error {
 
 // pageServer chooses where this host's page server listens for the
 // target, and makes its TLS credentials.
-func (mg *migration) pageServer() (addr string, port int, creds *ops.PageServerTLS, err error) {
+func (mg *migration) pageServer() (addr string, port int, creds *moves.PageServerTLS, err error) {
 	addr, port, err = pageServerAddr(mg.peer.Meta.Endpoint)
 	if err != nil {
 		return "", 0, nil, ops.NewError(ops.ErrFailed, "choose the page server's address: "+err.Error())
@@ -139,9 +140,9 @@ func (mg *migration) pageServer() (addr string, port int, creds *ops.PageServerT
 
 // freezeLazy is freeze for a post-copy move: CRIU dumps all but the
 // memory, which stays in the stopped tasks for the page server at
-// addr:port (ops.Outgoing.StartLazyDump). From here the container is down.
+// addr:port (moves.Outgoing.StartLazyDump). From here the container is down.
 // A dump that did not start leaves it running here (cancel).
-func (mg *migration) freezeLazy(ctx context.Context, addr string, port int, creds *ops.PageServerTLS) (*ops.LazyDump, error) {
+func (mg *migration) freezeLazy(ctx context.Context, addr string, port int, creds *moves.PageServerTLS) (*moves.LazyDump, error) {
 	mg.phase("freeze")
 	mg.frozeAt = time.Now()
 	return mg.o.StartLazyDump(ctx, addr, port, creds)
@@ -150,7 +151,7 @@ func (mg *migration) freezeLazy(ctx context.Context, addr string, port int, cred
 // lazyImages records the lazy dump in the journal, by which a daemon
 // killed from here on settles the move (recoverPostCopy), and returns the
 // dump's images: the state that travels, without the memory.
-func (mg *migration) lazyImages(ctx context.Context, dump *ops.LazyDump) (*images.Manifest, error) {
+func (mg *migration) lazyImages(ctx context.Context, dump *moves.LazyDump) (*images.Manifest, error) {
 	mg.j.LazyDump = dump.Dir
 	if err := mg.c.writeJournal(mg.j); err != nil {
 		return nil, ops.NewError(ops.ErrFailed, "write migration journal: "+err.Error())
@@ -161,7 +162,7 @@ func (mg *migration) lazyImages(ctx context.Context, dump *ops.LazyDump) (*image
 // fill is the postcopy phase: the container runs on the target and its
 // memory arrives, until the target's copy is whole (waitWhole). It
 // returns how long that took.
-func (mg *migration) fill(ctx context.Context, dump *ops.LazyDump) (time.Duration, error) {
+func (mg *migration) fill(ctx context.Context, dump *moves.LazyDump) (time.Duration, error) {
 	mg.phase("postcopy")
 	filling := time.Now()
 	err := mg.waitWhole(ctx, mg.j, dump)
@@ -172,7 +173,7 @@ func (mg *migration) fill(ctx context.Context, dump *ops.LazyDump) (time.Duratio
 // whole: the target keeps it, the dump's CRIU stops and the copy here goes.
 // If the target's answer is lost, settle commits the copy if the target
 // still holds it; if it dropped it, the tasks here resume.
-func (mg *migration) commitLazy(ctx context.Context, dump *ops.LazyDump, sent, downtime, fill time.Duration) error {
+func (mg *migration) commitLazy(ctx context.Context, dump *moves.LazyDump, sent, downtime, fill time.Duration) error {
 	mg.phase("commit")
 	total := time.Since(mg.start)
 	report := []ops.KeyValue{
@@ -203,7 +204,7 @@ const lazyPoll = 50 * time.Millisecond
 
 // waitWhole waits until the target's copy is whole (nil) or the source
 // must resume (the error says why).
-func (mg *migration) waitWhole(ctx context.Context, j journal, dump *ops.LazyDump) error {
+func (mg *migration) waitWhole(ctx context.Context, j journal, dump *moves.LazyDump) error {
 	lastHeard := time.Now()
 	for {
 		end := dumpRunning
@@ -223,7 +224,7 @@ func (mg *migration) waitWhole(ctx context.Context, j journal, dump *ops.LazyDum
 			return nil
 		case sourceResumes:
 			if end == dumpFailed {
-				return ops.NewError(ops.ErrFailed, fmt.Sprintf("the transfer of its memory broke (%s)", ops.ExplainCRIU(dump.Log())))
+				return ops.NewError(ops.ErrFailed, fmt.Sprintf("the transfer of its memory broke (%s)", moves.ExplainCRIU(dump.Log())))
 			}
 			return ops.NewError(ops.ErrFailed, fmt.Sprintf("%s did not keep its copy: %s", mg.peer.Name, why))
 		}
@@ -249,10 +250,10 @@ func (c *Cluster) lazyState(client *rpc.Client, j journal) (targetLazyState, str
 	if err != nil {
 		return targetUnknown, "", err
 	}
-	switch ops.LazyState(r.State) {
-	case ops.LazyFilling:
+	switch moves.LazyState(r.State) {
+	case moves.LazyFilling:
 		return targetFilling, "", nil
-	case ops.LazyWhole:
+	case moves.LazyWhole:
 		return targetWhole, "", nil
 	}
 	return targetFailed, r.Why, nil
@@ -261,7 +262,7 @@ func (c *Cluster) lazyState(client *rpc.Client, j journal) (targetLazyState, str
 // resumeLazy ends a post-copy move that did not finish: the target's copy
 // is aborted first (the container must not run on both hosts), then the
 // dump is stopped and the tasks here resume.
-func (mg *migration) resumeLazy(ctx context.Context, j journal, dump *ops.LazyDump, cause error) error {
+func (mg *migration) resumeLazy(ctx context.Context, j journal, dump *moves.LazyDump, cause error) error {
 	mg.c.abortLazy(ctx, mg.client, j)
 	dump.Stop()
 	msg := fmt.Sprintf("move of %s to %s failed: %v", j.Name, mg.peer.Name, cause)
@@ -328,16 +329,16 @@ func (c *Cluster) recoverPostCopy(ctx context.Context, j journal) (owner string,
 			}
 		}
 	}
-	ops.StopLazyDump(j.LazyDump)
+	moves.StopLazyDump(j.LazyDump)
 	if owner == ownerCommitted {
-		return owner, c.m.Remove(j.Name)
+		return owner, c.mv.Remove(j.Name)
 	}
-	return owner, c.m.ResumeAfterLazyDump(j.Name)
+	return owner, c.mv.ResumeAfterLazyDump(j.Name)
 }
 
 // LazyPages answers why this host cannot do CRIU lazy pages, or "".
 func (s *Service) LazyPages(_ bool, why *string) error {
-	if err := ops.LazyPages(); err != nil {
+	if err := moves.LazyPages(); err != nil {
 		*why = err.Error()
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops"
+	"ctrfs/ops/moves"
 )
 
 // How a live move sends memory ahead while the container runs.
@@ -26,7 +27,7 @@ import (
 // last (--prev-images-dir, --track-mem), and the saved state holds the
 // rounds as its parents (images.Chain); the target has unpacked them ahead
 // under parent/ (PrepareState), adds the final dump's own files and
-// restores through them (ops/predump.go).
+// restores through them (ops/moves/predump.go).
 
 type precopyKind int
 
@@ -75,7 +76,7 @@ func nextPrecopyRound(dirtyTracking bool, sent []int64) (kind precopyKind, more 
 }
 
 // precopyMode says whether this move's precopy rounds are pre-dumps and,
-// if not, why: tracking is ops.DirtyTracking's answer, fullDumps the
+// if not, why: tracking is moves.DirtyTracking's answer, fullDumps the
 // move's --full-dumps.
 func precopyMode(fullDumps bool, tracking error) (preDump bool, why string) {
 	switch {
@@ -94,7 +95,7 @@ func precopyMode(fullDumps bool, tracking error) (preDump bool, why string) {
 // refusing what its check promised) does not fail the move: the rounds go
 // on as whole dumps, and the log and events say so.
 func (mg *migration) precopyMemory(ctx context.Context) error {
-	preDump, why := precopyMode(mg.fullDumps, ops.DirtyTracking())
+	preDump, why := precopyMode(mg.fullDumps, moves.DirtyTracking())
 	mg.announcePrecopy(preDump, why)
 	var sent []int64
 	var last *images.Manifest
@@ -133,7 +134,7 @@ func (mg *migration) precopyMemory(ctx context.Context) error {
 		mg.memory.add(sent[len(sent)-1], mg.o.RoundPages)
 		mg.c.cfg.Log.Info("cluster: memory precopy", "container", mg.o.Name(), "round", mg.rounds, "kind", kind,
 			"sent", sent[len(sent)-1], "pages", mg.o.RoundPages, "seconds", time.Since(t).Seconds())
-		mg.c.m.PublishEvent(mg.o.Name(), "move-precopy-round", kind.String(), time.Since(t))
+		mg.c.mv.PublishEvent(mg.o.Name(), "move-precopy-round", kind.String(), time.Since(t))
 	}
 }
 
@@ -144,7 +145,7 @@ func (mg *migration) precopyMemory(ctx context.Context) error {
 func (mg *migration) announcePrecopy(preDump bool, why string) {
 	kind := map[bool]precopyKind{true: preDumpRound, false: fullDumpRound}[preDump]
 	mg.memory.announced, mg.memory.mode, mg.memory.why = true, kind, why
-	mg.c.m.PublishEvent(mg.o.Name(), "move-precopy-mode", kind.String(), time.Since(mg.start))
+	mg.c.mv.PublishEvent(mg.o.Name(), "move-precopy-mode", kind.String(), time.Since(mg.start))
 	if why == "" {
 		mg.c.cfg.Log.Info("cluster: memory precopy by CRIU pre-dumps", "container", mg.o.Name())
 		return

@@ -17,6 +17,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops"
+	"ctrfs/ops/moves"
 	"ctrfs/ops/testhooks"
 )
 
@@ -45,7 +46,7 @@ type session struct {
 	mu                  sync.Mutex
 	token, name, source string
 	started             time.Time
-	in                  *ops.Incoming
+	in                  *moves.Incoming
 	installed           bool
 	timer               *time.Timer
 	prepare             time.Duration  // how long Prepare took, for the report
@@ -107,7 +108,7 @@ type InstallArgs struct {
 	PageServer string
 }
 
-// LazyStateReply is what a post-copy copy is at (ops.LazyState) and why
+// LazyStateReply is what a post-copy copy is at (moves.LazyState) and why
 // it failed.
 type LazyStateReply struct{ State, Why string }
 type OwnerArgs struct{ Name, Token string }
@@ -128,7 +129,7 @@ const (
 )
 
 func (s *Service) Begin(a BeginArgs, token *string) error {
-	in, err := s.c.m.Receive(a.Name)
+	in, err := s.c.mv.Receive(a.Name)
 	if err != nil {
 		return wireError(err)
 	}
@@ -196,7 +197,7 @@ func (s *Service) Prepare(a PrepareArgs, out *bool) error {
 
 // PrepareState unpacks a precopy dump of the processes, so that the
 // restore at Install writes only what the final dump changed and restores
-// from a directory of its own (see ops.Incoming.PrepareState).
+// from a directory of its own (see moves.Incoming.PrepareState).
 func (s *Service) PrepareState(a PrepareStateArgs, out *bool) error {
 	return s.c.unpackAhead(a.Token, a.State, aheadState, out)
 }
@@ -205,14 +206,14 @@ func (s *Service) PrepareState(a PrepareStateArgs, out *bool) error {
 type ahead struct {
 	call   string // the call, as its errors name it
 	what   string // what it unpacks, as the log names it
-	unpack func(*ops.Incoming, context.Context, *images.Manifest) error
+	unpack func(*moves.Incoming, context.Context, *images.Manifest) error
 	took   func(*session) *time.Duration // where the time it took goes, for Commit's report
 }
 
 var (
-	aheadRootfs = ahead{"prepare", "rootfs", (*ops.Incoming).Prepare,
+	aheadRootfs = ahead{"prepare", "rootfs", (*moves.Incoming).Prepare,
 		func(sess *session) *time.Duration { return &sess.prepare }}
-	aheadState = ahead{"prepare the state", "state", (*ops.Incoming).PrepareState,
+	aheadState = ahead{"prepare the state", "state", (*moves.Incoming).PrepareState,
 		func(sess *session) *time.Duration { return &sess.prepareState }}
 )
 
@@ -309,7 +310,7 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 	if err != nil {
 		s.c.dropLocked(sess)
 		err = ops.NewError(ops.ErrFailed, fmt.Sprintf("%s could not take %s: %v", s.c.cfg.Host, sess.name, err))
-		s.c.m.RecordReceiveFailed(sess.name, time.Since(t0), log, err)
+		s.c.mv.RecordReceiveFailed(sess.name, time.Since(t0), log, err)
 		return wireError(err)
 	}
 	s.c.mu.Lock()
@@ -334,7 +335,7 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	}
 	if ok && sess.lazy {
 		// A post-copy copy is kept only whole (the source asked first).
-		if st, why := sess.in.LazyState(); st != ops.LazyWhole {
+		if st, why := sess.in.LazyState(); st != moves.LazyWhole {
 			return wireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("cannot commit %s: its memory is %s %s", sess.name, st, why)))
 		}
 	}
@@ -368,7 +369,7 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	a.Report = append(a.Report, seconds("target-commit-seconds", commit))
 	os.Remove(s.c.incomingMarker(sess.name))
 	sess.in.Close()
-	s.c.m.RecordReceived(sess.name, time.Since(sess.started), a.Report)
+	s.c.mv.RecordReceived(sess.name, time.Since(sess.started), a.Report)
 	s.c.cfg.Log.Info("cluster: received a container", "container", sess.name, "from", sess.source)
 	*out = true
 	return nil
@@ -379,7 +380,7 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 func (s *Service) LazyState(token string, out *LazyStateReply) error {
 	sess, err := s.c.session(token)
 	if err != nil {
-		*out = LazyStateReply{State: string(ops.LazyFailed), Why: err.Error()}
+		*out = LazyStateReply{State: string(moves.LazyFailed), Why: err.Error()}
 		return nil
 	}
 	sess.mu.Lock()
@@ -391,7 +392,7 @@ func (s *Service) LazyState(token string, out *LazyStateReply) error {
 
 // startLazy is Incoming.StartLazy from the source's host:port, for the
 // move of token.
-func (c *Cluster) startLazy(ctx context.Context, in *ops.Incoming, token, pageServer string) ([]byte, error) {
+func (c *Cluster) startLazy(ctx context.Context, in *moves.Incoming, token, pageServer string) ([]byte, error) {
 	host, port, err := net.SplitHostPort(pageServer)
 	p, perr := strconv.Atoi(port)
 	if err != nil || perr != nil {
@@ -495,7 +496,7 @@ func (c *Cluster) markIncoming(sess *session) error {
 func (c *Cluster) recoverIncoming() {
 	for _, name := range c.journals("incoming") {
 		c.cfg.Log.Warn("cluster: removing a container whose migration here was not committed", "container", name)
-		if err := c.m.Remove(name); err != nil {
+		if err := c.mv.Remove(name); err != nil {
 			c.cfg.Log.Error("cluster: cannot remove an uncommitted container", "container", name, "err", err)
 			continue
 		}

@@ -77,7 +77,7 @@ func gossipKey(secret []byte) ([]byte, error) { return deriveKey(secret, gossipI
 func migrationKey(secret []byte) ([]byte, error) { return deriveKey(secret, migrationInfo) }
 
 // pageServerSeed is the seed of the CA key of one post-copy move's page
-// server (ops.NewPageServerTLS): the move's token, in the label, makes it
+// server (moves.NewPageServerTLS): the move's token, in the label, makes it
 // that move's alone.
 func pageServerSeed(secret []byte, token string) ([]byte, error) {
 	return deriveKey(secret, pageServerInfo+"\x00"+token)

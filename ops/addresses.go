@@ -22,8 +22,15 @@ type AddressClaimer interface {
 
 // addressClaims are the addresses this host is claiming, from the moment
 // it asks the others until the new config holding the address is written:
-// meanwhile it answers the others that they are taken (AddressHeld).
+// meanwhile it answers the others that they are taken (AddressHeld). It
+// reads the addresses in use from the LXC path's configs, and asks the
+// other hosts through the claimer; it knows nothing of the cluster or of
+// creates.
 type addressClaims struct {
+	host    string
+	lxcPath string
+	network network.Network
+
 	mu      sync.Mutex
 	claimer AddressClaimer
 	pending map[netip.Addr]bool
@@ -46,11 +53,11 @@ const claimRetries = 8
 // allocateAddress picks the new container's address and holds it as
 // pending until release is called, once the config that holds it is
 // written (or the create has failed). createMu is held.
-func (m *Manager) allocateAddress(name string) (addr netip.Addr, release func(), err error) {
+func (c *addressClaims) allocate(name string) (addr netip.Addr, release func(), err error) {
 	for try := 0; ; try++ {
 		busy := false
-		addr, err = m.cfg.Network.AllocateAddressWith(m.cfg.LXCPath, m.cfg.Host, name, func(a netip.Addr) (bool, error) {
-			err := m.claimAddress(a)
+		addr, err = c.network.AllocateAddressWith(c.lxcPath, c.host, name, func(a netip.Addr) (bool, error) {
+			err := c.claim(a)
 			switch {
 			case err == nil:
 				return true, nil
@@ -64,7 +71,7 @@ func (m *Manager) allocateAddress(name string) (addr netip.Addr, release func(),
 			}
 		})
 		if err == nil {
-			return addr, func() { m.dropPending(addr) }, nil
+			return addr, func() { c.dropPending(addr) }, nil
 		}
 		if !busy {
 			return addr, nil, err
@@ -76,60 +83,62 @@ func (m *Manager) allocateAddress(name string) (addr netip.Addr, release func(),
 	}
 }
 
-// claimAddress marks a as pending here, then asks the cluster: nil leaves
-// it pending, an error does not.
-func (m *Manager) claimAddress(a netip.Addr) error {
-	m.claims.mu.Lock()
-	if m.claims.pending[a] {
-		m.claims.mu.Unlock()
+// claim marks a as pending here, then asks the cluster: nil leaves it
+// pending, an error does not.
+func (c *addressClaims) claim(a netip.Addr) error {
+	c.mu.Lock()
+	if c.pending[a] {
+		c.mu.Unlock()
 		return newError(ErrBusy, fmt.Sprintf("address %s is being claimed here", a), nil)
 	}
 	// The walk read the LXC path before; a container may have arrived
 	// with this address since (a move's handover).
-	if used, err := network.UsedAddresses(m.cfg.LXCPath); err != nil || used[a] {
-		m.claims.mu.Unlock()
+	if used, err := network.UsedAddresses(c.lxcPath); err != nil || used[a] {
+		c.mu.Unlock()
 		if err != nil {
 			return newError(ErrFailed, "read the addresses in use", err)
 		}
 		return newError(ErrExists, fmt.Sprintf("address %s is in use here", a), nil)
 	}
-	if m.claims.pending == nil {
-		m.claims.pending = map[netip.Addr]bool{}
+	if c.pending == nil {
+		c.pending = map[netip.Addr]bool{}
 	}
-	m.claims.pending[a] = true
-	claimer := m.claims.claimer
-	m.claims.mu.Unlock()
+	c.pending[a] = true
+	claimer := c.claimer
+	c.mu.Unlock()
 	if claimer == nil {
 		return nil
 	}
 	if err := claimer.ClaimAddress(a); err != nil {
-		m.dropPending(a)
+		c.dropPending(a)
 		return err
 	}
 	return nil
 }
 
-func (m *Manager) dropPending(a netip.Addr) {
-	m.claims.mu.Lock()
-	delete(m.claims.pending, a)
-	m.claims.mu.Unlock()
+func (c *addressClaims) dropPending(a netip.Addr) {
+	c.mu.Lock()
+	delete(c.pending, a)
+	c.mu.Unlock()
 }
 
 // AddressHeld answers another host's claim: ErrExists if a container here
 // has the address in its config (one being created or arriving
 // included), ErrBusy if this host is claiming it, nil if it is free here.
-func (m *Manager) AddressHeld(a netip.Addr) error {
-	m.claims.mu.Lock()
-	defer m.claims.mu.Unlock()
-	if m.claims.pending[a] {
-		return newError(ErrBusy, fmt.Sprintf("host %s is claiming address %s", m.cfg.Host, a), nil)
+func (m *Manager) AddressHeld(a netip.Addr) error { return m.claims.held(a) }
+
+func (c *addressClaims) held(a netip.Addr) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending[a] {
+		return newError(ErrBusy, fmt.Sprintf("host %s is claiming address %s", c.host, a), nil)
 	}
-	used, err := network.UsedAddresses(m.cfg.LXCPath)
+	used, err := network.UsedAddresses(c.lxcPath)
 	if err != nil {
 		return newError(ErrFailed, "read the addresses in use", err)
 	}
 	if used[a] {
-		return newError(ErrExists, fmt.Sprintf("address %s is in use on host %s", a, m.cfg.Host), nil)
+		return newError(ErrExists, fmt.Sprintf("address %s is in use on host %s", a, c.host), nil)
 	}
 	return nil
 }
@@ -141,17 +150,19 @@ func (m *Manager) AddressHeld(a netip.Addr) error {
 // alone, else a claim that failed would stay reserved for a host that
 // then died. Both are read at once, so that a claim that ends meanwhile
 // is in one or the other.
-func (m *Manager) Addresses() (held, claiming []netip.Addr, err error) {
-	m.claims.mu.Lock()
-	defer m.claims.mu.Unlock()
-	used, err := network.UsedAddresses(m.cfg.LXCPath)
+func (m *Manager) Addresses() (held, claiming []netip.Addr, err error) { return m.claims.list() }
+
+func (c *addressClaims) list() (held, claiming []netip.Addr, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	used, err := network.UsedAddresses(c.lxcPath)
 	if err != nil {
 		return nil, nil, newError(ErrFailed, "read the addresses in use", err)
 	}
 	for a := range used {
 		held = append(held, a)
 	}
-	for a := range m.claims.pending {
+	for a := range c.pending {
 		if !used[a] {
 			claiming = append(claiming, a)
 		}

@@ -62,7 +62,7 @@ func TestAllocateAddressSkipsWhatPeersHold(t *testing.T) {
 	m, f := claimManager(t)
 	taken := first(t, m, "c1")
 	f.answers[taken] = []error{NewError(ErrExists, "in use on tollana")}
-	a, release, err := m.allocateAddress("c1")
+	a, release, err := m.claims.allocate("c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestAllocateAddressRetriesBusyClaims(t *testing.T) {
 		a := netip.AddrFrom4([4]byte{10, 0, 3, byte(off)})
 		f.answers[a] = []error{NewError(ErrBusy, "claimed by tollana"), nil}
 	}
-	a, release, err := m.allocateAddress("c1")
+	a, release, err := m.claims.allocate("c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestAllocateAddressRetriesBusyClaims(t *testing.T) {
 func TestAllocateAddressUnreachablePeerFails(t *testing.T) {
 	m, f := claimManager(t)
 	f.answers[first(t, m, "c1")] = []error{NewError(ErrUnreachable, "host tollana did not answer")}
-	if _, _, err := m.allocateAddress("c1"); !errors.Is(err, ErrUnreachable) {
+	if _, _, err := m.claims.allocate("c1"); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("allocate with a peer that does not answer: %v, want EHOSTUNREACH", err)
 	}
 	if len(m.claims.pending) != 0 {
@@ -127,7 +127,7 @@ func TestAddressHeldSeesConfigs(t *testing.T) {
 // fail, and a peer keeps it only if it granted it.
 func TestAddressesClaimingApart(t *testing.T) {
 	m, _ := claimManager(t)
-	a, release, err := m.allocateAddress("c1")
+	a, release, err := m.claims.allocate("c1")
 	if err != nil {
 		t.Fatal(err)
 	}

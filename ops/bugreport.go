@@ -41,17 +41,15 @@ func (m *Manager) BugReportFiles(name string) []ReportFile {
 	add := func(file string, data []byte) {
 		files = append(files, ReportFile{file, tail(data, reportFileLimit)})
 	}
-	m.mu.Lock()
-	r := m.recordOf(name)
+	r, _ := m.ledger.get(name)
 	last := fmt.Sprintf("host: %s\ncontainer: %s\nlast-op: %s\nlast-op-seconds: %.3f\nerror: %s\n",
 		m.cfg.Host, name, r.lastOp, r.lastOpDur.Seconds(), r.lastErr)
 	log := r.log
-	m.mu.Unlock()
 	add("command", []byte(last))
 	add("log", log)
 	if kv, err := m.Info(name); err == nil {
 		add("info", FormatInfo(kv))
-		add("lxc-config", m.expandedConfig(name))
+		add("lxc-config", expandedConfig(m.cfg.LXCPath, name))
 		if pid := infoValue(kv, "pid"); pid != "" {
 			add("container-mountinfo", readOrError("/proc/"+pid+"/mountinfo"))
 		}
@@ -68,7 +66,7 @@ func (m *Manager) BugReportFiles(name string) []ReportFile {
 		command("ip", "addr", "show", br),
 		command("bridge", "link"),
 	}, nil))
-	add("versions", m.versions())
+	add("versions", versions())
 	return files
 }
 
@@ -129,8 +127,8 @@ func parentDirs(name string) []string {
 
 // expandedConfig is the config as LXC loaded it, includes expanded: every
 // key LXC knows with its value.
-func (m *Manager) expandedConfig(name string) []byte {
-	c, err := lxc.NewContainer(name, m.cfg.LXCPath)
+func expandedConfig(lxcPath, name string) []byte {
+	c, err := lxc.NewContainer(name, lxcPath)
 	if err != nil {
 		return []byte(err.Error() + "\n")
 	}
@@ -162,7 +160,7 @@ func (m *Manager) expandedConfig(name string) []byte {
 
 // versions is the report's `versions`: ctrfs's as `ctrfs version` shows
 // it, then CRIU's, LXC's and the kernel's.
-func (m *Manager) versions() []byte {
+func versions() []byte {
 	criu := strings.TrimSpace(string(command("criu", "--version")))
 	kernel := strings.TrimSpace(string(command("uname", "-r")))
 	return fmt.Appendf(nil, "ctrfs: %s (%s)\ncriu: %s\nlxc: %s\nkernel: %s\n",
@@ -218,16 +216,6 @@ func lastLines(b []byte, n int) []byte {
 
 // LastOp is the container's last operation and whether it failed.
 func (m *Manager) LastOp(name string) (op string, failed bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.recordOf(name)
+	r, _ := m.ledger.get(name)
 	return r.lastOp, r.lastErr != ""
-}
-
-// RecordReceiveFailed reports a container that could not be installed or
-// restored here on its way from another host: its `error`, `log` (the
-// restore's) and bug report keep what happened after it is gone, and
-// `events` gets a `receive failed` line.
-func (m *Manager) RecordReceiveFailed(name string, d time.Duration, log []byte, err error) {
-	m.finish(operation{name: name, what: "receive"}, &opContext{Log: log, HasLog: log != nil}, d, err)
 }

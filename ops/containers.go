@@ -29,7 +29,7 @@ func (m *Manager) CreateFrom(name, template string) error {
 	if err := m.validateNewName(name); err != nil {
 		return err
 	}
-	return m.run(m.opCtx(), operation{name: name, what: "create", fn: func(ctx context.Context, _ *opContext) error {
+	return m.ledger.run(m.opCtx(), operation{name: name, what: "create", fn: func(ctx context.Context, _ *opContext) error {
 		tmpl, err := templates.Lookup(template)
 		if err != nil {
 			return err
@@ -38,12 +38,12 @@ func (m *Manager) CreateFrom(name, template string) error {
 		if _, err := os.Lstat(dir); err == nil {
 			return newError(ErrExists, fmt.Sprintf("container %q exists", name), nil)
 		}
-		if err := m.setAsideLeftovers(name); err != nil {
+		if err := m.renames.setAsideLeftovers(name); err != nil {
 			return err
 		}
 		tmp := filepath.Join(m.cfg.LXCPath, "."+name+".creating")
 		os.RemoveAll(tmp)
-		if err := tmpl.MakeRootfs(ctx, m.templateEnv(), filepath.Join(tmp, "rootfs"), name); err != nil {
+		if err := tmpl.MakeRootfs(ctx, templateEnv(m.cfg, m.log), filepath.Join(tmp, "rootfs"), name); err != nil {
 			os.RemoveAll(tmp)
 			return newError(ErrFailed, "create "+name, err)
 		}
@@ -78,7 +78,7 @@ func (m *Manager) CreateFrom(name, template string) error {
 func (m *Manager) writeNewConfig(tmpl *templates.Template, name, tmp string) error {
 	m.createMu.Lock()
 	defer m.createMu.Unlock()
-	addr, release, err := m.allocateAddress(name)
+	addr, release, err := m.claims.allocate(name)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (m *Manager) Destroy(name string) error {
 	if !m.Exists(name) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	err := m.run(m.opCtx(), operation{name: name, what: "destroy", fn: func(context.Context, *opContext) error {
+	err := m.ledger.run(m.opCtx(), operation{name: name, what: "destroy", fn: func(context.Context, *opContext) error {
 		c, err := m.containers.Open(name)
 		if err != nil {
 			return err
@@ -109,8 +109,10 @@ func (m *Manager) Destroy(name string) error {
 		}
 		return m.stored.DropStoreData(name)
 	}})
-	if err == nil {
-		m.forget(name)
+	if err == nil { // what is kept of the container that is gone
+		m.ledger.forget(name)
+		m.createdTimes.forget(m.containers.ConfigPath(name))
+		m.containers.Forget(name)
 	}
 	return err
 }
@@ -142,7 +144,7 @@ func (m *Manager) CheckConfigWritable(name string) error {
 // SetConfig replaces the LXC config of a stopped container. LXC must be
 // able to load it; otherwise the old one stays.
 func (m *Manager) SetConfig(name string, data []byte) error {
-	return m.run(m.opCtx(), operation{name: name, what: "config", fn: func(context.Context, *opContext) error {
+	return m.ledger.run(m.opCtx(), operation{name: name, what: "config", fn: func(context.Context, *opContext) error {
 		if err := m.CheckConfigWritable(name); err != nil {
 			return err
 		}
@@ -235,11 +237,10 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 		ipv4 = configuredAddress(m.containers.ConfigPath(name))
 	}
 	kv = append(kv, KeyValue{Key: "pid", Value: pid}, KeyValue{Key: "ipv4", Value: ipv4}, KeyValue{Key: "ipv6", Value: ipv6},
-		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.created(name).UTC().Format(time.RFC3339)})
+		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.createdTimes.at(m.containers.ConfigPath(name)).UTC().Format(time.RFC3339)})
 	kv = append(kv, m.stored.Info(name)...)
 	mode := m.saved.RestoreMode(name)
-	m.mu.Lock()
-	r := m.recordOf(name)
+	r, p := m.ledger.get(name)
 	kv = append(kv, KeyValue{Key: "last-op", Value: r.lastOp})
 	secs := ""
 	if r.lastOp != "" {
@@ -248,8 +249,6 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 	kv = append(kv, KeyValue{Key: "last-op-seconds", Value: secs})
 	kv = append(kv, KeyValue{Key: "restore-mode", Value: mode})
 	kv = append(kv, r.extra...)
-	p := m.running[name]
-	m.mu.Unlock()
 	if p != nil {
 		kv = append(kv, p.KeyValues()...)
 	}

@@ -14,7 +14,8 @@ import (
 // createdCache keeps the creation time read from each config while the
 // file is unchanged (inode, size, modification time): every stat of a
 // container's directory, status or snapshots/ asks for it, and reading the
-// config each time was most of what such a stat cost.
+// config each time was most of what such a stat cost. It knows configs by
+// their paths only, nothing of the containers they belong to.
 type createdCache struct {
 	mu     sync.Mutex
 	byPath map[string]createdEntry
@@ -27,25 +28,23 @@ type createdEntry struct {
 	t     time.Time
 }
 
-// created reads the creation time that the template writes into the config;
-// for containers made outside ctrfs, the config's modification time.
-func (m *Manager) created(name string) time.Time {
-	path := m.containers.ConfigPath(name)
+// at reads the creation time that the template writes into the config at
+// path; for containers made outside ctrfs, the config's modification time.
+func (c *createdCache) at(path string) time.Time {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return time.Time{}
 	}
-	return m.createdFrom(path, fi)
+	return c.from(path, fi)
 }
 
-// createdFrom is created of the config at path, whose stat is fi.
-func (m *Manager) createdFrom(path string, fi os.FileInfo) time.Time {
+// from is at of the config at path, whose stat is fi.
+func (c *createdCache) from(path string, fi os.FileInfo) time.Time {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return createdIn(path, fi)
 	}
 	key := createdEntry{ino: st.Ino, size: fi.Size(), mtime: fi.ModTime()}
-	c := &m.createdTimes
 	c.mu.Lock()
 	e, hit := c.byPath[path]
 	c.mu.Unlock()
@@ -62,11 +61,10 @@ func (m *Manager) createdFrom(path string, fi os.FileInfo) time.Time {
 	return key.t
 }
 
-// forgetCreated drops what is kept about a config that is gone.
-func (m *Manager) forgetCreated(name string) {
-	c := &m.createdTimes
+// forget drops what is kept about the config at path, which is gone.
+func (c *createdCache) forget(path string) {
 	c.mu.Lock()
-	delete(c.byPath, m.containers.ConfigPath(name))
+	delete(c.byPath, path)
 	c.mu.Unlock()
 }
 

@@ -28,7 +28,7 @@ func TestTemplateConfigReadBack(t *testing.T) {
 		t.Errorf("configuredAddress = %q, want 10.0.3.57", got)
 	}
 	m := newManager(Config{LXCPath: lxcpath}, context.Background(), nil, nil, nil)
-	if got := m.created("c1"); !got.Equal(created) {
+	if got := m.createdTimes.at(path); !got.Equal(created) {
 		t.Errorf("created = %v, want %v", got, created)
 	}
 }

@@ -30,7 +30,7 @@ func (m *Manager) CriuOptions(name string) ([]byte, error) {
 // the next dump or restore (and `check` shows its effect at once). Options
 // CRIU does not know are refused and the old file stays.
 func (m *Manager) SetCriuOptions(name string, data []byte) error {
-	return m.run(m.opCtx(), operation{name: name, what: "criu", fn: func(context.Context, *opContext) error {
+	return m.ledger.run(m.opCtx(), operation{name: name, what: "criu", fn: func(context.Context, *opContext) error {
 		dump, restore, err := lxchelper.ParseCriuOptions(data)
 		if err == nil {
 			err = lxchelper.CheckCriuOptions(append(dump, restore...))

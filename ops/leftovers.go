@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/procfs"
 
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/staging"
 )
 
@@ -22,8 +24,8 @@ import (
 // (lxchelper.ResumeInterruptedDump); a post-copy move's lazy dump is
 // settled with its move (cluster's recoverPostCopy), and a restore cut
 // short leaves a container that recovery finds stopped.
-func (m *Manager) killLeftovers() {
-	roots := m.staging.LeftRoots()
+func killLeftovers(area *staging.Area, containers *lxcpath.Containers, log *slog.Logger) {
+	roots := area.LeftRoots()
 	procs, err := procfs.AllProcs()
 	if err != nil {
 		return
@@ -50,7 +52,7 @@ func (m *Manager) killLeftovers() {
 			syscall.Kill(q.PID, syscall.SIGKILL)
 			killed = append(killed, q.PID)
 		}
-		m.log.Warn("killed a CRIU that an earlier daemon left running", "pid", p.PID, "images", dir)
+		log.Warn("killed a CRIU that an earlier daemon left running", "pid", p.PID, "images", dir)
 		if purpose, name, ok := staging.Parse(filepath.Base(dir)); ok && dump && purpose != "lazy" {
 			dumped = append(dumped, name)
 		}
@@ -61,8 +63,8 @@ func (m *Manager) killLeftovers() {
 		}
 	}
 	for _, name := range dumped {
-		if m.Exists(name) {
-			lxchelper.ResumeInterruptedDump(m.cfg.LXCPath, name)
+		if containers.Exists(name) {
+			lxchelper.ResumeInterruptedDump(containers.Path(), name)
 		}
 	}
 }

@@ -40,10 +40,10 @@ func (m *Manager) Run(name string, cmd Command) error {
 		fn = func(ctx context.Context, oc *opContext) error { return m.unfreeze(name) }
 	case "snapshot":
 		fn = func(ctx context.Context, oc *opContext) error {
-			return m.snapshot(ctx, oc, name, cmd.Arg, cmd.Stateful)
+			return m.snapshots.Take(ctx, oc, name, cmd.Arg, cmd.Stateful)
 		}
 	case "restore":
-		fn = func(ctx context.Context, oc *opContext) error { return m.restoreSnapshot(ctx, oc, name, cmd.Arg) }
+		fn = func(ctx context.Context, oc *opContext) error { return m.snapshots.Restore(ctx, oc, name, cmd.Arg) }
 	case "check":
 		fn = func(ctx context.Context, oc *opContext) error { return m.saved.Check(ctx, oc, name) }
 	default:
@@ -54,7 +54,7 @@ func (m *Manager) Run(name string, cmd Command) error {
 	if !m.Exists(name) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	return m.run(m.opCtx(), operation{name: name, what: cmd.Verb, fn: fn})
+	return m.ledger.run(m.opCtx(), operation{name: name, what: cmd.Verb, fn: fn})
 }
 
 func (m *Manager) start(ctx context.Context, oc *opContext, name string) error {

@@ -3,12 +3,14 @@
 // nothing of FUSE; every error it returns wraps one of the kinds in errors.go
 // (ops/errkind's). The Manager's methods are the operations: it takes each
 // container's lock and records what each did (`error`, `log`, `info`,
-// events). What they use is in packages below it that know nothing of the
-// Manager: saved state, its dump, hold, proof and restore
-// (ops/savedstate), what is kept in the image store (ops/stored), the
-// containers of the LXC path and their helper runs (ops/lxcpath), what an
-// operation reports (ops/opctx), the helper
-// process that runs LXC and CRIU (ops/lxchelper), CRIU's lazy pages
+// events) in its ledger (ledger.go). What they use is in packages below it
+// that know nothing of the Manager: this host's side of moves between
+// hosts (ops/moves, which asks the Manager for locks and records through
+// the interface moves.Manager), snapshots (ops/snapshots), saved state,
+// its dump, hold, proof and restore (ops/savedstate), what is kept in the
+// image store (ops/stored), the containers of the LXC path and their
+// helper runs (ops/lxcpath), what an operation reports (ops/opctx), the
+// helper process that runs LXC and CRIU (ops/lxchelper), CRIU's lazy pages
 // (ops/lazypages), the templates (ops/templates), staging directories
 // (ops/staging), rootfs archives (ops/rootfstar), the network
 // (ops/network), CRIU's logs (ops/criulog), config files (ops/configfile)
@@ -17,12 +19,10 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,9 +31,11 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/lxcpath"
+	"ctrfs/ops/moves"
 	"ctrfs/ops/network"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/savedstate"
+	"ctrfs/ops/snapshots"
 	"ctrfs/ops/staging"
 	"ctrfs/ops/stored"
 )
@@ -81,33 +83,18 @@ type Manager struct {
 	staging    *staging.Area
 	stored     *stored.Store // what images keeps of the containers
 	saved      *savedstate.Keeper
+	moves      *moves.Moves
+	snapshots  *snapshots.Snapshots
 
 	// createMu makes creates take addresses one at a time: an address
 	// counts as taken once the new config is written.
 	createMu sync.Mutex
-	claims   addressClaims // addresses.go
+	claims   *addressClaims // addresses.go
 
 	createdTimes createdCache // created.go
+	renames      *renames     // rename.go
 
-	mu      sync.Mutex
-	busy    map[string]string // container -> operation under way
-	running map[string]*opctx.Progress
-	records map[string]*record
-	gone    []string // names recorded with no container, oldest first (keepRecord)
-}
-
-// record is what the container's `error`, `log` and `info` files report
-// about the last operation.
-type record struct {
-	lastErr   string
-	log       []byte
-	lastOp    string
-	lastOpDur time.Duration
-	extra     []KeyValue // phase timings of the last operation
-
-	// When lastOp, lastErr and log last changed: the mtimes of the
-	// container's directory, status and info; of error; of log.
-	opAt, errAt, logAt time.Time
+	ledger *ledger // ledger.go: locks, progress and records
 }
 
 // KeyValue is one `key: value` line of an `info` file (opctx.KeyValue).
@@ -138,16 +125,16 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m := newManager(cfg, ctx, events, log, store)
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
-	m.killLeftovers() // before recovery reads what they worked on
-	m.recoverRenames()
+	killLeftovers(m.staging, m.containers, m.log) // before recovery reads what they worked on
+	m.renames.recover()
 	// Recovery runs before the tree is mounted, to its end: a daemon
 	// told to stop meanwhile stops once it has mounted (cmd/ctrfs).
 	m.saved.RecoverStaging(m.opCtx())
 	m.saved.ReleaseLeftHolds() // before their saved state is found stale
 	m.saved.DropStaleState()
-	m.recoverRootfsSwaps()
-	m.removeUnfinishedCreates()
-	m.removeMovedAwayLeft()
+	m.snapshots.RecoverRootfsSwaps()
+	removeUnfinishedCreates(cfg.LXCPath, log)
+	m.moves.RemoveMovedAwayLeft()
 	m.stored.CollectGarbage() // chunks of imports that a crash cut short
 	return m, nil
 }
@@ -156,9 +143,14 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 // and the unit tests' (whose store may be nil).
 func newManager(cfg Config, ctx context.Context, events *EventBus, log *slog.Logger, store *images.Store) *Manager {
 	m := &Manager{cfg: cfg, ctx: ctx, events: events, log: log, images: store, stored: stored.New(store, ctx, log), staging: staging.New(cfg.StoreDir, log),
-		containers: lxcpath.New(cfg.LXCPath, cfg.HelperPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg)),
-		busy:       map[string]string{}, running: map[string]*opctx.Progress{}, records: map[string]*record{}}
-	m.saved = savedstate.New(m.containers, m.stored, m.staging, log, m.Announce)
+		containers: lxcpath.New(cfg.LXCPath, cfg.HelperPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg))}
+	m.claims = &addressClaims{host: cfg.Host, lxcPath: cfg.LXCPath, network: cfg.Network}
+	m.ledger = newLedger(cfg.Host, m.containers, events, log)
+	m.renames = &renames{lxcPath: cfg.LXCPath, journalDir: filepath.Join(cfg.StoreDir, "renames"), images: store, stored: m.stored, ledger: m.ledger, log: log}
+	m.saved = savedstate.New(m.containers, m.stored, m.staging, log, func(name string) { m.moves.Announce(name) })
+	m.moves = moves.New(moveManager{m}, moves.Config{Host: cfg.Host, Network: cfg.Network, HelperPath: cfg.HelperPath, ScratchDir: scratchDir(cfg)},
+		m.containers, m.stored, m.saved, m.staging, ctx, log)
+	m.snapshots = snapshots.New(m.containers, m.stored, m.saved, m.staging, scratchDir(cfg), log, m.start)
 	return m
 }
 
@@ -173,11 +165,11 @@ func (m *Manager) opCtx() context.Context { return context.WithoutCancel(m.ctx) 
 // killed daemon left: a create, or a container arriving from another host
 // (whose rootfs is unpacked there during the precopy), that it did not
 // finish. No create is under way yet.
-func (m *Manager) removeUnfinishedCreates() {
-	dirs, _ := filepath.Glob(filepath.Join(m.cfg.LXCPath, ".*.creating"))
+func removeUnfinishedCreates(lxcPath string, log *slog.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(lxcPath, ".*.creating"))
 	for _, dir := range dirs {
 		if err := os.RemoveAll(dir); err != nil {
-			m.log.Error("cannot remove an unfinished container", "dir", dir, "err", err)
+			log.Error("cannot remove an unfinished container", "dir", dir, "err", err)
 		}
 	}
 }
@@ -191,8 +183,6 @@ func (m *Manager) Close() { m.staging.Close() }
 // incremental state): under the store, so that what a killed daemon left
 // is removed when it starts again.
 func scratchDir(cfg Config) string { return filepath.Join(cfg.StoreDir, "tmp") }
-
-func (m *Manager) scratchDir() string { return scratchDir(m.cfg) }
 
 func (m *Manager) Host() string      { return m.cfg.Host }
 func (m *Manager) Events() *EventBus { return m.events }
@@ -233,181 +223,23 @@ type ImageSet = stored.ImageSet
 // ImageFile is one CRIU image file of an ImageSet.
 type ImageFile = stored.ImageFile
 
-// acquire takes the container's operation lock, or fails with ErrBusy
-// naming the operation under way.
-func (m *Manager) acquire(name, op string) (release func(), err error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if cur, ok := m.busy[name]; ok {
-		return nil, newError(ErrBusy, fmt.Sprintf("%s: %s is under way", name, cur), nil)
-	}
-	m.busy[name] = op
-	return func() {
-		m.mu.Lock()
-		delete(m.busy, name)
-		m.mu.Unlock()
-	}, nil
-}
-
 // CheckIdle fails with ErrBusy, recorded like a refused command, while an
 // operation on the container is under way. fs/ asks it when ctl is opened
 // for writing: the kernel serialises `>`'s truncation behind the write
 // under way, so a second command would otherwise wait for the first
 // instead of failing.
-func (m *Manager) CheckIdle(name string) error {
-	m.mu.Lock()
-	cur, ok := m.busy[name]
-	m.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	err := newError(ErrBusy, fmt.Sprintf("%s: %s is under way", name, cur), nil)
-	m.finish(operation{name: name, what: "ctl"}, &opContext{}, 0, err)
-	return err
-}
-
-// recordOf is the record of name, a blank one that is not kept if there
-// is none: asking about a name (a peer's status query, say) keeps nothing.
-// m.mu is held.
-func (m *Manager) recordOf(name string) *record {
-	if r, ok := m.records[name]; ok {
-		return r
-	}
-	return &record{}
-}
-
-// maxGoneRecords bounds the records kept of names with no container: a
-// move away, a failed receive or create, a destroy under way. Their
-// `error` and bug report stay for a while, not for every name ever seen.
-const maxGoneRecords = 64
-
-// keepRecord is the record of name that an operation updates, made if
-// there is none; here is whether the container exists. m.mu is held.
-func (m *Manager) keepRecord(name string, here bool) *record {
-	r, ok := m.records[name]
-	if !ok {
-		r = &record{}
-		m.records[name] = r
-	}
-	m.gone = slices.DeleteFunc(m.gone, func(n string) bool { return n == name })
-	if !here {
-		m.gone = append(m.gone, name)
-		if len(m.gone) > maxGoneRecords {
-			delete(m.records, m.gone[0])
-			m.gone = slices.Delete(m.gone, 0, 1)
-		}
-	}
-	return r
-}
+func (m *Manager) CheckIdle(name string) error { return m.ledger.checkIdle(name) }
 
 // LastError is the `error` file: the last failure's message, or empty.
 func (m *Manager) LastError(name string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.recordOf(name).lastErr
+	r, _ := m.ledger.get(name)
+	return r.lastErr
 }
 
 // Log is the `log` file: the LXC/CRIU log of the last operation that had one.
 func (m *Manager) Log(name string) []byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.recordOf(name).log
-}
-
-// operation is what run needs to know about one operation.
-type operation struct {
-	name string // container whose lock and record it uses
-	what string // as shown in events and last-op
-	fn   func(context.Context, *opContext) error
-}
-
-// opContext is what an operation reports besides its error (opctx.Op).
-type opContext = opctx.Op
-
-// run executes op under the container's lock and reports it: the record
-// behind `error`, `log` and `info`, an event, and a log line.
-func (m *Manager) run(ctx context.Context, op operation) error {
-	release, err := m.acquire(op.name, op.what)
-	if err != nil {
-		m.finish(op, &opContext{}, 0, err)
-		return err
-	}
-	defer release()
-	start := time.Now()
-	oc := &opContext{Progress: m.beginProgress(op.name, op.what)}
-	err = op.fn(ctx, oc)
-	m.endProgress(op.name, oc.Progress)
-	m.finish(op, oc, time.Since(start), err)
-	return err
-}
-
-// beginProgress registers the progress of an operation on name.
-func (m *Manager) beginProgress(name, op string) *opctx.Progress {
-	p := opctx.NewProgress(op)
-	m.mu.Lock()
-	m.running[name] = p
-	m.mu.Unlock()
-	return p
-}
-
-func (m *Manager) endProgress(name string, p *opctx.Progress) {
-	p.EndSample()
-	m.mu.Lock()
-	if m.running[name] == p {
-		delete(m.running, name)
-	}
-	m.mu.Unlock()
-}
-
-func (m *Manager) finish(op operation, oc *opContext, d time.Duration, err error) {
-	result := "ok"
-	now := time.Now()
-	here := m.Exists(op.name)
-	m.mu.Lock()
-	r := m.keepRecord(op.name, here)
-	lastErr := ""
-	if err != nil {
-		result = "failed"
-		lastErr = err.Error()
-	}
-	if lastErr != r.lastErr {
-		r.lastErr, r.errAt = lastErr, now
-	}
-	if oc.HasLog {
-		r.log, r.logAt = oc.Log, now
-	}
-	if !errors.Is(err, ErrBusy) || d > 0 {
-		r.lastOp, r.lastOpDur, r.extra, r.opAt = op.what, d, oc.Extra, now
-	}
-	m.mu.Unlock()
-	if err != nil {
-		m.log.Warn("operation failed", "container", op.name, "op", op.what, "err", err)
-	} else {
-		m.log.Info("operation done", "container", op.name, "op", op.what, "seconds", d.Seconds())
-	}
-	m.events.Publish(Event{Time: now, Host: m.cfg.Host, Container: op.name,
-		What: op.what, Result: result, Seconds: d.Seconds()})
-}
-
-// forget drops what is recorded about a container that is gone.
-func (m *Manager) forget(name string) {
-	m.mu.Lock()
-	delete(m.records, name)
-	m.gone = slices.DeleteFunc(m.gone, func(n string) bool { return n == name })
-	m.mu.Unlock()
-	m.forgetCreated(name)
-	m.containers.Forget(name)
-}
-
-func (m *Manager) renameRecord(oldName, newName string) {
-	m.mu.Lock()
-	if r, ok := m.records[oldName]; ok {
-		m.records[newName] = r
-		delete(m.records, oldName)
-	}
-	m.mu.Unlock()
-	m.forgetCreated(oldName)
-	m.containers.Forget(oldName)
+	r, _ := m.ledger.get(name)
+	return r.log
 }
 
 // RecordFailure reports a command that failed before it could run (a line
@@ -419,7 +251,7 @@ func (m *Manager) RecordFailure(name, line string, err error) {
 	if f := strings.Fields(line); len(f) > 0 && KnownVerb(f[0]) {
 		what = f[0]
 	}
-	m.finish(operation{name: name, what: what}, &opContext{}, 0, err)
+	m.ledger.finish(operation{name: name, what: what}, &opContext{}, 0, err)
 }
 
 // LXCVersion is the version of liblxc.

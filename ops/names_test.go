@@ -22,7 +22,7 @@ func TestReservedNamesRefused(t *testing.T) {
 		if err := m.CreateFrom(name, templates.DefaultName); !errors.Is(err, ErrInvalid) {
 			t.Errorf("CreateFrom(%q) = %v", name, err)
 		}
-		if _, err := m.Receive(name); !errors.Is(err, ErrInvalid) {
+		if _, err := m.Moves().Receive(name); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Receive(%q) = %v", name, err)
 		}
 	}

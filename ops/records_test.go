@@ -18,14 +18,14 @@ func TestRecordsOfGoneNamesAreBounded(t *testing.T) {
 		m.LastOp(name)
 	}
 	m.BugReportFiles("asked") // a peer's question after a failed move
-	if n := len(m.records); n != 0 {
+	if n := len(m.ledger.records); n != 0 {
 		t.Fatalf("%d records kept for names only asked about", n)
 	}
-	m.finish(operation{name: "here", what: "stop"}, &opContext{}, 0, errors.New("it failed"))
+	m.ledger.finish(operation{name: "here", what: "stop"}, &opContext{}, 0, errors.New("it failed"))
 	for i := 0; i < 1000; i++ {
-		m.finish(operation{name: fmt.Sprintf("gone%d", i), what: "receive"}, &opContext{}, 0, errors.New("no room"))
+		m.ledger.finish(operation{name: fmt.Sprintf("gone%d", i), what: "receive"}, &opContext{}, 0, errors.New("no room"))
 	}
-	if n := len(m.records); n != maxGoneRecords+1 {
+	if n := len(m.ledger.records); n != maxGoneRecords+1 {
 		t.Fatalf("%d records; want %d of gone names and the container's", n, maxGoneRecords+1)
 	}
 	if m.LastError("here") != "it failed" || m.LastError("gone999") != "no room" || m.LastError("gone0") != "" {

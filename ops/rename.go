@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/moves"
 	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
@@ -34,21 +36,34 @@ type renameJournal struct {
 	Undo bool   `json:"undo,omitempty"`
 }
 
-func (m *Manager) renameJournalDir() string { return filepath.Join(m.cfg.StoreDir, "renames") }
-
-func (m *Manager) renameJournalPath(j renameJournal) string {
-	return filepath.Join(m.renameJournalDir(), j.Old+".json")
+// renames moves everything of a container from one name to another in
+// the LXC path and the store, under a journal in STORE/renames that lets
+// a daemon killed midway finish it when it starts again, and sets aside
+// what the store keeps under a name that has no container. Its callers
+// hold the names' locks; it knows nothing of locks, records or LXC's
+// handles, only the container's directory and config.
+type renames struct {
+	lxcPath    string
+	journalDir string
+	images     *images.Store
+	stored     *stored.Store
+	ledger     *ledger // for the event of a rename finished at start
+	log        *slog.Logger
 }
 
-func (m *Manager) writeRenameJournal(j renameJournal) error {
-	if err := os.MkdirAll(m.renameJournalDir(), 0o700); err != nil {
+func (r *renames) journalPath(j renameJournal) string {
+	return filepath.Join(r.journalDir, j.Old+".json")
+}
+
+func (r *renames) writeJournal(j renameJournal) error {
+	if err := os.MkdirAll(r.journalDir, 0o700); err != nil {
 		return err
 	}
-	if err := images.TrustedDir(m.renameJournalDir()); err != nil {
+	if err := images.TrustedDir(r.journalDir); err != nil {
 		return notOursFix(err)
 	}
 	data, _ := json.Marshal(j)
-	return configfile.WriteAtomic(m.renameJournalPath(j), data)
+	return configfile.WriteAtomic(r.journalPath(j), data)
 }
 
 // Rename renames a stopped container, with what ctrfs keeps of it. Every
@@ -57,7 +72,7 @@ func (m *Manager) Rename(oldName, newName string) error {
 	if !m.Exists(oldName) {
 		return newError(ErrNotFound, fmt.Sprintf("no container %q", oldName), nil)
 	}
-	err := m.run(m.opCtx(), operation{name: oldName, what: "rename", fn: func(context.Context, *opContext) error {
+	err := m.ledger.run(m.opCtx(), operation{name: oldName, what: "rename", fn: func(context.Context, *opContext) error {
 		if err := m.validateNewName(newName); err != nil {
 			return err
 		}
@@ -66,7 +81,7 @@ func (m *Manager) Rename(oldName, newName string) error {
 				oldName, m.cfg.Host, m.cfg.Host), nil)
 		}
 		// The new name is locked too, so that a create cannot race the rename.
-		releaseNew, err := m.acquire(newName, "rename")
+		releaseNew, err := m.ledger.acquire(newName, "rename")
 		if err != nil {
 			return err
 		}
@@ -77,41 +92,43 @@ func (m *Manager) Rename(oldName, newName string) error {
 		if err := m.containers.RequireStatus(oldName, "rename", "STOPPED"); err != nil {
 			return err
 		}
-		if err := m.setAsideLeftovers(newName); err != nil {
+		if err := m.renames.setAsideLeftovers(newName); err != nil {
 			return err
 		}
-		return m.renameJournaled(oldName, newName)
+		return m.renames.journaled(oldName, newName)
 	}})
-	if err == nil {
-		m.renameRecord(oldName, newName)
+	if err == nil { // what is kept of it goes under its new name
+		m.ledger.rename(oldName, newName)
+		m.createdTimes.forget(m.containers.ConfigPath(oldName))
+		m.containers.Forget(oldName)
 	}
 	return err
 }
 
-// renameJournaled moves the container under the journal's protection. A
+// journaled moves the container under the journal's protection. A
 // step that fails (without a crash) is undone the same way.
-func (m *Manager) renameJournaled(oldName, newName string) error {
+func (r *renames) journaled(oldName, newName string) error {
 	j := renameJournal{Old: oldName, New: newName}
 	what := fmt.Sprintf("rename %s to %s", oldName, newName)
-	if err := m.writeRenameJournal(j); err != nil {
+	if err := r.writeJournal(j); err != nil {
 		return newError(ErrFailed, what+": write its journal", err)
 	}
 	testhooks.CrashPoint("rename-journaled")
-	err := m.moveContainer(oldName, newName)
+	err := r.moveContainer(oldName, newName)
 	if err == nil {
 		testhooks.CrashPoint("rename-done")
-		os.Remove(m.renameJournalPath(j))
+		os.Remove(r.journalPath(j))
 		return nil
 	}
 	j.Undo = true
-	uerr := m.writeRenameJournal(j)
+	uerr := r.writeJournal(j)
 	if uerr == nil {
-		uerr = m.moveContainer(newName, oldName)
+		uerr = r.moveContainer(newName, oldName)
 	}
 	if uerr != nil {
 		return newError(ErrFailed, fmt.Sprintf("%s: %v; undoing it failed too (%v): the daemon finishes undoing it when it starts again", what, err, uerr), nil)
 	}
-	os.Remove(m.renameJournalPath(j))
+	os.Remove(r.journalPath(j))
 	return newError(ErrFailed, what+"; it keeps its name", err)
 }
 
@@ -119,8 +136,8 @@ func (m *Manager) renameJournaled(oldName, newName string) error {
 // its LXC directory, the paths and hostname in its config, its saved state
 // and snapshots. Steps already done are skipped, so that it can finish a
 // move that a crash cut short.
-func (m *Manager) moveContainer(from, to string) error {
-	fromDir, toDir := filepath.Join(m.cfg.LXCPath, from), filepath.Join(m.cfg.LXCPath, to)
+func (r *renames) moveContainer(from, to string) error {
+	fromDir, toDir := filepath.Join(r.lxcPath, from), filepath.Join(r.lxcPath, to)
 	if _, err := os.Lstat(fromDir); err == nil {
 		if _, err := os.Lstat(toDir); err == nil {
 			return fmt.Errorf("both %s and %s exist", fromDir, toDir)
@@ -136,13 +153,13 @@ func (m *Manager) moveContainer(from, to string) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	testhooks.CrashPoint("rename-config")
-	items, err := m.storeItems(from)
+	items, err := r.storeItems(from)
 	if err != nil {
 		return err
 	}
 	for item, key := range items {
-		newKey, _ := itemKey(to, item)
-		if err := m.images.Rename(key, newKey); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		newKey, _ := moves.ItemKey(to, item)
+		if err := r.images.Rename(key, newKey); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("move %s to %s: %w", key, newKey, err)
 		}
 		testhooks.CrashPoint("rename-store")
@@ -184,17 +201,17 @@ func renameInConfig(path, fromDir, toDir, name string) error {
 	return configfile.WriteAtomic(path, []byte(updated))
 }
 
-// recoverRenames finishes the renames (or their undoing) that a killed
+// recover finishes the renames (or their undoing) that a killed
 // daemon left, before anything else looks at the containers. Only
 // journals that ctrfs wrote are followed (images.ReadTrusted), in a
 // directory of its own.
-func (m *Manager) recoverRenames() {
-	if m.trustedStoreDir(m.renameJournalDir(), "rename journals") != nil {
+func (r *renames) recover() {
+	if trustedStoreDir(r.log, r.journalDir, "rename journals") != nil {
 		return
 	}
-	entries, _ := os.ReadDir(m.renameJournalDir())
+	entries, _ := os.ReadDir(r.journalDir)
 	for _, e := range entries {
-		path := filepath.Join(m.renameJournalDir(), e.Name())
+		path := filepath.Join(r.journalDir, e.Name())
 		if !strings.HasSuffix(e.Name(), ".json") {
 			os.Remove(path) // a journal that was being written
 			continue
@@ -208,33 +225,33 @@ func (m *Manager) recoverRenames() {
 			err = fmt.Errorf("names %q and %q", j.Old, j.New)
 		}
 		if errors.Is(err, images.ErrUntrusted) {
-			m.log.Error("ignoring a rename journal that is not ctrfs's own", "file", path, "reason", err)
+			r.log.Error("ignoring a rename journal that is not ctrfs's own", "file", path, "reason", err)
 			continue
 		}
 		if err != nil {
-			m.log.Error("unreadable rename journal", "file", path, "err", err)
+			r.log.Error("unreadable rename journal", "file", path, "err", err)
 			continue
 		}
 		from, to := j.Old, j.New
 		if j.Undo {
 			from, to = to, from
 		}
-		if err := m.moveContainer(from, to); err != nil {
-			m.log.Error("cannot finish a rename that the daemon was killed in; its journal is kept", "from", from, "to", to, "err", err)
+		if err := r.moveContainer(from, to); err != nil {
+			r.log.Error("cannot finish a rename that the daemon was killed in; its journal is kept", "from", from, "to", to, "err", err)
 			continue
 		}
 		os.Remove(path)
-		m.log.Warn("finished a rename that the daemon was killed in", "from", from, "to", to)
-		m.PublishEvent(to, "rename-recovered", "ok", 0)
+		r.log.Warn("finished a rename that the daemon was killed in", "from", from, "to", to)
+		r.ledger.publish(to, "rename-recovered", "ok", 0)
 	}
 }
 
 // storeItems are the keys of what the store keeps of a container, by item
-// (see itemKey): its saved state and snapshots.
-func (m *Manager) storeItems(name string) (map[string]string, error) {
+// (see moves.ItemKey): its saved state and snapshots.
+func (r *renames) storeItems(name string) (map[string]string, error) {
 	// Damaged manifests count: they travel with their container and are
 	// set aside with a name's leftovers like any other.
-	snaps, err := m.Snapshots(name)
+	snaps, err := r.stored.Snapshots(name)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +259,7 @@ func (m *Manager) storeItems(name string) (map[string]string, error) {
 	for _, s := range snaps {
 		items["snapshots/"+s] = stored.SnapshotKey(name, s)
 	}
-	if m.HasState(name) { // damaged too
+	if r.stored.HasState(name) { // damaged too
 		items["state"] = stored.StateKey(name)
 	}
 	return items, nil
@@ -254,22 +271,22 @@ func (m *Manager) storeItems(name string) (map[string]string, error) {
 // without a container they can only be leftovers, of a daemon killed while
 // destroying one, or of a container destroyed with LXC's own tools. They go
 // to orphaned/NAME/TIME/ in the store, kept until deleted by hand.
-func (m *Manager) setAsideLeftovers(name string) error {
-	items, err := m.storeItems(name)
+func (r *renames) setAsideLeftovers(name string) error {
+	items, err := r.storeItems(name)
 	if err != nil {
 		return newError(ErrFailed, "look for leftovers of a container "+name, err)
 	}
-	m.images.Delete(stored.MovingKey(name)) // the archive of a move out that a crash cut short
+	r.images.Delete(stored.MovingKey(name)) // the archive of a move out that a crash cut short
 	if len(items) == 0 {
 		return nil
 	}
 	aside := "orphaned/" + name + "/" + time.Now().UTC().Format("20060102T150405.000000000Z")
 	for item, key := range items {
-		if err := m.images.Rename(key, aside+"/"+item); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := r.images.Rename(key, aside+"/"+item); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return newError(ErrFailed, fmt.Sprintf("set aside %s, left by an earlier container %s", key, name), err)
 		}
 	}
-	m.log.Warn("set aside the saved state and snapshots of an earlier container of the same name",
+	r.log.Warn("set aside the saved state and snapshots of an earlier container of the same name",
 		"container", name, "items", len(items), "key", aside)
 	return nil
 }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"log/slog"
 
 	"ctrfs/ops/templates"
 )
@@ -24,7 +25,7 @@ func (m *Manager) TemplateInfo(name string) ([]KeyValue, error) {
 	if name == m.DefaultTemplate() {
 		def = "yes"
 	}
-	st := t.Status(m.templateEnv())
+	st := t.Status(templateEnv(m.cfg, m.log))
 	kv := []KeyValue{{Key: "name", Value: t.Name}, {Key: "about", Value: t.About}, {Key: "default", Value: def}, {Key: "built", Value: st.Built}, {Key: "size", Value: st.Size}}
 	if st.Archive != "" {
 		kv = append(kv, KeyValue{Key: "source", Value: st.Source}, KeyValue{Key: "archive", Value: st.Archive})
@@ -34,8 +35,8 @@ func (m *Manager) TemplateInfo(name string) ([]KeyValue, error) {
 
 // templateEnv is what templates need of this daemon: where they keep what
 // they build once, and its log.
-func (m *Manager) templateEnv() templates.Env {
-	return templates.Env{CacheDir: m.cfg.templateCacheDir(), Log: m.log}
+func templateEnv(cfg Config, log *slog.Logger) templates.Env {
+	return templates.Env{CacheDir: cfg.templateCacheDir(), Log: log}
 }
 
 func defaultTemplateCache(store string) string { return store + "/templates" }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/lxcpath"
 )
 
 // Times are when a container's files last changed, for the tree's mtimes.
@@ -26,16 +27,14 @@ func (m *Manager) Times(name string) Times {
 	var t Times
 	path := m.containers.ConfigPath(name)
 	if fi, err := os.Stat(path); err == nil {
-		t.Created, t.Config = m.createdFrom(path, fi), fi.ModTime()
+		t.Created, t.Config = m.createdTimes.from(path, fi), fi.ModTime()
 	}
 	t.Criu = t.Created
 	if fi, err := os.Stat(lxchelper.CriuOptionsPath(m.cfg.LXCPath, name)); err == nil {
 		t.Criu = fi.ModTime()
 	}
-	m.mu.Lock()
-	r := m.recordOf(name)
+	r, _ := m.ledger.get(name)
 	t.Changed, t.Error, t.Log = r.opAt, r.errAt, r.logAt
-	m.mu.Unlock()
 	t.Changed = latest(t.Created, t.Config, t.Changed)
 	t.Error = latest(t.Created, t.Error)
 	t.Log = latest(t.Created, t.Log)
@@ -58,10 +57,9 @@ func (m *Manager) Changed(name string) (time.Time, bool) {
 	if err != nil {
 		return time.Time{}, false
 	}
-	m.mu.Lock()
-	opAt := m.recordOf(name).opAt
-	m.mu.Unlock()
-	return latest(m.createdFrom(path, fi), fi.ModTime(), opAt), true
+	r, _ := m.ledger.get(name)
+	opAt := r.opAt
+	return latest(m.createdTimes.from(path, fi), fi.ModTime(), opAt), true
 }
 
 func latest(ts ...time.Time) time.Time {
@@ -83,7 +81,7 @@ type FileAttr struct {
 // ConfigAttr is the config's size and time (Times().Config) at the cost of
 // one stat: a stat of the file must not read it.
 func (m *Manager) ConfigAttr(name string) (FileAttr, error) {
-	fi, err := m.statConfig(name)
+	fi, err := statConfig(m.containers, name)
 	if err != nil {
 		return FileAttr{}, err
 	}
@@ -93,20 +91,20 @@ func (m *Manager) ConfigAttr(name string) (FileAttr, error) {
 // CriuOptionsAttr is the `criu` file's size and time (Times().Criu): 0
 // bytes at the container's creation if there is none.
 func (m *Manager) CriuOptionsAttr(name string) (FileAttr, error) {
-	cfg, err := m.statConfig(name)
+	cfg, err := statConfig(m.containers, name)
 	if err != nil {
 		return FileAttr{}, err
 	}
 	if fi, err := os.Stat(lxchelper.CriuOptionsPath(m.cfg.LXCPath, name)); err == nil {
 		return FileAttr{Size: fi.Size(), Mtime: fi.ModTime()}, nil
 	}
-	return FileAttr{Mtime: m.createdFrom(m.containers.ConfigPath(name), cfg)}, nil
+	return FileAttr{Mtime: m.createdTimes.from(m.containers.ConfigPath(name), cfg)}, nil
 }
 
 // statConfig stats the config of a container, ErrNotFound if there is none.
-func (m *Manager) statConfig(name string) (os.FileInfo, error) {
+func statConfig(containers *lxcpath.Containers, name string) (os.FileInfo, error) {
 	if ValidateName(name) == nil {
-		if fi, err := os.Stat(m.containers.ConfigPath(name)); err == nil {
+		if fi, err := os.Stat(containers.ConfigPath(name)); err == nil {
 			return fi, nil
 		}
 	}

@@ -3,6 +3,7 @@ package ops
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"ctrfs/images"
@@ -56,10 +57,10 @@ func notOursFix(err error) error {
 
 // trustedStoreDir is dir if it is ctrfs's own; it logs one that is not
 // (a missing one is no news) and returns the error.
-func (m *Manager) trustedStoreDir(dir, what string) error {
+func trustedStoreDir(log *slog.Logger, dir, what string) error {
 	err := images.TrustedDir(dir)
 	if err != nil && !os.IsNotExist(err) {
-		m.log.Error("ignoring "+what+" in a directory that is not ctrfs's own: nothing in it is used",
+		log.Error("ignoring "+what+" in a directory that is not ctrfs's own: nothing in it is used",
 			"dir", dir, "reason", err)
 	}
 	return err

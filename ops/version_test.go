@@ -10,7 +10,7 @@ import (
 func TestBugReportNamesTheBuildVersion(t *testing.T) {
 	defer func(v string) { buildVersion = v }(buildVersion)
 	buildVersion = "v1.2-3-gabcdef-dirty"
-	if got := string((&Manager{}).versions()); !strings.HasPrefix(got, "ctrfs: v1.2-3-gabcdef-dirty (go") {
+	if got := string(versions()); !strings.HasPrefix(got, "ctrfs: v1.2-3-gabcdef-dirty (go") {
 		t.Fatalf("versions:\n%s", got)
 	}
 	buildVersion = ""

@@ -211,7 +211,7 @@ func TestMigrationRefused(t *testing.T) {
 }
 
 // TestMigrationPostCopyUnsupported: to a host where CRIU cannot do lazy
-// pages (ops.LazyPages finds out by doing one; here a criu that fails
+// pages (moves.LazyPages finds out by doing one; here a criu that fails
 // them), a post-copy move is refused with EOPNOTSUPP before anything
 // moves, its error quoting CRIU, and the container runs on here.
 func TestMigrationPostCopyUnsupported(t *testing.T) {

@@ -357,7 +357,7 @@ func fakeCRIU(t *testing.T, version string, failRestore bool) string {
 }
 
 // noLazyCRIU puts a `criu` first in PATH that fails lazy dumps as CRIU
-// does where pipes cannot grow (see ops.LazyPages).
+// does where pipes cannot grow (see moves.LazyPages).
 func noLazyCRIU(t *testing.T) string {
 	t.Helper()
 	return wrapCRIU(t, "for a in \"$@\"; do [ \"$a\" = --lazy-pages ] && { echo 'injected: lazy pages refused' >&2; exit 1; }; done\n")

@@ -109,7 +109,7 @@ func TestMain(m *testing.M) {
 const lazyPipeBytes = 4 << 20
 
 // raisePipeMaxSize lets the run's daemons do CRIU lazy pages where root
-// lacks CAP_SYS_RESOURCE (these machines: see ops.LazyPages), by raising
+// lacks CAP_SYS_RESOURCE (these machines: see moves.LazyPages), by raising
 // fs.pipe-max-size for the run. Runs in other lanes may overlap: each
 // holds a shared lock on pipeUsers for its life; under an exclusive lock
 // on pipeState, the first to raise the value writes the old one there,

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"ctrfs/ops"
+	"ctrfs/ops/moves"
 )
 
-// Pre-dump precopy (cluster/precopy.go, ops/predump.go). This VM's kernel
+// Pre-dump precopy (cluster/precopy.go, ops/moves/predump.go). This VM's kernel
 // has no soft-dirty bits: CRIU's pre-dump aborts here (BUG at
 // criu/mem.c:46), so the real rounds run on a stock host only (make
 // vmtest). Here a live move must fall back to whole dumps and say so, and
@@ -48,7 +48,7 @@ func wantPrecopyReport(t *testing.T, info map[string]string, mode string) {
 // a live move's rounds are whole dumps, said once in events and, with the
 // reason, in info; move --full-dumps makes them so on any host.
 func TestMovePrecopyWholeDumps(t *testing.T) {
-	if ops.DirtyTracking() == nil {
+	if moves.DirtyTracking() == nil {
 		t.Skip("this host tracks dirty memory: its moves pre-dump (make vmtest covers them)")
 	}
 	a, b := twoHosts(t)

@@ -78,3 +78,13 @@ func WriteAtomic(path string, data []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// Copy copies the file src to dst, made with mode: a config or CRIU
+// options file that goes into a snapshot or a move.
+func Copy(src, dst string, mode os.FileMode) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, mode)
+}

@@ -14,7 +14,7 @@ import (
 // The target's side of a post-copy move (see cluster/postcopy.go): the
 // container is restored with CRIU's --lazy-pages and runs at once, while
 // `criu lazy-pages --page-server` fetches its memory from the source's
-// lazy dump (ops/lazydump.go), on demand and in the background.
+// lazy dump (ops/moves/lazydump.go), on demand and in the background.
 //
 // A restored copy whose lazy-pages daemon ends without every page must
 // not run on: the pages that never arrived read as zeros. CRIU does not

@@ -88,7 +88,7 @@ func dump(c *lxc.Container, lxcpath string, d dumpRun, config ...string) error {
 		err = c.Checkpoint(lxc.CheckpointOptions{Directory: dir, Stop: stop})
 	}
 	if err != nil {
-		// A lazy dump's tasks are kept stopped (ops/lazydump.go), not
+		// A lazy dump's tasks are kept stopped (ops/moves/lazydump.go), not
 		// killed: the container does not end STOPPED then.
 		killed := stop && !slices.Contains(config, "leave-stopped")
 		if tried, derr := dumpWithoutLXC(c, c.LogFile(), d, killed); tried {

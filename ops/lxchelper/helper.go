@@ -150,7 +150,7 @@ func Main(args []string) int {
 			err = fmt.Errorf("checkpoint-running takes the image directory, and optionally the rootfs, its archive and tar's incremental state")
 		}
 	case CheckpointLazy:
-		// DIR ADDR PORT TLSDIR: see ops/lazydump.go. The container is
+		// DIR ADDR PORT TLSDIR: see ops/moves/lazydump.go. The container is
 		// held (frozen by the daemon, ops/hold.go) and left running:
 		// CRIU restores the freezer state it found, so the tasks stay
 		// frozen whatever the end of the transfer, never killed by

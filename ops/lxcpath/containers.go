@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
@@ -191,4 +192,19 @@ func (cs *Containers) RunCRIUHelper(ctx context.Context, oc *opctx.Op, work int6
 		oc.SetLog(log)
 	}
 	return err
+}
+
+// RootfsOf is the directory of a container's rootfs. Snapshots and moves
+// archive directories; other storage backends are not supported.
+func RootfsOf(c *lxc.Container) (string, error) {
+	items := c.ConfigItem("lxc.rootfs.path")
+	path := ""
+	if len(items) > 0 {
+		path = strings.TrimSpace(items[0])
+	}
+	path = strings.TrimPrefix(path, "dir:")
+	if path == "" || !filepath.IsAbs(path) {
+		return "", errkind.New(errkind.ErrUnsupported, fmt.Sprintf("%s: rootfs %q is not a directory that ctrfs can snapshot", c.Name(), path), nil)
+	}
+	return path, nil
 }

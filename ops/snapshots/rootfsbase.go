@@ -1,4 +1,4 @@
-package ops
+package snapshots
 
 import (
 	"context"
@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 
 	"ctrfs/images"
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
+	"ctrfs/ops/stored"
 )
 
 // rootfsBase is a whole-tree archive of a container's rootfs, made and
@@ -15,39 +17,39 @@ import (
 // made later from the state, while the container is frozen, holds only
 // what changed since (and which files are gone).
 type rootfsBase struct {
-	m      *Manager
+	m      *Snapshots
 	mf     *images.Manifest // unsaved: its chunks are held until drop
-	file   images.File      // the archive, as snapshotRootfs
+	file   images.File      // the archive, as stored.SnapshotRootfs
 	stored int64            // compressed bytes it added to the store
 	state  string           // tar's state, in a scratch directory of its own
 }
 
 // archiveBase archives and stores the rootfs of a running container.
-func (m *Manager) archiveBase(ctx context.Context, oc *opContext, name, rootfs string) (*rootfsBase, error) {
+func (m *Snapshots) archiveBase(ctx context.Context, oc *opctx.Op, name, rootfs string) (*rootfsBase, error) {
 	dir, err := m.staging.Dir(name, "rootfs", 64<<20)
 	if err != nil {
-		return nil, newError(ErrFailed, "prepare archive of the rootfs of "+name, err)
+		return nil, errkind.New(errkind.ErrFailed, "prepare archive of the rootfs of "+name, err)
 	}
 	defer os.RemoveAll(dir)
-	stateDir, err := os.MkdirTemp(m.scratchDir(), "tar-state-")
+	stateDir, err := os.MkdirTemp(m.scratchDir, "tar-state-")
 	if err != nil {
-		return nil, newError(ErrFailed, "prepare archive of the rootfs of "+name, err)
+		return nil, errkind.New(errkind.ErrFailed, "prepare archive of the rootfs of "+name, err)
 	}
 	b := &rootfsBase{m: m, state: filepath.Join(stateDir, "level0")}
 	oc.Progress.Sample("archive", 0, func() int64 { return opctx.DirSize(dir) })
-	if err := rootfstar.ArchiveSince(rootfs, filepath.Join(dir, snapshotRootfs), b.state); err != nil {
+	if err := rootfstar.ArchiveSince(rootfs, filepath.Join(dir, stored.SnapshotRootfs), b.state); err != nil {
 		os.RemoveAll(stateDir)
-		return nil, newError(ErrFailed, "archive rootfs of "+name, err)
+		return nil, errkind.New(errkind.ErrFailed, "archive rootfs of "+name, err)
 	}
 	oc.Progress.SetStep("store", 0)
 	mf, st, err := m.images.ImportDir(ctx, dir)
 	if err != nil {
 		os.RemoveAll(stateDir)
 		m.stored.FreeFailedImport(ctx)
-		return nil, newError(ErrFailed, "store rootfs of "+name, err)
+		return nil, errkind.New(errkind.ErrFailed, "store rootfs of "+name, err)
 	}
 	b.mf, b.stored = mf, st.StoredBytes
-	b.file, _ = mf.File(snapshotRootfs)
+	b.file, _ = mf.File(stored.SnapshotRootfs)
 	return b, nil
 }
 

@@ -1,4 +1,4 @@
-package ops
+package moves
 
 import (
 	"context"
@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"ctrfs/ops/criulog"
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/savedstate"
 	"ctrfs/ops/testhooks"
 )
@@ -37,19 +39,19 @@ const (
 func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds *PageServerTLS) (restoreLog []byte, err error) {
 	m := in.m
 	if err := m.cfg.Network.EnsureBridge(); err != nil {
-		return nil, newError(ErrFailed, "start "+in.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "start "+in.name, err)
 	}
-	set, err := m.SavedState(in.name)
+	set, err := m.stored.SavedState(in.name)
 	if err != nil {
 		return nil, err
 	}
 	dir, err := m.staging.Dir(in.name, "lazyrestore", set.Manifest().Size())
 	if err != nil {
-		return nil, newError(ErrFailed, "prepare restore of "+in.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "prepare restore of "+in.name, err)
 	}
 	if err := m.images.Export(ctx, set.Manifest(), dir); err != nil {
 		os.RemoveAll(dir)
-		return nil, newError(ErrFailed, "unpack the saved state of "+in.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "unpack the saved state of "+in.name, err)
 	}
 	var logs []byte
 	var failures []string
@@ -62,7 +64,7 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 		if err != nil {
 			os.RemoveAll(dir)
 			if len(failures) > 0 {
-				err = newError(ErrFailed, fmt.Sprintf("lazy restore of %s failed %s; then %v", in.name, strings.Join(failures, "; "), err), nil)
+				err = errkind.New(errkind.ErrFailed, fmt.Sprintf("lazy restore of %s failed %s; then %v", in.name, strings.Join(failures, "; "), err), nil)
 			}
 			return logs, err
 		}
@@ -71,7 +73,7 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 		if mode == savedstate.ModeCompat {
 			args = append(args, savedstate.ModeCompat)
 		}
-		aoc := &opContext{}
+		aoc := &opctx.Op{}
 		os.Remove(filepath.Join(dir, "restore.log"))
 		// The restore itself faults pages in: a source that stops
 		// answering would hold it for good. Past the limit the watcher
@@ -110,13 +112,13 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 		failures = append(failures, fmt.Sprintf("with %s: %s", mode, why))
 		lc.Stop()
 		connected := criulog.Has(filepath.Join(dir, lazypages.LogFile), "Connecting to server")
-		if st, serr := m.Status(in.name); connected || serr != nil || st != "STOPPED" {
+		if st, serr := m.containers.Status(in.name); connected || serr != nil || st != "STOPPED" {
 			break
 		}
 		os.Remove(filepath.Join(dir, lazypages.LogFile))
 	}
 	os.RemoveAll(dir)
-	return logs, newError(ErrFailed, "lazy restore of "+in.name+" failed "+strings.Join(failures, "; "), nil)
+	return logs, errkind.New(errkind.ErrFailed, "lazy restore of "+in.name+" failed "+strings.Join(failures, "; "), nil)
 }
 
 // lazyRestoreLimit bounds a lazy restore, which waits for the pages it
@@ -126,12 +128,12 @@ const lazyRestoreLimit = 2 * time.Minute
 // startLazyWatcher starts the watcher of name's copy
 // (lazypages.StartWatcher), with the page server's TLS credentials staged
 // for it alone: it removes them when it exits.
-func startLazyWatcher(m *Manager, name, dir, addr string, port int, creds *PageServerTLS) (*lazypages.Watcher, error) {
+func startLazyWatcher(m *Moves, name, dir, addr string, port int, creds *PageServerTLS) (*lazypages.Watcher, error) {
 	tlsDir, err := m.stageTLS(name, creds)
 	if err != nil {
-		return nil, newError(ErrFailed, "prepare the page server's TLS for "+name, err)
+		return nil, errkind.New(errkind.ErrFailed, "prepare the page server's TLS for "+name, err)
 	}
-	return lazypages.StartWatcher(m.cfg.HelperPath, m.cfg.LXCPath, name, dir, addr, port, tlsDir, m.log)
+	return lazypages.StartWatcher(m.cfg.HelperPath, m.lxcPath, name, dir, addr, port, tlsDir, m.log)
 }
 
 // LazyState is where a copy that StartLazy restored is at, and why it
@@ -147,13 +149,13 @@ func (in *Incoming) LazyState() (LazyState, string) {
 func (in *Incoming) commitLazy() error {
 	lc := in.lazy
 	if st, why := in.LazyState(); st != LazyWhole {
-		return newError(ErrFailed, fmt.Sprintf("cannot commit %s: its memory is %s %s", in.name, st, why), nil)
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf("cannot commit %s: its memory is %s %s", in.name, st, why), nil)
 	}
 	err := lc.Commit()
 	in.lazy = nil
 	os.RemoveAll(lc.Dir())
 	if err != nil {
-		return newError(ErrFailed, "commit the post-copy of "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "commit the post-copy of "+in.name, err)
 	}
 	return nil
 }

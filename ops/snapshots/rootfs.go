@@ -1,18 +1,14 @@
-package ops
+package snapshots
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
-
-	lxc "github.com/lxc/go-lxc"
 
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/lxcpath"
 )
 
 // A rootfs is rolled back by unpacking the snapshot beside it and swapping
@@ -22,21 +18,6 @@ const (
 	rootfsIncoming = ".ctrfs-incoming"
 	rootfsOutgoing = ".ctrfs-outgoing"
 )
-
-// rootfsOf is the directory of a container's rootfs. Snapshots archive
-// directories; other storage backends are not supported.
-func rootfsOf(c *lxc.Container) (string, error) {
-	items := c.ConfigItem("lxc.rootfs.path")
-	path := ""
-	if len(items) > 0 {
-		path = strings.TrimSpace(items[0])
-	}
-	path = strings.TrimPrefix(path, "dir:")
-	if path == "" || !filepath.IsAbs(path) {
-		return "", newError(ErrUnsupported, fmt.Sprintf("%s: rootfs %q is not a directory that ctrfs can snapshot", c.Name(), path), nil)
-	}
-	return path, nil
-}
 
 // swapRootfs puts rootfs+rootfsIncoming in the place of rootfs and removes
 // the old tree.
@@ -55,9 +36,9 @@ func swapRootfs(rootfs string) error {
 	return os.RemoveAll(out)
 }
 
-// recoverRootfsSwaps runs recoverRootfs for every container.
-func (m *Manager) recoverRootfsSwaps() {
-	names, err := m.List()
+// RecoverRootfsSwaps runs recoverRootfs for every container.
+func (m *Snapshots) RecoverRootfsSwaps() {
+	names, err := m.containers.List()
 	if err != nil {
 		return
 	}
@@ -66,7 +47,7 @@ func (m *Manager) recoverRootfsSwaps() {
 		if err != nil {
 			continue
 		}
-		rootfs, err := rootfsOf(c)
+		rootfs, err := lxcpath.RootfsOf(c)
 		c.Release()
 		if err != nil {
 			continue
@@ -127,12 +108,4 @@ func snapshotConfigFor(snapshotPath, currentPath string) ([]byte, error) {
 		b.WriteString(line + "\n")
 	}
 	return b.Bytes(), sc.Err()
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, mode)
 }

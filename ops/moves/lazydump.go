@@ -1,4 +1,4 @@
-package ops
+package moves
 
 import (
 	"context"
@@ -12,8 +12,10 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/criulog"
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/opctx"
 	"ctrfs/ops/testhooks"
 )
 
@@ -68,12 +70,12 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 	}
 	dir, err := o.m.staging.Dir(o.name, "lazy", 16<<20)
 	if err != nil {
-		return nil, newError(ErrFailed, "prepare post-copy move of "+o.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "prepare post-copy move of "+o.name, err)
 	}
 	tlsDir, err := o.m.stageTLS(o.name, creds)
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, newError(ErrFailed, "prepare the page server's TLS for "+o.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "prepare the page server's TLS for "+o.name, err)
 	}
 	testhooks.PausePoint("postcopy-freeze")
 	if err := o.m.saved.Hold(ctx, o.name, "move"); err != nil {
@@ -82,7 +84,7 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 		return nil, err
 	}
 	d := &LazyDump{o: o, Dir: dir, done: make(chan error, 1)}
-	oc := &opContext{}
+	oc := &opctx.Op{}
 	go func() {
 		err := o.m.containers.RunCRIUHelper(ctx, oc, o.m.containers.ImagesSizeHint(o.name), lxchelper.CheckpointLazy, o.name, dir, addr, strconv.Itoa(port), tlsDir)
 		os.RemoveAll(tlsDir) // its key is not left behind the CRIU that used it
@@ -112,7 +114,7 @@ func (o *Outgoing) StartLazyDump(ctx context.Context, addr string, port int, cre
 		if rerr := o.m.saved.Release(o.name); rerr != nil {
 			return nil, rerr
 		}
-		return nil, newError(ErrFailed, "prepare the post-copy dump of "+o.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "prepare the post-copy dump of "+o.name, err)
 	}
 	return d, nil
 }
@@ -138,7 +140,7 @@ func (d *LazyDump) Ended() (bool, error) {
 func (d *LazyDump) Images(ctx context.Context) (*images.Manifest, error) {
 	mf, _, err := d.o.m.images.ImportDir(ctx, d.Dir)
 	if err != nil {
-		return nil, newError(ErrFailed, "store the post-copy dump of "+d.o.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "store the post-copy dump of "+d.o.name, err)
 	}
 	return mf, nil
 }
@@ -196,7 +198,7 @@ func (o *Outgoing) ResumeAfterLazyDump() error {
 
 // ResumeAfterLazyDump is Outgoing.ResumeAfterLazyDump for a caller that
 // holds the container's lock (settling a move after a crash).
-func (m *Manager) ResumeAfterLazyDump(name string) error {
+func (m *Moves) ResumeAfterLazyDump(name string) error {
 	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
@@ -204,19 +206,19 @@ func (m *Manager) ResumeAfterLazyDump(name string) error {
 	defer c.Release()
 	pid := c.InitPid()
 	if !c.Running() || pid <= 0 {
-		return newError(ErrFailed, fmt.Sprintf("%s has no processes any more: its memory was lost", name), nil)
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf("%s has no processes any more: its memory was lost", name), nil)
 	}
 	if m.saved.Held(name) != nil {
 		return m.saved.Release(name)
 	}
 	if err := lxchelper.ThawAfterDump(c, pid); err != nil {
-		return newError(ErrFailed, "thaw the processes of "+name+" after CRIU's dump", err)
+		return errkind.New(errkind.ErrFailed, "thaw the processes of "+name+" after CRIU's dump", err)
 	}
 	if err := continueNamespace(pid); err != nil {
-		return newError(ErrFailed, "continue the processes of "+name, err)
+		return errkind.New(errkind.ErrFailed, "continue the processes of "+name, err)
 	}
 	if err := lxchelper.UnlockNetwork(pid); err != nil {
-		return newError(ErrFailed, "unlock the network of "+name+" after CRIU's dump", err)
+		return errkind.New(errkind.ErrFailed, "unlock the network of "+name+" after CRIU's dump", err)
 	}
 	m.Announce(name)
 	return nil
@@ -231,7 +233,7 @@ func continueNamespace(pid int) error {
 // stageTLS writes the credentials into a fresh staging directory of their
 // own (not the images': those go into the store and to the other host).
 // The caller removes it once the CRIU that reads it has ended.
-func (m *Manager) stageTLS(name string, t *PageServerTLS) (string, error) {
+func (m *Moves) stageTLS(name string, t *PageServerTLS) (string, error) {
 	dir, err := m.staging.Dir(name, "tls", 64<<10)
 	if err != nil {
 		return "", err

@@ -1,4 +1,4 @@
-package ops
+package moves
 
 import (
 	"fmt"
@@ -28,15 +28,15 @@ const movedAwaySuffix = ".moved-away"
 // RemoveMovedAway removes the copy of a container that another host owns
 // now: it is killed, its directory set aside and its store data dropped
 // before this returns; the directory's files go in the background.
-func (m *Manager) RemoveMovedAway(name string) error {
-	if !m.Exists(name) {
+func (m *Moves) RemoveMovedAway(name string) error {
+	if !m.containers.Exists(name) {
 		return m.Remove(name)
 	}
 	if err := m.containers.Kill(name); err != nil {
 		return err
 	}
-	aside := filepath.Join(m.cfg.LXCPath, fmt.Sprintf(".%s.%d%s", name, time.Now().UnixNano(), movedAwaySuffix))
-	if err := os.Rename(filepath.Join(m.cfg.LXCPath, name), aside); err != nil {
+	aside := filepath.Join(m.lxcPath, fmt.Sprintf(".%s.%d%s", name, time.Now().UnixNano(), movedAwaySuffix))
+	if err := os.Rename(filepath.Join(m.lxcPath, name), aside); err != nil {
 		return m.Remove(name) // the slow way, but it goes
 	}
 	m.images.Delete(stored.MovingKey(name))
@@ -51,16 +51,16 @@ func (m *Manager) RemoveMovedAway(name string) error {
 // removeMovedAway removes a moved-away copy's directory. rm stays on the
 // rootfs's own filesystem: a mount left inside it (there should be none)
 // is not emptied.
-func (m *Manager) removeMovedAway(dir string) {
+func (m *Moves) removeMovedAway(dir string) {
 	if out, err := exec.Command("rm", "-rf", "--one-file-system", dir).CombinedOutput(); err != nil {
 		m.log.Error("cannot remove the copy of a container that moved away", "dir", dir, "err", err, "output", strings.TrimSpace(string(out)))
 	}
 }
 
-// removeMovedAwayLeft removes the moved-away copies that a daemon stopped
+// RemoveMovedAwayLeft removes the moved-away copies that a daemon stopped
 // or killed before it had removed them.
-func (m *Manager) removeMovedAwayLeft() {
-	dirs, _ := filepath.Glob(filepath.Join(m.cfg.LXCPath, ".*"+movedAwaySuffix))
+func (m *Moves) RemoveMovedAwayLeft() {
+	dirs, _ := filepath.Glob(filepath.Join(m.lxcPath, ".*"+movedAwaySuffix))
 	for _, dir := range dirs {
 		m.removeMovedAway(dir)
 	}

@@ -1,4 +1,4 @@
-package ops
+package moves
 
 import (
 	"context"
@@ -13,8 +13,10 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
+	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/savedstate"
@@ -29,9 +31,9 @@ import (
 
 // Outgoing is a container leaving this host.
 type Outgoing struct {
-	m    *Manager
+	m    *Moves
 	name string
-	oc   *opContext
+	oc   *opctx.Op
 
 	// After the first PackRootfs: tar's listed-incremental state, and the
 	// whole-tree archive, so that later packs archive only the changes.
@@ -60,19 +62,19 @@ type Outgoing struct {
 // Move runs fn as operation `what` under the container's lock; the
 // operation's record, event and `error` are the migration's. fn runs with
 // ctx.
-func (m *Manager) Move(ctx context.Context, name, what string, fn func(context.Context, *Outgoing) error) error {
-	if !m.Exists(name) {
-		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
+func (m *Moves) Move(ctx context.Context, name, what string, fn func(context.Context, *Outgoing) error) error {
+	if !m.containers.Exists(name) {
+		return errkind.New(errkind.ErrNotFound, fmt.Sprintf("no container %q", name), nil)
 	}
-	return m.run(ctx, operation{name: name, what: what, fn: func(ctx context.Context, oc *opContext) error {
+	return m.mgr.Run(ctx, name, what, func(ctx context.Context, oc *opctx.Op) error {
 		return fn(ctx, &Outgoing{m: m, name: name, oc: oc})
-	}})
+	})
 }
 
 func (o *Outgoing) Name() string         { return o.name }
 func (o *Outgoing) Store() *images.Store { return o.m.images }
 func (o *Outgoing) Report(key, val string) {
-	o.oc.Extra = append(o.oc.Extra, KeyValue{Key: key, Value: val})
+	o.oc.Extra = append(o.oc.Extra, opctx.KeyValue{Key: key, Value: val})
 }
 
 // Reported is the last value reported under key (by the move, or by the
@@ -86,7 +88,7 @@ func (o *Outgoing) Reported(key string) string {
 	return ""
 }
 func (o *Outgoing) Status() (string, error) {
-	return o.m.Status(o.name)
+	return o.m.containers.Status(o.name)
 }
 
 // Phase starts a phase of the move: `info` shows it as the phase, with
@@ -111,44 +113,44 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	rootfs, err := rootfsOf(c)
+	rootfs, err := lxcpath.RootfsOf(c)
 	c.Release()
 	if err != nil {
 		return nil, err
 	}
 	dir, err := o.m.staging.Dir(o.name, "pack", 64<<20)
 	if err != nil {
-		return nil, newError(ErrFailed, "prepare move of "+o.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "prepare move of "+o.name, err)
 	}
 	defer os.RemoveAll(dir)
 	o.oc.Progress.Sample("pack", 0, func() int64 { return opctx.DirSize(dir) })
 	first := o.tarState == ""
 	if first {
-		stateDir, derr := os.MkdirTemp(o.m.scratchDir(), "tar-state-")
+		stateDir, derr := os.MkdirTemp(o.m.cfg.ScratchDir, "tar-state-")
 		if derr != nil {
-			return nil, newError(ErrFailed, "prepare move of "+o.name, derr)
+			return nil, errkind.New(errkind.ErrFailed, "prepare move of "+o.name, derr)
 		}
 		o.tarState = filepath.Join(stateDir, "level0")
-		err = rootfstar.ArchiveSince(rootfs, filepath.Join(dir, snapshotRootfs), o.tarState)
+		err = rootfstar.ArchiveSince(rootfs, filepath.Join(dir, stored.SnapshotRootfs), o.tarState)
 	} else {
 		// Every later pack has the changes since the first.
-		err = rootfstar.ArchiveChanges(rootfs, filepath.Join(dir, rootfsChanges), o.tarState)
+		err = rootfstar.ArchiveChanges(rootfs, filepath.Join(dir, stored.RootfsChanges), o.tarState)
 	}
 	if err != nil {
-		return nil, newError(ErrFailed, "archive rootfs of "+o.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "archive rootfs of "+o.name, err)
 	}
-	if err := copyFile(o.m.containers.ConfigPath(o.name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
-		return nil, newError(ErrFailed, "copy config of "+o.name, err)
+	if err := configfile.Copy(o.m.containers.ConfigPath(o.name), filepath.Join(dir, stored.SnapshotConfig), 0o600); err != nil {
+		return nil, errkind.New(errkind.ErrFailed, "copy config of "+o.name, err)
 	}
-	if err := copyFile(lxchelper.CriuOptionsPath(o.m.cfg.LXCPath, o.name), filepath.Join(dir, lxchelper.CriuOptionsFile), 0o600); err != nil && !os.IsNotExist(err) {
-		return nil, newError(ErrFailed, "copy CRIU options of "+o.name, err)
+	if err := configfile.Copy(lxchelper.CriuOptionsPath(o.m.lxcPath, o.name), filepath.Join(dir, lxchelper.CriuOptionsFile), 0o600); err != nil && !os.IsNotExist(err) {
+		return nil, errkind.New(errkind.ErrFailed, "copy CRIU options of "+o.name, err)
 	}
 	mf, _, err := o.m.images.ImportDir(ctx, dir)
 	if err != nil {
-		return nil, newError(ErrFailed, "store rootfs of "+o.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "store rootfs of "+o.name, err)
 	}
 	if first {
-		o.base, _ = mf.File(snapshotRootfs)
+		o.base, _ = mf.File(stored.SnapshotRootfs)
 	} else {
 		// The saved manifest of the first pack holds the base's chunks
 		// until this one replaces it.
@@ -156,7 +158,7 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 	}
 	if err := o.m.images.Save(stored.MovingKey(o.name), mf); err != nil {
 		o.m.images.Release(mf)
-		return nil, newError(ErrFailed, "store rootfs of "+o.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "store rootfs of "+o.name, err)
 	}
 	return mf, nil
 }
@@ -165,12 +167,15 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 // by their names relative to it: "state" and "snapshots/SNAP".
 func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 	out := map[string]*images.Manifest{}
-	snaps, err := o.m.Snapshots(o.name)
+	snaps, err := o.m.stored.Snapshots(o.name)
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range snaps {
-		mf, err := o.m.loadSnapshot(o.name, s)
+		if err := lxcpath.ValidateName(s); err != nil {
+			return nil, err
+		}
+		mf, err := o.m.stored.LoadSnapshot(o.name, s)
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +185,7 @@ func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 	if err == nil {
 		out["state"] = mf
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, newError(ErrFailed, "load saved state of "+o.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "load saved state of "+o.name, err)
 	}
 	return out, nil
 }
@@ -211,12 +216,12 @@ func (o *Outgoing) PrecopyMemory(ctx context.Context) (*images.Manifest, error) 
 func (o *Outgoing) precopyDump(ctx context.Context, purpose string, verb lxchelper.Verb, ref *images.Reference, args ...string) (string, *images.Manifest, error) {
 	dir, err := o.m.staging.Dir(o.name, purpose, o.m.containers.ImagesSizeHint(o.name))
 	if err != nil {
-		return "", nil, newError(ErrFailed, "prepare precopy of "+o.name, err)
+		return "", nil, errkind.New(errkind.ErrFailed, "prepare precopy of "+o.name, err)
 	}
-	oc := &opContext{Progress: o.oc.Progress}
+	oc := &opctx.Op{Progress: o.oc.Progress}
 	d, err := o.m.saved.DumpStored(ctx, oc, ref, verb, o.name, dir, args...)
 	if err == nil && d.StoreErr != nil {
-		err = newError(ErrFailed, "store precopy of "+o.name, d.StoreErr)
+		err = errkind.New(errkind.ErrFailed, "store precopy of "+o.name, d.StoreErr)
 	} else if err != nil {
 		err = o.m.saved.DumpFailed(o.name, err, oc.Log)
 	}
@@ -271,9 +276,9 @@ func (o *Outgoing) Resume(ctx context.Context) error {
 // checkpoint: its held processes run on, and the checkpoint goes. Only a
 // container whose processes were lost meanwhile (its host restarted) is
 // restored from the checkpoint.
-func (m *Manager) resumeHere(ctx context.Context, name string) error {
+func (m *Moves) resumeHere(ctx context.Context, name string) error {
 	if m.saved.Held(name) != nil {
-		if st, err := m.Status(name); err == nil && st != "STOPPED" {
+		if st, err := m.containers.Status(name); err == nil && st != "STOPPED" {
 			if err := m.saved.Release(name); err != nil {
 				return err
 			}
@@ -281,10 +286,10 @@ func (m *Manager) resumeHere(ctx context.Context, name string) error {
 		}
 		os.Remove(m.saved.HoldPath(name))
 	}
-	if !m.HasState(name) {
+	if !m.stored.HasState(name) {
 		return nil
 	}
-	roc := &opContext{}
+	roc := &opctx.Op{}
 	if err := m.saved.StartFromState(ctx, roc, name); err != nil {
 		return err
 	}
@@ -309,36 +314,10 @@ func (o *Outgoing) Forget() {
 // once as far as anyone sees, its files after (RemoveMovedAway).
 func (o *Outgoing) Remove() error { return o.m.RemoveMovedAway(o.name) }
 
-// RecordReceived reports a container that arrived from another host: its
-// `info` shows the move (last-op receive, with the source's figures) and
-// `events` gets a line.
-func (m *Manager) RecordReceived(name string, d time.Duration, report []KeyValue) {
-	m.finish(operation{name: name, what: "receive"}, &opContext{Extra: report}, d, nil)
-}
-
-// Announce has a running container tell the network where it is now (a
-// gratuitous ARP), in the background: best effort, and the container
-// already runs.
-func (m *Manager) Announce(name string) {
-	ctx := m.opCtx()
-	go func() {
-		if err := m.containers.RunHelper(ctx, &opContext{}, lxchelper.Announce, name); err != nil {
-			m.log.Debug("announce failed", "container", name, "err", err)
-		}
-	}()
-}
-
-// PublishEvent adds a line to `events` about a container, besides the one
-// every operation writes.
-func (m *Manager) PublishEvent(name, what, result string, d time.Duration) {
-	m.events.Publish(Event{Time: time.Now(), Host: m.cfg.Host, Container: name,
-		What: what, Result: result, Seconds: d.Seconds()})
-}
-
 // Incoming is a container arriving on this host. It holds the name's lock
 // until Close.
 type Incoming struct {
-	m       *Manager
+	m       *Moves
 	name    string
 	release func()
 	chunks  *images.Incoming
@@ -354,23 +333,23 @@ type Incoming struct {
 	stateDir   string
 	stateFiles []images.File
 	// What Start and Commit report (the update, the wait for the pages).
-	Phases []KeyValue
+	Phases []opctx.KeyValue
 }
 
 // Receive reserves name for a container arriving from another host.
-func (m *Manager) Receive(name string) (*Incoming, error) {
-	if err := m.validateNewName(name); err != nil {
+func (m *Moves) Receive(name string) (*Incoming, error) {
+	if err := m.mgr.ValidateNewName(name); err != nil {
 		return nil, err
 	}
-	release, err := m.acquire(name, "receive")
+	release, err := m.mgr.Lock(name, "receive")
 	if err != nil {
 		return nil, err
 	}
-	if m.Exists(name) {
+	if m.containers.Exists(name) {
 		release()
-		return nil, newError(ErrExists, fmt.Sprintf("%s has a container %q", m.cfg.Host, name), nil)
+		return nil, errkind.New(errkind.ErrExists, fmt.Sprintf("%s has a container %q", m.cfg.Host, name), nil)
 	}
-	if err := m.setAsideLeftovers(name); err != nil {
+	if err := m.mgr.SetAsideLeftovers(name); err != nil {
 		release()
 		return nil, err
 	}
@@ -383,7 +362,7 @@ func (in *Incoming) Chunks() *images.Incoming { return in.chunks }
 // creatingDir is where the container is made until Install renames it into
 // place (LXC and List skip the name).
 func (in *Incoming) creatingDir() string {
-	return filepath.Join(in.m.cfg.LXCPath, "."+in.name+".creating")
+	return filepath.Join(in.m.lxcPath, "."+in.name+".creating")
 }
 
 // Prepare unpacks the whole-tree rootfs archive of rootfs (the first
@@ -392,31 +371,31 @@ func (in *Incoming) creatingDir() string {
 // applies only the changes made since, and the container is down for less.
 // Discard, a failed Install and a restarted daemon remove what it unpacked.
 func (in *Incoming) Prepare(ctx context.Context, rootfs *images.Manifest) error {
-	f, ok := rootfs.File(snapshotRootfs)
+	f, ok := rootfs.File(stored.SnapshotRootfs)
 	if !ok {
-		return newError(ErrInvalid, "a migration's precopy without a rootfs archive", nil)
+		return errkind.New(errkind.ErrInvalid, "a migration's precopy without a rootfs archive", nil)
 	}
 	in.prepared = nil
 	tmp := in.creatingDir()
 	if err := os.RemoveAll(tmp); err != nil {
-		return newError(ErrFailed, "prepare "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "prepare "+in.name, err)
 	}
 	dir, err := in.m.staging.Dir(in.name, "receive", f.Size)
 	if err != nil {
-		return newError(ErrFailed, "prepare "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "prepare "+in.name, err)
 	}
 	defer os.RemoveAll(dir)
-	only := rootfs.Only(func(g images.File) bool { return g.Name == snapshotRootfs })
+	only := rootfs.Only(func(g images.File) bool { return g.Name == stored.SnapshotRootfs })
 	if err := in.m.images.Export(ctx, only, dir); err != nil {
-		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "unpack rootfs of "+in.name, err)
 	}
 	err = os.MkdirAll(tmp, 0o755)
 	if err == nil {
-		err = rootfstar.UnpackIncremental(filepath.Join(tmp, "rootfs"), filepath.Join(dir, snapshotRootfs))
+		err = rootfstar.UnpackIncremental(filepath.Join(tmp, "rootfs"), filepath.Join(dir, stored.SnapshotRootfs))
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "unpack rootfs of "+in.name, err)
 	}
 	in.prepared = &f
 	return nil
@@ -430,11 +409,11 @@ func (in *Incoming) PrepareState(ctx context.Context, state *images.Manifest) er
 	in.dropStateDir()
 	dir, err := in.m.staging.Dir(in.name, "state", state.Size())
 	if err != nil {
-		return newError(ErrFailed, "prepare "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "prepare "+in.name, err)
 	}
 	if err := in.m.images.Export(ctx, state, dir); err != nil {
 		os.RemoveAll(dir)
-		return newError(ErrFailed, "unpack the precopy of "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "unpack the precopy of "+in.name, err)
 	}
 	in.stateDir, in.stateFiles = dir, state.Files
 	return nil
@@ -451,47 +430,47 @@ func (in *Incoming) dropStateDir() {
 // from the rootfs archive and config of rootfs.
 func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items map[string]*images.Manifest) error {
 	if err := in.chunks.Sync(); err != nil {
-		return newError(ErrFailed, "store received chunks", err)
+		return errkind.New(errkind.ErrFailed, "store received chunks", err)
 	}
 	for item, mf := range items {
-		key, err := itemKey(in.name, item)
+		key, err := ItemKey(in.name, item)
 		if err != nil {
 			return err
 		}
 		if err := in.m.images.Save(key, mf); err != nil {
-			return newError(ErrFailed, "save "+key, err)
+			return errkind.New(errkind.ErrFailed, "save "+key, err)
 		}
 		in.keys = append(in.keys, key)
 	}
 	// With the archive Prepare unpacked, only the rest comes out of the
 	// store: the changes since, the config and the CRIU options.
-	base, _ := rootfs.File(snapshotRootfs)
+	base, _ := rootfs.File(stored.SnapshotRootfs)
 	prepared := in.prepared != nil && sameFile(*in.prepared, base)
 	in.prepared = nil
 	export := rootfs
 	if prepared {
-		export = rootfs.Only(func(f images.File) bool { return f.Name != snapshotRootfs })
+		export = rootfs.Only(func(f images.File) bool { return f.Name != stored.SnapshotRootfs })
 	}
 	dir, err := in.m.staging.Dir(in.name, "receive", export.Size())
 	if err != nil {
-		return newError(ErrFailed, "prepare "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "prepare "+in.name, err)
 	}
 	defer os.RemoveAll(dir)
 	if err := in.m.images.Export(ctx, export, dir); err != nil {
-		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "unpack rootfs of "+in.name, err)
 	}
-	final := filepath.Join(in.m.cfg.LXCPath, in.name)
+	final := filepath.Join(in.m.lxcPath, in.name)
 	tmp := in.creatingDir()
 	var archives []string
 	if !prepared {
 		os.RemoveAll(tmp)
 		if err := os.MkdirAll(tmp, 0o755); err != nil {
-			return newError(ErrFailed, "create "+in.name, err)
+			return errkind.New(errkind.ErrFailed, "create "+in.name, err)
 		}
-		archives = append(archives, filepath.Join(dir, snapshotRootfs))
+		archives = append(archives, filepath.Join(dir, stored.SnapshotRootfs))
 	}
-	if _, ok := rootfs.File(rootfsChanges); ok {
-		archives = append(archives, filepath.Join(dir, rootfsChanges))
+	if _, ok := rootfs.File(stored.RootfsChanges); ok {
+		archives = append(archives, filepath.Join(dir, stored.RootfsChanges))
 	}
 	if prepared {
 		err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), true, archives...)
@@ -500,15 +479,15 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		return newError(ErrFailed, "unpack rootfs of "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "unpack rootfs of "+in.name, err)
 	}
-	config, err := os.ReadFile(filepath.Join(dir, snapshotConfig))
+	config, err := os.ReadFile(filepath.Join(dir, stored.SnapshotConfig))
 	if err == nil {
 		config = configfile.SetLine(config, "lxc.rootfs.path", "dir:"+filepath.Join(final, "rootfs"))
 		err = os.WriteFile(filepath.Join(tmp, "config"), config, 0o600)
 	}
 	if err == nil {
-		err = copyFile(filepath.Join(dir, lxchelper.CriuOptionsFile), filepath.Join(tmp, lxchelper.CriuOptionsFile), 0o600)
+		err = configfile.Copy(filepath.Join(dir, lxchelper.CriuOptionsFile), filepath.Join(tmp, lxchelper.CriuOptionsFile), 0o600)
 		if os.IsNotExist(err) {
 			err = nil
 		}
@@ -518,20 +497,22 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		return newError(ErrFailed, "create "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "create "+in.name, err)
 	}
 	in.created = true
 	return nil
 }
 
-func itemKey(name, item string) (string, error) {
+// ItemKey is the key in the store of a container's item (see
+// Outgoing.Items): "state" or "snapshots/SNAP".
+func ItemKey(name, item string) (string, error) {
 	if item == "state" {
 		return stored.StateKey(name), nil
 	}
-	if snap, ok := strings.CutPrefix(item, "snapshots/"); ok && ValidateName(snap) == nil {
+	if snap, ok := strings.CutPrefix(item, "snapshots/"); ok && lxcpath.ValidateName(snap) == nil {
 		return stored.SnapshotKey(name, snap), nil
 	}
-	return "", newError(ErrInvalid, fmt.Sprintf("unknown item %q in a migration", item), nil)
+	return "", errkind.New(errkind.ErrInvalid, fmt.Sprintf("unknown item %q in a migration", item), nil)
 }
 
 // Start restores the container from the saved state it arrived with.
@@ -548,9 +529,9 @@ func itemKey(name, item string) (string, error) {
 // in (if not, the container is killed and Start fails: the source keeps
 // its copy). Otherwise CRIU reads the images from the store.
 func (in *Incoming) Start(ctx context.Context) (restoreLog []byte, err error) {
-	oc := &opContext{}
+	oc := &opctx.Op{}
 	if err := in.m.cfg.Network.EnsureBridge(); err != nil {
-		return nil, newError(ErrFailed, "start "+in.name, err)
+		return nil, errkind.New(errkind.ErrFailed, "start "+in.name, err)
 	}
 	if in.stateDir != "" {
 		if err := in.startLazily(ctx, oc); err != nil {
@@ -567,8 +548,8 @@ func (in *Incoming) Start(ctx context.Context) (restoreLog []byte, err error) {
 }
 
 // startLazily is Start from the directory PrepareState unpacked.
-func (in *Incoming) startLazily(ctx context.Context, oc *opContext) error {
-	set, err := in.m.SavedState(in.name)
+func (in *Incoming) startLazily(ctx context.Context, oc *opctx.Op) error {
+	set, err := in.m.stored.SavedState(in.name)
 	if err != nil {
 		return err
 	}
@@ -578,16 +559,16 @@ func (in *Incoming) startLazily(ctx context.Context, oc *opContext) error {
 	if err != nil {
 		in.dropStateDir()
 		if errors.Is(err, images.ErrCorrupt) {
-			return newError(ErrFailed, fmt.Sprintf("saved state of %s is damaged: %v", in.name, err), nil)
+			return errkind.New(errkind.ErrFailed, fmt.Sprintf("saved state of %s is damaged: %v", in.name, err), nil)
 		}
-		return newError(ErrFailed, "unpack the saved state of "+in.name, err)
+		return errkind.New(errkind.ErrFailed, "unpack the saved state of "+in.name, err)
 	}
 	in.Phases = append(in.Phases, opctx.Seconds("target-update-seconds", time.Since(t0)),
-		KeyValue{Key: "target-update-bytes", Value: fmt.Sprint(written)})
+		opctx.KeyValue{Key: "target-update-bytes", Value: fmt.Sprint(written)})
 	t1 := time.Now()
 	lazy, _, err := in.m.saved.CriuRestore(ctx, oc, lxchelper.RestoreFrozen, in.name, in.stateDir, savedstate.RestoreFrom{Lazy: savedstate.LocalLazyPages})
 	if err != nil {
-		return newError(ErrFailed, fmt.Sprintf("restore of %s failed %v", in.name, err), nil)
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf("restore of %s failed %v", in.name, err), nil)
 	}
 	in.Phases = append(in.Phases, opctx.Seconds("target-criu-restore-seconds", time.Since(t1)))
 	if lazy != nil {
@@ -616,7 +597,7 @@ func (in *Incoming) Commit() error {
 		return nil
 	}
 	in.frozen = false
-	if err := in.m.unfreeze(in.name); err != nil {
+	if err := in.m.mgr.Unfreeze(in.name); err != nil {
 		return err
 	}
 	in.m.Announce(in.name)
@@ -652,8 +633,8 @@ func (in *Incoming) Close() {
 // Remove kills and destroys a container with everything the store keeps of
 // it, without taking its lock: for cleaning up after a migration, whose
 // caller holds the lock or knows nobody else can.
-func (m *Manager) Remove(name string) error {
-	if m.Exists(name) {
+func (m *Moves) Remove(name string) error {
+	if m.containers.Exists(name) {
 		if err := m.containers.Kill(name); err != nil {
 			return err
 		}
@@ -664,30 +645,24 @@ func (m *Manager) Remove(name string) error {
 		err = c.Destroy()
 		c.Release()
 		if err != nil {
-			return newError(ErrFailed, "destroy "+name, err)
+			return errkind.New(errkind.ErrFailed, "destroy "+name, err)
 		}
 	}
 	m.images.Delete(stored.MovingKey(name))
 	return m.stored.DropStoreData(name)
 }
 
-// Lock takes the container's lock for work outside an operation (settling
-// a migration that a crash interrupted).
-func (m *Manager) Lock(name, what string) (release func(), err error) {
-	return m.acquire(name, what)
-}
-
 // StartLocked brings back a container whose lock the caller holds after a
 // move that did not finish: a held one runs on (resumeHere), a stopped
 // one is restored or started.
-func (m *Manager) StartLocked(ctx context.Context, name string) error {
+func (m *Moves) StartLocked(ctx context.Context, name string) error {
 	if m.saved.Held(name) != nil {
 		return m.resumeHere(ctx, name)
 	}
-	if st, err := m.Status(name); err != nil || st != "STOPPED" {
+	if st, err := m.containers.Status(name); err != nil || st != "STOPPED" {
 		return err
 	}
-	if err := m.start(ctx, &opContext{}, name); err != nil {
+	if err := m.mgr.Start(ctx, &opctx.Op{}, name); err != nil {
 		return err
 	}
 	m.Announce(name)

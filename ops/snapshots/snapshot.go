@@ -1,4 +1,4 @@
-package ops
+package snapshots
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"ctrfs/images"
 	"ctrfs/ops/configfile"
+	"ctrfs/ops/errkind"
 	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/opctx"
@@ -19,22 +20,6 @@ import (
 	"ctrfs/ops/savedstate"
 	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
-)
-
-// A snapshot is one manifest in the store under snapshots/NAME/SNAPSHOT:
-// the rootfs as a tar archive, the LXC config, and for a stateful snapshot
-// the CRIU images beside them. One manifest per snapshot makes taking one
-// atomic (it exists once the manifest is saved, and a crash before leaves
-// only chunks that GC frees) and makes a snapshot self-contained, so it can
-// be sent to another host as it is.
-const (
-	snapshotRootfs = "ctrfs-rootfs.tar" // CRIU never names an image like this
-	snapshotConfig = "ctrfs-config"
-	// A stateful snapshot, and a container on its way to another host, also
-	// have the changes to the rootfs since ctrfs-rootfs.tar (a GNU tar
-	// listed-incremental archive then), made while it was frozen or
-	// stopped: the whole tree is archived while it runs.
-	rootfsChanges = "ctrfs-rootfs-changes.tar"
 )
 
 // Meta keys of a snapshot's manifest.
@@ -53,12 +38,12 @@ type Snapshot struct {
 }
 
 // Info is the snapshot's `info` file, in docs/ctrfs.5.md's order.
-func (s *Snapshot) Info() []KeyValue {
+func (s *Snapshot) Info() []opctx.KeyValue {
 	kind := "stateless"
 	if s.Stateful {
 		kind = "stateful"
 	}
-	return []KeyValue{
+	return []opctx.KeyValue{
 		{Key: "taken", Value: s.Taken.UTC().Format(time.RFC3339)},
 		{Key: "kind", Value: kind},
 		{Key: "size", Value: fmt.Sprint(s.Size)},
@@ -72,13 +57,9 @@ func snapshotOf(snap string, mf *images.Manifest) *Snapshot {
 		Size: mf.Size(), Stored: stored}
 }
 
-// Snapshots lists the container's snapshots by name, damaged ones too
-// (they stay until rmdir).
-func (m *Manager) Snapshots(name string) ([]string, error) { return m.stored.Snapshots(name) }
-
 // Snapshot returns one snapshot; ErrNotFound if there is none by that name.
-func (m *Manager) Snapshot(name, snap string) (*Snapshot, error) {
-	mf, err := m.loadSnapshot(name, snap)
+func (m *Snapshots) Snapshot(name, snap string) (*Snapshot, error) {
+	mf, err := m.load(name, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -87,84 +68,55 @@ func (m *Manager) Snapshot(name, snap string) (*Snapshot, error) {
 
 // SnapshotState is the CRIU images of a stateful snapshot, browsable like
 // saved state; ErrNotFound for a stateless one.
-func (m *Manager) SnapshotState(name, snap string) (*ImageSet, error) {
-	mf, err := m.loadSnapshot(name, snap)
+func (m *Snapshots) SnapshotState(name, snap string) (*stored.ImageSet, error) {
+	mf, err := m.load(name, snap)
 	if err != nil {
 		return nil, err
 	}
 	if mf.Meta[metaKind] != "stateful" {
-		return nil, newError(ErrNotFound, fmt.Sprintf("snapshot %s of %s is stateless", snap, name), nil)
+		return nil, errkind.New(errkind.ErrNotFound, fmt.Sprintf("snapshot %s of %s is stateless", snap, name), nil)
 	}
-	state := mf.Only(func(f images.File) bool { return !isRootfsArchive(f) && f.Name != snapshotConfig })
+	state := mf.Only(func(f images.File) bool { return !isRootfsArchive(f) && f.Name != stored.SnapshotConfig })
 	return stored.NewImageSet(m.images, state), nil
 }
 
-func (m *Manager) loadSnapshot(name, snap string) (*images.Manifest, error) {
-	if err := ValidateName(snap); err != nil {
+func (m *Snapshots) load(name, snap string) (*images.Manifest, error) {
+	if err := lxcpath.ValidateName(snap); err != nil {
 		return nil, err
 	}
-	mf, err := m.images.Load(stored.SnapshotKey(name, snap))
+	return m.stored.LoadSnapshot(name, snap)
+}
+
+// Delete is rmdir of snapshots/SNAP: the manifest goes, and GC frees the
+// chunks no other snapshot or saved state uses. The caller holds the
+// container's lock.
+func (m *Snapshots) Delete(name, snap string) error {
+	err := m.images.Delete(stored.SnapshotKey(name, snap))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
-	}
-	if IsDamaged(err) {
-		return nil, newError(ErrFailed, fmt.Sprintf(
-			"snapshot %s of %s cannot be used (rmdir discards it)", snap, name), err)
+		return errkind.New(errkind.ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
 	}
 	if err != nil {
-		return nil, newError(ErrFailed, fmt.Sprintf("load snapshot %s of %s", snap, name), err)
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf("delete snapshot %s of %s", snap, name), err)
 	}
-	return mf, nil
+	m.stored.CollectGarbage()
+	return nil
 }
 
-// TakeSnapshot is `snapshot SNAP [--stateful]` (and, stateless, mkdir in
-// snapshots/).
-func (m *Manager) TakeSnapshot(name, snap string, stateful bool) error {
-	return m.Run(name, Command{Verb: "snapshot", Arg: snap, Stateful: stateful})
-}
-
-// RestoreSnapshot is `restore SNAP`.
-func (m *Manager) RestoreSnapshot(name, snap string) error {
-	return m.Run(name, Command{Verb: "restore", Arg: snap})
-}
-
-// DeleteSnapshot is rmdir of snapshots/SNAP: the manifest goes, and GC frees
-// the chunks no other snapshot or saved state uses.
-func (m *Manager) DeleteSnapshot(name, snap string) error {
-	if err := ValidateName(snap); err != nil {
-		return err
-	}
-	if !m.Exists(name) {
-		return newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
-	}
-	return m.run(m.opCtx(), operation{name: name, what: "delete-snapshot", fn: func(context.Context, *opContext) error {
-		err := m.images.Delete(stored.SnapshotKey(name, snap))
-		if errors.Is(err, fs.ErrNotExist) {
-			return newError(ErrNotFound, fmt.Sprintf("%s has no snapshot %q", name, snap), nil)
-		}
-		if err != nil {
-			return newError(ErrFailed, fmt.Sprintf("delete snapshot %s of %s", snap, name), err)
-		}
-		m.stored.CollectGarbage()
-		return nil
-	}})
-}
-
-// snapshot takes a snapshot into a staging directory and then into the
+// Take takes a snapshot into a staging directory and then into the
 // store. A stateful one is a CRIU dump that leaves the container running;
 // the rootfs is archived while it runs, and what changed since by CRIU's
 // post-dump hook while the processes are still frozen, so that files and
 // memory are of the same instant and the freeze lasts as long as the
 // changes take to archive, not the whole tree.
-func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string, stateful bool) error {
-	if _, err := m.images.Load(stored.SnapshotKey(name, snap)); err == nil || IsDamaged(err) {
-		return newError(ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), err)
+func (m *Snapshots) Take(ctx context.Context, oc *opctx.Op, name, snap string, stateful bool) error {
+	if _, err := m.images.Load(stored.SnapshotKey(name, snap)); err == nil || stored.IsDamaged(err) {
+		return errkind.New(errkind.ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), err)
 	}
 	c, err := m.containers.Open(name)
 	if err != nil {
 		return err
 	}
-	rootfs, err := rootfsOf(c)
+	rootfs, err := lxcpath.RootfsOf(c)
 	if err == nil && stateful {
 		_, err = lxcpath.RequireStatus(c, "take a stateful snapshot of", "RUNNING")
 	}
@@ -181,15 +133,15 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	}
 	dir, err := m.staging.Dir(name, "snapshot", hint)
 	if err != nil {
-		return newError(ErrFailed, "prepare snapshot of "+name, err)
+		return errkind.New(errkind.ErrFailed, "prepare snapshot of "+name, err)
 	}
 	defer m.staging.RemoveLater(dir)
 
 	t0 := time.Now()
-	if err := copyFile(m.containers.ConfigPath(name), filepath.Join(dir, snapshotConfig), 0o600); err != nil {
-		return newError(ErrFailed, "copy config of "+name, err)
+	if err := configfile.Copy(m.containers.ConfigPath(name), filepath.Join(dir, stored.SnapshotConfig), 0o600); err != nil {
+		return errkind.New(errkind.ErrFailed, "copy config of "+name, err)
 	}
-	archive := filepath.Join(dir, snapshotRootfs)
+	archive := filepath.Join(dir, stored.SnapshotRootfs)
 	var d savedstate.StoredDump
 	var base *rootfsBase
 	if stateful {
@@ -200,7 +152,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 		testhooks.PausePoint("snapshot-freeze")
 		// The images, the changes to the rootfs and the config are
 		// stored once CRIU is done and the container runs again.
-		d, err = m.saved.DumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, rootfsChanges), base.state)
+		d, err = m.saved.DumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, filepath.Join(dir, stored.RootfsChanges), base.state)
 		if err != nil {
 			return m.saved.DumpFailed(name, err, oc.Log)
 		}
@@ -211,7 +163,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	} else {
 		oc.Progress.Sample("archive", 0, func() int64 { return opctx.DirSize(dir) })
 		if err := rootfstar.Archive(rootfs, archive); err != nil {
-			return newError(ErrFailed, "archive rootfs of "+name, err)
+			return errkind.New(errkind.ErrFailed, "archive rootfs of "+name, err)
 		}
 		d.Dumped = time.Now()
 		oc.Progress.SetStep("store", 0)
@@ -219,7 +171,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	}
 	if d.StoreErr != nil {
 		m.stored.FreeFailedImport(ctx)
-		return newError(ErrFailed, "store snapshot of "+name, d.StoreErr)
+		return errkind.New(errkind.ErrFailed, "store snapshot of "+name, d.StoreErr)
 	}
 	mf, st := d.Manifest, d.Stats
 	if base != nil {
@@ -233,7 +185,7 @@ func (m *Manager) snapshot(ctx context.Context, oc *opContext, name, snap string
 	if err := m.images.Save(stored.SnapshotKey(name, snap), mf); err != nil {
 		m.images.Release(mf)
 		m.stored.FreeFailedImport(ctx)
-		return newError(ErrFailed, "store snapshot of "+name, err)
+		return errkind.New(errkind.ErrFailed, "store snapshot of "+name, err)
 	}
 	oc.Extra = append(oc.Extra, opctx.Seconds("dump-seconds", d.Dumped.Sub(t0)), opctx.Seconds("store-seconds", time.Since(d.Dumped)))
 	return nil
@@ -247,16 +199,18 @@ func splitRootfsArchives(mf *images.Manifest) (archives, rest *images.Manifest) 
 
 // isRootfsArchive says whether f is a snapshot's rootfs archive: the
 // whole tree, or the changes since the base of a move.
-func isRootfsArchive(f images.File) bool { return f.Name == snapshotRootfs || f.Name == rootfsChanges }
+func isRootfsArchive(f images.File) bool {
+	return f.Name == stored.SnapshotRootfs || f.Name == stored.RootfsChanges
+}
 
-// restoreSnapshot rolls the rootfs and config back to a snapshot. Every
+// Restore rolls the rootfs and config back to a snapshot. Every
 // step that can fail on a bad snapshot (reading and checking its chunks,
 // unpacking the rootfs) happens before the container is touched; then the
 // container is stopped, its rootfs swapped by two renames, its config
 // replaced, and it is restored from the snapshot's images (stateful) or
 // started again if it was running (stateless).
-func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap string) error {
-	mf, err := m.loadSnapshot(name, snap)
+func (m *Snapshots) Restore(ctx context.Context, oc *opctx.Op, name, snap string) error {
+	mf, err := m.load(name, snap)
 	if err != nil {
 		return err
 	}
@@ -264,7 +218,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	if err != nil {
 		return err
 	}
-	rootfs, err := rootfsOf(c)
+	rootfs, err := lxcpath.RootfsOf(c)
 	wasRunning := lxcpath.StatusOf(c) != "STOPPED"
 	c.Release()
 	if err != nil {
@@ -274,15 +228,15 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	t0 := time.Now()
 	dir, err := m.staging.Dir(name, "restore", mf.Size())
 	if err != nil {
-		return newError(ErrFailed, "prepare restore of "+name, err)
+		return errkind.New(errkind.ErrFailed, "prepare restore of "+name, err)
 	}
 	defer os.RemoveAll(dir)
 	oc.Progress.Sample("unpack", mf.Size(), func() int64 { return opctx.DirSize(dir) })
 	exportFailed := func(err error) error {
 		if errors.Is(err, images.ErrCorrupt) {
-			return newError(ErrFailed, fmt.Sprintf("snapshot %s of %s is damaged: %v; %s is unchanged", snap, name, err, name), nil)
+			return errkind.New(errkind.ErrFailed, fmt.Sprintf("snapshot %s of %s is damaged: %v; %s is unchanged", snap, name, err, name), nil)
 		}
-		return newError(ErrFailed, fmt.Sprintf("unpack snapshot %s of %s", snap, name), err)
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf("unpack snapshot %s of %s", snap, name), err)
 	}
 	// The rootfs archives first; tar unpacks them while the CRIU
 	// images are exported.
@@ -291,9 +245,9 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 		return exportFailed(err)
 	}
 	incoming := rootfs + rootfsIncoming
-	archives := []string{filepath.Join(dir, snapshotRootfs)}
-	if _, ok := mf.File(rootfsChanges); ok {
-		archives = append(archives, filepath.Join(dir, rootfsChanges))
+	archives := []string{filepath.Join(dir, stored.SnapshotRootfs)}
+	if _, ok := mf.File(stored.RootfsChanges); ok {
+		archives = append(archives, filepath.Join(dir, stored.RootfsChanges))
 	}
 	unpacked := make(chan error, 1)
 	go func() { unpacked <- rootfstar.Unpack(incoming, archives...) }()
@@ -303,12 +257,12 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 		if exportErr != nil {
 			return exportFailed(exportErr)
 		}
-		return newError(ErrFailed, fmt.Sprintf("unpack rootfs of snapshot %s of %s", snap, name), err)
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf("unpack rootfs of snapshot %s of %s", snap, name), err)
 	}
-	config, err := snapshotConfigFor(filepath.Join(dir, snapshotConfig), m.containers.ConfigPath(name))
+	config, err := snapshotConfigFor(filepath.Join(dir, stored.SnapshotConfig), m.containers.ConfigPath(name))
 	if err != nil {
 		os.RemoveAll(incoming)
-		return newError(ErrFailed, fmt.Sprintf("read config of snapshot %s of %s", snap, name), err)
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf("read config of snapshot %s of %s", snap, name), err)
 	}
 	unpackTime := time.Since(t0)
 
@@ -322,10 +276,10 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 		return err
 	}
 	if err := swapRootfs(rootfs); err != nil {
-		return newError(ErrFailed, "roll back rootfs of "+name, err)
+		return errkind.New(errkind.ErrFailed, "roll back rootfs of "+name, err)
 	}
 	if err := configfile.WriteAtomic(m.containers.ConfigPath(name), config); err != nil {
-		return newError(ErrFailed, "roll back config of "+name, err)
+		return errkind.New(errkind.ErrFailed, "roll back config of "+name, err)
 	}
 	oc.Extra = append(oc.Extra, opctx.Seconds("unpack-seconds", unpackTime), opctx.Seconds("stop-seconds", time.Since(t1)))
 
@@ -333,7 +287,7 @@ func (m *Manager) restoreSnapshot(ctx context.Context, oc *opContext, name, snap
 	if mf.Meta[metaKind] == "stateful" {
 		t1 := time.Now()
 		if _, _, err := m.saved.CriuRestore(ctx, oc, lxchelper.Restore, name, dir, savedstate.RestoreFrom{}); err != nil {
-			return newError(ErrFailed, fmt.Sprintf("restore of snapshot %s of %s failed %v; its rootfs and config are rolled back and it is STOPPED",
+			return errkind.New(errkind.ErrFailed, fmt.Sprintf("restore of snapshot %s of %s failed %v; its rootfs and config are rolled back and it is STOPPED",
 				snap, name, err), nil)
 		}
 		oc.Extra = append(oc.Extra, savedstate.RestoreStats(dir)...)

@@ -1,4 +1,4 @@
-package ops
+package moves
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"ctrfs/images"
 	"ctrfs/ops/stored"
 )
 
@@ -14,15 +13,10 @@ import (
 // for Install to take as a prepared tree (an error lost here once made a
 // move install whatever part of the tree had come out).
 func TestPrepareFailsOnABadArchive(t *testing.T) {
-	m, _ := stagingManager(t)
-	st, err := images.Open(filepath.Join(m.cfg.StoreDir, "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.images, m.stored = st, stored.New(st, context.Background(), m.log)
-	m.busy = map[string]string{}
+	m := testMoves(t)
+	st := m.images
 	src := t.TempDir()
-	if err := os.WriteFile(filepath.Join(src, snapshotRootfs), []byte("not a tar archive at all"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(src, stored.SnapshotRootfs), []byte("not a tar archive at all"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	mf, _, err := st.ImportDir(context.Background(), src)

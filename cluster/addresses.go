@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
 
@@ -73,10 +74,10 @@ type addressBook interface {
 func (c *Cluster) answerClaim(book addressBook, a ClaimArgs, out *ClaimReply) error {
 	addr, err := netip.ParseAddr(a.Addr)
 	if err != nil {
-		return wireError(ops.NewError(ops.ErrInvalid, "claim of a bad address: "+err.Error()))
+		return transport.WireError(ops.NewError(ops.ErrInvalid, "claim of a bad address: "+err.Error()))
 	}
 	if err := ops.ValidateName(a.From); err != nil || a.From == c.cfg.Host {
-		return wireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("claim from a bad host name %q", a.From)))
+		return transport.WireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("claim from a bad host name %q", a.From)))
 	}
 	held := book.AddressHeld(addr)
 	if held == nil {
@@ -96,11 +97,11 @@ func (c *Cluster) answerClaim(book addressBook, a ClaimArgs, out *ClaimReply) er
 	case errors.Is(held, ops.ErrBusy):
 		out.Verdict = "busy"
 	default:
-		return wireError(held)
+		return transport.WireError(held)
 	}
 	mine, claiming, err := book.Addresses()
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	out.Addresses, out.Claiming = addrStrings(mine), addrStrings(claiming)
 	return nil
@@ -111,10 +112,10 @@ func (c *Cluster) answerClaim(book addressBook, a ClaimArgs, out *ClaimReply) er
 func (s *Service) WithdrawClaim(a ClaimArgs, _ *bool) error {
 	addr, err := netip.ParseAddr(a.Addr)
 	if err != nil {
-		return wireError(ops.NewError(ops.ErrInvalid, "withdrawal of a bad address: "+err.Error()))
+		return transport.WireError(ops.NewError(ops.ErrInvalid, "withdrawal of a bad address: "+err.Error()))
 	}
 	if err := ops.ValidateName(a.From); err != nil || a.From == s.c.cfg.Host {
-		return wireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("withdrawal from a bad host name %q", a.From)))
+		return transport.WireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("withdrawal from a bad host name %q", a.From)))
 	}
 	s.c.peerAddrs.drop(a.From, addr, s.c.cfg.Log)
 	return nil
@@ -199,7 +200,7 @@ func (c *Cluster) askClaim(peer string, addr netip.Addr) (ClaimReply, error) {
 	call := client.Go("Host.ClaimAddress", ClaimArgs{Addr: addr.String(), From: c.cfg.Host}, &reply, nil)
 	select {
 	case <-call.Done:
-		return reply, callError(peer, call.Error)
+		return reply, transport.CallError(peer, call.Error)
 	case <-time.After(claimTimeout):
 		return reply, fmt.Errorf("no answer within %s", claimTimeout)
 	}
@@ -214,7 +215,7 @@ func (c *Cluster) withdrawClaim(peer string, addr netip.Addr) {
 		call := client.Go("Host.WithdrawClaim", ClaimArgs{Addr: addr.String(), From: c.cfg.Host}, new(bool), nil)
 		select {
 		case <-call.Done:
-			err = callError(peer, call.Error)
+			err = transport.CallError(peer, call.Error)
 		case <-time.After(claimTimeout):
 			err = fmt.Errorf("no answer within %s", claimTimeout)
 		}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
 )
@@ -44,7 +45,7 @@ type Cluster struct {
 	mv      *moves.Moves // m's, for this host's side of moves
 	facts   Facts
 	members *membership // nil when alone
-	auth    *endpointAuth
+	auth    *transport.Auth
 	ln      net.Listener
 
 	sentBytes atomic.Int64 // chunk bytes sent to peers, for metrics
@@ -86,7 +87,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 		}
 		port = p + 1
 	}
-	if c.auth, err = newEndpointAuth(cfg.Secret); err != nil {
+	if c.auth, err = transport.NewAuth(cfg.Secret); err != nil {
 		return nil, err
 	}
 	c.facts.Endpoint = net.JoinHostPort(host, strconv.Itoa(port))
@@ -117,7 +118,7 @@ func (c *Cluster) listen() error {
 		return fmt.Errorf("migration endpoint: %w", err)
 	}
 	c.ln = ln
-	go c.auth.serve(ln, func(conn net.Conn) {
+	go c.auth.Serve(ln, func(conn net.Conn) {
 		svc := &Service{c: c}
 		srv := rpc.NewServer()
 		if err := srv.RegisterName("Host", svc); err != nil {
@@ -125,7 +126,7 @@ func (c *Cluster) listen() error {
 			conn.Close()
 			return
 		}
-		srv.ServeCodec(newServerCodec(conn))
+		srv.ServeCodec(transport.NewServerCodec(conn))
 		svc.connectionClosed()
 	}, func(from net.Addr, err error) {
 		c.cfg.Log.Warn("cluster: refused a connection to the migration endpoint", "from", from, "err", err)
@@ -218,7 +219,7 @@ func (c *Cluster) connect(host string) (*rpc.Client, Peer, error) {
 	if p.Status == "dead" {
 		return nil, p, ops.NewError(ops.ErrUnreachable, fmt.Sprintf("host %s is dead", host))
 	}
-	client, err := dial(p.Meta.Endpoint, c.auth)
+	client, err := transport.Dial(p.Meta.Endpoint, c.auth)
 	return client, p, err
 }
 
@@ -237,7 +238,7 @@ func (c *Cluster) PeerContainers(host string) ([]ContainerSummary, error) {
 	}
 	defer client.Close()
 	var out []ContainerSummary
-	return out, callError(host, client.Call("Host.List", true, &out))
+	return out, transport.CallError(host, client.Call("Host.List", true, &out))
 }
 
 // Pull asks a peer to move one of its containers here.
@@ -247,7 +248,7 @@ func (c *Cluster) Pull(name, from string) error {
 		return err
 	}
 	defer client.Close()
-	return callError(from, client.Call("Host.Pull", PullArgs{Name: name, To: c.cfg.Host}, new(bool)))
+	return transport.CallError(from, client.Call("Host.Pull", PullArgs{Name: name, To: c.cfg.Host}, new(bool)))
 }
 
 func (c *Cluster) stateDir(kind string) string {

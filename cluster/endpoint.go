@@ -3,6 +3,7 @@ package cluster
 import (
 	"sync"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
 
@@ -31,7 +32,7 @@ func (s *Service) Facts(_ bool, out *Facts) error {
 func (s *Service) List(_ bool, out *[]ContainerSummary) error {
 	names, err := s.c.m.List()
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	for _, n := range names {
 		st, err := s.c.m.Status(n)
@@ -48,5 +49,5 @@ func (s *Service) List(_ bool, out *[]ContainerSummary) error {
 // (Cluster.Pull).
 func (s *Service) Pull(a PullArgs, out *bool) error {
 	*out = true
-	return wireError(s.c.Migrate(a.Name, a.To))
+	return transport.WireError(s.c.Migrate(a.Name, a.To))
 }

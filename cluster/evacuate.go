@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
 
@@ -147,7 +148,7 @@ func (c *Cluster) peerFacts(host string) (Facts, Peer, error) {
 	}
 	defer client.Close()
 	var f Facts
-	if err := callError(host, client.Call("Host.Facts", true, &f)); err != nil {
+	if err := transport.CallError(host, client.Call("Host.Facts", true, &f)); err != nil {
 		return Facts{}, p, err
 	}
 	if err := CanTake(c.facts, f); err != nil {

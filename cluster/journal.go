@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/ops/testhooks"
 )
 
@@ -80,12 +81,12 @@ func (c *Cluster) askOwner(j journal) (string, error) {
 }
 
 func (c *Cluster) callEndpoint(endpoint, method string, args, reply any) error {
-	client, err := dial(endpoint, c.auth)
+	client, err := transport.Dial(endpoint, c.auth)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	return callError(endpoint, client.Call(method, args, reply))
+	return transport.CallError(endpoint, client.Call(method, args, reply))
 }
 
 // recoverOutgoing settles the migrations a killed daemon left, each in the

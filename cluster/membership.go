@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
 
@@ -100,7 +101,7 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	key, err := gossipKey(secret)
+	key, err := transport.GossipKey(secret)
 	if err != nil {
 		return nil, err
 	}

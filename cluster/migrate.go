@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/images"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
@@ -357,7 +358,7 @@ func (mg *migration) moved(report []ops.KeyValue, downtime time.Duration) {
 }
 
 func (mg *migration) call(method string, args, reply any) error {
-	return callError(mg.peer.Name, mg.client.Call(method, args, reply))
+	return transport.CallError(mg.peer.Name, mg.client.Call(method, args, reply))
 }
 
 // abort drops the target's session. If the connection is broken it keeps

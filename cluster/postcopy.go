@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/images"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
@@ -81,7 +82,7 @@ func pageServerAddr(endpoint string) (string, int, error) {
 // secret and the token, which only this move's two hosts know, so only
 // they can make a certificate that the other end accepts.
 func (c *Cluster) pageServerTLS(token string) (*moves.PageServerTLS, error) {
-	seed, err := pageServerSeed(c.cfg.Secret, token)
+	seed, err := transport.PageServerSeed(c.cfg.Secret, token)
 	if err == nil {
 		var creds *moves.PageServerTLS
 		if creds, err = moves.NewPageServerTLS(seed); err == nil {
@@ -242,7 +243,7 @@ func (c *Cluster) lazyState(client *rpc.Client, j journal) (targetLazyState, str
 	var r LazyStateReply
 	err := errors.New("no connection")
 	if client != nil {
-		err = callError(j.Target, client.Call("Host.LazyState", j.Token, &r))
+		err = transport.CallError(j.Target, client.Call("Host.LazyState", j.Token, &r))
 	}
 	if errors.Is(err, ops.ErrUnreachable) || client == nil {
 		err = c.callEndpoint(j.Endpoint, "Host.LazyState", j.Token, &r)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/images"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
@@ -131,7 +132,7 @@ const (
 func (s *Service) Begin(a BeginArgs, token *string) error {
 	in, err := s.c.mv.Receive(a.Name)
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	b := make([]byte, 16)
 	rand.Read(b)
@@ -169,7 +170,7 @@ func (c *Cluster) session(token string) (*session, error) {
 func (s *Service) Missing(a MissingArgs, out *[]string) error {
 	sess, err := s.c.session(a.Token)
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	*out = sess.in.Chunks().Missing(a.Hashes)
 	return nil
@@ -178,11 +179,11 @@ func (s *Service) Missing(a MissingArgs, out *[]string) error {
 func (s *Service) Put(a PutArgs, out *int) error {
 	sess, err := s.c.session(a.Token)
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	for _, ch := range a.Chunks {
 		if err := sess.in.Chunks().Put(ch.Hash, ch.Data); err != nil {
-			return wireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("store chunk %s: %v", ch.Hash, err)))
+			return transport.WireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("store chunk %s: %v", ch.Hash, err)))
 		}
 		*out += len(ch.Data)
 	}
@@ -226,7 +227,7 @@ func (c *Cluster) unpackAhead(token string, mf *images.Manifest, a ahead, out *b
 	ctx := c.opCtx()
 	sess, err := c.lockedSession(token, mf, a.call)
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	defer sess.mu.Unlock()
 	return c.preparing(sess, func() error {
@@ -235,7 +236,7 @@ func (c *Cluster) unpackAhead(token string, mf *images.Manifest, a ahead, out *b
 		*a.took(sess) = time.Since(t0)
 		if err != nil {
 			c.cfg.Log.Warn("cluster: cannot unpack the "+a.what+" of an incoming container ahead of its install", "container", sess.name, "err", err)
-			return wireError(err)
+			return transport.WireError(err)
 		}
 		*out = true
 		return nil
@@ -253,7 +254,7 @@ func (c *Cluster) preparing(sess *session, fn func() error) error {
 	}
 	c.mu.Unlock()
 	if !live {
-		return wireError(ops.NewError(ops.ErrFailed, "nothing to prepare (the session expired, was aborted or is installed)"))
+		return transport.WireError(ops.NewError(ops.ErrFailed, "nothing to prepare (the session expired, was aborted or is installed)"))
 	}
 	defer func() {
 		c.mu.Lock()
@@ -281,11 +282,11 @@ func (c *Cluster) lockedSession(token string, mf *images.Manifest, what string) 
 func (s *Service) Install(a InstallArgs, out *bool) error {
 	sess, err := s.c.lockedSession(a.Token, a.Rootfs, "install")
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	defer sess.mu.Unlock()
 	if err := s.c.markIncoming(sess); err != nil {
-		return wireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))
+		return transport.WireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))
 	}
 	ctx := s.c.opCtx()
 	t0 := time.Now()
@@ -311,7 +312,7 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 		s.c.dropLocked(sess)
 		err = ops.NewError(ops.ErrFailed, fmt.Sprintf("%s could not take %s: %v", s.c.cfg.Host, sess.name, err))
 		s.c.mv.RecordReceiveFailed(sess.name, time.Since(t0), log, err)
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	s.c.mu.Lock()
 	sess.installed = true
@@ -336,7 +337,7 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	if ok && sess.lazy {
 		// A post-copy copy is kept only whole (the source asked first).
 		if st, why := sess.in.LazyState(); st != moves.LazyWhole {
-			return wireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("cannot commit %s: its memory is %s %s", sess.name, st, why)))
+			return transport.WireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("cannot commit %s: its memory is %s %s", sess.name, st, why)))
 		}
 	}
 	s.c.mu.Lock()
@@ -347,7 +348,7 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	}
 	s.c.mu.Unlock()
 	if !ok || !sess.installed {
-		return wireError(ops.NewError(ops.ErrFailed, "nothing to commit (the session expired or was aborted)"))
+		return transport.WireError(ops.NewError(ops.ErrFailed, "nothing to commit (the session expired or was aborted)"))
 	}
 	if err := sess.in.Commit(); err != nil {
 		s.c.cfg.Log.Error("cluster: cannot unfreeze a received container", "container", sess.name, "err", err)
@@ -420,7 +421,7 @@ func (s *Service) Abort(token string, out *bool) error {
 // between calls (keepAlive, cluster/keepalive.go).
 func (s *Service) Renew(token string, out *bool) error {
 	if _, err := s.c.session(token); err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	*out = true
 	return nil

@@ -3,12 +3,12 @@ package cluster
 import (
 	"bytes"
 	"encoding/gob"
-	"errors"
 	"io"
 	"net/rpc"
 	"strings"
 	"testing"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/images"
 	"ctrfs/ops"
 )
@@ -44,7 +44,7 @@ var bodies = map[string]func() any{
 }
 
 // FuzzRequestDecode: no bytes from a peer crash the endpoint's decoding of
-// requests, and none makes it read a message larger than maxMessage.
+// requests, and none makes it read a message larger than transport's maxMessage.
 func FuzzRequestDecode(f *testing.F) {
 	mf := &images.Manifest{Version: 1, Files: []images.File{{Name: "a", Size: 1, Chunks: []images.Chunk{{Hash: strings.Repeat("ab", 32), Size: 1}}}}}
 	f.Add(requests(f, "Host.Begin", BeginArgs{Name: "c1", Source: "dakara"},
@@ -58,7 +58,7 @@ func FuzzRequestDecode(f *testing.F) {
 	f.Add([]byte{0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := bytes.NewReader(data)
-		codec := newServerCodec(rwc{in})
+		codec := transport.NewServerCodec(rwc{in})
 		for i := 0; i < 16; i++ {
 			var req rpc.Request
 			if err := codec.ReadRequestHeader(&req); err != nil {
@@ -73,33 +73,6 @@ func FuzzRequestDecode(f *testing.F) {
 			}
 		}
 	})
-}
-
-// A message whose length prefix is over maxMessage fails at the prefix:
-// its body is never read, so never held.
-func TestFrameLimiterRefusesBigMessage(t *testing.T) {
-	big := []byte{0xfc, 0x10, 0x00, 0x00, 0x01} // 256 MiB + 1, as gob writes it
-	body := &countingReader{}
-	codec := newServerCodec(rwc{io.MultiReader(bytes.NewReader(big), body)})
-	var req rpc.Request
-	if err := codec.ReadRequestHeader(&req); !errors.Is(err, errMessageTooBig) {
-		t.Fatalf("a message of %d bytes: %v", maxMessage+1, err)
-	}
-	if body.n != 0 {
-		t.Fatalf("read %d bytes of its body", body.n)
-	}
-	// One of maxMessage bytes is read.
-	ok := newFrameLimiter(io.MultiReader(bytes.NewReader([]byte{0xfc, 0x10, 0x00, 0x00, 0x00}), io.LimitReader(body, maxMessage)), maxMessage)
-	if n, err := io.Copy(io.Discard, ok); err != nil || n != maxMessage+5 {
-		t.Fatalf("a message of %d bytes: read %d, %v", maxMessage, n, err)
-	}
-}
-
-type countingReader struct{ n int64 }
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	c.n += int64(len(p))
-	return len(p), nil
 }
 
 // FuzzCanTake: no facts a peer reports crash the check that decides

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"ctrfs/cluster/statefiles"
 	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
@@ -249,7 +250,7 @@ func (k *peerAddresses) load() {
 			if ops.ValidateName(e.Name()) != nil {
 				continue
 			}
-			b, err := readStateFile(filepath.Join(k.dir, e.Name()))
+			b, err := statefiles.Read(filepath.Join(k.dir, e.Name()))
 			if err != nil {
 				continue
 			}
@@ -359,7 +360,7 @@ func (k *peerAddresses) save(host string, log *slog.Logger) {
 		lines = append(lines, a.String())
 	}
 	slices.Sort(lines)
-	if err := writeStateFile(filepath.Join(k.dir, host), []byte(strings.Join(lines, "\n")+"\n")); err != nil {
+	if err := statefiles.Write(filepath.Join(k.dir, host), []byte(strings.Join(lines, "\n")+"\n")); err != nil {
 		log.Warn("cluster: cannot keep a peer's addresses", "peer", host, "err", err)
 	}
 }

@@ -5,7 +5,9 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/rpc"
@@ -16,7 +18,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"ctrfs/cluster/statefiles"
 	"ctrfs/cluster/transport"
+	"ctrfs/images"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
 )
@@ -255,17 +259,30 @@ func (c *Cluster) stateDir(kind string) string {
 	return filepath.Join(c.cfg.StoreDir, "cluster", kind)
 }
 
-// writeStateFile replaces a small state file by a rename.
-func writeStateFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+// journals are the names of the containers that have a journal of kind
+// (cluster/KIND/NAME.json) that ctrfs wrote.
+func (c *Cluster) journals(kind string) []string {
+	dir := c.stateDir(kind)
+	if err := statefiles.TrustedDir(dir); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			c.cfg.Log.Error("cluster: ignoring migration journals in a directory that is not ctrfs's own: none is followed",
+				"dir", dir, "reason", err)
+		}
+		return nil
 	}
-	if err := trustedStateDir(filepath.Dir(path)); err != nil {
-		return err
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || ops.ValidateName(name) != nil {
+			continue
+		}
+		if err := images.TrustedFile(filepath.Join(dir, e.Name())); err != nil {
+			c.cfg.Log.Error("cluster: ignoring a migration journal that is not ctrfs's own",
+				"file", filepath.Join(dir, e.Name()), "reason", err)
+			continue
+		}
+		names = append(names, name)
 	}
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return names
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"ctrfs/cluster/statefiles"
 	"ctrfs/cluster/transport"
 	"ctrfs/ops/testhooks"
 )
@@ -36,7 +37,7 @@ func (c *Cluster) journalPath(name string) string {
 
 func (c *Cluster) writeJournal(j journal) error {
 	data, _ := json.Marshal(j)
-	return writeStateFile(c.journalPath(j.Name), data)
+	return statefiles.Write(c.journalPath(j.Name), data)
 }
 
 // installSlack bounds how long an install on the target takes.
@@ -96,7 +97,7 @@ func (c *Cluster) callEndpoint(endpoint, method string, args, reply any) error {
 func (c *Cluster) recoverOutgoing() {
 	ctx := c.opCtx()
 	for _, name := range c.journals("outgoing") {
-		data, err := readStateFile(c.journalPath(name))
+		data, err := statefiles.Read(c.journalPath(name))
 		var j journal
 		if err == nil {
 			err = json.Unmarshal(data, &j)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"ctrfs/cluster/statefiles"
 	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
@@ -108,7 +109,7 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	m := &membership{name: name, nodeMeta: nm, meta: meta, log: log, peersFile: peersFile, told: map[string]bool{}, nodes: map[string]Peer{},
 		stop: make(chan struct{}), joined: make(chan struct{}, 1), nameTaken: make(chan error, 1)}
 	m.pending = append(m.pending, join...)
-	if b, err := readStateFile(peersFile); err == nil {
+	if b, err := statefiles.Read(peersFile); err == nil {
 		m.pending = append(m.pending, strings.Fields(string(b))...)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		log.Error("cluster: ignoring the peers file", "file", peersFile, "reason", err)
@@ -246,7 +247,7 @@ func (m *membership) savePeers() {
 	if old, err := os.ReadFile(m.peersFile); err == nil && string(old) == string(data) {
 		return
 	}
-	if err := writeStateFile(m.peersFile, data); err != nil {
+	if err := statefiles.Write(m.peersFile, data); err != nil {
 		m.log.Debug("cluster: cannot save the peers", "err", err)
 	}
 }

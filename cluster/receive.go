@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"ctrfs/cluster/statefiles"
 	"ctrfs/cluster/transport"
 	"ctrfs/images"
 	"ctrfs/ops"
@@ -489,7 +490,7 @@ func (c *Cluster) incomingMarker(name string) string {
 
 func (c *Cluster) markIncoming(sess *session) error {
 	data, _ := json.Marshal(map[string]string{"source": sess.source, "token": sess.token})
-	return writeStateFile(c.incomingMarker(sess.name), data)
+	return statefiles.Write(c.incomingMarker(sess.name), data)
 }
 
 // recoverIncoming removes provisional containers that a crash left: their

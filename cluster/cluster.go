@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"ctrfs/cluster/members"
 	"ctrfs/cluster/statefiles"
 	"ctrfs/cluster/transport"
 	"ctrfs/images"
@@ -48,7 +49,7 @@ type Cluster struct {
 	m       *ops.Manager
 	mv      *moves.Moves // m's, for this host's side of moves
 	facts   Facts
-	members *membership // nil when alone
+	members *members.Membership // nil when alone
 	auth    *transport.Auth
 	ln      net.Listener
 
@@ -99,7 +100,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 		return nil, err
 	}
 	c.recoverIncoming()
-	if c.members, err = startMembership(cfg.Host, cfg.Bind, cfg.Join, filepath.Join(c.stateDir("gossip"), "peers"), cfg.Secret, c.facts, cfg.Log); err != nil {
+	if c.members, err = members.Start(cfg.Host, cfg.Bind, cfg.Join, filepath.Join(c.stateDir("gossip"), "peers"), cfg.Secret, c.facts, cfg.Log); err != nil {
 		c.ln.Close()
 		return nil, err
 	}
@@ -144,7 +145,7 @@ func (c *Cluster) Close() {
 		c.moveWatch.Close()
 	}
 	if c.members != nil {
-		c.members.leave()
+		c.members.Leave()
 	}
 	if c.ln != nil {
 		c.ln.Close()
@@ -157,12 +158,24 @@ func (c *Cluster) Failed() <-chan error {
 	if c.members == nil {
 		return nil
 	}
-	return c.members.nameTaken
+	return c.members.NameTaken()
 }
 
 // SentBytes is how many (compressed) chunk bytes this host has sent to
 // peers in migrations since it started.
 func (c *Cluster) SentBytes() int64 { return c.sentBytes.Load() }
+
+// Facts are what a host must know about another before it sends it a
+// container (members.Facts).
+type Facts = members.Facts
+
+// Peer is another host as the cluster sees it (members.Peer).
+type Peer = members.Peer
+
+// LocalFacts describes this machine (members.LocalFacts).
+func LocalFacts(host, endpoint, lxcVersion string) Facts {
+	return members.LocalFacts(host, endpoint, lxcVersion)
+}
 
 // Facts are this host's.
 func (c *Cluster) Facts() Facts { return c.facts }
@@ -172,7 +185,7 @@ func (c *Cluster) Peers() []Peer {
 	if c.members == nil {
 		return nil
 	}
-	return c.members.peers()
+	return c.members.Peers()
 }
 
 // Peer finds another host by name.

@@ -3,6 +3,7 @@ package cluster
 import (
 	"sync"
 
+	"ctrfs/cluster/members"
 	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
@@ -24,7 +25,7 @@ type PullArgs struct{ Name, To string }
 // Facts answers what this host is, for a move's check and hosts/PEER/info.
 func (s *Service) Facts(_ bool, out *Facts) error {
 	*out = s.c.facts
-	out.MemAvailable = memAvailable()
+	out.MemAvailable = members.MemAvailable()
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"ctrfs/cluster/members"
 	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
@@ -151,7 +152,7 @@ func (c *Cluster) peerFacts(host string) (Facts, Peer, error) {
 	if err := transport.CallError(host, client.Call("Host.Facts", true, &f)); err != nil {
 		return Facts{}, p, err
 	}
-	if err := CanTake(c.facts, f); err != nil {
+	if err := members.CanTake(c.facts, f); err != nil {
 		return Facts{}, p, ops.NewError(ops.ErrUnsupported, fmt.Sprintf("%s cannot take this host's containers: %v", host, err))
 	}
 	return f, p, nil

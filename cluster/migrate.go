@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"ctrfs/cluster/members"
 	"ctrfs/cluster/transport"
 	"ctrfs/images"
 	"ctrfs/ops"
@@ -177,7 +178,7 @@ func (mg *migration) check(ctx context.Context, postCopy bool) error {
 	if err := mg.call("Host.Facts", true, &facts); err != nil {
 		return err
 	}
-	if err := CanTake(c.facts, facts); err != nil {
+	if err := members.CanTake(c.facts, facts); err != nil {
 		return ops.NewError(ops.ErrUnsupported, fmt.Sprintf("%s cannot take %s: %v", mg.peer.Name, o.Name(), err))
 	}
 	status, err := o.Status()

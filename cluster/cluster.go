@@ -55,8 +55,9 @@ type Cluster struct {
 
 	sentBytes atomic.Int64 // chunk bytes sent to peers, for metrics
 
+	recv *receiver // the moves that arrive (receive.go)
+
 	mu        sync.Mutex
-	sessions  map[string]*session
 	lastMoves map[string]string // container -> target of its last move, for bug reports (lastmoves.go)
 	moveWatch *ops.Subscription
 	cpuFlags  map[string]string // CPU features by the digest gossip carries
@@ -70,7 +71,8 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 	if cfg.Context == nil {
 		cfg.Context = context.Background()
 	}
-	c := &Cluster{cfg: cfg, m: m, mv: m.Moves(), sessions: map[string]*session{}, lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
+	c := &Cluster{cfg: cfg, m: m, mv: m.Moves(), lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
+	c.recv = newReceiver(c.mv, c.stateDir("incoming"), cfg.Secret, c.opCtx, cfg.Log)
 	c.facts = LocalFacts(cfg.Host, "", m.LXCVersion())
 	c.peerAddrs.dir = c.stateDir("addresses")
 	if len(cfg.Secret) == 0 || cfg.Bind == "" {
@@ -99,7 +101,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 	if err := c.listen(); err != nil {
 		return nil, err
 	}
-	c.recoverIncoming()
+	c.recv.recoverIncoming()
 	if c.members, err = members.Start(cfg.Host, cfg.Bind, cfg.Join, filepath.Join(c.stateDir("gossip"), "peers"), cfg.Secret, c.facts, cfg.Log); err != nil {
 		c.ln.Close()
 		return nil, err
@@ -272,13 +274,12 @@ func (c *Cluster) stateDir(kind string) string {
 	return filepath.Join(c.cfg.StoreDir, "cluster", kind)
 }
 
-// journals are the names of the containers that have a journal of kind
+// journals are the names of the containers that have a journal in dir
 // (cluster/KIND/NAME.json) that ctrfs wrote.
-func (c *Cluster) journals(kind string) []string {
-	dir := c.stateDir(kind)
+func journals(dir string, log *slog.Logger) []string {
 	if err := statefiles.TrustedDir(dir); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			c.cfg.Log.Error("cluster: ignoring migration journals in a directory that is not ctrfs's own: none is followed",
+			log.Error("cluster: ignoring migration journals in a directory that is not ctrfs's own: none is followed",
 				"dir", dir, "reason", err)
 		}
 		return nil
@@ -291,7 +292,7 @@ func (c *Cluster) journals(kind string) []string {
 			continue
 		}
 		if err := images.TrustedFile(filepath.Join(dir, e.Name())); err != nil {
-			c.cfg.Log.Error("cluster: ignoring a migration journal that is not ctrfs's own",
+			log.Error("cluster: ignoring a migration journal that is not ctrfs's own",
 				"file", filepath.Join(dir, e.Name()), "reason", err)
 			continue
 		}

@@ -96,7 +96,7 @@ func (c *Cluster) callEndpoint(endpoint, method string, args, reply any) error {
 // and the container is restored here if it ran.
 func (c *Cluster) recoverOutgoing() {
 	ctx := c.opCtx()
-	for _, name := range c.journals("outgoing") {
+	for _, name := range journals(c.stateDir("outgoing"), c.cfg.Log) {
 		data, err := statefiles.Read(c.journalPath(name))
 		var j journal
 		if err == nil {

@@ -81,8 +81,8 @@ func pageServerAddr(endpoint string) (string, int, error) {
 // move of token (ops/lazypages/tls.go): their CA is derived from the cluster
 // secret and the token, which only this move's two hosts know, so only
 // they can make a certificate that the other end accepts.
-func (c *Cluster) pageServerTLS(token string) (*moves.PageServerTLS, error) {
-	seed, err := transport.PageServerSeed(c.cfg.Secret, token)
+func pageServerTLS(secret []byte, token string) (*moves.PageServerTLS, error) {
+	seed, err := transport.PageServerSeed(secret, token)
 	if err == nil {
 		var creds *moves.PageServerTLS
 		if creds, err = moves.NewPageServerTLS(seed); err == nil {
@@ -135,7 +135,7 @@ func (mg *migration) pageServer() (addr string, port int, creds *moves.PageServe
 	if err != nil {
 		return "", 0, nil, ops.NewError(ops.ErrFailed, "choose the page server's address: "+err.Error())
 	}
-	creds, err = mg.c.pageServerTLS(mg.token)
+	creds, err = pageServerTLS(mg.c.cfg.Secret, mg.token)
 	return addr, port, creds, err
 }
 

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 
 	"ctrfs/cluster/members"
+	"ctrfs/cluster/peeraddrs"
 	"ctrfs/cluster/statefiles"
 	"ctrfs/cluster/transport"
 	"ctrfs/images"
@@ -62,7 +63,7 @@ type Cluster struct {
 	moveWatch *ops.Subscription
 	cpuFlags  map[string]string // CPU features by the digest gossip carries
 
-	peerAddrs peerAddresses // addresses.go
+	peerAddrs peeraddrs.Book // of the address claims (addresses.go)
 }
 
 // Start joins the cluster and opens the migration endpoint. Without a
@@ -74,7 +75,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, m: m, mv: m.Moves(), lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
 	c.recv = newReceiver(c.mv, c.stateDir("incoming"), cfg.Secret, c.opCtx, cfg.Log)
 	c.facts = LocalFacts(cfg.Host, "", m.LXCVersion())
-	c.peerAddrs.dir = c.stateDir("addresses")
+	c.peerAddrs.Dir = c.stateDir("addresses")
 	if len(cfg.Secret) == 0 || cfg.Bind == "" {
 		if len(cfg.Join) > 0 {
 			return nil, fmt.Errorf("--join needs --secret-file and --bind: without a secret a host runs alone")

@@ -1,6 +1,13 @@
-// Package cluster finds the other hosts (hashicorp/memberlist) and moves
-// containers between them: the migration protocol, on top of ops/ for the
-// steps on each host and images/ for the chunks that travel.
+// Package cluster finds the other hosts and moves containers between
+// them: the one router of ctl commands (commands.go), the migration
+// endpoint's calls (Service: endpoint.go, receive.go), both ends of a move
+// (migrate.go and what it names; receive.go), evacuation, address claims
+// and bug reports, on top of ops/ for the steps on each host and images/
+// for the chunks that travel. What it uses that needs no Cluster is in
+// packages of its own below it: cluster/members (memberlist, the hosts'
+// facts), cluster/transport (TLS, the secret's proofs and keys, the wire
+// codec), cluster/peeraddrs (the peers' addresses known here) and
+// cluster/statefiles (the state files under STORE/cluster/).
 package cluster
 
 import (

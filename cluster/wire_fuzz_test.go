@@ -13,12 +13,6 @@ import (
 	"ctrfs/ops"
 )
 
-// rwc is a connection that reads from a fixed input and discards writes.
-type rwc struct{ io.Reader }
-
-func (rwc) Write(p []byte) (int, error) { return len(p), nil }
-func (rwc) Close() error                { return nil }
-
 // requests encodes calls as a source sends them.
 func requests(t testing.TB, calls ...any) []byte {
 	var buf bytes.Buffer
@@ -57,8 +51,13 @@ func FuzzRequestDecode(f *testing.F) {
 	f.Add([]byte{0xfc, 0x7f, 0xff, 0xff, 0xff}) // a message of 2 GiB
 	f.Add([]byte{0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		in := bytes.NewReader(data)
-		codec := transport.NewServerCodec(rwc{in})
+		// A connection that reads data and discards what is written.
+		conn := struct {
+			io.Reader
+			io.Writer
+			io.Closer
+		}{bytes.NewReader(data), io.Discard, io.NopCloser(nil)}
+		codec := transport.NewServerCodec(conn)
 		for i := 0; i < 16; i++ {
 			var req rpc.Request
 			if err := codec.ReadRequestHeader(&req); err != nil {

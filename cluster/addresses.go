@@ -3,15 +3,10 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
 
@@ -49,7 +44,7 @@ type ClaimArgs struct{ Addr, From string }
 // ClaimReply is the peer's answer: Verdict is "" (granted), "exists" or
 // "busy"; Addresses are all the peer's containers hold, for the claimant
 // to keep, and Claiming those the peer is claiming, which the claimant
-// keeps only if it granted them (peerAddresses.set).
+// keeps only if it granted them (peeraddrs.Book.Set).
 type ClaimReply struct {
 	Verdict   string
 	Addresses []string
@@ -73,16 +68,16 @@ type addressBook interface {
 func (c *Cluster) answerClaim(book addressBook, a ClaimArgs, out *ClaimReply) error {
 	addr, err := netip.ParseAddr(a.Addr)
 	if err != nil {
-		return wireError(ops.NewError(ops.ErrInvalid, "claim of a bad address: "+err.Error()))
+		return transport.WireError(ops.NewError(ops.ErrInvalid, "claim of a bad address: "+err.Error()))
 	}
 	if err := ops.ValidateName(a.From); err != nil || a.From == c.cfg.Host {
-		return wireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("claim from a bad host name %q", a.From)))
+		return transport.WireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("claim from a bad host name %q", a.From)))
 	}
 	held := book.AddressHeld(addr)
 	if held == nil {
 		// What this host knows of a peer that does not answer counts
 		// too: the claimant may have met the cluster after it died.
-		if h := c.peerAddrs.holder(addr, c.answering(a.From)); h != "" {
+		if h := c.peerAddrs.Holder(addr, c.answering(a.From)); h != "" {
 			held = ops.NewError(ops.ErrExists, fmt.Sprintf("address %s was host %s's when it last answered", addr, h))
 		}
 	}
@@ -90,17 +85,17 @@ func (c *Cluster) answerClaim(book addressBook, a ClaimArgs, out *ClaimReply) er
 	case held == nil:
 		// Kept now: if From dies before it answers again, the address
 		// is still its.
-		c.peerAddrs.add(a.From, addr, c.cfg.Log)
+		c.peerAddrs.Add(a.From, addr, c.cfg.Log)
 	case errors.Is(held, ops.ErrExists):
 		out.Verdict = "exists"
 	case errors.Is(held, ops.ErrBusy):
 		out.Verdict = "busy"
 	default:
-		return wireError(held)
+		return transport.WireError(held)
 	}
 	mine, claiming, err := book.Addresses()
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	out.Addresses, out.Claiming = addrStrings(mine), addrStrings(claiming)
 	return nil
@@ -111,12 +106,12 @@ func (c *Cluster) answerClaim(book addressBook, a ClaimArgs, out *ClaimReply) er
 func (s *Service) WithdrawClaim(a ClaimArgs, _ *bool) error {
 	addr, err := netip.ParseAddr(a.Addr)
 	if err != nil {
-		return wireError(ops.NewError(ops.ErrInvalid, "withdrawal of a bad address: "+err.Error()))
+		return transport.WireError(ops.NewError(ops.ErrInvalid, "withdrawal of a bad address: "+err.Error()))
 	}
 	if err := ops.ValidateName(a.From); err != nil || a.From == s.c.cfg.Host {
-		return wireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("withdrawal from a bad host name %q", a.From)))
+		return transport.WireError(ops.NewError(ops.ErrInvalid, fmt.Sprintf("withdrawal from a bad host name %q", a.From)))
 	}
-	s.c.peerAddrs.drop(a.From, addr, s.c.cfg.Log)
+	s.c.peerAddrs.Drop(a.From, addr, s.c.cfg.Log)
 	return nil
 }
 
@@ -155,13 +150,13 @@ func (c *Cluster) claim(addr netip.Addr, peers []string, ask func(string, netip.
 	}()
 	answered := map[string]bool{c.cfg.Host: true}
 	for _, p := range peers {
-		since := c.peerAddrs.mark()
+		since := c.peerAddrs.Mark()
 		reply, err := ask(p, addr)
 		if err != nil {
 			return ops.NewError(ops.ErrUnreachable, fmt.Sprintf("host %s did not answer the claim of address %s (%v): try again, or once gossip has it dead", p, addr, err))
 		}
 		answered[p] = true
-		c.peerAddrs.set(p, reply.Addresses, reply.Claiming, since, c.cfg.Log)
+		c.peerAddrs.Set(p, reply.Addresses, reply.Claiming, since, c.cfg.Log)
 		switch reply.Verdict {
 		case "exists":
 			return ops.NewError(ops.ErrExists, fmt.Sprintf("address %s is in use on host %s", addr, p))
@@ -170,7 +165,7 @@ func (c *Cluster) claim(addr netip.Addr, peers []string, ask func(string, netip.
 		}
 		granted = append(granted, p)
 	}
-	if h := c.peerAddrs.holder(addr, answered); h != "" {
+	if h := c.peerAddrs.Holder(addr, answered); h != "" {
 		return ops.NewError(ops.ErrExists, fmt.Sprintf("address %s was host %s's when it last answered", addr, h))
 	}
 	return nil
@@ -199,7 +194,7 @@ func (c *Cluster) askClaim(peer string, addr netip.Addr) (ClaimReply, error) {
 	call := client.Go("Host.ClaimAddress", ClaimArgs{Addr: addr.String(), From: c.cfg.Host}, &reply, nil)
 	select {
 	case <-call.Done:
-		return reply, callError(peer, call.Error)
+		return reply, transport.CallError(peer, call.Error)
 	case <-time.After(claimTimeout):
 		return reply, fmt.Errorf("no answer within %s", claimTimeout)
 	}
@@ -214,7 +209,7 @@ func (c *Cluster) withdrawClaim(peer string, addr netip.Addr) {
 		call := client.Go("Host.WithdrawClaim", ClaimArgs{Addr: addr.String(), From: c.cfg.Host}, new(bool), nil)
 		select {
 		case <-call.Done:
-			err = callError(peer, call.Error)
+			err = transport.CallError(peer, call.Error)
 		case <-time.After(claimTimeout):
 			err = fmt.Errorf("no answer within %s", claimTimeout)
 		}
@@ -223,154 +218,4 @@ func (c *Cluster) withdrawClaim(peer string, addr netip.Addr) {
 	if err != nil {
 		c.cfg.Log.Warn("cluster: cannot withdraw a failed address claim", "peer", peer, "addr", addr, "err", err)
 	}
-}
-
-// peerAddresses is what this host knows of the others' addresses, kept
-// in a file per peer so that a restart does not forget a dead peer's.
-type peerAddresses struct {
-	dir string
-
-	once  sync.Once
-	mu    sync.Mutex
-	hosts map[string]map[netip.Addr]bool
-	// grants number this run's grants, so that an answer to a question
-	// asked before a grant does not drop it (set).
-	seq    uint64
-	grants map[string]map[netip.Addr]uint64
-}
-
-// load reads the files, once.
-func (k *peerAddresses) load() {
-	k.once.Do(func() {
-		k.hosts = map[string]map[netip.Addr]bool{}
-		entries, _ := os.ReadDir(k.dir)
-		for _, e := range entries {
-			if ops.ValidateName(e.Name()) != nil {
-				continue
-			}
-			b, err := readStateFile(filepath.Join(k.dir, e.Name()))
-			if err != nil {
-				continue
-			}
-			set := map[netip.Addr]bool{}
-			for _, f := range strings.Fields(string(b)) {
-				if a, err := netip.ParseAddr(f); err == nil {
-					set[a] = true
-				}
-			}
-			k.hosts[e.Name()] = set
-		}
-	})
-}
-
-// mark is where the grants stand before host is asked, for set.
-func (k *peerAddresses) mark() uint64 {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.seq
-}
-
-// set replaces what is known of host by what it answered: the addresses
-// its containers hold, and of those it is claiming the ones granted to it
-// here (which it has not withdrawn): a claim this host did not grant may
-// fail with no word to this host. Grants after since (mark) stay: the
-// answer may have been made before their claims began.
-func (k *peerAddresses) set(host string, held, claiming []string, since uint64, log *slog.Logger) {
-	set := map[netip.Addr]bool{}
-	for _, f := range held {
-		if a, err := netip.ParseAddr(f); err == nil {
-			set[a] = true
-		}
-	}
-	k.load()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, f := range claiming {
-		if a, err := netip.ParseAddr(f); err == nil && k.hosts[host][a] {
-			set[a] = true
-		}
-	}
-	for a, n := range k.grants[host] {
-		if n > since && k.hosts[host][a] {
-			set[a] = true
-		}
-	}
-	if old, ok := k.hosts[host]; ok && equalSets(old, set) {
-		return
-	}
-	k.hosts[host] = set
-	k.save(host, log)
-}
-
-// add records an address granted to host.
-func (k *peerAddresses) add(host string, a netip.Addr, log *slog.Logger) {
-	k.load()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.seq++
-	if k.grants == nil {
-		k.grants = map[string]map[netip.Addr]uint64{}
-	}
-	if k.grants[host] == nil {
-		k.grants[host] = map[netip.Addr]uint64{}
-	}
-	k.grants[host][a] = k.seq
-	if k.hosts[host][a] {
-		return
-	}
-	if k.hosts[host] == nil {
-		k.hosts[host] = map[netip.Addr]bool{}
-	}
-	k.hosts[host][a] = true
-	k.save(host, log)
-}
-
-// drop forgets a grant to host whose claim failed.
-func (k *peerAddresses) drop(host string, a netip.Addr, log *slog.Logger) {
-	k.load()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.grants[host], a)
-	if !k.hosts[host][a] {
-		return
-	}
-	delete(k.hosts[host], a)
-	k.save(host, log)
-}
-
-// holder is a host other than those in skip that is known to hold a.
-func (k *peerAddresses) holder(a netip.Addr, skip map[string]bool) string {
-	k.load()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for h, set := range k.hosts {
-		if !skip[h] && set[a] {
-			return h
-		}
-	}
-	return ""
-}
-
-// save writes host's file; k.mu is held.
-func (k *peerAddresses) save(host string, log *slog.Logger) {
-	var lines []string
-	for a := range k.hosts[host] {
-		lines = append(lines, a.String())
-	}
-	slices.Sort(lines)
-	if err := writeStateFile(filepath.Join(k.dir, host), []byte(strings.Join(lines, "\n")+"\n")); err != nil {
-		log.Warn("cluster: cannot keep a peer's addresses", "peer", host, "err", err)
-	}
-}
-
-func equalSets(a, b map[netip.Addr]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for x := range a {
-		if !b[x] {
-			return false
-		}
-	}
-	return true
 }

@@ -11,32 +11,6 @@ import (
 	"ctrfs/ops"
 )
 
-// What a host knows of its peers' addresses outlives a restart, and a
-// peer's answer replaces it.
-func TestPeerAddressesKept(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := filepath.Join(t.TempDir(), "cluster", "addresses")
-	a, b := netip.MustParseAddr("10.87.0.5"), netip.MustParseAddr("10.87.0.9")
-	k := &peerAddresses{dir: dir}
-	k.set("tollana", []string{a.String()}, nil, k.mark(), log)
-	k.add("abydos", b, log) // granted to abydos
-
-	again := &peerAddresses{dir: dir}
-	if h := again.holder(a, nil); h != "tollana" {
-		t.Errorf("after a restart, %s is %q's, want tollana's", a, h)
-	}
-	if h := again.holder(b, nil); h != "abydos" {
-		t.Errorf("after a restart, %s is %q's, want abydos's (granted)", b, h)
-	}
-	if h := again.holder(a, map[string]bool{"tollana": true}); h != "" {
-		t.Errorf("a host that answered is asked, not remembered: %q", h)
-	}
-	again.set("tollana", nil, nil, again.mark(), log) // tollana answered: it holds nothing now
-	if h := (&peerAddresses{dir: dir}).holder(a, nil); h != "" {
-		t.Errorf("%s still %q's after tollana said it holds nothing", a, h)
-	}
-}
-
 // book is a host's containers as a claim sees them: the addresses their
 // configs hold and those it is claiming.
 type book struct{ held, claiming []netip.Addr }
@@ -67,7 +41,7 @@ func claimHosts(t *testing.T, names ...string) map[string]*claimHost {
 	hosts := map[string]*claimHost{}
 	for _, n := range names {
 		c := &Cluster{cfg: Config{Host: n, Log: log}}
-		c.peerAddrs.dir = filepath.Join(t.TempDir(), "addresses")
+		c.peerAddrs.Dir = filepath.Join(t.TempDir(), "addresses")
 		hosts[n] = &claimHost{c: c, book: &book{}}
 	}
 	return hosts
@@ -136,14 +110,14 @@ func failedClaim(t *testing.T, order []string) {
 		t.Errorf("with edora dead, abydos's claim of %s, which edora's claim failed to take: %v", eight, err)
 	}
 	for _, h := range hosts {
-		if got := h.c.peerAddrs.holder(eight, map[string]bool{"abydos": true}); got != "" {
+		if got := h.c.peerAddrs.Holder(eight, map[string]bool{"abydos": true}); got != "" {
 			t.Errorf("%s keeps %s as %s's", h.c.cfg.Host, eight, got)
 		}
 	}
 	// What was granted and not withdrawn stays: chulak's .5 is chulak's
 	// at abydos and edora.
 	for _, h := range []*claimHost{abydos, edora} {
-		if got := h.c.peerAddrs.holder(five, nil); got != "chulak" {
+		if got := h.c.peerAddrs.Holder(five, nil); got != "chulak" {
 			t.Errorf("%s has %s as %q's, want chulak's", h.c.cfg.Host, five, got)
 		}
 	}
@@ -168,7 +142,7 @@ func TestGrantDuringAnswerKept(t *testing.T) {
 	if err := chulak.c.claim(five, []string{"edora"}, ask, func(string, netip.Addr) {}); err != nil {
 		t.Fatalf("chulak's claim of %s: %v", five, err)
 	}
-	if got := chulak.c.peerAddrs.holder(eight, nil); got != "edora" {
+	if got := chulak.c.peerAddrs.Holder(eight, nil); got != "edora" {
 		t.Errorf("chulak has %s as %q's, want edora's (granted while edora answered)", eight, got)
 	}
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
 
@@ -39,7 +40,7 @@ func (c *Cluster) peerBugReport(host, name string) ([]ops.ReportFile, error) {
 	}
 	defer client.Close()
 	var files []ops.ReportFile
-	if err := callError(host, client.Call("Host.BugReport", name, &files)); err != nil {
+	if err := transport.CallError(host, client.Call("Host.BugReport", name, &files)); err != nil {
 		return nil, err
 	}
 	size := 0
@@ -55,7 +56,7 @@ func (c *Cluster) peerBugReport(host, name string) ([]ops.ReportFile, error) {
 // host's report on that name, bounded by peerReportLimit.
 func (s *Service) BugReport(name string, out *[]ops.ReportFile) error {
 	if err := ops.ValidateName(name); err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	size := 0
 	for _, f := range s.c.m.BugReportFiles(name) {

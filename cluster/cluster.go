@@ -1,11 +1,20 @@
-// Package cluster finds the other hosts (hashicorp/memberlist) and moves
-// containers between them: the migration protocol, on top of ops/ for the
-// steps on each host and images/ for the chunks that travel.
+// Package cluster finds the other hosts and moves containers between
+// them: the one router of ctl commands (commands.go), the migration
+// endpoint's calls (Service: endpoint.go, receive.go), both ends of a move
+// (migrate.go and what it names; receive.go), evacuation, address claims
+// and bug reports, on top of ops/ for the steps on each host and images/
+// for the chunks that travel. What it uses that needs no Cluster is in
+// packages of its own below it: cluster/members (memberlist, the hosts'
+// facts), cluster/transport (TLS, the secret's proofs and keys, the wire
+// codec), cluster/peeraddrs (the peers' addresses known here) and
+// cluster/statefiles (the state files under STORE/cluster/).
 package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/rpc"
@@ -16,6 +25,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"ctrfs/cluster/members"
+	"ctrfs/cluster/peeraddrs"
+	"ctrfs/cluster/statefiles"
+	"ctrfs/cluster/transport"
+	"ctrfs/images"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
 )
@@ -43,19 +57,20 @@ type Cluster struct {
 	m       *ops.Manager
 	mv      *moves.Moves // m's, for this host's side of moves
 	facts   Facts
-	members *membership // nil when alone
-	auth    *endpointAuth
+	members *members.Membership // nil when alone
+	auth    *transport.Auth
 	ln      net.Listener
 
 	sentBytes atomic.Int64 // chunk bytes sent to peers, for metrics
 
+	recv *receiver // the moves that arrive (receive.go)
+
 	mu        sync.Mutex
-	sessions  map[string]*session
 	lastMoves map[string]string // container -> target of its last move, for bug reports (lastmoves.go)
 	moveWatch *ops.Subscription
 	cpuFlags  map[string]string // CPU features by the digest gossip carries
 
-	peerAddrs peerAddresses // addresses.go
+	peerAddrs peeraddrs.Book // of the address claims (addresses.go)
 }
 
 // Start joins the cluster and opens the migration endpoint. Without a
@@ -64,9 +79,10 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 	if cfg.Context == nil {
 		cfg.Context = context.Background()
 	}
-	c := &Cluster{cfg: cfg, m: m, mv: m.Moves(), sessions: map[string]*session{}, lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
+	c := &Cluster{cfg: cfg, m: m, mv: m.Moves(), lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
+	c.recv = newReceiver(c.mv, c.stateDir("incoming"), cfg.Secret, c.opCtx, cfg.Log)
 	c.facts = LocalFacts(cfg.Host, "", m.LXCVersion())
-	c.peerAddrs.dir = c.stateDir("addresses")
+	c.peerAddrs.Dir = c.stateDir("addresses")
 	if len(cfg.Secret) == 0 || cfg.Bind == "" {
 		if len(cfg.Join) > 0 {
 			return nil, fmt.Errorf("--join needs --secret-file and --bind: without a secret a host runs alone")
@@ -86,15 +102,15 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 		}
 		port = p + 1
 	}
-	if c.auth, err = newEndpointAuth(cfg.Secret); err != nil {
+	if c.auth, err = transport.NewAuth(cfg.Secret); err != nil {
 		return nil, err
 	}
 	c.facts.Endpoint = net.JoinHostPort(host, strconv.Itoa(port))
 	if err := c.listen(); err != nil {
 		return nil, err
 	}
-	c.recoverIncoming()
-	if c.members, err = startMembership(cfg.Host, cfg.Bind, cfg.Join, filepath.Join(c.stateDir("gossip"), "peers"), cfg.Secret, c.facts, cfg.Log); err != nil {
+	c.recv.recoverIncoming()
+	if c.members, err = members.Start(cfg.Host, cfg.Bind, cfg.Join, filepath.Join(c.stateDir("gossip"), "peers"), cfg.Secret, c.facts, cfg.Log); err != nil {
 		c.ln.Close()
 		return nil, err
 	}
@@ -117,7 +133,7 @@ func (c *Cluster) listen() error {
 		return fmt.Errorf("migration endpoint: %w", err)
 	}
 	c.ln = ln
-	go c.auth.serve(ln, func(conn net.Conn) {
+	go c.auth.Serve(ln, func(conn net.Conn) {
 		svc := &Service{c: c}
 		srv := rpc.NewServer()
 		if err := srv.RegisterName("Host", svc); err != nil {
@@ -125,7 +141,7 @@ func (c *Cluster) listen() error {
 			conn.Close()
 			return
 		}
-		srv.ServeCodec(newServerCodec(conn))
+		srv.ServeCodec(transport.NewServerCodec(conn))
 		svc.connectionClosed()
 	}, func(from net.Addr, err error) {
 		c.cfg.Log.Warn("cluster: refused a connection to the migration endpoint", "from", from, "err", err)
@@ -139,7 +155,7 @@ func (c *Cluster) Close() {
 		c.moveWatch.Close()
 	}
 	if c.members != nil {
-		c.members.leave()
+		c.members.Leave()
 	}
 	if c.ln != nil {
 		c.ln.Close()
@@ -152,12 +168,24 @@ func (c *Cluster) Failed() <-chan error {
 	if c.members == nil {
 		return nil
 	}
-	return c.members.nameTaken
+	return c.members.NameTaken()
 }
 
 // SentBytes is how many (compressed) chunk bytes this host has sent to
 // peers in migrations since it started.
 func (c *Cluster) SentBytes() int64 { return c.sentBytes.Load() }
+
+// Facts are what a host must know about another before it sends it a
+// container (members.Facts).
+type Facts = members.Facts
+
+// Peer is another host as the cluster sees it (members.Peer).
+type Peer = members.Peer
+
+// LocalFacts describes this machine (members.LocalFacts).
+func LocalFacts(host, endpoint, lxcVersion string) Facts {
+	return members.LocalFacts(host, endpoint, lxcVersion)
+}
 
 // Facts are this host's.
 func (c *Cluster) Facts() Facts { return c.facts }
@@ -167,7 +195,7 @@ func (c *Cluster) Peers() []Peer {
 	if c.members == nil {
 		return nil
 	}
-	return c.members.peers()
+	return c.members.Peers()
 }
 
 // Peer finds another host by name.
@@ -218,7 +246,7 @@ func (c *Cluster) connect(host string) (*rpc.Client, Peer, error) {
 	if p.Status == "dead" {
 		return nil, p, ops.NewError(ops.ErrUnreachable, fmt.Sprintf("host %s is dead", host))
 	}
-	client, err := dial(p.Meta.Endpoint, c.auth)
+	client, err := transport.Dial(p.Meta.Endpoint, c.auth)
 	return client, p, err
 }
 
@@ -237,7 +265,7 @@ func (c *Cluster) PeerContainers(host string) ([]ContainerSummary, error) {
 	}
 	defer client.Close()
 	var out []ContainerSummary
-	return out, callError(host, client.Call("Host.List", true, &out))
+	return out, transport.CallError(host, client.Call("Host.List", true, &out))
 }
 
 // Pull asks a peer to move one of its containers here.
@@ -247,24 +275,36 @@ func (c *Cluster) Pull(name, from string) error {
 		return err
 	}
 	defer client.Close()
-	return callError(from, client.Call("Host.Pull", PullArgs{Name: name, To: c.cfg.Host}, new(bool)))
+	return transport.CallError(from, client.Call("Host.Pull", PullArgs{Name: name, To: c.cfg.Host}, new(bool)))
 }
 
 func (c *Cluster) stateDir(kind string) string {
 	return filepath.Join(c.cfg.StoreDir, "cluster", kind)
 }
 
-// writeStateFile replaces a small state file by a rename.
-func writeStateFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+// journals are the names of the containers that have a journal in dir
+// (cluster/KIND/NAME.json) that ctrfs wrote.
+func journals(dir string, log *slog.Logger) []string {
+	if err := statefiles.TrustedDir(dir); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			log.Error("cluster: ignoring migration journals in a directory that is not ctrfs's own: none is followed",
+				"dir", dir, "reason", err)
+		}
+		return nil
 	}
-	if err := trustedStateDir(filepath.Dir(path)); err != nil {
-		return err
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || ops.ValidateName(name) != nil {
+			continue
+		}
+		if err := images.TrustedFile(filepath.Join(dir, e.Name())); err != nil {
+			log.Error("cluster: ignoring a migration journal that is not ctrfs's own",
+				"file", filepath.Join(dir, e.Name()), "reason", err)
+			continue
+		}
+		names = append(names, name)
 	}
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return names
 }

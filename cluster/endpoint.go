@@ -3,6 +3,8 @@ package cluster
 import (
 	"sync"
 
+	"ctrfs/cluster/members"
+	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
 
@@ -23,7 +25,7 @@ type PullArgs struct{ Name, To string }
 // Facts answers what this host is, for a move's check and hosts/PEER/info.
 func (s *Service) Facts(_ bool, out *Facts) error {
 	*out = s.c.facts
-	out.MemAvailable = memAvailable()
+	out.MemAvailable = members.MemAvailable()
 	return nil
 }
 
@@ -31,7 +33,7 @@ func (s *Service) Facts(_ bool, out *Facts) error {
 func (s *Service) List(_ bool, out *[]ContainerSummary) error {
 	names, err := s.c.m.List()
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	for _, n := range names {
 		st, err := s.c.m.Status(n)
@@ -48,5 +50,5 @@ func (s *Service) List(_ bool, out *[]ContainerSummary) error {
 // (Cluster.Pull).
 func (s *Service) Pull(a PullArgs, out *bool) error {
 	*out = true
-	return wireError(s.c.Migrate(a.Name, a.To))
+	return transport.WireError(s.c.Migrate(a.Name, a.To))
 }

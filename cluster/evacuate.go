@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"ctrfs/cluster/members"
+	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
 
@@ -147,10 +149,10 @@ func (c *Cluster) peerFacts(host string) (Facts, Peer, error) {
 	}
 	defer client.Close()
 	var f Facts
-	if err := callError(host, client.Call("Host.Facts", true, &f)); err != nil {
+	if err := transport.CallError(host, client.Call("Host.Facts", true, &f)); err != nil {
 		return Facts{}, p, err
 	}
-	if err := CanTake(c.facts, f); err != nil {
+	if err := members.CanTake(c.facts, f); err != nil {
 		return Facts{}, p, ops.NewError(ops.ErrUnsupported, fmt.Sprintf("%s cannot take this host's containers: %v", host, err))
 	}
 	return f, p, nil

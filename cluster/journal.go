@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"ctrfs/cluster/statefiles"
+	"ctrfs/cluster/transport"
 	"ctrfs/ops/testhooks"
 )
 
@@ -35,7 +37,7 @@ func (c *Cluster) journalPath(name string) string {
 
 func (c *Cluster) writeJournal(j journal) error {
 	data, _ := json.Marshal(j)
-	return writeStateFile(c.journalPath(j.Name), data)
+	return statefiles.Write(c.journalPath(j.Name), data)
 }
 
 // installSlack bounds how long an install on the target takes.
@@ -80,12 +82,12 @@ func (c *Cluster) askOwner(j journal) (string, error) {
 }
 
 func (c *Cluster) callEndpoint(endpoint, method string, args, reply any) error {
-	client, err := dial(endpoint, c.auth)
+	client, err := transport.Dial(endpoint, c.auth)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	return callError(endpoint, client.Call(method, args, reply))
+	return transport.CallError(endpoint, client.Call(method, args, reply))
 }
 
 // recoverOutgoing settles the migrations a killed daemon left, each in the
@@ -94,8 +96,8 @@ func (c *Cluster) callEndpoint(endpoint, method string, args, reply any) error {
 // and the container is restored here if it ran.
 func (c *Cluster) recoverOutgoing() {
 	ctx := c.opCtx()
-	for _, name := range c.journals("outgoing") {
-		data, err := readStateFile(c.journalPath(name))
+	for _, name := range journals(c.stateDir("outgoing"), c.cfg.Log) {
+		data, err := statefiles.Read(c.journalPath(name))
 		var j journal
 		if err == nil {
 			err = json.Unmarshal(data, &j)

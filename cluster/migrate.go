@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"ctrfs/cluster/members"
+	"ctrfs/cluster/transport"
 	"ctrfs/images"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
@@ -176,7 +178,7 @@ func (mg *migration) check(ctx context.Context, postCopy bool) error {
 	if err := mg.call("Host.Facts", true, &facts); err != nil {
 		return err
 	}
-	if err := CanTake(c.facts, facts); err != nil {
+	if err := members.CanTake(c.facts, facts); err != nil {
 		return ops.NewError(ops.ErrUnsupported, fmt.Sprintf("%s cannot take %s: %v", mg.peer.Name, o.Name(), err))
 	}
 	status, err := o.Status()
@@ -357,7 +359,7 @@ func (mg *migration) moved(report []ops.KeyValue, downtime time.Duration) {
 }
 
 func (mg *migration) call(method string, args, reply any) error {
-	return callError(mg.peer.Name, mg.client.Call(method, args, reply))
+	return transport.CallError(mg.peer.Name, mg.client.Call(method, args, reply))
 }
 
 // abort drops the target's session. If the connection is broken it keeps

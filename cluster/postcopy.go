@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/images"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
@@ -80,8 +81,8 @@ func pageServerAddr(endpoint string) (string, int, error) {
 // move of token (ops/lazypages/tls.go): their CA is derived from the cluster
 // secret and the token, which only this move's two hosts know, so only
 // they can make a certificate that the other end accepts.
-func (c *Cluster) pageServerTLS(token string) (*moves.PageServerTLS, error) {
-	seed, err := pageServerSeed(c.cfg.Secret, token)
+func pageServerTLS(secret []byte, token string) (*moves.PageServerTLS, error) {
+	seed, err := transport.PageServerSeed(secret, token)
 	if err == nil {
 		var creds *moves.PageServerTLS
 		if creds, err = moves.NewPageServerTLS(seed); err == nil {
@@ -134,7 +135,7 @@ func (mg *migration) pageServer() (addr string, port int, creds *moves.PageServe
 	if err != nil {
 		return "", 0, nil, ops.NewError(ops.ErrFailed, "choose the page server's address: "+err.Error())
 	}
-	creds, err = mg.c.pageServerTLS(mg.token)
+	creds, err = pageServerTLS(mg.c.cfg.Secret, mg.token)
 	return addr, port, creds, err
 }
 
@@ -242,7 +243,7 @@ func (c *Cluster) lazyState(client *rpc.Client, j journal) (targetLazyState, str
 	var r LazyStateReply
 	err := errors.New("no connection")
 	if client != nil {
-		err = callError(j.Target, client.Call("Host.LazyState", j.Token, &r))
+		err = transport.CallError(j.Target, client.Call("Host.LazyState", j.Token, &r))
 	}
 	if errors.Is(err, ops.ErrUnreachable) || client == nil {
 		err = c.callEndpoint(j.Endpoint, "Host.LazyState", j.Token, &r)

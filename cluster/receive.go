@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"ctrfs/cluster/statefiles"
+	"ctrfs/cluster/transport"
 	"ctrfs/images"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
@@ -39,6 +42,28 @@ var commitLease = testhooks.Duration("CTRFS_TEST_COMMIT_LEASE", 15*time.Second)
 // renewal) before Install. CTRFS_TEST_SESSION_IDLE, a test hook, shortens
 // it so that a test of the deadline need not wait half a minute.
 var sessionIdle = testhooks.Duration("CTRFS_TEST_SESSION_IDLE", 30*time.Second)
+
+// receiver is this host's side of the moves that arrive: their sessions,
+// by token, and the markers of what they installed
+// (STORE/cluster/incoming). It holds what the sessions use: ops' moves,
+// the context of a move's work, the secret (a post-copy move's page
+// server) and the log. It knows nothing of the members, of moves that
+// leave or of the calls' arguments: the Service's methods below take
+// those and use it.
+type receiver struct {
+	mv     *moves.Moves
+	dir    string // STORE/cluster/incoming
+	secret []byte
+	opCtx  func() context.Context // Cluster.opCtx
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*session
+}
+
+func newReceiver(mv *moves.Moves, dir string, secret []byte, opCtx func() context.Context, log *slog.Logger) *receiver {
+	return &receiver{mv: mv, dir: dir, secret: secret, opCtx: opCtx, log: log, sessions: map[string]*session{}}
+}
 
 type session struct {
 	// mu is held through Install, so that Owner, Abort, Commit and the
@@ -69,7 +94,7 @@ func (s *Service) connectionClosed() {
 		installed := sess.installed
 		sess.mu.Unlock()
 		if !installed {
-			s.c.drop(sess)
+			s.c.recv.drop(sess)
 		}
 	}
 }
@@ -131,15 +156,15 @@ const (
 func (s *Service) Begin(a BeginArgs, token *string) error {
 	in, err := s.c.mv.Receive(a.Name)
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	b := make([]byte, 16)
 	rand.Read(b)
 	sess := &session{token: hex.EncodeToString(b), name: a.Name, source: a.Source, started: time.Now(), in: in}
-	s.c.mu.Lock()
-	s.c.sessions[sess.token] = sess
-	sess.timer = time.AfterFunc(sessionIdle, func() { s.c.expire(sess.token) })
-	s.c.mu.Unlock()
+	s.c.recv.mu.Lock()
+	s.c.recv.sessions[sess.token] = sess
+	sess.timer = time.AfterFunc(sessionIdle, func() { s.c.recv.expire(sess.token) })
+	s.c.recv.mu.Unlock()
 	s.mu.Lock()
 	s.begun = append(s.begun, sess)
 	s.mu.Unlock()
@@ -149,10 +174,10 @@ func (s *Service) Begin(a BeginArgs, token *string) error {
 }
 
 // session finds a session and extends its lease.
-func (c *Cluster) session(token string) (*session, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	sess, ok := c.sessions[token]
+func (r *receiver) session(token string) (*session, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sess, ok := r.sessions[token]
 	if !ok {
 		return nil, ops.NewError(ops.ErrFailed, "no such migration session (it expired or was aborted)")
 	}
@@ -167,22 +192,22 @@ func (c *Cluster) session(token string) (*session, error) {
 }
 
 func (s *Service) Missing(a MissingArgs, out *[]string) error {
-	sess, err := s.c.session(a.Token)
+	sess, err := s.c.recv.session(a.Token)
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	*out = sess.in.Chunks().Missing(a.Hashes)
 	return nil
 }
 
 func (s *Service) Put(a PutArgs, out *int) error {
-	sess, err := s.c.session(a.Token)
+	sess, err := s.c.recv.session(a.Token)
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	for _, ch := range a.Chunks {
 		if err := sess.in.Chunks().Put(ch.Hash, ch.Data); err != nil {
-			return wireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("store chunk %s: %v", ch.Hash, err)))
+			return transport.WireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("store chunk %s: %v", ch.Hash, err)))
 		}
 		*out += len(ch.Data)
 	}
@@ -192,14 +217,14 @@ func (s *Service) Put(a PutArgs, out *int) error {
 // Prepare unpacks the precopy's rootfs where Install creates the
 // container, so that Install applies only the changes since.
 func (s *Service) Prepare(a PrepareArgs, out *bool) error {
-	return s.c.unpackAhead(a.Token, a.Rootfs, aheadRootfs, out)
+	return s.c.recv.unpackAhead(a.Token, a.Rootfs, aheadRootfs, out)
 }
 
 // PrepareState unpacks a precopy dump of the processes, so that the
 // restore at Install writes only what the final dump changed and restores
 // from a directory of its own (see moves.Incoming.PrepareState).
 func (s *Service) PrepareState(a PrepareStateArgs, out *bool) error {
-	return s.c.unpackAhead(a.Token, a.State, aheadState, out)
+	return s.c.recv.unpackAhead(a.Token, a.State, aheadState, out)
 }
 
 // ahead is what Prepare or PrepareState unpacks ahead of the install.
@@ -222,20 +247,20 @@ var (
 // to unpack); its idle time starts again when it is done. A failure is
 // logged and answered, and leaves the session to go on: Install then
 // unpacks the whole rootfs, or restores from the store.
-func (c *Cluster) unpackAhead(token string, mf *images.Manifest, a ahead, out *bool) error {
-	ctx := c.opCtx()
-	sess, err := c.lockedSession(token, mf, a.call)
+func (r *receiver) unpackAhead(token string, mf *images.Manifest, a ahead, out *bool) error {
+	ctx := r.opCtx()
+	sess, err := r.lockedSession(token, mf, a.call)
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	defer sess.mu.Unlock()
-	return c.preparing(sess, func() error {
+	return r.preparing(sess, func() error {
 		t0 := time.Now()
 		err := a.unpack(sess.in, ctx, mf)
 		*a.took(sess) = time.Since(t0)
 		if err != nil {
-			c.cfg.Log.Warn("cluster: cannot unpack the "+a.what+" of an incoming container ahead of its install", "container", sess.name, "err", err)
-			return wireError(err)
+			r.log.Warn("cluster: cannot unpack the "+a.what+" of an incoming container ahead of its install", "container", sess.name, "err", err)
+			return transport.WireError(err)
 		}
 		*out = true
 		return nil
@@ -244,30 +269,30 @@ func (c *Cluster) unpackAhead(token string, mf *images.Manifest, a ahead, out *b
 
 // preparing runs fn, work ahead of the install, for a session whose lock
 // the caller holds, with the session's expiry stopped meanwhile.
-func (c *Cluster) preparing(sess *session, fn func() error) error {
-	c.mu.Lock()
-	live := c.sessions[sess.token] == sess && !sess.installed
+func (r *receiver) preparing(sess *session, fn func() error) error {
+	r.mu.Lock()
+	live := r.sessions[sess.token] == sess && !sess.installed
 	if live {
 		sess.preparing = true
 		sess.timer.Stop()
 	}
-	c.mu.Unlock()
+	r.mu.Unlock()
 	if !live {
-		return wireError(ops.NewError(ops.ErrFailed, "nothing to prepare (the session expired, was aborted or is installed)"))
+		return transport.WireError(ops.NewError(ops.ErrFailed, "nothing to prepare (the session expired, was aborted or is installed)"))
 	}
 	defer func() {
-		c.mu.Lock()
+		r.mu.Lock()
 		sess.preparing = false
 		sess.timer.Reset(sessionIdle)
-		c.mu.Unlock()
+		r.mu.Unlock()
 	}()
 	return fn()
 }
 
 // lockedSession is session for a call that brings a manifest (a rootfs,
 // a state), with the session's lock taken: the caller unlocks sess.mu.
-func (c *Cluster) lockedSession(token string, mf *images.Manifest, what string) (*session, error) {
-	sess, err := c.session(token)
+func (r *receiver) lockedSession(token string, mf *images.Manifest, what string) (*session, error) {
+	sess, err := r.session(token)
 	if err != nil {
 		return nil, err
 	}
@@ -279,13 +304,13 @@ func (c *Cluster) lockedSession(token string, mf *images.Manifest, what string) 
 }
 
 func (s *Service) Install(a InstallArgs, out *bool) error {
-	sess, err := s.c.lockedSession(a.Token, a.Rootfs, "install")
+	sess, err := s.c.recv.lockedSession(a.Token, a.Rootfs, "install")
 	if err != nil {
-		return wireError(err)
+		return transport.WireError(err)
 	}
 	defer sess.mu.Unlock()
-	if err := s.c.markIncoming(sess); err != nil {
-		return wireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))
+	if err := s.c.recv.markIncoming(sess); err != nil {
+		return transport.WireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))
 	}
 	ctx := s.c.opCtx()
 	t0 := time.Now()
@@ -294,7 +319,7 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 	sess.phases = []ops.KeyValue{seconds("target-install-seconds", time.Since(t0))}
 	if err == nil && a.Start && a.PageServer != "" {
 		t1 := time.Now()
-		if log, err = s.c.startLazy(ctx, sess.in, a.Token, a.PageServer); err != nil {
+		if log, err = s.c.recv.startLazy(ctx, sess.in, a.Token, a.PageServer); err != nil {
 			s.c.cfg.Log.Warn("cluster: lazy restore of an incoming container failed", "container", sess.name, "log", lastLines(log, 5))
 		}
 		sess.lazy = true
@@ -308,15 +333,15 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 		sess.phases = append(sess.phases, sess.in.Phases...)
 	}
 	if err != nil {
-		s.c.dropLocked(sess)
+		s.c.recv.dropLocked(sess)
 		err = ops.NewError(ops.ErrFailed, fmt.Sprintf("%s could not take %s: %v", s.c.cfg.Host, sess.name, err))
 		s.c.mv.RecordReceiveFailed(sess.name, time.Since(t0), log, err)
-		return wireError(err)
+		return transport.WireError(err)
 	}
-	s.c.mu.Lock()
+	s.c.recv.mu.Lock()
 	sess.installed = true
 	sess.timer.Reset(commitLease)
-	s.c.mu.Unlock()
+	s.c.recv.mu.Unlock()
 	// A test breaks the connection here: the source then does not know
 	// that the container is installed.
 	ops.PausePoint("install-answer")
@@ -326,9 +351,9 @@ func (s *Service) Install(a InstallArgs, out *bool) error {
 
 func (s *Service) Commit(a CommitArgs, out *bool) error {
 	received := time.Now()
-	s.c.mu.Lock()
-	sess, ok := s.c.sessions[a.Token]
-	s.c.mu.Unlock()
+	s.c.recv.mu.Lock()
+	sess, ok := s.c.recv.sessions[a.Token]
+	s.c.recv.mu.Unlock()
 	if ok {
 		sess.mu.Lock()
 		sess.mu.Unlock()
@@ -336,18 +361,18 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	if ok && sess.lazy {
 		// A post-copy copy is kept only whole (the source asked first).
 		if st, why := sess.in.LazyState(); st != moves.LazyWhole {
-			return wireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("cannot commit %s: its memory is %s %s", sess.name, st, why)))
+			return transport.WireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("cannot commit %s: its memory is %s %s", sess.name, st, why)))
 		}
 	}
-	s.c.mu.Lock()
-	sess, ok = s.c.sessions[a.Token]
+	s.c.recv.mu.Lock()
+	sess, ok = s.c.recv.sessions[a.Token]
 	if ok && sess.installed {
-		delete(s.c.sessions, a.Token)
+		delete(s.c.recv.sessions, a.Token)
 		sess.timer.Stop()
 	}
-	s.c.mu.Unlock()
+	s.c.recv.mu.Unlock()
 	if !ok || !sess.installed {
-		return wireError(ops.NewError(ops.ErrFailed, "nothing to commit (the session expired or was aborted)"))
+		return transport.WireError(ops.NewError(ops.ErrFailed, "nothing to commit (the session expired or was aborted)"))
 	}
 	if err := sess.in.Commit(); err != nil {
 		s.c.cfg.Log.Error("cluster: cannot unfreeze a received container", "container", sess.name, "err", err)
@@ -367,7 +392,7 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 	}
 	a.Report = append(a.Report, sess.phases...)
 	a.Report = append(a.Report, seconds("target-commit-seconds", commit))
-	os.Remove(s.c.incomingMarker(sess.name))
+	os.Remove(s.c.recv.incomingMarker(sess.name))
 	sess.in.Close()
 	s.c.mv.RecordReceived(sess.name, time.Since(sess.started), a.Report)
 	s.c.cfg.Log.Info("cluster: received a container", "container", sess.name, "from", sess.source)
@@ -378,7 +403,7 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 // LazyState answers where the post-copy copy of a session is at; a
 // session that is gone is "failed". Asking keeps the session's lease.
 func (s *Service) LazyState(token string, out *LazyStateReply) error {
-	sess, err := s.c.session(token)
+	sess, err := s.c.recv.session(token)
 	if err != nil {
 		*out = LazyStateReply{State: string(moves.LazyFailed), Why: err.Error()}
 		return nil
@@ -392,13 +417,13 @@ func (s *Service) LazyState(token string, out *LazyStateReply) error {
 
 // startLazy is Incoming.StartLazy from the source's host:port, for the
 // move of token.
-func (c *Cluster) startLazy(ctx context.Context, in *moves.Incoming, token, pageServer string) ([]byte, error) {
+func (r *receiver) startLazy(ctx context.Context, in *moves.Incoming, token, pageServer string) ([]byte, error) {
 	host, port, err := net.SplitHostPort(pageServer)
 	p, perr := strconv.Atoi(port)
 	if err != nil || perr != nil {
 		return nil, ops.NewError(ops.ErrInvalid, "a post-copy move with the page server "+pageServer)
 	}
-	creds, err := c.pageServerTLS(token)
+	creds, err := pageServerTLS(r.secret, token)
 	if err != nil {
 		return nil, err
 	}
@@ -406,11 +431,11 @@ func (c *Cluster) startLazy(ctx context.Context, in *moves.Incoming, token, page
 }
 
 func (s *Service) Abort(token string, out *bool) error {
-	s.c.mu.Lock()
-	sess, ok := s.c.sessions[token]
-	s.c.mu.Unlock()
+	s.c.recv.mu.Lock()
+	sess, ok := s.c.recv.sessions[token]
+	s.c.recv.mu.Unlock()
 	if ok {
-		s.c.drop(sess)
+		s.c.recv.drop(sess)
 	}
 	*out = true
 	return nil
@@ -419,17 +444,17 @@ func (s *Service) Abort(token string, out *bool) error {
 // Renew extends a session's lease: the source calls it while it works
 // between calls (keepAlive, cluster/keepalive.go).
 func (s *Service) Renew(token string, out *bool) error {
-	if _, err := s.c.session(token); err != nil {
-		return wireError(err)
+	if _, err := s.c.recv.session(token); err != nil {
+		return transport.WireError(err)
 	}
 	*out = true
 	return nil
 }
 
 func (s *Service) Owner(a OwnerArgs, out *string) error {
-	s.c.mu.Lock()
-	sess, ok := s.c.sessions[a.Token]
-	s.c.mu.Unlock()
+	s.c.recv.mu.Lock()
+	sess, ok := s.c.recv.sessions[a.Token]
+	s.c.recv.mu.Unlock()
 	if ok {
 		sess.mu.Lock() // an install under way decides the answer
 		sess.mu.Unlock()
@@ -439,7 +464,7 @@ func (s *Service) Owner(a OwnerArgs, out *string) error {
 		*out = ownerProvisional
 	case ok:
 		*out = ownerPending
-	case s.c.m.Exists(a.Name) && !exists(s.c.incomingMarker(a.Name)):
+	case s.c.m.Exists(a.Name) && !exists(s.c.recv.incomingMarker(a.Name)):
 		*out = ownerCommitted
 	default:
 		*out = ownerNone
@@ -448,59 +473,59 @@ func (s *Service) Owner(a OwnerArgs, out *string) error {
 }
 
 // expire ends a session whose source went quiet.
-func (c *Cluster) expire(token string) {
-	c.mu.Lock()
-	sess, ok := c.sessions[token]
-	c.mu.Unlock()
+func (r *receiver) expire(token string) {
+	r.mu.Lock()
+	sess, ok := r.sessions[token]
+	r.mu.Unlock()
 	if ok {
-		c.cfg.Log.Warn("cluster: migration session expired; removing what arrived", "container", sess.name, "from", sess.source)
-		c.drop(sess)
+		r.log.Warn("cluster: migration session expired; removing what arrived", "container", sess.name, "from", sess.source)
+		r.drop(sess)
 	}
 }
 
 // drop removes a session and whatever it installed.
-func (c *Cluster) drop(sess *session) {
+func (r *receiver) drop(sess *session) {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	c.dropLocked(sess)
+	r.dropLocked(sess)
 }
 
 // dropLocked is drop for a caller holding sess.mu.
-func (c *Cluster) dropLocked(sess *session) {
-	c.mu.Lock()
-	if c.sessions[sess.token] != sess {
-		c.mu.Unlock()
+func (r *receiver) dropLocked(sess *session) {
+	r.mu.Lock()
+	if r.sessions[sess.token] != sess {
+		r.mu.Unlock()
 		return
 	}
-	delete(c.sessions, sess.token)
+	delete(r.sessions, sess.token)
 	sess.timer.Stop()
-	c.mu.Unlock()
+	r.mu.Unlock()
 	if err := sess.in.Discard(); err != nil {
-		c.cfg.Log.Error("cluster: cannot remove a provisional container", "container", sess.name, "err", err)
+		r.log.Error("cluster: cannot remove a provisional container", "container", sess.name, "err", err)
 	}
 	sess.in.Close()
-	os.Remove(c.incomingMarker(sess.name))
+	os.Remove(r.incomingMarker(sess.name))
 }
 
-func (c *Cluster) incomingMarker(name string) string {
-	return filepath.Join(c.stateDir("incoming"), name+".json")
+func (r *receiver) incomingMarker(name string) string {
+	return filepath.Join(r.dir, name+".json")
 }
 
-func (c *Cluster) markIncoming(sess *session) error {
+func (r *receiver) markIncoming(sess *session) error {
 	data, _ := json.Marshal(map[string]string{"source": sess.source, "token": sess.token})
-	return writeStateFile(c.incomingMarker(sess.name), data)
+	return statefiles.Write(r.incomingMarker(sess.name), data)
 }
 
 // recoverIncoming removes provisional containers that a crash left: their
 // sources still hold the container.
-func (c *Cluster) recoverIncoming() {
-	for _, name := range c.journals("incoming") {
-		c.cfg.Log.Warn("cluster: removing a container whose migration here was not committed", "container", name)
-		if err := c.mv.Remove(name); err != nil {
-			c.cfg.Log.Error("cluster: cannot remove an uncommitted container", "container", name, "err", err)
+func (r *receiver) recoverIncoming() {
+	for _, name := range journals(r.dir, r.log) {
+		r.log.Warn("cluster: removing a container whose migration here was not committed", "container", name)
+		if err := r.mv.Remove(name); err != nil {
+			r.log.Error("cluster: cannot remove an uncommitted container", "container", name, "err", err)
 			continue
 		}
-		os.Remove(c.incomingMarker(name))
+		os.Remove(r.incomingMarker(name))
 	}
 }
 

@@ -3,21 +3,15 @@ package cluster
 import (
 	"bytes"
 	"encoding/gob"
-	"errors"
 	"io"
 	"net/rpc"
 	"strings"
 	"testing"
 
+	"ctrfs/cluster/transport"
 	"ctrfs/images"
 	"ctrfs/ops"
 )
-
-// rwc is a connection that reads from a fixed input and discards writes.
-type rwc struct{ io.Reader }
-
-func (rwc) Write(p []byte) (int, error) { return len(p), nil }
-func (rwc) Close() error                { return nil }
 
 // requests encodes calls as a source sends them.
 func requests(t testing.TB, calls ...any) []byte {
@@ -44,7 +38,7 @@ var bodies = map[string]func() any{
 }
 
 // FuzzRequestDecode: no bytes from a peer crash the endpoint's decoding of
-// requests, and none makes it read a message larger than maxMessage.
+// requests, and none makes it read a message larger than transport's maxMessage.
 func FuzzRequestDecode(f *testing.F) {
 	mf := &images.Manifest{Version: 1, Files: []images.File{{Name: "a", Size: 1, Chunks: []images.Chunk{{Hash: strings.Repeat("ab", 32), Size: 1}}}}}
 	f.Add(requests(f, "Host.Begin", BeginArgs{Name: "c1", Source: "dakara"},
@@ -57,8 +51,13 @@ func FuzzRequestDecode(f *testing.F) {
 	f.Add([]byte{0xfc, 0x7f, 0xff, 0xff, 0xff}) // a message of 2 GiB
 	f.Add([]byte{0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		in := bytes.NewReader(data)
-		codec := newServerCodec(rwc{in})
+		// A connection that reads data and discards what is written.
+		conn := struct {
+			io.Reader
+			io.Writer
+			io.Closer
+		}{bytes.NewReader(data), io.Discard, io.NopCloser(nil)}
+		codec := transport.NewServerCodec(conn)
 		for i := 0; i < 16; i++ {
 			var req rpc.Request
 			if err := codec.ReadRequestHeader(&req); err != nil {
@@ -71,49 +70,6 @@ func FuzzRequestDecode(f *testing.F) {
 			if err := codec.ReadRequestBody(body); err != nil {
 				return
 			}
-		}
-	})
-}
-
-// A message whose length prefix is over maxMessage fails at the prefix:
-// its body is never read, so never held.
-func TestFrameLimiterRefusesBigMessage(t *testing.T) {
-	big := []byte{0xfc, 0x10, 0x00, 0x00, 0x01} // 256 MiB + 1, as gob writes it
-	body := &countingReader{}
-	codec := newServerCodec(rwc{io.MultiReader(bytes.NewReader(big), body)})
-	var req rpc.Request
-	if err := codec.ReadRequestHeader(&req); !errors.Is(err, errMessageTooBig) {
-		t.Fatalf("a message of %d bytes: %v", maxMessage+1, err)
-	}
-	if body.n != 0 {
-		t.Fatalf("read %d bytes of its body", body.n)
-	}
-	// One of maxMessage bytes is read.
-	ok := newFrameLimiter(io.MultiReader(bytes.NewReader([]byte{0xfc, 0x10, 0x00, 0x00, 0x00}), io.LimitReader(body, maxMessage)), maxMessage)
-	if n, err := io.Copy(io.Discard, ok); err != nil || n != maxMessage+5 {
-		t.Fatalf("a message of %d bytes: read %d, %v", maxMessage, n, err)
-	}
-}
-
-type countingReader struct{ n int64 }
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	c.n += int64(len(p))
-	return len(p), nil
-}
-
-// FuzzCanTake: no facts a peer reports crash the check that decides
-// whether it can take a container.
-func FuzzCanTake(f *testing.F) {
-	f.Add("amd64", "6.18.44-fc-v782", "4.2.1", "amd64", "6.1.0", "4.2")
-	f.Add("", "", "", "arm64", "99999999999999999999999.1", "..1")
-	f.Fuzz(func(t *testing.T, arch1, kernel1, criu1, arch2, kernel2, criu2 string) {
-		src := Facts{Host: "a", Arch: arch1, Kernel: kernel1, CRIU: criu1, CPUFlags: []string{"sse2"}}
-		dst := Facts{Host: "b", Arch: arch2, Kernel: kernel2, CRIU: criu2}
-		CanTake(src, dst)
-		CanTake(dst, src)
-		if CanTake(src, src) != nil && src.Arch != "" && compareVersions(kernel1, kernel1) != 0 {
-			t.Fatalf("%+v cannot take from itself", src)
 		}
 	})
 }

@@ -25,10 +25,10 @@ import (
 // handshake, read a page or feed one.
 //
 // The CA's key comes from a seed the caller gives: for a move, one
-// derived from the cluster secret and the move's token (cluster/secret.go),
-// so that only members of the cluster can make its certificates and those
-// of one move are worth nothing in another; for the lazy-pages probe, a
-// random one. Each end's own key is random. CRIU reads the PEM files when
+// derived from the cluster secret and the move's token
+// (cluster/transport/secret.go), so that only members of the cluster can
+// make its certificates and those of one move are worth nothing in
+// another; for the lazy-pages probe, a random one. Each end's own key is random. CRIU reads the PEM files when
 // its connection opens, so they stay in a fresh 0700 staging directory
 // for the life of the CRIU that reads them, and are removed with it.
 

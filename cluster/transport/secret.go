@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"crypto/hkdf"
@@ -27,7 +27,7 @@ const (
 
 // CheckSecret refuses a cluster secret that is too short or too regular
 // to be random bytes. Its error reads after "holds" and says how to make
-// one. Every use of a secret goes through it (readSecret, deriveKey), so
+// one. Every use of a secret goes through it (cmd/ctrfs's readSecret, deriveKey), so
 // that the daemon, `ctrfs probe` and the key derivation agree.
 func CheckSecret(secret []byte) error {
 	if len(secret) < MinSecretLen {
@@ -70,15 +70,15 @@ func deriveKey(secret []byte, info string) ([]byte, error) {
 	return hkdf.Key(sha256.New, secret, nil, info, 32)
 }
 
-// gossipKey is memberlist's AES-256 key.
-func gossipKey(secret []byte) ([]byte, error) { return deriveKey(secret, gossipInfo) }
+// GossipKey is memberlist's AES-256 key.
+func GossipKey(secret []byte) ([]byte, error) { return deriveKey(secret, gossipInfo) }
 
 // migrationKey keys the proofs of the migration endpoint.
 func migrationKey(secret []byte) ([]byte, error) { return deriveKey(secret, migrationInfo) }
 
-// pageServerSeed is the seed of the CA key of one post-copy move's page
+// PageServerSeed is the seed of the CA key of one post-copy move's page
 // server (moves.NewPageServerTLS): the move's token, in the label, makes it
 // that move's alone.
-func pageServerSeed(secret []byte, token string) ([]byte, error) {
+func PageServerSeed(secret []byte, token string) ([]byte, error) {
 	return deriveKey(secret, pageServerInfo+"\x00"+token)
 }

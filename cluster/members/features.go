@@ -1,4 +1,4 @@
-package cluster
+package members
 
 import (
 	"os/exec"

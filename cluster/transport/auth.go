@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"crypto/ed25519"
@@ -69,13 +69,16 @@ const (
 	accepted byte = 1
 )
 
-// endpointAuth is a daemon's half of the protocol above.
-type endpointAuth struct {
+// Auth is a daemon's half of the protocol above: the migration key and
+// the TLS configs of both ends, made once at start (NewAuth).
+type Auth struct {
 	key            []byte
 	server, client *tls.Config
 }
 
-func newEndpointAuth(secret []byte) (*endpointAuth, error) {
+// NewAuth derives the migration key from secret and makes a random
+// certificate for the endpoint.
+func NewAuth(secret []byte) (*Auth, error) {
 	key, err := migrationKey(secret)
 	if err != nil {
 		return nil, err
@@ -84,7 +87,7 @@ func newEndpointAuth(secret []byte) (*endpointAuth, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &endpointAuth{
+	return &Auth{
 		key: key,
 		server: &tls.Config{
 			MinVersion:             tls.VersionTLS13,
@@ -122,7 +125,7 @@ func randomCertificate() (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}, nil
 }
 
-func (a *endpointAuth) proof(role string, conn *tls.Conn) ([]byte, error) {
+func (a *Auth) proof(role string, conn *tls.Conn) ([]byte, error) {
 	st := conn.ConnectionState()
 	e, err := st.ExportKeyingMaterial(exporterLabel, nil, 32)
 	if err != nil {
@@ -140,7 +143,7 @@ var errNoSecret = errors.New("it does not hold this host's cluster secret")
 // accept runs the server's side on a new connection: it returns the
 // connection once the client has proven the secret, and closes it
 // otherwise.
-func (a *endpointAuth) accept(raw net.Conn) (*tls.Conn, error) {
+func (a *Auth) accept(raw net.Conn) (*tls.Conn, error) {
 	conn := tls.Server(raw, a.server)
 	conn.SetDeadline(time.Now().Add(authTimeout))
 	err := conn.Handshake()
@@ -174,7 +177,7 @@ func (a *endpointAuth) accept(raw net.Conn) (*tls.Conn, error) {
 // dial connects to an endpoint and runs the client's side: it returns the
 // connection once both sides have proven the secret. A peer that does not
 // answer, or does not hold the secret, is EHOSTUNREACH.
-func (a *endpointAuth) dial(endpoint string) (*tls.Conn, error) {
+func (a *Auth) dial(endpoint string) (*tls.Conn, error) {
 	d := peerDialer()
 	conn, err := tls.DialWithDialer(d, "tcp", endpoint, a.client)
 	if err != nil {
@@ -210,9 +213,9 @@ func (a *endpointAuth) dial(endpoint string) (*tls.Conn, error) {
 	return conn, nil
 }
 
-// serve accepts connections on ln and hands each that proved the secret
+// Serve accepts connections on ln and hands each that proved the secret
 // to handle; the others go to refused.
-func (a *endpointAuth) serve(ln net.Listener, handle func(net.Conn), refused func(net.Addr, error)) {
+func (a *Auth) Serve(ln net.Listener, handle func(net.Conn), refused func(net.Addr, error)) {
 	for {
 		raw, err := ln.Accept()
 		if err != nil {

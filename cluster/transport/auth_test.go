@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"bytes"
@@ -14,66 +14,6 @@ import (
 	"ctrfs/ops"
 )
 
-func TestCompareVersions(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		want int
-	}{
-		{"4.2.1", "4.2", 1}, {"4.2", "4.2.0", 0}, {"3.19", "4.2", -1},
-		{"6.18.44-fc-v782", "6.18.44", 0}, {"6.1.0-13-amd64", "6.18.44", -1}, {"", "4.2", -1},
-	} {
-		if got := compareVersions(c.a, c.b); got != c.want {
-			t.Errorf("compareVersions(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
-		}
-	}
-}
-
-func TestCanTake(t *testing.T) {
-	src := Facts{Host: "a", Arch: "amd64", Kernel: "6.18.4", CRIU: "4.2", CPUFlags: []string{"avx2", "sse4_2"}, StoreFormat: 2,
-		Features: []string{"timens", "userns"}, FeaturesKnown: true}
-	ok := src
-	ok.Host, ok.Kernel, ok.CPUFlags = "b", "6.19", []string{"avx2", "avx512f", "sse4_2"}
-	if err := CanTake(src, ok); err != nil {
-		t.Errorf("a newer host with more features: %v", err)
-	}
-	// A flag the kernel makes (6.12 lists xtopology, 6.1 does not on the
-	// same CPU) is no CPU feature a process uses.
-	kernelFlag := src
-	kernelFlag.CPUFlags = append([]string{"xtopology"}, src.CPUFlags...)
-	if err := CanTake(kernelFlag, ok); err != nil {
-		t.Errorf("a source whose kernel lists xtopology: %v", err)
-	}
-	// The way back after an upgrade: an older kernel with what a restore
-	// needs takes the container.
-	back := ok
-	back.Kernel, back.Features = "6.1.0", []string{"apparmor_stacking", "timens", "userns"}
-	if err := CanTake(src, back); err != nil {
-		t.Errorf("an older kernel with every feature a restore needs: %v", err)
-	}
-	old := src
-	old.StoreFormat = 0
-	if err := CanTake(old, ok); err != nil {
-		t.Errorf("a newer ctrfs taking from an older one: %v", err)
-	}
-	for what, mutate := range map[string]func(*Facts){
-		"arch":                 func(f *Facts) { f.Arch = "arm64" },
-		"avx2":                 func(f *Facts) { f.CPUFlags = []string{"sse4_2"} },
-		"lacks what a restore": func(f *Facts) { f.Kernel, f.Features = "6.1.0", []string{"timens"} },
-		"userns":               func(f *Facts) { f.Features = nil },
-		// A ctrfs that does not report features is judged by version.
-		"older than": func(f *Facts) { f.Kernel, f.Features, f.FeaturesKnown = "6.1.0", nil, false },
-		"CRIU":       func(f *Facts) { f.CRIU = "3.19" },
-		// A ctrfs from before BLAKE3 chunk names reports no format.
-		"older ctrfs": func(f *Facts) { f.StoreFormat = 0 },
-	} {
-		dst := ok
-		mutate(&dst)
-		if err := CanTake(src, dst); err == nil || !strings.Contains(err.Error(), what) {
-			t.Errorf("target with other %s: %v", what, err)
-		}
-	}
-}
-
 func randomSecret(t *testing.T) []byte {
 	b := make([]byte, MinSecretLen)
 	if _, err := rand.Read(b); err != nil {
@@ -86,7 +26,7 @@ func randomSecret(t *testing.T) []byte {
 // the secret's proofs; it returns the address and the requests served.
 func endpoint(t *testing.T, secret []byte) (string, chan bool) {
 	t.Helper()
-	a, err := newEndpointAuth(secret)
+	a, err := NewAuth(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +38,7 @@ func endpoint(t *testing.T, secret []byte) (string, chan bool) {
 	srv := rpc.NewServer()
 	served := make(chan bool, 4)
 	srv.RegisterName("Host", &echo{served})
-	go a.serve(ln, func(c net.Conn) { srv.ServeConn(c) }, func(net.Addr, error) {})
+	go a.Serve(ln, func(c net.Conn) { srv.ServeConn(c) }, func(net.Addr, error) {})
 	return ln.Addr().String(), served
 }
 
@@ -108,8 +48,8 @@ func TestSecretAuthenticates(t *testing.T) {
 	secret := randomSecret(t)
 	addr, served := endpoint(t, secret)
 
-	good, _ := newEndpointAuth(secret)
-	client, err := dial(addr, good)
+	good, _ := NewAuth(secret)
+	client, err := Dial(addr, good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,8 +59,8 @@ func TestSecretAuthenticates(t *testing.T) {
 	}
 	client.Close()
 
-	bad, _ := newEndpointAuth(randomSecret(t))
-	client, err = dial(addr, bad)
+	bad, _ := NewAuth(randomSecret(t))
+	client, err = Dial(addr, bad)
 	if err == nil {
 		err = client.Call("Host.Echo", "hi", &out)
 		client.Close()
@@ -189,7 +129,7 @@ func TestEndpointRevealsNothing(t *testing.T) {
 // TestServerProvesTheSecret: a client with the secret does not take an
 // endpoint that accepts its proof without proving the secret in turn.
 func TestServerProvesTheSecret(t *testing.T) {
-	impostor, _ := newEndpointAuth(randomSecret(t))
+	impostor, _ := NewAuth(randomSecret(t))
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", impostor.server)
 	if err != nil {
 		t.Fatal(err)
@@ -205,8 +145,8 @@ func TestServerProvesTheSecret(t *testing.T) {
 		conn.Write(append([]byte{accepted}, make([]byte, proofSize)...))
 		io.ReadAll(conn)
 	}()
-	a, _ := newEndpointAuth(randomSecret(t))
-	client, err := dial(ln.Addr().String(), a)
+	a, _ := NewAuth(randomSecret(t))
+	client, err := Dial(ln.Addr().String(), a)
 	if err == nil {
 		client.Close()
 		t.Fatal("the client took an endpoint that did not prove the secret")
@@ -219,10 +159,10 @@ func TestServerProvesTheSecret(t *testing.T) {
 // TestShortSecretRefused: the keys are not derived from a short secret,
 // nor from one too regular to be random.
 func TestShortSecretRefused(t *testing.T) {
-	if _, err := newEndpointAuth([]byte("s3cret")); err == nil || !strings.Contains(err.Error(), "head -c 32 /dev/urandom") {
+	if _, err := NewAuth([]byte("s3cret")); err == nil || !strings.Contains(err.Error(), "head -c 32 /dev/urandom") {
 		t.Errorf("a 6-byte secret: %v", err)
 	}
-	if _, err := gossipKey(make([]byte, MinSecretLen-1)); err == nil {
+	if _, err := GossipKey(make([]byte, MinSecretLen-1)); err == nil {
 		t.Error("a gossip key from a 31-byte secret")
 	}
 	for _, weak := range []string{strings.Repeat("a", MinSecretLen), strings.Repeat("\x00", MinSecretLen)} {
@@ -242,13 +182,13 @@ func (e *echo) Echo(in string, out *string) error {
 
 func TestWireErrorsKeepTheirKind(t *testing.T) {
 	for name, kind := range ops.Kinds {
-		sent := wireError(ops.NewError(kind, "the reason"))
-		got := callError("peer", rpc.ServerError(sent.Error()))
+		sent := WireError(ops.NewError(kind, "the reason"))
+		got := CallError("peer", rpc.ServerError(sent.Error()))
 		if !errors.Is(got, kind) || !strings.Contains(got.Error(), "the reason") {
 			t.Errorf("%s: came back as %v", name, got)
 		}
 	}
-	if got := callError("peer", rpc.ErrShutdown); !errors.Is(got, ops.ErrUnreachable) {
+	if got := CallError("peer", rpc.ErrShutdown); !errors.Is(got, ops.ErrUnreachable) {
 		t.Errorf("a broken connection: %v", got)
 	}
 }

@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"bufio"
@@ -111,7 +111,8 @@ func newGobCodec(conn io.ReadWriteCloser) *gobCodec {
 type serverCodec struct{ *gobCodec }
 type clientCodec struct{ *gobCodec }
 
-func newServerCodec(conn io.ReadWriteCloser) rpc.ServerCodec { return serverCodec{newGobCodec(conn)} }
+// NewServerCodec serves the migration endpoint on conn.
+func NewServerCodec(conn io.ReadWriteCloser) rpc.ServerCodec { return serverCodec{newGobCodec(conn)} }
 func newClientCodec(conn io.ReadWriteCloser) rpc.ClientCodec { return clientCodec{newGobCodec(conn)} }
 
 func (c serverCodec) ReadRequestHeader(r *rpc.Request) error { return c.dec.Decode(r) }

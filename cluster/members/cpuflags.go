@@ -1,4 +1,4 @@
-package cluster
+package members
 
 // userFlags are the x86 CPU flags (as /proc/cpuinfo names them) of
 // instructions and state that a process can use without the kernel: a

@@ -1,4 +1,4 @@
-package cluster
+package members
 
 import (
 	"crypto/sha256"
@@ -60,9 +60,9 @@ func LocalFacts(host, endpoint, lxcVersion string) Facts {
 	return f
 }
 
-// memAvailable is the memory that can be had without swapping, in bytes
+// MemAvailable is the memory that can be had without swapping, in bytes
 // (/proc/meminfo's MemAvailable), or 0 if unknown.
-func memAvailable() int64 {
+func MemAvailable() int64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0

@@ -1,4 +1,13 @@
-package cluster
+// Package members is who is in the cluster and what each host is: this
+// host's memberlist (Membership: joining through --join and the peers of
+// the last run, the peers gossip has alive, the name taken by another
+// host), what a host gossips of itself and reports over its endpoint
+// (Facts, facts.go; the kernel features a restore may need, features.go;
+// the CPU flags a process may use, cpuflags.go), and CanTake, which
+// compares two hosts' facts. It holds the membership's state only; it
+// knows nothing of the migration endpoint's calls, of moves or of the
+// containers.
+package members
 
 import (
 	"encoding/json"
@@ -17,6 +26,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"ctrfs/cluster/statefiles"
+	"ctrfs/cluster/transport"
 	"ctrfs/ops"
 )
 
@@ -54,8 +65,8 @@ func (p Peer) Info() []ops.KeyValue {
 	}
 }
 
-// membership is this host's memberlist.
-type membership struct {
+// Membership is this host's memberlist.
+type Membership struct {
 	ml   *memberlist.Memberlist
 	name string
 	log  *slog.Logger
@@ -79,10 +90,10 @@ type membership struct {
 	nodes map[string]Peer
 }
 
-// startMembership joins the cluster through join and the peers known at the
+// Start joins the cluster through join and the peers known at the
 // last run (kept in peersFile), so that a restarted host finds the cluster
 // again even if it was started without --join.
-func startMembership(name, bind string, join []string, peersFile string, secret []byte, facts Facts, log *slog.Logger) (*membership, error) {
+func Start(name, bind string, join []string, peersFile string, secret []byte, facts Facts, log *slog.Logger) (*Membership, error) {
 	host, portStr, err := net.SplitHostPort(bind)
 	if err != nil {
 		return nil, fmt.Errorf("--bind %q: %w", bind, err)
@@ -92,7 +103,7 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 		return nil, fmt.Errorf("--bind %q: bad port", bind)
 	}
 	nm := nodeMeta{Endpoint: facts.Endpoint, Arch: facts.Arch, Kernel: facts.Kernel,
-		CRIU: facts.CRIU, LXC: facts.LXC, CPU: facts.CPUDigest(), Mem: memAvailable() >> 20}
+		CRIU: facts.CRIU, LXC: facts.LXC, CPU: facts.CPUDigest(), Mem: MemAvailable() >> 20}
 	meta, err := json.Marshal(nm)
 	if err != nil {
 		return nil, err
@@ -100,14 +111,14 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	key, err := gossipKey(secret)
+	key, err := transport.GossipKey(secret)
 	if err != nil {
 		return nil, err
 	}
-	m := &membership{name: name, nodeMeta: nm, meta: meta, log: log, peersFile: peersFile, told: map[string]bool{}, nodes: map[string]Peer{},
+	m := &Membership{name: name, nodeMeta: nm, meta: meta, log: log, peersFile: peersFile, told: map[string]bool{}, nodes: map[string]Peer{},
 		stop: make(chan struct{}), joined: make(chan struct{}, 1), nameTaken: make(chan error, 1)}
 	m.pending = append(m.pending, join...)
-	if b, err := readStateFile(peersFile); err == nil {
+	if b, err := statefiles.Read(peersFile); err == nil {
 		m.pending = append(m.pending, strings.Fields(string(b))...)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		log.Error("cluster: ignoring the peers file", "file", peersFile, "reason", err)
@@ -139,10 +150,14 @@ func startMembership(name, bind string, join []string, peersFile string, secret 
 	return m, nil
 }
 
+// NameTaken delivers the error that ends this host's part in the
+// cluster: it joined a cluster that has a host of its name already.
+func (m *Membership) NameTaken() <-chan error { return m.nameTaken }
+
 // keepJoining retries join addresses that did not answer, so that hosts can
 // start in any order, and saves the peers as soon as one joins: a host
 // killed a moment after it met its peers must still find them again.
-func (m *membership) keepJoining() {
+func (m *Membership) keepJoining() {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -163,8 +178,8 @@ func (m *membership) keepJoining() {
 // by more than a sixteenth since it was last gossiped: often enough for
 // hosts/PEER/info, rarely enough not to flood gossip. (Evacuate asks each
 // peer afresh over the endpoint.)
-func (m *membership) refreshMeta() {
-	mib := memAvailable() >> 20
+func (m *Membership) refreshMeta() {
+	mib := MemAvailable() >> 20
 	m.mu.Lock()
 	old := m.nodeMeta.Mem
 	if d := mib - old; d*16 <= old && -d*16 <= old {
@@ -182,7 +197,7 @@ func (m *membership) refreshMeta() {
 	}
 }
 
-func (m *membership) joinPending() {
+func (m *Membership) joinPending() {
 	m.mu.Lock()
 	addrs := m.pending
 	m.mu.Unlock()
@@ -231,9 +246,9 @@ func wrongSecret(err error) bool {
 }
 
 // savePeers keeps the gossip addresses of the live peers for the next start.
-func (m *membership) savePeers() {
+func (m *Membership) savePeers() {
 	var addrs []string
-	for _, p := range m.peers() {
+	for _, p := range m.Peers() {
 		if p.Status != "dead" {
 			addrs = append(addrs, p.Address)
 		}
@@ -245,41 +260,41 @@ func (m *membership) savePeers() {
 	if old, err := os.ReadFile(m.peersFile); err == nil && string(old) == string(data) {
 		return
 	}
-	if err := writeStateFile(m.peersFile, data); err != nil {
+	if err := statefiles.Write(m.peersFile, data); err != nil {
 		m.log.Debug("cluster: cannot save the peers", "err", err)
 	}
 }
 
 // NodeMeta and the rest implement memberlist.Delegate.
-func (m *membership) NodeMeta(limit int) []byte {
+func (m *Membership) NodeMeta(limit int) []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.meta
 }
-func (m *membership) NotifyMsg([]byte)                       {}
-func (m *membership) GetBroadcasts(int, int) [][]byte        { return nil }
-func (m *membership) LocalState(join bool) []byte            { return nil }
-func (m *membership) MergeRemoteState(buf []byte, join bool) {}
+func (m *Membership) NotifyMsg([]byte)                       {}
+func (m *Membership) GetBroadcasts(int, int) [][]byte        { return nil }
+func (m *Membership) LocalState(join bool) []byte            { return nil }
+func (m *Membership) MergeRemoteState(buf []byte, join bool) {}
 
 // NotifyJoin and the rest implement memberlist.EventDelegate. memberlist
 // calls them holding its own lock, so they copy the node and only wake
 // keepJoining.
-func (m *membership) NotifyJoin(n *memberlist.Node) {
+func (m *Membership) NotifyJoin(n *memberlist.Node) {
 	m.keep(n)
 	select {
 	case m.joined <- struct{}{}:
 	default: // a save is pending already
 	}
 }
-func (m *membership) NotifyLeave(n *memberlist.Node) {
+func (m *Membership) NotifyLeave(n *memberlist.Node) {
 	m.mu.Lock()
 	delete(m.nodes, n.Name)
 	m.mu.Unlock()
 }
-func (m *membership) NotifyUpdate(n *memberlist.Node) { m.keep(n) }
+func (m *Membership) NotifyUpdate(n *memberlist.Node) { m.keep(n) }
 
 // keep copies what peers reports of a node memberlist has alive.
-func (m *membership) keep(n *memberlist.Node) {
+func (m *Membership) keep(n *memberlist.Node) {
 	if n.Name == m.name {
 		return
 	}
@@ -297,7 +312,7 @@ func (m *membership) keep(n *memberlist.Node) {
 // the name is this host's and this host is the one joining, this host is
 // the newcomer and stops (Cluster.Failed); otherwise the newcomer was
 // refused here and the log says so.
-func (m *membership) NotifyConflict(existing, other *memberlist.Node) {
+func (m *Membership) NotifyConflict(existing, other *memberlist.Node) {
 	switch {
 	case existing.Name == m.name && m.joining.Load():
 		err := fmt.Errorf("a host named %s is in the cluster already, at %s: give this host another --name", existing.Name, other.Address())
@@ -312,8 +327,8 @@ func (m *membership) NotifyConflict(existing, other *memberlist.Node) {
 	}
 }
 
-// peers are the other hosts memberlist has alive, by name.
-func (m *membership) peers() []Peer {
+// Peers are the other hosts memberlist has alive, by name.
+func (m *Membership) Peers() []Peer {
 	m.mu.Lock()
 	out := make([]Peer, 0, len(m.nodes))
 	for _, p := range m.nodes {
@@ -335,9 +350,9 @@ func stateName(s memberlist.NodeStateType) string {
 	}
 }
 
-// leave tells the others this host is going, so it disappears at once
+// Leave tells the others this host is going, so it disappears at once
 // instead of after failure detection.
-func (m *membership) leave() {
+func (m *Membership) Leave() {
 	close(m.stop)
 	if err := m.ml.Leave(time.Second); err != nil {
 		m.log.Debug("cluster: leave", "err", err)

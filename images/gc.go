@@ -137,7 +137,7 @@ func (s *Store) sweepLocked(live map[string]bool, count *usageCount) (int64, err
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return freed, err
 			}
-			s.cache.remove(name)
+			s.chunks.cache.remove(name)
 			freed += info.Size()
 		}
 	}

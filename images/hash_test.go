@@ -19,7 +19,7 @@ func oldFormatState(t *testing.T, s *Store, key string, parts ...[]byte) *Manife
 	for _, data := range parts {
 		sum := sha256.Sum256(data)
 		h := hex.EncodeToString(sum[:])
-		if err := writeAtomic(s.chunkPath(h), s.enc.EncodeAll(data, nil)); err != nil {
+		if err := writeAtomic(s.chunks.chunkPath(h), s.chunks.enc.EncodeAll(data, nil)); err != nil {
 			t.Fatal(err)
 		}
 		f.Chunks = append(f.Chunks, Chunk{Hash: h, Size: int64(len(data))})
@@ -79,7 +79,7 @@ func TestOldFormatStoreStillReads(t *testing.T) {
 func TestChunkNamesCheckedByTheirOwnHash(t *testing.T) {
 	s := newStore(t)
 	data := randBytes(92, 64<<10)
-	comp := s.enc.EncodeAll(data, nil)
+	comp := s.chunks.enc.EncodeAll(data, nil)
 	sum := sha256.Sum256(data)
 	sha := hex.EncodeToString(sum[:])
 	b3 := hashOf(data)
@@ -87,11 +87,11 @@ func TestChunkNamesCheckedByTheirOwnHash(t *testing.T) {
 		t.Fatal("BLAKE3 and SHA-256 agree: hashOf is not BLAKE3")
 	}
 	for _, h := range []string{sha, b3} {
-		if _, err := s.decodeStrict(h, comp); err != nil {
+		if _, err := s.chunks.decodeStrict(h, comp); err != nil {
 			t.Fatalf("%s: %v", h, err)
 		}
 	}
-	other := s.enc.EncodeAll(randBytes(93, 64<<10), nil)
+	other := s.chunks.enc.EncodeAll(randBytes(93, 64<<10), nil)
 	for _, h := range []string{sha, b3, sha + blake3Suffix, b3[:hexLen]} {
 		if h == sha || h == b3 {
 			if err := s.WriteChunk(h, other); !errors.Is(err, ErrCorrupt) {

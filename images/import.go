@@ -169,7 +169,7 @@ func (imp *importer) do(j job) {
 	imp.s.mu.Lock()
 	imp.s.pinLocked(h)
 	imp.s.mu.Unlock()
-	n, err := imp.s.putChunk(h, j.data)
+	n, err := imp.s.chunks.putChunk(h, j.data)
 	if err != nil {
 		imp.fail(err)
 		return

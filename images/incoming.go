@@ -49,10 +49,10 @@ func (in *Incoming) Put(hash string, compressed []byte) error {
 	if in.s.Has(hash) {
 		return nil
 	}
-	if _, err := in.s.decodeStrict(hash, compressed); err != nil {
+	if _, err := in.s.chunks.decodeStrict(hash, compressed); err != nil {
 		return err
 	}
-	if err := writeRenamed(in.s.chunkPath(hash), compressed, false); err != nil {
+	if err := writeRenamed(in.s.chunks.chunkPath(hash), compressed, false); err != nil {
 		return err
 	}
 	in.mu.Lock()

@@ -66,7 +66,7 @@ func (s *Store) Save(key string, m *Manifest) error {
 	defer s.usage.changed() // after the change: a scrape meanwhile counts it stale
 	for _, f := range m.Files {
 		for _, c := range f.Chunks {
-			if _, err := os.Stat(s.chunkPath(c.Hash)); err != nil {
+			if _, err := os.Stat(s.chunks.chunkPath(c.Hash)); err != nil {
 				return &chunkError{file: f.Name, hash: c.Hash, reason: "missing", err: err}
 			}
 		}

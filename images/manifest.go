@@ -146,7 +146,7 @@ func (s *Store) StoredSize(m *Manifest) int64 {
 		if !validHash(h) {
 			continue
 		}
-		if fi, err := os.Stat(s.chunkPath(h)); err == nil {
+		if fi, err := os.Stat(s.chunks.chunkPath(h)); err == nil {
 			n += fi.Size()
 		}
 	}

@@ -48,7 +48,7 @@ func TestProcessTreeErrors(t *testing.T) {
 	s := newStore(t)
 	m, _ := importSave(t, s, dumpDir, "state/c1")
 	f, _ := m.File("core-4.img")
-	os.WriteFile(s.chunkPath(f.Chunks[0].Hash), []byte("garbage"), 0o644)
+	os.WriteFile(s.chunks.chunkPath(f.Chunks[0].Hash), []byte("garbage"), 0o644)
 	if _, err := ProcessTree(s.FS(m)); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("corrupt core-4.img: %v", err)
 	}

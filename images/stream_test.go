@@ -139,7 +139,7 @@ func TestServeImagesDamagedChunk(t *testing.T) {
 	for _, c := range f.Chunks[:victim] {
 		offset += c.Size
 	}
-	path := s.chunkPath(f.Chunks[victim].Hash)
+	path := s.chunks.chunkPath(f.Chunks[victim].Hash)
 	comp, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -32,13 +32,13 @@ func (s *Store) Update(ctx context.Context, dir string, have []File, m *Manifest
 		prev, ok := old[f.Name]
 		delete(old, f.Name)
 		if !ok {
-			if err := s.exportFile(f, dir); err != nil {
+			if err := s.chunks.exportFile(f, dir); err != nil {
 				return written, err
 			}
 			written += f.Size
 			continue
 		}
-		n, err := s.updateFile(filepath.Join(dir, f.Name), prev, f)
+		n, err := s.chunks.updateFile(filepath.Join(dir, f.Name), prev, f)
 		written += n
 		if err != nil {
 			return written, err
@@ -62,7 +62,7 @@ func (s *Store) Update(ctx context.Context, dir string, have []File, m *Manifest
 
 // updateFile rewrites the chunks of the file at path (which holds prev)
 // that are not prev's at the same offset, and sets its size and mode.
-func (s *Store) updateFile(path string, prev, f File) (int64, error) {
+func (s *chunkStore) updateFile(path string, prev, f File) (int64, error) {
 	same := map[piece]bool{}
 	for _, p := range filePieces(prev, nil) {
 		same[p] = true

@@ -26,10 +26,15 @@ var ErrDamaged = errors.New("damaged manifest")
 // discards it: saved state that cannot be read is still saved state, and
 // only the operator may throw it away. GC keeps every chunk whose name
 // appears in it, so that nothing a repair by hand might need is lost.
-func (s *Store) damagedRoot() string { return filepath.Join(s.dir, "damaged") }
+//
+// damagedDir is that damaged/ directory: where the damaged manifests of a
+// key are kept. It knows paths only, not what is in them.
+type damagedDir string
 
-func (s *Store) damagedPath(key string) string {
-	return filepath.Join(s.damagedRoot(), filepath.FromSlash(key)+".json")
+func (d damagedDir) root() string { return string(d) }
+
+func (d damagedDir) path(key string) string {
+	return filepath.Join(d.root(), filepath.FromSlash(key)+".json")
 }
 
 // A key damaged again while a damaged manifest of it is kept (saved state
@@ -40,14 +45,14 @@ func (s *Store) damagedPath(key string) string {
 // damaged state, and a delete of snapshot s.2 discarded s's copy).
 const damagedCopySep = "~"
 
-func (s *Store) damagedCopyPath(key string, n int) string {
-	return filepath.Join(s.damagedRoot(), filepath.FromSlash(key)+damagedCopySep+strconv.Itoa(n)+".json")
+func (d damagedDir) copyPath(key string, n int) string {
+	return filepath.Join(d.root(), filepath.FromSlash(key)+damagedCopySep+strconv.Itoa(n)+".json")
 }
 
 // damagedCopies are the paths of the extra damaged manifests kept for key,
 // in the order they were kept.
-func (s *Store) damagedCopies(key string) []string {
-	prefix := strings.TrimSuffix(s.damagedPath(key), ".json") + damagedCopySep
+func (d damagedDir) copies(key string) []string {
+	prefix := strings.TrimSuffix(d.path(key), ".json") + damagedCopySep
 	matches, _ := filepath.Glob(prefix + "*.json") // keys hold no glob metacharacters
 	type copyPath struct {
 		n    int
@@ -70,8 +75,8 @@ func (s *Store) damagedCopies(key string) []string {
 
 // damagedPaths are the paths of every damaged manifest kept for key:
 // the first, then the extra copies.
-func (s *Store) damagedPaths(key string) []string {
-	return append([]string{s.damagedPath(key)}, s.damagedCopies(key)...)
+func (d damagedDir) paths(key string) []string {
+	return append([]string{d.path(key)}, d.copies(key)...)
 }
 
 // DamagedError reports a damaged manifest and where it is kept.
@@ -132,12 +137,12 @@ func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
 	// An earlier damaged manifest of the same key (saved state damaged,
 	// kept, then saved and damaged again) stays: only the operator throws
 	// a kept one away, so a second one goes beside it.
-	to := s.damagedPath(key)
+	to := s.damaged.path(key)
 	for n := 2; ; n++ {
 		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
 			break
 		}
-		to = s.damagedCopyPath(key, n)
+		to = s.damaged.copyPath(key, n)
 	}
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return nil, nil, err
@@ -158,7 +163,7 @@ func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
 // keptDamaged is the error for a key whose manifest was moved aside
 // earlier, or nil if it has none.
 func (s *Store) keptDamaged(key string) error {
-	path := s.damagedPath(key)
+	path := s.damaged.path(key)
 	if _, err := os.Lstat(path); err != nil {
 		return nil
 	}
@@ -168,7 +173,7 @@ func (s *Store) keptDamaged(key string) error {
 // DamagedKeys returns the sorted keys, starting with prefix, of the
 // damaged manifests kept aside; the extra copies of a key are not keys.
 func (s *Store) DamagedKeys(prefix string) ([]string, error) {
-	keys, err := keysUnder(s.damagedRoot(), prefix)
+	keys, err := keysUnder(s.damaged.root(), prefix)
 	return slices.DeleteFunc(keys, func(k string) bool { return validKey(k) != nil }), err
 }
 
@@ -182,7 +187,7 @@ func (s *Store) DamagedPaths(key string) []string {
 	if !s.HasDamaged(key) {
 		return nil
 	}
-	return s.damagedPaths(key)
+	return s.damaged.paths(key)
 }
 
 // hashRun finds what looks like a chunk name, in a manifest that no longer
@@ -191,7 +196,7 @@ var hashRun = regexp.MustCompile(`[0-9a-f]{64}`)
 
 // markDamagedLocked adds to live every chunk named in a damaged manifest.
 func (s *Store) markDamagedLocked(live map[string]bool) error {
-	err := walkJSON(s.damagedRoot(), func(key, path string) error {
+	err := walkJSON(s.damaged.root(), func(key, path string) error {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err

@@ -162,7 +162,7 @@ func (s *Store) Delete(key string) error {
 	defer s.mu.Unlock()
 	defer s.usage.changed() // after the change: a scrape meanwhile counts it stale
 	found := false
-	for _, path := range append([]string{s.manifestPath(key)}, s.damagedPaths(key)...) {
+	for _, path := range append([]string{s.manifestPath(key)}, s.damaged.paths(key)...) {
 		err := os.Remove(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -195,19 +195,19 @@ func (s *Store) Rename(oldKey, newKey string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, path := range append([]string{s.manifestPath(newKey)}, s.damagedPaths(newKey)...) {
+	for _, path := range append([]string{s.manifestPath(newKey)}, s.damaged.paths(newKey)...) {
 		if _, err := os.Stat(path); err == nil {
 			return fmt.Errorf("images: manifest %s: %w", newKey, fs.ErrExist)
 		}
 	}
 	moves := [][2]string{
 		{s.manifestPath(oldKey), s.manifestPath(newKey)},
-		{s.damagedPath(oldKey), s.damagedPath(newKey)},
+		{s.damaged.path(oldKey), s.damaged.path(newKey)},
 	}
 	// Extra copies keep their numbers.
-	oldPrefix := strings.TrimSuffix(s.damagedPath(oldKey), ".json")
-	newPrefix := strings.TrimSuffix(s.damagedPath(newKey), ".json")
-	for _, p := range s.damagedCopies(oldKey) {
+	oldPrefix := strings.TrimSuffix(s.damaged.path(oldKey), ".json")
+	newPrefix := strings.TrimSuffix(s.damaged.path(newKey), ".json")
+	for _, p := range s.damaged.copies(oldKey) {
 		moves = append(moves, [2]string{p, newPrefix + strings.TrimPrefix(p, oldPrefix)})
 	}
 	moved := false
@@ -260,8 +260,8 @@ func (s *Store) renameLocked(oldPath, newPath, oldKey, newKey string) error {
 // Save creating a directory.
 func (s *Store) pruneLocked(dir string) {
 	root := s.manifestRoot()
-	if strings.HasPrefix(dir, s.damagedRoot()+string(filepath.Separator)) {
-		root = s.damagedRoot()
+	if strings.HasPrefix(dir, s.damaged.root()+string(filepath.Separator)) {
+		root = s.damaged.root()
 	}
 	for dir != root && strings.HasPrefix(dir, root+string(filepath.Separator)) {
 		if os.Remove(dir) != nil { // not empty

@@ -49,6 +49,7 @@ type Store struct {
 	pins map[string]int         // chunk hash -> imports that still need it
 	held map[*Manifest][]string // hashes pinned on behalf of an unsaved manifest
 
+	damaged   damagedDir          // damaged.go
 	onDamaged func(*DamagedError) // see OnDamaged
 
 	usage usageCache // the last Usage counted (usage.go)
@@ -91,10 +92,11 @@ func Open(dir string) (*Store, error) {
 		return nil, err
 	}
 	return &Store{
-		dir:    dir,
-		chunks: &chunkStore{dir: dir, enc: enc, dec: dec, cache: newLRU(32)},
-		pins:   map[string]int{},
-		held:   map[*Manifest][]string{},
+		dir:     dir,
+		chunks:  &chunkStore{dir: dir, enc: enc, dec: dec, cache: newLRU(32)},
+		damaged: damagedDir(filepath.Join(dir, "damaged")),
+		pins:    map[string]int{},
+		held:    map[*Manifest][]string{},
 	}, nil
 }
 

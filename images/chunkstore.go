@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+
+	"ctrfs/images/chunking"
 )
 
 // chunkStore is the chunks/ half of a Store: it names, compresses, writes,
@@ -30,7 +32,7 @@ func (s *chunkStore) chunkPath(hash string) string {
 // Has reports whether the chunk is present. It does not verify it, so it is
 // cheap enough to ask for every chunk of a manifest before a transfer.
 func (s *chunkStore) Has(hash string) bool {
-	if !validHash(hash) {
+	if !chunking.ValidHash(hash) {
 		return false
 	}
 	_, err := os.Stat(s.chunkPath(hash))
@@ -109,7 +111,7 @@ func (s *chunkStore) decodeInto(hash string, comp, dst []byte) ([]byte, error) {
 }
 
 // decodeStrict is decode that always checks the content against its
-// name, by the hash that made it (see hashAs): for chunks that enter this
+// name, by the hash that made it (see chunking.HashAs): for chunks that enter this
 // store from another host, so that a sender's fault never becomes a
 // receiver's stored chunk.
 func (s *chunkStore) decodeStrict(hash string, comp []byte) ([]byte, error) {
@@ -121,7 +123,7 @@ func (s *chunkStore) decodeStrict(hash string, comp []byte) ([]byte, error) {
 }
 
 func checkName(hash string, data []byte) ([]byte, error) {
-	if hashAs(hash, data) != hash {
+	if chunking.HashAs(hash, data) != hash {
 		return nil, &chunkError{hash: hash, reason: "checksum mismatch"}
 	}
 	return data, nil
@@ -134,7 +136,7 @@ func (s *chunkStore) readRaw(hash string) ([]byte, error) {
 
 // readRawInto is readRaw into buf's space when it is large enough.
 func (s *chunkStore) readRawInto(hash string, buf []byte) ([]byte, error) {
-	if !validHash(hash) {
+	if !chunking.ValidHash(hash) {
 		return nil, &chunkError{hash: hash, reason: "invalid chunk name"}
 	}
 	f, err := os.Open(s.chunkPath(hash))
@@ -186,7 +188,7 @@ func (s *chunkStore) get(hash string) ([]byte, error) {
 // ChunkSize is the stored (compressed) size of a chunk, or 0 if it is not
 // here.
 func (s *chunkStore) ChunkSize(hash string) int64 {
-	if !validHash(hash) {
+	if !chunking.ValidHash(hash) {
 		return 0
 	}
 	fi, err := os.Stat(s.chunkPath(hash))
@@ -216,7 +218,7 @@ func (s *chunkStore) ReadChunk(hash string) ([]byte, error) {
 // manifest whose chunks were collected in between, so a transfer that loses
 // that race must resend.
 func (s *chunkStore) WriteChunk(hash string, compressed []byte) error {
-	if !validHash(hash) {
+	if !chunking.ValidHash(hash) {
 		return fmt.Errorf("images: invalid chunk name %q", hash)
 	}
 	if s.Has(hash) {
@@ -252,9 +254,9 @@ func (s *chunkStore) putChunk(hash string, data []byte) (int64, error) {
 	return int64(len(comp)), nil
 }
 
-// compressBuffers recycles putChunk's buffers, for the reason pageBuffers
+// compressBuffers recycles putChunk's buffers, for the reason chunking's pageBuffers
 // does; incompressible chunks grow a little in zstd's frame.
 var compressBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, pageChunks.max+pageChunks.max/64)
+	b := make([]byte, 0, chunking.MaxPageChunk+chunking.MaxPageChunk/64)
 	return &b
 }}

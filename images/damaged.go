@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"ctrfs/images/chunking"
 )
 
 // ErrDamaged is wrapped by the error of loading a manifest that cannot be
@@ -191,7 +193,7 @@ func (s *Store) DamagedPaths(key string) []string {
 }
 
 // hashRun finds what looks like a chunk name, in a manifest that no longer
-// parses: the digest, which names a chunk in either form (see hash.go).
+// parses: the digest, which names a chunk in either form (see chunking/hash.go).
 var hashRun = regexp.MustCompile(`[0-9a-f]{64}`)
 
 // markDamagedLocked adds to live every chunk named in a damaged manifest.
@@ -205,7 +207,7 @@ func (s *Store) markDamagedLocked(live map[string]bool) error {
 		// lost the suffix that said which it was.
 		for _, h := range hashRun.FindAll(data, -1) {
 			live[string(h)] = true
-			live[string(h)+blake3Suffix] = true
+			live[string(h)+chunking.Blake3Suffix] = true
 		}
 		return nil
 	})

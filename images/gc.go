@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"ctrfs/images/chunking"
 )
 
 // staleTemp is how old a temporary file of this process must be before GC
@@ -118,7 +120,7 @@ func (s *Store) sweepLocked(live map[string]bool, count *usageCount) (int64, err
 		for _, e := range entries {
 			name := e.Name()
 			temp := strings.HasPrefix(name, ".tmp-")
-			if !temp && !validHash(name) {
+			if !temp && !chunking.ValidHash(name) {
 				continue // not ours to delete
 			}
 			if !temp && live[name] {

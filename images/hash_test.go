@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/images/chunking"
 )
 
 // oldFormatState saves, as a ctrfs before store format 2 did, a version 1
@@ -44,7 +46,7 @@ func TestOldFormatStoreStillReads(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "pages-1.img"), randBytes(91, 300<<10), 0o600)
 	mNew, _ := importSave(t, s, dir, "state/new")
 	for _, h := range mNew.hashes() {
-		if !strings.HasSuffix(h, blake3Suffix) || !validHash(h) {
+		if !strings.HasSuffix(h, chunking.Blake3Suffix) || !chunking.ValidHash(h) {
 			t.Fatalf("new chunk named %q, want a BLAKE3 name", h)
 		}
 	}
@@ -82,9 +84,9 @@ func TestChunkNamesCheckedByTheirOwnHash(t *testing.T) {
 	comp := s.chunks.enc.EncodeAll(data, nil)
 	sum := sha256.Sum256(data)
 	sha := hex.EncodeToString(sum[:])
-	b3 := hashOf(data)
-	if b3[:hexLen] == sha {
-		t.Fatal("BLAKE3 and SHA-256 agree: hashOf is not BLAKE3")
+	b3 := chunking.HashOf(data)
+	if b3[:chunking.HexLen] == sha {
+		t.Fatal("BLAKE3 and SHA-256 agree: chunking.HashOf is not BLAKE3")
 	}
 	for _, h := range []string{sha, b3} {
 		if _, err := s.chunks.decodeStrict(h, comp); err != nil {
@@ -92,7 +94,7 @@ func TestChunkNamesCheckedByTheirOwnHash(t *testing.T) {
 		}
 	}
 	other := s.chunks.enc.EncodeAll(randBytes(93, 64<<10), nil)
-	for _, h := range []string{sha, b3, sha + blake3Suffix, b3[:hexLen]} {
+	for _, h := range []string{sha, b3, sha + chunking.Blake3Suffix, b3[:chunking.HexLen]} {
 		if h == sha || h == b3 {
 			if err := s.WriteChunk(h, other); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("WriteChunk(%s) of other content: %v, want ErrCorrupt", shortHash(h), err)
@@ -108,7 +110,7 @@ func TestChunkNamesCheckedByTheirOwnHash(t *testing.T) {
 // A version 1 manifest was written before BLAKE3: one naming a BLAKE3
 // chunk is not what any ctrfs wrote, and is refused.
 func TestVersion1ManifestNamesOnlySHA256(t *testing.T) {
-	m := &Manifest{Version: 1, Files: []File{{Name: "a", Size: 1, Chunks: []Chunk{{Hash: hashOf([]byte("x")), Size: 1}}}}}
+	m := &Manifest{Version: 1, Files: []File{{Name: "a", Size: 1, Chunks: []Chunk{{Hash: chunking.HashOf([]byte("x")), Size: 1}}}}}
 	if err := m.validate(); err == nil {
 		t.Fatal("a version 1 manifest naming a BLAKE3 chunk was accepted")
 	}

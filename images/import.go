@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ctrfs/images/chunking"
 )
 
 // ImportStats describes what an import read and what it added to the store.
@@ -110,7 +112,7 @@ type importer struct {
 type job struct {
 	chunk  *Chunk // the worker fills in Hash
 	data   []byte
-	pooled bool   // data is from pageBuffers: the worker puts it back
+	pooled bool   // data is from chunking's pageBuffers: the worker puts it back
 	hash   string // known already (see Reference), or ""
 }
 
@@ -141,7 +143,7 @@ func (imp *importer) worker() {
 	for j := range imp.jobs {
 		imp.do(j)
 		if j.pooled {
-			putPageBuffer(j.data)
+			chunking.PutPageBuffer(j.data)
 		}
 	}
 }
@@ -153,7 +155,7 @@ func (imp *importer) do(j job) {
 	}
 	h := j.hash
 	if h == "" {
-		h = hashOf(j.data)
+		h = chunking.HashOf(j.data)
 	}
 	j.chunk.Hash = h
 	imp.mu.Lock()
@@ -198,27 +200,27 @@ func (imp *importer) file(path string) (pendingFile, error) {
 	if err != nil {
 		return pendingFile{}, err
 	}
-	return imp.read(info.Name(), info.Mode(), fd, paramsFor(info.Name(), info.Size()))
+	return imp.read(info.Name(), info.Mode(), fd, chunking.ParamsFor(info.Name(), info.Size()))
 }
 
 // read cuts what r yields into chunks and hands them to the workers.
-func (imp *importer) read(name string, mode os.FileMode, r io.Reader, p chunkParams) (pendingFile, error) {
+func (imp *importer) read(name string, mode os.FileMode, r io.Reader, p chunking.Params) (pendingFile, error) {
 	f := pendingFile{File: File{Name: name, Mode: uint32(mode.Perm())}}
 	ref := imp.ref.open(name)
 	defer ref.close()
 	// The page chunker's chunks are the importer's to keep (and pool);
 	// the window chunker's are not, and are copied.
 	var next func() (data []byte, pooled bool, err error)
-	if p.pages {
-		pc := newPageChunker(r)
+	if p.Paged() {
+		pc := chunking.NewPage(r)
 		next = func() ([]byte, bool, error) {
-			data, err := pc.next()
+			data, err := pc.Next()
 			return data, true, err
 		}
 	} else {
-		c := newChunker(r, p)
+		c := chunking.New(r, p)
 		next = func() ([]byte, bool, error) {
-			data, err := c.next()
+			data, err := c.Next()
 			return append([]byte(nil), data...), false, err
 		}
 	}

@@ -1,6 +1,10 @@
 package images
 
-import "sync"
+import (
+	"sync"
+
+	"ctrfs/images/chunking"
+)
 
 // Incoming receives chunks from another store for manifests that will be
 // saved here. Every chunk it reports present or receives is protected from
@@ -24,7 +28,7 @@ func (in *Incoming) Missing(hashes []string) []string {
 	defer in.mu.Unlock()
 	var missing []string
 	for _, h := range hashes {
-		if !validHash(h) {
+		if !chunking.ValidHash(h) {
 			continue
 		}
 		in.s.pinLocked(h)

@@ -5,11 +5,13 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"ctrfs/images/chunking"
 )
 
 // manifestVersion lets a host refuse a manifest from a newer ctrfs whose
 // format it does not understand, instead of misreading it. Version 2 may
-// name BLAKE3 chunks (see hash.go); version 1, written before them, names
+// name BLAKE3 chunks (see chunking/hash.go); version 1, written before them, names
 // only SHA-256 ones, and is still read.
 const (
 	manifestVersion = 2
@@ -21,7 +23,7 @@ const (
 )
 
 // StoreFormat is the newest store format this ctrfs reads and writes (see
-// hash.go), for peers to compare before they send chunks.
+// chunking/hash.go), for peers to compare before they send chunks.
 const StoreFormat = manifestVersion
 
 // Manifest lists the files of one image directory. It names chunks only by
@@ -50,7 +52,7 @@ type File struct {
 }
 
 // Chunk names a stored chunk by the hash of its uncompressed content
-// (see hash.go).
+// (see chunking/hash.go).
 type Chunk struct {
 	Hash string `json:"hash"`
 	Size int64  `json:"size"` // uncompressed length
@@ -121,7 +123,7 @@ func (m *Manifest) validate() error {
 		names[f.Name] = true
 		var sum int64
 		for _, c := range f.Chunks {
-			if !validHash(c.Hash) || (m.Version == 1 && !isSHA256Name(c.Hash)) || c.Size <= 0 || c.Size > maxDecoded {
+			if !chunking.ValidHash(c.Hash) || (m.Version == 1 && !chunking.IsSHA256Name(c.Hash)) || c.Size <= 0 || c.Size > maxDecoded {
 				return fmt.Errorf("images: %s: invalid chunk %q size %d in manifest", f.Name, c.Hash, c.Size)
 			}
 			sum += c.Size
@@ -143,7 +145,7 @@ func validFileName(name string) bool {
 func (s *Store) StoredSize(m *Manifest) int64 {
 	var n int64
 	for _, h := range m.hashes() {
-		if !validHash(h) {
+		if !chunking.ValidHash(h) {
 			continue
 		}
 		if fi, err := os.Stat(s.chunks.chunkPath(h)); err == nil {

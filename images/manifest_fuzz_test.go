@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/images/chunking"
 )
 
 // FuzzManifestLoad: no bytes in a manifest file crash Load, and a manifest
@@ -47,7 +49,7 @@ func FuzzManifestLoad(f *testing.F) {
 			}
 			var sum int64
 			for _, c := range file.Chunks {
-				if !validHash(c.Hash) || c.Size <= 0 || c.Size > maxDecoded {
+				if !chunking.ValidHash(c.Hash) || c.Size <= 0 || c.Size > maxDecoded {
 					t.Fatalf("accepted chunk %+v", c)
 				}
 				sum += c.Size

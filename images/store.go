@@ -5,7 +5,7 @@
 // Layout under the store directory:
 //
 //	chunks/ab/<blake3>.b3     a zstd-compressed chunk, named by the BLAKE3 of its uncompressed bytes
-//	chunks/ab/<sha256>        the same, named by SHA-256: written by ctrfs before store format 2 (see hash.go)
+//	chunks/ab/<sha256>        the same, named by SHA-256: written by ctrfs before store format 2 (see chunking/hash.go)
 //	manifests/<key>.json      a Manifest: which chunks make up which file
 //	damaged/<key>.json        a manifest found damaged, kept aside (see damaged.go)
 //
@@ -31,7 +31,7 @@ import (
 var ErrCorrupt = errors.New("corrupt chunk")
 
 // maxDecoded bounds what one chunk may decompress to, so a hostile chunk
-// received from a peer cannot exhaust memory. It is far above maxChunk to
+// received from a peer cannot exhaust memory. It is far above chunking.MaxChunk to
 // leave room for a future chunker.
 const maxDecoded = 8 << 20
 

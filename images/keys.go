@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"ctrfs/images/trust"
 )
 
 // validKey accepts slash-separated components of letters, digits and
@@ -116,7 +118,7 @@ func (s *Store) Load(key string) (*Manifest, error) {
 }
 
 // loadPath reads the manifest at path; one that another user could have
-// planted or changed (trust.go) is damaged.
+// planted or changed (images/trust) is damaged.
 func (s *Store) loadPath(path, key string) (*Manifest, error) {
 	if _, err := os.Lstat(path); err != nil {
 		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
@@ -129,7 +131,7 @@ func (s *Store) loadPath(path, key string) (*Manifest, error) {
 
 // notOurs is the damage of a manifest that the trust checks refuse.
 func notOurs(key string, err error) error {
-	if errors.Is(err, ErrUntrusted) {
+	if errors.Is(err, trust.ErrUntrusted) {
 		return &damage{key, "not ctrfs's own: " + err.Error()}
 	}
 	return fmt.Errorf("images: manifest %s: %w", key, err)
@@ -144,7 +146,7 @@ func trustedBelow(root, dir string) error {
 	}
 	for _, part := range strings.Split(rel, string(filepath.Separator)) {
 		root = filepath.Join(root, part)
-		if err := TrustedDir(root); err != nil {
+		if err := trust.TrustedDir(root); err != nil {
 			return err
 		}
 	}

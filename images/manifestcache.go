@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"ctrfs/images/trust"
 )
 
 // manifestCache keeps manifests as parsed (and checksum-verified) by path,
@@ -55,14 +57,14 @@ func idOf(st os.FileInfo) (fileID, bool) {
 // snapshots). A miss reads the file through the descriptor that was
 // stat'ed, so what is cached is what that file held.
 func (c *manifestCache) load(path, key string) (*Manifest, error) {
-	if st, err := os.Lstat(path); err == nil && checkInfo(path, st, false, othersWrite) == nil {
+	if st, err := os.Lstat(path); err == nil && trust.TrustedInfo(path, st) == nil {
 		if m := c.hit(path, st); m != nil {
 			return m, nil
 		}
 	}
 	// Not through a symlink, and only a file that no other user could
-	// have written (trust.go).
-	f, st, err := openTrusted(path)
+	// have written (images/trust).
+	f, st, err := trust.OpenTrusted(path)
 	if err != nil {
 		return nil, notOurs(key, err)
 	}

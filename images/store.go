@@ -24,6 +24,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+
+	"ctrfs/images/trust"
 )
 
 // ErrCorrupt is wrapped by every error caused by a chunk that is missing,
@@ -100,7 +102,7 @@ func Open(dir string) (*Store, error) {
 	}, nil
 }
 
-// trustedLayout checks the store's fixed directories (trust.go): the
+// trustedLayout checks the store's fixed directories (images/trust): the
 // directories below them are checked as manifests are read and written.
 func trustedLayout(dir string) error {
 	dirs := []string{dir, filepath.Join(dir, "chunks"), filepath.Join(dir, "manifests")}
@@ -111,7 +113,7 @@ func trustedLayout(dir string) error {
 		dirs = append(dirs, filepath.Join(dir, "damaged"))
 	}
 	for _, d := range dirs {
-		if err := TrustedDir(d); err != nil {
+		if err := trust.TrustedDir(d); err != nil {
 			return err
 		}
 	}

@@ -70,7 +70,7 @@ func (imp *importer) manifest(dir string, files []pendingFile) (*Manifest, Impor
 		m.Files = append(m.Files, f.File)
 	}
 	imp.s.mu.Lock()
-	imp.s.held[m] = imp.pinned
+	imp.s.pins.held[m] = imp.pinned
 	imp.s.mu.Unlock()
 
 	st := ImportStats{
@@ -169,7 +169,7 @@ func (imp *importer) do(j job) {
 		return
 	}
 	imp.s.mu.Lock()
-	imp.s.pinLocked(h)
+	imp.s.pins.pin(h)
 	imp.s.mu.Unlock()
 	n, err := imp.s.chunks.putChunk(h, j.data)
 	if err != nil {
@@ -257,7 +257,7 @@ func (imp *importer) finish() error {
 	}
 	if imp.err != nil {
 		imp.s.mu.Lock()
-		imp.s.unpinHashesLocked(imp.pinned)
+		imp.s.pins.unpinHashes(imp.pinned)
 		imp.s.mu.Unlock()
 	}
 	return imp.err

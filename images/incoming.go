@@ -31,7 +31,7 @@ func (in *Incoming) Missing(hashes []string) []string {
 		if !chunking.ValidHash(h) {
 			continue
 		}
-		in.s.pinLocked(h)
+		in.s.pins.pin(h)
 		in.pinned = append(in.pinned, h)
 		if !in.s.Has(h) {
 			missing = append(missing, h)
@@ -45,7 +45,7 @@ func (in *Incoming) Missing(hashes []string) []string {
 // after Sync.
 func (in *Incoming) Put(hash string, compressed []byte) error {
 	in.s.mu.Lock()
-	in.s.pinLocked(hash)
+	in.s.pins.pin(hash)
 	in.s.mu.Unlock()
 	in.mu.Lock()
 	in.pinned = append(in.pinned, hash)
@@ -85,7 +85,7 @@ func (in *Incoming) Close() {
 	defer in.s.mu.Unlock()
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.s.unpinHashesLocked(in.pinned)
+	in.s.pins.unpinHashes(in.pinned)
 	in.pinned = nil
 }
 

@@ -86,7 +86,7 @@ func (s *Store) Save(key string, m *Manifest) error {
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return err
 	}
-	s.unpinLocked(m)
+	s.pins.unpin(m)
 	return nil
 }
 

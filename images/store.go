@@ -48,8 +48,7 @@ type Store struct {
 	// mu orders manifest changes against GC: GC holds it for its whole
 	// mark and sweep, so it sees every saved manifest and every pin.
 	mu   sync.Mutex
-	pins map[string]int         // chunk hash -> imports that still need it
-	held map[*Manifest][]string // hashes pinned on behalf of an unsaved manifest
+	pins pins // gc.go
 
 	damaged   damagedDir          // damaged.go
 	onDamaged func(*DamagedError) // see OnDamaged
@@ -97,8 +96,7 @@ func Open(dir string) (*Store, error) {
 		dir:     dir,
 		chunks:  &chunkStore{dir: dir, enc: enc, dec: dec, cache: newLRU(32)},
 		damaged: damagedDir(filepath.Join(dir, "damaged")),
-		pins:    map[string]int{},
-		held:    map[*Manifest][]string{},
+		pins:    pins{count: map[string]int{}, held: map[*Manifest][]string{}},
 	}, nil
 }
 

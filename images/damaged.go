@@ -1,8 +1,6 @@
 package images
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"strings"
 
 	"ctrfs/images/chunking"
+	"ctrfs/images/manifest"
 )
 
 // ErrDamaged is wrapped by the error of loading a manifest that cannot be
@@ -217,21 +216,9 @@ func (s *Store) markDamagedLocked(live map[string]bool) error {
 	return err
 }
 
-// checksum is the SHA-256 of the manifest's JSON without its checksum.
-func (m *Manifest) checksum() (string, error) {
-	c := *m
-	c.Checksum = ""
-	data, err := json.Marshal(&c)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]), nil
-}
-
 // parseManifest reads a stored manifest. One of version 1 without a
 // checksum may be from a ctrfs before checksums and is accepted if it is
-// valid; from version checksummedSince on, one without a checksum is
+// valid; from version manifest.ChecksummedSince on, one without a checksum is
 // damaged. One of a newer version is refused without being called
 // damaged, as it may be sound.
 func parseManifest(data []byte, key string) (*Manifest, error) {
@@ -239,19 +226,19 @@ func parseManifest(data []byte, key string) (*Manifest, error) {
 	if err := json.Unmarshal(data, m); err != nil {
 		return nil, &damage{key, "does not parse: " + err.Error()}
 	}
-	if m.Version > manifestVersion {
+	if m.Version > manifest.Newest {
 		return nil, fmt.Errorf("images: manifest %s: unsupported manifest version %d", key, m.Version)
 	}
-	if m.Checksum == "" && m.Version >= checksummedSince {
+	if m.Checksum == "" && m.Version >= manifest.ChecksummedSince {
 		return nil, &damage{key, "no checksum"}
 	}
 	if m.Checksum != "" {
-		sum, err := m.checksum()
+		sum, err := m.Sum()
 		if err != nil || sum != m.Checksum {
 			return nil, &damage{key, "checksum mismatch"}
 		}
 	}
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return nil, &damage{key, strings.TrimPrefix(err.Error(), "images: ")}
 	}
 	return m, nil

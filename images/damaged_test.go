@@ -139,7 +139,7 @@ func TestGCDamagedManifest(t *testing.T) {
 	if len(reported) != 1 || reported[0] != "state/b" {
 		t.Fatalf("reported %v", reported)
 	}
-	for _, h := range mc.hashes() {
+	for _, h := range mc.Hashes() {
 		if s.Has(h) {
 			t.Fatal("a chunk nothing names survived GC")
 		}
@@ -149,7 +149,7 @@ func TestGCDamagedManifest(t *testing.T) {
 	}
 	kept, _ := os.ReadFile(s.damaged.path("state/b"))
 	named := 0
-	for _, h := range mb.hashes() {
+	for _, h := range mb.Hashes() {
 		if bytes.Contains(kept, []byte(h)) {
 			named++
 			if !s.Has(h) {
@@ -167,7 +167,7 @@ func TestGCDamagedManifest(t *testing.T) {
 	if _, err := s.GC(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range mb.hashes() {
+	for _, h := range mb.Hashes() {
 		if s.Has(h) {
 			t.Fatal("chunks of a discarded damaged manifest survived GC")
 		}

@@ -93,7 +93,7 @@ func (s *Store) gcLocked(ctx context.Context) (int64, []*DamagedError, error) {
 		if err != nil {
 			return err
 		}
-		for _, h := range m.hashes() {
+		for _, h := range m.Hashes() {
 			live[h] = true
 		}
 		count.manifest(m)

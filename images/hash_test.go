@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ctrfs/images/chunking"
+	"ctrfs/images/manifest"
 )
 
 // oldFormatState saves, as a ctrfs before store format 2 did, a version 1
@@ -45,12 +46,12 @@ func TestOldFormatStoreStillReads(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "pages-1.img"), randBytes(91, 300<<10), 0o600)
 	mNew, _ := importSave(t, s, dir, "state/new")
-	for _, h := range mNew.hashes() {
+	for _, h := range mNew.Hashes() {
 		if !strings.HasSuffix(h, chunking.Blake3Suffix) || !chunking.ValidHash(h) {
 			t.Fatalf("new chunk named %q, want a BLAKE3 name", h)
 		}
 	}
-	if mNew.Version != manifestVersion {
+	if mNew.Version != manifest.Newest {
 		t.Fatalf("new manifest has version %d", mNew.Version)
 	}
 
@@ -111,15 +112,15 @@ func TestChunkNamesCheckedByTheirOwnHash(t *testing.T) {
 // chunk is not what any ctrfs wrote, and is refused.
 func TestVersion1ManifestNamesOnlySHA256(t *testing.T) {
 	m := &Manifest{Version: 1, Files: []File{{Name: "a", Size: 1, Chunks: []Chunk{{Hash: chunking.HashOf([]byte("x")), Size: 1}}}}}
-	if err := m.validate(); err == nil {
+	if err := m.Validate(); err == nil {
 		t.Fatal("a version 1 manifest naming a BLAKE3 chunk was accepted")
 	}
 	m.Version = 2
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	m.Version = 3
-	if err := m.validate(); err == nil {
+	if err := m.Validate(); err == nil {
 		t.Fatal("a manifest of an unknown version was accepted")
 	}
 }

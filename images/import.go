@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ctrfs/images/chunking"
+	"ctrfs/images/manifest"
 )
 
 // ImportStats describes what an import read and what it added to the store.
@@ -62,7 +63,7 @@ func (imp *importer) manifest(dir string, files []pendingFile) (*Manifest, Impor
 	if err := imp.finish(); err != nil {
 		return nil, ImportStats{}, fmt.Errorf("images: import %s: %w", dir, err)
 	}
-	m := &Manifest{Version: manifestVersion, Created: time.Now().UTC()}
+	m := &Manifest{Version: manifest.Newest, Created: time.Now().UTC()}
 	for _, f := range files { // the workers have filled in every hash
 		for _, c := range f.chunks {
 			f.Chunks = append(f.Chunks, *c)

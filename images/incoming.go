@@ -88,6 +88,3 @@ func (in *Incoming) Close() {
 	in.s.pins.unpinHashes(in.pinned)
 	in.pinned = nil
 }
-
-// Hashes returns the distinct chunk hashes of m.
-func (m *Manifest) Hashes() []string { return m.hashes() }

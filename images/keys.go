@@ -50,11 +50,11 @@ func (s *Store) Save(key string, m *Manifest) error {
 	if err := validKey(key); err != nil {
 		return err
 	}
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return err
 	}
 	sealed := *m
-	sum, err := sealed.checksum()
+	sum, err := sealed.Sum()
 	if err != nil {
 		return err
 	}

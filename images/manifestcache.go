@@ -3,7 +3,6 @@ package images
 import (
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"sync"
 	"syscall"
@@ -89,7 +88,7 @@ func (c *manifestCache) load(path, key string) (*Manifest, error) {
 	if old, had := c.byPth[path]; had {
 		c.bytes -= old.size
 	}
-	c.byPth[path] = cachedManifest{id: id, size: len(data), m: m.clone()}
+	c.byPth[path] = cachedManifest{id: id, size: len(data), m: m.Clone()}
 	c.bytes += len(data)
 	return m, nil
 }
@@ -119,14 +118,5 @@ func (c *manifestCache) hit(path string, st os.FileInfo) *Manifest {
 	if !hit || e.id != id {
 		return nil
 	}
-	return e.m.clone()
-}
-
-// clone copies what a caller might change: the file list and the meta.
-// Chunk lists are shared; nothing changes them once parsed.
-func (m *Manifest) clone() *Manifest {
-	c := *m
-	c.Files = append([]File(nil), m.Files...)
-	c.Meta = maps.Clone(m.Meta)
-	return &c
+	return e.m.Clone()
 }

@@ -104,7 +104,7 @@ func (s *Store) Verify(m *Manifest) error {
 // might try to restore from. A cancelled ctx stops it between files, with
 // ctx's error.
 func (s *Store) Export(ctx context.Context, m *Manifest, dir string) error {
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -142,7 +142,7 @@ func (s *chunkStore) exportFile(f File, dir string) (err error) {
 		return err
 	}
 	path := filepath.Join(dir, f.Name)
-	if err = os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // a chain's parent (chain.go)
+	if err = os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // a chain's parent (manifest/chain.go)
 		return err
 	}
 	return os.Rename(tmp.Name(), path)

@@ -25,17 +25,13 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"ctrfs/images/chunking"
 	"ctrfs/images/trust"
 )
 
 // ErrCorrupt is wrapped by every error caused by a chunk that is missing,
 // cannot be decompressed, or whose content does not match its name.
 var ErrCorrupt = errors.New("corrupt chunk")
-
-// maxDecoded bounds what one chunk may decompress to, so a hostile chunk
-// received from a peer cannot exhaust memory. It is far above chunking.MaxChunk to
-// leave room for a future chunker.
-const maxDecoded = 8 << 20
 
 // Store is a chunk store plus named manifests. Its methods are safe for
 // concurrent use.
@@ -88,7 +84,7 @@ func Open(dir string) (*Store, error) {
 	}
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(0),
-		zstd.WithDecoderMaxMemory(maxDecoded))
+		zstd.WithDecoderMaxMemory(chunking.MaxDecoded))
 	if err != nil {
 		return nil, err
 	}

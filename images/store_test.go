@@ -223,7 +223,7 @@ func TestTransfer(t *testing.T) {
 	if err := dst.Save("state/c1", m); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("saving a manifest without its chunks: %v", err)
 	}
-	for _, h := range m.hashes() {
+	for _, h := range m.Hashes() {
 		if dst.Has(h) {
 			t.Fatal("empty store has a chunk")
 		}

@@ -77,7 +77,7 @@ const closeGrace = 5 * time.Second
 // ServeImages listens in dir for a CRIU restore with --stream and serves
 // it m's files until Close.
 func (s *Store) ServeImages(m *Manifest, dir string) (*ImageServer, error) {
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, StreamSocket)

@@ -17,7 +17,7 @@ import (
 // part old, part new: the caller removes it. So it is when ctx is
 // cancelled, which stops it between files.
 func (s *Store) Update(ctx context.Context, dir string, have []File, m *Manifest) (int64, error) {
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return 0, err
 	}
 	old := map[string]File{}
@@ -49,7 +49,7 @@ func (s *Store) Update(ctx context.Context, dir string, have []File, m *Manifest
 			return written, err
 		}
 	}
-	// A chain's parent directories that m no longer has (chain.go):
+	// A chain's parent directories that m no longer has (manifest/chain.go):
 	// CRIU would look for parent images in them. Deepest first; one
 	// that still holds files stays.
 	for name := range old {

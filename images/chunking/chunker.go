@@ -38,6 +38,11 @@ const (
 	SmallFile = 4 << 20
 )
 
+// MaxDecoded bounds what one chunk may decompress to, so a hostile chunk
+// received from a peer cannot exhaust memory. It is far above MaxChunk to
+// leave room for a future chunker.
+const MaxDecoded = 8 << 20
+
 // Params are one set of FastCDC bounds and masks. The gear hash's high
 // bits depend on the most recent 64 bytes and its low bits only on the last
 // few, so the masks test high bits: two bits more than the average's before

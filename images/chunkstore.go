@@ -11,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"ctrfs/images/atomicfile"
 	"ctrfs/images/chunking"
 )
 
@@ -228,10 +229,10 @@ func (s *chunkStore) WriteChunk(hash string, compressed []byte) error {
 		return err
 	}
 	path := s.chunkPath(hash)
-	if err := writeAtomic(path, compressed); err != nil {
+	if err := atomicfile.Write(path, compressed); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return atomicfile.SyncDir(filepath.Dir(path))
 }
 
 // putChunk stores data unless a chunk with its hash already exists, and
@@ -245,7 +246,7 @@ func (s *chunkStore) putChunk(hash string, data []byte) (int64, error) {
 	}
 	bp := compressBuffers.Get().(*[]byte)
 	comp := s.enc.EncodeAll(data, (*bp)[:0])
-	err := writeRenamed(path, comp, false)
+	err := atomicfile.WriteRenamed(path, comp, false)
 	*bp = comp[:0]
 	compressBuffers.Put(bp)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"ctrfs/images/atomicfile"
 	"ctrfs/images/chunking"
 	"ctrfs/images/manifest"
 )
@@ -152,10 +153,10 @@ func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
 		return nil, nil, err
 	}
 	s.usage.changed()
-	if err := syncDir(filepath.Dir(to)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(to)); err != nil {
 		return nil, nil, err
 	}
-	if err := syncDir(filepath.Dir(from)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(from)); err != nil {
 		return nil, nil, err
 	}
 	return nil, &DamagedError{Key: key, From: from, Path: to, Reason: d.reason}, nil

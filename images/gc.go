@@ -9,12 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"ctrfs/images/atomicfile"
 	"ctrfs/images/chunking"
 )
 
 // staleTemp is how old a temporary file of this process must be before GC
 // treats it as left over; younger ones may belong to a write in progress,
-// which runs outside s.mu. Those of other processes go at once (tempPrefix):
+// which runs outside s.mu. Those of other processes go at once (atomicfile.TempPrefix):
 // waiting an hour for them left a daemon restarted after a kill holding the
 // half-written chunk of the killed import, and the store never matched its
 // manifests.
@@ -143,7 +144,7 @@ func (s *Store) sweepLocked(live map[string]bool, count *usageCount) (int64, err
 			if err != nil {
 				continue // already gone
 			}
-			if temp && strings.HasPrefix(name, tempPrefix) && info.ModTime().After(cutoff) {
+			if temp && strings.HasPrefix(name, atomicfile.TempPrefix) && info.ModTime().After(cutoff) {
 				continue // ours, and maybe still being written
 			}
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {

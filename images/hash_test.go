@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"ctrfs/images/atomicfile"
 	"ctrfs/images/chunking"
 	"ctrfs/images/manifest"
 )
@@ -22,7 +23,7 @@ func oldFormatState(t *testing.T, s *Store, key string, parts ...[]byte) *Manife
 	for _, data := range parts {
 		sum := sha256.Sum256(data)
 		h := hex.EncodeToString(sum[:])
-		if err := writeAtomic(s.chunks.chunkPath(h), s.chunks.enc.EncodeAll(data, nil)); err != nil {
+		if err := atomicfile.Write(s.chunks.chunkPath(h), s.chunks.enc.EncodeAll(data, nil)); err != nil {
 			t.Fatal(err)
 		}
 		f.Chunks = append(f.Chunks, Chunk{Hash: h, Size: int64(len(data))})

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"ctrfs/images/atomicfile"
 	"ctrfs/images/chunking"
 	"ctrfs/images/manifest"
 )
@@ -254,7 +255,7 @@ func (imp *importer) finish() error {
 	close(imp.jobs)
 	imp.wg.Wait()
 	if imp.err == nil && imp.dirty {
-		imp.err = syncFS(imp.s.dir)
+		imp.err = atomicfile.SyncFS(imp.s.dir)
 	}
 	if imp.err != nil {
 		imp.s.mu.Lock()

@@ -3,6 +3,7 @@ package images
 import (
 	"sync"
 
+	"ctrfs/images/atomicfile"
 	"ctrfs/images/chunking"
 )
 
@@ -56,7 +57,7 @@ func (in *Incoming) Put(hash string, compressed []byte) error {
 	if _, err := in.s.chunks.decodeStrict(hash, compressed); err != nil {
 		return err
 	}
-	if err := writeRenamed(in.s.chunks.chunkPath(hash), compressed, false); err != nil {
+	if err := atomicfile.WriteRenamed(in.s.chunks.chunkPath(hash), compressed, false); err != nil {
 		return err
 	}
 	in.mu.Lock()
@@ -75,7 +76,7 @@ func (in *Incoming) Sync() error {
 	if !dirty {
 		return nil
 	}
-	return syncFS(in.s.dir)
+	return atomicfile.SyncFS(in.s.dir)
 }
 
 // Close ends the protection; chunks no saved manifest names are then free

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"ctrfs/images/atomicfile"
 	"ctrfs/images/trust"
 )
 
@@ -80,10 +81,10 @@ func (s *Store) Save(key string, m *Manifest) error {
 	if err := trustedBelow(s.manifestRoot(), filepath.Dir(path)); err != nil {
 		return err
 	}
-	if err := writeAtomic(path, data); err != nil {
+	if err := atomicfile.Write(path, data); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 		return err
 	}
 	s.pins.unpin(m)
@@ -174,7 +175,7 @@ func (s *Store) Delete(key string) error {
 		}
 		found = true
 		s.manifests.drop(path)
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 			return err
 		}
 		s.pruneLocked(filepath.Dir(path))
@@ -247,10 +248,10 @@ func (s *Store) renameLocked(oldPath, newPath, oldKey, newKey string) error {
 		return err
 	}
 	s.manifests.drop(oldPath)
-	if err := syncDir(filepath.Dir(newPath)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(newPath)); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(oldPath)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(oldPath)); err != nil {
 		return err
 	}
 	s.pruneLocked(filepath.Dir(oldPath))

@@ -25,6 +25,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"ctrfs/images/atomicfile"
 	"ctrfs/images/chunking"
 	"ctrfs/images/trust"
 )
@@ -68,10 +69,10 @@ func Open(dir string) (*Store, error) {
 	if err := trustedLayout(dir); err != nil {
 		return nil, err
 	}
-	if err := syncDir(chunks); err != nil {
+	if err := atomicfile.SyncDir(chunks); err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return nil, err
 	}
 	enc, err := zstd.NewWriter(nil,

@@ -16,7 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
-	"ctrfs/images"
+	"ctrfs/images/atomicfile"
 	"ctrfs/images/trust"
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/errkind"
@@ -194,7 +194,7 @@ func (c *archiveCache) buildArchive(ctx context.Context) error {
 	if err := os.Rename(partial, c.archive()); err != nil {
 		return err
 	}
-	return images.SyncDir(c.dir)
+	return atomicfile.SyncDir(c.dir)
 }
 
 // status is what templates/NAME/info says of the archive.

@@ -14,6 +14,27 @@
 // nothing references; GC removes them. Only one Store per directory may be
 // open in a process that saves manifests or runs GC, because the protection of
 // chunks that are imported but not yet saved lives in that Store's memory.
+//
+// The Store keeps what needs its directory and its lock: manifests by key
+// (keys.go), pins and GC (gc.go), damaged manifests (damaged.go), imports,
+// exports and streams. Its chunks/ half is a chunkStore (chunkstore.go).
+// What needs none of that lives below, and imports nothing from here:
+//
+//	images/chunking     cutting files into chunks and naming chunks
+//	images/manifest     the manifest format, its checks and chains
+//	images/atomicfile   writing a file whole or not at all, and fsyncs
+//	images/trust        the check of every file and directory ctrfs trusts
+//	images/critview     the process tree and statistics in CRIU's images
+//
+// Glossary:
+//
+//	chunk     a piece of a file, stored once, zstd-compressed, named by its hash
+//	manifest  the list of an image directory's files and the chunks of each
+//	key       the name a manifest is saved under ("state/c1", "snapshots/c1/s1")
+//	pin       a chunk GC keeps because an import or transfer still needs it
+//	damaged   a manifest that cannot be trusted, kept aside in damaged/
+//	chain     a dump's manifest with its pre-dump parents' files under parent/
+//	reference an earlier import still on disk: a new one reuses its chunks where the bytes match
 package images
 
 import (

@@ -29,7 +29,7 @@ import (
 	"ctrfs/cluster/peeraddrs"
 	"ctrfs/cluster/statefiles"
 	"ctrfs/cluster/transport"
-	"ctrfs/images"
+	"ctrfs/images/trust"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
 )
@@ -299,7 +299,7 @@ func journals(dir string, log *slog.Logger) []string {
 		if !ok || ops.ValidateName(name) != nil {
 			continue
 		}
-		if err := images.TrustedFile(filepath.Join(dir, e.Name())); err != nil {
+		if err := trust.TrustedFile(filepath.Join(dir, e.Name())); err != nil {
 			log.Error("cluster: ignoring a migration journal that is not ctrfs's own",
 				"file", filepath.Join(dir, e.Name()), "reason", err)
 			continue

@@ -50,7 +50,7 @@ func corruptSetup(t *testing.T) (*Store, *Manifest, string) {
 	if len(f.Chunks) < 3 {
 		t.Fatalf("victim.bin has %d chunks", len(f.Chunks))
 	}
-	return s, m, s.chunkPath(f.Chunks[1].Hash)
+	return s, m, s.chunks.chunkPath(f.Chunks[1].Hash)
 }
 
 func TestCorruptChunk(t *testing.T) {
@@ -74,7 +74,7 @@ func TestCorruptChunk(t *testing.T) {
 func TestSwappedChunk(t *testing.T) {
 	s, m, path := corruptSetup(t)
 	f, _ := m.File("victim.bin")
-	other, err := os.ReadFile(s.chunkPath(f.Chunks[0].Hash))
+	other, err := os.ReadFile(s.chunks.chunkPath(f.Chunks[0].Hash))
 	if err != nil {
 		t.Fatal(err)
 	}

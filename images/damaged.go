@@ -1,8 +1,6 @@
 package images
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"ctrfs/images/atomicfile"
+	"ctrfs/images/chunking"
+	"ctrfs/images/manifest"
 )
 
 // ErrDamaged is wrapped by the error of loading a manifest that cannot be
@@ -26,10 +28,15 @@ var ErrDamaged = errors.New("damaged manifest")
 // discards it: saved state that cannot be read is still saved state, and
 // only the operator may throw it away. GC keeps every chunk whose name
 // appears in it, so that nothing a repair by hand might need is lost.
-func (s *Store) damagedRoot() string { return filepath.Join(s.dir, "damaged") }
+//
+// damagedDir is that damaged/ directory: where the damaged manifests of a
+// key are kept. It knows paths only, not what is in them.
+type damagedDir string
 
-func (s *Store) damagedPath(key string) string {
-	return filepath.Join(s.damagedRoot(), filepath.FromSlash(key)+".json")
+func (d damagedDir) root() string { return string(d) }
+
+func (d damagedDir) path(key string) string {
+	return filepath.Join(d.root(), filepath.FromSlash(key)+".json")
 }
 
 // A key damaged again while a damaged manifest of it is kept (saved state
@@ -40,14 +47,14 @@ func (s *Store) damagedPath(key string) string {
 // damaged state, and a delete of snapshot s.2 discarded s's copy).
 const damagedCopySep = "~"
 
-func (s *Store) damagedCopyPath(key string, n int) string {
-	return filepath.Join(s.damagedRoot(), filepath.FromSlash(key)+damagedCopySep+strconv.Itoa(n)+".json")
+func (d damagedDir) copyPath(key string, n int) string {
+	return filepath.Join(d.root(), filepath.FromSlash(key)+damagedCopySep+strconv.Itoa(n)+".json")
 }
 
 // damagedCopies are the paths of the extra damaged manifests kept for key,
 // in the order they were kept.
-func (s *Store) damagedCopies(key string) []string {
-	prefix := strings.TrimSuffix(s.damagedPath(key), ".json") + damagedCopySep
+func (d damagedDir) copies(key string) []string {
+	prefix := strings.TrimSuffix(d.path(key), ".json") + damagedCopySep
 	matches, _ := filepath.Glob(prefix + "*.json") // keys hold no glob metacharacters
 	type copyPath struct {
 		n    int
@@ -70,8 +77,8 @@ func (s *Store) damagedCopies(key string) []string {
 
 // damagedPaths are the paths of every damaged manifest kept for key:
 // the first, then the extra copies.
-func (s *Store) damagedPaths(key string) []string {
-	return append([]string{s.damagedPath(key)}, s.damagedCopies(key)...)
+func (d damagedDir) paths(key string) []string {
+	return append([]string{d.path(key)}, d.copies(key)...)
 }
 
 // DamagedError reports a damaged manifest and where it is kept.
@@ -132,12 +139,12 @@ func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
 	// An earlier damaged manifest of the same key (saved state damaged,
 	// kept, then saved and damaged again) stays: only the operator throws
 	// a kept one away, so a second one goes beside it.
-	to := s.damagedPath(key)
+	to := s.damaged.path(key)
 	for n := 2; ; n++ {
 		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
 			break
 		}
-		to = s.damagedCopyPath(key, n)
+		to = s.damaged.copyPath(key, n)
 	}
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return nil, nil, err
@@ -146,10 +153,10 @@ func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
 		return nil, nil, err
 	}
 	s.usage.changed()
-	if err := syncDir(filepath.Dir(to)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(to)); err != nil {
 		return nil, nil, err
 	}
-	if err := syncDir(filepath.Dir(from)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(from)); err != nil {
 		return nil, nil, err
 	}
 	return nil, &DamagedError{Key: key, From: from, Path: to, Reason: d.reason}, nil
@@ -158,7 +165,7 @@ func (s *Store) quarantineLocked(key string) (*Manifest, *DamagedError, error) {
 // keptDamaged is the error for a key whose manifest was moved aside
 // earlier, or nil if it has none.
 func (s *Store) keptDamaged(key string) error {
-	path := s.damagedPath(key)
+	path := s.damaged.path(key)
 	if _, err := os.Lstat(path); err != nil {
 		return nil
 	}
@@ -168,7 +175,7 @@ func (s *Store) keptDamaged(key string) error {
 // DamagedKeys returns the sorted keys, starting with prefix, of the
 // damaged manifests kept aside; the extra copies of a key are not keys.
 func (s *Store) DamagedKeys(prefix string) ([]string, error) {
-	keys, err := keysUnder(s.damagedRoot(), prefix)
+	keys, err := keysUnder(s.damaged.root(), prefix)
 	return slices.DeleteFunc(keys, func(k string) bool { return validKey(k) != nil }), err
 }
 
@@ -182,16 +189,16 @@ func (s *Store) DamagedPaths(key string) []string {
 	if !s.HasDamaged(key) {
 		return nil
 	}
-	return s.damagedPaths(key)
+	return s.damaged.paths(key)
 }
 
 // hashRun finds what looks like a chunk name, in a manifest that no longer
-// parses: the digest, which names a chunk in either form (see hash.go).
+// parses: the digest, which names a chunk in either form (see chunking/hash.go).
 var hashRun = regexp.MustCompile(`[0-9a-f]{64}`)
 
 // markDamagedLocked adds to live every chunk named in a damaged manifest.
 func (s *Store) markDamagedLocked(live map[string]bool) error {
-	err := walkJSON(s.damagedRoot(), func(key, path string) error {
+	err := walkJSON(s.damaged.root(), func(key, path string) error {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -200,7 +207,7 @@ func (s *Store) markDamagedLocked(live map[string]bool) error {
 		// lost the suffix that said which it was.
 		for _, h := range hashRun.FindAll(data, -1) {
 			live[string(h)] = true
-			live[string(h)+blake3Suffix] = true
+			live[string(h)+chunking.Blake3Suffix] = true
 		}
 		return nil
 	})
@@ -210,21 +217,9 @@ func (s *Store) markDamagedLocked(live map[string]bool) error {
 	return err
 }
 
-// checksum is the SHA-256 of the manifest's JSON without its checksum.
-func (m *Manifest) checksum() (string, error) {
-	c := *m
-	c.Checksum = ""
-	data, err := json.Marshal(&c)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]), nil
-}
-
 // parseManifest reads a stored manifest. One of version 1 without a
 // checksum may be from a ctrfs before checksums and is accepted if it is
-// valid; from version checksummedSince on, one without a checksum is
+// valid; from version manifest.ChecksummedSince on, one without a checksum is
 // damaged. One of a newer version is refused without being called
 // damaged, as it may be sound.
 func parseManifest(data []byte, key string) (*Manifest, error) {
@@ -232,19 +227,19 @@ func parseManifest(data []byte, key string) (*Manifest, error) {
 	if err := json.Unmarshal(data, m); err != nil {
 		return nil, &damage{key, "does not parse: " + err.Error()}
 	}
-	if m.Version > manifestVersion {
+	if m.Version > manifest.Newest {
 		return nil, fmt.Errorf("images: manifest %s: unsupported manifest version %d", key, m.Version)
 	}
-	if m.Checksum == "" && m.Version >= checksummedSince {
+	if m.Checksum == "" && m.Version >= manifest.ChecksummedSince {
 		return nil, &damage{key, "no checksum"}
 	}
 	if m.Checksum != "" {
-		sum, err := m.checksum()
+		sum, err := m.Sum()
 		if err != nil || sum != m.Checksum {
 			return nil, &damage{key, "checksum mismatch"}
 		}
 	}
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return nil, &damage{key, strings.TrimPrefix(err.Error(), "images: ")}
 	}
 	return m, nil

@@ -31,8 +31,8 @@ func wantDamaged(t *testing.T, s *Store, key string) *DamagedError {
 	if !errors.Is(err, ErrDamaged) || !errors.As(err, &de) {
 		t.Fatalf("Load %s: %v, want a damaged manifest", key, err)
 	}
-	if de.Path != s.damagedPath(key) {
-		t.Fatalf("kept in %s, want %s", de.Path, s.damagedPath(key))
+	if de.Path != s.damaged.path(key) {
+		t.Fatalf("kept in %s, want %s", de.Path, s.damaged.path(key))
 	}
 	if _, err := os.Stat(de.Path); err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestGCDamagedManifest(t *testing.T) {
 	if len(reported) != 1 || reported[0] != "state/b" {
 		t.Fatalf("reported %v", reported)
 	}
-	for _, h := range mc.hashes() {
+	for _, h := range mc.Hashes() {
 		if s.Has(h) {
 			t.Fatal("a chunk nothing names survived GC")
 		}
@@ -147,9 +147,9 @@ func TestGCDamagedManifest(t *testing.T) {
 	if err := s.Verify(ma); err != nil {
 		t.Fatal(err)
 	}
-	kept, _ := os.ReadFile(s.damagedPath("state/b"))
+	kept, _ := os.ReadFile(s.damaged.path("state/b"))
 	named := 0
-	for _, h := range mb.hashes() {
+	for _, h := range mb.Hashes() {
 		if bytes.Contains(kept, []byte(h)) {
 			named++
 			if !s.Has(h) {
@@ -167,7 +167,7 @@ func TestGCDamagedManifest(t *testing.T) {
 	if _, err := s.GC(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range mb.hashes() {
+	for _, h := range mb.Hashes() {
 		if s.Has(h) {
 			t.Fatal("chunks of a discarded damaged manifest survived GC")
 		}
@@ -178,7 +178,7 @@ func TestGCDamagedManifest(t *testing.T) {
 // repair that did not work, and loads it: a second copy is kept.
 func damageAgain(t *testing.T, s *Store, key string) {
 	t.Helper()
-	data, err := os.ReadFile(s.damagedPath(key))
+	data, err := os.ReadFile(s.damaged.path(key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestDamagedCopiesAreNoKeys(t *testing.T) {
 	damageAgain(t, s, "state/c1")
 	damageAgain(t, s, "state/c1")
 	paths := s.DamagedPaths("state/c1")
-	if len(paths) != 3 || paths[1] != s.damagedCopyPath("state/c1", 2) || paths[2] != s.damagedCopyPath("state/c1", 3) {
+	if len(paths) != 3 || paths[1] != s.damaged.copyPath("state/c1", 2) || paths[2] != s.damaged.copyPath("state/c1", 3) {
 		t.Fatalf("DamagedPaths: %v", paths)
 	}
 	if s.HasDamaged("state/c1.2") || s.HasDamaged("state/c1.3") {
@@ -224,13 +224,13 @@ func TestDamagedCopiesAreNoKeys(t *testing.T) {
 	if err := s.Rename("state/c1", "state/c9"); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.DamagedPaths("state/c9"); len(got) != 3 || len(s.damagedCopies("state/c1")) != 0 {
-		t.Fatalf("Rename left copies behind: c9 %v, c1 %v", got, s.damagedCopies("state/c1"))
+	if got := s.DamagedPaths("state/c9"); len(got) != 3 || len(s.damaged.copies("state/c1")) != 0 {
+		t.Fatalf("Rename left copies behind: c9 %v, c1 %v", got, s.damaged.copies("state/c1"))
 	}
 	if err := s.Delete("state/c9"); err != nil {
 		t.Fatal(err)
 	}
-	left, _ := filepath.Glob(filepath.Join(s.damagedRoot(), "state", "*"))
+	left, _ := filepath.Glob(filepath.Join(s.damaged.root(), "state", "*"))
 	if len(left) != 0 {
 		t.Fatalf("Delete left %v", left)
 	}

@@ -28,7 +28,7 @@ func (mfs *manifestFS) Open(name string) (fs.File, error) {
 		var entries []fs.DirEntry
 		for _, f := range mfs.m.Files {
 			if strings.Contains(f.Name, "/") {
-				continue // a chain's parent images (chain.go): not this directory's
+				continue // a chain's parent images (manifest/chain.go): not this directory's
 			}
 			entries = append(entries, fs.FileInfoToDirEntry(fileInfo{f, mfs.m.Created}))
 		}

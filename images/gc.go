@@ -8,33 +8,46 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"ctrfs/images/atomicfile"
+	"ctrfs/images/chunking"
 )
 
 // staleTemp is how old a temporary file of this process must be before GC
 // treats it as left over; younger ones may belong to a write in progress,
-// which runs outside s.mu. Those of other processes go at once (tempPrefix):
+// which runs outside s.mu. Those of other processes go at once (atomicfile.TempPrefix):
 // waiting an hour for them left a daemon restarted after a kill holding the
 // half-written chunk of the killed import, and the store never matched its
 // manifests.
 const staleTemp = time.Hour
 
-// pinLocked protects a chunk from GC before the manifest that will name it is
+// pins are the chunks GC must keep although no saved manifest names them
+// yet: those of imports and transfers in progress, and of manifests
+// imported but not yet saved. They know hashes and manifests only, not
+// the store; the Store's mu guards them, and every method here must be
+// called with it held.
+type pins struct {
+	count map[string]int         // chunk hash -> imports that still need it
+	held  map[*Manifest][]string // hashes pinned on behalf of an unsaved manifest
+}
+
+// pin protects a chunk from GC before the manifest that will name it is
 // saved. It must be taken before checking whether the chunk exists, otherwise
 // GC could delete an existing copy after the check.
-func (s *Store) pinLocked(hash string) { s.pins[hash]++ }
+func (p *pins) pin(hash string) { p.count[hash]++ }
 
-func (s *Store) unpinHashesLocked(hashes []string) {
+func (p *pins) unpinHashes(hashes []string) {
 	for _, h := range hashes {
-		if s.pins[h]--; s.pins[h] <= 0 {
-			delete(s.pins, h)
+		if p.count[h]--; p.count[h] <= 0 {
+			delete(p.count, h)
 		}
 	}
 }
 
-func (s *Store) unpinLocked(m *Manifest) {
-	if hashes, ok := s.held[m]; ok {
-		delete(s.held, m)
-		s.unpinHashesLocked(hashes)
+func (p *pins) unpin(m *Manifest) {
+	if hashes, ok := p.held[m]; ok {
+		delete(p.held, m)
+		p.unpinHashes(hashes)
 	}
 }
 
@@ -43,7 +56,7 @@ func (s *Store) unpinLocked(m *Manifest) {
 func (s *Store) Release(m *Manifest) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.unpinLocked(m)
+	s.pins.unpin(m)
 }
 
 // GC deletes every chunk that no saved manifest names and no unsaved import
@@ -63,7 +76,7 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 
 func (s *Store) gcLocked(ctx context.Context) (int64, []*DamagedError, error) {
 	live := map[string]bool{}
-	for h := range s.pins {
+	for h := range s.pins.count {
 		live[h] = true
 	}
 	var damaged []*DamagedError
@@ -81,7 +94,7 @@ func (s *Store) gcLocked(ctx context.Context) (int64, []*DamagedError, error) {
 		if err != nil {
 			return err
 		}
-		for _, h := range m.hashes() {
+		for _, h := range m.Hashes() {
 			live[h] = true
 		}
 		count.manifest(m)
@@ -118,7 +131,7 @@ func (s *Store) sweepLocked(live map[string]bool, count *usageCount) (int64, err
 		for _, e := range entries {
 			name := e.Name()
 			temp := strings.HasPrefix(name, ".tmp-")
-			if !temp && !validHash(name) {
+			if !temp && !chunking.ValidHash(name) {
 				continue // not ours to delete
 			}
 			if !temp && live[name] {
@@ -131,13 +144,13 @@ func (s *Store) sweepLocked(live map[string]bool, count *usageCount) (int64, err
 			if err != nil {
 				continue // already gone
 			}
-			if temp && strings.HasPrefix(name, tempPrefix) && info.ModTime().After(cutoff) {
+			if temp && strings.HasPrefix(name, atomicfile.TempPrefix) && info.ModTime().After(cutoff) {
 				continue // ours, and maybe still being written
 			}
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return freed, err
 			}
-			s.cache.remove(name)
+			s.chunks.cache.remove(name)
 			freed += info.Size()
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ctrfs/images/atomicfile"
 )
 
 func TestGCKeepsShared(t *testing.T) {
@@ -89,7 +91,7 @@ func TestGCKeepsUnsavedImport(t *testing.T) {
 func TestGCStaleTemp(t *testing.T) {
 	s := newStore(t)
 	dir := filepath.Join(s.Dir(), "chunks", "00")
-	stale, fresh := filepath.Join(dir, tempPrefix+"stale"), filepath.Join(dir, tempPrefix+"fresh")
+	stale, fresh := filepath.Join(dir, atomicfile.TempPrefix+"stale"), filepath.Join(dir, atomicfile.TempPrefix+"fresh")
 	killed := filepath.Join(dir, ".tmp-1234567890") // as an earlier process names them
 	writeFile(t, stale, []byte("left over"), 0o600)
 	writeFile(t, fresh, []byte("being written"), 0o600)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"ctrfs/images/chunking"
 )
 
 // Why import while CRIU writes: the page images are nearly all of a
@@ -22,7 +24,7 @@ import (
 //
 // A page image is followed from the moment it appears (inotify) until its
 // writer closes it; the chunk sizes are chosen as for the whole file (see
-// paramsFor), so a followed file is cut exactly as ImportDir would cut it.
+// chunking.ParamsFor), so a followed file is cut exactly as ImportDir would cut it.
 // Anything else in the directory, and a page image changed after it was
 // closed or whose size is not what was read, is imported the ordinary way
 // once the writer has finished: following is only ever a head start.
@@ -145,7 +147,7 @@ func (g *GrowingImport) record(buf []byte) {
 		if mask&unix.IN_Q_OVERFLOW != 0 {
 			g.overflow = true
 		}
-		if !isPageImage(name) {
+		if !chunking.IsPageImage(name) {
 			continue
 		}
 		switch {
@@ -213,7 +215,7 @@ func (g *GrowingImport) complete(name string) (done, cancelled bool) {
 }
 
 // followFile waits until the file's size decides its chunk sizes (it
-// reached smallFile, or it is complete), then imports it as it grows.
+// reached chunking.SmallFile, or it is complete), then imports it as it grows.
 func (g *GrowingImport) followFile(name string, fd *os.File) (pendingFile, int64, error) {
 	var info os.FileInfo
 	for {
@@ -225,7 +227,7 @@ func (g *GrowingImport) followFile(name string, fd *os.File) (pendingFile, int64
 		if cancelled {
 			return pendingFile{}, 0, errAborted
 		}
-		if info.Size() >= smallFile {
+		if info.Size() >= chunking.SmallFile {
 			break
 		}
 		if done {
@@ -237,7 +239,7 @@ func (g *GrowingImport) followFile(name string, fd *os.File) (pendingFile, int64
 		time.Sleep(time.Millisecond)
 	}
 	r := &followReader{g: g, name: name, f: fd}
-	f, err := g.imp.read(name, info.Mode(), r, paramsFor(name, info.Size()))
+	f, err := g.imp.read(name, info.Mode(), r, chunking.ParamsFor(name, info.Size()))
 	return f, r.n, err
 }
 

@@ -150,7 +150,7 @@ func TestGrowingImportCancel(t *testing.T) {
 		t.Fatal("Cancel did not return while the file was open")
 	}
 	s.mu.Lock()
-	pins := len(s.pins)
+	pins := len(s.pins.count)
 	s.mu.Unlock()
 	if pins != 0 {
 		t.Fatalf("%d chunks still pinned after Cancel", pins)

@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/images/atomicfile"
+	"ctrfs/images/chunking"
+	"ctrfs/images/manifest"
 )
 
 // oldFormatState saves, as a ctrfs before store format 2 did, a version 1
@@ -19,7 +23,7 @@ func oldFormatState(t *testing.T, s *Store, key string, parts ...[]byte) *Manife
 	for _, data := range parts {
 		sum := sha256.Sum256(data)
 		h := hex.EncodeToString(sum[:])
-		if err := writeAtomic(s.chunkPath(h), s.enc.EncodeAll(data, nil)); err != nil {
+		if err := atomicfile.Write(s.chunks.chunkPath(h), s.chunks.enc.EncodeAll(data, nil)); err != nil {
 			t.Fatal(err)
 		}
 		f.Chunks = append(f.Chunks, Chunk{Hash: h, Size: int64(len(data))})
@@ -43,12 +47,12 @@ func TestOldFormatStoreStillReads(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "pages-1.img"), randBytes(91, 300<<10), 0o600)
 	mNew, _ := importSave(t, s, dir, "state/new")
-	for _, h := range mNew.hashes() {
-		if !strings.HasSuffix(h, blake3Suffix) || !validHash(h) {
+	for _, h := range mNew.Hashes() {
+		if !strings.HasSuffix(h, chunking.Blake3Suffix) || !chunking.ValidHash(h) {
 			t.Fatalf("new chunk named %q, want a BLAKE3 name", h)
 		}
 	}
-	if mNew.Version != manifestVersion {
+	if mNew.Version != manifest.Newest {
 		t.Fatalf("new manifest has version %d", mNew.Version)
 	}
 
@@ -79,20 +83,20 @@ func TestOldFormatStoreStillReads(t *testing.T) {
 func TestChunkNamesCheckedByTheirOwnHash(t *testing.T) {
 	s := newStore(t)
 	data := randBytes(92, 64<<10)
-	comp := s.enc.EncodeAll(data, nil)
+	comp := s.chunks.enc.EncodeAll(data, nil)
 	sum := sha256.Sum256(data)
 	sha := hex.EncodeToString(sum[:])
-	b3 := hashOf(data)
-	if b3[:hexLen] == sha {
-		t.Fatal("BLAKE3 and SHA-256 agree: hashOf is not BLAKE3")
+	b3 := chunking.HashOf(data)
+	if b3[:chunking.HexLen] == sha {
+		t.Fatal("BLAKE3 and SHA-256 agree: chunking.HashOf is not BLAKE3")
 	}
 	for _, h := range []string{sha, b3} {
-		if _, err := s.decodeStrict(h, comp); err != nil {
+		if _, err := s.chunks.decodeStrict(h, comp); err != nil {
 			t.Fatalf("%s: %v", h, err)
 		}
 	}
-	other := s.enc.EncodeAll(randBytes(93, 64<<10), nil)
-	for _, h := range []string{sha, b3, sha + blake3Suffix, b3[:hexLen]} {
+	other := s.chunks.enc.EncodeAll(randBytes(93, 64<<10), nil)
+	for _, h := range []string{sha, b3, sha + chunking.Blake3Suffix, b3[:chunking.HexLen]} {
 		if h == sha || h == b3 {
 			if err := s.WriteChunk(h, other); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("WriteChunk(%s) of other content: %v, want ErrCorrupt", shortHash(h), err)
@@ -108,16 +112,16 @@ func TestChunkNamesCheckedByTheirOwnHash(t *testing.T) {
 // A version 1 manifest was written before BLAKE3: one naming a BLAKE3
 // chunk is not what any ctrfs wrote, and is refused.
 func TestVersion1ManifestNamesOnlySHA256(t *testing.T) {
-	m := &Manifest{Version: 1, Files: []File{{Name: "a", Size: 1, Chunks: []Chunk{{Hash: hashOf([]byte("x")), Size: 1}}}}}
-	if err := m.validate(); err == nil {
+	m := &Manifest{Version: 1, Files: []File{{Name: "a", Size: 1, Chunks: []Chunk{{Hash: chunking.HashOf([]byte("x")), Size: 1}}}}}
+	if err := m.Validate(); err == nil {
 		t.Fatal("a version 1 manifest naming a BLAKE3 chunk was accepted")
 	}
 	m.Version = 2
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	m.Version = 3
-	if err := m.validate(); err == nil {
+	if err := m.Validate(); err == nil {
 		t.Fatal("a manifest of an unknown version was accepted")
 	}
 }

@@ -1,12 +1,12 @@
 package images
 
 import (
-	"bytes"
 	"context"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"ctrfs/images/internal/testbytes"
 )
 
 const dumpDir = "testdata/busybox-dump"
@@ -23,20 +23,7 @@ func newStore(t *testing.T) *Store {
 
 // randBytes is deterministic so failures reproduce and chunk boundaries are
 // the same on every run.
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 0x5eed))
-	b := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := r.Uint64()
-		for j := 0; j < 8; j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	for i := n &^ 7; i < n; i++ {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+func randBytes(seed uint64, n int) []byte { return testbytes.Rand(seed, n) }
 
 func writeFile(t *testing.T, path string, data []byte, mode os.FileMode) {
 	t.Helper()
@@ -90,7 +77,5 @@ func readAll(t *testing.T, s *Store, f File) []byte {
 
 func sameBytes(t *testing.T, what string, got, want []byte) {
 	t.Helper()
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s: content differs (got %d bytes, want %d)", what, len(got), len(want))
-	}
+	testbytes.Same(t, what, got, want)
 }

@@ -11,6 +11,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ctrfs/images/atomicfile"
+	"ctrfs/images/chunking"
+	"ctrfs/images/manifest"
 )
 
 // ImportStats describes what an import read and what it added to the store.
@@ -60,7 +64,7 @@ func (imp *importer) manifest(dir string, files []pendingFile) (*Manifest, Impor
 	if err := imp.finish(); err != nil {
 		return nil, ImportStats{}, fmt.Errorf("images: import %s: %w", dir, err)
 	}
-	m := &Manifest{Version: manifestVersion, Created: time.Now().UTC()}
+	m := &Manifest{Version: manifest.Newest, Created: time.Now().UTC()}
 	for _, f := range files { // the workers have filled in every hash
 		for _, c := range f.chunks {
 			f.Chunks = append(f.Chunks, *c)
@@ -68,7 +72,7 @@ func (imp *importer) manifest(dir string, files []pendingFile) (*Manifest, Impor
 		m.Files = append(m.Files, f.File)
 	}
 	imp.s.mu.Lock()
-	imp.s.held[m] = imp.pinned
+	imp.s.pins.held[m] = imp.pinned
 	imp.s.mu.Unlock()
 
 	st := ImportStats{
@@ -110,7 +114,7 @@ type importer struct {
 type job struct {
 	chunk  *Chunk // the worker fills in Hash
 	data   []byte
-	pooled bool   // data is from pageBuffers: the worker puts it back
+	pooled bool   // data is from chunking's pageBuffers: the worker puts it back
 	hash   string // known already (see Reference), or ""
 }
 
@@ -141,7 +145,7 @@ func (imp *importer) worker() {
 	for j := range imp.jobs {
 		imp.do(j)
 		if j.pooled {
-			putPageBuffer(j.data)
+			chunking.PutPageBuffer(j.data)
 		}
 	}
 }
@@ -153,7 +157,7 @@ func (imp *importer) do(j job) {
 	}
 	h := j.hash
 	if h == "" {
-		h = hashOf(j.data)
+		h = chunking.HashOf(j.data)
 	}
 	j.chunk.Hash = h
 	imp.mu.Lock()
@@ -167,9 +171,9 @@ func (imp *importer) do(j job) {
 		return
 	}
 	imp.s.mu.Lock()
-	imp.s.pinLocked(h)
+	imp.s.pins.pin(h)
 	imp.s.mu.Unlock()
-	n, err := imp.s.putChunk(h, j.data)
+	n, err := imp.s.chunks.putChunk(h, j.data)
 	if err != nil {
 		imp.fail(err)
 		return
@@ -198,27 +202,27 @@ func (imp *importer) file(path string) (pendingFile, error) {
 	if err != nil {
 		return pendingFile{}, err
 	}
-	return imp.read(info.Name(), info.Mode(), fd, paramsFor(info.Name(), info.Size()))
+	return imp.read(info.Name(), info.Mode(), fd, chunking.ParamsFor(info.Name(), info.Size()))
 }
 
 // read cuts what r yields into chunks and hands them to the workers.
-func (imp *importer) read(name string, mode os.FileMode, r io.Reader, p chunkParams) (pendingFile, error) {
+func (imp *importer) read(name string, mode os.FileMode, r io.Reader, p chunking.Params) (pendingFile, error) {
 	f := pendingFile{File: File{Name: name, Mode: uint32(mode.Perm())}}
 	ref := imp.ref.open(name)
 	defer ref.close()
 	// The page chunker's chunks are the importer's to keep (and pool);
 	// the window chunker's are not, and are copied.
 	var next func() (data []byte, pooled bool, err error)
-	if p.pages {
-		pc := newPageChunker(r)
+	if p.Paged() {
+		pc := chunking.NewPage(r)
 		next = func() ([]byte, bool, error) {
-			data, err := pc.next()
+			data, err := pc.Next()
 			return data, true, err
 		}
 	} else {
-		c := newChunker(r, p)
+		c := chunking.New(r, p)
 		next = func() ([]byte, bool, error) {
-			data, err := c.next()
+			data, err := c.Next()
 			return append([]byte(nil), data...), false, err
 		}
 	}
@@ -251,11 +255,11 @@ func (imp *importer) finish() error {
 	close(imp.jobs)
 	imp.wg.Wait()
 	if imp.err == nil && imp.dirty {
-		imp.err = syncFS(imp.s.dir)
+		imp.err = atomicfile.SyncFS(imp.s.dir)
 	}
 	if imp.err != nil {
 		imp.s.mu.Lock()
-		imp.s.unpinHashesLocked(imp.pinned)
+		imp.s.pins.unpinHashes(imp.pinned)
 		imp.s.mu.Unlock()
 	}
 	return imp.err

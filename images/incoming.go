@@ -1,6 +1,11 @@
 package images
 
-import "sync"
+import (
+	"sync"
+
+	"ctrfs/images/atomicfile"
+	"ctrfs/images/chunking"
+)
 
 // Incoming receives chunks from another store for manifests that will be
 // saved here. Every chunk it reports present or receives is protected from
@@ -24,10 +29,10 @@ func (in *Incoming) Missing(hashes []string) []string {
 	defer in.mu.Unlock()
 	var missing []string
 	for _, h := range hashes {
-		if !validHash(h) {
+		if !chunking.ValidHash(h) {
 			continue
 		}
-		in.s.pinLocked(h)
+		in.s.pins.pin(h)
 		in.pinned = append(in.pinned, h)
 		if !in.s.Has(h) {
 			missing = append(missing, h)
@@ -41,7 +46,7 @@ func (in *Incoming) Missing(hashes []string) []string {
 // after Sync.
 func (in *Incoming) Put(hash string, compressed []byte) error {
 	in.s.mu.Lock()
-	in.s.pinLocked(hash)
+	in.s.pins.pin(hash)
 	in.s.mu.Unlock()
 	in.mu.Lock()
 	in.pinned = append(in.pinned, hash)
@@ -49,10 +54,10 @@ func (in *Incoming) Put(hash string, compressed []byte) error {
 	if in.s.Has(hash) {
 		return nil
 	}
-	if _, err := in.s.decodeStrict(hash, compressed); err != nil {
+	if _, err := in.s.chunks.decodeStrict(hash, compressed); err != nil {
 		return err
 	}
-	if err := writeRenamed(in.s.chunkPath(hash), compressed, false); err != nil {
+	if err := atomicfile.WriteRenamed(in.s.chunks.chunkPath(hash), compressed, false); err != nil {
 		return err
 	}
 	in.mu.Lock()
@@ -71,7 +76,7 @@ func (in *Incoming) Sync() error {
 	if !dirty {
 		return nil
 	}
-	return syncFS(in.s.dir)
+	return atomicfile.SyncFS(in.s.dir)
 }
 
 // Close ends the protection; chunks no saved manifest names are then free
@@ -81,9 +86,6 @@ func (in *Incoming) Close() {
 	defer in.s.mu.Unlock()
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.s.unpinHashesLocked(in.pinned)
+	in.s.pins.unpinHashes(in.pinned)
 	in.pinned = nil
 }
-
-// Hashes returns the distinct chunk hashes of m.
-func (m *Manifest) Hashes() []string { return m.hashes() }

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"ctrfs/images/atomicfile"
+	"ctrfs/images/trust"
 )
 
 // validKey accepts slash-separated components of letters, digits and
@@ -48,11 +51,11 @@ func (s *Store) Save(key string, m *Manifest) error {
 	if err := validKey(key); err != nil {
 		return err
 	}
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return err
 	}
 	sealed := *m
-	sum, err := sealed.checksum()
+	sum, err := sealed.Sum()
 	if err != nil {
 		return err
 	}
@@ -66,7 +69,7 @@ func (s *Store) Save(key string, m *Manifest) error {
 	defer s.usage.changed() // after the change: a scrape meanwhile counts it stale
 	for _, f := range m.Files {
 		for _, c := range f.Chunks {
-			if _, err := os.Stat(s.chunkPath(c.Hash)); err != nil {
+			if _, err := os.Stat(s.chunks.chunkPath(c.Hash)); err != nil {
 				return &chunkError{file: f.Name, hash: c.Hash, reason: "missing", err: err}
 			}
 		}
@@ -78,13 +81,13 @@ func (s *Store) Save(key string, m *Manifest) error {
 	if err := trustedBelow(s.manifestRoot(), filepath.Dir(path)); err != nil {
 		return err
 	}
-	if err := writeAtomic(path, data); err != nil {
+	if err := atomicfile.Write(path, data); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 		return err
 	}
-	s.unpinLocked(m)
+	s.pins.unpin(m)
 	return nil
 }
 
@@ -116,7 +119,7 @@ func (s *Store) Load(key string) (*Manifest, error) {
 }
 
 // loadPath reads the manifest at path; one that another user could have
-// planted or changed (trust.go) is damaged.
+// planted or changed (images/trust) is damaged.
 func (s *Store) loadPath(path, key string) (*Manifest, error) {
 	if _, err := os.Lstat(path); err != nil {
 		return nil, fmt.Errorf("images: manifest %s: %w", key, err)
@@ -129,7 +132,7 @@ func (s *Store) loadPath(path, key string) (*Manifest, error) {
 
 // notOurs is the damage of a manifest that the trust checks refuse.
 func notOurs(key string, err error) error {
-	if errors.Is(err, ErrUntrusted) {
+	if errors.Is(err, trust.ErrUntrusted) {
 		return &damage{key, "not ctrfs's own: " + err.Error()}
 	}
 	return fmt.Errorf("images: manifest %s: %w", key, err)
@@ -144,7 +147,7 @@ func trustedBelow(root, dir string) error {
 	}
 	for _, part := range strings.Split(rel, string(filepath.Separator)) {
 		root = filepath.Join(root, part)
-		if err := TrustedDir(root); err != nil {
+		if err := trust.TrustedDir(root); err != nil {
 			return err
 		}
 	}
@@ -162,7 +165,7 @@ func (s *Store) Delete(key string) error {
 	defer s.mu.Unlock()
 	defer s.usage.changed() // after the change: a scrape meanwhile counts it stale
 	found := false
-	for _, path := range append([]string{s.manifestPath(key)}, s.damagedPaths(key)...) {
+	for _, path := range append([]string{s.manifestPath(key)}, s.damaged.paths(key)...) {
 		err := os.Remove(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -172,7 +175,7 @@ func (s *Store) Delete(key string) error {
 		}
 		found = true
 		s.manifests.drop(path)
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 			return err
 		}
 		s.pruneLocked(filepath.Dir(path))
@@ -195,19 +198,19 @@ func (s *Store) Rename(oldKey, newKey string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, path := range append([]string{s.manifestPath(newKey)}, s.damagedPaths(newKey)...) {
+	for _, path := range append([]string{s.manifestPath(newKey)}, s.damaged.paths(newKey)...) {
 		if _, err := os.Stat(path); err == nil {
 			return fmt.Errorf("images: manifest %s: %w", newKey, fs.ErrExist)
 		}
 	}
 	moves := [][2]string{
 		{s.manifestPath(oldKey), s.manifestPath(newKey)},
-		{s.damagedPath(oldKey), s.damagedPath(newKey)},
+		{s.damaged.path(oldKey), s.damaged.path(newKey)},
 	}
 	// Extra copies keep their numbers.
-	oldPrefix := strings.TrimSuffix(s.damagedPath(oldKey), ".json")
-	newPrefix := strings.TrimSuffix(s.damagedPath(newKey), ".json")
-	for _, p := range s.damagedCopies(oldKey) {
+	oldPrefix := strings.TrimSuffix(s.damaged.path(oldKey), ".json")
+	newPrefix := strings.TrimSuffix(s.damaged.path(newKey), ".json")
+	for _, p := range s.damaged.copies(oldKey) {
 		moves = append(moves, [2]string{p, newPrefix + strings.TrimPrefix(p, oldPrefix)})
 	}
 	moved := false
@@ -245,10 +248,10 @@ func (s *Store) renameLocked(oldPath, newPath, oldKey, newKey string) error {
 		return err
 	}
 	s.manifests.drop(oldPath)
-	if err := syncDir(filepath.Dir(newPath)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(newPath)); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(oldPath)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(oldPath)); err != nil {
 		return err
 	}
 	s.pruneLocked(filepath.Dir(oldPath))
@@ -260,8 +263,8 @@ func (s *Store) renameLocked(oldPath, newPath, oldKey, newKey string) error {
 // Save creating a directory.
 func (s *Store) pruneLocked(dir string) {
 	root := s.manifestRoot()
-	if strings.HasPrefix(dir, s.damagedRoot()+string(filepath.Separator)) {
-		root = s.damagedRoot()
+	if strings.HasPrefix(dir, s.damaged.root()+string(filepath.Separator)) {
+		root = s.damaged.root()
 	}
 	for dir != root && strings.HasPrefix(dir, root+string(filepath.Separator)) {
 		if os.Remove(dir) != nil { // not empty

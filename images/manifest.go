@@ -1,152 +1,43 @@
 package images
 
 import (
-	"fmt"
 	"os"
-	"strings"
-	"time"
+
+	"ctrfs/images/chunking"
+	"ctrfs/images/manifest"
 )
 
-// manifestVersion lets a host refuse a manifest from a newer ctrfs whose
-// format it does not understand, instead of misreading it. Version 2 may
-// name BLAKE3 chunks (see hash.go); version 1, written before them, names
-// only SHA-256 ones, and is still read.
-const (
-	manifestVersion = 2
-	oldestManifest  = 1
-	// checksummedSince is the first version whose manifests all carry a
-	// checksum: checksums came before store format 2, so a manifest of
-	// version 2 or later without one did not come from ctrfs.
-	checksummedSince = 2
+// The manifest format is images/manifest's; these names keep its types and
+// the chains' helpers where the store's callers have always found them.
+type (
+	Manifest = manifest.Manifest
+	File     = manifest.File
+	Chunk    = manifest.Chunk
 )
+
+// ParentDir is the entry through which CRIU finds a dump's parent images
+// (see manifest.ParentDir).
+const ParentDir = manifest.ParentDir
+
+// Chain is own's files with parent's under ParentDir (see manifest.Chain).
+func Chain(own, parent *Manifest) *Manifest { return manifest.Chain(own, parent) }
+
+// AsParent is m's files under ParentDir (see manifest.AsParent).
+func AsParent(m *Manifest) *Manifest { return manifest.AsParent(m) }
 
 // StoreFormat is the newest store format this ctrfs reads and writes (see
-// hash.go), for peers to compare before they send chunks.
-const StoreFormat = manifestVersion
-
-// Manifest lists the files of one image directory. It names chunks only by
-// content hash, so it can be sent to another host that fetches the chunks it
-// lacks.
-type Manifest struct {
-	Version int       `json:"version"`
-	Files   []File    `json:"files"`
-	Created time.Time `json:"created"`
-	// Meta is the owner's description of what the files are (a snapshot's
-	// kind, say), so that the manifest alone describes them to a peer.
-	Meta map[string]string `json:"meta,omitempty"`
-	// Checksum is the SHA-256 of the manifest's JSON without it (see
-	// parseManifest): a manifest damaged at rest is then told from one
-	// whose bytes merely parse. Version 1 manifests of older ctrfs may
-	// have none.
-	Checksum string `json:"checksum,omitempty"`
-}
-
-// File is one image file: its bytes are the concatenation of its chunks.
-type File struct {
-	Name   string  `json:"name"`
-	Size   int64   `json:"size"`
-	Mode   uint32  `json:"mode"` // permission bits
-	Chunks []Chunk `json:"chunks"`
-}
-
-// Chunk names a stored chunk by the hash of its uncompressed content
-// (see hash.go).
-type Chunk struct {
-	Hash string `json:"hash"`
-	Size int64  `json:"size"` // uncompressed length
-}
-
-// Size returns the logical (uncompressed) size of all files.
-func (m *Manifest) Size() int64 {
-	var n int64
-	for _, f := range m.Files {
-		n += f.Size
-	}
-	return n
-}
-
-// File returns the file called name.
-func (m *Manifest) File(name string) (File, bool) {
-	for _, f := range m.Files {
-		if f.Name == name {
-			return f, true
-		}
-	}
-	return File{}, false
-}
-
-// Only is a copy of m with the files keep accepts, in order: a part of an
-// image directory to export or browse on its own.
-func (m *Manifest) Only(keep func(File) bool) *Manifest {
-	c := m.clone()
-	c.Files = nil
-	for _, f := range m.Files {
-		if keep(f) {
-			c.Files = append(c.Files, f)
-		}
-	}
-	return c
-}
-
-// hashes returns the distinct chunk hashes, in first-use order.
-func (m *Manifest) hashes() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, f := range m.Files {
-		for _, c := range f.Chunks {
-			if !seen[c.Hash] {
-				seen[c.Hash] = true
-				out = append(out, c.Hash)
-			}
-		}
-	}
-	return out
-}
-
-// validate rejects manifests that would make Export write outside its
-// directory or make readers index past a chunk, since manifests may come
-// from other hosts.
-func (m *Manifest) validate() error {
-	if m.Version < oldestManifest || m.Version > manifestVersion {
-		return fmt.Errorf("images: unsupported manifest version %d", m.Version)
-	}
-	names := map[string]bool{}
-	for _, f := range m.Files {
-		if !validPathName(f.Name) {
-			return fmt.Errorf("images: invalid file name %q in manifest", f.Name)
-		}
-		if names[f.Name] {
-			return fmt.Errorf("images: file %q listed twice in manifest", f.Name)
-		}
-		names[f.Name] = true
-		var sum int64
-		for _, c := range f.Chunks {
-			if !validHash(c.Hash) || (m.Version == 1 && !isSHA256Name(c.Hash)) || c.Size <= 0 || c.Size > maxDecoded {
-				return fmt.Errorf("images: %s: invalid chunk %q size %d in manifest", f.Name, c.Hash, c.Size)
-			}
-			sum += c.Size
-		}
-		if sum != f.Size {
-			return fmt.Errorf("images: %s: size %d but chunks add up to %d", f.Name, f.Size, sum)
-		}
-	}
-	return nil
-}
-
-func validFileName(name string) bool {
-	return name != "" && name != "." && name != ".." &&
-		!strings.ContainsAny(name, "/\x00") && len(name) <= 255
-}
+// chunking/hash.go), for peers to compare before they send chunks.
+const StoreFormat = manifest.Newest
 
 // StoredSize returns the compressed bytes of the distinct chunks m uses,
 // counting chunks shared with other manifests in full.
 func (s *Store) StoredSize(m *Manifest) int64 {
 	var n int64
-	for _, h := range m.hashes() {
-		if !validHash(h) {
+	for _, h := range m.Hashes() {
+		if !chunking.ValidHash(h) {
 			continue
 		}
-		if fi, err := os.Stat(s.chunkPath(h)); err == nil {
+		if fi, err := os.Stat(s.chunks.chunkPath(h)); err == nil {
 			n += fi.Size()
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ctrfs/images/chunking"
+	"ctrfs/images/manifest"
 )
 
 // FuzzManifestLoad: no bytes in a manifest file crash Load, and a manifest
@@ -14,7 +17,7 @@ import (
 // index past a chunk: every file name is one path component, every chunk
 // a valid hash of a bounded size, and the sizes add up.
 func FuzzManifestLoad(f *testing.F) {
-	valid, _ := json.Marshal(&Manifest{Version: manifestVersion, Created: time.Unix(0, 0).UTC(),
+	valid, _ := json.Marshal(&Manifest{Version: manifest.Newest, Created: time.Unix(0, 0).UTC(),
 		Files: []File{{Name: "pages-1.img", Size: 3, Mode: 0o600, Chunks: []Chunk{{Hash: strings.Repeat("ab", 32), Size: 3}}}},
 		Meta:  map[string]string{"kind": "stateful"}})
 	f.Add(valid)
@@ -47,7 +50,7 @@ func FuzzManifestLoad(f *testing.F) {
 			}
 			var sum int64
 			for _, c := range file.Chunks {
-				if !validHash(c.Hash) || c.Size <= 0 || c.Size > maxDecoded {
+				if !chunking.ValidHash(c.Hash) || c.Size <= 0 || c.Size > chunking.MaxDecoded {
 					t.Fatalf("accepted chunk %+v", c)
 				}
 				sum += c.Size

@@ -3,11 +3,12 @@ package images
 import (
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"ctrfs/images/trust"
 )
 
 // manifestCache keeps manifests as parsed (and checksum-verified) by path,
@@ -55,14 +56,14 @@ func idOf(st os.FileInfo) (fileID, bool) {
 // snapshots). A miss reads the file through the descriptor that was
 // stat'ed, so what is cached is what that file held.
 func (c *manifestCache) load(path, key string) (*Manifest, error) {
-	if st, err := os.Lstat(path); err == nil && checkInfo(path, st, false, othersWrite) == nil {
+	if st, err := os.Lstat(path); err == nil && trust.TrustedInfo(path, st) == nil {
 		if m := c.hit(path, st); m != nil {
 			return m, nil
 		}
 	}
 	// Not through a symlink, and only a file that no other user could
-	// have written (trust.go).
-	f, st, err := openTrusted(path)
+	// have written (images/trust).
+	f, st, err := trust.OpenTrusted(path)
 	if err != nil {
 		return nil, notOurs(key, err)
 	}
@@ -87,7 +88,7 @@ func (c *manifestCache) load(path, key string) (*Manifest, error) {
 	if old, had := c.byPth[path]; had {
 		c.bytes -= old.size
 	}
-	c.byPth[path] = cachedManifest{id: id, size: len(data), m: m.clone()}
+	c.byPth[path] = cachedManifest{id: id, size: len(data), m: m.Clone()}
 	c.bytes += len(data)
 	return m, nil
 }
@@ -117,14 +118,5 @@ func (c *manifestCache) hit(path string, st os.FileInfo) *Manifest {
 	if !hit || e.id != id {
 		return nil
 	}
-	return e.m.clone()
-}
-
-// clone copies what a caller might change: the file list and the meta.
-// Chunk lists are shared; nothing changes them once parsed.
-func (m *Manifest) clone() *Manifest {
-	c := *m
-	c.Files = append([]File(nil), m.Files...)
-	c.Meta = maps.Clone(m.Meta)
-	return &c
+	return e.m.Clone()
 }

@@ -52,7 +52,7 @@ func (r *FileReader) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) && i < len(r.f.Chunks) {
 		c := r.f.Chunks[i]
-		data, err := r.s.get(c.Hash)
+		data, err := r.s.chunks.get(c.Hash)
 		if err == nil && int64(len(data)) != c.Size {
 			err = &chunkError{hash: c.Hash, reason: fmt.Sprintf("size %d, manifest says %d", len(data), c.Size)}
 		}
@@ -79,10 +79,10 @@ func (s *Store) Verify(m *Manifest) error {
 			if checked[c.Hash] {
 				continue
 			}
-			comp, err := s.readRaw(c.Hash)
+			comp, err := s.chunks.readRaw(c.Hash)
 			var data []byte
 			if err == nil {
-				data, err = s.decodeStrict(c.Hash, comp)
+				data, err = s.chunks.decodeStrict(c.Hash, comp)
 			}
 			if err == nil && int64(len(data)) != c.Size {
 				err = &chunkError{hash: c.Hash, reason: fmt.Sprintf("size %d, manifest says %d", len(data), c.Size)}
@@ -104,7 +104,7 @@ func (s *Store) Verify(m *Manifest) error {
 // might try to restore from. A cancelled ctx stops it between files, with
 // ctx's error.
 func (s *Store) Export(ctx context.Context, m *Manifest, dir string) error {
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -114,14 +114,14 @@ func (s *Store) Export(ctx context.Context, m *Manifest, dir string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.exportFile(f, dir); err != nil {
+		if err := s.chunks.exportFile(f, dir); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) exportFile(f File, dir string) (err error) {
+func (s *chunkStore) exportFile(f File, dir string) (err error) {
 	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
@@ -142,7 +142,7 @@ func (s *Store) exportFile(f File, dir string) (err error) {
 		return err
 	}
 	path := filepath.Join(dir, f.Name)
-	if err = os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // a chain's parent (chain.go)
+	if err = os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // a chain's parent (manifest/chain.go)
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
@@ -153,7 +153,7 @@ func (s *Store) exportFile(f File, dir string) (err error) {
 // workers decompress chunks and write each at its offset, one per CPU and
 // with no step in lockstep, because an export is on the critical path of
 // a restore.
-func (s *Store) writeChunks(w io.WriterAt, f File) error {
+func (s *chunkStore) writeChunks(w io.WriterAt, f File) error {
 	return s.writePieces(w, f.Name, filePieces(f, nil))
 }
 
@@ -179,7 +179,7 @@ func filePieces(f File, keep func(piece) bool) []piece {
 
 // writePieces writes the pieces of the file called name to w, as
 // writeChunks does.
-func (s *Store) writePieces(w io.WriterAt, name string, todo []piece) error {
+func (s *chunkStore) writePieces(w io.WriterAt, name string, todo []piece) error {
 	pieces := make(chan piece)
 	var (
 		wg       sync.WaitGroup
@@ -226,7 +226,7 @@ func (s *Store) writePieces(w io.WriterAt, name string, todo []piece) error {
 // readChunk reads c from disk (not from the cache, so that it has been
 // checked just now) and decompresses it, reusing comp's and data's space;
 // it returns them for the next call.
-func (s *Store) readChunk(c Chunk, comp, data []byte) ([]byte, []byte, error) {
+func (s *chunkStore) readChunk(c Chunk, comp, data []byte) ([]byte, []byte, error) {
 	comp, err := s.readRawInto(c.Hash, comp)
 	if err != nil {
 		return comp, data, err

@@ -13,11 +13,13 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"ctrfs/images/chunking"
 )
 
 func TestRoundTrip(t *testing.T) {
 	src := copyDump(t)
-	sizes := []int{0, 1, minChunk - 1, minChunk, maxChunk, maxChunk + 1, 3<<20 + 17}
+	sizes := []int{0, 1, chunking.MinChunk - 1, chunking.MinChunk, chunking.MaxChunk, chunking.MaxChunk + 1, 3<<20 + 17}
 	for i, n := range sizes {
 		writeFile(t, filepath.Join(src, "rand-"+string(rune('a'+i))+".bin"), randBytes(uint64(100+i), n), 0o640)
 	}
@@ -104,7 +106,7 @@ func TestRoundTrip(t *testing.T) {
 	view.Files = nil
 	var names []string
 	for _, f := range loaded.Files {
-		if f.Size <= maxChunk+1 {
+		if f.Size <= chunking.MaxChunk+1 {
 			view.Files = append(view.Files, f)
 			names = append(names, f.Name)
 		}
@@ -221,7 +223,7 @@ func TestTransfer(t *testing.T) {
 	if err := dst.Save("state/c1", m); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("saving a manifest without its chunks: %v", err)
 	}
-	for _, h := range m.hashes() {
+	for _, h := range m.Hashes() {
 		if dst.Has(h) {
 			t.Fatal("empty store has a chunk")
 		}
@@ -229,7 +231,7 @@ func TestTransfer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := dst.WriteChunk(hashOf([]byte("other")), raw); !errors.Is(err, ErrCorrupt) {
+		if err := dst.WriteChunk(chunking.HashOf([]byte("other")), raw); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("WriteChunk under the wrong name: %v", err)
 		}
 		if err := dst.WriteChunk(h, raw); err != nil {

@@ -77,7 +77,7 @@ const closeGrace = 5 * time.Second
 // ServeImages listens in dir for a CRIU restore with --stream and serves
 // it m's files until Close.
 func (s *Store) ServeImages(m *Manifest, dir string) (*ImageServer, error) {
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, StreamSocket)
@@ -173,7 +173,7 @@ func (srv *ImageServer) serve(conn *net.UnixConn) {
 			defer srv.wg.Done()
 			defer pipe.Close()
 			defer boostThread()() // the writer, which CRIU waits for
-			if err := srv.s.writeInOrder(countingWriter{pipe, &srv.served}, f); err != nil && errors.Is(err, ErrCorrupt) {
+			if err := srv.s.chunks.writeInOrder(countingWriter{pipe, &srv.served}, f); err != nil && errors.Is(err, ErrCorrupt) {
 				srv.mu.Lock()
 				if srv.err == nil {
 					srv.err = err
@@ -242,7 +242,7 @@ func receiveFile(conn *net.UnixConn, name string) (*os.File, error) {
 // writeInOrder writes f's content to w from start to end: workers check
 // and decompress the chunks a few ahead, as writeChunks does for an
 // export, and this goroutine writes them in order.
-func (s *Store) writeInOrder(w io.Writer, f File) error {
+func (s *chunkStore) writeInOrder(w io.Writer, f File) error {
 	workers := runtime.GOMAXPROCS(0)
 	type decoded struct {
 		data []byte

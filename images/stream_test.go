@@ -14,6 +14,8 @@ import (
 	streamer "github.com/checkpoint-restore/go-criu/v7/crit/images/img-streamer"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
+
+	"ctrfs/images/chunking"
 )
 
 // fakeCRIU speaks CRIU's side of the image streamer protocol.
@@ -79,7 +81,7 @@ func serveFiles(t *testing.T, files map[string][]byte) (*Store, *Manifest, *Imag
 }
 
 func TestServeImagesAsCRIUReadsThem(t *testing.T) {
-	pages := randBytes(11, 9<<20+3*pageSize) // several page chunks
+	pages := randBytes(11, 9<<20+3*chunking.PageSize) // several page chunks
 	_, _, srv, criu := serveFiles(t, map[string][]byte{
 		"pages-1.img": pages, "pagemap-1.img": randBytes(12, 300<<10)})
 	dir := filepath.Dir(srv.ln.Addr().String())
@@ -139,7 +141,7 @@ func TestServeImagesDamagedChunk(t *testing.T) {
 	for _, c := range f.Chunks[:victim] {
 		offset += c.Size
 	}
-	path := s.chunkPath(f.Chunks[victim].Hash)
+	path := s.chunks.chunkPath(f.Chunks[victim].Hash)
 	comp, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 // part old, part new: the caller removes it. So it is when ctx is
 // cancelled, which stops it between files.
 func (s *Store) Update(ctx context.Context, dir string, have []File, m *Manifest) (int64, error) {
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return 0, err
 	}
 	old := map[string]File{}
@@ -32,13 +32,13 @@ func (s *Store) Update(ctx context.Context, dir string, have []File, m *Manifest
 		prev, ok := old[f.Name]
 		delete(old, f.Name)
 		if !ok {
-			if err := s.exportFile(f, dir); err != nil {
+			if err := s.chunks.exportFile(f, dir); err != nil {
 				return written, err
 			}
 			written += f.Size
 			continue
 		}
-		n, err := s.updateFile(filepath.Join(dir, f.Name), prev, f)
+		n, err := s.chunks.updateFile(filepath.Join(dir, f.Name), prev, f)
 		written += n
 		if err != nil {
 			return written, err
@@ -49,7 +49,7 @@ func (s *Store) Update(ctx context.Context, dir string, have []File, m *Manifest
 			return written, err
 		}
 	}
-	// A chain's parent directories that m no longer has (chain.go):
+	// A chain's parent directories that m no longer has (manifest/chain.go):
 	// CRIU would look for parent images in them. Deepest first; one
 	// that still holds files stays.
 	for name := range old {
@@ -62,7 +62,7 @@ func (s *Store) Update(ctx context.Context, dir string, have []File, m *Manifest
 
 // updateFile rewrites the chunks of the file at path (which holds prev)
 // that are not prev's at the same offset, and sets its size and mode.
-func (s *Store) updateFile(path string, prev, f File) (int64, error) {
+func (s *chunkStore) updateFile(path string, prev, f File) (int64, error) {
 	same := map[piece]bool{}
 	for _, p := range filePieces(prev, nil) {
 		same[p] = true

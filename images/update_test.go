@@ -68,7 +68,7 @@ func TestUpdateDamagedChunk(t *testing.T) {
 	var victim string
 	for _, c := range after.Files[0].Chunks {
 		if !old[c] {
-			victim = s.chunkPath(c.Hash)
+			victim = s.chunks.chunkPath(c.Hash)
 		}
 	}
 	data, err := os.ReadFile(victim)

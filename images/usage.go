@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+
+	"ctrfs/images/chunking"
 )
 
 // Usage is what the store holds, for metrics.
@@ -116,7 +118,7 @@ func (s *Store) Usage() (Usage, error) {
 			return c.u, err
 		}
 		for _, e := range entries {
-			if !validHash(e.Name()) {
+			if !chunking.ValidHash(e.Name()) {
 				continue
 			}
 			if info, err := e.Info(); err == nil {

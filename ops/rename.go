@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/images/trust"
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/moves"
 	"ctrfs/ops/stored"
@@ -59,7 +60,7 @@ func (r *renames) writeJournal(j renameJournal) error {
 	if err := os.MkdirAll(r.journalDir, 0o700); err != nil {
 		return err
 	}
-	if err := images.TrustedDir(r.journalDir); err != nil {
+	if err := trust.TrustedDir(r.journalDir); err != nil {
 		return notOursFix(err)
 	}
 	data, _ := json.Marshal(j)
@@ -203,7 +204,7 @@ func renameInConfig(path, fromDir, toDir, name string) error {
 
 // recover finishes the renames (or their undoing) that a killed
 // daemon left, before anything else looks at the containers. Only
-// journals that ctrfs wrote are followed (images.ReadTrusted), in a
+// journals that ctrfs wrote are followed (trust.ReadTrusted), in a
 // directory of its own.
 func (r *renames) recover() {
 	if trustedStoreDir(r.log, r.journalDir, "rename journals") != nil {
@@ -217,14 +218,14 @@ func (r *renames) recover() {
 			continue
 		}
 		var j renameJournal
-		data, err := images.ReadTrusted(path)
+		data, err := trust.ReadTrusted(path)
 		if err == nil {
 			err = json.Unmarshal(data, &j)
 		}
 		if err == nil && (ValidateName(j.Old) != nil || ValidateName(j.New) != nil) {
 			err = fmt.Errorf("names %q and %q", j.Old, j.New)
 		}
-		if errors.Is(err, images.ErrUntrusted) {
+		if errors.Is(err, trust.ErrUntrusted) {
 			r.log.Error("ignoring a rename journal that is not ctrfs's own", "file", path, "reason", err)
 			continue
 		}

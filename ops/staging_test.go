@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"ctrfs/images"
+	"ctrfs/images/trust"
 )
 
 const otherUID = 65534 // nobody
@@ -88,7 +88,7 @@ func TestRecoverStagingIgnoresPlanted(t *testing.T) {
 	if filepath.Dir(dir) == m.staging.DiskRoot() {
 		t.Fatal("a planted disk staging directory was accepted")
 	}
-	if err := images.PrivateDir(filepath.Dir(dir)); err != nil {
+	if err := trust.PrivateDir(filepath.Dir(dir)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -36,7 +36,7 @@ import (
 	"syscall"
 	"time"
 
-	"ctrfs/images"
+	"ctrfs/images/critview"
 	"ctrfs/internal/tree"
 )
 
@@ -248,7 +248,7 @@ func (b *bench) rawLiveDump(i int) (snapTiming, error) {
 	}
 	t.dump = time.Since(t0)
 	t.gap = b.stall(t0, time.Now())
-	if st, err := images.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
+	if st, err := critview.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
 		t.frozen = float64(st.GetDump().GetFrozenTime()) / 1e6
 	}
 	if st, err := tree.Status(b.ctr); err != nil || st != "RUNNING" {

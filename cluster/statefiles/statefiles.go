@@ -3,7 +3,7 @@
 // rejoin, the peers' addresses), which tell a starting daemon which
 // containers to restore, remove or hand over, and where to connect: small
 // files replaced by a rename, and read only if ctrfs wrote them, in
-// directories of its own (images.TrustedDir, TrustedFile); the caller
+// directories of its own (trust.TrustedDir, TrustedFile); the caller
 // logs the others and leaves them alone. It holds no state and knows
 // nothing of what the files say.
 package statefiles
@@ -12,13 +12,13 @@ import (
 	"os"
 	"path/filepath"
 
-	"ctrfs/images"
+	"ctrfs/images/trust"
 )
 
 // TrustedDir checks cluster/ and the directory of one kind in it.
 func TrustedDir(dir string) error {
 	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := images.TrustedDir(d); err != nil {
+		if err := trust.TrustedDir(d); err != nil {
 			return err
 		}
 	}
@@ -30,7 +30,7 @@ func Read(path string) ([]byte, error) {
 	if err := TrustedDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
-	return images.ReadTrusted(path)
+	return trust.ReadTrusted(path)
 }
 
 // Write replaces a small state file by a rename.

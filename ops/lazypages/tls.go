@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"ctrfs/images"
+	"ctrfs/images/trust"
 )
 
 // The page server of a post-copy move speaks TLS (CRIU's --tls, through
@@ -105,9 +105,9 @@ const (
 )
 
 // Write puts the credentials into dir, which must be the daemon's own
-// (images.PrivateDir), each file new and 0600.
+// (trust.PrivateDir), each file new and 0600.
 func (t *PageServerTLS) Write(dir string) error {
-	if err := images.PrivateDir(dir); err != nil {
+	if err := trust.PrivateDir(dir); err != nil {
 		return err
 	}
 	for name, data := range map[string][]byte{tlsCAFile: t.ca, tlsCertFile: t.cert, tlsKeyFile: t.key} {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/images/critview"
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/errkind"
 	"ctrfs/ops/lazypages"
@@ -230,7 +231,7 @@ func (o *Outgoing) precopyDump(ctx context.Context, purpose string, verb lxchelp
 		return "", nil, err
 	}
 	o.RoundPages = 0
-	if st, err := images.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
+	if st, err := critview.Stats(os.DirFS(dir), "stats-dump"); err == nil && st.GetDump() != nil {
 		o.PrecopyFrozen += time.Duration(st.GetDump().GetFrozenTime()) * time.Microsecond
 		o.RoundPages = int64(st.GetDump().GetPagesWritten())
 	}

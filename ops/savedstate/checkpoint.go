@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/images/critview"
 	"ctrfs/ops/criulog"
 	"ctrfs/ops/errkind"
 	"ctrfs/ops/lxchelper"
@@ -487,7 +488,7 @@ func completeDump(dir string) bool {
 // DumpStats reads CRIU's stats-dump image: how long the processes were
 // frozen and how long dumping and writing their memory took.
 func DumpStats(dir string) []opctx.KeyValue {
-	st, err := images.Stats(os.DirFS(dir), "stats-dump")
+	st, err := critview.Stats(os.DirFS(dir), "stats-dump")
 	if err != nil || st.GetDump() == nil {
 		return nil
 	}
@@ -502,7 +503,7 @@ func DumpStats(dir string) []opctx.KeyValue {
 
 // RestoreStats reads CRIU's stats-restore image.
 func RestoreStats(dir string) []opctx.KeyValue {
-	st, err := images.Stats(os.DirFS(dir), "stats-restore")
+	st, err := critview.Stats(os.DirFS(dir), "stats-restore")
 	if err != nil || st.GetRestore() == nil {
 		return nil
 	}

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"ctrfs/images"
+	"ctrfs/images/trust"
 )
 
 // Staging directories hold CRIU images on their way into or out of the
@@ -54,7 +55,7 @@ const (
 
 // ownDir checks that dir is a directory (not a symlink to one) that
 // belongs to the daemon's user and that no one else may enter or write.
-func ownDir(dir string) error { return images.PrivateDir(dir) }
+func ownDir(dir string) error { return trust.PrivateDir(dir) }
 
 // freshDir makes a new directory in parent, checked as ownDir.
 func freshDir(parent, pattern string) (string, error) {

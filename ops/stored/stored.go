@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"ctrfs/images"
+	"ctrfs/images/critview"
 	"ctrfs/ops/errkind"
 	"ctrfs/ops/opctx"
 )
@@ -127,11 +128,11 @@ func (ra readerAt) ReadAt(p []byte, off int64) (int, error) {
 // PS is the process tree of the images, decoded with go-criu's crit:
 // one `PID PPID COMMAND` line per process under a header.
 func (set *ImageSet) PS() ([]byte, error) {
-	procs, err := images.ProcessTree(set.store.FS(set.manifest))
+	procs, err := critview.ProcessTree(set.store.FS(set.manifest))
 	if err != nil {
 		return nil, errkind.New(errkind.ErrFailed, "decode process tree", err)
 	}
-	return images.FormatPS(procs), nil
+	return critview.FormatPS(procs), nil
 }
 
 // StoredBytes is what the set takes in the store, compressed, counting

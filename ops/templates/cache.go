@@ -16,7 +16,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
-	"ctrfs/images"
+	"ctrfs/images/atomicfile"
+	"ctrfs/images/trust"
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/errkind"
 	"ctrfs/ops/rootfstar"
@@ -53,7 +54,7 @@ func (c *archiveCache) buildLog() string {
 
 // readInfo parses NAME.info.
 func (c *archiveCache) readInfo() map[string]string {
-	data, err := images.ReadTrusted(c.info())
+	data, err := trust.ReadTrusted(c.info())
 	if err != nil {
 		return nil
 	}
@@ -86,13 +87,13 @@ func (c *archiveCache) built() (os.FileInfo, map[string]string, bool) {
 }
 
 // untrusted says why the archive or its info, if there, could have been
-// made or changed by another user (images.TrustedFile): the archive
+// made or changed by another user (trust.TrustedFile): the archive
 // becomes a container's root filesystem. Such files are neither used nor
 // replaced by a build, as an operator may have copied them in from
 // another host, and only they know.
 func (c *archiveCache) untrusted() error {
 	for _, f := range []string{c.archive(), c.info()} {
-		if err := images.TrustedFile(f); err != nil && !os.IsNotExist(err) {
+		if err := trust.TrustedFile(f); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 	}
@@ -193,7 +194,7 @@ func (c *archiveCache) buildArchive(ctx context.Context) error {
 	if err := os.Rename(partial, c.archive()); err != nil {
 		return err
 	}
-	return images.SyncDir(c.dir)
+	return atomicfile.SyncDir(c.dir)
 }
 
 // status is what templates/NAME/info says of the archive.

@@ -1,4 +1,8 @@
-package images
+// Package atomicfile writes the store's files so that a crash leaves each
+// whole or absent: temporary names that readers and GC can tell apart,
+// renames, and the fsyncs of files, directories and whole file systems that
+// make them durable. It knows nothing of what the files hold.
+package atomicfile
 
 import (
 	"crypto/rand"
@@ -9,13 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tempPrefix starts the names of the temporary files this process writes:
+// TempPrefix starts the names of the temporary files this process writes:
 // ".tmp-", which no key or chunk name can start with, so readers and GC can
 // tell them apart, then a random token of the process. A temporary file
 // without the token was left by a process that died mid-write (one daemon
 // uses a store at a time), so GC removes it at once; one with the token may
-// be a write in progress, which runs outside s.mu.
-var tempPrefix = ".tmp-" + processToken() + "-"
+// be a write in progress, which runs outside the Store's lock.
+var TempPrefix = ".tmp-" + processToken() + "-"
 
 func processToken() string {
 	b := make([]byte, 6)
@@ -23,16 +27,16 @@ func processToken() string {
 	return hex.EncodeToString(b)
 }
 
-// writeAtomic makes data appear at path all at once or not at all: it is
-// written and fsynced under a temporary name (tempPrefix) in the same
+// Write makes data appear at path all at once or not at all: it is
+// written and fsynced under a temporary name (TempPrefix) in the same
 // directory, then renamed. The caller syncs the directory when the rename
 // itself must survive a power loss.
-func writeAtomic(path string, data []byte) error { return writeRenamed(path, data, true) }
+func Write(path string, data []byte) error { return WriteRenamed(path, data, true) }
 
-// writeRenamed is writeAtomic with the fsync optional, for callers that make
-// many files durable at once with syncFS.
-func writeRenamed(path string, data []byte, sync bool) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), tempPrefix+"*")
+// WriteRenamed is Write with the fsync optional, for callers that make
+// many files durable at once with SyncFS.
+func WriteRenamed(path string, data []byte, sync bool) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), TempPrefix+"*")
 	if err != nil {
 		return err
 	}
@@ -50,7 +54,7 @@ func writeRenamed(path string, data []byte, sync bool) (err error) {
 			return err
 		}
 	} else {
-		// Start the write-back now, so that the syncFS that makes a
+		// Start the write-back now, so that the SyncFS that makes a
 		// whole import durable finds most of it on disk already
 		// instead of writing it all while the caller waits.
 		unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
@@ -62,9 +66,7 @@ func writeRenamed(path string, data []byte, sync bool) (err error) {
 }
 
 // SyncDir makes renames and removals in dir durable.
-func SyncDir(dir string) error { return syncDir(dir) }
-
-func syncDir(dir string) error {
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -73,10 +75,10 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// syncFS flushes the whole file system that holds dir: one journal commit
+// SyncFS flushes the whole file system that holds dir: one journal commit
 // for all the chunks of an import instead of one per chunk, which made
 // storing a checkpoint several times slower than taking it.
-func syncFS(dir string) error {
+func SyncFS(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package images
+package chunking
 
 import (
 	"hash/crc32"
@@ -9,7 +9,7 @@ import (
 // Why a chunker of its own for page images: their cuts depend on one page
 // at a time (see pageChunks), not on a window of bytes, so pages can be
 // read straight into the buffer of the chunk they belong to. The window
-// chunker copies every byte twice more on the way (to keep its window
+// Chunker copies every byte twice more on the way (to keep its window
 // whole, then to hand a chunk over), and storing a checkpoint waits on
 // that: it cuts alone what every worker hashes and compresses.
 
@@ -23,7 +23,7 @@ var pageBuffers = sync.Pool{New: func() any {
 
 func getPageBuffer() []byte { return (*pageBuffers.Get().(*[]byte))[:0] }
 
-func putPageBuffer(b []byte) {
+func PutPageBuffer(b []byte) {
 	if cap(b) == pageChunks.max {
 		b = b[:0]
 		pageBuffers.Put(&b)
@@ -34,18 +34,18 @@ func putPageBuffer(b []byte) {
 // read past a cut is copied to the next chunk's buffer, so it is small.
 const pageReadSize = 128 << 10
 
-// pageChunker cuts a stream exactly as chunker does with pageChunks. The
+// PageChunker cuts a stream exactly as Chunker does with pageChunks. The
 // chunks it returns are the caller's, in buffers from pageBuffers.
-type pageChunker struct {
+type PageChunker struct {
 	r       io.Reader
 	pending []byte // read past the last cut: the start of the next chunk
 	eof     bool
 }
 
-func newPageChunker(r io.Reader) *pageChunker { return &pageChunker{r: r} }
+func NewPage(r io.Reader) *PageChunker { return &PageChunker{r: r} }
 
 // next returns the next chunk, or io.EOF after the last one.
-func (c *pageChunker) next() ([]byte, error) {
+func (c *PageChunker) Next() ([]byte, error) {
 	buf := c.pending
 	c.pending = nil
 	if buf == nil {
@@ -61,7 +61,7 @@ func (c *pageChunker) next() ([]byte, error) {
 		}
 		if c.eof {
 			if len(buf) == 0 {
-				putPageBuffer(buf)
+				PutPageBuffer(buf)
 				return nil, io.EOF
 			}
 			return buf, nil
@@ -82,14 +82,14 @@ func (c *pageChunker) next() ([]byte, error) {
 // before p.avg), or at p.max; false if buf does not tell yet. It advances
 // *checked past the pages it looked at, so that a chunk still being read
 // is never checked twice.
-func pageCut(p chunkParams, buf []byte, checked *int) (int, bool) {
+func pageCut(p Params, buf []byte, checked *int) (int, bool) {
 	i := max(*checked, p.min)
-	for ; i+pageSize <= len(buf); i += pageSize {
+	for ; i+PageSize <= len(buf); i += PageSize {
 		mask := p.maskLoose
 		if i < p.avg {
 			mask = p.maskStrict
 		}
-		if uint64(crc32.Checksum(buf[i:i+pageSize], castagnoli))&mask == 0 {
+		if uint64(crc32.Checksum(buf[i:i+PageSize], castagnoli))&mask == 0 {
 			return i, true
 		}
 	}

@@ -1,4 +1,4 @@
-package images
+package chunking
 
 import (
 	"bytes"
@@ -6,17 +6,19 @@ import (
 	"io"
 	"testing"
 	"testing/iotest"
+
+	"ctrfs/images/internal/testbytes"
 )
 
 func chunkSizes(t *testing.T, r io.Reader) (sizes []int, joined []byte) {
 	return chunkSizesWith(t, r, bigChunks)
 }
 
-func chunkSizesWith(t *testing.T, r io.Reader, p chunkParams) (sizes []int, joined []byte) {
+func chunkSizesWith(t *testing.T, r io.Reader, p Params) (sizes []int, joined []byte) {
 	t.Helper()
-	c := newChunker(r, p)
+	c := New(r, p)
 	for {
-		data, err := c.next()
+		data, err := c.Next()
 		if err == io.EOF {
 			return sizes, joined
 		}
@@ -29,10 +31,10 @@ func chunkSizesWith(t *testing.T, r io.Reader, p chunkParams) (sizes []int, join
 }
 
 func TestChunkerBoundsAndAverage(t *testing.T) {
-	for _, p := range []chunkParams{bigChunks, smallChunks} {
-		data := randBytes(7, 128*p.avg)
+	for _, p := range []Params{bigChunks, smallChunks} {
+		data := testbytes.Rand(7, 128*p.avg)
 		sizes, joined := chunkSizesWith(t, bytes.NewReader(data), p)
-		sameBytes(t, "reassembled", joined, data)
+		testbytes.Same(t, "reassembled", joined, data)
 		for i, n := range sizes[:len(sizes)-1] {
 			if n < p.min || n > p.max {
 				t.Fatalf("chunk %d has size %d, outside [%d, %d]", i, n, p.min, p.max)
@@ -49,14 +51,14 @@ func TestChunkerBoundsAndAverage(t *testing.T) {
 // Cut points must not depend on how the reader splits its reads, or the
 // same content read from a pipe and from a file would not dedupe.
 func TestChunkerIndependentOfReads(t *testing.T) {
-	data := randBytes(8, 3<<20+123)
+	data := testbytes.Rand(8, 3<<20+123)
 	want, _ := chunkSizes(t, bytes.NewReader(data))
 	for name, r := range map[string]io.Reader{
 		"half":    iotest.HalfReader(bytes.NewReader(data)),
 		"onebyte": iotest.OneByteReader(bytes.NewReader(data)),
 	} {
 		got, joined := chunkSizes(t, r)
-		sameBytes(t, name, joined, data)
+		testbytes.Same(t, name, joined, data)
 		if len(got) != len(want) {
 			t.Fatalf("%s: %d chunks, want %d", name, len(got), len(want))
 		}
@@ -70,7 +72,7 @@ func TestChunkerIndependentOfReads(t *testing.T) {
 
 // Existing stores dedupe only if cut points never change, so pin a few.
 func TestChunkerStable(t *testing.T) {
-	sizes, _ := chunkSizes(t, bytes.NewReader(randBytes(1, 1<<20)))
+	sizes, _ := chunkSizes(t, bytes.NewReader(testbytes.Rand(1, 1<<20)))
 	want := []int{276137, 81930, 324122, 297736, 68651}
 	if len(sizes) != len(want) {
 		t.Fatalf("got %d chunks %v, want %v", len(sizes), sizes, want)
@@ -80,26 +82,26 @@ func TestChunkerStable(t *testing.T) {
 			t.Fatalf("chunk sizes %v, want %v", sizes, want)
 		}
 	}
-	sizes, _ = chunkSizesWith(t, bytes.NewReader(randBytes(1, 64<<10)), smallChunks)
+	sizes, _ = chunkSizesWith(t, bytes.NewReader(testbytes.Rand(1, 64<<10)), smallChunks)
 	if fmt.Sprint(sizes) != "[19123 5252 16622 24539]" {
 		t.Fatalf("small chunk sizes %v, want [19123 5252 16622 24539]", sizes)
 	}
 	const pageSizes = "[1318912 1343488 1146880 630784 1323008 647168 1454080 1159168 1052672 487424 1290240 1564672 1097728 1150976 1110016]"
-	sizes, _ = chunkSizesWith(t, bytes.NewReader(randBytes(1, 16<<20)), pageChunks)
+	sizes, _ = chunkSizesWith(t, bytes.NewReader(testbytes.Rand(1, 16<<20)), pageChunks)
 	if fmt.Sprint(sizes) != pageSizes {
 		t.Fatalf("page chunk sizes %v, want %s", sizes, pageSizes)
 	}
 }
 
 func TestChunkerSmallAndEmpty(t *testing.T) {
-	for _, n := range []int{0, 1, minChunk - 1, minChunk, minChunk + 1, maxChunk, maxChunk + 1} {
-		data := randBytes(uint64(n), n)
+	for _, n := range []int{0, 1, MinChunk - 1, MinChunk, MinChunk + 1, MaxChunk, MaxChunk + 1} {
+		data := testbytes.Rand(uint64(n), n)
 		sizes, joined := chunkSizes(t, bytes.NewReader(data))
-		sameBytes(t, "reassembled", joined, data)
+		testbytes.Same(t, "reassembled", joined, data)
 		if n == 0 && len(sizes) != 0 {
 			t.Fatalf("empty input gave chunks %v", sizes)
 		}
-		if n > 0 && n <= minChunk && len(sizes) != 1 {
+		if n > 0 && n <= MinChunk && len(sizes) != 1 {
 			t.Fatalf("%d bytes gave chunks %v, want one", n, sizes)
 		}
 	}
@@ -108,12 +110,12 @@ func TestChunkerSmallAndEmpty(t *testing.T) {
 // Page images are cut between pages only, within the bounds, and a page
 // inserted or removed near the start changes only the chunks around it.
 func TestPageChunkerAlignsAndResyncs(t *testing.T) {
-	const pages = 16 << 20 / pageSize
-	data := randBytes(3, pages*pageSize)
+	const pages = 16 << 20 / PageSize
+	data := testbytes.Rand(3, pages*PageSize)
 	sizes, joined := chunkSizesWith(t, bytes.NewReader(data), pageChunks)
-	sameBytes(t, "reassembled", joined, data)
+	testbytes.Same(t, "reassembled", joined, data)
 	for i, n := range sizes[:len(sizes)-1] {
-		if n%pageSize != 0 || n < pageChunks.min || n > pageChunks.max {
+		if n%PageSize != 0 || n < pageChunks.min || n > pageChunks.max {
 			t.Fatalf("chunk %d has size %d: not whole pages within [%d, %d]", i, n, pageChunks.min, pageChunks.max)
 		}
 	}
@@ -121,19 +123,19 @@ func TestPageChunkerAlignsAndResyncs(t *testing.T) {
 
 	chunksOf := func(b []byte) map[string]bool {
 		set := map[string]bool{}
-		c := newChunker(bytes.NewReader(b), pageChunks)
+		c := New(bytes.NewReader(b), pageChunks)
 		for {
-			d, err := c.next()
+			d, err := c.Next()
 			if err == io.EOF {
 				return set
 			}
-			set[hashOf(d)] = true
+			set[HashOf(d)] = true
 		}
 	}
 	before := chunksOf(data)
-	at := 100 * pageSize
-	inserted := append(append(append([]byte(nil), data[:at]...), randBytes(4, pageSize)...), data[at:]...)
-	removed := append(append([]byte(nil), data[:at]...), data[at+pageSize:]...)
+	at := 100 * PageSize
+	inserted := append(append(append([]byte(nil), data[:at]...), testbytes.Rand(4, PageSize)...), data[at:]...)
+	removed := append(append([]byte(nil), data[:at]...), data[at+PageSize:]...)
 	for name, b := range map[string][]byte{"inserted": inserted, "removed": removed} {
 		after := chunksOf(b)
 		changed := 0
@@ -152,15 +154,15 @@ func TestParamsFor(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		size int64
-		want chunkParams
+		want Params
 	}{
-		{"pages-1.img", smallFile, pageChunks},
-		{"pages-1.img", smallFile - 1, smallChunks},
+		{"pages-1.img", SmallFile, pageChunks},
+		{"pages-1.img", SmallFile - 1, smallChunks},
 		{"core-1.img", 1 << 10, smallChunks},
 		{"rootfs.tar", 1 << 30, bigChunks},
 	} {
-		if got := paramsFor(c.name, c.size); got != c.want {
-			t.Errorf("paramsFor(%q, %d) = %+v", c.name, c.size, got)
+		if got := ParamsFor(c.name, c.size); got != c.want {
+			t.Errorf("ParamsFor(%q, %d) = %+v", c.name, c.size, got)
 		}
 	}
 }
@@ -168,14 +170,14 @@ func TestParamsFor(t *testing.T) {
 // The page chunker reads into the chunks' own buffers but must cut exactly
 // where the window chunker cuts with pageChunks, however its reads split.
 func TestPageChunkerCutsAsWindowChunker(t *testing.T) {
-	for _, size := range []int{0, 1, pageSize, pageChunks.min - 1, pageChunks.min + pageSize + 17,
-		pageChunks.max, pageChunks.max + 1, 24<<20 + 3*pageSize, 9<<20 + 100} {
-		data := randBytes(uint64(size)+5, size)
+	for _, size := range []int{0, 1, PageSize, pageChunks.min - 1, pageChunks.min + PageSize + 17,
+		pageChunks.max, pageChunks.max + 1, 24<<20 + 3*PageSize, 9<<20 + 100} {
+		data := testbytes.Rand(uint64(size)+5, size)
 		// Repetitive stretches too: runs of one page repeated, which cut
 		// the same way everywhere or nowhere.
 		if size > 8<<20 {
-			for i := 2 << 20; i < 6<<20; i += pageSize {
-				copy(data[i:i+pageSize], data[:pageSize])
+			for i := 2 << 20; i < 6<<20; i += PageSize {
+				copy(data[i:i+PageSize], data[:PageSize])
 			}
 		}
 		want, _ := chunkSizesWith(t, bytes.NewReader(data), pageChunks)
@@ -184,11 +186,11 @@ func TestPageChunkerCutsAsWindowChunker(t *testing.T) {
 			"half":  iotest.HalfReader(bytes.NewReader(data)),
 			"odd":   &oddReader{r: bytes.NewReader(data)},
 		} {
-			pc := newPageChunker(r)
+			pc := NewPage(r)
 			var got []int
 			var joined []byte
 			for {
-				d, err := pc.next()
+				d, err := pc.Next()
 				if err == io.EOF {
 					break
 				}
@@ -197,11 +199,11 @@ func TestPageChunkerCutsAsWindowChunker(t *testing.T) {
 				}
 				got = append(got, len(d))
 				joined = append(joined, d...)
-				putPageBuffer(d)
+				PutPageBuffer(d)
 			}
-			sameBytes(t, name, joined, data)
+			testbytes.Same(t, name, joined, data)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("%d bytes, %s reads: page chunker cut %v, window chunker %v", size, name, got, want)
+				t.Fatalf("%d bytes, %s reads: page Chunker cut %v, window Chunker %v", size, name, got, want)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package images
+package manifest
 
 import "strings"
 
@@ -17,7 +17,7 @@ const ParentDir = "parent"
 // Chain is own's files with parent's (which may be a chain itself) under
 // ParentDir: a dump and the images its pages are in. A nil parent is own.
 func Chain(own, parent *Manifest) *Manifest {
-	c := own.clone()
+	c := own.Clone()
 	if parent != nil {
 		c.Files = append(c.Files, AsParent(parent).Files...)
 	}
@@ -27,7 +27,7 @@ func Chain(own, parent *Manifest) *Manifest {
 // AsParent is m's files under ParentDir: what a target can unpack ahead
 // of a dump whose parent m is, so that the dump then adds only its own.
 func AsParent(m *Manifest) *Manifest {
-	c := m.clone()
+	c := m.Clone()
 	c.Files = nil
 	for _, f := range m.Files {
 		f.Name = ParentDir + "/" + f.Name

@@ -1,4 +1,9 @@
-package images
+// Package trust is the one check of every directory and file of the store
+// that ctrfs trusts: root's, not group/other-writable, not a symlink. It
+// holds no state and knows nothing of chunks, manifests or keys: the images
+// package checks its layout and manifests with it, and ops and cluster their
+// own files.
+package trust
 
 import (
 	"errors"
@@ -51,7 +56,7 @@ func TrustedFile(path string) error { return checkPath(path, false, othersWrite)
 
 // ReadTrusted reads a small file (a journal) that TrustedFile accepts.
 func ReadTrusted(path string) ([]byte, error) {
-	f, _, err := openTrusted(path)
+	f, _, err := OpenTrusted(path)
 	if err != nil {
 		return nil, err
 	}
@@ -59,10 +64,10 @@ func ReadTrusted(path string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// openTrusted opens a file that TrustedFile accepts, checking the file it
+// OpenTrusted opens a file that TrustedFile accepts, checking the file it
 // opened: a symlink is not followed, and a FIFO in its place does not
 // block the reader.
-func openTrusted(path string) (*os.File, fs.FileInfo, error) {
+func OpenTrusted(path string) (*os.File, fs.FileInfo, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, nil, &untrusted{path, "is a symlink"}
@@ -88,6 +93,10 @@ func checkPath(path string, dir bool, forbidden uint32) error {
 	}
 	return checkInfo(path, fi, dir, forbidden)
 }
+
+// TrustedInfo checks a file's fi, as Lstat returned it, as TrustedFile
+// checks the file at path, without opening it again.
+func TrustedInfo(path string, fi fs.FileInfo) error { return checkInfo(path, fi, false, othersWrite) }
 
 // checkInfo applies the rules to what lstat(2) or fstat(2) said of path.
 func checkInfo(path string, fi fs.FileInfo, dir bool, forbidden uint32) error {

@@ -1,4 +1,8 @@
-package images
+// Package critview decodes the CRIU images that ctrfs shows an operator:
+// the process tree (ps) and CRIU's statistics (stats-dump, stats-restore),
+// with go-criu's crit. It reads any fs.FS, a directory or a stored manifest
+// (images.Store.FS), and knows nothing of the store, chunks or keys.
+package critview
 
 // Why go-criu v7 and not v8: v7.2.0's crit protobuf definitions track CRIU
 // 3.19, but they decode the pstree.img and core-N.img written by CRIU 4.2.1
@@ -36,7 +40,7 @@ type Process struct {
 
 // ProcessTree lists the processes in a checkpoint, ordered by PID, from its
 // pstree.img and core-PID.img files. Pass os.DirFS(dir) for an image
-// directory or Store.FS(m) for a stored one.
+// directory or images.Store.FS(m) for a stored one.
 func ProcessTree(fsys fs.FS) ([]Process, error) {
 	img, err := decodeImage(fsys, "pstree.img", "PSTREE", &pstree.PstreeEntry{})
 	if err != nil {

@@ -1,4 +1,4 @@
-package images
+package chunking
 
 import (
 	"crypto/sha256"
@@ -10,7 +10,7 @@ import (
 
 // Chunk names say which hash made them. Store format 1 named every chunk
 // by the hex SHA-256 of its content; format 2 names new chunks by the hex
-// BLAKE3-256 of their content followed by blake3Suffix, and still reads
+// BLAKE3-256 of their content followed by Blake3Suffix, and still reads
 // and checks the SHA-256 names of older chunks, so a store needs no
 // migration: its old manifests keep naming old chunks, which GC removes
 // once nothing names them. (New content does not dedup against them: the
@@ -24,15 +24,15 @@ import (
 // CPU with SHA extensions, SHA-256 hashed 1 MiB chunks at about 1.9 GB/s
 // of one core's time and BLAKE3 (AVX2) at about 3.7 GB/s; both are
 // collision resistant, which content addressing between hosts relies on.
-const blake3Suffix = ".b3"
+const Blake3Suffix = ".b3"
 
-// hexLen is the length of either hash in hex.
-const hexLen = 2 * sha256.Size
+// HexLen is the length of either hash in hex.
+const HexLen = 2 * sha256.Size
 
-// validHash says whether hash is a chunk name of either form.
-func validHash(hash string) bool {
-	digest, _ := strings.CutSuffix(hash, blake3Suffix)
-	if len(digest) != hexLen {
+// ValidHash says whether hash is a chunk name of either form.
+func ValidHash(hash string) bool {
+	digest, _ := strings.CutSuffix(hash, Blake3Suffix)
+	if len(digest) != HexLen {
 		return false
 	}
 	for _, c := range digest {
@@ -43,21 +43,21 @@ func validHash(hash string) bool {
 	return true
 }
 
-// isSHA256Name says whether a valid chunk name is of store format 1.
-func isSHA256Name(hash string) bool { return len(hash) == hexLen }
+// IsSHA256Name says whether a valid chunk name is of store format 1.
+func IsSHA256Name(hash string) bool { return len(hash) == HexLen }
 
-// hashOf names new content: BLAKE3.
-func hashOf(data []byte) string {
+// HashOf names new content: BLAKE3.
+func HashOf(data []byte) string {
 	sum := blake3.Sum256(data)
-	return hex.EncodeToString(sum[:]) + blake3Suffix
+	return hex.EncodeToString(sum[:]) + Blake3Suffix
 }
 
-// hashAs computes the name data has under the hash that name was made
+// HashAs computes the name data has under the hash that name was made
 // with, so that both forms are checked by their own algorithm.
-func hashAs(name string, data []byte) string {
-	if isSHA256Name(name) {
+func HashAs(name string, data []byte) string {
+	if IsSHA256Name(name) {
 		sum := sha256.Sum256(data)
 		return hex.EncodeToString(sum[:])
 	}
-	return hashOf(data)
+	return HashOf(data)
 }

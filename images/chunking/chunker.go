@@ -1,4 +1,9 @@
-package images
+// Package chunking cuts files into chunks and names chunks: FastCDC for most
+// files, a cut between whole pages for CRIU's page images (pagechunker.go),
+// and BLAKE3 names, or SHA-256 for chunks written before store format 2
+// (hash.go). It holds no state beyond pooled buffers and knows nothing of
+// where chunks are stored, manifests or keys: the images package does that.
+package chunking
 
 import (
 	"hash/crc32"
@@ -18,26 +23,31 @@ import (
 // pages-N.img, not the protobuf images and logs stored alongside it.
 //
 // The algorithm is FastCDC (Xia et al., 2016): a gear hash, no cut before
-// minChunk, a stricter mask before avgChunk and a looser one after it, which
+// MinChunk, a stricter mask before avgChunk and a looser one after it, which
 // narrows the size distribution around the average, and a hard cut at
-// maxChunk.
+// MaxChunk.
 //
 // Changing any constant here or the gear table changes every cut point and so
 // breaks deduplication against chunks already in existing stores.
 const (
-	minChunk = 64 << 10
+	MinChunk = 64 << 10
 	avgChunk = 256 << 10
-	maxChunk = 1 << 20
+	MaxChunk = 1 << 20
 
-	// Files smaller than smallFile are cut finer.
-	smallFile = 4 << 20
+	// Files smaller than SmallFile are cut finer.
+	SmallFile = 4 << 20
 )
 
-// chunkParams are one set of FastCDC bounds and masks. The gear hash's high
+// MaxDecoded bounds what one chunk may decompress to, so a hostile chunk
+// received from a peer cannot exhaust memory. It is far above MaxChunk to
+// leave room for a future chunker.
+const MaxDecoded = 8 << 20
+
+// Params are one set of FastCDC bounds and masks. The gear hash's high
 // bits depend on the most recent 64 bytes and its low bits only on the last
 // few, so the masks test high bits: two bits more than the average's before
 // it and two fewer after is FastCDC's normalisation level 2.
-type chunkParams struct {
+type Params struct {
 	min, avg, max         int
 	maskStrict, maskLoose uint64
 	// pages: cut only between 4 KiB pages, deciding by the CRC-32C of
@@ -45,18 +55,22 @@ type chunkParams struct {
 	pages bool
 }
 
+// Paged says whether p cuts only between pages, which NewPage's chunker
+// does (New's would too, but slower).
+func (p Params) Paged() bool { return p.pages }
+
 func highBits(n int) uint64 { return uint64(1<<n-1) << (64 - n) }
 
 var (
 	// bigChunks: about 256 KiB, for the large pages-*.img.
-	bigChunks = chunkParams{min: minChunk, avg: avgChunk, max: maxChunk,
+	bigChunks = Params{min: MinChunk, avg: avgChunk, max: MaxChunk,
 		maskStrict: highBits(20), maskLoose: highBits(16)}
 	// smallChunks: about 16 KiB, for the small images that change on
 	// every checkpoint of even an idle container (pages of its busy
 	// processes, cores), so that a snapshot adds the changed pages and
 	// not a whole 256 KiB chunk around them. Small files are few, so the
 	// extra files cost little.
-	smallChunks = chunkParams{min: 4 << 10, avg: 16 << 10, max: 64 << 10,
+	smallChunks = Params{min: 4 << 10, avg: 16 << 10, max: 64 << 10,
 		maskStrict: highBits(16), maskLoose: highBits(12)}
 )
 
@@ -71,26 +85,31 @@ var (
 // matching page on. The chunks are larger (about 1 MiB) because each is a
 // file, and for the big page images file creation costs more than the
 // coarser deduplication.
-var pageChunks = chunkParams{min: 256 << 10, avg: 1 << 20, max: 4 << 20,
+var pageChunks = Params{min: 256 << 10, avg: 1 << 20, max: MaxPageChunk,
 	maskStrict: 1<<10 - 1, maskLoose: 1<<6 - 1, pages: true}
 
-const pageSize = 4096
+// MaxPageChunk is the largest chunk of a page image, for the buffers that
+// hold one.
+const MaxPageChunk = 4 << 20
+
+// PageSize is the page of CRIU's page images.
+const PageSize = 4096
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// paramsFor picks the chunk sizes for a file called name of size bytes.
-func paramsFor(name string, size int64) chunkParams {
+// ParamsFor picks the chunk sizes for a file called name of size bytes.
+func ParamsFor(name string, size int64) Params {
 	switch {
-	case size < smallFile:
+	case size < SmallFile:
 		return smallChunks
-	case isPageImage(name):
+	case IsPageImage(name):
 		return pageChunks
 	}
 	return bigChunks
 }
 
-// isPageImage says whether name is one of CRIU's pages-N.img.
-func isPageImage(name string) bool {
+// IsPageImage says whether name is one of CRIU's pages-N.img.
+func IsPageImage(name string) bool {
 	return strings.HasPrefix(name, "pages-") && strings.HasSuffix(name, ".img")
 }
 
@@ -115,7 +134,7 @@ var gear = func() (t [256]uint64) {
 
 // cutPoint returns the length of the first chunk of data. Passing fewer than
 // p.max bytes means data is the end of the stream.
-func cutPoint(data []byte, p chunkParams) int {
+func cutPoint(data []byte, p Params) int {
 	n := len(data)
 	if n <= p.min {
 		return n
@@ -148,7 +167,7 @@ func cutPoint(data []byte, p chunkParams) int {
 // p.min on where the page starting there has a CRC-32C matching the mask
 // (see pageCut), or the end of data. Chunks start on page boundaries, so
 // these are page boundaries of the file too.
-func pageCutPoint(data []byte, p chunkParams) int {
+func pageCutPoint(data []byte, p Params) int {
 	checked := 0
 	if cut, ok := pageCut(p, data, &checked); ok {
 		return cut
@@ -156,22 +175,22 @@ func pageCutPoint(data []byte, p chunkParams) int {
 	return len(data)
 }
 
-// chunker splits a stream into content-defined chunks.
-type chunker struct {
-	p          chunkParams
+// Chunker splits a stream into content-defined chunks.
+type Chunker struct {
+	p          Params
 	r          io.Reader
 	buf        []byte
 	start, end int
 	eof        bool
 }
 
-func newChunker(r io.Reader, p chunkParams) *chunker {
-	return &chunker{p: p, r: r, buf: make([]byte, 2*p.max)}
+func New(r io.Reader, p Params) *Chunker {
+	return &Chunker{p: p, r: r, buf: make([]byte, 2*p.max)}
 }
 
 // next returns the next chunk, or io.EOF after the last one. The slice is only
 // valid until the following call.
-func (c *chunker) next() ([]byte, error) {
+func (c *Chunker) Next() ([]byte, error) {
 	if c.end-c.start < c.p.max && !c.eof {
 		// Keep a full p.max window available so that cutPoint sees
 		// the same bytes however the reader splits its reads.

@@ -1,11 +1,5 @@
 package lxchelper
 
-import (
-	"fmt"
-	"os"
-	"path/filepath"
-)
-
 // LXC 5.0.2's restore gives CRIU the container's new cgroups for the v1
 // hierarchies only (--cgroup-root CONTROLLERS:PATH), so CRIU restores
 // the tasks into the cgroup2 cgroup that the images name: the one the
@@ -14,38 +8,39 @@ import (
 // a name LXC gave a suffix; a rehearsal beside the held container), that
 // container's end removes the empty cgroups whose cgroup.events systemd
 // watches, and CRIU cannot dump the restored container again ("fsnotify:
-// Can't dump that handle"). So each restore names cgroup2's root itself,
-// in its CRIU config (`cgroup-root :/PATH`: CRIU names cgroup2's
-// controller ""): the cgroup LXC makes (payloadCgroup), or a rehearsal's
-// own; and the hook that makes the recorded cgroups makes them there
+// Can't dump that handle"). So each restore names cgroup2's root itself
+// (`--cgroup-root :/PATH`: CRIU names cgroup2's controller ""): the cgroup
+// LXC made (intoLXCsCgroup2), or a rehearsal's own, in its CRIU config;
+// and the hook that makes the recorded cgroups makes them there
 // (cgroup2RootEnv).
+//
+// Why not guess LXC's cgroup before the restore (the first of
+// lxc.payload.NAME, NAME-1, ... that no hierarchy has, as cgfsng tries
+// them): another container of that name that starts or ends between the
+// guess and LXC's mkdir (a move's source ending, another LXC path's
+// container) makes LXC choose another, and CRIU then made the guessed
+// one in cgroup2 alone, where nothing removed it: every such restore
+// left an empty lxc.payload.NAME-N behind, and at the 1,000th LXC can
+// start no container NAME. The criu that LXC runs knows its choice.
 
 // cgroup2RootEnv tells the make-cgroups hook cgroup2's root of the restore.
 const cgroup2RootEnv = "CTRFS_CGROUP2_ROOT"
 
-// payloadCgroup is the cgroup LXC is about to make for the container
-// name: lxc.payload.NAME, or with the first suffix -N that no mounted
-// hierarchy has (LXC's cgfsng tries them in that order).
-func payloadCgroup(name string) (string, error) {
-	mounts, err := cgroupMounts()
-	if err != nil {
-		return "", err
-	}
-	for i := 0; i < 1000; i++ {
-		candidate := "lxc.payload." + name
-		if i > 0 {
-			candidate = fmt.Sprintf("%s-%d", candidate, i)
-		}
-		free := true
-		for _, m := range mounts {
-			if _, err := os.Stat(filepath.Join(m.dir, candidate)); err == nil {
-				free = false
-				break
-			}
-		}
-		if free {
-			return candidate, nil
-		}
-	}
-	return "", fmt.Errorf("no free cgroup name for %s", name)
+// intoLXCsCgroup2 puts on PATH a criu that restores into the cgroup2
+// cgroup at the root named as the cgroup that LXC gives for its first
+// hierarchy (LXC made that name in every hierarchy; on a cgroup2-only
+// host it is cgroup2's own, named again); `criu --version`, which LXC
+// runs before it makes any cgroup, gets none.
+func intoLXCsCgroup2() (undo func(), err error) {
+	return criuOnPath("a restore's criu, into the cgroup2 cgroup LXC made (ops/lxchelper/cgroup2root.go)",
+		"root= prev=\n"+
+			"for a do\n"+
+			"\t[ \"$prev\" = --cgroup-root ] && [ -z \"$root\" ] && root=${a#*:}\n"+
+			"\tprev=$a\n"+
+			"done\n"+
+			"root=${root##*/}\n"+
+			"if [ -n \"$root\" ]; then\n"+
+			"\texport "+cgroup2RootEnv+"=\"$root\"\n"+
+			"\tset -- \"$@\" --cgroup-root \":/$root\"\n"+
+			"fi\n")
 }

@@ -151,3 +151,35 @@ func cgroupOf(t *testing.T, pid int, controller string) string {
 	t.Fatalf("pid %d has no cgroup of %q:\n%s", pid, controller, data)
 	return ""
 }
+
+// TestRestoreCutShortLeavesNoCgroups: a restore that its daemon's death
+// cuts short while CRIU restores (here held after it set up the
+// namespaces) leaves no cgroup behind. The helper then kills what it
+// started, LXC's monitor too, which had not removed the cgroups it made:
+// each such restore left lxc.payload.NAME in every hierarchy.
+func TestRestoreCutShortLeavesNoCgroups(t *testing.T) {
+	const name = "cgleak2"
+	d := StartDaemon(t, "dakara")
+	before := lxcCgroupsOf(t, name)
+	ip := d.CreateRunning(name)
+	n := Count(t, ip)
+	hold := newCRIUHold(t, "post-setup-namespaces")
+	d.MustSh("echo 'restore: action-script " + hold.script + "' > containers/" + name + "/criu")
+	d.MustSh("echo stop-stateful > containers/" + name + "/ctl")
+	hold.arm()
+	write := d.Background("echo start > containers/" + name + "/ctl")
+	hold.waitReached("CRIU after the namespaces' setup")
+	d.Kill()
+	write.Wait()
+	hold.release()
+	d.waitForHelpers()
+	wantNoNewCgroups(t, name, before, "a restore cut short")
+	d.Start()
+	if info := d.Info(name); info["status"] != "STOPPED" || info["stateful"] != "yes" {
+		t.Fatalf("after a restore cut short: %v", info)
+	}
+	d.MustSh("echo start > containers/" + name + "/ctl")
+	countFrom(t, ip, n, "after a restore cut short and a start")
+	d.MustSh("echo stop > containers/" + name + "/ctl")
+	wantNoNewCgroups(t, name, before, "a restore cut short, a start and a stop")
+}

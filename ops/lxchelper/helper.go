@@ -111,7 +111,15 @@ func Main(args []string) int {
 	if verb == RestoreRehearsal {
 		undo = func() { resumeInterruptedRehearsal(lxcpath, name) }
 	}
-	life := followLifeline(undo, undo != nil)
+	dumping := undo != nil
+	if verb == Restore || verb == RestoreFrozen {
+		// Its CRIU is not let finish as a dump's is: killed at once.
+		undo = removeRestoreCgroups
+		// Reached only if the lifeline did not end the helper
+		// (life.exit never returns then).
+		defer removeRestoreRecord()
+	}
+	life := followLifeline(undo, dumping)
 	c, err := lxc.NewContainer(name, lxcpath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

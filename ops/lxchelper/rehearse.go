@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -159,28 +158,6 @@ func RemoveRehearsals(lxcpath string) {
 // deadline killed it. The rehearsal proves all but the locks, which the
 // real restore takes once the original is gone.
 func withoutFileLocks() (undo func(), err error) {
-	real, err := exec.LookPath("criu")
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "ctrfs-rehearsal-criu-")
-	if err != nil {
-		return nil, err
-	}
-	script := "#!/bin/sh\n# ctrfs: a restore rehearsal's criu, without --file-locks (ops/lxchelper/rehearse.go)\n" +
-		"for a do\n\tshift\n\t[ \"$a\" = --file-locks ] || set -- \"$@\" \"$a\"\ndone\n" +
-		"exec '" + strings.ReplaceAll(real, "'", `'\''`) + "' \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(script), 0o700); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	old := os.Getenv("PATH")
-	if err := os.Setenv("PATH", dir+string(os.PathListSeparator)+old); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	return func() {
-		os.Setenv("PATH", old)
-		os.RemoveAll(dir)
-	}, nil
+	return criuOnPath("a restore rehearsal's criu, without --file-locks (ops/lxchelper/rehearse.go)",
+		"for a do\n\tshift\n\t[ \"$a\" = --file-locks ] || set -- \"$@\" \"$a\"\ndone\n")
 }

@@ -61,17 +61,18 @@ func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error 
 	if o.lazy {
 		lines = append(lines, ArgLazyPages)
 	}
-	root := o.rehearsal
-	if root == "" {
-		var err error
-		if root, err = payloadCgroup(c.Name()); err != nil {
+	// See cgroup2root.go.
+	if o.rehearsal != "" {
+		lines = append(lines, "cgroup-root :/"+o.rehearsal)
+		if err := os.Setenv(cgroup2RootEnv, o.rehearsal); err != nil {
 			return err
 		}
-	}
-	// See cgroup2root.go.
-	lines = append(lines, "cgroup-root :/"+root)
-	if err := os.Setenv(cgroup2RootEnv, root); err != nil {
-		return err
+	} else {
+		undo, err := intoLXCsCgroup2()
+		if err != nil {
+			return err
+		}
+		defer undo()
 	}
 	if cgroups := filepath.Join(o.dir, CgroupsFile); fileExists(cgroups) {
 		hook, err := actionScript(cgroupsHook, map[string]string{"CTRFS_CGROUPS": cgroups})

@@ -6,6 +6,8 @@ package tests
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -75,4 +77,20 @@ func countFrom(t *testing.T, ip string, before int, when string) int {
 // rootfs is a path in the rootfs of a container, on the host.
 func (d *Daemon) rootfs(name string, parts ...string) string {
 	return filepath.Join(append([]string{d.LXCPath, name, "rootfs"}, parts...)...)
+}
+
+// runInside builds the Go command in pkg (a directory of tests/, e.g.
+// "./lockhold"), static, into the busybox container name's rootfs as /BIN
+// and has its init keep it running (respawned from inittab), as a
+// service of the container would be.
+func (d *Daemon) runInside(t *testing.T, name, pkg string) {
+	t.Helper()
+	bin := filepath.Base(pkg)
+	build := exec.Command("go", "build", "-o", d.rootfs(name, bin), pkg)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v: %s", pkg, err, out)
+	}
+	appendFile(t, d.rootfs(name, "etc/inittab"), "::respawn:/"+bin+"\n")
+	d.MustSh("lxc-attach -P " + d.LXCPath + " -n " + name + " -- kill -HUP 1")
 }

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,13 +16,7 @@ import (
 func TestStopStatefulWithFileLocks(t *testing.T) {
 	d := StartDaemon(t, "dakara")
 	d.CreateRunning("c1")
-	build := exec.Command("go", "build", "-o", d.rootfs("c1", "lockhold"), "./lockhold")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build lockhold: %v: %s", err, out)
-	}
-	appendFile(t, d.rootfs("c1", "etc/inittab"), "::respawn:/lockhold\n")
-	d.MustSh("lxc-attach -P " + d.LXCPath + " -n c1 -- kill -HUP 1")
+	d.runInside(t, "c1", "./lockhold")
 	var pid string
 	waitLong(t, "lockhold to hold its locks", time.Minute, func() bool {
 		b, _ := os.ReadFile(d.rootfs("c1", "var/lib/lockhold/ready"))

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +17,7 @@ import (
 func TestStopStatefulWithDeadForegroundGroup(t *testing.T) {
 	d := StartDaemon(t, "dakara")
 	d.CreateRunning("c1")
-	build := exec.Command("go", "build", "-o", d.rootfs("c1", "ttyfg"), "./ttyfg")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build ttyfg: %v: %s", err, out)
-	}
-	appendFile(t, d.rootfs("c1", "etc/inittab"), "::respawn:/ttyfg\n")
-	d.MustSh("lxc-attach -P " + d.LXCPath + " -n c1 -- kill -HUP 1")
+	d.runInside(t, "c1", "./ttyfg")
 	var pid, dead string
 	waitLong(t, "ttyfg to leave its terminal to a dead group", time.Minute, func() bool {
 		b, _ := os.ReadFile(d.rootfs("c1", "var/lib/ttyfg/ready"))

@@ -69,7 +69,10 @@ func (m *Manager) CreateWith(name string, opts CreateOptions) error {
 		if im != nil {
 			// Once, here: a start never shifts. The directory stays
 			// root's; its root may only pass through to the rootfs.
-			err := idmap.Shift(filepath.Join(tmp, "rootfs"), *im)
+			err := tmpl.MakeUnprivileged(filepath.Join(tmp, "rootfs"))
+			if err == nil {
+				err = idmap.Shift(filepath.Join(tmp, "rootfs"), *im)
+			}
 			if err == nil {
 				err = os.Chmod(tmp, 0o711)
 			}

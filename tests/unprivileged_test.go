@@ -236,3 +236,36 @@ func TestUnprivilegedWithoutRange(t *testing.T) {
 		t.Errorf("plain mkdir made privileged: %q", got)
 	}
 }
+
+// TestUnprivilegedDebian: the debian template unprivileged boots systemd
+// to `running` (the same units as privileged: none failed), stops, and
+// starts again from a stateless snapshot's restore with its owners.
+func TestUnprivilegedDebian(t *testing.T) {
+	d := StartDaemon(t, "undeb")
+	d.reachableBase()
+	m := hostMap(t)
+	d.MustSh("echo 'create deb1 --template debian --unprivileged' > ctl")
+	if info := d.Info("deb1"); info["privileged"] != "no" {
+		t.Fatalf("privileged: %q", info["privileged"])
+	}
+	for _, p := range []string{"usr/bin/passwd", "etc/shadow", "var/log/journal"} {
+		if u, _ := owner(t, d.rootfs("deb1", p)); u < m.UID || u >= m.UID+idmap.Size {
+			t.Errorf("rootfs/%s is uid %d on the host; want within the map from %d", p, u, m.UID)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(d.rootfs("deb1", "usr/bin/passwd"), &st); err != nil || st.Mode&syscall.S_ISUID == 0 {
+		t.Errorf("passwd lost its setuid bit in the shift: %o %v", st.Mode, err)
+	}
+	ip := d.startDebian("deb1")
+	if got := d.initUIDMap("deb1"); got != fmt.Sprintf("0 %d 65536", m.UID) {
+		t.Errorf("uid_map of systemd: %q", got)
+	}
+	if got := httpStatus(t, ip); !strings.Contains(got, "200") {
+		t.Errorf("nginx: %q", got)
+	}
+	d.MustSh("echo 'snapshot s1' > containers/deb1/ctl")
+	d.MustSh("echo 'restore s1' > containers/deb1/ctl")
+	d.systemRunning("deb1")
+	d.MustSh("echo stop > containers/deb1/ctl && rmdir containers/deb1")
+}

@@ -39,6 +39,9 @@ type Template struct {
 	// systemd: the container runs systemd, whose services' sandboxing
 	// needs mounts that LXC's default AppArmor profile denies (hostConfig).
 	systemd bool
+	// unprivileged changes a new rootfs for a container in a user
+	// namespace (nil: nothing to change).
+	unprivileged func(dir string) error
 	// status is what templates/NAME/info says of the template's build:
 	// when it was built and its size.
 	status func(env Env) Status
@@ -107,6 +110,15 @@ func Lookup(name string) (*Template, error) {
 // cache) makes it wait for the build, which ctx's end stops.
 func (t *Template) MakeRootfs(ctx context.Context, env Env, dir, container string) error {
 	return t.rootfs(ctx, env, dir, container)
+}
+
+// MakeUnprivileged changes a new rootfs (before its shift) for what a
+// container in a user namespace cannot do.
+func (t *Template) MakeUnprivileged(dir string) error {
+	if t.unprivileged == nil {
+		return nil
+	}
+	return t.unprivileged(dir)
 }
 
 // Status is what templates/NAME/info says of the template's build.

@@ -269,3 +269,35 @@ func TestUnprivilegedDebian(t *testing.T) {
 	d.systemRunning("deb1")
 	d.MustSh("echo stop > containers/deb1/ctl && rmdir containers/deb1")
 }
+
+// TestConvertToUnprivileged: `convert` makes a stopped privileged
+// container unprivileged, its rootfs shifted; it refuses one running, one
+// with saved state (dumped privileged) and one unprivileged already.
+func TestConvertToUnprivileged(t *testing.T) {
+	d := StartDaemon(t, "convert")
+	d.reachableBase()
+	m := hostMap(t)
+	ip := d.CreateRunning("c1")
+	d.ShFails("echo convert > containers/c1/ctl", "Device or resource busy")
+	d.MustSh("echo stop-stateful > containers/c1/ctl")
+	d.ShFails("echo convert > containers/c1/ctl", "Device or resource busy")
+	if e := d.Read("containers", "c1", "error"); !strings.Contains(e, "saved state") {
+		t.Errorf("error of convert with saved state: %q", e)
+	}
+	d.MustSh("echo start > containers/c1/ctl && echo stop > containers/c1/ctl")
+	d.MustSh("echo convert > containers/c1/ctl")
+	if info := d.Info("c1"); info["privileged"] != "no" || info["idmap"] != fmt.Sprintf("u 0 %d 65536, g 0 %d 65536", m.UID, m.GID) {
+		t.Fatalf("after convert: privileged %q, idmap %q", info["privileged"], info["idmap"])
+	}
+	if u, g := owner(t, d.rootfs("c1", "bin/busybox")); u != m.UID || g != m.GID {
+		t.Errorf("rootfs/bin/busybox is %d:%d after convert", u, g)
+	}
+	d.MustSh("echo start > containers/c1/ctl")
+	Count(t, ip)
+	if got := d.initUIDMap("c1"); got != fmt.Sprintf("0 %d 65536", m.UID) {
+		t.Errorf("uid_map after convert: %q", got)
+	}
+	d.MustSh("echo stop > containers/c1/ctl")
+	d.ShFails("echo convert > containers/c1/ctl", "Invalid argument")
+	d.MustSh("rmdir containers/c1")
+}

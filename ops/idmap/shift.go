@@ -18,7 +18,9 @@ import (
 // container's root (as v3 with rootid m.UID, as LXD's shift does: the
 // kernel ignores a v2 capability of the host's root inside the user
 // namespace, and chown drops it anyway) and shifts the ids in POSIX ACLs.
-// An id outside 0..Size-1 is an error: the container could not own it.
+// An id outside 0..Size-1 is an error: the container could not own it. A
+// file owned inside the map already is left as it is, so that a shift cut
+// short (a crash, a full disk) finishes when run again.
 func Shift(root string, m Map) error {
 	seen := map[[2]uint64]bool{} // (dev, ino) of files with several links
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -44,6 +46,9 @@ func Shift(root string, m Map) error {
 }
 
 func shiftOne(path string, st *unix.Stat_t, m Map) error {
+	if m.UID >= Size && m.GID >= Size && st.Uid-m.UID < Size && st.Gid-m.GID < Size {
+		return nil // shifted by a run cut short
+	}
 	if st.Uid >= Size || st.Gid >= Size {
 		return fmt.Errorf("owner %d:%d is outside the map's %d ids", st.Uid, st.Gid, Size)
 	}

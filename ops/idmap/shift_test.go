@@ -173,3 +173,23 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A shift cut short finishes when run again: files already in the map
+// are left, the others shifted.
+func TestShiftAgainFinishesAShiftCutShort(t *testing.T) {
+	needRoot(t)
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	must(t, os.WriteFile(a, nil, 0o644))
+	must(t, os.WriteFile(b, nil, 0o644))
+	must(t, os.Chown(b, 3, 4))
+	must(t, Shift(root, testMap))
+	must(t, os.Chown(a, 0, 0)) // as if the first run had stopped before a
+	must(t, Shift(root, testMap))
+	if u, g, _ := owner(t, a); u != 1000000 || g != 2000000 {
+		t.Errorf("a is %d:%d after the second run", u, g)
+	}
+	if u, g, _ := owner(t, b); u != 1000003 || g != 2000004 {
+		t.Errorf("b, shifted by the first run, is %d:%d after the second", u, g)
+	}
+}

@@ -140,5 +140,16 @@ func (t *Template) Config(name, rootfs string, net network.Network, addr netip.A
 	return append(conf, fmt.Sprintf("%s %s\n", templateComment, t.Name)...)
 }
 
+// OfConfig is the template a container's config says it was made from
+// (its templateComment line), nil if none.
+func OfConfig(config []byte) *Template {
+	for _, line := range strings.Split(string(config), "\n") {
+		if name, ok := strings.CutPrefix(line, templateComment); ok {
+			return all[strings.TrimSpace(name)]
+		}
+	}
+	return nil
+}
+
 // templateComment names the template in the config, for the operator.
 const templateComment = "# ctrfs.template ="

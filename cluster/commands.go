@@ -46,10 +46,7 @@ func (c *Cluster) DispatchHost(line string) error {
 	case "evacuate":
 		return c.Evacuate(cmd.Host)
 	case "create":
-		if cmd.Template == "" {
-			return c.m.Create(cmd.Name)
-		}
-		return c.m.CreateFrom(cmd.Name, cmd.Template)
+		return c.m.CreateWith(cmd.Name, ops.CreateOptions{Template: cmd.Template, Privilege: cmd.Privilege})
 	}
 	// Only a verb added to ParseHostCommand and not routed here.
 	return ops.NewError(ops.ErrInvalid, fmt.Sprintf("unknown command %q; read ctl for the list", cmd.Verb))

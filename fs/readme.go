@@ -5,7 +5,7 @@ const readme = `ctrfs: LXC containers as directories
   host                this host's name
   events              one line per operation, from the moment you open it:
                       TIME HOST CONTAINER WHAT RESULT SECONDS
-  ctl                 write a host command: create NAME [--template T],
+  ctl                 write a host command: create NAME [--template T] [--unprivileged],
                       evacuate [HOST] (move every container away; EIO if any move failed)
   error               why the last host command (or mkdir containers/NAME) failed
                       (empty after a success)
@@ -31,6 +31,7 @@ Commands for ctl:
   start | stop | stop-stateful | restart | freeze | unfreeze
   snapshot NAME [--stateful] | restore NAME | move HOST [--post-copy | --full-dumps]
   check               would stop-stateful, snapshot --stateful and move work? (EOPNOTSUPP: see error)
+  convert             make a stopped privileged container unprivileged (its rootfs shifted)
 
 Also: mkdir containers/NAME (create from the default template), rmdir containers/NAME (destroy a
 stopped container), mv containers/A containers/B (rename a stopped one),

@@ -44,6 +44,7 @@ snapshot NAME [--stateful]
 restore NAME
 move HOST [--post-copy | --full-dumps]
 check
+convert
 `
 
 // KnownVerb tells whether w is the first word of one of CtlHelp's commands.
@@ -69,7 +70,7 @@ func ParseCommand(line string) (Command, error) {
 		return Command{}, newError(ErrInvalid, fmt.Sprintf("bad arguments %q; usage: %s", strings.Join(args, " "), usage), nil)
 	}
 	switch cmd.Verb {
-	case "start", "stop", "stop-stateful", "restart", "freeze", "unfreeze", "check":
+	case "start", "stop", "stop-stateful", "restart", "freeze", "unfreeze", "check", "convert":
 		if len(args) != 0 {
 			return wrongArgs(cmd.Verb)
 		}

@@ -28,6 +28,6 @@ func ExampleParseHostCommand() {
 	cmd, err = ops.ParseHostCommand("evacuate\n")
 	fmt.Printf("%+v %v\n", cmd, err)
 	// Output:
-	// {Verb:create Name:web1 Template:busybox Host:} <nil>
-	// {Verb:evacuate Name: Template: Host:} <nil>
+	// {Verb:create Name:web1 Template:busybox Privilege: Host:} <nil>
+	// {Verb:evacuate Name: Template: Privilege: Host:} <nil>
 }

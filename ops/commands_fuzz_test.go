@@ -19,7 +19,7 @@ func FuzzParseCommand(f *testing.F) {
 		f.Add(s)
 	}
 	verbs := map[string]bool{"start": true, "stop": true, "stop-stateful": true, "restart": true,
-		"freeze": true, "unfreeze": true, "snapshot": true, "restore": true, "move": true, "check": true}
+		"freeze": true, "unfreeze": true, "snapshot": true, "restore": true, "move": true, "check": true, "convert": true}
 	f.Fuzz(func(t *testing.T, line string) {
 		cmd, err := ParseCommand(line)
 		if err != nil {

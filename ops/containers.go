@@ -13,26 +13,45 @@ import (
 
 	lxc "github.com/lxc/go-lxc"
 
+	"ctrfs/ops/idmap"
 	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"
 	"ctrfs/ops/templates"
 )
 
 // Create makes a container from the default template.
-func (m *Manager) Create(name string) error { return m.CreateFrom(name, m.DefaultTemplate()) }
+func (m *Manager) Create(name string) error { return m.CreateWith(name, CreateOptions{}) }
 
-// CreateFrom makes a container from a template. It is built under a
-// hidden name and renamed into place, so a half-made container never
-// shows. A template that must be built first (debian, once per cache)
-// makes the create wait for the build.
+// CreateFrom makes a container from a template.
 func (m *Manager) CreateFrom(name, template string) error {
+	return m.CreateWith(name, CreateOptions{Template: template})
+}
+
+// CreateWith makes a container from a template, privileged or not
+// (privilege.go). It is built under a hidden name and renamed into place,
+// so a half-made container never shows. A template that must be built
+// first (debian, once per cache) makes the create wait for the build.
+func (m *Manager) CreateWith(name string, opts CreateOptions) error {
 	if err := m.validateNewName(name); err != nil {
 		return err
+	}
+	template := opts.Template
+	if template == "" {
+		template = m.DefaultTemplate()
 	}
 	return m.ledger.run(m.opCtx(), operation{name: name, what: "create", fn: func(ctx context.Context, _ *opContext) error {
 		tmpl, err := templates.Lookup(template)
 		if err != nil {
 			return err
+		}
+		var im *idmap.Map
+		if !opts.privileged() {
+			// Before the rootfs: a host without a range fails at once.
+			mp, err := m.unprivilegedMap()
+			if err != nil {
+				return err
+			}
+			im = &mp
 		}
 		dir := filepath.Join(m.cfg.LXCPath, name)
 		if _, err := os.Lstat(dir); err == nil {
@@ -47,6 +66,21 @@ func (m *Manager) CreateFrom(name, template string) error {
 			os.RemoveAll(tmp)
 			return newError(ErrFailed, "create "+name, err)
 		}
+		if im != nil {
+			// Once, here: a start never shifts. The directory stays
+			// root's; its root may only pass through to the rootfs.
+			err := tmpl.MakeUnprivileged(filepath.Join(tmp, "rootfs"))
+			if err == nil {
+				err = idmap.Shift(filepath.Join(tmp, "rootfs"), *im)
+			}
+			if err == nil {
+				err = os.Chmod(tmp, 0o711)
+			}
+			if err != nil {
+				os.RemoveAll(tmp)
+				return newError(ErrFailed, "create "+name, err)
+			}
+		}
 		// The address is taken after the rootfs, which may have waited
 		// minutes for a template build: a create meanwhile must not
 		// have taken it.
@@ -54,7 +88,7 @@ func (m *Manager) CreateFrom(name, template string) error {
 			os.RemoveAll(tmp)
 			return newError(ErrExists, fmt.Sprintf("container %q exists", name), nil)
 		}
-		if err := m.writeNewConfig(tmpl, name, tmp); err != nil {
+		if err := m.writeNewConfig(tmpl, name, tmp, im); err != nil {
 			os.RemoveAll(tmp)
 			// A peer that did not answer the address claim, or
 			// claims that kept meeting, keep their errno.
@@ -74,8 +108,9 @@ func (m *Manager) CreateFrom(name, template string) error {
 }
 
 // writeNewConfig allocates the new container's address and writes its
-// config into the directory being made.
-func (m *Manager) writeNewConfig(tmpl *templates.Template, name, tmp string) error {
+// config into the directory being made; an unprivileged container's (im
+// not nil) has its map.
+func (m *Manager) writeNewConfig(tmpl *templates.Template, name, tmp string, im *idmap.Map) error {
 	m.createMu.Lock()
 	defer m.createMu.Unlock()
 	addr, release, err := m.claims.allocate(name)
@@ -87,6 +122,9 @@ func (m *Manager) writeNewConfig(tmpl *templates.Template, name, tmp string) err
 	defer release()
 	conf := tmpl.Config(name, filepath.Join(m.cfg.LXCPath, name, "rootfs"), m.cfg.Network, addr,
 		network.MACAddress(m.cfg.Host, name), time.Now())
+	if im != nil {
+		conf = append(conf, im.ConfigLines()...)
+	}
 	return os.WriteFile(filepath.Join(tmp, "config"), conf, 0o600)
 }
 
@@ -238,6 +276,8 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 	}
 	kv = append(kv, KeyValue{Key: "pid", Value: pid}, KeyValue{Key: "ipv4", Value: ipv4}, KeyValue{Key: "ipv6", Value: ipv6},
 		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.createdTimes.at(m.containers.ConfigPath(name)).UTC().Format(time.RFC3339)})
+	config, _ := os.ReadFile(m.containers.ConfigPath(name))
+	kv = append(kv, privilegeInfo(config)...)
 	kv = append(kv, m.stored.Info(name)...)
 	mode := m.saved.RestoreMode(name)
 	r, p := m.ledger.get(name)

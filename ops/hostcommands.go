@@ -12,11 +12,14 @@ type HostCommand struct {
 	Verb     string
 	Name     string // the container to create
 	Template string // create --template; empty: the default template
-	Host     string // evacuate HOST; empty: spread over the peers
+	// Privilege is create's --privileged or --unprivileged ("privileged",
+	// "unprivileged"); empty: DefaultPrivileged decides.
+	Privilege string
+	Host      string // evacuate HOST; empty: spread over the peers
 }
 
 // HostCtlHelp is what reading the top-level `ctl` shows.
-const HostCtlHelp = `create NAME [--template T]
+const HostCtlHelp = `create NAME [--template T] [--privileged|--unprivileged]
 evacuate [HOST]
 `
 
@@ -30,15 +33,25 @@ func ParseHostCommand(line string) (HostCommand, error) {
 	args := words[1:]
 	switch cmd.Verb {
 	case "create":
-		if len(args) == 3 && args[1] == "--template" {
-			cmd.Template = args[2]
-			args = args[:1]
-		} else if len(args) == 2 && strings.HasPrefix(args[1], "--template=") {
-			cmd.Template = strings.TrimPrefix(args[1], "--template=")
-			args = args[:1]
+		usage := fmt.Sprintf("bad arguments %q; usage: create NAME [--template T] [--privileged|--unprivileged]", strings.Join(words[1:], " "))
+		var rest []string
+		for i := 0; i < len(args); i++ {
+			a := args[i]
+			switch {
+			case a == "--template" && i+1 < len(args) && cmd.Template == "":
+				cmd.Template = args[i+1]
+				i++
+			case strings.HasPrefix(a, "--template=") && cmd.Template == "":
+				cmd.Template = strings.TrimPrefix(a, "--template=")
+			case (a == "--privileged" || a == "--unprivileged") && cmd.Privilege == "":
+				cmd.Privilege = strings.TrimPrefix(a, "--")
+			default:
+				rest = append(rest, a)
+			}
 		}
+		args = rest
 		if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-			return HostCommand{}, newError(ErrInvalid, fmt.Sprintf("bad arguments %q; usage: create NAME [--template T]", strings.Join(words[1:], " ")), nil)
+			return HostCommand{}, newError(ErrInvalid, usage, nil)
 		}
 		cmd.Name = args[0]
 		if err := ValidateName(cmd.Name); err != nil {

@@ -46,6 +46,8 @@ func (m *Manager) Run(name string, cmd Command) error {
 		fn = func(ctx context.Context, oc *opContext) error { return m.snapshots.Restore(ctx, oc, name, cmd.Arg) }
 	case "check":
 		fn = func(ctx context.Context, oc *opContext) error { return m.saved.Check(ctx, oc, name) }
+	case "convert":
+		fn = m.runConvert(name)
 	default:
 		// No ctl line gets here: cluster.Dispatch parses every one and
 		// sends move to the cluster. A caller that skips the router does.

@@ -104,6 +104,9 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	if err := prepareRoots(cfg); err != nil {
 		return nil, err
 	}
+	// Root's id range for unprivileged containers, added if missing as
+	// LXD does at setup; without one only unprivileged creates fail.
+	subIDFiles().EnsureRoot(log)
 	// Scratch files of a daemon that was killed are of no use now.
 	os.RemoveAll(scratchDir(cfg))
 	for _, d := range []string{filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg)} {

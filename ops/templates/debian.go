@@ -60,8 +60,29 @@ var debianTemplate = &Template{
 		// the session.
 		"lxc.pty.max": "16",
 	},
-	systemd: true,
-	status:  func(env Env) Status { return debianCache(env).status() },
+	systemd:      true,
+	unprivileged: maskUnits(debianUnprivilegedMasks),
+	status:       func(env Env) Status { return debianCache(env).status() },
+}
+
+// debianUnprivilegedMasks are the units an unprivileged container masks:
+// its root may not mount debugfs (sys-kernel-debug.mount failed, and
+// the system was degraded where a privileged one is running). Also in
+// etc/ctrfs-template/README.
+var debianUnprivilegedMasks = []string{"sys-kernel-debug.mount"}
+
+// maskUnits links units to /dev/null under /etc/systemd/system.
+func maskUnits(units []string) func(dir string) error {
+	return func(dir string) error {
+		for _, u := range units {
+			p := filepath.Join(dir, "etc/systemd/system", u)
+			os.Remove(p)
+			if err := os.Symlink("/dev/null", p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // debianUnits are the symlinks the template adds under

@@ -39,6 +39,9 @@ type Template struct {
 	// systemd: the container runs systemd, whose services' sandboxing
 	// needs mounts that LXC's default AppArmor profile denies (hostConfig).
 	systemd bool
+	// unprivileged changes a new rootfs for a container in a user
+	// namespace (nil: nothing to change).
+	unprivileged func(dir string) error
 	// status is what templates/NAME/info says of the template's build:
 	// when it was built and its size.
 	status func(env Env) Status
@@ -109,6 +112,15 @@ func (t *Template) MakeRootfs(ctx context.Context, env Env, dir, container strin
 	return t.rootfs(ctx, env, dir, container)
 }
 
+// MakeUnprivileged changes a new rootfs (before its shift) for what a
+// container in a user namespace cannot do.
+func (t *Template) MakeUnprivileged(dir string) error {
+	if t.unprivileged == nil {
+		return nil
+	}
+	return t.unprivileged(dir)
+}
+
 // Status is what templates/NAME/info says of the template's build.
 func (t *Template) Status(env Env) Status { return t.status(env) }
 
@@ -126,6 +138,17 @@ func (t *Template) Config(name, rootfs string, net network.Network, addr netip.A
 		}
 	}
 	return append(conf, fmt.Sprintf("%s %s\n", templateComment, t.Name)...)
+}
+
+// OfConfig is the template a container's config says it was made from
+// (its templateComment line), nil if none.
+func OfConfig(config []byte) *Template {
+	for _, line := range strings.Split(string(config), "\n") {
+		if name, ok := strings.CutPrefix(line, templateComment); ok {
+			return all[strings.TrimSpace(name)]
+		}
+	}
+	return nil
 }
 
 // templateComment names the template in the config, for the operator.

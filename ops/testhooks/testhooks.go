@@ -84,3 +84,19 @@ func Duration(name string, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// subIDFiles is CTRFS_TEST_SUBID=SUBUID:SUBGID, a test hook: the files
+// the daemon takes root's id range for unprivileged containers from,
+// instead of /etc/subuid and /etc/subgid, so that a test can give it a
+// range that is missing or too small without touching the host's. Unset,
+// it does nothing.
+var subIDFiles = os.Getenv("CTRFS_TEST_SUBID")
+
+// SubIDFiles returns the subordinate id files to read: uid and gid as
+// given, or those CTRFS_TEST_SUBID gives.
+func SubIDFiles(uid, gid string) (string, string) {
+	if u, g, ok := strings.Cut(subIDFiles, ":"); ok {
+		return u, g
+	}
+	return uid, gid
+}

@@ -61,9 +61,14 @@ func sharedConst(t *testing.T, name string) string {
 }
 
 // moreSetup puts the Python service (run as nobody: it needs no file
-// of its own), a cron job and root's ssh key in, and makes MariaDB's
-// table. %[1]s is the service, %[2]s its unit, %[3]s the public key.
+// of its own), a cron job and root's ssh key in, makes MariaDB's table,
+// and has nginx's workers run as www-data again, as Debian ships it (the
+// template has them run as root for hosts whose root lacks
+// CAP_SYS_RESOURCE: /etc/ctrfs-template/README). %[1]s is the service,
+// %[2]s its unit, %[3]s the public key.
 const moreSetup = `set -e
+sed -i 's/^user root;/user www-data;/' /etc/nginx/nginx.conf
+systemctl restart nginx
 mkdir -p /root/.ssh && chmod 700 /root/.ssh
 cat >> /root/.ssh/authorized_keys <<'CTRFS_EOF'
 %[3]s
@@ -84,10 +89,14 @@ systemctl enable --now ctrfs-pycount.service 2>&1
 mariadb -e 'CREATE DATABASE ctrfs; CREATE TABLE ctrfs.t (id INT AUTO_INCREMENT PRIMARY KEY)'
 `
 
-// moreUsers names the user of each service that must not run as root:
+// moreActive says whether MariaDB, nginx and the Python service run.
+const moreActive = "systemctl is-active mariadb nginx ctrfs-pycount | sort -u"
+
+// moreUsers names the users of the services that must not run as root:
 // MariaDB's server, nginx's workers, the Python service.
-const moreUsers = `echo $(ps -o user= -C mariadbd | sort -u) $(ps -o user= -C nginx | grep -vx root | sort -u) \
-$(ps -o user= -p "$(systemctl show -p MainPID --value ctrfs-pycount)")`
+const moreUsers = `echo mariadbd=$(ps -o user= -C mariadbd | sort -u) \
+nginx-workers=$(ps -o user= --ppid "$(systemctl show -p MainPID --value nginx)" | sort -u) \
+python=$(ps -o user= -p "$(systemctl show -p MainPID --value ctrfs-pycount)")`
 
 // installMore installs and sets the services up in name, checks that
 // each runs as its user and that the Python service keeps its sandboxing,
@@ -105,13 +114,11 @@ func (v *VM) installMore(t *testing.T, name string) (key string) {
 	}
 	debs := v.installPackages(t, name, morePackages)
 	v.inContainer(t, name, fmt.Sprintf(moreSetup, sharedConst(t, "pyService"), sharedConst(t, "pyUnit"), strings.TrimSpace(string(pub))))
-	var users string
-	waitFor(t, "MariaDB, nginx and the Python service to run in "+name, 2*time.Minute, func() bool {
-		users = v.inContainer(t, name, moreUsers)
-		return len(strings.Fields(users)) == 3
+	waitFor(t, "MariaDB, nginx and the Python service to be active in "+name, 2*time.Minute, func() bool {
+		return v.inContainer(t, name, moreActive) == "active"
 	})
-	if users != "mysql www-data nobody" {
-		t.Fatalf("mariadbd, nginx's workers and the Python service run as %q, want their own users (mysql www-data nobody)", users)
+	if users, want := v.inContainer(t, name, moreUsers), "mariadbd=mysql nginx-workers=www-data python=nobody"; users != want {
+		t.Fatalf("the services run as %q, want their own users (%s)", users, want)
 	}
 	sandbox := v.inContainer(t, name, "systemctl show ctrfs-pycount -p PrivateTmp -p ProtectSystem -p PrivateUsers")
 	for _, want := range []string{"PrivateTmp=yes", "ProtectSystem=strict", "PrivateUsers=no"} {

@@ -84,7 +84,8 @@ func TestServicesMore(t *testing.T) {
 	// their connections back to the snapshot's.
 	var mariadbRows, pyCount int
 	figures = measure("snapshot s1 --stateful", vmA, func() error {
-		mariadbRows, pyCount = clients[0].written(), clients[1].mark()
+		mariadbRows, _ = clients[0].written()
+		_, pyCount = clients[1].written()
 		return vmA.ctlWhy(name, "snapshot s1 --stateful")
 	})
 	for _, c := range clients {
@@ -156,11 +157,12 @@ func (v *VM) ctlWhy(name, command string) error {
 	return nil
 }
 
-// written is how many writes the client has had acknowledged.
-func (c *ackClient) written() int {
+// written is how many writes the client has had acknowledged, and the
+// last value acknowledged.
+func (c *ackClient) written() (writes, acked int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.writes
+	return c.writes, c.acked
 }
 
 // holdsAtLeast checks, on a connection of its own, that the service
@@ -169,10 +171,14 @@ func (c *ackClient) holdsAtLeast(t *testing.T, query string, want int, when stri
 	t.Helper()
 	var s session
 	var err error
-	waitFor(t, c.name+" to take a connection "+when, 3*time.Minute, func() bool {
-		s, err = c.dial()
-		return err == nil
-	})
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(2 * time.Second) {
+		if s, err = c.dial(); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s takes no connection %s: %v", c.name, when, err)
+		}
+	}
 	defer s.close()
 	n, err := s.query(query)
 	if err != nil {

@@ -115,21 +115,7 @@ func dialShell(ip, key string) (session, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var n int
-			// The terminal echoes the typed loop too: only its output
-			// starts with "tick".
-			if _, err := fmt.Sscanf(strings.TrimSpace(sc.Text()), "tick %d", &n); err == nil {
-				s.mu.Lock()
-				s.tick = n
-				s.mu.Unlock()
-			}
-		}
-		cmd.Wait()
-		close(s.ended)
-	}()
+	go s.read(out)
 	io.WriteString(in, shellLoop)
 	// The login is made once the loop ticks.
 	if _, err := s.next(time.Minute); err != nil {
@@ -137,6 +123,23 @@ func dialShell(ip, key string) (session, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// read keeps the last tick the session's output shows, until it ends.
+func (s *shellSession) read(out io.Reader) {
+	defer close(s.ended)
+	defer s.cmd.Wait()
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		// The terminal echoes the typed loop too: only the loop's output
+		// is a line "tick N".
+		rest, ok := strings.CutPrefix(strings.TrimSpace(lines.Text()), "tick ")
+		if n, err := strconv.Atoi(rest); ok && err == nil {
+			s.mu.Lock()
+			s.tick = n
+			s.mu.Unlock()
+		}
+	}
 }
 
 func (s *shellSession) query(string) (int, error) { return s.next(ackTimeout) }

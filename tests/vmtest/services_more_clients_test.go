@@ -22,17 +22,22 @@ import (
 )
 
 // containerSSH is ssh into the container as root with key, from this
-// host over the bed's container segment.
-func containerSSH(ip, key string, args ...string) *exec.Cmd {
-	return exec.Command("ssh", append([]string{"-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "root@" + ip}, args...)...)
+// host over the bed's container segment, with a terminal (a login shell)
+// or running remote.
+func containerSSH(ip, key string, tty bool, remote ...string) *exec.Cmd {
+	args := []string{"-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10"}
+	if tty {
+		args = append(args, "-tt")
+	}
+	return exec.Command("ssh", append(append(args, "root@"+ip), remote...)...)
 }
 
 // dialMariaDB runs MariaDB's client in the container (root's socket
 // login: the host has no client of its own) over one ssh connection,
 // unbuffered so that each answer comes as its statement ends.
 func dialMariaDB(ip, key string) (session, error) {
-	return dialLines(containerSSH(ip, key, "mariadb", "-N", "-B", "-n"), "SELECT '"+psqlMarker+"';")
+	return dialLines(containerSSH(ip, key, false, "mariadb", "-N", "-B", "-n"), "SELECT '"+psqlMarker+"';")
 }
 
 // mariadbInsert is the MariaDB client's write: its answer is the new id.
@@ -101,7 +106,7 @@ type shellSession struct {
 const shellLoop = "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done\n"
 
 func dialShell(ip, key string) (session, error) {
-	cmd := containerSSH(ip, key, "-tt")
+	cmd := containerSSH(ip, key, true)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

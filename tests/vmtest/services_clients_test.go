@@ -207,8 +207,11 @@ func (s *redisSession) close() { s.conn.Close() }
 
 // psqlSession is this host's psql on one connection, fed a statement at
 // a time. Each is followed by \echo, after which psql flushes its output,
-// so the statement's one value arrives before the marker line.
+// so the statement's one value arrives before the marker line. Any tool
+// that reads statements on stdin and answers each in order (MariaDB's
+// client over ssh) is driven the same way, with its own end.
 type psqlSession struct {
+	end   string // the statement after which the tool prints psqlMarker
 	cmd   *exec.Cmd
 	in    io.WriteCloser
 	out   *os.File
@@ -222,6 +225,12 @@ const psqlMarker = "ctrfs-vmtest-end"
 func dialPsql(ip string) (session, error) {
 	cmd := exec.Command("psql", "-h", ip, "-U", "postgres", "-d", "postgres", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1")
 	cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=5")
+	return dialLines(cmd, "\\echo "+psqlMarker)
+}
+
+// dialLines starts cmd as a psqlSession whose statements are followed by
+// end, and proves the connection with a query.
+func dialLines(cmd *exec.Cmd, end string) (session, error) {
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -231,7 +240,7 @@ func dialPsql(ip string) (session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &psqlSession{cmd: cmd, in: in, out: out, ended: make(chan struct{})}
+	s := &psqlSession{end: end, cmd: cmd, in: in, out: out, ended: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = w, &s.errs
 	if err := cmd.Start(); err != nil {
 		out.Close()
@@ -250,7 +259,7 @@ func dialPsql(ip string) (session, error) {
 }
 
 func (s *psqlSession) query(sql string) (int, error) {
-	if _, err := io.WriteString(s.in, sql+"\n\\echo "+psqlMarker+"\n"); err != nil {
+	if _, err := io.WriteString(s.in, sql+"\n"+s.end+"\n"); err != nil {
 		return 0, s.failed(err)
 	}
 	s.out.SetReadDeadline(time.Now().Add(ackTimeout))

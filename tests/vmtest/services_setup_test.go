@@ -36,10 +36,10 @@ var bedServices = []string{"postgresql-15", "redis-server"}
 func rootfs(name, rel string) string { return "/var/lib/lxc/" + name + "/rootfs/" + rel }
 
 // packageDir finds the cache directory for name's dpkg status that holds
-// bedServices, keyed as harness_packages_test.go keys it: the first 16 hex
+// pkgs, keyed as harness_packages_test.go keys it: the first 16 hex
 // digits of SHA-256(status, "SUITE PKG PKG..."), the packages in the order
 // of its complete file.
-func (v *VM) packageDir(t *testing.T, name string) string {
+func (v *VM) packageDir(t *testing.T, name string, pkgs []string) string {
 	t.Helper()
 	// The file's bytes as they are (Run trims its output).
 	status, err := exec.Command("ssh", v.sshArgs("cat "+rootfs(name, "var/lib/dpkg/status"))...).Output()
@@ -53,17 +53,17 @@ func (v *VM) packageDir(t *testing.T, name string) string {
 		if err != nil {
 			continue
 		}
-		pkgs := strings.Fields(string(b))
+		set := strings.Fields(string(b))
 		h := sha256.New()
 		h.Write(status)
-		io.WriteString(h, suite+" "+strings.Join(pkgs, " "))
+		io.WriteString(h, suite+" "+strings.Join(set, " "))
 		dir := filepath.Dir(c)
-		if filepath.Base(dir) == suite+"-"+hex.EncodeToString(h.Sum(nil))[:16] && holdsAll(pkgs, bedServices) {
+		if filepath.Base(dir) == suite+"-"+hex.EncodeToString(h.Sum(nil))[:16] && holdsAll(set, pkgs) {
 			return dir
 		}
 	}
 	t.Fatalf("%s has no package set for the debian template's dpkg status (suite %q) holding %v: "+
-		"`CTRFS_TEST_LANE=N go test ./tests/ -run TestDebianServices` on this host fills it", packageCache, suite, bedServices)
+		"`CTRFS_TEST_LANE=N go test ./tests/ -run TestDebianServices` on this host fills it", packageCache, suite, pkgs)
 	return ""
 }
 
@@ -226,9 +226,7 @@ runuser -u postgres -- psql -q -c 'CREATE TABLE acked (id serial PRIMARY KEY)'
 func (v *VM) installServices(t *testing.T, name string) {
 	t.Helper()
 	start := time.Now()
-	debs := debsFor(t, v.packageDir(t, name), bedServices)
-	v.copyIn(t, debs, rootfs(name, "var/cache/ctrfs-packages"))
-	v.inContainer(t, name, installScript)
+	debs := v.installPackages(t, name, bedServices)
 	v.inContainer(t, name, serviceSetup)
 	users := v.inContainer(t, name, "echo $(ps -o user= -C redis-server | sort -u) $(ps -o user= -C postgres | sort -u)")
 	if users != "redis postgres" {
@@ -236,4 +234,14 @@ func (v *VM) installServices(t *testing.T, name string) {
 	}
 	v.systemRunning(t, name)
 	t.Logf("FIGURE services on %s: %d packages installed and set up in %.0f s", v.Name, len(debs), time.Since(start).Seconds())
+}
+
+// installPackages installs pkgs in name from the package cache, with what
+// they need that the template lacks; it returns the .debs it installed.
+func (v *VM) installPackages(t *testing.T, name string, pkgs []string) []string {
+	t.Helper()
+	debs := debsFor(t, v.packageDir(t, name, pkgs), pkgs)
+	v.copyIn(t, debs, rootfs(name, "var/cache/ctrfs-packages"))
+	v.inContainer(t, name, installScript)
+	return debs
 }

@@ -267,7 +267,8 @@ func movedUnprivileged(t *testing.T, d *Daemon, name, wantMap string, files owne
 // the container's map, or one that does not say (here: its files cannot
 // be read, as from an older ctrfs), a move of an unprivileged container is
 // refused with EOPNOTSUPP before anything moves, `error` says why, and it
-// runs on here; a privileged container still moves there.
+// runs on here; evacuate finds no peer for it; a privileged container
+// still moves there.
 func TestUnprivilegedMoveRefused(t *testing.T) {
 	dir := t.TempDir()
 	uid, gid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
@@ -303,6 +304,16 @@ func TestUnprivilegedMoveRefused(t *testing.T) {
 		t.Errorf("error of a move to a host that does not say its ranges: %q", e)
 	}
 	stillHere(t, a, c, ip, before)
+
+	// Evacuate plans it onto neither, and says so.
+	a.ShFails("echo evacuate > ctl", "Input/output error")
+	if e := a.Read("error"); !strings.Contains(e, "c1") || !strings.Contains(e, "id map") {
+		t.Errorf("error of an evacuation no peer can take: %q", e)
+	}
+	stillHere(t, a, b, ip, before)
+	if c.has("c1") {
+		t.Error("abydos has a copy of c1 after the evacuation")
+	}
 	a.MustSh("echo stop > containers/c1/ctl")
 
 	// Stopped, it is refused too: its rootfs's owners are the map's.

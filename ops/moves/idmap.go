@@ -23,6 +23,10 @@ func (o *Outgoing) IDMap() (m idmap.Map, ok bool, err error) {
 	return o.m.idMap(o.name)
 }
 
+// IDMap is Outgoing.IDMap of a container whose move is not under way (an
+// evacuation's plan).
+func (m *Moves) IDMap(name string) (idmap.Map, bool, error) { return m.idMap(name) }
+
 func (m *Moves) idMap(name string) (idmap.Map, bool, error) {
 	config, err := os.ReadFile(m.containers.ConfigPath(name))
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -161,19 +160,7 @@ func TestUnprivilegedMoves(t *testing.T) {
 	if err := move.Wait(); err != nil {
 		t.Fatalf("live move: %v; error: %s", err, b.Read("containers/c1/error"))
 	}
-	// Moves to dakara from here on go without a pause.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-				os.Remove(pause)
-			}
-		}
-	}()
+	releasePauses(t, pause) // moves to dakara from here on
 	wantMoved(t, "c1", b, a, "after the live move")
 	n = countFrom(t, ip, n, "over the live move")
 	movedUnprivileged(t, a.Daemon, "c1", wantMap, files)

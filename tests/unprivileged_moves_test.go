@@ -131,7 +131,7 @@ func must(t *testing.T, err error) {
 // kernel does not let its tasks open a userfaultfd, refused so, and
 // pre-copy with `move`), then away by evacuate;
 // each time it keeps its count, its map and its files' owners, file
-// capabilities and ACLs.
+// capabilities and ACLs; last it moves cold.
 func TestUnprivilegedMoves(t *testing.T) {
 	logCRIU(t)
 	env, pause := pauseAt(t, "target-restore")
@@ -194,7 +194,13 @@ func TestUnprivilegedMoves(t *testing.T) {
 	wantMoved(t, "c1", b, a, "after evacuate")
 	countFrom(t, ip, n, "over evacuate")
 	movedUnprivileged(t, a.Daemon, "c1", wantMap, files)
-	a.MustSh("echo stop > containers/c1/ctl")
+
+	// Cold, stopped: its files and map go as they are, and it starts there.
+	a.MustSh("echo stop > containers/c1/ctl && echo 'move tollana' > containers/c1/ctl")
+	b.MustSh("echo start > containers/c1/ctl")
+	Count(t, ip)
+	movedUnprivileged(t, b.Daemon, "c1", wantMap, files)
+	b.MustSh("echo stop > containers/c1/ctl")
 }
 
 // pausedDir is the directory a pause file names on its second line.
@@ -237,7 +243,8 @@ func imagesReadableByMappedRootOnly(t *testing.T, dir string, m idmap.Map) {
 }
 
 // movedUnprivileged checks a container on d after a move: unprivileged
-// with the same map, its init in the map, its files as on the source.
+// with the same map, its init in the map, its files as on the source, its
+// directory root's and 0711 as create makes it.
 func movedUnprivileged(t *testing.T, d *Daemon, name, wantMap string, files ownedFiles) {
 	t.Helper()
 	info := d.Info(name)
@@ -248,6 +255,11 @@ func movedUnprivileged(t *testing.T, d *Daemon, name, wantMap string, files owne
 		t.Errorf("on %s: uid_map of init %q; want %q", d.Name, got, want)
 	}
 	files.check(d.rootfs(name), "on "+d.Name)
+	var st unix.Stat_t
+	must(t, unix.Stat(filepath.Join(d.LXCPath, name), &st))
+	if st.Uid != 0 || st.Mode&0o777 != 0o711 {
+		t.Errorf("on %s: the container's directory is uid %d's, mode %o; want root's, 0711", d.Name, st.Uid, st.Mode&0o777)
+	}
 }
 
 // TestUnprivilegedMoveRefused: to a host whose root's range cannot hold

@@ -39,6 +39,16 @@ func (m *Moves) idMap(name string) (idmap.Map, bool, error) {
 	return im, ok, nil
 }
 
+// closeUnprivilegedDir gives a received unprivileged container's
+// directory the mode create gives it (0711: its root only passes through
+// to its rootfs); a privileged one's stays as made.
+func closeUnprivilegedDir(dir string, config []byte) error {
+	if _, ok, _ := idmap.FromConfig(config); ok {
+		return os.Chmod(dir, 0o711)
+	}
+	return nil
+}
+
 // letRootRead opens the images in dir, from which the installed container
 // is about to be restored from files (not streamed), to its mapped root
 // if it is unprivileged (idmap.Map.LetRootRead); a privileged one's stay

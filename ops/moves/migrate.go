@@ -494,6 +494,9 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 		}
 	}
 	if err == nil {
+		err = closeUnprivilegedDir(tmp, config)
+	}
+	if err == nil {
 		err = os.Rename(tmp, final)
 	}
 	if err != nil {

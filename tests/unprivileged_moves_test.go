@@ -355,3 +355,27 @@ func TestUnprivilegedDebianMove(t *testing.T) {
 	}
 	b.MustSh("echo stop > containers/deb1/ctl")
 }
+
+// TestUnprivilegedMoveFailsBack: a live move of an unprivileged container
+// whose restore fails on the target leaves it RUNNING here, the same
+// processes in the same map, and no copy there.
+func TestUnprivilegedMoveFailsBack(t *testing.T) {
+	a, b := twoHostsTargetEnv(t, fakeCRIU(t, "", true))
+	b.reachableBase()
+	ip := a.createUnprivileged("c1")
+	m := hostMap(t)
+	pid := a.Info("c1")["pid"]
+	before := Count(t, ip)
+	a.ShFails("mv containers/c1 hosts/tollana/", "Input/output error")
+	if e := a.Read("containers/c1/error"); !strings.Contains(e, "RUNNING here") {
+		t.Errorf("error of a failed restore on the target: %q", e)
+	}
+	stillHere(t, a, b, ip, before)
+	if got := a.Info("c1")["pid"]; got != pid {
+		t.Errorf("init's pid went from %s to %s: not the same processes", pid, got)
+	}
+	if got, want := a.initUIDMap("c1"), fmt.Sprintf("0 %d 65536", m.UID); got != want {
+		t.Errorf("uid_map after the failed move: %q; want %q", got, want)
+	}
+	a.MustSh("echo stop > containers/c1/ctl")
+}

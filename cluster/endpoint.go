@@ -26,6 +26,8 @@ type PullArgs struct{ Name, To string }
 func (s *Service) Facts(_ bool, out *Facts) error {
 	*out = s.c.facts
 	out.MemAvailable = members.MemAvailable()
+	out.RootIDs, out.RootIDsKnown = members.RootIDs()
+	out.NoUnprivilegedLazyPages = members.NoUnprivilegedLazyPages()
 	return nil
 }
 

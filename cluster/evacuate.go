@@ -56,7 +56,12 @@ func (c *Cluster) Evacuate(host string) error {
 		go func(name, to string) {
 			defer func() { <-sem; wg.Done() }()
 			start := time.Now()
-			err := c.Migrate(name, to)
+			var err error
+			if to == "" {
+				err = ops.NewError(ops.ErrUnsupported, "no alive peer can give it its id map (it is unprivileged)")
+			} else {
+				err = c.Migrate(name, to)
+			}
 			result := "ok"
 			if err != nil {
 				result = "failed"
@@ -91,6 +96,7 @@ func (c *Cluster) planEvacuation(names []string, host string) (map[string]string
 		return plan, nil
 	}
 	free := map[string]int64{}
+	facts := map[string]Facts{}
 	var refused []string
 	for _, p := range c.Peers() {
 		if p.Status != "alive" {
@@ -102,6 +108,7 @@ func (c *Cluster) planEvacuation(names []string, host string) (map[string]string
 			continue
 		}
 		free[p.Name] = f.MemAvailable
+		facts[p.Name] = f
 	}
 	if len(free) == 0 {
 		msg := "evacuate: no alive peer to move the containers to"
@@ -114,12 +121,20 @@ func (c *Cluster) planEvacuation(names []string, host string) (map[string]string
 	for _, n := range names {
 		weight[n] = c.memoryOf(n)
 	}
-	return spread(names, weight, free), nil
+	// An unprivileged container goes only to a peer that can give it its
+	// map (the move's check would refuse the others); one that none can
+	// is planned nowhere, and fails with that reason.
+	fits := func(name, host string) bool {
+		im, unprivileged, err := c.mv.IDMap(name)
+		return err == nil && (!unprivileged || members.CanHold(facts[host], im) == nil)
+	}
+	return spread(names, weight, free, fits), nil
 }
 
 // spread places containers by weight on hosts by free memory: the
-// heaviest first, each on the host with the most left (by name on a tie).
-func spread(names []string, weight, free map[string]int64) map[string]string {
+// heaviest first, each on the host with the most left (by name on a tie)
+// among those it fits; "" if it fits none.
+func spread(names []string, weight, free map[string]int64, fits func(name, host string) bool) map[string]string {
 	left := map[string]int64{}
 	for h, f := range free {
 		left[h] = f
@@ -130,12 +145,14 @@ func spread(names []string, weight, free map[string]int64) map[string]string {
 	for _, n := range order {
 		best := ""
 		for h, f := range left {
-			if best == "" || f > left[best] || f == left[best] && h < best {
+			if fits(n, h) && (best == "" || f > left[best] || f == left[best] && h < best) {
 				best = h
 			}
 		}
 		plan[n] = best
-		left[best] -= weight[n]
+		if best != "" {
+			left[best] -= weight[n]
+		}
 	}
 	return plan
 }

@@ -166,7 +166,8 @@ func (c *Cluster) moveOut(ctx context.Context, o *moves.Outgoing, host string, p
 }
 
 // check compares the target with this host (EOPNOTSUPP if it cannot
-// restore what this host dumps, or, for a post-copy move, if either host
+// restore what this host dumps or give an unprivileged container its id
+// map, or, for a post-copy move, if either host
 // cannot do lazy pages) and refuses a FROZEN container (EBUSY); then the
 // target reserves the name (EEXIST if taken) and the journal is written.
 // A failure leaves nothing moved and nothing reserved: a reservation
@@ -180,6 +181,9 @@ func (mg *migration) check(ctx context.Context, postCopy bool) error {
 	}
 	if err := members.CanTake(c.facts, facts); err != nil {
 		return ops.NewError(ops.ErrUnsupported, fmt.Sprintf("%s cannot take %s: %v", mg.peer.Name, o.Name(), err))
+	}
+	if err := mg.canHoldMap(facts); err != nil {
+		return err
 	}
 	status, err := o.Status()
 	if err != nil {
@@ -198,7 +202,7 @@ func (mg *migration) check(ctx context.Context, postCopy bool) error {
 	}
 	if mg.live && postCopy {
 		// Refused before anything moves: see postcopy.go.
-		if err := mg.canPostCopy(); err != nil {
+		if err := mg.canPostCopy(facts); err != nil {
 			return err
 		}
 	}
@@ -429,4 +433,18 @@ func (mg *migration) failed(ctx context.Context, err error, checkpointed bool) e
 		return ops.NewError(ops.ErrUnreachable, msg)
 	}
 	return ops.NewError(ops.ErrFailed, msg)
+}
+
+// canHoldMap refuses an unprivileged container to a target whose root
+// has no range over its id map (EOPNOTSUPP, members.CanHold): it keeps its
+// map and its rootfs's owners there.
+func (mg *migration) canHoldMap(target Facts) error {
+	im, ok, err := mg.o.IDMap()
+	if err != nil || !ok {
+		return err
+	}
+	if err := members.CanHold(target, im); err != nil {
+		return ops.NewError(ops.ErrUnsupported, fmt.Sprintf("%s cannot take %s: %v", mg.peer.Name, mg.o.Name(), err))
+	}
+	return nil
 }

@@ -43,9 +43,12 @@ import (
 
 // canPostCopy says why this move cannot be post-copy: an EOPNOTSUPP error
 // naming the host that cannot and CRIU's words, or nil.
-func (mg *migration) canPostCopy() error {
+func (mg *migration) canPostCopy(target Facts) error {
 	refuse := func(host string, why any) error {
 		return ops.NewError(ops.ErrUnsupported, fmt.Sprintf("cannot move %s post-copy: %s cannot do CRIU lazy pages (%v); move it without --post-copy", mg.o.Name(), host, why))
+	}
+	if _, unprivileged, _ := mg.o.IDMap(); unprivileged && target.NoUnprivilegedLazyPages != "" {
+		return refuse(mg.peer.Name, "for an unprivileged container: "+target.NoUnprivilegedLazyPages+"; set it to 1 there to allow them")
 	}
 	if err := moves.LazyPages(); err != nil {
 		return refuse(mg.c.cfg.Host, err)

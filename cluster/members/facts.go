@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ctrfs/images"
+	"ctrfs/ops/idmap"
+	"ctrfs/ops/lazypages"
 	"ctrfs/ops/testhooks"
 )
 
@@ -44,6 +46,17 @@ type Facts struct {
 	// (images.StoreFormat); 0 from a ctrfs before store format 2, which
 	// cannot read the BLAKE3-named chunks this one stores.
 	StoreFormat int
+	// RootIDs are root's subordinate id ranges (/etc/subuid, /etc/subgid),
+	// which must hold an unprivileged container's map for the host to
+	// take it (CanHold). RootIDsKnown is false from a ctrfs before
+	// unprivileged containers, which did not report them.
+	RootIDs      idmap.Ranges
+	RootIDsKnown bool
+	// NoUnprivilegedLazyPages says why a post-copy move of an
+	// unprivileged container cannot come here (lazypages.InUserNamespace),
+	// "" if it can. An older ctrfs says nothing, but CanHold refuses it
+	// unprivileged containers first.
+	NoUnprivilegedLazyPages string
 }
 
 // LocalFacts describes this machine.
@@ -57,7 +70,42 @@ func LocalFacts(host, endpoint, lxcVersion string) Facts {
 	f.CPUFlags = cpuFlags()
 	f.Features, f.FeaturesKnown = kernelFeatures(), true
 	f.Kernel, f.Features = testhooks.Kernel(f.Kernel, f.Features)
+	f.RootIDs, f.RootIDsKnown = RootIDs()
+	f.NoUnprivilegedLazyPages = NoUnprivilegedLazyPages()
 	return f
+}
+
+// NoUnprivilegedLazyPages is Facts.NoUnprivilegedLazyPages, read afresh:
+// it follows a sysctl.
+func NoUnprivilegedLazyPages() string {
+	if err := lazypages.InUserNamespace(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// RootIDs are root's subordinate id ranges on this host, read afresh (an
+// operator may add one while the daemon runs); known is false if the
+// files cannot be read.
+func RootIDs() (rs idmap.Ranges, known bool) {
+	u, g := testhooks.SubIDFiles(idmap.HostFiles.UID, idmap.HostFiles.GID)
+	rs, err := idmap.Files{UID: u, GID: g}.RootRanges()
+	return rs, err == nil
+}
+
+// CanHold says why a host with facts target cannot take an unprivileged
+// container with map m, or nil if it can: the container's rootfs is
+// owned by host ids m's, and it keeps its map, so the target's root must
+// have a range over them (else those ids may be another user's there).
+func CanHold(target Facts, m idmap.Map) error {
+	if !target.RootIDsKnown {
+		return fmt.Errorf("it is unprivileged (id map %s) and %s runs an older ctrfs, or one that cannot read /etc/subuid and /etc/subgid, which does not say which ids root may map there (upgrade ctrfs on %s)",
+			m, target.Host, target.Host)
+	}
+	if err := target.RootIDs.Holds(m); err != nil {
+		return fmt.Errorf("it is unprivileged (id map %s) and on %s %v", m, target.Host, err)
+	}
+	return nil
 }
 
 // MemAvailable is the memory that can be had without swapping, in bytes

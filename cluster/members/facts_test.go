@@ -3,6 +3,8 @@ package members
 import (
 	"strings"
 	"testing"
+
+	"ctrfs/ops/idmap"
 )
 
 func TestCompareVersions(t *testing.T) {
@@ -62,5 +64,22 @@ func TestCanTake(t *testing.T) {
 		if err := CanTake(src, dst); err == nil || !strings.Contains(err.Error(), what) {
 			t.Errorf("target with other %s: %v", what, err)
 		}
+	}
+}
+
+// An unprivileged container goes only to a host whose root has a range
+// over its map, and not to an older ctrfs that does not say.
+func TestCanHold(t *testing.T) {
+	m := idmap.Map{UID: 1000000, GID: 1000000}
+	wide := idmap.Ranges{UID: []idmap.Range{{Start: 1000000, Count: 1000000000}}, GID: []idmap.Range{{Start: 1000000, Count: 1000000000}}}
+	if err := CanHold(Facts{Host: "b", RootIDs: wide, RootIDsKnown: true}, m); err != nil {
+		t.Errorf("a host with root's default range: %v", err)
+	}
+	small := Facts{Host: "b", RootIDs: idmap.Ranges{UID: []idmap.Range{{Start: 1000000, Count: 1000}}, GID: wide.GID}, RootIDsKnown: true}
+	if err := CanHold(small, m); err == nil || !strings.Contains(err.Error(), "uids 1000000-1065535") {
+		t.Errorf("a host whose uid range is too small: %v", err)
+	}
+	if err := CanHold(Facts{Host: "b", RootIDs: wide}, m); err == nil || !strings.Contains(err.Error(), "older ctrfs") {
+		t.Errorf("a host that does not say: %v", err)
 	}
 }

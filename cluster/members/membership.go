@@ -10,6 +10,7 @@
 package members
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,10 @@ type nodeMeta struct {
 	// Mem is the free memory (MemAvailable) in MiB, gossiped again when
 	// it changes by more than a sixteenth (refreshMeta).
 	Mem int64 `json:"mem,omitempty"`
+	// IDs are root's subordinate id ranges (idmap.Ranges.String), for
+	// hosts/PEER/info; a move asks the peer afresh (Facts.RootIDs).
+	// Empty from an older ctrfs, or if they did not fit the 512 bytes.
+	IDs string `json:"ids,omitempty"`
 }
 
 // Peer is another host as the cluster sees it.
@@ -62,6 +67,7 @@ func (p Peer) Info() []ops.KeyValue {
 		{Key: "kernel", Value: p.Meta.Kernel}, {Key: "criu", Value: p.Meta.CRIU},
 		{Key: "lxc", Value: p.Meta.LXC}, {Key: "cpu-digest", Value: p.Meta.CPU},
 		{Key: "mem-available", Value: fmt.Sprint(p.Meta.Mem)}, // MiB, as gossiped
+		{Key: "root-id-ranges", Value: cmp.Or(p.Meta.IDs, "unknown")},
 	}
 }
 
@@ -104,7 +110,15 @@ func Start(name, bind string, join []string, peersFile string, secret []byte, fa
 	}
 	nm := nodeMeta{Endpoint: facts.Endpoint, Arch: facts.Arch, Kernel: facts.Kernel,
 		CRIU: facts.CRIU, LXC: facts.LXC, CPU: facts.CPUDigest(), Mem: MemAvailable() >> 20}
+	if facts.RootIDsKnown {
+		nm.IDs = facts.RootIDs.String()
+	}
 	meta, err := json.Marshal(nm)
+	if err == nil && len(meta) > memberlist.MetaMaxSize && nm.IDs != "" {
+		// Many ranges: info says unknown; moves ask the peer anyway.
+		nm.IDs = ""
+		meta, err = json.Marshal(nm)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -69,3 +69,30 @@ func TestFromConfig(t *testing.T) {
 		t.Fatal("a map of 1000 ids was read")
 	}
 }
+
+// Root's ranges, as a host tells its peers, and whether they hold a map.
+func TestRootRangesHold(t *testing.T) {
+	f := files(t, "alice:100000:65536\nroot:1000000:1000000000\nroot:200000:65536\n", "root:1000000:65535\n")
+	rs, err := f.RootRanges()
+	must(t, err)
+	if got := rs.String(); got != "u 1000000:1000000000 200000:65536, g 1000000:65535" {
+		t.Fatalf("ranges: %q", got)
+	}
+	if err := rs.Holds(Map{UID: 200000, GID: 1000000}); err == nil || !strings.Contains(err.Error(), "gids 1000000-1065535") || strings.Contains(err.Error(), "uids") {
+		t.Errorf("a gid range one short: %v", err)
+	}
+	rs.GID = []Range{{1000000, 1000000000}}
+	for _, m := range []Map{{1000000, 1000000}, {200000, 1000065536}, {1000000000 + 1000000 - Size, 1000000}} {
+		if err := rs.Holds(m); err != nil {
+			t.Errorf("%v: %v", m, err)
+		}
+	}
+	if err := rs.Holds(Map{UID: 100000, GID: 1000000}); err == nil || !strings.Contains(err.Error(), "uids 100000-165535") {
+		t.Errorf("another user's range: %v", err)
+	}
+	none, err := Files{UID: "/nonexistent/subuid", GID: "/nonexistent/subgid"}.RootRanges()
+	must(t, err)
+	if none.String() != "u none, g none" || none.Holds(Map{UID: 1000000, GID: 1000000}) == nil {
+		t.Errorf("no files: %v", none)
+	}
+}

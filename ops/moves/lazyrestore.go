@@ -53,6 +53,10 @@ func (in *Incoming) StartLazy(ctx context.Context, addr string, port int, creds 
 		os.RemoveAll(dir)
 		return nil, errkind.New(errkind.ErrFailed, "unpack the saved state of "+in.name, err)
 	}
+	if err := in.letRootRead(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	var logs []byte
 	var failures []string
 	// A restore that fails before the lazy-pages daemon connects to the

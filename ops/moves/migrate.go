@@ -494,6 +494,9 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 		}
 	}
 	if err == nil {
+		err = closeUnprivilegedDir(tmp, config)
+	}
+	if err == nil {
 		err = os.Rename(tmp, final)
 	}
 	if err != nil {
@@ -566,8 +569,13 @@ func (in *Incoming) startLazily(ctx context.Context, oc *opctx.Op) error {
 	}
 	in.Phases = append(in.Phases, opctx.Seconds("target-update-seconds", time.Since(t0)),
 		opctx.KeyValue{Key: "target-update-bytes", Value: fmt.Sprint(written)})
+	if err := in.letRootRead(in.stateDir); err != nil {
+		in.dropStateDir()
+		return err
+	}
+	testhooks.PausePoint("target-restore", in.stateDir)
 	t1 := time.Now()
-	lazy, _, err := in.m.saved.CriuRestore(ctx, oc, lxchelper.RestoreFrozen, in.name, in.stateDir, savedstate.RestoreFrom{Lazy: savedstate.LocalLazyPages})
+	lazy, _, err := in.m.saved.CriuRestore(ctx, oc, lxchelper.RestoreFrozen, in.name, in.stateDir, in.localRestoreFrom())
 	if err != nil {
 		return errkind.New(errkind.ErrFailed, fmt.Sprintf("restore of %s failed %v", in.name, err), nil)
 	}

@@ -102,6 +102,9 @@ func (k *Keeper) hostBlockers(name string) []string {
 	}
 	pid := c.InitPid()
 	c.Release()
+	if inUserNamespace(pid) {
+		return nil
+	}
 	others := tasksNotRoot(pid)
 	if len(others) == 0 {
 		return nil

@@ -48,7 +48,7 @@ func (mg *migration) canPostCopy(target Facts) error {
 		return ops.NewError(ops.ErrUnsupported, fmt.Sprintf("cannot move %s post-copy: %s cannot do CRIU lazy pages (%v); move it without --post-copy", mg.o.Name(), host, why))
 	}
 	if _, unprivileged, _ := mg.o.IDMap(); unprivileged && target.NoUnprivilegedLazyPages != "" {
-		return refuse(mg.peer.Name, "for an unprivileged container: "+target.NoUnprivilegedLazyPages+"; set it to 1 there to allow them")
+		return refuse(mg.peer.Name, "for an unprivileged container: "+target.NoUnprivilegedLazyPages+"; set vm.unprivileged_userfaultfd to 1 there, or run ctrfs's CRIU there on Linux 6.1 or later, to allow them")
 	}
 	if err := moves.LazyPages(); err != nil {
 		return refuse(mg.c.cfg.Host, err)

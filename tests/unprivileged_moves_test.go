@@ -20,7 +20,6 @@ import (
 
 	"ctrfs/internal/tree"
 	"ctrfs/ops/idmap"
-	"ctrfs/ops/lazypages"
 )
 
 // logCRIU says in the test's log which criu the daemons run (they get the
@@ -164,12 +163,17 @@ func TestUnprivilegedMoves(t *testing.T) {
 	wantMoved(t, "c1", b, a, "after the live move")
 	n = countFrom(t, ip, n, "over the live move")
 	movedUnprivileged(t, a.Daemon, "c1", wantMap, files)
+	lazy := unprivilegedLazyHere(t)
+	if _, restoredLazily := a.Info("c1")["target-lazy-wait-seconds"]; restoredLazily != lazy {
+		t.Errorf("the live move's target restored lazily: %v; want %v (info: %v)", restoredLazily, lazy, a.Info("c1"))
+	}
 
 	// Post-copy: its restored tasks open their userfaultfd inside its
-	// user namespace, which vm.unprivileged_userfaultfd must allow on the
-	// target; where it does not (this VM's default), the move is refused
-	// before anything moves, and a pre-copy move goes instead.
-	if lazypages.InUserNamespace() == nil {
+	// user namespace, which vm.unprivileged_userfaultfd or (ctrfs's CRIU)
+	// /dev/userfaultfd must allow on the target; where neither does, the
+	// move is refused before anything moves, and a pre-copy move goes
+	// instead.
+	if lazy {
 		a.MustSh("echo 'move tollana --post-copy' > containers/c1/ctl")
 		if mode := b.Info("c1")["move-mode"]; mode != "post-copy" {
 			t.Errorf("move-mode after the post-copy move: %q", mode)
@@ -183,7 +187,7 @@ func TestUnprivilegedMoves(t *testing.T) {
 		if b.has("c1") {
 			t.Fatal("the refused post-copy move left a copy on tollana")
 		}
-		t.Log("vm.unprivileged_userfaultfd is 0: post-copy refused; moving pre-copy")
+		t.Log("vm.unprivileged_userfaultfd is 0 and no /dev/userfaultfd: post-copy refused; moving pre-copy")
 		a.MustSh("echo 'move tollana' > containers/c1/ctl")
 	}
 	wantMoved(t, "c1", a, b, "after the move to tollana")
@@ -201,6 +205,20 @@ func TestUnprivilegedMoves(t *testing.T) {
 	Count(t, ip)
 	movedUnprivileged(t, b.Daemon, "c1", wantMap, files)
 	b.MustSh("echo stop > containers/c1/ctl")
+}
+
+// unprivilegedLazyHere says whether this host must restore an
+// unprivileged container's tasks lazily: where vm.unprivileged_userfaultfd
+// is 1, or /dev/userfaultfd exists (Linux 6.1 and later) for ctrfs's CRIU
+// (scripts/criu-patches/0008; the tests run with the CRIU ctrfs builds)
+// to open for them.
+func unprivilegedLazyHere(t *testing.T) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/vm/unprivileged_userfaultfd")
+	must(t, err)
+	_, noDev := os.Stat("/dev/userfaultfd")
+	t.Logf("vm.unprivileged_userfaultfd %s, /dev/userfaultfd: %v", strings.TrimSpace(string(b)), noDev == nil)
+	return strings.TrimSpace(string(b)) == "1" || noDev == nil
 }
 
 // pausedDir is the directory a pause file names on its second line.

@@ -76,7 +76,7 @@ func LocalFacts(host, endpoint, lxcVersion string) Facts {
 }
 
 // NoUnprivilegedLazyPages is Facts.NoUnprivilegedLazyPages, read afresh:
-// it follows a sysctl.
+// it follows a sysctl and the criu on PATH.
 func NoUnprivilegedLazyPages() string {
 	if err := lazypages.InUserNamespace(); err != nil {
 		return err.Error()

@@ -42,6 +42,8 @@ var knownCauses = []knownCause{
 		"CRIU could not map a task's memory (Cannot allocate memory): either this host lacks the memory, or a task reserved far more address space than it uses (MariaDB reserves innodb_buffer_pool_size_max, 8 TiB by default), which a CRIU without ctrfs's patch 0004 maps as committed memory: install the CRIU that ctrfs builds (make deps), or set innodb_buffer_pool_size_max (under [mariadbd]) to what the pool may grow to"},
 	{regexp.MustCompile(`create_page_pipe: Can't allocate (\d+) bytes`),
 		"CRIU could not allocate its list of a lazy dump's pages ($1 bytes, one entry for each page of address space): a task reserved far more address space than it uses (MariaDB reserves innodb_buffer_pool_size_max, 8 TiB by default): install the CRIU that ctrfs builds (make deps: patch 0005), or set innodb_buffer_pool_size_max (under [mariadbd]) to what the pool may grow to, or move it without --post-copy"},
+	{regexp.MustCompile(`couldn't restore veth interface (\S+) via usernsd`),
+		"this CRIU cannot restore the veth $1 of an unprivileged container: its usernsd asks for it from the host's network namespace, where the container's interface index is another device's (-95, EOPNOTSUPP): install a CRIU with ctrfs's patch 0007 (usernsd makes the veth from the task's network namespace)"},
 	{regexp.MustCompile(`mnt-v2: Failed to move_mount from (\S+) to`),
 		"CRIU's mount-v2 cannot restore the read-only bind mount of $1 (ctrfs then tries mntns-compat-mode)"},
 	{regexp.MustCompile(`fsnotify: Unable to open \S*cgroup\.events`),

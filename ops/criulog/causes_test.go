@@ -39,6 +39,8 @@ func TestCommonBlockerCauses(t *testing.T) {
 			[]string{"innodb_buffer_pool_size_max", "patch 0004"}},
 		{"a lazy dump's page list", "(00.61) Error (criu/page-pipe.c:204): page-pipe: create_page_pipe: Can't allocate 34364869152 bytes\n",
 			[]string{"34364869152 bytes", "patch 0005", "innodb_buffer_pool_size_max", "--post-copy"}},
+		{"an unprivileged container's veth", "(00.16)      1: Error (criu/net.c:1591): -95 reported by netlink: Operation not supported\n(00.16)      1: Error (criu/net.c:1737): couldn't restore veth interface eth0 via usernsd\n",
+			[]string{"veth eth0 of an unprivileged container", "patch 0007"}},
 		{"another user's task", "(00.05) Error (criu/cr-dump.c:347): Can't get rlimit 0: Operation not permitted\n",
 			[]string{"CAP_SYS_RESOURCE", "uid 0"}},
 	} {

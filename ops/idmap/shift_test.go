@@ -195,14 +195,18 @@ func TestShiftAgainFinishesAShiftCutShort(t *testing.T) {
 }
 
 // LetRootRead opens images to the mapped gid only: directories 0710,
-// files 0440, root's.
+// images 0440, root's; other files stay root's alone.
 func TestLetRootRead(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
 	must(t, os.MkdirAll(filepath.Join(dir, "parent"), 0o700))
 	must(t, os.WriteFile(filepath.Join(dir, "core-1.img"), nil, 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "parent", "pages-1.img"), nil, 0o400))
+	must(t, os.WriteFile(filepath.Join(dir, "ctrfs-config"), nil, 0o600))
 	must(t, Map{UID: 1000000, GID: 1000007}.LetRootRead(dir))
+	if u, g, m := owner(t, filepath.Join(dir, "ctrfs-config")); u != 0 || g != 0 || m&0o7777 != 0o600 {
+		t.Errorf("ctrfs-config, not an image: %d:%d %o; want root's 0600", u, g, m&0o7777)
+	}
 	for p, mode := range map[string]uint32{"": 0o710, "parent": 0o710, "core-1.img": 0o440, "parent/pages-1.img": 0o440} {
 		u, g, m := owner(t, filepath.Join(dir, p))
 		if u != 0 || g != 1000007 || m&0o7777 != mode {

@@ -179,6 +179,7 @@ func Main(args []string) int {
 		err = restoreContainer(c, lxcpath, opts)
 		if err == nil {
 			reapplyCgroup2Limits(c)
+			redelegateCgroups(c)
 		}
 		if err == nil && verb == Restore {
 			// A checkpoint of a frozen container (ops/hold.go) restores

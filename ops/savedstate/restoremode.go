@@ -97,6 +97,12 @@ func (k *Keeper) CriuRestore(ctx context.Context, oc *opctx.Op, verb lxchelper.V
 		oc.SetLog(logs.Bytes())
 		oc.Extra = append(oc.Extra, opctx.KeyValue{Key: "restore-attempts", Value: strings.Join(tried, ", ")})
 	}()
+	if from.serve == nil {
+		// See mappedroot.go.
+		if err := k.letRootRead(name, dir); err != nil {
+			return nil, nil, errkind.New(errkind.ErrFailed, "let the root of "+name+" read its images", err)
+		}
+	}
 	for i, mode := range k.RestoreAttempts(name) {
 		args := []string{dir}
 		var stop func() error

@@ -44,24 +44,29 @@ func diagnose(t *testing.T, name string) {
 	}
 }
 
-// rootMap is the map an unprivileged container gets on v: uids and gids
-// 0-65535 from the start of root's ranges in /etc/subuid and /etc/subgid
-// (the daemon adds them at startup where root has none), as info shows it.
-func (v *VM) rootMap(t *testing.T) (idmap, uidMap string, uid, gid int) {
+// hostIDs is the start of root's ranges on a host: an unprivileged
+// container's uids and gids 0-65535 are the host's from there.
+type hostIDs struct{ uid, gid int }
+
+// rootMap is the map an unprivileged container gets on v: the start of
+// root's ranges in /etc/subuid and /etc/subgid (the daemon adds them at
+// startup where root has none).
+func (v *VM) rootMap(t *testing.T) hostIDs {
 	t.Helper()
 	out := v.MustSh(t, "grep -m1 '^root:' /etc/subuid | cut -d: -f2; grep -m1 '^root:' /etc/subgid | cut -d: -f2")
-	if _, err := fmt.Sscan(out, &uid, &gid); err != nil {
+	var m hostIDs
+	if _, err := fmt.Sscan(out, &m.uid, &m.gid); err != nil {
 		t.Fatalf("%s: root's ranges in /etc/subuid and /etc/subgid: %q: %v", v.Name, out, err)
 	}
-	return fmt.Sprintf("u 0 %d 65536, g 0 %d 65536", uid, gid), fmt.Sprintf("0 %d 65536", uid), uid, gid
+	return m
 }
 
 // wantUnprivileged fails the test unless name on v says `privileged: no`
-// with the host's map, and its init's /proc/PID/uid_map in the VM is that
-// map.
-func (v *VM) wantUnprivileged(t *testing.T, name, when string) {
+// with map m (the one it was made with: a move keeps it), and its init's
+// /proc/PID/uid_map in the VM is that map.
+func (v *VM) wantUnprivileged(t *testing.T, name string, m hostIDs, when string) {
 	t.Helper()
-	wantIdmap, wantUIDMap, _, _ := v.rootMap(t)
+	wantIdmap := fmt.Sprintf("u 0 %d 65536, g 0 %d 65536", m.uid, m.gid)
 	info := v.Info(name)
 	if info["privileged"] != "no" || info["idmap"] != wantIdmap {
 		t.Fatalf("%s on %s %s: privileged %q, idmap %q; want no, %q%s", name, v.Name, when, info["privileged"], info["idmap"], wantIdmap, v.why(name))
@@ -69,6 +74,7 @@ func (v *VM) wantUnprivileged(t *testing.T, name, when string) {
 	if info["pid"] == "" {
 		t.Fatalf("%s on %s %s: no pid in info%s", name, v.Name, when, v.why(name))
 	}
+	wantUIDMap := fmt.Sprintf("0 %d 65536", m.uid)
 	got, err := v.Run("cat /proc/" + info["pid"] + "/uid_map")
 	if got = strings.Join(strings.Fields(got), " "); err != nil || got != wantUIDMap {
 		t.Fatalf("%s on %s %s: uid_map of its init (pid %s): %q (%v); want %q%s", name, v.Name, when, info["pid"], got, err, wantUIDMap, v.why(name))
@@ -85,19 +91,20 @@ func (v *VM) attachSh(t *testing.T, name, cmd string) string {
 	return out
 }
 
-// counterPid is the pid, inside the container, of the busybox counter
-// (init's respawned /bin/counter). The same pid over a checkpoint shows
+// counterPid is the pid, inside the container, of the busybox counter:
+// the child of init running /bin/counter (its own forks, between fork and
+// exec, have the counter as parent). The same pid over a checkpoint shows
 // the same process came back; init's host pid in info is new after every
-// restore, and inside it is always 1.
+// restore, and inside it is always 1. The pattern's brackets keep the
+// searching shell, whose command line holds it, from matching.
 func (v *VM) counterPid(t *testing.T, name string) string {
 	t.Helper()
-	var pid string
+	var out string
 	waitFor(t, "the counter's process in "+name+" on "+v.Name, 2*time.Minute, func() bool {
-		out, _ := v.Run(fmt.Sprintf(`lxc-attach -P /var/lib/lxc -n %s -- /bin/sh -c 'for p in /proc/[0-9]*; do if grep -q /bin/counter $p/cmdline 2>/dev/null; then echo ${p#/proc/}; break; fi; done' </dev/null 2>&1`, name))
-		pid = strings.TrimSpace(out)
-		return pid != "" && !strings.ContainsAny(pid, " \n")
+		out, _ = v.Run(fmt.Sprintf(`lxc-attach -P /var/lib/lxc -n %s -- /bin/sh -c 'for p in /proc/[0-9]*; do grep -q "/bin/[c]ounter" $p/cmdline 2>/dev/null && grep -q "^PPid:.1$" $p/status 2>/dev/null && echo ${p#/proc/}; done' </dev/null 2>&1`, name))
+		return len(strings.Fields(out)) == 1
 	})
-	return pid
+	return strings.TrimSpace(out)
 }
 
 // owners is uid:gid on v of each path of name's rootfs, as the host sees
@@ -142,16 +149,16 @@ func TestUnprivilegedBusyboxBed(t *testing.T) {
 	defer diagnose(t, name)
 	logUserfaultfd(t)
 	ip := vmA.CreateRunning(t, name, "--unprivileged")
-	vmA.wantUnprivileged(t, name, "after create --unprivileged and start")
+	m := vmA.rootMap(t)
+	vmA.wantUnprivileged(t, name, m, "after create --unprivileged and start")
 	vmA.mustCtlWhy(t, name, "check")
 
 	// Files root and a user made inside: the host sees them as the
 	// mapped ids, and a move must keep them so.
 	vmA.attachSh(t, name, "echo r > /root/by-root && echo u > /root/by-user && chown 1000:100 /root/by-user")
-	_, _, uid, gid := vmA.rootMap(t)
 	files := []string{"root/by-root", "root/by-user"}
 	owned := vmA.owners(t, name, files...)
-	if want := fmt.Sprintf("root/by-root %d:%d\nroot/by-user %d:%d", uid, gid, uid+1000, gid+100); owned != want {
+	if want := fmt.Sprintf("root/by-root %d:%d\nroot/by-user %d:%d", m.uid, m.gid, m.uid+1000, m.gid+100); owned != want {
 		t.Fatalf("files made inside %s on %s are owned on the host as\n%s\nwant\n%s", name, vmA.Name, owned, want)
 	}
 
@@ -167,7 +174,7 @@ func TestUnprivilegedBusyboxBed(t *testing.T) {
 	if p := vmA.counterPid(t, name); p != pid {
 		t.Fatalf("the counter's pid went from %s to %s over stop-stateful and start: not the same process%s", pid, p, vmA.why(name))
 	}
-	vmA.wantUnprivileged(t, name, "after stop-stateful and start")
+	vmA.wantUnprivileged(t, name, m, "after stop-stateful and start")
 	t.Logf("FIGURE unprivileged stop-stateful/start on %s: %s; %s", vmA.Name, dump, pick(vmA.Info(name), "criu-restore-seconds", "restore-mode"))
 
 	// A stateful snapshot and its restore: the count from before the
@@ -180,7 +187,7 @@ func TestUnprivilegedBusyboxBed(t *testing.T) {
 	if n := Count(t, ip); n < pre || n >= later {
 		t.Fatalf("after restore s1 the count is %d; before the snapshot it was %d, before the restore %d%s", n, pre, later, vmA.why(name))
 	}
-	vmA.wantUnprivileged(t, name, "after restore s1")
+	vmA.wantUnprivileged(t, name, m, "after restore s1")
 
 	// The moves: live to the newer kernel, post-copy back.
 	pid = vmA.counterPid(t, name)
@@ -190,7 +197,7 @@ func TestUnprivilegedBusyboxBed(t *testing.T) {
 	}{{vmA, vmB, false}, {vmB, vmA, true}} {
 		moveAs(t, "unprivileged ", name, ip, hop.from, hop.to, hop.postCopy)
 		when := "after its move from " + hop.from.Name
-		hop.to.wantUnprivileged(t, name, when)
+		hop.to.wantUnprivileged(t, name, m, when)
 		if got := hop.to.owners(t, name, files...); got != owned {
 			t.Errorf("%s: files made inside are owned on %s as\n%s\nwant, as on %s,\n%s", when, hop.to.Name, got, vmA.Name, owned)
 		}
@@ -209,7 +216,8 @@ func TestUnprivilegedDebianBed(t *testing.T) {
 	const name = "udeb1"
 	defer diagnose(t, name)
 	ip := vmA.debianContainer(t, name, "--unprivileged")
-	vmA.wantUnprivileged(t, name, "after create --unprivileged and start")
+	m := vmA.rootMap(t)
+	vmA.wantUnprivileged(t, name, m, "after create --unprivileged and start")
 	if t.Failed() { // systemd not running: the steps after would only repeat it
 		t.FailNow()
 	}
@@ -225,7 +233,7 @@ func TestUnprivilegedDebianBed(t *testing.T) {
 	same := func(v *VM, when string) {
 		t.Helper()
 		v.systemRunning(t, name)
-		v.wantUnprivileged(t, name, when)
+		v.wantUnprivileged(t, name, m, when)
 		if p := mainPid(v); p != pid {
 			t.Errorf("%s: ctrfs-counter's main pid on %s went from %s to %s: not the same process%s", when, v.Name, pid, p, v.why(name))
 		}

@@ -16,11 +16,17 @@ import (
 )
 
 // CreateRunning makes and starts a busybox container on v and waits until
-// its counter answers on the segment.
-func (v *VM) CreateRunning(t *testing.T, name string) (ip string) {
+// its counter answers on the segment. With create options (such as
+// --unprivileged) it is made by the host's `create` rather than mkdir.
+func (v *VM) CreateRunning(t *testing.T, name string, createOpts ...string) (ip string) {
 	t.Helper()
 	removeAfter(t, name)
-	v.MustSh(t, "mkdir containers/"+name)
+	if len(createOpts) == 0 {
+		v.MustSh(t, "mkdir containers/"+name)
+	} else if out, err := v.Sh("echo 'create " + name + " " + strings.Join(createOpts, " ") + "' > ctl"); err != nil {
+		e, _ := v.Sh("cat error")
+		t.Fatalf("%s: create %s %s: %v %s (error: %s)", v.Name, name, strings.Join(createOpts, " "), err, out, e)
+	}
 	v.MustCtl(t, name, "start")
 	ip = v.Info(name)["ipv4"]
 	if ip == "" {
@@ -34,6 +40,13 @@ func (v *VM) CreateRunning(t *testing.T, name string) (ip string) {
 // that the count went on and the container runs on the target only, and
 // prints the move's figures.
 func move(t *testing.T, name, ip string, from, to *VM, postCopy bool) {
+	t.Helper()
+	moveAs(t, "", name, ip, from, to, postCopy)
+}
+
+// moveAs is move with kind (such as "unprivileged ") leading its FIGURE
+// line, so that the figures of two kinds of container can be told apart.
+func moveAs(t *testing.T, kind, name, ip string, from, to *VM, postCopy bool) {
 	t.Helper()
 	cmd, mode := "move "+to.Name, "live"
 	if postCopy {
@@ -60,8 +73,8 @@ func move(t *testing.T, name, ip string, from, to *VM, postCopy bool) {
 	if info["move-mode"] != mode {
 		t.Errorf("move-mode on the target: %q, want %q", info["move-mode"], mode)
 	}
-	t.Logf("FIGURE %s move %s -> %s (%s -> %s): write %.1f s, move-seconds %s, downtime-seconds %s, client gap %.1f s, sent %s bytes, count %d -> %d",
-		mode, from.Name, to.Name, kernel(from), kernel(to), took.Seconds(), info["move-seconds"], info["downtime-seconds"],
+	t.Logf("FIGURE %s%s move %s -> %s (%s -> %s): write %.1f s, move-seconds %s, downtime-seconds %s, client gap %.1f s, sent %s bytes, count %d -> %d",
+		kind, mode, from.Name, to.Name, kernel(from), kernel(to), took.Seconds(), info["move-seconds"], info["downtime-seconds"],
 		gap.Seconds(), info["move-sent-bytes"], before, after)
 }
 

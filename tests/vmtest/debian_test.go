@@ -20,19 +20,21 @@ import (
 
 // debianContainer creates name from the debian template on v (from the
 // archive the bed copied in), starts it, and waits until systemd says
-// running: every unit up, none failed.
-func (v *VM) debianContainer(t *testing.T, name string) (ip string) {
+// running: every unit up, none failed. createOpts (such as
+// --unprivileged) are added to its create command.
+func (v *VM) debianContainer(t *testing.T, name string, createOpts ...string) (ip string) {
 	t.Helper()
 	removeAfter(t, name)
 	start := time.Now()
-	if out, err := v.Sh("echo 'create " + name + " --template debian' > ctl"); err != nil {
+	create := strings.Join(append([]string{"create", name, "--template", "debian"}, createOpts...), " ")
+	if out, err := v.Sh("echo '" + create + "' > ctl"); err != nil {
 		e, _ := v.Sh("cat error")
-		t.Fatalf("%s: create %s --template debian: %v %s (error: %s)", v.Name, name, err, out, e)
+		t.Fatalf("%s: %s: %v %s (error: %s)", v.Name, create, err, out, e)
 	}
 	v.MustCtl(t, name, "start")
 	ip = v.Info(name)["ipv4"]
 	v.systemRunning(t, name)
-	t.Logf("FIGURE debian container on %s: created, started and systemd running in %.0f s", v.Name, time.Since(start).Seconds())
+	t.Logf("FIGURE debian container%s on %s: created, started and systemd running in %.0f s", strings.Join(append([]string{""}, createOpts...), " "), v.Name, time.Since(start).Seconds())
 	return ip
 }
 
@@ -49,12 +51,12 @@ func (v *VM) systemRunning(t *testing.T, name string) {
 		return !strings.Contains(state, "Failed to connect to bus") && state != "offline" && state != ""
 	})
 	if state == "starting" || state == "initializing" {
-		t.Fatalf("systemd in %s on %s is still %q", name, v.Name, state)
+		t.Fatalf("systemd in %s on %s is still %q; AppArmor denials in its kernel log:\n%s%s", name, v.Name, state, v.apparmorDenials(), v.why(name))
 	}
 	if state != "running" {
 		failed, _ := v.Run("lxc-attach -P /var/lib/lxc -n " + name + " -- systemctl --failed --no-legend </dev/null")
 		journal, _ := v.Run("lxc-attach -P /var/lib/lxc -n " + name + " -- journalctl -b -p warning --no-pager -n 30 </dev/null")
-		t.Errorf("systemd in %s on %s is %q; failed units:\n%s\njournal (warnings):\n%s", name, v.Name, state, failed, journal)
+		t.Errorf("systemd in %s on %s is %q; failed units:\n%s\njournal (warnings):\n%s\nAppArmor denials in %s's kernel log:\n%s", name, v.Name, state, failed, journal, v.Name, v.apparmorDenials())
 	}
 }
 

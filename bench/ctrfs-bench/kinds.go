@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"ctrfs/internal/tree"
 	"ctrfs/ops/idmap"
 )
 
@@ -93,6 +94,17 @@ func (cfg *config) forKind(kind string) *config {
 	k.parts["migrate"] = cfg.parts["migrate"] && chosen
 	k.parts["snapshots"] = cfg.parts["snapshots"] && kind == kindPrivileged
 	return &k
+}
+
+// checkKind fails unless the container (one an earlier bench left with
+// --keep) is of the kind this pass measures: its figures would be
+// reported under the wrong kind.
+func (b *bench) checkKind() error {
+	want := map[string]string{kindPrivileged: "yes", kindUnprivileged: "no"}[kindOf(b.cfg)]
+	if got := tree.Info(b.ctr)["privileged"]; got != want {
+		return fmt.Errorf("%s exists with privileged: %q in its info, and this pass measures %s containers: pick another --name", b.ctr, got, kindOf(b.cfg))
+	}
+	return nil
 }
 
 // rawImagesReadable lets an unprivileged container's mapped root read a

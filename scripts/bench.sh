@@ -66,6 +66,10 @@ work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/ctrfs-bench.XXXXXX")
 mnt=$work/mnt lxcpath=$work/lxc store=$work/store
 peer_mnt=$work/peer/mnt peer_lxcpath=$work/peer/lxc peer_store=$work/peer/store
 mkdir -p "$mnt" "$lxcpath" "$store" "$work/raw" "$peer_mnt" "$peer_lxcpath" "$peer_store"
+# An unprivileged container's root (a mapped host uid) must pass through
+# every directory above its rootfs; mktemp made this one 0700. o+x only:
+# no one else may list it.
+chmod 0711 "$work"
 
 bridge_existed=0
 ip link show "$bridge" >/dev/null 2>&1 && bridge_existed=1

@@ -71,6 +71,9 @@ func (b *bench) setup() (created bool, err error) {
 		if !b.memhogInstalled(rootfsOf(cfg.lxcpath, cfg.name)) {
 			return false, fmt.Errorf("%s exists and is not a benchmark container: pick another --name", b.ctr)
 		}
+		if err := b.checkKind(); err != nil {
+			return false, err
+		}
 		fmt.Printf("ctrfs-bench: reusing %s from an earlier run\n", b.ctr)
 		if st, _ := tree.Status(b.ctr); st != "STOPPED" || tree.Info(b.ctr)["stateful"] == "yes" {
 			if err := tree.Ctl(b.ctr, "stop"); err != nil {

@@ -33,7 +33,9 @@
 //
 // The container of the first three parts is bench.go's (template.go for
 // --template debian, whose run ends with summary.go's table against issue
-// 12's targets). The bench reads and writes the mount through
+// 12's targets). stopstart and migrate run once per kind of container of
+// --kinds, privileged and unprivileged, and end with kinds.go's table of
+// both side by side; the other parts measure privileged containers. The bench reads and writes the mount through
 // internal/tree, the client that the end-to-end tests use too.
 //
 // It needs root and a running ctrfs mount (scripts/bench.sh starts two
@@ -89,13 +91,22 @@ type config struct {
 	templateCache string // the daemons' --template-cache: its debian.info names the mirror (services.go)
 	ctrfsBin      string // the ctrfs binary: its make-cgroups verb for raw debian restores
 	summary       *templateSummary
+
+	kinds     []string                    // --kinds: of kindNames (kinds.go)
+	kind      string                      // of this pass's containers; "": privileged
+	summaries map[string]*templateSummary // per kind, for the kinds table
 }
 
 // partNames are the parts of the benchmark, in the order they run.
 var partNames = []string{"stopstart", "snapshots", "migrate", "services", "evacuate", "scale"}
 
 func main() {
-	cfg := config{summary: &templateSummary{}}
+	cfg := config{summaries: map[string]*templateSummary{}}
+	for _, k := range kindNames {
+		cfg.summaries[k] = &templateSummary{}
+	}
+	// The template's table keeps the privileged figures it always had.
+	cfg.summary = cfg.summaries[kindPrivileged]
 	flag.StringVar(&cfg.mount, "mount", "/mnt/ctrfs", "a running ctrfs mount")
 	flag.StringVar(&cfg.lxcpath, "lxcpath", "/var/lib/lxc", "the LXC path that ctrfs daemon serves")
 	flag.StringVar(&cfg.name, "name", "bench", "name of the benchmark container (created through the mount)")
@@ -117,6 +128,7 @@ func main() {
 	flag.Float64Var(&cfg.rewriteRate, "rewrite-rate", 20, "MiB/s of memory that memhog rewrites steadily during the migration part")
 	flag.BoolVar(&cfg.compareFullDumps, "compare-full-dumps", false, "the migration part also moves live with `move PEER --full-dumps` each round (precopy by whole dumps), to compare with the pre-dump rounds of hosts that track dirty memory")
 	flag.DurationVar(&cfg.probeInterval, "probe-interval", 10*time.Millisecond, "how often the migration part connects to the container's service on port 8080")
+	kinds := flag.String("kinds", strings.Join(kindNames, ","), "the kinds of container the stopstart and migrate parts measure, each on its own container, comma-separated: "+strings.Join(kindNames, ", ")+" (the other parts: privileged)")
 	evacCounts := flag.String("evacuate-counts", "5,10,20", "how many running containers the evacuate part moves, growing, comma-separated")
 	scaleCounts := flag.String("scale-counts", "10,100", "how many containers the scale part makes, growing, comma-separated")
 	flag.IntVar(&cfg.scaleSnaps, "scale-snapshots", 10, "stateless snapshots per container in the scale part")
@@ -168,6 +180,10 @@ func main() {
 	}
 	if cfg.scaleCounts, err = growingCounts(*scaleCounts); err != nil {
 		fmt.Fprintln(os.Stderr, "ctrfs-bench: --scale-counts:", err)
+		os.Exit(2)
+	}
+	if cfg.kinds, err = parseKinds(*kinds); err != nil {
+		fmt.Fprintln(os.Stderr, "ctrfs-bench: --kinds:", err)
 		os.Exit(2)
 	}
 	cfg.parts = map[string]bool{}
@@ -253,9 +269,12 @@ func run(cfg *config) error {
 	defer signal.Stop(interrupts)
 
 	fmt.Printf("ctrfs-bench: criu %s, lxc %s, kernel %s\n", toolVersion("criu"), toolVersion("lxc-checkpoint"), kernel())
-	if cfg.parts["stopstart"] || cfg.parts["snapshots"] {
-		if err := runCheckpoint(newBench(cfg, work, interrupts)); err != nil {
-			return err
+	for _, kind := range kindNames {
+		kcfg := cfg.forKind(kind)
+		if kcfg.parts["stopstart"] || kcfg.parts["snapshots"] {
+			if err := runCheckpoint(newBench(kcfg, work, interrupts)); err != nil {
+				return fmt.Errorf("%s container: %w", kind, err)
+			}
 		}
 	}
 	if cfg.parts["migrate"] {
@@ -265,8 +284,10 @@ func run(cfg *config) error {
 		case cfg.peerMount == "":
 			fmt.Println("\nctrfs-bench: migration: skipped (no --peer-mount; scripts/bench.sh starts a peer)")
 		default:
-			if err := runMigration(cfg, work, interrupts); err != nil {
-				return fmt.Errorf("migration: %w", err)
+			for _, kind := range cfg.kinds {
+				if err := runMigration(cfg.forKind(kind), work, interrupts); err != nil {
+					return fmt.Errorf("migration, %s container: %w", kind, err)
+				}
 			}
 		}
 	}
@@ -293,6 +314,9 @@ func run(cfg *config) error {
 	}
 	if cfg.template != templateBusybox && !cfg.rawOnly {
 		cfg.summary.report(os.Stdout, cfg, loadAverage())
+	}
+	if !cfg.rawOnly {
+		kindsReport(os.Stdout, cfg.kinds, cfg.summaries, cfg.runs, cfg.mib, cfg.template, measuredOn())
 	}
 	return nil
 }

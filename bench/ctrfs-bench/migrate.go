@@ -159,8 +159,8 @@ func runMigration(cfg *config, work string, interrupts chan os.Signal) error {
 		return fmt.Errorf("--mount and --peer-mount are the same host %q", m.hosts[0].name)
 	}
 	m.dirty = dirtyTracking()
-	fmt.Printf("\nctrfs-bench: migration between %s (%s) and %s (%s): container %q, memhog holding %d MiB and rewriting %g MiB/s, %d round(s) of live and stop-and-copy\n",
-		m.hosts[0].name, cfg.mount, m.hosts[1].name, cfg.peerMount, mcfg.name, cfg.mib, cfg.rewriteRate, cfg.runs)
+	fmt.Printf("\nctrfs-bench: migration between %s (%s) and %s (%s): %s container %q, memhog holding %d MiB and rewriting %g MiB/s, %d round(s) of live and stop-and-copy\n",
+		m.hosts[0].name, cfg.mount, m.hosts[1].name, cfg.peerMount, kindOf(cfg), mcfg.name, cfg.mib, cfg.rewriteRate, cfg.runs)
 	fmt.Printf("ctrfs-bench: CRIU dirty-memory tracking: %s\n", m.dirty)
 	if err := m.waitCluster(30 * time.Second); err != nil {
 		return err
@@ -501,6 +501,9 @@ func (m *migBench) rawInPlace(h *migHost, s *migSample) error {
 		return fmt.Errorf("after lxc-checkpoint -s: %w", err)
 	}
 	env := []string{"CRIU_CONFIG_FILE=" + b.criuConf}
+	if err := b.rawImagesReadable(dir); err != nil {
+		return err
+	}
 	err = raw("lxc-checkpoint-r", "in-place-restore", env, "-r", "restore.log")
 	if err != nil {
 		if again := raw("lxc-checkpoint-r", "in-place-restore-again", env, "-r", "restore.log"); again != nil {
@@ -566,8 +569,8 @@ func (m *migBench) checkMemhog(h *migHost, seq0 int, s *migSample) error {
 // targets.
 func (m *migBench) report(w io.Writer) {
 	cfg := m.cfg
-	fmt.Fprintf(w, "\nmigration, %d MiB memhog rewriting %g MiB/s, %d round(s); downtime (client): longest gap between answers of the container's service, polled every %s\n\n",
-		cfg.mib, cfg.rewriteRate, cfg.runs, cfg.probeInterval)
+	fmt.Fprintf(w, "\nmigration, %s container, %d MiB memhog rewriting %g MiB/s, %d round(s); downtime (client): longest gap between answers of the container's service, polled every %s\n\n",
+		kindOf(cfg), cfg.mib, cfg.rewriteRate, cfg.runs, cfg.probeInterval)
 	fmt.Fprintf(w, "%-4s %-13s %-24s %8s %9s %9s %9s %14s %7s  %s\n",
 		"run", "method", "from -> to", "total s", "down s", "ctrfs s", "precopy", "sent bytes", "retried", "steps (s)")
 	retried, moves := 0, 0

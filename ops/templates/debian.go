@@ -67,9 +67,12 @@ var debianTemplate = &Template{
 
 // debianUnprivilegedMasks are the units an unprivileged container masks:
 // its root may not mount debugfs (sys-kernel-debug.mount failed, and
-// the system was degraded where a privileged one is running). Also in
-// etc/ctrfs-template/README.
-var debianUnprivilegedMasks = []string{"sys-kernel-debug.mount"}
+// the system was degraded where a privileged one is running), nor, on
+// hosts with AppArmor (stock Debian: the bed), configfs
+// (sys-kernel-config.mount: `apparmor="DENIED" operation="mount"
+// fstype="configfs"` under lxc-container-default-with-nesting; this VM
+// has no AppArmor and mounted it). Also in etc/ctrfs-template/README.
+var debianUnprivilegedMasks = []string{"sys-kernel-debug.mount", "sys-kernel-config.mount"}
 
 // maskUnits links units to /dev/null under /etc/systemd/system.
 func maskUnits(units []string) func(dir string) error {

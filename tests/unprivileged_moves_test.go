@@ -245,7 +245,7 @@ func imagesReadableByMappedRootOnly(t *testing.T, dir string, m idmap.Map) {
 		must(t, unix.Stat(p, &st))
 		want := uint32(0o440)
 		if p == dir {
-			want = 0o710
+			want = 0o750
 		}
 		if st.Uid != 0 || st.Gid != m.GID || st.Mode&0o7777 != want {
 			t.Errorf("%s is %d:%d %o; want 0:%d %o", p, st.Uid, st.Gid, st.Mode&0o7777, m.GID, want)

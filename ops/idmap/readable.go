@@ -8,8 +8,13 @@ import (
 )
 
 // LetRootRead lets the container's root (its mapped gid) read a directory
-// of CRIU images, and no one else: directories become root:GID 0710 and
-// images (*.img) root:GID 0440; they stay root's. A restore of an
+// of CRIU images, and no one else: directories become root:GID 0750 and
+// images (*.img) root:GID 0440; they stay root's. Directories need read,
+// not only search: a restore through a pre-dump chain opens its parent
+// directory itself (criu/image.c open_parent: openat(dir, "parent",
+// O_RDONLY)) from inside the user namespace, which 0710 refused ("Can't
+// open parent path: Permission denied", on the real-hosts bed, whose
+// kernels track dirty memory; this VM's does not, so never pre-dumps). A restore of an
 // unprivileged container needs it: its restored tasks open most images
 // (core-, mm-, pagemap-, pages-, the netns images) after entering the
 // container's user namespace, where host root's 0700 directory and 0400
@@ -26,7 +31,7 @@ func (m Map) LetRootRead(dir string) error {
 		var mode os.FileMode
 		switch {
 		case d.IsDir():
-			mode = 0o710
+			mode = 0o750
 		case d.Type().IsRegular() && strings.HasSuffix(d.Name(), ".img"):
 			mode = 0o440
 		default:

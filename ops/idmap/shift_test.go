@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -194,7 +196,7 @@ func TestShiftAgainFinishesAShiftCutShort(t *testing.T) {
 	}
 }
 
-// LetRootRead opens images to the mapped gid only: directories 0710,
+// LetRootRead opens images to the mapped gid only: directories 0750,
 // images 0440, root's; other files stay root's alone.
 func TestLetRootRead(t *testing.T) {
 	needRoot(t)
@@ -207,10 +209,39 @@ func TestLetRootRead(t *testing.T) {
 	if u, g, m := owner(t, filepath.Join(dir, "ctrfs-config")); u != 0 || g != 0 || m&0o7777 != 0o600 {
 		t.Errorf("ctrfs-config, not an image: %d:%d %o; want root's 0600", u, g, m&0o7777)
 	}
-	for p, mode := range map[string]uint32{"": 0o710, "parent": 0o710, "core-1.img": 0o440, "parent/pages-1.img": 0o440} {
+	for p, mode := range map[string]uint32{"": 0o750, "parent": 0o750, "core-1.img": 0o440, "parent/pages-1.img": 0o440} {
 		u, g, m := owner(t, filepath.Join(dir, p))
 		if u != 0 || g != 1000007 || m&0o7777 != mode {
 			t.Errorf("%s: %d:%d %o; want 0:1000007 %o", p, u, g, m&0o7777, mode)
 		}
+	}
+}
+
+// A task of the mapped gid (and not root) opens the parent directory of a
+// pre-dump chain from the images directory, as CRIU's restore does inside
+// the user namespace (openat(dir, "parent", O_RDONLY)), and reads an image
+// there; another uid and gid cannot. The directory reaches the child as an
+// inherited descriptor, as CRIU has it, past the closed ones above.
+func TestLetRootReadOpensParent(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "parent"), 0o700))
+	must(t, os.WriteFile(filepath.Join(dir, "parent", "pages-1.img"), []byte("page"), 0o400))
+	m := Map{UID: 1000000, GID: 1000007}
+	must(t, m.LetRootRead(dir))
+	d, err := os.Open(dir)
+	must(t, err)
+	defer d.Close()
+	open := func(uid, gid uint32) ([]byte, error) {
+		c := exec.Command("sh", "-c", "ls /proc/self/fd/3/parent >/dev/null && cat /proc/self/fd/3/parent/pages-1.img")
+		c.ExtraFiles = []*os.File{d}
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+		return c.CombinedOutput()
+	}
+	if out, err := open(m.UID, m.GID); err != nil || string(out) != "page" {
+		t.Errorf("the mapped root (%d:%d) cannot open parent/ and read its image: %v: %s", m.UID, m.GID, err, out)
+	}
+	if out, err := open(65534, 65534); err == nil {
+		t.Errorf("nobody read the images: %s", out)
 	}
 }

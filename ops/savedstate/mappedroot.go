@@ -13,7 +13,7 @@ import (
 // nothing, every image comes over CRIU's socket; every restore from files
 // (check's rehearsal, a stateful snapshot's restore, a state over
 // pre-dumps, a move's target) opens the images to the container's mapped
-// root group first (idmap.Map.LetRootRead: root:GID 0710 and 0440). The
+// root group first (idmap.Map.LetRootRead: root:GID 0750 and 0440). The
 // directory is a fresh one in 0700 staging, removed after the restore.
 
 // letRootRead opens the images in dir to name's mapped root if it is

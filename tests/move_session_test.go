@@ -63,7 +63,7 @@ func TestMoveOverSlowLinkKeepsSession(t *testing.T) {
 	ip := a.CreateRunning("c1")
 	// Random bytes: zstd cannot shrink them, so about 8 s of sending at
 	// the rate, in one batch longer than the deadline.
-	a.MustSh("head -c 8M /dev/urandom > " + a.rootfs("c1", "ballast"))
+	a.fillRootfs("c1", 8)
 	before := Count(t, ip)
 
 	t0 := time.Now()

@@ -78,6 +78,7 @@ type session struct {
 	lazy                bool           // restored post-copy: committed only once whole
 	prepareState        time.Duration  // how long PrepareState took, for the report
 	preparing           bool           // Prepare is under way: the session does not expire
+	running             int            // calls of the session under way: it does not expire (callStarted)
 	phases              []ops.KeyValue // timings of Install, for the report
 }
 
@@ -173,14 +174,38 @@ func (s *Service) Begin(a BeginArgs, token *string) error {
 	return nil
 }
 
-// session finds a session and extends its lease.
-func (r *receiver) session(token string) (*session, error) {
+// session finds a session for a call of it and extends its lease. The
+// call counts as the source's activity from its start to its end (done,
+// which the caller must call): a call that runs longer than the lease (an
+// install restoring a big container on a loaded host, a Put whose disk is
+// slow) does not have its session expire under it, and the lease runs
+// again from its end. Only the source's silence between calls expires a
+// session; a source that dies mid-call closes its connection, which drops
+// the session at once (connectionClosed).
+func (r *receiver) session(token string) (sess *session, done func(), err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sess, ok := r.sessions[token]
 	if !ok {
-		return nil, ops.NewError(ops.ErrFailed, "no such migration session (it expired or was aborted)")
+		return nil, nil, ops.NewError(ops.ErrFailed, "no such migration session (it expired or was aborted)")
 	}
+	sess.running++
+	r.extend(sess)
+	var once sync.Once
+	return sess, func() {
+		once.Do(func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			sess.running--
+			if r.sessions[token] == sess {
+				r.extend(sess)
+			}
+		})
+	}, nil
+}
+
+// extend restarts the lease of a session, for a caller holding r.mu.
+func (r *receiver) extend(sess *session) {
 	switch {
 	case sess.preparing: // the timer starts again when it is done
 	case sess.installed:
@@ -188,23 +213,24 @@ func (r *receiver) session(token string) (*session, error) {
 	default:
 		sess.timer.Reset(sessionIdle)
 	}
-	return sess, nil
 }
 
 func (s *Service) Missing(a MissingArgs, out *[]string) error {
-	sess, err := s.c.recv.session(a.Token)
+	sess, done, err := s.c.recv.session(a.Token)
 	if err != nil {
 		return transport.WireError(err)
 	}
+	defer done()
 	*out = sess.in.Chunks().Missing(a.Hashes)
 	return nil
 }
 
 func (s *Service) Put(a PutArgs, out *int) error {
-	sess, err := s.c.recv.session(a.Token)
+	sess, done, err := s.c.recv.session(a.Token)
 	if err != nil {
 		return transport.WireError(err)
 	}
+	defer done()
 	for _, ch := range a.Chunks {
 		if err := sess.in.Chunks().Put(ch.Hash, ch.Data); err != nil {
 			return transport.WireError(ops.NewError(ops.ErrFailed, fmt.Sprintf("store chunk %s: %v", ch.Hash, err)))
@@ -249,11 +275,11 @@ var (
 // unpacks the whole rootfs, or restores from the store.
 func (r *receiver) unpackAhead(token string, mf *images.Manifest, a ahead, out *bool) error {
 	ctx := r.opCtx()
-	sess, err := r.lockedSession(token, mf, a.call)
+	sess, end, err := r.lockedSession(token, mf, a.call)
 	if err != nil {
 		return transport.WireError(err)
 	}
-	defer sess.mu.Unlock()
+	defer end()
 	return r.preparing(sess, func() error {
 		t0 := time.Now()
 		err := a.unpack(sess.in, ctx, mf)
@@ -290,25 +316,27 @@ func (r *receiver) preparing(sess *session, fn func() error) error {
 }
 
 // lockedSession is session for a call that brings a manifest (a rootfs,
-// a state), with the session's lock taken: the caller unlocks sess.mu.
-func (r *receiver) lockedSession(token string, mf *images.Manifest, what string) (*session, error) {
-	sess, err := r.session(token)
+// a state), with the session's lock taken: the caller calls end, which
+// unlocks sess.mu and ends the call (session's done).
+func (r *receiver) lockedSession(token string, mf *images.Manifest, what string) (sess *session, end func(), err error) {
+	sess, done, err := r.session(token)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if mf == nil {
-		return nil, ops.NewError(ops.ErrInvalid, what+" without a manifest")
+		done()
+		return nil, nil, ops.NewError(ops.ErrInvalid, what+" without a manifest")
 	}
 	sess.mu.Lock()
-	return sess, nil
+	return sess, func() { sess.mu.Unlock(); done() }, nil
 }
 
 func (s *Service) Install(a InstallArgs, out *bool) error {
-	sess, err := s.c.recv.lockedSession(a.Token, a.Rootfs, "install")
+	sess, end, err := s.c.recv.lockedSession(a.Token, a.Rootfs, "install")
 	if err != nil {
 		return transport.WireError(err)
 	}
-	defer sess.mu.Unlock()
+	defer end()
 	if err := s.c.recv.markIncoming(sess); err != nil {
 		return transport.WireError(ops.NewError(ops.ErrFailed, "record the incoming container: "+err.Error()))
 	}
@@ -403,11 +431,12 @@ func (s *Service) Commit(a CommitArgs, out *bool) error {
 // LazyState answers where the post-copy copy of a session is at; a
 // session that is gone is "failed". Asking keeps the session's lease.
 func (s *Service) LazyState(token string, out *LazyStateReply) error {
-	sess, err := s.c.recv.session(token)
+	sess, done, err := s.c.recv.session(token)
 	if err != nil {
 		*out = LazyStateReply{State: string(moves.LazyFailed), Why: err.Error()}
 		return nil
 	}
+	defer done()
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	st, why := sess.in.LazyState()
@@ -444,9 +473,11 @@ func (s *Service) Abort(token string, out *bool) error {
 // Renew extends a session's lease: the source calls it while it works
 // between calls (keepAlive, cluster/keepalive.go).
 func (s *Service) Renew(token string, out *bool) error {
-	if _, err := s.c.recv.session(token); err != nil {
+	_, done, err := s.c.recv.session(token)
+	if err != nil {
 		return transport.WireError(err)
 	}
+	done()
 	*out = true
 	return nil
 }
@@ -472,10 +503,14 @@ func (s *Service) Owner(a OwnerArgs, out *string) error {
 	return nil
 }
 
-// expire ends a session whose source went quiet.
+// expire ends a session whose source went quiet: none of its calls is
+// under way (the end of one restarts the lease).
 func (r *receiver) expire(token string) {
 	r.mu.Lock()
 	sess, ok := r.sessions[token]
+	if ok && sess.running > 0 {
+		ok = false
+	}
 	r.mu.Unlock()
 	if ok {
 		r.log.Warn("cluster: migration session expired; removing what arrived", "container", sess.name, "from", sess.source)

@@ -28,7 +28,7 @@ func Dial(endpoint string, a *Auth) (*rpc.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rpc.NewClientWithCodec(newClientCodec(conn)), nil
+	return rpc.NewClientWithCodec(newClientCodec(limitSending(conn))), nil
 }
 
 // WireError is what an endpoint's method returns for err: errors cross

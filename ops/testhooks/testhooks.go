@@ -8,6 +8,7 @@ package testhooks
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -81,6 +82,16 @@ func Kernel(release string, features []string) (string, []string) {
 func Duration(name string, def time.Duration) time.Duration {
 	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
 		return d
+	}
+	return def
+}
+
+// Int is the integer in the environment variable name, a test hook such
+// as CTRFS_TEST_SEND_RATE, or def when it is unset or not a positive
+// integer.
+func Int(name string, def int64) int64 {
+	if n, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil && n > 0 {
+		return n
 	}
 	return def
 }

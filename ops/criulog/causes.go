@@ -48,6 +48,8 @@ var knownCauses = []knownCause{
 		"CRIU's mount-v2 cannot restore the read-only bind mount of $1 (ctrfs then tries mntns-compat-mode)"},
 	{regexp.MustCompile(`fsnotify: Unable to open \S*cgroup\.events`),
 		"a task (systemd) watches an empty cgroup that CRIU does not recreate, and the saved state has no record of the cgroups (ctrfs-cgroups) to make it from: stop the container cleanly and checkpoint it again"},
+	{regexp.MustCompile(`error parsing \[inotify wd:[0-9a-f]+ ino:([0-9a-f]+) sdev:([0-9a-f]+) mask:[0-9a-f]+ ignored_mask:[0-9a-f]+ \]`), inotifyNoHandleCause},
+	{regexp.MustCompile(`inotify wd:\d+ ino:0x([0-9a-f]+) sdev:0x([0-9a-f]+) has no file handle in fdinfo`), inotifyNoHandleCause},
 	{regexp.MustCompile(`tty: Unable to find a master`),
 		"a task holds a terminal of the host (a getty on LXC's ttys or console): set lxc.tty.max = 0 and lxc.console.path = none in the config"},
 	{regexp.MustCompile(`apparmor LSM specified but apparmor not supported`),
@@ -82,6 +84,14 @@ const lxcFreezerCause = "this host has cgroup2 alone and the container was resto
 // inheritedFileCause: lxc-attach passes every descriptor of the shell
 // that runs it into the container, and a task started so keeps them.
 const inheritedFileCause = "a task of the container holds $2 (its descriptor $1), a file of the host outside the container's mounts: it inherited it from the shell that ran lxc-attach (or opened it through a bind mount since removed); start that task from inside the container (its init or a service), or close the descriptor before lxc-attach ($1>&- on its command line) and give the task the container's own stdin and stdout: lxc-attach -n NAME --clear-env -- sh -c 'exec COMMAND </dev/null >/dev/null 2>&1'"
+
+// inotifyNoHandleCause: the kernel (since 6.18's "fs/notify: call
+// exportfs_encode_fid with s_umount", and its stable backports) leaves an
+// inotify watch's file handle out of fdinfo while the watched file's
+// filesystem is being mounted or unmounted; for cgroup2 that is any
+// container's start. Stock CRIU fails the dump on such a line; ctrfs's
+// (scripts/criu-patches/0010) reads fdinfo again for a second first.
+const inotifyNoHandleCause = "a task watches with inotify a file (inode $1 on device $2; 26 is cgroup2, as systemd watches its units' cgroup.events) whose file handle the kernel left out of its report because the filesystem was being mounted elsewhere at that moment (a container's start mounts cgroup2): try again; the CRIU that ctrfs builds (make deps: patch 0010) reads the report again until the handle is in it"
 
 // RlimitCause: see also hostBlockers (ops/savedstate/check.go), which names the tasks.
 const RlimitCause = "a task runs as a user other than root and this host's root lacks CAP_SYS_RESOURCE, so CRIU may not read its limits: run every long-running task as uid 0, or run ctrfs with CAP_SYS_RESOURCE"

@@ -12,7 +12,8 @@ import (
 // `check` (Blockers): a host file a task inherited through lxc-attach, a
 // nested user namespace (naming the task and its unit), io_uring (MariaDB),
 // a big deleted file (a library replaced by an upgrade), two services'
-// private mount namespaces (an unpatched CRIU's restore), and a task of
+// private mount namespaces (an unpatched CRIU's restore), an inotify
+// watch the kernel reported without its file handle, and a task of
 // another user where root lacks CAP_SYS_RESOURCE.
 func TestCommonBlockerCauses(t *testing.T) {
 	noise := "(00.01) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted\n"
@@ -41,6 +42,10 @@ func TestCommonBlockerCauses(t *testing.T) {
 			[]string{"34364869152 bytes", "patch 0005", "innodb_buffer_pool_size_max", "--post-copy"}},
 		{"an unprivileged container's veth", "(00.16)      1: Error (criu/net.c:1591): -95 reported by netlink: Operation not supported\n(00.16)      1: Error (criu/net.c:1737): couldn't restore veth interface eth0 via usernsd\n",
 			[]string{"veth eth0 of an unprivileged container", "patch 0007"}},
+		{"an inotify watch without its file handle", "(00.18) Error (criu/proc_parse.c:2290): parse_fdinfo_pid_s: error parsing [inotify wd:17 ino:f60cd sdev:26 mask:2 ignored_mask:0 ] for 8: Invalid argument\n",
+			[]string{"inode f60cd on device 26", "being mounted elsewhere", "try again", "patch 0010"}},
+		{"an inotify watch without its file handle, patched", "(01.20) Error (criu/proc_parse.c:2331): inotify wd:23 ino:0xf60cd sdev:0x26 has no file handle in fdinfo: its filesystem stayed busy (mounted, unmounted or frozen) or cannot encode one\n",
+			[]string{"inode f60cd on device 26", "try again"}},
 		{"another user's task", "(00.05) Error (criu/cr-dump.c:347): Can't get rlimit 0: Operation not permitted\n",
 			[]string{"CAP_SYS_RESOURCE", "uid 0"}},
 	} {

@@ -281,3 +281,22 @@ func TestPostCopySourceVanishes(t *testing.T) {
 		syscall.Kill(source, syscall.SIGKILL)
 	})
 }
+
+// TestPostCopyMoveSlowProbe: a host whose lazy-pages probe is slow (its
+// process takes 7 s to start, CTRFS_TEST_PROBE_START_DELAY, as on the
+// real-hosts bed's busy emulated VMs) still takes post-copy moves. The
+// probe gave its process 5 s and then said the host could not do lazy
+// pages, and the move was refused with EOPNOTSUPP.
+func TestPostCopyMoveSlowProbe(t *testing.T) {
+	slow := []string{"CTRFS_TEST_PROBE_START_DELAY=7s"}
+	a, b := twoHostsWith(t, slow, slow)
+	ip, _ := memhogContainer(t, a.Daemon, 16)
+	before := Count(t, ip)
+	a.MustSh("echo 'move tollana --post-copy' > containers/c1/ctl")
+	wantMoved(t, "c1", a, b, "after the move")
+	countFrom(t, ip, before, "over the post-copy move")
+	if mode := b.Info("c1")["move-mode"]; mode != "post-copy" {
+		t.Errorf("move-mode %q on the target, want post-copy", mode)
+	}
+	b.MustSh("echo stop > containers/c1/ctl")
+}

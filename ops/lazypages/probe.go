@@ -114,9 +114,23 @@ func hasCapSysResource() bool {
 // lazyProbeMiB is the memory the probe's process fills and checks.
 const lazyProbeMiB = 4
 
-// lazyProbeWorkloadLife bounds the life of the probe's process: the probe
-// is done with it well within a minute.
-const lazyProbeWorkloadLife = time.Minute
+// probeStepLimit bounds each step of the probe: its process starting,
+// the dump's page server listening, the lazy migration, the restored
+// process answering. Each step ends as soon as it is done, or as soon as
+// CRIU exits with an error; the limit only says how long a step may take
+// on a slow host before the probe gives up. It was 5 to 20 s, and on the
+// real-hosts bed (an emulated VM, busy) the probe's process alone took
+// longer than 5 s to start: the host was said not to do lazy pages, and
+// post-copy moves to it were refused.
+const probeStepLimit = time.Minute
+
+// lazyProbeWorkloadLife bounds the life of the probe's process: longer
+// than the probe's steps together can take.
+const lazyProbeWorkloadLife = 5 * probeStepLimit
+
+// probeStartDelay delays the probe's process before it says it is ready:
+// a test hook standing for a slow host (CTRFS_TEST_PROBE_START_DELAY).
+var probeStartDelay = testhooks.Duration("CTRFS_TEST_PROBE_START_DELAY", 0)
 
 func probeLazyPages() error {
 	// Its CRIU runs die with the daemon: a parent-death signal, which
@@ -167,7 +181,7 @@ func probeLazyPages() error {
 		return fmt.Errorf("start the probe's process: %w", err)
 	}
 	defer func() { work.Process.Kill(); work.Wait() }()
-	if !waitFor(5*time.Second, func() bool { return fileExists(filepath.Join(dir, "ready")) }) {
+	if !waitFor(probeStepLimit, func() bool { return fileExists(filepath.Join(dir, "ready")) }) {
 		return fmt.Errorf("the probe's process did not start")
 	}
 	port, err := freePort()
@@ -185,7 +199,7 @@ func probeLazyPages() error {
 	go func() { dumped <- dump.Wait() }()
 	defer dump.Process.Kill()
 	serving := func() bool { return criulog.Has(filepath.Join(src, "dump.log"), "Starting page server") }
-	if !waitFor(10*time.Second, func() bool { return serving() || len(dumped) > 0 }) || !serving() {
+	if !waitFor(probeStepLimit, func() bool { return serving() || len(dumped) > 0 }) || !serving() {
 		return fmt.Errorf("criu dump --lazy-pages: %s", criuError(filepath.Join(src, "dump.log")))
 	}
 	testhooks.PausePoint("lazy-probe-serving", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
@@ -216,7 +230,7 @@ func probeLazyPages() error {
 	defer killPidFile(pidFile)
 	// A failed transfer can leave the restore waiting for good: the
 	// dump's answer decides first.
-	limit := time.After(20 * time.Second)
+	limit := time.After(probeStepLimit)
 	for dumpDone, restoreDone := false, false; !dumpDone || !restoreDone; {
 		select {
 		case err := <-dumped:
@@ -230,7 +244,7 @@ func probeLazyPages() error {
 			}
 			restoreDone = true
 		case <-limit:
-			return fmt.Errorf("a lazy migration of a %d MiB process did not finish in 20 s", lazyProbeMiB)
+			return fmt.Errorf("a lazy migration of a %d MiB process did not finish in %s", lazyProbeMiB, probeStepLimit)
 		}
 	}
 	pid, err := readPid(pidFile)
@@ -239,7 +253,7 @@ func probeLazyPages() error {
 	}
 	// Its memory checked once every page is in.
 	syscall.Kill(pid, syscall.SIGUSR1)
-	if !waitFor(5*time.Second, func() bool { return fileExists(filepath.Join(dir, "checked")) }) {
+	if !waitFor(probeStepLimit, func() bool { return fileExists(filepath.Join(dir, "checked")) }) {
 		return fmt.Errorf("the lazily restored process did not answer")
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "checked")); string(b) != "ok" {
@@ -277,6 +291,7 @@ func ProbeWorkloadMain(args []string) int {
 	}
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
+	time.Sleep(probeStartDelay)
 	if err := os.WriteFile(filepath.Join(args[0], "ready"), nil, 0o600); err != nil {
 		return 1
 	}

@@ -40,6 +40,8 @@ func TestCommonBlockerCauses(t *testing.T) {
 			[]string{"innodb_buffer_pool_size_max", "patch 0004"}},
 		{"a lazy dump's page list", "(00.61) Error (criu/page-pipe.c:204): page-pipe: create_page_pipe: Can't allocate 34364869152 bytes\n",
 			[]string{"34364869152 bytes", "patch 0005", "innodb_buffer_pool_size_max", "--post-copy"}},
+		{"the page map of a huge reservation", "(01.07) Error (criu/pagemap-cache.c:71): pagemap-cache: pmc_init: Can't allocate 17179607040 bytes: Cannot allocate memory\n",
+			[]string{"17179607040 bytes", "PAGEMAP_SCAN", "innodb_buffer_pool_size_max"}},
 		{"an unprivileged container's veth", "(00.16)      1: Error (criu/net.c:1591): -95 reported by netlink: Operation not supported\n(00.16)      1: Error (criu/net.c:1737): couldn't restore veth interface eth0 via usernsd\n",
 			[]string{"veth eth0 of an unprivileged container", "patch 0007"}},
 		{"an inotify watch without its file handle", "(00.18) Error (criu/proc_parse.c:2290): parse_fdinfo_pid_s: error parsing [inotify wd:17 ino:f60cd sdev:26 mask:2 ignored_mask:0 ] for 8: Invalid argument\n",

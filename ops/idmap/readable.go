@@ -8,22 +8,16 @@ import (
 )
 
 // LetRootRead lets the container's root (its mapped gid) read a directory
-// of CRIU images, and no one else: directories become root:GID 0710 (a
-// pre-dump's parent directory 0750) and images (*.img) root:GID 0440;
-// they stay root's. A restore of an unprivileged container needs it: its
-// restored tasks open most images (core-, mm-, pagemap-, pages-, the netns
-// images) after entering the container's user namespace, where host root's 0700 directory and 0400
+// of CRIU images, and no one else: directories become root:GID 0710 and
+// images (*.img) root:GID 0440; they stay root's. A restore of an
+// unprivileged container needs it: its restored tasks open most images
+// (core-, mm-, pagemap-, pages-, the netns images) after entering the
+// container's user namespace, where host root's 0700 directory and 0400
 // files are closed to them. CRIU opens them relative to the directory it
 // opened first, so the directories above (0700 staging) may stay closed:
 // another local user still reaches nothing. Other files (sockets, the
 // container's config and rootfs archives that a snapshot keeps beside its
 // images, the cgroups record) are read by root alone and left as they are.
-//
-// A parent directory (a dump over pre-dumps) is opened, not only passed
-// through: a restored task reading its pages opens it with openat(2)
-// O_RDONLY (CRIU's open_parent), which a directory refuses without read
-// permission ("Can't open parent path: Permission denied"), so every
-// move over pre-dumps of an unprivileged container failed on its target.
 func (m Map) LetRootRead(dir string) error {
 	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -31,8 +25,6 @@ func (m Map) LetRootRead(dir string) error {
 		}
 		var mode os.FileMode
 		switch {
-		case d.IsDir() && d.Name() == parentDir && path != dir:
-			mode = 0o750
 		case d.IsDir():
 			mode = 0o710
 		case d.Type().IsRegular() && strings.HasSuffix(d.Name(), ".img"):
@@ -46,7 +38,3 @@ func (m Map) LetRootRead(dir string) error {
 		return os.Chmod(path, mode)
 	})
 }
-
-// parentDir is the entry through which CRIU finds a dump's parent images
-// (images.ParentDir; ops/idmap stays below the image store).
-const parentDir = "parent"

@@ -194,9 +194,8 @@ func TestShiftAgainFinishesAShiftCutShort(t *testing.T) {
 	}
 }
 
-// LetRootRead opens images to the mapped gid only: directories 0710, a
-// pre-dump's parent 0750 (CRIU opens it), images 0440, root's; other
-// files stay root's alone.
+// LetRootRead opens images to the mapped gid only: directories 0710,
+// images 0440, root's; other files stay root's alone.
 func TestLetRootRead(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
@@ -208,7 +207,7 @@ func TestLetRootRead(t *testing.T) {
 	if u, g, m := owner(t, filepath.Join(dir, "ctrfs-config")); u != 0 || g != 0 || m&0o7777 != 0o600 {
 		t.Errorf("ctrfs-config, not an image: %d:%d %o; want root's 0600", u, g, m&0o7777)
 	}
-	for p, mode := range map[string]uint32{"": 0o710, "parent": 0o750, "core-1.img": 0o440, "parent/pages-1.img": 0o440} {
+	for p, mode := range map[string]uint32{"": 0o710, "parent": 0o710, "core-1.img": 0o440, "parent/pages-1.img": 0o440} {
 		u, g, m := owner(t, filepath.Join(dir, p))
 		if u != 0 || g != 1000007 || m&0o7777 != mode {
 			t.Errorf("%s: %d:%d %o; want 0:1000007 %o", p, u, g, m&0o7777, mode)

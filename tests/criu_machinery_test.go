@@ -27,7 +27,10 @@ import (
 // in the config, and the start and every restore after it use it at once.
 func TestRestoreModeFallback(t *testing.T) {
 	d := StartDaemon(t, "dakara")
-	ip := d.CreateRunning("c1")
+	// Privileged: in an unprivileged container CRIU restores the host's
+	// read-only bind mount with neither engine, so there is no fallback
+	// to test (the rehearsal refuses stop-stateful; c1 runs on).
+	ip := d.CreatePrivilegedRunning("c1")
 	d.MustSh("echo stop > containers/c1/ctl && echo 'lxc.mount.entry = /lib lib none ro,bind 0 0' >> containers/c1/config")
 	d.MustSh("echo start > containers/c1/ctl")
 	before := Count(t, ip)
@@ -306,9 +309,11 @@ func hasCapSysResource(t *testing.T) bool {
 // blocks checkpoints on a host whose root lacks CAP_SYS_RESOURCE (as these
 // machines): check fails naming the task, the capability and the fix, and
 // the container runs on. Where root has the capability, check passes.
+// The container is privileged: an unprivileged one's tasks of any uid are
+// checkpointed without the capability (ctrfs(5), UNPRIVILEGED CONTAINERS).
 func TestCheckOtherUser(t *testing.T) {
 	d := StartDaemon(t, "dakara")
-	ip := d.CreateRunning("c1")
+	ip := d.CreatePrivilegedRunning("c1")
 	appendFile(t, d.rootfs("c1", "etc/passwd"), "u1000:x:1000:1000::/tmp:/bin/sh\n")
 	appendFile(t, d.rootfs("c1", "etc/inittab"), "::respawn:/bin/su -s /bin/sh -c \"exec sleep 100000\" u1000\n")
 	d.MustSh("lxc-attach -P " + d.LXCPath + " -n c1 -- kill -HUP 1")

@@ -19,7 +19,22 @@ import (
 // waits until its counter service answers.
 func (d *Daemon) CreateRunning(name string) (ip string) {
 	d.t.Helper()
-	d.MustSh("mkdir containers/" + name + " && echo start > containers/" + name + "/ctl")
+	return d.createRunning(name, "mkdir containers/"+name)
+}
+
+// CreatePrivilegedRunning is CreateRunning of a privileged container, for
+// a test of what only root on the host does (plain mkdir makes
+// unprivileged ones).
+func (d *Daemon) CreatePrivilegedRunning(name string) (ip string) {
+	d.t.Helper()
+	return d.createRunning(name, "echo 'create "+name+" --privileged' > ctl")
+}
+
+// createRunning makes a container with the shell command create, starts
+// it and waits for its count.
+func (d *Daemon) createRunning(name, create string) (ip string) {
+	d.t.Helper()
+	d.MustSh(create + " && echo start > containers/" + name + "/ctl")
 	ip = d.Info(name)["ipv4"]
 	if ip == "" {
 		d.t.Fatalf("container %s has no ipv4 in info", name)

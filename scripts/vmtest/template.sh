@@ -24,8 +24,15 @@ cleanup() {
   [ -z "$pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
   ! mountpoint -q "$work/mnt" || umount -l "$work/mnt"
   ! ip link show "$bridge" >/dev/null 2>&1 || ip link del "$bridge"
-  # The daemon's anycast gateway: a veth pair beside the bridge (ops/network/gateway.go).
+  # The daemon's anycast gateway: a veth pair beside the bridge, and two
+  # ebtables rules on its MAC, one naming its port (ops/network/gateway.go,
+  # gatewayRules); the bridge's deletion leaves both.
   ! ip link show "$bridge-gw" >/dev/null 2>&1 || ip link del "$bridge-gw"
+  local mac
+  for mac in $(ebtables -t filter -L FORWARD 2>/dev/null | awk -v p="$bridge-gp" '$1 == "-s" && $3 == "-i" && $4 == "!" && $5 == p {print $2}'); do
+    ebtables -t filter -D FORWARD -s "$mac" -o ! veth+ -j DROP 2>/dev/null || true
+    ebtables -t filter -D FORWARD -s "$mac" -i ! "$bridge-gp" -j DROP 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT

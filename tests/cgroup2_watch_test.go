@@ -20,8 +20,7 @@ import (
 // usernsd write them, or the restore failed with EACCES on
 // cgroup.subtree_control.
 func TestCgroup2WatchOnControllerFile(t *testing.T) {
-	t.Run("privileged", func(t *testing.T) { cgroup2Watch(t, "--privileged") })
-	t.Run("unprivileged", func(t *testing.T) { cgroup2Watch(t, "--unprivileged") })
+	bothKinds(t, cgroup2Watch)
 }
 
 func cgroup2Watch(t *testing.T, kind string) {

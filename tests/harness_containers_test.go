@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +109,12 @@ func (d *Daemon) runInside(t *testing.T, name, pkg string) {
 	}
 	appendFile(t, d.rootfs(name, "etc/inittab"), "::respawn:/"+bin+"\n")
 	d.MustSh("lxc-attach -P " + d.LXCPath + " -n " + name + " -- kill -HUP 1")
+}
+
+// bothKinds runs f as a subtest for a privileged and an unprivileged
+// container, kind being create's flag for it.
+func bothKinds(t *testing.T, f func(t *testing.T, kind string)) {
+	for _, kind := range []string{"--privileged", "--unprivileged"} {
+		t.Run(strings.TrimPrefix(kind, "--"), func(t *testing.T) { f(t, kind) })
+	}
 }

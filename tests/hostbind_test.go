@@ -15,8 +15,7 @@ import (
 // an unprivileged container both engines failed on the locked mount
 // beneath it, so stop-stateful was refused. CRIU patch 0011.
 func TestHostLibBindMount(t *testing.T) {
-	t.Run("privileged", func(t *testing.T) { hostLibBindMount(t, "--privileged") })
-	t.Run("unprivileged", func(t *testing.T) { hostLibBindMount(t, "--unprivileged") })
+	bothKinds(t, hostLibBindMount)
 }
 
 func hostLibBindMount(t *testing.T, kind string) {

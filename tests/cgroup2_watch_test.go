@@ -28,12 +28,10 @@ func cgroup2Watch(t *testing.T, kind string) {
 	if kind == "--unprivileged" {
 		d.reachableBase()
 	}
-	d.MustSh("echo 'create c1 " + kind + "' > ctl && echo start > containers/c1/ctl")
-	ip := d.Info("c1")["ipv4"]
+	ip := d.createRunning("c1", "echo 'create c1 "+kind+"' > ctl")
 	if want := map[string]string{"--privileged": "yes", "--unprivileged": "no"}[kind]; d.Info("c1")["privileged"] != want {
 		t.Fatalf("create c1 %s: info says privileged %q", kind, d.Info("c1")["privileged"])
 	}
-	Count(t, ip)
 	pid := startCgwatch(t, d, "c1")
 	n := Count(t, ip)
 	if _, err := d.Sh("echo stop-stateful > containers/c1/ctl"); err != nil {

@@ -14,6 +14,7 @@
 # rebuild.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../gateway.sh"
 src=$(cd "$here/../.." && pwd)
 cache=${1:?usage: template.sh CACHEDIR}
 work=$(mktemp -d /tmp/ctrfs-vmtest-template.XXXXXX)
@@ -23,16 +24,7 @@ pid=
 cleanup() {
   [ -z "$pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
   ! mountpoint -q "$work/mnt" || umount -l "$work/mnt"
-  ! ip link show "$bridge" >/dev/null 2>&1 || ip link del "$bridge"
-  # The daemon's anycast gateway: a veth pair beside the bridge, and two
-  # ebtables rules on its MAC, one naming its port (ops/network/gateway.go,
-  # gatewayRules); the bridge's deletion leaves both.
-  ! ip link show "$bridge-gw" >/dev/null 2>&1 || ip link del "$bridge-gw"
-  local mac
-  for mac in $(ebtables -t filter -L FORWARD 2>/dev/null | awk -v p="$bridge-gp" '$1 == "-s" && $3 == "-i" && $4 == "!" && $5 == p {print $2}'); do
-    ebtables -t filter -D FORWARD -s "$mac" -o ! veth+ -j DROP 2>/dev/null || true
-    ebtables -t filter -D FORWARD -s "$mac" -i ! "$bridge-gp" -j DROP 2>/dev/null || true
-  done
+  remove_network "$bridge"
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-
 	"ctrfs/ops/idmap"
 	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"

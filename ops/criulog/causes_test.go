@@ -41,7 +41,7 @@ func TestCommonBlockerCauses(t *testing.T) {
 		{"a lazy dump's page list", "(00.61) Error (criu/page-pipe.c:204): page-pipe: create_page_pipe: Can't allocate 34364869152 bytes\n",
 			[]string{"34364869152 bytes", "patch 0005", "innodb_buffer_pool_size_max", "--post-copy"}},
 		{"the page map of a huge reservation", "(01.07) Error (criu/pagemap-cache.c:71): pagemap-cache: pmc_init: Can't allocate 17179607040 bytes: Cannot allocate memory\n",
-			[]string{"17179607040 bytes", "PAGEMAP_SCAN", "innodb_buffer_pool_size_max"}},
+			[]string{"17179607040 bytes", "PAGEMAP_SCAN", "patch 0012", "CRIU 4.2.1 as released", "make deps", "innodb_buffer_pool_size_max"}},
 		{"an unprivileged container's veth", "(00.16)      1: Error (criu/net.c:1591): -95 reported by netlink: Operation not supported\n(00.16)      1: Error (criu/net.c:1737): couldn't restore veth interface eth0 via usernsd\n",
 			[]string{"veth eth0 of an unprivileged container", "patch 0007"}},
 		{"a bind mount of a symlink", "(00.10)      1: Error (criu/mount-v2.c:324): mnt-v2: Failed to move_mount from /lib to /tmp/.criu.mntns.rMMGx5/mnt-0000000080: Invalid argument\n",

@@ -54,6 +54,8 @@ var knownCauses = []knownCause{
 		"a task (systemd) watches an empty cgroup that CRIU does not recreate, and the saved state has no record of the cgroups (ctrfs-cgroups) to make it from: stop the container cleanly and checkpoint it again"},
 	{regexp.MustCompile(`error parsing \[inotify wd:[0-9a-f]+ ino:([0-9a-f]+) sdev:([0-9a-f]+) mask:[0-9a-f]+ ignored_mask:[0-9a-f]+ \]`), inotifyNoHandleCause},
 	{regexp.MustCompile(`inotify wd:\d+ ino:0x([0-9a-f]+) sdev:0x([0-9a-f]+) has no file handle in fdinfo`), inotifyNoHandleCause},
+	{regexp.MustCompile(`skqueue: Control messages in queue, not supported`),
+		"a unix socket holds messages with credentials or descriptors that its reader has not taken yet, which CRIU cannot dump (systemd's notify socket does for a moment after a unit starts; ctrfs tried again for a while): try again; if it stays so, a task is not reading a socket that others send descriptors or credentials to"},
 	{regexp.MustCompile(`tty: Unable to find a master`),
 		"a task holds a terminal of the host (a getty on LXC's ttys or console): set lxc.tty.max = 0 and lxc.console.path = none in the config"},
 	{regexp.MustCompile(`apparmor LSM specified but apparmor not supported`),

@@ -52,6 +52,8 @@ func TestCommonBlockerCauses(t *testing.T) {
 			[]string{"inode f60cd on device 26", "being mounted elsewhere", "try again", "patch 0010"}},
 		{"an inotify watch without its file handle, patched", "(01.20) Error (criu/proc_parse.c:2331): inotify wd:23 ino:0xf60cd sdev:0x26 has no file handle in fdinfo: its filesystem stayed busy (mounted, unmounted or frozen) or cannot encode one\n",
 			[]string{"inode f60cd on device 26", "try again"}},
+		{"control messages queued", "(00.31) Error (criu/sk-queue.c:144): skqueue: Control messages in queue, not supported\n",
+			[]string{"unix socket", "systemd's notify socket", "try again"}},
 		{"another user's task", "(00.05) Error (criu/cr-dump.c:347): Can't get rlimit 0: Operation not permitted\n",
 			[]string{"CAP_SYS_RESOURCE", "uid 0"}},
 	} {

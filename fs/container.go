@@ -17,6 +17,7 @@ import (
 type containerDir struct {
 	gofs.Inode
 	m     Manager
+	f     Files
 	cl    Cluster
 	guard *removalGuard
 	view  *containersDir // containers/ or hosts/THIS-HOST/
@@ -77,7 +78,7 @@ var containerEntries = []fuse.DirEntry{
 var containerStateEntry = fuse.DirEntry{Name: "state", Mode: syscall.S_IFDIR}
 
 func (c *containerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	changed, ok := c.m.Changed(c.Name())
+	changed, ok := c.f.Changed(c.Name())
 	if !ok {
 		return syscall.ENOENT
 	}
@@ -90,11 +91,11 @@ func (c *containerDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 // attrTimeout: a container's name is looked up on every walk (cache.go).
 func (c *containerDir) attrTimeout() time.Duration { return cacheRevalidated }
 
-func (c *containerDir) times() ops.Times { return c.m.Times(c.Name()) }
+func (c *containerDir) times() ops.Times { return c.f.Times(c.Name()) }
 
 // changed is times().Changed for less: a stat of the config.
 func (c *containerDir) changed() time.Time {
-	t, _ := c.m.Changed(c.Name())
+	t, _ := c.f.Changed(c.Name())
 	return t
 }
 

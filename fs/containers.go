@@ -18,6 +18,7 @@ type containersDir struct {
 	gofs.Inode
 	staticDir
 	m         Manager
+	f         Files
 	cl        Cluster
 	guard     *removalGuard
 	hostsLink bool
@@ -99,7 +100,7 @@ func (d *containersDir) containerInode(ctx context.Context, name string) *gofs.I
 			return ch
 		}
 	}
-	c := &containerDir{m: d.m, cl: d.cl, guard: d.guard, name: name, view: d}
+	c := &containerDir{m: d.m, f: d.f, cl: d.cl, guard: d.guard, name: name, view: d}
 	return d.NewInode(ctx, c, gofs.StableAttr{Mode: syscall.S_IFDIR})
 }
 

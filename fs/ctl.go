@@ -102,14 +102,14 @@ type configFile struct {
 }
 
 func newConfigFile(c *containerDir) *configFile {
-	return &configFile{c: c, read: c.m.Config, writable: c.m.CheckConfigWritable, write: c.m.SetConfig,
-		attr: c.m.ConfigAttr}
+	return &configFile{c: c, read: c.f.Config, writable: c.f.CheckConfigWritable, write: c.f.SetConfig,
+		attr: c.f.ConfigAttr}
 }
 
 func newCriuFile(c *containerDir) *configFile {
 	always := func(string) error { return nil }
-	return &configFile{c: c, read: c.m.CriuOptions, writable: always, write: c.m.SetCriuOptions,
-		attr: c.m.CriuOptionsAttr}
+	return &configFile{c: c, read: c.f.CriuOptions, writable: always, write: c.f.SetCriuOptions,
+		attr: c.f.CriuOptionsAttr}
 }
 
 var (

@@ -10,7 +10,8 @@ import (
 // host's containers, their files and snapshots, and the templates. It is
 // an interface, defined here where it is used, so that fs's tests can
 // mount the tree over a fake (mount_test.go) without LXC or CRIU. Commands
-// written to ctl do not come here: they go to Cluster's router.
+// written to ctl do not come here: they go to Cluster's router; a
+// container's files go to Files.
 type Manager interface {
 	Host() string
 	Events() *ops.EventBus
@@ -32,15 +33,6 @@ type Manager interface {
 	Info(name string) ([]ops.KeyValue, error)
 	LastError(name string) string
 	Log(name string) []byte
-	Changed(name string) (time.Time, bool)
-	Times(name string) ops.Times
-	Config(name string) ([]byte, error)
-	ConfigAttr(name string) (ops.FileAttr, error)
-	CheckConfigWritable(name string) error
-	SetConfig(name string, data []byte) error
-	CriuOptions(name string) ([]byte, error)
-	CriuOptionsAttr(name string) (ops.FileAttr, error)
-	SetCriuOptions(name string, data []byte) error
 	HasState(name string) bool
 	SavedState(name string) (*ops.ImageSet, error)
 
@@ -54,4 +46,21 @@ type Manager interface {
 	TemplateInfo(name string) ([]ops.KeyValue, error)
 }
 
-var _ Manager = (*ops.Manager)(nil)
+// Files is what the tree needs of ops.Files (ops.Manager.Files): a
+// container's config and `criu` files, and the times of its files.
+type Files interface {
+	Changed(name string) (time.Time, bool)
+	Times(name string) ops.Times
+	Config(name string) ([]byte, error)
+	ConfigAttr(name string) (ops.FileAttr, error)
+	CheckConfigWritable(name string) error
+	SetConfig(name string, data []byte) error
+	CriuOptions(name string) ([]byte, error)
+	CriuOptionsAttr(name string) (ops.FileAttr, error)
+	SetCriuOptions(name string, data []byte) error
+}
+
+var (
+	_ Manager = (*ops.Manager)(nil)
+	_ Files   = (*ops.Files)(nil)
+)

@@ -27,7 +27,7 @@ func mountTree(t *testing.T, m *fakeManager, cl *fakeCluster) string {
 	testenv.NeedRoot(t, "to mount FUSE directly")
 	testenv.NeedDevice(t, "/dev/fuse", "to mount FUSE")
 	dir := t.TempDir()
-	server, err := gofs.Mount(dir, NewRoot(m, cl), Options())
+	server, err := gofs.Mount(dir, NewRoot(m, m, cl), Options())
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}

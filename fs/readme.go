@@ -5,7 +5,7 @@ const readme = `ctrfs: LXC containers as directories
   host                this host's name
   events              one line per operation, from the moment you open it:
                       TIME HOST CONTAINER WHAT RESULT SECONDS
-  ctl                 write a host command: create NAME [--template T] [--unprivileged],
+  ctl                 write a host command: create NAME [--template T] [--privileged],
                       evacuate [HOST] (move every container away; EIO if any move failed)
   error               why the last host command (or mkdir containers/NAME) failed
                       (empty after a success)

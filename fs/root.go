@@ -21,6 +21,7 @@ type Root struct {
 	gofs.Inode
 	staticDir // mounted: the times of what never changes
 	m         Manager
+	f         Files
 	cl        Cluster
 	guard     *removalGuard
 	kept      *keptNames
@@ -52,8 +53,8 @@ var (
 	_ gofs.NodeLookuper  = (*Root)(nil)
 )
 
-func NewRoot(m Manager, cl Cluster) *Root {
-	return &Root{m: m, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}, kept: &keptNames{m: m}}
+func NewRoot(m Manager, f Files, cl Cluster) *Root {
+	return &Root{m: m, f: f, cl: cl, guard: newRemovalGuard(), staticDir: staticDir{mounted: time.Now()}, kept: &keptNames{m: m}}
 }
 
 // rootEntries are the top entries, in the order they are made. Their
@@ -99,7 +100,7 @@ func (r *Root) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 
 // containers is containers/ (with the hosts link) or hosts/THIS-HOST/.
 func (r *Root) containers(hostsLink bool) *containersDir {
-	return &containersDir{m: r.m, cl: r.cl, guard: r.guard, staticDir: r.staticDir, hostsLink: hostsLink, kept: r.kept, host: r.host}
+	return &containersDir{m: r.m, f: r.f, cl: r.cl, guard: r.guard, staticDir: r.staticDir, hostsLink: hostsLink, kept: r.kept, host: r.host}
 }
 
 // Options are the mount options: by default nothing is cached by the

@@ -29,7 +29,7 @@ var (
 )
 
 func (d *snapshotsDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	changed, ok := d.c.m.Changed(d.c.Name())
+	changed, ok := d.c.f.Changed(d.c.Name())
 	if !ok {
 		return syscall.ENOENT
 	}

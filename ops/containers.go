@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	lxc "github.com/lxc/go-lxc"
-
 	"ctrfs/ops/idmap"
 	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"
@@ -21,11 +19,6 @@ import (
 
 // Create makes a container from the default template.
 func (m *Manager) Create(name string) error { return m.CreateWith(name, CreateOptions{}) }
-
-// CreateFrom makes a container from a template.
-func (m *Manager) CreateFrom(name, template string) error {
-	return m.CreateWith(name, CreateOptions{Template: template})
-}
 
 // CreateWith makes a container from a template, privileged or not
 // (privilege.go). It is built under a hidden name and renamed into place,
@@ -153,100 +146,6 @@ func (m *Manager) Destroy(name string) error {
 		m.containers.Forget(name)
 	}
 	return err
-}
-
-// Config is the container's LXC config file.
-func (m *Manager) Config(name string) ([]byte, error) {
-	if !m.Exists(name) {
-		return nil, newError(ErrNotFound, fmt.Sprintf("no container %q", name), nil)
-	}
-	b, err := os.ReadFile(m.containers.ConfigPath(name))
-	if err != nil {
-		return nil, newError(ErrFailed, "read config of "+name, err)
-	}
-	return b, nil
-}
-
-// CheckConfigWritable fails unless the container is stopped.
-func (m *Manager) CheckConfigWritable(name string) error {
-	st, err := m.Status(name)
-	if err != nil {
-		return err
-	}
-	if st != "STOPPED" {
-		return newError(ErrBusy, fmt.Sprintf("config of %s is writable only while STOPPED (it is %s)", name, st), nil)
-	}
-	return nil
-}
-
-// SetConfig replaces the LXC config of a stopped container. LXC must be
-// able to load it; otherwise the old one stays.
-func (m *Manager) SetConfig(name string, data []byte) error {
-	return m.ledger.run(m.opCtx(), operation{name: name, what: "config", fn: func(context.Context, *opContext) error {
-		if err := m.CheckConfigWritable(name); err != nil {
-			return err
-		}
-		path := m.containers.ConfigPath(name)
-		tmp := path + ".ctrfs-new"
-		// Root's alone: it may hold secrets, and a leftover would keep its mode.
-		os.Remove(tmp)
-		if err := os.WriteFile(tmp, data, 0o600); err != nil {
-			return newError(ErrFailed, "write config of "+name, err)
-		}
-		if err := checkConfig(name, tmp); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			os.Remove(tmp)
-			return newError(ErrFailed, "write config of "+name, err)
-		}
-		return nil
-	}})
-}
-
-// checkConfig loads a config file into a scratch container handle; LXC
-// rejects unknown keys and bad values there.
-func checkConfig(name, path string) error {
-	c, err := lxc.NewContainer(name, os.TempDir())
-	if err != nil {
-		return newError(ErrFailed, "check config", err)
-	}
-	defer c.Release()
-	c.ClearConfig()
-	if err := c.LoadConfigFile(path); err != nil {
-		msg := "LXC cannot load the new config"
-		if line := refusedLine(c, path); line != "" {
-			msg = "LXC refuses the new config at " + line
-		}
-		return newError(ErrInvalid, msg+"; it was not changed", nil)
-	}
-	return nil
-}
-
-// refusedLine replays a config that LXC would not load, one item at a
-// time on a cleared handle, to name the first line LXC refuses
-// (`line 3 (lxc.no.such.key = 1)`); LXC's own message goes to its log only.
-func refusedLine(c *lxc.Container, path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	c.ClearConfig()
-	for i, line := range strings.Split(string(data), "\n") {
-		text := strings.TrimSpace(line)
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		key, value, ok := strings.Cut(text, "=")
-		if !ok || c.SetConfigItem(strings.TrimSpace(key), strings.TrimSpace(value)) != nil {
-			if len(text) > 200 {
-				text = text[:200] + "…"
-			}
-			return fmt.Sprintf("line %d (%s)", i+1, text)
-		}
-	}
-	return ""
 }
 
 // Info is the `info` file of a container, in docs/ctrfs.5.md's order.

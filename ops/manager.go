@@ -93,6 +93,7 @@ type Manager struct {
 
 	createdTimes createdCache // created.go
 	renames      *renames     // rename.go
+	files        *Files       // files.go
 
 	ledger *ledger // ledger.go: locks, progress and records
 }
@@ -149,6 +150,7 @@ func newManager(cfg Config, ctx context.Context, events *EventBus, log *slog.Log
 		containers: lxcpath.New(cfg.LXCPath, cfg.HelperPath, filepath.Join(cfg.StoreDir, "logs"), scratchDir(cfg))}
 	m.claims = &addressClaims{host: cfg.Host, lxcPath: cfg.LXCPath, network: cfg.Network}
 	m.ledger = newLedger(cfg.Host, m.containers, events, log)
+	m.files = &Files{lxcPath: cfg.LXCPath, containers: m.containers, ledger: m.ledger, created: &m.createdTimes, opCtx: m.opCtx}
 	m.renames = &renames{lxcPath: cfg.LXCPath, journalDir: filepath.Join(cfg.StoreDir, "renames"), images: store, stored: m.stored, ledger: m.ledger, log: log}
 	m.saved = savedstate.New(m.containers, m.stored, m.staging, log, func(name string) { m.moves.Announce(name) })
 	m.moves = moves.New(moveManager{m}, moves.Config{Host: cfg.Host, Network: cfg.Network, HelperPath: cfg.HelperPath, ScratchDir: scratchDir(cfg)},
@@ -189,7 +191,6 @@ func scratchDir(cfg Config) string { return filepath.Join(cfg.StoreDir, "tmp") }
 
 func (m *Manager) Host() string      { return m.cfg.Host }
 func (m *Manager) Events() *EventBus { return m.events }
-func (m *Manager) LXCPath() string   { return m.cfg.LXCPath }
 
 // List returns the containers of the LXC path, made by ctrfs or not.
 func (m *Manager) List() ([]string, error) { return m.containers.List() }

@@ -19,7 +19,7 @@ func TestReservedNamesRefused(t *testing.T) {
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not a name for a container") {
 			t.Errorf("validateNewName(%q) = %v, want EINVAL saying why", name, err)
 		}
-		if err := m.CreateFrom(name, templates.DefaultName); !errors.Is(err, ErrInvalid) {
+		if err := m.CreateWith(name, CreateOptions{Template: templates.DefaultName}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("CreateFrom(%q) = %v", name, err)
 		}
 		if _, err := m.Moves().Receive(name); !errors.Is(err, ErrInvalid) {

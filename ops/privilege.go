@@ -10,9 +10,17 @@ import (
 )
 
 // DefaultPrivileged decides what `mkdir containers/NAME` and `create NAME`
-// without --privileged or --unprivileged make. It flips to unprivileged
-// when stateful operations work unprivileged: issue 21.
-const DefaultPrivileged = true
+// without --privileged or --unprivileged make. It is false (issue 21): an
+// unprivileged container's root is an unprivileged host uid, so an escape
+// from it is no host root; LXD has made the same choice since 2.0. Every
+// stateful operation (checkpoint, snapshot, move, evacuate) works for both.
+// Privileged (create --privileged) still gives a root that is host root:
+// host directories bind-mounted writable as root, services whose tasks run
+// as other users refused for lacking CAP_SYS_RESOURCE like on the host, and
+// devices or kernel interfaces a user namespace denies. Choose it only for
+// a workload that needs one of those. Containers whose config has no
+// lxc.idmap (every one made before issue 21) stay privileged.
+const DefaultPrivileged = false
 
 // CreateOptions are what a create may choose beyond the name.
 type CreateOptions struct {

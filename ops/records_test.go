@@ -14,7 +14,7 @@ func TestRecordsOfGoneNamesAreBounded(t *testing.T) {
 	for i := 0; i < 1000; i++ {
 		name := fmt.Sprintf("asked%d", i)
 		m.LastError(name)
-		m.Times(name)
+		m.Files().Times(name)
 		m.LastOp(name)
 	}
 	m.BugReportFiles("asked") // a peer's question after a failed move

@@ -32,11 +32,6 @@ func (m *Manager) TakeSnapshot(name, snap string, stateful bool) error {
 	return m.Run(name, Command{Verb: "snapshot", Arg: snap, Stateful: stateful})
 }
 
-// RestoreSnapshot is `restore SNAP`.
-func (m *Manager) RestoreSnapshot(name, snap string) error {
-	return m.Run(name, Command{Verb: "restore", Arg: snap})
-}
-
 // DeleteSnapshot is rmdir of snapshots/SNAP: the manifest goes, and GC frees
 // the chunks no other snapshot or saved state uses.
 func (m *Manager) DeleteSnapshot(name, snap string) error {

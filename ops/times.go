@@ -23,17 +23,17 @@ type Times struct {
 }
 
 // Times reports the container's times; a time not known is its creation.
-func (m *Manager) Times(name string) Times {
+func (f *Files) Times(name string) Times {
 	var t Times
-	path := m.containers.ConfigPath(name)
+	path := f.containers.ConfigPath(name)
 	if fi, err := os.Stat(path); err == nil {
-		t.Created, t.Config = m.createdTimes.from(path, fi), fi.ModTime()
+		t.Created, t.Config = f.created.from(path, fi), fi.ModTime()
 	}
 	t.Criu = t.Created
-	if fi, err := os.Stat(lxchelper.CriuOptionsPath(m.cfg.LXCPath, name)); err == nil {
+	if fi, err := os.Stat(lxchelper.CriuOptionsPath(f.lxcPath, name)); err == nil {
 		t.Criu = fi.ModTime()
 	}
-	r, _ := m.ledger.get(name)
+	r, _ := f.ledger.get(name)
 	t.Changed, t.Error, t.Log = r.opAt, r.errAt, r.logAt
 	t.Changed = latest(t.Created, t.Config, t.Changed)
 	t.Error = latest(t.Created, t.Error)
@@ -48,18 +48,18 @@ func (m *Manager) Times(name string) Times {
 // status and snapshots/, at the cost of one stat of its config (a stat of
 // each directory on the way of a walk asks for it); false if there is no
 // such container.
-func (m *Manager) Changed(name string) (time.Time, bool) {
+func (f *Files) Changed(name string) (time.Time, bool) {
 	if ValidateName(name) != nil {
 		return time.Time{}, false
 	}
-	path := m.containers.ConfigPath(name)
+	path := f.containers.ConfigPath(name)
 	fi, err := os.Stat(path)
 	if err != nil {
 		return time.Time{}, false
 	}
-	r, _ := m.ledger.get(name)
+	r, _ := f.ledger.get(name)
 	opAt := r.opAt
-	return latest(m.createdTimes.from(path, fi), fi.ModTime(), opAt), true
+	return latest(f.created.from(path, fi), fi.ModTime(), opAt), true
 }
 
 func latest(ts ...time.Time) time.Time {
@@ -80,8 +80,8 @@ type FileAttr struct {
 
 // ConfigAttr is the config's size and time (Times().Config) at the cost of
 // one stat: a stat of the file must not read it.
-func (m *Manager) ConfigAttr(name string) (FileAttr, error) {
-	fi, err := statConfig(m.containers, name)
+func (f *Files) ConfigAttr(name string) (FileAttr, error) {
+	fi, err := statConfig(f.containers, name)
 	if err != nil {
 		return FileAttr{}, err
 	}
@@ -90,15 +90,15 @@ func (m *Manager) ConfigAttr(name string) (FileAttr, error) {
 
 // CriuOptionsAttr is the `criu` file's size and time (Times().Criu): 0
 // bytes at the container's creation if there is none.
-func (m *Manager) CriuOptionsAttr(name string) (FileAttr, error) {
-	cfg, err := statConfig(m.containers, name)
+func (f *Files) CriuOptionsAttr(name string) (FileAttr, error) {
+	cfg, err := statConfig(f.containers, name)
 	if err != nil {
 		return FileAttr{}, err
 	}
-	if fi, err := os.Stat(lxchelper.CriuOptionsPath(m.cfg.LXCPath, name)); err == nil {
+	if fi, err := os.Stat(lxchelper.CriuOptionsPath(f.lxcPath, name)); err == nil {
 		return FileAttr{Size: fi.Size(), Mtime: fi.ModTime()}, nil
 	}
-	return FileAttr{Mtime: m.createdTimes.from(m.containers.ConfigPath(name), cfg)}, nil
+	return FileAttr{Mtime: f.created.from(f.containers.ConfigPath(name), cfg)}, nil
 }
 
 // statConfig stats the config of a container, ErrNotFound if there is none.

@@ -28,13 +28,13 @@ func TestFileAttrsAgreeWithContentAndTimes(t *testing.T) {
 			t.Fatalf("%s: %+v; want %d bytes at %v", what, a, len(data), mtime)
 		}
 	}
-	check("config", m.ConfigAttr, m.Config, m.Times("c1").Config)
-	check("criu (none)", m.CriuOptionsAttr, m.CriuOptions, m.Times("c1").Criu)
+	check("config", m.Files().ConfigAttr, m.Files().Config, m.Files().Times("c1").Config)
+	check("criu (none)", m.Files().CriuOptionsAttr, m.Files().CriuOptions, m.Files().Times("c1").Criu)
 	if err := os.WriteFile(lxchelper.CriuOptionsPath(m.cfg.LXCPath, "c1"), []byte("tcp-established\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	check("criu", m.CriuOptionsAttr, m.CriuOptions, m.Times("c1").Criu)
-	for _, attr := range []func(string) (FileAttr, error){m.ConfigAttr, m.CriuOptionsAttr} {
+	check("criu", m.Files().CriuOptionsAttr, m.Files().CriuOptions, m.Files().Times("c1").Criu)
+	for _, attr := range []func(string) (FileAttr, error){m.Files().ConfigAttr, m.Files().CriuOptionsAttr} {
 		if _, err := attr("c2"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("no container: %v; want not found", err)
 		}

@@ -35,6 +35,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/gateway.sh
 export PATH=/usr/local/go/bin:$PATH
 export GOFLAGS=${GOFLAGS:--mod=mod}
 
@@ -115,9 +116,8 @@ cleanup() {
   done
   stop_containers "$peer_lxcpath"
   stop_containers "$lxcpath"
-  if [ "$bridge_existed" = 0 ] && ip link show "$bridge" >/dev/null 2>&1; then
-    ip link del "$bridge"
-    ip link del "$bridge-gw" 2>/dev/null || true # the gateway's veth (ops/network/gateway.go)
+  if [ "$bridge_existed" = 0 ]; then
+    remove_network "$bridge"
   fi
   if [ -n "$pipe_max_old" ] && [ "$(cat /proc/sys/fs/pipe-max-size)" = "$lazy_pipe_bytes" ]; then
     echo "$pipe_max_old" > /proc/sys/fs/pipe-max-size

@@ -14,10 +14,24 @@ import (
 // watch before it enabled the controllers again (cgroup.subtree_control
 // is restored after the tasks), so the file did not exist yet and every
 // restore of a Debian container on a stock host failed ("fsnotify: Unable
-// to open .../memory.events"). tests/cgwatch plays systemd.
+// to open .../memory.events"). tests/cgwatch plays systemd. In an
+// unprivileged container the restored root task may not write the cgroup
+// files CRIU made (the host's root owns them): CRIU patch 0001 has
+// usernsd write them, or the restore failed with EACCES on
+// cgroup.subtree_control.
 func TestCgroup2WatchOnControllerFile(t *testing.T) {
+	bothKinds(t, cgroup2Watch)
+}
+
+func cgroup2Watch(t *testing.T, kind string) {
 	d := startCgroup2Only(t)
-	ip := d.CreateRunning("c1")
+	if kind == "--unprivileged" {
+		d.reachableBase()
+	}
+	ip := d.createRunning("c1", "echo 'create c1 "+kind+"' > ctl")
+	if want := map[string]string{"--privileged": "yes", "--unprivileged": "no"}[kind]; d.Info("c1")["privileged"] != want {
+		t.Fatalf("create c1 %s: info says privileged %q", kind, d.Info("c1")["privileged"])
+	}
 	pid := startCgwatch(t, d, "c1")
 	n := Count(t, ip)
 	if _, err := d.Sh("echo stop-stateful > containers/c1/ctl"); err != nil {

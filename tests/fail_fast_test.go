@@ -46,7 +46,9 @@ func wantRefused(t *testing.T, d *Peer, ip string, before int, what string) int 
 // and names the refused one, which stays RUNNING here.
 func TestFailFast(t *testing.T) {
 	a, b := twoHosts(t)
-	ip := a.CreateRunning("c1")
+	// Privileged: the task of uid 65534 blocks only a privileged
+	// container's checkpoint where root lacks CAP_SYS_RESOURCE.
+	ip := a.CreatePrivilegedRunning("c1")
 	a.nonRootTask("c1", "sleep 100004")
 	n := Count(t, ip)
 
@@ -116,7 +118,10 @@ func wantCause(t *testing.T, e, want, what string) {
 // gives (not the lazy-pages daemon's "short read" it ends in).
 func TestMoveFailureNamesCause(t *testing.T) {
 	a, b := twoHostsTargetEnv(t, wrapCRIU(t, "export CTRFS_TEST_TARGET=1\n"))
-	ip := a.CreateRunning("c1")
+	// Privileged: for an unprivileged container the fast check refuses a
+	// post-copy move to the target whose criu, this wrapper, shows no
+	// /dev/userfaultfd (EOPNOTSUPP), before any dump could fail.
+	ip := a.CreatePrivilegedRunning("c1")
 	n := Count(t, ip)
 	moves := []string{"echo 'move tollana --post-copy' > containers/c1/ctl", "echo 'move tollana' > containers/c1/ctl"}
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,22 @@ import (
 // waits until its counter service answers.
 func (d *Daemon) CreateRunning(name string) (ip string) {
 	d.t.Helper()
-	d.MustSh("mkdir containers/" + name + " && echo start > containers/" + name + "/ctl")
+	return d.createRunning(name, "mkdir containers/"+name)
+}
+
+// CreatePrivilegedRunning is CreateRunning of a privileged container, for
+// a test of what only root on the host does (plain mkdir makes
+// unprivileged ones).
+func (d *Daemon) CreatePrivilegedRunning(name string) (ip string) {
+	d.t.Helper()
+	return d.createRunning(name, "echo 'create "+name+" --privileged' > ctl")
+}
+
+// createRunning makes a container with the shell command create, starts
+// it and waits for its count.
+func (d *Daemon) createRunning(name, create string) (ip string) {
+	d.t.Helper()
+	d.MustSh(create + " && echo start > containers/" + name + "/ctl")
 	ip = d.Info(name)["ipv4"]
 	if ip == "" {
 		d.t.Fatalf("container %s has no ipv4 in info", name)
@@ -93,4 +109,12 @@ func (d *Daemon) runInside(t *testing.T, name, pkg string) {
 	}
 	appendFile(t, d.rootfs(name, "etc/inittab"), "::respawn:/"+bin+"\n")
 	d.MustSh("lxc-attach -P " + d.LXCPath + " -n " + name + " -- kill -HUP 1")
+}
+
+// bothKinds runs f as a subtest for a privileged and an unprivileged
+// container, kind being create's flag for it.
+func bothKinds(t *testing.T, f func(t *testing.T, kind string)) {
+	for _, kind := range []string{"--privileged", "--unprivileged"} {
+		t.Run(strings.TrimPrefix(kind, "--"), func(t *testing.T) { f(t, kind) })
+	}
 }

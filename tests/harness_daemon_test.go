@@ -50,6 +50,9 @@ func NewDaemon(t *testing.T, name string, extra ...string) *Daemon {
 	testenv.NeedTool(t, "lxc-start", "LXC: make deps installs it")
 	testenv.NeedTool(t, "criu", "make deps installs it")
 	base := t.TempDir()
+	// New containers are unprivileged (issue 21): their mapped root must
+	// pass through the test's 0700 temporary directories to the rootfs.
+	searchable(t, base)
 	d := &Daemon{t: t, Name: name,
 		Mount:   filepath.Join(base, "mnt"),
 		LXCPath: filepath.Join(base, "lxc"),

@@ -4,9 +4,9 @@ package tests
 // bridges joined to one L2 segment, as hosts on one LAN are. The test
 // makes every namespace, veth and bridge (their names carry the lane) and
 // removes them. A daemon in a namespace runs through nsenter(1) into it
-// and unshare(1) into a mount namespace of its own, where /sys/class/net
-// and /sys/devices/virtual/net show its network namespace's links (LXC
-// looks there for the bridge); its directory is a shared bind mount, as
+// and unshare(1) into a mount namespace of its own, where /sys is a
+// sysfs of its network namespace, showing its links (LXC looks there for
+// the bridge); its directory is a shared bind mount, as
 // for Cgroup2Only, so that its FUSE mount propagates back here.
 
 import (
@@ -90,16 +90,27 @@ func (s *segment) addHost(i int, name, secret, join string, extra ...string) *Pe
 }
 
 // netnsScript runs in the daemon's new mount namespace, with its command
-// line as arguments: a sysfs of the daemon's network namespace is
-// mounted over /sys/class/net, and its class/net and devices/virtual/net
-// bound where LXC looks (the links' entries are symlinks into
-// devices/). /sys is made a slave first, so that none of it reaches the
-// host on a host whose mounts are shared.
+// line as arguments: a sysfs of the daemon's network namespace replaces
+// /sys (LXC looks for the bridge in its class/net), the mounts below the
+// old one (cgroups, fusectl, ...) bound again on its empty mount points
+// through a descriptor of the old one. Not overmounts of class/net and
+// devices/virtual/net: an unprivileged container may mount a sysfs only
+// if one is fully visible, no mount on a directory that is not empty
+// (the kernel's mount_too_revealing), and LXC's start then failed with
+// EPERM ("Failed to mount sysfs"). /sys is made a slave first, so that
+// none of it reaches the host on a host whose mounts are shared.
 const netnsScript = `set -e
 mount --make-rslave /sys
-mount -t sysfs sysfs /sys/class/net
-mount --bind /sys/class/net/devices/virtual/net /sys/devices/virtual/net
-mount --bind /sys/class/net/class/net /sys/class/net
+exec 3</sys
+subs=
+for m in fs/cgroup fs/fuse/connections fs/bpf fs/pstore kernel/security kernel/debug kernel/tracing kernel/config; do
+	if mountpoint -q /sys/$m; then subs="$subs $m"; fi
+done
+mount -t sysfs sysfs /sys
+for m in $subs; do
+	mount --no-canonicalize --rbind /proc/self/fd/3/$m /sys/$m
+done
+exec 3<&-
 exec "$@"`
 
 // netnsCommand is the daemon's command line run in its namespaces;

@@ -127,14 +127,21 @@ fi
 // target restores from images whose parents are there under parent/; a
 // move whose target fails its restore leaves the source's held processes
 // to run on: the source restores nothing (before the holds it restored
-// them from its saved state and the parents).
+// them from its saved state and the parents). Both kinds: an unprivileged
+// container's tasks open the parent directory from its user namespace.
 func TestMovePreDumpChain(t *testing.T) {
+	for _, kind := range []string{"privileged", "unprivileged"} {
+		t.Run(kind, func(t *testing.T) { movePreDumpChain(t, kind) })
+	}
+}
+
+func movePreDumpChain(t *testing.T, kind string) {
 	dir := t.TempDir()
 	file := func(name string) string { return filepath.Join(dir, name) }
 	a, b := twoHostsWith(t, []string{preDumpCRIU(t, file("dumps"), file("source-restores"), file("never"))},
 		[]string{preDumpCRIU(t, file("target-dumps"), file("restores"), file("fail"))})
 	dumps, restores, fail := file("dumps"), file("restores"), file("fail")
-	ip := a.CreateRunning("c1")
+	ip := a.createRunning("c1", "echo 'create c1 --"+kind+"' > ctl")
 	before := Count(t, ip)
 
 	// The target fails its restore: the source lets its held processes
@@ -197,8 +204,15 @@ func TestMovePreDumpChain(t *testing.T) {
 // layout), a container that LXC restored cannot be dumped by LXC (see
 // ops/lxchelper/criudump.go), so its pre-dumps and the final dump over
 // them run on ctrfs's own CRIU command line; with dirty tracking emulated
-// as in TestMovePreDumpChain, the move pre-dumps and the counter goes on.
+// as in TestMovePreDumpChain, the move pre-dumps and the counter goes on,
+// for both kinds.
 func TestCgroup2OnlyPreDumpRestored(t *testing.T) {
+	for _, kind := range []string{"privileged", "unprivileged"} {
+		t.Run(kind, func(t *testing.T) { cgroup2OnlyPreDumpRestored(t, kind) })
+	}
+}
+
+func cgroup2OnlyPreDumpRestored(t *testing.T, kind string) {
 	dir := t.TempDir()
 	file := func(name string) string { return filepath.Join(dir, name) }
 	secret := newSecret(t)
@@ -212,7 +226,7 @@ func TestCgroup2OnlyPreDumpRestored(t *testing.T) {
 	b.Start()
 	a.waitHosts("dakara", "tollana")
 
-	ip := a.CreateRunning("c1")
+	ip := a.createRunning("c1", "echo 'create c1 --"+kind+"' > ctl")
 	a.MustSh("echo stop-stateful > containers/c1/ctl && echo start > containers/c1/ctl")
 	n := Count(t, ip)
 	a.MustSh("echo 'move tollana' > containers/c1/ctl")

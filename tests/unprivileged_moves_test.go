@@ -341,7 +341,7 @@ func TestUnprivilegedMoveRefused(t *testing.T) {
 	a.MustSh("rmdir containers/c1")
 
 	// A privileged container moves there as before.
-	a.MustSh("mkdir containers/p1")
+	a.MustSh("echo 'create p1 --privileged' > ctl")
 	a.MustSh("echo 'move tollana' > containers/p1/ctl")
 	if !b.has("p1") || a.has("p1") {
 		t.Error("a privileged container did not move to tollana")

@@ -2,8 +2,8 @@ package tests
 
 // Unprivileged containers (issue 21): `create NAME --unprivileged` maps
 // the container's ids 0-65535 to root's range in /etc/subuid and
-// /etc/subgid, shifted once at create; `--privileged`, and in this
-// version plain mkdir, make privileged ones as before.
+// /etc/subgid, shifted once at create; so do plain mkdir and create,
+// the default; `--privileged` makes privileged ones as before.
 
 import (
 	"fmt"
@@ -78,8 +78,8 @@ func (d *Daemon) initUIDMap(name string) string {
 // TestUnprivilegedBusybox: an unprivileged busybox container is made
 // shifted into the host's map, says so in info, runs as the mapped ids,
 // freezes, keeps its owners through a stateless snapshot and its restore,
-// renames and goes; `create --privileged` and plain mkdir still make
-// privileged containers.
+// renames and goes; plain mkdir and create make unprivileged containers
+// too (the default), `create --privileged` a privileged one.
 func TestUnprivilegedBusybox(t *testing.T) {
 	d := StartDaemon(t, "unpriv")
 	d.reachableBase()
@@ -145,16 +145,26 @@ func TestUnprivilegedBusybox(t *testing.T) {
 	Count(t, ip)
 	d.MustSh("echo stop > containers/u2/ctl && rmdir containers/u2")
 
-	// The privileged kinds: asked for, and the default of this version.
-	d.MustSh("echo 'create p1 --privileged' > ctl && mkdir containers/p2")
-	for _, name := range []string{"p1", "p2"} {
+	// The default (issue 21): plain mkdir and create are unprivileged.
+	d.MustSh("mkdir containers/d1 && echo 'create d2' > ctl")
+	for _, name := range []string{"d1", "d2"} {
 		info := d.Info(name)
-		if info["privileged"] != "yes" || info["idmap"] != "" {
-			t.Errorf("info of %s: privileged %q, idmap %q; want yes and none", name, info["privileged"], info["idmap"])
+		if info["privileged"] != "no" || info["idmap"] != wantMap {
+			t.Errorf("info of %s, made without a kind: privileged %q, idmap %q; want no, %q", name, info["privileged"], info["idmap"], wantMap)
 		}
-		if u, _ := owner(t, d.rootfs(name, "bin/busybox")); u != 0 {
-			t.Errorf("%s's rootfs was shifted (uid %d)", name, u)
+		if u, g := owner(t, d.rootfs(name, "bin/busybox")); u != m.UID || g != m.GID {
+			t.Errorf("%s's rootfs/bin/busybox is %d:%d; want the mapped root %d:%d", name, u, g, m.UID, m.GID)
 		}
+	}
+
+	// The privileged kind, asked for.
+	d.MustSh("echo 'create p1 --privileged' > ctl")
+	info = d.Info("p1")
+	if info["privileged"] != "yes" || info["idmap"] != "" {
+		t.Errorf("info of p1: privileged %q, idmap %q; want yes and none", info["privileged"], info["idmap"])
+	}
+	if u, _ := owner(t, d.rootfs("p1", "bin/busybox")); u != 0 {
+		t.Errorf("p1's rootfs was shifted (uid %d)", u)
 	}
 }
 
@@ -210,8 +220,8 @@ func TestUnprivilegedRootCannotWriteHost(t *testing.T) {
 }
 
 // TestUnprivilegedWithoutRange: where root's range is too small, `create
-// --unprivileged` fails, its error names the file, and nothing is left;
-// privileged creates go on.
+// --unprivileged` and plain mkdir (unprivileged by default) fail, the error
+// names the file, and nothing is left; privileged creates go on.
 func TestUnprivilegedWithoutRange(t *testing.T) {
 	dir := t.TempDir()
 	uid, gid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
@@ -231,20 +241,28 @@ func TestUnprivilegedWithoutRange(t *testing.T) {
 	if b, _ := os.ReadFile(uid); string(b) != "root:1000000:1000\n" {
 		t.Errorf("the daemon changed a file whose root range is too small: %q", b)
 	}
-	d.MustSh("mkdir containers/p1")
+	d.ShFails("mkdir containers/u2", "Input/output error")
+	if e := d.Read("error"); !strings.Contains(e, uid) || !strings.Contains(e, "too small") {
+		t.Errorf("error after plain mkdir without a range: %q", e)
+	}
+	if exists(d.Path("containers", "u2")) {
+		t.Error("the failed mkdir left a container")
+	}
+	d.MustSh("echo 'create p1 --privileged' > ctl")
 	if got := d.Info("p1")["privileged"]; got != "yes" {
-		t.Errorf("plain mkdir made privileged: %q", got)
+		t.Errorf("create --privileged made privileged: %q", got)
 	}
 }
 
-// TestUnprivilegedDebian: the debian template unprivileged boots systemd
+// TestUnprivilegedDebian: the debian template, unprivileged by default
+// (plain create --template debian), boots systemd
 // to `running` (the same units as privileged: none failed), stops, and
 // starts again from a stateless snapshot's restore with its owners.
 func TestUnprivilegedDebian(t *testing.T) {
 	d := StartDaemon(t, "undeb")
 	d.reachableBase()
 	m := hostMap(t)
-	d.MustSh("echo 'create deb1 --template debian --unprivileged' > ctl")
+	d.MustSh("echo 'create deb1 --template debian' > ctl")
 	if info := d.Info("deb1"); info["privileged"] != "no" {
 		t.Fatalf("privileged: %q", info["privileged"])
 	}
@@ -277,7 +295,11 @@ func TestConvertToUnprivileged(t *testing.T) {
 	d := StartDaemon(t, "convert")
 	d.reachableBase()
 	m := hostMap(t)
-	ip := d.CreateRunning("c1")
+	// convert is of a privileged container: made so explicitly, since
+	// plain mkdir makes unprivileged ones.
+	d.MustSh("echo 'create c1 --privileged' > ctl && echo start > containers/c1/ctl")
+	ip := d.Info("c1")["ipv4"]
+	Count(t, ip)
 	d.ShFails("echo convert > containers/c1/ctl", "Device or resource busy")
 	d.MustSh("echo stop-stateful > containers/c1/ctl")
 	d.ShFails("echo convert > containers/c1/ctl", "Device or resource busy")

@@ -150,7 +150,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		defer srv.Close()
 		log.Info("metrics: serving", "addr", f.metrics)
 	}
-	server, err := mountFUSE(mountDir, fs.NewRoot(m, cl), fs.Options())
+	server, err := mountFUSE(mountDir, fs.NewRoot(m, m.Files(), cl), fs.Options())
 	if err != nil {
 		cl.Close()
 		return err

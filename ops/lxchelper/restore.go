@@ -7,6 +7,8 @@ import (
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
+
+	"ctrfs/ops/testhooks"
 )
 
 // restoreOptions are the arguments of the restore verbs: DIR, then
@@ -52,8 +54,13 @@ func parseRestoreArgs(verb Verb, args []string) (restoreOptions, error) {
 // the container's own options.
 func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error {
 	lines := []string{criuVerbosity}
+	engine := "mount-v2"
 	if o.compat {
 		lines = append(lines, "mntns-compat-mode")
+		engine = ArgMntnsCompat
+	}
+	if testhooks.FailRestore(engine) {
+		lines = append(lines, "action-script /bin/false")
 	}
 	if o.stream {
 		lines = append(lines, "stream")

@@ -135,13 +135,13 @@ func (k *Keeper) dumpUnderHold(ctx context.Context, oc *opctx.Op, name, purpose,
 			return nil, err
 		}
 		dumpErr = dump()
-		if dumpErr == nil || attempt == dumpAttempts || !freezeTimedOut(oc.Log) {
+		if dumpErr == nil || attempt == dumpAttempts || !transientDumpFailure(oc.Log) {
 			return dumpErr, nil
 		}
 		if err := k.Release(name); err != nil {
 			return dumpErr, err
 		}
-		k.log.Warn("CRIU could not seize a task of the held container; trying again",
+		k.log.Warn("the dump of the held container failed for a passing cause; trying again",
 			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.Log))
 		if err := emptyDir(dir, nil); err != nil {
 			return dumpErr, errkind.New(errkind.ErrFailed, "clear the images of a failed dump", err)
@@ -175,10 +175,8 @@ func (k *Keeper) rehearse(ctx context.Context, oc *opctx.Op, name string) error 
 	return err
 }
 
-// dumpAttempts bounds the tries of a dump that failed because CRIU could
-// not seize a task in time. That is transient: BusyBox's `nc -e`, for one,
-// waits uninterruptibly in vfork() until its child execs, and a child that
-// CRIU stopped first never does; a moment later the same dump succeeds.
+// dumpAttempts bounds the tries of a dump that failed for a passing cause
+// (transientDumpFailure), the container running between them.
 const dumpAttempts = 8
 
 // StoredDump is a dump whose images went into the store as CRIU wrote
@@ -228,13 +226,13 @@ func (k *Keeper) dumpStoredBy(ctx context.Context, start func(string, *images.Re
 		} else {
 			growing.Cancel()
 		}
-		if err == nil || attempt == dumpAttempts || !freezeTimedOut(oc.Log) {
+		if err == nil || attempt == dumpAttempts || !transientDumpFailure(oc.Log) {
 			return d, err
 		}
 		if st, serr := k.containers.Status(name); serr != nil || st != "RUNNING" {
 			return d, err
 		}
-		k.log.Warn("CRIU could not freeze the container in time; trying again",
+		k.log.Warn("the dump failed for a passing cause; trying again",
 			"container", name, "attempt", attempt, "reason", criulog.Explain(oc.Log))
 		if err := emptyDir(dir, before); err != nil {
 			return d, errkind.New(errkind.ErrFailed, "clear the images of a failed dump", err)
@@ -243,15 +241,25 @@ func (k *Keeper) dumpStoredBy(ctx context.Context, start func(string, *images.Re
 	}
 }
 
-// freezeTimedOut says whether a dump log shows CRIU giving up on a task
-// that stayed in uninterruptible sleep (state D) while it seized the tree:
-// transient, unlike a task it may not seize at all (traced by another
-// process, say), which fails the same way in another state.
-func freezeTimedOut(log []byte) bool {
-	return unseizableInD.Match(log)
+// transientDumpFailure says whether a dump log shows a failure that a
+// moment of running ends, so that the same dump then succeeds:
+//   - CRIU gave up on a task that stayed in uninterruptible sleep (state
+//     D) while it seized the tree. BusyBox's `nc -e`, for one, waits so in
+//     vfork() until its child execs, and a child that CRIU stopped first
+//     never does. A task it may not seize at all (traced by another
+//     process, say) fails the same way in another state, for good.
+//   - A unix socket held messages with control data (credentials,
+//     descriptors) that its reader had not taken yet, which CRIU cannot
+//     dump: systemd's notify socket just after a unit (re)started, until
+//     PID 1 reads the new service's READY=1.
+func transientDumpFailure(log []byte) bool {
+	return unseizableInD.Match(log) || controlMessagesQueued.Match(log)
 }
 
-var unseizableInD = regexp.MustCompile(`Unseizable non-zombie \d+ found, state D`)
+var (
+	unseizableInD         = regexp.MustCompile(`Unseizable non-zombie \d+ found, state D`)
+	controlMessagesQueued = regexp.MustCompile(`skqueue: Control messages in queue, not supported`)
+)
 
 // emptyDir removes everything in dir but the entries named in keep.
 func emptyDir(dir string, keep []os.DirEntry) error {

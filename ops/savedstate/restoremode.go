@@ -20,9 +20,9 @@ import (
 )
 
 // CRIU restores mounts with one of two engines, and which one a container
-// needs depends on its mounts: the default, mount-v2, fails on read-only
-// bind mounts of host directories (`move_mount … Invalid argument`), and
-// mntns-compat-mode fails on a systemd service's private mount namespace
+// needs depends on its mounts: the default, mount-v2, failed on bind
+// mounts of a symlink such as /lib before ctrfs's CRIU patch 0011
+// (`move_mount … Invalid argument`), and mntns-compat-mode fails on a systemd service's private mount namespace
 // (`Can't bind-mount at …/dev/ptmx`). So a restore tries the mode that
 // last worked for the container (mount-v2 if none did yet) and then the
 // other, and the config remembers the one that worked, so that it travels

@@ -111,3 +111,14 @@ func SubIDFiles(uid, gid string) (string, string) {
 	}
 	return uid, gid
 }
+
+// failRestoreEngine is CTRFS_TEST_FAIL_RESTORE=ENGINE, a test hook: a
+// CRIU restore with that mount engine ("mount-v2" or "mntns-compat")
+// fails at its first action script, before any task exists, as a restore
+// CRIU cannot do with that engine fails, so that tests of the fallback to
+// the other engine need no container that one engine cannot restore (CRIU
+// patch 0011 fixed the last one known). Unset, it does nothing.
+var failRestoreEngine = os.Getenv("CTRFS_TEST_FAIL_RESTORE")
+
+// FailRestore tells whether a restore with the mount engine is to fail.
+func FailRestore(engine string) bool { return failRestoreEngine != "" && failRestoreEngine == engine }

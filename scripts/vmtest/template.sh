@@ -14,6 +14,7 @@
 # rebuild.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../gateway.sh"
 src=$(cd "$here/../.." && pwd)
 cache=${1:?usage: template.sh CACHEDIR}
 work=$(mktemp -d /tmp/ctrfs-vmtest-template.XXXXXX)
@@ -23,9 +24,7 @@ pid=
 cleanup() {
   [ -z "$pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
   ! mountpoint -q "$work/mnt" || umount -l "$work/mnt"
-  ! ip link show "$bridge" >/dev/null 2>&1 || ip link del "$bridge"
-  # The daemon's anycast gateway: a veth pair beside the bridge (ops/network/gateway.go).
-  ! ip link show "$bridge-gw" >/dev/null 2>&1 || ip link del "$bridge-gw"
+  remove_network "$bridge"
   rm -rf "$work"
 }
 trap cleanup EXIT

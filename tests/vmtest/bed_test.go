@@ -65,15 +65,19 @@ func (v *VM) sshArgs(remote string) []string {
 }
 
 // Run runs a shell command in the VM (in / ), returning its output.
-func (v *VM) Run(cmd string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), shTimeout)
+func (v *VM) Run(cmd string) (string, error) { return v.RunWithin(cmd, shTimeout) }
+
+// RunWithin is Run with a deadline of its own, for a command known to
+// take longer than shTimeout under emulation (a move of 1 GiB of memory).
+func (v *VM) RunWithin(cmd string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var out bytes.Buffer
 	c := exec.CommandContext(ctx, "ssh", v.sshArgs(cmd)...)
 	c.Stdout, c.Stderr = &out, &out
 	err := c.Run()
 	if ctx.Err() != nil {
-		err = fmt.Errorf("%s: no answer after %s", v.Name, shTimeout)
+		err = fmt.Errorf("%s: no answer after %s", v.Name, timeout)
 	}
 	return strings.TrimSpace(out.String()), err
 }
@@ -91,8 +95,11 @@ func (v *VM) MustSh(t *testing.T, cmd string) string {
 }
 
 // Ctl writes one command to containers/NAME/ctl; a failure quotes error.
-func (v *VM) Ctl(name, command string) error {
-	out, err := v.Sh(fmt.Sprintf("echo '%s' > containers/%s/ctl", command, name))
+func (v *VM) Ctl(name, command string) error { return v.CtlWithin(name, command, shTimeout) }
+
+// CtlWithin is Ctl with a deadline of its own (RunWithin).
+func (v *VM) CtlWithin(name, command string, timeout time.Duration) error {
+	out, err := v.RunWithin(fmt.Sprintf("cd /mnt/ctrfs && echo '%s' > containers/%s/ctl", command, name), timeout)
 	if err != nil {
 		e, _ := v.Sh("cat containers/" + name + "/error")
 		return fmt.Errorf("%s: echo '%s' > containers/%s/ctl: %v %s (error: %s)", v.Name, command, name, err, out, e)

@@ -37,3 +37,20 @@ func TestArchiveLiveToleratesChangedFiles(t *testing.T) {
 		t.Fatal("a level-0 archive passed tar's fatal error")
 	}
 }
+
+// A stateless snapshot of a running container tolerates files changing
+// under tar, not tar's fatal errors.
+func TestArchiveRunningToleratesChangedFiles(t *testing.T) {
+	rootfs, dir := t.TempDir(), t.TempDir()
+	fakeTar(t, "1")
+	if err := ArchiveRunning(rootfs, filepath.Join(dir, "a.tar")); err != nil {
+		t.Fatalf("an archive of a running container failed on files changed while it ran: %v", err)
+	}
+	if err := Archive(rootfs, filepath.Join(dir, "b.tar")); err == nil {
+		t.Fatal("Archive passed files changing under it")
+	}
+	fakeTar(t, "2")
+	if err := ArchiveRunning(rootfs, filepath.Join(dir, "c.tar")); err == nil {
+		t.Fatal("ArchiveRunning passed tar's fatal error")
+	}
+}

@@ -31,6 +31,18 @@ func Archive(rootfs, archive string) error {
 	return ArchiveSince(rootfs, archive, "")
 }
 
+// ArchiveRunning is Archive of a tree that its container changes while
+// tar reads it (a stateless snapshot of a RUNNING container): a file
+// that changes or goes meanwhile is archived as tar found it, and tar's
+// exit status 1 for it is no failure. The archive is not of one instant;
+// a stateful snapshot's is (ArchiveChanges, while frozen).
+func ArchiveRunning(rootfs, archive string) error {
+	if err := Archive(rootfs, archive); err != nil && !tarFilesChanged(err) {
+		return err
+	}
+	return nil
+}
+
 // ArchiveSince is Archive in GNU tar's listed-incremental
 // format if state is not "": with a new state file the archive holds the
 // whole tree, with the state of an earlier archive only what changed since

@@ -162,7 +162,9 @@ func (m *Snapshots) Take(ctx context.Context, oc *opctx.Op, name, snap string, s
 		}
 	} else {
 		oc.Progress.Sample("archive", 0, func() int64 { return opctx.DirSize(dir) })
-		if err := rootfstar.Archive(rootfs, archive); err != nil {
+		// A running container's files may change under tar (journald's
+		// journal, as systemd boots): taken as tar found them.
+		if err := rootfstar.ArchiveRunning(rootfs, archive); err != nil {
 			return errkind.New(errkind.ErrFailed, "archive rootfs of "+name, err)
 		}
 		d.Dumped = time.Now()

@@ -89,6 +89,9 @@ const (
 	ArgStream      = "stream"       // the daemon serves the images in DIR (images.ServeImages)
 	ArgLazyPages   = "lazy-pages"   // CRIU's lazy-pages daemon listens in DIR for the memory
 	ArgMntnsCompat = "mntns-compat" // CRIU's older mount engine (see ops/restoremode.go)
+	// EngineMountV2 names CRIU's default mount engine, which no argument
+	// asks for (ArgMntnsCompat names the other).
+	EngineMountV2 = "mount-v2"
 )
 
 // Main is `ctrfs lxc-helper VERB LXCPATH NAME LOGFILE [ARGS…]`: the LXC

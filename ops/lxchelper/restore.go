@@ -54,7 +54,7 @@ func parseRestoreArgs(verb Verb, args []string) (restoreOptions, error) {
 // the container's own options.
 func restoreContainer(c *lxc.Container, lxcpath string, o restoreOptions) error {
 	lines := []string{criuVerbosity}
-	engine := "mount-v2"
+	engine := EngineMountV2
 	if o.compat {
 		lines = append(lines, "mntns-compat-mode")
 		engine = ArgMntnsCompat

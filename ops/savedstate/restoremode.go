@@ -28,7 +28,7 @@ import (
 // other, and the config remembers the one that worked, so that it travels
 // with the container (moves, snapshots) and the next restore needs one try.
 const (
-	ModeV2     = "mount-v2"
+	ModeV2     = lxchelper.EngineMountV2
 	ModeCompat = lxchelper.ArgMntnsCompat // as the restore verbs' argument names it
 )
 

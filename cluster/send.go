@@ -23,7 +23,7 @@ func (mg *migration) packAndSend(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	items, err := mg.o.Items()
+	items, err := mg.o.Items(ctx)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (mg *migration) sendContainer(rootfs *images.Manifest, items map[string]*im
 // into a pre-copy move's report of its downtime (migration.report).
 func (mg *migration) sendFrozen(ctx context.Context, state *images.Manifest) error {
 	t := time.Now()
-	items, err := mg.o.Items()
+	items, err := mg.o.Items(ctx)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"ctrfs/ops/idmap"
 	"ctrfs/ops/lxcpath"
 	"ctrfs/ops/network"
+	"ctrfs/ops/storage"
 	"ctrfs/ops/templates"
 )
 
@@ -55,7 +56,16 @@ func (m *Manager) CreateWith(name string, opts CreateOptions) error {
 		}
 		tmp := filepath.Join(m.cfg.LXCPath, "."+name+".creating")
 		os.RemoveAll(tmp)
-		if err := tmpl.MakeRootfs(ctx, templateEnv(m.cfg, m.log), filepath.Join(tmp, "rootfs"), name); err != nil {
+		// The rootfs is made empty first, a subvolume where the host
+		// keeps them so (ops/storage); the template fills it.
+		err = os.Mkdir(tmp, 0o755)
+		if err == nil {
+			err = m.containers.Storage().MakeRootfs(filepath.Join(tmp, "rootfs"))
+		}
+		if err == nil {
+			err = tmpl.MakeRootfs(ctx, templateEnv(m.cfg, m.log), filepath.Join(tmp, "rootfs"), name)
+		}
+		if err != nil {
 			os.RemoveAll(tmp)
 			return newError(ErrFailed, "create "+name, err)
 		}
@@ -177,6 +187,11 @@ func (m *Manager) Info(name string) ([]KeyValue, error) {
 		KeyValue{Key: "memory", Value: mem}, KeyValue{Key: "created", Value: m.createdTimes.at(m.containers.ConfigPath(name)).UTC().Format(time.RFC3339)})
 	config, _ := os.ReadFile(m.containers.ConfigPath(name))
 	kv = append(kv, privilegeInfo(config)...)
+	kind := ""
+	if rootfs, err := lxcpath.RootfsOf(c); err == nil {
+		kind = string(storage.KindOf(rootfs))
+	}
+	kv = append(kv, KeyValue{Key: "storage", Value: kind})
 	kv = append(kv, m.stored.Info(name)...)
 	mode := m.saved.RestoreMode(name)
 	r, p := m.ledger.get(name)

@@ -37,6 +37,7 @@ import (
 	"ctrfs/ops/savedstate"
 	"ctrfs/ops/snapshots"
 	"ctrfs/ops/staging"
+	"ctrfs/ops/storage"
 	"ctrfs/ops/stored"
 )
 
@@ -64,6 +65,9 @@ type Config struct {
 	// (fs.ReservedNames), which no container made or arriving here may
 	// take.
 	ReservedNames []string
+	// Storage is `serve --storage`: how new containers' rootfs are kept
+	// (ops/storage: auto, dir or btrfs); "" is auto.
+	Storage string
 	// Context is the daemon's root context, cancelled at shutdown; nil
 	// is context.Background(). Operations take theirs from it
 	// (Manager.opCtx).
@@ -118,6 +122,10 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	if err := cfg.Network.EnsureBridge(); err != nil {
 		return nil, err
 	}
+	backend, err := storage.Choose(cfg.LXCPath, cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
 	store, err := images.Open(filepath.Join(cfg.StoreDir, "images"))
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", notOursFix(err))
@@ -127,6 +135,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 		ctx = context.Background()
 	}
 	m := newManager(cfg, ctx, events, log, store)
+	m.containers.UseStorage(backend)
 	// Before anything reads the store: recovery may find damaged manifests.
 	store.OnDamaged(m.manifestDamaged)
 	killLeftovers(m.staging, m.containers, m.log) // before recovery reads what they worked on
@@ -137,6 +146,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m.saved.ReleaseLeftHolds() // before their saved state is found stale
 	m.saved.DropStaleState()
 	m.snapshots.RecoverRootfsSwaps()
+	m.snapshots.RemoveOrphanSubvolumes()
 	removeUnfinishedCreates(cfg.LXCPath, log)
 	m.moves.RemoveMovedAwayLeft()
 	m.stored.CollectGarbage() // chunks of imports that a crash cut short

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"ctrfs/images"
 	"ctrfs/ops/moves"
 	"ctrfs/ops/opctx"
 )
@@ -36,6 +37,9 @@ func (h moveManager) Start(ctx context.Context, oc *opctx.Op, name string) error
 	return h.m.start(ctx, oc, name)
 }
 
-func (h moveManager) Unfreeze(name string) error          { return h.m.unfreeze(name) }
-func (h moveManager) ValidateNewName(name string) error   { return h.m.validateNewName(name) }
+func (h moveManager) Unfreeze(name string) error        { return h.m.unfreeze(name) }
+func (h moveManager) ValidateNewName(name string) error { return h.m.validateNewName(name) }
+func (h moveManager) PortableSnapshot(ctx context.Context, name, snap string) (*images.Manifest, error) {
+	return h.m.snapshots.Portable(ctx, name, snap)
+}
 func (h moveManager) SetAsideLeftovers(name string) error { return h.m.renames.setAsideLeftovers(name) }

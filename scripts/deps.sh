@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 need_pkgs=(lxc lxc-dev golang-gopkg-lxc-go-lxc.v2-dev fuse3 iptables busybox-static debootstrap go-md2man
-  iproute2 bridge-utils pkg-config gcc make rsync zstd)
+  iproute2 bridge-utils pkg-config gcc make rsync zstd btrfs-progs)
 
 # A kernel with AppArmor on (stock Debian's) needs its userspace: LXC loads
 # a profile for every container with apparmor_parser, and without it no

@@ -47,6 +47,13 @@ func StartDaemon(t *testing.T, name string, extra ...string) *Daemon {
 // that the test can set Env first.
 func NewDaemon(t *testing.T, name string, extra ...string) *Daemon {
 	t.Helper()
+	return newDaemonOn(t, name, "", extra...)
+}
+
+// newDaemonOn is NewDaemon with its LXC path in lxcPath if that is not
+// empty (harness_btrfs_test.go), which outlives the daemon's cleanup.
+func newDaemonOn(t *testing.T, name, lxcPath string, extra ...string) *Daemon {
+	t.Helper()
 	testenv.NeedTool(t, "lxc-start", "LXC: make deps installs it")
 	testenv.NeedTool(t, "criu", "make deps installs it")
 	base := t.TempDir()
@@ -58,6 +65,9 @@ func NewDaemon(t *testing.T, name string, extra ...string) *Daemon {
 		LXCPath: filepath.Join(base, "lxc"),
 		Store:   filepath.Join(base, "store"),
 		logPath: filepath.Join(base, "daemon.log"),
+	}
+	if lxcPath != "" {
+		d.LXCPath = lxcPath
 	}
 	d.args = append([]string{"serve", "--mount", d.Mount, "--lxcpath", d.LXCPath, "--store", d.Store,
 		"--name", name, "--bridge", testBridge, "--subnet", testSubnet, "--log-level", "debug",

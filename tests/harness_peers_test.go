@@ -64,12 +64,19 @@ func startPeer(t *testing.T, name, ip, secret, join string, env ...string) *Peer
 // newPeer prepares startPeer's daemon without starting it.
 func newPeer(t *testing.T, name, ip, secret, join string) *Peer {
 	t.Helper()
+	return newPeerOn(t, name, ip, secret, join, "")
+}
+
+// newPeerOn is newPeer with its LXC path in lxcPath if that is not
+// empty (newDaemonOn).
+func newPeerOn(t *testing.T, name, ip, secret, join, lxcPath string) *Peer {
+	t.Helper()
 	addr := fmt.Sprintf("%s:%d", ip, nextPort.Add(2))
 	args := []string{"--bind", addr, "--secret-file", secretFile(t, secret, 0o600)}
 	if join != "" {
 		args = append(args, "--join", join)
 	}
-	return &Peer{Daemon: NewDaemon(t, name, args...), Addr: addr}
+	return &Peer{Daemon: newDaemonOn(t, name, lxcPath, args...), Addr: addr}
 }
 
 // hosts lists hosts/ of the daemon's mount, sorted.

@@ -9,6 +9,7 @@ import (
 	"ctrfs/ops/lazypages"
 	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/rootfstar"
+	"ctrfs/ops/storage"
 )
 
 const usage = `usage:
@@ -35,6 +36,8 @@ func main() {
 		os.Exit(lxchelper.Main(os.Args[2:]))
 	case "archive-rootfs": // internal: CRIU's hook during a stateful snapshot
 		os.Exit(rootfstar.ArchiveMain(os.Args[2:]))
+	case "snapshot-rootfs": // internal: the same, of a rootfs that is a btrfs subvolume
+		os.Exit(storage.SnapshotMain(os.Args[2:]))
 	case "lazy-probe-workload": // internal: the process that lazypages.Probe moves
 		os.Exit(lazypages.ProbeWorkloadMain(os.Args[2:]))
 	case "lazy-pages-watch": // internal: the watcher of a post-copy move's copy

@@ -22,6 +22,7 @@ import (
 	"ctrfs/fs"
 	"ctrfs/ops"
 	"ctrfs/ops/network"
+	"ctrfs/ops/storage"
 	"ctrfs/ops/templates"
 )
 
@@ -31,6 +32,7 @@ type serveFlags struct {
 	bind, join, secretFile      string
 	metrics                     string
 	template, templateCache     string
+	storage                     string
 	migratePort                 int
 	postCopy                    bool
 }
@@ -54,6 +56,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	set.StringVar(&f.bridge, "bridge", "ctrfsbr0", "attach new containers to `BRIDGE`, created if missing")
 	set.StringVar(&f.subnet, "subnet", "10.87.0.0/16", "the bridge's IPv4 `SUBNET`: the bridge takes its first address, containers get static ones")
 	set.StringVar(&f.template, "template", templates.DefaultName, "the `TEMPLATE` of `mkdir containers/NAME` (templates/ lists them)")
+	set.StringVar(&f.storage, "storage", storage.Auto, "keep new containers' rootfs as `KIND`: btrfs subvolumes (instant snapshots), dir (plain directories), or auto (btrfs where the LXC path is on btrfs)")
 	set.StringVar(&f.templateCache, "template-cache", "", "keep the templates' built rootfs archives in `DIR` (default: STORE/templates), shared by daemons that name the same one")
 	set.StringVar(&f.bind, "bind", "", "gossip address `ADDR:PORT` of this host in the cluster (needs --secret-file; none: run alone)")
 	set.StringVar(&f.join, "join", "", "gossip addresses `ADDR:PORT[,...]` of hosts to join (retried until they answer)")
@@ -76,6 +79,10 @@ func serve(args []string) int {
 	}
 	if _, err := templates.Lookup(f.template); err != nil {
 		fmt.Fprintln(os.Stderr, "ctrfs serve: --template:", err)
+		return 2
+	}
+	if err := storage.ValidKind(f.storage); err != nil {
+		fmt.Fprintln(os.Stderr, "ctrfs serve: --storage:", err)
 		return 2
 	}
 	var level slog.Level
@@ -130,7 +137,7 @@ func run(f *serveFlags, log *slog.Logger, ring *ops.LogRing) error {
 		Host: f.name, LXCPath: f.lxcpath, StoreDir: f.store,
 		Network:    network.Network{Bridge: f.bridge, Subnet: subnet, Host: f.name},
 		HelperPath: self, RecentLog: ring,
-		TemplateCache: f.templateCache, DefaultTemplate: f.template,
+		TemplateCache: f.templateCache, DefaultTemplate: f.template, Storage: f.storage,
 		ReservedNames: fs.ReservedNames(), Context: ctx,
 	}, events, log)
 	if err != nil {

@@ -55,3 +55,40 @@ func NeedDevice(t testing.TB, path, why string) {
 		missing(t, fmt.Sprintf("needs %s (%s): %v", path, why, err))
 	}
 }
+
+// Btrfs makes a btrfs filesystem of size bytes in a file under dir,
+// mounts it on dir/mnt through a loop device, and returns the mount
+// point; t's cleanup unmounts it (lazily, should a test leave a file
+// open) and the loop device goes with the mount. It needs root and
+// btrfs-progs' mkfs.btrfs (make deps installs it).
+func Btrfs(t testing.TB, dir string, size int64) string {
+	t.Helper()
+	NeedRoot(t, "a loop-mounted btrfs")
+	NeedTool(t, "mkfs.btrfs", "btrfs-progs: make deps installs it")
+	img := dir + "/btrfs.img"
+	mnt := dir + "/mnt"
+	f, err := os.Create(img)
+	if err == nil {
+		err = f.Truncate(size)
+		f.Close()
+	}
+	if err == nil {
+		err = os.MkdirAll(mnt, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.btrfs", "-q", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.btrfs: %v: %s", err, out)
+	}
+	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount %s: %v: %s", img, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Logf("umount %s: %v: %s; unmounting lazily", mnt, err, out)
+			exec.Command("umount", "-l", mnt).Run()
+		}
+	})
+	return mnt
+}

@@ -14,11 +14,17 @@ import (
 // archiveHook is a CRIU action script that archives the rootfs after a dump
 // while the processes are still frozen, so that the archive holds the files
 // as the dumped processes last saw them: the whole tree, or with tar's
-// incremental state of an archive made before, what changed since.
+// incremental state of an archive made before, what changed since; or,
+// a rootfs that is a btrfs subvolume, a read-only snapshot of it.
 const archiveHook = `#!/bin/sh
 [ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0
+[ -z "$CTRFS_SUBVOLUME" ] || exec "$CTRFS_HELPER" snapshot-rootfs "$CTRFS_ROOTFS" "$CTRFS_SUBVOLUME"
 exec "$CTRFS_HELPER" archive-rootfs "$CTRFS_ROOTFS" "$CTRFS_ARCHIVE" ${CTRFS_TAR_STATE:+"$CTRFS_TAR_STATE"}
 `
+
+// SubvolumeFlag is CheckpointRunning's word before a snapshot subvolume
+// to make, where an archive would go.
+const SubvolumeFlag = "--subvolume"
 
 // freezeTimeout is CRIU's --timeout for freezing and seizing the tasks
 // (10 s by default). A dump that cannot seize a task in time fails and is
@@ -101,9 +107,13 @@ func dump(c *lxc.Container, lxcpath string, d dumpRun, config ...string) error {
 // checkpointWithRootfs dumps the container's processes into dir and leaves
 // them running; CRIU's post-dump hook archives the rootfs meanwhile, only
 // what changed since the archive whose incremental state is given, if it is.
+// With SubvolumeFlag and a path after rootfs, the hook snapshots the
+// rootfs subvolume there instead.
 func checkpointWithRootfs(c *lxc.Container, lxcpath, dir, rootfs, archive string, state ...string) error {
-	env := map[string]string{"CTRFS_ROOTFS": rootfs, "CTRFS_ARCHIVE": archive, "CTRFS_TAR_STATE": ""}
-	if len(state) > 0 {
+	env := map[string]string{"CTRFS_ROOTFS": rootfs, "CTRFS_ARCHIVE": archive, "CTRFS_TAR_STATE": "", "CTRFS_SUBVOLUME": ""}
+	if archive == SubvolumeFlag && len(state) == 1 {
+		env["CTRFS_SUBVOLUME"], archive = state[0], state[0]
+	} else if len(state) > 0 {
 		env["CTRFS_TAR_STATE"] = state[0]
 	}
 	hook, err := actionScript(archiveHook, env)

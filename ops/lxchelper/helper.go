@@ -48,7 +48,8 @@ const (
 	// CheckpointRunning dumps the container into DIR and leaves it
 	// running; with ROOTFS ARCHIVE [STATE] after DIR, CRIU's post-dump
 	// hook archives the rootfs (or what changed since STATE) while its
-	// tasks are still frozen.
+	// tasks are still frozen; with ROOTFS --subvolume DEST, it makes
+	// DEST a read-only snapshot of the rootfs subvolume.
 	CheckpointRunning Verb = "checkpoint-running"
 	// CheckpointLazy dumps the container into DIR for a post-copy move:
 	// DIR ADDR PORT TLSDIR, its page server serving the memory on

@@ -21,6 +21,7 @@ import (
 	"ctrfs/ops/errkind"
 	"ctrfs/ops/lxchelper"
 	"ctrfs/ops/opctx"
+	"ctrfs/ops/storage"
 )
 
 // ShutdownTimeout is how long a clean stop waits for init before killing.
@@ -28,9 +29,10 @@ const ShutdownTimeout = 10 * time.Second
 
 // Containers are the containers of one LXC path.
 type Containers struct {
-	path   string
-	runner lxchelper.Runner
-	states stateHandles
+	path    string
+	runner  lxchelper.Runner
+	states  stateHandles
+	storage storage.Backend // of new containers' rootfs
 }
 
 // New is the containers of lxcPath, whose helper is the ctrfs binary at
@@ -40,6 +42,14 @@ func New(lxcPath, helperPath, logDir, tempDir string) *Containers {
 	return &Containers{path: lxcPath,
 		runner: lxchelper.Runner{Path: helperPath, LXCPath: lxcPath, LogDir: logDir, TempDir: tempDir}}
 }
+
+// UseStorage makes new containers' rootfs with b (the default: plain
+// directories). Set once, before any operation.
+func (cs *Containers) UseStorage(b storage.Backend) { cs.storage = b }
+
+// Storage is the backend of new containers' rootfs; a container's own
+// is storage.KindOf its rootfs.
+func (cs *Containers) Storage() storage.Backend { return cs.storage }
 
 // Path is the LXC path.
 func (cs *Containers) Path() string { return cs.path }
@@ -194,15 +204,16 @@ func (cs *Containers) RunCRIUHelper(ctx context.Context, oc *opctx.Op, work int6
 	return err
 }
 
-// RootfsOf is the directory of a container's rootfs. Snapshots and moves
-// archive directories; other storage backends are not supported.
+// RootfsOf is the directory of a container's rootfs: a plain directory or
+// a btrfs subvolume (ops/storage); other LXC backends (a block device,
+// an overlay) are not supported.
 func RootfsOf(c *lxc.Container) (string, error) {
 	items := c.ConfigItem("lxc.rootfs.path")
 	path := ""
 	if len(items) > 0 {
 		path = strings.TrimSpace(items[0])
 	}
-	path = strings.TrimPrefix(path, "dir:")
+	path = strings.TrimPrefix(strings.TrimPrefix(path, "dir:"), "btrfs:")
 	if path == "" || !filepath.IsAbs(path) {
 		return "", errkind.New(errkind.ErrUnsupported, fmt.Sprintf("%s: rootfs %q is not a directory that ctrfs can snapshot", c.Name(), path), nil)
 	}

@@ -165,8 +165,9 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 }
 
 // Items are the saved state and snapshots that travel with the container,
-// by their names relative to it: "state" and "snapshots/SNAP".
-func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
+// by their names relative to it: "state" and "snapshots/SNAP", each
+// snapshot with its rootfs as an archive.
+func (o *Outgoing) Items(ctx context.Context) (map[string]*images.Manifest, error) {
 	out := map[string]*images.Manifest{}
 	snaps, err := o.m.stored.Snapshots(o.name)
 	if err != nil {
@@ -176,7 +177,7 @@ func (o *Outgoing) Items() (map[string]*images.Manifest, error) {
 		if err := lxcpath.ValidateName(s); err != nil {
 			return nil, err
 		}
-		mf, err := o.m.stored.LoadSnapshot(o.name, s)
+		mf, err := o.m.mgr.PortableSnapshot(ctx, o.name, s)
 		if err != nil {
 			return nil, err
 		}
@@ -392,7 +393,10 @@ func (in *Incoming) Prepare(ctx context.Context, rootfs *images.Manifest) error 
 	}
 	err = os.MkdirAll(tmp, 0o755)
 	if err == nil {
-		err = rootfstar.UnpackIncremental(filepath.Join(tmp, "rootfs"), filepath.Join(dir, stored.SnapshotRootfs))
+		err = in.m.containers.Storage().MakeRootfs(filepath.Join(tmp, "rootfs"))
+	}
+	if err == nil {
+		err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), true, filepath.Join(dir, stored.SnapshotRootfs))
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -473,10 +477,12 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 	if _, ok := rootfs.File(stored.RootfsChanges); ok {
 		archives = append(archives, filepath.Join(dir, stored.RootfsChanges))
 	}
-	if prepared {
-		err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), true, archives...)
-	} else {
-		err = rootfstar.Unpack(filepath.Join(tmp, "rootfs"), archives...)
+	if !prepared {
+		// In this host's backend, whatever the source's.
+		err = in.m.containers.Storage().MakeRootfs(filepath.Join(tmp, "rootfs"))
+	}
+	if err == nil {
+		err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), prepared || len(archives) > 1, archives...)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"ctrfs/ops/storage"
 	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
@@ -50,8 +51,12 @@ func (m *Moves) RemoveMovedAway(name string) error {
 
 // removeMovedAway removes a moved-away copy's directory. rm stays on the
 // rootfs's own filesystem: a mount left inside it (there should be none)
-// is not emptied.
+// is not emptied. Its subvolumes (on btrfs: the rootfs and snapshots'),
+// which rm takes for other filesystems, go first.
 func (m *Moves) removeMovedAway(dir string) {
+	if err := storage.RemoveSubvolumes(dir, 2); err != nil {
+		m.log.Error("cannot remove the subvolumes of a container that moved away", "dir", dir, "err", err)
+	}
 	if out, err := exec.Command("rm", "-rf", "--one-file-system", dir).CombinedOutput(); err != nil {
 		m.log.Error("cannot remove the copy of a container that moved away", "dir", dir, "err", err, "output", strings.TrimSpace(string(out)))
 	}

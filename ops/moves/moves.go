@@ -49,6 +49,10 @@ type Manager interface {
 	// with no container out of the way (the caller holds its lock).
 	ValidateNewName(name string) error
 	SetAsideLeftovers(name string) error
+	// PortableSnapshot is a snapshot's manifest with its rootfs as an
+	// archive, which any host can restore (one kept in a btrfs
+	// subvolume is archived into it first).
+	PortableSnapshot(ctx context.Context, name, snap string) (*images.Manifest, error)
 }
 
 // Config is what moves need of the host's configuration.

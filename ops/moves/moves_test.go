@@ -25,11 +25,14 @@ func (noManager) Run(ctx context.Context, name, what string, fn func(context.Con
 }
 func (noManager) Lock(name, what string) (func(), error)                 { return func() {}, nil }
 func (noManager) Record(string, string, *opctx.Op, time.Duration, error) {}
-func (noManager) PublishEvent(string, string, string, time.Duration)     {}
-func (noManager) Start(context.Context, *opctx.Op, string) error         { return nil }
-func (noManager) Unfreeze(string) error                                  { return nil }
-func (noManager) ValidateNewName(name string) error                      { return lxcpath.ValidateName(name) }
-func (noManager) SetAsideLeftovers(string) error                         { return nil }
+func (noManager) PortableSnapshot(context.Context, string, string) (*images.Manifest, error) {
+	return nil, nil
+}
+func (noManager) PublishEvent(string, string, string, time.Duration) {}
+func (noManager) Start(context.Context, *opctx.Op, string) error     { return nil }
+func (noManager) Unfreeze(string) error                              { return nil }
+func (noManager) ValidateNewName(name string) error                  { return lxcpath.ValidateName(name) }
+func (noManager) SetAsideLeftovers(string) error                     { return nil }
 
 // testMoves is the Moves of a fresh store and LXC path.
 func testMoves(t *testing.T) *Moves {

@@ -9,6 +9,7 @@ import (
 
 	"ctrfs/ops/configfile"
 	"ctrfs/ops/lxcpath"
+	"ctrfs/ops/storage"
 )
 
 // A rootfs is rolled back by unpacking the snapshot beside it and swapping
@@ -23,7 +24,7 @@ const (
 // the old tree.
 func swapRootfs(rootfs string) error {
 	out := rootfs + rootfsOutgoing
-	if err := os.RemoveAll(out); err != nil {
+	if err := storage.RemoveTree(out); err != nil {
 		return err
 	}
 	if err := os.Rename(rootfs, out); err != nil {
@@ -33,7 +34,7 @@ func swapRootfs(rootfs string) error {
 		os.Rename(out, rootfs)
 		return err
 	}
-	return os.RemoveAll(out)
+	return storage.RemoveTree(out)
 }
 
 // RecoverRootfsSwaps runs recoverRootfs for every container.
@@ -68,11 +69,11 @@ func recoverRootfs(rootfs string) error {
 			if err := os.Rename(out, rootfs); err != nil {
 				return err
 			}
-		} else if err := os.RemoveAll(out); err != nil {
+		} else if err := storage.RemoveTree(out); err != nil {
 			return err
 		}
 	}
-	return os.RemoveAll(rootfs + rootfsIncoming)
+	return storage.RemoveTree(rootfs + rootfsIncoming)
 }
 
 // snapshotConfigFor is the snapshot's config made fit for the container as

@@ -18,6 +18,7 @@ import (
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/savedstate"
+	"ctrfs/ops/storage"
 	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
@@ -33,8 +34,9 @@ type Snapshot struct {
 	Name     string
 	Taken    time.Time
 	Stateful bool
-	Size     int64 // logical bytes: rootfs archive, config and images
-	Stored   int64 // compressed bytes that were new to the store when taken
+	Storage  storage.Kind // btrfs: its rootfs is a snapshot subvolume; dir: an archive
+	Size     int64        // logical bytes in the store: rootfs archive, config and images
+	Stored   int64        // compressed bytes that were new to the store when taken
 }
 
 // Info is the snapshot's `info` file, in docs/ctrfs.5.md's order.
@@ -46,15 +48,20 @@ func (s *Snapshot) Info() []opctx.KeyValue {
 	return []opctx.KeyValue{
 		{Key: "taken", Value: s.Taken.UTC().Format(time.RFC3339)},
 		{Key: "kind", Value: kind},
+		{Key: "storage", Value: string(s.Storage)},
 		{Key: "size", Value: fmt.Sprint(s.Size)},
 		{Key: "stored", Value: fmt.Sprint(s.Stored)},
 	}
 }
 
-func snapshotOf(snap string, mf *images.Manifest) *Snapshot {
+func snapshotOf(snap string, mf *images.Manifest, inSubvolume bool) *Snapshot {
 	stored, _ := strconv.ParseInt(mf.Meta[metaStored], 10, 64)
+	kind := storage.Dir
+	if inSubvolume {
+		kind = storage.Btrfs
+	}
 	return &Snapshot{Name: snap, Taken: mf.Created, Stateful: mf.Meta[metaKind] == "stateful",
-		Size: mf.Size(), Stored: stored}
+		Storage: kind, Size: mf.Size(), Stored: stored}
 }
 
 // Snapshot returns one snapshot; ErrNotFound if there is none by that name.
@@ -63,7 +70,7 @@ func (m *Snapshots) Snapshot(name, snap string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return snapshotOf(snap, mf), nil
+	return snapshotOf(snap, mf, m.heldInSubvolume(name, snap, mf)), nil
 }
 
 // SnapshotState is the CRIU images of a stateful snapshot, browsable like
@@ -87,9 +94,9 @@ func (m *Snapshots) load(name, snap string) (*images.Manifest, error) {
 	return m.stored.LoadSnapshot(name, snap)
 }
 
-// Delete is rmdir of snapshots/SNAP: the manifest goes, and GC frees the
-// chunks no other snapshot or saved state uses. The caller holds the
-// container's lock.
+// Delete is rmdir of snapshots/SNAP: the manifest goes, then its
+// rootfs subvolume if it has one, and GC frees the chunks no other
+// snapshot or saved state uses. The caller holds the container's lock.
 func (m *Snapshots) Delete(name, snap string) error {
 	err := m.images.Delete(stored.SnapshotKey(name, snap))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -97,6 +104,11 @@ func (m *Snapshots) Delete(name, snap string) error {
 	}
 	if err != nil {
 		return errkind.New(errkind.ErrFailed, fmt.Sprintf("delete snapshot %s of %s", snap, name), err)
+	}
+	// With no manifest naming it, a subvolume left by a failure here
+	// goes at the next start (RemoveOrphanSubvolumes).
+	if err := storage.RemoveTree(m.subvolume(name, snap)); err != nil {
+		m.log.Error("cannot remove the rootfs subvolume of a deleted snapshot", "container", name, "snapshot", snap, "err", err)
 	}
 	m.stored.CollectGarbage()
 	return nil
@@ -108,7 +120,7 @@ func (m *Snapshots) Delete(name, snap string) error {
 // post-dump hook while the processes are still frozen, so that files and
 // memory are of the same instant and the freeze lasts as long as the
 // changes take to archive, not the whole tree.
-func (m *Snapshots) Take(ctx context.Context, oc *opctx.Op, name, snap string, stateful bool) error {
+func (m *Snapshots) Take(ctx context.Context, oc *opctx.Op, name, snap string, stateful bool) (err error) {
 	if _, err := m.images.Load(stored.SnapshotKey(name, snap)); err == nil || stored.IsDamaged(err) {
 		return errkind.New(errkind.ErrExists, fmt.Sprintf("%s has a snapshot %q", name, snap), err)
 	}
@@ -141,10 +153,35 @@ func (m *Snapshots) Take(ctx context.Context, oc *opctx.Op, name, snap string, s
 	if err := configfile.Copy(m.containers.ConfigPath(name), filepath.Join(dir, stored.SnapshotConfig), 0o600); err != nil {
 		return errkind.New(errkind.ErrFailed, "copy config of "+name, err)
 	}
+	// A rootfs that is a subvolume is snapshotted, not archived
+	// (subvolumes.go): the subvolume goes again unless the manifest
+	// that names it is saved.
+	sub := ""
+	if storage.KindOf(rootfs) == storage.Btrfs {
+		if sub, err = m.prepareSubvolume(name, snap); err != nil {
+			return errkind.New(errkind.ErrFailed, "prepare snapshot of "+name, err)
+		}
+		saved := false
+		defer func() {
+			if !saved {
+				storage.RemoveTree(sub)
+			}
+		}()
+		defer func() { saved = err == nil }()
+	}
 	archive := filepath.Join(dir, stored.SnapshotRootfs)
 	var d savedstate.StoredDump
 	var base *rootfsBase
-	if stateful {
+	if stateful && sub != "" {
+		testhooks.PausePoint("snapshot-freeze")
+		// CRIU's post-dump hook snapshots the subvolume while the
+		// tasks are frozen: files and memory of one instant.
+		d, err = m.saved.DumpStoredAfter(ctx, oc, nil, lxchelper.CheckpointRunning, name, dir, rootfs, lxchelper.SubvolumeFlag, sub)
+		if err != nil {
+			return m.saved.DumpFailed(name, err, oc.Log)
+		}
+		oc.Extra = append(oc.Extra, savedstate.DumpStats(dir)...)
+	} else if stateful {
 		if base, err = m.archiveBase(ctx, oc, name, rootfs); err != nil {
 			return err
 		}
@@ -160,6 +197,13 @@ func (m *Snapshots) Take(ctx context.Context, oc *opctx.Op, name, snap string, s
 		if d.StoreErr == nil {
 			d.Manifest.Files = append(d.Manifest.Files, base.file)
 		}
+	} else if sub != "" {
+		if err := storage.Snapshot(rootfs, sub, true); err != nil {
+			return errkind.New(errkind.ErrFailed, "snapshot rootfs of "+name, err)
+		}
+		d.Dumped = time.Now()
+		oc.Progress.SetStep("store", 0)
+		d.Manifest, d.Stats, d.StoreErr = m.images.ImportDir(ctx, dir)
 	} else {
 		oc.Progress.Sample("archive", 0, func() int64 { return opctx.DirSize(dir) })
 		// A running container's files may change under tar (journald's
@@ -184,6 +228,9 @@ func (m *Snapshots) Take(ctx context.Context, oc *opctx.Op, name, snap string, s
 		kind = "stateful"
 	}
 	mf.Meta = map[string]string{metaKind: kind, metaStored: fmt.Sprint(st.StoredBytes)}
+	if sub != "" {
+		mf.Meta[metaRootfs] = rootfsSubvolume
+	}
 	if err := m.images.Save(stored.SnapshotKey(name, snap), mf); err != nil {
 		m.images.Release(mf)
 		m.stored.FreeFailedImport(ctx)
@@ -241,21 +288,29 @@ func (m *Snapshots) Restore(ctx context.Context, oc *opctx.Op, name, snap string
 		return errkind.New(errkind.ErrFailed, fmt.Sprintf("unpack snapshot %s of %s", snap, name), err)
 	}
 	// The rootfs archives first; tar unpacks them while the CRIU
-	// images are exported.
+	// images are exported. A rootfs kept in a subvolume is snapshotted
+	// instead, in no time.
 	archiveFiles, imageFiles := splitRootfsArchives(mf)
-	if err := m.images.Export(ctx, archiveFiles, dir); err != nil {
-		return exportFailed(err)
-	}
 	incoming := rootfs + rootfsIncoming
-	archives := []string{filepath.Join(dir, stored.SnapshotRootfs)}
-	if _, ok := mf.File(stored.RootfsChanges); ok {
-		archives = append(archives, filepath.Join(dir, stored.RootfsChanges))
-	}
 	unpacked := make(chan error, 1)
-	go func() { unpacked <- rootfstar.Unpack(incoming, archives...) }()
+	if m.heldInSubvolume(name, snap, mf) {
+		unpacked <- m.rollBackFromSubvolume(name, snap, rootfs)
+	} else if _, ok := mf.File(stored.SnapshotRootfs); !ok {
+		return errkind.New(errkind.ErrFailed, fmt.Sprintf("snapshot %s of %s is damaged: its rootfs subvolume %s is missing; %s is unchanged",
+			snap, name, m.subvolume(name, snap), name), nil)
+	} else {
+		if err := m.images.Export(ctx, archiveFiles, dir); err != nil {
+			return exportFailed(err)
+		}
+		archives := []string{filepath.Join(dir, stored.SnapshotRootfs)}
+		if _, ok := mf.File(stored.RootfsChanges); ok {
+			archives = append(archives, filepath.Join(dir, stored.RootfsChanges))
+		}
+		go func() { unpacked <- unpackIncoming(rootfs, archives) }()
+	}
 	exportErr := m.images.Export(ctx, imageFiles, dir)
 	if err := <-unpacked; err != nil || exportErr != nil {
-		os.RemoveAll(incoming)
+		storage.RemoveTree(incoming)
 		if exportErr != nil {
 			return exportFailed(exportErr)
 		}
@@ -263,18 +318,18 @@ func (m *Snapshots) Restore(ctx context.Context, oc *opctx.Op, name, snap string
 	}
 	config, err := snapshotConfigFor(filepath.Join(dir, stored.SnapshotConfig), m.containers.ConfigPath(name))
 	if err != nil {
-		os.RemoveAll(incoming)
+		storage.RemoveTree(incoming)
 		return errkind.New(errkind.ErrFailed, fmt.Sprintf("read config of snapshot %s of %s", snap, name), err)
 	}
 	unpackTime := time.Since(t0)
 
 	t1 := time.Now()
 	if err := m.containers.Kill(name); err != nil {
-		os.RemoveAll(incoming)
+		storage.RemoveTree(incoming)
 		return err
 	}
 	if err := m.stored.DropState(name); err != nil {
-		os.RemoveAll(incoming)
+		storage.RemoveTree(incoming)
 		return err
 	}
 	if err := swapRootfs(rootfs); err != nil {

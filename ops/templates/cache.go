@@ -239,8 +239,8 @@ func createArchive(dir, archive string) error {
 	return f.Sync()
 }
 
-// extractArchive unpacks an archive of createArchive into dir, which must
-// not exist yet.
+// extractArchive unpacks an archive of createArchive into dir, an empty
+// directory (a subvolume on btrfs) or none yet.
 func extractArchive(archive, dir string) error {
 	f, err := os.Open(archive)
 	if err != nil {
@@ -252,10 +252,7 @@ func extractArchive(archive, dir string) error {
 		return err
 	}
 	defer dec.Close()
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return err
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	cmd := exec.Command("tar", append([]string{"--extract", "--same-permissions", "--file", "-", "--directory", dir}, rootfstar.Flags...)...)

@@ -105,8 +105,8 @@ func Lookup(name string) (*Template, error) {
 		name, strings.Join(Names(), ", ")), nil)
 }
 
-// MakeRootfs makes the rootfs of a new container in dir (which does not
-// exist yet); a template that must be built first (debian, once per
+// MakeRootfs makes the rootfs of a new container in dir, an empty
+// directory made for it (a subvolume on btrfs, ops/storage); a template that must be built first (debian, once per
 // cache) makes it wait for the build, which ctx's end stops.
 func (t *Template) MakeRootfs(ctx context.Context, env Env, dir, container string) error {
 	return t.rootfs(ctx, env, dir, container)

@@ -82,6 +82,7 @@ func Start(cfg Config, m *ops.Manager) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, m: m, mv: m.Moves(), lastMoves: map[string]string{}, cpuFlags: map[string]string{}}
 	c.recv = newReceiver(c.mv, c.stateDir("incoming"), cfg.Secret, c.opCtx, cfg.Log)
 	c.facts = LocalFacts(cfg.Host, "", m.LXCVersion())
+	c.facts.Storage = string(m.Storage())
 	c.peerAddrs.Dir = c.stateDir("addresses")
 	if len(cfg.Secret) == 0 || cfg.Bind == "" {
 		if len(cfg.Join) > 0 {

@@ -13,6 +13,7 @@ import (
 	"ctrfs/images"
 	"ctrfs/ops"
 	"ctrfs/ops/moves"
+	"ctrfs/ops/storage"
 )
 
 // Migrate moves a container to another host: live if it runs, cold if it
@@ -185,6 +186,7 @@ func (mg *migration) check(ctx context.Context, postCopy bool) error {
 	if err := mg.canHoldMap(facts); err != nil {
 		return err
 	}
+	o.TargetReceivesStreams(facts.Storage == string(storage.Btrfs))
 	status, err := o.Status()
 	if err != nil {
 		return err
@@ -331,6 +333,7 @@ func (mg *migration) report(total, downtime time.Duration) []ops.KeyValue {
 	report := []ops.KeyValue{
 		{Key: "moved-from", Value: mg.c.cfg.Host},
 		{Key: "move-mode", Value: map[bool]string{true: "live", false: "cold"}[mg.live]},
+		{Key: "move-rootfs", Value: mg.o.RootfsTransfer()},
 		seconds("move-seconds", total),
 		seconds("precopy-seconds", mg.precopied),
 		{Key: "precopy-rounds", Value: fmt.Sprint(mg.rounds)},

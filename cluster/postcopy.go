@@ -183,6 +183,7 @@ func (mg *migration) commitLazy(ctx context.Context, dump *moves.LazyDump, sent,
 	report := []ops.KeyValue{
 		{Key: "moved-from", Value: mg.c.cfg.Host},
 		{Key: "move-mode", Value: "post-copy"},
+		{Key: "move-rootfs", Value: mg.o.RootfsTransfer()},
 		seconds("move-seconds", total),
 		seconds("precopy-seconds", mg.precopied),
 		seconds("downtime-seconds", downtime),

@@ -149,6 +149,7 @@ func NewManager(cfg Config, events *EventBus, log *slog.Logger) (*Manager, error
 	m.snapshots.RemoveOrphanSubvolumes()
 	removeUnfinishedCreates(cfg.LXCPath, log)
 	m.moves.RemoveMovedAwayLeft()
+	m.moves.RemoveMoveSnapshotsLeft()
 	m.stored.CollectGarbage() // chunks of imports that a crash cut short
 	return m, nil
 }
@@ -183,7 +184,7 @@ func (m *Manager) opCtx() context.Context { return context.WithoutCancel(m.ctx) 
 func removeUnfinishedCreates(lxcPath string, log *slog.Logger) {
 	dirs, _ := filepath.Glob(filepath.Join(lxcPath, ".*.creating"))
 	for _, dir := range dirs {
-		if err := os.RemoveAll(dir); err != nil {
+		if err := storage.RemoveTree(dir); err != nil { // received subvolumes too
 			log.Error("cannot remove an unfinished container", "dir", dir, "err", err)
 		}
 	}
@@ -267,6 +268,9 @@ func (m *Manager) RecordFailure(name, line string, err error) {
 	}
 	m.ledger.finish(operation{name: name, what: what}, &opContext{}, 0, err)
 }
+
+// Storage is how this host keeps new containers' rootfs (ops/storage).
+func (m *Manager) Storage() storage.Kind { return m.containers.Storage().Kind() }
 
 // LXCVersion is the version of liblxc.
 func (m *Manager) LXCVersion() string { return LXCVersion() }

@@ -177,14 +177,19 @@ func TestBtrfsOrphanSubvolumes(t *testing.T) {
 }
 
 // TestBtrfsMoves: a container with a snapshot kept in a subvolume moves
-// live from a btrfs host to another btrfs host, to a directory host and
-// back; its snapshot restores on each, and the rootfs is what each host
-// keeps (a subvolume on btrfs, a directory elsewhere).
+// live from a btrfs host to another btrfs host (by send streams), to a
+// directory host and back (by archives); the rootfs is what each host
+// keeps (a subvolume on btrfs, a directory elsewhere) with the files as
+// they were at the freeze, and the snapshot restores at the end.
 func TestBtrfsMoves(t *testing.T) {
+	// Every move pauses as the container freezes, after the precopy
+	// sent the rootfs: what the test writes then must come in the
+	// freeze's part.
+	env, pause := pauseAt(t, "move-freeze")
 	secret := newSecret(t)
-	a := startBtrfsPeer(t, "dakara", loopback(2), secret, "")
-	b := startBtrfsPeer(t, "tollana", loopback(3), secret, a.Addr)
-	c := startPeer(t, "abydos", loopback(4), secret, a.Addr)
+	a := startBtrfsPeer(t, "dakara", loopback(2), secret, "", env)
+	b := startBtrfsPeer(t, "tollana", loopback(3), secret, a.Addr, env)
+	c := startPeer(t, "abydos", loopback(4), secret, a.Addr, env)
 	a.waitHosts("dakara", "tollana", "abydos")
 
 	ip := a.CreateRunning("c1")
@@ -194,21 +199,32 @@ func TestBtrfsMoves(t *testing.T) {
 	before := Count(t, ip)
 
 	hops := []struct {
-		from, to *Peer
-		storage  string
-	}{{a, b, "btrfs"}, {b, c, "dir"}, {c, a, "btrfs"}}
+		from, to          *Peer
+		storage, transfer string
+	}{{a, b, "btrfs", "btrfs-send"}, {b, c, "dir", "archive"}, {c, a, "btrfs", "archive"}}
 	for _, h := range hops {
-		h.from.MustSh("mv containers/c1 hosts/" + h.to.Name + "/")
+		move := h.from.Background("mv containers/c1 hosts/" + h.to.Name + "/")
+		waitPaused(t, pause)
+		late := "late to " + h.to.Name
+		os.WriteFile(h.from.rootfs("c1", "root", "late"), []byte(late), 0o644)
+		os.Remove(pause)
+		if err := move.Wait(); err != nil {
+			t.Fatalf("move to %s: %v; error: %s", h.to.Name, err, h.from.Read("containers/c1/error"))
+		}
 		wantMoved(t, "c1", h.from, h.to, "after the move from "+h.from.Name+" to "+h.to.Name)
 		before = countFrom(t, ip, before, "over the move to "+h.to.Name)
-		if got := h.to.Info("c1")["storage"]; got != h.storage {
-			t.Errorf("on %s: info storage %q, want %s", h.to.Name, got, h.storage)
+		info := h.to.Info("c1")
+		if info["storage"] != h.storage || info["move-rootfs"] != h.transfer {
+			t.Errorf("on %s: info storage %q move-rootfs %q, want %s and %s", h.to.Name, info["storage"], info["move-rootfs"], h.storage, h.transfer)
 		}
 		if got := storage.KindOf(h.to.rootfs("c1")); string(got) != h.storage {
 			t.Errorf("on %s the rootfs is kept as %s", h.to.Name, got)
 		}
 		if got, _ := os.ReadFile(h.to.rootfs("c1", "root", "marker")); string(got) != "after" {
 			t.Errorf("on %s the marker reads %q", h.to.Name, got)
+		}
+		if got, _ := os.ReadFile(h.to.rootfs("c1", "root", "late")); string(got) != late {
+			t.Errorf("on %s the file written during the precopy reads %q, want %q", h.to.Name, got, late)
 		}
 		if h.from.Name != "dakara" {
 			continue
@@ -226,4 +242,51 @@ func TestBtrfsMoves(t *testing.T) {
 	}
 	a.WantStatus("containers/c1", "RUNNING", "after restoring the moved snapshot")
 	Count(t, ip)
+}
+
+// TestBtrfsMoveTargetKilled: a btrfs target killed after it received the
+// rootfs streams and created the container, before it restored it: the
+// container runs on at the source, which keeps no snapshot of the move,
+// and the restarted target keeps no subvolume of it; the next move goes.
+func TestBtrfsMoveTargetKilled(t *testing.T) {
+	lease := []string{"CTRFS_TEST_COMMIT_LEASE=5s", "CTRFS_TEST_INSTALL_SLACK=5s"}
+	env, pause := pauseAt(t, "target-restore")
+	secret := newSecret(t)
+	a := startBtrfsPeer(t, "dakara", loopback(2), secret, "", lease...)
+	b := startBtrfsPeer(t, "tollana", loopback(3), secret, a.Addr, append(lease, env)...)
+	a.waitHosts("dakara", "tollana")
+	ip := a.CreateRunning("c1")
+	before := Count(t, ip)
+
+	move := a.Background("echo 'move tollana' > containers/c1/ctl")
+	waitPaused(t, pause)
+	if subvolumes(t, filepath.Dir(b.LXCPath)) == "" {
+		t.Fatal("the target paused before its restore has no subvolume")
+	}
+	b.Kill()
+	os.Remove(pause)
+	if err := move.Wait(); err == nil {
+		t.Fatal("the move succeeded although the target died before the commit")
+	}
+	a.WantStatus("containers/c1", "RUNNING", "on the source after the target died")
+	before = countFrom(t, ip, before, "over the move the target died in")
+	if exists(filepath.Join(a.LXCPath, "c1", ".ctrfs-move")) {
+		t.Error("the source kept the snapshots of the failed move")
+	}
+	b.Env = lease // no pause from here on
+	b.Start()
+	if b.has("c1") {
+		t.Fatal("the restarted target kept its uncommitted copy of c1")
+	}
+	waitFor(t, "the target's subvolumes of c1 to go", func() bool {
+		return subvolumes(t, filepath.Dir(b.LXCPath)) == ""
+	})
+	a.waitHosts("dakara", "tollana")
+	// The next move goes through.
+	a.MustSh("echo 'move tollana' > containers/c1/ctl")
+	wantMoved(t, "c1", a, b, "after the move once the target came back")
+	countFrom(t, ip, before, "over the second move")
+	if got := b.Info("c1")["move-rootfs"]; got != "btrfs-send" {
+		t.Errorf("move-rootfs %q, want btrfs-send", got)
+	}
 }

@@ -36,9 +36,10 @@ func StartBtrfsDaemon(t *testing.T, name string, extra ...string) *Daemon {
 }
 
 // startBtrfsPeer is startPeer on a btrfs filesystem of its own.
-func startBtrfsPeer(t *testing.T, name, ip, secret, join string) *Peer {
+func startBtrfsPeer(t *testing.T, name, ip, secret, join string, env ...string) *Peer {
 	t.Helper()
 	p := newPeerOn(t, name, ip, secret, join, btrfsLXCPath(t))
+	p.Env = env
 	p.Start()
 	return p
 }

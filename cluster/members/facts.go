@@ -57,6 +57,11 @@ type Facts struct {
 	// "" if it can. An older ctrfs says nothing, but CanHold refuses it
 	// unprivileged containers first.
 	NoUnprivilegedLazyPages string
+	// Storage is how the host keeps new containers' rootfs
+	// (ops/storage.Kind): "btrfs" receives a rootfs as btrfs send
+	// streams from a host whose rootfs is a subvolume. "" from a ctrfs
+	// before storage backends, which takes archives only.
+	Storage string
 }
 
 // LocalFacts describes this machine.

@@ -21,6 +21,7 @@ import (
 	"ctrfs/ops/opctx"
 	"ctrfs/ops/rootfstar"
 	"ctrfs/ops/savedstate"
+	"ctrfs/ops/storage"
 	"ctrfs/ops/stored"
 	"ctrfs/ops/testhooks"
 )
@@ -40,6 +41,9 @@ type Outgoing struct {
 	// whole-tree archive, so that later packs archive only the changes.
 	tarState string
 	base     images.File
+	// targetStreams: the target receives btrfs send streams; streaming:
+	// this move sends them (rootfsstream.go), decided at the first pack.
+	targetStreams, streaming, packed bool
 
 	// PrecopyFrozen adds up how long the precopy dumps kept the processes
 	// frozen (CRIU's own figure): short stalls, but the service does not
@@ -125,8 +129,13 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 	}
 	defer os.RemoveAll(dir)
 	o.oc.Progress.Sample("pack", 0, func() int64 { return opctx.DirSize(dir) })
-	first := o.tarState == ""
+	first := !o.packed
 	if first {
+		o.streaming = o.targetStreams && storage.KindOf(rootfs) == storage.Btrfs
+	}
+	if o.streaming {
+		err = o.packStream(rootfs, dir, first)
+	} else if first {
 		stateDir, derr := os.MkdirTemp(o.m.cfg.ScratchDir, "tar-state-")
 		if derr != nil {
 			return nil, errkind.New(errkind.ErrFailed, "prepare move of "+o.name, derr)
@@ -151,7 +160,8 @@ func (o *Outgoing) PackRootfs(ctx context.Context) (*images.Manifest, error) {
 		return nil, errkind.New(errkind.ErrFailed, "store rootfs of "+o.name, err)
 	}
 	if first {
-		o.base, _ = mf.File(stored.SnapshotRootfs)
+		o.base, _ = mf.File(baseName(mf))
+		o.packed = true
 	} else {
 		// The saved manifest of the first pack holds the base's chunks
 		// until this one replaces it.
@@ -307,6 +317,9 @@ func (o *Outgoing) Forget() {
 	if o.tarState != "" {
 		os.RemoveAll(filepath.Dir(o.tarState))
 	}
+	if o.streaming {
+		o.dropStreamSnapshots()
+	}
 	if err := o.m.images.Delete(stored.MovingKey(o.name)); err == nil {
 		o.m.stored.CollectGarbage()
 	}
@@ -373,13 +386,16 @@ func (in *Incoming) creatingDir() string {
 // applies only the changes made since, and the container is down for less.
 // Discard, a failed Install and a restarted daemon remove what it unpacked.
 func (in *Incoming) Prepare(ctx context.Context, rootfs *images.Manifest) error {
+	in.prepared = nil
+	if f, ok := rootfs.File(stored.RootfsStream); ok {
+		return in.prepareStream(ctx, rootfs, f)
+	}
 	f, ok := rootfs.File(stored.SnapshotRootfs)
 	if !ok {
 		return errkind.New(errkind.ErrInvalid, "a migration's precopy without a rootfs archive", nil)
 	}
-	in.prepared = nil
 	tmp := in.creatingDir()
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := storage.RemoveTree(tmp); err != nil {
 		return errkind.New(errkind.ErrFailed, "prepare "+in.name, err)
 	}
 	dir, err := in.m.staging.Dir(in.name, "receive", f.Size)
@@ -399,7 +415,7 @@ func (in *Incoming) Prepare(ctx context.Context, rootfs *images.Manifest) error 
 		err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), true, filepath.Join(dir, stored.SnapshotRootfs))
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
+		storage.RemoveTree(tmp)
 		return errkind.New(errkind.ErrFailed, "unpack rootfs of "+in.name, err)
 	}
 	in.prepared = &f
@@ -449,12 +465,12 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 	}
 	// With the archive Prepare unpacked, only the rest comes out of the
 	// store: the changes since, the config and the CRIU options.
-	base, _ := rootfs.File(stored.SnapshotRootfs)
+	base, _ := rootfs.File(baseName(rootfs))
 	prepared := in.prepared != nil && sameFile(*in.prepared, base)
 	in.prepared = nil
 	export := rootfs
 	if prepared {
-		export = rootfs.Only(func(f images.File) bool { return f.Name != stored.SnapshotRootfs })
+		export = rootfs.Only(func(f images.File) bool { return f.Name != base.Name })
 	}
 	dir, err := in.m.staging.Dir(in.name, "receive", export.Size())
 	if err != nil {
@@ -466,26 +482,13 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 	}
 	final := filepath.Join(in.m.lxcPath, in.name)
 	tmp := in.creatingDir()
-	var archives []string
-	if !prepared {
-		os.RemoveAll(tmp)
-		if err := os.MkdirAll(tmp, 0o755); err != nil {
-			return errkind.New(errkind.ErrFailed, "create "+in.name, err)
-		}
-		archives = append(archives, filepath.Join(dir, stored.SnapshotRootfs))
-	}
-	if _, ok := rootfs.File(stored.RootfsChanges); ok {
-		archives = append(archives, filepath.Join(dir, stored.RootfsChanges))
-	}
-	if !prepared {
-		// In this host's backend, whatever the source's.
-		err = in.m.containers.Storage().MakeRootfs(filepath.Join(tmp, "rootfs"))
-	}
-	if err == nil {
-		err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), prepared || len(archives) > 1, archives...)
+	if isStream(rootfs) {
+		err = in.installStream(rootfs, dir, prepared)
+	} else {
+		err = in.installArchives(rootfs, dir, prepared)
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
+		storage.RemoveTree(tmp)
 		return errkind.New(errkind.ErrFailed, "unpack rootfs of "+in.name, err)
 	}
 	config, err := os.ReadFile(filepath.Join(dir, stored.SnapshotConfig))
@@ -506,11 +509,47 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 		err = os.Rename(tmp, final)
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
+		storage.RemoveTree(tmp)
 		return errkind.New(errkind.ErrFailed, "create "+in.name, err)
 	}
 	in.created = true
 	return nil
+}
+
+// installArchives makes the container's rootfs in its creating directory
+// from the archives exported into dir: on what Prepare unpacked if
+// prepared, else whole, in this host's backend whatever the source's.
+func (in *Incoming) installArchives(rootfs *images.Manifest, dir string, prepared bool) error {
+	tmp := in.creatingDir()
+	var archives []string
+	if !prepared {
+		if err := storage.RemoveTree(tmp); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
+			return err
+		}
+		if err := in.m.containers.Storage().MakeRootfs(filepath.Join(tmp, "rootfs")); err != nil {
+			return err
+		}
+		archives = append(archives, filepath.Join(dir, stored.SnapshotRootfs))
+	}
+	if _, ok := rootfs.File(stored.RootfsChanges); ok {
+		archives = append(archives, filepath.Join(dir, stored.RootfsChanges))
+	}
+	return rootfstar.Apply(filepath.Join(tmp, "rootfs"), prepared || len(archives) > 1, archives...)
+}
+
+// installStream is installArchives for a rootfs that comes as send
+// streams (rootfsstream.go).
+func (in *Incoming) installStream(rootfs *images.Manifest, dir string, prepared bool) error {
+	tmp := in.creatingDir()
+	if !prepared {
+		if err := receiveBase(dir, tmp); err != nil {
+			return err
+		}
+	}
+	return installStream(rootfs, dir, tmp)
 }
 
 // ItemKey is the key in the store of a container's item (see
@@ -629,7 +668,7 @@ func (in *Incoming) Discard() error {
 		if err := in.m.Remove(in.name); err != nil {
 			firstErr = err
 		}
-	} else if err := os.RemoveAll(in.creatingDir()); err != nil {
+	} else if err := storage.RemoveTree(in.creatingDir()); err != nil {
 		firstErr = err // what Prepare unpacked
 	}
 	for _, k := range in.keys {

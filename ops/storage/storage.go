@@ -217,6 +217,27 @@ func RemoveSubvolumes(dir string, depth int) error {
 	return nil
 }
 
+// Send writes to file a send stream of the read-only subvolume snap:
+// the whole of it, or with parent (a read-only snapshot of the same
+// subvolume, which the receiver has received before) only what
+// differs from parent.
+func Send(snap, parent, file string) error {
+	args := []string{"send", "-q", "-f", file}
+	if parent != "" {
+		args = append(args, "-p", parent)
+	}
+	return run(append(args, snap)...)
+}
+
+// Receive makes in dir the read-only subvolume whose send stream is in
+// file, named as it was where it was sent from; the parent of an
+// incremental stream must have been received on this filesystem. The
+// receiver is confined to dir (chroot): a stream is another host's
+// data, and none of its paths may reach out of dir.
+func Receive(file, dir string) error {
+	return run("receive", "-q", "-C", "-f", file, dir)
+}
+
 // SetReadOnly makes a subvolume read-only or writable.
 func SetReadOnly(path string, readOnly bool) error {
 	return run("property", "set", "-ts", path, "ro", fmt.Sprint(readOnly))

@@ -25,6 +25,12 @@ const (
 	// listed-incremental archive then), made while it was frozen or
 	// stopped: the whole tree is archived while it runs.
 	RootfsChanges = "ctrfs-rootfs-changes.tar"
+	// A container moving between btrfs hosts has its rootfs as btrfs
+	// send streams instead (ops/moves/rootfsstream.go): the whole of a
+	// snapshot made while it runs, and the differences of one made
+	// while it is frozen or stopped.
+	RootfsStream        = "ctrfs-rootfs.btrfs"
+	RootfsStreamChanges = "ctrfs-rootfs-changes.btrfs"
 )
 
 // Snapshots lists the container's snapshots by name, damaged ones too

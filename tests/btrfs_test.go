@@ -36,8 +36,8 @@ func subvolumes(t *testing.T, path string) string {
 }
 
 // TestBtrfsSnapshots: the life of a container and its snapshots on
-// btrfs, stateless and stateful, through restore, rmdir, rename and
-// destroy, with the trust rules (subvolumes root's alone, snapshots
+// btrfs, stateless and stateful, through restore, stop-stateful, rmdir,
+// rename and destroy, with the trust rules (subvolumes root's alone, snapshots
 // read-only) and a damaged snapshot refused with the container as it was.
 func TestBtrfsSnapshots(t *testing.T) {
 	d := StartBtrfsDaemon(t, "dakara")
@@ -117,6 +117,11 @@ func TestBtrfsSnapshots(t *testing.T) {
 	if got, _ := os.ReadFile(marker); string(got) != "two" {
 		t.Errorf("after restore two the marker reads %q", got)
 	}
+
+	// Saved state: the rootfs stays where it is, a subvolume.
+	n := Count(t, ip)
+	d.MustSh("echo stop-stateful > containers/c1/ctl && echo start > containers/c1/ctl")
+	countFrom(t, ip, n, "over stop-stateful and start on btrfs")
 
 	// rmdir deletes the subvolume with the snapshot.
 	d.MustSh("rmdir containers/c1/snapshots/one")

@@ -238,11 +238,6 @@ func Receive(file, dir string) error {
 	return run("receive", "-q", "-C", "-f", file, dir)
 }
 
-// SetReadOnly makes a subvolume read-only or writable.
-func SetReadOnly(path string, readOnly bool) error {
-	return run("property", "set", "-ts", path, "ro", fmt.Sprint(readOnly))
-}
-
 func run(args ...string) error {
 	out, err := exec.Command("btrfs", args...).CombinedOutput()
 	if err != nil {

@@ -86,15 +86,17 @@ vet:
 # its test (tests/harness_daemon_test.go). Each test runs once: the race
 # daemon checks all that the plain one would (it is slower, 2 to 3 times
 # for these tests), so running them against both cost some 100 s for
-# nothing. The race pass takes about 4 minutes here.
+# nothing. The two passes run at once, in lanes of their own
+# (scripts/e2e.sh: CTRFS_TEST_LANE, default 0, and CTRFS_RACE_LANE,
+# default 5): the race pass (about 4 minutes alone) then ends within the
+# plain one (about 14).
 RACE_BIN := bin/ctrfs-race
 RACE_E2E := ^(TestLiveMigration|TestPostCopyMove|TestPostCopyPageServerRacer|TestEvacuate|TestBusyAndParallel|TestEvents|TestRename.*|TestTrust.*|TestSecretFileRefused|TestWeakSecretRefused|TestWrongSecretSaysSo|TestDuplicateNameRefused|TestMemoryIsRootsAlone|TestConfigWrites|TestRealTimes|TestReservedContainerNames|TestDamagedCopiesAreNoKeys|TestDeadDaemonMountAborted|TestKilledDaemonLeavesNoLiveMount)$$
 
 test: deps build vet
 	$(GO) test -race $$($(GO) list ./... | grep -v '/tests$$') -count=1 -timeout 10m
-	$(GO) test ./tests/ -skip '$(RACE_E2E)' -count=1 -timeout 25m -v
 	$(GO) build -race -o $(RACE_BIN) ./cmd/ctrfs
-	CTRFS_BIN=$(CURDIR)/$(RACE_BIN) $(GO) test ./tests/ -run '$(RACE_E2E)' -count=1 -timeout 15m -v
+	GO=$(GO) scripts/e2e.sh '$(RACE_E2E)' $(CURDIR)/$(RACE_BIN)
 
 # Runs each fuzz target for FUZZTIME (`go test -fuzz` takes one target of
 # one package at a time). `make test` runs their seed corpora as unit tests.

@@ -387,10 +387,8 @@ func (in *Incoming) creatingDir() string {
 // Discard, a failed Install and a restarted daemon remove what it unpacked.
 func (in *Incoming) Prepare(ctx context.Context, rootfs *images.Manifest) error {
 	in.prepared = nil
-	if f, ok := rootfs.File(stored.RootfsStream); ok {
-		return in.prepareStream(ctx, rootfs, f)
-	}
-	f, ok := rootfs.File(stored.SnapshotRootfs)
+	base := baseName(rootfs)
+	f, ok := rootfs.File(base)
 	if !ok {
 		return errkind.New(errkind.ErrInvalid, "a migration's precopy without a rootfs archive", nil)
 	}
@@ -403,16 +401,20 @@ func (in *Incoming) Prepare(ctx context.Context, rootfs *images.Manifest) error 
 		return errkind.New(errkind.ErrFailed, "prepare "+in.name, err)
 	}
 	defer os.RemoveAll(dir)
-	only := rootfs.Only(func(g images.File) bool { return g.Name == stored.SnapshotRootfs })
+	only := rootfs.Only(func(g images.File) bool { return g.Name == base })
 	if err := in.m.images.Export(ctx, only, dir); err != nil {
 		return errkind.New(errkind.ErrFailed, "unpack rootfs of "+in.name, err)
 	}
-	err = os.MkdirAll(tmp, 0o755)
-	if err == nil {
-		err = in.m.containers.Storage().MakeRootfs(filepath.Join(tmp, "rootfs"))
-	}
-	if err == nil {
-		err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), true, filepath.Join(dir, stored.SnapshotRootfs))
+	if isStream(rootfs) {
+		err = receiveBase(dir, tmp)
+	} else {
+		err = os.MkdirAll(tmp, 0o755)
+		if err == nil {
+			err = in.m.containers.Storage().MakeRootfs(filepath.Join(tmp, "rootfs"))
+		}
+		if err == nil {
+			err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), true, filepath.Join(dir, stored.SnapshotRootfs))
+		}
 	}
 	if err != nil {
 		storage.RemoveTree(tmp)

@@ -1,7 +1,6 @@
 package moves
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 
 	"ctrfs/images"
-	"ctrfs/ops/errkind"
 	"ctrfs/ops/storage"
 	"ctrfs/ops/stored"
 )
@@ -115,7 +113,7 @@ func baseName(rootfs *images.Manifest) string {
 }
 
 // receiveBase receives the base stream, exported into dir, into tmp
-// (the container being made), which it creates.
+// (the container being made), which it creates anew.
 func receiveBase(dir, tmp string) error {
 	if err := storage.RemoveTree(tmp); err != nil {
 		return err
@@ -149,26 +147,5 @@ func installStream(rootfs *images.Manifest, dir, tmp string) error {
 			return err
 		}
 	}
-	return nil
-}
-
-// prepareStream is Prepare for a rootfs that comes as send streams: the
-// base is received ahead.
-func (in *Incoming) prepareStream(ctx context.Context, rootfs *images.Manifest, f images.File) error {
-	tmp := in.creatingDir()
-	dir, err := in.m.staging.Dir(in.name, "receive", f.Size)
-	if err != nil {
-		return errkind.New(errkind.ErrFailed, "prepare "+in.name, err)
-	}
-	defer os.RemoveAll(dir)
-	only := rootfs.Only(func(g images.File) bool { return g.Name == stored.RootfsStream })
-	if err := in.m.images.Export(ctx, only, dir); err != nil {
-		return errkind.New(errkind.ErrFailed, "receive rootfs of "+in.name, err)
-	}
-	if err := receiveBase(dir, tmp); err != nil {
-		storage.RemoveTree(tmp)
-		return errkind.New(errkind.ErrFailed, "receive rootfs of "+in.name, err)
-	}
-	in.prepared = &f
 	return nil
 }

@@ -196,6 +196,11 @@ func TestBtrfsMoves(t *testing.T) {
 	b := startBtrfsPeer(t, "tollana", loopback(3), secret, a.Addr, env)
 	c := startPeer(t, "abydos", loopback(4), secret, a.Addr, env)
 	a.waitHosts("dakara", "tollana", "abydos")
+	for peer, want := range map[string]string{"tollana": "btrfs", "abydos": "dir"} {
+		if got := peerInfo(a.Daemon, peer)["storage"]; got != want {
+			t.Errorf("hosts/%s/info: storage %q, want %s", peer, got, want)
+		}
+	}
 
 	ip := a.CreateRunning("c1")
 	os.WriteFile(a.rootfs("c1", "root", "marker"), []byte("at snapshot"), 0o644)

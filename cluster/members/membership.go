@@ -48,6 +48,9 @@ type nodeMeta struct {
 	// hosts/PEER/info; a move asks the peer afresh (Facts.RootIDs).
 	// Empty from an older ctrfs, or if they did not fit the 512 bytes.
 	IDs string `json:"ids,omitempty"`
+	// Storage is how the host keeps new containers' rootfs
+	// (Facts.Storage); empty from an older ctrfs.
+	Storage string `json:"st,omitempty"`
 }
 
 // Peer is another host as the cluster sees it.
@@ -68,6 +71,7 @@ func (p Peer) Info() []ops.KeyValue {
 		{Key: "lxc", Value: p.Meta.LXC}, {Key: "cpu-digest", Value: p.Meta.CPU},
 		{Key: "mem-available", Value: fmt.Sprint(p.Meta.Mem)}, // MiB, as gossiped
 		{Key: "root-id-ranges", Value: cmp.Or(p.Meta.IDs, "unknown")},
+		{Key: "storage", Value: cmp.Or(p.Meta.Storage, "unknown")},
 	}
 }
 
@@ -109,7 +113,7 @@ func Start(name, bind string, join []string, peersFile string, secret []byte, fa
 		return nil, fmt.Errorf("--bind %q: bad port", bind)
 	}
 	nm := nodeMeta{Endpoint: facts.Endpoint, Arch: facts.Arch, Kernel: facts.Kernel,
-		CRIU: facts.CRIU, LXC: facts.LXC, CPU: facts.CPUDigest(), Mem: MemAvailable() >> 20}
+		CRIU: facts.CRIU, LXC: facts.LXC, CPU: facts.CPUDigest(), Mem: MemAvailable() >> 20, Storage: facts.Storage}
 	if facts.RootIDsKnown {
 		nm.IDs = facts.RootIDs.String()
 	}

@@ -252,6 +252,24 @@ func TestBtrfsMoves(t *testing.T) {
 	}
 	a.WantStatus("containers/c1", "RUNNING", "after restoring the moved snapshot")
 	Count(t, ip)
+
+	// Post-copy between btrfs hosts sends streams too (a privileged
+	// container: an unprivileged one's post-copy depends on the kernel,
+	// tests/unprivileged_moves_test.go).
+	ip2 := a.CreatePrivilegedRunning("c2")
+	n := Count(t, ip2)
+	os.WriteFile(a.rootfs("c2", "root", "marker"), []byte("post-copy"), 0o644)
+	if _, err := a.Sh("echo 'move tollana --post-copy' > containers/c2/ctl"); err != nil {
+		t.Fatalf("post-copy move: %v; error: %s", err, a.Read("containers/c2/error"))
+	}
+	wantMoved(t, "c2", a, b, "after the post-copy move")
+	countFrom(t, ip2, n, "over the post-copy move")
+	if info := b.Info("c2"); info["move-mode"] != "post-copy" || info["move-rootfs"] != "btrfs-send" {
+		t.Errorf("post-copy move: move-mode %q move-rootfs %q", info["move-mode"], info["move-rootfs"])
+	}
+	if got, _ := os.ReadFile(b.rootfs("c2", "root", "marker")); string(got) != "post-copy" {
+		t.Errorf("after the post-copy move the marker reads %q", got)
+	}
 }
 
 // TestBtrfsMoveTargetKilled: a btrfs target killed after it received the

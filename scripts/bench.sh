@@ -29,6 +29,15 @@
 # is the next one, the first daemon's metrics the one after), BENCH_BRIDGE
 # and BENCH_SUBNET (the daemons' bridge and subnet, default ctrfsb0 and
 # 10.88.0.0/16: benches run side by side each need their own).
+# BENCH_BTRFS=1 (issue 22) also makes a btrfs filesystem of BENCH_BTRFS_GIB
+# (default 8) GiB in a sparse file in the work directory, loop-mounts it,
+# and starts a second pair of daemons (bench-btrfs, bench-btrfs-peer, on the
+# gossip port + 3, their own cluster) whose LXC paths are on it, with
+# --storage btrfs; the first pair then runs with --storage dir. The debian
+# pass gets --btrfs-mount and the rest: its stop/start, snapshot and
+# migration parts run again on the btrfs daemons, and it ends with a table
+# of both backends against issue 22's targets. Cleanup unmounts the
+# filesystem and frees its loop device, whatever the exit.
 # BENCH_PREBUILT=1 builds nothing and runs the bin/ctrfs, bin/ctrfs-bench and
 # bin/memhog that are there: on a host without Go, such as the test bed's
 # guests (scripts/vmtest/bench.sh copies them in).
@@ -76,6 +85,18 @@ bridge_existed=0
 ip link show "$bridge" >/dev/null 2>&1 && bridge_existed=1
 
 daemon_pid= peer_pid=
+# BENCH_BTRFS=1: the btrfs filesystem (its image, mount point, loop
+# device once mounted) and its daemons, with their FUSE mounts and stores
+# outside it, beside the first pair's.
+btrfs=${BENCH_BTRFS:-0}
+btrfs_img=$work/btrfs.img btrfs_fs=$work/btrfs/fs btrfs_loop=
+btrfs_mnt=$work/btrfs/mnt btrfs_lxcpath=$btrfs_fs/lxc btrfs_store=$work/btrfs/store
+btrfs_peer_mnt=$work/btrfs/peer/mnt btrfs_peer_lxcpath=$btrfs_fs/peer-lxc btrfs_peer_store=$work/btrfs/peer/store
+btrfs_pid= btrfs_peer_pid=
+case $btrfs in
+0 | 1) ;;
+*) echo "bench: BENCH_BTRFS=$btrfs: want 0 or 1" >&2; exit 2 ;;
+esac
 lazy_pipe_bytes=4194304 pipe_max_old=
 
 # stop_daemon PID: SIGTERM (the daemon unmounts and leaves the cluster),
@@ -103,19 +124,43 @@ stop_containers() {
   done
 }
 
+# unmount_btrfs: the btrfs filesystem goes once nothing runs on it; a
+# lazy unmount if it stays busy, and its loop device is detached should
+# the unmount not have freed it (mount -o loop sets autoclear).
+unmount_btrfs() {
+  if mountpoint -q "$btrfs_fs"; then
+    for _ in 1 2 3 4 5; do
+      umount "$btrfs_fs" 2>/dev/null && break
+      sleep 1
+    done
+    if mountpoint -q "$btrfs_fs"; then
+      echo "bench: $btrfs_fs busy; unmounting it lazily" >&2
+      umount -l "$btrfs_fs"
+    fi
+  fi
+  if [ -n "$btrfs_loop" ] && losetup "$btrfs_loop" 2>/dev/null | grep -qF "$btrfs_img"; then
+    losetup -d "$btrfs_loop"
+  fi
+}
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   set +e
+  stop_daemon "$btrfs_peer_pid"
+  stop_daemon "$btrfs_pid"
   stop_daemon "$peer_pid"
   stop_daemon "$daemon_pid"
-  for m in "$peer_mnt" "$mnt"; do
+  for m in "$btrfs_peer_mnt" "$btrfs_mnt" "$peer_mnt" "$mnt"; do
     if mountpoint -q "$m"; then
       umount -l "$m"
     fi
   done
+  stop_containers "$btrfs_peer_lxcpath"
+  stop_containers "$btrfs_lxcpath"
   stop_containers "$peer_lxcpath"
   stop_containers "$lxcpath"
+  unmount_btrfs
   if [ "$bridge_existed" = 0 ]; then
     remove_network "$bridge"
   fi
@@ -123,7 +168,7 @@ cleanup() {
     echo "$pipe_max_old" > /proc/sys/fs/pipe-max-size
   fi
   if [ "$rc" != 0 ]; then
-    for log in "$work/daemon.log" "$work/peer/daemon.log"; do
+    for log in "$work/daemon.log" "$work/peer/daemon.log" "$work/btrfs/daemon.log" "$work/btrfs/peer/daemon.log"; do
       if [ -s "$log" ]; then
         echo "bench: last lines of $log:" >&2
         tail -n 20 "$log" >&2
@@ -153,11 +198,13 @@ fi
 
 # The two hosts of the migration part gossip on 127.0.0.2 and 127.0.0.3
 # (lo), migration endpoints on the gossip port + 1. A port whose gossip or
-# migration port is taken on either address is skipped.
+# migration port is taken on either address is skipped. The btrfs pair
+# (BENCH_BTRFS=1) gossips on the port + 3 of the same addresses.
 port_busy() {
-  local p=$1
+  local p=$1 ports="$1|$(($1 + 1))|$(($1 + 2))"
+  [ "$btrfs" = 1 ] && ports="$ports|$((p + 3))|$((p + 4))"
   ss -Htuln 2>/dev/null | awk '{print $5}' |
-    grep -Eq "^(127\.0\.0\.[23]|0\.0\.0\.0|\*|\[::\]):($p|$((p + 1))|$((p + 2)))$"
+    grep -Eq "^(127\.0\.0\.[23]|0\.0\.0\.0|\*|\[::\]):($ports)$"
 }
 port=${BENCH_PORT:-7990}
 for _ in $(seq 1 20); do
@@ -170,9 +217,14 @@ if port_busy "$port"; then
 fi
 (umask 077; head -c 32 /dev/urandom | base64 >"$work/secret")
 
+# Comparing backends, the first pair is the directory backend's whatever
+# filesystem BENCH_DIR is on.
+storage=()
+[ "$btrfs" = 1 ] && storage=(--storage dir)
+
 # Each daemon in its own session, so that ^C reaches only the bench (which
 # then cleans up through the mounts) and the daemons stop when cleanup says so.
-setsid bin/ctrfs serve --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --name bench \
+setsid bin/ctrfs serve --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --name bench "${storage[@]}" \
   --bridge "$bridge" --subnet "$subnet" --template-cache "$template_cache" \
   --bind "127.0.0.2:$port" --secret-file "$work/secret" --metrics "127.0.0.2:$((port + 2))" >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
@@ -190,16 +242,44 @@ wait_mounted() {
 # The first daemon makes the bridge; the second only after it exists.
 wait_mounted "$mnt" "$daemon_pid"
 
-setsid bin/ctrfs serve --mount "$peer_mnt" --lxcpath "$peer_lxcpath" --store "$peer_store" --name bench-peer \
+setsid bin/ctrfs serve --mount "$peer_mnt" --lxcpath "$peer_lxcpath" --store "$peer_store" --name bench-peer "${storage[@]}" \
   --bridge "$bridge" --subnet "$subnet" --template-cache "$template_cache" \
   --bind "127.0.0.3:$port" --join "127.0.0.2:$port" --secret-file "$work/secret" >"$work/peer/daemon.log" 2>&1 &
 peer_pid=$!
 wait_mounted "$peer_mnt" "$peer_pid"
 
+btrfs_flags=()
+if [ "$btrfs" = 1 ]; then
+  for tool in mkfs.btrfs btrfs losetup; do
+    command -v "$tool" >/dev/null || { echo "bench: BENCH_BTRFS=1 needs $tool (btrfs-progs; make deps installs it)" >&2; exit 1; }
+  done
+  mkdir -p "$btrfs_fs" "$btrfs_mnt" "$btrfs_store" "$btrfs_peer_mnt" "$btrfs_peer_store"
+  # Sparse: it takes of the disk what the containers write.
+  truncate -s "${BENCH_BTRFS_GIB:-8}G" "$btrfs_img"
+  mkfs.btrfs -q "$btrfs_img"
+  mount -o loop "$btrfs_img" "$btrfs_fs"
+  btrfs_loop=$(findmnt -n -o SOURCE "$btrfs_fs")
+  chmod 0711 "$btrfs_fs" "$work/btrfs"
+  mkdir -p "$btrfs_lxcpath" "$btrfs_peer_lxcpath"
+  echo "bench: btrfs backend: ${BENCH_BTRFS_GIB:-8} GiB btrfs on $btrfs_loop at $btrfs_fs"
+  setsid bin/ctrfs serve --mount "$btrfs_mnt" --lxcpath "$btrfs_lxcpath" --store "$btrfs_store" --name bench-btrfs --storage btrfs \
+    --bridge "$bridge" --subnet "$subnet" --template-cache "$template_cache" \
+    --bind "127.0.0.2:$((port + 3))" --secret-file "$work/secret" >"$work/btrfs/daemon.log" 2>&1 &
+  btrfs_pid=$!
+  wait_mounted "$btrfs_mnt" "$btrfs_pid"
+  setsid bin/ctrfs serve --mount "$btrfs_peer_mnt" --lxcpath "$btrfs_peer_lxcpath" --store "$btrfs_peer_store" --name bench-btrfs-peer --storage btrfs \
+    --bridge "$bridge" --subnet "$subnet" --template-cache "$template_cache" \
+    --bind "127.0.0.3:$((port + 3))" --join "127.0.0.2:$((port + 3))" --secret-file "$work/secret" >"$work/btrfs/peer/daemon.log" 2>&1 &
+  btrfs_peer_pid=$!
+  wait_mounted "$btrfs_peer_mnt" "$btrfs_peer_pid"
+  btrfs_flags=(--btrfs-mount "$btrfs_mnt" --btrfs-lxcpath "$btrfs_lxcpath" --btrfs-store "$btrfs_store"
+    --btrfs-peer-mount "$btrfs_peer_mnt" --btrfs-peer-lxcpath "$btrfs_peer_lxcpath")
+fi
+
 for template in $templates; do
   case $template in
   busybox) flags=() ;;
-  debian) flags=(--template debian --mib "${BENCH_DEBIAN_MIB:-64}") ;;
+  debian) flags=(--template debian --mib "${BENCH_DEBIAN_MIB:-64}" "${btrfs_flags[@]}") ;;
   *) echo "bench: BENCH_TEMPLATES: unknown template $template (busybox, debian)" >&2; exit 2 ;;
   esac
   echo "bench: $template containers"

@@ -31,6 +31,11 @@
 //	scale      scale.go      listings, memory and GC with many containers and
 //	                         snapshots (fleet.go makes them)
 //
+// With --btrfs-mount (backends.go, issue 22) stopstart, snapshots and
+// migrate run again, on a privileged container, against daemons whose LXC
+// path is on btrfs; both passes also time stateless snapshots, and the run
+// ends with a table of both backends against issue 22's targets.
+//
 // The container of the first three parts is bench.go's (template.go for
 // --template debian, whose run ends with summary.go's table against issue
 // 12's targets). stopstart and migrate run once per kind of container of
@@ -95,6 +100,10 @@ type config struct {
 	kinds     []string                    // --kinds: of kindNames (kinds.go)
 	kind      string                      // of this pass's containers; "": privileged
 	summaries map[string]*templateSummary // per kind, for the kinds table
+
+	btrfs    btrfsHosts        // --btrfs-*: the daemons of the btrfs pass (backends.go)
+	backend  *backendFigures   // this pass's stateless figures; nil: not comparing backends
+	backends []*backendFigures // dir, then btrfs: the backends table
 }
 
 // partNames are the parts of the benchmark, in the order they run.
@@ -137,6 +146,11 @@ func main() {
 	flag.StringVar(&cfg.templateCache, "template-cache", "/var/cache/ctrfs/templates", "the daemons' --template-cache, whose debian.info names the mirror that the services part's packages come from")
 	flag.StringVar(&cfg.ctrfsBin, "ctrfs", "", "the ctrfs binary, whose make-cgroups verb recreates a debian container's cgroups in raw restores (default: ctrfs next to this program)")
 	fetch := flag.Bool("fetch-packages", false, "only fill this host's package cache for the services part (Redis and PostgreSQL) from --template-cache's debian archive, print its directory and exit: the test bed's guests reach no mirror (scripts/vmtest/bench.sh copies it in)")
+	flag.StringVar(&cfg.btrfs.mount, "btrfs-mount", "", "the mount of a daemon whose LXC path is on btrfs (serve --storage btrfs): stopstart, snapshots and migrate run again there, and a last table sets both backends side by side against issue 22's targets (scripts/bench.sh: BENCH_BTRFS=1)")
+	flag.StringVar(&cfg.btrfs.lxcpath, "btrfs-lxcpath", "", "the LXC path that the --btrfs-mount daemon serves")
+	flag.StringVar(&cfg.btrfs.store, "btrfs-store", "", "the --btrfs-mount daemon's --store directory, as --store")
+	flag.StringVar(&cfg.btrfs.peerMount, "btrfs-peer-mount", "", "the mount of a second btrfs daemon in the --btrfs-mount daemon's cluster, for the btrfs pass's migration part")
+	flag.StringVar(&cfg.btrfs.peerLxcpath, "btrfs-peer-lxcpath", "", "the LXC path that the --btrfs-peer-mount daemon serves")
 	flag.StringVar(&cfg.metricsURL, "metrics-url", "", "the daemon's metrics (serve --metrics), e.g. http://127.0.0.2:7992/metrics: the scale part reads its memory and GC time there")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: ctrfs-bench [flags]\n\n"+
@@ -202,6 +216,10 @@ func main() {
 	}
 	if cfg.snapshots == 0 {
 		cfg.parts["snapshots"] = false
+	}
+	if cfg.btrfs.mount != "" && cfg.btrfs.lxcpath == "" || cfg.btrfs.peerMount != "" && cfg.btrfs.peerLxcpath == "" {
+		fmt.Fprintln(os.Stderr, "ctrfs-bench: --btrfs-mount needs --btrfs-lxcpath, and --btrfs-peer-mount --btrfs-peer-lxcpath (the daemons' LXC paths)")
+		os.Exit(2)
 	}
 	if cfg.template != templateBusybox && cfg.template != templateDebian {
 		fmt.Fprintf(os.Stderr, "ctrfs-bench: --template: %q is not busybox or debian\n", cfg.template)
@@ -269,6 +287,12 @@ func run(cfg *config) error {
 	defer signal.Stop(interrupts)
 
 	fmt.Printf("ctrfs-bench: criu %s, lxc %s, kernel %s\n", toolVersion("criu"), toolVersion("lxc-checkpoint"), kernel())
+	compare := cfg.btrfs.mount != "" && !cfg.rawOnly
+	if compare {
+		// The daemons of --mount are the directory backend's column.
+		cfg.backend = newBackendFigures(storageDir, cfg.summaries[kindPrivileged])
+		cfg.backends = []*backendFigures{cfg.backend}
+	}
 	for _, kind := range kindNames {
 		kcfg := cfg.forKind(kind)
 		if kcfg.parts["stopstart"] || kcfg.parts["snapshots"] {
@@ -291,7 +315,16 @@ func run(cfg *config) error {
 			}
 		}
 	}
-	if cfg.parts["services"] {
+	// The other backend right after the parts it compares, so that both
+	// columns are measured close together under the same load. A failure
+	// there still prints the tables of what was measured.
+	var btrfsErr error
+	if compare {
+		btrfsErr = runBtrfsPass(cfg, work, interrupts)
+	} else if cfg.btrfs.mount != "" {
+		fmt.Println("\nctrfs-bench: btrfs backend: skipped (--raw-only: its table compares ctrfs)")
+	}
+	if cfg.parts["services"] && btrfsErr == nil {
 		if cfg.template != templateDebian {
 			fmt.Printf("\nctrfs-bench: services: skipped (its services are Debian packages: --template debian)\n")
 		} else if err := runServices(cfg, work, interrupts); err != nil {
@@ -300,6 +333,9 @@ func run(cfg *config) error {
 	}
 	if cfg.template != templateBusybox && (cfg.parts["evacuate"] || cfg.parts["scale"]) {
 		fmt.Printf("\nctrfs-bench: evacuate and scale: skipped (they make many busybox containers; --template %s)\n", cfg.template)
+		cfg.parts["evacuate"], cfg.parts["scale"] = false, false
+	}
+	if btrfsErr != nil {
 		cfg.parts["evacuate"], cfg.parts["scale"] = false, false
 	}
 	if cfg.parts["evacuate"] && !cfg.rawOnly {
@@ -317,8 +353,9 @@ func run(cfg *config) error {
 	}
 	if !cfg.rawOnly {
 		kindsReport(os.Stdout, cfg.kinds, cfg.summaries, cfg.runs, cfg.mib, cfg.template, measuredOn())
+		backendsReport(os.Stdout, cfg, cfg.backends, measuredOn())
 	}
-	return nil
+	return btrfsErr
 }
 
 // growingCounts parses "5,10,20": positive and growing.

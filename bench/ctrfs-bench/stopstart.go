@@ -57,6 +57,15 @@ func runCheckpoint(b *bench) error {
 		return err
 	}
 
+	// Comparing storage backends: stateless snapshots of the container
+	// as booted, first, since they need no CRIU (backends.go).
+	if cfg.parts["snapshots"] && cfg.backend != nil && !cfg.rawOnly {
+		defer b.deleteSnapshots()
+		if err := b.statelessBench(cfg.backend); err != nil {
+			return fmt.Errorf("stateless snapshots: %w", err)
+		}
+	}
+
 	var samples []sample
 	for i := 1; i <= cfg.runs && cfg.parts["stopstart"]; i++ {
 		s, err := b.rawRound(i)

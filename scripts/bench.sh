@@ -33,11 +33,12 @@
 # (default 8) GiB in a sparse file in the work directory, loop-mounts it,
 # and starts a second pair of daemons (bench-btrfs, bench-btrfs-peer, on the
 # gossip port + 3, their own cluster) whose LXC paths are on it, with
-# --storage btrfs; the first pair then runs with --storage dir. The debian
-# pass gets --btrfs-mount and the rest: its stop/start, snapshot and
-# migration parts run again on the btrfs daemons, and it ends with a table
-# of both backends against issue 22's targets. Cleanup unmounts the
-# filesystem and frees its loop device, whatever the exit.
+# --storage btrfs; the first pair then runs with --storage dir. Each pass
+# gets --btrfs-mount and the rest: its stop/start, snapshot and migration
+# parts run again on the btrfs daemons, and it ends with a table of both
+# backends against issue 22's targets (set for the debian template).
+# Cleanup unmounts the filesystem and frees its loop device, whatever the
+# exit.
 # BENCH_PREBUILT=1 builds nothing and runs the bin/ctrfs, bin/ctrfs-bench and
 # bin/memhog that are there: on a host without Go, such as the test bed's
 # guests (scripts/vmtest/bench.sh copies them in).
@@ -279,11 +280,11 @@ fi
 for template in $templates; do
   case $template in
   busybox) flags=() ;;
-  debian) flags=(--template debian --mib "${BENCH_DEBIAN_MIB:-64}" "${btrfs_flags[@]}") ;;
+  debian) flags=(--template debian --mib "${BENCH_DEBIAN_MIB:-64}") ;;
   *) echo "bench: BENCH_TEMPLATES: unknown template $template (busybox, debian)" >&2; exit 2 ;;
   esac
   echo "bench: $template containers"
   bin/ctrfs-bench --mount "$mnt" --lxcpath "$lxcpath" --store "$store" --memhog bin/memhog --ctrfs bin/ctrfs \
     --dumpdir "$work/raw" --template-cache "$template_cache" --peer-mount "$peer_mnt" --peer-lxcpath "$peer_lxcpath" \
-    --metrics-url "http://127.0.0.2:$((port + 2))/metrics" "${flags[@]}" "$@"
+    --metrics-url "http://127.0.0.2:$((port + 2))/metrics" "${flags[@]}" "${btrfs_flags[@]}" "$@"
 done

@@ -64,7 +64,7 @@ type backendFigures struct {
 	// failed holds, per part that failed on this backend, why: the btrfs
 	// pass goes on with its other parts and the table says which figures
 	// are missing for that reason (partCheckpoint: stopstart, snapshots
-	// and the stateless snapshots, on one container; "migrate").
+	// and the stateless snapshots, on one container; partMigrate).
 	failed map[string]error
 }
 

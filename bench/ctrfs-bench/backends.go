@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -199,23 +198,12 @@ func (b *bench) statelessBench(f *backendFigures) error {
 // container still runs and the snapshot is a stateless one kept by the
 // backend want.
 func (b *bench) takeStateless(name, want string) (time.Duration, error) {
-	if err := b.checkInterrupt(); err != nil {
-		return 0, err
-	}
-	t0 := time.Now()
-	err := tree.Ctl(b.ctr, "snapshot "+name)
-	took := time.Since(t0)
+	info, took, err := b.snapshotCtl(name, "", "stateless")
 	if err != nil {
 		return took, err
 	}
-	b.snaps[name] = true
-	if st, err := tree.Status(b.ctr); err != nil || st != "RUNNING" {
-		return took, fmt.Errorf("container is %q after snapshot %s, not RUNNING (%v)", st, name, err)
-	}
-	path := filepath.Join(b.ctr, "snapshots", name, "info")
-	info := tree.ReadKV(path)
-	if info["kind"] != "stateless" || info["storage"] != want {
-		return took, fmt.Errorf("%s: kind %q storage %q, want stateless and %s (info: %v)", path, info["kind"], info["storage"], want, info)
+	if info["storage"] != want {
+		return took, fmt.Errorf("snapshot %s: storage %q, want %s (info: %v)", name, info["storage"], want, info)
 	}
 	return took, nil
 }

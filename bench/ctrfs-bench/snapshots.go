@@ -291,24 +291,12 @@ func (b *bench) stopProbe() {
 // still runs, and reads the snapshot's info and the store's growth over base.
 func (b *bench) takeSnapshot(name string, base int64) (seriesPoint, error) {
 	p := seriesPoint{name: name, stored: -1, growth: -1, sum: b.readySum}
-	if err := b.checkInterrupt(); err != nil {
-		return p, err
-	}
-	t0 := time.Now()
-	err := tree.Ctl(b.ctr, "snapshot "+name+" --stateful")
-	p.took = time.Since(t0)
+	info, took, err := b.snapshotCtl(name, " --stateful", "stateful")
+	p.took = took
 	if err != nil {
 		return p, err
 	}
-	b.snaps[name] = true
-	if st, err := tree.Status(b.ctr); err != nil || st != "RUNNING" {
-		return p, fmt.Errorf("container is %q after snapshot %s --stateful, not RUNNING (%v)", st, name, err)
-	}
 	path := filepath.Join(b.ctr, "snapshots", name, "info")
-	info := tree.ReadKV(path)
-	if info["kind"] != "stateful" {
-		return p, fmt.Errorf("%s: kind %q, want stateful (info: %v)", path, info["kind"], info)
-	}
 	if p.size, err = strconv.ParseInt(info["size"], 10, 64); err != nil {
 		return p, fmt.Errorf("%s: size %q: %v", path, info["size"], err)
 	}
@@ -321,6 +309,31 @@ func (b *bench) takeSnapshot(name string, base int64) (seriesPoint, error) {
 		}
 	}
 	return p, nil
+}
+
+// snapshotCtl times `snapshot NAME` with flags written to ctl, checks that
+// the container still runs and that the snapshot's info says kind, and
+// returns that info.
+func (b *bench) snapshotCtl(name, flags, kind string) (map[string]string, time.Duration, error) {
+	if err := b.checkInterrupt(); err != nil {
+		return nil, 0, err
+	}
+	t0 := time.Now()
+	err := tree.Ctl(b.ctr, "snapshot "+name+flags)
+	took := time.Since(t0)
+	if err != nil {
+		return nil, took, err
+	}
+	b.snaps[name] = true
+	if st, err := tree.Status(b.ctr); err != nil || st != "RUNNING" {
+		return nil, took, fmt.Errorf("container is %q after snapshot %s%s, not RUNNING (%v)", st, name, flags, err)
+	}
+	path := filepath.Join(b.ctr, "snapshots", name, "info")
+	info := tree.ReadKV(path)
+	if info["kind"] != kind {
+		return nil, took, fmt.Errorf("%s: kind %q, want %s (info: %v)", path, info["kind"], kind, info)
+	}
+	return info, took, nil
 }
 
 // series takes --snapshots stateful snapshots, rewriting memhog's memory

@@ -29,7 +29,7 @@
 # is the next one, the first daemon's metrics the one after), BENCH_BRIDGE
 # and BENCH_SUBNET (the daemons' bridge and subnet, default ctrfsb0 and
 # 10.88.0.0/16: benches run side by side each need their own).
-# BENCH_BTRFS=1 (issue 22) also makes a btrfs filesystem of BENCH_BTRFS_GIB
+# BENCH_BTRFS=1 (issue 22; the default, 0 turns it off) also makes a btrfs filesystem of BENCH_BTRFS_GIB
 # (default 8) GiB in a sparse file in the work directory, loop-mounts it,
 # and starts a second pair of daemons (bench-btrfs, bench-btrfs-peer, on the
 # gossip port + 3, their own cluster) whose LXC paths are on it, with
@@ -89,7 +89,7 @@ daemon_pid= peer_pid=
 # BENCH_BTRFS=1: the btrfs filesystem (its image, mount point, loop
 # device once mounted) and its daemons, with their FUSE mounts and stores
 # outside it, beside the first pair's.
-btrfs=${BENCH_BTRFS:-0}
+btrfs=${BENCH_BTRFS:-1}
 btrfs_img=$work/btrfs.img btrfs_fs=$work/btrfs/fs btrfs_loop=
 btrfs_mnt=$work/btrfs/mnt btrfs_lxcpath=$btrfs_fs/lxc btrfs_store=$work/btrfs/store
 btrfs_peer_mnt=$work/btrfs/peer/mnt btrfs_peer_lxcpath=$btrfs_fs/peer-lxc btrfs_peer_store=$work/btrfs/peer/store

@@ -79,7 +79,7 @@ trap stop_remote INT TERM
 {
   r=0
   vm_ssh A "echo \$\$ > /run/ctrfs-vmbench.pid && cd /root/ctrfs &&
-    exec env BENCH_PREBUILT=1 BENCH_TEMPLATES=debian BENCH_TEMPLATE_CACHE=/var/lib/ctrfs/templates \
+    exec env BENCH_PREBUILT=1 BENCH_BTRFS=0 BENCH_TEMPLATES=debian BENCH_TEMPLATE_CACHE=/var/lib/ctrfs/templates \
     scripts/bench.sh --only services $(printf '%q ' "$@")" || r=$?
   echo "$r" > "$rcfile"
 } 2>&1 | tee -i -a "$log" &

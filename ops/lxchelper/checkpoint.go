@@ -35,9 +35,10 @@ const freezeTimeout = "timeout 3"
 // criuVerbosity makes CRIU's log (the `log` file) tell more than errors,
 // which alone rarely say why. CRIU's --verbosity takes its level only
 // as --verbosity=N: this line, "--verbosity 4" to it, is a bare -v, level
-// 3 (errors, warnings, info). Level 4 (debug) writes a line per page
-// run and mapping, which a 256 MiB dump pays for in time; a container's
-// criu file asks for it with `verbosity=4` when a bug needs it.
+// 3 (errors, warnings, info). Level 4 (debug) writes far more (every
+// watch, mount and page run); what that costs a dump is not measured, so
+// it stays off, and a container's criu file asks for it with
+// `verbosity=4` when a bug needs it.
 const criuVerbosity = "verbosity 4"
 
 // dumpRun is one CRIU dump of a container, as exec_criu words it.

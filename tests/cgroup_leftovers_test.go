@@ -35,7 +35,7 @@ func cgroupHierarchies(t *testing.T) []string {
 // lxcCgroupsOf lists the top-level cgroups named after the container name
 // in every hierarchy: LXC's lxc.payload.NAME and lxc.monitor.NAME (with
 // the suffixes -N it gives when the name is taken) and a restore
-// rehearsal's lxc.rehearsal.NAME. Every one left after the container
+// rehearsal's lxc.rehearsal.NAME-N. Every one left after the container
 // stopped moves LXC one step toward its 1,000th, past which NAME cannot
 // start (lxc's cgfsng).
 func lxcCgroupsOf(t *testing.T, name string) []string {

@@ -3,6 +3,7 @@ package lxchelper
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,7 @@ func rehearseRestore(c *lxc.Container, lxcpath string, o restoreOptions) error {
 	copy.SetLogFile(c.LogFile())
 	copy.SetLogLevel(lxc.INFO)
 	copy.WantCloseAllFds(true)
-	o.rehearsal = rehearsalCgroup(c.Name())
+	o.rehearsal = rehearsalCgroup(c.Name(), path)
 	undo, err := withoutFileLocks()
 	if err != nil {
 		return err
@@ -75,23 +76,31 @@ func killCopy(copy *lxc.Container) error {
 	if pid := copy.InitPid(); pid > 0 {
 		SignalNamespace(pid, syscall.SIGKILL)
 	}
-	thawRehearsal(rehearsalCgroup(copy.Name()))
+	thawRehearsal(rehearsalCgroup(copy.Name(), copy.ConfigPath()))
 	return KillFrozen(copy, 30*time.Second)
 }
 
-// rehearsalCgroup is the cgroup2 cgroup a rehearsal's copy is restored
-// into (cgroup2root.go): without it, the held container's own, frozen.
-func rehearsalCgroup(name string) string { return "lxc.rehearsal." + name }
+// rehearsalCgroup is the cgroup2 cgroup a rehearsal's copy of name,
+// whose LXC path is path, is restored into (cgroup2root.go): without it,
+// the held container's own, frozen. Cgroups are the host's, and two
+// daemons (two LXC paths) may rehearse containers of one name at once:
+// the name ends in a number hashed from the copy's LXC path, as LXC's
+// own lxc.payload.NAME-N end in a number when the name is taken.
+func rehearsalCgroup(name, path string) string {
+	h := fnv.New32a()
+	h.Write([]byte(path))
+	return fmt.Sprintf("lxc.rehearsal.%s-%d", name, h.Sum32())
+}
 
 // removeRehearsalCgroups removes what CRIU made of a rehearsal's cgroup
 // in every hierarchy, once its tasks are gone: LXC knows nothing of it.
-func removeRehearsalCgroups(name string) {
+func removeRehearsalCgroups(name, path string) {
 	mounts, err := cgroupMounts()
 	if err != nil {
 		return
 	}
 	for _, m := range mounts {
-		removeCgroupTree(filepath.Join(m.dir, rehearsalCgroup(name)))
+		removeCgroupTree(filepath.Join(m.dir, rehearsalCgroup(name, path)))
 	}
 }
 
@@ -136,7 +145,7 @@ func removeRehearsal(path, name string) {
 		}
 		c.Release()
 	}
-	removeRehearsalCgroups(name)
+	removeRehearsalCgroups(name, path)
 	os.RemoveAll(path)
 }
 

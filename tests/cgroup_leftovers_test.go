@@ -56,6 +56,11 @@ func lxcCgroupsOf(t *testing.T, name string) []string {
 	return out
 }
 
+// laneName is a container name of the run's lane: cgroups are the
+// host's, and these tests count those named after their container, which
+// the same test in another lane (another developer's run) makes too.
+func laneName(name string) string { return fmt.Sprintf("%sl%d", name, testLane) }
+
 // wantNoNewCgroups fails the test with the cgroups named after name that
 // are not in before, and removes them (rmdir: only if empty), so that the
 // next run starts from none.
@@ -87,7 +92,7 @@ func wantNoNewCgroups(t *testing.T, name string, before []string, what string) {
 // lxc.payload.cgleak1 and chose cgleak1-1, LXC (the other one gone) made
 // cgleak1, and CRIU made cgleak1-1 in cgroup2 alone, where it stayed.
 func TestRestoreIntoLXCsCgroup(t *testing.T) {
-	const name = "cgleak1"
+	name := laneName("cgleak1")
 	// The other container's cgroups, empty, in every hierarchy, and a
 	// criu in front of the real one that removes them when LXC asks for
 	// criu's version: after ctrfs began the restore, before LXC makes
@@ -158,7 +163,7 @@ func cgroupOf(t *testing.T, pid int, controller string) string {
 // started, LXC's monitor too, which had not removed the cgroups it made:
 // each such restore left lxc.payload.NAME in every hierarchy.
 func TestRestoreCutShortLeavesNoCgroups(t *testing.T) {
-	const name = "cgleak2"
+	name := laneName("cgleak2")
 	d := StartDaemon(t, "dakara")
 	before := lxcCgroupsOf(t, name)
 	ip := d.CreateRunning(name)

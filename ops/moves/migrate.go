@@ -392,10 +392,6 @@ func (in *Incoming) Prepare(ctx context.Context, rootfs *images.Manifest) error 
 	if !ok {
 		return errkind.New(errkind.ErrInvalid, "a migration's precopy without a rootfs archive", nil)
 	}
-	tmp := in.creatingDir()
-	if err := storage.RemoveTree(tmp); err != nil {
-		return errkind.New(errkind.ErrFailed, "prepare "+in.name, err)
-	}
 	dir, err := in.m.staging.Dir(in.name, "receive", f.Size)
 	if err != nil {
 		return errkind.New(errkind.ErrFailed, "prepare "+in.name, err)
@@ -405,19 +401,8 @@ func (in *Incoming) Prepare(ctx context.Context, rootfs *images.Manifest) error 
 	if err := in.m.images.Export(ctx, only, dir); err != nil {
 		return errkind.New(errkind.ErrFailed, "unpack rootfs of "+in.name, err)
 	}
-	if isStream(rootfs) {
-		err = receiveBase(dir, tmp)
-	} else {
-		err = os.MkdirAll(tmp, 0o755)
-		if err == nil {
-			err = in.m.containers.Storage().MakeRootfs(filepath.Join(tmp, "rootfs"))
-		}
-		if err == nil {
-			err = rootfstar.Apply(filepath.Join(tmp, "rootfs"), true, filepath.Join(dir, stored.SnapshotRootfs))
-		}
-	}
-	if err != nil {
-		storage.RemoveTree(tmp)
+	if err := in.unpackBase(rootfs, dir); err != nil {
+		storage.RemoveTree(in.creatingDir())
 		return errkind.New(errkind.ErrFailed, "unpack rootfs of "+in.name, err)
 	}
 	in.prepared = &f
@@ -484,10 +469,11 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 	}
 	final := filepath.Join(in.m.lxcPath, in.name)
 	tmp := in.creatingDir()
-	if isStream(rootfs) {
-		err = in.installStream(rootfs, dir, prepared)
-	} else {
-		err = in.installArchives(rootfs, dir, prepared)
+	if !prepared {
+		err = in.unpackBase(rootfs, dir)
+	}
+	if err == nil {
+		err = in.unpackChanges(rootfs, dir)
 	}
 	if err != nil {
 		storage.RemoveTree(tmp)
@@ -518,40 +504,38 @@ func (in *Incoming) Install(ctx context.Context, rootfs *images.Manifest, items 
 	return nil
 }
 
-// installArchives makes the container's rootfs in its creating directory
-// from the archives exported into dir: on what Prepare unpacked if
-// prepared, else whole, in this host's backend whatever the source's.
-func (in *Incoming) installArchives(rootfs *images.Manifest, dir string, prepared bool) error {
+// unpackBase makes the container's rootfs anew in its creating
+// directory from the whole-rootfs file of rootfs, exported into dir: a
+// tar archive unpacked into a rootfs of this host's backend, whatever the
+// source's, or a btrfs send stream received (rootfsstream.go).
+func (in *Incoming) unpackBase(rootfs *images.Manifest, dir string) error {
 	tmp := in.creatingDir()
-	var archives []string
-	if !prepared {
-		if err := storage.RemoveTree(tmp); err != nil {
-			return err
-		}
-		if err := os.MkdirAll(tmp, 0o755); err != nil {
-			return err
-		}
-		if err := in.m.containers.Storage().MakeRootfs(filepath.Join(tmp, "rootfs")); err != nil {
-			return err
-		}
-		archives = append(archives, filepath.Join(dir, stored.SnapshotRootfs))
+	if isStream(rootfs) {
+		return receiveBase(dir, tmp)
 	}
-	if _, ok := rootfs.File(stored.RootfsChanges); ok {
-		archives = append(archives, filepath.Join(dir, stored.RootfsChanges))
+	if err := storage.RemoveTree(tmp); err != nil {
+		return err
 	}
-	return rootfstar.Apply(filepath.Join(tmp, "rootfs"), prepared || len(archives) > 1, archives...)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := in.m.containers.Storage().MakeRootfs(filepath.Join(tmp, "rootfs")); err != nil {
+		return err
+	}
+	return rootfstar.Apply(filepath.Join(tmp, "rootfs"), true, filepath.Join(dir, stored.SnapshotRootfs))
 }
 
-// installStream is installArchives for a rootfs that comes as send
-// streams (rootfsstream.go).
-func (in *Incoming) installStream(rootfs *images.Manifest, dir string, prepared bool) error {
-	tmp := in.creatingDir()
-	if !prepared {
-		if err := receiveBase(dir, tmp); err != nil {
-			return err
-		}
+// unpackChanges applies what changed since the base, exported into dir,
+// to what unpackBase made: the freeze's archive or stream, if rootfs has
+// one.
+func (in *Incoming) unpackChanges(rootfs *images.Manifest, dir string) error {
+	if isStream(rootfs) {
+		return installStream(rootfs, dir, in.creatingDir())
 	}
-	return installStream(rootfs, dir, tmp)
+	if _, ok := rootfs.File(stored.RootfsChanges); !ok {
+		return nil
+	}
+	return rootfstar.Apply(filepath.Join(in.creatingDir(), "rootfs"), true, filepath.Join(dir, stored.RootfsChanges))
 }
 
 // ItemKey is the key in the store of a container's item (see

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -151,7 +152,7 @@ func RemoveTree(path string) error {
 		}
 		// A subvolume with subvolumes nested in it (a container's
 		// systemd makes /var/lib/machines one) cannot go at once.
-		if rerr := removeNested(path); rerr != nil {
+		if rerr := RemoveSubvolumes(path, math.MaxInt); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		return run("subvolume", "delete", path)
@@ -160,38 +161,17 @@ func RemoveTree(path string) error {
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if rerr := removeNested(path); rerr != nil {
+	if rerr := RemoveSubvolumes(path, math.MaxInt); rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	return os.RemoveAll(path)
 }
 
-// removeNested removes the subvolumes beneath path (not path itself).
-func removeNested(path string) error {
-	entries, err := os.ReadDir(path)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		p := path + "/" + e.Name()
-		if IsSubvolume(p) {
-			if err := RemoveTree(p); err != nil {
-				return err
-			}
-		} else if err := removeNested(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // RemoveSubvolumes removes the subvolumes in dir down to depth levels
 // below it (a container's directory: its rootfs, 1, and its snapshots'
 // subvolumes, 2), and leaves the rest: for a remover that stays on one
-// filesystem (rm --one-file-system), to which a subvolume is another.
+// filesystem (rm --one-file-system), to which a subvolume is another,
+// or cannot remove a read-only one.
 func RemoveSubvolumes(dir string, depth int) error {
 	if depth <= 0 || !onBtrfs(dir) {
 		return nil

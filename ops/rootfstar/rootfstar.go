@@ -114,31 +114,10 @@ func backdateTarState(path string, d time.Duration) error {
 	return os.WriteFile(path, b.Bytes(), 0o600)
 }
 
-// Unpack makes dir from one archive, or from a listed-incremental
-// archive and the incremental ones after it, in order.
-func Unpack(dir string, archives ...string) error {
-	return unpackAs(dir, len(archives) > 1, archives...)
-}
-
-// UnpackIncremental makes dir from a listed-incremental archive, to
-// which Apply can later apply the incremental ones after it.
-func UnpackIncremental(dir, archive string) error {
-	return unpackAs(dir, true, archive)
-}
-
-func unpackAs(dir string, incremental bool, archives ...string) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return err
-	}
-	return Apply(dir, incremental, archives...)
-}
-
-// Apply extracts archives into dir, in order. Incremental ones (GNU
-// tar's listed-incremental format) also delete what was gone from the tree
-// when they were made.
+// Apply extracts archives into dir, in order: an empty directory (a
+// subvolume on btrfs: ops/storage makes it) for the first of a tree.
+// Incremental ones (GNU tar's listed-incremental format) also delete what
+// was gone from the tree when they were made.
 func Apply(dir string, incremental bool, archives ...string) error {
 	for _, archive := range archives {
 		args := append([]string{"--extract", "--same-permissions", "--file", archive, "--directory", dir}, Flags...)

@@ -56,7 +56,10 @@ func TestIncrementalRootfs(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "out")
-	if err := Unpack(out, filepath.Join(dir, "base.tar"), filepath.Join(dir, "changes.tar")); err != nil {
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(out, true, filepath.Join(dir, "base.tar"), filepath.Join(dir, "changes.tar")); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := tree(t, out), tree(t, src); got != want {
@@ -65,7 +68,10 @@ func TestIncrementalRootfs(t *testing.T) {
 
 	// A move unpacks the base ahead and applies the changes later.
 	ahead := filepath.Join(dir, "ahead")
-	if err := UnpackIncremental(ahead, filepath.Join(dir, "base.tar")); err != nil {
+	if err := os.Mkdir(ahead, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(ahead, true, filepath.Join(dir, "base.tar")); err != nil {
 		t.Fatal(err)
 	}
 	if err := Apply(ahead, true, filepath.Join(dir, "changes.tar")); err != nil {

@@ -161,13 +161,11 @@ func (m *Snapshots) Take(ctx context.Context, oc *opctx.Op, name, snap string, s
 		if sub, err = m.prepareSubvolume(name, snap); err != nil {
 			return errkind.New(errkind.ErrFailed, "prepare snapshot of "+name, err)
 		}
-		saved := false
 		defer func() {
-			if !saved {
+			if err != nil {
 				storage.RemoveTree(sub)
 			}
 		}()
-		defer func() { saved = err == nil }()
 	}
 	archive := filepath.Join(dir, stored.SnapshotRootfs)
 	var d savedstate.StoredDump

@@ -318,3 +318,35 @@ func TestBtrfsMoveTargetKilled(t *testing.T) {
 		t.Errorf("move-rootfs %q, want btrfs-send", got)
 	}
 }
+
+// TestStorageFlag: `serve --storage dir` on btrfs keeps new containers in
+// directories, snapshots as archives; `--storage btrfs` where the LXC
+// path is not on btrfs, and an unknown kind, stop the daemon saying why.
+func TestStorageFlag(t *testing.T) {
+	d := newDaemonOn(t, "dakara", btrfsLXCPath(t), "--storage", "dir")
+	d.Start()
+	d.MustSh("mkdir containers/c1 && mkdir containers/c1/snapshots/s1")
+	if got := d.Info("c1")["storage"]; got != "dir" {
+		t.Errorf("info storage %q under --storage dir", got)
+	}
+	if storage.IsSubvolume(d.rootfs("c1")) || exists(d.snapshotSubvolume("c1", "s1")) {
+		t.Error("--storage dir made a subvolume")
+	}
+	if got := d.snapshotInfo("c1", "s1")["storage"]; got != "dir" {
+		t.Errorf("snapshot info storage %q under --storage dir", got)
+	}
+
+	base := t.TempDir()
+	serve := func(kind string) (int, string) {
+		cmd := exec.Command(ctrfsBin, "serve", "--mount", filepath.Join(base, "mnt"), "--lxcpath", filepath.Join(base, "lxc"),
+			"--store", filepath.Join(base, "store"), "--name", "abydos", "--bridge", testBridge, "--subnet", testSubnet, "--storage", kind)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	if code, out := serve("btrfs"); code != 1 || !strings.Contains(out, "is not on a btrfs filesystem") {
+		t.Errorf("serve --storage btrfs off btrfs: exit %d:\n%s", code, out)
+	}
+	if code, out := serve("zfs"); code != 2 || !strings.Contains(out, `unknown storage "zfs"`) {
+		t.Errorf("serve --storage zfs: exit %d:\n%s", code, out)
+	}
+}

@@ -52,22 +52,11 @@ type ImageServer struct {
 	closing bool
 	grace   time.Duration // see closeGrace
 	served  atomic.Int64  // bytes written to CRIU so far
+	lent    atomic.Int64  // of which lent by reference (lend.go)
 }
 
 // Served is how many bytes of the images CRIU has been given so far.
 func (srv *ImageServer) Served() int64 { return srv.served.Load() }
-
-// countingWriter counts what goes through it into n.
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (c countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
-	return n, err
-}
 
 // closeGrace is how long Close waits for images under way before it
 // closes their pipes: once CRIU has exited they fail at once, but a pipe
@@ -173,7 +162,7 @@ func (srv *ImageServer) serve(conn *net.UnixConn) {
 			defer srv.wg.Done()
 			defer pipe.Close()
 			defer boostThread()() // the writer, which CRIU waits for
-			if err := srv.s.chunks.writeInOrder(countingWriter{pipe, &srv.served}, f); err != nil && errors.Is(err, ErrCorrupt) {
+			if err := srv.s.chunks.writeInOrder(newImagePipe(pipe, f.Name, &srv.served, &srv.lent), f); err != nil && errors.Is(err, ErrCorrupt) {
 				srv.mu.Lock()
 				if srv.err == nil {
 					srv.err = err
@@ -241,7 +230,8 @@ func receiveFile(conn *net.UnixConn, name string) (*os.File, error) {
 
 // writeInOrder writes f's content to w from start to end: workers check
 // and decompress the chunks a few ahead, as writeChunks does for an
-// export, and this goroutine writes them in order.
+// export, and this goroutine writes them in order, or lends them to the
+// pipe when w is CRIU's for a memory image (lend.go).
 func (s *chunkStore) writeInOrder(w io.Writer, f File) error {
 	workers := runtime.GOMAXPROCS(0)
 	type decoded struct {
@@ -294,21 +284,26 @@ func (s *chunkStore) writeInOrder(w io.Writer, f File) error {
 		}
 	}()
 
+	lent := lentBuffers{total: f.Size}
+	lent.pipe, _ = w.(*imagePipe)
 	var err error
 	for out := range order {
 		d := <-out
+		reusable := [][]byte{d.data}
 		if err == nil {
 			err = d.err
 			if err == nil {
-				_, err = w.Write(d.data)
+				reusable, err = lent.put(w, d.data)
 			}
 			if err != nil {
 				close(quit)
 			}
 		}
-		select {
-		case free <- d.data:
-		default:
+		for _, b := range reusable {
+			select {
+			case free <- b:
+			default:
+			}
 		}
 	}
 	wg.Wait()

@@ -14,10 +14,10 @@ import (
 // through a pipe, and a write() copies each page into the pipe before
 // CRIU copies it out again. With 256 MiB of memory that extra copy, on a
 // core CRIU also needs, was most of what a streamed restore spent beyond
-// a raw one reading the same pages from a file (0.29 s against 0.18 s in
-// a test reading into fresh memory as CRIU does; 0.24 s lent). vmsplice()
-// puts references to the decoded buffer's pages into the pipe instead,
-// and CRIU's read() copies them once, as it does from a file's page cache.
+// a raw one reading the same pages from a file (lend_bench_test.go: 0.29
+// s against 0.13-0.18 s; lent, 0.16-0.21 s). vmsplice() puts references
+// to the decoded buffer's pages into the pipe instead, and CRIU's read()
+// copies them once, as it does from a file's page cache.
 //
 // The price is that the pipe reads the buffer after vmsplice returns, so
 // it must not be reused (or freed) until CRIU has read it. A pipe holds at

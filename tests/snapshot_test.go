@@ -171,6 +171,14 @@ func TestSnapshotStateful(t *testing.T) {
 	if !strings.Contains(d.Read("containers/c1/log"), "restore.log") {
 		t.Errorf("log does not hold CRIU's restore log")
 	}
+	// The replaced rootfs went after the restore, out of the downtime,
+	// but it went.
+	if _, ok := d.Info("c1")["remove-old-rootfs-seconds"]; !ok {
+		t.Errorf("info has no remove-old-rootfs-seconds after restore NAME:\n%s", d.Read("containers/c1/info"))
+	}
+	if left, _ := filepath.Glob(d.rootfs("c1") + ".ctrfs-*"); len(left) > 0 {
+		t.Errorf("left beside the rootfs after restore NAME: %v", left)
+	}
 
 	// A stateful snapshot restores into a stopped container too.
 	d.MustSh("echo stop > containers/c1/ctl")

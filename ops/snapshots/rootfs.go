@@ -20,8 +20,10 @@ const (
 	rootfsOutgoing = ".ctrfs-outgoing"
 )
 
-// swapRootfs puts rootfs+rootfsIncoming in the place of rootfs and removes
-// the old tree.
+// swapRootfs puts rootfs+rootfsIncoming in the place of rootfs and leaves
+// the old tree at rootfs+rootfsOutgoing, for removeOldRootfs: removing a
+// tree of a few hundred megabytes took 0.2-0.6 s, and a restore swaps
+// while the container is down.
 func swapRootfs(rootfs string) error {
 	out := rootfs + rootfsOutgoing
 	if err := storage.RemoveTree(out); err != nil {
@@ -34,7 +36,14 @@ func swapRootfs(rootfs string) error {
 		os.Rename(out, rootfs)
 		return err
 	}
-	return storage.RemoveTree(out)
+	return nil
+}
+
+// removeOldRootfs removes the tree a swap left, once the container runs
+// again (or failed to); a daemon that dies first removes it at its next
+// start (recoverRootfs).
+func removeOldRootfs(rootfs string) error {
+	return storage.RemoveTree(rootfs + rootfsOutgoing)
 }
 
 // RecoverRootfsSwaps runs recoverRootfs for every container.

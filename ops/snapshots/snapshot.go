@@ -333,6 +333,14 @@ func (m *Snapshots) Restore(ctx context.Context, oc *opctx.Op, name, snap string
 	if err := swapRootfs(rootfs); err != nil {
 		return errkind.New(errkind.ErrFailed, "roll back rootfs of "+name, err)
 	}
+	// The old tree goes once the container runs again, out of its downtime.
+	defer func() {
+		t := time.Now()
+		if err := removeOldRootfs(rootfs); err != nil {
+			m.log.Warn("cannot remove the rootfs a restore replaced; it goes at the next start", "container", name, "err", err)
+		}
+		oc.Extra = append(oc.Extra, opctx.Seconds("remove-old-rootfs-seconds", time.Since(t)))
+	}()
 	if err := configfile.WriteAtomic(m.containers.ConfigPath(name), config); err != nil {
 		return errkind.New(errkind.ErrFailed, "roll back config of "+name, err)
 	}

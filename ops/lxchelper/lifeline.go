@@ -21,9 +21,14 @@ import (
 // a killed process's children are re-parented. So each helper gets a
 // lifeline: the read end of a pipe whose write end only the daemon holds.
 // The kernel closes that end whatever ends the daemon, and the daemon
-// closes it itself to stop a helper (an abort, a CRIU past its deadline);
-// either way the helper reads EOF, stops everything below it (see
-// descendants.go), undoes what its verb leaves half done, and exits.
+// closes it itself to stop a helper (an abort, a CRIU past its deadline),
+// writing stopByte first (stopHelper), so that the helper knows which of
+// the two it was; either way the helper reads EOF, stops everything below
+// it (see descendants.go), undoes what its verb leaves half done, and
+// exits. (It once told them apart by whether it had been re-parented,
+// but a daemon's death closes its files before its children are
+// re-parented, and a helper that looked in between took a dead daemon
+// for a living one.)
 
 // lifelineEnv names the helper's file descriptor of its lifeline.
 const lifelineEnv = "CTRFS_LIFELINE"
@@ -34,6 +39,17 @@ const helperStopLimit = StopLimit + 5*time.Second
 
 // exitStopped is a helper's exit code when its lifeline ended its work.
 const exitStopped = 3
+
+// stopByte is what a daemon writes into a lifeline before it closes it to
+// stop the helper.
+const stopByte = 's'
+
+// stopHelper stops the helper at daemonEnd's other end: at once, even in
+// a dump (followLifeline).
+func stopHelper(daemonEnd *os.File) {
+	daemonEnd.Write([]byte{stopByte})
+	daemonEnd.Close()
+}
 
 // withLifeline adds a lifeline to cmd, which must not have ExtraFiles of
 // its own. The caller closes the returned end to stop the helper, and
@@ -61,9 +77,9 @@ type lifeline struct {
 // of what the helper starts and watches the lifeline (and SIGTERM and
 // SIGINT, so that `systemctl kill` ends the helper's work as well): once
 // it ends, every process below is stopped, undo runs (if not nil) and the
-// helper exits with exitStopped. A dump (dumping) whose daemon died is
-// first let finish, DumpGrace at most. Without a lifeline (a helper run by hand)
-// it returns nil.
+// helper exits with exitStopped. A dump (dumping) is first let finish,
+// DumpGrace at most, unless its daemon stopped it (stopHelper). Without a
+// lifeline (a helper run by hand) it returns nil.
 func followLifeline(undo func(), dumping bool) *lifeline {
 	fd, err := strconv.Atoi(os.Getenv(lifelineEnv))
 	if err != nil {
@@ -75,24 +91,35 @@ func followLifeline(undo func(), dumping bool) *lifeline {
 		fmt.Fprintln(os.Stderr, "cannot become the subreaper of the helper's processes:", err)
 	}
 	l := &lifeline{}
-	ended := make(chan string, 2)
+	type end struct {
+		why     string
+		stopped bool // by its daemon (stopHelper)
+	}
+	ended := make(chan end, 2)
 	go func() {
-		io.Copy(io.Discard, os.NewFile(uintptr(fd), "lifeline"))
-		ended <- "its daemon is gone or stopped it"
+		var b [1]byte
+		f := os.NewFile(uintptr(fd), "lifeline")
+		n, _ := io.ReadFull(f, b[:])
+		io.Copy(io.Discard, f)
+		if n == 1 && b[0] == stopByte {
+			ended <- end{"its daemon stopped it", true}
+		} else {
+			ended <- end{"its daemon is gone", false}
+		}
 	}()
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
-	go func() { ended <- fmt.Sprintf("it got %v", <-signals) }()
-	daemon := os.Getppid()
+	go func() { ended <- end{why: fmt.Sprintf("it got %v", <-signals)} }()
 	go func() {
-		why := <-ended
+		e := <-ended
+		why := e.why
 		l.done.Lock() // never unlocked: the helper ends here
-		if dumping && os.Getppid() != daemon {
-			// The daemon died (the helper was re-parented): a dump
-			// is let finish, DumpGrace at most, since a CRIU killed
-			// while it infects a task leaves that task its parasite's
-			// trap to die of (SIGTRAP with no tracer), and a
-			// container whose init dies that way is lost. A daemon
+		if dumping && !e.stopped {
+			// The daemon died, or is being stopped with its helpers:
+			// a dump is let finish, DumpGrace at most, since a CRIU
+			// killed while it infects a task leaves that task its
+			// parasite's trap to die of (SIGTRAP with no tracer), and
+			// a container whose init dies that way is lost. A daemon
 			// that stops the helper itself (an abort, a CRIU past its
 			// deadline) has it killed at once.
 			waitDescendants(DumpGrace)

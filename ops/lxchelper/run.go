@@ -76,7 +76,7 @@ func (r Runner) run(ctx context.Context, verb Verb, name string, args ...string)
 			case <-ended:
 				return
 			}
-			lifeline.Close()
+			stopHelper(lifeline)
 			select {
 			case <-ended:
 			case <-time.After(helperStopLimit):

@@ -1,9 +1,7 @@
 package images
 
 import (
-	"bytes"
 	"context"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,11 +13,7 @@ import (
 func BenchmarkImportCheckpoint(b *testing.B) {
 	const size = 256 << 20
 	src := b.TempDir()
-	data := make([]byte, size)
-	rand.New(rand.NewSource(1)).Read(data[:size/2])
-	text := []byte("the quick brown fox jumps over the lazy dog, again and again. ")
-	copy(data[size/2:], bytes.Repeat(text, size/2/len(text)+1))
-	if err := os.WriteFile(filepath.Join(src, "pages-1.img"), data, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(src, "pages-1.img"), benchPages(size), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(size)

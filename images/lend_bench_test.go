@@ -22,14 +22,9 @@ import (
 
 func memoryImage(b *testing.B) (*Store, File, string) {
 	b.Helper()
-	const size = 256 << 20
 	src := b.TempDir()
-	data := make([]byte, size)
-	rand.New(rand.NewSource(1)).Read(data[:size/2])
-	text := []byte("the quick brown fox jumps over the lazy dog, again and again. ")
-	copy(data[size/2:], bytes.Repeat(text, size/2/len(text)+1))
 	path := filepath.Join(src, "pages-1.img")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	if err := os.WriteFile(path, benchPages(256<<20), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	s, err := Open(filepath.Join(b.TempDir(), "store"))
@@ -43,6 +38,16 @@ func memoryImage(b *testing.B) (*Store, File, string) {
 	}
 	f, _ := m.File("pages-1.img")
 	return s, f, path
+}
+
+// benchPages is size bytes shaped like the bench workload's memory: half
+// random, half repetitive text.
+func benchPages(size int) []byte {
+	data := make([]byte, size)
+	rand.New(rand.NewSource(1)).Read(data[:size/2])
+	text := []byte("the quick brown fox jumps over the lazy dog, again and again. ")
+	copy(data[size/2:], bytes.Repeat(text, size/2/len(text)+1))
+	return data
 }
 
 // readIntoFreshMemory reads fd to its end into new anonymous memory, as

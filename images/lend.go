@@ -99,15 +99,29 @@ func (p *imagePipe) lend(b []byte) error {
 	return err
 }
 
-// lentBuffers tracks the buffers lent for one image until they may be
-// reused: in order, each with how much of the image had gone into the pipe
-// once it had.
+// lentBuffers gives an image's bytes to w and tracks the buffers lent
+// until they may be reused: in order, each with how much of the image had
+// gone into the pipe once it had.
 type lentBuffers struct {
-	pipe  *imagePipe
-	sent  int64 // bytes of the image given to the pipe so far
+	w     io.Writer
+	pipe  *imagePipe // w, if it may take buffers by reference
+	sent  int64      // bytes of the image given to w so far
 	lent  []lentBuffer
 	total int64 // the image's size
 }
+
+// newLentBuffers is lentBuffers for an image of total bytes written to w.
+func newLentBuffers(w io.Writer, total int64) *lentBuffers {
+	l := &lentBuffers{w: w, total: total}
+	if p, ok := w.(*imagePipe); ok && p.lendOK {
+		l.pipe = p
+	}
+	return l
+}
+
+// lending says whether the image goes to a pipe that takes buffers by
+// reference.
+func (l *lentBuffers) lending() bool { return l.pipe != nil }
 
 type lentBuffer struct {
 	buf []byte
@@ -118,12 +132,12 @@ type lentBuffer struct {
 // may take it by reference and enough of the image follows, written
 // otherwise. It returns the buffers that may be reused now, data among
 // them if it was copied.
-func (l *lentBuffers) put(w io.Writer, data []byte) (reusable [][]byte, err error) {
-	lend := l.pipe != nil && l.pipe.lendOK && l.total-(l.sent+int64(len(data))) >= l.pipe.reuseAfter
+func (l *lentBuffers) put(data []byte) (reusable [][]byte, err error) {
+	lend := l.lending() && l.total-(l.sent+int64(len(data))) >= l.pipe.reuseAfter
 	if lend {
 		err = l.pipe.lend(data)
 	} else {
-		_, err = w.Write(data)
+		_, err = l.w.Write(data)
 	}
 	l.sent += int64(len(data))
 	if lend {

@@ -233,8 +233,9 @@ func receiveFile(conn *net.UnixConn, name string) (*os.File, error) {
 // export, and this goroutine writes them in order, or lends them to the
 // pipe when w is CRIU's for a memory image (lend.go).
 func (s *chunkStore) writeInOrder(w io.Writer, f File) error {
+	lent := newLentBuffers(w, f.Size)
 	workers := runtime.GOMAXPROCS(0)
-	if p, ok := w.(*imagePipe); ok && p.lendOK && workers > 1 {
+	if lent.lending() && workers > 1 {
 		// A memory image is read by CRIU as fast as it comes: leave it a
 		// core (start's median 1.04-1.14x raw with one worker on two
 		// cores, 1.05-1.22x with two, four runs each).
@@ -290,8 +291,6 @@ func (s *chunkStore) writeInOrder(w io.Writer, f File) error {
 		}
 	}()
 
-	lent := lentBuffers{total: f.Size}
-	lent.pipe, _ = w.(*imagePipe)
 	var err error
 	for out := range order {
 		d := <-out
@@ -299,7 +298,7 @@ func (s *chunkStore) writeInOrder(w io.Writer, f File) error {
 		if err == nil {
 			err = d.err
 			if err == nil {
-				reusable, err = lent.put(w, d.data)
+				reusable, err = lent.put(d.data)
 			}
 			if err != nil {
 				close(quit)
